@@ -1,0 +1,61 @@
+"""Plugport: sandboxed plugins for Python applications, and the marketplace to publish them.
+
+The names below are the public API; everything else may change between releases.
+"""
+
+from plugport._version import __version__
+from plugport.archive import ArchiveLimits, safe_unpack
+from plugport.authoring import (
+    ValidationReport,
+    pack_plugin,
+    read_archive_manifest,
+    sign_archive,
+    validate_path,
+    verify_archive,
+)
+from plugport.errors import (
+    ArchiveError,
+    ArchiveLimitError,
+    InvalidInputError,
+    ManifestError,
+    PermissionDeniedError,
+    PluginRuntimeError,
+    PlugportError,
+    Problem,
+    ResourceLimitExceededError,
+    SignatureError,
+    TrustError,
+    UnsafeArchiveError,
+)
+from plugport.manifest import Manifest, load_manifest, manifest_json_schema, parse_manifest
+from plugport.signing import ArchiveFacts, VerifiedSignature
+
+__all__ = [
+    "ArchiveError",
+    "ArchiveFacts",
+    "ArchiveLimitError",
+    "ArchiveLimits",
+    "InvalidInputError",
+    "Manifest",
+    "ManifestError",
+    "PermissionDeniedError",
+    "PluginRuntimeError",
+    "PlugportError",
+    "Problem",
+    "ResourceLimitExceededError",
+    "SignatureError",
+    "TrustError",
+    "UnsafeArchiveError",
+    "ValidationReport",
+    "VerifiedSignature",
+    "__version__",
+    "load_manifest",
+    "manifest_json_schema",
+    "pack_plugin",
+    "parse_manifest",
+    "read_archive_manifest",
+    "safe_unpack",
+    "sign_archive",
+    "validate_path",
+    "verify_archive",
+]

@@ -1,0 +1,284 @@
+"""The author's workflow on real files: validate a plugin, pack it, sign and verify archives.
+
+This is the thin layer of file I/O around the pure pieces (manifest, inspection, archive,
+signing) that the CLI and later the registry and host call.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from plugport import archive, inspection, signing
+from plugport.errors import (
+    ArchiveError,
+    InvalidInputError,
+    ManifestError,
+    PlugportError,
+    Problem,
+    SignatureError,
+)
+from plugport.manifest import MANIFEST_FILENAME, Manifest, load_manifest, parse_manifest_bytes
+
+__all__ = [
+    "PackedPlugin",
+    "ValidationReport",
+    "archive_facts",
+    "default_signature_path",
+    "pack_plugin",
+    "read_archive_manifest",
+    "sign_archive",
+    "validate_path",
+    "validate_tree",
+    "verify_archive",
+]
+
+
+@dataclass
+class ValidationReport:
+    """Errors block packing and publishing; warnings are what the sandbox will refuse at run
+    time or what a reviewer will ask about."""
+
+    path: str
+    manifest: Manifest | None = None
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[inspection.Finding] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "valid": self.valid,
+            "name": self.manifest.name if self.manifest else None,
+            "version": self.manifest.version if self.manifest else None,
+            "errors": [
+                {"path": p.path, "message": p.message, "value": _jsonable(p.value)}
+                for p in self.errors
+            ],
+            "warnings": [
+                {
+                    "file": w.file,
+                    "line": w.line,
+                    "rule": w.rule,
+                    "severity": w.severity,
+                    "message": w.message,
+                }
+                for w in self.warnings
+            ],
+        }
+
+
+def _jsonable(value: object) -> object:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)
+
+
+def validate_tree(root: Path) -> ValidationReport:
+    """Check a plugin directory: its manifest, then that the code matches what it declares."""
+    report = ValidationReport(path=str(root))
+    try:
+        report.manifest = load_manifest(root)
+    except ManifestError as exc:
+        report.errors.extend(exc.problems)
+        return report
+    manifest = report.manifest
+    trees = {}
+    for relative in _python_files(root):
+        source = (root / relative).read_text(encoding="utf-8", errors="replace")
+        tree, problem = inspection.parse_source(relative, source)
+        if problem:
+            report.errors.append(Problem(problem.file, f"line {problem.line}: {problem.message}"))
+        elif tree is not None:
+            trees[relative] = tree
+            report.warnings.extend(inspection.scan_source(relative, tree))
+    report.errors.extend(_entry_problems(root, manifest, trees, report.warnings))
+    if manifest.icon and not (root / manifest.icon).is_file():
+        report.errors.append(Problem("icon", f"{manifest.icon!r} is not a file in the plugin"))
+    return report
+
+
+def _python_files(root: Path) -> list[str]:
+    try:
+        files = archive.iter_source_files(root)
+    except ArchiveError:
+        return []  # packing reports links and special files with their own error
+    return [f for f in files if f.endswith(".py")]
+
+
+def _entry_problems(
+    root: Path,
+    manifest: Manifest,
+    trees: dict[str, ast.Module],
+    warnings: list[inspection.Finding],
+) -> list[Problem]:
+    module, _, class_name = manifest.entry.partition(":")
+    candidates = inspection.module_candidates(module)
+    found = next((c for c in candidates if (root / c).is_file()), None)
+    if found is None:
+        return [
+            Problem("entry", f"module {module!r} not found: expected {' or '.join(candidates)}")
+        ]
+    if found not in trees:
+        return []  # the syntax error is already reported
+    info = inspection.find_class(trees[found], class_name)
+    if info is None:
+        return [Problem("entry", f"{found} has no top-level class {class_name!r}")]
+    if not any(b.rsplit(".", 1)[-1] == "Plugin" for b in info.bases):
+        warnings.append(
+            inspection.Finding(
+                found,
+                info.line,
+                "entry-base",
+                "low",
+                f"class {class_name} does not derive from plugport.sdk.Plugin directly",
+            )
+        )
+    problems = []
+    for hook in manifest.contributes.hooks:
+        if hook not in info.hooks:
+            problems.append(
+                Problem(
+                    f"contributes.hooks.{hook}",
+                    f"{class_name} has no method decorated with @hook({hook!r})",
+                )
+            )
+    for index, command in enumerate(manifest.contributes.commands):
+        if command.id not in info.commands:
+            problems.append(
+                Problem(
+                    f"contributes.commands[{index}]",
+                    f"{class_name} has no method decorated with @command({command.id!r})",
+                )
+            )
+    for hook, line in info.hooks.items():
+        if hook not in manifest.contributes.hooks:
+            warnings.append(
+                inspection.Finding(
+                    found,
+                    line,
+                    "undeclared-hook",
+                    "low",
+                    f"@hook({hook!r}) is not in contributes.hooks, so the host never calls it",
+                )
+            )
+    return problems
+
+
+def read_archive_manifest(path: Path) -> Manifest:
+    """The manifest inside an archive, read without unpacking anything."""
+    raw = archive.read_member(path, MANIFEST_FILENAME)
+    return parse_manifest_bytes(raw, source=f"{path}!{MANIFEST_FILENAME}")
+
+
+def validate_path(path: Path) -> ValidationReport:
+    """Validate a plugin directory, or an archive by unpacking it safely into a scratch dir."""
+    if path.is_dir():
+        return validate_tree(path)
+    with tempfile.TemporaryDirectory(prefix="plugport-validate-") as scratch:
+        target = Path(scratch) / "plugin"
+        try:
+            archive.safe_unpack(path, target)
+        except PlugportError as exc:
+            return ValidationReport(path=str(path), errors=[Problem("", str(exc))])
+        report = validate_tree(target)
+    report.path = str(path)
+    return report
+
+
+@dataclass(frozen=True)
+class PackedPlugin:
+    manifest: Manifest
+    result: archive.PackResult
+    warnings: tuple[inspection.Finding, ...]
+
+
+def pack_plugin(
+    source: Path, out: Path | None = None, *, limits: archive.ArchiveLimits | None = None
+) -> PackedPlugin:
+    """Validate ``source`` and pack it to ``NAME-VERSION.plugport``.
+
+    ``out`` may be a directory (the file goes inside it) or a file path; the default is the
+    current directory. An invalid plugin is never packed.
+    """
+    report = validate_tree(source)
+    if report.manifest is None or not report.valid:
+        raise ManifestError(report.errors, source=str(source / MANIFEST_FILENAME))
+    manifest = report.manifest
+    if out is None:
+        dest = Path.cwd() / manifest.archive_filename
+    elif out.is_dir():
+        dest = out / manifest.archive_filename
+    else:
+        dest = out
+    if not dest.parent.is_dir():
+        raise InvalidInputError(f"output directory {dest.parent} does not exist")
+    result = archive.pack_tree(source, dest, limits=limits or archive.ArchiveLimits())
+    return PackedPlugin(manifest, result, tuple(report.warnings))
+
+
+def archive_facts(path: Path, claimed: signing.ArchiveFacts | None = None) -> signing.ArchiveFacts:
+    """Name, version, sha256 and length of an archive file.
+
+    When the manifest cannot be read but a signature ``claimed`` facts, its name and version
+    stand in: the sha256 comparison then reports the altered archive precisely.
+    """
+    digest, length = archive.sha256_file(path)
+    try:
+        manifest = read_archive_manifest(path)
+    except PlugportError:
+        if claimed is None or claimed.sha256 == digest:
+            raise
+        return signing.ArchiveFacts(claimed.name, claimed.version, digest, length)
+    return signing.ArchiveFacts(manifest.name, manifest.version, digest, length)
+
+
+def default_signature_path(path: Path) -> Path:
+    return path.with_name(path.name + signing.SIGNATURE_SUFFIX)
+
+
+def sign_archive(
+    path: Path, key_file: Path, *, passphrase: bytes | None = None, out: Path | None = None
+) -> tuple[Path, signing.ArchiveFacts, str]:
+    """Write ``ARCHIVE.sig``; returns its path, what it binds and the signing key id."""
+    key = signing.load_private_key(key_file, passphrase)
+    facts = archive_facts(path)
+    document = signing.sign(key, facts)
+    target = out or default_signature_path(path)
+    _write_atomic(target, document)
+    return target, facts, signing.key_id(key.public_key())
+
+
+def verify_archive(
+    path: Path, public_key_file: Path, signature_file: Path | None = None
+) -> signing.VerifiedSignature:
+    """Check an archive against its ``.sig`` and a publisher's public key, fail-closed."""
+    public_key = signing.load_public_key(public_key_file)
+    sig_path = signature_file or default_signature_path(path)
+    try:
+        document = sig_path.read_bytes()
+    except OSError as exc:
+        raise SignatureError(
+            "signature", f"cannot read signature {sig_path}: {exc.strerror}"
+        ) from None
+    facts = archive_facts(path, claimed=signing.signed_facts(document))
+    return signing.verify(document, public_key, facts)
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, never half of one."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(name, 0o644)
+        os.replace(name, target)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise

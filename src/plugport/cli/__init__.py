@@ -1,0 +1,46 @@
+"""The ``plugport`` command line: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from plugport._version import __version__
+from plugport.cli import authoring, keys
+from plugport.cli._output import out
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="plugport",
+    help="Sandboxed plugins for Python applications, and the marketplace to publish them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(f"plugport {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Sandboxed plugins for Python applications, and the marketplace to publish them."""
+
+
+authoring.register(app)
+keys.register(app)
+
+
+def main() -> None:
+    app()

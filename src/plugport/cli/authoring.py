@@ -1,0 +1,103 @@
+"""Author commands: init, validate, pack, schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from plugport import authoring, scaffold
+from plugport.cli._output import EXIT_FAILED, err, out, reporting_errors
+from plugport.manifest import describe_permissions, manifest_json_schema
+
+__all__ = ["register"]
+
+
+def init(
+    name: Annotated[str, typer.Argument(help="Plugin name, 'namespace.plugin'.")],
+    template: Annotated[
+        str, typer.Option("--template", "-t", help=f"One of: {', '.join(scaffold.TEMPLATES)}.")
+    ] = "basic",
+    path: Annotated[
+        Path | None,
+        typer.Option(
+            "--path", help="Directory to create (default: the part of NAME after the dot)."
+        ),
+    ] = None,
+    author: Annotated[str, typer.Option(help="Author line for the manifest.")] = "",
+) -> None:
+    """Create a plugin from a template; it validates, packs and tests as it is."""
+    with reporting_errors():
+        dest = path or Path(name.partition(".")[2] or name)
+        files = scaffold.create_plugin(name, template, dest, author=author)
+    out.print(f"Created [bold]{name}[/] ({template}) in {dest}/")
+    for file in files:
+        out.print(f"  {file.relative_to(dest)}")
+    out.print(f"Next: plugport validate {dest} && plugport pack {dest}")
+
+
+def validate(
+    path: Annotated[
+        Path, typer.Argument(exists=True, help="Plugin directory or .plugport archive.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check a plugin's manifest and code. Exit 0 valid, 1 invalid, 2 usage error."""
+    report = authoring.validate_path(path)
+    if as_json:
+        out.print_json(json.dumps(report.to_json()))
+    else:
+        _print_report(report)
+    if not report.valid:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _print_report(report: authoring.ValidationReport) -> None:
+    for problem in report.errors:
+        err.print(f"[red]error[/] {problem}", markup=True)
+    for finding in report.warnings:
+        err.print(f"[yellow]warning[/] {finding}")
+    if report.manifest and report.valid:
+        manifest = report.manifest
+        out.print(f"[green]valid[/] {manifest.name} {manifest.version} ({report.path})")
+        for line in describe_permissions(manifest.permissions):
+            out.print(f"  permission: {line}")
+    else:
+        count = len(report.errors)
+        err.print(f"[bold red]invalid[/] {report.path}: {count} error{'s' if count != 1 else ''}")
+
+
+def pack(
+    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Plugin dir.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Output file or directory (default: .).")
+    ] = None,
+) -> None:
+    """Validate and pack a plugin into a reproducible NAME-VERSION.plugport archive."""
+    with reporting_errors():
+        packed = authoring.pack_plugin(directory, output)
+    for finding in packed.warnings:
+        err.print(f"[yellow]warning[/] {finding}")
+    result = packed.result
+    out.print(f"packed {result.path}")
+    out.print(f"  size    {result.size} bytes, {len(result.members)} files")
+    out.print(f"  sha256  {result.sha256}")
+
+
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+) -> None:
+    """Print the JSON Schema of plugport.toml."""
+    text = json.dumps(manifest_json_schema(), indent=2, sort_keys=True) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+        out.print(f"wrote {output}")
+    else:
+        typer.echo(text, nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (init, validate, pack, schema):
+        app.command()(command)

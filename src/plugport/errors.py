@@ -1,0 +1,136 @@
+"""Every exception Plugport raises on purpose, in one tree.
+
+Callers catch the narrowest class they can act on; the CLI and the API catch
+:class:`PlugportError` at the edge and show its message, which is always written
+for the person who has to fix the problem. Data that explains the failure is
+attached as attributes, never only formatted into the message::
+
+    PlugportError
+    ├── InvalidInputError              input broke a rule; nothing was changed
+    │   ├── ManifestError              .problems (field path, bad value, what is allowed), .source
+    │   └── ArchiveError               .path
+    │       ├── UnsafeArchiveError     .member, .reason: a name, link or device that could escape
+    │       └── ArchiveLimitError      .limit, .value, .maximum: too big, too many, too compressed
+    ├── TrustError                     something is not what it claims to be
+    │   └── SignatureError             .part: "archive", "statement", "signature" or "key"
+    └── PluginRuntimeError             a plugin misbehaved while running
+        ├── PermissionDeniedError      .plugin, .capability, .reason
+        └── ResourceLimitExceededError .plugin, .limit
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ArchiveError",
+    "ArchiveLimitError",
+    "InvalidInputError",
+    "ManifestError",
+    "PermissionDeniedError",
+    "PluginRuntimeError",
+    "PlugportError",
+    "Problem",
+    "ResourceLimitExceededError",
+    "SignatureError",
+    "TrustError",
+    "UnsafeArchiveError",
+]
+
+
+class PlugportError(Exception):
+    """Root of every error Plugport raises on purpose."""
+
+
+class InvalidInputError(PlugportError):
+    """The input breaks a rule; the operation changed nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a manifest: where, what was found, and what is allowed."""
+
+    path: str
+    message: str
+    value: Any = None
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ManifestError(InvalidInputError):
+    """A manifest could not be read or broke the schema; ``problems`` lists every finding."""
+
+    def __init__(self, problems: list[Problem], source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        where = f"{source}: " if source else ""
+        count = len(self.problems)
+        head = f"{where}invalid manifest ({count} problem{'s' if count != 1 else ''})"
+        super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
+
+
+class ArchiveError(InvalidInputError):
+    """A plugin archive could not be packed or unpacked."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class UnsafeArchiveError(ArchiveError):
+    """An archive member could write outside its target or is not a plain file."""
+
+    def __init__(self, member: str, reason: str, *, path: str | None = None) -> None:
+        self.member = member
+        self.reason = reason
+        super().__init__(f"unsafe archive member {member!r}: {reason}", path=path)
+
+
+class ArchiveLimitError(ArchiveError):
+    """An archive exceeds a size, count or compression-ratio cap."""
+
+    def __init__(
+        self, limit: str, value: float, maximum: float, detail: str, *, path: str | None = None
+    ) -> None:
+        self.limit = limit
+        self.value = value
+        self.maximum = maximum
+        super().__init__(f"{detail} (limit {limit} = {maximum:g})", path=path)
+
+
+class TrustError(PlugportError):
+    """Something is not what it claims to be; treat it as an attack until shown otherwise."""
+
+
+class SignatureError(TrustError):
+    """A signature does not verify; ``part`` says whether the archive, statement, signature or
+    key is the one that does not match."""
+
+    def __init__(self, part: str, message: str) -> None:
+        self.part = part
+        super().__init__(message)
+
+
+class PluginRuntimeError(PlugportError):
+    """A plugin failed or was stopped while running."""
+
+
+class PermissionDeniedError(PluginRuntimeError):
+    """A plugin asked for a capability it was not granted."""
+
+    def __init__(self, plugin: str, capability: str, reason: str) -> None:
+        self.plugin = plugin
+        self.capability = capability
+        self.reason = reason
+        super().__init__(f"plugin {plugin!r} may not use {capability}: {reason}")
+
+
+class ResourceLimitExceededError(PluginRuntimeError):
+    """A plugin went over one of its limits and was stopped."""
+
+    def __init__(self, plugin: str, limit: str, detail: str) -> None:
+        self.plugin = plugin
+        self.limit = limit
+        super().__init__(f"plugin {plugin!r} exceeded {limit}: {detail}")

@@ -1,0 +1,1 @@
+"""The embedding application's side: install, verify and run plugins (PluginHost)."""

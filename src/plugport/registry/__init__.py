@@ -1,0 +1,1 @@
+"""The registry and marketplace server (plugport serve)."""
