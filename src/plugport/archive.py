@@ -22,7 +22,7 @@ import pathspec
 from plugport.errors import ArchiveError, ArchiveLimitError, UnsafeArchiveError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Generator, Iterable, Iterator
 
 __all__ = [
     "ARCHIVE_SUFFIX",
@@ -84,7 +84,7 @@ _SPECIAL_TYPES = {
 }
 # What reading a damaged archive raises: a CRC mismatch is a BadZipFile, an unknown compression
 # method a NotImplementedError, an offset outside the file an OSError from seek, and a name
-# flagged UTF-8 that is not a UnicodeDecodeError.
+# flagged as UTF-8 but not decodable a UnicodeDecodeError.
 _DAMAGED = (
     zipfile.BadZipFile,
     zlib.error,
@@ -110,6 +110,8 @@ class ArchiveLimits:
 
 @dataclass(frozen=True)
 class PackResult:
+    """``sha256`` and ``size`` are what a signature binds, so they come from the bytes on disk."""
+
     path: Path
     size: int
     sha256: str
@@ -392,7 +394,9 @@ def _reading(archive: Path) -> Iterator[None]:
         raise ArchiveError(msg, path=str(archive)) from exc
 
 
-def _chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive: Path) -> Iterator[bytes]:
+def _chunks(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive: Path
+) -> Generator[bytes, None, None]:
     with _reading(archive), zf.open(info) as src:
         while chunk := src.read(_CHUNK):
             yield chunk
@@ -417,8 +421,9 @@ def _extract(
         _make_dirs(root, parent)
     written = 0
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    with open(os.open(root / name, flags, 0o644), "wb") as out:
-        for chunk in _chunks(zf, info, archive):
+    chunks = _chunks(zf, info, archive)
+    with contextlib.closing(chunks), open(os.open(root / name, flags, 0o644), "wb") as out:
+        for chunk in chunks:
             written += len(chunk)
             if total + written > limits.max_unpacked_bytes:
                 detail = f"unpacking writes more than {limits.max_unpacked_bytes} bytes"

@@ -17,6 +17,7 @@ from plugport.errors import (
     ArchiveError,
     InvalidInputError,
     ManifestError,
+    PluginValidationError,
     PlugportError,
     Problem,
     SignatureError,
@@ -89,8 +90,14 @@ def validate_tree(root: Path) -> ValidationReport:
         report.errors.extend(exc.problems)
         return report
     manifest = report.manifest
+    files = _packed_files(root, report)
+    for relative in files:
+        with (root / relative).open("rb") as handle:
+            secret = inspection.find_private_key(relative, handle.read(_SECRET_SCAN_BYTES))
+        if secret:
+            report.errors.append(Problem(relative, secret.message))
     trees = {}
-    for relative in _python_files(root):
+    for relative in (f for f in files if f.endswith(".py")):
         source = (root / relative).read_text(encoding="utf-8", errors="replace")
         tree, problem = inspection.parse_source(relative, source)
         if problem:
@@ -104,12 +111,15 @@ def validate_tree(root: Path) -> ValidationReport:
     return report
 
 
-def _python_files(root: Path) -> list[str]:
+_SECRET_SCAN_BYTES = 64 * 1024
+
+
+def _packed_files(root: Path, report: ValidationReport) -> list[str]:
     try:
-        files = archive.iter_source_files(root)
-    except ArchiveError:
-        return []  # packing reports links and special files with their own error
-    return [f for f in files if f.endswith(".py")]
+        return archive.iter_source_files(root)
+    except ArchiveError as exc:
+        report.errors.append(Problem(getattr(exc, "member", ""), str(exc)))
+        return []
 
 
 def _entry_problems(
@@ -209,7 +219,7 @@ def pack_plugin(
     """
     report = validate_tree(source)
     if report.manifest is None or not report.valid:
-        raise ManifestError(report.errors, source=str(source / MANIFEST_FILENAME))
+        raise PluginValidationError(report.errors, source=str(source))
     manifest = report.manifest
     if out is None:
         dest = Path.cwd() / manifest.archive_filename

@@ -7,7 +7,8 @@ attached as attributes, never only formatted into the message::
 
     PlugportError
     ├── InvalidInputError              input broke a rule; nothing was changed
-    │   ├── ManifestError              .problems (field path, bad value, what is allowed), .source
+    │   ├── PluginValidationError      .problems, .source: a plugin that must not be packed or run
+    │   │   └── ManifestError          the problems are in plugport.toml (field path, value, rule)
     │   └── ArchiveError               .path
     │       ├── UnsafeArchiveError     .member, .reason: a name, link or device that could escape
     │       └── ArchiveLimitError      .limit, .value, .maximum: too big, too many, too compressed
@@ -30,6 +31,7 @@ __all__ = [
     "ManifestError",
     "PermissionDeniedError",
     "PluginRuntimeError",
+    "PluginValidationError",
     "PlugportError",
     "Problem",
     "ResourceLimitExceededError",
@@ -59,16 +61,24 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class ManifestError(InvalidInputError):
-    """A manifest could not be read or broke the schema; ``problems`` lists every finding."""
+class PluginValidationError(InvalidInputError):
+    """A plugin broke one or more rules; ``problems`` lists every finding, not just the first."""
+
+    what = "invalid plugin"
 
     def __init__(self, problems: list[Problem], source: str | None = None) -> None:
         self.problems = list(problems)
         self.source = source
         where = f"{source}: " if source else ""
         count = len(self.problems)
-        head = f"{where}invalid manifest ({count} problem{'s' if count != 1 else ''})"
+        head = f"{where}{self.what} ({count} problem{'s' if count != 1 else ''})"
         super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
+
+
+class ManifestError(PluginValidationError):
+    """A manifest could not be read or broke the schema."""
+
+    what = "invalid manifest"
 
 
 class ArchiveError(InvalidInputError):

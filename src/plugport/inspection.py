@@ -16,6 +16,7 @@ __all__ = [
     "Finding",
     "Severity",
     "find_class",
+    "find_private_key",
     "module_candidates",
     "parse_source",
     "scan_source",
@@ -89,6 +90,23 @@ class ClassInfo:
     hooks: dict[str, int]  # hook name -> line
     commands: dict[str, int]  # command id -> line
     events: dict[str, int]  # topic pattern -> line
+
+
+_PRIVATE_KEY_MARKERS = (b"PRIVATE KEY-----", b"-----BEGIN OPENSSH PRIVATE KEY")
+
+
+def find_private_key(file: str, head: bytes) -> Finding | None:
+    """A private key in a plugin would be published to everyone who downloads it."""
+    if any(marker in head for marker in _PRIVATE_KEY_MARKERS):
+        return Finding(
+            file,
+            1,
+            "private-key",
+            "high",
+            "holds a private key; it would be published with the plugin. Move it out of the "
+            "plugin directory or list it in .plugportignore",
+        )
+    return None
 
 
 def module_candidates(module: str) -> list[str]:

@@ -33,6 +33,10 @@ def reporting_errors() -> Iterator[None]:
     except (InvalidInputError, PlugportError) as exc:
         err.print(f"[bold red]error:[/] {_escape(str(exc))}")
         raise typer.Exit(EXIT_FAILED) from None
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        err.print(f"[bold red]error:[/] {_escape(exc.strerror or str(exc))}{_escape(where)}")
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 def _escape(text: str) -> str:

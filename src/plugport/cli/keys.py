@@ -30,8 +30,7 @@ def keygen(
     target = output.expanduser()
     with reporting_errors():
         secret = passphrase(ask=protect, confirm=True)
-        if target == DEFAULT_KEY.expanduser():
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = signing.generate_private_key()
         private, public = signing.write_keypair(target, key, passphrase=secret, overwrite=force)
     out.print(

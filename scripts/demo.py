@@ -1,0 +1,152 @@
+"""``make demo``: a freshly generated plugin walked through the author's workflow.
+
+init -> validate -> pack (twice, to show it is reproducible) -> keygen -> sign -> verify, then
+one tampered copy that verification refuses. Every step is the real CLI; the output is its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BOLD, DIM, GREEN, RED, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m"
+if not sys.stdout.isatty():
+    BOLD = DIM = GREEN = RED = RESET = ""
+
+
+def step(title: str, why: str, *args: str, expect: int = 0, cwd: Path) -> str:
+    print(f"\n{BOLD}== {title}{RESET}\n{DIM}{why}{RESET}")
+    print(f"$ plugport {shlex.join(args)}")
+    result = subprocess.run(
+        [sys.executable, "-m", "plugport", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "100"},
+    )
+    text = (result.stdout + result.stderr).rstrip()
+    print("\n".join(f"  {line}" for line in text.splitlines()))
+    if result.returncode != expect:
+        print(f"{RED}unexpected exit code {result.returncode} (wanted {expect}){RESET}")
+        sys.exit(1)
+    print(f"{GREEN}exit {result.returncode}, as expected{RESET}")
+    return text
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="plugport-demo-"))
+    try:
+        run(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\n{BOLD}Demo complete.{RESET} Next: `make test` runs the whole suite.")
+
+
+def run(work: Path) -> None:
+    archive = "dist/acme.word-count-0.1.0.plugport"
+    step(
+        "init",
+        "Generate a task-processor plugin from a template.",
+        "init",
+        "acme.word-count",
+        "--template",
+        "task-processor",
+        cwd=work,
+    )
+    step(
+        "validate",
+        "Manifest schema, entry class, hooks implemented, risky imports.",
+        "validate",
+        "word-count",
+        cwd=work,
+    )
+    (work / "dist").mkdir()
+    first = step(
+        "pack",
+        "Sorted entries, fixed timestamps and modes: a reproducible archive.",
+        "pack",
+        "word-count",
+        "-o",
+        "dist",
+        cwd=work,
+    )
+    os.utime(work / "word-count" / "plugport.toml", (0, 0))
+    second = step(
+        "pack again",
+        "Touching files changes nothing: same bytes, same sha256.",
+        "pack",
+        "word-count",
+        "-o",
+        "dist",
+        cwd=work,
+    )
+    same = first.splitlines()[-1] == second.splitlines()[-1]
+    print(f"  {GREEN if same else RED}sha256 identical across packs: {same}{RESET}")
+    if not same:
+        sys.exit(1)
+    step(
+        "keygen",
+        "An Ed25519 publisher key; the private half is written with mode 0600.",
+        "keygen",
+        "-o",
+        "keys/acme.key",
+        cwd=work,
+    )
+    step(
+        "sign",
+        "A signature over name, version, sha256 and length.",
+        "sign",
+        archive,
+        "--key",
+        "keys/acme.key",
+        cwd=work,
+    )
+    step(
+        "verify",
+        "What a host does before it installs anything.",
+        "verify",
+        archive,
+        "--key",
+        "keys/acme.key.pub",
+        cwd=work,
+    )
+    tampered = work / "dist" / "tampered.plugport"
+    data = bytearray((work / archive).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    shutil.copy(work / f"{archive}.sig", work / "dist" / "tampered.plugport.sig")
+    step(
+        "verify a tampered copy",
+        "One byte flipped in the archive: refused, and it says why.",
+        "verify",
+        "dist/tampered.plugport",
+        "--key",
+        "keys/acme.key.pub",
+        expect=1,
+        cwd=work,
+    )
+    bad = work / "bad"
+    shutil.copytree(work / "word-count", bad)
+    manifest = (bad / "plugport.toml").read_text()
+    manifest = manifest.replace('version = "0.1.0"', 'version = "0.1.x"')
+    manifest = manifest.replace("description =", "descripton =")
+    manifest = manifest.replace('storage = "1 MiB"', 'storage = "1 MiB"\nfilesystem = ["/"]')
+    (bad / "plugport.toml").write_text(manifest)
+    step(
+        "validate a broken manifest",
+        "Bad version, unknown permission, typo'd key: three precise errors.",
+        "validate",
+        "bad",
+        expect=1,
+        cwd=work,
+    )
+
+
+if __name__ == "__main__":
+    main()

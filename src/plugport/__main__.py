@@ -1,0 +1,5 @@
+"""``python -m plugport`` runs the CLI."""
+
+from plugport.cli import main
+
+main()

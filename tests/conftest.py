@@ -1,0 +1,49 @@
+"""Shared fixtures: real files in tmp_path, and the real CLI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from plugport import scaffold
+from plugport.cli import app
+
+RunCli = Callable[..., Result]
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunCli:
+    """Run ``plugport ARGS`` in-process with tmp_path as the working directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PLUGPORT_KEY_PASSPHRASE", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+        return runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def make_plugin(tmp_path: Path) -> Callable[..., Path]:
+    """A freshly generated plugin directory (basic template unless told otherwise)."""
+
+    def make(name: str = "acme.hello", template: str = "basic") -> Path:
+        dest = tmp_path / name.split(".", 1)[1]
+        scaffold.create_plugin(name, template, dest)
+        return dest
+
+    return make
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes, to assert that nothing changed."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    } | {os.fspath(d.relative_to(root)) + "/": b"" for d in root.rglob("*") if d.is_dir()}

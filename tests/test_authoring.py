@@ -1,0 +1,199 @@
+"""validate_tree / pack_plugin / sign_archive / verify_archive on real files."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from plugport import authoring, signing
+from plugport.errors import PluginValidationError, SignatureError
+from tests.conftest import snapshot
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def test_generated_plugin_is_valid(make_plugin: Callable[..., Path]) -> None:
+    report = authoring.validate_tree(make_plugin())
+    assert report.valid, report.errors
+    assert report.manifest is not None
+    assert report.manifest.name == "acme.hello"
+    assert report.warnings == []
+
+
+def test_missing_entry_module(make_plugin: Callable[..., Path]) -> None:
+    root = make_plugin()
+    _edit(root / "plugport.toml", 'entry = "hello.plugin:', 'entry = "hello.nothere:')
+    report = authoring.validate_tree(root)
+    assert [p.path for p in report.errors] == ["entry"]
+    assert "hello/nothere.py or hello/nothere/__init__.py" in report.errors[0].message
+
+
+def test_missing_entry_class(make_plugin: Callable[..., Path]) -> None:
+    root = make_plugin()
+    _edit(root / "plugport.toml", ":HelloPlugin", ":Nope")
+    report = authoring.validate_tree(root)
+    assert [(p.path, p.message) for p in report.errors] == [
+        ("entry", "hello/plugin.py has no top-level class 'Nope'")
+    ]
+
+
+def test_contributed_hook_and_command_must_be_implemented(
+    make_plugin: Callable[..., Path],
+) -> None:
+    root = make_plugin()
+    _edit(
+        root / "plugport.toml",
+        "hooks = { greet = 0 }",
+        'hooks = { greet = 0, shout = 5 }\ncommands = [{ id = "hello.wave", title = "Wave" }]',
+    )
+    report = authoring.validate_tree(root)
+    assert {p.path: p.message for p in report.errors} == {
+        "contributes.hooks.shout": "HelloPlugin has no method decorated with @hook('shout')",
+        "contributes.commands[0]": (
+            "HelloPlugin has no method decorated with @command('hello.wave')"
+        ),
+    }
+
+
+def test_undeclared_hook_and_risky_code_are_warnings(make_plugin: Callable[..., Path]) -> None:
+    root = make_plugin()
+    code = root / "hello" / "plugin.py"
+    code.write_text(
+        code.read_text()
+        + "\n    @hook('extra')\n    def extra(self) -> None:\n"
+        + "        import subprocess\n        eval('1')\n"
+    )
+    report = authoring.validate_tree(root)
+    assert report.valid
+    rules = sorted((w.rule, w.severity) for w in report.warnings)
+    assert rules == [("dynamic-code", "high"), ("subprocess", "high"), ("undeclared-hook", "low")]
+    assert all(w.file == "hello/plugin.py" for w in report.warnings)
+
+
+def test_syntax_error_is_an_error_with_file_and_line(make_plugin: Callable[..., Path]) -> None:
+    root = make_plugin()
+    (root / "hello" / "broken.py").write_text("x = 1\ndef (:\n")
+    report = authoring.validate_tree(root)
+    assert [p.path for p in report.errors] == ["hello/broken.py"]
+    assert report.errors[0].message.startswith("line 2: syntax error")
+
+
+def test_icon_must_exist(make_plugin: Callable[..., Path]) -> None:
+    root = make_plugin()
+    _edit(root / "plugport.toml", 'tags = ["example"]', 'tags = ["example"]\nicon = "icon.png"')
+    assert [p.path for p in authoring.validate_tree(root).errors] == ["icon"]
+    (root / "icon.png").write_bytes(b"\x89PNG")
+    assert authoring.validate_tree(root).valid
+
+
+def test_private_key_in_tree_blocks_packing(
+    make_plugin: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = make_plugin()
+    signing.write_keypair(root / "publisher.key", signing.generate_private_key())
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(PluginValidationError) as caught:
+        authoring.pack_plugin(root, out)
+    assert [p.path for p in caught.value.problems] == ["publisher.key"]
+    assert "private key" in caught.value.problems[0].message
+    assert list(out.iterdir()) == []
+    (root / ".plugportignore").write_text("*.key\n")
+    assert authoring.pack_plugin(root, out).result.path.exists()
+
+
+def test_symlink_is_reported_by_validate(make_plugin: Callable[..., Path]) -> None:
+    root = make_plugin()
+    (root / "link").symlink_to("/etc/passwd")
+    report = authoring.validate_tree(root)
+    assert [p.path for p in report.errors] == ["link"]
+    assert "symbolic link" in report.errors[0].message
+
+
+def test_pack_refuses_invalid_plugin_and_writes_nothing(
+    make_plugin: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = make_plugin()
+    _edit(root / "plugport.toml", 'version = "0.1.0"', 'version = "zero"')
+    before = snapshot(tmp_path)
+    with pytest.raises(PluginValidationError) as caught:
+        authoring.pack_plugin(root, tmp_path)
+    assert [p.path for p in caught.value.problems] == ["version"]
+    assert snapshot(tmp_path) == before
+
+
+def test_pack_output_locations(
+    make_plugin: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_plugin()
+    monkeypatch.chdir(tmp_path)
+    default = authoring.pack_plugin(root)
+    assert default.result.path == tmp_path / "acme.hello-0.1.0.plugport"
+    explicit = authoring.pack_plugin(root, tmp_path / "custom.plugport")
+    assert explicit.result.path == tmp_path / "custom.plugport"
+    assert explicit.result.sha256 == default.result.sha256
+    with pytest.raises(Exception, match="does not exist"):
+        authoring.pack_plugin(root, tmp_path / "missing" / "x.plugport")
+
+
+def test_packed_archive_leaves_out_tests_and_validates(
+    make_plugin: Callable[..., Path], tmp_path: Path
+) -> None:
+    packed = authoring.pack_plugin(make_plugin(), tmp_path)
+    names = zipfile.ZipFile(packed.result.path).namelist()
+    assert names == sorted(names)
+    assert "plugport.toml" in names
+    assert not any(n.startswith("tests/") or n == "conftest.py" for n in names)
+    report = authoring.validate_path(packed.result.path)
+    assert report.valid
+    assert report.path == str(packed.result.path)
+    assert authoring.read_archive_manifest(packed.result.path).name == "acme.hello"
+
+
+def test_validate_path_on_a_damaged_archive(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.plugport"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    report = authoring.validate_path(bad)
+    assert not report.valid
+    assert "bad.plugport" in str(report.errors[0])
+
+
+@pytest.fixture
+def signed(make_plugin: Callable[..., Path], tmp_path: Path) -> tuple[Path, Path]:
+    packed = authoring.pack_plugin(make_plugin(), tmp_path)
+    signing.write_keypair(tmp_path / "k.key", signing.generate_private_key())
+    authoring.sign_archive(packed.result.path, tmp_path / "k.key")
+    return packed.result.path, tmp_path / "k.key.pub"
+
+
+def test_sign_and_verify_round_trip(signed: tuple[Path, Path]) -> None:
+    archive, public = signed
+    verified = authoring.verify_archive(archive, public)
+    assert verified.facts.name == "acme.hello"
+    assert verified.facts.length == archive.stat().st_size
+
+
+def test_one_changed_archive_byte_is_refused(signed: tuple[Path, Path]) -> None:
+    archive, public = signed
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 1
+    archive.write_bytes(bytes(data))
+    with pytest.raises(SignatureError) as caught:
+        authoring.verify_archive(archive, public)
+    assert caught.value.part == "archive"
+    assert "sha256 is" in str(caught.value)
+
+
+def test_missing_signature_file(signed: tuple[Path, Path]) -> None:
+    archive, public = signed
+    archive.with_name(archive.name + ".sig").unlink()
+    with pytest.raises(SignatureError, match="cannot read signature") as caught:
+        authoring.verify_archive(archive, public)
+    assert caught.value.part == "signature"

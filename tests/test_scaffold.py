@@ -1,0 +1,41 @@
+"""Template rendering: names derived from the plugin name, nothing left behind on failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from plugport import scaffold
+from plugport.errors import InvalidInputError
+
+
+def test_template_values() -> None:
+    values = scaffold.template_values("acme.slack-notify", "integration")
+    assert values["module"] == "slack_notify"
+    assert values["class_name"] == "SlackNotifyPlugin"
+    assert values["display_name"] == "Slack Notify"
+    assert values["namespace"] == "acme"
+    assert scaffold.template_values("acme.3d-view", "basic")["module"] == "plugin_3d_view"
+
+
+def test_no_placeholder_left(tmp_path: Path) -> None:
+    for template in scaffold.TEMPLATES:
+        files = scaffold.create_plugin("acme.demo-one", template, tmp_path / template)
+        for file in files:
+            assert "{{" not in file.read_text(), file
+
+
+def test_failure_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        scaffold.create_plugin("acme.x1", "basic", tmp_path / "missing" / "x1")
+    with pytest.raises(InvalidInputError, match="unknown template"):
+        scaffold.create_plugin("acme.x1", "fancy", tmp_path / "x1")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_existing_directory_is_used(tmp_path: Path) -> None:
+    (tmp_path / "x1").mkdir()
+    scaffold.create_plugin("acme.x1", "basic", tmp_path / "x1")
+    assert (tmp_path / "x1" / "plugport.toml").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["x1"]
