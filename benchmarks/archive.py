@@ -1,0 +1,89 @@
+"""Pack, sign, verify and safely unpack a 1 MB plugin; prints JSON timings (milliseconds).
+
+These are the steps an install of a 1 MB plugin pays for besides the download, so they bound
+the "install <= 300 ms" target from below. Run: ``.venv/bin/python benchmarks/archive.py --json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from plugport import authoring, scaffold, signing
+from plugport.archive import pack_tree, safe_unpack
+
+
+def _timed(runs: int, action: Callable[[int], object]) -> dict[str, float]:
+    samples = []
+    for index in range(runs):
+        start = time.perf_counter()
+        action(index)
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return {
+        "p50_ms": round(statistics.median(samples), 3),
+        "p95_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.95))], 3),
+        "runs": runs,
+    }
+
+
+def _make_plugin(root: Path, size_bytes: int) -> Path:
+    plugin = root / "big"
+    scaffold.create_plugin("bench.big", "basic", plugin)
+    rng = random.Random(7)  # noqa: S311 - reproducible filler text, not a secret
+    words = [f"name_{i}" for i in range(2000)]
+    per_file = 32 * 1024
+    for index in range(size_bytes // per_file):
+        lines, size = [], 0
+        while size < per_file:
+            line = f"{rng.choice(words)} = {rng.randint(0, 10**9)!r}  # {rng.choice(words)}\n"
+            lines.append(line)
+            size += len(line)
+        (plugin / "big" / f"data_{index:03d}.py").write_text("".join(lines))
+    return plugin
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--size-mb", type=float, default=1.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        plugin = _make_plugin(root, int(args.size_mb * 1024 * 1024))
+        key_path = root / "k.key"
+        signing.write_keypair(key_path, signing.generate_private_key())
+        out = root / "out"
+        out.mkdir()
+        packed = authoring.pack_plugin(plugin, out).result
+        authoring.sign_archive(packed.path, key_path)
+        results = {
+            "benchmark": "archive",
+            "tree_bytes": sum(p.stat().st_size for p in plugin.rglob("*") if p.is_file()),
+            "archive_bytes": packed.size,
+            "members": len(packed.members),
+            "validate": _timed(args.runs, lambda _: authoring.validate_tree(plugin)),
+            "pack": _timed(args.runs, lambda _: pack_tree(plugin, out / "bench.plugport")),
+            "sign": _timed(args.runs, lambda _: authoring.sign_archive(packed.path, key_path)),
+            "verify": _timed(
+                args.runs, lambda _: authoring.verify_archive(packed.path, Path(f"{key_path}.pub"))
+            ),
+            "safe_unpack": _timed(
+                args.runs, lambda i: safe_unpack(packed.path, root / f"unpacked-{i}")
+            ),
+        }
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
