@@ -26,9 +26,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+from referencing.exceptions import Unresolvable
 
 from plugport.errors import ManifestError, Problem
 from plugport.versions import ANY, is_compatible, normalize_specifier, parse_version
@@ -92,6 +94,7 @@ _HOST_APP_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _TOPIC_SEGMENT_RE = re.compile(r"^[a-z0-9_-]+$")
 _DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([kmg]i?b|b)?\s*$", re.IGNORECASE)
+_SIZE_JSON_PATTERN = r"^\s*\d+\s*([kKmMgG][iI]?[bB]|[bB])?\s*$"  # JSON Schema has no flags
 _SIZE_UNITS = {
     "b": 1,
     "kb": 10**3,
@@ -186,15 +189,11 @@ def _host_pattern(value: str) -> str:
     )
     if not text or "://" in text or any(c in text for c in "/?#@ "):
         raise ValueError(f"{value!r} is not a host pattern; {allowed}, without scheme or path")
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        pass
-    else:
+    if text.startswith("[") or _is_ip(text):
         raise ValueError(f"{value!r} is an IP address; {allowed}")
-    host, _, port = text.partition(":")
-    if port:
-        if not port.isdigit() or not 1 <= int(port) <= 65535:
+    host, colon, port = text.partition(":")
+    if colon:
+        if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
             raise ValueError(f"{value!r} has an invalid port {port!r}; ports are 1-65535")
         text = f"{host}:{int(port)}"
     labels = host.split(".")
@@ -212,6 +211,14 @@ def _host_pattern(value: str) -> str:
     if labels[-1].isdigit():
         raise ValueError(f"{value!r} looks like an IP address; {allowed}")
     return text
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _topic_pattern(value: str) -> str:
@@ -263,6 +270,12 @@ def _unique(values: list[Any]) -> list[Any]:
     return values
 
 
+def _known_runtime(value: object) -> object:
+    if value not in ("python", "wasm"):
+        raise ValueError(f"unknown runtime {value!r}; this Plugport runs 'python'")
+    return value
+
+
 def _runtime(value: str) -> str:
     if value == "wasm":
         raise ValueError("'wasm' is reserved for a later release; this Plugport runs 'python'")
@@ -300,7 +313,12 @@ def _check_json_schema(schema: JsonSchema, *, require_object: bool) -> JsonSchem
         raise ValueError(f"not a valid JSON Schema at '{where or '/'}': {exc.message}") from None
     for key, sub in (schema.get("properties") or {}).items():
         if isinstance(sub, dict) and "default" in sub:
-            errors = list(jsonschema.Draft202012Validator(sub).iter_errors(sub["default"]))
+            # Keep the root's definitions beside the property so local $refs still resolve.
+            scoped = {k: schema[k] for k in ("$defs", "definitions") if k in schema} | sub
+            try:
+                errors = list(jsonschema.Draft202012Validator(scoped).iter_errors(sub["default"]))
+            except Unresolvable as exc:
+                raise ValueError(f"property {key!r}: unresolvable $ref ({exc})") from None
             if errors:
                 raise ValueError(
                     f"the default of property {key!r} ({sub['default']!r}) does not match its "
@@ -322,7 +340,7 @@ SettingsSchema = Annotated[JsonSchema, AfterValidator(_settings_schema)]
 class _Strict(BaseModel):
     """Unknown keys are errors and models are immutable once validated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_strip_whitespace=True)
 
 
 class EventPermissions(_Strict):
@@ -340,7 +358,19 @@ class Permissions(_Strict):
         description="Hosts the plugin may fetch from, e.g. 'api.slack.com', '*.github.com', "
         "'hooks.example.com:8443'. Without a port: 80 and 443.",
     )
-    storage: Annotated[int, BeforeValidator(_byte_size), Field(ge=0, le=MAX_STORAGE_BYTES)] = Field(
+    storage: Annotated[
+        int,
+        BeforeValidator(_byte_size),
+        Field(ge=0, le=MAX_STORAGE_BYTES),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "integer", "minimum": 0, "maximum": MAX_STORAGE_BYTES},
+                    {"type": "string", "pattern": _SIZE_JSON_PATTERN},
+                ]
+            }
+        ),
+    ] = Field(
         default=0,
         description="Key-value storage quota in bytes (or '10 MiB'); 0 means no storage.",
     )
@@ -431,9 +461,9 @@ class Manifest(_Strict):
     categories: Annotated[list[Category], Unique] = Field(default_factory=list)
     tags: Annotated[list[Tag], Field(max_length=MAX_TAGS), Unique] = Field(default_factory=list)
     icon: ArchivePath | None = None
-    runtime: Annotated[Literal["python", "wasm"], AfterValidator(_runtime)] = Field(
-        default="python", description="'python' today; 'wasm' is reserved."
-    )
+    runtime: Annotated[
+        Literal["python", "wasm"], BeforeValidator(_known_runtime), AfterValidator(_runtime)
+    ] = Field(default="python", description="'python' today; 'wasm' is reserved.")
     entry: Annotated[str, AfterValidator(_entry)] = Field(
         description="'package.module:ClassName' of the Plugin subclass."
     )

@@ -1,0 +1,148 @@
+"""The host<->worker wire format: length-prefixed msgpack frames of typed messages.
+
+Typed structs decoded with msgspec mean a worker can only ever send one of these shapes, never a
+pickle; every frame is capped in size before it is read, so a hostile worker cannot make the
+host allocate more than :data:`MAX_FRAME_BYTES`.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "HEADER",
+    "MAX_FRAME_BYTES",
+    "Call",
+    "CapabilityCall",
+    "Failure",
+    "FrameError",
+    "HandlerInfo",
+    "Log",
+    "Message",
+    "Ping",
+    "Pong",
+    "Ready",
+    "Result",
+    "Shutdown",
+    "decode",
+    "encode",
+    "frame_length",
+]
+
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+HEADER = struct.Struct("!I")
+
+
+class HandlerInfo(msgspec.Struct, frozen=True):
+    """A handler the worker found on the plugin class: ``kind`` hook, command or event."""
+
+    kind: str
+    name: str
+    attribute: str
+    priority: int | None = None
+
+
+class Ready(msgspec.Struct, tag="ready", frozen=True):
+    """First frame from a worker: it is sandboxed, the plugin is loaded and initialized."""
+
+    pid: int
+    handlers: list[HandlerInfo]
+    sandbox: dict[str, str]
+
+
+class Call(msgspec.Struct, tag="call", frozen=True):
+    """Host -> worker: run a handler. ``kind`` is hook, command or event."""
+
+    id: int
+    kind: str
+    name: str
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+
+
+class CapabilityCall(msgspec.Struct, tag="cap", frozen=True):
+    """Worker -> host: use a capability; the host checks the grant on every one."""
+
+    id: int
+    capability: str
+    method: str
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+
+
+class Result(msgspec.Struct, tag="result", frozen=True):
+    """The answer to a Call (worker -> host) or a CapabilityCall (host -> worker)."""
+
+    id: int
+    value: Any = None
+    elapsed_us: int = 0
+
+
+class Failure(msgspec.Struct, tag="failure", frozen=True):
+    """An exception, by class name and message, never by object."""
+
+    id: int
+    type: str
+    message: str
+    traceback: str = ""
+    details: dict[str, Any] = {}
+
+
+class Ping(msgspec.Struct, tag="ping", frozen=True):
+    id: int
+
+
+class Pong(msgspec.Struct, tag="pong", frozen=True):
+    id: int
+    rss_kb: int = 0
+    cpu_ms: int = 0
+
+
+class Log(msgspec.Struct, tag="log", frozen=True):
+    level: str
+    message: str
+    fields: dict[str, Any] = {}
+
+
+class Shutdown(msgspec.Struct, tag="shutdown", frozen=True):
+    """Host -> worker: call cleanup() and exit; the host kills the worker after the deadline."""
+
+    id: int
+    deadline_ms: int = 2000
+
+
+Message = Ready | Call | CapabilityCall | Result | Failure | Ping | Pong | Log | Shutdown
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Message)
+
+
+class FrameError(Exception):
+    """A frame that breaks the protocol: too large, truncated or not a known message."""
+
+
+def encode(message: Message) -> bytes:
+    """One frame: a 4-byte big-endian length, then the msgpack body."""
+    body = _encoder.encode(message)
+    if len(body) > MAX_FRAME_BYTES:
+        raise FrameError(f"frame of {len(body)} bytes is over the {MAX_FRAME_BYTES} byte limit")
+    return HEADER.pack(len(body)) + body
+
+
+def frame_length(header: bytes) -> int:
+    """The body length announced by a header, refused before reading when over the limit."""
+    (length,) = HEADER.unpack(header)
+    if length > MAX_FRAME_BYTES:
+        raise FrameError(f"frame of {length} bytes is over the {MAX_FRAME_BYTES} byte limit")
+    return int(length)
+
+
+def decode(body: bytes) -> Message:
+    try:
+        message: Message = _decoder.decode(body)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+        raise FrameError(f"malformed frame: {exc}") from None
+    return message
