@@ -16,7 +16,11 @@ attached as attributes, never only formatted into the message::
     │   └── SignatureError             .part: "archive", "statement", "signature" or "key"
     └── PluginRuntimeError             a plugin misbehaved while running
         ├── PermissionDeniedError      .plugin, .capability, .reason
-        └── ResourceLimitExceededError .plugin, .limit
+        ├── NetworkFetchError          .plugin, .url, .reason: an allowed fetch that failed
+        ├── PluginCrashedError         .plugin, .cause: the worker died (signal, exit code)
+        ├── PluginCallError            .plugin, .type, .traceback: the plugin's code raised
+        ├── ResourceLimitExceededError .plugin, .limit
+        └── SandboxUnavailableError    .layer, .reason: the kernel lacks or refused a sandbox layer
 """
 
 from __future__ import annotations
@@ -29,12 +33,16 @@ __all__ = [
     "ArchiveLimitError",
     "InvalidInputError",
     "ManifestError",
+    "NetworkFetchError",
     "PermissionDeniedError",
+    "PluginCallError",
+    "PluginCrashedError",
     "PluginRuntimeError",
     "PluginValidationError",
     "PlugportError",
     "Problem",
     "ResourceLimitExceededError",
+    "SandboxUnavailableError",
     "SignatureError",
     "TrustError",
     "UnsafeArchiveError",
@@ -137,6 +145,36 @@ class PermissionDeniedError(PluginRuntimeError):
         super().__init__(f"plugin {plugin!r} may not use {capability}: {reason}")
 
 
+class NetworkFetchError(PluginRuntimeError):
+    """A fetch the plugin was allowed to make failed: unreachable, too slow, too big, or the
+    server broke HTTP. Refusals are :class:`PermissionDeniedError`, never this."""
+
+    def __init__(self, plugin: str, url: str, reason: str) -> None:
+        self.plugin = plugin
+        self.url = url
+        self.reason = reason
+        super().__init__(f"plugin {plugin!r} could not fetch {url}: {reason}")
+
+
+class PluginCrashedError(PluginRuntimeError):
+    """A worker process ended without being asked to; ``cause`` says how (signal, exit code)."""
+
+    def __init__(self, plugin: str, cause: str) -> None:
+        self.plugin = plugin
+        self.cause = cause
+        super().__init__(f"plugin {plugin!r} crashed: {cause}")
+
+
+class PluginCallError(PluginRuntimeError):
+    """The plugin's own code raised; ``type`` is the exception class name inside the worker."""
+
+    def __init__(self, plugin: str, type: str, message: str, traceback: str = "") -> None:
+        self.plugin = plugin
+        self.type = type
+        self.traceback = traceback
+        super().__init__(f"plugin {plugin!r} raised {type}: {message}")
+
+
 class ResourceLimitExceededError(PluginRuntimeError):
     """A plugin went over one of its limits and was stopped."""
 
@@ -144,3 +182,13 @@ class ResourceLimitExceededError(PluginRuntimeError):
         self.plugin = plugin
         self.limit = limit
         super().__init__(f"plugin {plugin!r} exceeded {limit}: {detail}")
+
+
+class SandboxUnavailableError(PluginRuntimeError):
+    """A sandbox layer the policy requires is missing or was refused by the kernel, so the plugin
+    must not run; ``reason`` is the kernel fact to fix (a sysctl, a boot option, an errno)."""
+
+    def __init__(self, layer: str, reason: str) -> None:
+        self.layer = layer
+        self.reason = reason
+        super().__init__(f"sandbox layer {layer!r} is not available: {reason}")

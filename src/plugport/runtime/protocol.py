@@ -27,6 +27,7 @@ __all__ = [
     "Ready",
     "Result",
     "Shutdown",
+    "WorkerSpec",
     "decode",
     "encode",
     "frame_length",
@@ -34,6 +35,24 @@ __all__ = [
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 HEADER = struct.Struct("!I")
+
+
+class _Message(msgspec.Struct, frozen=True, tag_field="t"):
+    """Every frame carries its message type in the short field ``t``."""
+
+
+class WorkerSpec(msgspec.Struct, frozen=True):
+    """Everything a fresh worker needs to sandbox itself and load one plugin."""
+
+    plugin: str
+    code_dir: str
+    data_dir: str
+    entry: str
+    memory_mb: int
+    cpu_seconds: int
+    max_concurrency: int
+    sandbox: str = "strict"  # "strict" or "best-effort"
+    keep_stdio: bool = False  # development only: let the plugin's prints reach the terminal
 
 
 class HandlerInfo(msgspec.Struct, frozen=True):
@@ -45,7 +64,7 @@ class HandlerInfo(msgspec.Struct, frozen=True):
     priority: int | None = None
 
 
-class Ready(msgspec.Struct, tag="ready", frozen=True):
+class Ready(_Message, tag="ready", frozen=True):
     """First frame from a worker: it is sandboxed, the plugin is loaded and initialized."""
 
     pid: int
@@ -53,7 +72,7 @@ class Ready(msgspec.Struct, tag="ready", frozen=True):
     sandbox: dict[str, str]
 
 
-class Call(msgspec.Struct, tag="call", frozen=True):
+class Call(_Message, tag="call", frozen=True):
     """Host -> worker: run a handler. ``kind`` is hook, command or event."""
 
     id: int
@@ -63,7 +82,7 @@ class Call(msgspec.Struct, tag="call", frozen=True):
     kwargs: dict[str, Any] = {}
 
 
-class CapabilityCall(msgspec.Struct, tag="cap", frozen=True):
+class CapabilityCall(_Message, tag="cap", frozen=True):
     """Worker -> host: use a capability; the host checks the grant on every one."""
 
     id: int
@@ -73,7 +92,7 @@ class CapabilityCall(msgspec.Struct, tag="cap", frozen=True):
     kwargs: dict[str, Any] = {}
 
 
-class Result(msgspec.Struct, tag="result", frozen=True):
+class Result(_Message, tag="result", frozen=True):
     """The answer to a Call (worker -> host) or a CapabilityCall (host -> worker)."""
 
     id: int
@@ -81,7 +100,7 @@ class Result(msgspec.Struct, tag="result", frozen=True):
     elapsed_us: int = 0
 
 
-class Failure(msgspec.Struct, tag="failure", frozen=True):
+class Failure(_Message, tag="failure", frozen=True):
     """An exception, by class name and message, never by object."""
 
     id: int
@@ -91,23 +110,23 @@ class Failure(msgspec.Struct, tag="failure", frozen=True):
     details: dict[str, Any] = {}
 
 
-class Ping(msgspec.Struct, tag="ping", frozen=True):
+class Ping(_Message, tag="ping", frozen=True):
     id: int
 
 
-class Pong(msgspec.Struct, tag="pong", frozen=True):
+class Pong(_Message, tag="pong", frozen=True):
     id: int
     rss_kb: int = 0
     cpu_ms: int = 0
 
 
-class Log(msgspec.Struct, tag="log", frozen=True):
+class Log(_Message, tag="log", frozen=True):
     level: str
     message: str
     fields: dict[str, Any] = {}
 
 
-class Shutdown(msgspec.Struct, tag="shutdown", frozen=True):
+class Shutdown(_Message, tag="shutdown", frozen=True):
     """Host -> worker: call cleanup() and exit; the host kills the worker after the deadline."""
 
     id: int

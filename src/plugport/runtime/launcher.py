@@ -1,0 +1,168 @@
+"""Starting workers: the one-method launcher interface and its zygote implementation.
+
+The host never forks itself (it has threads and an event loop); it asks the zygote, which
+answers with the pid and, later, with how the worker ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from plugport.runtime.channel import Channel, StreamChannel
+from plugport.runtime.protocol import WorkerSpec
+from plugport.runtime.zygote import Exited, Spawn, Spawned, decoder, encoder
+
+__all__ = ["WorkerExit", "WorkerHandle", "WorkerLauncher", "ZygoteLauncher", "describe_exit"]
+
+
+@dataclass(frozen=True)
+class WorkerExit:
+    code: int | None
+    signal: int | None
+
+
+def describe_exit(exit: WorkerExit) -> str:
+    """Why a worker ended, in words an operator can act on."""
+    if exit.signal is not None:
+        name = signal.Signals(exit.signal).name
+        causes = {
+            "SIGSEGV": "segmentation fault",
+            "SIGBUS": "bus error",
+            "SIGABRT": "aborted",
+            "SIGKILL": "killed (SIGKILL: by the host, or by the kernel when out of memory)",
+            "SIGXCPU": "CPU time limit reached",
+            "SIGXFSZ": "file size limit reached",
+            "SIGSYS": "forbidden system call",
+        }
+        return f"{causes.get(name, 'terminated')} ({name})"
+    return f"exited with code {exit.code}"
+
+
+@dataclass
+class WorkerHandle:
+    """A started worker: its channel, its pid, and a future that resolves when it ends."""
+
+    pid: int
+    channel: Channel
+    exited: asyncio.Future[WorkerExit]
+    killed_by_host: bool = field(default=False)
+
+    def kill(self) -> None:
+        if self.exited.done():
+            return
+        self.killed_by_host = True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+
+class WorkerLauncher(Protocol):
+    async def launch(self, spec: WorkerSpec) -> WorkerHandle: ...
+
+
+class ZygoteLauncher:
+    """Starts the zygote on first use and asks it for workers."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+        self._tokens = itertools.count(1)
+        self._spawns: dict[int, asyncio.Future[int]] = {}
+        self._exits: dict[int, asyncio.Future[WorkerExit]] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def started(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self.started:
+                return
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "plugport.runtime.zygote", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            )
+            theirs.close()
+            ours.setblocking(False)
+            self._control = ours
+            asyncio.get_running_loop().add_reader(ours.fileno(), self._on_control)
+
+    def _on_control(self) -> None:
+        while self._control is not None:
+            try:
+                data = self._control.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._zygote_gone()
+                return
+            message = decoder.decode(data)
+            if isinstance(message, Spawned):
+                self._exits[message.pid] = asyncio.get_running_loop().create_future()
+                future = self._spawns.pop(message.token, None)
+                if future is not None and not future.done():
+                    future.set_result(message.pid)
+            elif isinstance(message, Exited):
+                exit_future = self._exits.pop(message.pid, None)
+                if exit_future is not None and not exit_future.done():
+                    exit_future.set_result(WorkerExit(message.code, message.signal))
+
+    def _zygote_gone(self) -> None:
+        if self._control is not None:
+            asyncio.get_running_loop().remove_reader(self._control.fileno())
+            self._control.close()
+            self._control = None
+        for spawn in self._spawns.values():
+            if not spawn.done():
+                spawn.set_exception(ChildProcessError("the zygote exited"))
+        for exit_future in self._exits.values():
+            if not exit_future.done():  # its parent is gone, so it was killed with it
+                exit_future.set_result(WorkerExit(None, signal.SIGKILL))
+        self._spawns.clear()
+        self._exits.clear()
+
+    async def launch(self, spec: WorkerSpec) -> WorkerHandle:
+        await self.start()
+        if self._control is None:
+            raise ChildProcessError("the zygote is not running")
+        host_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        token = next(self._tokens)
+        spawned: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._spawns[token] = spawned
+        try:
+            socket.send_fds(
+                self._control, [encoder.encode(Spawn(token, spec))], [worker_end.fileno()]
+            )
+        finally:
+            worker_end.close()
+        pid = await spawned
+        reader, writer = await asyncio.open_unix_connection(sock=host_end)
+        exited = self._exits.get(pid) or asyncio.get_running_loop().create_future()
+        return WorkerHandle(pid, StreamChannel(reader, writer), exited)
+
+    async def close(self) -> None:
+        if self._control is not None:
+            asyncio.get_running_loop().remove_reader(self._control.fileno())
+            self._control.close()
+            self._control = None
+        if self._process is not None:
+            try:
+                await asyncio.wait_for(asyncio.to_thread(self._process.wait), timeout=2)
+            except TimeoutError:
+                self._process.kill()
+                await asyncio.to_thread(self._process.wait)
+            self._process = None

@@ -1,0 +1,284 @@
+"""The host's side of one running worker: calls out with timeouts, capability requests in
+(each handed to the broker), and every way a worker can misbehave turned into our errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from plugport.errors import (
+    PermissionDeniedError,
+    PluginCallError,
+    PluginCrashedError,
+    PlugportError,
+    ResourceLimitExceededError,
+    SandboxUnavailableError,
+)
+from plugport.runtime.channel import ChannelClosedError
+from plugport.runtime.launcher import WorkerExit, WorkerHandle, describe_exit
+from plugport.runtime.protocol import (
+    Call,
+    CapabilityCall,
+    Failure,
+    FrameError,
+    Log,
+    Ping,
+    Pong,
+    Ready,
+    Result,
+    Shutdown,
+)
+
+__all__ = ["Broker", "CallResult", "PluginProcess"]
+
+Broker = Callable[[str, str, list[Any], dict[str, Any]], Awaitable[Any]]
+"""``broker(capability, method, args, kwargs)``: checks the grant, does the work or raises."""
+
+logger = logging.getLogger("plugport.runtime")
+_EXIT_GRACE_S = 2.0
+
+
+@dataclass(frozen=True)
+class CallResult:
+    value: Any
+    elapsed_us: int
+
+
+class PluginProcess:
+    """One worker. Not restarted here: the supervisor decides what happens after a failure."""
+
+    def __init__(
+        self,
+        plugin: str,
+        handle: WorkerHandle,
+        broker: Broker,
+        *,
+        max_capability_calls: int = 32,
+        on_violation: Callable[[str], None] | None = None,
+    ) -> None:
+        self.plugin = plugin
+        self.handle = handle
+        self._broker = broker
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._ready: asyncio.Future[Ready] = asyncio.get_running_loop().create_future()
+        self._capability_slots = max_capability_calls
+        self._capability_tasks: set[asyncio.Task[None]] = set()
+        self._on_violation = on_violation
+        self._reader: asyncio.Task[None] | None = None
+        self._death: PlugportError | None = None
+        self.violation: str | None = None
+        self.ready: Ready | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._death is None and not self.handle.exited.done()
+
+    async def start(self, timeout_s: float = 10.0) -> Ready:
+        """Wait for the worker to sandbox itself, load the plugin and say it is ready."""
+        self._reader = asyncio.create_task(self._read(), name=f"plugport-read-{self.plugin}")
+        try:
+            self.ready = await asyncio.wait_for(asyncio.shield(self._ready), timeout_s)
+        except TimeoutError:
+            self.handle.kill()
+            raise ResourceLimitExceededError(
+                self.plugin, "activation", f"not ready within {timeout_s:g} s"
+            ) from None
+        return self.ready
+
+    async def call(
+        self,
+        kind: str,
+        name: str,
+        args: list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout_ms: int,
+    ) -> CallResult:
+        """Run a handler in the worker; past ``timeout_ms`` the worker is killed (SIGKILL)."""
+        if not self.alive:
+            raise self._death or PluginCrashedError(self.plugin, "not running")
+        call_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[call_id] = future
+        try:
+            await self.handle.channel.send(Call(call_id, kind, name, args or [], kwargs or {}))
+            reply = await asyncio.wait_for(asyncio.shield(future), timeout_ms / 1000)
+        except TimeoutError:
+            self._die(
+                ResourceLimitExceededError(
+                    self.plugin, "timeout_ms", f"{kind} {name!r} ran over {timeout_ms} ms"
+                )
+            )
+            raise self._death from None  # type: ignore[misc]
+        except ChannelClosedError:
+            await self._crashed()
+            raise self._death from None  # type: ignore[misc]
+        finally:
+            self._pending.pop(call_id, None)
+        if isinstance(reply, Result):
+            return CallResult(reply.value, reply.elapsed_us)
+        raise self._translate(reply)
+
+    async def ping(self, timeout_s: float = 2.0) -> Pong:
+        call_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[call_id] = future
+        try:
+            await self.handle.channel.send(Ping(call_id))
+            pong: Pong = await asyncio.wait_for(asyncio.shield(future), timeout_s)
+        finally:
+            self._pending.pop(call_id, None)
+        return pong
+
+    async def stop(self, deadline_ms: int = 2000) -> None:
+        """Ask for ``cleanup()`` and exit; kill the worker if it does not finish in time."""
+        if self.alive:
+            call_id = next(self._ids)
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._pending[call_id] = future
+            with contextlib.suppress(ChannelClosedError, TimeoutError):
+                await self.handle.channel.send(Shutdown(call_id, deadline_ms))
+                await asyncio.wait_for(asyncio.shield(self.handle.exited), deadline_ms / 1000 + 0.5)
+            self._death = self._death or PluginCrashedError(self.plugin, "stopped")
+        self.handle.kill()
+        self.handle.channel.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        for task in list(self._capability_tasks):
+            task.cancel()
+
+    # --- inside ---------------------------------------------------------------------------------
+
+    def _translate(self, failure: Failure) -> PlugportError:
+        if failure.type == "MemoryError":
+            return ResourceLimitExceededError(
+                self.plugin, "memory_mb", "the worker ran out of memory"
+            )
+        if failure.type == "SandboxUnavailableError":
+            layer = str(failure.details.get("layer", "?"))
+            return SandboxUnavailableError(
+                layer, str(failure.details.get("reason", failure.message))
+            )
+        if failure.type == "PermissionDeniedError":
+            return PermissionDeniedError(
+                self.plugin, str(failure.details.get("capability", "?")), failure.message
+            )
+        return PluginCallError(self.plugin, failure.type, failure.message, failure.traceback)
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                message = await self.handle.channel.receive()
+                self._dispatch(message)
+        except ChannelClosedError:
+            await self._crashed()
+        except FrameError as exc:
+            self._protocol_violation(str(exc))
+
+    def _dispatch(self, message: object) -> None:
+        if isinstance(message, Ready):
+            if not self._ready.done():
+                self._ready.set_result(message)
+        elif isinstance(message, Result | Failure | Pong):
+            if message.id == 0 and isinstance(message, Failure) and not self._ready.done():
+                self._ready.set_exception(self._translate(message))  # refused before ready
+                return
+            future = self._pending.get(message.id)
+            if future is None:
+                self._protocol_violation(f"answer to unknown request id {message.id}")
+            elif not future.done():
+                future.set_result(message)
+        elif isinstance(message, CapabilityCall):
+            if len(self._capability_tasks) >= self._capability_slots:
+                refusal = Failure(
+                    message.id,
+                    "ResourceLimitExceededError",
+                    f"more than {self._capability_slots} capability calls at once",
+                )
+                self._spawn(self.handle.channel.send(refusal))
+                return
+            self._spawn(self._serve_capability(message))
+        elif isinstance(message, Log):
+            logger.log(
+                logging.getLevelName(message.level.upper())
+                if isinstance(logging.getLevelName(message.level.upper()), int)
+                else logging.INFO,
+                "[%s] %s",
+                self.plugin,
+                message.message[:2000],
+            )
+        else:
+            self._protocol_violation(f"unexpected {type(message).__name__} from the worker")
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._capability_tasks.add(task)
+        task.add_done_callback(self._capability_tasks.discard)
+
+    async def _serve_capability(self, request: CapabilityCall) -> None:
+        try:
+            value = await self._broker(
+                request.capability, request.method, request.args, request.kwargs
+            )
+            reply: Result | Failure = Result(request.id, value)
+        except PlugportError as exc:
+            details = {
+                k: v for k, v in vars(exc).items() if isinstance(v, str | int | float | bool)
+            }
+            reply = Failure(request.id, type(exc).__name__, str(exc), details=details)
+        except Exception as exc:
+            logger.exception("broker failed for %s", self.plugin)
+            reply = Failure(
+                request.id, "RuntimeError", f"host error in {request.capability}: {exc}"
+            )
+        with contextlib.suppress(ChannelClosedError, FrameError):
+            await self.handle.channel.send(reply)
+
+    def _protocol_violation(self, reason: str) -> None:
+        self.violation = reason
+        if self._on_violation is not None:
+            self._on_violation(reason)
+        self._die(PluginCrashedError(self.plugin, f"protocol violation: {reason}; killed"))
+
+    def _die(self, error: PlugportError) -> None:
+        if self._death is None:
+            self._death = error
+        self.handle.kill()
+        self._fail_pending()
+
+    async def _crashed(self) -> None:
+        if self._death is None:
+            try:
+                exit = await asyncio.wait_for(asyncio.shield(self.handle.exited), _EXIT_GRACE_S)
+            except TimeoutError:
+                exit = WorkerExit(None, None)
+                self.handle.kill()
+            self._death = _exit_error(self.plugin, exit)
+        if not self._ready.done():
+            self._ready.set_exception(self._death)
+        self._fail_pending()
+
+    def _fail_pending(self) -> None:
+        death = self._death or PluginCrashedError(self.plugin, "not running")
+        for future in [*self._pending.values(), self._ready]:
+            if not future.done():
+                future.set_exception(death)
+                future.exception()  # a waiter that already gave up must not leave a warning
+
+
+def _exit_error(plugin: str, exit: WorkerExit) -> PlugportError:
+    import signal
+
+    if exit.signal == signal.SIGXCPU:
+        return ResourceLimitExceededError(plugin, "cpu_seconds", "CPU time limit reached")
+    if exit.code is None and exit.signal is None:
+        return PluginCrashedError(plugin, "the channel closed and the worker did not exit")
+    return PluginCrashedError(plugin, describe_exit(exit))

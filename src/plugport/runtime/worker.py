@@ -1,0 +1,253 @@
+"""Runs inside the sandboxed worker process: sandbox first, then load the plugin, then serve
+calls from the host until told to stop. Nothing here trusts the plugin; the host trusts
+nothing here."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import os
+import resource
+import socket
+import sys
+import traceback
+from typing import Any, Literal, NoReturn
+
+from plugport.runtime import protocol
+from plugport.runtime.channel import Channel, ChannelClosedError, StreamChannel
+from plugport.runtime.protocol import (
+    Call,
+    CapabilityCall,
+    Failure,
+    HandlerInfo,
+    Ping,
+    Pong,
+    Ready,
+    Result,
+    Shutdown,
+    WorkerSpec,
+)
+from plugport.sdk import Api, Plugin, handlers_of
+
+__all__ = ["EXIT_LOAD_FAILED", "EXIT_SANDBOX_REFUSED", "PluginServer", "run"]
+
+EXIT_SANDBOX_REFUSED = 3
+EXIT_LOAD_FAILED = 4
+
+
+def run(channel_fd: int, spec: WorkerSpec) -> NoReturn:
+    """Entry point in the forked child; never returns.
+
+    The sandbox goes on before the event loop exists: its fd sweep must not close the loop's
+    own descriptors, and nothing asynchronous should run unconfined.
+    """
+    code = 1
+    try:
+        try:
+            report = _apply_sandbox(spec, channel_fd)
+        except Exception as exc:  # reported to the host, which decides what it means
+            os.write(channel_fd, protocol.encode(_failure(0, exc)))
+            code = EXIT_SANDBOX_REFUSED
+        else:
+            code = asyncio.run(_main(channel_fd, spec, report))
+    except BaseException:
+        if spec.keep_stdio:
+            traceback.print_exc()
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _apply_sandbox(spec: WorkerSpec, channel_fd: int) -> dict[str, str]:
+    from pathlib import Path
+
+    from plugport.runtime.sandbox import SandboxSpec, apply_sandbox, interpreter_paths
+
+    sandbox_spec = SandboxSpec(
+        data_dir=Path(spec.data_dir),
+        read_only=(Path(spec.code_dir), *interpreter_paths()),
+        memory_mb=spec.memory_mb,
+        cpu_seconds=spec.cpu_seconds,
+        keep_fds=(channel_fd,),
+        keep_stdio=spec.keep_stdio,
+    )
+    policy: Literal["strict", "best-effort"] = (
+        "strict" if spec.sandbox == "strict" else "best-effort"
+    )
+    return apply_sandbox(sandbox_spec, policy).as_dict()
+
+
+async def _main(channel_fd: int, spec: WorkerSpec, report: dict[str, str]) -> int:
+    sock = socket.socket(fileno=channel_fd)
+    reader, writer = await asyncio.open_unix_connection(sock=sock)
+    channel = StreamChannel(reader, writer)
+    try:
+        plugin = _load(spec)
+    except Exception as exc:  # a broken plugin must not look like a crash
+        await channel.send(_failure(0, exc))
+        return EXIT_LOAD_FAILED
+    server = PluginServer(plugin, channel, spec.max_concurrency)
+    return await server.serve(report)
+
+
+def _load(spec: WorkerSpec) -> Plugin:
+    module_name, _, class_name = spec.entry.partition(":")
+    sys.path.insert(0, spec.code_dir)
+    module = importlib.import_module(module_name)
+    cls = getattr(module, class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Plugin)):
+        raise TypeError(f"{spec.entry} is not a subclass of plugport.sdk.Plugin")
+    plugin: Plugin = cls()
+    return plugin
+
+
+def _failure(call_id: int, exc: BaseException) -> Failure:
+    details = {
+        k: v
+        for k, v in vars(exc).items()
+        if isinstance(v, str | int | float | bool) and k[0] != "_"
+    }
+    return Failure(
+        id=call_id,
+        type=type(exc).__name__,
+        message=str(exc),
+        traceback="".join(traceback.format_exception(exc)[-5:]),
+        details=details,
+    )
+
+
+class _HostTransport:
+    """The worker's end of capability calls: requests out, answers matched by id."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        self._next_id = 0
+        self.pending: dict[int, asyncio.Future[Any]] = {}
+
+    async def call(
+        self, capability: str, method: str, args: list[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        self._next_id += 1
+        call_id = self._next_id
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending[call_id] = future
+        try:
+            await self._channel.send(CapabilityCall(call_id, capability, method, args, kwargs))
+            return await future
+        finally:
+            self.pending.pop(call_id, None)
+
+    def resolve(self, message: Result | Failure) -> None:
+        future = self.pending.get(message.id)
+        if future is None or future.done():
+            return  # a late answer to a call that was cancelled
+        if isinstance(message, Result):
+            future.set_result(message.value)
+        else:
+            future.set_exception(_remote_error(message))
+
+
+def _remote_error(failure: Failure) -> Exception:
+    """The host's refusal, as the same exception class the plugin author reads about."""
+    from plugport import errors
+
+    cls = getattr(errors, failure.type, None)
+    if isinstance(cls, type) and issubclass(cls, errors.PlugportError):
+        try:
+            error: Exception = cls.__new__(cls)
+            Exception.__init__(error, failure.message)
+            for key, value in failure.details.items():
+                setattr(error, key, value)
+            return error
+        except TypeError:
+            pass
+    return RuntimeError(f"{failure.type}: {failure.message}")
+
+
+class PluginServer:
+    """Serves host calls against one plugin instance, several at a time up to the limit."""
+
+    def __init__(self, plugin: Plugin, channel: Channel, max_concurrency: int) -> None:
+        self.plugin = plugin
+        self.channel = channel
+        self.transport = _HostTransport(channel)
+        self.slots = asyncio.Semaphore(max_concurrency)
+        self.handlers = {
+            (handler.kind, handler.name): (attribute, handler)
+            for attribute, handler in handlers_of(plugin)
+        }
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def serve(self, sandbox_report: dict[str, str]) -> int:
+        self.plugin.api = Api(self.transport, asyncio.get_running_loop())
+        await _maybe_await(self.plugin.initialize)
+        await self.channel.send(
+            Ready(
+                pid=os.getpid(),
+                handlers=[
+                    HandlerInfo(kind, name, attribute, handler.priority)
+                    for (kind, name), (attribute, handler) in sorted(self.handlers.items())
+                ],
+                sandbox=sandbox_report,
+            )
+        )
+        while True:
+            try:
+                message = await self.channel.receive()
+            except ChannelClosedError:
+                return 0  # the host is gone; nothing left to serve
+            if isinstance(message, Call):
+                task = asyncio.create_task(self._run(message))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+            elif isinstance(message, Result | Failure):
+                self.transport.resolve(message)
+            elif isinstance(message, Ping):
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                cpu_ms = int((usage.ru_utime + usage.ru_stime) * 1000)
+                await self.channel.send(Pong(message.id, usage.ru_maxrss, cpu_ms))
+            elif isinstance(message, Shutdown):
+                await self._shutdown(message)
+                return 0
+
+    async def _run(self, call: Call) -> None:
+        async with self.slots:
+            entry = self.handlers.get((call.kind, call.name))
+            started = _now_us()
+            try:
+                if entry is None:
+                    raise LookupError(f"the plugin has no {call.kind} handler {call.name!r}")
+                method = getattr(self.plugin, entry[0])
+                value = await _maybe_await(method, *call.args, **call.kwargs)
+                reply: Result | Failure = Result(call.id, value, _now_us() - started)
+            except Exception as exc:
+                reply = _failure(call.id, exc)
+            except MemoryError as exc:  # pragma: no cover - MemoryError is an Exception
+                reply = _failure(call.id, exc)
+            try:
+                await self.channel.send(reply)
+            except protocol.FrameError as exc:
+                await self.channel.send(_failure(call.id, exc))
+
+    async def _shutdown(self, message: Shutdown) -> None:
+        try:
+            await asyncio.wait_for(
+                _maybe_await(self.plugin.cleanup), timeout=message.deadline_ms / 1000
+            )
+            await self.channel.send(Result(message.id, None))
+        except Exception as exc:
+            await self.channel.send(_failure(message.id, exc))
+
+
+async def _maybe_await(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Coroutine functions are awaited; plain ones run in a thread so the loop keeps serving."""
+    if inspect.iscoroutinefunction(function):
+        return await function(*args, **kwargs)
+    return await asyncio.to_thread(function, *args, **kwargs)
+
+
+def _now_us() -> int:
+    import time
+
+    return time.perf_counter_ns() // 1000
