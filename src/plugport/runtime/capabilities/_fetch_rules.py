@@ -1,0 +1,299 @@
+"""The pure half of ``net.fetch``: what a plugin's fetch may ask for, decided without I/O.
+
+:func:`check_url` accepts only a granted host *name* (never an address literal, in any of the
+spellings resolvers accept); :func:`check_address` accepts only public addresses. The broker in
+:mod:`plugport.runtime.capabilities.network` runs both on every hop.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import httpx
+
+from plugport.errors import PermissionDeniedError
+from plugport.manifest import match_host
+from plugport.runtime.capabilities._addresses import (
+    DEFAULT_BLOCKED_NETWORKS,
+    IPNetwork,
+    blocked_reason,
+    parse_address,
+    parse_labelled_networks,
+    parse_networks,
+)
+
+__all__ = [
+    "CAPABILITY",
+    "DEFAULT_ALLOWED_REQUEST_HEADERS",
+    "DEFAULT_METHODS",
+    "FetchPolicy",
+    "FetchResult",
+    "Target",
+    "check_address",
+    "check_body",
+    "check_headers",
+    "check_method",
+    "check_url",
+]
+
+CAPABILITY = "net.fetch"
+
+DEFAULT_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+DEFAULT_ALLOWED_REQUEST_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-language",
+        "authorization",
+        "cache-control",
+        "content-type",
+        "if-match",
+        "if-modified-since",
+        "if-none-match",
+        "if-unmodified-since",
+        "range",
+        "user-agent",
+    }
+)
+# Refused whatever the policy says: they steer routing, framing, proxies or the host's own
+# identity (cookies), or let a server behind a proxy be told a different host, client or method.
+_NEVER_HEADERS = frozenset(
+    {
+        "accept-encoding",
+        "connection",
+        "content-length",
+        "cookie",
+        "cookie2",
+        "expect",
+        "forwarded",
+        "host",
+        "http2-settings",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "via",
+        "x-client-ip",
+        "x-host",
+        "x-http-method",
+        "x-http-method-override",
+        "x-method-override",
+        "x-original-url",
+        "x-real-ip",
+        "x-rewrite-url",
+    }
+)
+_NEVER_HEADER_PREFIXES = ("proxy-", "x-forwarded-")
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_MAX_URL_CHARS = 8192
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOSTNAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+# What inet_aton and the WHATWG URL parser read as (part of) an IPv4 address: 127.1, 2130706433,
+# 0x7f000001, 0177.0.0.1. A host whose last label looks like this is never a name.
+_NUMERIC_LABEL_RE = re.compile(r"0x[0-9a-f]*|[0-9]+")
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """What one plugin's fetches may do; built by the host from the plugin's grants."""
+
+    allowed: tuple[str, ...]
+    """Granted host patterns (``permissions.network``): ``api.example.com``, ``*.example.com``,
+    ``hooks.example.com:8443``; without a port they cover 80 and 443."""
+    methods: frozenset[str] = DEFAULT_METHODS
+    max_request_bytes: int = 1024**2
+    max_response_bytes: int = 5 * 1024**2
+    max_request_header_bytes: int = 16 * 1024
+    timeout_ms: int = 10_000
+    """The whole fetch, DNS and every redirect included."""
+    max_redirects: int = 5
+    allowed_request_headers: frozenset[str] = DEFAULT_ALLOWED_REQUEST_HEADERS
+    allow_custom_x_headers: bool = True
+    """Also pass ``X-*`` headers (API keys, versions), except the proxy ones always refused."""
+    blocked_networks: tuple[tuple[str, str], ...] = DEFAULT_BLOCKED_NETWORKS
+    """(CIDR, label) ranges refused with that label; add the operator's own public ranges here.
+    Any address that is not globally routable is refused even if it is not listed."""
+    extra_allowed_networks: tuple[str, ...] = ()
+    """Test-only escape hatch: CIDRs reachable despite being non-public, so end-to-end tests can
+    use a server on 127.0.0.1. Production never sets it."""
+
+    _blocked: tuple[tuple[IPNetwork, str], ...] = field(init=False, repr=False, compare=False)
+    _extra_allowed: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("max_request_bytes", "max_response_bytes", "max_request_header_bytes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"FetchPolicy.{name} must not be negative")
+        if self.timeout_ms <= 0 or self.max_redirects < 0:
+            raise ValueError("FetchPolicy.timeout_ms must be positive, max_redirects >= 0")
+        object.__setattr__(self, "allowed", tuple(self.allowed))
+        object.__setattr__(self, "methods", frozenset(m.upper() for m in self.methods))
+        object.__setattr__(
+            self,
+            "allowed_request_headers",
+            frozenset(h.lower() for h in self.allowed_request_headers),
+        )
+        # Parsed once here, so a typo in a CIDR fails when the policy is built, not per fetch.
+        object.__setattr__(self, "_blocked", parse_labelled_networks(self.blocked_networks))
+        object.__setattr__(self, "_extra_allowed", parse_networks(self.extra_allowed_networks))
+
+
+@dataclass(frozen=True)
+class Target:
+    """A URL that passed :func:`check_url`, in the only form the broker will request."""
+
+    scheme: str
+    host: str
+    port: int
+    path_query: str
+
+    @property
+    def url(self) -> str:
+        netloc = (
+            self.host if _DEFAULT_PORTS[self.scheme] == self.port else f"{self.host}:{self.port}"
+        )
+        return f"{self.scheme}://{netloc}{self.path_query}"
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return (self.scheme, self.host, self.port)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What the plugin gets back. Headers are lower-cased, repeated ones joined with ", ", and
+    cookies are dropped (the host keeps no cookie jar for plugins)."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    url: str
+    """The final URL, after redirects."""
+    elapsed_ms: float
+
+
+def _denied(plugin: str, reason: str) -> PermissionDeniedError:
+    return PermissionDeniedError(plugin, CAPABILITY, reason)
+
+
+def _looks_like_ip(host: str) -> bool:
+    if ":" in host:  # only IPv6 literals have colons once the port is split off
+        return True
+    try:
+        parse_address(host)
+    except ValueError:
+        return _NUMERIC_LABEL_RE.fullmatch(host.rsplit(".", 1)[-1]) is not None
+    return True
+
+
+def check_url(url: str, policy: FetchPolicy, *, plugin: str = "") -> Target:
+    """The :class:`Target` for ``url``, or :class:`PermissionDeniedError` naming the rule it
+    breaks. Only the returned target is ever requested, so what was checked is what is sent."""
+    if len(url) > _MAX_URL_CHARS:
+        raise _denied(plugin, f"URL is longer than {_MAX_URL_CHARS} characters")
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise _denied(plugin, f"not a valid URL ({exc})") from None
+    scheme = parsed.scheme
+    if scheme not in _DEFAULT_PORTS:
+        shown = repr(scheme) if scheme else "a relative URL"
+        raise _denied(plugin, f"only http and https URLs may be fetched, not {shown}")
+    if parsed.userinfo:
+        raise _denied(plugin, "URLs with user info ('user@host') are refused: they hide the host")
+    host = parsed.raw_host.decode("ascii").lower().rstrip(".")
+    if not host:
+        raise _denied(plugin, "the URL has no host")
+    if _looks_like_ip(host):
+        raise _denied(plugin, f"{host!r} is an IP address; only granted host names may be fetched")
+    if not _HOSTNAME_RE.fullmatch(host) or len(host) > 253:
+        raise _denied(plugin, f"{host!r} is not a valid host name")
+    port = parsed.port if parsed.port is not None else _DEFAULT_PORTS[scheme]
+    if not 1 <= port <= 65535:
+        raise _denied(plugin, f"port {port} is out of range 1-65535")
+    if not any(match_host(pattern, host, port) for pattern in policy.allowed):
+        granted = ", ".join(policy.allowed) or "none"
+        raise _denied(plugin, f"{host}:{port} is not in the plugin's network grants ({granted})")
+    return Target(scheme, host, port, parsed.raw_path.decode("ascii"))
+
+
+def check_address(
+    address: str, policy: FetchPolicy, *, plugin: str = "", host: str | None = None
+) -> None:
+    """Refuse ``address`` unless it is on the public internet (or in the test-only
+    ``extra_allowed_networks``); the reason names the range, e.g. "loopback (127.0.0.0/8)"."""
+    subject = f"{host} resolves to {address}" if host else f"address {address}"
+    try:
+        parsed = parse_address(address)
+    except ValueError:
+        raise _denied(plugin, f"{subject}, which is not an IP address") from None
+    reason = blocked_reason(parsed, policy._blocked, policy._extra_allowed)
+    if reason is not None:
+        raise _denied(plugin, f"{subject}, which is {reason}")
+
+
+def check_method(method: str, policy: FetchPolicy, *, plugin: str = "") -> str:
+    """The method, upper-cased, if the policy allows it."""
+    upper = method.upper()
+    if not _TOKEN_RE.fullmatch(upper) or upper not in policy.methods:
+        allowed = ", ".join(sorted(policy.methods))
+        raise _denied(plugin, f"method {method!r} is not allowed (allowed: {allowed})")
+    return upper
+
+
+def check_headers(
+    headers: Mapping[str, str] | None, policy: FetchPolicy, *, plugin: str = ""
+) -> list[tuple[str, str]]:
+    """The request headers, names lower-cased, if each is allowed and well formed."""
+    checked: list[tuple[str, str]] = []
+    size = 0
+    for raw_name, value in (headers or {}).items():
+        name = raw_name.lower()
+        if not _TOKEN_RE.fullmatch(name):
+            raise _denied(plugin, f"header name {raw_name!r} is not a valid HTTP token")
+        if name in _NEVER_HEADERS or name.startswith(_NEVER_HEADER_PREFIXES):
+            raise _denied(plugin, f"header {name!r} is set by the host and never by a plugin")
+        custom = policy.allow_custom_x_headers and name.startswith("x-")
+        if not custom and name not in policy.allowed_request_headers:
+            allowed = ", ".join(sorted(policy.allowed_request_headers))
+            extra = " and X-* headers" if policy.allow_custom_x_headers else ""
+            raise _denied(plugin, f"header {name!r} is not allowed (allowed: {allowed}{extra})")
+        if _BAD_VALUE_RE.search(value):
+            raise _denied(plugin, f"header {name!r} has a control character in its value")
+        size += len(name) + len(value.encode()) + 4
+        checked.append((name, value))
+    if size > policy.max_request_header_bytes:
+        raise _denied(
+            plugin,
+            f"request headers are {size} bytes; max_request_header_bytes = "
+            f"{policy.max_request_header_bytes}",
+        )
+    return checked
+
+
+def check_body(
+    body: bytes | None, json: object, policy: FetchPolicy, *, plugin: str = ""
+) -> tuple[bytes | None, str | None]:
+    """The request body and the content type it implies (JSON), within max_request_bytes.
+
+    ``body`` and ``json`` are exclusive; passing both, or a value JSON cannot encode, is a
+    caller bug (TypeError/ValueError), not a refusal.
+    """
+    if body is not None and json is not None:
+        raise TypeError("pass body or json, not both")
+    content_type = None
+    if json is not None:
+        body = jsonlib.dumps(json, separators=(",", ":"), allow_nan=False).encode()
+        content_type = "application/json"
+    if body is not None and len(body) > policy.max_request_bytes:
+        raise _denied(
+            plugin,
+            f"request body is {len(body)} bytes; max_request_bytes = {policy.max_request_bytes}",
+        )
+    return body, content_type
