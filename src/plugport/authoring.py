@@ -90,15 +90,17 @@ def validate_tree(root: Path) -> ValidationReport:
         report.errors.extend(exc.problems)
         return report
     manifest = report.manifest
-    files = _packed_files(root, report)
-    for relative in files:
-        with (root / relative).open("rb") as handle:
-            secret = inspection.find_private_key(relative, handle.read(_SECRET_SCAN_BYTES))
+    trees = {}
+    for relative in _packed_files(root, report):
+        is_python = relative.endswith(".py")
+        with (root / relative).open("rb") as handle:  # each file is read once
+            data = handle.read() if is_python else handle.read(_SECRET_SCAN_BYTES)
+        secret = inspection.find_private_key(relative, data[:_SECRET_SCAN_BYTES])
         if secret:
             report.errors.append(Problem(relative, secret.message))
-    trees = {}
-    for relative in (f for f in files if f.endswith(".py")):
-        source = (root / relative).read_text(encoding="utf-8", errors="replace")
+        if not is_python:
+            continue
+        source = data.decode("utf-8", errors="replace")
         tree, problem = inspection.parse_source(relative, source)
         if problem:
             report.errors.append(Problem(problem.file, f"line {problem.line}: {problem.message}"))

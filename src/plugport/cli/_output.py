@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 
-from plugport.errors import InvalidInputError, PlugportError, TrustError
+from plugport.errors import PlugportError, TrustError
 
 __all__ = ["EXIT_FAILED", "EXIT_USAGE", "err", "out", "passphrase", "reporting_errors"]
 
@@ -30,7 +30,7 @@ def reporting_errors() -> Iterator[None]:
     except TrustError as exc:
         err.print(f"[bold red]refused:[/] {_escape(str(exc))}")
         raise typer.Exit(EXIT_FAILED) from None
-    except (InvalidInputError, PlugportError) as exc:
+    except PlugportError as exc:
         err.print(f"[bold red]error:[/] {_escape(str(exc))}")
         raise typer.Exit(EXIT_FAILED) from None
     except OSError as exc:

@@ -207,14 +207,9 @@ class PluginProcess:
                 return
             self._spawn(self._serve_capability(message))
         elif isinstance(message, Log):
-            logger.log(
-                logging.getLevelName(message.level.upper())
-                if isinstance(logging.getLevelName(message.level.upper()), int)
-                else logging.INFO,
-                "[%s] %s",
-                self.plugin,
-                message.message[:2000],
-            )
+            level = logging.getLevelName(message.level.upper())
+            level = level if isinstance(level, int) else logging.INFO
+            logger.log(level, "[%s] %s", self.plugin, message.message[:2000])
         else:
             self._protocol_violation(f"unexpected {type(message).__name__} from the worker")
 

@@ -11,9 +11,12 @@ import os
 import resource
 import socket
 import sys
+import time
 import traceback
+from pathlib import Path
 from typing import Any, Literal, NoReturn
 
+from plugport import errors
 from plugport.runtime import protocol
 from plugport.runtime.channel import Channel, ChannelClosedError, StreamChannel
 from plugport.runtime.protocol import (
@@ -36,7 +39,7 @@ EXIT_SANDBOX_REFUSED = 3
 EXIT_LOAD_FAILED = 4
 
 
-def run(channel_fd: int, spec: WorkerSpec) -> NoReturn:
+def run(channel_fd: int, spec: WorkerSpec, interpreter: tuple[Path, ...] = ()) -> NoReturn:
     """Entry point in the forked child; never returns.
 
     The sandbox goes on before the event loop exists: its fd sweep must not close the loop's
@@ -45,7 +48,7 @@ def run(channel_fd: int, spec: WorkerSpec) -> NoReturn:
     code = 1
     try:
         try:
-            report = _apply_sandbox(spec, channel_fd)
+            report = _apply_sandbox(spec, channel_fd, interpreter)
         except Exception as exc:  # reported to the host, which decides what it means
             os.write(channel_fd, protocol.encode(_failure(0, exc)))
             code = EXIT_SANDBOX_REFUSED
@@ -59,14 +62,14 @@ def run(channel_fd: int, spec: WorkerSpec) -> NoReturn:
         os._exit(code)
 
 
-def _apply_sandbox(spec: WorkerSpec, channel_fd: int) -> dict[str, str]:
-    from pathlib import Path
-
+def _apply_sandbox(
+    spec: WorkerSpec, channel_fd: int, interpreter: tuple[Path, ...]
+) -> dict[str, str]:
     from plugport.runtime.sandbox import SandboxSpec, apply_sandbox, interpreter_paths
 
     sandbox_spec = SandboxSpec(
         data_dir=Path(spec.data_dir),
-        read_only=(Path(spec.code_dir), *interpreter_paths()),
+        read_only=(Path(spec.code_dir), *(interpreter or interpreter_paths())),
         memory_mb=spec.memory_mb,
         cpu_seconds=spec.cpu_seconds,
         keep_fds=(channel_fd,),
@@ -150,8 +153,6 @@ class _HostTransport:
 
 def _remote_error(failure: Failure) -> Exception:
     """The host's refusal, as the same exception class the plugin author reads about."""
-    from plugport import errors
-
     cls = getattr(errors, failure.type, None)
     if isinstance(cls, type) and issubclass(cls, errors.PlugportError):
         try:
@@ -221,9 +222,7 @@ class PluginServer:
                 method = getattr(self.plugin, entry[0])
                 value = await _maybe_await(method, *call.args, **call.kwargs)
                 reply: Result | Failure = Result(call.id, value, _now_us() - started)
-            except Exception as exc:
-                reply = _failure(call.id, exc)
-            except MemoryError as exc:  # pragma: no cover - MemoryError is an Exception
+            except Exception as exc:  # every failure, MemoryError included, goes to the host
                 reply = _failure(call.id, exc)
             try:
                 await self.channel.send(reply)
@@ -248,6 +247,4 @@ async def _maybe_await(function: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _now_us() -> int:
-    import time
-
     return time.perf_counter_ns() // 1000

@@ -61,6 +61,12 @@ def main(control_fd: int) -> None:
     _die_with_parent()
     # Pre-import what every worker needs, once, so forks share it copy-on-write.
     import plugport.sdk  # noqa: F401
+    from plugport.runtime import sandbox
+
+    # Work every worker would otherwise repeat on its activation path: the namespace probe
+    # (a fork) is cached by doctor(), and the interpreter's read-only paths never change.
+    sandbox.doctor()
+    read_only = sandbox.interpreter_paths()
     from plugport.runtime import worker
 
     control = socket.socket(fileno=control_fd)
@@ -96,7 +102,7 @@ def main(control_fd: int) -> None:
                 control.close()
                 os.close(wake_read)
                 os.close(wake_write)
-                worker.run(fds[0], request.spec)
+                worker.run(fds[0], request.spec, read_only)
             os.close(fds[0])
             control.send(encoder.encode(Spawned(request.token, pid)))
             _reap(control)

@@ -36,6 +36,7 @@ class CapabilityProxy:
             return await self._transport.call(self._capability, method, list(args), kwargs)
 
         call.__name__ = f"{self._capability}.{method}"
+        setattr(self, method, call)  # built once per method, not on every call
         return call
 
 
