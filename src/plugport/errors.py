@@ -19,7 +19,8 @@ attached as attributes, never only formatted into the message::
         ├── NetworkFetchError          .plugin, .url, .reason: an allowed fetch that failed
         ├── PluginCrashedError         .plugin, .cause: the worker died (signal, exit code)
         ├── PluginCallError            .plugin, .type, .traceback: the plugin's code raised
-        ├── ResourceLimitExceededError .plugin, .limit
+        ├── ResourceLimitExceededError .plugin, .limit: refused, or the worker was stopped
+        ├── PluginQuarantinedError     .plugin, .reason: failed too often; an operator releases it
         └── SandboxUnavailableError    .layer, .reason: the kernel lacks or refused a sandbox layer
 """
 
@@ -37,6 +38,7 @@ __all__ = [
     "PermissionDeniedError",
     "PluginCallError",
     "PluginCrashedError",
+    "PluginQuarantinedError",
     "PluginRuntimeError",
     "PluginValidationError",
     "PlugportError",
@@ -176,12 +178,26 @@ class PluginCallError(PluginRuntimeError):
 
 
 class ResourceLimitExceededError(PluginRuntimeError):
-    """A plugin went over one of its limits and was stopped."""
+    """A plugin went over one of its limits: the request was refused (a quota, a rate) or the
+    worker was stopped (time, memory, CPU)."""
 
     def __init__(self, plugin: str, limit: str, detail: str) -> None:
         self.plugin = plugin
         self.limit = limit
         super().__init__(f"plugin {plugin!r} exceeded {limit}: {detail}")
+
+
+class PluginQuarantinedError(PluginRuntimeError):
+    """The circuit breaker opened: the plugin failed too often and is not started again until
+    an operator releases it."""
+
+    def __init__(self, plugin: str, reason: str) -> None:
+        self.plugin = plugin
+        self.reason = reason
+        super().__init__(
+            f"plugin {plugin!r} is quarantined: {reason}; it stays stopped until an operator "
+            "releases it"
+        )
 
 
 class SandboxUnavailableError(PluginRuntimeError):

@@ -98,12 +98,15 @@ async def call_hook(
     call_one: CallOne,
     *,
     overrides: Mapping[str, int] | None = None,
+    include: Callable[[HookImpl], bool] | None = None,
 ) -> list[HookOutcome]:
-    """Call every implementation in order. One failing never stops the others; with
-    ``firstresult`` the loop stops at the first successful non-None value."""
+    """Call every implementation in order (those ``include`` accepts). One failing never stops
+    the others; with ``firstresult`` the loop stops at the first successful non-None value."""
     spec = registry.check_arguments(hook, kwargs)
     outcomes = []
     for impl in registry.ordered(hook, overrides):
+        if include is not None and not include(impl):
+            continue
         started = time.perf_counter()
         try:
             value = await call_one(impl, kwargs)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from plugport.errors import (
     ResourceLimitExceededError,
     SandboxUnavailableError,
 )
+from plugport.runtime._rate import TokenBucket
 from plugport.runtime.channel import ChannelClosedError
 from plugport.runtime.launcher import WorkerExit, WorkerHandle, describe_exit
 from plugport.runtime.protocol import (
@@ -60,6 +62,8 @@ class PluginProcess:
         *,
         max_capability_calls: int = 32,
         on_violation: Callable[[str], None] | None = None,
+        log_lines_per_s: float = 50.0,
+        log_burst: int = 200,
     ) -> None:
         self.plugin = plugin
         self.handle = handle
@@ -72,6 +76,9 @@ class PluginProcess:
         self._on_violation = on_violation
         self._reader: asyncio.Task[None] | None = None
         self._death: PlugportError | None = None
+        self._log_bucket = TokenBucket(log_lines_per_s, log_burst)
+        self.died: asyncio.Future[PlugportError] = asyncio.get_running_loop().create_future()
+        """Resolves with the reason once the worker is gone, however it went."""
         self.violation: str | None = None
         self.ready: Ready | None = None
 
@@ -136,17 +143,31 @@ class PluginProcess:
             self._pending.pop(call_id, None)
         return pong
 
-    async def stop(self, deadline_ms: int = 2000) -> None:
-        """Ask for ``cleanup()`` and exit; kill the worker if it does not finish in time."""
+    async def stop(self, deadline_ms: int = 2000) -> str:
+        """Ask for ``cleanup()`` and exit; kill the worker if it does not finish in time.
+        Returns what happened, for the audit log."""
+        outcome = "the worker was not running"
         if self.alive:
             call_id = next(self._ids)
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._pending[call_id] = future
-            with contextlib.suppress(ChannelClosedError, TimeoutError):
+            try:
                 await self.handle.channel.send(Shutdown(call_id, deadline_ms))
-                await asyncio.wait_for(asyncio.shield(self.handle.exited), deadline_ms / 1000 + 0.5)
-            self._death = self._death or PluginCrashedError(self.plugin, "stopped")
+                reply = await asyncio.wait_for(asyncio.shield(future), deadline_ms / 1000 + 0.5)
+                if isinstance(reply, Failure):
+                    outcome = f"cleanup() failed ({reply.type}: {reply.message[:200]})"
+                else:
+                    outcome = "cleanup() finished"
+                await asyncio.wait_for(asyncio.shield(self.handle.exited), _EXIT_GRACE_S)
+            except TimeoutError:
+                outcome = f"cleanup() did not finish within {deadline_ms} ms; killed"
+            except (ChannelClosedError, PlugportError):
+                outcome = "the worker ended before cleanup()"
+            finally:
+                self._pending.pop(call_id, None)
+        self._death = self._death or PluginCrashedError(self.plugin, "stopped")
         self.handle.kill()
+        self._fail_pending()
         self.handle.channel.close()
         if self._reader is not None:
             self._reader.cancel()
@@ -154,6 +175,11 @@ class PluginProcess:
                 await self._reader
         for task in list(self._capability_tasks):
             task.cancel()
+        return outcome
+
+    def terminate(self, error: PlugportError) -> None:
+        """Kill the worker (SIGKILL) now, recording ``error`` as why; calls in flight fail."""
+        self._die(error)
 
     # --- inside ---------------------------------------------------------------------------------
 
@@ -207,11 +233,22 @@ class PluginProcess:
                 return
             self._spawn(self._serve_capability(message))
         elif isinstance(message, Log):
-            level = logging.getLevelName(message.level.upper())
-            level = level if isinstance(level, int) else logging.INFO
-            logger.log(level, "[%s] %s", self.plugin, message.message[:2000])
+            self._log(message)
         else:
             self._protocol_violation(f"unexpected {type(message).__name__} from the worker")
+
+    def _log(self, message: Log) -> None:
+        """Plugin log lines, rate-limited so a chatty plugin cannot flood the host's logs."""
+        if not self._log_bucket.take(time.monotonic()):
+            return
+        dropped = self._log_bucket.take_refused()
+        level = logging.getLevelName(message.level.upper())
+        level = level if isinstance(level, int) else logging.INFO
+        text = message.message[:2000]
+        if dropped:
+            text += f" ({dropped} earlier lines dropped: over the log rate limit)"
+        extra = {"plugport_plugin": self.plugin, "plugport_fields": dict(message.fields)}
+        logger.log(level, "[%s] %s", self.plugin, text, extra=extra)
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
@@ -263,6 +300,8 @@ class PluginProcess:
 
     def _fail_pending(self) -> None:
         death = self._death or PluginCrashedError(self.plugin, "not running")
+        if not self.died.done():
+            self.died.set_result(death)
         for future in [*self._pending.values(), self._ready]:
             if not future.done():
                 future.set_exception(death)

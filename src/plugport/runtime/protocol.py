@@ -52,6 +52,7 @@ class WorkerSpec(msgspec.Struct, frozen=True):
     cpu_seconds: int
     max_concurrency: int
     sandbox: str = "strict"  # "strict" or "best-effort"
+    max_file_bytes: int = 64 * 1024 * 1024  # RLIMIT_FSIZE: no single file in data_dir larger
     keep_stdio: bool = False  # development only: let the plugin's prints reach the terminal
 
 

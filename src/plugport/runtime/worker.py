@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import logging
 import os
 import resource
 import socket
@@ -24,6 +25,7 @@ from plugport.runtime.protocol import (
     CapabilityCall,
     Failure,
     HandlerInfo,
+    Log,
     Ping,
     Pong,
     Ready,
@@ -53,7 +55,9 @@ def run(channel_fd: int, spec: WorkerSpec, interpreter: tuple[Path, ...] = ()) -
             os.write(channel_fd, protocol.encode(_failure(0, exc)))
             code = EXIT_SANDBOX_REFUSED
         else:
-            code = asyncio.run(_main(channel_fd, spec, report))
+            # Not asyncio.run: its shutdown would wait for handler threads still running
+            # (a sync handler stuck in a loop), and the worker must exit when told to.
+            code = asyncio.new_event_loop().run_until_complete(_main(channel_fd, spec, report))
     except BaseException:
         if spec.keep_stdio:
             traceback.print_exc()
@@ -74,6 +78,7 @@ def _apply_sandbox(
         cpu_seconds=spec.cpu_seconds,
         keep_fds=(channel_fd,),
         keep_stdio=spec.keep_stdio,
+        max_file_bytes=spec.max_file_bytes,
     )
     policy: Literal["strict", "best-effort"] = (
         "strict" if spec.sandbox == "strict" else "best-effort"
@@ -181,7 +186,12 @@ class PluginServer:
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def serve(self, sandbox_report: dict[str, str]) -> int:
-        self.plugin.api = Api(self.transport, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        self.plugin.api = Api(self.transport, loop)
+        plugin_logs = logging.getLogger("plugport.plugin")
+        plugin_logs.addHandler(_ChannelLogHandler(self.channel, loop, self.tasks))
+        plugin_logs.setLevel(logging.INFO)
+        plugin_logs.propagate = False
         await _maybe_await(self.plugin.initialize)
         await self.channel.send(
             Ready(
@@ -220,7 +230,8 @@ class PluginServer:
                 if entry is None:
                     raise LookupError(f"the plugin has no {call.kind} handler {call.name!r}")
                 method = getattr(self.plugin, entry[0])
-                value = await _maybe_await(method, *call.args, **call.kwargs)
+                kwargs = _accepted(method, call.kwargs) if call.kind == "event" else call.kwargs
+                value = await _maybe_await(method, *call.args, **kwargs)
                 reply: Result | Failure = Result(call.id, value, _now_us() - started)
             except Exception as exc:  # every failure, MemoryError included, goes to the host
                 reply = _failure(call.id, exc)
@@ -237,6 +248,46 @@ class PluginServer:
             await self.channel.send(Result(message.id, None))
         except Exception as exc:
             await self.channel.send(_failure(message.id, exc))
+
+
+def _accepted(function: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments ``function`` takes: event handlers may ask for ``topic`` and
+    ``source`` or just take the payload."""
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in parameters}
+
+
+class _ChannelLogHandler(logging.Handler):
+    """Sends the plugin's ``self.log`` records to the host as Log frames, from any thread."""
+
+    _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+    def __init__(
+        self, channel: Channel, loop: asyncio.AbstractEventLoop, tasks: set[asyncio.Task[None]]
+    ) -> None:
+        super().__init__()
+        self._channel = channel
+        self._loop = loop
+        self._tasks = tasks
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = {
+            k: v
+            for k, v in vars(record).items()
+            if k not in self._STANDARD and isinstance(v, str | int | float | bool | None)
+        }
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info)[-5:])
+        message = Log(record.levelname.lower(), text[:4000], dict(list(fields.items())[:20]))
+        self._loop.call_soon_threadsafe(self._send, message)
+
+    def _send(self, message: Log) -> None:
+        task = self._loop.create_task(self._channel.send(message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 async def _maybe_await(function: Any, *args: Any, **kwargs: Any) -> Any:

@@ -4,11 +4,13 @@ the host checks. Nothing here reaches storage, the network or the UI by itself."
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["CAPABILITIES", "Api", "CapabilityProxy", "Transport"]
+__all__ = ["CAPABILITIES", "Api", "CapabilityProxy", "Response", "Transport"]
 
 CAPABILITIES = ("config", "events", "net", "storage", "ui")
 
@@ -40,6 +42,31 @@ class CapabilityProxy:
         return call
 
 
+@dataclass(frozen=True)
+class Response:
+    """What ``api.net.fetch`` returns: the host made the request and read the whole body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    url: str
+    elapsed_ms: float
+
+    def text(self, encoding: str = "utf-8") -> str:
+        return self.body.decode(encoding, errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class _NetProxy(CapabilityProxy):
+    async def fetch(self, url: str, **options: Any) -> Response:
+        """``method``, ``headers``, ``body`` (bytes) or ``json``; the host checks the URL
+        against ``permissions.network`` on every hop."""
+        reply = await self._transport.call("net", "fetch", [url], options)
+        return Response(**reply)
+
+
 class _BlockingProxy:
     """The same calls for plain (sync) handlers, which the worker runs off the event loop."""
 
@@ -69,7 +96,7 @@ class Api:
 
     def __init__(self, transport: Transport, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.storage = CapabilityProxy(transport, "storage")
-        self.net = CapabilityProxy(transport, "net")
+        self.net = _NetProxy(transport, "net")
         self.events = CapabilityProxy(transport, "events")
         self.ui = CapabilityProxy(transport, "ui")
         self.config = CapabilityProxy(transport, "config")

@@ -1,0 +1,51 @@
+"""The host's own SQLite file for runtime state (plugin storage, settings, audit): one
+connection, WAL journal, and a lock so the event loop and worker threads can share it."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["RuntimeDatabase"]
+
+
+class RuntimeDatabase:
+    """``path`` is a file, or ``":memory:"`` for tests. Statements are short (one row, one
+    plugin), so they run on the caller's thread under :attr:`lock` rather than in a pool."""
+
+    def __init__(self, path: Path | str = ":memory:") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.connection = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=10
+        )
+        self.lock = threading.RLock()
+        with self.lock:
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            self.connection.execute("PRAGMA synchronous=NORMAL")
+            self.connection.execute("PRAGMA foreign_keys=ON")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any exception: a refused write
+        leaves nothing behind."""
+        with self.lock:
+            self.connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.connection
+            except BaseException:
+                self.connection.execute("ROLLBACK")
+                raise
+            self.connection.execute("COMMIT")
+
+    def execute(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        with self.lock:
+            return self.connection.execute(sql, parameters).fetchall()
+
+    def close(self) -> None:
+        with self.lock:
+            self.connection.close()

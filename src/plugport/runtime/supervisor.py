@@ -1,0 +1,682 @@
+"""Runs every installed plugin: starts its worker when an activation event needs it, routes hook
+calls, commands and events to it, pings it, restarts it with backoff when it fails, quarantines it
+when it keeps failing, and stops it cleanly. Every step is audited and measured."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from plugport.errors import (
+    InvalidInputError,
+    PermissionDeniedError,
+    PluginCallError,
+    PluginCrashedError,
+    PluginQuarantinedError,
+    PlugportError,
+    ResourceLimitExceededError,
+    SandboxUnavailableError,
+)
+from plugport.manifest import LIMIT_BOUNDS, Limits, Manifest, Permissions, match_topic
+from plugport.runtime._db import RuntimeDatabase
+from plugport.runtime._lifecycle import Health, RestartPolicy, State
+from plugport.runtime.audit import AuditEvent, AuditLog, SqliteAuditLog
+from plugport.runtime.broker import CapabilityBroker, Grants, NetOptions, Services
+from plugport.runtime.capabilities.config import PluginSettings
+from plugport.runtime.capabilities.events import Event, EventBus
+from plugport.runtime.capabilities.storage import PluginStorage
+from plugport.runtime.capabilities.ui import UiRegistry
+from plugport.runtime.hooks import HookImpl, HookOutcome, HookRegistry, HookSpec, call_hook
+from plugport.runtime.launcher import WorkerLauncher, ZygoteLauncher
+from plugport.runtime.metrics import RuntimeMetrics
+from plugport.runtime.process import PluginProcess
+from plugport.runtime.protocol import HandlerInfo, WorkerSpec
+
+__all__ = [
+    "PluginInstall",
+    "PluginStatus",
+    "State",
+    "Supervisor",
+    "SupervisorConfig",
+    "failure_kind",
+]
+
+logger = logging.getLogger("plugport.runtime")
+
+HOST_CEILING = Limits(**{name: high for name, (_, _, high) in LIMIT_BOUNDS.items()})
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    """The host's runtime settings; units are in the names."""
+
+    state_dir: Path
+    """Holds ``runtime.sqlite`` (storage, settings, audit) and each plugin's ``data/<name>``."""
+    sandbox: Literal["strict", "best-effort"] = "strict"
+    ceiling: Limits = HOST_CEILING
+    """The host's caps; a plugin's own limits are clamped to these."""
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    ping_interval_s: float = 10.0
+    """Health pings to every running worker; 0 turns them off."""
+    ping_timeout_s: float = 2.0
+    activation_timeout_s: float = 10.0
+    stop_deadline_ms: int = 2000
+    """How long ``cleanup()`` may take before the worker is killed."""
+    capability_calls_per_s: float = 500.0
+    max_data_dir_mb: int = 256
+    """What one plugin's data directory may hold. No single file can outgrow it (RLIMIT_FSIZE);
+    the total is measured at every start and health ping, and a plugin over it is stopped."""
+    net: NetOptions = field(default_factory=NetOptions)
+
+
+@dataclass(frozen=True)
+class PluginInstall:
+    """An installed plugin as the supervisor needs it: its manifest, where its code is, and the
+    permissions the operator consented to (``None``: everything the manifest asks for)."""
+
+    manifest: Manifest
+    code_dir: Path
+    permissions: Permissions | None = None
+    keep_stdio: bool = False
+
+
+@dataclass(frozen=True)
+class PluginStatus:
+    name: str
+    version: str
+    state: str
+    pid: int | None
+    restarts: int
+    recent_failures: int
+    quarantined: str | None
+    last_error: str | None
+    cpu_seconds: float
+    peak_rss_bytes: int
+    sandbox: Mapping[str, str]
+
+
+@dataclass
+class _Entry:
+    install: PluginInstall
+    grants: Grants
+    limits: Limits
+    broker: CapabilityBroker
+    health: Health
+    data_dir: Path
+    state: State = State.INACTIVE
+    process: PluginProcess | None = None
+    handlers: list[HandlerInfo] = field(default_factory=list)
+    sandbox: Mapping[str, str] = field(default_factory=dict)
+    restarts: int = 0
+    last_error: str | None = None
+    cpu_seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    watcher: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.install.manifest.name
+
+    @property
+    def running(self) -> PluginProcess | None:
+        process = self.process
+        return process if process is not None and process.alive else None
+
+    @property
+    def always_on(self) -> bool:
+        return "on_startup" in self.install.manifest.activation_events()
+
+    def activates_on(self, kind: str, name: str) -> bool:
+        if self.always_on:
+            return True
+        for event in self.install.manifest.activation_events():
+            event_kind, _, argument = event.partition(":")
+            if event_kind != kind:
+                continue
+            if argument == name or (kind == "on_event" and match_topic(argument, name)):
+                return True
+        return False
+
+
+def failure_kind(error: PlugportError) -> tuple[str, str]:
+    """``(audit kind, metrics cause)`` for how a worker ended: ``kill`` when the host stopped it
+    (time, memory, CPU, no answer, protocol), ``crash`` when it died by itself."""
+    if isinstance(error, ResourceLimitExceededError):
+        cause = {"timeout_ms": "timeout", "memory_mb": "memory", "cpu_seconds": "cpu"}
+        return "kill", cause.get(error.limit, "timeout" if error.limit == "activation" else "limit")
+    text = str(error)
+    if "protocol violation" in text:
+        return "kill", "protocol"
+    if "unresponsive" in text:
+        return "kill", "unresponsive"
+    if isinstance(error, PluginCallError):
+        return "crash", "load"
+    return "crash", "signal" if "(SIG" in text else "exit"
+
+
+class Supervisor:
+    """The runtime a host embeds. Use ``async with Supervisor(config) as runtime:``."""
+
+    def __init__(
+        self,
+        config: SupervisorConfig,
+        *,
+        launcher: WorkerLauncher | None = None,
+        db: RuntimeDatabase | None = None,
+        audit: AuditLog | None = None,
+        metrics: RuntimeMetrics | None = None,
+    ) -> None:
+        self.config = config
+        self._owns_launcher = launcher is None
+        self.launcher: WorkerLauncher = launcher or ZygoteLauncher()
+        self._owns_db = db is None
+        self.db = db or RuntimeDatabase(config.state_dir / "runtime.sqlite")
+        self.audit: AuditLog = audit or SqliteAuditLog(self.db)
+        self.metrics = metrics or RuntimeMetrics()
+        self.hooks = HookRegistry()
+        self.priority_overrides: dict[str, dict[str, int]] = {}
+        self.services = Services(
+            storage=PluginStorage(self.db),
+            settings=PluginSettings(self.db),
+            events=EventBus(self._deliver),
+            ui=UiRegistry(),
+            audit=self.audit,
+            metrics=self.metrics,
+            net=config.net,
+        )
+        self._plugins: dict[str, _Entry] = {}
+        self._pinger: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()  # disposals: always awaited
+        self._restarts: set[asyncio.Task[Any]] = set()  # pending restarts: cancelled on close
+        self._closed = False
+
+    @property
+    def events(self) -> EventBus:
+        return self.services.events
+
+    @property
+    def ui(self) -> UiRegistry:
+        return self.services.ui
+
+    # --- lifecycle of the supervisor ----------------------------------------------------------
+
+    async def __aenter__(self) -> Supervisor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Start health pings and every plugin that activates ``on_startup``; a plugin that
+        fails to start is audited and left in backoff, never raised here."""
+        if self.config.ping_interval_s > 0 and self._pinger is None:
+            self._pinger = asyncio.create_task(self._ping_forever(), name="plugport-pings")
+        starting = [e for e in self._plugins.values() if e.always_on]
+        await asyncio.gather(*(self._start_quietly(e) for e in starting))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._pinger is not None:
+            self._pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pinger
+        for task in list(self._restarts):
+            task.cancel()
+        await asyncio.gather(*self._restarts, return_exceptions=True)
+        await asyncio.gather(*(self.deactivate(name) for name in list(self._plugins)))
+        await asyncio.gather(*self._background, return_exceptions=True)
+        for entry in self._plugins.values():
+            self._set_state(entry, State.STOPPED)
+        await self.services.events.close()
+        if self._owns_launcher and isinstance(self.launcher, ZygoteLauncher):
+            await self.launcher.close()
+        if self._owns_db:
+            self.db.close()
+
+    # --- plugins --------------------------------------------------------------------------------
+
+    def declare_hook(self, spec: HookSpec) -> None:
+        """Offer a hook; plugins already added that contribute it are registered for it."""
+        self.hooks.declare(spec)
+        for entry in self._plugins.values():
+            self._register_hooks(entry)
+
+    def set_priority(self, hook: str, plugin: str, priority: int) -> None:
+        """The host's override of a plugin's priority for one hook (higher runs first)."""
+        self.priority_overrides.setdefault(hook, {})[plugin] = priority
+
+    def add(self, install: PluginInstall) -> None:
+        """Make an installed plugin known. Nothing starts yet: activation is lazy."""
+        manifest = install.manifest
+        if manifest.name in self._plugins:
+            raise InvalidInputError(f"plugin {manifest.name!r} is already added")
+        if not (install.code_dir / "plugport.toml").is_file():
+            raise InvalidInputError(f"{install.code_dir}: no plugport.toml; is the plugin there?")
+        grants = Grants.from_manifest(manifest, install.permissions)
+        data_dir = self.config.state_dir / "data" / manifest.name
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        entry = _Entry(
+            install=install,
+            grants=grants,
+            limits=manifest.limits.tightened(self.config.ceiling),
+            broker=CapabilityBroker(
+                grants, self.services, calls_per_s=self.config.capability_calls_per_s
+            ),
+            health=Health(self.config.restart),
+            data_dir=data_dir,
+        )
+        self._plugins[manifest.name] = entry
+        self._register_hooks(entry)
+        self.services.events.subscribe_plugin(manifest.name, grants.permissions.events.subscribe)
+        self._set_state(entry, State.INACTIVE)
+
+    async def remove(self, name: str, *, purge_data: bool = False) -> None:
+        """Stop the plugin and forget it; ``purge_data`` also deletes its storage, settings and
+        data directory (uninstall), otherwise they stay for a reinstall."""
+        entry = self._entry(name)
+        await self.deactivate(name)
+        self.hooks.unregister(name)
+        self.services.events.unsubscribe_plugin(name)
+        self.services.ui.forget(name)
+        self.metrics.forget(name)
+        del self._plugins[name]
+        if purge_data:
+            self.services.storage.clear(name)
+            self.services.settings.clear(name)
+            shutil.rmtree(entry.data_dir, ignore_errors=True)
+
+    def configure(self, name: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Set a plugin's settings, validated against its manifest's ``config`` schema."""
+        entry = self._entry(name)
+        return self.services.settings.set(name, dict(entry.grants.config_schema), values)
+
+    async def activate(self, name: str) -> None:
+        """Start the plugin's worker now rather than on its first activation event."""
+        entry = self._entry(name)
+        await self._ensure(entry, self.config.activation_timeout_s)
+
+    async def deactivate(self, name: str) -> None:
+        """Call the plugin's ``cleanup()`` with the configured deadline, then end its worker."""
+        entry = self._entry(name)
+        async with entry.lock:
+            process, entry.process = entry.process, None
+            if process is None:
+                return
+            outcome = await process.stop(self.config.stop_deadline_ms)
+            self.services.ui.forget(name)
+            self._set_state(entry, State.INACTIVE)
+            self._audit(entry, "deactivate", outcome)
+
+    def release(self, name: str) -> None:
+        """The operator's decision to let a quarantined plugin run again."""
+        entry = self._entry(name)
+        if entry.health.quarantined is None:
+            return
+        entry.health.release()
+        self._set_state(entry, State.INACTIVE)
+        self._audit(entry, "release", "released from quarantine by the operator")
+        if entry.always_on and not self._closed:
+            self._in_background(self._start_quietly(entry), self._restarts)
+
+    def status(self, name: str | None = None) -> list[PluginStatus]:
+        entries = [self._entry(name)] if name is not None else list(self._plugins.values())
+        now = time.monotonic()
+        return [
+            PluginStatus(
+                name=e.name,
+                version=e.install.manifest.version,
+                state=e.state.value,
+                pid=e.running.handle.pid if e.running else None,
+                restarts=e.restarts,
+                recent_failures=sum(
+                    1 for t in e.health.failures if now - t <= e.health.policy.breaker_window_s
+                ),
+                quarantined=e.health.quarantined,
+                last_error=e.last_error,
+                cpu_seconds=e.cpu_seconds,
+                peak_rss_bytes=e.peak_rss_bytes,
+                sandbox=dict(e.sandbox),
+            )
+            for e in sorted(entries, key=lambda e: e.name)
+        ]
+
+    # --- calls into plugins ---------------------------------------------------------------------
+
+    async def call_hook(self, hook: str, /, **kwargs: Any) -> list[HookOutcome]:
+        """Fan a hook call out in priority order. Plugins not running are started if the hook
+        activates them; each implementation has its own timeout; failures are outcomes."""
+        spec = self.hooks.check_arguments(hook, kwargs)
+
+        async def call_one(impl: HookImpl, arguments: dict[str, Any]) -> Any:
+            entry = self._entry(impl.plugin)
+            timeout_ms = entry.limits.timeout_ms
+            if spec.timeout_ms is not None:
+                timeout_ms = min(timeout_ms, spec.timeout_ms)
+            return await self._invoke(
+                entry, "hook", hook, args=[], kwargs=arguments, timeout_ms=timeout_ms
+            )
+
+        def wanted(impl: HookImpl) -> bool:
+            entry = self._plugins.get(impl.plugin)
+            return entry is not None and (
+                entry.running is not None or entry.activates_on("on_hook", hook)
+            )
+
+        return await call_hook(
+            self.hooks,
+            hook,
+            kwargs,
+            call_one,
+            overrides=self.priority_overrides.get(hook),
+            include=wanted,
+        )
+
+    async def run_command(
+        self,
+        plugin: str,
+        command_id: str,
+        args: list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        """Run a command the plugin contributes (a user action: it always activates)."""
+        entry = self._entry(plugin)
+        if command_id not in entry.grants.commands:
+            offered = ", ".join(sorted(entry.grants.commands)) or "none"
+            raise InvalidInputError(
+                f"plugin {plugin!r} contributes no command {command_id!r} (it has: {offered})"
+            )
+        return await self._invoke(
+            entry,
+            "command",
+            command_id,
+            args=args or [],
+            kwargs=kwargs or {},
+            timeout_ms=entry.limits.timeout_ms,
+        )
+
+    async def emit(self, topic: str, payload: Any = None) -> int:
+        """Publish an event from the host; returns how many receivers it was sent to."""
+        return await self.services.events.publish(topic, payload, source="host")
+
+    async def _deliver(self, plugin: str, event: Event) -> None:
+        entry = self._plugins.get(plugin)
+        if entry is None or entry.health.quarantined is not None:
+            return
+        if entry.running is None and not entry.activates_on("on_event", event.topic):
+            return  # not running and this topic does not wake it: like VS Code, it misses it
+        await self._ensure(entry, self.config.activation_timeout_s)
+        patterns = [h.name for h in entry.handlers if h.kind == "event"]
+        for pattern in patterns:
+            if match_topic(pattern, event.topic):
+                await self._invoke(
+                    entry,
+                    "event",
+                    pattern,
+                    args=[event.payload],
+                    kwargs={"topic": event.topic, "source": event.source},
+                    timeout_ms=entry.limits.timeout_ms,
+                )
+
+    async def _invoke(
+        self,
+        entry: _Entry,
+        kind: str,
+        name: str,
+        *,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        timeout_ms: int,
+    ) -> Any:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            process = await self._ensure(entry, timeout_ms / 1000)
+            try:
+                result = await process.call(kind, name, args, kwargs, timeout_ms=timeout_ms)
+            except (ResourceLimitExceededError, PluginCrashedError) as exc:
+                process.terminate(exc)  # over memory it may still run: never reuse it
+                self._failed(entry, process, exc)
+                raise
+            outcome = "ok"
+            return result.value
+        except PluginQuarantinedError:
+            outcome = "quarantined"
+            raise
+        except ResourceLimitExceededError as exc:
+            outcome = "timeout" if exc.limit == "timeout_ms" else "limit"
+            raise
+        except PluginCrashedError:
+            outcome = "crash"
+            raise
+        except PermissionDeniedError:
+            outcome = "denied"
+            raise
+        finally:
+            self.metrics.call(entry.name, kind, outcome, time.perf_counter() - started)
+
+    # --- starting, failing, restarting ---------------------------------------------------------
+
+    async def _ensure(self, entry: _Entry, budget_s: float) -> PluginProcess:
+        """The plugin's running worker, started now if needed (waiting out a short backoff)."""
+        running = entry.running
+        if running is not None:
+            return running
+        async with entry.lock:
+            running = entry.running
+            if running is not None:
+                return running
+            if self._closed:
+                raise PluginCrashedError(entry.name, "the host runtime is shutting down")
+            if entry.health.quarantined is not None:
+                raise PluginQuarantinedError(entry.name, entry.health.quarantined)
+            wait = entry.health.wait_s(time.monotonic())
+            if wait > budget_s:
+                raise PluginCrashedError(
+                    entry.name,
+                    f"{entry.last_error}; restarting, next attempt in {wait:.1f} s",
+                )
+            if wait > 0:
+                await asyncio.sleep(wait)
+            return await self._start(entry)
+
+    async def _start(self, entry: _Entry) -> PluginProcess:
+        install, limits = entry.install, entry.limits
+        spec = WorkerSpec(
+            plugin=entry.name,
+            code_dir=str(install.code_dir),
+            data_dir=str(entry.data_dir),
+            entry=install.manifest.entry,
+            memory_mb=limits.memory_mb,
+            cpu_seconds=limits.cpu_seconds,
+            max_concurrency=limits.max_concurrency,
+            sandbox=self.config.sandbox,
+            keep_stdio=install.keep_stdio,
+            max_file_bytes=self.config.max_data_dir_mb * 1024 * 1024,
+        )
+        restarting = entry.health.consecutive > 0
+        self._set_state(entry, State.STARTING)
+        started = time.perf_counter()
+        process: PluginProcess | None = None
+        try:
+            await self._check_data_dir(entry)
+            handle = await self.launcher.launch(spec)
+            process = PluginProcess(entry.name, handle, entry.broker)
+            ready = await process.start(self.config.activation_timeout_s)
+        except SandboxUnavailableError as exc:
+            if process is not None:
+                process.terminate(exc)
+                self._in_background(process.stop(0))
+            self._set_state(entry, State.INACTIVE)
+            entry.last_error = str(exc)
+            self._audit(entry, "refuse", str(exc))
+            raise
+        except PlugportError as exc:
+            if process is not None:
+                process.terminate(exc)
+                self._in_background(process.stop(0))
+            self._record_failure(entry, exc)
+            raise
+        entry.process = process
+        entry.handlers = list(ready.handlers)
+        entry.sandbox = dict(ready.sandbox)
+        entry.health.started(time.monotonic())
+        self._apply_handler_priorities(entry)
+        self.metrics.activation(entry.name, time.perf_counter() - started)
+        self._set_state(entry, State.ACTIVE)
+        applied = sorted(k for k, v in ready.sandbox.items() if v.startswith("applied"))
+        detail = f"pid {ready.pid}; sandbox layers applied: {', '.join(applied) or 'none'}"
+        if restarting:
+            entry.restarts += 1
+            self.metrics.restart(entry.name)
+            self._audit(entry, "restart", f"restarted after: {entry.last_error}; {detail}")
+        else:
+            self._audit(entry, "activate", detail)
+        entry.watcher = asyncio.create_task(self._watch(entry, process))
+        return process
+
+    async def _watch(self, entry: _Entry, process: PluginProcess) -> None:
+        error = await process.died
+        self._failed(entry, process, error)
+
+    def _failed(self, entry: _Entry, process: PluginProcess | None, error: PlugportError) -> None:
+        """Count a worker's failure once (the call that saw it and the watcher both report it)."""
+        if process is None or entry.process is not process:
+            return
+        entry.process = None
+        process.terminate(error)
+        self._in_background(process.stop(0))  # closes the channel and its reader
+        self._record_failure(entry, error)
+
+    def _record_failure(self, entry: _Entry, error: PlugportError) -> None:
+        kind, cause = failure_kind(error)
+        entry.last_error = str(error)
+        self.metrics.crash(entry.name, cause)
+        self._audit(entry, kind, str(error))
+        if entry.health.failed(time.monotonic(), str(error)):
+            self._set_state(entry, State.QUARANTINED)
+            self._audit(entry, "quarantine", entry.health.quarantined or "")
+            return
+        self._set_state(entry, State.BACKOFF)
+        if entry.always_on and not self._closed:
+            self._in_background(self._restart_later(entry), self._restarts)
+
+    async def _restart_later(self, entry: _Entry) -> None:
+        await asyncio.sleep(entry.health.wait_s(time.monotonic()))
+        if entry.running is None and entry.name in self._plugins:
+            await self._start_quietly(entry)
+
+    async def _start_quietly(self, entry: _Entry) -> None:
+        with contextlib.suppress(PlugportError):  # audited where it happened
+            await self._ensure(entry, self.config.restart.backoff_max_s)
+
+    def _in_background(self, coroutine: Any, tasks: set[asyncio.Task[Any]] | None = None) -> None:
+        tasks = self._background if tasks is None else tasks
+        task = asyncio.create_task(coroutine)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    # --- health ---------------------------------------------------------------------------------
+
+    async def _ping_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.ping_interval_s)
+            await self.ping_all()
+
+    async def ping_all(self) -> None:
+        """Ping every running worker once: record its CPU and memory, kill it if it does not
+        answer in time."""
+        await asyncio.gather(*(self._ping(e) for e in list(self._plugins.values()) if e.running))
+
+    async def _ping(self, entry: _Entry) -> None:
+        process = entry.running
+        if process is None:
+            return
+        try:
+            pong = await process.ping(self.config.ping_timeout_s)
+        except TimeoutError:
+            error = PluginCrashedError(
+                entry.name,
+                f"unresponsive: no answer to a health ping within {self.config.ping_timeout_s:g} s"
+                "; killed",
+            )
+            process.terminate(error)
+            self._failed(entry, process, error)
+            return
+        except PlugportError:
+            return  # it died meanwhile; its watcher reports it
+        try:
+            await self._check_data_dir(entry)
+        except ResourceLimitExceededError as exc:
+            process.terminate(exc)
+            self._failed(entry, process, exc)
+            return
+        entry.cpu_seconds = pong.cpu_ms / 1000
+        entry.peak_rss_bytes = pong.rss_kb * 1024
+        self.metrics.resources(
+            entry.name, cpu_seconds=entry.cpu_seconds, peak_rss_bytes=entry.peak_rss_bytes
+        )
+
+    async def _check_data_dir(self, entry: _Entry) -> None:
+        used = await asyncio.to_thread(_tree_bytes, entry.data_dir)
+        limit = self.config.max_data_dir_mb * 1024 * 1024
+        if used > limit:
+            raise ResourceLimitExceededError(
+                entry.name,
+                "data_dir_bytes",
+                f"its data directory holds {used} bytes, over the {limit} byte limit "
+                f"(max_data_dir_mb = {self.config.max_data_dir_mb})",
+            )
+
+    # --- small helpers --------------------------------------------------------------------------
+
+    def _entry(self, name: str) -> _Entry:
+        entry = self._plugins.get(name)
+        if entry is None:
+            known = ", ".join(sorted(self._plugins)) or "none"
+            raise InvalidInputError(f"no plugin {name!r} is added (added: {known})")
+        return entry
+
+    def _register_hooks(self, entry: _Entry) -> None:
+        for hook, priority in entry.install.manifest.contributes.hooks.items():
+            if hook in self.hooks.specs:
+                self.hooks.register(HookImpl(entry.name, hook, priority))
+
+    def _apply_handler_priorities(self, entry: _Entry) -> None:
+        """A ``@hook(priority=N)`` in the code overrides the manifest's priority."""
+        for handler in entry.handlers:
+            registered = self.hooks.impls.get(handler.name, {}).get(entry.name)
+            if handler.kind == "hook" and registered and handler.priority is not None:
+                self.hooks.register(replace(registered, priority=handler.priority))
+
+    def _set_state(self, entry: _Entry, state: State) -> None:
+        entry.state = state
+        self.metrics.state(entry.name, state.value)
+
+    def _audit(self, entry: _Entry, kind: str, reason: str) -> None:
+        self.audit.record(AuditEvent(entry.name, kind, reason))
+
+
+def _tree_bytes(root: Path) -> int:
+    """Bytes allocated under ``root`` (blocks, so sparse files count for what they use)."""
+    total = 0
+    stack = [root]
+    while stack:
+        with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
+            for item in entries:
+                if item.is_dir(follow_symlinks=False):
+                    stack.append(Path(item.path))
+                else:
+                    total += item.stat(follow_symlinks=False).st_blocks * 512
+    return total
