@@ -62,6 +62,23 @@ def test_contributed_hook_and_command_must_be_implemented(
     }
 
 
+@pytest.mark.parametrize(("coded", "errors"), [("0", 0), ("7", 1), ("PRIORITY", 0)])
+def test_hook_priority_in_code_must_agree_with_the_manifest(
+    make_plugin: Callable[..., Path], coded: str, errors: int
+) -> None:
+    root = make_plugin()
+    code = root / "hello" / "plugin.py"
+    _edit(code, '@hook("greet")', f'@hook("greet", priority={coded})')
+    report = authoring.validate_tree(root)
+    problems = [p for p in report.errors if p.path == "contributes.hooks.greet"]
+    assert len(problems) == errors  # a name, not a literal, cannot be checked statically
+    if errors:
+        assert problems[0].message == (
+            "priority 0 here, but @hook('greet', priority=7) in hello/plugin.py; "
+            "the host orders by the manifest, so make them agree"
+        )
+
+
 def test_undeclared_hook_and_risky_code_are_warnings(make_plugin: Callable[..., Path]) -> None:
     root = make_plugin()
     code = root / "hello" / "plugin.py"

@@ -153,12 +153,22 @@ def _entry_problems(
             )
         )
     problems = []
-    for hook in manifest.contributes.hooks:
+    for hook, priority in manifest.contributes.hooks.items():
         if hook not in info.hooks:
             problems.append(
                 Problem(
                     f"contributes.hooks.{hook}",
                     f"{class_name} has no method decorated with @hook({hook!r})",
+                )
+            )
+        coded = info.hook_priorities.get(hook)
+        if coded is not None and coded != priority:
+            problems.append(
+                Problem(
+                    f"contributes.hooks.{hook}",
+                    f"priority {priority} here, but @hook({hook!r}, priority={coded}) in "
+                    f"{found}; the host orders by the manifest, so make them agree",
+                    priority,
                 )
             )
     for index, command in enumerate(manifest.contributes.commands):

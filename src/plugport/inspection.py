@@ -8,7 +8,7 @@ same rules. Every function here takes source text and returns findings.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
@@ -90,6 +90,7 @@ class ClassInfo:
     hooks: dict[str, int]  # hook name -> line
     commands: dict[str, int]  # command id -> line
     events: dict[str, int]  # topic pattern -> line
+    hook_priorities: dict[str, int] = field(default_factory=dict)  # literal @hook(priority=N)
 
 
 _PRIVATE_KEY_MARKERS = (b"PRIVATE KEY-----", b"-----BEGIN OPENSSH PRIVATE KEY")
@@ -156,10 +157,13 @@ def find_class(tree: ast.Module, name: str) -> ClassInfo | None:
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == name:
             handlers: dict[str, dict[str, int]] = {"hook": {}, "command": {}, "event": {}}
+            priorities: dict[str, int] = {}
             for item in node.body:
                 if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
-                    for kind, handler_name in _handlers(item):
+                    for kind, handler_name, priority in _handlers(item):
                         handlers[kind].setdefault(handler_name, item.lineno)
+                        if priority is not None:
+                            priorities.setdefault(handler_name, priority)
             return ClassInfo(
                 name=name,
                 line=node.lineno,
@@ -167,12 +171,15 @@ def find_class(tree: ast.Module, name: str) -> ClassInfo | None:
                 hooks=handlers["hook"],
                 commands=handlers["command"],
                 events=handlers["event"],
+                hook_priorities=priorities,
             )
     return None
 
 
-def _handlers(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[tuple[str, str]]:
-    found = []
+def _handlers(
+    function: ast.FunctionDef | ast.AsyncFunctionDef,
+) -> list[tuple[str, str, int | None]]:
+    found: list[tuple[str, str, int | None]] = []
     for decorator in function.decorator_list:
         call = decorator if isinstance(decorator, ast.Call) else None
         target = _dotted(call.func if call else decorator).rsplit(".", 1)[-1]
@@ -180,10 +187,20 @@ def _handlers(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[tuple[st
         if kind is None:
             continue
         first = call.args[0] if call and call.args else None
+        priority = next(
+            (
+                k.value.value
+                for k in (call.keywords if call else [])
+                if k.arg == "priority"
+                and isinstance(k.value, ast.Constant)
+                and type(k.value.value) is int
+            ),
+            None,
+        )
         if isinstance(first, ast.Constant) and isinstance(first.value, str):
-            found.append((kind, first.value))
+            found.append((kind, first.value, priority))
         elif kind == "hook" and first is None:
-            found.append((kind, function.name))
+            found.append((kind, function.name, priority))
     return found
 
 

@@ -166,11 +166,11 @@ def _deep(depth: int) -> list[Any]:
         ({(1, 2): "tuple key"}, "keys must be str"),
         (_circular(), "Circular reference"),
         ("\ud800", "surrogates not allowed"),
-        (_deep(100_000), "recursion"),
+        (_deep(100_000), "nested too deeply"),
     ],
 )
 def test_encode_payload_refuses_what_is_not_json(payload: Any, detail: str) -> None:
-    with pytest.raises(InvalidInputError, match="payload is not JSON-serialisable") as info:
+    with pytest.raises(InvalidInputError, match="payload is not JSON") as info:
         encode_payload(payload, 10**9, A)
     assert detail in str(info.value)
 
@@ -399,8 +399,8 @@ def test_a_failing_receiver_is_logged_and_harms_no_one(caplog: pytest.LogCapture
     [
         ("tasks.*", 1, InvalidInputError, "topic 'tasks.*' contains a wildcard"),
         ("Tasks", 1, InvalidInputError, "topic: 'Tasks' is not a topic pattern"),
-        ("x", {"n": math.nan}, InvalidInputError, "payload is not JSON-serialisable"),
-        ("x", object(), InvalidInputError, "payload is not JSON-serialisable"),
+        ("x", {"n": math.nan}, InvalidInputError, "payload is not JSON"),
+        ("x", object(), InvalidInputError, "payload is not JSON"),
         ("x", "a" * 15, ResourceLimitExceededError, "exceeded event_payload_bytes"),
     ],
 )

@@ -424,7 +424,7 @@ def test_values_that_are_not_json_are_refused(
     with pytest.raises(InvalidInputError) as info:
         store.set(PLUGIN, "k", value, quota_bytes=BIG)
 
-    assert str(info.value).startswith("value is not JSON: ")
+    assert str(info.value).startswith("value is not JSON (")
     assert fragment in str(info.value)
     assert snapshot(store) == before
 

@@ -277,9 +277,9 @@ def test_widget_size_boundary() -> None:
             "contributes: tasks.summary",
         ),
         ("", 1, "widget_id: '' is not a command or widget id"),
-        ("tasks.summary", object(), "data is not JSON-serialisable (Object of type object"),
-        ("tasks.summary", {"x": math.nan}, "data is not JSON-serialisable (Out of range float"),
-        ("tasks.summary", {1, 2}, "data is not JSON-serialisable (Object of type set"),
+        ("tasks.summary", object(), "data is not JSON (Object of type object"),
+        ("tasks.summary", {"x": math.nan}, "data is not JSON (Out of range float"),
+        ("tasks.summary", {1, 2}, "data is not JSON (Object of type set"),
     ],
 )
 def test_refused_widget_changes_nothing(widget_id: str, data: Any, message: str) -> None:

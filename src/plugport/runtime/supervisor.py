@@ -11,7 +11,7 @@ import os
 import shutil
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -532,7 +532,6 @@ class Supervisor:
         entry.handlers = list(ready.handlers)
         entry.sandbox = dict(ready.sandbox)
         entry.health.started(time.monotonic())
-        self._apply_handler_priorities(entry)
         self.metrics.activation(entry.name, time.perf_counter() - started)
         self._set_state(entry, State.ACTIVE)
         applied = sorted(k for k, v in ready.sandbox.items() if v.startswith("applied"))
@@ -652,13 +651,6 @@ class Supervisor:
         for hook, priority in entry.install.manifest.contributes.hooks.items():
             if hook in self.hooks.specs:
                 self.hooks.register(HookImpl(entry.name, hook, priority))
-
-    def _apply_handler_priorities(self, entry: _Entry) -> None:
-        """A ``@hook(priority=N)`` in the code overrides the manifest's priority."""
-        for handler in entry.handlers:
-            registered = self.hooks.impls.get(handler.name, {}).get(entry.name)
-            if handler.kind == "hook" and registered and handler.priority is not None:
-                self.hooks.register(replace(registered, priority=handler.priority))
 
     def _set_state(self, entry: _Entry, state: State) -> None:
         entry.state = state

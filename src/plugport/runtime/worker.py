@@ -219,7 +219,7 @@ class PluginServer:
                 cpu_ms = int((usage.ru_utime + usage.ru_stime) * 1000)
                 await self.channel.send(Pong(message.id, usage.ru_maxrss, cpu_ms))
             elif isinstance(message, Shutdown):
-                await self._shutdown(message)
+                await self._serve_until(self._shutdown(message))
                 return 0
 
     async def _run(self, call: Call) -> None:
@@ -239,6 +239,24 @@ class PluginServer:
                 await self.channel.send(reply)
             except protocol.FrameError as exc:
                 await self.channel.send(_failure(call.id, exc))
+
+    async def _serve_until(self, work: Any) -> None:
+        """Run ``work`` while still answering capability replies: ``cleanup()`` may use the
+        api, and its answers arrive on the same channel."""
+        task = asyncio.ensure_future(work)
+        while not task.done():
+            receive = asyncio.ensure_future(self.channel.receive())
+            await asyncio.wait({task, receive}, return_when=asyncio.FIRST_COMPLETED)
+            if not receive.done():
+                receive.cancel()
+                break
+            try:
+                message = receive.result()
+            except ChannelClosedError:
+                break
+            if isinstance(message, Result | Failure):
+                self.transport.resolve(message)
+        await task
 
     async def _shutdown(self, message: Shutdown) -> None:
         try:

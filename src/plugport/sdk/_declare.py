@@ -40,7 +40,9 @@ def hook(name: str | None = None, /, *, priority: int | None = None) -> Callable
 def hook(name: Any = None, /, *, priority: int | None = None) -> Any:
     """Implement the host's hook ``name`` (default: the method's name).
 
-    ``priority`` overrides the manifest's ``contributes.hooks`` value; higher runs first.
+    The host orders implementations by the manifest's ``contributes.hooks`` priority (higher
+    first), which it knows before the plugin starts; ``priority`` here documents it in the
+    code, and ``plugport validate`` refuses a plugin where the two disagree.
     """
     if callable(name):
         return _mark(name, Handler("hook", name.__name__))

@@ -16,6 +16,7 @@ from typing import Any
 from plugport._manifest_fields import _topic_pattern
 from plugport.errors import InvalidInputError, ResourceLimitExceededError
 from plugport.manifest import match_topic
+from plugport.runtime.capabilities._json import encode_json
 
 __all__ = [
     "HOST",
@@ -81,26 +82,10 @@ def check_topic(topic: object) -> str:
 
 
 def encode_payload(payload: Any, limit: int, source: str) -> bytes:
-    """Encode ``payload`` as compact UTF-8 JSON, the form that is measured and copied.
-
-    Strict JSON only (no NaN or infinities, no lone surrogates), because a plugin on the other
-    side of the channel must be able to decode exactly what the host accepted.
-    """
-    try:
-        text = json.dumps(payload, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-        encoded = text.encode()
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise InvalidInputError(
-            f"payload is not JSON-serialisable ({exc}); send objects, arrays, strings, "
-            "finite numbers, booleans and null"
-        ) from None
-    if len(encoded) > limit:
-        raise ResourceLimitExceededError(
-            source,
-            "event_payload_bytes",
-            f"the payload is {len(encoded)} bytes as JSON; at most {limit} are allowed",
-        )
-    return encoded
+    """The payload as compact UTF-8 JSON, the form that is measured and copied to receivers."""
+    return encode_json(
+        payload, "payload", plugin=source, limit=limit, limit_name="event_payload_bytes"
+    )
 
 
 def receivers(

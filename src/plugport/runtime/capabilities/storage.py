@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from plugport.errors import InvalidInputError, ResourceLimitExceededError
 from plugport.runtime._db import RuntimeDatabase
+from plugport.runtime.capabilities._json import encode_json
 
 __all__ = ["MAX_KEYS_LIMIT", "PluginStorage", "encode_value", "key_problem"]
 
@@ -64,39 +65,8 @@ def key_problem(
 
 
 def encode_value(value: Any) -> bytes:
-    """``value`` as compact UTF-8 JSON, or :class:`InvalidInputError` saying why it is not JSON.
-
-    Object keys must already be strings: ``json`` would turn ``1`` into ``"1"`` (and merge it
-    with a real ``"1"``), so the plugin would read back something other than what it wrote."""
-    try:
-        text = json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"value is not JSON: {exc}") from None
-    except RecursionError:
-        raise InvalidInputError("value is not JSON: it is nested too deeply") from None
-    if problem := _non_string_key(value):
-        raise InvalidInputError(f"value is not JSON: {problem}")
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInputError(
-            f"value is not JSON: a string holds a lone surrogate ({exc.reason})"
-        ) from None
-
-
-def _non_string_key(value: Any) -> str:
-    # Iterative, and only run after json.dumps has ruled out cycles and excessive depth.
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, dict):
-            for k, v in item.items():
-                if not isinstance(k, str):
-                    return f"object keys must be strings, got {type(k).__name__} {k!r}"
-                pending.append(v)
-        elif isinstance(item, list | tuple):
-            pending.extend(item)
-    return ""
+    """A stored value as compact UTF-8 JSON (see :func:`encode_json` for what is refused)."""
+    return encode_json(value, "value")
 
 
 def _prefix_end(prefix: str) -> str | None:

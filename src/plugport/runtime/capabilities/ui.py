@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from plugport._manifest_fields import _command_id
-from plugport.errors import InvalidInputError, ResourceLimitExceededError
+from plugport.errors import InvalidInputError
+from plugport.runtime.capabilities._json import encode_json
 
 __all__ = [
     "LEVELS",
@@ -112,23 +113,9 @@ def check_contributed(
 
 
 def encode_data(data: Any, limit: int, plugin: str) -> bytes:
-    """Encode widget ``data`` as compact UTF-8 JSON, the form that is measured and stored, so
-    the front end can always serialise what the registry holds."""
-    try:
-        text = json.dumps(data, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-        encoded = text.encode()
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise InvalidInputError(
-            f"data is not JSON-serialisable ({exc}); send objects, arrays, strings, "
-            "finite numbers, booleans and null"
-        ) from None
-    if len(encoded) > limit:
-        raise ResourceLimitExceededError(
-            plugin,
-            "widget_bytes",
-            f"the widget data is {len(encoded)} bytes as JSON; at most {limit} are allowed",
-        )
-    return encoded
+    """Widget data as compact UTF-8 JSON, the form that is measured and stored, so the front
+    end can always serialise what the registry holds."""
+    return encode_json(data, "widget data", plugin=plugin, limit=limit, limit_name="widget_bytes")
 
 
 # --- the registry --------------------------------------------------------------------------------
