@@ -1,7 +1,8 @@
 """``make demo``: a freshly generated plugin walked through the author's workflow.
 
 init -> validate -> pack (twice, to show it is reproducible) -> keygen -> sign -> verify, then
-one tampered copy that verification refuses. Every step is the real CLI; the output is its own.
+one tampered copy that verification refuses; last, the archive installed and run in the sandbox
+next to a hostile plugin. Every step is the real CLI or runtime; the output is its own.
 """
 
 from __future__ import annotations
@@ -146,6 +147,15 @@ def run(work: Path) -> None:
         expect=1,
         cwd=work,
     )
+    print(f"\n{BOLD}== run it in the sandbox{RESET}")
+    print(
+        f"{DIM}A host installs the signed archive and runs it next to a hostile plugin; every "
+        f"attempt to escape is refused and audited, and its crash never reaches the host.{RESET}"
+    )
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _demo_runtime
+
+    _demo_runtime.main(work / archive, work)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 The names below are the public API; everything else may change between releases.
 """
 
+import logging
+
 from plugport._version import __version__
 from plugport.archive import ArchiveLimits, safe_unpack
 from plugport.authoring import (
@@ -35,6 +37,9 @@ from plugport.errors import (
 )
 from plugport.manifest import Manifest, load_manifest, manifest_json_schema, parse_manifest
 from plugport.signing import ArchiveFacts, VerifiedSignature
+
+# A library configures no logging; the application decides where records go.
+logging.getLogger("plugport").addHandler(logging.NullHandler())
 
 __all__ = [
     "ArchiveError",

@@ -463,3 +463,25 @@ def test_a_plugin_that_fails_to_load_is_a_crash(tmp_path: Path) -> None:
 
     audit = supervise(tmp_path, [broken], scenario, hooks=(GREET,))
     assert kinds(audit, "acme.broken") == ["crash"]
+
+
+def test_runtime_facade_is_lazy_and_complete() -> None:
+    import subprocess
+    import sys
+
+    import plugport.runtime as runtime
+
+    for name in runtime.__all__:
+        assert getattr(runtime, name).__name__ == name
+    assert runtime.__all__ == sorted(runtime.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = runtime.Nope
+    # What a worker imports must not drag in the host's side.
+    probe = (
+        "import sys, plugport.runtime.protocol, plugport.runtime.worker; "
+        "print(sorted(m for m in ('httpx', 'sqlite3', 'prometheus_client') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
