@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from plugport.manifest import parse_manifest
@@ -25,3 +28,19 @@ def test_readme_manifest_example_is_valid() -> None:
     assert manifest.permissions.storage == 1024 * 1024
     assert manifest.supports("myapp", "2.4.0")
     assert not manifest.supports("myapp", "3.0")
+
+
+def test_readme_runtime_example_runs(make_plugin: Callable[..., Path], tmp_path: Path) -> None:
+    example = re.search(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
+    assert example is not None
+    plugin = make_plugin("acme.hello")
+    code = example.group(1).replace('Path("hello")', repr(str(plugin)).join(("Path(", ")")))
+    code = code.replace('Path("host-state")', f"Path({str(tmp_path / 'state')!r})")
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["acme.hello Hello, Ada!", "active"]
+    assert "plugport_plugin_calls_total" in result.stdout
+    assert "kind='activate'" in result.stdout
