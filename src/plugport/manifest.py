@@ -78,6 +78,7 @@ __all__ = [
     "match_host",
     "match_topic",
     "parse_manifest",
+    "pattern_covers",
     "validate_manifest_data",
 ]
 

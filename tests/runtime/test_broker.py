@@ -250,3 +250,23 @@ def test_a_flood_is_rate_limited_with_one_audit_line(services: Services) -> None
     assert [e.kind for e in services.audit.query()] == ["limit"]
     clock.now = 0.1  # one token back at 10 per second
     assert call(broker, "storage", "get", "k") is None
+
+
+def test_consent_can_narrow_but_never_widen() -> None:
+    manifest = parse_manifest(MANIFEST)
+    wider = Permissions(
+        network=["api.example.com", "evil.example"],
+        storage=65,
+        events={"publish": ["tasks.created", "billing.*"], "subscribe": ["x.y"]},
+        ui=["messages", "commands"],
+        config=True,
+    )
+    with pytest.raises(InvalidInputError) as caught:
+        Grants.from_manifest(manifest, wider)
+    assert str(caught.value) == (
+        "consented permissions for 'acme.tool' go beyond what its manifest requests: "
+        "network 'evil.example'; storage 65 > 64 bytes; events.publish 'billing.*'; "
+        "events.subscribe 'x.y'; ui 'commands'"
+    )
+    narrower = Permissions(storage=10, events={"publish": ["tasks.created"]}, ui=["messages"])
+    assert Grants.from_manifest(manifest, narrower).permissions == narrower

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plugport.errors import InvalidInputError, PermissionDeniedError, ResourceLimitExceededError
-from plugport.manifest import Manifest, Permissions, match_topic
+from plugport.manifest import Manifest, Permissions, match_topic, pattern_covers
 from plugport.runtime._rate import TokenBucket
 from plugport.runtime.audit import AuditEvent, AuditLog
 from plugport.runtime.capabilities.config import PluginSettings
@@ -24,7 +24,14 @@ from plugport.runtime.capabilities.storage import PluginStorage
 from plugport.runtime.capabilities.ui import UiRegistry
 from plugport.runtime.metrics import RuntimeMetrics
 
-__all__ = ["CapabilityBroker", "Grants", "NetOptions", "Services", "check_grant"]
+__all__ = [
+    "CapabilityBroker",
+    "Grants",
+    "NetOptions",
+    "Services",
+    "check_grant",
+    "permissions_beyond",
+]
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,15 @@ class Grants:
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, permissions: Permissions | None = None) -> Grants:
-        """``permissions`` narrows the manifest's request to what was consented (default: all)."""
+        """``permissions`` narrows the manifest's request to what was consented (default: all);
+        it can never widen it."""
+        if permissions is not None and (
+            beyond := permissions_beyond(manifest.permissions, permissions)
+        ):
+            raise InvalidInputError(
+                f"consented permissions for {manifest.name!r} go beyond what its manifest "
+                f"requests: {'; '.join(beyond)}"
+            )
         return cls(
             plugin=manifest.name,
             permissions=manifest.permissions if permissions is None else permissions,
@@ -48,6 +63,24 @@ class Grants:
             widgets={w.id: w.title for w in manifest.contributes.widgets},
             config_schema=manifest.config,
         )
+
+
+def permissions_beyond(requested: Permissions, granted: Permissions) -> list[str]:
+    """What ``granted`` allows that ``requested`` did not ask for (empty: a true subset)."""
+    beyond = [f"network {p!r}" for p in granted.network if p not in requested.network]
+    if granted.storage > requested.storage:
+        beyond.append(f"storage {granted.storage} > {requested.storage} bytes")
+    for direction in ("publish", "subscribe"):
+        asked = getattr(requested.events, direction)
+        beyond += [
+            f"events.{direction} {p!r}"
+            for p in getattr(granted.events, direction)
+            if not any(pattern_covers(a, p) for a in asked)
+        ]
+    beyond += [f"ui {s!r}" for s in granted.ui if s not in requested.ui]
+    if granted.config and not requested.config:
+        beyond.append("config")
+    return beyond
 
 
 def check_grant(grants: Grants, capability: str, method: str, arguments: Mapping[str, Any]) -> str:
