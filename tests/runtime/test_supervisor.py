@@ -469,7 +469,7 @@ def test_runtime_facade_is_lazy_and_complete() -> None:
     import subprocess
     import sys
 
-    import plugport.runtime as runtime
+    from plugport import runtime
 
     for name in runtime.__all__:
         assert getattr(runtime, name).__name__ == name
