@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import textwrap
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -261,3 +262,42 @@ def test_protocol_abuse_kills_the_worker(
         assert exit.signal == signal.SIGKILL
 
     run(plugin_dir, tmp_path, scenario)
+
+
+def test_a_burst_of_launches_waits_for_room_on_the_control_socket(
+    plugin_dir: Path, tmp_path: Path
+) -> None:
+    """Found by the 200-plugin benchmark: a full control socket must slow launches down, not
+    fail them with a raw BlockingIOError."""
+    data = tmp_path / "data"
+    data.mkdir()
+    spec = WorkerSpec(
+        plugin="acme.sample",
+        code_dir=str(plugin_dir),
+        data_dir=str(data),
+        entry="sample:Sample",
+        memory_mb=256,
+        cpu_seconds=10,
+        max_concurrency=4,
+        sandbox="best-effort",
+    )
+
+    async def main() -> None:
+        launcher = ZygoteLauncher()
+        await launcher.start()
+        assert launcher.pid is not None
+        assert launcher._control is not None
+        launcher._control.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2048)
+        handles = await asyncio.gather(*(launcher.launch(spec) for _ in range(40)))
+        assert len({h.pid for h in handles}) == 40
+        for handle in handles:
+            handle.kill()
+            handle.channel.close()
+        await asyncio.gather(*(h.exited for h in handles))
+        launcher._control.shutdown(socket.SHUT_WR)  # the zygote reads EOF and exits
+        with pytest.raises(PluginCrashedError, match="could not start a worker: .*Broken pipe"):
+            await launcher.launch(spec)
+        assert launcher._spawns == {}
+        await launcher.close()
+
+    asyncio.run(main())

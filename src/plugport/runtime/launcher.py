@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from plugport.errors import PluginCrashedError
 from plugport.runtime.channel import Channel, StreamChannel
 from plugport.runtime.protocol import WorkerSpec
 from plugport.runtime.zygote import Exited, Spawn, Spawned, decoder, encoder
@@ -78,6 +79,7 @@ class ZygoteLauncher:
         self._spawns: dict[int, asyncio.Future[int]] = {}
         self._exits: dict[int, asyncio.Future[WorkerExit]] = {}
         self._lock = asyncio.Lock()
+        self._send_lock = asyncio.Lock()
 
     @property
     def started(self) -> bool:
@@ -135,24 +137,54 @@ class ZygoteLauncher:
         self._spawns.clear()
         self._exits.clear()
 
+    @property
+    def pid(self) -> int | None:
+        """The zygote's pid while it runs (for operators and benchmarks)."""
+        return self._process.pid if self.started and self._process is not None else None
+
     async def launch(self, spec: WorkerSpec) -> WorkerHandle:
-        await self.start()
-        if self._control is None:
-            raise ChildProcessError("the zygote is not running")
+        """A new worker for ``spec``; any failure on the way is a :class:`PluginCrashedError`
+        and leaves no socket or pending request behind."""
         host_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         token = next(self._tokens)
-        spawned: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._spawns[token] = spawned
         try:
-            socket.send_fds(
-                self._control, [encoder.encode(Spawn(token, spec))], [worker_end.fileno()]
-            )
+            await self.start()
+            spawned: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._spawns[token] = spawned
+            try:
+                await self._request(encoder.encode(Spawn(token, spec)), worker_end.fileno())
+            finally:
+                worker_end.close()
+            pid = await spawned
+            reader, writer = await asyncio.open_unix_connection(sock=host_end)
+        except (OSError, ChildProcessError) as exc:
+            host_end.close()
+            raise PluginCrashedError(spec.plugin, f"could not start a worker: {exc}") from exc
         finally:
-            worker_end.close()
-        pid = await spawned
-        reader, writer = await asyncio.open_unix_connection(sock=host_end)
+            self._spawns.pop(token, None)
         exited = self._exits.get(pid) or asyncio.get_running_loop().create_future()
         return WorkerHandle(pid, StreamChannel(reader, writer), exited)
+
+    async def _request(self, payload: bytes, fd: int) -> None:
+        """Send one spawn request, waiting for room when many are queued (the control socket
+        is non-blocking, and a burst of activations can fill its buffer)."""
+        loop = asyncio.get_running_loop()
+        async with self._send_lock:  # one writer callback per fd: take turns
+            while True:
+                if self._control is None:
+                    raise ChildProcessError("the zygote is not running")
+                try:
+                    socket.send_fds(self._control, [payload], [fd])
+                    return
+                except BlockingIOError:
+                    pass
+                writable: asyncio.Future[None] = loop.create_future()
+                control_fd = self._control.fileno()
+                loop.add_writer(control_fd, _settle, writable)
+                try:
+                    await writable
+                finally:
+                    loop.remove_writer(control_fd)
 
     async def close(self) -> None:
         if self._control is not None:
@@ -166,3 +198,8 @@ class ZygoteLauncher:
                 self._process.kill()
                 await asyncio.to_thread(self._process.wait)
             self._process = None
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

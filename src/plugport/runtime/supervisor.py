@@ -528,6 +528,12 @@ class Supervisor:
                 self._in_background(process.stop(0))
             self._record_failure(entry, exc)
             raise
+        except BaseException:
+            self._set_state(entry, State.INACTIVE)  # cancelled (host shutting down): not a failure
+            if process is not None:
+                process.terminate(PluginCrashedError(entry.name, "start cancelled"))
+                self._in_background(process.stop(0))
+            raise
         entry.process = process
         entry.handlers = list(ready.handlers)
         entry.sandbox = dict(ready.sandbox)
