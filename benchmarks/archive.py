@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from _common import percentiles
 
 from plugport import authoring, scaffold, signing
 from plugport.archive import pack_tree, safe_unpack
@@ -25,12 +26,7 @@ def _timed(runs: int, action: Callable[[int], object]) -> dict[str, float]:
         start = time.perf_counter()
         action(index)
         samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return {
-        "p50_ms": round(statistics.median(samples), 3),
-        "p95_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.95))], 3),
-        "runs": runs,
-    }
+    return {**percentiles(samples, 3, suffix="_ms", quantiles=("p50", "p95")), "runs": runs}
 
 
 def _make_plugin(root: Path, size_bytes: int) -> Path:

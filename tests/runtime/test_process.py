@@ -295,7 +295,7 @@ def test_a_burst_of_launches_waits_for_room_on_the_control_socket(
             handle.channel.close()
         await asyncio.gather(*(h.exited for h in handles))
         launcher._control.shutdown(socket.SHUT_WR)  # the zygote reads EOF and exits
-        with pytest.raises(PluginCrashedError, match="could not start a worker: .*Broken pipe"):
+        with pytest.raises(PluginCrashedError, match=r"could not start a worker: .*Broken pipe"):
             await launcher.launch(spec)
         assert launcher._spawns == {}
         await launcher.close()
