@@ -265,8 +265,8 @@ def _workers_uss_kb(runtime: Supervisor) -> tuple[int, int, int]:
 
 
 def _zygote_uss_kb(runtime: Supervisor) -> int | None:
-    process = getattr(runtime.launcher, "_process", None)  # no public accessor for the pid
-    return None if process is None else _uss_kb(process.pid)
+    pid = runtime.launcher.pid if isinstance(runtime.launcher, ZygoteLauncher) else None
+    return None if pid is None else _uss_kb(pid)
 
 
 async def _idle(runtime: Supervisor) -> None:
@@ -311,21 +311,38 @@ async def _memory(runtime: Supervisor, names: list[str], small: int) -> dict[str
     }
 
 
-async def _fanout(runtime: Supervisor, names: list[str], sizes: Sizes) -> dict[str, Any]:
-    """One hook fanned out to every plugin in turn, then one host task per plugin at once."""
+async def _fanout_rounds(runtime: Supervisor, names: list[str], seconds: float) -> dict[str, Any]:
+    """``call_hook("noop")`` over every plugin, again and again for ``seconds``."""
     fanout_ms: list[float] = []
     fanout_errors: list[BaseException | None] = []
     short = 0
     for _ in range(20):  # warm up
         await runtime.call_hook("noop")
     begun = time.perf_counter()
-    while time.perf_counter() < begun + sizes.fanout_s:
+    while time.perf_counter() < begun + seconds:
         t0 = time.perf_counter()
         outcomes = await runtime.call_hook("noop")
         fanout_ms.append((time.perf_counter() - t0) * 1000)
         short += len(outcomes) != len(names)
         fanout_errors.extend(o.error for o in outcomes if not o.ok)
-    fanout_s = time.perf_counter() - begun
+    elapsed = time.perf_counter() - begun
+    return {
+        "fanouts": len(fanout_ms),
+        "fanouts_per_s": round(len(fanout_ms) / elapsed, 1),
+        "plugin_calls_per_s": round(len(fanout_ms) * len(names) / elapsed),
+        "fanout": percentiles(fanout_ms, 2, suffix="_ms", quantiles=("p50", "p99")),
+        "incomplete_fanouts": short,
+        "errors": _errors(fanout_errors),
+    }
+
+
+async def _fanout(runtime: Supervisor, names: list[str], sizes: Sizes) -> dict[str, Any]:
+    """One hook fanned out to every plugin in priority order, then the same hook declared
+    ``concurrent`` (all at once), then one host task per plugin at once."""
+    sequential = await _fanout_rounds(runtime, names, sizes.fanout_s)
+    runtime.declare_hook(HookSpec("noop", concurrent=True))
+    concurrent_hook = await _fanout_rounds(runtime, names, sizes.fanout_s)
+    runtime.declare_hook(HookSpec("noop"))
 
     call_ms: list[float] = []
     call_errors: list[BaseException | None] = []
@@ -345,12 +362,8 @@ async def _fanout(runtime: Supervisor, names: list[str], sizes: Sizes) -> dict[s
     concurrent_s = time.perf_counter() - begun
     return {
         "plugins": len(names),
-        "fanouts": len(fanout_ms),
-        "fanouts_per_s": round(len(fanout_ms) / fanout_s, 1),
-        "plugin_calls_per_s": round(len(fanout_ms) * len(names) / fanout_s),
-        "fanout": percentiles(fanout_ms, 2, suffix="_ms", quantiles=("p50", "p99")),
-        "incomplete_fanouts": short,
-        "errors": _errors(fanout_errors),
+        **sequential,
+        "concurrent_hook": concurrent_hook,
         "concurrent_tasks": len(names),
         "concurrent_calls": len(call_ms),
         "concurrent_calls_per_s": round(len(call_ms) / concurrent_s),

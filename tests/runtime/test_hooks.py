@@ -85,3 +85,35 @@ def test_register_undeclared_hook_and_unregister() -> None:
         reg.register(HookImpl("acme.x1", "other"))
     reg.unregister("acme.high")
     assert "acme.high" not in [i.plugin for i in reg.ordered("process")]
+
+
+def test_concurrent_hooks_run_at_once_and_answer_in_priority_order() -> None:
+    reg = registry()
+    reg.declare(HookSpec("process", ("task",), concurrent=True))
+    started: list[str] = []
+    release = asyncio.Event()
+
+    async def call_one(impl: HookImpl, kwargs: dict[str, Any]) -> Any:
+        started.append(impl.plugin)
+        if len(started) == 4:
+            release.set()
+        await release.wait()  # only returns once all four are running at the same time
+        if impl.plugin == "acme.mid-a":
+            raise PluginCallError(impl.plugin, "ValueError", "bad")
+        return impl.plugin
+
+    async def main() -> list[Any]:
+        return await asyncio.wait_for(call_hook(reg, "process", {"task": 1}, call_one), 5)
+
+    outcomes = asyncio.run(main())
+    assert [(o.plugin, o.ok) for o in outcomes] == [
+        ("acme.high", True),
+        ("acme.mid-a", False),
+        ("acme.mid-b", True),
+        ("acme.low", True),
+    ]
+
+
+def test_concurrent_and_firstresult_do_not_mix() -> None:
+    with pytest.raises(ValueError, match="firstresult needs the order"):
+        HookSpec("pick", firstresult=True, concurrent=True)

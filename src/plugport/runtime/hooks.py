@@ -4,6 +4,7 @@ calls one implementation, so tracing, timeouts and the sandbox wrap it from outs
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,13 @@ class HookSpec:
     args: tuple[str, ...] = ()
     firstresult: bool = False
     timeout_ms: int | None = None  # per implementation; None: the plugin's own timeout_ms
+    concurrent: bool = False
+    """The host does not care in which order implementations run: call them all at once
+    (each in its own worker) and still return the outcomes in priority order."""
+
+    def __post_init__(self) -> None:
+        if self.concurrent and self.firstresult:
+            raise ValueError(f"hook {self.name!r}: firstresult needs the order, not concurrent")
 
 
 @dataclass(frozen=True)
@@ -103,19 +111,22 @@ async def call_hook(
     """Call every implementation in order (those ``include`` accepts). One failing never stops
     the others; with ``firstresult`` the loop stops at the first successful non-None value."""
     spec = registry.check_arguments(hook, kwargs)
+    impls = [i for i in registry.ordered(hook, overrides) if include is None or include(i)]
+    if spec.concurrent:
+        return list(await asyncio.gather(*(_outcome(i, kwargs, call_one) for i in impls)))
     outcomes = []
-    for impl in registry.ordered(hook, overrides):
-        if include is not None and not include(impl):
-            continue
-        started = time.perf_counter()
-        try:
-            value = await call_one(impl, kwargs)
-        except PlugportError as exc:
-            elapsed = (time.perf_counter() - started) * 1000
-            outcomes.append(HookOutcome(impl.plugin, False, None, exc, elapsed))
-            continue
-        elapsed = (time.perf_counter() - started) * 1000
-        outcomes.append(HookOutcome(impl.plugin, True, value, None, elapsed))
-        if spec.firstresult and value is not None:
+    for impl in impls:
+        outcome = await _outcome(impl, kwargs, call_one)
+        outcomes.append(outcome)
+        if spec.firstresult and outcome.ok and outcome.value is not None:
             break
     return outcomes
+
+
+async def _outcome(impl: HookImpl, kwargs: dict[str, Any], call_one: CallOne) -> HookOutcome:
+    started = time.perf_counter()
+    try:
+        value = await call_one(impl, kwargs)
+    except PlugportError as exc:
+        return HookOutcome(impl.plugin, False, None, exc, (time.perf_counter() - started) * 1000)
+    return HookOutcome(impl.plugin, True, value, None, (time.perf_counter() - started) * 1000)

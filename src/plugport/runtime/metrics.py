@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
@@ -100,12 +100,19 @@ class RuntimeMetrics:
         # Every label set created per plugin, so forget() can remove exactly those; the lock
         # keeps a forget() on one thread from racing a late update on another.
         self._series: defaultdict[str, set[_Series]] = defaultdict(set)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._lock = threading.Lock()
 
     def _labels(self, metric: _Metric, plugin: str, *rest: str) -> _Metric:
+        """The labelled child, looked up once: every call into a plugin counts, so this is on
+        the hot path."""
         labels = (plugin, *rest)
-        self._series[plugin].add((metric, labels))
-        return metric.labels(*labels)
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            self._series[plugin].add((metric, labels))
+            child = self._children[key] = metric.labels(*labels)
+        return cast(_Metric, child)
 
     def call(self, plugin: str, kind: str, outcome: str, seconds: float) -> None:
         """One call into a plugin. ``kind``: hook, command or event; ``outcome``: ok, error,
@@ -155,6 +162,7 @@ class RuntimeMetrics:
         with self._lock:
             for metric, labels in self._series.pop(plugin, set()):
                 metric.remove(*labels)
+                self._children.pop((id(metric), labels), None)
 
     def render(self) -> bytes:
         """The registry in the Prometheus text format, served as :attr:`CONTENT_TYPE`."""

@@ -70,6 +70,7 @@ class PluginProcess:
         self._broker = broker
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._abandoned: set[int] = set()
         self._ready: asyncio.Future[Ready] = asyncio.get_running_loop().create_future()
         self._capability_slots = max_capability_calls
         self._capability_tasks: set[asyncio.Task[None]] = set()
@@ -111,23 +112,23 @@ class PluginProcess:
         if not self.alive:
             raise self._death or PluginCrashedError(self.plugin, "not running")
         call_id = next(self._ids)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._pending[call_id] = future
+        # A timer rather than wait_for(): one handle per call on the hot path, and on expiry
+        # the worker is killed, which fails this call (and any other) with the reason.
+        timer = loop.call_later(timeout_ms / 1000, self._expire, kind, name, timeout_ms)
         try:
             await self.handle.channel.send(Call(call_id, kind, name, args or [], kwargs or {}))
-            reply = await asyncio.wait_for(asyncio.shield(future), timeout_ms / 1000)
-        except TimeoutError:
-            self._die(
-                ResourceLimitExceededError(
-                    self.plugin, "timeout_ms", f"{kind} {name!r} ran over {timeout_ms} ms"
-                )
-            )
-            raise self._death from None  # type: ignore[misc]
+            reply = await future
         except ChannelClosedError:
             await self._crashed()
             raise self._death from None  # type: ignore[misc]
         finally:
+            timer.cancel()
             self._pending.pop(call_id, None)
+            if not future.done():  # the caller gave up: its late answer is not a violation
+                self._abandoned.add(call_id)
         if isinstance(reply, Result):
             return CallResult(reply.value, reply.elapsed_us)
         raise self._translate(reply)
@@ -141,6 +142,8 @@ class PluginProcess:
             pong: Pong = await asyncio.wait_for(asyncio.shield(future), timeout_s)
         finally:
             self._pending.pop(call_id, None)
+            if not future.done():
+                self._abandoned.add(call_id)
         return pong
 
     async def stop(self, deadline_ms: int = 2000) -> str:
@@ -176,6 +179,10 @@ class PluginProcess:
         for task in list(self._capability_tasks):
             task.cancel()
         return outcome
+
+    def _expire(self, kind: str, name: str, timeout_ms: int) -> None:
+        limit = f"{kind} {name!r} ran over {timeout_ms} ms"
+        self._die(ResourceLimitExceededError(self.plugin, "timeout_ms", limit))
 
     def terminate(self, error: PlugportError) -> None:
         """Kill the worker (SIGKILL) now, recording ``error`` as why; calls in flight fail."""
@@ -218,7 +225,9 @@ class PluginProcess:
                 self._ready.set_exception(self._translate(message))  # refused before ready
                 return
             future = self._pending.get(message.id)
-            if future is None:
+            if future is None and message.id in self._abandoned:
+                self._abandoned.discard(message.id)
+            elif future is None:
                 self._protocol_violation(f"answer to unknown request id {message.id}")
             elif not future.done():
                 future.set_result(message)

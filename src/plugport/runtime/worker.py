@@ -192,7 +192,7 @@ class PluginServer:
         plugin_logs.addHandler(_ChannelLogHandler(self.channel, loop, self.tasks))
         plugin_logs.setLevel(logging.INFO)
         plugin_logs.propagate = False
-        await _maybe_await(self.plugin.initialize)
+        await _lifecycle(self.plugin, "initialize")
         await self.channel.send(
             Ready(
                 pid=os.getpid(),
@@ -261,11 +261,18 @@ class PluginServer:
     async def _shutdown(self, message: Shutdown) -> None:
         try:
             await asyncio.wait_for(
-                _maybe_await(self.plugin.cleanup), timeout=message.deadline_ms / 1000
+                _lifecycle(self.plugin, "cleanup"), timeout=message.deadline_ms / 1000
             )
             await self.channel.send(Result(message.id, None))
         except Exception as exc:
             await self.channel.send(_failure(message.id, exc))
+
+
+async def _lifecycle(plugin: Plugin, name: str) -> None:
+    """Call ``initialize`` or ``cleanup`` unless the plugin kept the base class's no-op: a sync
+    one runs in a thread, and an idle worker that never started one stays smaller."""
+    if getattr(type(plugin), name) is not getattr(Plugin, name):
+        await _maybe_await(getattr(plugin, name))
 
 
 def _accepted(function: Any, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ later with how each worker ended, which only a parent can learn.
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import selectors
 import signal
@@ -69,6 +70,9 @@ def main(control_fd: int) -> None:
     read_only = sandbox.interpreter_paths()
     from plugport.runtime import worker
 
+    # Everything above is now shared with every fork. Moving it out of the collector's reach
+    # keeps a worker's garbage collections from writing to (and so copying) those pages.
+    gc.freeze()
     control = socket.socket(fileno=control_fd)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
