@@ -3,7 +3,7 @@
 The names below are the public API; everything else may change between releases.
 """
 
-import logging
+import logging as _logging
 
 from plugport._version import __version__
 from plugport.archive import ArchiveLimits, safe_unpack
@@ -39,7 +39,7 @@ from plugport.manifest import Manifest, load_manifest, manifest_json_schema, par
 from plugport.signing import ArchiveFacts, VerifiedSignature
 
 # A library configures no logging; the application decides where records go.
-logging.getLogger("plugport").addHandler(logging.NullHandler())
+_logging.getLogger("plugport").addHandler(_logging.NullHandler())
 
 __all__ = [
     "ArchiveError",
