@@ -15,12 +15,17 @@ from plugport.errors import (
     PluginCallError,
     PluginCrashedError,
     ResourceLimitExceededError,
+    SandboxUnavailableError,
 )
 from plugport.runtime._lifecycle import RestartPolicy
+from plugport.runtime.audit import MemoryAuditLog
 from plugport.runtime.capabilities.events import Event
+from plugport.runtime.channel import MemoryChannel
 from plugport.runtime.hooks import HookSpec
+from plugport.runtime.launcher import WorkerExit, WorkerHandle
+from plugport.runtime.protocol import Failure, WorkerSpec
 from plugport.runtime.supervisor import Supervisor
-from tests.runtime._supervised import kinds, supervise, write_plugin
+from tests.runtime._supervised import config_for, kinds, supervise, write_plugin
 
 ECHO = """
 class Main(Plugin):
@@ -485,3 +490,43 @@ def test_runtime_facade_is_lazy_and_complete() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+class RefusingLauncher:
+    """A worker that reports, as a strict sandbox does on an old kernel, that a layer is
+    missing: the launcher interface lets the test play the kernel."""
+
+    async def launch(self, spec: WorkerSpec) -> WorkerHandle:
+        host_end, worker_end = MemoryChannel.pair()
+        refusal = Failure(
+            0,
+            "SandboxUnavailableError",
+            "no landlock",
+            details={"layer": "landlock", "reason": "the kernel has no Landlock (ABI 0)"},
+        )
+        await worker_end.send(refusal)
+        worker_end.close()
+        exited = asyncio.get_running_loop().create_future()
+        exited.set_result(WorkerExit(3, None))
+        return WorkerHandle(0, host_end, exited)
+
+
+def test_strict_refusal_names_the_layer_and_is_not_a_crash(tmp_path: Path) -> None:
+    plugin = echo(tmp_path, "acme.strict")
+    audit = MemoryAuditLog()
+
+    async def main() -> None:
+        config = config_for(tmp_path)
+        async with Supervisor(config, launcher=RefusingLauncher(), audit=audit) as runtime:
+            runtime.declare_hook(GREET)
+            runtime.add(plugin)
+            [outcome] = await runtime.call_hook("greet", name="x")
+            assert isinstance(outcome.error, SandboxUnavailableError)
+            assert outcome.error.layer == "landlock"
+            status = runtime.status("acme.strict")[0]
+            assert (status.state, status.recent_failures) == ("inactive", 0)
+
+    asyncio.run(main())
+    [event] = audit.query(plugin="acme.strict")
+    assert event.kind == "refuse"
+    assert "sandbox layer 'landlock' is not available: the kernel has no Landlock" in event.reason

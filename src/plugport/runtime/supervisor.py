@@ -597,7 +597,10 @@ class Supervisor:
     async def _ping_forever(self) -> None:
         while True:
             await asyncio.sleep(self.config.ping_interval_s)
-            await self.ping_all()
+            try:
+                await self.ping_all()
+            except Exception:  # a bug here must not end health checks for every plugin
+                logger.exception("health pings failed; trying again next interval")
 
     async def ping_all(self) -> None:
         """Ping every running worker once: record its CPU and memory, kill it if it does not
