@@ -24,7 +24,7 @@ from plugport.runtime.channel import MemoryChannel
 from plugport.runtime.hooks import HookSpec
 from plugport.runtime.launcher import WorkerExit, WorkerHandle
 from plugport.runtime.protocol import Failure, WorkerSpec
-from plugport.runtime.supervisor import Supervisor
+from plugport.runtime.supervisor import Supervisor, SupervisorConfig
 from tests.runtime._supervised import config_for, kinds, supervise, write_plugin
 
 ECHO = """
@@ -530,3 +530,14 @@ def test_strict_refusal_names_the_layer_and_is_not_a_crash(tmp_path: Path) -> No
     [event] = audit.query(plugin="acme.strict")
     assert event.kind == "refuse"
     assert "sandbox layer 'landlock' is not available: the kernel has no Landlock" in event.reason
+
+
+def test_config_refuses_nonsense(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="sandbox must be 'strict' or 'best-effort'"):
+        SupervisorConfig(tmp_path, sandbox="off")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError) as caught:
+        SupervisorConfig(tmp_path, ping_timeout_s=0, stop_deadline_ms=-1, max_data_dir_mb=0)
+    assert str(caught.value) == (
+        "SupervisorConfig: ping_timeout_s must be > 0 (got 0); max_data_dir_mb must be > 0 "
+        "(got 0); stop_deadline_ms must be >= 0 (got -1)"
+    )

@@ -76,6 +76,26 @@ class SupervisorConfig:
     the total is measured at every start and health ping, and a plugin over it is stopped."""
     net: NetOptions = field(default_factory=NetOptions)
 
+    def __post_init__(self) -> None:
+        if self.sandbox not in ("strict", "best-effort"):
+            raise InvalidInputError(
+                f"sandbox must be 'strict' or 'best-effort', not {self.sandbox!r}"
+            )
+        positive = {
+            "ping_timeout_s": self.ping_timeout_s,
+            "activation_timeout_s": self.activation_timeout_s,
+            "capability_calls_per_s": self.capability_calls_per_s,
+            "max_data_dir_mb": self.max_data_dir_mb,
+        }
+        not_negative = {
+            "ping_interval_s": self.ping_interval_s,
+            "stop_deadline_ms": self.stop_deadline_ms,
+        }
+        wrong = [f"{k} must be > 0 (got {v})" for k, v in positive.items() if v <= 0]
+        wrong += [f"{k} must be >= 0 (got {v})" for k, v in not_negative.items() if v < 0]
+        if wrong:
+            raise InvalidInputError("SupervisorConfig: " + "; ".join(wrong))
+
 
 @dataclass(frozen=True)
 class PluginInstall:
