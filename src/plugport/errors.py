@@ -12,8 +12,12 @@ attached as attributes, never only formatted into the message::
     │   └── ArchiveError               .path
     │       ├── UnsafeArchiveError     .member, .reason: a name, link or device that could escape
     │       └── ArchiveLimitError      .limit, .value, .maximum: too big, too many, too compressed
+    ├── NotFoundError                  .kind, .name: no such plugin, version, namespace, token
+    ├── ConflictError                  .kind, .name: it exists already (versions are immutable)
     ├── TrustError                     something is not what it claims to be
-    │   └── SignatureError             .part: "archive", "statement", "signature" or "key"
+    │   ├── SignatureError             .part: "archive", "statement", "signature" or "key"
+    │   ├── AuthenticationError        no token, or one that is unknown, expired or revoked
+    │   └── AuthorizationError         .scope: the token is valid but lacks the scope
     └── PluginRuntimeError             a plugin misbehaved while running
         ├── PermissionDeniedError      .plugin, .capability, .reason
         ├── NetworkFetchError          .plugin, .url, .reason: an allowed fetch that failed
@@ -32,9 +36,13 @@ from typing import Any
 __all__ = [
     "ArchiveError",
     "ArchiveLimitError",
+    "AuthenticationError",
+    "AuthorizationError",
+    "ConflictError",
     "InvalidInputError",
     "ManifestError",
     "NetworkFetchError",
+    "NotFoundError",
     "PermissionDeniedError",
     "PluginCallError",
     "PluginCrashedError",
@@ -120,6 +128,24 @@ class ArchiveLimitError(ArchiveError):
         super().__init__(f"{detail} (limit {limit} = {maximum:g})", path=path)
 
 
+class NotFoundError(PlugportError):
+    """What was asked for does not exist (or is not visible to the caller)."""
+
+    def __init__(self, kind: str, name: str, hint: str = "") -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"no {kind} {name!r}" + (f"; {hint}" if hint else ""))
+
+
+class ConflictError(PlugportError):
+    """It exists already and cannot be replaced (a published version, a namespace)."""
+
+    def __init__(self, kind: str, name: str, reason: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"{kind} {name!r} {reason}")
+
+
 class TrustError(PlugportError):
     """Something is not what it claims to be; treat it as an attack until shown otherwise."""
 
@@ -130,6 +156,18 @@ class SignatureError(TrustError):
 
     def __init__(self, part: str, message: str) -> None:
         self.part = part
+        super().__init__(message)
+
+
+class AuthenticationError(TrustError):
+    """The request carries no usable token: none, unknown, expired or revoked."""
+
+
+class AuthorizationError(TrustError):
+    """The token is valid, but does not carry ``scope``."""
+
+    def __init__(self, scope: str, message: str) -> None:
+        self.scope = scope
         super().__init__(message)
 
 

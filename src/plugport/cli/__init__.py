@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from plugport._version import __version__
-from plugport.cli import authoring, keys, runtime
+from plugport.cli import authoring, keys, registry, runtime
 from plugport.cli._output import out
 
 __all__ = ["app", "main"]
@@ -41,6 +41,7 @@ def _root(
 authoring.register(app)
 keys.register(app)
 runtime.register(app)
+registry.register(app)
 
 
 def main() -> None:

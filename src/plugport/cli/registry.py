@@ -1,0 +1,112 @@
+"""Registry commands: ``serve``, and ``registry migrate`` / ``registry create-admin`` for the
+operator of a registry on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from plugport.cli._output import out, reporting_errors
+
+__all__ = ["register"]
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Database, blobs and keys (default $PLUGPORT_DATA_DIR)."),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", help="sqlite:///… or postgresql+psycopg://… (default: SQLite in data)"
+    ),
+]
+
+
+def _settings(**given: Any) -> Any:
+    from plugport.registry.settings import RegistrySettings
+
+    return RegistrySettings(**{k: v for k, v in given.items() if v is not None})
+
+
+def serve(  # noqa: PLR0917 one parameter per command-line option
+    host: Annotated[str | None, typer.Option("--host", help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port to bind.")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    blob_url: Annotated[
+        str | None, typer.Option("--blob-url", help="file:///…, s3://bucket/prefix")
+    ] = None,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="Share rate limits between nodes.")
+    ] = None,
+) -> None:
+    """Run the registry (migrates its database first)."""
+    import uvicorn
+
+    from plugport.registry.app import create_app
+
+    with reporting_errors():
+        settings = _settings(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            database_url=database_url,
+            blob_url=blob_url,
+            redis_url=redis_url,
+        )
+        app = create_app(settings)
+    out.print(f"plugport registry on http://{settings.host}:{settings.port}")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Bring the registry database to the newest schema."""
+    from plugport.registry.db import make_engine
+    from plugport.registry.migrate import current_revision, head_revision, upgrade
+
+    with reporting_errors():
+        settings = _settings(data_dir=data_dir, database_url=database_url)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.sqlalchemy_url())
+        before = current_revision(engine)
+        upgrade(engine)
+        out.print(
+            f"schema {before or 'empty'} -> {current_revision(engine)} (head {head_revision()})"
+        )
+        engine.dispose()
+
+
+def create_admin(
+    identity: Annotated[
+        str, typer.Option("--identity", help="Who the token speaks for.")
+    ] = "admin",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print a new admin token (shown once). Run it on the registry's machine."""
+    from plugport.registry.db import make_engine, make_sessions
+    from plugport.registry.migrate import upgrade
+    from plugport.registry.services import audit, tokens
+
+    with reporting_errors():
+        settings = _settings(data_dir=data_dir, database_url=database_url)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.sqlalchemy_url())
+        upgrade(engine)
+        with make_sessions(engine).begin() as session:
+            plaintext, row = tokens.create_token(
+                session, identity, ["admin"], description="created by registry create-admin"
+            )
+            audit.record(session, "cli", "token.create", row.prefix, scopes=["admin"])
+        engine.dispose()
+    print(plaintext)  # plain stdout: scripts capture it
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    group = typer.Typer(help="Operate a registry on this machine.", no_args_is_help=True)
+    group.command()(migrate)
+    group.command("create-admin")(create_admin)
+    app.add_typer(group, name="registry")

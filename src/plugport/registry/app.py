@@ -1,0 +1,44 @@
+"""The registry's ASGI app: ``create_app(settings)`` migrates the database, opens the blob
+store, and mounts one router per resource; every error leaves as the same JSON shape."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from plugport._version import __version__
+from plugport.registry.db import make_engine, make_sessions
+from plugport.registry.errors import install_error_handlers
+from plugport.registry.migrate import upgrade
+from plugport.registry.routers import health, namespaces, tokens
+from plugport.registry.settings import RegistrySettings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: RegistrySettings, *, engine: Engine | None = None) -> FastAPI:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = engine or make_engine(settings.sqlalchemy_url())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    upgrade(engine)  # before the first request: a node never serves an old schema
+    app = FastAPI(
+        title="Plugport registry",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_sessions(engine)
+    install_error_handlers(app)
+    for module in (health, tokens, namespaces):
+        app.include_router(module.router)
+    return app

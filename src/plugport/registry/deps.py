@@ -1,0 +1,51 @@
+"""FastAPI dependencies as ``Annotated`` aliases: the session, the settings, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from plugport.registry.models import utcnow
+from plugport.registry.services import tokens
+from plugport.registry.settings import RegistrySettings
+
+__all__ = ["Caller", "MaybeCaller", "SessionDep", "SettingsDep"]
+
+
+def _session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back on any
+    error, so a refused request leaves no row behind."""
+    with request.app.state.sessions.begin() as session:
+        yield session
+
+
+def _settings(request: Request) -> RegistrySettings:
+    settings: RegistrySettings = request.app.state.settings
+    return settings
+
+
+# scope="function": commit before the response leaves, so a client that got 201 can rely on
+# the row being there (the default, "request", commits after the response is sent).
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
+SettingsDep = Annotated[RegistrySettings, Depends(_settings)]
+
+
+def _caller(
+    session: SessionDep, authorization: Annotated[str | None, Header()] = None
+) -> tokens.Principal:
+    return tokens.authenticate(session, authorization, now=utcnow())
+
+
+def _maybe_caller(
+    session: SessionDep, authorization: Annotated[str | None, Header()] = None
+) -> tokens.Principal | None:
+    return (
+        None if authorization is None else tokens.authenticate(session, authorization, now=utcnow())
+    )
+
+
+Caller = Annotated[tokens.Principal, Depends(_caller)]
+MaybeCaller = Annotated[tokens.Principal | None, Depends(_maybe_caller)]

@@ -1,0 +1,205 @@
+"""The registry's tables (SQLAlchemy 2). Alembic migrations in ``migrations/`` create them;
+the models describe them for queries. Times are stored and returned in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "ApiToken",
+    "AuditRecord",
+    "Base",
+    "DailyStat",
+    "IndexState",
+    "Member",
+    "Namespace",
+    "Plugin",
+    "PluginVersion",
+    "PublisherKey",
+    "Review",
+    "UtcDateTime",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone, so it is put back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime, dict[str, Any]: JSON}
+
+
+class Namespace(Base):
+    """``acme`` in ``acme.hello``: who may publish under it, and with which keys."""
+
+    __tablename__ = "namespaces"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    trusted: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Versions without a high-severity finding are published without waiting for review."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    members: Mapped[list[Member]] = relationship(back_populates="namespace")
+
+
+class Member(Base):
+    __tablename__ = "namespace_members"
+    namespace_id: Mapped[int] = mapped_column(
+        ForeignKey("namespaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    identity: Mapped[str] = mapped_column(String(200), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # owner or member
+    namespace: Mapped[Namespace] = relationship(back_populates="members")
+
+
+class PublisherKey(Base):
+    """An Ed25519 public key allowed to sign archives for one namespace."""
+
+    __tablename__ = "publisher_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"))
+    key_id: Mapped[str] = mapped_column(String(64), unique=True)
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ApiToken(Base):
+    """A bearer token: only its SHA-256 is stored; ``prefix`` finds the row and is shown in
+    listings so an operator can tell tokens apart without seeing them."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    identity: Mapped[str] = mapped_column(String(200), index=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Plugin(Base):
+    __tablename__ = "plugins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(130), unique=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"))
+    display_name: Mapped[str] = mapped_column(String(80), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    latest_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The highest published, not yanked version; what search shows."""
+    listed: Mapped[bool] = mapped_column(Boolean, default=True)
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    deprecated_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    replaced_by: Mapped[str | None] = mapped_column(String(130), default=None)
+    downloads: Mapped[int] = mapped_column(BigInteger, default=0)
+    rating_count: Mapped[int] = mapped_column(Integer, default=0)
+    rating_sum: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    versions: Mapped[list[PluginVersion]] = relationship(back_populates="plugin")
+
+
+class PluginVersion(Base):
+    """One uploaded archive. Versions are immutable: a name+version is never reused, not even
+    after a rejection or a yank."""
+
+    __tablename__ = "plugin_versions"
+    __table_args__ = (UniqueConstraint("plugin_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plugin_id: Mapped[int] = mapped_column(ForeignKey("plugins.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # pending_review, published, rejected
+    sha256: Mapped[str] = mapped_column(String(64))
+    length: Mapped[int] = mapped_column(BigInteger)
+    key_id: Mapped[str] = mapped_column(String(64))
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+    scan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    yanked_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    review_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
+    plugin: Mapped[Plugin] = relationship(back_populates="versions")
+
+
+class Review(Base):
+    """One rating per identity per plugin; editing replaces it."""
+
+    __tablename__ = "reviews"
+    plugin_id: Mapped[int] = mapped_column(
+        ForeignKey("plugins.id", ondelete="CASCADE"), primary_key=True
+    )
+    identity: Mapped[str] = mapped_column(String(200), primary_key=True)
+    stars: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DailyStat(Base):
+    __tablename__ = "daily_stats"
+    plugin_id: Mapped[int] = mapped_column(
+        ForeignKey("plugins.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    downloads: Mapped[int] = mapped_column(Integer, default=0)
+    installs: Mapped[int] = mapped_column(Integer, default=0)
+    uninstalls: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditRecord(Base):
+    """Every change of state, by whom and why; status never changes without one."""
+
+    __tablename__ = "audit_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    subject: Mapped[str] = mapped_column(String(200), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IndexState(Base):
+    """The signed index's version number: it only ever increases."""
+
+    __tablename__ = "index_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

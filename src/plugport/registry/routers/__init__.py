@@ -1,0 +1,1 @@
+"""One router per resource; routes validate, authorise and call a service, nothing more."""

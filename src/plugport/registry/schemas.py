@@ -1,0 +1,69 @@
+"""Request and response bodies, named ``XCreate`` / ``XPublic`` by resource."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "KeyCreate",
+    "KeyPublic",
+    "NamespaceCreate",
+    "NamespacePublic",
+    "TokenCreate",
+    "TokenCreated",
+    "TokenPublic",
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenCreate(_Body):
+    identity: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(min_length=1, max_length=50)
+    expires_in_days: int | None = Field(default=90, ge=1, le=3650)
+    description: str = Field(default="", max_length=200)
+
+
+class TokenPublic(BaseModel):
+    prefix: str
+    identity: str
+    scopes: list[str]
+    description: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str
+    """Shown once; only its hash is kept."""
+
+
+class NamespaceCreate(_Body):
+    name: str = Field(min_length=2, max_length=64)
+    owner: str = Field(min_length=1, max_length=200)
+    trusted: bool = False
+
+
+class NamespacePublic(BaseModel):
+    name: str
+    trusted: bool
+    owners: list[str]
+    members: list[str]
+    created_at: datetime
+
+
+class KeyCreate(_Body):
+    public_key_pem: str = Field(min_length=40, max_length=4096)
+
+
+class KeyPublic(BaseModel):
+    key_id: str
+    public_key_pem: str
+    created_at: datetime
+    revoked_at: datetime | None

@@ -1,0 +1,38 @@
+"""The registry's settings: one typed object read from ``PLUGPORT_*`` environment variables and
+command-line options, with units in the names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["RegistrySettings"]
+
+MIB = 1024 * 1024
+
+
+class RegistrySettings(BaseSettings):
+    """Everything ``plugport serve`` can be told; each field is also ``PLUGPORT_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="PLUGPORT_", extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Path("plugport-data")
+    """Holds the SQLite database, the blobs and the registry's signing key by default."""
+    database_url: str | None = None
+    """``sqlite:///path`` or ``postgresql+psycopg://user@host/db``; default: SQLite in data_dir."""
+    blob_url: str | None = None
+    """``file:///path``, ``s3://bucket/prefix`` or ``memory://``; default: files in data_dir."""
+    redis_url: str | None = None
+    """Shares rate limits between registry nodes; without it they are per process."""
+    max_archive_bytes: int = Field(default=20 * MIB, ge=1024)
+    max_request_bytes: int = Field(default=21 * MIB, ge=1024)
+    index_ttl_s: int = Field(default=24 * 3600, ge=60)
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    """Requests per minute per token (or per IP without one)."""
+
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'registry.sqlite').resolve()}"

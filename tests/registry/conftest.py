@@ -1,0 +1,89 @@
+"""A real registry for tests: the app on a real uvicorn server on 127.0.0.1, over SQLite and,
+when ``PLUGPORT_TEST_POSTGRES_URL`` is set, PostgreSQL (each test in a fresh schema)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import Engine, text
+
+from plugport.registry.app import create_app
+from plugport.registry.db import make_engine, make_sessions
+from plugport.registry.services import tokens
+from plugport.registry.settings import RegistrySettings
+
+POSTGRES_URL = os.environ.get("PLUGPORT_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'registry.sqlite'}")
+        yield engine
+        engine.dispose()
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PLUGPORT_TEST_POSTGRES_URL is not set (.ci/run sets it)")
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    yield engine
+    engine.dispose()
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@dataclass
+class Registry:
+    url: str
+    engine: Engine
+    admin: str
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
+    def token(self, identity: str, *scopes: str, expires_in: timedelta | None = None) -> str:
+        with make_sessions(self.engine).begin() as session:
+            plaintext, _ = tokens.create_token(
+                session, identity, list(scopes), expires_in=expires_in
+            )
+        return plaintext
+
+    def count(self, table: str) -> int:
+        with self.engine.connect() as connection:
+            query = text(f"SELECT count(*) FROM {table}")  # noqa: S608 table names from tests
+            return int(connection.execute(query).scalar_one())
+
+
+@pytest.fixture
+def registry(engine: Engine, tmp_path: Path) -> Iterator[Registry]:
+    settings = RegistrySettings(data_dir=tmp_path / "data")
+    app = create_app(settings, engine=engine)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    registry = Registry(f"http://127.0.0.1:{port}", engine, "")
+    registry.admin = registry.token("root", "admin")
+    yield registry
+    server.should_exit = True
+    thread.join(10)
