@@ -974,7 +974,7 @@ def test_limit_defaults() -> None:
         "timeout_ms": 5_000,
         "max_concurrency": 4,
     }
-    assert make(limits={"memory_mb": 64}).limits == Limits(memory_mb=64)
+    assert make(limits={"memory_mb": 96}).limits == Limits(memory_mb=96)
 
 
 @pytest.mark.parametrize("name", list(LIMIT_BOUNDS))
@@ -1373,7 +1373,7 @@ def test_valid_manifest_data_validates_against_the_json_schema(
         ({**MINIMAL, "descripton": "x"}, "'descripton' was unexpected"),
         ({**MINIMAL, "permissions": {"filesystem": True}}, "'filesystem' was unexpected"),
         ({**MINIMAL, "limits": {"memory": 1}}, "'memory' was unexpected"),
-        ({**MINIMAL, "limits": {"memory_mb": 1}}, "less than the minimum of 16"),
+        ({**MINIMAL, "limits": {"memory_mb": 1}}, "less than the minimum of 96"),
         ({**MINIMAL, "categories": ["games"]}, "'games' is not one of"),
         ({"name": "acme.hello", "version": "1.0.0"}, "'entry' is a required property"),
     ],

@@ -154,7 +154,7 @@ class Permissions(_Strict):
 
 LIMIT_BOUNDS: dict[str, tuple[int, int, int]] = {
     # name: (default, minimum, maximum); a host may tighten the maximum, never loosen it.
-    "memory_mb": (128, 16, 4096),
+    "memory_mb": (128, 96, 4096),  # the interpreter and SDK alone map ~80 MiB
     "cpu_seconds": (30, 1, 3600),
     "timeout_ms": (5_000, 10, 600_000),
     "max_concurrency": (4, 1, 64),

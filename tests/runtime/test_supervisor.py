@@ -17,6 +17,7 @@ from plugport.errors import (
     ResourceLimitExceededError,
     SandboxUnavailableError,
 )
+from plugport.manifest import LIMIT_BOUNDS
 from plugport.runtime._lifecycle import RestartPolicy
 from plugport.runtime.audit import MemoryAuditLog
 from plugport.runtime.capabilities.events import Event
@@ -541,3 +542,18 @@ def test_config_refuses_nonsense(tmp_path: Path) -> None:
         "SupervisorConfig: ping_timeout_s must be > 0 (got 0); max_data_dir_mb must be > 0 "
         "(got 0); stop_deadline_ms must be >= 0 (got -1)"
     )
+
+
+def test_the_smallest_memory_limit_a_manifest_allows_can_run(tmp_path: Path) -> None:
+    low = LIMIT_BOUNDS["memory_mb"][1]
+    plugin = echo(
+        tmp_path,
+        "acme.small",
+        f"limits.memory_mb = {low}\n[contributes]\nhooks = {{ greet = 0 }}\n",
+    )
+
+    async def scenario(runtime: Supervisor) -> None:
+        [outcome] = await runtime.call_hook("greet", name="x")
+        assert outcome.value == "main:x", outcome.error
+
+    supervise(tmp_path, [plugin], scenario, hooks=(GREET,))

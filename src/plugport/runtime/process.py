@@ -62,6 +62,7 @@ class PluginProcess:
         *,
         max_capability_calls: int = 32,
         on_violation: Callable[[str], None] | None = None,
+        on_limit: Callable[[str, str], None] | None = None,  # (capability, reason)
         log_lines_per_s: float = 50.0,
         log_burst: int = 200,
     ) -> None:
@@ -75,6 +76,8 @@ class PluginProcess:
         self._capability_slots = max_capability_calls
         self._capability_tasks: set[asyncio.Task[None]] = set()
         self._on_violation = on_violation
+        self._on_limit = on_limit
+        self._limit_reported_at = -1.0
         self._reader: asyncio.Task[None] | None = None
         self._death: PlugportError | None = None
         self._log_bucket = TokenBucket(log_lines_per_s, log_burst)
@@ -201,8 +204,9 @@ class PluginProcess:
                 layer, str(failure.details.get("reason", failure.message))
             )
         if failure.type == "PermissionDeniedError":
+            reason = failure.details.get("reason", failure.message)
             return PermissionDeniedError(
-                self.plugin, str(failure.details.get("capability", "?")), failure.message
+                self.plugin, str(failure.details.get("capability", "?")), str(reason)
             )
         return PluginCallError(self.plugin, failure.type, failure.message, failure.traceback)
 
@@ -215,6 +219,9 @@ class PluginProcess:
             await self._crashed()
         except FrameError as exc:
             self._protocol_violation(str(exc))
+        except Exception as exc:  # whatever a frame made us trip over, the worker caused it
+            logger.exception("reading from %s failed", self.plugin)
+            self._protocol_violation(f"unreadable frame ({type(exc).__name__})")
 
     def _dispatch(self, message: object) -> None:
         if isinstance(message, Ready):
@@ -233,18 +240,26 @@ class PluginProcess:
                 future.set_result(message)
         elif isinstance(message, CapabilityCall):
             if len(self._capability_tasks) >= self._capability_slots:
-                refusal = Failure(
-                    message.id,
-                    "ResourceLimitExceededError",
-                    f"more than {self._capability_slots} capability calls at once",
-                )
-                self._spawn(self.handle.channel.send(refusal))
+                self._refuse_capability(message)
                 return
             self._spawn(self._serve_capability(message))
         elif isinstance(message, Log):
             self._log(message)
         else:
             self._protocol_violation(f"unexpected {type(message).__name__} from the worker")
+
+    def _refuse_capability(self, message: CapabilityCall) -> None:
+        limit = "concurrent_capability_calls"
+        error = ResourceLimitExceededError(
+            self.plugin, limit, f"more than {self._capability_slots} capability calls at once"
+        )
+        details = {"plugin": self.plugin, "limit": limit}
+        refusal = Failure(message.id, type(error).__name__, str(error), details=details)
+        self._spawn(self.handle.channel.send(refusal))
+        now = time.monotonic()
+        if self._on_limit is not None and now - self._limit_reported_at >= 1.0:
+            self._limit_reported_at = now  # one audit line a second, not one per refused call
+            self._on_limit(f"{message.capability}.{message.method}", str(error))
 
     def _log(self, message: Log) -> None:
         """Plugin log lines, rate-limited so a chatty plugin cannot flood the host's logs."""

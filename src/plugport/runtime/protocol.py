@@ -146,7 +146,10 @@ class FrameError(Exception):
 
 def encode(message: Message) -> bytes:
     """One frame: a 4-byte big-endian length, then the msgpack body."""
-    body = _encoder.encode(message)
+    try:
+        body = _encoder.encode(message)
+    except RecursionError:
+        raise FrameError("the value is nested too deeply to send") from None
     if len(body) > MAX_FRAME_BYTES:
         raise FrameError(f"frame of {len(body)} bytes is over the {MAX_FRAME_BYTES} byte limit")
     return HEADER.pack(len(body)) + body
@@ -165,4 +168,6 @@ def decode(body: bytes) -> Message:
         message: Message = _decoder.decode(body)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
         raise FrameError(f"malformed frame: {exc}") from None
+    except RecursionError:  # msgspec's own depth guard: a hostile frame nested 10^5 deep
+        raise FrameError("malformed frame: nested too deeply") from None
     return message

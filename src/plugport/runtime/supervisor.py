@@ -532,7 +532,14 @@ class Supervisor:
         try:
             await self._check_data_dir(entry)
             handle = await self.launcher.launch(spec)
-            process = PluginProcess(entry.name, handle, entry.broker)
+            process = PluginProcess(
+                entry.name,
+                handle,
+                entry.broker,
+                on_limit=lambda capability, reason: self._audit(
+                    entry, "limit", reason, capability
+                ),
+            )
             ready = await process.start(self.config.activation_timeout_s)
         except SandboxUnavailableError as exc:
             if process is not None:
@@ -685,8 +692,8 @@ class Supervisor:
         entry.state = state
         self.metrics.state(entry.name, state.value)
 
-    def _audit(self, entry: _Entry, kind: str, reason: str) -> None:
-        self.audit.record(AuditEvent(entry.name, kind, reason))
+    def _audit(self, entry: _Entry, kind: str, reason: str, capability: str = "") -> None:
+        self.audit.record(AuditEvent(entry.name, kind, reason, capability))
 
 
 def _tree_bytes(root: Path) -> int:

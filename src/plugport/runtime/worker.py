@@ -237,7 +237,7 @@ class PluginServer:
                 reply = _failure(call.id, exc)
             try:
                 await self.channel.send(reply)
-            except protocol.FrameError as exc:
+            except protocol.FrameError as exc:  # too big or too deep: say so instead
                 await self.channel.send(_failure(call.id, exc))
 
     async def _serve_until(self, work: Any) -> None:

@@ -22,6 +22,10 @@ Decisions worth knowing:
   ground; this rule keeps the guarantee on kernels without it.
 * ``ioctl(TIOCSTI)``/``ioctl(TIOCLINUX)`` are refused: with ``keep_stdio`` a worker could
   otherwise type into the host's terminal.
+* File metadata calls (``chmod``, ``chown``, ``utime*``, ``*setxattr``, ``*removexattr``) are
+  refused: Landlock does not restrict them and the worker's uid owns the host's files, so a
+  plugin could otherwise make the host's database world-writable. (``shutil.copy`` copies the
+  mode and fails; ``shutil.copyfile`` works.)
 * ``execve`` stays allowed: whatever it runs inherits every layer (namespaces, rlimits, Landlock,
   this filter, no_new_privs), so it is no way out.
 """
@@ -126,6 +130,10 @@ _X86_64 = {
     "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
     "mount_setattr": 442, "syslog": 103, "uselib": 134, "iopl": 172, "ioperm": 173,
     "vhangup": 153, "sethostname": 170, "setdomainname": 171, "ioctl": 16, "seccomp": 317,
+    "chmod": 90, "fchmod": 91, "fchmodat": 268, "fchmodat2": 452, "chown": 92, "fchown": 93,
+    "lchown": 94, "fchownat": 260, "utime": 132, "utimes": 235, "futimesat": 261,
+    "utimensat": 280, "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197,
+    "lremovexattr": 198, "fremovexattr": 199, "setxattrat": 463, "removexattrat": 466,
 }  # fmt: skip
 _AARCH64 = {
     "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "io_uring_setup": 425,
@@ -143,6 +151,9 @@ _AARCH64 = {
     "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
     "mount_setattr": 442, "syslog": 116, "vhangup": 58, "sethostname": 161,
     "setdomainname": 162, "ioctl": 29, "seccomp": 277,
+    "fchmod": 52, "fchmodat": 53, "fchmodat2": 452, "fchownat": 54, "fchown": 55,
+    "utimensat": 88, "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7, "removexattr": 14,
+    "lremovexattr": 15, "fremovexattr": 16, "setxattrat": 463, "removexattrat": 466,
 }  # fmt: skip
 
 ARCHES: Mapping[str, Arch] = {
@@ -169,6 +180,11 @@ DENIED: Mapping[str, int] = dict.fromkeys(
         "sethostname", "setdomainname",
         # new processes, connections, signals to others
         "fork", "vfork", "connect", "tkill", "pidfd_send_signal",
+        # file metadata: Landlock does not cover it, and the worker's uid owns what the
+        # host's owns, so these would change modes, owners and times of host files
+        "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
+        "utime", "utimes", "futimesat", "utimensat", "setxattr", "lsetxattr", "fsetxattr",
+        "removexattr", "lremovexattr", "fremovexattr", "setxattrat", "removexattrat",
     ),
     errno.EPERM,
 ) | {"clone3": errno.ENOSYS}  # fmt: skip
