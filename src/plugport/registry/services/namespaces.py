@@ -28,7 +28,7 @@ def _check_name(name: str) -> str:
 def get_namespace(session: Session, name: str) -> Namespace:
     found = session.scalar(select(Namespace).where(Namespace.name == name))
     if found is None:
-        raise NotFoundError("namespace", name, "an admin creates it: plugport namespace create")
+        raise NotFoundError("namespace", name, "an admin creates it: POST /api/v1/namespaces")
     return found
 
 
