@@ -32,6 +32,7 @@ __all__ = [
     "PackResult",
     "UnpackResult",
     "check_members",
+    "iter_members",
     "iter_source_files",
     "pack_tree",
     "read_member",
@@ -411,7 +412,6 @@ def _extract(
     limits: ArchiveLimits,
     archive: Path,
 ) -> int:
-    where = str(archive)
     name = info.filename
     if info.is_dir():
         _make_dirs(root, name.removesuffix("/"))
@@ -421,23 +421,55 @@ def _extract(
         _make_dirs(root, parent)
     written = 0
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    chunks = _chunks(zf, info, archive)
+    chunks = _checked_chunks(zf, info, total=total, limits=limits, archive=archive)
     with contextlib.closing(chunks), open(os.open(root / name, flags, 0o644), "wb") as out:
         for chunk in chunks:
             written += len(chunk)
-            if total + written > limits.max_unpacked_bytes:
+            out.write(chunk)
+    return written
+
+
+def _checked_chunks(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, total: int, limits: ArchiveLimits, archive: Path
+) -> Generator[bytes, None, None]:
+    """A member's bytes as they inflate, counted against the caps: ``total`` bytes of earlier
+    members plus these may not pass ``max_unpacked_bytes``, nor may this one expand too much."""
+    where = str(archive)
+    produced = 0
+    chunks = _chunks(zf, info, archive)
+    with contextlib.closing(chunks):
+        for chunk in chunks:
+            produced += len(chunk)
+            if total + produced > limits.max_unpacked_bytes:
                 detail = f"unpacking writes more than {limits.max_unpacked_bytes} bytes"
                 raise ArchiveLimitError(
                     "max_unpacked_bytes",
-                    total + written,
+                    total + produced,
                     limits.max_unpacked_bytes,
                     detail,
                     path=where,
                 )
-            if _too_compressed(written, info.compress_size, limits):
-                raise _ratio_error(name, written, info.compress_size, limits, where)
-            out.write(chunk)
-    return written
+            if _too_compressed(produced, info.compress_size, limits):
+                raise _ratio_error(info.filename, produced, info.compress_size, limits, where)
+            yield chunk
+
+
+def iter_members(
+    archive: Path, *, limits: ArchiveLimits = ArchiveLimits()
+) -> Iterator[tuple[str, bytes]]:
+    """Every file member as ``(name, bytes)``, one at a time and never on disk, after the same
+    checks ``safe_unpack`` makes: the scanner reads uploads this way."""
+    where = str(archive)
+    with _open_zip(archive, limits) as zf:
+        infos = zf.infolist()
+        check_members(infos, limits=limits, path=where)
+        total = 0
+        for info in infos:
+            if info.is_dir():
+                continue
+            data = b"".join(_checked_chunks(zf, info, total=total, limits=limits, archive=archive))
+            total += len(data)
+            yield info.filename, data
 
 
 def _make_dirs(root: Path, rel: str) -> None:
