@@ -536,9 +536,7 @@ class Supervisor:
                 entry.name,
                 handle,
                 entry.broker,
-                on_limit=lambda capability, reason: self._audit(
-                    entry, "limit", reason, capability
-                ),
+                on_limit=lambda capability, reason: self._audit(entry, "limit", reason, capability),
             )
             ready = await process.start(self.config.activation_timeout_s)
         except SandboxUnavailableError as exc:
