@@ -39,6 +39,7 @@ __all__ = [
     "public_key_pem",
     "sign",
     "signed_facts",
+    "signer_key_id",
     "statement_bytes",
     "verify",
     "write_keypair",
@@ -316,6 +317,11 @@ def _parse_document(document: bytes) -> tuple[str, ArchiveFacts, bytes]:
     if len(signature) != _SIGNATURE_BYTES:
         raise _malformed(f"signature is {len(signature)} bytes, not {_SIGNATURE_BYTES}")
     return keyid, facts, signature
+
+
+def signer_key_id(signature_document: bytes) -> str:
+    """Which key a well-formed document says signed it, to find that key before verifying."""
+    return _parse_document(signature_document)[0]
 
 
 def signed_facts(signature_document: bytes) -> ArchiveFacts:

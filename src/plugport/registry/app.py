@@ -10,16 +10,19 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from plugport._version import __version__
+from plugport.registry.blobs import BlobStore, open_blob_store
 from plugport.registry.db import make_engine, make_sessions
 from plugport.registry.errors import install_error_handlers
 from plugport.registry.migrate import upgrade
-from plugport.registry.routers import health, namespaces, tokens
+from plugport.registry.routers import health, namespaces, plugins, tokens
 from plugport.registry.settings import RegistrySettings
 
 __all__ = ["create_app"]
 
 
-def create_app(settings: RegistrySettings, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: RegistrySettings, *, engine: Engine | None = None, blobs: BlobStore | None = None
+) -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = engine or make_engine(settings.sqlalchemy_url())
 
@@ -38,7 +41,8 @@ def create_app(settings: RegistrySettings, *, engine: Engine | None = None) -> F
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessions(engine)
+    app.state.blobs = blobs or open_blob_store(settings.blob_url, settings.data_dir)
     install_error_handlers(app)
-    for module in (health, tokens, namespaces):
+    for module in (health, tokens, namespaces, plugins):
         app.include_router(module.router)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +15,7 @@ __all__ = [
     "TokenCreate",
     "TokenCreated",
     "TokenPublic",
+    "VersionPublic",
 ]
 
 
@@ -67,3 +69,18 @@ class KeyPublic(BaseModel):
     public_key_pem: str
     created_at: datetime
     revoked_at: datetime | None
+
+
+class VersionPublic(BaseModel):
+    name: str
+    version: str
+    status: str
+    sha256: str
+    length: int
+    key_id: str
+    yanked: bool
+    yanked_reason: str | None
+    scan: dict[str, Any]
+    permissions: dict[str, Any]
+    created_at: datetime
+    published_at: datetime | None
