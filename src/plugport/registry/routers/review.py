@@ -1,0 +1,68 @@
+"""``/api/v1/review``: the queue and the decisions, for tokens with the ``review`` scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from plugport.registry.deps import Caller, SessionDep
+from plugport.registry.routers.plugins import version_public
+from plugport.registry.schemas import VersionPublic
+from plugport.registry.services import review, tokens
+
+router = APIRouter(prefix="/api/v1/review", tags=["review"])
+
+
+class SubmissionPublic(BaseModel):
+    version: VersionPublic
+    previous_version: str | None
+    permission_diff: dict[str, Any]
+
+
+class DecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def _public(item: review.Submission) -> SubmissionPublic:
+    return SubmissionPublic(
+        version=version_public(item.name, item.version),
+        previous_version=item.previous,
+        permission_diff=item.permission_diff,
+    )
+
+
+@router.get("/queue")
+def queue(session: SessionDep, caller: Caller) -> list[SubmissionPublic]:
+    tokens.require(caller, "review")
+    return [_public(item) for item in review.queue(session)]
+
+
+@router.get("/{name}/{version}")
+def show(name: str, version: str, session: SessionDep, caller: Caller) -> SubmissionPublic:
+    tokens.require(caller, "review")
+    return _public(review.submission(session, name, version))
+
+
+@router.post("/{name}/{version}/approve")
+def approve(
+    name: str, version: str, body: DecisionCreate, session: SessionDep, caller: Caller
+) -> VersionPublic:
+    tokens.require(caller, "review")
+    row = review.decide(
+        session, name, version, approve=True, reason=body.reason, actor=caller.identity
+    )
+    return version_public(name, row)
+
+
+@router.post("/{name}/{version}/reject")
+def reject(
+    name: str, version: str, body: DecisionCreate, session: SessionDep, caller: Caller
+) -> VersionPublic:
+    tokens.require(caller, "review")
+    row = review.decide(
+        session, name, version, approve=False, reason=body.reason, actor=caller.identity
+    )
+    return version_public(name, row)
