@@ -1,4 +1,5 @@
-"""``/api/v1/plugins``: publishing versions (more of the read API is being built)."""
+"""``/api/v1/plugins``: publishing versions, reading plugins and versions, downloads and
+resolution of the best version for a host."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ import contextlib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Request, UploadFile, status
+from fastapi import APIRouter, File, Query, Request, UploadFile, status
+from fastapi.responses import StreamingResponse
 
 from plugport.archive import ArchiveLimits
-from plugport.errors import ArchiveLimitError, InvalidInputError
+from plugport.errors import ArchiveLimitError, InvalidInputError, NotFoundError
 from plugport.registry.deps import Caller, SessionDep, SettingsDep
 from plugport.registry.models import PluginVersion
 from plugport.registry.schemas import VersionPublic
+from plugport.registry.services import catalog
 from plugport.registry.services import publish as publishing
 
 router = APIRouter(prefix="/api/v1/plugins", tags=["plugins"])
@@ -86,3 +89,81 @@ def publish(
             limits=limits,
         )
     return version_public(name, row)
+
+
+@router.get("/{name}")
+def show(name: str, session: SessionDep) -> dict[str, Any]:
+    plugin = catalog.get_plugin(session, name)
+    versions = catalog.published(session, plugin)
+    return {
+        **catalog.plugin_summary(plugin),
+        "versions": [
+            {"version": v.version, "yanked": v.yanked_reason is not None} for v in versions
+        ],
+    }
+
+
+@router.get("/{name}/versions")
+def versions(name: str, session: SessionDep) -> list[VersionPublic]:
+    plugin = catalog.get_plugin(session, name)
+    return [version_public(name, row) for row in catalog.published(session, plugin)]
+
+
+@router.get("/{name}/versions/{version}")
+def version(name: str, version: str, session: SessionDep) -> VersionPublic:
+    plugin = catalog.get_plugin(session, name)
+    return version_public(name, catalog.get_version(session, plugin, version))
+
+
+@router.get("/{name}/versions/{version}/download")
+def download(name: str, version: str, request: Request, session: SessionDep) -> StreamingResponse:
+    """The archive bytes; every download is counted (per version per day)."""
+    plugin = catalog.get_plugin(session, name)
+    row = catalog.get_version(session, plugin, version)
+    stream = request.app.state.blobs.open(row.sha256)
+    catalog.count_download(session, plugin, version, today=catalog.today())
+    filename = f"{name}-{version}.plugport"
+
+    def chunks() -> Iterator[bytes]:
+        with stream:
+            while chunk := stream.read(64 * 1024):
+                yield chunk
+
+    return StreamingResponse(
+        chunks(),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Length": str(row.length),
+            "X-Plugport-Sha256": row.sha256,
+        },
+    )
+
+
+@router.get("/{name}/resolve")
+def resolve(
+    name: str,
+    session: SessionDep,
+    host: Annotated[str | None, Query(max_length=64)] = None,
+    host_version: Annotated[str | None, Query(max_length=64)] = None,
+    plugport_version: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    """The best published, not yanked version for this host; decided by the server."""
+    if (host is None) != (host_version is None):
+        raise InvalidInputError("host and host_version: give both or neither")
+    engines = {"plugport": plugport_version} if plugport_version else {}
+    if host and host_version:
+        engines[host] = host_version
+    plugin = catalog.get_plugin(session, name)
+    candidates = [
+        catalog.Candidate(
+            v.version, dict(v.manifest.get("engines", {})), v.yanked_reason is not None
+        )
+        for v in catalog.published(session, plugin)
+    ]
+    chosen, skipped = catalog.choose_version(candidates, engines)
+    if chosen is None:
+        raise NotFoundError(
+            "compatible version", name, "; ".join(skipped) or "nothing is published yet"
+        )
+    return {"name": name, "version": chosen, "skipped": skipped}

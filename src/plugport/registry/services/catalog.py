@@ -1,0 +1,130 @@
+"""What anyone may read: plugins, their published versions, downloads (counted), and the
+server-side choice of the best version for a host."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from plugport.errors import InvalidInputError, NotFoundError
+from plugport.registry.models import DailyStat, Plugin, PluginVersion, utcnow
+from plugport.versions import is_compatible, parse_version
+
+__all__ = [
+    "Candidate",
+    "choose_version",
+    "count_download",
+    "get_plugin",
+    "get_version",
+    "published",
+]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    version: str
+    engines: dict[str, str]
+    yanked: bool
+
+
+def choose_version(
+    candidates: Iterable[Candidate], engines: dict[str, str]
+) -> tuple[str | None, list[str]]:
+    """The highest non-yanked, final (not pre-release) version compatible with every engine
+    given (``{"plugport": "0.1.0", "myapp": "2.4"}``), and why each higher one was passed
+    over. Pre-releases and yanked versions stay installable by exact version."""
+    for name, version in engines.items():
+        try:
+            parse_version(version)
+        except ValueError:
+            raise InvalidInputError(f"{name}: {version!r} is not a PEP 440 version") from None
+    skipped: list[str] = []
+    for candidate in sorted(candidates, key=lambda c: parse_version(c.version), reverse=True):
+        if candidate.yanked:
+            skipped.append(f"{candidate.version}: yanked")
+            continue
+        if parse_version(candidate.version).is_prerelease:
+            skipped.append(f"{candidate.version}: pre-release")
+            continue
+        clash = [
+            f"{engine} {version} is not in {candidate.engines[engine]}"
+            for engine, version in engines.items()
+            if engine in candidate.engines and not is_compatible(version, candidate.engines[engine])
+        ]
+        if clash:
+            skipped.append(f"{candidate.version}: {'; '.join(clash)}")
+            continue
+        return candidate.version, skipped
+    return None, skipped
+
+
+def get_plugin(session: Session, name: str) -> Plugin:
+    """A plugin the public may see: not suspended, with at least one published version (a
+    plugin whose only upload waits for review does not exist yet for anyone else)."""
+    plugin = session.scalar(select(Plugin).where(Plugin.name == name))
+    visible = (
+        plugin is not None
+        and not plugin.suspended
+        and session.scalar(
+            select(PluginVersion.id)
+            .where(PluginVersion.plugin_id == plugin.id, PluginVersion.status == "published")
+            .limit(1)
+        )
+    )
+    if plugin is None or not visible:
+        raise NotFoundError("plugin", name)
+    return plugin
+
+
+def published(session: Session, plugin: Plugin) -> list[PluginVersion]:
+    rows = session.scalars(
+        select(PluginVersion).where(
+            PluginVersion.plugin_id == plugin.id, PluginVersion.status == "published"
+        )
+    ).all()
+    return sorted(rows, key=lambda v: parse_version(v.version), reverse=True)
+
+
+def get_version(session: Session, plugin: Plugin, version: str) -> PluginVersion:
+    """A published version by exact number, yanked ones included: pinned installs still work."""
+    for row in published(session, plugin):
+        if row.version == version:
+            return row
+    raise NotFoundError("version", f"{plugin.name} {version}")
+
+
+def count_download(session: Session, plugin: Plugin, version: str, *, today: date) -> None:
+    session.execute(
+        update(Plugin).where(Plugin.id == plugin.id).values(downloads=Plugin.downloads + 1)
+    )
+    stat = session.get(DailyStat, (plugin.id, version, today))
+    if stat is None:
+        session.add(DailyStat(plugin_id=plugin.id, version=version, day=today, downloads=1))
+    else:
+        stat.downloads += 1
+
+
+def plugin_summary(plugin: Plugin) -> dict[str, Any]:
+    average = plugin.rating_sum / plugin.rating_count if plugin.rating_count else None
+    return {
+        "name": plugin.name,
+        "display_name": plugin.display_name,
+        "description": plugin.description,
+        "categories": plugin.categories,
+        "tags": plugin.tags,
+        "latest_version": plugin.latest_version,
+        "downloads": plugin.downloads,
+        "rating": {"average": average, "count": plugin.rating_count},
+        "deprecated": plugin.deprecated_reason,
+        "replaced_by": plugin.replaced_by,
+        "updated_at": plugin.updated_at.isoformat(),
+    }
+
+
+def today() -> date:
+    return utcnow().date()
