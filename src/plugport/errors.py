@@ -14,6 +14,7 @@ attached as attributes, never only formatted into the message::
     │       └── ArchiveLimitError      .limit, .value, .maximum: too big, too many, too compressed
     ├── NotFoundError                  .kind, .name: no such plugin, version, namespace, token
     ├── ConflictError                  .kind, .name: it exists already (versions are immutable)
+    ├── RegistryResponseError          .status, .code, .details: a registry refused a request
     ├── TrustError                     something is not what it claims to be
     │   ├── SignatureError             .part: "archive", "statement", "signature" or "key"
     │   ├── AuthenticationError        no token, or one that is unknown, expired or revoked
@@ -51,6 +52,7 @@ __all__ = [
     "PluginValidationError",
     "PlugportError",
     "Problem",
+    "RegistryResponseError",
     "ResourceLimitExceededError",
     "SandboxUnavailableError",
     "SignatureError",
@@ -144,6 +146,16 @@ class ConflictError(PlugportError):
         self.kind = kind
         self.name = name
         super().__init__(f"{kind} {name!r} {reason}")
+
+
+class RegistryResponseError(PlugportError):
+    """A registry answered with an error; its message is the registry's own."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        self.status = status
+        self.code = code
+        self.details = details or {}
+        super().__init__(f"{message} (HTTP {status}, {code})")
 
 
 class TrustError(PlugportError):

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from plugport._version import __version__
-from plugport.cli import authoring, keys, registry, runtime
+from plugport.cli import authoring, keys, marketplace, registry, runtime
 from plugport.cli._output import out
 
 __all__ = ["app", "main"]
@@ -42,6 +42,7 @@ authoring.register(app)
 keys.register(app)
 runtime.register(app)
 registry.register(app)
+marketplace.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,173 @@
+"""Talking to a registry: ``login``, ``publish``, ``review``, ``namespace`` and ``yank``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from plugport.cli._output import out, reporting_errors
+from plugport.cli._registry import connect, save_credentials
+
+__all__ = ["register"]
+
+Registry = Annotated[
+    str | None, typer.Option("--registry", help="Registry URL (default $PLUGPORT_REGISTRY).")
+]
+Token = Annotated[str | None, typer.Option("--token", help="API token (default $PLUGPORT_TOKEN).")]
+Reason = Annotated[
+    str, typer.Option("--reason", help="Why; the publisher and the audit log see it.")
+]
+
+
+def login(
+    registry: Annotated[str, typer.Option("--registry", help="Registry URL.")],
+    token: Annotated[str, typer.Option("--token", prompt=True, hide_input=True, help="API token.")],
+) -> None:
+    """Check a token against a registry and remember both (0600) for later commands."""
+    with reporting_errors():
+        tokens = connect(registry, token).call("GET", "/api/v1/tokens")
+        identity = next((t["identity"] for t in tokens if token.split("_")[1] == t["prefix"]), "?")
+        path = save_credentials(registry, token)
+    out.print(f"logged in to {registry} as {identity}; saved to {path}")
+
+
+def publish(
+    archive: Annotated[Path, typer.Argument(help="The .plugport archive.")],
+    sig: Annotated[Path | None, typer.Option("--sig", help="Default: ARCHIVE.sig")] = None,
+    registry: Registry = None,
+    token: Token = None,
+) -> None:
+    """Upload a signed archive; it is scanned and queued for review."""
+    from plugport.authoring import read_archive_manifest
+
+    with reporting_errors():
+        signature = sig or archive.with_name(archive.name + ".sig")
+        manifest = read_archive_manifest(archive)
+        files = {
+            "archive": (archive.name, archive.read_bytes()),
+            "signature": (signature.name, signature.read_bytes()),
+        }
+        done = connect(registry, token).call(
+            "POST", f"/api/v1/plugins/{manifest.name}/versions", files=files
+        )
+    counts = done["scan"]["counts"]
+    out.print(
+        f"published {done['name']} {done['version']}: {done['status']} "
+        f"(scan: {counts['high']} high, {counts['medium']} medium, {counts['low']} low)"
+    )
+
+
+def _review_table(items: list[dict[str, Any]]) -> Table:
+    table = Table(title="Waiting for review")
+    for column in ("plugin", "version", "highest finding", "permission changes"):
+        table.add_column(column)
+    for item in items:
+        version = item["version"]
+        changes = ", ".join(sorted(item["permission_diff"])) or "none"
+        table.add_row(
+            version["name"], version["version"], version["scan"]["highest"] or "-", changes
+        )
+    return table
+
+
+def review_list(registry: Registry = None, token: Token = None) -> None:
+    """The review queue, oldest first."""
+    with reporting_errors():
+        items = connect(registry, token).call("GET", "/api/v1/review/queue")
+    out.print(_review_table(items) if items else "nothing waits for review")
+
+
+def review_show(name: str, version: str, registry: Registry = None, token: Token = None) -> None:
+    """Scan findings and the permission diff against the last published version."""
+    with reporting_errors():
+        item = connect(registry, token).call("GET", f"/api/v1/review/{name}/{version}")
+    out.print(f"{name} {version} (previous published: {item['previous_version'] or 'none'})")
+    out.print_json(
+        data={"permission_diff": item["permission_diff"], "scan": item["version"]["scan"]}
+    )
+
+
+def _decide(
+    action: str, name: str, version: str, *, reason: str, registry: str | None, token: str | None
+) -> None:
+    with reporting_errors():
+        done = connect(registry, token).call(
+            "POST", f"/api/v1/review/{name}/{version}/{action}", json={"reason": reason}
+        )
+    out.print(f"{name} {version}: {done['status']}")
+
+
+def review_approve(
+    name: str, version: str, reason: Reason, registry: Registry = None, token: Token = None
+) -> None:
+    """Publish a version waiting for review."""
+    _decide("approve", name, version, reason=reason, registry=registry, token=token)
+
+
+def review_reject(
+    name: str, version: str, reason: Reason, registry: Registry = None, token: Token = None
+) -> None:
+    """Refuse a version waiting for review (its number is never reused)."""
+    _decide("reject", name, version, reason=reason, registry=registry, token=token)
+
+
+def namespace_create(
+    name: str,
+    owner: Annotated[str, typer.Option("--owner", help="Identity that owns it.")],
+    trusted: Annotated[
+        bool, typer.Option("--trusted", help="Skip review without high findings.")
+    ] = False,
+    registry: Registry = None,
+    token: Token = None,
+) -> None:
+    """Create a namespace (admin)."""
+    with reporting_errors():
+        done = connect(registry, token).call(
+            "POST", "/api/v1/namespaces", json={"name": name, "owner": owner, "trusted": trusted}
+        )
+    out.print(f"namespace {done['name']} created, owned by {', '.join(done['owners'])}")
+
+
+def namespace_add_key(
+    name: str,
+    key_file: Annotated[Path, typer.Argument(help="The publisher's KEY.pub.")],
+    registry: Registry = None,
+    token: Token = None,
+) -> None:
+    """Register a publisher key for a namespace (its owner or an admin)."""
+    with reporting_errors():
+        pem = key_file.read_text()
+        done = connect(registry, token).call(
+            "POST", f"/api/v1/namespaces/{name}/keys", json={"public_key_pem": pem}
+        )
+    out.print(f"key {done['key_id'][:16]}… may now sign for {name}")
+
+
+def yank(
+    name: str, version: str, reason: Reason, registry: Registry = None, token: Token = None
+) -> None:
+    """Withdraw a version from resolution (exact-version installs still work)."""
+    with reporting_errors():
+        connect(registry, token).call(
+            "POST", f"/api/v1/plugins/{name}/versions/{version}/yank", json={"reason": reason}
+        )
+    out.print(f"{name} {version} yanked")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(login)
+    app.command()(publish)
+    app.command()(yank)
+    review = typer.Typer(help="Review uploads (needs the review scope).", no_args_is_help=True)
+    review.command("list")(review_list)
+    review.command("show")(review_show)
+    review.command("approve")(review_approve)
+    review.command("reject")(review_reject)
+    app.add_typer(review, name="review")
+    namespace = typer.Typer(help="Namespaces and their publisher keys.", no_args_is_help=True)
+    namespace.command("create")(namespace_create)
+    namespace.command("add-key")(namespace_add_key)
+    app.add_typer(namespace, name="namespace")
