@@ -14,7 +14,15 @@ from plugport.registry.blobs import BlobStore, open_blob_store
 from plugport.registry.db import make_engine, make_sessions
 from plugport.registry.errors import install_error_handlers
 from plugport.registry.migrate import upgrade
-from plugport.registry.routers import health, lifecycle, namespaces, plugins, review, tokens
+from plugport.registry.routers import (
+    community,
+    health,
+    lifecycle,
+    namespaces,
+    plugins,
+    review,
+    tokens,
+)
 from plugport.registry.settings import RegistrySettings
 
 __all__ = ["create_app"]
@@ -43,6 +51,6 @@ def create_app(
     app.state.sessions = make_sessions(engine)
     app.state.blobs = blobs or open_blob_store(settings.blob_url, settings.data_dir)
     install_error_handlers(app)
-    for module in (health, tokens, namespaces, plugins, lifecycle, review):
+    for module in (health, tokens, namespaces, plugins, lifecycle, review, community):
         app.include_router(module.router)
     return app
