@@ -3,6 +3,7 @@ when ``PLUGPORT_TEST_POSTGRES_URL`` is set, PostgreSQL (each test in a fresh sch
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,10 +71,10 @@ class Registry:
             return int(connection.execute(query).scalar_one())
 
 
-@pytest.fixture
-def registry(engine: Engine, tmp_path: Path) -> Iterator[Registry]:
-    settings = RegistrySettings(data_dir=tmp_path / "data")
-    app = create_app(settings, engine=engine)
+@contextlib.contextmanager
+def running(engine: Engine, data_dir: Path, **settings: Any) -> Iterator[Registry]:
+    """A registry app (with ``settings`` overrides) on uvicorn at 127.0.0.1, for a with block."""
+    app = create_app(RegistrySettings(data_dir=data_dir, **settings), engine=engine)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -84,6 +86,14 @@ def registry(engine: Engine, tmp_path: Path) -> Iterator[Registry]:
     port = server.servers[0].sockets[0].getsockname()[1]
     registry = Registry(f"http://127.0.0.1:{port}", engine, "")
     registry.admin = registry.token("root", "admin")
-    yield registry
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield registry
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def registry(engine: Engine, tmp_path: Path) -> Iterator[Registry]:
+    with running(engine, tmp_path / "data") as registry:
+        yield registry

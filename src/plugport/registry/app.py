@@ -13,11 +13,14 @@ from plugport._version import __version__
 from plugport.registry.blobs import BlobStore, open_blob_store
 from plugport.registry.db import make_engine, make_sessions
 from plugport.registry.errors import install_error_handlers
+from plugport.registry.http import RegistryMiddleware, RequestMetrics
 from plugport.registry.migrate import upgrade
+from plugport.registry.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from plugport.registry.routers import (
     community,
     health,
     lifecycle,
+    metrics,
     namespaces,
     plugins,
     review,
@@ -29,7 +32,11 @@ __all__ = ["create_app"]
 
 
 def create_app(
-    settings: RegistrySettings, *, engine: Engine | None = None, blobs: BlobStore | None = None
+    settings: RegistrySettings,
+    *,
+    engine: Engine | None = None,
+    blobs: BlobStore | None = None,
+    limiter: RateLimiter | None = None,
 ) -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = engine or make_engine(settings.sqlalchemy_url())
@@ -51,6 +58,18 @@ def create_app(
     app.state.sessions = make_sessions(engine)
     app.state.blobs = blobs or open_blob_store(settings.blob_url, settings.data_dir)
     install_error_handlers(app)
-    for module in (health, tokens, namespaces, plugins, lifecycle, review, community):
+    app.state.metrics = RequestMetrics()
+    if limiter is None:
+        limiter = (
+            RedisRateLimiter(settings.redis_url) if settings.redis_url else MemoryRateLimiter()
+        )
+    app.add_middleware(
+        RegistryMiddleware,
+        limiter=limiter,
+        limit_per_minute=settings.rate_limit_per_minute,
+        max_request_bytes=settings.max_request_bytes,
+        metrics=app.state.metrics,
+    )
+    for module in (health, metrics, tokens, namespaces, plugins, lifecycle, review, community):
         app.include_router(module.router)
     return app
