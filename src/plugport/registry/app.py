@@ -24,6 +24,7 @@ from plugport.registry.routers import (
     namespaces,
     plugins,
     review,
+    search,
     tokens,
 )
 from plugport.registry.settings import RegistrySettings
@@ -70,6 +71,7 @@ def create_app(
         max_request_bytes=settings.max_request_bytes,
         metrics=app.state.metrics,
     )
-    for module in (health, metrics, tokens, namespaces, plugins, lifecycle, review, community):
+    routers = (health, metrics, tokens, namespaces, search, plugins, lifecycle, review, community)
+    for module in routers:
         app.include_router(module.router)
     return app

@@ -179,7 +179,7 @@ class DailyStat(Base):
         ForeignKey("plugins.id", ondelete="CASCADE"), primary_key=True
     )
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)  # trending: by day
     downloads: Mapped[int] = mapped_column(Integer, default=0)
     installs: Mapped[int] = mapped_column(Integer, default=0)
     uninstalls: Mapped[int] = mapped_column(Integer, default=0)

@@ -4,8 +4,10 @@ removes it again unless another version already shares it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +17,6 @@ from plugport import signing
 from plugport.archive import ArchiveLimits, sha256_file
 from plugport.authoring import read_archive_manifest
 from plugport.errors import ConflictError, InvalidInputError, SignatureError
-from plugport.manifest import Manifest
 from plugport.registry.blobs import BlobStore
 from plugport.registry.models import Plugin, PluginVersion, PublisherKey, utcnow
 from plugport.registry.scanner import ScanReport, scan_archive
@@ -102,7 +103,8 @@ def publish(
             plugin = Plugin(name=name, namespace_id=namespace.id)
             session.add(plugin)
             session.flush()
-        _describe(plugin, manifest)
+        if plugin.latest_version is None:  # nothing published yet: the upload describes it
+            _describe(plugin, manifest.model_dump(mode="json"))
         version = PluginVersion(
             plugin_id=plugin.id,
             version=manifest.version,
@@ -140,23 +142,32 @@ def publish(
     return version
 
 
-def _describe(plugin: Plugin, manifest: Manifest) -> None:
-    """What search shows comes from the newest upload's manifest."""
-    plugin.display_name = manifest.display_name
-    plugin.description = manifest.description
-    plugin.categories = list(manifest.categories)
-    plugin.tags = list(manifest.tags)
-    plugin.updated_at = utcnow()
+def _describe(plugin: Plugin, manifest: Mapping[str, Any]) -> None:
+    """What search and the plugin's page show. Once a version is published, only the latest
+    published one describes the plugin: an upload waiting for review cannot put unreviewed
+    text into search results."""
+    plugin.display_name = manifest["display_name"]
+    plugin.description = manifest["description"]
+    plugin.categories = list(manifest.get("categories") or [])
+    plugin.tags = list(manifest.get("tags") or [])
 
 
 def refresh_latest(session: Session, plugin: Plugin) -> None:
-    """The highest published, not yanked version is the one shown and resolved by default."""
+    """The highest published, not yanked version is the one shown, searched and resolved by
+    default; the plugin counts as updated when that changes."""
     session.flush()
-    versions = session.scalars(
-        select(PluginVersion.version).where(
+    versions = session.execute(
+        select(PluginVersion.version, PluginVersion.manifest).where(
             PluginVersion.plugin_id == plugin.id,
             PluginVersion.status == "published",
             PluginVersion.yanked_reason.is_(None),
         )
     ).all()
-    plugin.latest_version = max(versions, key=parse_version, default=None)
+    latest = max(versions, key=lambda row: parse_version(row[0]), default=None)
+    if latest is None:
+        plugin.latest_version = None
+        return
+    if latest[0] != plugin.latest_version:
+        plugin.updated_at = utcnow()
+    plugin.latest_version = latest[0]
+    _describe(plugin, latest[1])

@@ -1,0 +1,47 @@
+"""Plugin search behind one interface: FTS5 on SQLite, a tsvector on PostgreSQL. Both indexes
+maintain themselves (triggers, a generated column), so nothing that changes a plugin has to
+remember to re-index it."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
+
+from plugport.errors import PlugportError
+from plugport.registry.search.base import (
+    CategoryCount,
+    SearchBackend,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
+    include_schema_name,
+)
+from plugport.registry.search.postgres import PostgresSearchBackend
+from plugport.registry.search.sqlite import SqliteSearchBackend
+
+__all__ = [
+    "CategoryCount",
+    "PostgresSearchBackend",
+    "SearchBackend",
+    "SearchHit",
+    "SearchQuery",
+    "SearchResult",
+    "SqliteSearchBackend",
+    "include_schema_name",
+    "search_backend",
+]
+
+_BACKENDS: dict[str, SearchBackend] = {
+    "sqlite": SqliteSearchBackend(),
+    "postgresql": PostgresSearchBackend(),
+}
+
+
+def search_backend(bind: Session | Engine | Connection) -> SearchBackend:
+    """The backend for the database behind ``bind`` (backends are stateless and shared)."""
+    engine = bind.get_bind() if isinstance(bind, Session) else bind
+    name = engine.dialect.name
+    try:
+        return _BACKENDS[name]
+    except KeyError:
+        raise PlugportError(f"search supports SQLite and PostgreSQL, not {name}") from None

@@ -1,0 +1,595 @@
+"""Search over a real registry, on SQLite (FTS5) and PostgreSQL (tsvector): what is found, in
+which order, with which filters; that the index follows every change without being told; and
+that no query text is ever read as query syntax."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+from alembic import command
+from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy.orm import Session
+
+from plugport.errors import InvalidInputError
+from plugport.registry.db import make_sessions
+from plugport.registry.migrate import alembic_config, upgrade
+from plugport.registry.models import DailyStat, Namespace, Plugin, PluginVersion
+from plugport.registry.search import SearchQuery, include_schema_name, search_backend
+from plugport.registry.search.base import query_terms
+from plugport.registry.search.postgres import tsquery_text
+from plugport.registry.search.sqlite import match_expression
+from plugport.registry.services.catalog import today
+from plugport.registry.services.publish import refresh_latest
+from tests.registry.conftest import Registry
+from tests.registry.test_access import error_of
+from tests.registry.test_publish import Publisher
+from tests.registry.test_review import bump
+
+INJECTIONS = [
+    '"',
+    "a OR",
+    "name:x",
+    "NEAR(a b)",
+    "*",
+    "^hello",
+    "hello AND (",
+    "a:* & !b",
+    "'; DROP TABLE plugins; --",
+    "\\",
+    "%_",
+    "hello)",
+    "-hello",
+    "{name}: x",
+]
+
+
+def find(registry: Registry, **params: Any) -> dict[str, Any]:
+    with registry.client() as client:
+        response = client.get("/api/v1/plugins", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def names(registry: Registry, **params: Any) -> list[str]:
+    return [item["name"] for item in find(registry, **params)["items"]]
+
+
+# --- seeding rows directly, for ranking and filters ------------------------------------------
+
+
+class V(NamedTuple):
+    version: str = "1.0.0"
+    engines: dict[str, str] = {}  # noqa: RUF012 read-only defaults of a NamedTuple
+    permissions: dict[str, Any] = {}  # noqa: RUF012
+    status: str = "published"
+    yanked: str | None = None
+
+
+def seed(engine: Engine, name: str, *versions: V, **fields: Any) -> int:
+    """A plugin row and its version rows, as publishing and review would leave them: the
+    descriptive ``fields`` are in every version's manifest, as an upload would put them."""
+    described = {
+        "display_name": fields.pop("display_name", ""),
+        "description": fields.pop("description", ""),
+        "categories": fields.pop("categories", []),
+        "tags": fields.pop("tags", []),
+    }
+    namespace = name.split(".", maxsplit=1)[0]
+    with make_sessions(engine).begin() as session:
+        ns = session.scalar(select(Namespace).where(Namespace.name == namespace))
+        if ns is None:
+            ns = Namespace(name=namespace)
+            session.add(ns)
+            session.flush()
+        plugin = Plugin(name=name, namespace_id=ns.id, **fields)
+        session.add(plugin)
+        session.flush()
+        for v in versions or (V(),):
+            session.add(
+                PluginVersion(
+                    plugin_id=plugin.id,
+                    version=v.version,
+                    status=v.status,
+                    sha256="0" * 64,
+                    length=1,
+                    key_id="k" * 64,
+                    manifest={
+                        "name": name,
+                        "version": v.version,
+                        "engines": v.engines,
+                        "permissions": v.permissions,
+                        **described,
+                    },
+                    scan={},
+                    yanked_reason=v.yanked,
+                )
+            )
+        refresh_latest(session, plugin)
+        if "updated_at" in fields:  # as given, not when the latest version was chosen here
+            plugin.updated_at = fields["updated_at"]
+        return plugin.id
+
+
+# --- pure: parsing and escaping --------------------------------------------------------------
+
+
+def test_parse_defaults_and_normalises() -> None:
+    plain = SearchQuery.parse()
+    assert plain == SearchQuery(q="", sort="downloads", page=1, per_page=20)
+    assert (plain.terms, plain.offset) == ((), 0)
+    worded = SearchQuery.parse(q="  Hello, hello WORLD  ", page="2", per_page="50")
+    assert (worded.terms, worded.sort, worded.offset) == (("hello", "world"), "relevance", 50)
+    assert worded.exact_name == "hello, hello world"
+    # blank form fields are absent; relevance with nothing to rank by means downloads
+    blank = SearchQuery.parse(q='"', category="", tag=" ", sort="relevance", page="")
+    assert blank == SearchQuery(q='"')
+    assert (blank.terms, blank.sort) == ((), "downloads")
+    given = {"category": "data", "tag": "db", "permission": "network", "host": "myapp"}
+    full = SearchQuery.parse(q="x", host_version="2.0", sort="trending", **given)
+    assert full == SearchQuery(q="x", host_version="2.0", sort="trending", **given)
+    with pytest.raises(InvalidInputError, match=r"^page: 0 "):  # built directly, same rules
+        SearchQuery(page=0)
+    with pytest.raises(InvalidInputError, match=r"^per_page: 500 "):
+        SearchQuery(per_page=500)
+
+
+BAD_PARAMS: list[tuple[dict[str, str], str]] = [
+    ({"page": "0"}, "page: 0 is not between 1 and 10000"),
+    ({"page": "abc"}, "page: 'abc' is not a whole number"),
+    ({"page": "1.5"}, "page: '1.5' is not a whole number"),
+    ({"per_page": "0"}, "per_page: 0 is not between 1 and 100"),
+    ({"per_page": "101"}, "per_page: 101 is not between 1 and 100"),
+    ({"sort": "popular"}, "sort: 'popular' is not one of relevance, downloads"),
+    ({"category": "games"}, "category: 'games' is not one of automation"),
+    ({"permission": "disk"}, "permission: 'disk' is not one of config, events, network"),
+    ({"tag": "Not A Tag"}, "tag: 'Not A Tag' is not a tag"),
+    ({"host": "myapp"}, "host and host_version: give both or neither"),
+    ({"host_version": "2.0"}, "host and host_version: give both or neither"),
+    ({"host": "My App", "host_version": "2"}, "host: 'My App' is not an application name"),
+    ({"host": "myapp", "host_version": "banana"}, "host_version: 'banana' is not a PEP 440"),
+    ({"q": "x" * 201}, "q: longer than 200 characters"),
+    ({"q": " ".join(f"w{i}" for i in range(17))}, "q: more than 16 words"),
+]
+
+
+@pytest.mark.parametrize(("params", "message"), BAD_PARAMS)
+def test_parse_refuses_naming_the_parameter(params: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        SearchQuery.parse(**params)
+    assert str(caught.value).startswith(message)
+
+
+def test_user_text_never_becomes_query_syntax() -> None:
+    assert query_terms('a OR "b" NEAR(c) name:d e* ^f (g) a_b é') == (
+        "a",
+        "or",
+        "b",
+        "near",
+        "c",
+        "name",
+        "d",
+        "e",
+        "f",
+        "g",
+        "é",
+    )
+    assert match_expression(query_terms("name:x")) == '"name"* "x"*'
+    assert match_expression(query_terms("a OR")) == '"a"* "or"*'
+    assert tsquery_text(query_terms("a | !b <-> c:*B")) == "a:* & b:* & c:*"
+    for raw in INJECTIONS:
+        for term in query_terms(raw):
+            assert term.isalnum(), (raw, term)
+    assert include_schema_name("plugin_search_docsize", "table", {}) is False
+    assert include_schema_name("search_vector", "column", {"table_name": "plugins"}) is False
+    assert include_schema_name("plugins", "table", {}) is True
+
+
+# --- over HTTP: the real publish, review and lifecycle flow ---------------------------------
+
+
+def test_the_real_flow_keeps_search_in_step(registry: Registry, tmp_path: Path) -> None:
+    publisher = Publisher(registry, tmp_path)
+    publisher.upload(publisher.build("acme.hello")).raise_for_status()
+
+    def describe(source: Path) -> None:
+        manifest = source / "plugport.toml"
+        text_ = manifest.read_text().replace(
+            "Greets whoever the host asks it to.", "Forecasts for the hello world."
+        )
+        manifest.write_text(text_.replace('tags = ["example"]', 'tags = ["forecast"]'))
+
+    publisher.upload(publisher.build("acme.weather", edit=describe)).raise_for_status()
+    assert find(registry, q="hello")["total"] == 0  # waiting for review: not there yet
+    with registry.client(registry.token("rex", "review")) as reviewer:
+        for name in ("acme.hello", "acme.weather"):
+            reviewer.post(
+                f"/api/v1/review/{name}/0.1.0/approve", json={"reason": "ok"}
+            ).raise_for_status()
+
+    found = find(registry, q="hel")  # as you type
+    assert [i["name"] for i in found["items"]] == ["acme.hello", "acme.weather"]
+    assert found["total"] == 2
+    assert (found["page"], found["per_page"]) == (1, 20)
+    first = found["items"][0]
+    assert first["latest_version"] == "0.1.0"
+    assert first["score"] > found["items"][1]["score"]
+    assert names(registry, q="forecast") == ["acme.weather"]
+    assert names(registry, tag="example") == ["acme.hello"]
+    assert names(registry) == ["acme.hello", "acme.weather"]  # no q: by downloads, then name
+    with registry.client() as client:
+        assert client.get("/api/v1/categories").json() == [{"name": "other", "count": 2}]
+
+    with registry.client(publisher.token) as owner, registry.client(registry.admin) as admin:
+        owner.post("/api/v1/plugins/acme.hello/unlist").raise_for_status()
+        assert names(registry, q="hello") == ["acme.weather"]
+        owner.post("/api/v1/plugins/acme.hello/list").raise_for_status()
+        admin.post("/api/v1/plugins/acme.hello/suspend", json={"reason": "x"}).raise_for_status()
+        assert names(registry, q="hello") == ["acme.weather"]
+        with registry.client() as client:
+            assert client.get("/api/v1/categories").json() == [{"name": "other", "count": 1}]
+        admin.post("/api/v1/plugins/acme.hello/unsuspend").raise_for_status()
+        owner.post(
+            "/api/v1/plugins/acme.hello/versions/0.1.0/yank", json={"reason": "broken"}
+        ).raise_for_status()
+        assert names(registry, q="hello") == ["acme.weather"]  # nothing left to install
+        owner.post("/api/v1/plugins/acme.hello/versions/0.1.0/unyank").raise_for_status()
+        owner.post(
+            "/api/v1/plugins/acme.weather/deprecate", json={"reason": "use acme.hello"}
+        ).raise_for_status()
+        shown = find(registry, q="hello")["items"]
+        assert [(i["name"], i["deprecated"]) for i in shown] == [
+            ("acme.hello", None),
+            ("acme.weather", "use acme.hello"),
+        ]
+        admin.delete("/api/v1/plugins/acme.weather").raise_for_status()
+    assert names(registry, q="forecast") == []
+    assert names(registry, q="hello") == ["acme.hello"]
+    if registry.engine.dialect.name == "sqlite":  # the external-content index matches its rows
+        with registry.engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO plugin_search(plugin_search, rank) VALUES ('integrity-check', 1)")
+            )
+
+
+def test_unreviewed_text_never_reaches_search(registry: Registry, tmp_path: Path) -> None:
+    """A pending upload cannot rewrite what search shows for a published plugin: only the
+    latest published version describes it, and approval (or yanking back) changes that."""
+    publisher = Publisher(registry, tmp_path)
+    publisher.upload(publisher.build()).raise_for_status()
+    reviewer = registry.token("rex", "review")
+
+    def approve(version: str) -> None:
+        with registry.client(reviewer) as client:
+            client.post(
+                f"/api/v1/review/acme.hello/{version}/approve", json={"reason": "ok"}
+            ).raise_for_status()
+
+    approve("0.1.0")
+
+    def spam(source: Path) -> None:
+        bump("0.2.0")(source)
+        manifest = source / "plugport.toml"
+        text_ = manifest.read_text().replace(
+            "Greets whoever the host asks it to.", "Free casino bonus, visit now."
+        )
+        manifest.write_text(text_.replace('tags = ["example"]', 'tags = ["casino"]'))
+
+    publisher.upload(publisher.build(edit=spam)).raise_for_status()
+    assert names(registry, q="casino") == []  # pending: not searchable
+    assert names(registry, tag="casino") == []
+    with registry.client() as client:
+        shown = client.get("/api/v1/plugins/acme.hello").json()
+    assert "casino" not in shown["description"].lower()
+
+    approve("0.2.0")
+    assert names(registry, q="casino") == ["acme.hello"]  # reviewed: now it describes it
+    with registry.client(publisher.token) as owner:
+        owner.post(
+            "/api/v1/plugins/acme.hello/versions/0.2.0/yank", json={"reason": "spam"}
+        ).raise_for_status()
+    assert names(registry, q="casino") == []  # back to 0.1.0's text
+    assert names(registry, q="greets") == ["acme.hello"]
+
+
+# --- ranking ------------------------------------------------------------------------------
+
+
+def test_ranking(registry: Registry) -> None:
+    engine = registry.engine
+    seed(engine, "rank.described", description="a small quokka helper", downloads=900)
+    seed(engine, "rank.tagged", tags=["quokka", "misc"], downloads=500)
+    seed(engine, "rank.quokka", downloads=1)
+    seed(engine, "rank.unrelated", description="nothing to see", downloads=5000)
+    # name x3 > tags x2 > description x1, whatever the downloads
+    assert names(registry, q="quokka") == ["rank.quokka", "rank.tagged", "rank.described"]
+    assert names(registry, q="quo") == ["rank.quokka", "rank.tagged", "rank.described"]
+    assert names(registry, q="QUOKKA helper") == ["rank.described"]  # every word must match
+    assert names(registry, q="quokka", sort="downloads") == [
+        "rank.described",
+        "rank.tagged",
+        "rank.quokka",
+    ]
+
+    # an exact name comes first, even when another plugin's text matches far better
+    seed(engine, "acme.cat", description="a long story about nothing in particular " * 5)
+    seed(engine, "cat.acme", display_name="Acme cat", tags=["cat", "acme"])
+    assert names(registry, q="acme cat") == ["cat.acme", "acme.cat"]
+    assert names(registry, q="acme.cat") == ["acme.cat", "cat.acme"]
+    assert names(registry, q="  ACME.Cat ") == ["acme.cat", "cat.acme"]
+
+    # deprecated plugins come after the others, unless named exactly; other sorts ignore it
+    seed(engine, "dep.widget", deprecated_reason="use dep.other", replaced_by="dep.other")
+    seed(engine, "dep.other", description="a widget")
+    assert names(registry, q="widget") == ["dep.other", "dep.widget"]
+    assert names(registry, q="dep.widget") == ["dep.widget", "dep.other"]
+    assert names(registry, q="widget", sort="name") == ["dep.other", "dep.widget"]
+    assert names(registry, q="widget", sort="downloads") == ["dep.other", "dep.widget"]
+
+    # the index follows direct changes of the text too (no service tells it)
+    with registry.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE plugins SET description = 'now about wombats' WHERE name = :n"),
+            {"n": "rank.described"},
+        )
+    assert names(registry, q="wombat") == ["rank.described"]
+    assert names(registry, q="quokka") == ["rank.quokka", "rank.tagged"]
+
+
+# --- filters --------------------------------------------------------------------------------
+
+
+def test_filters(registry: Registry) -> None:
+    engine = registry.engine
+    seed(
+        engine,
+        "flt.net",
+        V(engines={"myapp": ">=2"}, permissions={"network": ["api.x.com"]}),
+        categories=["integration"],
+        tags=["http"],
+    )
+    seed(
+        engine,
+        "flt.store",
+        V(engines={"myapp": "<2"}, permissions={"storage": 1024}),
+        categories=["data", "integration"],
+        tags=["db", "http"],
+    )
+    seed(
+        engine,
+        "flt.events",
+        V(permissions={"events": {"publish": [], "subscribe": ["a.*"]}}),
+        categories=["automation"],
+    )
+    seed(engine, "flt.ui", V(permissions={"ui": ["widgets"]}), categories=["ui"])
+    seed(engine, "flt.config", V(permissions={"config": True}))
+    seed(
+        engine,
+        "flt.none",
+        V(
+            permissions={
+                "network": [],
+                "storage": 0,
+                "config": False,
+                "ui": [],
+                "events": {"publish": []},
+            }
+        ),
+    )
+    # only the latest published version's permissions count
+    seed(engine, "flt.grew", V("1.0.0"), V("2.0.0", permissions={"network": ["a.com"]}))
+    seed(
+        engine,
+        "flt.shrank",
+        V("1.0.0", permissions={"network": ["a.com"]}),
+        V("2.0.0"),
+        V("3.0.0", permissions={"network": ["b.com"]}, status="pending_review"),
+    )
+    # compatibility: any published, non-yanked, final version for that host will do
+    seed(engine, "flt.both", V("1.0.0", {"myapp": "<2"}), V("2.0.0", {"myapp": ">=2"}))
+    seed(
+        engine,
+        "flt.yankold",
+        V("1.0.0", {"myapp": "<2"}, yanked="bad"),
+        V("2.0.0", {"myapp": ">=2"}),
+    )
+    seed(engine, "flt.pre", V("1.0.0", {"myapp": ">=2"}), V("2.0.0rc1", {"myapp": "<2"}))
+    # never shown, whatever matches
+    hidden = V(permissions={"network": ["x.com"]})
+    seed(engine, "flt.unlisted", hidden, listed=False, categories=["integration"])
+    seed(engine, "flt.suspended", hidden, suspended=True, categories=["integration"])
+    seed(
+        engine, "flt.pending", hidden._replace(status="pending_review"), categories=["integration"]
+    )
+    seed(engine, "flt.rejected", hidden._replace(status="rejected"), categories=["integration"])
+    seed(engine, "flt.yanked", hidden._replace(yanked="gone"), categories=["integration"])
+    everything = [
+        "flt.both",
+        "flt.config",
+        "flt.events",
+        "flt.grew",
+        "flt.net",
+        "flt.none",
+        "flt.pre",
+        "flt.shrank",
+        "flt.store",
+        "flt.ui",
+        "flt.yankold",
+    ]
+
+    assert names(registry, sort="name") == everything
+    assert names(registry, category="integration", sort="name") == ["flt.net", "flt.store"]
+    assert names(registry, category="security") == []
+    assert names(registry, tag="http", sort="name") == ["flt.net", "flt.store"]
+    assert names(registry, tag="db", category="integration") == ["flt.store"]
+    assert names(registry, permission="network", sort="name") == ["flt.grew", "flt.net"]
+    assert names(registry, permission="storage") == ["flt.store"]
+    assert names(registry, permission="events") == ["flt.events"]
+    assert names(registry, permission="ui") == ["flt.ui"]
+    assert names(registry, permission="config") == ["flt.config"]
+    unconstrained = sorted(
+        {*everything} - {"flt.net", "flt.store", "flt.both", "flt.yankold", "flt.pre"}
+    )
+    assert names(registry, host="myapp", host_version="1.5", sort="name") == sorted(
+        [*unconstrained, "flt.both", "flt.store"]
+    )
+    assert names(registry, host="myapp", host_version="2.5", sort="name") == sorted(
+        [*unconstrained, "flt.both", "flt.net", "flt.pre", "flt.yankold"]
+    )
+    assert names(registry, host="otherapp", host_version="1", sort="name") == everything
+    narrowed = find(registry, host="myapp", host_version="2.5", tag="http", per_page=1)
+    assert ([i["name"] for i in narrowed["items"]], narrowed["total"]) == (["flt.net"], 1)
+    paged = find(registry, host="myapp", host_version="1.5", sort="name", per_page=2, page=2)
+    assert [i["name"] for i in paged["items"]] == ["flt.events", "flt.grew"]
+    assert paged["total"] == len(unconstrained) + 2
+    with registry.client() as client:
+        assert client.get("/api/v1/categories").json() == [
+            {"name": "integration", "count": 2},
+            {"name": "automation", "count": 1},
+            {"name": "data", "count": 1},
+            {"name": "ui", "count": 1},
+        ]
+
+
+# --- sorts and paging -------------------------------------------------------------------------
+
+
+def test_sorts_and_pagination(registry: Registry) -> None:
+    engine = registry.engine
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    ids = {
+        "srt.a": seed(engine, "srt.a", downloads=10, rating_count=2, rating_sum=10, updated_at=t0),
+        "srt.b": seed(
+            engine,
+            "srt.b",
+            downloads=30,
+            rating_count=1,
+            rating_sum=5,
+            updated_at=t0 + timedelta(days=2),
+        ),
+        "srt.c": seed(
+            engine,
+            "srt.c",
+            downloads=20,
+            rating_count=4,
+            rating_sum=16,
+            updated_at=t0 + timedelta(days=1),
+        ),
+        "srt.d": seed(
+            engine, "srt.d", V("1.0.0"), V("1.1.0"), downloads=20, updated_at=t0 + timedelta(days=3)
+        ),
+    }
+    now = today()
+    stats = [
+        ("srt.c", "1.0.0", now, 50),
+        ("srt.d", "1.0.0", now - timedelta(days=6), 3),
+        ("srt.d", "1.1.0", now - timedelta(days=1), 2),
+        ("srt.d", "1.1.0", now, 0),
+        ("srt.b", "1.0.0", now - timedelta(days=2), 1),
+        ("srt.a", "1.0.0", now - timedelta(days=7), 900),  # a week ago: not trending
+        ("srt.b", "1.0.0", now - timedelta(days=100), 1000),
+    ]
+    add_stats(engine, [(ids[n], v, d, k) for n, v, d, k in stats])
+
+    expected = {
+        "downloads": ["srt.b", "srt.c", "srt.d", "srt.a"],  # c and d tie at 20: by name
+        "rating": ["srt.a", "srt.b", "srt.c", "srt.d"],  # 5.0 (2) > 5.0 (1) > 4.0 > unrated
+        "recent": ["srt.d", "srt.b", "srt.c", "srt.a"],
+        "trending": ["srt.c", "srt.d", "srt.b", "srt.a"],  # 50, 5, 1, 0 in the last 7 days
+        "name": ["srt.a", "srt.b", "srt.c", "srt.d"],
+    }
+    for sort, order in expected.items():
+        assert names(registry, sort=sort) == order, sort
+        assert names(registry, q="srt", sort=sort) == order, sort
+        pages = [find(registry, sort=sort, per_page=3, page=p) for p in (1, 2, 3)]
+        assert [len(p["items"]) for p in pages] == [3, 1, 0]
+        assert {p["total"] for p in pages} == {4}
+        assert [i["name"] for p in pages for i in p["items"]] == order
+    assert names(registry) == expected["downloads"]  # the default without q
+    # relevance: equal text scores fall back to the name, so pages never overlap
+    relevance = [find(registry, q="srt", per_page=1, page=p) for p in (1, 2, 3, 4)]
+    assert [p["items"][0]["name"] for p in relevance] == expected["name"]
+    assert relevance[0]["items"][0]["rating"] == {"average": 5.0, "count": 2}
+
+
+def add_stats(engine: Engine, rows: list[tuple[int, str, date, int]]) -> None:
+    with Session(engine) as session, session.begin():
+        session.add_all(
+            DailyStat(plugin_id=p, version=v, day=d, downloads=n) for p, v, d, n in rows
+        )
+
+
+# --- refusals and hostile text -----------------------------------------------------------------
+
+
+def test_bad_parameters_are_400_naming_the_parameter(registry: Registry) -> None:
+    seed(registry.engine, "acme.hello")
+    with registry.client() as client:
+        for params, message in BAD_PARAMS:
+            response = client.get("/api/v1/plugins", params=params)
+            assert response.status_code == 400, (params, response.text)
+            error = error_of(response)
+            assert error["code"] == "invalid_input"
+            assert error["message"].startswith(message), (params, error)
+    assert names(registry) == ["acme.hello"]  # nothing changed
+
+
+def test_query_syntax_is_text(registry: Registry) -> None:
+    seed(registry.engine, "acme.hello", description="says hello")
+    for q in INJECTIONS:
+        find(registry, q=q)  # 200, whatever it finds
+    assert find(registry, q='"')["total"] == 1  # no words: no text filter
+    assert names(registry, q="hello)") == ["acme.hello"]
+    assert names(registry, q='"hello" OR') == []  # 'or' is a word here, and nothing has it
+    assert names(registry, q="name:hello") == []  # no column filters either
+    assert names(registry, q="-hello") == ["acme.hello"]  # nor negation
+    assert registry.count("plugins") == 1
+
+
+# --- the migration ------------------------------------------------------------------------------
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def test_migration_indexes_existing_rows_and_downgrades(engine: Engine) -> None:
+    sessions = make_sessions(engine)
+    upgrade(engine, "0001")
+    with sessions() as session, session.begin():
+        ns = Namespace(name="old")
+        session.add(ns)
+        session.flush()
+        plugin = Plugin(
+            name="old.timer",
+            namespace_id=ns.id,
+            description="counts seconds",
+            tags=["clock"],
+            latest_version="1.0.0",
+        )
+        session.add(plugin)
+    upgrade(engine)
+    with sessions() as session:
+        backend = search_backend(session)
+        for q in ("timer", "seco", "clock"):
+            result = backend.search(session, SearchQuery(q=q), today=today())
+            assert [h.plugin.name for h in result.hits] == ["old.timer"], q
+    assert "ix_daily_stats_day" in {i["name"] for i in inspect(engine).get_indexes("daily_stats")}
+
+    downgrade(engine, "0001")
+    inspector = inspect(engine)
+    assert not [t for t in inspector.get_table_names() if t.startswith("plugin_search")]
+    assert "search_vector" not in {c["name"] for c in inspector.get_columns("plugins")}
+    assert "ix_daily_stats_day" not in {i["name"] for i in inspector.get_indexes("daily_stats")}
+    with engine.begin() as connection:  # no trigger is left to fail on a write
+        connection.execute(text("UPDATE plugins SET description = 'ticks'"))
+    upgrade(engine)
+    with sessions() as session:
+        result = search_backend(session).search(session, SearchQuery(q="tick"), today=today())
+        assert [h.plugin.name for h in result.hits] == ["old.timer"]
