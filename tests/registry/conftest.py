@@ -53,6 +53,7 @@ class Registry:
     url: str
     engine: Engine
     admin: str
+    data_dir: Path
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -84,7 +85,7 @@ def running(engine: Engine, data_dir: Path, **settings: Any) -> Iterator[Registr
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    registry = Registry(f"http://127.0.0.1:{port}", engine, "")
+    registry = Registry(f"http://127.0.0.1:{port}", engine, "", data_dir)
     registry.admin = registry.token("root", "admin")
     try:
         yield registry

@@ -14,6 +14,7 @@ from plugport.registry.blobs import BlobStore, open_blob_store
 from plugport.registry.db import make_engine, make_sessions
 from plugport.registry.errors import install_error_handlers
 from plugport.registry.http import RegistryMiddleware, RequestMetrics
+from plugport.registry.index import load_or_create_registry_key
 from plugport.registry.migrate import upgrade
 from plugport.registry.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from plugport.registry.routers import (
@@ -25,6 +26,7 @@ from plugport.registry.routers import (
     plugins,
     review,
     search,
+    signed_index,
     tokens,
 )
 from plugport.registry.settings import RegistrySettings
@@ -58,6 +60,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = make_sessions(engine)
     app.state.blobs = blobs or open_blob_store(settings.blob_url, settings.data_dir)
+    app.state.index_key = load_or_create_registry_key(settings.index_key_path())
     install_error_handlers(app)
     app.state.metrics = RequestMetrics()
     if limiter is None:
@@ -71,7 +74,18 @@ def create_app(
         max_request_bytes=settings.max_request_bytes,
         metrics=app.state.metrics,
     )
-    routers = (health, metrics, tokens, namespaces, search, plugins, lifecycle, review, community)
+    routers = (
+        health,
+        metrics,
+        tokens,
+        namespaces,
+        search,
+        plugins,
+        lifecycle,
+        review,
+        community,
+        signed_index,
+    )
     for module in routers:
         app.include_router(module.router)
     return app

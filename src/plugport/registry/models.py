@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -198,8 +199,15 @@ class AuditRecord(Base):
 
 
 class IndexState(Base):
-    """The signed index's version number: it only ever increases."""
+    """The signed index last issued (one row, id 1, created by migration 0003). ``version``
+    only ever increases: every re-signing, even one that only moves the expiry, takes the next
+    number, so a host can refuse anything older than what it has seen."""
 
     __tablename__ = "index_state"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+    entries_digest: Mapped[str | None] = mapped_column(String(64), default=None)
+    """sha256 of the entries the document lists, to tell cheaply whether it is still true."""
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    document: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    """The signed document exactly as served."""

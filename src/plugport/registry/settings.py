@@ -31,8 +31,15 @@ class RegistrySettings(BaseSettings):
     max_archive_bytes: int = Field(default=20 * MIB, ge=1024)
     max_request_bytes: int = Field(default=21 * MIB, ge=1024)
     index_ttl_s: int = Field(default=24 * 3600, ge=60)
+    """How long a signed index is valid; hosts refuse an expired one."""
+    index_key_file: Path | None = None
+    """The Ed25519 key that signs the index; default ``registry-index.key`` in data_dir,
+    created on first start. Nodes behind one load balancer must share it."""
     rate_limit_per_minute: int = Field(default=600, ge=1)
     """Requests per minute per token (or per IP without one)."""
+
+    def index_key_path(self) -> Path:
+        return self.index_key_file or self.data_dir / "registry-index.key"
 
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'registry.sqlite').resolve()}"

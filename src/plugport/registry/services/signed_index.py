@@ -1,0 +1,97 @@
+"""The signed index as a service: what it lists right now, and the document to serve.
+
+The document is re-signed only when it is no longer true (the published versions changed) or
+is past half its life; otherwise every node serves the stored bytes. Re-signing takes the next
+version number with a compare-and-set on ``index_state``, so two nodes racing cannot issue two
+different documents under one number (the loser serves the winner's)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import astuple
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from plugport.registry.index import IndexEntry, sign_index
+from plugport.registry.models import IndexState, Plugin, PluginVersion
+
+__all__ = ["current_document", "current_entries", "entries_digest", "is_current"]
+
+_STATE_ID = 1
+_MAX_ATTEMPTS = 5
+
+
+def current_entries(session: Session) -> list[IndexEntry]:
+    """Every published version of every plugin that is not suspended, yanked ones included
+    (downloadable by exact version), sorted by name and version text."""
+    rows = session.execute(
+        select(
+            Plugin.name,
+            PluginVersion.version,
+            PluginVersion.sha256,
+            PluginVersion.length,
+            PluginVersion.key_id,
+            PluginVersion.yanked_reason.is_not(None),
+        )
+        .join(Plugin, Plugin.id == PluginVersion.plugin_id)
+        .where(PluginVersion.status == "published", ~Plugin.suspended)
+        .order_by(Plugin.name, PluginVersion.version)
+    )
+    return [
+        IndexEntry(name, version, sha256, length, key, bool(yanked))
+        for name, version, sha256, length, key, yanked in rows
+    ]
+
+
+def entries_digest(entries: Sequence[IndexEntry]) -> str:
+    """A fingerprint of what the index lists (not of when it was signed)."""
+    canonical = json.dumps([astuple(e) for e in entries], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def is_current(state: IndexState, digest: str, *, now: datetime, ttl: timedelta) -> bool:
+    """Whether the stored document may still be served: it lists exactly ``digest``'s entries
+    and has at least half its life left (hosts that cache it get a useful window)."""
+    return (
+        state.document is not None
+        and state.entries_digest == digest
+        and state.expires_at is not None
+        and state.expires_at - now >= ttl / 2
+    )
+
+
+def current_document(
+    session: Session, key: ed25519.Ed25519PrivateKey, *, now: datetime, ttl: timedelta
+) -> bytes:
+    """The signed index to serve now; signs and stores a new version when needed."""
+    entries = current_entries(session)
+    digest = entries_digest(entries)
+    for _ in range(_MAX_ATTEMPTS):
+        state = session.get(IndexState, _STATE_ID, populate_existing=True)
+        if state is None:  # pragma: no cover - migration 0003 creates the row
+            raise RuntimeError("index_state has no row; run `plugport registry migrate`")
+        if is_current(state, digest, now=now, ttl=ttl) and state.document is not None:
+            return state.document
+        version = state.version + 1
+        document = sign_index(key, entries, version=version, now=now, ttl=ttl)
+        issued = session.execute(
+            update(IndexState)
+            .where(IndexState.id == _STATE_ID, IndexState.version == state.version)
+            .values(
+                version=version,
+                entries_digest=digest,
+                expires_at=(now + ttl).replace(microsecond=0),
+                document=document,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if issued.rowcount == 1:  # type: ignore[attr-defined]
+            session.commit()  # before serving: a host may see it only once it is durable
+            return document
+        session.rollback()  # another node issued one first: look again
+    raise RuntimeError("the signed index kept changing under us; try again")
