@@ -55,6 +55,12 @@ def test_publish_review_read_resolve_download(registry: Registry, tmp_path: Path
                 f"/api/v1/review/acme.hello/{version}/approve", json={"reason": "ok"}
             ).raise_for_status()
     with registry.client() as anonymous:
+        found = anonymous.get(
+            "/api/v1/plugins", params={"q": "hel", "host": "myapp", "host_version": "1.4"}
+        ).json()
+        assert [(i["name"], i["latest_version"]) for i in found["items"]] == [
+            ("acme.hello", "0.2.0")  # compatible through 0.1.0, which resolve picks below
+        ]
         shown = anonymous.get("/api/v1/plugins/acme.hello").json()
         assert shown["latest_version"] == "0.2.0"
         assert [v["version"] for v in shown["versions"]] == ["0.2.0", "0.1.0"]
