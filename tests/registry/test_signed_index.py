@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import Engine
 
 from plugport.errors import SignatureError
+from plugport.index import SignedIndex, load_or_create_registry_key, verify_index
 from plugport.registry.db import make_sessions
-from plugport.registry.index import SignedIndex, load_or_create_registry_key, verify_index
 from plugport.registry.models import utcnow
 from plugport.registry.services import signed_index
 from plugport.signing import key_id, public_key_from_pem

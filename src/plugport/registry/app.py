@@ -10,11 +10,11 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from plugport._version import __version__
+from plugport.index import load_or_create_registry_key
 from plugport.registry.blobs import BlobStore, open_blob_store
 from plugport.registry.db import make_engine, make_sessions
 from plugport.registry.errors import install_error_handlers
 from plugport.registry.http import RegistryMiddleware, RequestMetrics
-from plugport.registry.index import load_or_create_registry_key
 from plugport.registry.migrate import upgrade
 from plugport.registry.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from plugport.registry.routers import (

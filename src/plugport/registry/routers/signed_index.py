@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from plugport.index import public_key_document
 from plugport.registry.deps import SessionDep, SettingsDep
-from plugport.registry.index import public_key_document
 from plugport.registry.models import utcnow
 from plugport.registry.services.signed_index import current_document
 

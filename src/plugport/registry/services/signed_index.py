@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from plugport.registry.index import IndexEntry, sign_index
+from plugport.index import IndexEntry, sign_index
 from plugport.registry.models import IndexState, Plugin, PluginVersion
 
 __all__ = ["current_document", "current_entries", "entries_digest", "is_current"]

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from plugport.errors import InvalidInputError, SignatureError
-from plugport.registry.index import (
+from plugport.index import (
     INDEX_TYPE,
     IndexEntry,
     SignedIndex,
