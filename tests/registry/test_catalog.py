@@ -64,6 +64,10 @@ def test_publish_review_read_resolve_download(registry: Registry, tmp_path: Path
         shown = anonymous.get("/api/v1/plugins/acme.hello").json()
         assert shown["latest_version"] == "0.2.0"
         assert [v["version"] for v in shown["versions"]] == ["0.2.0", "0.1.0"]
+        listed = anonymous.get("/api/v1/plugins/acme.hello/versions").json()
+        assert listed[0]["engines"]["myapp"] == ">=2"  # what a host's resolver needs
+        assert "myapp" not in listed[1]["engines"]
+        assert listed[0]["dependencies"] == {}
         resolved = anonymous.get(
             "/api/v1/plugins/acme.hello/resolve", params={"host": "myapp", "host_version": "1.4"}
         ).json()

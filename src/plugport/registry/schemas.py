@@ -82,5 +82,9 @@ class VersionPublic(BaseModel):
     yanked_reason: str | None
     scan: dict[str, Any]
     permissions: dict[str, Any]
+    engines: dict[str, str]
+    """``plugport`` and host applications -> the PEP 440 range this version works with."""
+    dependencies: dict[str, str]
+    """Other plugins -> the PEP 440 range this version needs: what a host resolves."""
     created_at: datetime
     published_at: datetime | None

@@ -37,6 +37,8 @@ def version_public(name: str, row: PluginVersion) -> VersionPublic:
         yanked_reason=row.yanked_reason,
         scan=row.scan,
         permissions=row.manifest.get("permissions", {}),
+        engines=row.manifest.get("engines") or {},
+        dependencies=row.manifest.get("dependencies") or {},
         created_at=row.created_at,
         published_at=row.published_at,
     )
