@@ -1,8 +1,10 @@
 """``make demo``: a freshly generated plugin walked through the author's workflow.
 
 init -> validate -> pack (twice, to show it is reproducible) -> keygen -> sign -> verify, then
-one tampered copy that verification refuses; last, the archive installed and run in the sandbox
-next to a hostile plugin. Every step is the real CLI or runtime; the output is its own.
+one tampered copy that verification refuses; the archive installed and run in the sandbox next
+to a hostile plugin; last, a real registry on 127.0.0.1 filled with two dozen sample plugins,
+published, reviewed, rated and queried. Every step is the real CLI, runtime or server; the
+output is its own.
 """
 
 from __future__ import annotations
@@ -10,26 +12,39 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from types import FrameType
 
 BOLD, DIM, GREEN, RED, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m"
 if not sys.stdout.isatty():
     BOLD = DIM = GREEN = RED = RESET = ""
 
 
-def step(title: str, why: str, *args: str, expect: int = 0, cwd: Path) -> str:
-    print(f"\n{BOLD}== {title}{RESET}\n{DIM}{why}{RESET}")
-    print(f"$ plugport {shlex.join(args)}")
+def step(
+    title: str,
+    why: str,
+    *args: str,
+    expect: int = 0,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    shown_env: str = "",
+) -> str:
+    """Run ``plugport ARGS`` and show it; ``shown_env`` is how the command line names ``env``
+    (``PLUGPORT_TOKEN=$ADMIN`` rather than the token itself)."""
+    print(f"\n{BOLD}== {title}{RESET}" + (f"\n{DIM}{why}{RESET}" if why else ""))
+    print(f"$ {shown_env + ' ' if shown_env else ''}plugport {shlex.join(args)}")
     result = subprocess.run(
         [sys.executable, "-m", "plugport", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "100"},
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "100", **(env or {})},
     )
     text = (result.stdout + result.stderr).rstrip()
     print("\n".join(f"  {line}" for line in text.splitlines()))
@@ -40,10 +55,19 @@ def step(title: str, why: str, *args: str, expect: int = 0, cwd: Path) -> str:
     return text
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: the registry stops, files go
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     work = Path(tempfile.mkdtemp(prefix="plugport-demo-"))
     try:
         run(work)
+        run_registry(work)
+    except KeyboardInterrupt:
+        print(f"\n{RED}interrupted{RESET}: what the demo started is stopped, {work} removed")
+        sys.exit(130)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\n{BOLD}Demo complete.{RESET} Next: `make test` runs the whole suite.")
@@ -156,6 +180,29 @@ def run(work: Path) -> None:
     import _demo_runtime
 
     _demo_runtime.main(work / archive, work)
+
+
+def run_registry(work: Path) -> None:
+    """Serve a registry, fill it, query it; it stops when the block ends, however it ends."""
+    print(f"\n{BOLD}== a registry with sample plugins{RESET}")
+    print(
+        f"{DIM}The marketplace side: `plugport serve` on 127.0.0.1, namespaces with publisher "
+        f"keys, two dozen plugins from the templates, review decisions, ratings and "
+        f"downloads.{RESET}"
+    )
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _demo_registry as registry
+
+    port = registry.choose_port()
+    data_dir = work / "registry"
+    admin = registry.create_admin(data_dir, work, step)
+    print()
+    with registry.serve(data_dir, port) as server:
+        filled = registry.populate(server, admin, work, step)
+        registry.show_queries(filled)
+        # Anything that needs the running registry (filled.url, .admin_token, .publisher) goes
+        # here, before linger() keeps it up for a reader at a terminal.
+        registry.linger(server)
 
 
 if __name__ == "__main__":

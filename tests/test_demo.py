@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from plugport.runtime.sandbox import doctor
 
 DEMO = Path(__file__).parent.parent / "scripts" / "demo.py"
 
 
+def _processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains ``text`` (a /proc scan, Linux only)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if text in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
 def test_demo_runs_to_the_end_and_contains_the_hostile_plugin() -> None:
+    env = {**os.environ, "PLUGPORT_DEMO_PORT": "0", "CI": "true"}
     result = subprocess.run(
-        [sys.executable, str(DEMO)], capture_output=True, text=True, check=False, timeout=120
+        [sys.executable, str(DEMO)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=180,
+        env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
@@ -24,3 +51,31 @@ def test_demo_runs_to_the_end_and_contains_the_hostile_plugin() -> None:
     assert "process_task -> acme.word-count: {'words': 8" in out
     assert "the host heard tasks.processed" in out
     assert out.rstrip().endswith("Next: `make test` runs the whole suite.")
+
+    # The registry: a real server, filled, queried, and stopped again.
+    up = re.search(
+        r"registry up at (http://127\.0\.0\.1:\d+) .*\(pid (\d+), .*data in (\S+)\)", out
+    )
+    assert up is not None, out
+    url, pid, data_dir = up.group(1), int(up.group(2)), up.group(3)
+    assert not url.endswith(":0")
+    published = re.search(r"published\s+(\d+) plugins from 5 namespaces", out)
+    assert published is not None
+    assert int(published.group(1)) >= 20
+    assert "published acme.word-count 0.1.0: published" in out  # trusted namespace, via the CLI
+    assert "northwind.slack-notifier 1.0.0: pending_review" in out
+    assert "northwind.slack-notifier 1.0.0: published" in out  # approved with the CLI
+    assert f"$ curl -s '{url}/api/v1/plugins?q=notifier'" in out
+    assert re.search(r"^    northwind\.slack-notifier\s+1\.1\.0\s+rating", out, re.MULTILINE)
+    assert "1.0.0 (skipped: 1.1.0: myapp 1.9 is not in >=2)" in out
+    assert "umbrella.pii-redactor 1.1.0 (rejected)" in out
+    assert "initech.email-digest 0.9.0 (pending_review" in out
+    assert re.search(r"│ initech\.email-digest │ 0\.9\.0", out)  # `plugport review list`
+    assert "yanked      acme.csv-cleaner 1.1.0: corrupts quoted fields" in out
+    assert "northwind.hipchat-notifier: HipChat was shut down in 2019" in out
+    assert f"curl '{url}/openapi.json'" in out
+    assert "press Ctrl-C" not in out  # CI: nobody to press it
+
+    assert not Path(data_dir).exists()
+    assert _processes_mentioning(data_dir) == []
+    assert pid not in _processes_mentioning("plugport serve")
