@@ -62,7 +62,7 @@ def test_demo_runs_to_the_end_and_contains_the_hostile_plugin() -> None:
     published = re.search(r"published\s+(\d+) plugins from 5 namespaces", out)
     assert published is not None
     assert int(published.group(1)) >= 20
-    assert "published acme.word-count 0.1.0: published" in out  # trusted namespace, via the CLI
+    assert "uploaded acme.word-count 0.1.0: published" in out  # trusted namespace, via the CLI
     assert "northwind.slack-notifier 1.0.0: pending_review" in out
     assert "northwind.slack-notifier 1.0.0: published" in out  # approved with the CLI
     assert f"$ curl -s '{url}/api/v1/plugins?q=notifier'" in out

@@ -35,7 +35,7 @@ def test_publish_review_and_yank_from_the_cli(cli: RunCli, registry: Registry) -
     assert cli("sign", archive, "--key", "keys/acme.key").exit_code == 0
     published = cli("publish", archive)
     assert published.exit_code == 0, published.output
-    assert "published acme.hello 0.1.0: pending_review (scan: 0 high" in published.output
+    assert "uploaded acme.hello 0.1.0: waiting for review (scan: 0 high" in published.output
     listed = cli("review", "list")
     assert "acme.hello" in listed.output
     approved = cli("review", "approve", "acme.hello", "0.1.0", "--reason", "looks fine")

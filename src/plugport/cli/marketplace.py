@@ -54,8 +54,12 @@ def publish(
             "POST", f"/api/v1/plugins/{manifest.name}/versions", files=files
         )
     counts = done["scan"]["counts"]
+    outcome = {
+        "published": "published (trusted namespace, nothing high in the scan)",
+        "pending_review": "waiting for review",
+    }.get(done["status"], done["status"])
     out.print(
-        f"published {done['name']} {done['version']}: {done['status']} "
+        f"uploaded {done['name']} {done['version']}: {outcome} "
         f"(scan: {counts['high']} high, {counts['medium']} medium, {counts['low']} low)"
     )
 

@@ -57,7 +57,8 @@ def serve(  # noqa: PLR0917 one parameter per command-line option
             redis_url=redis_url,
         )
         app = create_app(settings)
-    out.print(f"plugport registry on http://{settings.host}:{settings.port}")
+    where = f"port {settings.port}" if settings.port else "a free port"
+    out.print(f"starting the plugport registry on {settings.host}, {where} (uvicorn says when up)")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 
