@@ -15,6 +15,7 @@ attached as attributes, never only formatted into the message::
     ├── NotFoundError                  .kind, .name: no such plugin, version, namespace, token
     ├── ConflictError                  .kind, .name: it exists already (versions are immutable)
     ├── RegistryResponseError          .status, .code, .details: a registry refused a request
+    ├── ResolutionError                .conflicts: no set of versions meets every requirement
     ├── TrustError                     something is not what it claims to be
     │   ├── SignatureError             .part: "archive", "statement", "signature" or "key"
     │   ├── AuthenticationError        no token, or one that is unknown, expired or revoked
@@ -31,6 +32,7 @@ attached as attributes, never only formatted into the message::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +55,7 @@ __all__ = [
     "PlugportError",
     "Problem",
     "RegistryResponseError",
+    "ResolutionError",
     "ResourceLimitExceededError",
     "SandboxUnavailableError",
     "SignatureError",
@@ -156,6 +159,17 @@ class RegistryResponseError(PlugportError):
         self.code = code
         self.details = details or {}
         super().__init__(f"{message} (HTTP {status}, {code})")
+
+
+class ResolutionError(PlugportError):
+    """No set of versions meets every requirement, engine range and yank rule at once.
+
+    ``conflicts`` holds the requirements that clash, each naming who asked for it (the user
+    or the plugin version that depends on it), so a caller can show them as a list."""
+
+    def __init__(self, message: str, conflicts: Sequence[str] = ()) -> None:
+        self.conflicts = tuple(conflicts)
+        super().__init__(message)
 
 
 class TrustError(PlugportError):
