@@ -75,6 +75,8 @@ def test_publish_review_read_resolve_download(registry: Registry, tmp_path: Path
         assert resolved["skipped"] == ["0.2.0: myapp 1.4 is not in >=2"]
         download = anonymous.get("/api/v1/plugins/acme.hello/versions/0.1.0/download")
         assert download.status_code == 200
+        signature = anonymous.get("/api/v1/plugins/acme.hello/versions/0.1.0/signature")
+        assert signature.content == publisher.signature(first)  # as uploaded, byte for byte
         assert download.content == first.read_bytes()
         assert download.headers["x-plugport-sha256"] == hashlib.sha256(download.content).hexdigest()
         anonymous.get("/api/v1/plugins/acme.hello/versions/0.1.0/download").raise_for_status()

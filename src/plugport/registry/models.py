@@ -152,6 +152,9 @@ class PluginVersion(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     length: Mapped[int] = mapped_column(BigInteger)
     key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    """The publisher's signature document as uploaded: hosts check it against the key they
+    pinned for the namespace, so even this registry cannot alter an archive unnoticed."""
     manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
     scan: Mapped[dict[str, Any]] = mapped_column(JSON)
     yanked_reason: Mapped[str | None] = mapped_column(Text, default=None)

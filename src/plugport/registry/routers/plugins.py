@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, Request, UploadFile, status
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 
 from plugport.archive import ArchiveLimits
@@ -140,6 +140,16 @@ def download(name: str, version: str, request: Request, session: SessionDep) -> 
             "X-Plugport-Sha256": row.sha256,
         },
     )
+
+
+@router.get("/{name}/versions/{version}/signature")
+def signature(name: str, version: str, session: SessionDep) -> Response:
+    """The publisher's signature document for this archive, exactly as it was uploaded."""
+    plugin = catalog.get_plugin(session, name)
+    row = catalog.get_version(session, plugin, version)
+    if row.signature is None:
+        raise NotFoundError("signature", f"{name} {version}")
+    return Response(content=row.signature, media_type="application/json")
 
 
 @router.get("/{name}/resolve")

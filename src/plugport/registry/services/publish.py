@@ -112,6 +112,7 @@ def publish(
             sha256=ref.sha256,
             length=ref.size,
             key_id=keyid,
+            signature=upload.signature,
             manifest=manifest.model_dump(mode="json"),
             scan=report.as_dict(),
             published_at=utcnow() if status == "published" else None,
