@@ -15,7 +15,9 @@ attached as attributes, never only formatted into the message::
     ├── NotFoundError                  .kind, .name: no such plugin, version, namespace, token
     ├── ConflictError                  .kind, .name: it exists already (versions are immutable)
     ├── RegistryResponseError          .status, .code, .details: a registry refused a request
+    ├── OfflineError                   .missing, .source: offline, and nothing cached to answer with
     ├── ResolutionError                .conflicts: no set of versions meets every requirement
+    ├── ConsentError                   .plugin, .added: permissions the operator did not grant
     ├── TrustError                     something is not what it claims to be
     │   ├── SignatureError             .part: "archive", "statement", "signature" or "key"
     │   ├── AuthenticationError        no token, or one that is unknown, expired or revoked
@@ -42,10 +44,12 @@ __all__ = [
     "AuthenticationError",
     "AuthorizationError",
     "ConflictError",
+    "ConsentError",
     "InvalidInputError",
     "ManifestError",
     "NetworkFetchError",
     "NotFoundError",
+    "OfflineError",
     "PermissionDeniedError",
     "PluginCallError",
     "PluginCrashedError",
@@ -159,6 +163,28 @@ class RegistryResponseError(PlugportError):
         self.code = code
         self.details = details or {}
         super().__init__(f"{message} (HTTP {status}, {code})")
+
+
+class OfflineError(PlugportError):
+    """Offline mode asked for something the cache does not hold; ``missing`` names it and
+    ``source`` the registry it would come from, so the fix (go online once) is obvious."""
+
+    def __init__(self, missing: str, source: str) -> None:
+        self.missing = missing
+        self.source = source
+        super().__init__(
+            f"offline: no cached copy of {missing} from {source}; run once online first"
+        )
+
+
+class ConsentError(PlugportError):
+    """An install or update needs permissions nobody granted (refused at the prompt, or no
+    one to ask and no policy covering them); nothing was changed."""
+
+    def __init__(self, plugin: str, added: Sequence[str], hint: str) -> None:
+        self.plugin = plugin
+        self.added = tuple(added)
+        super().__init__(f"{plugin} needs consent for: {'; '.join(self.added)} ({hint})")
 
 
 class ResolutionError(PlugportError):

@@ -1,1 +1,8 @@
-"""The embedding application's side: install, verify and run plugins (PluginHost)."""
+"""The embedding application's side: install, verify and run plugins (:class:`PluginHost`)."""
+
+from __future__ import annotations
+
+from plugport.host.consent import ConsentRequest
+from plugport.host.host import InstallReport, PluginHost
+
+__all__ = ["ConsentRequest", "InstallReport", "PluginHost"]

@@ -1,0 +1,424 @@
+"""Host commands on a host home (``--home`` / ``$PLUGPORT_HOME``): install, update, uninstall,
+enable, disable, list, info, search, run, status, audit, check-updates.
+
+Each command opens the home, does one thing through :class:`~plugport.host.PluginHost`, and
+closes it; the host's own state makes the next command see the result."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+from rich.table import Table
+
+from plugport.cli._output import err, out, reporting_errors
+from plugport.errors import InvalidInputError
+
+__all__ = ["register"]
+
+T = TypeVar("T")
+
+Home = Annotated[
+    Path | None,
+    typer.Option("--home", help="The host home (default $PLUGPORT_HOME, else ./plugport-home)."),
+]
+Registry = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--registry", help="Registry URL; repeat for several (default $PLUGPORT_REGISTRY)."
+    ),
+]
+App = Annotated[
+    str, typer.Option("--app", envvar="PLUGPORT_APP", help="The host application's name.")
+]
+AppVersion = Annotated[
+    str,
+    typer.Option("--app-version", envvar="PLUGPORT_APP_VERSION", help="Its version (PEP 440)."),
+]
+Offline = Annotated[
+    bool, typer.Option("--offline", help="Use only the cache and local archives; no network.")
+]
+Sandbox = Annotated[
+    str,
+    typer.Option("--sandbox", envvar="PLUGPORT_SANDBOX", help="strict (default) or best-effort."),
+]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Accept the permissions asked for.")]
+TrustNewKey = Annotated[
+    bool, typer.Option("--trust-new-key", help="Accept a publisher key this host has not seen.")
+]
+
+
+def _home(home: Path | None) -> Path:
+    return home or Path(os.environ.get("PLUGPORT_HOME") or "plugport-home")
+
+
+def _registries(given: list[str] | None) -> list[str]:
+    if given:
+        return given
+    env = os.environ.get("PLUGPORT_REGISTRY", "")
+    return [url for url in env.split(",") if url.strip()]
+
+
+def _ask(yes: bool) -> Any:
+    from plugport.host.consent import ConsentRequest, accept_all, refuse_growth
+
+    if yes:
+        return accept_all
+    if not sys.stdin.isatty():
+        return refuse_growth
+
+    def prompt(request: ConsentRequest) -> bool:
+        before = f" (installed: {request.previous_version})" if request.previous_version else ""
+        out.print(f"[bold]{request.name} {request.version}[/]{before} asks to:")
+        for line in request.added if request.previous_version else request.lines:
+            out.print(f"  • {line}")
+        return bool(typer.confirm("Allow?", default=False))
+
+    return prompt
+
+
+def _run(
+    home: Path | None,
+    registry: list[str] | None,
+    action: Callable[[Any], Awaitable[T]],
+    *,
+    app: str = "plugport-cli",
+    app_version: str = "0",
+    offline: bool = False,
+    yes: bool = False,
+    sandbox: str = "strict",
+    progress: bool = False,
+    plugins: bool = True,
+) -> T:
+    from plugport.host import PluginHost
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        console=err,
+        transient=True,
+        disable=not progress or not err.is_terminal,
+    )
+    tasks: dict[str, Any] = {}
+
+    def on_progress(what: str, done: int, total: int) -> None:
+        if what not in tasks:
+            tasks[what] = bar.add_task(what, total=total)
+        bar.update(tasks[what], completed=done)
+
+    async def main() -> T:
+        if sandbox not in ("strict", "best-effort"):
+            raise InvalidInputError(f"--sandbox: {sandbox!r} is not strict or best-effort")
+        host = PluginHost(
+            app=app,
+            app_version=app_version,
+            home=_home(home),
+            registries=_registries(registry),
+            consent=_ask(yes),
+            offline=offline,
+            sandbox=sandbox,  # type: ignore[arg-type]
+            progress=on_progress,
+        )
+        try:
+            host.open()
+            if plugins:
+                await host.start_runtime()
+            return await action(host)
+        finally:
+            await host.stop()
+
+    with reporting_errors(), bar:
+        return asyncio.run(main())
+
+
+def install(  # noqa: PLR0917 one parameter per command-line option
+    plugins: Annotated[
+        list[str], typer.Argument(help="Names (with ==/>= ranges), URLs, files or dirs.")
+    ],
+    home: Home = None,
+    registry: Registry = None,
+    app: App = "plugport-cli",
+    app_version: AppVersion = "0",
+    yes: Yes = False,
+    trust_new_key: TrustNewKey = False,
+    key: Annotated[
+        Path | None, typer.Option("--key", help="Publisher key for a file or URL.")
+    ] = None,
+    offline: Offline = False,
+    sandbox: Sandbox = "strict",
+) -> None:
+    """Install plugins with their dependencies, verified, all or nothing."""
+    report = _run(
+        home,
+        registry,
+        lambda host: host.install(*plugins, trust_new_key=trust_new_key, key=key),
+        app=app,
+        app_version=app_version,
+        offline=offline,
+        yes=yes,
+        sandbox=sandbox,
+        progress=True,
+    )
+    for name, version, previous in report.installed:
+        was = f" (was {previous})" if previous else ""
+        out.print(f"installed {name} {version}{was}")
+    if not report.installed:
+        out.print("nothing to do: already installed")
+
+
+def update(  # noqa: PLR0917 one parameter per command-line option
+    plugins: Annotated[
+        list[str] | None, typer.Argument(help="Installed plugins (default: all).")
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every plugin installed from a registry.")
+    ] = False,
+    home: Home = None,
+    registry: Registry = None,
+    app: App = "plugport-cli",
+    app_version: AppVersion = "0",
+    yes: Yes = False,
+    trust_new_key: TrustNewKey = False,
+    offline: Offline = False,
+    sandbox: Sandbox = "strict",
+) -> None:
+    """Update to the newest compatible versions; a failed update rolls back."""
+    if not plugins and not all_:
+        raise typer.BadParameter("name plugins to update, or pass --all")
+    report = _run(
+        home,
+        registry,
+        lambda host: host.update(*(plugins or []), trust_new_key=trust_new_key),
+        app=app,
+        app_version=app_version,
+        offline=offline,
+        yes=yes,
+        sandbox=sandbox,
+        progress=True,
+    )
+    for name, version, previous in report.installed:
+        out.print(f"updated {name} {previous} -> {version}")
+    if not report.installed:
+        out.print("everything is up to date")
+
+
+def uninstall(
+    plugin: str,
+    purge: Annotated[bool, typer.Option("--purge", help="Also delete its data.")] = False,
+    home: Home = None,
+    sandbox: Sandbox = "strict",
+) -> None:
+    """Remove a plugin (refused while another installed plugin needs it)."""
+    _run(home, None, lambda host: host.uninstall(plugin, purge=purge), sandbox=sandbox)
+    out.print(f"uninstalled {plugin}" + (" and its data" if purge else ""))
+
+
+def enable(plugin: str, home: Home = None, sandbox: Sandbox = "strict") -> None:
+    """Enable a plugin."""
+    _run(home, None, lambda host: host.enable(plugin), sandbox=sandbox)
+    out.print(f"enabled {plugin}")
+
+
+def disable(plugin: str, home: Home = None, sandbox: Sandbox = "strict") -> None:
+    """Disable a plugin (it stays installed, with its data)."""
+    _run(home, None, lambda host: host.disable(plugin), sandbox=sandbox)
+    out.print(f"disabled {plugin}")
+
+
+async def _value(value: T) -> T:
+    return value
+
+
+def list_(home: Home = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Installed plugins."""
+    rows = _run(
+        home, None, lambda host: _value(host.installed()), sandbox="best-effort", plugins=False
+    )
+    if as_json:
+        print(json.dumps([r.__dict__ for r in rows], default=str, indent=2))
+        return
+    table = Table("name", "version", "enabled", "source", "requested")
+    for row in rows:
+        source = "development" if row.source_kind == "dev" else row.source
+        table.add_row(
+            row.name,
+            row.version,
+            "yes" if row.enabled else "no",
+            source,
+            "yes" if row.requested else "dependency",
+        )
+    out.print(table)
+
+
+def status(home: Home = None, sandbox: Sandbox = "strict") -> None:
+    """Installed plugins with their runtime state."""
+    rows = _run(home, None, lambda host: _value(host.status()), sandbox=sandbox)
+    table = Table("name", "version", "enabled", "state", "restarts", "last error")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["version"],
+            "yes" if row["enabled"] else "no",
+            row["state"],
+            str(row["restarts"]),
+            row["last_error"] or "",
+        )
+    out.print(table)
+
+
+def info(
+    plugin: str, home: Home = None, registry: Registry = None, offline: Offline = False
+) -> None:
+    """A plugin's registry page, as JSON."""
+    data = _run(
+        home,
+        registry,
+        lambda host: _value(host.info(plugin)),
+        offline=offline,
+        sandbox="best-effort",
+        plugins=False,
+    )
+    print(json.dumps(data, indent=2))
+
+
+def search(  # noqa: PLR0917 one parameter per command-line option
+    query: Annotated[str, typer.Argument()] = "",
+    home: Home = None,
+    registry: Registry = None,
+    category: Annotated[str | None, typer.Option("--category")] = None,
+    tag: Annotated[str | None, typer.Option("--tag")] = None,
+    sort: Annotated[str | None, typer.Option("--sort")] = None,
+    offline: Offline = False,
+) -> None:
+    """Search the registry."""
+    filters = {"category": category or "", "tag": tag or "", "sort": sort or "", "compatible": "0"}
+    data = _run(
+        home,
+        registry,
+        lambda host: _value(host.search(query, **filters)),
+        offline=offline,
+        sandbox="best-effort",
+        plugins=False,
+    )
+    table = Table("name", "version", "rating", "downloads", "description")
+    for item in data["items"]:
+        rating = item["rating"]["average"]
+        table.add_row(
+            item["name"],
+            item["latest_version"] or "",
+            f"{rating:.1f}" if rating else "-",
+            str(item["downloads"]),
+            item["description"][:60],
+        )
+    out.print(table)
+    out.print(f"{data['total']} found")
+
+
+def _arguments(pairs: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--arg {pair!r}: write key=value")
+        try:
+            values[key] = json.loads(raw)
+        except ValueError:
+            values[key] = raw
+    return values
+
+
+def run(
+    plugin: str,
+    target: Annotated[str, typer.Argument(help="A hook or a command the plugin contributes.")],
+    arg: Annotated[
+        list[str] | None, typer.Option("--arg", help="key=value (JSON values too).")
+    ] = None,
+    home: Home = None,
+    sandbox: Sandbox = "strict",
+) -> None:
+    """Run a plugin's hook or command in the sandbox and print the result as JSON."""
+
+    async def action(host: Any) -> Any:
+        kwargs = _arguments(arg or [])
+        status = {s["name"]: s for s in host.status()}
+        if plugin not in status:
+            raise InvalidInputError(f"{plugin} is not installed")
+        if not status[plugin]["enabled"]:
+            raise InvalidInputError(f"{plugin} is disabled; plugport enable {plugin} first")
+        try:
+            return await host.commands.run(plugin, target, **kwargs)
+        except InvalidInputError as exc:
+            if "contributes no command" not in str(exc):
+                raise
+        from plugport.runtime.hooks import HookSpec
+
+        if target not in host.supervisor.hooks.specs:  # the CLI is a host for any hook
+            host.supervisor.declare_hook(HookSpec(target, tuple(kwargs)))
+        outcomes = await getattr(host.hooks, target)(**kwargs)
+        mine = [o for o in outcomes if o.plugin == plugin]
+        if not mine:
+            raise InvalidInputError(f"{plugin} has no command or hook {target!r}")
+        if not mine[0].ok:
+            raise InvalidInputError(f"{plugin} {target}: {mine[0].error}")
+        return mine[0].value
+
+    print(json.dumps(_run(home, None, action, sandbox=sandbox), default=str, indent=2))
+
+
+def audit(
+    home: Home = None,
+    plugin: Annotated[str | None, typer.Option("--plugin")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 50,
+) -> None:
+    """Who did what to which plugin, when, and how it ended."""
+    rows = _run(
+        home,
+        None,
+        lambda host: _value(host.audit(subject=plugin, limit=limit)),
+        sandbox="best-effort",
+        plugins=False,
+    )
+    table = Table("when", "who", "action", "plugin", "outcome", "detail")
+    for row in rows:
+        when = datetime.fromtimestamp(row.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        detail = ", ".join(f"{k}={v}" for k, v in row.detail.items() if v is not None)
+        table.add_row(when, row.actor, row.action, row.subject, row.outcome, detail)
+    out.print(table)
+
+
+def check_updates(
+    home: Home = None,
+    registry: Registry = None,
+    app: App = "plugport-cli",
+    app_version: AppVersion = "0",
+) -> None:
+    """Which installed plugins have a newer compatible version."""
+    found = _run(
+        home,
+        registry,
+        lambda host: _value(host.check_updates()),
+        app=app,
+        app_version=app_version,
+        sandbox="best-effort",
+        plugins=False,
+    )
+    for name, have, newest in found:
+        out.print(f"{name}: {have} -> {newest}")
+    if not found:
+        out.print("everything is up to date")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (install, update, uninstall, enable, disable, status, info, search, run, audit):
+        app.command()(command)
+    app.command("list")(list_)
+    app.command("check-updates")(check_updates)

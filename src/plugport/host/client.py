@@ -1,0 +1,369 @@
+"""The host's way to one registry: metadata reads through a disk cache (fresh for ``ttl_s``, then
+revalidated with ``If-None-Match``), archives downloaded under a byte cap and checked against the
+signed index's sha256 and length before they enter the cache, and an offline mode that answers
+from the cache or says exactly what it lacks. httpx errors and the registry's JSON errors become
+:class:`~plugport.errors.RegistryResponseError` here, at the edge."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from plugport._version import __version__
+from plugport.errors import (
+    ArchiveLimitError,
+    InvalidInputError,
+    OfflineError,
+    RegistryResponseError,
+    SignatureError,
+)
+from plugport.host._cache import ArchiveCache, CachedResponse, MetadataCache
+
+__all__ = ["RegistryClient"]
+
+T = TypeVar("T")
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_MAX_ERROR_BODY = 64 * 1024  # bytes of an error response read to find the registry's message
+_API = "/api/v1"
+
+
+class _CountingTransport(httpx.BaseTransport):
+    """Counts the requests that really leave; closes the inner transport only if it made it."""
+
+    def __init__(self, inner: httpx.BaseTransport, *, owned: bool) -> None:
+        self.inner = inner
+        self.owned = owned
+        self.sent = 0
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.sent += 1
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        if self.owned:
+            self.inner.close()
+
+
+def _segment(text: str) -> str:
+    """One path segment, so that a name can never add a ``/`` or ``..`` to the path."""
+    return quote(text, safe="")
+
+
+def _json(what: str, kind: type[T]) -> Callable[[bytes], T]:
+    def decode(body: bytes) -> T:
+        try:
+            value = json.loads(body)
+        except ValueError:
+            value = None
+        if not isinstance(value, kind):
+            raise RegistryResponseError(
+                200, "invalid_response", f"{what}: expected a JSON {kind.__name__}"
+            )
+        return value
+
+    return decode
+
+
+def _raw(body: bytes) -> bytes:
+    return body
+
+
+def _error(response: httpx.Response, body: bytes) -> RegistryResponseError:
+    """The registry's own ``{"error": {...}}``, or what we can tell from a response without it."""
+    try:
+        error = json.loads(body)["error"]
+        code, message, details = str(error["code"]), str(error["message"]), error.get("details")
+    except (ValueError, KeyError, TypeError):
+        text = body[:500].decode("utf-8", "replace").strip()
+        code, message, details = "http_error", text or response.reason_phrase, {}
+    return RegistryResponseError(response.status_code, code, message, details)
+
+
+class RegistryClient:
+    """One registry, one cache directory (which several registries may share: keys include the
+    registry's URL; archives are addressed by content)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        cache_dir: Path,
+        ttl_s: float = 300.0,
+        offline: bool = False,
+        token: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.ttl_s = ttl_s
+        self.offline = offline
+        self.timeout_s = timeout_s
+        self._clock = clock
+        self._meta = MetadataCache(Path(cache_dir))
+        self._archives = ArchiveCache(Path(cache_dir))
+        self._transport = _CountingTransport(
+            transport or httpx.HTTPTransport(), owned=transport is None
+        )
+        headers = {"User-Agent": f"plugport/{__version__}"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            transport=self._transport,
+            timeout=timeout_s,
+            follow_redirects=False,
+        )
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests that actually went out (cache hits and offline answers send none)."""
+        return self._transport.sent
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- metadata -----------------------------------------------------------------------------
+
+    def search(self, q: str = "", **params: str) -> dict[str, Any]:
+        query = {"q": q, **params} if q else dict(params)
+        shown = ", ".join(f"{k}={v!r}" for k, v in sorted(query.items())) or "no filters"
+        return self._metadata(
+            f"{_API}/plugins", f"the search results for {shown}", _json("search", dict), query
+        )
+
+    def plugin(self, name: str) -> dict[str, Any]:
+        return self._metadata(
+            f"{_API}/plugins/{_segment(name)}", f"plugin {name}'s details", _json(name, dict)
+        )
+
+    def versions(self, name: str, *, revalidate: bool = False) -> list[dict[str, Any]]:
+        rows = self._metadata(
+            f"{_API}/plugins/{_segment(name)}/versions",
+            f"plugin {name}'s versions",
+            _json(f"{name}'s versions", list),
+            revalidate=revalidate,
+        )
+        return [row for row in rows if isinstance(row, dict)]
+
+    def index_document(self, *, revalidate: bool = False) -> bytes:
+        """The signed index exactly as served; verifying it is the caller's job."""
+        return self._metadata(f"{_API}/index", "the signed index", _raw, revalidate=revalidate)
+
+    def keys(self) -> dict[str, Any]:
+        return self._metadata(f"{_API}/keys", "the registry's index keys", _json("keys", dict))
+
+    def namespace_keys(self, namespace: str) -> list[dict[str, Any]]:
+        """The publisher keys registered for ``namespace`` (``key_id``, ``public_key_pem``,
+        ``revoked_at``); trusting one is the caller's decision."""
+        rows = self._metadata(
+            f"{_API}/namespaces/{_segment(namespace)}/keys",
+            f"namespace {namespace}'s publisher keys",
+            _json(f"{namespace}'s keys", list),
+        )
+        return [row for row in rows if isinstance(row, dict)]
+
+    def signature(self, name: str, version: str) -> bytes:
+        """The publisher's signature document for one archive, as uploaded."""
+        return self._metadata(
+            f"{_API}/plugins/{_segment(name)}/versions/{_segment(version)}/signature",
+            f"the signature of {name} {version}",
+            _raw,
+        )
+
+    def _metadata(
+        self,
+        path: str,
+        what: str,
+        decode: Callable[[bytes], T],
+        params: dict[str, str] | None = None,
+        *,
+        revalidate: bool = False,
+    ) -> T:
+        """Fresh cache -> no request; stale -> conditional GET (304 keeps, 200 replaces);
+        offline -> the cache at any age. Only 200s are stored, and only once they decode.
+        ``revalidate`` treats a fresh copy as stale: what an update needs to see a version
+        published a minute ago."""
+        query = urlencode(sorted((params or {}).items()))
+        key = f"GET {self.url}{path}" + (f"?{query}" if query else "")
+        cached = self._meta.get(key)
+        if self.offline:
+            if cached is None:
+                raise OfflineError(what, self.url)
+            return decode(cached.body)
+        now = self._clock()
+        fresh = cached is not None and 0 <= now - cached.fetched_at < self.ttl_s
+        if cached is not None and fresh and not revalidate:
+            return decode(cached.body)
+        headers = {"If-None-Match": cached.etag} if cached is not None and cached.etag else {}
+        with self._translated("GET", path):
+            response = self._http.get(path, params=params or None, headers=headers)
+        if response.status_code == 304 and cached is not None:
+            etag = response.headers.get("ETag") or cached.etag
+            self._meta.put(CachedResponse(key, cached.body, etag, self._clock()))
+            return decode(cached.body)
+        if not response.is_success:
+            raise _error(response, response.content)
+        value = decode(response.content)
+        if response.status_code == 200:
+            etag = response.headers.get("ETag")
+            self._meta.put(CachedResponse(key, response.content, etag, self._clock()))
+        return value
+
+    @contextlib.contextmanager
+    def _translated(self, method: str, path: str) -> Iterator[None]:
+        """httpx's exceptions as ours, naming the registry (status 0: no HTTP answer)."""
+        if self.offline:  # every request passes here: offline must never reach the network
+            raise OfflineError(f"{method} {path}", self.url)
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            raise RegistryResponseError(
+                0,
+                "timeout",
+                f"the registry at {self.url} did not answer {method} {path} within "
+                f"{self.timeout_s:g} s ({type(exc).__name__})",
+            ) from exc
+        except httpx.HTTPError as exc:
+            reason = str(exc) or type(exc).__name__
+            raise RegistryResponseError(
+                0, "unreachable", f"cannot reach the registry at {self.url}: {reason}"
+            ) from exc
+
+    # --- archives -----------------------------------------------------------------------------
+
+    def download(
+        self,
+        name: str,
+        version: str,
+        *,
+        expected_sha256: str,
+        expected_length: int,
+        max_bytes: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Path:
+        """The archive's path in the cache, its bytes checked against ``expected_sha256`` and
+        ``expected_length`` (from the signed index) whether they were cached or downloaded."""
+        if not _SHA256.fullmatch(expected_sha256) or expected_length < 0:
+            raise InvalidInputError(
+                f"{name} {version}: {expected_sha256!r} / {expected_length} is not a sha256 "
+                "and a length"
+            )
+        if expected_length > max_bytes:
+            raise ArchiveLimitError(
+                "max_archive_bytes",
+                expected_length,
+                max_bytes,
+                f"{name} {version} is {expected_length} bytes",
+            )
+        cached = self._archives.verified(expected_sha256, expected_length)
+        if cached is not None:
+            if progress is not None:
+                progress(expected_length, expected_length)
+            return cached
+        if self.offline:
+            raise OfflineError(f"the archive of {name} {version}", self.url)
+        path = f"{_API}/plugins/{_segment(name)}/versions/{_segment(version)}/download"
+        with self._translated("GET", path), self._archives.incoming() as incoming:
+            digest = hashlib.sha256()
+            received = 0
+            with self._http.stream("GET", path) as response:
+                self._check_download_head(response, name, version, expected_length, max_bytes)
+                for chunk in response.iter_bytes():
+                    received += len(chunk)
+                    self._check_received(received, name, version, expected_length, max_bytes)
+                    digest.update(chunk)
+                    incoming.file.write(chunk)
+                    if progress is not None:
+                        progress(received, expected_length)
+            if received != expected_length:
+                raise SignatureError(
+                    "archive",
+                    f"{name} {version}: the registry sent {received} bytes, but the signed "
+                    f"index says the archive's length is {expected_length}",
+                )
+            if digest.hexdigest() != expected_sha256:
+                raise SignatureError(
+                    "archive",
+                    f"{name} {version}: the downloaded archive's sha256 is "
+                    f"{digest.hexdigest()[:16]}…, but the signed index says "
+                    f"{expected_sha256[:16]}…",
+                )
+            return self._archives.commit(incoming, expected_sha256)
+
+    @staticmethod
+    def _check_download_head(
+        response: httpx.Response, name: str, version: str, expected_length: int, max_bytes: int
+    ) -> None:
+        if not response.is_success:
+            body = b""
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) >= _MAX_ERROR_BODY:
+                    break
+            raise _error(response, body)
+        declared = response.headers.get("Content-Length")
+        if declared is None or not declared.isdigit() or "Content-Encoding" in response.headers:
+            return
+        RegistryClient._check_received(int(declared), name, version, expected_length, max_bytes)
+
+    @staticmethod
+    def _check_received(
+        received: int, name: str, version: str, expected_length: int, max_bytes: int
+    ) -> None:
+        """Stop as soon as more bytes arrive than may (``min(expected_length, max_bytes)``)."""
+        if received > max_bytes:
+            raise ArchiveLimitError(
+                "max_archive_bytes",
+                received,
+                max_bytes,
+                f"the registry sent more than {max_bytes} bytes for {name} {version}",
+            )
+        if received > expected_length:
+            raise SignatureError(
+                "archive",
+                f"{name} {version}: the registry sent more than the {expected_length} bytes "
+                "the signed index says the archive's length is",
+            )
+
+    # --- telemetry ----------------------------------------------------------------------------
+
+    def report_usage(self, name: str, version: str, event: Literal["install", "uninstall"]) -> bool:
+        """Best effort: ``True`` if the registry counted it; never raises, never sent offline."""
+        if self.offline:
+            return False
+        path = f"{_API}/plugins/{_segment(name)}/versions/{_segment(version)}/usage"
+        try:
+            with self._translated("POST", path):
+                response = self._http.post(path, json={"event": event})
+        except Exception:  # telemetry must never break an install
+            return False
+        return response.is_success
