@@ -29,6 +29,7 @@ from plugport.errors import (
     ConsentError,
     InvalidInputError,
     NotFoundError,
+    OfflineError,
     PluginRuntimeError,
     PlugportError,
     RegistryResponseError,
@@ -507,7 +508,16 @@ class PluginHost:
     def _stage_from_registry(
         self, client: RegistryClient, index: SignedIndex, candidate: Candidate, trust_new_key: bool
     ) -> Staged:
-        entry = index_entry(index, candidate.name, candidate.version)
+        try:
+            entry = index_entry(index, candidate.name, candidate.version)
+        except SignatureError:
+            if not self.offline:
+                raise
+            raise OfflineError(
+                f"a signed index listing {candidate} (the cached one, version {index.version}, "
+                "is older)",
+                client.url,
+            ) from None
         namespace = candidate.name.split(".", 1)[0]
         keys = {k["key_id"]: k["public_key_pem"] for k in client.namespace_keys(namespace)}
         if entry.key_id not in keys:

@@ -1,0 +1,48 @@
+"""The host's metadata cache, counted at the transport: an operator who searches, looks at a
+plugin and re-runs an install within the TTL costs the registry (almost) nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from plugport.host import PluginHost
+from tests.host._plugins import publish, write
+from tests.registry.conftest import Registry
+from tests.registry.test_publish import Publisher
+
+REPEATS = 10
+
+
+def repeated_requests(registry: Registry, home: Path, ttl_s: float) -> int:
+    """Requests sent for REPEATS rounds of search + info + install, after a first install."""
+
+    async def scenario() -> int:
+        async with PluginHost(
+            app="myapp",
+            app_version="2.4.0",
+            home=home,
+            registries=[registry.url],
+            cache_ttl_s=ttl_s,
+        ) as host:
+            await host.install("acme.alpha")
+            before = host.clients[0].requests_sent
+            for _ in range(REPEATS):
+                host.search("alpha")
+                host.info("acme.alpha")
+                report = await host.install("acme.alpha")
+                assert report.installed == []  # already there: nothing downloaded
+            return host.clients[0].requests_sent - before
+
+    return asyncio.run(scenario())
+
+
+def test_repeats_within_the_ttl_send_at_least_90_percent_fewer_requests(
+    registry: Registry, tmp_path: Path
+) -> None:
+    publisher = Publisher(registry, tmp_path / "scratch")
+    publish(registry, publisher, write(tmp_path / "src", "acme.alpha", "1.0.0"), tmp_path / "dist")
+    uncached = repeated_requests(registry, tmp_path / "no-cache", ttl_s=0)
+    cached = repeated_requests(registry, tmp_path / "cache", ttl_s=300)
+    assert uncached >= 3 * REPEATS  # every read asked the registry (a conditional GET)
+    assert cached <= uncached * 0.1, (cached, uncached)

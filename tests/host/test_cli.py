@@ -1,0 +1,89 @@
+"""The host CLI as an operator types it, against a real registry: install with and without
+consent, run a hook, disable and enable, check for updates, offline, audit, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import RunCli
+from tests.host._plugins import publish, write
+from tests.registry.conftest import Registry
+from tests.registry.test_publish import Publisher
+
+NETWORK = '[permissions]\nnetwork = ["api.example.com"]\n'
+
+
+def test_the_operator_workflow(run_cli: RunCli, registry: Registry, tmp_path: Path) -> None:
+    publisher = Publisher(registry, tmp_path / "scratch")
+    src, dist = tmp_path / "src", tmp_path / "dist"
+    publish(registry, publisher, write(src, "acme.alpha", "1.0.0"), dist)
+    publish(registry, publisher, write(src, "acme.gamma", "1.0.0", extra=NETWORK), dist)
+    home = ["--home", str(tmp_path / "home")]
+    where = [*home, "--registry", registry.url]
+
+    def ok(*args: str) -> str:
+        result = run_cli(*args)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def refused(*args: str) -> str:
+        result = run_cli(*args)
+        assert result.exit_code == 1, result.output
+        return result.output
+
+    assert "installed acme.alpha 1.0.0" in ok("install", "acme.alpha", *where)
+    # no terminal and no --yes: what needs consent is refused, and named
+    output = refused("install", "acme.gamma", *where)
+    assert "acme.gamma 1.0.0 needs consent for: network 'api.example.com'" in output
+    assert [row["name"] for row in json.loads(ok("list", *home, "--json"))] == ["acme.alpha"]
+    assert "installed acme.gamma 1.0.0" in ok("install", "acme.gamma", *where, "--yes")
+
+    ran = ok("run", "acme.alpha", "greet", "--arg", "name=Ada", *home)
+    assert json.loads(ran) == "acme.alpha 1.0.0 says hello to Ada"
+    ok("disable", "acme.alpha", *home)
+    assert "acme.alpha is disabled; plugport enable acme.alpha first" in refused(
+        "run", "acme.alpha", "greet", "--arg", "name=Ada", *home
+    )
+    rows = {row["name"]: row for row in json.loads(ok("list", *home, "--json"))}
+    assert (rows["acme.alpha"]["enabled"], rows["acme.gamma"]["enabled"]) == (False, True)
+    ok("enable", "acme.alpha", *home)
+    assert "says hello" in ok("run", "acme.alpha", "greet", "--arg", "name=Ada", *home)
+
+    assert "everything is up to date" in ok("check-updates", *where)
+    publish(registry, publisher, write(src, "acme.alpha", "1.1.0"), dist)
+    assert "acme.alpha: 1.0.0 -> 1.1.0" in ok("check-updates", *where)
+    # offline: metadata is cached, but the new archive is not: the message names it
+    output = refused("update", "acme.alpha", *where, "--offline")
+    assert "offline: no cached copy of" in output
+    assert "acme.alpha" in output
+    assert "updated acme.alpha 1.0.0 -> 1.1.0" in ok("update", "--all", *where)
+
+    info = json.loads(ok("info", "acme.alpha", *where))
+    assert info["latest_version"] == "1.1.0"
+    assert "acme.gamma" in ok("search", "gamma", *where)
+
+    audit = ok("audit", *home, "--limit", "100")
+    for action in ("install", "consent", "disable", "enable", "update"):
+        assert action in audit
+    assert "uninstalled acme.gamma and its data" in ok("uninstall", "acme.gamma", *home, "--purge")
+
+
+def test_bad_input_is_named_and_changes_nothing(run_cli: RunCli, tmp_path: Path) -> None:
+    home = ["--home", str(tmp_path / "home")]
+    cases = [
+        (["install", "Not A Plugin", *home], "'Not A Plugin'"),
+        (["install", "http://example.com/x.plugport", *home], "only https URLs"),
+        (["install", "./missing.plugport", *home], "no such archive"),
+        (["install", "acme.hello", *home], "no registry configured"),
+        (["uninstall", "acme.hello", *home], "acme.hello"),
+        (["run", "acme.hello", "greet", "--arg", "novalue", *home], "--arg 'novalue': write key"),
+        (["run", "acme.hello", "greet", "--arg", "name=Ada", *home], "acme.hello is not installed"),
+        (["install", "acme.hello", "--sandbox", "loose", *home], "--sandbox: 'loose'"),
+    ]
+    for args, message in cases:
+        result = run_cli(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert message in result.output, (args, result.output)
+    plugins = tmp_path / "home" / "plugins"
+    assert not plugins.exists() or not any(plugins.iterdir())
