@@ -22,8 +22,8 @@ def test_the_operator_workflow(run_cli: RunCli, registry: Registry, tmp_path: Pa
     home = ["--home", str(tmp_path / "home")]
     where = [*home, "--registry", registry.url]
 
-    def ok(*args: str) -> str:
-        result = run_cli(*args)
+    def ok(*args: str, env: dict[str, str] | None = None) -> str:
+        result = run_cli(*args, env=env)
         assert result.exit_code == 0, result.output
         return result.output
 
@@ -37,7 +37,14 @@ def test_the_operator_workflow(run_cli: RunCli, registry: Registry, tmp_path: Pa
     output = refused("install", "acme.gamma", *where)
     assert "acme.gamma 1.0.0 needs consent for: network 'api.example.com'" in output
     assert [row["name"] for row in json.loads(ok("list", *home, "--json"))] == ["acme.alpha"]
-    assert "installed acme.gamma 1.0.0" in ok("install", "acme.gamma", *where, "--yes")
+    opted_out = {"PLUGPORT_TELEMETRY": "0"}
+    assert "installed acme.gamma 1.0.0" in ok(
+        "install", "acme.gamma", *where, "--yes", env=opted_out
+    )
+    with registry.client() as client:
+        for name, reported in (("acme.alpha", 1), ("acme.gamma", 0)):  # gamma: opted out
+            stats = client.get(f"/api/v1/plugins/{name}/stats").json()
+            assert stats["totals"]["installs"] == reported, name
 
     ran = ok("run", "acme.alpha", "greet", "--arg", "name=Ada", *home)
     assert json.loads(ran) == "acme.alpha 1.0.0 says hello to Ada"

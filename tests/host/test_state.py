@@ -301,24 +301,6 @@ def test_audit_trail_is_newest_first_filtered_and_limited(state: HostState, cloc
 # --- meta -------------------------------------------------------------------------------------
 
 
-def test_installation_id_is_stable_across_reopen_of_the_same_file(tmp_path: Path) -> None:
-    path = tmp_path / "host.sqlite"
-    first = HostState(path)
-    made = first.installation_id()
-    assert made == first.installation_id()
-    first.close()
-    second = HostState(path)
-    other = HostState(tmp_path / "other" / "host.sqlite")
-    try:
-        assert second.installation_id() == made
-        assert len(made) == 32
-        assert set(made) <= set("0123456789abcdef")
-        assert other.installation_id() != made
-    finally:
-        second.close()
-        other.close()
-
-
 def test_reopening_keeps_rows_and_sets_the_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "host.sqlite"
     first = HostState(path)

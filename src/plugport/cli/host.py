@@ -127,6 +127,7 @@ def _run(
             offline=offline,
             sandbox=sandbox,  # type: ignore[arg-type]
             progress=on_progress,
+            telemetry=os.environ.get("PLUGPORT_TELEMETRY", "1").lower() not in ("0", "off", "no"),
         )
         try:
             host.open()

@@ -12,7 +12,6 @@ import json
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -67,7 +66,6 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject, id);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -345,15 +343,3 @@ class HostState:
             )
             for row in rows
         ]
-
-    # --- meta -------------------------------------------------------------------------------
-
-    def installation_id(self) -> str:
-        """A random id for this host, made once: what statistics reports carry (anonymous)."""
-        with self.transaction() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'installation_id'").fetchone()
-            if row is not None:
-                return str(row["value"])
-            value = uuid.uuid4().hex
-            db.execute("INSERT INTO meta VALUES ('installation_id', ?)", (value,))
-            return value
