@@ -69,6 +69,7 @@ class Sample:
     host_range: str | None = None
     versions: tuple[str, ...] = ("1.0.0",)
     changes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    dependencies: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def namespace(self) -> str:
@@ -92,6 +93,7 @@ RATERS = (*OWNERS.values(), REVIEWER)
 
 WORD_COUNT = "acme.word-count"  # packed and signed by the author half of the demo
 SHOWN = "northwind.slack-notifier"  # the one generated, packed and signed with the CLI
+SENTIMENT = "globex.sentiment"  # depends on WORD_COUNT: the host half installs the pair
 PENDING = ("initech.email-digest", "0.9.0")
 REJECTED = (
     "umbrella.pii-redactor",
@@ -158,9 +160,10 @@ SAMPLES = (  # word-count's archive is the author half's; only its popularity is
     Sample("globex.image-resizer", "task-processor", "Image Resizer", "Makes thumbnails and "
            "web sizes of images attached to tasks.", ("task-processor", "data"),
            ("images", "thumbnails"), 11, "3443", storage="32 MiB"),
-    Sample("globex.sentiment", "task-processor", "Sentiment Scorer", "Scores text tasks from "
-           "-1 to 1 and tags angry customer messages.", ("task-processor", "data"),
-           ("nlp", "text", "support"), 5, "34"),
+    Sample(SENTIMENT, "task-processor", "Sentiment Scorer", "Scores text tasks from -1 to 1 "
+           "and tags angry customer messages; builds on acme.word-count.",
+           ("task-processor", "data"), ("nlp", "text", "support"), 5, "34",
+           dependencies={WORD_COUNT: ">=0.1,<1"}),
     Sample("initech.pagerduty-alerts", "integration", "PagerDuty Alerts", "Triggers and "
            "resolves PagerDuty incidents when tasks fail or recover.",
            ("integration", "automation"), ("pagerduty", "alerts", "on-call"), 15, "5545",
@@ -408,6 +411,8 @@ def manifest_for(sample: Sample, template_manifest: dict[str, Any], version: str
         permissions["storage"] = sample.storage
     if permissions:
         identity["permissions"] = permissions
+    if sample.dependencies:
+        identity["dependencies"] = dict(sample.dependencies)
     manifest = _merge(template_manifest, identity)
     for earlier in sample.versions[: sample.versions.index(version) + 1]:
         manifest = _merge(manifest, sample.changes.get(earlier, {}))

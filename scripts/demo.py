@@ -2,9 +2,10 @@
 
 init -> validate -> pack (twice, to show it is reproducible) -> keygen -> sign -> verify, then
 one tampered copy that verification refuses; the archive installed and run in the sandbox next
-to a hostile plugin; last, a real registry on 127.0.0.1 filled with two dozen sample plugins,
-published, reviewed, rated and queried. Every step is the real CLI, runtime or server; the
-output is its own.
+to a hostile plugin; then a real registry on 127.0.0.1 filled with two dozen sample plugins,
+published, reviewed, rated and queried; last, a host home that installs two of them (one
+depending on the other) from that registry, runs a hook in the sandbox and shows its audit
+trail. Every step is the real CLI, runtime or server; the output is its own.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def step(
     result = subprocess.run(
         [sys.executable, "-m", "plugport", *args],
         cwd=cwd,
+        stdin=subprocess.DEVNULL,  # never a prompt: the same output in a terminal and in CI
         capture_output=True,
         text=True,
         check=False,
@@ -202,6 +204,9 @@ def run_registry(work: Path) -> None:
         registry.show_queries(filled)
         # Anything that needs the running registry (filled.url, .admin_token, .publisher) goes
         # here, before linger() keeps it up for a reader at a terminal.
+        import _demo_host
+
+        _demo_host.main(filled, work, step)
         registry.linger(server)
 
 

@@ -63,7 +63,7 @@ def test_demo_runs_to_the_end_and_contains_the_hostile_plugin() -> None:
     assert published is not None
     assert int(published.group(1)) >= 20
     assert "uploaded acme.word-count 0.1.0: published" in out  # trusted namespace, via the CLI
-    assert "northwind.slack-notifier 1.0.0: pending_review" in out
+    assert "uploaded northwind.slack-notifier 1.0.0: waiting for review" in out
     assert "northwind.slack-notifier 1.0.0: published" in out  # approved with the CLI
     assert f"$ curl -s '{url}/api/v1/plugins?q=notifier'" in out
     assert re.search(r"^    northwind\.slack-notifier\s+1\.1\.0\s+rating", out, re.MULTILINE)
@@ -75,6 +75,36 @@ def test_demo_runs_to_the_end_and_contains_the_hostile_plugin() -> None:
     assert "northwind.hipchat-notifier: HipChat was shut down in 2019" in out
     assert f"curl '{url}/openapi.json'" in out
     assert "press Ctrl-C" not in out  # CI: nobody to press it
+
+    # The host: a home that installs from that registry with the CLI, runs a hook, is refused
+    # what needs consent or would break a dependent, and keeps an audit trail.
+    home = re.search(r"^\$ plugport install globex\.sentiment --home (\S+) --registry", out, re.M)
+    assert home is not None, out
+    installed = re.findall(r"^  installed (\S+ \S+)$", out, re.MULTILINE)
+    assert installed == [
+        "acme.word-count 0.1.0",  # the dependency, from the author half's archive
+        "globex.sentiment 1.0.0",
+        "northwind.slack-notifier 1.0.0",  # only once consent was given
+    ]
+    assert re.search(r"│ acme\.word-count\s+│ 0\.1\.0\s+│ yes\s+│ \S+\s+│ dependency", out)
+    assert '"words": 8,' in out  # process_task's answer from the sandbox, as JSON
+    assert (
+        "error: northwind.slack-notifier 1.0.0 needs consent for: network 'hooks.slack.com'"
+    ) in out
+    assert (
+        "error: plugin 'acme.word-count' is needed by globex.sentiment 1.0.0 (needs acme.word-count"
+    ) in out
+    for action, plugin, outcome in (
+        ("install", "acme.word-count", "ok"),
+        ("install", "globex.sentiment", "ok"),
+        ("consent", "northwind.slack-notifier", "refused"),
+        ("install", "northwind.slack-notifier", "ok"),
+        ("uninstall", "acme.word-count", "refused"),
+    ):
+        row = rf"│ {action}\s+│ {re.escape(plugin)}\s+│ {outcome}\s+│"
+        assert re.search(row, out), (row, out)
+    assert "northwind.slack-notifier: 1.0.0 -> 1.1.0" in out  # check-updates
+    assert not Path(home.group(1)).exists()
 
     assert not Path(data_dir).exists()
     assert _processes_mentioning(data_dir) == []

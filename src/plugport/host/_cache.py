@@ -87,6 +87,9 @@ class MetadataCache:
             return None
         return CachedResponse(key, body, etag, float(fetched_at), status)
 
+    def forget(self, key: str) -> None:
+        _discard(self.path(key))
+
     def put(self, entry: CachedResponse) -> None:
         header = {
             "key": entry.key,

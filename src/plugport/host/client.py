@@ -178,16 +178,21 @@ class RegistryClient:
         """The signed index exactly as served; verifying it is the caller's job."""
         return self._metadata(f"{_API}/index", "the signed index", _raw, revalidate=revalidate)
 
+    def forget_index(self) -> None:
+        """Drop the cached index (one that failed verification): the next fetch is a full one."""
+        self._meta.forget(self._cache_key(f"{_API}/index"))
+
     def keys(self) -> dict[str, Any]:
         return self._metadata(f"{_API}/keys", "the registry's index keys", _json("keys", dict))
 
-    def namespace_keys(self, namespace: str) -> list[dict[str, Any]]:
+    def namespace_keys(self, namespace: str, *, revalidate: bool = False) -> list[dict[str, Any]]:
         """The publisher keys registered for ``namespace`` (``key_id``, ``public_key_pem``,
         ``revoked_at``); trusting one is the caller's decision."""
         rows = self._metadata(
             f"{_API}/namespaces/{_segment(namespace)}/keys",
             f"namespace {namespace}'s publisher keys",
             _json(f"{namespace}'s keys", list),
+            revalidate=revalidate,
         )
         return [row for row in rows if isinstance(row, dict)]
 
@@ -212,8 +217,7 @@ class RegistryClient:
         offline -> the cache at any age. Only 200s are stored, and only once they decode.
         ``revalidate`` treats a fresh copy as stale: what an update needs to see a version
         published a minute ago."""
-        query = urlencode(sorted((params or {}).items()))
-        key = f"GET {self.url}{path}" + (f"?{query}" if query else "")
+        key = self._cache_key(path, params)
         cached = self._meta.get(key)
         if self.offline:
             if cached is None:
@@ -237,6 +241,10 @@ class RegistryClient:
             etag = response.headers.get("ETag")
             self._meta.put(CachedResponse(key, response.content, etag, self._clock()))
         return value
+
+    def _cache_key(self, path: str, params: dict[str, str] | None = None) -> str:
+        query = urlencode(sorted((params or {}).items()))
+        return f"GET {self.url}{path}" + (f"?{query}" if query else "")
 
     @contextlib.contextmanager
     def _translated(self, method: str, path: str) -> Iterator[None]:

@@ -34,6 +34,7 @@ from plugport.errors import (
     PlugportError,
     RegistryResponseError,
     SignatureError,
+    TrustError,
 )
 from plugport.host.client import RegistryClient
 from plugport.host.consent import Consent, ConsentRequest, needs_consent, refuse_growth
@@ -492,20 +493,34 @@ class PluginHost:
     def _trusted_index(self, client: RegistryClient) -> TrustedIndex:
         pinned = self.state.registry(client.url)
         configured = self.registry_keys.get(client.url)
-        served = client.keys() if pinned is None and configured is None else None
-        key = registry_key(client.url, pinned, served, configured_pem=configured)
         try:
+            served = client.keys() if pinned is None and configured is None else None
+            key = registry_key(client.url, pinned, served, configured_pem=configured)
             # Always revalidated (a 304 when unchanged): only fetched when something is about
             # to be downloaded, and it must list what was just published.
             document = client.index_document(revalidate=True)
             return check_index(client.url, document, pinned, key, now=datetime.now(UTC))
-        except SignatureError as exc:
+        except TrustError as exc:
+            # Never keep a refused document: revalidating it would get a 304 for the real ETag
+            # (an attacker can send that too) and refuse the same bytes long after the attack.
+            client.forget_index()
             self.state.audit(
                 "verify-index", client.url, "refused", actor=self.actor, reason=str(exc)
             )
             raise
 
     def _stage_from_registry(
+        self, client: RegistryClient, index: SignedIndex, candidate: Candidate, trust_new_key: bool
+    ) -> Staged:
+        """Every refusal on the way is audited: not in the signed index, an unknown or untrusted
+        publisher key, an archive unlike its index entry, a signature that does not verify."""
+        try:
+            return self._fetch_verified(client, index, candidate, trust_new_key)
+        except SignatureError as exc:
+            self.state.audit("verify", candidate.name, "refused", actor=self.actor, reason=str(exc))
+            raise
+
+    def _fetch_verified(
         self, client: RegistryClient, index: SignedIndex, candidate: Candidate, trust_new_key: bool
     ) -> Staged:
         try:
@@ -519,7 +534,14 @@ class PluginHost:
                 client.url,
             ) from None
         namespace = candidate.name.split(".", 1)[0]
-        keys = {k["key_id"]: k["public_key_pem"] for k in client.namespace_keys(namespace)}
+
+        def registered(*, revalidate: bool) -> dict[str, str]:
+            rows = client.namespace_keys(namespace, revalidate=revalidate)
+            return {k["key_id"]: k["public_key_pem"] for k in rows}
+
+        keys = registered(revalidate=False)
+        if entry.key_id not in keys:  # registered since the cached list (a rotation): ask again
+            keys = registered(revalidate=True)
         if entry.key_id not in keys:
             raise SignatureError(
                 "key", f"{namespace} has no registered key {entry.key_id[:16]}… at {client.url}"
@@ -527,16 +549,12 @@ class PluginHost:
         public = public_key_from_pem(keys[entry.key_id].encode(), source=f"{namespace}'s key")
         if key_id(public) != entry.key_id:
             raise SignatureError("key", f"{client.url} served a key that is not {entry.key_id}")
-        try:
-            check_publisher_key(
-                namespace,
-                entry.key_id,
-                self.state.publisher_keys(namespace),
-                trust_new_key=trust_new_key,
-            )
-        except SignatureError as exc:
-            self.state.audit("verify", candidate.name, "refused", actor=self.actor, reason=str(exc))
-            raise
+        check_publisher_key(
+            namespace,
+            entry.key_id,
+            self.state.publisher_keys(namespace),
+            trust_new_key=trust_new_key,
+        )
         progress = self.progress
 
         def report(done: int, total: int) -> None:
@@ -552,18 +570,14 @@ class PluginHost:
             progress=report,
         )
         signature = client.signature(candidate.name, candidate.version)
-        try:
-            return self.installer.stage_archive(
-                archive,
-                signature=signature,
-                publisher_key=public,
-                expected=entry,
-                source_kind="registry",
-                source=client.url,
-            )
-        except SignatureError as exc:
-            self.state.audit("verify", candidate.name, "refused", actor=self.actor, reason=str(exc))
-            raise
+        return self.installer.stage_archive(
+            archive,
+            signature=signature,
+            publisher_key=public,
+            expected=entry,
+            source_kind="registry",
+            source=client.url,
+        )
 
     async def _stage_local(self, source: Source, trust_new_key: bool, key: Path | None) -> Staged:
         if source.kind == "dev":
