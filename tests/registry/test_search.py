@@ -10,15 +10,18 @@ from typing import Any, NamedTuple
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy import Engine, event, inspect, select, text
 from sqlalchemy.orm import Session
 
 from plugport.errors import InvalidInputError
+from plugport.manifest import PERMISSION_NAMES
 from plugport.registry.db import make_sessions
 from plugport.registry.migrate import alembic_config, upgrade
 from plugport.registry.models import DailyStat, Namespace, Plugin, PluginVersion
-from plugport.registry.search import SearchQuery, include_schema_name, search_backend
-from plugport.registry.search.base import query_terms
+from plugport.registry.search import SearchQuery, SearchResult, include_schema_name, search_backend
+from plugport.registry.search import base as search_base
+from plugport.registry.search import sqlite as search_sqlite
+from plugport.registry.search.base import SqlSearchBackend, query_terms
 from plugport.registry.search.postgres import tsquery_text
 from plugport.registry.search.sqlite import match_expression
 from plugport.registry.services.catalog import today
@@ -212,7 +215,7 @@ def test_the_real_flow_keeps_search_in_step(registry: Registry, tmp_path: Path) 
 
     found = find(registry, q="hel")  # as you type
     assert [i["name"] for i in found["items"]] == ["acme.hello", "acme.weather"]
-    assert found["total"] == 2
+    assert (found["total"], found["total_is_estimate"]) == (2, False)
     assert (found["page"], found["per_page"]) == (1, 20)
     first = found["items"][0]
     assert first["latest_version"] == "0.1.0"
@@ -520,6 +523,237 @@ def add_stats(engine: Engine, rows: list[tuple[int, str, date, int]]) -> None:
         session.add_all(
             DailyStat(plugin_id=p, version=v, day=d, downloads=n) for p, v, d, n in rows
         )
+
+
+# --- at scale: bounded counts, few candidates, caches, indexes ---------------------------------
+# Each shortcut is shrunk here (a count limit of 3, two candidates) so a handful of rows
+# exercises what 100,000 plugins would; the answer must be the one without the shortcut.
+
+
+def search(engine: Engine, **params: str) -> SearchResult:
+    with make_sessions(engine)() as session:
+        query = SearchQuery.parse(**params)
+        return search_backend(session).search(session, query, today=today())
+
+
+def shown(result: SearchResult) -> list[str]:
+    return [hit.plugin.name for hit in result.hits]
+
+
+def test_totals_are_exact_up_to_the_count_limit(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upgrade(engine)
+    for i in range(5):
+        network = {"network": ["a.com"]} if i else {}
+        seed(
+            engine, f"cap.p{i}", V(permissions=network), description="capybara", tags=[f"t{i % 2}"]
+        )
+    seed(engine, "cap.hidden", description="capybara", listed=False)
+    monkeypatch.setattr(search_base, "COUNT_LIMIT", 3)
+
+    first = search(engine, per_page="2")
+    assert (shown(first), first.total, first.total_is_estimate) == (["cap.p0", "cap.p1"], 3, True)
+    worded = search(engine, q="capybara", sort="name", per_page="2")
+    assert (worded.total, worded.total_is_estimate) == (3, True)
+    granted = search(engine, permission="network", per_page="1")
+    assert (shown(granted), granted.total, granted.total_is_estimate) == (["cap.p1"], 3, True)
+    # the last page tells the total itself, without counting
+    whole = search(engine, q="capybara", per_page="10")
+    assert (whole.total, whole.total_is_estimate) == (5, False)
+    last = search(engine, per_page="2", page="3")
+    assert (shown(last), last.total, last.total_is_estimate) == (["cap.p4"], 5, False)
+    # fewer matches than the limit: exact, counted
+    narrowed = search(engine, tag="t1", per_page="1")
+    assert (narrowed.total, narrowed.total_is_estimate) == (2, False)
+    beyond = search(engine, tag="t1", per_page="1", page="9")
+    assert (beyond.hits, beyond.total, beyond.total_is_estimate) == ([], 2, False)
+    monkeypatch.setattr(search_base, "COUNT_LIMIT", 10)
+    granted = search(engine, permission="network", per_page="1")
+    assert (granted.total, granted.total_is_estimate) == (4, False)
+
+
+def relevance_pages(engine: Engine, **params: str) -> list[tuple[list[str], list[float | None]]]:
+    pages = []
+    for page in range(1, 8):
+        result = search(engine, per_page="3", page=str(page), **params)
+        pages.append((shown(result), [hit.score for hit in result.hits]))
+    return pages
+
+
+RELEVANCE_QUERIES: list[dict[str, str]] = [
+    {"q": "otter"},
+    {"q": "otter.pup"},  # a plugin's exact name
+    {"q": "otter", "category": "data"},
+    {"q": "ott", "tag": "river"},
+    {"q": "otter", "permission": "network"},
+]
+
+
+def test_relevance_from_a_few_candidates_is_the_full_ranking(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the best-scored few candidates are filtered and ordered; with every filter, an
+    exact name, deprecated plugins and ties, every page is what ranking all matches gives."""
+    upgrade(engine)
+    for i in range(6):  # equal text: equal scores, so ties by name
+        seed(engine, f"tie.t{i}", description="a river otter", categories=["data"])
+    for i in range(4):
+        seed(
+            engine,
+            f"otter.o{i}",
+            V(permissions={"network": ["x.com"]} if i % 2 else {}),
+            tags=["river"] if i < 3 else [],
+            description="otter " * i,
+            deprecated_reason="old" if i == 1 else None,
+        )
+    seed(engine, "otter.pup", description="a small otter", categories=["data"])
+    seed(engine, "zoo.otter", tags=["otter", "river"], deprecated_reason="closed")
+    seed(engine, "zoo.hidden", description="otter", suspended=True)
+    seed(engine, "zoo.other", description="no such animal")
+
+    monkeypatch.setattr(SqlSearchBackend, "_CANDIDATES", 10**6)  # every match a candidate
+    expected = {str(q): relevance_pages(engine, **q) for q in RELEVANCE_QUERIES}
+    assert expected[str(RELEVANCE_QUERIES[1])][0][0][0] == "otter.pup"
+    ranked = [name for names_, _ in expected[str(RELEVANCE_QUERIES[0])] for name in names_]
+    assert len(ranked) == 12
+    assert set(ranked[-2:]) == {"otter.o1", "zoo.otter"}  # deprecated: last
+    monkeypatch.setattr(SqlSearchBackend, "_CANDIDATES", 2)
+    monkeypatch.setattr(SqlSearchBackend, "_MORE_CANDIDATES", 4)
+    monkeypatch.setattr(search_sqlite, "RANKING_DEPTH", 5)
+    for _ in range(2):  # the second time from the kept rankings, on SQLite
+        for q in RELEVANCE_QUERIES:
+            assert relevance_pages(engine, **q) == expected[str(q)], q
+
+
+def test_kept_rankings_follow_every_change_of_the_text(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("rankings are kept on SQLite only (PostgreSQL has no cheap index version)")
+    upgrade(engine)
+    monkeypatch.setattr(search_sqlite, "RANKING_DEPTH", 3)
+    monkeypatch.setattr(SqlSearchBackend, "_CANDIDATES", 1)
+    for name in ("bdg.a", "bdg.b", "bdg.c"):
+        seed(engine, name, description="badger")
+
+    def best() -> list[str]:
+        return shown(search(engine, q="badger", per_page="1"))
+
+    assert best() == ["bdg.a"]
+    kept = search_sqlite._RANKINGS._by_database[engine]
+    assert list(kept) == [("badger",)]
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE plugins SET tags = '[\"badger\"]' WHERE name = 'bdg.c'"))
+    assert best() == ["bdg.c"]
+    version = kept[("badger",)][0]
+    with engine.begin() as connection:  # a column outside the text index keeps the ranking
+        connection.execute(text("UPDATE plugins SET downloads = 7 WHERE name = 'bdg.c'"))
+    assert best() == ["bdg.c"]
+    assert kept[("badger",)][0] == version
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM plugins WHERE name = 'bdg.c'"))
+    assert best() == ["bdg.a"]
+    assert shown(search(engine, q="badger")) == ["bdg.a", "bdg.b"]
+
+
+def test_trending_reuses_a_week_of_downloads_for_a_while(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upgrade(engine)
+    a, b = seed(engine, "trd.a"), seed(engine, "trd.b")
+    seed(engine, "trd.c", listed=False)
+    add_stats(engine, [(a, "1.0.0", today(), 5)])
+    assert shown(search(engine, sort="trending")) == ["trd.a", "trd.b"]
+    add_stats(engine, [(b, "1.0.0", today(), 9)])
+    assert shown(search(engine, sort="trending")) == ["trd.a", "trd.b"]  # a minute behind
+    with engine.begin() as connection:  # what is shown is never behind
+        connection.execute(text("UPDATE plugins SET listed = false WHERE name = 'trd.a'"))
+    assert shown(search(engine, sort="trending")) == ["trd.b"]
+    monkeypatch.setattr(search_base, "TRENDING_CACHE_S", 0)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE plugins SET listed = true"))
+    assert shown(search(engine, sort="trending")) == ["trd.b", "trd.a", "trd.c"]
+
+
+def test_the_host_filter_stops_at_a_full_page_and_estimates_the_total(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upgrade(engine)
+    for i in range(8):
+        engines = {"myapp": "<2"} if i % 2 else {}
+        seed(engine, f"hst.p{i}", V(engines=engines), downloads=100 - i)
+    monkeypatch.setattr(SqlSearchBackend, "_HOST_BATCH", 2)
+    newer = search(engine, host="myapp", host_version="3", per_page="1")
+    assert shown(newer) == ["hst.p0"]
+    # stopped after 6 of the 8, 3 of them compatible: about half of 8
+    assert (newer.total, newer.total_is_estimate) == (4, True)
+    deeper = search(engine, host="myapp", host_version="3", per_page="2", page="2")
+    assert shown(deeper) == ["hst.p4", "hst.p6"]
+    whole = search(engine, host="myapp", host_version="3", per_page="10")
+    assert (shown(whole), whole.total, whole.total_is_estimate) == (
+        ["hst.p0", "hst.p2", "hst.p4", "hst.p6"],
+        4,
+        False,
+    )
+    assert search(engine, host="myapp", host_version="1", per_page="3").total == 8
+
+
+def query_plans(engine: Engine, **params: str) -> list[str]:
+    """The plan of every SELECT one search runs (PostgreSQL told to avoid sequential scans,
+    so tiny tables do not hide an index that could not be used)."""
+    statements: list[tuple[str, Any]] = []
+
+    def grab(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        search(engine, **params)
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if not sqlite:
+            connection.exec_driver_sql("SET enable_seqscan = off")
+        prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+        return [
+            " ".join(str(row[-1]) for row in connection.exec_driver_sql(prefix + sql, args))
+            for sql, args in statements
+        ]
+
+
+def test_searches_use_the_indexes_made_for_them(engine: Engine) -> None:
+    """The indexes are partial: a query whose predicate drifted from the index's would still
+    give the right answer, only by reading every row. So look at the plans."""
+    upgrade(engine)
+    asks = {
+        "network": ["a.com"],
+        "storage": 1024,
+        "events": {"subscribe": ["a.*"]},
+        "ui": ["widgets"],
+        "config": True,
+    }
+    for i in range(3):
+        seed(engine, f"idx.p{i}", V(permissions=asks), categories=["ui"], tags=["x"])
+    for permission in PERMISSION_NAMES:
+        plans = query_plans(engine, permission=permission)
+        assert f"ix_plugin_versions_grants_{permission}" in plans[0], (permission, plans)
+        counted = query_plans(engine, permission=permission, per_page="1")
+        assert f"ix_plugin_versions_grants_{permission}" in counted[1], (permission, counted)
+    if engine.dialect.name != "sqlite":
+        return  # PostgreSQL's choice among usable indexes depends on statistics
+    for sort, index in [
+        ("downloads", "ix_plugins_visible_downloads"),
+        ("recent", "ix_plugins_visible_updated"),
+        ("name", "ix_plugins_visible_name"),
+        ("rating", "ix_plugins_visible_rated"),
+    ]:
+        assert index in query_plans(engine, sort=sort)[0], sort
+    assert "ix_daily_stats_trending" in query_plans(engine, sort="trending")[0]
+    assert "ix_plugins_visible_lists" in query_plans(engine, category="ui", per_page="1")[1]
+    assert "ix_plugins_visible_lists" in query_plans(engine, tag="x", per_page="1")[1]
 
 
 # --- refusals and hostile text -----------------------------------------------------------------

@@ -13,12 +13,16 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
+    literal_column,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -139,6 +143,31 @@ class Plugin(Base):
     versions: Mapped[list[PluginVersion]] = relationship(back_populates="plugin")
 
 
+# Search and browse (migration 0005): one index per sort over the visible plugins only, so a
+# page is read off an index and the scan stops when it is full. Search writes the same
+# predicate (listed, not suspended, published) so the planners can use them.
+_VISIBLE = and_(Plugin.listed, ~Plugin.suspended, Plugin.latest_version.is_not(None))
+for _name, *_columns in (
+    ("ix_plugins_visible_downloads", Plugin.downloads.desc(), Plugin.name),
+    ("ix_plugins_visible_updated", Plugin.updated_at.desc(), Plugin.name),
+    ("ix_plugins_visible_name", Plugin.name),
+):
+    Index(_name, *_columns, sqlite_where=_VISIBLE, postgresql_where=_VISIBLE)
+# The rated plugins, small and covering (id too, for PostgreSQL): sorting them by average (an
+# expression SQLite's reflection cannot read back from an index) is cheap; the unrated follow
+# by name.
+_RATED = and_(_VISIBLE, Plugin.rating_count > literal_column("0"))
+Index(
+    "ix_plugins_visible_rated",
+    Plugin.rating_count,
+    Plugin.rating_sum,
+    Plugin.name,
+    Plugin.id,
+    sqlite_where=_RATED,
+    postgresql_where=_RATED,
+)
+
+
 class PluginVersion(Base):
     """One uploaded archive. Versions are immutable: a name+version is never reused, not even
     after a rejection or a yank."""
@@ -164,6 +193,43 @@ class PluginVersion(Base):
     plugin: Mapped[Plugin] = relationship(back_populates="versions")
 
 
+# The permission filter (migration 0005): per permission, the published versions that ask
+# for it. The predicate holds the JSON test, so a lookup here reads no manifest; search
+# takes these predicates from the indexes themselves, so query and index cannot drift.
+_GRANTS = {
+    "network": (
+        "json_array_length(manifest, '$.permissions.network') > 0",
+        "json_array_length(manifest #> '{permissions,network}') > 0",
+    ),
+    "storage": (
+        "json_extract(manifest, '$.permissions.storage') > 0",
+        "CAST(manifest #>> '{permissions,storage}' AS BIGINT) > 0",
+    ),
+    "events": (
+        "coalesce(json_array_length(manifest, '$.permissions.events.publish'), 0)"
+        " + coalesce(json_array_length(manifest, '$.permissions.events.subscribe'), 0) > 0",
+        "coalesce(json_array_length(manifest #> '{permissions,events,publish}'), 0)"
+        " + coalesce(json_array_length(manifest #> '{permissions,events,subscribe}'), 0) > 0",
+    ),
+    "ui": (
+        "json_array_length(manifest, '$.permissions.ui') > 0",
+        "json_array_length(manifest #> '{permissions,ui}') > 0",
+    ),
+    "config": (
+        "json_extract(manifest, '$.permissions.config') = 1",
+        "manifest #>> '{permissions,config}' = 'true'",
+    ),
+}
+for _permission, (_sqlite, _postgresql) in _GRANTS.items():
+    Index(
+        f"ix_plugin_versions_grants_{_permission}",
+        PluginVersion.plugin_id,
+        PluginVersion.version,
+        sqlite_where=text(f"status = 'published' AND {_sqlite}"),
+        postgresql_where=text(f"status = 'published' AND {_postgresql}"),
+    )
+
+
 class Review(Base):
     """One rating per identity per plugin; editing replaces it."""
 
@@ -187,6 +253,10 @@ class DailyStat(Base):
     downloads: Mapped[int] = mapped_column(Integer, default=0)
     installs: Mapped[int] = mapped_column(Integer, default=0)
     uninstalls: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# Trending (migration 0005): a week of downloads summed from the index alone.
+Index("ix_daily_stats_trending", DailyStat.day, DailyStat.plugin_id, DailyStat.downloads)
 
 
 class AuditRecord(Base):

@@ -56,6 +56,9 @@ def search_plugins(
             {**catalog.plugin_summary(hit.plugin), "score": hit.score} for hit in result.hits
         ],
         "total": result.total,
+        # Counting stops at COUNT_LIMIT matches, and the host filter may extrapolate: then
+        # ``total`` is a lower bound / estimate, and this says so.
+        "total_is_estimate": result.total_is_estimate,
         "page": query.page,
         "per_page": query.per_page,
     }

@@ -8,6 +8,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from plugport.errors import PlugportError
+from plugport.registry.search import base as _base
+from plugport.registry.search import sqlite as _sqlite
 from plugport.registry.search.base import (
     CategoryCount,
     SearchBackend,
@@ -27,6 +29,7 @@ __all__ = [
     "SearchQuery",
     "SearchResult",
     "SqliteSearchBackend",
+    "clear_caches",
     "include_schema_name",
     "search_backend",
 ]
@@ -45,3 +48,11 @@ def search_backend(bind: Session | Engine | Connection) -> SearchBackend:
         return _BACKENDS[name]
     except KeyError:
         raise PlugportError(f"search supports SQLite and PostgreSQL, not {name}") from None
+
+
+def clear_caches() -> None:
+    """Forget the kept FTS5 rankings and the weekly download sums of every database, as a
+    fresh process would have none (for measuring what a search costs without them)."""
+    with _base._CACHE_LOCK:
+        _base._WEEKLY.clear()
+    _sqlite._RANKINGS.clear()

@@ -7,25 +7,33 @@ a valid query or raises :class:`~plugport.errors.InvalidInputError` naming the p
 
 from __future__ import annotations
 
+import functools
+import json
 import re
-from dataclasses import dataclass, field
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
+    Engine,
     Select,
     SQLColumnExpression,
     Subquery,
+    Table,
     and_,
     case,
     exists,
     func,
+    literal_column,
     select,
-    true,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import UnaryExpression
 
 from plugport._manifest_fields import _host_app, _tag
 from plugport.errors import InvalidInputError
@@ -38,10 +46,12 @@ if TYPE_CHECKING:
     from alembic.runtime.environment import NameFilterParentNames, NameFilterType
 
 __all__ = [
+    "COUNT_LIMIT",
     "DEFAULT_PER_PAGE",
     "MAX_PER_PAGE",
     "SEARCH_SCHEMA_OBJECTS",
     "SORTS",
+    "TRENDING_CACHE_S",
     "TRENDING_DAYS",
     "CategoryCount",
     "SearchBackend",
@@ -61,6 +71,11 @@ MAX_PAGE = 10_000
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 16
 TRENDING_DAYS = 7
+TRENDING_CACHE_S = 60
+"""How long a database's weekly downloads are reused: trending may be a minute behind."""
+COUNT_LIMIT = 1_000
+"""Totals are exact up to here. Counting further means visiting every match (tens of
+milliseconds at 100,000 plugins); past it a result says "at least this many"."""
 
 # A term is a run of letters and digits: what SQLite's unicode61 tokenizer and the text the
 # PostgreSQL column indexes (punctuation turned into spaces) both treat as one token. Nothing
@@ -72,6 +87,9 @@ SEARCH_SCHEMA_OBJECTS = frozenset(
         "plugin_search",  # SQLite: the FTS5 table; its shadow tables share the prefix
         "search_vector",  # PostgreSQL: the generated column on plugins
         "ix_plugins_search_vector",  # PostgreSQL: its GIN index
+        # the visible plugins' categories and tags, to count them: 0005 builds it differently
+        # per dialect (PostgreSQL has no b-tree on json), so it is not in the models
+        "ix_plugins_visible_lists",
     }
 )
 
@@ -80,7 +98,7 @@ def include_schema_name(
     name: str | None, type_: NameFilterType, parent_names: NameFilterParentNames
 ) -> bool:
     """Alembic's ``include_name`` hook: leave the dialect-specific search objects that 0002
-    creates out of model comparison (the models describe what every dialect has)."""
+    and 0005 create out of model comparison (the models describe what every dialect has)."""
     if name is None:
         return True
     return name not in SEARCH_SCHEMA_OBJECTS and not name.startswith("plugin_search_")
@@ -226,8 +244,11 @@ class SearchHit:
 class SearchResult:
     hits: list[SearchHit]
     total: int
-    """Every match, not just this page."""
+    """Every match, not just this page, when ``total_is_estimate`` is false. Otherwise a lower
+    estimate: counting stopped at :data:`COUNT_LIMIT` (there are at least that many), or the
+    host filter was applied to the first few hundred matches only and the rest extrapolated."""
     query: SearchQuery
+    total_is_estimate: bool = False
 
 
 @dataclass(frozen=True)
@@ -250,21 +271,82 @@ class SearchBackend(Protocol):
 
 
 def _visible() -> ColumnElement[bool]:
-    """Published (a latest, non-yanked version exists), listed and not suspended."""
+    """Published (a latest, non-yanked version exists), listed and not suspended. The partial
+    indexes in ``models`` carry this very predicate, which is how the planners pick them."""
     return and_(Plugin.listed, ~Plugin.suspended, Plugin.latest_version.is_not(None))
 
 
+def _rated() -> ColumnElement[bool]:
+    # A literal, as in ix_plugins_visible_rated's predicate: a bound parameter would not match.
+    return Plugin.rating_count > literal_column("0")
+
+
+@functools.lru_cache(maxsize=4096)
+def _accepts(
+    versions: tuple[tuple[str, str | None, bool], ...], host: str, host_version: str
+) -> bool:
+    """Whether ``choose_version`` finds a version for ``host`` among ``(version, range for the
+    host or None, yanked)``. Plugins share a handful of version numbers and ranges, so the
+    PEP 440 work is mostly done once."""
+    candidates = [
+        Candidate(version, {host: spec} if spec is not None else {}, yanked)
+        for version, spec, yanked in versions
+    ]
+    return choose_version(candidates, {host: host_version})[0] is not None
+
+
+def _index_predicate(table: Table, name: str, dialect: str) -> ColumnElement[bool]:
+    index = next(i for i in table.indexes if i.name == name)
+    predicate: ColumnElement[bool] = index.dialect_options[dialect]["where"]
+    return predicate
+
+
+Row = tuple[int, float | None]
+"""A plugin's id and its score (None without words)."""
+
+_CACHE_LOCK = threading.Lock()
+_WEEKLY: WeakKeyDictionary[Engine | Connection, tuple[date, float, list[int]]] = WeakKeyDictionary()
+"""Per database: the day, when it was summed (monotonic seconds), the ranked plugin ids."""
+
+
 class SqlSearchBackend:
-    """The SQL both backends share; a subclass supplies the dialect's pieces."""
+    """The SQL both backends share; a subclass supplies the dialect's pieces.
+
+    Every order reads a page without touching every match: the browse orders off partial
+    indexes over the visible plugins; relevance from the best-scored few hundred matches (more
+    only when filters leave too few of them); rating and trending as a small sorted head (the
+    rated plugins, the plugins downloaded this week) followed by everything else by name.
+    Totals are counted only up to :data:`COUNT_LIMIT`."""
 
     dialect: ClassVar[str]
-    _HOST_CHUNK = 500
+    _HOST_BATCH = 50
 
     # --- what a dialect supplies ---------------------------------------------------------
 
-    def _hits(self, terms: tuple[str, ...]) -> Subquery:
-        """``(plugin_id, score)`` of every plugin whose text matches all ``terms`` as
-        prefixes; higher score is more relevant."""
+    def _match(self, stmt: Select[Any], terms: tuple[str, ...]) -> Select[Any]:
+        """``stmt`` (over ``plugins``) narrowed to the plugins whose text matches all
+        ``terms`` as prefixes."""
+        raise NotImplementedError
+
+    def _scores(self, session: Session, terms: tuple[str, ...], ids: list[int]) -> dict[int, float]:
+        """The scores of those of ``ids`` that match ``terms``; higher is more relevant."""
+        raise NotImplementedError
+
+    # Relevance: a dialect either scores a plugin from its own row (``_row_score``), or its
+    # text index scores every match before anything can be joined (``_top``, ``_match_count``).
+
+    def _row_score(self, terms: tuple[str, ...]) -> ColumnElement[float] | None:
+        """A plugin's score as an expression over its ``plugins`` row; None if the dialect
+        has none (then relevance works from candidates, below)."""
+        return None
+
+    def _top(self, session: Session, terms: tuple[str, ...], limit: int | None) -> Subquery:
+        """``(plugin_id, score)`` of the ``limit`` best-scored matches of ``terms`` (all of
+        them for None), whether visible or not."""
+        raise NotImplementedError
+
+    def _match_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
+        """How many plugins match ``terms``, visible or not, counting up to ``limit``."""
         raise NotImplementedError
 
     def _elements(self, json_list: SQLColumnExpression[Any]) -> Any:
@@ -272,144 +354,370 @@ class SqlSearchBackend:
         column, correlated to the outer row."""
         raise NotImplementedError
 
-    def _requests(self, manifest: SQLColumnExpression[Any], permission: str) -> ColumnElement[bool]:
-        """Whether a manifest asks for ``permission`` (a non-empty list, a positive storage
-        quota, ``config = true``)."""
+    def _json_text(self, json_column: SQLColumnExpression[Any]) -> ColumnElement[str]:
+        """A JSON column as its stored text."""
         raise NotImplementedError
 
-    # --- shared --------------------------------------------------------------------------
+    def _id_set(self, ids: list[int]) -> Select[Any]:
+        """``ids`` as a one-column SELECT, for ``IN``/``NOT IN`` (however many there are)."""
+        raise NotImplementedError
+
+    def _prepare(self, session: Session) -> None:
+        """Settings for the rest of the session's transaction, before the first search."""
+
+    def _unindexed(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        """``column``, hidden from index choice where the planner would otherwise take a worse
+        index for it."""
+        return column
+
+    # --- filters -------------------------------------------------------------------------
 
     def _contains(self, json_list: SQLColumnExpression[Any], value: str) -> ColumnElement[bool]:
+        """Whether a JSON list of tags or categories holds ``value``. Such values are letters,
+        digits and '-' only, so ``"value"`` occurs in the list's text when the list holds it:
+        that substring test rules out almost every row without parsing any JSON, and the
+        exact test runs on the few that remain."""
         items = self._elements(json_list)
-        return exists(select(items.c.value).where(items.c.value == value))
+        return and_(
+            self._json_text(json_list).contains(f'"{value}"', autoescape=True),
+            exists(select(items.c.value).where(items.c.value == value)),
+        )
 
-    def _filters(self, query: SearchQuery) -> list[ColumnElement[bool]]:
+    def _grant_predicate(self, permission: str) -> ColumnElement[bool]:
+        """Whether a version row is published and asks for ``permission``: the predicate of
+        ``ix_plugin_versions_grants_<permission>`` itself, so the planner can use that index
+        and never read a manifest."""
+        return _index_predicate(
+            PluginVersion.__table__,  # type: ignore[arg-type]
+            f"ix_plugin_versions_grants_{permission}",
+            self.dialect,
+        )
+
+    def _grants(self, permission: str) -> ColumnElement[bool]:
+        """Whether the plugin's latest published version asks for ``permission``; tested per
+        plugin, for orders that walk the plugins and stop at a full page."""
+        return exists(
+            select(literal_column("1"))
+            .select_from(PluginVersion)
+            .where(
+                PluginVersion.plugin_id == Plugin.id,
+                self._unindexed(PluginVersion.version.expression) == Plugin.latest_version,
+                self._grant_predicate(permission),
+            )
+        )
+
+    def _filters(self, query: SearchQuery, *, permission: bool = True) -> list[ColumnElement[bool]]:
         filters = [_visible()]
         if query.category is not None:
             filters.append(self._contains(Plugin.categories, query.category))
         if query.tag is not None:
             filters.append(self._contains(Plugin.tags, query.tag))
-        if query.permission is not None:
-            filters.append(
-                exists(
-                    select(PluginVersion.id).where(
-                        PluginVersion.plugin_id == Plugin.id,
-                        PluginVersion.version == Plugin.latest_version,
-                        PluginVersion.status == "published",
-                        self._requests(PluginVersion.manifest, query.permission),
-                    )
-                )
-            )
+        if query.permission is not None and permission:
+            filters.append(self._grants(query.permission))
         return filters
 
-    def _matching(
-        self, query: SearchQuery, *columns: Any
-    ) -> tuple[Select[Any], ColumnElement[Any] | None]:
-        """``columns`` (plus the score when there are words) of every match, and the score."""
-        hits = self._hits(query.terms) if query.terms else None
-        score = hits.c.score if hits is not None else None
-        stmt = select(*columns, *([score] if score is not None else []))
-        if hits is not None:
-            stmt = stmt.join(hits, hits.c.plugin_id == Plugin.id)
-        return stmt.where(*self._filters(query)), score
+    def _matching(self, query: SearchQuery, *columns: Any) -> Select[Any]:
+        """``columns`` of every visible plugin matching the words and filters of ``query``."""
+        stmt = select(*columns).where(*self._filters(query))
+        return self._match(stmt, query.terms) if query.terms else stmt
 
-    def _ordered(self, query: SearchQuery, *columns: Any, today: date) -> Select[Any]:
-        """The matches in ``query``'s order; ties always fall back to the name, so pages
-        never overlap."""
-        stmt, score = self._matching(query, *columns)
-        by_name = Plugin.name.asc()
-        order: list[UnaryExpression[Any] | ColumnElement[Any]]
-        if query.sort == "relevance" and score is not None:
-            order = [
+    # --- one window of the order ---------------------------------------------------------
+
+    def _window(
+        self, session: Session, query: SearchQuery, offset: int, limit: int, *, today: date
+    ) -> list[Row]:
+        """The matches at ``offset`` .. ``offset + limit`` in ``query``'s order; ties always
+        fall back to the name, so windows never overlap."""
+        if query.sort == "relevance" and query.terms:
+            return self._relevance_window(session, query, offset, limit)
+        if query.sort == "rating":
+            rated = (
+                self._matching(query, Plugin.id)
+                .where(_rated())
+                .order_by(
+                    (Plugin.rating_sum * literal_column("1.0") / Plugin.rating_count).desc(),
+                    Plugin.rating_count.desc(),
+                    Plugin.name,
+                )
+                .limit(offset + limit)
+            )
+            rows = self._split_window(
+                session,
+                offset,
+                limit,
+                [(row[0], None) for row in session.execute(rated)],
+                tail=self._matching(query, Plugin.id).where(~_rated()),
+            )
+        elif query.sort == "trending":
+            ranked = self._weekly(session, today)
+            rows = self._split_window(
+                session,
+                offset,
+                limit,
+                self._walk(session, query, ranked, offset + limit),
+                tail=self._matching(query, Plugin.id).where(Plugin.id.not_in(self._id_set(ranked))),
+            )
+        else:
+            stmt = self._matching(query, Plugin.id)
+            if query.sort == "downloads":
+                stmt = stmt.order_by(Plugin.downloads.desc())
+            elif query.sort == "recent":
+                stmt = stmt.order_by(Plugin.updated_at.desc())
+            stmt = stmt.order_by(Plugin.name)
+            ids = session.scalars(stmt.offset(offset).limit(limit)).all()
+            rows = [(plugin_id, None) for plugin_id in ids]
+        if query.terms and rows:
+            scores = self._scores(session, query.terms, [plugin_id for plugin_id, _ in rows])
+            rows = [(plugin_id, scores.get(plugin_id)) for plugin_id, _ in rows]
+        return rows
+
+    def _split_window(
+        self, session: Session, offset: int, limit: int, head: list[Row], *, tail: Select[Any]
+    ) -> list[Row]:
+        """A window of an order that is a small head in its own order followed by ``tail``
+        (the other matches) by name. ``head`` holds its first ``offset + limit`` rows, or all
+        of them when shorter; that is also how long it is."""
+        end = offset + limit
+        if len(head) == end:
+            return head[offset:]
+        taken = head[offset:]
+        skip = max(0, offset - len(head))
+        rest = session.scalars(
+            tail.order_by(Plugin.name).offset(skip).limit(limit - len(taken))
+        ).all()
+        return taken + [(plugin_id, None) for plugin_id in rest]
+
+    def _weekly(self, session: Session, today: date) -> list[int]:
+        """The plugins downloaded in the trending window, most downloads first, ties by name;
+        summed at most once a :data:`TRENDING_CACHE_S` per database (summing a week of
+        ``daily_stats`` takes tens of milliseconds at 100,000 plugins). Which of them are
+        visible and match is decided afresh on every search."""
+        engine = session.get_bind()
+        with _CACHE_LOCK:
+            cached = _WEEKLY.get(engine)
+        now = time.monotonic()
+        if cached is not None and cached[0] == today and now - cached[1] < TRENDING_CACHE_S:
+            return cached[2]
+        since = today - timedelta(days=TRENDING_DAYS - 1)
+        weekly = (
+            select(DailyStat.plugin_id, func.sum(DailyStat.downloads).label("downloads"))
+            .where(DailyStat.day >= since, DailyStat.day <= today)
+            .group_by(DailyStat.plugin_id)
+            .having(func.sum(DailyStat.downloads) > 0)
+            .subquery("weekly")
+        )
+        ids = list(
+            session.scalars(
+                select(weekly.c.plugin_id)
+                .join(Plugin, Plugin.id == weekly.c.plugin_id)
+                .order_by(weekly.c.downloads.desc(), Plugin.name)
+            )
+        )
+        with _CACHE_LOCK:
+            _WEEKLY[engine] = (today, now, ids)
+        return ids
+
+    def _walk(self, session: Session, query: SearchQuery, ids: list[int], end: int) -> list[Row]:
+        """The first ``end`` of ``ids`` (in their order) that are visible and match ``query``;
+        all of them when fewer."""
+        kept: list[Row] = []
+        step = max(2 * end, 200)
+        for start in range(0, len(ids), step):
+            chunk = ids[start : start + step]
+            matching = set(
+                session.scalars(self._matching(query, Plugin.id).where(Plugin.id.in_(chunk)))
+            )
+            kept += [(plugin_id, None) for plugin_id in chunk if plugin_id in matching]
+            if len(kept) >= end:
+                break
+        return kept[:end]
+
+    def _relevance_window(
+        self, session: Session, query: SearchQuery, offset: int, limit: int
+    ) -> list[Row]:
+        """An exact name first, then deprecated plugins after the others, each by score, ties
+        by name. Where a plugin's score is an expression over its own row, the matches are
+        filtered first and only those that pass are scored. Where the text index scores every
+        match before anything else can be applied (FTS5), only the best-scored few hundred
+        are joined to ``plugins`` and filtered, and more only when filters leave too few."""
+        score = self._row_score(query.terms)
+        if score is not None:
+            ordered = self._matching(query, Plugin.id, score).order_by(
                 case((Plugin.name == query.exact_name, 0), else_=1),
                 case((Plugin.deprecated_reason.is_(None), 0), else_=1),
                 score.desc(),
-            ]
-        elif query.sort == "rating":
-            average = case(
-                (Plugin.rating_count > 0, Plugin.rating_sum * 1.0 / Plugin.rating_count), else_=0
+                Plugin.name,
             )
-            order = [average.desc(), Plugin.rating_count.desc()]
-        elif query.sort == "recent":
-            order = [Plugin.updated_at.desc()]
-        elif query.sort == "trending":
-            since = today - timedelta(days=TRENDING_DAYS - 1)
-            weekly = (
-                select(DailyStat.plugin_id, func.sum(DailyStat.downloads).label("downloads"))
-                .where(DailyStat.day >= since, DailyStat.day <= today)
-                .group_by(DailyStat.plugin_id)
-                .subquery("weekly")
+            rows = session.execute(ordered.offset(offset).limit(limit))
+            return [(plugin_id, float(value)) for plugin_id, value in rows]
+        exact: list[Row] = []
+        named = None
+        if "." in query.exact_name:  # every plugin name has one: no query needed without
+            named = session.scalar(
+                select(Plugin.id).where(Plugin.name == query.exact_name, *self._filters(query))
             )
-            stmt = stmt.outerjoin(weekly, weekly.c.plugin_id == Plugin.id)
-            order = [func.coalesce(weekly.c.downloads, 0).desc()]
-        elif query.sort == "name":
-            order = []
-        else:  # downloads
-            order = [Plugin.downloads.desc()]
-        return stmt.order_by(*order, by_name)
+        if named is not None:
+            named_score = self._scores(session, query.terms, [named]).get(named)
+            exact = [(named, named_score)] if named_score is not None else []
+        wanted = offset + limit - len(exact)
+        first = max(self._CANDIDATES, 2 * wanted)
+        for candidates in (first, self._MORE_CANDIDATES if first < self._MORE_CANDIDATES else None):
+            ranked = self._ranked(session, query, candidates, named, wanted)
+            if ranked is not None:
+                return (exact + ranked)[offset : offset + limit]
+        ranked = self._ranked(session, query, None, named, wanted)
+        assert ranked is not None  # noqa: S101 - without a limit every match is certain
+        return (exact + ranked)[offset : offset + limit]
+
+    _CANDIDATES = 200
+    _MORE_CANDIDATES = 2000
+
+    def _ranked(
+        self,
+        session: Session,
+        query: SearchQuery,
+        limit: int | None,
+        named: int | None,
+        wanted: int,
+    ) -> list[Row] | None:
+        """The visible matches (but ``named``) among the ``limit`` best-scored ones, in
+        relevance order, up to the last one whose place is certain; None when fewer than
+        ``wanted`` are certain."""
+        top = self._top(session, query.terms, limit)
+        framed = select(
+            top.c.plugin_id,
+            top.c.score,
+            func.count().over().label("candidates"),
+            func.min(top.c.score).over().label("floor"),
+        ).subquery("framed")
+        deprecated = case((Plugin.deprecated_reason.is_(None), 0), else_=1)
+        stmt = (
+            select(
+                framed.c.plugin_id, framed.c.score, framed.c.candidates, framed.c.floor, deprecated
+            )
+            .join(Plugin, Plugin.id == framed.c.plugin_id)
+            .where(*self._filters(query))
+            .order_by(deprecated, framed.c.score.desc(), Plugin.name)
+        )
+        if named is not None:
+            stmt = stmt.where(Plugin.id != named)
+        rows = session.execute(stmt).all()
+        if limit is None:
+            return [(row[0], float(row[1])) for row in rows]
+        candidates = rows[0][2] if rows else self._match_count(session, query.terms, limit + 1)
+        if candidates < limit:  # every match was a candidate
+            return [(row[0], float(row[1])) for row in rows]
+        # A match beyond the candidates scores at most the floor (and may be named before a
+        # candidate with the same score), and a deprecated candidate may still be outranked by
+        # a non-deprecated match beyond: only the non-deprecated above the floor are certain.
+        certain: list[Row] = []
+        for plugin_id, score, _, floor, is_deprecated in rows:
+            if is_deprecated or score <= floor:
+                break
+            certain.append((plugin_id, float(score)))
+        return certain if len(certain) >= wanted else None
+
+    # --- search ------------------------------------------------------------------------------
 
     def search(self, session: Session, query: SearchQuery, *, today: date) -> SearchResult:
+        self._prepare(session)
         if query.host is not None and query.host_version is not None:
             return self._search_for_host(session, query, query.host, query.host_version, today)
-        rows = session.execute(
-            self._ordered(query, Plugin, today=today).offset(query.offset).limit(query.per_page)
-        ).all()
-        counted = self._matching(query, Plugin.id)[0].subquery()
-        total = session.scalar(select(func.count()).select_from(counted)) or 0
-        hits = [SearchHit(row[0], float(row[1]) if len(row) > 1 else None) for row in rows]
-        return SearchResult(hits, total, query)
+        rows = self._window(session, query, query.offset, query.per_page, today=today)
+        if len(rows) < query.per_page and (rows or query.offset == 0):
+            total, estimate = query.offset + len(rows), False  # the page holds the last match
+        else:
+            total, estimate = self._count(session, query)
+        return SearchResult(self._hits(session, rows), total, query, estimate)
+
+    def _count(self, session: Session, query: SearchQuery) -> tuple[int, bool]:
+        """Every match up to :data:`COUNT_LIMIT`, and whether there are more."""
+        stmt = select(Plugin.id).where(*self._filters(query, permission=False))
+        if query.permission is not None:
+            # Joined, not EXISTS: the planner may then start from the (smaller) versions that
+            # grant it, where testing every plugin in turn would read up to 20 for each match.
+            stmt = stmt.join(
+                PluginVersion,
+                and_(
+                    PluginVersion.plugin_id == Plugin.id,
+                    self._unindexed(PluginVersion.version.expression) == Plugin.latest_version,
+                    self._grant_predicate(query.permission),
+                ),
+            )
+        if query.terms:
+            stmt = self._match(stmt, query.terms)
+        capped = stmt.limit(COUNT_LIMIT + 1).subquery("capped")
+        count = session.scalar(select(func.count()).select_from(capped)) or 0
+        return (COUNT_LIMIT, True) if count > COUNT_LIMIT else (count, False)
+
+    def _hits(self, session: Session, rows: list[Row]) -> list[SearchHit]:
+        if not rows:
+            return []
+        ids = [plugin_id for plugin_id, _ in rows]
+        plugins = {p.id: p for p in session.scalars(select(Plugin).where(Plugin.id.in_(ids)))}
+        return [SearchHit(plugins[plugin_id], score) for plugin_id, score in rows]
 
     def _search_for_host(
         self, session: Session, query: SearchQuery, host: str, host_version: str, today: date
     ) -> SearchResult:
         """PEP 440 ranges cannot be evaluated in SQL, and compatibility depends on the version
-        asked about, so nothing can be precomputed: rank the matches of every other filter in
-        SQL, then keep those whose versions ``choose_version`` accepts, as ``/resolve`` would."""
-        ranked = session.execute(self._ordered(query, Plugin.id, today=today)).all()
-        compatible = self._compatible(session, [row[0] for row in ranked], host, host_version)
-        kept = [row for row in ranked if row[0] in compatible]
-        page = kept[query.offset : query.offset + query.per_page]
-        plugins = {
-            p.id: p
-            for p in session.scalars(select(Plugin).where(Plugin.id.in_([row[0] for row in page])))
-        }
-        hits = [SearchHit(plugins[row[0]], float(row[1]) if len(row) > 1 else None) for row in page]
-        return SearchResult(hits, len(kept), query)
+        asked about, so nothing can be precomputed: walk the matches of every other filter in
+        order, a window at a time, keeping those whose versions ``choose_version`` accepts (as
+        ``/resolve`` would) until the page is full. The total is then extrapolated from the
+        share kept so far, unless the walk reached the end."""
+        unfiltered = replace(query, host=None, host_version=None)
+        wanted = query.offset + query.per_page
+        kept: list[Row] = []
+        checked = 0
+        batch = max(self._HOST_BATCH, 2 * wanted)
+        while True:
+            window = self._window(session, unfiltered, checked, batch, today=today)
+            compatible = self._compatible(session, [row[0] for row in window], host, host_version)
+            kept += [row for row in window if row[0] in compatible]
+            checked += len(window)
+            if len(window) < batch:
+                total, estimate = len(kept), False
+                break
+            if len(kept) > wanted:
+                matches, _ = self._count(session, unfiltered)
+                total = max(len(kept), round(len(kept) / checked * matches))
+                estimate = True
+                break
+            batch = min(2 * batch, 2000)
+        page = kept[query.offset : wanted]
+        return SearchResult(self._hits(session, page), total, query, estimate)
 
     def _compatible(
         self, session: Session, ids: list[int], host: str, host_version: str
     ) -> set[int]:
-        candidates: dict[int, list[Candidate]] = {}
-        for start in range(0, len(ids), self._HOST_CHUNK):
-            chunk = ids[start : start + self._HOST_CHUNK]
+        versions: dict[int, list[tuple[str, str | None, bool]]] = {}
+        if ids:
             rows = session.execute(
                 select(
                     PluginVersion.plugin_id,
                     PluginVersion.version,
-                    PluginVersion.manifest,
-                    PluginVersion.yanked_reason,
-                ).where(PluginVersion.plugin_id.in_(chunk), PluginVersion.status == "published")
+                    PluginVersion.manifest[("engines", host)].as_string(),
+                    PluginVersion.yanked_reason.is_not(None),
+                ).where(PluginVersion.plugin_id.in_(ids), PluginVersion.status == "published")
             )
-            for plugin_id, version, manifest, yanked_reason in rows:
-                engines = dict(manifest.get("engines") or {})
-                candidates.setdefault(plugin_id, []).append(
-                    Candidate(version, engines, yanked_reason is not None)
-                )
+            for plugin_id, version, engine_range, yanked in rows:
+                versions.setdefault(plugin_id, []).append((version, engine_range, bool(yanked)))
         return {
             plugin_id
-            for plugin_id, versions in candidates.items()
-            if choose_version(versions, {host: host_version})[0] is not None
+            for plugin_id, published in versions.items()
+            if _accepts(tuple(sorted(published)), host, host_version)
         }
 
     def categories(self, session: Session) -> list[CategoryCount]:
-        items = self._elements(Plugin.categories)
-        count = func.count().label("count")
-        rows = session.execute(
-            select(items.c.value, count)
-            .select_from(Plugin)
-            .join(items, true())
-            .where(_visible())
-            .group_by(items.c.value)
-            .order_by(count.desc(), items.c.value)
-        )
-        return [CategoryCount(str(name), int(n)) for name, n in rows]
+        """Grouped by the stored list: a few hundred distinct lists, however many plugins
+        (on SQLite read off ``ix_plugins_visible_lists``), then split here."""
+        self._prepare(session)
+        text = self._json_text(Plugin.categories)
+        counts: Counter[str] = Counter()
+        for stored, n in session.execute(
+            select(text, func.count()).where(_visible()).group_by(text)
+        ):
+            for name in json.loads(stored) or ():
+                counts[str(name)] += int(n)
+        ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        return [CategoryCount(name, n) for name, n in ordered]

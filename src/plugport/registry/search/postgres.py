@@ -9,15 +9,19 @@ from typing import Any
 from sqlalchemy import (
     ColumnClause,
     ColumnElement,
+    Integer,
+    Select,
     SQLColumnExpression,
-    Subquery,
+    Text,
     cast,
     func,
+    literal,
     literal_column,
     select,
+    text,
 )
-from sqlalchemy.dialects.postgresql import REGCONFIG
-from sqlalchemy.types import BigInteger
+from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
+from sqlalchemy.orm import Session
 
 from plugport.registry.models import Plugin
 from plugport.registry.search.base import SqlSearchBackend
@@ -28,6 +32,7 @@ RANK_WEIGHTS = "{0.1, 0.3333, 0.6667, 1.0}"
 """``ts_rank_cd`` weights for D, C, B, A: description and display name 1, tags 2, name 3."""
 
 _VECTOR: ColumnClause[Any] = literal_column("plugins.search_vector")
+_NO_PARALLEL_WORKERS = text("SET LOCAL max_parallel_workers_per_gather = 0")
 
 
 def tsquery_text(terms: tuple[str, ...]) -> str:
@@ -37,35 +42,41 @@ def tsquery_text(terms: tuple[str, ...]) -> str:
     return " & ".join(f"{term}:*" for term in terms)
 
 
+def _matches(terms: tuple[str, ...]) -> ColumnElement[bool]:
+    return _VECTOR.op("@@")(func.to_tsquery(cast("simple", REGCONFIG), tsquery_text(terms)))
+
+
+def _score(terms: tuple[str, ...]) -> ColumnElement[float]:
+    tsquery = func.to_tsquery(cast("simple", REGCONFIG), tsquery_text(terms))
+    return func.ts_rank_cd(literal_column(f"'{RANK_WEIGHTS}'::float4[]"), _VECTOR, tsquery)
+
+
 class PostgresSearchBackend(SqlSearchBackend):
     dialect = "postgresql"
 
-    def _hits(self, terms: tuple[str, ...]) -> Subquery:
-        tsquery = func.to_tsquery(cast("simple", REGCONFIG), tsquery_text(terms))
-        rank = func.ts_rank_cd(literal_column(f"'{RANK_WEIGHTS}'::float4[]"), _VECTOR, tsquery)
-        return (
-            select(Plugin.id.label("plugin_id"), rank.label("score"))
-            .where(_VECTOR.op("@@")(tsquery))
-            .subquery("hits")
+    def _prepare(self, session: Session) -> None:
+        # Every search reads a page off an index. With no statistics for the JSON predicates
+        # of the permission indexes, the planner thinks few versions grant one and plans
+        # parallel workers (or a nested loop) whose start alone costs ten times the query.
+        session.execute(_NO_PARALLEL_WORKERS)
+
+    def _match(self, stmt: Select[Any], terms: tuple[str, ...]) -> Select[Any]:
+        return stmt.where(_matches(terms))
+
+    def _row_score(self, terms: tuple[str, ...]) -> ColumnElement[float] | None:
+        return _score(terms)
+
+    def _scores(self, session: Session, terms: tuple[str, ...], ids: list[int]) -> dict[int, float]:
+        rows = session.execute(
+            select(Plugin.id, _score(terms)).where(_matches(terms), Plugin.id.in_(ids))
         )
+        return {int(plugin_id): float(score) for plugin_id, score in rows}
+
+    def _id_set(self, ids: list[int]) -> Select[Any]:
+        return select(func.unnest(literal(ids, ARRAY(Integer))))
 
     def _elements(self, json_list: SQLColumnExpression[Any]) -> Any:
         return func.json_array_elements_text(json_list).table_valued("value")
 
-    def _requests(self, manifest: SQLColumnExpression[Any], permission: str) -> ColumnElement[bool]:
-        def at(path: str) -> ColumnElement[Any]:  # the JSON at a constant path
-            return manifest.op("#>")(literal_column(f"'{{permissions,{path}}}'"))
-
-        def text_at(path: str) -> ColumnElement[Any]:
-            return manifest.op("#>>")(literal_column(f"'{{permissions,{path}}}'"))
-
-        def length(path: str) -> ColumnElement[Any]:
-            return func.coalesce(func.json_array_length(at(path)), 0)
-
-        if permission == "storage":
-            return func.coalesce(cast(text_at("storage"), BigInteger), 0) > 0
-        if permission == "config":
-            return text_at("config") == "true"
-        if permission == "events":
-            return length("events,publish") + length("events,subscribe") > 0
-        return length(permission) > 0  # network, ui
+    def _json_text(self, json_column: SQLColumnExpression[Any]) -> ColumnElement[str]:
+        return cast(json_column, Text)
