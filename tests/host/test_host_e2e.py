@@ -142,6 +142,8 @@ def test_install_update_rollback_consent_uninstall(registry: Registry, tmp_path:
     assert ("update", "acme.alpha", "rolled-back") in trail
     assert ("consent", "acme.alpha", "refused") in trail
     assert ("uninstall", "acme.alpha", "refused") in trail
+    assert ("trust-registry", registry.url, "ok") in trail  # pinned on first use, said so
+    assert trail.count(("trust-key", "acme", "ok")) == 1  # once, at the first confirmed install
     assert trail[-2:] == [("uninstall", "acme.beta", "ok"), ("uninstall", "acme.alpha", "ok")]
     with registry.client() as client:
         stats = client.get("/api/v1/plugins/acme.alpha/stats").json()

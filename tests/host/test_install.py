@@ -382,7 +382,7 @@ def test_switch_moves_the_code_into_its_version_directory_and_journals_it(home: 
     assert (target / "hello" / "plugin.py").is_file()
     assert not staged.code_dir.exists()
     assert home.staging() == []
-    assert home.state.publisher_keys("acme") == {key_id(home.key.public_key())}
+    assert home.state.publisher_keys("acme") == set()  # trusted only once confirmed
     assert home.last_audit() == HostAudit(
         2000.0,
         "ada",
@@ -440,6 +440,7 @@ def test_confirm_forgets_the_journal_and_deletes_the_old_version(home: Home) -> 
     assert new_dir.is_dir()
     home.installer.confirm(journals, actor="ada")
     assert home.state.journals() == []
+    assert home.state.publisher_keys("acme") == {key_id(home.key.public_key())}
     assert not old_dir.exists()
     assert home.version_dirs() == [new_dir.name]
     audit = home.last_audit()
@@ -597,3 +598,10 @@ def test_discard_removes_staged_archives_but_not_development_directories(home: H
     home.installer.discard([staged, dev])
     assert home.staging() == []
     assert (source / "plugport.toml").is_file()
+
+
+def test_an_install_rolled_back_trusts_no_publisher_key(home: Home) -> None:
+    journals = home.install("0.1.0")
+    home.installer.roll_back(journals, actor="ada", reason="it did not start")
+    assert home.state.publisher_keys("acme") == set()
+    assert home.state.get(NAME) is None

@@ -95,9 +95,12 @@ def test_refusals_leave_nothing(signed: tuple[Path, Path], tmp_path: Path) -> No
     assert not any((home / "staging").iterdir())
 
 
-def test_a_development_directory_runs_in_place(tmp_path: Path) -> None:
+def test_a_development_directory_runs_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source = write(tmp_path / "src", "acme.alpha", "0.1.0")
-    report, answers = in_host(tmp_path / "home", str(source))
+    monkeypatch.chdir(tmp_path)  # a relative home, as `plugport --home home` gives
+    report, answers = in_host(Path("home"), str(source))
     assert report.installed == [("acme.alpha", "0.1.0", None)]
     assert answers == ["acme.alpha 0.1.0 says hello to Ada"]
     assert not any((tmp_path / "home" / "plugins").iterdir())  # nothing copied

@@ -155,7 +155,7 @@ class PluginHost:
     ) -> None:
         self.app = app
         self.app_version = app_version
-        self.paths = HostPaths(Path(home))
+        self.paths = HostPaths(Path(home).absolute())  # workers need absolute paths
         self.paths.make()
         self.state = HostState(self.paths.state_file)
         self.installer = Installer(self.paths, self.state)
@@ -395,7 +395,7 @@ class PluginHost:
                 self.supervisor.services.storage.clear(name)
                 self.supervisor.services.settings.clear(name)
             self.installer.remove(installation, actor=self.actor, purge=purge)
-            self._report(installation, "uninstall")
+            await self._report(installation, "uninstall")
 
     async def enable(self, name: str) -> None:
         await self.start_runtime()
@@ -487,6 +487,16 @@ class PluginHost:
             self.installer.discard(staged)
             raise
         for trusted in indexes.values():  # only once everything verified: move the pins on
+            if self.state.registry(trusted.pin.url) is None:
+                how = "configured" if trusted.pin.url in self.registry_keys else "first use"
+                self.state.audit(
+                    "trust-registry",
+                    trusted.pin.url,
+                    "ok",
+                    actor=self.actor,
+                    key_id=trusted.pin.key_id,
+                    how=how,
+                )
             self.state.pin_registry(trusted.pin)
         return staged
 
@@ -685,7 +695,7 @@ class PluginHost:
             ]
         )
         for name, _, _ in report.installed:
-            self._report(self._installed(name), "install")
+            await self._report(self._installed(name), "install")
         return report
 
     def _consent(
@@ -750,12 +760,17 @@ class PluginHost:
                 with contextlib.suppress(PlugportError):
                     self._add(journal.previous)
 
-    def _report(self, installation: Installation, event: Literal["install", "uninstall"]) -> None:
+    async def _report(
+        self, installation: Installation, event: Literal["install", "uninstall"]
+    ) -> None:
+        """Best effort, off the event loop: a slow registry never stalls plugin calls."""
         if not self.telemetry or self.offline or installation.source_kind != "registry":
             return
         for client in self.clients:
             if client.url == installation.source:
-                client.report_usage(installation.name, installation.version, event)
+                await asyncio.to_thread(
+                    client.report_usage, installation.name, installation.version, event
+                )
 
 
 def signing_facts_namespace(signature: bytes) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -240,9 +241,6 @@ class Installer:
         with self.state.transaction() as db:
             for row, previous in rows:
                 self.state.begin_switch(db, operation, row, previous)
-                key_namespace = row.name.split(".", 1)[0]
-                if row.key_id:
-                    self.state.pin_publisher_key(db, key_namespace, row.key_id, now)
                 self.state.audit(
                     operation,
                     row.name,
@@ -263,6 +261,7 @@ class Installer:
         with self.state.transaction() as db:
             for journal in journals:
                 self.state.confirm(db, journal.name)
+                self._pin_key(db, journal.name, actor=actor)
                 self.state.audit(
                     journal.operation,
                     journal.name,
@@ -274,6 +273,24 @@ class Installer:
                 )
         failpoint("confirmed")
         self.sweep()
+
+    def _pin_key(self, db: sqlite3.Connection, name: str, *, actor: str) -> None:
+        """Trust the publisher key of a confirmed install for its namespace from now on. Only
+        at confirmation: an install that rolls back (or never finishes) pins nothing."""
+        installation = self.state.get(name)
+        if installation is None or not installation.key_id:
+            return
+        namespace = name.split(".", 1)[0]
+        if self.state.pin_publisher_key(db, namespace, installation.key_id, self._clock()):
+            self.state.audit(
+                "trust-key",
+                namespace,
+                "ok",
+                actor=actor,
+                db=db,
+                key_id=installation.key_id,
+                first_seen_with=f"{name} {installation.version}",
+            )
 
     def roll_back(self, journals: Sequence[Journal], *, actor: str, reason: str) -> None:
         """Put the previous versions' state back (or remove what was new), in one transaction,

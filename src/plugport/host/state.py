@@ -299,8 +299,12 @@ class HostState:
         return {row["key_id"] for row in rows}
 
     @staticmethod
-    def pin_publisher_key(db: sqlite3.Connection, namespace: str, key_id: str, at: float) -> None:
-        db.execute("INSERT OR IGNORE INTO publisher_keys VALUES (?,?,?)", (namespace, key_id, at))
+    def pin_publisher_key(db: sqlite3.Connection, namespace: str, key_id: str, at: float) -> bool:
+        """True when ``key_id`` is newly trusted for ``namespace``."""
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO publisher_keys VALUES (?,?,?)", (namespace, key_id, at)
+        )
+        return cursor.rowcount == 1
 
     # --- audit ------------------------------------------------------------------------------
 
