@@ -94,3 +94,26 @@ def test_bad_input_is_named_and_changes_nothing(run_cli: RunCli, tmp_path: Path)
         assert message in result.output, (args, result.output)
     plugins = tmp_path / "home" / "plugins"
     assert not plugins.exists() or not any(plugins.iterdir())
+
+
+def test_a_policy_preapproves_what_unattended_runs_may_grant(
+    run_cli: RunCli, registry: Registry, tmp_path: Path
+) -> None:
+    publisher = Publisher(registry, tmp_path / "scratch")
+    src, dist = tmp_path / "src", tmp_path / "dist"
+    publish(registry, publisher, write(src, "acme.gamma", "1.0.0", extra=NETWORK), dist)
+    home = tmp_path / "home"
+    home.mkdir()
+    where = ["--home", str(home), "--registry", registry.url]
+    (home / "policy.toml").write_text('[preapproved]\nnetwork = ["api.example.com"]\n')
+    installed = run_cli("install", "acme.gamma", *where)  # no terminal, no --yes
+    assert installed.exit_code == 0, installed.output
+    grows = NETWORK.replace('"api.example.com"', '"api.example.com", "evil.example.net"')
+    publish(registry, publisher, write(src, "acme.gamma", "1.1.0", extra=grows), dist)
+    refused = run_cli("update", "acme.gamma", *where)
+    assert refused.exit_code == 1
+    assert "needs consent for: network 'evil.example.net'" in refused.output
+    (home / "policy.toml").write_text("[preapproved]\nnetwork = 5\n")
+    broken = run_cli("update", "acme.gamma", *where)
+    assert broken.exit_code == 1
+    assert "policy.toml: not a valid policy" in broken.output

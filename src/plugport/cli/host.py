@@ -67,6 +67,28 @@ def _registries(given: list[str] | None) -> list[str]:
     return [url for url in env.split(",") if url.strip()]
 
 
+POLICY_FILE = "policy.toml"
+
+
+def _preapproved(home: Path) -> Any:
+    """``HOME/policy.toml``'s ``[preapproved]`` table (the manifest's permission vocabulary):
+    what an unattended install or update may be granted without asking."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    from plugport.manifest import Permissions
+
+    path = home / POLICY_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = tomllib.loads(path.read_text())
+        return Permissions.model_validate(data.get("preapproved", {}))
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise InvalidInputError(f"{path}: not a valid policy ({exc})") from None
+
+
 def _ask(yes: bool) -> Any:
     from plugport.host.consent import ConsentRequest, accept_all, refuse_growth
 
@@ -124,6 +146,7 @@ def _run(
             home=_home(home),
             registries=_registries(registry),
             consent=_ask(yes),
+            preapproved=_preapproved(_home(home)),
             offline=offline,
             sandbox=sandbox,  # type: ignore[arg-type]
             progress=on_progress,
