@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from plugport._documents import DocumentReader
 from plugport.errors import InvalidInputError, SignatureError
 from plugport.signing import (
     ALGORITHM,
@@ -223,28 +224,10 @@ def sign_index(
 # --- verification (pure) ---------------------------------------------------------------------
 
 
-def _malformed(what: str) -> SignatureError:
-    return SignatureError("statement", f"malformed index document: {what}")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Two values for one field would let a signer and a verifier read different documents.
-    result: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in result:
-            raise _malformed(f"field {name!r} appears twice")
-        result[name] = value
-    return result
-
-
-def _check_fields(obj: object, expected: frozenset[str], where: str) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise _malformed(f"{where} is not a JSON object")
-    if missing := sorted(expected - obj.keys()):
-        raise _malformed(f"{where} lacks {', '.join(missing)}")
-    if extra := sorted(obj.keys() - expected):
-        raise _malformed(f"{where} has unexpected {', '.join(extra)}")
-    return obj
+_READER = DocumentReader("statement", "index document")
+_malformed = _READER.malformed
+_no_duplicates = _READER.no_duplicates
+_check_fields = _READER.check_fields
 
 
 def _parse_time(value: object, where: str) -> datetime:

@@ -15,6 +15,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 
+from plugport._documents import DocumentReader
 from plugport.errors import InvalidInputError, SignatureError
 
 if TYPE_CHECKING:
@@ -256,28 +257,10 @@ def sign(private_key: ed25519.Ed25519PrivateKey, facts: ArchiveFacts) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("ascii")
 
 
-def _malformed(what: str) -> SignatureError:
-    return SignatureError("signature", f"malformed signature document: {what}")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Two values for one field would let a signer and a verifier read different documents.
-    result: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in result:
-            raise _malformed(f"field {name!r} appears twice")
-        result[name] = value
-    return result
-
-
-def _check_fields(obj: object, expected: frozenset[str], where: str) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise _malformed(f"{where} is not a JSON object")
-    if missing := sorted(expected - obj.keys()):
-        raise _malformed(f"{where} lacks {', '.join(missing)}")
-    if extra := sorted(obj.keys() - expected):
-        raise _malformed(f"{where} has unexpected {', '.join(extra)}")
-    return obj
+_READER = DocumentReader("signature", "signature document")
+_malformed = _READER.malformed
+_no_duplicates = _READER.no_duplicates
+_check_fields = _READER.check_fields
 
 
 def _parse_statement(obj: object) -> ArchiveFacts:
