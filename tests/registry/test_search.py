@@ -21,8 +21,9 @@ from plugport.registry.models import DailyStat, Namespace, Plugin, PluginVersion
 from plugport.registry.search import SearchQuery, SearchResult, include_schema_name, search_backend
 from plugport.registry.search import base as search_base
 from plugport.registry.search import sqlite as search_sqlite
-from plugport.registry.search.base import SqlSearchBackend, query_terms
+from plugport.registry.search.base import SqlSearchBackend
 from plugport.registry.search.postgres import tsquery_text
+from plugport.registry.search.query import query_terms
 from plugport.registry.search.sqlite import match_expression
 from plugport.registry.services.catalog import today
 from plugport.registry.services.publish import refresh_latest

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 
 from plugport.registry.deps import SessionDep
 from plugport.registry.search import SearchQuery, search_backend
-from plugport.registry.search.base import MAX_PER_PAGE, SORTS
+from plugport.registry.search.query import MAX_PER_PAGE, SORTS
 from plugport.registry.services import catalog
 
 router = APIRouter(prefix="/api/v1", tags=["search"])

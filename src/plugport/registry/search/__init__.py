@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from plugport.errors import PlugportError
 from plugport.registry.search import base as _base
 from plugport.registry.search import sqlite as _sqlite
-from plugport.registry.search.base import (
+from plugport.registry.search.postgres import PostgresSearchBackend
+from plugport.registry.search.query import (
     CategoryCount,
     SearchBackend,
     SearchHit,
@@ -18,7 +19,6 @@ from plugport.registry.search.base import (
     SearchResult,
     include_schema_name,
 )
-from plugport.registry.search.postgres import PostgresSearchBackend
 from plugport.registry.search.sqlite import SqliteSearchBackend
 
 __all__ = [
