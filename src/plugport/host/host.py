@@ -52,6 +52,7 @@ from plugport.host.trust import (
 from plugport.index import SignedIndex
 from plugport.manifest import Permissions, load_manifest
 from plugport.runtime.hooks import HookOutcome, HookSpec
+from plugport.runtime.launcher import ZygoteLauncher
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor, SupervisorConfig
 from plugport.signing import (
     key_id,
@@ -223,6 +224,10 @@ class PluginHost:
             if installation.enabled:
                 self._add(installation)
         await self.supervisor.start()
+        if isinstance(self.supervisor.launcher, ZygoteLauncher):
+            # Its imports (~0.5 s) overlap the application's own start-up instead of delaying
+            # the first plugin call or install.
+            await self.supervisor.launcher.start()
         self._started = True
 
     async def stop(self) -> None:
