@@ -4,7 +4,6 @@ explains a request that cannot be met. Pure data in and out, so every test is in
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Mapping, Sequence
 
 import pytest
@@ -426,22 +425,22 @@ def _generated(size: int, seed: int) -> tuple[list[Candidate], dict[str, str]]:
     return candidates, {n: "2.0" if n in capped else "3.0" for n in names}
 
 
-def test_a_200_plugin_graph_resolves_quickly() -> None:
+ROUNDS_FOR_200 = 250
+
+
+def test_a_200_plugin_graph_resolves_without_backtracking() -> None:
+    """Rounds, not seconds (a loaded machine makes timings lie): one round per plugin plus a
+    little, where exponential backtracking would need far more than this cap."""
     candidates, expected = _generated(200, seed=7)
-    started = time.perf_counter()
-    resolution = run(candidates, "gen.p000")
-    elapsed = time.perf_counter() - started
+    resolution = run(candidates, "gen.p000", max_rounds=ROUNDS_FOR_200)
     assert {n: c.version for n, c in resolution.chosen.items()} == expected
     assert resolution.order == tuple(sorted(expected, reverse=True))  # the chain fixes the order
-    assert elapsed < 1.0, f"took {elapsed:.2f}s"
 
 
 def test_an_impossible_200_plugin_graph_fails_quickly_and_readably() -> None:
     candidates, expected = _generated(200, seed=7)
     assert expected["gen.p199"] == "2.0"  # capped below 3.0 deep down the chain
-    started = time.perf_counter()
-    error = failure(candidates, "gen.p000", "gen.p199>=3")
-    elapsed = time.perf_counter() - started
+    error = failure(candidates, "gen.p000", "gen.p199>=3", max_rounds=ROUNDS_FOR_200)
     # Every version of every plugin above the cap is ruled out, so the message follows the
     # chain down to the clash instead of blaming gen.p000's direct dependency.
     assert str(error) == (
@@ -452,7 +451,6 @@ def test_an_impossible_200_plugin_graph_fails_quickly_and_readably() -> None:
         "gen.p199<3 (needed by gen.p174 3.0)",
         "gen.p199>=3 (asked for by you)",
     )
-    assert elapsed < 1.0, f"took {elapsed:.2f}s"
 
 
 def test_too_many_rounds_is_a_resolution_error_naming_max_rounds() -> None:
