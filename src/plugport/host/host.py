@@ -550,17 +550,19 @@ class PluginHost:
             ) from None
         namespace = candidate.name.split(".", 1)[0]
 
-        def registered(*, revalidate: bool) -> dict[str, str]:
-            rows = client.namespace_keys(namespace, revalidate=revalidate)
-            return {k["key_id"]: k["public_key_pem"] for k in rows}
-
-        keys = registered(revalidate=False)
-        if entry.key_id not in keys:  # registered since the cached list (a rotation): ask again
-            keys = registered(revalidate=True)
-        if entry.key_id not in keys:
+        # Revalidated (a 304 when unchanged): a key revoked a minute ago must not be trusted.
+        rows = {k["key_id"]: k for k in client.namespace_keys(namespace, revalidate=True)}
+        if entry.key_id not in rows:
             raise SignatureError(
                 "key", f"{namespace} has no registered key {entry.key_id[:16]}… at {client.url}"
             )
+        if rows[entry.key_id].get("revoked_at"):
+            raise SignatureError(
+                "key",
+                f"{candidate} is signed by {namespace}'s key {entry.key_id[:16]}…, which its "
+                f"publisher revoked at {rows[entry.key_id]['revoked_at']}",
+            )
+        keys = {key: str(row["public_key_pem"]) for key, row in rows.items()}
         public = public_key_from_pem(keys[entry.key_id].encode(), source=f"{namespace}'s key")
         if key_id(public) != entry.key_id:
             raise SignatureError("key", f"{client.url} served a key that is not {entry.key_id}")
