@@ -13,10 +13,8 @@ import asyncio
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,49 +22,28 @@ import httpx
 
 from plugport._version import __version__
 from plugport.errors import (
-    ArchiveLimitError,
     ConflictError,
     ConsentError,
     InvalidInputError,
     NotFoundError,
-    OfflineError,
     PluginRuntimeError,
     PlugportError,
     RegistryResponseError,
-    SignatureError,
-    TrustError,
 )
 from plugport.host.client import RegistryClient
 from plugport.host.consent import Consent, ConsentRequest, needs_consent, refuse_growth
+from plugport.host.fetch import Fetcher, Progress, RegistrySource
 from plugport.host.install import HostPaths, Installer, Staged
-from plugport.host.resolver import Candidate, Requirement, Resolution, resolve
-from plugport.host.sources import Source, parse_source
+from plugport.host.resolver import Requirement, resolve
+from plugport.host.sources import parse_source
 from plugport.host.state import HostAudit, HostState, Installation, Journal
-from plugport.host.trust import (
-    TrustedIndex,
-    check_index,
-    check_publisher_key,
-    index_entry,
-    registry_key,
-)
-from plugport.index import SignedIndex
 from plugport.manifest import Permissions, load_manifest
 from plugport.runtime.hooks import HookOutcome, HookSpec
 from plugport.runtime.launcher import ZygoteLauncher
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor, SupervisorConfig
-from plugport.signing import (
-    key_id,
-    load_public_key,
-    public_key_from_pem,
-    signed_facts,
-    signer_key_id,
-)
 from plugport.versions import parse_version
 
 __all__ = ["InstallReport", "PluginHost"]
-
-Progress = Callable[[str, int, int], None]
-"""``(what, done, total)`` while an archive downloads."""
 
 
 @dataclass(frozen=True)
@@ -103,36 +80,6 @@ class _Events:
         return await self._host.supervisor.emit(topic, payload)
 
 
-class _RegistrySource:
-    """Candidates from the host's registries, first one that knows a plugin wins."""
-
-    def __init__(self, clients: Sequence[RegistryClient], *, revalidate: bool = False) -> None:
-        self.clients = clients
-        self.revalidate = revalidate
-        self.origin: dict[str, RegistryClient] = {}
-
-    def versions(self, name: str) -> list[Candidate]:
-        for client in self.clients:
-            try:
-                rows = client.versions(name, revalidate=self.revalidate)
-            except RegistryResponseError as exc:
-                if exc.status == 404:
-                    continue
-                raise
-            self.origin[name] = client
-            return [
-                Candidate(
-                    name,
-                    row["version"],
-                    dict(row.get("dependencies") or {}),
-                    dict(row.get("engines") or {}),
-                    bool(row.get("yanked")),
-                )
-                for row in rows
-            ]
-        raise NotFoundError("plugin", name)
-
-
 class PluginHost:
     def __init__(
         self,
@@ -166,7 +113,6 @@ class PluginHost:
         self.offline = offline
         self.telemetry = telemetry
         self.actor = actor or os.environ.get("USER", "host")
-        self.progress = progress
         self.clients = [
             RegistryClient(
                 url,
@@ -183,6 +129,16 @@ class PluginHost:
         self.supervisor = Supervisor(config)
         for spec in hookspecs:
             self.supervisor.declare_hook(spec)
+        self.fetcher = Fetcher(
+            paths=self.paths,
+            state=self.state,
+            installer=self.installer,
+            clients=self.clients,
+            registry_keys=self.registry_keys,
+            offline=offline,
+            actor=self.actor,
+            progress=progress,
+        )
         self.hooks = _Hooks(self)
         self.commands = _Commands(self)
         self.events = _Events(self)
@@ -283,7 +239,7 @@ class PluginHost:
 
     def check_updates(self) -> list[tuple[str, str, str]]:
         """``(name, installed, newest compatible)`` for registry installs with something newer."""
-        source = _RegistrySource(self.clients, revalidate=True)
+        source = RegistrySource(self.clients, revalidate=True)
         found = []
         for installation in self.state.installations():
             if installation.source_kind != "registry":
@@ -297,7 +253,7 @@ class PluginHost:
             except PlugportError:
                 continue
             newest = resolution.chosen[installation.name].version
-            if newest != installation.version and _newer(newest, installation.version):
+            if _newer(newest, installation.version):
                 found.append((installation.name, installation.version, newest))
         return found
 
@@ -319,18 +275,13 @@ class PluginHost:
             try:
                 for source in sources:
                     if source.kind != "registry":
-                        staged.append(await self._stage_local(source, trust_new_key, key))
+                        staged.append(await self.fetcher.local(source, trust_new_key, key))
                 requirements = [s.requirement for s in sources if s.requirement is not None]
                 for item in staged:  # what local archives need comes from the registries
-                    requirements += [
-                        Requirement(dep, spec or "*", f"{item.name} {item.version}")
-                        for dep, spec in item.manifest.dependencies.items()
-                    ]
+                    requirements += _needs(item.name, item.version, item.manifest.dependencies)
                 local = {item.name for item in staged}
-                staged += await self._stage_resolved(
-                    [r for r in requirements if r.name not in local],
-                    keep_installed=True,
-                    trust_new_key=trust_new_key,
+                staged += await self._resolved(
+                    [r for r in requirements if r.name not in local], trust_new_key=trust_new_key
                 )
                 requested = [s.requirement.name for s in sources if s.requirement is not None]
                 requested += list(local)
@@ -358,17 +309,11 @@ class PluginHost:
                     )
             requirements = [Requirement(name, "*", None) for name in targets]
             for other in installed.values():
-                requirements += [
-                    Requirement(dep, spec or "*", f"{other.name} {other.version}")
-                    for dep, spec in other.dependencies.items()
-                ]
+                requirements += _needs(other.name, other.version, other.dependencies)
             staged: list[Staged] = []
             try:
-                staged = await self._stage_resolved(
-                    requirements,
-                    keep_installed=False,
-                    refresh=set(targets),
-                    trust_new_key=trust_new_key,
+                staged = await self._resolved(
+                    requirements, trust_new_key=trust_new_key, refresh=set(targets)
                 )
                 return await self._apply(staged, requested=[], operation="update")
             except BaseException:
@@ -430,6 +375,22 @@ class PluginHost:
             )
         return self.clients[0]
 
+    async def _resolved(
+        self,
+        requirements: list[Requirement],
+        *,
+        trust_new_key: bool,
+        refresh: set[str] | None = None,
+    ) -> list[Staged]:
+        if requirements:
+            self._client()  # a clear error when there is no registry to resolve against
+        return await self.fetcher.resolved(
+            requirements,
+            environment=self.environment,
+            trust_new_key=trust_new_key,
+            refresh=refresh,
+        )
+
     def _installed(self, name: str) -> Installation:
         installation = self.state.get(name)
         if installation is None:
@@ -441,237 +402,6 @@ class PluginHost:
         manifest = load_manifest(code_dir)
         granted = Permissions.model_validate(installation.permissions)
         self.supervisor.add(PluginInstall(manifest, code_dir, granted))
-
-    async def _stage_resolved(
-        self,
-        requirements: list[Requirement],
-        *,
-        keep_installed: bool,
-        trust_new_key: bool,
-        refresh: set[str] | None = None,
-    ) -> list[Staged]:
-        if not requirements:
-            return []
-        installed = {
-            i.name: i.version
-            for i in self.state.installations()
-            if i.name not in (refresh or set())
-        }
-        # An update must see what was published a minute ago: revalidate (cheap 304s). An
-        # install may answer from the cache within its TTL.
-        source = _RegistrySource(self.clients or [self._client()], revalidate=refresh is not None)
-        resolution: Resolution = await asyncio.to_thread(
-            resolve,
-            requirements,
-            source,
-            environment=self.environment,
-            installed=installed if keep_installed or refresh else {},
-        )
-        current = {i.name: i for i in self.state.installations()}
-        staged: list[Staged] = []
-        indexes: dict[str, TrustedIndex] = {}
-        try:
-            for name in resolution.order:
-                candidate = resolution.chosen[name]
-                have = current.get(name)
-                if have is not None and have.version == candidate.version:
-                    continue
-                client = source.origin[name]
-                if client.url not in indexes:
-                    indexes[client.url] = await asyncio.to_thread(self._trusted_index, client)
-                staged.append(
-                    await asyncio.to_thread(
-                        self._stage_from_registry,
-                        client,
-                        indexes[client.url].index,
-                        candidate,
-                        trust_new_key,
-                    )
-                )
-        except BaseException:
-            self.installer.discard(staged)
-            raise
-        for trusted in indexes.values():  # only once everything verified: move the pins on
-            if self.state.registry(trusted.pin.url) is None:
-                how = "configured" if trusted.pin.url in self.registry_keys else "first use"
-                self.state.audit(
-                    "trust-registry",
-                    trusted.pin.url,
-                    "ok",
-                    actor=self.actor,
-                    key_id=trusted.pin.key_id,
-                    how=how,
-                )
-            self.state.pin_registry(trusted.pin)
-        return staged
-
-    def _trusted_index(self, client: RegistryClient) -> TrustedIndex:
-        pinned = self.state.registry(client.url)
-        configured = self.registry_keys.get(client.url)
-        try:
-            served = client.keys() if pinned is None and configured is None else None
-            key = registry_key(client.url, pinned, served, configured_pem=configured)
-            # Always revalidated (a 304 when unchanged): only fetched when something is about
-            # to be downloaded, and it must list what was just published.
-            document = client.index_document(revalidate=True)
-            return check_index(client.url, document, pinned, key, now=datetime.now(UTC))
-        except TrustError as exc:
-            # Never keep a refused document: revalidating it would get a 304 for the real ETag
-            # (an attacker can send that too) and refuse the same bytes long after the attack.
-            client.forget_index()
-            self.state.audit(
-                "verify-index", client.url, "refused", actor=self.actor, reason=str(exc)
-            )
-            raise
-
-    def _stage_from_registry(
-        self, client: RegistryClient, index: SignedIndex, candidate: Candidate, trust_new_key: bool
-    ) -> Staged:
-        """Every refusal on the way is audited: not in the signed index, an unknown or untrusted
-        publisher key, an archive unlike its index entry, a signature that does not verify."""
-        try:
-            return self._fetch_verified(client, index, candidate, trust_new_key)
-        except SignatureError as exc:
-            self.state.audit("verify", candidate.name, "refused", actor=self.actor, reason=str(exc))
-            raise
-
-    def _fetch_verified(
-        self, client: RegistryClient, index: SignedIndex, candidate: Candidate, trust_new_key: bool
-    ) -> Staged:
-        try:
-            entry = index_entry(index, candidate.name, candidate.version)
-        except SignatureError:
-            if not self.offline:
-                raise
-            raise OfflineError(
-                f"a signed index listing {candidate} (the cached one, version {index.version}, "
-                "is older)",
-                client.url,
-            ) from None
-        namespace = candidate.name.split(".", 1)[0]
-
-        # Revalidated (a 304 when unchanged): a key revoked a minute ago must not be trusted.
-        rows = {k["key_id"]: k for k in client.namespace_keys(namespace, revalidate=True)}
-        if entry.key_id not in rows:
-            raise SignatureError(
-                "key", f"{namespace} has no registered key {entry.key_id[:16]}… at {client.url}"
-            )
-        if rows[entry.key_id].get("revoked_at"):
-            raise SignatureError(
-                "key",
-                f"{candidate} is signed by {namespace}'s key {entry.key_id[:16]}…, which its "
-                f"publisher revoked at {rows[entry.key_id]['revoked_at']}",
-            )
-        keys = {key: str(row["public_key_pem"]) for key, row in rows.items()}
-        public = public_key_from_pem(keys[entry.key_id].encode(), source=f"{namespace}'s key")
-        if key_id(public) != entry.key_id:
-            raise SignatureError("key", f"{client.url} served a key that is not {entry.key_id}")
-        check_publisher_key(
-            namespace,
-            entry.key_id,
-            self.state.publisher_keys(namespace),
-            trust_new_key=trust_new_key,
-        )
-        progress = self.progress
-
-        def report(done: int, total: int) -> None:
-            if progress is not None:
-                progress(f"{candidate.name} {candidate.version}", done, total)
-
-        archive = client.download(
-            candidate.name,
-            candidate.version,
-            expected_sha256=entry.sha256,
-            expected_length=entry.length,
-            max_bytes=self.installer.limits.max_archive_bytes,
-            progress=report,
-        )
-        signature = client.signature(candidate.name, candidate.version)
-        return self.installer.stage_archive(
-            archive,
-            signature=signature,
-            publisher_key=public,
-            expected=entry,
-            source_kind="registry",
-            source=client.url,
-        )
-
-    async def _stage_local(self, source: Source, trust_new_key: bool, key: Path | None) -> Staged:
-        if source.kind == "dev":
-            staged = self.installer.stage_directory(Path(source.text))
-            self.state.audit(
-                "dev-mode", staged.name, "ok", actor=self.actor, directory=str(source.path)
-            )
-            return staged
-        if source.kind == "url":
-            return await asyncio.to_thread(self._stage_url, source.text, trust_new_key, key)
-        return await asyncio.to_thread(
-            self._stage_file, Path(source.text), source.text, "file", trust_new_key, key
-        )
-
-    def _stage_url(self, url: str, trust_new_key: bool, key: Path | None) -> Staged:
-        limit = self.installer.limits.max_archive_bytes
-        with tempfile.TemporaryDirectory(dir=self.paths.staging, prefix="url-") as scratch:
-            archive = Path(scratch) / url.rsplit("/", 1)[-1]
-            with httpx.Client(timeout=30, follow_redirects=False) as http:
-                _fetch(http, url, archive, limit)
-                _fetch(http, url + ".sig", Path(f"{archive}.sig"), 64 * 1024)
-            return self._stage_file(archive, url, "url", trust_new_key, key)
-
-    def _stage_file(
-        self, archive: Path, origin: str, kind: str, trust_new_key: bool, key: Path | None
-    ) -> Staged:
-        signature_path = Path(f"{archive}.sig")
-        if not signature_path.is_file():
-            raise SignatureError(
-                "signature",
-                f"{signature_path}: no signature next to the archive; every "
-                "install is verified (use a directory for unsigned development)",
-            )
-        signature = signature_path.read_bytes()
-        signer = signer_key_id(signature)
-        namespace = signing_facts_namespace(signature)
-        public = self._publisher_key(namespace, signer, key)
-        try:
-            check_publisher_key(
-                namespace, signer, self.state.publisher_keys(namespace), trust_new_key=trust_new_key
-            )
-            return self.installer.stage_archive(
-                archive,
-                signature=signature,
-                publisher_key=public,
-                expected=None,
-                source_kind=kind,
-                source=origin,
-            )
-        except SignatureError as exc:
-            self.state.audit("verify", origin, "refused", actor=self.actor, reason=str(exc))
-            raise
-
-    def _publisher_key(self, namespace: str, signer: str, key: Path | None) -> Any:
-        """The public key with id ``signer``: from ``--key``, else from a registry that lists
-        it for ``namespace``."""
-        if key is not None:
-            public = load_public_key(key)
-            if key_id(public) != signer:
-                raise SignatureError(
-                    "key",
-                    f"the archive is signed by {signer[:16]}…, not by {key} "
-                    f"({key_id(public)[:16]}…)",
-                )
-            return public
-        for client in self.clients:
-            try:
-                keys = {k["key_id"]: k["public_key_pem"] for k in client.namespace_keys(namespace)}
-            except PlugportError:
-                continue
-            if signer in keys:
-                return public_key_from_pem(keys[signer].encode(), source=f"{namespace}'s key")
-        raise SignatureError(
-            "key",
-            f"no key {signer[:16]}… known for {namespace}: pass --key PUBLISHER.pub "
-            "or configure a registry that lists it",
-        )
 
     async def _apply(
         self, staged: list[Staged], *, requested: list[str], operation: str
@@ -780,24 +510,10 @@ class PluginHost:
                 )
 
 
-def signing_facts_namespace(signature: bytes) -> str:
-    return signed_facts(signature).name.split(".", 1)[0]
-
-
-def _fetch(http: httpx.Client, url: str, dest: Path, limit: int) -> None:
-    """Stream ``url`` into ``dest``, refusing more than ``limit`` bytes."""
-    with http.stream("GET", url) as response:
-        if response.status_code != 200:
-            raise NotFoundError("download", f"{url} (HTTP {response.status_code})")
-        received = 0
-        with dest.open("wb") as out:
-            for chunk in response.iter_bytes():
-                received += len(chunk)
-                if received > limit:
-                    raise ArchiveLimitError(
-                        "max_archive_bytes", received, limit, f"{url} is too large", path=url
-                    )
-                out.write(chunk)
+def _needs(name: str, version: str, dependencies: Mapping[str, str]) -> list[Requirement]:
+    return [
+        Requirement(dep, spec or "*", f"{name} {version}") for dep, spec in dependencies.items()
+    ]
 
 
 def _moves(journals: Sequence[Journal]) -> str:

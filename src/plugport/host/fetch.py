@@ -1,0 +1,350 @@
+"""Turning what an operator asked for into verified, staged plugins: the registries' signed
+index and keys, publisher signatures and downloads, or a local archive, a URL, a directory.
+Every refusal on the way is audited; nothing outside staging changes here."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from plugport.errors import (
+    ArchiveLimitError,
+    NotFoundError,
+    OfflineError,
+    PlugportError,
+    RegistryResponseError,
+    SignatureError,
+    TrustError,
+)
+from plugport.host.client import RegistryClient
+from plugport.host.install import HostPaths, Installer, Staged
+from plugport.host.resolver import Candidate, Requirement, Resolution, resolve
+from plugport.host.sources import Source
+from plugport.host.state import HostState
+from plugport.host.trust import (
+    TrustedIndex,
+    check_index,
+    check_publisher_key,
+    index_entry,
+    registry_key,
+)
+from plugport.index import SignedIndex
+from plugport.signing import (
+    key_id,
+    load_public_key,
+    public_key_from_pem,
+    signed_facts,
+    signer_key_id,
+)
+
+__all__ = ["Fetcher", "Progress", "RegistrySource"]
+
+Progress = Callable[[str, int, int], None]
+"""``(what, done, total)`` while an archive downloads."""
+
+
+class RegistrySource:
+    """Candidates from the host's registries, first one that knows a plugin wins."""
+
+    def __init__(self, clients: Sequence[RegistryClient], *, revalidate: bool = False) -> None:
+        self.clients = clients
+        self.revalidate = revalidate
+        self.origin: dict[str, RegistryClient] = {}
+
+    def versions(self, name: str) -> list[Candidate]:
+        for client in self.clients:
+            try:
+                rows = client.versions(name, revalidate=self.revalidate)
+            except RegistryResponseError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            self.origin[name] = client
+            return [
+                Candidate(
+                    name,
+                    row["version"],
+                    dict(row.get("dependencies") or {}),
+                    dict(row.get("engines") or {}),
+                    bool(row.get("yanked")),
+                )
+                for row in rows
+            ]
+        raise NotFoundError("plugin", name)
+
+
+class Fetcher:
+    def __init__(
+        self,
+        *,
+        paths: HostPaths,
+        state: HostState,
+        installer: Installer,
+        clients: Sequence[RegistryClient],
+        registry_keys: Mapping[str, str],
+        offline: bool,
+        actor: str,
+        progress: Progress | None,
+    ) -> None:
+        self.paths = paths
+        self.state = state
+        self.installer = installer
+        self.clients = clients
+        self.registry_keys = registry_keys
+        self.offline = offline
+        self.actor = actor
+        self.progress = progress
+
+    async def resolved(
+        self,
+        requirements: list[Requirement],
+        *,
+        environment: Mapping[str, str],
+        trust_new_key: bool,
+        refresh: set[str] | None = None,
+    ) -> list[Staged]:
+        """Resolve ``requirements`` against the registries and stage every chosen version
+        that is not installed already; ``refresh`` names plugins being updated (their metadata
+        is revalidated and their installed versions are not preferred)."""
+        if not requirements:
+            return []
+        current = {i.name: i for i in self.state.installations()}
+        installed = {n: i.version for n, i in current.items() if n not in (refresh or set())}
+        # An update must see what was published a minute ago: revalidate (cheap 304s). An
+        # install may answer from the cache within its TTL.
+        source = RegistrySource(self.clients, revalidate=refresh is not None)
+        resolution: Resolution = await asyncio.to_thread(
+            resolve, requirements, source, environment=environment, installed=installed
+        )
+        staged: list[Staged] = []
+        indexes: dict[str, TrustedIndex] = {}
+        try:
+            for name in resolution.order:
+                candidate = resolution.chosen[name]
+                have = current.get(name)
+                if have is not None and have.version == candidate.version:
+                    continue
+                client = source.origin[name]
+                if client.url not in indexes:
+                    indexes[client.url] = await asyncio.to_thread(self._trusted_index, client)
+                staged.append(
+                    await asyncio.to_thread(
+                        self._from_registry,
+                        client,
+                        indexes[client.url].index,
+                        candidate,
+                        trust_new_key,
+                    )
+                )
+        except BaseException:
+            self.installer.discard(staged)
+            raise
+        for trusted in indexes.values():  # only once everything verified: move the pins on
+            if self.state.registry(trusted.pin.url) is None:
+                how = "configured" if trusted.pin.url in self.registry_keys else "first use"
+                self.state.audit(
+                    "trust-registry",
+                    trusted.pin.url,
+                    "ok",
+                    actor=self.actor,
+                    key_id=trusted.pin.key_id,
+                    how=how,
+                )
+            self.state.pin_registry(trusted.pin)
+        return staged
+
+    def _trusted_index(self, client: RegistryClient) -> TrustedIndex:
+        pinned = self.state.registry(client.url)
+        configured = self.registry_keys.get(client.url)
+        try:
+            served = client.keys() if pinned is None and configured is None else None
+            key = registry_key(client.url, pinned, served, configured_pem=configured)
+            # Always revalidated (a 304 when unchanged): only fetched when something is about
+            # to be downloaded, and it must list what was just published.
+            document = client.index_document(revalidate=True)
+            return check_index(client.url, document, pinned, key, now=datetime.now(UTC))
+        except TrustError as exc:
+            # Never keep a refused document: revalidating it would get a 304 for the real ETag
+            # (an attacker can send that too) and refuse the same bytes long after the attack.
+            client.forget_index()
+            self.state.audit(
+                "verify-index", client.url, "refused", actor=self.actor, reason=str(exc)
+            )
+            raise
+
+    def _from_registry(
+        self, client: RegistryClient, index: SignedIndex, candidate: Candidate, trust_new_key: bool
+    ) -> Staged:
+        """Every refusal on the way is audited: not in the signed index, an unknown or untrusted
+        publisher key, an archive unlike its index entry, a signature that does not verify."""
+        try:
+            return self._fetch_verified(client, index, candidate, trust_new_key)
+        except SignatureError as exc:
+            self.state.audit("verify", candidate.name, "refused", actor=self.actor, reason=str(exc))
+            raise
+
+    def _fetch_verified(
+        self, client: RegistryClient, index: SignedIndex, candidate: Candidate, trust_new_key: bool
+    ) -> Staged:
+        try:
+            entry = index_entry(index, candidate.name, candidate.version)
+        except SignatureError:
+            if not self.offline:
+                raise
+            raise OfflineError(
+                f"a signed index listing {candidate} (the cached one, version {index.version}, "
+                "is older)",
+                client.url,
+            ) from None
+        namespace = candidate.name.split(".", 1)[0]
+
+        # Revalidated (a 304 when unchanged): a key revoked a minute ago must not be trusted.
+        rows = {k["key_id"]: k for k in client.namespace_keys(namespace, revalidate=True)}
+        if entry.key_id not in rows:
+            raise SignatureError(
+                "key", f"{namespace} has no registered key {entry.key_id[:16]}… at {client.url}"
+            )
+        if rows[entry.key_id].get("revoked_at"):
+            raise SignatureError(
+                "key",
+                f"{candidate} is signed by {namespace}'s key {entry.key_id[:16]}…, which its "
+                f"publisher revoked at {rows[entry.key_id]['revoked_at']}",
+            )
+        pem = str(rows[entry.key_id]["public_key_pem"])
+        public = public_key_from_pem(pem.encode(), source=f"{namespace}'s key")
+        if key_id(public) != entry.key_id:
+            raise SignatureError("key", f"{client.url} served a key that is not {entry.key_id}")
+        check_publisher_key(
+            namespace,
+            entry.key_id,
+            self.state.publisher_keys(namespace),
+            trust_new_key=trust_new_key,
+        )
+        progress = self.progress
+
+        def report(done: int, total: int) -> None:
+            if progress is not None:
+                progress(f"{candidate.name} {candidate.version}", done, total)
+
+        archive = client.download(
+            candidate.name,
+            candidate.version,
+            expected_sha256=entry.sha256,
+            expected_length=entry.length,
+            max_bytes=self.installer.limits.max_archive_bytes,
+            progress=report,
+        )
+        signature = client.signature(candidate.name, candidate.version)
+        return self.installer.stage_archive(
+            archive,
+            signature=signature,
+            publisher_key=public,
+            expected=entry,
+            source_kind="registry",
+            source=client.url,
+        )
+
+    async def local(self, source: Source, trust_new_key: bool, key: Path | None) -> Staged:
+        if source.kind == "dev":
+            staged = self.installer.stage_directory(Path(source.text))
+            self.state.audit(
+                "dev-mode", staged.name, "ok", actor=self.actor, directory=str(source.path)
+            )
+            return staged
+        if source.kind == "url":
+            return await asyncio.to_thread(self._url, source.text, trust_new_key, key)
+        return await asyncio.to_thread(
+            self._file, Path(source.text), source.text, "file", trust_new_key, key
+        )
+
+    def _url(self, url: str, trust_new_key: bool, key: Path | None) -> Staged:
+        limit = self.installer.limits.max_archive_bytes
+        with tempfile.TemporaryDirectory(dir=self.paths.staging, prefix="url-") as scratch:
+            archive = Path(scratch) / url.rsplit("/", 1)[-1]
+            with httpx.Client(timeout=30, follow_redirects=False) as http:
+                _fetch(http, url, archive, limit)
+                _fetch(http, url + ".sig", Path(f"{archive}.sig"), 64 * 1024)
+            return self._file(archive, url, "url", trust_new_key, key)
+
+    def _file(
+        self, archive: Path, origin: str, kind: str, trust_new_key: bool, key: Path | None
+    ) -> Staged:
+        signature_path = Path(f"{archive}.sig")
+        if not signature_path.is_file():
+            raise SignatureError(
+                "signature",
+                f"{signature_path}: no signature next to the archive; every "
+                "install is verified (use a directory for unsigned development)",
+            )
+        signature = signature_path.read_bytes()
+        signer = signer_key_id(signature)
+        namespace = signing_facts_namespace(signature)
+        public = self._publisher_key(namespace, signer, key)
+        try:
+            check_publisher_key(
+                namespace, signer, self.state.publisher_keys(namespace), trust_new_key=trust_new_key
+            )
+            return self.installer.stage_archive(
+                archive,
+                signature=signature,
+                publisher_key=public,
+                expected=None,
+                source_kind=kind,
+                source=origin,
+            )
+        except SignatureError as exc:
+            self.state.audit("verify", origin, "refused", actor=self.actor, reason=str(exc))
+            raise
+
+    def _publisher_key(
+        self, namespace: str, signer: str, key: Path | None
+    ) -> ed25519.Ed25519PublicKey:
+        """The public key with id ``signer``: from ``--key``, else from a registry that lists
+        it for ``namespace``."""
+        if key is not None:
+            public = load_public_key(key)
+            if key_id(public) != signer:
+                raise SignatureError(
+                    "key",
+                    f"the archive is signed by {signer[:16]}…, not by {key} "
+                    f"({key_id(public)[:16]}…)",
+                )
+            return public
+        for client in self.clients:
+            try:
+                keys = {k["key_id"]: k["public_key_pem"] for k in client.namespace_keys(namespace)}
+            except PlugportError:
+                continue
+            if signer in keys:
+                return public_key_from_pem(keys[signer].encode(), source=f"{namespace}'s key")
+        raise SignatureError(
+            "key",
+            f"no key {signer[:16]}… known for {namespace}: pass --key PUBLISHER.pub "
+            "or configure a registry that lists it",
+        )
+
+
+def signing_facts_namespace(signature: bytes) -> str:
+    return signed_facts(signature).name.split(".", 1)[0]
+
+
+def _fetch(http: httpx.Client, url: str, dest: Path, limit: int) -> None:
+    """Stream ``url`` into ``dest``, refusing more than ``limit`` bytes."""
+    with http.stream("GET", url) as response:
+        if response.status_code != 200:
+            raise NotFoundError("download", f"{url} (HTTP {response.status_code})")
+        received = 0
+        with dest.open("wb") as out:
+            for chunk in response.iter_bytes():
+                received += len(chunk)
+                if received > limit:
+                    raise ArchiveLimitError(
+                        "max_archive_bytes", received, limit, f"{url} is too large", path=url
+                    )
+                out.write(chunk)
