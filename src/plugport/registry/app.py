@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from plugport._version import __version__
 from plugport.index import load_or_create_registry_key
+from plugport.registry import web
 from plugport.registry.blobs import BlobStore, open_blob_store
 from plugport.registry.db import make_engine, make_sessions
 from plugport.registry.errors import install_error_handlers
@@ -88,4 +89,5 @@ def create_app(
     )
     for module in routers:
         app.include_router(module.router)
+    web.install(app)  # the marketplace pages, after the API: /api/* keeps its JSON errors
     return app

@@ -37,6 +37,9 @@ class RegistrySettings(BaseSettings):
     created on first start. Nodes behind one load balancer must share it."""
     rate_limit_per_minute: int = Field(default=600, ge=1)
     """Requests per minute per token (or per IP without one)."""
+    host_service_url: str | None = None
+    """Where a host service runs (``https://apps.example.com``): plugin pages then link to
+    ``{host_service_url}/workspaces?install=NAME``."""
 
     def index_key_path(self) -> Path:
         return self.index_key_file or self.data_dir / "registry-index.key"

@@ -1,0 +1,200 @@
+"""The public pages: home, search, a plugin, a namespace. They read through the catalog,
+community and namespace services and the search backend, exactly what the JSON API reads, so
+a page never shows what the API would hide (pending or rejected versions, unlisted plugins in
+search, suspended plugins anywhere)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+
+from plugport.errors import InvalidInputError
+from plugport.manifest import CATEGORIES, PERMISSION_NAMES, Permissions, describe_permissions
+from plugport.registry.deps import SessionDep
+from plugport.registry.models import Plugin
+from plugport.registry.search import SearchQuery, search_backend
+from plugport.registry.search.query import MAX_PAGE, SORTS
+from plugport.registry.services import catalog, community, marketplace, namespaces
+from plugport.registry.web._common import HtmlRoute, User, render
+from plugport.registry.web.charts import bar_chart
+
+router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
+
+FEATURED_MIN_REVIEWS = 3
+SECTION_SIZE = 6
+CHART_DAYS = 30
+SEARCH_FIELDS = ("q", "category", "tag", "permission", "host", "host_version", "sort", "page")
+PARTIAL_HEADER = "x-plugport-partial"
+
+
+def _search(session: SessionDep, **params: str | None) -> list[Plugin]:
+    query = SearchQuery.parse(**params)
+    result = search_backend(session).search(session, query, today=catalog.today())
+    return [hit.plugin for hit in result.hits]
+
+
+def _card(plugin: Plugin, **extra: Any) -> dict[str, Any]:
+    return {**catalog.plugin_summary(plugin), **extra}
+
+
+@router.get("/", name="web_home")
+def home(request: Request, session: SessionDep, user: User) -> Response:
+    best = [
+        p
+        for p in _search(session, sort="rating", per_page="50")
+        if p.rating_count >= FEATURED_MIN_REVIEWS
+    ][:SECTION_SIZE]
+    featured_by = "rating"
+    if not best:
+        best, featured_by = (
+            _search(session, sort="downloads", per_page=str(SECTION_SIZE)),
+            "downloads",
+        )
+    trending_candidates = _search(session, sort="trending", per_page=str(SECTION_SIZE))
+    weekly = marketplace.weekly_downloads(
+        session, [p.id for p in trending_candidates], today=catalog.today()
+    )
+    trending = [
+        _card(p, weekly=weekly[p.id]) for p in trending_candidates if weekly.get(p.id, 0) > 0
+    ]
+    recent = _search(session, sort="recent", per_page=str(SECTION_SIZE))
+    categories = search_backend(session).categories(session)
+    return render(
+        request,
+        "home.html",
+        {
+            "featured": [_card(p) for p in best],
+            "featured_by": featured_by,
+            "trending": trending,
+            "recent": [_card(p) for p in recent],
+            "categories": categories,
+            "all_categories": CATEGORIES,
+        },
+    )
+
+
+def _page_links(page: int, pages: int) -> list[int | None]:
+    """Page numbers to link: the first, the last, and two either side of this one (None for
+    a gap)."""
+    wanted = sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})
+    links: list[int | None] = []
+    for n in wanted:
+        if links and n - (links[-1] or 0) > 1:
+            links.append(None)
+        links.append(n)
+    return links
+
+
+@router.get("/search", name="web_search")
+def search(request: Request, session: SessionDep, user: User) -> Response:
+    """The same parameters and rules as ``GET /api/v1/plugins``; a bad one is a 400 page that
+    names it, with the form still filled in."""
+    raw = {field: request.query_params.get(field) for field in (*SEARCH_FIELDS, "per_page")}
+    form = {k: (v or "").strip() for k, v in raw.items()}
+    context: dict[str, Any] = {
+        "form": form,
+        "categories": CATEGORIES,
+        "permissions": PERMISSION_NAMES,
+        "sorts": SORTS,
+        "error": None,
+        "error_field": "",
+        "items": [],
+        "total": 0,
+        "estimate": False,
+        "pages": [],
+        "page": 1,
+        "last_page": 1,
+    }
+    status = 200
+    try:
+        query = SearchQuery.parse(**raw)
+    except InvalidInputError as exc:
+        context["error"] = str(exc)
+        context["error_field"] = str(exc).split(":", 1)[0]
+        status = 400
+    else:
+        result = search_backend(session).search(session, query, today=catalog.today())
+        last_page = min(MAX_PAGE, max(1, math.ceil(result.total / query.per_page)))
+        context.update(
+            items=[_card(hit.plugin) for hit in result.hits],
+            total=result.total,
+            estimate=result.total_is_estimate,
+            page=query.page,
+            last_page=last_page,
+            pages=_page_links(query.page, last_page),
+            sort=query.sort,
+        )
+    context["link"] = _linker(form)
+    partial = request.headers.get(PARTIAL_HEADER) == "results"
+    return render(
+        request, "_results.html" if partial else "search.html", context, status_code=status
+    )
+
+
+def _linker(form: dict[str, str]) -> Any:
+    """``link(page=3)``: this search's URL with ``page`` replaced (empty fields left out)."""
+
+    def link(**changes: Any) -> str:
+        params = {k: v for k, v in form.items() if k != "page"}
+        params.update({k: str(v) for k, v in changes.items()})
+        kept = [(k, v) for k, v in params.items() if v and not (k == "page" and v == "1")]
+        return "/search" + ("?" + urlencode(kept) if kept else "")
+
+    return link
+
+
+def _permission_lines(manifest: dict[str, Any]) -> list[str]:
+    try:
+        permissions = Permissions.model_validate(manifest.get("permissions") or {})
+    except ValidationError:  # stored by an older manifest schema: say so, do not guess
+        return ["Permissions could not be read: see the API's version record"]
+    return describe_permissions(permissions)
+
+
+@router.get("/plugins/{name}", name="web_plugin")
+def plugin_page(name: str, request: Request, session: SessionDep, user: User) -> Response:
+    plugin = catalog.get_plugin(session, name)
+    versions = catalog.published(session, plugin)
+    latest = next((v for v in versions if v.version == plugin.latest_version), None)
+    shown = latest or versions[0]
+    points = marketplace.daily_downloads(session, plugin, days=CHART_DAYS, today=catalog.today())
+    mine = marketplace.review_by(session, plugin, user.identity) if user else None
+    reviews = community.reviews_of(session, plugin, page=1, per_page=50)
+    return render(
+        request,
+        "plugin.html",
+        {
+            "plugin": _card(plugin),
+            "namespace": plugin.name.split(".", 1)[0],
+            "versions": versions,
+            "shown": shown,
+            "permissions": _permission_lines(shown.manifest),
+            "engines": shown.manifest.get("engines") or {},
+            "dependencies": shown.manifest.get("dependencies") or {},
+            "authors": shown.manifest.get("authors") or [],
+            "chart": bar_chart(points),
+            "reviews": reviews,
+            "mine": mine,
+            "stars_choices": range(5, 0, -1),
+        },
+    )
+
+
+@router.get("/namespaces/{name}", name="web_namespace")
+def namespace_page(name: str, request: Request, session: SessionDep, user: User) -> Response:
+    namespace = namespaces.get_namespace(session, name)
+    return render(
+        request,
+        "namespace.html",
+        {
+            "namespace": namespace,
+            "owners": sorted(m.identity for m in namespace.members if m.role == "owner"),
+            "members": sorted((m.identity, m.role) for m in namespace.members),
+            "keys": namespaces.keys_of(session, name),
+            "plugins": [_card(p) for p in marketplace.plugins_in_namespace(session, namespace)],
+        },
+    )

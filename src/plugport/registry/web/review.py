@@ -1,0 +1,125 @@
+"""The review queue for tokens with the ``review`` scope: pending versions, one submission
+with its scan findings and permission changes, and the decision, made through the review
+service (which audits it)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, Response
+from starlette.exceptions import HTTPException
+
+from plugport.registry.deps import SessionDep
+from plugport.registry.services import review, tokens
+from plugport.registry.services.tokens import Principal
+from plugport.registry.web._common import HtmlRoute, User, check_csrf, redirect, render
+
+router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
+
+_Field = Annotated[str | None, Form()]
+MAX_REASON_CHARS = 2000
+
+
+def _reviewer(request: Request, user: Principal | None) -> Principal | Response:
+    if user is None:
+        return redirect(
+            request, f"/signin?next={request.url.path}", flash="Sign in to review.", kind="info"
+        )
+    tokens.require(user, "review")
+    return user
+
+
+def diff_rows(diff: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:
+    """The permission diff as table rows: permission, what was added, what was removed."""
+    rows: list[dict[str, Any]] = []
+    for key, change in diff.items():
+        path = f"{prefix}{key}"
+        if "added" in change or "removed" in change:
+            rows.append(
+                {"permission": path, "added": change.get("added", []),
+                 "removed": change.get("removed", [])}
+            )  # fmt: skip
+        elif "from" in change or "to" in change:
+            added = [] if change.get("to") in (None, False, 0) else [str(change.get("to"))]
+            removed = [] if change.get("from") in (None, False, 0) else [str(change.get("from"))]
+            rows.append({"permission": path, "added": added, "removed": removed})
+        else:
+            rows += diff_rows(change, f"{path}.")
+    return rows
+
+
+@router.get("/review", name="web_review_queue")
+def queue(request: Request, session: SessionDep, user: User) -> Response:
+    reviewer = _reviewer(request, user)
+    if isinstance(reviewer, Response):
+        return reviewer
+    return render(request, "review_queue.html", {"queue": review.queue(session)})
+
+
+@router.get("/review/{name}/{version}", name="web_review_item")
+def item(name: str, version: str, request: Request, session: SessionDep, user: User) -> Response:
+    reviewer = _reviewer(request, user)
+    if isinstance(reviewer, Response):
+        return reviewer
+    found = review.submission(session, name, version)
+    return render(
+        request,
+        "review_item.html",
+        {
+            "item": found,
+            "row": found.version,
+            "scan": found.version.scan,
+            "diff": diff_rows(found.permission_diff),
+            "error": None,
+            "reason": "",
+        },
+    )
+
+
+@router.post("/review/{name}/{version}", name="web_review_decide")
+def decide(
+    name: str,
+    version: str,
+    *,
+    request: Request,
+    session: SessionDep,
+    user: User,
+    decision: _Field = None,
+    reason: _Field = None,
+    csrf: _Field = None,
+) -> Response:
+    check_csrf(request, csrf)
+    reviewer = _reviewer(request, user)
+    if isinstance(reviewer, Response):
+        return reviewer
+    if decision not in ("approve", "reject"):
+        raise HTTPException(400, "decision: approve or reject")
+    text = (reason or "").strip()
+    if decision == "reject" and not text:
+        found = review.submission(session, name, version)
+        return render(
+            request,
+            "review_item.html",
+            {
+                "item": found,
+                "row": found.version,
+                "scan": found.version.scan,
+                "diff": diff_rows(found.permission_diff),
+                "error": "reason: a rejection needs a reason, for the publisher and the audit log",
+                "reason": "",
+            },
+            status_code=400,
+        )
+    if len(text) > MAX_REASON_CHARS:
+        raise HTTPException(400, f"reason: at most {MAX_REASON_CHARS} characters")
+    approve = decision == "approve"
+    review.decide(
+        session,
+        name,
+        version,
+        approve=approve,
+        reason=text or "approved in the review queue",
+        actor=reviewer.identity,
+    )
+    done = "approved and published" if approve else "rejected"
+    return redirect(request, "/review", flash=f"{name} {version} {done}.")

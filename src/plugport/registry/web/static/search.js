@@ -1,0 +1,73 @@
+// As-you-type search: the form still works without this. On input, wait a moment, fetch the
+// results fragment for the form's current values, swap it in and put the query in the URL.
+(function () {
+  "use strict";
+  var form = document.getElementById("search-form");
+  var results = document.getElementById("results");
+  if (!form || !results || !window.fetch || !window.URLSearchParams) {
+    return;
+  }
+  var DELAY_MS = 250;
+  var timer = null;
+  var inflight = null;
+  var lastQuery = null;
+
+  function queryString() {
+    var params = new URLSearchParams();
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || !el.value || el.disabled) {
+        return;
+      }
+      params.append(el.name, el.value);
+    });
+    // A new query starts at page 1: the page number belongs to the old result list.
+    params.delete("page");
+    return params.toString();
+  }
+
+  function refresh() {
+    var qs = queryString();
+    if (qs === lastQuery) {
+      return;
+    }
+    lastQuery = qs;
+    if (inflight) {
+      inflight.abort();
+    }
+    inflight = window.AbortController ? new AbortController() : null;
+    results.setAttribute("aria-busy", "true");
+    var url = "/search" + (qs ? "?" + qs : "");
+    fetch(url, {
+      headers: { "X-Plugport-Partial": "results" },
+      credentials: "same-origin",
+      signal: inflight ? inflight.signal : undefined,
+    })
+      .then(function (response) {
+        return response.text();
+      })
+      .then(function (html) {
+        results.innerHTML = html;
+        results.setAttribute("aria-busy", "false");
+        if (window.history && window.history.replaceState) {
+          window.history.replaceState(null, "", url);
+        }
+      })
+      .catch(function (error) {
+        if (error && error.name === "AbortError") {
+          return;
+        }
+        results.setAttribute("aria-busy", "false");
+      });
+  }
+
+  function schedule() {
+    if (timer) {
+      window.clearTimeout(timer);
+    }
+    timer = window.setTimeout(refresh, DELAY_MS);
+  }
+
+  lastQuery = queryString();
+  form.addEventListener("input", schedule);
+  form.addEventListener("change", schedule);
+})();
