@@ -403,6 +403,35 @@ class Supervisor:
             include=wanted,
         )
 
+    async def call_hook_on(self, plugin: str, hook: str, kwargs: dict[str, Any]) -> Any:
+        """Call ``plugin``'s implementation of ``hook`` alone (an operator or a service trying one
+        plugin). Unlike :meth:`call_hook`, its failure is raised, and a hook the host has not
+        declared may be called when the plugin contributes it (the arguments are then the
+        caller's to get right); a declared hook's arguments and timeout still apply."""
+        entry = self._entry(plugin)
+        if hook not in entry.install.manifest.contributes.hooks:
+            offered = ", ".join(sorted(entry.install.manifest.contributes.hooks)) or "none"
+            raise InvalidInputError(
+                f"plugin {plugin!r} contributes no hook {hook!r} (it has: {offered})"
+            )
+        timeout_ms = entry.limits.timeout_ms
+        spec = self.hooks.specs.get(hook)
+        if spec is not None:
+            self.hooks.check_arguments(hook, kwargs)
+            if spec.timeout_ms is not None:
+                timeout_ms = min(timeout_ms, spec.timeout_ms)
+        return await self._invoke(
+            entry, "hook", hook, args=[], kwargs=dict(kwargs), timeout_ms=timeout_ms
+        )
+
+    async def measure(self, name: str) -> PluginStatus:
+        """Ping ``name``'s worker now (when it runs), so its CPU and memory readings are
+        current rather than as of the last health ping."""
+        entry = self._entry(name)
+        await self._ping(entry)
+        [status] = self.status(name)
+        return status
+
     async def run_command(
         self,
         plugin: str,

@@ -1,0 +1,41 @@
+"""Composing the host service: :func:`add_host_service` puts its API (and pages) into any
+FastAPI app, the registry's included; :func:`create_host_service_app` is the app of
+``plugport host serve``, which owns the service and closes it on shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from plugport._api_errors import install_error_handlers
+from plugport._version import __version__
+from plugport.host.service.api import api_router
+from plugport.host.service.service import HostService
+from plugport.host.service.settings import HostServiceSettings
+
+__all__ = ["add_host_service", "create_host_service_app"]
+
+
+def add_host_service(app: FastAPI, service: HostService) -> None:
+    """Include the service's routes in ``app``. The caller owns ``service``: await
+    ``service.close()`` in the app's lifespan (after the server stops taking requests)."""
+    app.include_router(api_router(service))
+
+
+def create_host_service_app(settings: HostServiceSettings) -> FastAPI:
+    service = HostService(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await service.close()
+
+    app = FastAPI(title="Plugport host service", version=__version__, lifespan=lifespan)
+    app.state.host_service = service
+    install_error_handlers(app)  # unmatched routes and wrong methods, in the same JSON shape
+    add_host_service(app, service)
+    return app

@@ -1,0 +1,355 @@
+"""``HostService``: what the HTTP API and the pages call. It owns the token store, the
+workspaces (one started :class:`PluginHost` each) and their operations; routes only translate
+HTTP to these methods and back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from plugport.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PluginCallError,
+    PluginQuarantinedError,
+    PluginRuntimeError,
+    PlugportError,
+    SandboxUnavailableError,
+)
+from plugport.host.host import InstallReport
+from plugport.host.service.operations import Operation, describe
+from plugport.host.service.settings import HostServiceSettings
+from plugport.host.service.store import Principal, ServiceStore, check_workspace_name
+from plugport.host.service.workspaces import Workspace
+from plugport.host.state import Installation
+from plugport.manifest import check_plugin_name
+from plugport.runtime.hooks import HookSpec
+from plugport.versions import normalize_specifier
+
+__all__ = ["HostService", "check_requirement"]
+
+
+def check_requirement(plugin: str, version: str | None) -> str:
+    """What to hand :meth:`PluginHost.install`: a registry name with an optional PEP 440 range.
+    The API installs from the configured registries only, never a URL, a file or a directory
+    on the service's machine, so anything else is refused here."""
+    try:
+        check_plugin_name(plugin)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"plugin: {plugin!r} is not a plugin name ({exc}); the API installs registry "
+            "plugins by name only, never URLs or paths"
+        ) from None
+    if version is None or version.strip() in ("", "*"):
+        return plugin
+    try:
+        spec = normalize_specifier(version)
+    except ValueError as exc:
+        raise InvalidInputError(f"version: {version!r} is not a version range ({exc})") from None
+    if spec in ("", "*"):
+        return plugin
+    if spec[0] not in "=<>!~":
+        raise InvalidInputError(f"version: {version!r} is not a range; write e.g. '==1.2.0'")
+    return plugin + spec
+
+
+class HostService:
+    def __init__(
+        self, settings: HostServiceSettings, *, hookspecs: Iterable[HookSpec] = ()
+    ) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = ServiceStore(settings.data_dir / "service.sqlite")
+        self.hookspecs = tuple(hookspecs)
+        self._workspaces: dict[str, Workspace] = {}
+        self._closed = False
+
+    async def close(self) -> None:
+        """Cancel operations in flight (each rolls back), stop every workspace's plugins."""
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.gather(*(w.close() for w in self._workspaces.values()))
+        self._workspaces.clear()
+        self.store.close()
+
+    # --- workspaces ----------------------------------------------------------------------------
+
+    def workspace(self, name: str) -> Workspace:
+        check_workspace_name(name)
+        found = self._workspaces.get(name)
+        if found is not None:
+            return found
+        if self._closed:
+            raise PluginRuntimeError("the host service is shutting down")
+        if self.store.workspace(name) is None:
+            raise NotFoundError("workspace", name)
+        home = self.settings.data_dir / "workspaces" / name
+        found = self._workspaces[name] = Workspace(name, home, self.settings, self.hookspecs)
+        return found
+
+    def create_workspace(self, name: str, *, actor: str) -> tuple[dict[str, Any], str]:
+        """The new workspace and a token for it (shown once)."""
+        info = self.store.create_workspace(name)
+        (self.settings.data_dir / "workspaces" / name).mkdir(parents=True, exist_ok=True)
+        token, row = self.store.create_token(
+            "workspace", name, description=f"created with the workspace by {actor}"
+        )
+        return info.public() | {"token": token, "token_prefix": row.prefix}, token
+
+    # --- reading -------------------------------------------------------------------------------
+
+    async def installations(self, ws: str) -> list[dict[str, Any]]:
+        workspace = self.workspace(ws)
+        host = await workspace.started()
+        updates = await workspace.updates()
+        running = {s.name: s for s in host.supervisor.status()}
+        counts = _call_counts(host.supervisor.metrics.registry.collect())
+        return [
+            _installation(i, running.get(i.name), updates, counts.get(i.name, (0, 0)))
+            for i in host.installed()
+        ]
+
+    async def installation(self, ws: str, name: str) -> dict[str, Any]:
+        for row in await self.installations(ws):
+            if row["name"] == name:
+                return row
+        raise NotFoundError("installed plugin", name)
+
+    async def audit(
+        self, ws: str, *, subject: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        host = await self.workspace(ws).started()
+        return [asdict(a) for a in host.audit(subject=subject, limit=limit)]
+
+    async def metrics(self, ws: str) -> bytes:
+        host = await self.workspace(ws).started()
+        return host.supervisor.metrics.render()
+
+    async def search(self, ws: str, q: str) -> dict[str, Any]:
+        host = await self.workspace(ws).started()
+        return await asyncio.to_thread(host.search, q)
+
+    async def info(self, ws: str, name: str) -> dict[str, Any]:
+        check_requirement(name, None)
+        host = await self.workspace(ws).started()
+        return await asyncio.to_thread(host.info, name)
+
+    def operation(self, ws: str, operation_id: str) -> Operation:
+        found = self.workspace(ws).operations.get(operation_id)
+        if found is None:
+            raise NotFoundError("operation", operation_id)
+        return found
+
+    # --- long operations -----------------------------------------------------------------------
+
+    def start_install(
+        self,
+        ws: str,
+        who: Principal,
+        plugin: str,
+        version: str | None = None,
+        consent: Sequence[str] = (),
+    ) -> Operation:
+        spec = check_requirement(plugin, version)
+        workspace = self.workspace(ws)
+
+        async def work() -> dict[str, Any]:
+            if os.path.lexists(spec):  # PluginHost would read it as a path on this machine
+                raise InvalidInputError(
+                    f"plugin: {spec!r} names a file in the service's working directory; the "
+                    "API installs registry plugins only"
+                )
+            return _report(await workspace.host.install(spec))
+
+        return self._start(workspace, Operation("install", ws, spec, who.actor), consent, work)
+
+    def start_update(
+        self, ws: str, who: Principal, name: str, consent: Sequence[str] = ()
+    ) -> Operation:
+        check_requirement(name, None)
+        workspace = self.workspace(ws)
+        if workspace.host.state.get(name) is None:
+            raise NotFoundError("installed plugin", name)
+
+        async def work() -> dict[str, Any]:
+            return _report(await workspace.host.update(name))
+
+        return self._start(workspace, Operation("update", ws, name, who.actor), consent, work)
+
+    def _start(
+        self,
+        workspace: Workspace,
+        operation: Operation,
+        consent: Sequence[str],
+        work: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> Operation:
+        kept = self.settings.operations_kept
+        finished = [o for o in workspace.operations.values() if o.done]
+        for old in finished[: max(0, len(finished) - kept + 1)]:
+            del workspace.operations[old.id]
+        workspace.operations[operation.id] = operation
+
+        async def run() -> None:
+            await workspace.started()
+            async with workspace.lock:
+                operation.state, operation.started_at = "running", time.time()
+                operation.step("resolving")
+                workspace.acting(operation.actor, consent, operation)
+                try:
+                    operation.result = await work()
+                    operation.state = "succeeded"
+                    operation.step("done")
+                except PlugportError as exc:
+                    _, operation.error = describe(exc, workspace.refused)
+                    operation.state = "failed"
+                except Exception as exc:  # a bug must still end the operation, said so
+                    operation.error = {"code": "internal", "message": repr(exc), "details": {}}
+                    operation.state = "failed"
+                finally:
+                    operation.finished_at = time.time()
+                    workspace.acting("host-service")
+                    workspace.forget_updates()
+
+        task = asyncio.create_task(run(), name=f"plugport-{operation.kind}-{operation.id}")
+        workspace.tasks.add(task)
+        task.add_done_callback(workspace.tasks.discard)
+        return operation
+
+    # --- quick changes -------------------------------------------------------------------------
+
+    async def _change(self, ws: str, who: Principal, change: Callable[[Workspace], Any]) -> None:
+        workspace = self.workspace(ws)
+        await workspace.started()
+        async with workspace.lock:
+            workspace.acting(who.actor)
+            try:
+                await change(workspace)
+            finally:
+                workspace.acting("host-service")
+                workspace.forget_updates()
+
+    async def enable(self, ws: str, who: Principal, name: str) -> dict[str, Any]:
+        await self._change(ws, who, lambda w: w.host.enable(name))
+        return await self.installation(ws, name)
+
+    async def disable(self, ws: str, who: Principal, name: str) -> dict[str, Any]:
+        await self._change(ws, who, lambda w: w.host.disable(name))
+        return await self.installation(ws, name)
+
+    async def uninstall(self, ws: str, who: Principal, name: str, *, purge: bool) -> None:
+        await self._change(ws, who, lambda w: w.host.uninstall(name, purge=purge))
+
+    # --- calling a plugin ----------------------------------------------------------------------
+
+    async def execute(
+        self,
+        ws: str,
+        name: str,
+        *,
+        hook: str | None,
+        command: str | None,
+        args: list[Any],
+        kwargs: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Run one plugin's hook or command in its sandbox. A failure of the plugin's own is a
+        result (the call happened); what prevents the call is raised."""
+        if (hook is None) == (command is None):
+            raise InvalidInputError("give either 'hook' or 'command', not both or neither")
+        if hook is not None and args:
+            raise InvalidInputError("args: a hook takes keyword input only; use 'input'")
+        host = await self.workspace(ws).started()
+        installation = host.state.get(name)
+        if installation is None:
+            raise NotFoundError("installed plugin", name)
+        if not installation.enabled:
+            raise ConflictError("plugin", name, "is disabled; enable it first")
+        started = time.perf_counter()
+        result, error = None, None
+        try:
+            if hook is not None:
+                result = await host.supervisor.call_hook_on(name, hook, kwargs)
+            else:
+                result = await host.supervisor.run_command(name, str(command), args, kwargs)
+        except (InvalidInputError, PluginQuarantinedError, SandboxUnavailableError):
+            raise
+        except PluginRuntimeError as exc:
+            error = describe(exc)[1]
+            if isinstance(exc, PluginCallError):
+                error["details"]["traceback"] = exc.traceback
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        measured = await host.supervisor.measure(name)
+        return {
+            "status": "ok" if error is None else "error",
+            "result": result,
+            "error": error,
+            "execution_ms": round(elapsed_ms, 3),
+            "resources": {
+                "cpu_seconds": measured.cpu_seconds,
+                "peak_rss_bytes": measured.peak_rss_bytes,
+            },
+        }
+
+
+def _report(report: InstallReport) -> dict[str, Any]:
+    return {
+        "installed": [{"name": n, "version": v, "previous": p} for n, v, p in report.installed],
+        "unchanged": [{"name": n, "version": v} for n, v in report.unchanged],
+    }
+
+
+def _call_counts(families: Iterable[Any]) -> dict[str, tuple[int, int]]:
+    """plugin -> (calls, failed calls), from the runtime's own counters."""
+    counts: dict[str, list[int]] = {}
+    for family in families:
+        if family.name != "plugport_plugin_calls":
+            continue
+        for sample in family.samples:
+            if not sample.name.endswith("_total"):
+                continue
+            plugin = sample.labels["plugin"]
+            pair = counts.setdefault(plugin, [0, 0])
+            pair[0] += int(sample.value)
+            if sample.labels["outcome"] != "ok":
+                pair[1] += int(sample.value)
+    return {k: (v[0], v[1]) for k, v in counts.items()}
+
+
+def _installation(
+    installation: Installation,
+    runtime: Any,
+    updates: dict[str, str] | None,
+    counts: tuple[int, int],
+) -> dict[str, Any]:
+    if not installation.enabled:
+        state = "disabled"
+    elif runtime is None:
+        state = "inactive"
+    else:
+        state = runtime.state
+    latest = updates.get(installation.name) if updates is not None else None
+    return {
+        "name": installation.name,
+        "version": installation.version,
+        "enabled": installation.enabled,
+        "state": state,
+        "source": installation.source_kind,
+        "requested": installation.requested,
+        "quarantined": runtime.quarantined if runtime else None,
+        "last_error": runtime.last_error if runtime else None,
+        "restarts": runtime.restarts if runtime else 0,
+        "cpu_seconds": runtime.cpu_seconds if runtime else 0.0,
+        "peak_rss_bytes": runtime.peak_rss_bytes if runtime else 0,
+        "calls": counts[0],
+        "errors": counts[1],
+        "update_available": None if updates is None else latest is not None,
+        "latest_version": latest,
+        "permissions": dict(installation.permissions),
+        "installed_at": installation.installed_at,
+        "updated_at": installation.updated_at,
+    }

@@ -1,0 +1,72 @@
+"""The host service's settings: one typed object read from ``PLUGPORT_HOST_SERVICE_*``
+environment variables and command-line options, with units in the names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from plugport.versions import parse_version
+
+__all__ = ["HostServiceSettings"]
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+class HostServiceSettings(BaseSettings):
+    """Everything ``plugport host serve`` can be told; each field is also
+    ``PLUGPORT_HOST_SERVICE_<NAME>`` (``REGISTRIES`` is comma-separated)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PLUGPORT_HOST_SERVICE_", extra="forbid", frozen=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8100, ge=0, le=65535)
+    data_dir: Path = Path("plugport-host-service")
+    """Holds ``service.sqlite`` (workspaces, tokens) and ``workspaces/<name>``, one host home
+    each."""
+    registries: Annotated[tuple[str, ...], NoDecode] = ()
+    """Registry URLs every workspace installs from, first one that knows a plugin wins."""
+    app: str = Field(default="plugport-host", min_length=1, max_length=100)
+    """The application the plugins extend (plugins' ``engines`` name it)."""
+    app_version: str = "0"
+    sandbox: Literal["strict", "best-effort"] = "strict"
+    telemetry: bool = True
+    """Report installs and uninstalls (no identifiers) to the registry."""
+    registry_cache_ttl_s: float = Field(default=300.0, ge=0)
+    update_check_ttl_s: float = Field(default=60.0, ge=0)
+    """How long a workspace's update check is reused when listing installations."""
+    max_input_bytes: int = Field(default=1 * MIB, ge=1 * KIB)
+    """The largest execute request body."""
+    max_body_bytes: int = Field(default=64 * KIB, ge=1 * KIB)
+    """The largest body of every other request."""
+    operations_kept: int = Field(default=200, ge=1)
+    """Finished operations remembered per workspace (oldest forgotten first)."""
+    secure_cookies: bool = False
+    """Mark the sign-in cookie ``Secure`` (set it when the pages are served over https)."""
+
+    @field_validator("registries", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(url.strip() for url in value.split(",") if url.strip())
+        return value
+
+    @field_validator("registries")
+    @classmethod
+    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("https://", "http://")):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return tuple(url.rstrip("/") for url in value)
+
+    @field_validator("app_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        parse_version(value)
+        return value

@@ -1,0 +1,462 @@
+"""The host service over real HTTP: a real registry, the service on uvicorn, real sandboxed
+workers. Every endpoint, consent refused then granted, operations with progress, calls into
+one plugin with their resource use, and the abuse cases, each a precise 4xx JSON that changes
+nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from plugport.host.service.store import ServiceStore
+from tests.host._plugins import HomeView
+from tests.host._service import (
+    Market,
+    Service,
+    market_at,
+    serving,
+    settings_for,
+    wait_for,
+    write_alpha,
+)
+
+V1 = "/api/v1/workspaces"
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
+    with market_at(tmp_path_factory.mktemp("market")) as market:
+        yield market
+
+
+@pytest.fixture(scope="module")
+def service(market: Market, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    with serving(settings_for(tmp_path_factory.mktemp("service"), market)) as service:
+        yield service
+
+
+def error_of(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code, body
+    found: dict[str, Any] = body["error"]
+    return found
+
+
+def names(client: httpx.Client, ws: str) -> dict[str, str]:
+    listed = client.get(f"{V1}/{ws}/installations")
+    assert listed.status_code == 200, listed.text
+    return {row["name"]: row["version"] for row in listed.json()["items"]}
+
+
+def test_the_operator_story(service: Service, market: Market) -> None:
+    token = service.workspace("story")
+    ws = f"{V1}/story"
+    with service.client(token) as client:
+        assert client.get(f"{ws}/installations").json() == {"items": []}
+
+        # gamma wants the network: without consent the operation fails and names what it needs
+        started = client.post(f"{ws}/installations", json={"plugin": "acme.gamma"})
+        assert started.status_code == 202, started.text
+        assert started.json()["state"] in ("queued", "running")
+        assert started.json()["kind"] == "install"
+        refused = wait_for(client, "story", started.json())
+        assert refused["state"] == "failed"
+        assert refused["error"]["code"] == "consent_required"
+        assert refused["error"]["details"]["added"] == ["network 'api.example.com'"]
+        assert refused["error"]["details"]["lines"] == ["Connect to: api.example.com"]
+        assert names(client, "story") == {}
+        # consent to something else is no consent
+        other = client.post(
+            f"{ws}/installations",
+            json={"plugin": "acme.gamma", "consent": ["network 'evil.example.net'"]},
+        )
+        assert wait_for(client, "story", other.json())["error"]["code"] == "consent_required"
+        assert names(client, "story") == {}
+
+        granted = client.post(
+            f"{ws}/installations",
+            json={
+                "plugin": "acme.gamma",
+                "version": "==1.0.0",
+                "consent": ["network 'api.example.com'"],
+            },
+        )
+        done = wait_for(client, "story", granted.json())
+        assert done["state"] == "succeeded", done
+        assert done["result"]["installed"] == [
+            {"name": "acme.gamma", "version": "1.0.0", "previous": None}
+        ]
+        steps = [p["step"] for p in done["progress"]]
+        assert steps[0] == "resolving"
+        assert steps[-1] == "done"
+        download = next(p for p in done["progress"] if p["step"] == "acme.gamma 1.0.0")
+        assert download["done"] == download["total"] > 0
+
+        alpha = wait_for(
+            client,
+            "story",
+            client.post(f"{ws}/installations", json={"plugin": "acme.alpha"}).json(),
+        )
+        assert alpha["state"] == "succeeded", alpha
+        rows = {r["name"]: r for r in client.get(f"{ws}/installations").json()["items"]}
+        assert set(rows) == {"acme.alpha", "acme.gamma"}
+        assert rows["acme.alpha"]["enabled"] is True
+        assert rows["acme.alpha"]["state"] in ("active", "inactive")
+        assert rows["acme.alpha"]["update_available"] is False
+        assert rows["acme.gamma"]["permissions"]["network"] == ["api.example.com"]
+
+        # execute: a hook on that plugin only, a command, and the plugin's own failure
+        greeted = client.post(
+            f"{ws}/installations/acme.alpha/execute",
+            json={"hook": "greet", "input": {"name": "Ada"}},
+        )
+        assert greeted.status_code == 200, greeted.text
+        body = greeted.json()
+        assert body["status"] == "ok"
+        assert body["result"] == "acme.alpha 1.0.0 says hello to Ada"
+        assert body["error"] is None
+        assert body["execution_ms"] > 0
+        assert body["resources"]["cpu_seconds"] > 0
+        assert body["resources"]["peak_rss_bytes"] > 1024 * 1024
+        added = client.post(
+            f"{ws}/installations/acme.alpha/execute",
+            json={"command": "alpha.add", "args": [2, 3], "input": {"scale": 10}},
+        )
+        assert added.json()["result"] == 50, added.text
+        failed = client.post(f"{ws}/installations/acme.alpha/execute", json={"hook": "fail"})
+        assert failed.status_code == 200
+        assert failed.json()["status"] == "error"
+        assert failed.json()["error"]["code"] == "plugin_error"
+        assert "alpha cannot do that" in failed.json()["error"]["message"]
+        unknown = client.post(f"{ws}/installations/acme.alpha/execute", json={"hook": "nope"})
+        assert "contributes no hook 'nope'" in error_of(unknown, 400, "invalid_input")["message"]
+        unknown = client.post(f"{ws}/installations/acme.alpha/execute", json={"command": "x.y"})
+        assert "contributes no command 'x.y'" in error_of(unknown, 400, "invalid_input")["message"]
+        both = client.post(
+            f"{ws}/installations/acme.alpha/execute", json={"hook": "greet", "command": "x"}
+        )
+        error_of(both, 400, "invalid_input")
+
+        # disable: the row says so, and calls are refused until it is enabled again
+        disabled = client.post(f"{ws}/installations/acme.alpha/disable")
+        assert disabled.status_code == 200, disabled.text
+        assert (disabled.json()["enabled"], disabled.json()["state"]) == (False, "disabled")
+        refused_call = client.post(
+            f"{ws}/installations/acme.alpha/execute",
+            json={"hook": "greet", "input": {"name": "Ada"}},
+        )
+        assert "disabled" in error_of(refused_call, 409, "conflict")["message"]
+        enabled = client.post(f"{ws}/installations/acme.alpha/enable")
+        assert enabled.json()["enabled"] is True
+
+        # a new version: listed as an update, updated through an operation
+        market.publish(write_alpha(market.root / "src", "1.1.0"))
+        client.post(f"{ws}/installations/acme.alpha/enable")  # a change: forgets the cache
+        rows = {r["name"]: r for r in client.get(f"{ws}/installations").json()["items"]}
+        assert rows["acme.alpha"]["update_available"] is True
+        assert rows["acme.alpha"]["latest_version"] == "1.1.0"
+        assert rows["acme.gamma"]["update_available"] is False
+        updated = client.post(f"{ws}/installations/acme.alpha/update", json={})
+        assert updated.status_code == 202, updated.text
+        update = wait_for(client, "story", updated.json())
+        assert update["state"] == "succeeded", update
+        assert update["kind"] == "update"
+        assert update["result"]["installed"] == [
+            {"name": "acme.alpha", "version": "1.1.0", "previous": "1.0.0"}
+        ]
+        assert names(client, "story")["acme.alpha"] == "1.1.0"
+        greeted = client.post(
+            f"{ws}/installations/acme.alpha/execute",
+            json={"hook": "greet", "input": {"name": "Bo"}},
+        )
+        assert greeted.json()["result"] == "acme.alpha 1.1.0 says hello to Bo"
+
+        # the audit trail names the token that did each change
+        prefix = token.split("_")[1]
+        trail = client.get(f"{ws}/audit", params={"limit": 200}).json()["items"]
+        seen = {(a["action"], a["subject"], a["outcome"], a["actor"]) for a in trail}
+        assert ("consent", "acme.gamma", "refused", f"token:{prefix}") in seen
+        assert ("disable", "acme.alpha", "ok", f"token:{prefix}") in seen
+        assert ("update", "acme.alpha", "ok", f"token:{prefix}") in seen
+        only = client.get(f"{ws}/audit", params={"subject": "acme.gamma", "limit": 2}).json()
+        assert len(only["items"]) == 2
+        assert {a["subject"] for a in only["items"]} == {"acme.gamma"}
+        assert set(only["items"][0]) == {
+            "at",
+            "actor",
+            "action",
+            "subject",
+            "outcome",
+            "detail",
+            "id",
+        }
+
+        metrics = client.get(f"{ws}/metrics")
+        assert metrics.status_code == 200
+        assert metrics.headers["content-type"].startswith("text/plain")
+        assert 'plugport_plugin_calls_total{kind="hook",outcome="ok",plugin="acme.alpha"}' in (
+            metrics.text
+        )
+        rows = {r["name"]: r for r in client.get(f"{ws}/installations").json()["items"]}
+        assert rows["acme.alpha"]["calls"] >= 1
+
+        # uninstall: 204, gone from the list and from disk
+        gone = client.post(f"{ws}/installations/acme.gamma/uninstall", params={"purge": "true"})
+        assert gone.status_code == 204, gone.text
+        assert names(client, "story") == {"acme.alpha": "1.1.0"}
+        assert not (service.home("story") / "plugins" / "acme.gamma").exists()
+        error_of(client.get(f"{ws}/installations/acme.gamma"), 404, "not_found")
+        assert client.get(f"{ws}/installations/acme.alpha").json()["version"] == "1.1.0"
+
+
+def test_admin_workspaces_and_tokens(service: Service) -> None:
+    with service.client(service.admin) as admin:
+        created = admin.post(V1, json={"name": "team-a"})
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert body["name"] == "team-a"
+        assert body["token"].startswith(f"pph_{body['token_prefix']}_")
+        assert "team-a" in {w["name"] for w in admin.get(V1).json()["items"]}
+        again = admin.post(V1, json={"name": "team-a"})
+        assert "exists already" in error_of(again, 409, "conflict")["message"]
+        for bad in ("../x", "Team", "a_b", "-a", "a" * 41, "", ".", "a/b"):
+            refused = admin.post(V1, json={"name": bad})
+            assert "workspace:" in error_of(refused, 400, "invalid_input")["message"], bad
+        error_of(admin.post(V1, json={"name": 5}), 422, "invalid_request")
+        error_of(admin.post(V1, json={"name": "ok", "owner": "x"}), 422, "invalid_request")
+
+        made = admin.post("/api/v1/tokens", json={"workspace": "team-a", "expires_days": 7})
+        assert made.status_code == 201, made.text
+        token = made.json()["token"]
+        assert made.json()["expires_at"] > time.time() + 6 * 86400
+        assert "token_hash" not in made.json()
+        error_of(admin.post("/api/v1/tokens", json={"workspace": "nope"}), 404, "not_found")
+        error_of(admin.post("/api/v1/tokens", json={"workspace": "../x"}), 400, "invalid_input")
+        listed = admin.get("/api/v1/tokens", params={"workspace": "team-a"}).json()["items"]
+        assert {t["prefix"] for t in listed} == {body["token_prefix"], made.json()["prefix"]}
+        assert all("token" not in t and "token_hash" not in t for t in listed)
+
+        with service.client(token) as member:
+            assert member.get(f"{V1}/team-a/installations").status_code == 200
+            used = admin.get("/api/v1/tokens", params={"workspace": "team-a"}).json()["items"]
+            assert any(t["last_used_at"] for t in used if t["prefix"] == made.json()["prefix"])
+            # a workspace token is not an admin token
+            error_of(member.post(V1, json={"name": "mine"}), 403, "forbidden")
+            error_of(member.get(V1), 403, "forbidden")
+            error_of(member.post("/api/v1/tokens", json={"workspace": "team-a"}), 403, "forbidden")
+            assert "mine" not in {w["name"] for w in admin.get(V1).json()["items"]}
+
+            revoked = admin.post(f"/api/v1/tokens/{made.json()['prefix']}/revoke")
+            assert revoked.status_code == 200
+            assert revoked.json()["revoked_at"] is not None
+            message = error_of(member.get(f"{V1}/team-a/installations"), 401, "unauthenticated")
+            assert "was revoked" in message["message"]
+        error_of(admin.post("/api/v1/tokens/zzzzzzzz/revoke"), 404, "not_found")
+
+
+def test_abuse_is_refused_precisely_and_changes_nothing(
+    service: Service, market: Market, tmp_path: Path
+) -> None:
+    mine, theirs = service.workspace("mine"), service.workspace("theirs")
+    with service.client(mine) as client:
+        installed = client.post(f"{V1}/mine/installations", json={"plugin": "acme.alpha"})
+        assert wait_for(client, "mine", installed.json())["state"] == "succeeded"
+    home = service.home("mine")
+    before = HomeView.of(home, market.registry.url)
+    operations_before = set(service.service.workspace("mine").operations)
+
+    # an expired token, made with a clock ten days back
+    past = ServiceStore(service.settings.data_dir / "service.sqlite", clock=lambda: 0.0)
+    expired, _ = past.create_token("workspace", "mine", expires_days=1)
+    past.close()
+
+    big = {"hook": "greet", "input": {"name": "x" * (1024 * 1024)}}
+    target = f"{V1}/mine/installations/acme.alpha"
+    cases: list[tuple[str | None, str, str, dict[str, Any], int, str]] = [
+        # (token, method, path, request options, status, code)
+        (None, "GET", f"{V1}/mine/installations", {}, 401, "unauthenticated"),
+        ("garbage", "GET", f"{V1}/mine/installations", {}, 401, "unauthenticated"),
+        ("pph_00000000_" + "a" * 43, "GET", f"{V1}/mine/installations", {}, 401, "unauthenticated"),
+        (expired, "GET", f"{V1}/mine/installations", {}, 401, "unauthenticated"),
+        (theirs, "GET", f"{V1}/mine/installations", {}, 403, "forbidden"),
+        (theirs, "POST", f"{target}/disable", {}, 403, "forbidden"),
+        (theirs, "POST", f"{target}/uninstall", {}, 403, "forbidden"),
+        (
+            theirs,
+            "POST",
+            f"{V1}/mine/installations",
+            {"json": {"plugin": "acme.gamma"}},
+            403,
+            "forbidden",
+        ),
+        (theirs, "POST", f"{target}/execute", {"json": {"hook": "greet"}}, 403, "forbidden"),
+        (theirs, "GET", f"{V1}/mine/audit", {}, 403, "forbidden"),
+        (theirs, "GET", f"{V1}/mine/metrics", {}, 403, "forbidden"),
+        (theirs, "GET", f"{V1}/nowhere/installations", {}, 403, "forbidden"),  # no existence leak
+        (service.admin, "GET", f"{V1}/nowhere/installations", {}, 404, "not_found"),
+        (mine, "GET", f"{V1}/Mine/installations", {}, 400, "invalid_input"),
+        (mine, "GET", f"{V1}/..%2Fx/installations", {}, 404, "not_found"),
+        (mine, "GET", f"{V1}/mine/operations/nope", {}, 404, "not_found"),
+        (mine, "POST", f"{V1}/mine/installations", {"content": b"{not json"}, 400, "invalid_json"),
+        (
+            mine,
+            "POST",
+            f"{V1}/mine/installations",
+            {"json": {"plugin": "acme.gamma", "x": 1}},
+            422,
+            "invalid_request",
+        ),
+        (mine, "POST", f"{V1}/mine/installations", {"json": {"plugin": 7}}, 422, "invalid_request"),
+        (
+            mine,
+            "POST",
+            f"{V1}/mine/installations",
+            {"json": {"plugin": "acme.gamma", "consent": "all"}},
+            422,
+            "invalid_request",
+        ),
+        (
+            mine,
+            "POST",
+            f"{V1}/mine/installations",
+            {"json": ["acme.gamma"]},
+            422,
+            "invalid_request",
+        ),
+        (
+            mine,
+            "POST",
+            f"{V1}/mine/installations",
+            {"json": {"plugin": "Not A Plugin"}},
+            400,
+            "invalid_input",
+        ),
+        (
+            mine,
+            "POST",
+            f"{V1}/mine/installations",
+            {"json": {"plugin": "acme.gamma", "version": "latest"}},
+            400,
+            "invalid_input",
+        ),
+        # the API installs registry names only: URLs and paths are refused before anything runs
+        (
+            mine,
+            "POST",
+            f"{V1}/mine/installations",
+            {"json": {"plugin": f"{market.registry.url}/x.plugport"}},
+            400,
+            "invalid_input",
+        ),
+        (
+            mine,
+            "POST",
+            f"{V1}/mine/installations",
+            {"json": {"plugin": "https://example.com/acme.evil-1.0.0.plugport"}},
+            400,
+            "invalid_input",
+        ),
+        (
+            mine,
+            "POST",
+            f"{V1}/mine/installations",
+            {"json": {"plugin": str(tmp_path)}},
+            400,
+            "invalid_input",
+        ),
+        (
+            mine,
+            "POST",
+            f"{V1}/mine/installations",
+            {"json": {"plugin": "./acme.alpha"}},
+            400,
+            "invalid_input",
+        ),
+        (
+            mine,
+            "POST",
+            f"{V1}/mine/installations",
+            {"json": {"plugin": "acme.gamma", "version": "==1.0.0; rm -rf /"}},
+            400,
+            "invalid_input",
+        ),
+        (
+            mine,
+            "POST",
+            f"{V1}/mine/installations",
+            {"json": {"plugin": "acme.gamma", "consent": ["x" * 70000]}},
+            413,
+            "too_large",
+        ),
+        (mine, "POST", f"{target}/execute", {"json": big}, 413, "too_large"),
+        (
+            mine,
+            "POST",
+            f"{target}/execute",
+            {"json": {"hook": "greet", "input": [1]}},
+            422,
+            "invalid_request",
+        ),
+        (
+            mine,
+            "POST",
+            f"{target}/execute",
+            {"json": {"hook": "greet", "args": [1]}},
+            400,
+            "invalid_input",
+        ),
+        (mine, "POST", f"{target}/execute", {"json": {}}, 400, "invalid_input"),
+        (
+            mine,
+            "POST",
+            f"{V1}/mine/installations/acme.nope/execute",
+            {"json": {"hook": "greet"}},
+            404,
+            "not_found",
+        ),
+        (mine, "POST", f"{V1}/mine/installations/acme.nope/enable", {}, 404, "not_found"),
+        (mine, "POST", f"{V1}/mine/installations/acme.nope/disable", {}, 404, "not_found"),
+        (mine, "POST", f"{V1}/mine/installations/acme.nope/uninstall", {}, 404, "not_found"),
+        (mine, "POST", f"{V1}/mine/installations/acme.nope/update", {"json": {}}, 404, "not_found"),
+        (
+            mine,
+            "POST",
+            f"{V1}/mine/installations/acme.alpha/update",
+            {"json": {"x": 1}},
+            422,
+            "invalid_request",
+        ),
+        (mine, "GET", f"{V1}/mine/audit", {"params": {"limit": 0}}, 422, "invalid_request"),
+        (mine, "GET", f"{V1}/mine/audit", {"params": {"limit": "many"}}, 422, "invalid_request"),
+        (mine, "DELETE", f"{V1}/mine/installations", {}, 405, "method_not_allowed"),
+        (mine, "GET", "/api/v1/nothing-here", {}, 404, "not_found"),
+    ]
+    for token, method, path, options, status, code in cases:
+        with service.client(token) as client:
+            response = client.request(method, path, **options)
+        error_of(response, status, code)
+        if status == 401:
+            assert response.headers["www-authenticate"] == "Bearer"
+    with service.client(mine) as client:
+        message = error_of(
+            client.post(f"{V1}/mine/installations", json={"plugin": "acme..x"}),
+            400,
+            "invalid_input",
+        )["message"]
+        assert message.startswith("plugin:")
+        assert "registry plugins by name only" in message
+        big_message = error_of(client.post(f"{target}/execute", json=big), 413, "too_large")
+        assert str(service.settings.max_input_bytes) in big_message["message"]
+        assert names(client, "mine") == before.versions()
+    assert HomeView.of(home, market.registry.url) == before  # nothing changed, nothing audited
+    assert set(service.service.workspace("mine").operations) == operations_before
+    assert not (service.settings.data_dir / "workspaces" / "nowhere").exists()
