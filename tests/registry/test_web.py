@@ -11,6 +11,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import Engine, text
 
 from plugport.authoring import archive_facts, pack_plugin
 from plugport.registry.db import make_engine
+from plugport.registry.web.charts import bar_chart
 from plugport.signing import generate_private_key, public_key_pem, sign
 from tests.registry.conftest import POSTGRES_URL, Registry, running
 
@@ -671,3 +673,32 @@ def test_reject_needs_a_reason_and_then_rejects(market: Market) -> None:
     with market.client() as client:
         assert client.get(f"/plugins/{name}").status_code == 404
         assert name not in client.get("/search", params={"q": "reject"}).text
+
+
+def test_sign_in_never_redirects_to_another_site(market: Market) -> None:
+    with market.client() as client:
+        form = client.get("/signin", params={"next": "//evil.example/x"})
+        assert 'name="next" value="/"' in form.text
+        signed = client.post(
+            "/signin",
+            data={
+                "token": market.reader,
+                "csrf": csrf_of(form.text),
+                "next": "https://evil.example",
+            },
+        )
+    assert signed.status_code == 303
+    assert signed.headers["location"] == "/"
+
+
+def test_the_downloads_chart_scales_bars_and_keeps_labels_inside() -> None:
+    start = date(2026, 1, 1)
+    chart = bar_chart([(start + timedelta(days=n), v) for n, v in enumerate([0, 5, 10])])
+    assert [b.value for b in chart.bars] == [0, 5, 10]
+    assert chart.bars[0].height == 0
+    assert chart.bars[2].height == pytest.approx(2 * chart.bars[1].height)
+    assert chart.bars[2].y + chart.bars[2].height == pytest.approx(chart.baseline)
+    assert (chart.maximum, chart.total) == (10, 15)
+    assert [anchor for _, _, anchor in chart.labels] == ["start", "middle", "end"]
+    assert all(0 <= x <= chart.width for x, _, _ in chart.labels)
+    assert bar_chart([]).bars == []

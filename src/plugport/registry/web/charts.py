@@ -28,8 +28,8 @@ class BarChart:
     total: int
     baseline: float
     """The y of the x axis."""
-    labels: list[tuple[float, str]]
-    """(x, text) under the axis: the first, middle and last day."""
+    labels: list[tuple[float, str, str]]
+    """(x, text, text-anchor) under the axis: the first, middle and last day."""
 
 
 def bar_chart(points: list[tuple[date, int]], *, width: int = 720, height: int = 200) -> BarChart:
@@ -46,8 +46,13 @@ def bar_chart(points: list[tuple[date, int]], *, width: int = 720, height: int =
             Bar(day, value, round(left + n * slot + gap / 2, 2), round(top + plot_h - h, 2),
                 round(slot - gap, 2), round(h, 2))
         )  # fmt: skip
-    labels: list[tuple[float, str]] = []
+    labels: list[tuple[float, str, str]] = []
     if points:
-        for n in sorted({0, len(points) // 2, len(points) - 1}):
-            labels.append((round(left + (n + 0.5) * slot, 2), points[n][0].strftime("%b %d")))
+        last = len(points) - 1
+        for n in sorted({0, len(points) // 2, last}):
+            # the outer labels hang inwards from their bar, so neither is cut off at an edge
+            anchor = "start" if n == 0 and last else "end" if n == last and last else "middle"
+            x = left + n * slot if anchor == "start" else left + (n + 1) * slot
+            x = x if anchor != "middle" else left + (n + 0.5) * slot
+            labels.append((round(x, 2), points[n][0].strftime("%b %d"), anchor))
     return BarChart(width, height, bars, maximum, sum(v for _, v in points), top + plot_h, labels)

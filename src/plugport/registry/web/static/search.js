@@ -7,6 +7,12 @@
   if (!form || !results || !window.fetch || !window.URLSearchParams) {
     return;
   }
+  // Wide screens have room for the filters beside the results: show them (closed on phones,
+  // where they would push the results below the fold).
+  var filters = document.getElementById("filters");
+  if (filters && window.matchMedia && window.matchMedia("(min-width: 860px)").matches) {
+    filters.open = true;
+  }
   var DELAY_MS = 250;
   var timer = null;
   var inflight = null;

@@ -1,0 +1,66 @@
+"""The shared web core: autoescaped templates over the base layout, static mounts in the order
+that lets extras win, flash cookies that survive one round trip, and CSRF tokens bound to one
+session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Response
+from starlette.requests import Request
+from starlette.routing import Mount
+
+from plugport import _web
+
+
+def _request(cookie: str = "") -> Request:
+    headers = [(b"cookie", cookie.encode())] if cookie else []
+    return Request({"type": "http", "method": "GET", "path": "/", "headers": headers})
+
+
+def test_pages_extend_the_base_layout_and_everything_is_escaped(tmp_path: Path) -> None:
+    (tmp_path / "page.html").write_text(
+        '{% extends "base.html" %}{% block content %}<h1>{{ title }}</h1>{% endblock %}'
+    )
+    templates = _web.make_templates(tmp_path, product="Test <Product>")
+    html = templates.get_template("page.html").render(
+        title="<script>x</script>", flashes=[("error", "<b>no</b>")]
+    )
+    assert '<html lang="en">' in html
+    assert '<a class="skip-link" href="#main">' in html
+    assert '<main id="main"' in html
+    assert "<h1>&lt;script&gt;x&lt;/script&gt;</h1>" in html
+    assert "Test &lt;Product&gt;" in html
+    assert 'data-kind="error">&lt;b&gt;no&lt;/b&gt;</p>' in html
+    assert (_web.STATIC_DIR / "plugport.css").is_file()
+
+
+def test_extra_static_directories_are_mounted_before_the_core(tmp_path: Path) -> None:
+    app = FastAPI()
+    _web.mount_static(app, {"registry": tmp_path})
+    mounts = [r.path for r in app.routes if isinstance(r, Mount)]
+    assert mounts == ["/static/registry", "/static"]
+
+
+def test_a_flash_message_is_read_from_its_cookie_once() -> None:
+    response = Response()
+    _web.set_flash(response, "Saved <ok>", "success")
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    value = cookie.split(";", 1)[0]
+    request = _request(value)
+    assert _web.pop_flashes(request) == [("success", "Saved <ok>")]
+    shown = Response()
+    _web.clear_shown_flash(request, shown)
+    assert f"{_web.FLASH_COOKIE}=" in shown.headers["set-cookie"]
+    assert "Max-Age=0" in shown.headers["set-cookie"]
+    assert _web.pop_flashes(_request(f"{_web.FLASH_COOKIE}=garbage")) == []
+
+
+def test_a_csrf_token_belongs_to_one_session_and_one_secret() -> None:
+    token = _web.csrf_token(b"secret", "session-a")
+    assert _web.csrf_valid(b"secret", "session-a", token)
+    assert not _web.csrf_valid(b"secret", "session-b", token)
+    assert not _web.csrf_valid(b"other", "session-a", token)
+    assert not _web.csrf_valid(b"secret", "session-a", None)
+    assert not _web.csrf_valid(b"secret", "", _web.csrf_token(b"secret", ""))
