@@ -822,6 +822,7 @@ def test_migration_indexes_existing_rows_and_downgrades(engine: Engine) -> None:
     assert not [t for t in inspector.get_table_names() if t.startswith("plugin_search")]
     assert "search_vector" not in {c["name"] for c in inspector.get_columns("plugins")}
     assert "ix_daily_stats_day" not in {i["name"] for i in inspector.get_indexes("daily_stats")}
+    assert "search_state" not in inspector.get_table_names()
     with engine.begin() as connection:  # no trigger is left to fail on a write
         connection.execute(text("UPDATE plugins SET description = 'ticks'"))
     upgrade(engine)

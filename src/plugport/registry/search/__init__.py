@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from plugport.errors import PlugportError
 from plugport.registry.search import base as _base
+from plugport.registry.search import pages as _pages
 from plugport.registry.search import sqlite as _sqlite
 from plugport.registry.search.postgres import PostgresSearchBackend
 from plugport.registry.search.query import (
@@ -51,8 +52,10 @@ def search_backend(bind: Session | Engine | Connection) -> SearchBackend:
 
 
 def clear_caches() -> None:
-    """Forget the kept FTS5 rankings and the weekly download sums of every database, as a
-    fresh process would have none (for measuring what a search costs without them)."""
+    """Forget the kept FTS5 rankings, the weekly download sums and the kept API answers of
+    every database, as a fresh process would have none (for measuring what a search costs
+    without them)."""
     with _base._CACHE_LOCK:
         _base._WEEKLY.clear()
     _sqlite._RANKINGS.clear()
+    _pages.clear()

@@ -43,7 +43,7 @@ from plugport.registry.search.query import (
 )
 from plugport.registry.services.catalog import Candidate, choose_version
 
-__all__ = ["SqlSearchBackend"]
+__all__ = ["SqlSearchBackend", "weekly_expiry"]
 
 
 def _visible() -> ColumnElement[bool]:
@@ -83,6 +83,14 @@ Row = tuple[int, float | None]
 _CACHE_LOCK = threading.Lock()
 _WEEKLY: WeakKeyDictionary[Engine | Connection, tuple[date, float, list[int]]] = WeakKeyDictionary()
 """Per database: the day, when it was summed (monotonic seconds), the ranked plugin ids."""
+
+
+def weekly_expiry(session: Session) -> float | None:
+    """When the weekly download sums that the database's trending searches now use are to be
+    summed again (monotonic seconds); None if none are kept."""
+    with _CACHE_LOCK:
+        cached = _WEEKLY.get(session.get_bind())
+    return None if cached is None else cached[1] + TRENDING_CACHE_S
 
 
 class SqlSearchBackend:

@@ -65,6 +65,8 @@ SEARCH_SCHEMA_OBJECTS = frozenset(
         # the visible plugins' categories and tags, to count them: 0005 builds it differently
         # per dialect (PostgreSQL has no b-tree on json), so it is not in the models
         "ix_plugins_visible_lists",
+        # the search generation (0006): a counter row that triggers maintain, not a model
+        "search_state",
     }
 )
 

@@ -1,0 +1,143 @@
+"""Search answers for the API, encoded once and kept between requests while they are exact.
+
+Whether a kept answer is exact is one indexed read: ``search_state.generation``, which
+triggers (migration 0006) raise in the transaction of every change a search depends on, on
+whichever node or process made it. The generation is read before an answer is computed and
+the answer kept under it: should the data change meanwhile, the answer is merely never used.
+Download counters do not raise the generation (each download would throw every page away):
+a kept answer may show counts, and order by them, up to :data:`PAGE_CACHE_S` behind; trending
+is as far behind as the weekly sums it was computed from (:data:`~.query.TRENDING_CACHE_S`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import astuple
+from datetime import date
+from weakref import WeakKeyDictionary
+
+import msgspec
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session
+
+from plugport.registry.search import base as _base
+from plugport.registry.search.query import SearchQuery, SearchResult
+from plugport.registry.services import catalog
+
+__all__ = ["PAGES_KEPT", "PAGE_CACHE_S", "categories_json", "clear", "search_json"]
+
+PAGE_CACHE_S = 30.0
+"""How long a kept answer is used at most: how far behind its download counts may be (the
+same 30 s the responses' ``Cache-Control: max-age`` already allows any cache in between)."""
+PAGES_KEPT = 1024
+"""Answers kept per database (least recently used go first): ~10 KB each for 20 plugins."""
+
+_GENERATION = text("SELECT generation FROM search_state WHERE id = 1")
+_ENCODER = msgspec.json.Encoder()
+
+
+class _Entry(msgspec.Struct):
+    generation: int
+    kept_at: float
+    expires_at: float
+    body: bytes
+
+
+class _Pages:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_database: WeakKeyDictionary[Engine | Connection, OrderedDict[Hashable, _Entry]] = (
+            WeakKeyDictionary()
+        )
+
+    def answer(
+        self,
+        session: Session,
+        key: Hashable,
+        compute: Callable[[], tuple[bytes, float | None]],
+    ) -> bytes:
+        """The kept answer for ``key`` if the data has not changed since it was computed;
+        else ``compute()``'s (the body, and a monotonic time it must not be used after, or
+        None), kept."""
+        database = session.get_bind()
+        generation = int(session.execute(_GENERATION).scalar_one())
+        now = time.monotonic()
+        with self._lock:
+            kept = self._by_database.get(database)
+            entry = kept.get(key) if kept is not None else None
+            if (
+                kept is not None
+                and entry is not None
+                and entry.generation == generation
+                and now < entry.expires_at
+                and now - entry.kept_at < PAGE_CACHE_S
+            ):
+                kept.move_to_end(key)
+                return entry.body
+        body, expires_at = compute()
+        entry = _Entry(generation, now, expires_at or now + PAGE_CACHE_S, body)
+        with self._lock:
+            kept = self._by_database.setdefault(database, OrderedDict())
+            kept[key] = entry
+            kept.move_to_end(key)
+            while len(kept) > PAGES_KEPT:
+                kept.popitem(last=False)
+        return body
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_database.clear()
+
+
+_PAGES = _Pages()
+
+
+def clear() -> None:
+    """Forget every kept answer of every database."""
+    _PAGES.clear()
+
+
+def _search_body(result: SearchResult) -> bytes:
+    query = result.query
+    return _ENCODER.encode(
+        {
+            "items": [
+                {**catalog.plugin_summary(hit.plugin), "score": hit.score} for hit in result.hits
+            ],
+            "total": result.total,
+            # Counting stops at COUNT_LIMIT matches, and the host filter may extrapolate:
+            # then ``total`` is a lower bound / estimate, and this says so.
+            "total_is_estimate": result.total_is_estimate,
+            "page": query.page,
+            "per_page": query.per_page,
+        }
+    )
+
+
+def search_json(session: Session, query: SearchQuery, *, today: date) -> bytes:
+    """``GET /api/v1/plugins``'s body for ``query``. Queries that differ only in what
+    parsing normalises away (the case of ``q``, repeated words) share one answer."""
+    from plugport.registry.search import search_backend  # here: the package imports this module
+
+    key = ("plugins", astuple(query)[1:], query.exact_name, today)
+
+    def compute() -> tuple[bytes, float | None]:
+        result = search_backend(session).search(session, query, today=today)
+        expires_at = _base.weekly_expiry(session) if query.sort == "trending" else None
+        return _search_body(result), expires_at
+
+    return _PAGES.answer(session, key, compute)
+
+
+def categories_json(session: Session) -> bytes:
+    """``GET /api/v1/categories``'s body."""
+    from plugport.registry.search import search_backend  # here: the package imports this module
+
+    def compute() -> tuple[bytes, float | None]:
+        counts = search_backend(session).categories(session)
+        return _ENCODER.encode([{"name": c.name, "count": c.count} for c in counts]), None
+
+    return _PAGES.answer(session, ("categories",), compute)
