@@ -8,20 +8,31 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
+from plugport import _web
 from plugport._api_errors import install_error_handlers
 from plugport._version import __version__
 from plugport.host.service.api import api_router
+from plugport.host.service.pages import PAGE_STATIC_DIR, STATIC_PATH, pages_router
 from plugport.host.service.service import HostService
 from plugport.host.service.settings import HostServiceSettings
 
 __all__ = ["add_host_service", "create_host_service_app"]
 
 
-def add_host_service(app: FastAPI, service: HostService) -> None:
-    """Include the service's routes in ``app``. The caller owns ``service``: await
-    ``service.close()`` in the app's lifespan (after the server stops taking requests)."""
+def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) -> None:
+    """Include the service's API and (``pages``) its pages in ``app``: ``/api/v1/workspaces…``,
+    ``/api/v1/tokens…``, ``/workspaces…`` and ``/host-service/static``; the shared stylesheet
+    at ``/static`` is mounted unless the app has it already. The caller owns ``service``:
+    await ``service.close()`` in the app's lifespan."""
     app.include_router(api_router(service))
+    if not pages:
+        return
+    app.include_router(pages_router(service))
+    app.mount(STATIC_PATH, StaticFiles(directory=PAGE_STATIC_DIR), name="static-host-service")
+    if not any(getattr(route, "path", None) == "/static" for route in app.routes):
+        app.mount("/static", StaticFiles(directory=_web.STATIC_DIR), name="static")
 
 
 def create_host_service_app(settings: HostServiceSettings) -> FastAPI:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from plugport.errors import (
@@ -27,7 +29,8 @@ from plugport.host.service.settings import HostServiceSettings
 from plugport.host.service.store import Principal, ServiceStore, check_workspace_name
 from plugport.host.service.workspaces import Workspace
 from plugport.host.state import Installation
-from plugport.manifest import check_plugin_name
+from plugport.manifest import Permissions, check_plugin_name, describe_permissions
+from plugport.runtime.broker import permissions_beyond
 from plugport.runtime.hooks import HookSpec
 from plugport.versions import normalize_specifier
 
@@ -66,6 +69,9 @@ class HostService:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = ServiceStore(settings.data_dir / "service.sqlite")
         self.hookspecs = tuple(hookspecs)
+        self.web_secret = _secret(settings.data_dir / "web.secret")
+        """Signs the pages' CSRF tokens; kept in the data directory so a restart keeps forms
+        valid."""
         self._workspaces: dict[str, Workspace] = {}
         self._closed = False
 
@@ -139,6 +145,27 @@ class HostService:
         check_requirement(name, None)
         host = await self.workspace(ws).started()
         return await asyncio.to_thread(host.info, name)
+
+    async def preview(self, ws: str, name: str) -> dict[str, Any]:
+        """What installing ``name`` would ask the operator for, from the registry: the newest
+        version's permissions in plain words and as the consent strings (``added``)."""
+        info = await self.info(ws, name)
+        host = self.workspace(ws).host
+        versions = await asyncio.to_thread(host.clients[0].versions, name)
+        latest = info.get("latest_version")
+        row = next((v for v in versions if v.get("version") == latest), None)
+        requested = Permissions.model_validate((row or {}).get("permissions") or {})
+        installed = host.state.get(name)
+        before = Permissions.model_validate(installed.permissions) if installed else Permissions()
+        return {
+            "name": name,
+            "display_name": info.get("display_name") or name,
+            "description": info.get("description") or "",
+            "version": latest,
+            "installed_version": installed.version if installed else None,
+            "lines": describe_permissions(requested),
+            "added": permissions_beyond(before, requested),
+        }
 
     def operation(self, ws: str, operation_id: str) -> Operation:
         found = self.workspace(ws).operations.get(operation_id)
@@ -294,6 +321,16 @@ class HostService:
                 "peak_rss_bytes": measured.peak_rss_bytes,
             },
         }
+
+
+def _secret(path: Path) -> bytes:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as out:
+        out.write(secrets.token_bytes(32))
+    return path.read_bytes()
 
 
 def _report(report: InstallReport) -> dict[str, Any]:

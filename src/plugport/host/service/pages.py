@@ -1,0 +1,386 @@
+"""The installed-plugins pages: sign in with a workspace token (kept in an HttpOnly,
+SameSite=Strict cookie), the workspace's plugins with their state, actions and metrics, its
+audit trail, a marketplace search, and installing with consent and a progress view. Every form
+carries a CSRF token; everything works without JavaScript, which only makes it quicker."""
+
+# No ``from __future__ import annotations``: the routes' dependencies are bound to one service
+# inside pages_router, and FastAPI must see those local aliases as objects, not names.
+import secrets
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
+
+from plugport import _web
+from plugport.errors import AuthenticationError, PlugportError
+from plugport.host.service.operations import describe
+from plugport.host.service.service import HostService
+from plugport.host.service.store import Principal, check_workspace_name
+
+__all__ = ["PAGE_STATIC_DIR", "TOKEN_COOKIE", "pages_router"]
+
+TOKEN_COOKIE = "plugport_workspace_token"  # noqa: S105 a cookie name, not a secret
+ANON_COOKIE = "plugport_workspace_anon"
+"""A random value for a browser that is not signed in, so the sign-in form has a CSRF token."""
+PARTIAL_HEADER = "x-plugport-partial"
+"""Sent by the pages' script: answer a form post with JSON instead of a redirect."""
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+PAGE_STATIC_DIR = Path(__file__).parent / "static"
+STATIC_PATH = "/host-service/static"
+ACTIONS = ("enable", "disable", "update", "uninstall")
+
+templates = _web.make_templates(TEMPLATE_DIR, product="Plugport host")
+templates.env.filters["when"] = lambda at: (
+    datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if at else ""
+)
+templates.env.filters["mib"] = lambda size: f"{(size or 0) / 2**20:.1f} MiB"
+templates.env.filters["urlpart"] = lambda text: quote(str(text), safe="")
+
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+_TITLES = {
+    400: "That request is not valid",
+    401: "Please sign in",
+    403: "Not allowed",
+    404: "Not found",
+    409: "That cannot be done now",
+    413: "Too large",
+    422: "That request is not valid",
+}
+
+
+class _CsrfError(PlugportError):
+    pass
+
+
+class _SignInNeeded(PlugportError):
+    def __init__(self, ws: str, message: str) -> None:
+        self.ws = ws
+        super().__init__(message)
+
+
+class _Pages:
+    """What every page route shares: the service, who is signed in, CSRF, rendering."""
+
+    def __init__(self, service: HostService) -> None:
+        self.service = service
+        self.secret = service.web_secret
+        self.secure = service.settings.secure_cookies
+
+    def signed_in(self, request: Request) -> Principal | None:
+        raw = request.cookies.get(TOKEN_COOKIE)
+        if not raw:
+            return None
+        try:
+            principal = self.service.store.authenticate(raw)
+        except AuthenticationError:
+            request.state.drop_token = True  # revoked or expired: forget it
+            return None
+        return principal if principal.kind == "workspace" else None
+
+    def session(self, request: Request) -> str:
+        """What a CSRF token is bound to: the signed-in token, else this browser's random id."""
+        raw = request.cookies.get(TOKEN_COOKIE)
+        if raw and getattr(request.state, "principal", None) is not None:
+            return raw
+        anon = request.cookies.get(ANON_COOKIE) or getattr(request.state, "new_anon", None)
+        if not anon:
+            anon = request.state.new_anon = secrets.token_urlsafe(24)
+        return str(anon)
+
+    def csrf(self, request: Request) -> str:
+        return _web.csrf_token(self.secret, self.session(request))
+
+    def check_csrf(self, request: Request, token: str | None) -> None:
+        if getattr(request.state, "new_anon", None) or not _web.csrf_valid(
+            self.secret, self.session(request), token
+        ):
+            raise _CsrfError(
+                "This form has expired or did not come from this site; nothing was changed. "
+                "Reload the page and try again."
+            )
+
+    def member(self, request: Request, ws: str) -> Principal:
+        """The signed-in token, which must be for ``ws``."""
+        check_workspace_name(ws)
+        principal = self.signed_in(request)
+        request.state.principal = principal
+        if principal is None:
+            raise _SignInNeeded(ws, "Sign in with a token for this workspace.")
+        if principal.workspace != ws:
+            raise _SignInNeeded(
+                ws, f"You are signed in to workspace {principal.workspace!r}, not {ws!r}."
+            )
+        self.service.workspace(ws)
+        return principal
+
+    def finish(self, request: Request, response: Response) -> Response:
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        anon = getattr(request.state, "new_anon", None)
+        if anon:
+            response.set_cookie(
+                ANON_COOKIE, anon, path="/", httponly=True, samesite="strict", secure=self.secure
+            )
+        if getattr(request.state, "drop_token", False):
+            response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    def render(
+        self, request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
+    ) -> Response:
+        base = {
+            "principal": getattr(request.state, "principal", None),
+            "csrf": self.csrf(request),
+            "static": STATIC_PATH,
+        }
+        response = _web.render(templates, request, name, base | context, status_code=status_code)
+        return self.finish(request, response)
+
+    def redirect(
+        self, request: Request, url: str, flash: str | None = None, kind: str = "success"
+    ) -> Response:
+        response = RedirectResponse(url, status_code=303)
+        if flash:
+            _web.set_flash(response, flash, kind)
+        return self.finish(request, response)
+
+    def json(self, request: Request, payload: dict[str, Any], status: int = 200) -> Response:
+        return self.finish(request, JSONResponse(payload, status))
+
+    def error_page(self, request: Request, status: int, message: str) -> Response:
+        title = _TITLES.get(status, "Something went wrong")
+        context = {"status": status, "title": title, "message": message}
+        return self.render(request, "error.html", context, status_code=status)
+
+    def failure(self, request: Request, exc: Exception) -> Response:
+        """An error inside a page: an HTML page (JSON for the script) with the status the API
+        would answer; a missing or wrong sign-in goes back to the sign-in form."""
+        partial = bool(request.headers.get(PARTIAL_HEADER))
+        if isinstance(exc, RequestValidationError):
+            status, message = (
+                422,
+                "; ".join(
+                    f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}"
+                    for e in exc.errors()
+                ),
+            )
+        elif isinstance(exc, _SignInNeeded):
+            if not partial:
+                return self.redirect(request, "/workspaces", str(exc), "warning")
+            status, message = 401, str(exc)
+        elif isinstance(exc, _CsrfError):
+            status, message = 403, str(exc)
+        elif isinstance(exc, PlugportError):
+            status, body = describe(exc)
+            message = body["message"]
+        else:
+            raise exc
+        if partial:
+            return self.json(request, {"ok": False, "kind": "error", "message": message}, status)
+        return self.error_page(request, status, message)
+
+
+class _PageRoute(APIRoute):
+    pages: _Pages
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (PlugportError, RequestValidationError) as exc:
+                return self.pages.failure(request, exc)
+
+        return route
+
+
+FormText = Annotated[str | None, Form(max_length=4096)]
+
+
+def pages_router(service: HostService) -> APIRouter:
+    pages = _Pages(service)
+    route_class = type("PageRoute", (_PageRoute,), {"pages": pages})
+    router = APIRouter(route_class=route_class, include_in_schema=False)
+    _signin_routes(router, pages)
+    _workspace_routes(router, pages)
+    _install_routes(router, pages)
+    return router
+
+
+def _after_signin(ws: str, install: str | None) -> str:
+    if install:
+        return f"/workspaces/{ws}/install?plugin={quote(install, safe='')}"
+    return f"/workspaces/{ws}"
+
+
+def _signin_routes(router: APIRouter, pages: _Pages) -> None:
+    @router.get("/workspaces")
+    def signin_form(request: Request, install: str | None = None) -> Response:
+        principal = request.state.principal = pages.signed_in(request)
+        if principal is not None and principal.workspace is not None:
+            return pages.redirect(request, _after_signin(principal.workspace, install))
+        return pages.render(request, "signin.html", {"install": install, "error": None})
+
+    @router.post("/workspaces/signin")
+    def signin(
+        request: Request, token: FormText = None, csrf: FormText = None, install: FormText = None
+    ) -> Response:
+        pages.check_csrf(request, csrf)
+        given = (token or "").strip()
+        try:
+            principal = pages.service.store.authenticate(given)
+            error = (
+                None
+                if principal.workspace is not None
+                else "That is an admin token; sign in with a workspace token."
+            )
+        except AuthenticationError as exc:
+            error = f"That token does not work: {exc}."
+        if error is not None:
+            context = {"install": install, "error": error}
+            return pages.render(request, "signin.html", context, status_code=401)
+        ws = str(principal.workspace)
+        response = pages.redirect(
+            request, _after_signin(ws, install), f"Signed in to workspace {ws}."
+        )
+        response.set_cookie(
+            TOKEN_COOKIE, given, path="/", httponly=True, samesite="strict", secure=pages.secure
+        )
+        return response
+
+    @router.post("/workspaces/signout")
+    def signout(request: Request, csrf: FormText = None) -> Response:
+        request.state.principal = pages.signed_in(request)
+        pages.check_csrf(request, csrf)
+        response = pages.redirect(request, "/workspaces", "Signed out.", "info")
+        response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+
+def _workspace_routes(router: APIRouter, pages: _Pages) -> None:
+    service = pages.service
+
+    @router.get("/workspaces/{ws}")
+    async def workspace(request: Request, ws: str, q: str | None = None) -> Response:
+        pages.member(request, ws)
+        rows = await service.installations(ws)
+        found, search_error = None, None
+        if q is not None and q.strip():
+            try:
+                found = (await service.search(ws, q.strip()[:200]))["items"]
+            except PlugportError as exc:
+                search_error = str(exc)
+        context = {
+            "ws": ws,
+            "rows": rows,
+            "audit": await service.audit(ws, limit=20),
+            "q": q or "",
+            "found": found,
+            "search_error": search_error,
+            "installed": {r["name"] for r in rows},
+        }
+        return pages.render(request, "workspace.html", context)
+
+    @router.post("/workspaces/{ws}/installations/{name}/{action}")
+    async def act(
+        request: Request, ws: str, name: str, action: str, csrf: FormText = None
+    ) -> Response:
+        who = pages.member(request, ws)
+        pages.check_csrf(request, csrf)
+        partial = bool(request.headers.get(PARTIAL_HEADER))
+        if action not in ACTIONS:
+            return pages.error_page(request, 404, f"No action {action!r}.")
+        try:
+            redirect, row, message = await _act(service, ws, who, name, action)
+        except PlugportError as exc:
+            status, body = describe(exc)
+            message = f"Could not {action} {name}: {body['message']}"
+            if partial:
+                payload = {"ok": False, "kind": "error", "message": message}
+                return pages.json(request, payload, status)
+            return pages.redirect(request, f"/workspaces/{ws}", message, "error")
+        if partial:
+            html = None
+            if row is not None:
+                html = templates.get_template("_row.html").render(
+                    row=row, ws=ws, csrf=pages.csrf(request)
+                )
+            payload = {"ok": True, "kind": "success", "message": message, "row": html}
+            return pages.json(request, payload | {"redirect": redirect})
+        return pages.redirect(request, redirect or f"/workspaces/{ws}", message)
+
+
+async def _act(
+    service: HostService, ws: str, who: Principal, name: str, action: str
+) -> tuple[str | None, dict[str, Any] | None, str]:
+    """``(where to go next, the row now, what happened)``."""
+    if action == "update":
+        operation = service.start_update(ws, who, name)
+        return f"/workspaces/{ws}/operations/{operation.id}", None, f"Updating {name}."
+    if action == "uninstall":
+        await service.uninstall(ws, who, name, purge=False)
+        return None, None, f"Uninstalled {name}."
+    if action == "enable":
+        return None, await service.enable(ws, who, name), f"Enabled {name}."
+    return None, await service.disable(ws, who, name), f"Disabled {name}."
+
+
+def _install_routes(router: APIRouter, pages: _Pages) -> None:
+    service = pages.service
+
+    @router.get("/workspaces/{ws}/install")
+    async def install_form(request: Request, ws: str, plugin: str = "") -> Response:
+        pages.member(request, ws)
+        preview = await service.preview(ws, plugin)
+        context = {"ws": ws, "preview": preview, "error": None}
+        return pages.render(request, "install.html", context)
+
+    @router.post("/workspaces/{ws}/install")
+    async def install(
+        request: Request,
+        ws: str,
+        plugin: FormText = None,
+        csrf: FormText = None,
+        consent: FormText = None,
+    ) -> Response:
+        who = pages.member(request, ws)
+        pages.check_csrf(request, csrf)
+        form = await request.form()
+        granted = [str(v) for v in form.getlist("permission")][:100]
+        preview = await service.preview(ws, plugin or "")
+        if preview["added"] and consent != "yes":
+            error = "Tick the box to allow these permissions, or go back."
+            context = {"ws": ws, "preview": preview, "error": error}
+            return pages.render(request, "install.html", context, status_code=400)
+        if preview["installed_version"] is not None:  # installing again means the newest
+            operation = service.start_update(ws, who, preview["name"], granted)
+        else:
+            operation = service.start_install(ws, who, preview["name"], None, granted)
+        return pages.redirect(request, f"/workspaces/{ws}/operations/{operation.id}")
+
+    @router.get("/workspaces/{ws}/operations/{operation_id}")
+    def operation(request: Request, ws: str, operation_id: str) -> Response:
+        pages.member(request, ws)
+        found = service.operation(ws, operation_id).public()
+        return pages.render(request, "operation.html", {"ws": ws, "op": found})
+
+    @router.get("/workspaces/{ws}/operations/{operation_id}/status")
+    def operation_status(request: Request, ws: str, operation_id: str) -> Response:
+        """For the progress view's script (the cookie, not a bearer token, signs it in)."""
+        pages.member(request, ws)
+        return pages.json(request, service.operation(ws, operation_id).public())
