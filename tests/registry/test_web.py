@@ -329,12 +329,15 @@ def test_the_results_fragment_is_what_as_you_type_search_swaps_in(market: Market
         fragment = client.get(
             "/search", params={"q": "clock"}, headers={"X-Plugport-Partial": "results"}
         )
+        bad = client.get("/search", params={"page": "0"}, headers={"X-Plugport-Partial": "results"})
         script = client.get("/static/registry/search.js")
         css = client.get("/static/plugport.css")
     assert fragment.status_code == 200
     assert "<html" not in fragment.text
     assert "<h1" not in fragment.text
     assert ids(fragment.text) == ["acme.clock-widget"]
+    assert bad.status_code == 400
+    assert 'data-field="page"' in bad.text
     assert script.status_code == 200
     assert "replaceState" in script.text
     assert css.status_code == 200

@@ -130,6 +130,7 @@ def search(request: Request, session: SessionDep, user: User) -> Response:
         )
     context["link"] = _linker(form)
     partial = request.headers.get(PARTIAL_HEADER) == "results"
+    context["partial"] = partial
     return render(
         request, "_results.html" if partial else "search.html", context, status_code=status
     )

@@ -53,6 +53,11 @@
       })
       .then(function (html) {
         results.innerHTML = html;
+        // An error shown above the form by the page load is now out of date.
+        var stale = document.getElementById("search-error");
+        if (stale && !results.contains(stale)) {
+          stale.parentNode.removeChild(stale);
+        }
         results.setAttribute("aria-busy", "false");
         if (window.history && window.history.replaceState) {
           window.history.replaceState(null, "", url);
