@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from plugport.cli._output import out, reporting_errors
+from plugport.errors import InvalidInputError
 
 __all__ = ["register"]
 
@@ -41,6 +42,14 @@ def serve(  # noqa: PLR0917 one parameter per command-line option
     redis_url: Annotated[
         str | None, typer.Option("--redis-url", help="Share rate limits between nodes.")
     ] = None,
+    host_service: Annotated[
+        bool,
+        typer.Option(
+            "--host-service",
+            help="Also serve workspaces that install from this registry (data in "
+            "DATA_DIR/host-service; PLUGPORT_HOST_SERVICE_* set the rest).",
+        ),
+    ] = False,
 ) -> None:
     """Run the registry (migrates its database first)."""
     import uvicorn
@@ -56,10 +65,34 @@ def serve(  # noqa: PLR0917 one parameter per command-line option
             blob_url=blob_url,
             redis_url=redis_url,
         )
-        app = create_app(settings)
-    where = f"port {settings.port}" if settings.port else "a free port"
-    out.print(f"starting the plugport registry on {settings.host}, {where} (uvicorn says when up)")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        if not host_service:
+            app = create_app(settings)
+    if not host_service:
+        where = f"port {settings.port}" if settings.port else "a free port"
+        out.print(
+            f"starting the plugport registry on {settings.host}, {where} (uvicorn says when up)"
+        )
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        return
+    from plugport.cohost import bind, create_cohosted_app
+
+    with reporting_errors():
+        try:
+            sock = bind(settings.host, settings.port)
+        except OSError as exc:
+            raise InvalidInputError(
+                f"--port: cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+            ) from exc
+        bound_host, bound_port = sock.getsockname()[:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        url = f"http://{shown}:{bound_port}"
+        app = create_cohosted_app(settings, url)
+    out.print(
+        f"serving the plugport registry and its host service at {url}; "
+        f"workspaces: {url}/workspaces (plugport host create-admin --data-dir "
+        f"{settings.data_dir / 'host-service'} prints the service's admin token)"
+    )
+    uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[sock])
 
 
 def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
