@@ -21,6 +21,7 @@ from sqlalchemy import Engine, text
 
 from plugport.authoring import archive_facts, pack_plugin
 from plugport.registry.db import make_engine
+from plugport.registry.services import marketplace
 from plugport.registry.web.charts import bar_chart
 from plugport.signing import generate_private_key, public_key_pem, sign
 from tests.registry.conftest import POSTGRES_URL, Registry, running
@@ -705,3 +706,19 @@ def test_the_downloads_chart_scales_bars_and_keeps_labels_inside() -> None:
     assert [anchor for _, _, anchor in chart.labels] == ["start", "middle", "end"]
     assert all(0 <= x <= chart.width for x, _, _ in chart.labels)
     assert bar_chart([]).bars == []
+
+
+def test_a_failing_page_is_an_html_500_and_the_api_is_untouched(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(marketplace, "daily_downloads", broken)
+    with market.client() as client:
+        page = client.get("/plugins/acme.word-count")
+        api = client.get("/api/v1/plugins/acme.word-count")
+    assert page.status_code == 500
+    assert "<h1>Something went wrong</h1>" in page.text
+    assert "disk on fire" not in page.text
+    assert api.status_code == 200

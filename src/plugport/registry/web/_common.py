@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -42,6 +43,8 @@ __all__ = [
     "safe_next",
     "templates",
 ]
+
+_log = logging.getLogger(__name__)
 
 TOKEN_COOKIE = "plugport_registry_token"  # noqa: S105 a cookie name, not a secret
 ANON_COOKIE = "plugport_registry_anon"
@@ -214,5 +217,10 @@ class HtmlRoute(APIRoute):
                 return error_page(request, 400, problems)
             except HTTPException as exc:
                 return error_page(request, exc.status_code, str(exc.detail))
+            except Exception:  # a bug: logged with its traceback, and a page that says sorry
+                _log.exception("page %s %s failed", request.method, request.url.path)
+                return error_page(
+                    request, 500, "The registry could not show this page. Try again later."
+                )
 
         return page
