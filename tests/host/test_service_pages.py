@@ -15,7 +15,15 @@ import httpx
 import pytest
 
 from tests.host._plugins import HomeView
-from tests.host._service import Market, Service, market_at, serving, settings_for, wait_for
+from tests.host._service import (
+    Market,
+    Service,
+    market_at,
+    serving,
+    settings_for,
+    wait_for,
+    write_alpha,
+)
 
 PARTIAL = {"X-Plugport-Partial": "1"}
 
@@ -166,6 +174,9 @@ def test_forms_need_csrf_and_the_right_workspace(service: Service, market: Marke
         with service.client(follow_redirects=False) as nobody:
             assert nobody.get("/workspaces/forms").headers["location"] == "/workspaces"
             assert nobody.post(action, data={"csrf": csrf}).status_code == 303
+        huge = browser.post(action, data={"csrf": csrf, "pad": "x" * (128 * 1024)})
+        assert huge.status_code == 413
+        assert "more than 65536 bytes" in huge.text
         assert HomeView.of(home, market.registry.url) == before  # nothing changed or audited
 
         disabled = browser.post(action, data={"csrf": csrf})
@@ -197,6 +208,23 @@ def test_forms_need_csrf_and_the_right_workspace(service: Service, market: Marke
         )
         assert missing.status_code == 404
         assert missing.json()["ok"] is False
+
+        # a newer version: badge and button on the row, the update runs as an operation
+        market.publish(write_alpha(market.root / "src", "1.1.0"))
+        browser.post("/workspaces/forms/installations/acme.alpha/enable", data={"csrf": csrf})
+        page = browser.get("/workspaces/forms")
+        assert 'data-testid="update-badge">update available: 1.1.0<' in page.text
+        update = browser.post(
+            "/workspaces/forms/installations/acme.alpha/update", data={"csrf": csrf}
+        )
+        assert update.status_code == 303, update.text
+        progress = update.headers["location"]
+        deadline = time.monotonic() + 60
+        while browser.get(progress + "/status").json()["state"] not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert "acme.alpha 1.1.0 (was 1.0.0)" in browser.get(progress).text
+        assert 'data-testid="update-badge"' not in browser.get("/workspaces/forms").text
 
         signed_out = browser.post("/workspaces/signout", data={"csrf": csrf})
         assert signed_out.status_code == 303
