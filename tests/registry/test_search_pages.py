@@ -173,3 +173,24 @@ def test_another_node_s_changes_reach_this_node_s_answers(
     with other.client(other.token("bea", "publish:bea")) as rater:
         rater.put("/api/v1/plugins/acme.hello/reviews", json={"stars": 4}).raise_for_status()
     assert find(registry, q="hello")["items"][0]["rating"] == {"average": 4.0, "count": 1}
+
+
+def test_kept_answers_are_bounded_in_number_and_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pages, "PAGES_KEPT", 3)
+    monkeypatch.setattr(pages, "PAGE_BYTES_KEPT", 10)
+    kept = pages._Kept()
+
+    def put(key: str, body: bytes) -> None:
+        kept.put(key, pages._Entry(0, 0.0, 1.0, body))
+
+    for key, body in (("a", b"1234"), ("b", b"1234"), ("c", b"12")):
+        put(key, body)
+    assert (list(kept.entries), kept.size) == (["a", "b", "c"], 10)
+    put("d", b"123")  # 13 bytes: the least recently used goes
+    assert (list(kept.entries), kept.size) == (["b", "c", "d"], 9)
+    put("b", b"1")  # replaced: its old size no longer counts
+    assert (list(kept.entries), kept.size) == (["c", "d", "b"], 6)
+    put("e", b"1")  # four answers: one too many
+    assert (list(kept.entries), kept.size) == (["d", "b", "e"], 5)
+    put("f", b"12345678901")  # larger than the budget alone: nothing of it is kept
+    assert (list(kept.entries), kept.size) == ([], 0)

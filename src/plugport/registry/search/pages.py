@@ -27,13 +27,23 @@ from plugport.registry.search import base as _base
 from plugport.registry.search.query import SearchQuery, SearchResult
 from plugport.registry.services import catalog
 
-__all__ = ["PAGES_KEPT", "PAGE_CACHE_S", "categories_json", "clear", "search_json"]
+__all__ = [
+    "PAGES_KEPT",
+    "PAGE_BYTES_KEPT",
+    "PAGE_CACHE_S",
+    "categories_json",
+    "clear",
+    "search_json",
+]
 
 PAGE_CACHE_S = 30.0
 """How long a kept answer is used at most: how far behind its download counts may be (the
 same 30 s the responses' ``Cache-Control: max-age`` already allows any cache in between)."""
 PAGES_KEPT = 1024
-"""Answers kept per database (least recently used go first): ~10 KB each for 20 plugins."""
+"""Answers kept per database at most (least recently used go first)."""
+PAGE_BYTES_KEPT = 16 * 1024 * 1024
+"""And their bodies' total size at most, per database: an answer of 20 plugins is ~10 KB,
+one of 100 ~50 KB."""
 
 _GENERATION = text("SELECT generation FROM search_state WHERE id = 1")
 _ENCODER = msgspec.json.Encoder()
@@ -46,12 +56,25 @@ class _Entry(msgspec.Struct):
     body: bytes
 
 
+class _Kept:
+    """One database's answers, least recently used first, and their total size."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self.size = 0
+
+    def put(self, key: Hashable, entry: _Entry) -> None:
+        replaced = self.entries.pop(key, None)
+        self.size += len(entry.body) - (len(replaced.body) if replaced is not None else 0)
+        self.entries[key] = entry
+        while self.entries and (len(self.entries) > PAGES_KEPT or self.size > PAGE_BYTES_KEPT):
+            self.size -= len(self.entries.popitem(last=False)[1].body)
+
+
 class _Pages:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_database: WeakKeyDictionary[Engine | Connection, OrderedDict[Hashable, _Entry]] = (
-            WeakKeyDictionary()
-        )
+        self._by_database: WeakKeyDictionary[Engine | Connection, _Kept] = WeakKeyDictionary()
 
     def answer(
         self,
@@ -67,7 +90,7 @@ class _Pages:
         now = time.monotonic()
         with self._lock:
             kept = self._by_database.get(database)
-            entry = kept.get(key) if kept is not None else None
+            entry = kept.entries.get(key) if kept is not None else None
             if (
                 kept is not None
                 and entry is not None
@@ -75,16 +98,12 @@ class _Pages:
                 and now < entry.expires_at
                 and now - entry.kept_at < PAGE_CACHE_S
             ):
-                kept.move_to_end(key)
+                kept.entries.move_to_end(key)
                 return entry.body
         body, expires_at = compute()
         entry = _Entry(generation, now, expires_at or now + PAGE_CACHE_S, body)
         with self._lock:
-            kept = self._by_database.setdefault(database, OrderedDict())
-            kept[key] = entry
-            kept.move_to_end(key)
-            while len(kept) > PAGES_KEPT:
-                kept.popitem(last=False)
+            self._by_database.setdefault(database, _Kept()).put(key, entry)
         return body
 
     def clear(self) -> None:
