@@ -209,6 +209,10 @@ def test_the_operator_story(service: Service, market: Market) -> None:
         rows = {r["name"]: r for r in client.get(f"{ws}/installations").json()["items"]}
         assert rows["acme.alpha"]["calls"] >= 1
 
+        listed = client.get(f"{ws}/operations").json()["items"]
+        assert [o["id"] for o in listed][:2] == [update["id"], alpha["id"]]  # newest first
+        assert {o["state"] for o in listed} == {"succeeded", "failed"}
+
         # uninstall: 204, gone from the list and from disk
         gone = client.post(f"{ws}/installations/acme.gamma/uninstall", params={"purge": "true"})
         assert gone.status_code == 204, gone.text
@@ -229,8 +233,9 @@ def test_admin_workspaces_and_tokens(service: Service) -> None:
         again = admin.post(V1, json={"name": "team-a"})
         assert "exists already" in error_of(again, 409, "conflict")["message"]
         for bad in ("../x", "Team", "a_b", "-a", "a" * 41, "", ".", "a/b"):
-            refused = admin.post(V1, json={"name": bad})
-            assert "workspace:" in error_of(refused, 400, "invalid_input")["message"], bad
+            refused = error_of(admin.post(V1, json={"name": bad}), 400, "invalid_input")
+            assert refused["message"].startswith("workspace: "), bad
+            assert refused["details"] == {"field": "workspace"}, bad
         error_of(admin.post(V1, json={"name": 5}), 422, "invalid_request")
         error_of(admin.post(V1, json={"name": "ok", "owner": "x"}), 422, "invalid_request")
 
@@ -452,8 +457,11 @@ def test_abuse_is_refused_precisely_and_changes_nothing(
             400,
             "invalid_input",
         )["message"]
-        assert message.startswith("plugin:")
+        assert message.startswith("plugin: ")
         assert "registry plugins by name only" in message
+        url = {"plugin": "https://example.com/acme.evil-1.0.0.plugport"}
+        refused = error_of(client.post(f"{V1}/mine/installations", json=url), 400, "invalid_input")
+        assert refused["details"] == {"field": "plugin"}
         big_message = error_of(client.post(f"{target}/execute", json=big), 413, "too_large")
         assert str(service.settings.max_input_bytes) in big_message["message"]
         assert names(client, "mine") == before.versions()

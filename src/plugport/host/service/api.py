@@ -206,6 +206,10 @@ def api_router(service: HostService) -> APIRouter:
             ws, name, hook=given.hook, command=given.command, args=given.args, kwargs=given.input
         )
 
+    @ws_routes.get("/operations")
+    def list_operations(ws: str, who: Member) -> dict[str, Any]:
+        return {"items": [o.public() for o in service.operations(ws)]}
+
     @ws_routes.get("/operations/{operation_id}")
     def get_operation(ws: str, operation_id: str, who: Member) -> dict[str, Any]:
         return service.operation(ws, operation_id).public()

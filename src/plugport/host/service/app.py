@@ -4,7 +4,7 @@ FastAPI app, the registry's included; :func:`create_host_service_app` is the app
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -17,6 +17,7 @@ from plugport.host.service.api import api_router
 from plugport.host.service.pages import PAGE_STATIC_DIR, STATIC_PATH, pages_router
 from plugport.host.service.service import HostService
 from plugport.host.service.settings import HostServiceSettings
+from plugport.runtime.hooks import HookSpec
 
 __all__ = ["add_host_service", "create_host_service_app"]
 
@@ -35,8 +36,11 @@ def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) 
         app.mount("/static", StaticFiles(directory=_web.STATIC_DIR), name="static")
 
 
-def create_host_service_app(settings: HostServiceSettings) -> FastAPI:
-    service = HostService(settings)
+def create_host_service_app(
+    settings: HostServiceSettings, *, hookspecs: Iterable[HookSpec] = ()
+) -> FastAPI:
+    """``hookspecs``: the application's hooks, whose arguments and timeouts execute checks."""
+    service = HostService(settings, hookspecs=hookspecs)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -26,7 +26,12 @@ from plugport.errors import (
 from plugport.host.host import InstallReport
 from plugport.host.service.operations import Operation, describe
 from plugport.host.service.settings import HostServiceSettings
-from plugport.host.service.store import Principal, ServiceStore, check_workspace_name
+from plugport.host.service.store import (
+    FieldError,
+    Principal,
+    ServiceStore,
+    check_workspace_name,
+)
 from plugport.host.service.workspaces import Workspace
 from plugport.host.state import Installation
 from plugport.manifest import Permissions, check_plugin_name, describe_permissions
@@ -44,20 +49,21 @@ def check_requirement(plugin: str, version: str | None) -> str:
     try:
         check_plugin_name(plugin)
     except ValueError as exc:
-        raise InvalidInputError(
-            f"plugin: {plugin!r} is not a plugin name ({exc}); the API installs registry "
-            "plugins by name only, never URLs or paths"
+        raise FieldError(
+            "plugin",
+            f"{plugin!r} is not a plugin name ({exc}); the API installs registry plugins by "
+            "name only, never URLs or paths",
         ) from None
     if version is None or version.strip() in ("", "*"):
         return plugin
     try:
         spec = normalize_specifier(version)
     except ValueError as exc:
-        raise InvalidInputError(f"version: {version!r} is not a version range ({exc})") from None
+        raise FieldError("version", f"{version!r} is not a version range ({exc})") from None
     if spec in ("", "*"):
         return plugin
     if spec[0] not in "=<>!~":
-        raise InvalidInputError(f"version: {version!r} is not a range; write e.g. '==1.2.0'")
+        raise FieldError("version", f"{version!r} is not a range; write e.g. '==1.2.0'")
     return plugin + spec
 
 
@@ -167,6 +173,10 @@ class HostService:
             "added": permissions_beyond(before, requested),
         }
 
+    def operations(self, ws: str) -> list[Operation]:
+        """The workspace's operations, newest first (kept in memory: a restart forgets them)."""
+        return sorted(self.workspace(ws).operations.values(), key=lambda o: -o.created_at)
+
     def operation(self, ws: str, operation_id: str) -> Operation:
         found = self.workspace(ws).operations.get(operation_id)
         if found is None:
@@ -188,9 +198,10 @@ class HostService:
 
         async def work() -> dict[str, Any]:
             if os.path.lexists(spec):  # PluginHost would read it as a path on this machine
-                raise InvalidInputError(
-                    f"plugin: {spec!r} names a file in the service's working directory; the "
-                    "API installs registry plugins only"
+                raise FieldError(
+                    "plugin",
+                    f"{spec!r} names a file in the service's working directory; the API "
+                    "installs registry plugins only",
                 )
             return _report(await workspace.host.install(spec))
 
@@ -289,7 +300,7 @@ class HostService:
         if (hook is None) == (command is None):
             raise InvalidInputError("give either 'hook' or 'command', not both or neither")
         if hook is not None and args:
-            raise InvalidInputError("args: a hook takes keyword input only; use 'input'")
+            raise FieldError("args", "a hook takes keyword input only; use 'input'")
         host = await self.workspace(ws).started()
         installation = host.state.get(name)
         if installation is None:

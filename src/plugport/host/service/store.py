@@ -29,6 +29,7 @@ from plugport.errors import (
 
 __all__ = [
     "TOKEN_MARK",
+    "FieldError",
     "Principal",
     "ServiceStore",
     "TokenInfo",
@@ -63,11 +64,20 @@ CREATE TABLE IF NOT EXISTS tokens (
 """
 
 
+class FieldError(InvalidInputError):
+    """Bad input in one named field (``details.field`` in the API's answer)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
 def check_workspace_name(name: str) -> str:
     if not isinstance(name, str) or not _WORKSPACE_RE.fullmatch(name):
-        raise InvalidInputError(
-            f"workspace: {name!r} is not a workspace name; use 1 to 40 lowercase letters, "
-            "digits and '-', starting and ending with a letter or digit"
+        raise FieldError(
+            "workspace",
+            f"{name!r} is not a workspace name; use 1 to 40 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit",
         )
     return name
 
@@ -225,9 +235,9 @@ class ServiceStore:
             if workspace is None or self.workspace(check_workspace_name(workspace)) is None:
                 raise NotFoundError("workspace", str(workspace))
         elif workspace is not None:
-            raise InvalidInputError("workspace: an admin token belongs to no workspace")
+            raise FieldError("workspace", "an admin token belongs to no workspace")
         if expires_days is not None and not 0 < expires_days <= 3650:
-            raise InvalidInputError(f"expires_days: {expires_days:g} is not within 0 to 3650")
+            raise FieldError("expires_days", f"{expires_days:g} is not within 0 to 3650")
         prefix = secrets.token_hex(4)
         plaintext = f"{TOKEN_MARK}{prefix}_{secrets.token_urlsafe(32)}"
         now = self._clock()
