@@ -276,7 +276,10 @@ def _wait_healthy(server: Server, deadline: float) -> dict[str, Any]:
             )
         with contextlib.suppress(httpx.HTTPError):
             response = httpx.get(f"{server.url}/healthz", timeout=1)
-            if response.status_code == 200 and "Uvicorn running on" in server.log_tail():
+            log = server.log_tail()
+            # uvicorn says so when it binds; with --host-service, serve binds first and says so
+            ours = "Uvicorn running on" in log or f"host service at {server.url}" in log
+            if response.status_code == 200 and ours:
                 health: dict[str, Any] = response.json()
                 return health
         time.sleep(0.1)
@@ -307,6 +310,7 @@ def stop(server: Server) -> None:
 def serve(data_dir: Path, port: int) -> Iterator[Server]:
     """``plugport serve`` until the block ends, however it ends (error, Ctrl-C, SIGTERM)."""
     args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
+    args.append("--host-service")  # the workspaces of _demo_web, served beside the registry
     print(f"$ plugport {' '.join(args)}")
     log = data_dir.parent / "registry.log"
     started = time.monotonic()
@@ -317,7 +321,12 @@ def serve(data_dir: Path, port: int) -> Iterator[Server]:
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the demo, which stops the server itself
-            env={**os.environ, "NO_COLOR": "1"},
+            env={
+                **os.environ,
+                "NO_COLOR": "1",
+                "PLUGPORT_HOST_SERVICE_APP": HOST_APP,
+                "PLUGPORT_HOST_SERVICE_APP_VERSION": HOST_VERSION,
+            },
         )
     server = Server(f"http://127.0.0.1:{port}", data_dir, log, process)
     try:

@@ -207,6 +207,9 @@ def run_registry(work: Path) -> None:
         import _demo_host
 
         _demo_host.main(filled, work, step)
+        import _demo_web
+
+        _demo_web.main(filled, work, step)
         registry.linger(server)
 
 

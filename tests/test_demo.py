@@ -104,6 +104,14 @@ def test_demo_runs_to_the_end_and_contains_the_hostile_plugin() -> None:
         row = rf"│ {action}\s+│ {re.escape(plugin)}\s+│ {outcome}\s+│"
         assert re.search(row, out), (row, out)
     assert "northwind.slack-notifier: 1.0.0 -> 1.1.0" in out  # check-updates
+
+    # The web half: the marketplace's pages and a workspace of the host service.
+    assert re.search(r"GET /search\?q=notifier\s+200 .*, [1-9]\d* plugin cards", out), out
+    assert "northwind.slack-notifier's page says it may: Connect to: hooks.slack.com" in out
+    assert 'code: "consent_required"' in out  # no consent: the install is refused
+    assert re.search(r"operation [0-9a-f]+: succeeded after", out), out
+    assert re.search(r'^  result: \{"words": 8, ', out, re.MULTILINE), out
+    assert re.search(r"^  consent\s+acme\.word-count\s+refused$", out, re.MULTILINE), out
     assert not Path(home.group(1)).exists()
 
     assert not Path(data_dir).exists()
