@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from plugport.host.service.store import ServiceStore
-from tests.host._plugins import HomeView
+from tests.host._plugins import HomeView, write
 from tests.host._service import (
+    NETWORK,
     Market,
     Service,
     market_at,
@@ -212,6 +213,21 @@ def test_the_operator_story(service: Service, market: Market) -> None:
         listed = client.get(f"{ws}/operations").json()["items"]
         assert [o["id"] for o in listed][:2] == [update["id"], alpha["id"]]  # newest first
         assert {o["state"] for o in listed} == {"succeeded", "failed"}
+
+        # an update that asks for more: consent to exactly what is new, given on the update
+        grows = NETWORK.replace('"api.example.com"', '"api.example.com", "cdn.example.net"')
+        market.publish(write(market.root / "src", "acme.gamma", "1.1.0", extra=grows))
+        asked = wait_for(
+            client, "story", client.post(f"{ws}/installations/acme.gamma/update").json()
+        )
+        assert asked["error"]["code"] == "consent_required", asked
+        assert asked["error"]["details"]["added"] == ["network 'cdn.example.net'"]
+        assert names(client, "story")["acme.gamma"] == "1.0.0"
+        consented = client.post(
+            f"{ws}/installations/acme.gamma/update", json={"consent": ["network 'cdn.example.net'"]}
+        )
+        assert wait_for(client, "story", consented.json())["state"] == "succeeded"
+        assert names(client, "story")["acme.gamma"] == "1.1.0"
 
         # uninstall: 204, gone from the list and from disk
         gone = client.post(f"{ws}/installations/acme.gamma/uninstall", params={"purge": "true"})
@@ -468,3 +484,24 @@ def test_abuse_is_refused_precisely_and_changes_nothing(
     assert HomeView.of(home, market.registry.url) == before  # nothing changed, nothing audited
     assert set(service.service.workspace("mine").operations) == operations_before
     assert not (service.settings.data_dir / "workspaces" / "nowhere").exists()
+
+
+def test_operations_in_one_workspace_queue_and_all_finish(service: Service) -> None:
+    token = service.workspace("queue")
+    with service.client(token) as client:
+        first = client.post(f"{V1}/queue/installations", json={"plugin": "acme.alpha"}).json()
+        second = client.post(
+            f"{V1}/queue/installations",
+            json={
+                "plugin": "acme.gamma",
+                "version": "==1.0.0",
+                "consent": ["network 'api.example.com'"],
+            },
+        ).json()
+        assert second["state"] == "queued"
+        assert wait_for(client, "queue", first)["state"] == "succeeded"
+        done = wait_for(client, "queue", second)
+        assert done["state"] == "succeeded", done
+        # one at a time: the second started only once the first had finished
+        assert done["started_at"] >= wait_for(client, "queue", first)["finished_at"]
+        assert set(names(client, "queue")) == {"acme.alpha", "acme.gamma"}
