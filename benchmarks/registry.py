@@ -548,7 +548,7 @@ async def _asgi(app: Any, mix: dict[str, list[Params]], rounds: int) -> dict[str
         "classes_ms": {cls: percentiles(values, 2) for cls, values in samples.items()},
         "uncached": {
             "what": "each distinct query once, the search caches emptied before it (what a "
-            "first search costs: FTS5 rankings on SQLite, the weekly download sums)",
+            "first search costs: FTS5 rankings on SQLite, kept API answers)",
             "overall_ms": percentiles(every_uncached, 2),
             "classes_ms": {cls: percentiles(values, 2) for cls, values in uncached.items()},
         },

@@ -658,23 +658,52 @@ def test_kept_rankings_follow_every_change_of_the_text(
     assert shown(search(engine, q="badger")) == ["bdg.a", "bdg.b"]
 
 
-def test_trending_reuses_a_week_of_downloads_for_a_while(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def trending_on(engine: Engine, day: date) -> list[str]:
+    with make_sessions(engine)() as session:
+        query = SearchQuery(sort="trending")
+        return shown(search_backend(session).search(session, query, today=day))
+
+
+def test_trending_follows_every_count_and_the_day(engine: Engine) -> None:
+    """``trending`` is kept by triggers on ``daily_stats`` and summed afresh only when the day
+    moves on; whatever happened in between, it is what summing the week gives."""
     upgrade(engine)
     a, b = seed(engine, "trd.a"), seed(engine, "trd.b")
     seed(engine, "trd.c", listed=False)
-    add_stats(engine, [(a, "1.0.0", today(), 5)])
-    assert shown(search(engine, sort="trending")) == ["trd.a", "trd.b"]
-    add_stats(engine, [(b, "1.0.0", today(), 9)])
-    assert shown(search(engine, sort="trending")) == ["trd.a", "trd.b"]  # a minute behind
-    with engine.begin() as connection:  # what is shown is never behind
-        connection.execute(text("UPDATE plugins SET listed = false WHERE name = 'trd.a'"))
-    assert shown(search(engine, sort="trending")) == ["trd.b"]
-    monkeypatch.setattr(search_base, "TRENDING_CACHE_S", 0)
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE plugins SET listed = true"))
-    assert shown(search(engine, sort="trending")) == ["trd.b", "trd.a", "trd.c"]
+    day = today()
+    add_stats(engine, [(a, "1.0.0", day, 5), (b, "1.0.0", day - timedelta(days=7), 50)])
+    assert trending_on(engine, day) == ["trd.a", "trd.b"]  # summed: b's 50 are too old
+    add_stats(engine, [(b, "1.0.0", day, 9)])  # added by the trigger
+    assert trending_on(engine, day) == ["trd.b", "trd.a"]
+    changes = [
+        ("UPDATE daily_stats SET downloads = 20 WHERE plugin_id = :a", ["trd.a", "trd.b"]),
+        ("UPDATE daily_stats SET day = :old WHERE plugin_id = :a", ["trd.b", "trd.a"]),
+        ("UPDATE daily_stats SET day = :day WHERE plugin_id = :a", ["trd.a", "trd.b"]),
+        ("DELETE FROM daily_stats WHERE plugin_id = :a", ["trd.b", "trd.a"]),
+        ("UPDATE plugins SET listed = false WHERE id = :b", ["trd.a"]),  # shown: never behind
+        ("UPDATE plugins SET listed = true WHERE id = :b", ["trd.b", "trd.a"]),
+    ]
+    old = day - timedelta(days=7)
+    for change, expected in changes:
+        with engine.begin() as connection:
+            connection.execute(text(change), {"a": a, "b": b, "day": day, "old": old})
+        assert trending_on(engine, day) == expected, change
+    assert trending_on(engine, day + timedelta(days=6)) == ["trd.b", "trd.a"]  # still this week
+    later = day + timedelta(days=7)
+    assert trending_on(engine, later) == ["trd.a", "trd.b"]  # nothing this week: by name
+    add_stats(engine, [(a, "1.0.0", later, 1), (b, "1.0.0", later, 2)])
+    assert trending_on(engine, later) == ["trd.b", "trd.a"]
+    assert trending_on(engine, day) == ["trd.b", "trd.a"]  # the week never moves back
+    with engine.connect() as connection:
+        kept = connection.execute(text("SELECT plugin_id, downloads FROM trending")).all()
+        summed = connection.execute(
+            text(
+                "SELECT plugin_id, sum(downloads) FROM daily_stats WHERE day >= :since"
+                " GROUP BY plugin_id"
+            ),
+            {"since": later - timedelta(days=6)},
+        ).all()
+    assert {k: v for k, v in kept if v} == dict(summed)
 
 
 def test_the_host_filter_stops_at_a_full_page_and_estimates_the_total(
@@ -752,7 +781,7 @@ def test_searches_use_the_indexes_made_for_them(engine: Engine) -> None:
         ("rating", "ix_plugins_visible_rated"),
     ]:
         assert index in query_plans(engine, sort=sort)[0], sort
-    assert "ix_daily_stats_trending" in query_plans(engine, sort="trending")[0]
+    assert any("ix_trending_downloads" in plan for plan in query_plans(engine, sort="trending"))
     assert "ix_plugins_visible_lists" in query_plans(engine, category="ui", per_page="1")[1]
     assert "ix_plugins_visible_lists" in query_plans(engine, tag="x", per_page="1")[1]
 
@@ -822,7 +851,7 @@ def test_migration_indexes_existing_rows_and_downgrades(engine: Engine) -> None:
     assert not [t for t in inspector.get_table_names() if t.startswith("plugin_search")]
     assert "search_vector" not in {c["name"] for c in inspector.get_columns("plugins")}
     assert "ix_daily_stats_day" not in {i["name"] for i in inspector.get_indexes("daily_stats")}
-    assert "search_state" not in inspector.get_table_names()
+    assert not {"search_state", "trending", "trending_state"} & set(inspector.get_table_names())
     with engine.begin() as connection:  # no trigger is left to fail on a write
         connection.execute(text("UPDATE plugins SET description = 'ticks'"))
     upgrade(engine)

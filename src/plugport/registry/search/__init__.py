@@ -52,10 +52,9 @@ def search_backend(bind: Session | Engine | Connection) -> SearchBackend:
 
 
 def clear_caches() -> None:
-    """Forget the kept FTS5 rankings, the weekly download sums and the kept API answers of
-    every database, as a fresh process would have none (for measuring what a search costs
-    without them)."""
+    """Forget the kept FTS5 rankings and the kept API answers of every database, as a fresh
+    process would have none (for measuring what a search costs without them)."""
     with _base._CACHE_LOCK:
-        _base._WEEKLY.clear()
+        _base._TRENDING_READY.clear()
     _sqlite._RANKINGS.clear()
     _pages.clear()

@@ -7,34 +7,40 @@ from __future__ import annotations
 import functools
 import json
 import threading
-import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, ClassVar
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
+    Date,
     Engine,
+    Integer,
     Select,
     SQLColumnExpression,
     Subquery,
     Table,
     and_,
     case,
+    column,
     exists,
     func,
     literal_column,
+    or_,
     select,
+    table,
+    update,
 )
 from sqlalchemy.orm import Session
 
 from plugport.registry.models import DailyStat, Plugin, PluginVersion
 from plugport.registry.search.query import (
     COUNT_LIMIT,
-    TRENDING_CACHE_S,
     TRENDING_DAYS,
     CategoryCount,
     SearchHit,
@@ -43,7 +49,7 @@ from plugport.registry.search.query import (
 )
 from plugport.registry.services.catalog import Candidate, choose_version
 
-__all__ = ["SqlSearchBackend", "weekly_expiry"]
+__all__ = ["SqlSearchBackend"]
 
 
 def _visible() -> ColumnElement[bool]:
@@ -80,17 +86,13 @@ def _index_predicate(table: Table, name: str, dialect: str) -> ColumnElement[boo
 Row = tuple[int, float | None]
 """A plugin's id and its score (None without words)."""
 
+_TRENDING = table("trending", column("plugin_id", Integer), column("downloads", BigInteger))
+"""Each plugin's downloads over the week to ``trending_state.through_day`` (migration 0007)."""
+_STATE = table("trending_state", column("id", Integer), column("through_day", Date))
 _CACHE_LOCK = threading.Lock()
-_WEEKLY: WeakKeyDictionary[Engine | Connection, tuple[date, float, list[int]]] = WeakKeyDictionary()
-"""Per database: the day, when it was summed (monotonic seconds), the ranked plugin ids."""
-
-
-def weekly_expiry(session: Session) -> float | None:
-    """When the weekly download sums that the database's trending searches now use are to be
-    summed again (monotonic seconds); None if none are kept."""
-    with _CACHE_LOCK:
-        cached = _WEEKLY.get(session.get_bind())
-    return None if cached is None else cached[1] + TRENDING_CACHE_S
+_TRENDING_READY: WeakKeyDictionary[Engine | Connection, date] = WeakKeyDictionary()
+"""Per database: the last day this process saw ``trending`` summed through (it never moves
+back, so that day needs no look again)."""
 
 
 class SqlSearchBackend:
@@ -140,10 +142,6 @@ class SqlSearchBackend:
 
     def _json_text(self, json_column: SQLColumnExpression[Any]) -> ColumnElement[str]:
         """A JSON column as its stored text."""
-        raise NotImplementedError
-
-    def _id_set(self, ids: list[int]) -> Select[Any]:
-        """``ids`` as a one-column SELECT, for ``IN``/``NOT IN`` (however many there are)."""
         raise NotImplementedError
 
     def _prepare(self, session: Session) -> None:
@@ -233,13 +231,16 @@ class SqlSearchBackend:
                 tail=self._matching(query, Plugin.id).where(~_rated()),
             )
         elif query.sort == "trending":
-            ranked = self._weekly(session, today)
+            self._trending(session, today)
+            downloaded = _TRENDING.c.downloads > literal_column("0")
             rows = self._split_window(
                 session,
                 offset,
                 limit,
-                self._walk(session, query, ranked, offset + limit),
-                tail=self._matching(query, Plugin.id).where(Plugin.id.not_in(self._id_set(ranked))),
+                self._walk_trending(session, query, offset + limit),
+                tail=self._matching(query, Plugin.id).where(
+                    Plugin.id.not_in(select(_TRENDING.c.plugin_id).where(downloaded))
+                ),
             )
         else:
             stmt = self._matching(query, Plugin.id)
@@ -271,48 +272,75 @@ class SqlSearchBackend:
         ).all()
         return taken + [(plugin_id, None) for plugin_id in rest]
 
-    def _weekly(self, session: Session, today: date) -> list[int]:
-        """The plugins downloaded in the trending window, most downloads first, ties by name;
-        summed at most once a :data:`TRENDING_CACHE_S` per database (summing a week of
-        ``daily_stats`` takes tens of milliseconds at 100,000 plugins). Which of them are
-        visible and match is decided afresh on every search."""
-        engine = session.get_bind()
+    def _trending(self, session: Session, today: date) -> None:
+        """Make ``trending`` the week to ``today``. Triggers keep it in step with every count
+        written; only when the day moves on is the week summed afresh, once, by whichever
+        search comes first, in a transaction of its own (committed whatever the caller's
+        session does). On PostgreSQL, moving ``through_day`` waits for the counts being
+        written to commit, and counts written after see the new week."""
+        bind = session.get_bind()
         with _CACHE_LOCK:
-            cached = _WEEKLY.get(engine)
-        now = time.monotonic()
-        if cached is not None and cached[0] == today and now - cached[1] < TRENDING_CACHE_S:
-            return cached[2]
-        since = today - timedelta(days=TRENDING_DAYS - 1)
-        weekly = (
-            select(DailyStat.plugin_id, func.sum(DailyStat.downloads).label("downloads"))
-            .where(DailyStat.day >= since, DailyStat.day <= today)
-            .group_by(DailyStat.plugin_id)
-            .having(func.sum(DailyStat.downloads) > 0)
-            .subquery("weekly")
-        )
-        ids = list(
-            session.scalars(
-                select(weekly.c.plugin_id)
-                .join(Plugin, Plugin.id == weekly.c.plugin_id)
-                .order_by(weekly.c.downloads.desc(), Plugin.name)
-            )
-        )
+            if _TRENDING_READY.get(bind) == today:
+                return
+        through_day = select(_STATE.c.through_day).where(_STATE.c.id == 1)
+        if session.execute(through_day).scalar() != today:
+            since = today - timedelta(days=TRENDING_DAYS - 1)
+            with bind.begin() if isinstance(bind, Engine) else nullcontext(bind) as connection:
+                moved = connection.execute(
+                    update(_STATE)
+                    .where(
+                        _STATE.c.id == 1,
+                        or_(_STATE.c.through_day.is_(None), _STATE.c.through_day < today),
+                    )
+                    .values(through_day=today)
+                )
+                if moved.rowcount:
+                    connection.execute(_TRENDING.delete())
+                    summed = (
+                        select(DailyStat.plugin_id, func.sum(DailyStat.downloads))
+                        .where(DailyStat.day >= since, DailyStat.day <= today)
+                        .group_by(DailyStat.plugin_id)
+                        .having(func.sum(DailyStat.downloads) != 0)
+                    )
+                    connection.execute(
+                        _TRENDING.insert().from_select(["plugin_id", "downloads"], summed)
+                    )
         with _CACHE_LOCK:
-            _WEEKLY[engine] = (today, now, ids)
-        return ids
+            _TRENDING_READY[bind] = today
 
-    def _walk(self, session: Session, query: SearchQuery, ids: list[int], end: int) -> list[Row]:
-        """The first ``end`` of ``ids`` (in their order) that are visible and match ``query``;
-        all of them when fewer."""
+    def _walk_trending(self, session: Session, query: SearchQuery, end: int) -> list[Row]:
+        """The first ``end`` visible matches of ``query`` among the plugins downloaded this
+        week, most downloads first, ties by name (all of them when fewer). ``trending`` is read
+        off its index a stretch at a time, each stretch ending with a whole run of equal counts
+        (so that ties are ordered by name across stretches), and only the plugins of a stretch
+        are tested against the words and filters: a join would test every match instead."""
         kept: list[Row] = []
         step = max(2 * end, 200)
-        for start in range(0, len(ids), step):
-            chunk = ids[start : start + step]
-            matching = set(
-                session.scalars(self._matching(query, Plugin.id).where(Plugin.id.in_(chunk)))
+        below: int | None = None
+        while len(kept) < end:
+            stretch = (
+                select(_TRENDING.c.plugin_id, _TRENDING.c.downloads)
+                .where(_TRENDING.c.downloads > literal_column("0"))
+                .order_by(_TRENDING.c.downloads.desc())
+                .limit(step)
             )
-            kept += [(plugin_id, None) for plugin_id in chunk if plugin_id in matching]
-            if len(kept) >= end:
+            if below is not None:
+                stretch = stretch.where(_TRENDING.c.downloads < below)
+            counts: dict[int, int] = {row[0]: row[1] for row in session.execute(stretch)}
+            if not counts:
+                break
+            below = min(counts.values())
+            if len(counts) == step:  # the last run of equal counts may go on: all of it
+                rest = select(_TRENDING.c.plugin_id).where(_TRENDING.c.downloads == below)
+                counts.update((plugin_id, below) for plugin_id in session.scalars(rest))
+            matching = session.execute(
+                self._matching(query, Plugin.id, Plugin.name).where(Plugin.id.in_(list(counts)))
+            )
+            ordered = sorted(
+                ((row[0], row[1]) for row in matching), key=lambda row: (-counts[row[0]], row[1])
+            )
+            kept += [(plugin_id, None) for plugin_id, _ in ordered]
+            if len(counts) < step:
                 break
         return kept[:end]
 

@@ -4,9 +4,9 @@ Whether a kept answer is exact is one indexed read: ``search_state.generation``,
 triggers (migration 0006) raise in the transaction of every change a search depends on, on
 whichever node or process made it. The generation is read before an answer is computed and
 the answer kept under it: should the data change meanwhile, the answer is merely never used.
-Download counters do not raise the generation (each download would throw every page away):
-a kept answer may show counts, and order by them, up to :data:`PAGE_CACHE_S` behind; trending
-is as far behind as the weekly sums it was computed from (:data:`~.query.TRENDING_CACHE_S`).
+Download counts do not raise the generation (each download would throw every page away): a
+kept answer may show them, and order by them (downloads, trending), up to
+:data:`PAGE_CACHE_S` behind.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import msgspec
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
-from plugport.registry.search import base as _base
 from plugport.registry.search.query import SearchQuery, SearchResult
 from plugport.registry.services import catalog
 
@@ -145,8 +144,7 @@ def search_json(session: Session, query: SearchQuery, *, today: date) -> bytes:
 
     def compute() -> tuple[bytes, float | None]:
         result = search_backend(session).search(session, query, today=today)
-        expires_at = _base.weekly_expiry(session) if query.sort == "trending" else None
-        return _search_body(result), expires_at
+        return _search_body(result), None
 
     return _PAGES.answer(session, key, compute)
 

@@ -9,18 +9,16 @@ from typing import Any
 from sqlalchemy import (
     ColumnClause,
     ColumnElement,
-    Integer,
     Select,
     SQLColumnExpression,
     Text,
     cast,
     func,
-    literal,
     literal_column,
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
+from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.orm import Session
 
 from plugport.registry.models import Plugin
@@ -71,9 +69,6 @@ class PostgresSearchBackend(SqlSearchBackend):
             select(Plugin.id, _score(terms)).where(_matches(terms), Plugin.id.in_(ids))
         )
         return {int(plugin_id): float(score) for plugin_id, score in rows}
-
-    def _id_set(self, ids: list[int]) -> Select[Any]:
-        return select(func.unnest(literal(ids, ARRAY(Integer))))
 
     def _elements(self, json_list: SQLColumnExpression[Any]) -> Any:
         return func.json_array_elements_text(json_list).table_valued("value")

@@ -27,7 +27,6 @@ __all__ = [
     "MAX_PER_PAGE",
     "SEARCH_SCHEMA_OBJECTS",
     "SORTS",
-    "TRENDING_CACHE_S",
     "TRENDING_DAYS",
     "CategoryCount",
     "SearchBackend",
@@ -46,8 +45,6 @@ MAX_PAGE = 10_000
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 16
 TRENDING_DAYS = 7
-TRENDING_CACHE_S = 60
-"""How long a database's weekly downloads are reused: trending may be a minute behind."""
 COUNT_LIMIT = 1_000
 """Totals are exact up to here. Counting further means visiting every match (tens of
 milliseconds at 100,000 plugins); past it a result says "at least this many"."""
@@ -65,8 +62,11 @@ SEARCH_SCHEMA_OBJECTS = frozenset(
         # the visible plugins' categories and tags, to count them: 0005 builds it differently
         # per dialect (PostgreSQL has no b-tree on json), so it is not in the models
         "ix_plugins_visible_lists",
-        # the search generation (0006): a counter row that triggers maintain, not a model
+        # the search generation (0006) and trending (0007): kept by triggers, not models
         "search_state",
+        "trending",
+        "trending_state",
+        "ix_trending_downloads",
     }
 )
 

@@ -153,17 +153,22 @@ class SqliteSearchBackend(SqlSearchBackend):
         ).subquery("top")
 
     def _scores(self, session: Session, terms: tuple[str, ...], ids: list[int]) -> dict[int, float]:
+        # FTS5 runs the whole query once per value of a ``rowid IN (...)`` it is handed, and
+        # setting up a prefix query merges every matching term's list (~5 ms for a common
+        # word at 100,000 plugins; 20 ids took 90 ms). Handed only the range, it runs once;
+        # the IN, hidden from it by the '+', is tested before bm25 is computed.
+        rowid = _FTS.c.rowid
+        wanted = self._unindexed(rowid).in_(ids) if len(ids) > 1 else rowid == ids[0]
         rows = session.execute(
-            select(_FTS.c.rowid, _score()).where(_matches(terms), _FTS.c.rowid.in_(ids))
+            select(rowid, _score()).where(
+                _matches(terms), rowid >= min(ids), rowid <= max(ids), wanted
+            )
         )
         return {int(plugin_id): float(score) for plugin_id, score in rows}
 
     def _match_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
         capped = select(_FTS.c.rowid).where(_matches(terms)).limit(limit).subquery()
         return session.scalar(select(func.count()).select_from(capped)) or 0
-
-    def _id_set(self, ids: list[int]) -> Select[Any]:
-        return select(func.json_each(json.dumps(ids)).table_valued("value").c.value)
 
     def _elements(self, json_list: SQLColumnExpression[Any]) -> Any:
         return func.json_each(json_list).table_valued("value")
