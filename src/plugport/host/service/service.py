@@ -246,6 +246,15 @@ class HostService:
                 except PlugportError as exc:
                     _, operation.error = describe(exc, workspace.refused)
                     operation.state = "failed"
+                except asyncio.CancelledError:  # the service is shutting down: rolled back
+                    operation.error = {
+                        "code": "cancelled",
+                        "message": "the host service shut down before this finished; what "
+                        "was not yet in place was rolled back (list the installations)",
+                        "details": {},
+                    }
+                    operation.state = "failed"
+                    raise
                 except Exception as exc:  # a bug must still end the operation, said so
                     operation.error = {"code": "internal", "message": repr(exc), "details": {}}
                     operation.state = "failed"
