@@ -285,6 +285,11 @@ def test_admin_workspaces_and_tokens(service: Service) -> None:
             message = error_of(member.get(f"{V1}/team-a/installations"), 401, "unauthenticated")
             assert "was revoked" in message["message"]
         error_of(admin.post("/api/v1/tokens/zzzzzzzz/revoke"), 404, "not_found")
+        spec = admin.get("/openapi.json").json()
+        install = spec["paths"]["/api/v1/workspaces/{ws}/installations"]["post"]
+        body = install["requestBody"]["content"]["application/json"]["schema"]
+        assert set(body["properties"]) == {"plugin", "version", "consent"}
+        assert body["additionalProperties"] is False
 
 
 def test_abuse_is_refused_precisely_and_changes_nothing(

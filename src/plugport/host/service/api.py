@@ -103,6 +103,12 @@ class ExecuteRequest(_Strict):
     input: dict[str, Any] = Field(default_factory=dict)
 
 
+def _documented(model: type[BaseModel]) -> dict[str, Any]:
+    """The body's schema for OpenAPI (the routes read bodies themselves, to cap their size)."""
+    schema = {"schema": model.model_json_schema()}
+    return {"requestBody": {"required": True, "content": {"application/json": schema}}}
+
+
 def api_router(service: HostService) -> APIRouter:
     """Every API route, bound to ``service``."""
     settings = service.settings
@@ -136,7 +142,7 @@ def api_router(service: HostService) -> APIRouter:
 
     # --- admin -------------------------------------------------------------------------------
 
-    @admin_routes.post("/workspaces", status_code=201)
+    @admin_routes.post("/workspaces", status_code=201, openapi_extra=_documented(WorkspaceCreate))
     async def create_workspace(request: Request, who: Admin) -> dict[str, Any]:
         given = await body(request, WorkspaceCreate)
         created, _ = service.create_workspace(given.name, actor=who.actor)
@@ -146,7 +152,7 @@ def api_router(service: HostService) -> APIRouter:
     def list_workspaces(who: Admin) -> dict[str, Any]:
         return {"items": [w.public() for w in service.store.workspaces()]}
 
-    @admin_routes.post("/tokens", status_code=201)
+    @admin_routes.post("/tokens", status_code=201, openapi_extra=_documented(TokenCreate))
     async def create_token(request: Request, who: Admin) -> dict[str, Any]:
         given = await body(request, TokenCreate)
         check_workspace_name(given.workspace)
@@ -172,7 +178,7 @@ def api_router(service: HostService) -> APIRouter:
     async def list_installations(ws: str, who: Member) -> dict[str, Any]:
         return {"items": await service.installations(ws)}
 
-    @ws_routes.post("/installations", status_code=202)
+    @ws_routes.post("/installations", status_code=202, openapi_extra=_documented(InstallCreate))
     async def install(ws: str, request: Request, who: Member) -> dict[str, Any]:
         given = await body(request, InstallCreate)
         return service.start_install(ws, who, given.plugin, given.version, given.consent).public()
@@ -194,12 +200,14 @@ def api_router(service: HostService) -> APIRouter:
         await service.uninstall(ws, who, name, purge=purge)
         return Response(status_code=204)
 
-    @ws_routes.post("/installations/{name}/update", status_code=202)
+    @ws_routes.post(
+        "/installations/{name}/update", status_code=202, openapi_extra=_documented(UpdateCreate)
+    )
     async def update(ws: str, name: str, request: Request, who: Member) -> dict[str, Any]:
         given = await body(request, UpdateCreate)
         return service.start_update(ws, who, name, given.consent).public()
 
-    @ws_routes.post("/installations/{name}/execute")
+    @ws_routes.post("/installations/{name}/execute", openapi_extra=_documented(ExecuteRequest))
     async def execute(ws: str, name: str, request: Request, who: Member) -> dict[str, Any]:
         given = await body(request, ExecuteRequest, settings.max_input_bytes)
         return await service.execute(
