@@ -21,6 +21,10 @@
       form.addEventListener("submit", function (event) {
         event.preventDefault();
         var button = form.querySelector("button");
+        if (button && button.getAttribute("data-action") === "uninstall" &&
+            !window.confirm("Uninstall " + button.getAttribute("data-plugin") + "? Its data is kept.")) {
+          return;
+        }
         if (button) { button.disabled = true; button.setAttribute("aria-busy", "true"); }
         fetch(form.action, {
           method: "POST",
