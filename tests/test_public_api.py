@@ -39,6 +39,7 @@ def test_facade_exports_public_objects_only() -> None:
         "runtime",
         "host",
         "registry",
+        "cohost",
     }
     assert exported == set(plugport.__all__) - {"__version__"}
 
@@ -124,6 +125,10 @@ FORBIDDEN = {
     "runtime": ("plugport.host", "plugport.registry", "plugport.cli"),
     "host": ("plugport.registry", "plugport.cli"),
     "registry": ("plugport.host", "plugport.runtime", "plugport.cli"),
+    # The pages' shared core and the JSON error shape serve both the registry and the host.
+    "_web": ("plugport.runtime", "plugport.host", "plugport.registry", "plugport.cli"),
+    "_api_errors": ("plugport.runtime", "plugport.host", "plugport.registry", "plugport.cli"),
+    "cohost": ("plugport.cli",),
 }
 SDK_ALLOWED = ("plugport.errors", "plugport.manifest", "plugport.runtime.protocol", "plugport.sdk")
 
