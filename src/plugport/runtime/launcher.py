@@ -160,6 +160,9 @@ class ZygoteLauncher:
         except (OSError, ChildProcessError) as exc:
             host_end.close()
             raise PluginCrashedError(spec.plugin, f"could not start a worker: {exc}") from exc
+        except BaseException:
+            host_end.close()  # cancelled (a shutdown mid-start): the socket must not leak
+            raise
         finally:
             self._spawns.pop(token, None)
         exited = self._exits.get(pid) or asyncio.get_running_loop().create_future()
