@@ -6,21 +6,19 @@ host service's API."""
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from plugport.cohost import bind, create_cohosted_app
 from plugport.host.service import HostService
 from plugport.registry.db import make_engine, make_sessions
 from plugport.registry.services import tokens
 from plugport.registry.settings import RegistrySettings
+from tests._uvicorn import serving
 from tests.browser._market import NOTIFIER, WORD_COUNT, seed
 from tests.browser.conftest import screenshot
 from tests.registry.conftest import Registry
@@ -42,25 +40,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app = create_cohosted_app(settings, url, app="myapp", app_version="2.4.0", telemetry=False)
     engine = make_engine(settings.sqlalchemy_url())  # the same SQLite file, for the seed
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
-        time.sleep(0.01)
     try:
-        with make_sessions(engine).begin() as session:
-            admin, _ = tokens.create_token(session, "root", ["admin"])
-        seed(Registry(url, engine, admin, root / "data"), root)
-        service: HostService = app.state.host_service
-        service_admin, _ = service.store.create_token("admin", description="browser tests")
-        _, token = service.create_workspace("shop", actor="tests")
-        yield Site(url, "shop", token, service_admin)
+        with serving(app, sock):
+            with make_sessions(engine).begin() as session:
+                admin, _ = tokens.create_token(session, "root", ["admin"])
+            seed(Registry(url, engine, admin, root / "data"), root)
+            service: HostService = app.state.host_service
+            service_admin, _ = service.store.create_token("admin", description="browser tests")
+            _, token = service.create_workspace("shop", actor="tests")
+            yield Site(url, "shop", token, service_admin)
     finally:
-        server.should_exit = True
-        thread.join(30)
         sock.close()
         engine.dispose()
 

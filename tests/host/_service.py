@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from plugport.host.service import HostService, HostServiceSettings, create_host_service_app
 from plugport.registry.db import make_engine
+from tests._uvicorn import serving as uvicorn_serving
 from tests.host._plugins import publish, write
 from tests.registry.conftest import Registry, running
 from tests.registry.test_publish import Publisher
@@ -109,22 +108,10 @@ class Service:
 @contextlib.contextmanager
 def serving(settings: HostServiceSettings) -> Iterator[Service]:
     app = create_host_service_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    service: HostService = app.state.host_service
-    admin, _ = service.store.create_token("admin", description="tests")
-    try:
-        yield Service(f"http://127.0.0.1:{port}", service, settings, admin)
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with uvicorn_serving(app) as url:
+        service: HostService = app.state.host_service
+        admin, _ = service.store.create_token("admin", description="tests")
+        yield Service(url, service, settings, admin)
 
 
 def settings_for(root: Path, market: Market, **overrides: Any) -> HostServiceSettings:

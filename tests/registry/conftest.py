@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,13 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, text
 
 from plugport.registry.app import create_app
 from plugport.registry.db import make_engine, make_sessions
 from plugport.registry.services import tokens
 from plugport.registry.settings import RegistrySettings
+from tests._uvicorn import serving
 
 POSTGRES_URL = os.environ.get("PLUGPORT_TEST_POSTGRES_URL")
 
@@ -76,22 +74,10 @@ class Registry:
 def running(engine: Engine, data_dir: Path, **settings: Any) -> Iterator[Registry]:
     """A registry app (with ``settings`` overrides) on uvicorn at 127.0.0.1, for a with block."""
     app = create_app(RegistrySettings(data_dir=data_dir, **settings), engine=engine)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    registry = Registry(f"http://127.0.0.1:{port}", engine, "", data_dir)
-    registry.admin = registry.token("root", "admin")
-    try:
+    with serving(app) as url:
+        registry = Registry(url, engine, "", data_dir)
+        registry.admin = registry.token("root", "admin")
         yield registry
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture
