@@ -21,6 +21,7 @@ from plugport._version import __version__
 
 __all__ = [
     "FLASH_COOKIE",
+    "PAGE_HEADERS",
     "STATIC_DIR",
     "TEMPLATE_DIR",
     "Flash",
@@ -39,6 +40,17 @@ STATIC_DIR = Path(__file__).parent / "static"
 FLASH_COOKIE = "plugport_flash"
 _FLASH_KINDS = frozenset({"info", "success", "warning", "error"})
 _MAX_FLASH_CHARS = 500
+
+PAGE_HEADERS = {
+    # Pages load nothing from elsewhere and run no inline script: an injected tag does nothing.
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+"""Headers every HTML page sends; each surface adds its own caching rules."""
 
 Flash = tuple[str, str]
 """A flash message: (kind, text), kind one of info, success, warning, error."""

@@ -43,12 +43,7 @@ templates.env.filters["mib"] = lambda size: f"{(size or 0) / 2**20:.1f} MiB"
 templates.env.filters["urlpart"] = lambda text: quote(str(text), safe="")
 
 _SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
+    **_web.PAGE_HEADERS,
     "Cache-Control": "no-store",
 }
 _TITLES = {

@@ -55,12 +55,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 templates = _web.make_templates(TEMPLATE_DIR, product="Plugport Marketplace")
 
 _SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
+    **_web.PAGE_HEADERS,
     "Cache-Control": "private, no-cache",
     "Vary": "Cookie, X-Plugport-Partial",
 }
