@@ -20,6 +20,7 @@ from plugport.registry.migrate import alembic_config, upgrade
 from plugport.registry.models import DailyStat, Namespace, Plugin, PluginVersion
 from plugport.registry.search import SearchQuery, SearchResult, include_schema_name, search_backend
 from plugport.registry.search import base as search_base
+from plugport.registry.search import postgres as search_postgres
 from plugport.registry.search import sqlite as search_sqlite
 from plugport.registry.search.base import SqlSearchBackend
 from plugport.registry.search.postgres import tsquery_text
@@ -622,7 +623,8 @@ def test_relevance_from_a_few_candidates_is_the_full_ranking(
     monkeypatch.setattr(SqlSearchBackend, "_CANDIDATES", 2)
     monkeypatch.setattr(SqlSearchBackend, "_MORE_CANDIDATES", 4)
     monkeypatch.setattr(search_sqlite, "RANKING_DEPTH", 5)
-    for _ in range(2):  # the second time from the kept rankings, on SQLite
+    monkeypatch.setattr(search_postgres, "RANKING_DEPTH", 5)
+    for _ in range(2):  # the second time from the kept rankings
         for q in RELEVANCE_QUERIES:
             assert relevance_pages(engine, **q) == expected[str(q)], q
 
@@ -630,10 +632,11 @@ def test_relevance_from_a_few_candidates_is_the_full_ranking(
 def test_kept_rankings_follow_every_change_of_the_text(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("rankings are kept on SQLite only (PostgreSQL has no cheap index version)")
+    """On SQLite a ranking is kept under the FTS5 index's version, on PostgreSQL under the
+    search generation: either way a change of the text is a new version, a download is not."""
     upgrade(engine)
-    monkeypatch.setattr(search_sqlite, "RANKING_DEPTH", 3)
+    dialect = search_sqlite if engine.dialect.name == "sqlite" else search_postgres
+    monkeypatch.setattr(dialect, "RANKING_DEPTH", 3)
     monkeypatch.setattr(SqlSearchBackend, "_CANDIDATES", 1)
     for name in ("bdg.a", "bdg.b", "bdg.c"):
         seed(engine, name, description="badger")
@@ -642,12 +645,14 @@ def test_kept_rankings_follow_every_change_of_the_text(
         return shown(search(engine, q="badger", per_page="1"))
 
     assert best() == ["bdg.a"]
-    kept = search_sqlite._RANKINGS._by_database[engine]
+    kept = dialect._RANKINGS._by_database[engine]
     assert list(kept) == [("badger",)]
+    first = kept[("badger",)][0]
     with engine.begin() as connection:
         connection.execute(text("UPDATE plugins SET tags = '[\"badger\"]' WHERE name = 'bdg.c'"))
     assert best() == ["bdg.c"]
     version = kept[("badger",)][0]
+    assert version != first  # scored afresh
     with engine.begin() as connection:  # a column outside the text index keeps the ranking
         connection.execute(text("UPDATE plugins SET downloads = 7 WHERE name = 'bdg.c'"))
     assert best() == ["bdg.c"]

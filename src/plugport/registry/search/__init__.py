@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from plugport.errors import PlugportError
 from plugport.registry.search import base as _base
 from plugport.registry.search import pages as _pages
+from plugport.registry.search import postgres as _postgres
 from plugport.registry.search import sqlite as _sqlite
 from plugport.registry.search.postgres import PostgresSearchBackend
 from plugport.registry.search.query import (
@@ -57,4 +58,5 @@ def clear_caches() -> None:
     with _base._CACHE_LOCK:
         _base._TRENDING_READY.clear()
     _sqlite._RANKINGS.clear()
+    _postgres._RANKINGS.clear()
     _pages.clear()

@@ -5,17 +5,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from array import array
-from collections import OrderedDict
-from typing import Any, TypeAlias
-from weakref import WeakKeyDictionary
+from typing import Any
 
 from sqlalchemy import (
     ColumnClause,
     ColumnElement,
-    Connection,
-    Engine,
     Select,
     SQLColumnExpression,
     String,
@@ -33,7 +28,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
 from plugport.registry.models import Plugin
-from plugport.registry.search.base import SqlSearchBackend
+from plugport.registry.search.base import Rankings, SqlSearchBackend
 
 __all__ = ["BM25_WEIGHTS", "SqliteSearchBackend", "match_expression"]
 
@@ -49,66 +44,18 @@ RANKING_DEPTH = 2000
 RANKINGS_KEPT = 256
 """Word sets kept per database (least recently used go first): 32 KB each at most."""
 
-Ranking: TypeAlias = "tuple[array[int], array[float]]"
-"""Plugin ids and their scores, best first."""
-
-
-class _Rankings:
-    """The best-scored matches of recently searched word sets, per database. bm25 has to
-    score every match to find the best (~30 ms for a word in a fifth of 100,000 plugins), and
-    two common words cost about as much to intersect; reusing the scores is exact as long
-    as the FTS index is unchanged, which its structure and averages records tell: any insert,
-    update or delete of indexed text rewrites both when it commits. Visibility, filters and
-    the order's other keys are applied afresh on every search."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_database: WeakKeyDictionary[
-            Engine | Connection, OrderedDict[tuple[str, ...], tuple[tuple[bytes, ...], Ranking]]
-        ] = WeakKeyDictionary()
-
-    @staticmethod
-    def _version(session: Session) -> tuple[bytes, ...]:
-        rows = session.execute(_INDEX_VERSION).all()
-        return tuple(bytes(block) for _, block in sorted(rows))
-
-    def get(
-        self, session: Session, terms: tuple[str, ...]
-    ) -> tuple[tuple[bytes, ...], Ranking | None]:
-        """The index's version now, and the ranking kept for it if any. A ranking computed
-        after this call is to be kept under this version: should the index change meanwhile,
-        the entry is merely never used."""
-        version = self._version(session)
-        with self._lock:
-            kept = self._by_database.get(session.get_bind())
-            entry = kept.get(terms) if kept is not None else None
-            if kept is None or entry is None or entry[0] != version:
-                return version, None
-            kept.move_to_end(terms)
-            return version, entry[1]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._by_database.clear()
-
-    def put(
-        self,
-        session: Session,
-        terms: tuple[str, ...],
-        version: tuple[bytes, ...],
-        ranking: Ranking,
-    ) -> None:
-        with self._lock:
-            kept = self._by_database.setdefault(session.get_bind(), OrderedDict())
-            kept[terms] = (version, ranking)
-            kept.move_to_end(terms)
-            while len(kept) > RANKINGS_KEPT:
-                kept.popitem(last=False)
-
-
 # FTS5's structure record (id 10) and averages record (id 1).
 _INDEX_VERSION = text("SELECT id, block FROM plugin_search_data WHERE id IN (1, 10)")
-_RANKINGS = _Rankings()
+
+
+def _index_version(session: Session) -> tuple[bytes, ...]:
+    """Any insert, update or delete of indexed text rewrites both records when it commits:
+    an FTS5 ranking (bm25 depends on every document) is exact while they are unchanged."""
+    rows = session.execute(_INDEX_VERSION).all()
+    return tuple(bytes(block) for _, block in sorted(rows))
+
+
+_RANKINGS = Rankings(_index_version, RANKINGS_KEPT)
 
 
 def match_expression(terms: tuple[str, ...]) -> str:
