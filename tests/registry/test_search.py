@@ -663,10 +663,20 @@ def test_kept_rankings_follow_every_change_of_the_text(
     assert shown(search(engine, q="badger")) == ["bdg.a", "bdg.b"]
 
 
-def trending_on(engine: Engine, day: date) -> list[str]:
+def trending_on(engine: Engine, day: date, *, commit: bool = True) -> list[str]:
+    """Trending on ``day``, in a transaction committed as a request's is (or rolled back)."""
     with make_sessions(engine)() as session:
         query = SearchQuery(sort="trending")
-        return shown(search_backend(session).search(session, query, today=day))
+        found = shown(search_backend(session).search(session, query, today=day))
+        if commit:
+            session.commit()
+        return found
+
+
+def through_day(engine: Engine) -> date | None:
+    with engine.connect() as connection:
+        day = connection.execute(text("SELECT through_day FROM trending_state")).scalar()
+    return date.fromisoformat(day) if isinstance(day, str) else day
 
 
 def test_trending_follows_every_count_and_the_day(engine: Engine) -> None:
@@ -693,8 +703,11 @@ def test_trending_follows_every_count_and_the_day(engine: Engine) -> None:
         with engine.begin() as connection:
             connection.execute(text(change), {"a": a, "b": b, "day": day, "old": old})
         assert trending_on(engine, day) == expected, change
+    assert through_day(engine) == day  # summed once: every change since came by trigger
     assert trending_on(engine, day + timedelta(days=6)) == ["trd.b", "trd.a"]  # still this week
     later = day + timedelta(days=7)
+    assert trending_on(engine, later, commit=False) == ["trd.a", "trd.b"]
+    assert through_day(engine) == day + timedelta(days=6)  # rolled back with its transaction
     assert trending_on(engine, later) == ["trd.a", "trd.b"]  # nothing this week: by name
     add_stats(engine, [(a, "1.0.0", later, 1), (b, "1.0.0", later, 2)])
     assert trending_on(engine, later) == ["trd.b", "trd.a"]

@@ -8,7 +8,6 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from plugport.errors import PlugportError
-from plugport.registry.search import base as _base
 from plugport.registry.search import pages as _pages
 from plugport.registry.search import postgres as _postgres
 from plugport.registry.search import sqlite as _sqlite
@@ -55,8 +54,6 @@ def search_backend(bind: Session | Engine | Connection) -> SearchBackend:
 def clear_caches() -> None:
     """Forget the kept FTS5 rankings and the kept API answers of every database, as a fresh
     process would have none (for measuring what a search costs without them)."""
-    with _base._CACHE_LOCK:
-        _base._TRENDING_READY.clear()
     _sqlite._RANKINGS.clear()
     _postgres._RANKINGS.clear()
     _pages.clear()

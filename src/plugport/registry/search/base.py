@@ -10,7 +10,6 @@ import threading
 from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable
-from contextlib import nullcontext
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, ClassVar, TypeAlias
@@ -91,10 +90,6 @@ Row = tuple[int, float | None]
 _TRENDING = table("trending", column("plugin_id", Integer), column("downloads", BigInteger))
 """Each plugin's downloads over the week to ``trending_state.through_day`` (migration 0007)."""
 _STATE = table("trending_state", column("id", Integer), column("through_day", Date))
-_CACHE_LOCK = threading.Lock()
-_TRENDING_READY: WeakKeyDictionary[Engine | Connection, date] = WeakKeyDictionary()
-"""Per database: the last day this process saw ``trending`` summed through (it never moves
-back, so that day needs no look again)."""
 
 
 Ranking: TypeAlias = "tuple[array[int], array[float]]"
@@ -328,38 +323,31 @@ class SqlSearchBackend:
     def _trending(self, session: Session, today: date) -> None:
         """Make ``trending`` the week to ``today``. Triggers keep it in step with every count
         written; only when the day moves on is the week summed afresh, once, by whichever
-        search comes first, in a transaction of its own (committed whatever the caller's
-        session does). On PostgreSQL, moving ``through_day`` waits for the counts being
-        written to commit, and counts written after see the new week."""
-        bind = session.get_bind()
-        with _CACHE_LOCK:
-            if _TRENDING_READY.get(bind) == today:
-                return
+        search comes first, in the caller's transaction (should it roll back, the next search
+        sums again). On PostgreSQL, moving ``through_day`` waits for the counts being written
+        to commit, and counts written after wait for the move and see the new week."""
         through_day = select(_STATE.c.through_day).where(_STATE.c.id == 1)
-        if session.execute(through_day).scalar() != today:
-            since = today - timedelta(days=TRENDING_DAYS - 1)
-            with bind.begin() if isinstance(bind, Engine) else nullcontext(bind) as connection:
-                moved = connection.execute(
-                    update(_STATE)
-                    .where(
-                        _STATE.c.id == 1,
-                        or_(_STATE.c.through_day.is_(None), _STATE.c.through_day < today),
-                    )
-                    .values(through_day=today)
-                )
-                if moved.rowcount:
-                    connection.execute(_TRENDING.delete())
-                    summed = (
-                        select(DailyStat.plugin_id, func.sum(DailyStat.downloads))
-                        .where(DailyStat.day >= since, DailyStat.day <= today)
-                        .group_by(DailyStat.plugin_id)
-                        .having(func.sum(DailyStat.downloads) != 0)
-                    )
-                    connection.execute(
-                        _TRENDING.insert().from_select(["plugin_id", "downloads"], summed)
-                    )
-        with _CACHE_LOCK:
-            _TRENDING_READY[bind] = today
+        if session.execute(through_day).scalar() == today:
+            return
+        moved = session.connection().execute(
+            update(_STATE)
+            .where(
+                _STATE.c.id == 1,
+                or_(_STATE.c.through_day.is_(None), _STATE.c.through_day < today),
+            )
+            .values(through_day=today)
+        )
+        if not moved.rowcount:  # moved by another search meanwhile, or this node is behind
+            return
+        since = today - timedelta(days=TRENDING_DAYS - 1)
+        summed = (
+            select(DailyStat.plugin_id, func.sum(DailyStat.downloads))
+            .where(DailyStat.day >= since, DailyStat.day <= today)
+            .group_by(DailyStat.plugin_id)
+            .having(func.sum(DailyStat.downloads) != 0)
+        )
+        session.execute(_TRENDING.delete())
+        session.execute(_TRENDING.insert().from_select(["plugin_id", "downloads"], summed))
 
     def _walk_trending(self, session: Session, query: SearchQuery, end: int) -> list[Row]:
         """The first ``end`` visible matches of ``query`` among the plugins downloaded this
