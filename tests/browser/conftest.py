@@ -78,3 +78,48 @@ def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# What a screen-reader or keyboard user needs from every page, checked in the live DOM: one h1,
+# headings that never skip a level, a name for every control and every image, a lang.
+_ACCESSIBILITY_PROBLEMS = """() => {
+  const problems = [];
+  if (!document.documentElement.lang) problems.push("no lang on <html>");
+  const h1 = document.querySelectorAll("h1").length;
+  if (h1 !== 1) problems.push(`${h1} h1 elements`);
+  let last = 0;
+  for (const h of document.querySelectorAll("h1, h2, h3, h4, h5, h6")) {
+    const level = Number(h.tagName[1]);
+    if (last && level > last + 1) {
+      problems.push(`${h.tagName} "${h.textContent.trim()}" after h${last}`);
+    }
+    last = level;
+  }
+  const named = (el) =>
+    el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") ||
+    (el.id && document.querySelector(`label[for="${CSS.escape(el.id)}"]`)) || el.closest("label") ||
+    el.getAttribute("title");
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (el.type === "hidden") continue;
+    if (!named(el)) problems.push(`unlabelled ${el.tagName.toLowerCase()} ${el.name || el.id}`);
+  }
+  for (const el of document.querySelectorAll("button, a[href]")) {
+    if (!(el.textContent.trim() || el.getAttribute("aria-label"))) {
+      problems.push(`nameless ${el.outerHTML.slice(0, 80)}`);
+    }
+  }
+  for (const img of document.querySelectorAll("img")) {
+    if (!img.hasAttribute("alt")) problems.push(`img without alt: ${img.src}`);
+  }
+  for (const svg of document.querySelectorAll("svg")) {
+    if (svg.getAttribute("aria-hidden") === "true") continue;
+    const label = svg.getAttribute("aria-label") || svg.getAttribute("aria-labelledby");
+    if (!(label || svg.querySelector("title"))) problems.push("svg without a title");
+  }
+  return problems;
+}"""
+
+
+def accessibility_problems(page: Any) -> list[str]:
+    problems: list[str] = page.evaluate(_ACCESSIBILITY_PROBLEMS)
+    return problems

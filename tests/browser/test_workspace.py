@@ -20,7 +20,7 @@ from plugport.registry.services import tokens
 from plugport.registry.settings import RegistrySettings
 from tests._uvicorn import serving
 from tests.browser._market import NOTIFIER, WORD_COUNT, seed
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import accessibility_problems, screenshot
 from tests.registry.conftest import Registry
 
 
@@ -74,6 +74,7 @@ def test_install_from_the_marketplace_then_disable_and_uninstall(page: Any, site
     page.click("#install-into-workspace")
     page.wait_for_url(re.compile(r"/workspaces\?install="))
     assert WORD_COUNT in page.inner_text("[data-testid=install-pending]")
+    assert accessibility_problems(page) == []
     page.get_by_label(re.compile("token", re.IGNORECASE)).fill("pph_wrong")
     page.click("#signin-button")
     assert page.locator("[data-testid=signin-error]").is_visible()
@@ -84,6 +85,7 @@ def test_install_from_the_marketplace_then_disable_and_uninstall(page: Any, site
     lines = page.locator("[data-testid=permission-line]").all_inner_texts()
     assert any("64 KiB" in line for line in lines), lines
     screenshot(page, "workspace-consent")
+    assert accessibility_problems(page) == []
     assert installed(site) == {}  # nothing happens before consent
     page.check("#consent")
     page.click("#install-button")
@@ -100,6 +102,7 @@ def test_install_from_the_marketplace_then_disable_and_uninstall(page: Any, site
     )
     assert installed(site)[WORD_COUNT] == "disabled"
     screenshot(page, "workspace")
+    assert accessibility_problems(page) == []
 
     page.on("dialog", lambda dialog: dialog.accept())  # "uninstall?" may be confirmed
     row.locator("button[data-action=uninstall]").click()
