@@ -22,6 +22,7 @@ import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -751,24 +752,31 @@ def _rate_and_download(api: Api, registry: DemoRegistry) -> None:
     print(f"{DIM}So that sorting by rating, downloads and trending has something to sort.{RESET}")
     tokens = {p.identity: p.token for p in registry.publishers.values()}
     tokens[REVIEWER] = registry.reviewer_token
+    calls: list[tuple[str, str, str | None, dict[str, Any]]] = []
     reviews = downloads = installs = 0
     for sample in SAMPLES:
         raters = [r for r in RATERS if r != OWNERS[sample.namespace]]
         for index, (rater, digit) in enumerate(zip(raters, sample.stars, strict=False)):
             texts = REVIEW_TEXTS[int(digit)]
             body = {"stars": int(digit), "text": texts[index % len(texts)]}
-            api.call("PUT", f"/api/v1/plugins/{sample.name}/reviews", tokens[rater], json=body)
+            path = f"/api/v1/plugins/{sample.name}/reviews"
+            calls.append(("PUT", path, tokens[rater], {"json": body}))
             reviews += 1
         versions = _published_versions(sample)
         for index in range(sample.downloads if versions else 0):
             version = versions[0] if index % 3 == 2 else versions[-1]
-            api.call("GET", f"/api/v1/plugins/{sample.name}/versions/{version}/download")
+            path = f"/api/v1/plugins/{sample.name}/versions/{version}/download"
+            calls.append(("GET", path, None, {}))
             downloads += 1
         for index in range(sample.downloads // 3):
             event = "uninstall" if index == 4 else "install"
-            api.call("POST", f"/api/v1/plugins/{sample.name}/versions/{versions[-1]}/usage",
-                     json={"event": event})  # fmt: skip
+            path = f"/api/v1/plugins/{sample.name}/versions/{versions[-1]}/usage"
+            calls.append(("POST", path, None, {"json": {"event": event}}))
             installs += 1
+    # Independent requests, as many visitors would send them: a few at a time.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in pool.map(lambda c: api.call(c[0], c[1], c[2], **c[3]), calls):
+            pass
     print(
         f"  + {len(RATERS)} people left {reviews} reviews (1 to 5 stars); {downloads} downloads "
         f"and {installs} host install/uninstall reports recorded"
