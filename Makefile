@@ -26,8 +26,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two processes by default: most tests wait on real servers, workers and subprocesses, so a
+# second process keeps the second core busy. --dist loadfile keeps a module's tests (and its
+# module-scoped servers) in one process.
+PYTEST_WORKERS ?= 2
+
 unit: $(STAMP) browser
-	$(BIN)/pytest --cov --cov-report=term -q
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --cov --cov-report=term -q
 
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here). Where
 # it is missing and we may install packages (root with apt-get), install it; otherwise those
