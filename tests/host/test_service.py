@@ -77,6 +77,10 @@ def test_the_operator_story(service: Service, market: Market) -> None:
         assert refused["error"]["code"] == "consent_required"
         assert refused["error"]["details"]["added"] == ["network 'api.example.com'"]
         assert refused["error"]["details"]["lines"] == ["Connect to: api.example.com"]
+        assert refused["error"]["message"] == (
+            "acme.gamma 1.0.0 needs consent for: network 'api.example.com'; "
+            "send exactly these in 'consent' to grant them"
+        )
         assert names(client, "story") == {}
         # consent to something else is no consent
         other = client.post(

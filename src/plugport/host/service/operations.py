@@ -46,6 +46,7 @@ def describe(
     """``(status, {"code", "message", "details"})`` for ``error``: the host's own errors first
     (the registry never raises them), then the table the registry uses."""
     details = error_details(error)
+    message = str(error)
     if isinstance(error, BodyTooLargeError):
         status, code = 413, "too_large"
     elif isinstance(error, BadJsonError):
@@ -55,6 +56,12 @@ def describe(
         details = {"plugin": error.plugin, "added": list(error.added)}
         if refused is not None:
             details |= {"name": refused.name, "version": refused.version, "lines": refused.lines}
+        # The host's own message speaks to a terminal (--yes, the policy file); an API client
+        # grants by naming the permissions.
+        message = (
+            f"{error.plugin} needs consent for: {'; '.join(error.added)}; "
+            "send exactly these in 'consent' to grant them"
+        )
     elif isinstance(error, ResolutionError):
         status, code = 422, "unresolvable"
         details["conflicts"] = list(error.conflicts)
@@ -73,7 +80,7 @@ def describe(
         status, code = 422, "plugin_failed"
     else:
         status, code = status_for(error)
-    return status, {"code": code, "message": str(error), "details": details}
+    return status, {"code": code, "message": message, "details": details}
 
 
 @dataclass
