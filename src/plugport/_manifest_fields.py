@@ -9,9 +9,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-import jsonschema
 from pydantic import AfterValidator
-from referencing.exceptions import Unresolvable
 
 from plugport.versions import normalize_specifier, parse_version
 
@@ -270,6 +268,11 @@ def _check_json_schema(schema: JsonSchema, *, require_object: bool) -> JsonSchem
         return schema
     if require_object and schema.get("type") != "object":
         raise ValueError("a settings schema must be a JSON Schema with type = 'object'")
+    # Imported here: jsonschema costs ~0.1 s to import, and most manifests carry no schema,
+    # so every CLI command would pay it for nothing.
+    import jsonschema
+    from referencing.exceptions import Unresolvable
+
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:

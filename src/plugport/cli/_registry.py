@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from plugport.errors import InvalidInputError, RegistryResponseError
 
 __all__ = ["Connection", "connect", "credentials_path", "save_credentials"]
@@ -48,6 +46,8 @@ class Connection:
     token: str | None
 
     def call(self, method: str, path: str, **options: Any) -> Any:
+        import httpx  # here: only the commands that talk to a registry pay for its import
+
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
             with httpx.Client(base_url=self.url, headers=headers, timeout=60) as client:
