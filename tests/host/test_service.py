@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from plugport.host import PluginHost
+from plugport.host.service.operations import Operation
 from plugport.host.service.store import ServiceStore
 from tests.host._plugins import HomeView, write
 from tests.host._service import (
@@ -496,6 +498,58 @@ def test_abuse_is_refused_precisely_and_changes_nothing(
     assert HomeView.of(home, market.registry.url) == before  # nothing changed, nothing audited
     assert set(service.service.workspace("mine").operations) == operations_before
     assert not (service.settings.data_dir / "workspaces" / "nowhere").exists()
+
+
+def test_deleting_a_workspace_stops_its_plugins_revokes_its_tokens_and_removes_its_home(
+    service: Service,
+) -> None:
+    token = service.workspace("gone")
+    with service.client(token) as member, service.client(service.admin) as admin:
+        started = member.post(f"{V1}/gone/installations", json={"plugin": "acme.alpha"})
+        assert wait_for(member, "gone", started.json())["state"] == "succeeded"
+        ran = member.post(
+            f"{V1}/gone/installations/acme.alpha/execute",
+            json={"hook": "greet", "input": {"name": "Ada"}},
+        )
+        assert ran.json()["status"] == "ok", ran.text
+        [status] = service.service.workspace("gone").host.supervisor.status("acme.alpha")
+        assert status.pid is not None
+        home = service.home("gone")
+        assert (home / "host.sqlite").is_file()
+
+        # a workspace's own token may not delete it, nor an unknown or a bad name be deleted
+        error_of(member.delete(f"{V1}/gone"), 403, "forbidden")
+        error_of(admin.delete(f"{V1}/nowhere"), 404, "not_found")
+        error_of(admin.delete(f"{V1}/Not_A_Name"), 400, "invalid_input")
+        # nor while an operation is queued or running there
+        waiting = Operation("update", "gone", "acme.alpha", "tests")
+        operations = service.service.workspace("gone").operations
+        operations[waiting.id] = waiting
+        busy = error_of(admin.delete(f"{V1}/gone"), 409, "conflict")
+        assert waiting.id in busy["message"]
+        del operations[waiting.id]
+        assert home.is_dir()
+        assert member.get(f"{V1}/gone/installations").status_code == 200
+
+        deleted = admin.delete(f"{V1}/gone")
+        assert deleted.status_code == 200, deleted.text
+        assert deleted.json() == {"deleted": "gone", "tokens_revoked": 1}
+        assert not home.exists()
+        assert not any((service.settings.data_dir / "deleted").iterdir())
+        with pytest.raises(ProcessLookupError):
+            os.kill(status.pid, 0)  # its worker is gone with it
+        assert (
+            "was revoked"
+            in error_of(member.get(f"{V1}/gone/installations"), 401, "unauthenticated")["message"]
+        )
+        error_of(admin.get(f"{V1}/gone/installations"), 404, "not_found")
+        assert "gone" not in {w["name"] for w in admin.get(V1).json()["items"]}
+
+        # the name may be used again, for a workspace that starts empty
+        again = admin.post(V1, json={"name": "gone"})
+        assert again.status_code == 201
+        with service.client(again.json()["token"]) as fresh:
+            assert names(fresh, "gone") == {}
 
 
 def test_operations_in_one_workspace_queue_and_all_finish(service: Service) -> None:

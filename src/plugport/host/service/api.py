@@ -148,6 +148,12 @@ def api_router(service: HostService) -> APIRouter:
         created, _ = service.create_workspace(given.name, actor=who.actor)
         return created
 
+    @admin_routes.delete("/workspaces/{ws}")
+    async def delete_workspace(ws: str, who: Admin) -> dict[str, Any]:
+        """Stops its plugins, revokes its tokens and removes its home (plugin data too)."""
+        check_workspace_name(ws)
+        return await service.delete_workspace(ws)
+
     @admin_routes.get("/workspaces")
     def list_workspaces(who: Admin) -> dict[str, Any]:
         return {"items": [w.public() for w in service.store.workspaces()]}

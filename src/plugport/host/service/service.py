@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict
@@ -104,6 +105,27 @@ class HostService:
         home = self.settings.data_dir / "workspaces" / name
         found = self._workspaces[name] = Workspace(name, home, self.settings, self.hookspecs)
         return found
+
+    async def delete_workspace(self, name: str) -> dict[str, Any]:
+        """Stop the workspace's plugins, forget it (its tokens revoked) and remove its home:
+        installations, plugin code and plugin data. Refused while an operation is queued or
+        running there, so nothing is cut off half-way."""
+        workspace = self.workspace(name)
+        _idle(workspace)
+        async with workspace.lock:
+            _idle(workspace)  # none started while this waited for the lock
+            await workspace.close()
+            self._workspaces.pop(name, None)
+            revoked = self.store.delete_workspace(name)
+        home = self.settings.data_dir / "workspaces" / name
+        if home.exists():
+            # Moved aside first (one rename): a workspace made again under this name never
+            # finds a half-removed home.
+            trash = self.settings.data_dir / "deleted" / f"{name}-{secrets.token_hex(4)}"
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            home.rename(trash)
+            await asyncio.to_thread(shutil.rmtree, trash, ignore_errors=True)
+        return {"deleted": name, "tokens_revoked": revoked}
 
     def create_workspace(self, name: str, *, actor: str) -> tuple[dict[str, Any], str]:
         """The new workspace and a token for it (shown once)."""
@@ -341,6 +363,14 @@ class HostService:
                 "peak_rss_bytes": measured.peak_rss_bytes,
             },
         }
+
+
+def _idle(workspace: Workspace) -> None:
+    busy = [o.id for o in workspace.operations.values() if not o.done]
+    if busy:
+        raise ConflictError(
+            "workspace", workspace.name, f"has operations in flight ({', '.join(busy)})"
+        )
 
 
 def _secret(path: Path) -> bytes:

@@ -210,6 +210,17 @@ class ServiceStore:
             db.execute("INSERT INTO workspaces VALUES (?, ?)", (info.name, info.created_at))
         return info
 
+    def delete_workspace(self, name: str) -> int:
+        """Forget ``name`` and revoke every token of it, in one transaction; how many tokens
+        that revoked. The tokens stay listed (revoked) for the record."""
+        with self._transaction() as db:
+            if db.execute("DELETE FROM workspaces WHERE name = ?", (name,)).rowcount == 0:
+                raise NotFoundError("workspace", name)
+            return db.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE workspace = ? AND revoked_at IS NULL",
+                (self._clock(), name),
+            ).rowcount
+
     def workspace(self, name: str) -> WorkspaceInfo | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM workspaces WHERE name = ?", (name,)).fetchone()
