@@ -101,6 +101,10 @@ def test_install_from_the_marketplace_then_disable_and_uninstall(page: Any, site
         f"[data-testid=installation-row][data-plugin='{WORD_COUNT}'][data-state=disabled]"
     )
     assert installed(site)[WORD_COUNT] == "disabled"
+    # the audit trail below follows the change made in place
+    page.wait_for_selector(
+        f"[data-testid=audit-row][data-action=disable][data-subject='{WORD_COUNT}']"
+    )
     screenshot(page, "workspace")
     assert accessibility_problems(page) == []
 

@@ -16,6 +16,20 @@
     area.appendChild(p);
   }
 
+  // After a change made in place, the audit trail below is out of date: read it again.
+  function refreshAudit() {
+    var table = document.querySelector("[data-testid=audit] tbody");
+    if (!table) { return; }
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        var page = new DOMParser().parseFromString(html, "text/html");
+        var fresh = page.querySelector("[data-testid=audit] tbody");
+        if (fresh) { table.replaceWith(fresh); }
+      })
+      .catch(function () {});  // the trail stays as it was; a reload shows it
+  }
+
   function bindActions(root) {
     root.querySelectorAll("form[data-action-form]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
@@ -37,6 +51,7 @@
           if (answer.redirect) { window.location.assign(answer.redirect); return; }
           flash(answer.ok ? "success" : "error", answer.message || "Something went wrong.");
           var row = form.closest("tr");
+          if (answer.ok) { refreshAudit(); }
           if (answer.ok && row) {
             if (answer.row) {
               var body = document.createElement("tbody");
