@@ -129,6 +129,7 @@ FORBIDDEN = {
     "_web": ("plugport.runtime", "plugport.host", "plugport.registry", "plugport.cli"),
     "_api_errors": ("plugport.runtime", "plugport.host", "plugport.registry", "plugport.cli"),
     "cohost": ("plugport.cli",),
+    "_sqlite": ("plugport.",),
 }
 SDK_ALLOWED = ("plugport.errors", "plugport.manifest", "plugport.runtime.protocol", "plugport.sdk")
 

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from plugport._sqlite import immediate
+
 __all__ = ["HostAudit", "HostState", "Installation", "Journal", "PinnedRegistry"]
 
 _SCHEMA_VERSION = 1
@@ -162,14 +164,8 @@ class HostState:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with immediate(self._db, self._lock) as db:
+            yield db
 
     # --- installations ----------------------------------------------------------------------
 

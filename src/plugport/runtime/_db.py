@@ -9,6 +9,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from plugport._sqlite import immediate
+
 __all__ = ["RuntimeDatabase"]
 
 
@@ -33,14 +35,8 @@ class RuntimeDatabase:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any exception: a refused write
         leaves nothing behind."""
-        with self.lock:
-            self.connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.connection
-            except BaseException:
-                self.connection.execute("ROLLBACK")
-                raise
-            self.connection.execute("COMMIT")
+        with immediate(self.connection, self.lock) as connection:
+            yield connection
 
     def execute(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         with self.lock:

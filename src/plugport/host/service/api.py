@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from plugport._api_errors import validation_error_response
 from plugport.errors import PlugportError
-from plugport.host.service.operations import BadJsonError, BodyTooLargeError, describe
+from plugport.host.service.operations import BadJsonError, describe, read_capped
 from plugport.host.service.service import HostService
 from plugport.host.service.store import Principal, authorize, check_workspace_name, parse_bearer
 from plugport.runtime.metrics import RuntimeMetrics
@@ -54,14 +54,7 @@ class ErrorRoute(APIRoute):
 async def read_body(request: Request, model: type[Model], limit: int) -> Model:
     """The body as ``model``, read no further than ``limit`` bytes: 413 beyond it, 400 when it
     is not JSON, 422 when it does not fit the model."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError(limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLargeError(limit)
+    body = await read_capped(request, limit)
     try:
         data = json.loads(body or b"{}")
     except ValueError as exc:

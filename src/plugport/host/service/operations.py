@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from starlette.requests import Request
+
 from plugport._api_errors import error_details, status_for
 from plugport.errors import (
     ConsentError,
@@ -38,6 +40,20 @@ class BodyTooLargeError(InvalidInputError):
 
 class BadJsonError(InvalidInputError):
     """The request body is not JSON at all."""
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request's body, read no further than ``limit`` bytes (413 beyond it, whatever the
+    client declared)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLargeError(limit)
+    return bytes(body)
 
 
 def describe(

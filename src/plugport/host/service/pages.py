@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 
 from plugport import _web
 from plugport.errors import AuthenticationError, PlugportError
-from plugport.host.service.operations import BodyTooLargeError, describe
+from plugport.host.service.operations import describe, read_capped
 from plugport.host.service.service import HostService
 from plugport.host.service.store import Principal, check_workspace_name
 
@@ -208,17 +208,10 @@ class _PageRoute(APIRoute):
 
 async def _capped(request: Request, limit: int) -> Request:
     """The same request with its body read (no further than ``limit`` bytes) and replayed."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError(limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLargeError(limit)
+    body = await read_capped(request, limit)
 
     async def replay() -> dict[str, Any]:
-        return {"type": "http.request", "body": bytes(body), "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     return Request(request.scope, replay)
 
