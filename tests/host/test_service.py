@@ -603,3 +603,32 @@ def test_shutting_down_mid_install_leaves_all_or_nothing(market: Market, tmp_pat
     assert (view.journals, view.staging) == ((), frozenset())
     assert {d.split("/")[0] for d in view.code_dirs} == set(view.versions())
     gc.collect()  # a socket a cancelled worker start left open would be reported here
+
+
+def test_operations_outlive_a_restart_and_unfinished_ones_end_as_interrupted(
+    market: Market, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path, market)
+    with serving(settings) as first:
+        token = first.workspace("lasting")
+        with first.client(token) as client:
+            started = client.post(f"{V1}/lasting/installations", json={"plugin": "acme.alpha"})
+            done = wait_for(client, "lasting", started.json())
+    assert done["state"] == "succeeded"
+    # as if the service had died with an install under way: recorded as running
+    store = ServiceStore(settings.data_dir / "service.sqlite")
+    running = Operation("update", "lasting", "acme.alpha", "tests", state="running")
+    store.save_operation(running.public(), keep=10)
+    store.close()
+
+    with serving(settings) as second, second.client(token) as client:
+        again = client.get(f"{V1}/lasting/operations/{done['id']}")
+        assert again.status_code == 200, again.text
+        assert again.json() == done  # the same record, progress and result included
+        ended = client.get(f"{V1}/lasting/operations/{running.id}").json()
+        assert (ended["state"], ended["error"]["code"]) == ("failed", "interrupted")
+        assert ended["finished_at"] is not None
+        listed = client.get(f"{V1}/lasting/operations").json()["items"]
+        assert [o["id"] for o in listed] == [running.id, done["id"]]  # newest first
+        error_of(client.get(f"{V1}/lasting/operations/0123456789abcdef"), 404, "not_found")
+        assert set(names(client, "lasting")) == {"acme.alpha"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from starlette.requests import Request
@@ -126,6 +126,11 @@ class Operation:
             return
         self.progress.append({"step": what, "done": done, "total": total, "at": time.time()})
 
+    @classmethod
+    def from_public(cls, body: dict[str, Any]) -> Operation:
+        """Back from :meth:`public` (as the service's store keeps it)."""
+        return cls(**{k: body[k] for k in _FIELDS})
+
     def public(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -141,3 +146,6 @@ class Operation:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
         }
+
+
+_FIELDS = tuple(f.name for f in fields(Operation))

@@ -81,6 +81,7 @@ class HostService:
         valid."""
         self._workspaces: dict[str, Workspace] = {}
         self._closed = False
+        self.store.interrupt_unfinished(_INTERRUPTED)
 
     async def close(self) -> None:
         """Cancel operations in flight (each rolls back), stop every workspace's plugins."""
@@ -196,14 +197,19 @@ class HostService:
         }
 
     def operations(self, ws: str) -> list[Operation]:
-        """The workspace's operations, newest first (kept in memory: a restart forgets them)."""
-        return sorted(self.workspace(ws).operations.values(), key=lambda o: -o.created_at)
+        """The workspace's operations, newest first: the ones in flight as they stand, the
+        rest as recorded (they outlive a restart)."""
+        live = self.workspace(ws).operations
+        return [live.get(o["id"]) or Operation.from_public(o) for o in self.store.operations(ws)]
 
     def operation(self, ws: str, operation_id: str) -> Operation:
         found = self.workspace(ws).operations.get(operation_id)
-        if found is None:
+        if found is not None:
+            return found
+        recorded = self.store.operation(ws, operation_id)
+        if recorded is None:
             raise NotFoundError("operation", operation_id)
-        return found
+        return Operation.from_public(recorded)
 
     # --- long operations -----------------------------------------------------------------------
 
@@ -255,10 +261,16 @@ class HostService:
             del workspace.operations[old.id]
         workspace.operations[operation.id] = operation
 
+        def record() -> None:
+            self.store.save_operation(operation.public(), keep=kept)
+
+        record()
+
         async def run() -> None:
             await workspace.started()
             async with workspace.lock:
                 operation.state, operation.started_at = "running", time.time()
+                record()
                 operation.step("resolving")
                 workspace.acting(operation.actor, consent, operation)
                 try:
@@ -282,6 +294,7 @@ class HostService:
                     operation.state = "failed"
                 finally:
                     operation.finished_at = time.time()
+                    record()
                     workspace.acting("host-service")
                     workspace.forget_updates()
 
@@ -363,6 +376,14 @@ class HostService:
                 "peak_rss_bytes": measured.peak_rss_bytes,
             },
         }
+
+
+_INTERRUPTED = {
+    "code": "interrupted",
+    "message": "the host service stopped before this finished; what was not yet in place was "
+    "rolled back when the workspace opened again (list the installations)",
+    "details": {},
+}
 
 
 def _idle(workspace: Workspace) -> None:
