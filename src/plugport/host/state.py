@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plugport._sqlite import immediate
+from plugport._sqlite import connect, create_schema, immediate
 
 __all__ = ["HostAudit", "HostState", "Installation", "Journal", "PinnedRegistry"]
 
@@ -141,22 +141,13 @@ class HostState:
 
     def __init__(self, path: Path | str = ":memory:", *, clock: Any = time.time) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
-        self._db = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=30
-        )
-        self._db.row_factory = sqlite3.Row
+        self._db = connect(path)
+        self._db.execute("PRAGMA synchronous=FULL")  # an install is durable once committed
         self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # an install is durable once committed
-            with self.transaction() as db:
-                # executescript would commit on its own; one statement at a time stays inside
-                for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        with self.transaction() as db:
+            create_schema(db, _SCHEMA)
+            db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:

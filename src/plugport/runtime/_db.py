@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from plugport._sqlite import immediate
+from plugport._sqlite import connect, immediate
 
 __all__ = ["RuntimeDatabase"]
 
@@ -20,16 +20,10 @@ class RuntimeDatabase:
 
     def __init__(self, path: Path | str = ":memory:") -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.connection = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=10
-        )
+        self.connection = connect(path, timeout_s=10, rows=False)
+        self.connection.execute("PRAGMA synchronous=NORMAL")
+        self.connection.execute("PRAGMA foreign_keys=ON")
         self.lock = threading.RLock()
-        with self.lock:
-            self.connection.execute("PRAGMA journal_mode=WAL")
-            self.connection.execute("PRAGMA synchronous=NORMAL")
-            self.connection.execute("PRAGMA foreign_keys=ON")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from plugport._sqlite import immediate
+from plugport._sqlite import connect, create_schema, immediate
 from plugport.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -180,19 +180,11 @@ class ServiceStore:
 
     def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
-        self._db = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=30
-        )
-        self._db.row_factory = sqlite3.Row
+        self._db = connect(path)
         self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            with self._transaction() as db:
-                for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                    db.execute(statement)
+        with self._transaction() as db:
+            create_schema(db, _SCHEMA)
 
     def close(self) -> None:
         with self._lock:

@@ -6,21 +6,15 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
-from array import array
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Hashable
+from collections import Counter
 from dataclasses import replace
 from datetime import date, timedelta
-from typing import Any, ClassVar, TypeAlias
-from weakref import WeakKeyDictionary
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Connection,
     Date,
-    Engine,
     Integer,
     Select,
     SQLColumnExpression,
@@ -50,7 +44,7 @@ from plugport.registry.search.query import (
 )
 from plugport.registry.services.catalog import Candidate, choose_version
 
-__all__ = ["Ranking", "Rankings", "SqlSearchBackend"]
+__all__ = ["SqlSearchBackend"]
 
 
 def _visible() -> ColumnElement[bool]:
@@ -90,57 +84,6 @@ Row = tuple[int, float | None]
 _TRENDING = table("trending", column("plugin_id", Integer), column("downloads", BigInteger))
 """Each plugin's downloads over the week to ``trending_state.through_day`` (migration 0007)."""
 _STATE = table("trending_state", column("id", Integer), column("through_day", Date))
-
-
-Ranking: TypeAlias = "tuple[array[int], array[float]]"
-"""Plugin ids and their scores, best first."""
-
-
-class Rankings:
-    """The best-scored matches of recently searched word sets, per database, each kept under
-    the version of the data it was scored from (what ``version`` reads; a dialect's text index
-    may tell it, else the search generation does). Finding the best means scoring every
-    match (bm25, ts_rank_cd: tens of milliseconds for a word in a fifth of 100,000 plugins).
-    Visibility, filters and the order's other keys are applied afresh on every search."""
-
-    def __init__(self, version: Callable[[Session], Hashable], kept: int) -> None:
-        self._read_version = version
-        self._kept = kept
-        self._lock = threading.Lock()
-        self._by_database: WeakKeyDictionary[
-            Engine | Connection, OrderedDict[tuple[str, ...], tuple[Hashable, Ranking]]
-        ] = WeakKeyDictionary()
-
-    def get(self, session: Session, terms: tuple[str, ...]) -> tuple[Hashable, Ranking | None]:
-        """The index's version now, and the ranking kept for it if any. A ranking computed
-        after this call is to be kept under this version: should the index change meanwhile,
-        the entry is merely never used."""
-        version = self._read_version(session)
-        with self._lock:
-            kept = self._by_database.get(session.get_bind())
-            entry = kept.get(terms) if kept is not None else None
-            if kept is None or entry is None or entry[0] != version:
-                return version, None
-            kept.move_to_end(terms)
-            return version, entry[1]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._by_database.clear()
-
-    def put(
-        self,
-        session: Session,
-        terms: tuple[str, ...],
-        version: Hashable,
-        ranking: Ranking,
-    ) -> None:
-        with self._lock:
-            kept = self._by_database.setdefault(session.get_bind(), OrderedDict())
-            kept[terms] = (version, ranking)
-            kept.move_to_end(terms)
-            while len(kept) > self._kept:
-                kept.popitem(last=False)
 
 
 class SqlSearchBackend:

@@ -4,7 +4,6 @@ A, tags B, display name and description C; migration 0002), GIN-indexed, ranked 
 
 from __future__ import annotations
 
-from array import array
 from typing import Any
 
 from sqlalchemy import (
@@ -27,7 +26,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
 from sqlalchemy.orm import Session
 
 from plugport.registry.models import Plugin
-from plugport.registry.search.base import Rankings, SqlSearchBackend
+from plugport.registry.search.base import SqlSearchBackend
+from plugport.registry.search.rankings import Rankings
 
 __all__ = ["RANK_WEIGHTS", "PostgresSearchBackend", "tsquery_text"]
 
@@ -91,12 +91,9 @@ class PostgresSearchBackend(SqlSearchBackend):
         stmt = select(Plugin.id.label("plugin_id"), score).where(_matches(terms))
         if limit is None or limit > RANKING_DEPTH:
             return stmt.subquery("top")
-        version, ranking = _RANKINGS.get(session, terms)
-        if ranking is None:
-            best = session.execute(stmt.order_by(score.desc()).limit(RANKING_DEPTH)).all()
-            ranking = array("q", [row[0] for row in best]), array("d", [row[1] for row in best])
-            _RANKINGS.put(session, terms, version, ranking)
-        ids, scores = ranking
+        ids, scores = _RANKINGS.best(
+            session, terms, stmt.order_by(score.desc()).limit(RANKING_DEPTH)
+        )
         pairs = (
             func.unnest(
                 literal(list(ids[:limit]), ARRAY(Integer)),

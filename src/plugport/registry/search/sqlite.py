@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-from array import array
 from typing import Any
 
 from sqlalchemy import (
@@ -28,7 +27,8 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
 from plugport.registry.models import Plugin
-from plugport.registry.search.base import Rankings, SqlSearchBackend
+from plugport.registry.search.base import SqlSearchBackend
+from plugport.registry.search.rankings import Rankings
 
 __all__ = ["BM25_WEIGHTS", "SqliteSearchBackend", "match_expression"]
 
@@ -86,12 +86,9 @@ class SqliteSearchBackend(SqlSearchBackend):
         stmt = select(_FTS.c.rowid.label("plugin_id"), score).where(_matches(terms))
         if limit is None or limit > RANKING_DEPTH:
             return stmt.subquery("top")
-        version, ranking = _RANKINGS.get(session, terms)
-        if ranking is None:
-            best = session.execute(stmt.order_by(score.desc()).limit(RANKING_DEPTH)).all()
-            ranking = array("q", [row[0] for row in best]), array("d", [row[1] for row in best])
-            _RANKINGS.put(session, terms, version, ranking)
-        ids, scores = ranking
+        ids, scores = _RANKINGS.best(
+            session, terms, stmt.order_by(score.desc()).limit(RANKING_DEPTH)
+        )
         window = json.dumps(list(zip(ids[:limit], scores[:limit], strict=True)))
         pairs = func.json_each(window).table_valued("value")
         return select(

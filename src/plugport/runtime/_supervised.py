@@ -1,0 +1,161 @@
+"""What the supervisor is told and what it keeps: its settings, an installed plugin as it needs
+it, the status it reports, the record it holds per plugin, and how a worker's end is named."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from plugport.errors import (
+    InvalidInputError,
+    PluginCallError,
+    PlugportError,
+    ResourceLimitExceededError,
+)
+from plugport.manifest import LIMIT_BOUNDS, Limits, Manifest, Permissions, match_topic
+from plugport.runtime._lifecycle import Health, RestartPolicy, State
+from plugport.runtime.broker import CapabilityBroker, Grants, NetOptions
+from plugport.runtime.process import PluginProcess
+from plugport.runtime.protocol import HandlerInfo
+
+__all__ = [
+    "HOST_CEILING",
+    "PluginInstall",
+    "PluginStatus",
+    "SupervisorConfig",
+    "failure_kind",
+]
+
+HOST_CEILING = Limits(**{name: high for name, (_, _, high) in LIMIT_BOUNDS.items()})
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    """The host's runtime settings; units are in the names."""
+
+    state_dir: Path
+    """Holds ``runtime.sqlite`` (storage, settings, audit) and each plugin's ``data/<name>``."""
+    sandbox: Literal["strict", "best-effort"] = "strict"
+    ceiling: Limits = HOST_CEILING
+    """The host's caps; a plugin's own limits are clamped to these."""
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    ping_interval_s: float = 10.0
+    """Health pings to every running worker; 0 turns them off."""
+    ping_timeout_s: float = 2.0
+    activation_timeout_s: float = 10.0
+    stop_deadline_ms: int = 2000
+    """How long ``cleanup()`` may take before the worker is killed."""
+    capability_calls_per_s: float = 500.0
+    max_data_dir_mb: int = 256
+    """What one plugin's data directory may hold. No single file can outgrow it (RLIMIT_FSIZE);
+    the total is measured at every start and health ping, and a plugin over it is stopped."""
+    net: NetOptions = field(default_factory=NetOptions)
+
+    def __post_init__(self) -> None:
+        if self.sandbox not in ("strict", "best-effort"):
+            raise InvalidInputError(
+                f"sandbox must be 'strict' or 'best-effort', not {self.sandbox!r}"
+            )
+        positive = {
+            "ping_timeout_s": self.ping_timeout_s,
+            "activation_timeout_s": self.activation_timeout_s,
+            "capability_calls_per_s": self.capability_calls_per_s,
+            "max_data_dir_mb": self.max_data_dir_mb,
+        }
+        not_negative = {
+            "ping_interval_s": self.ping_interval_s,
+            "stop_deadline_ms": self.stop_deadline_ms,
+        }
+        wrong = [f"{k} must be > 0 (got {v})" for k, v in positive.items() if v <= 0]
+        wrong += [f"{k} must be >= 0 (got {v})" for k, v in not_negative.items() if v < 0]
+        if wrong:
+            raise InvalidInputError("SupervisorConfig: " + "; ".join(wrong))
+
+
+@dataclass(frozen=True)
+class PluginInstall:
+    """An installed plugin as the supervisor needs it: its manifest, where its code is, and the
+    permissions the operator consented to (``None``: everything the manifest asks for)."""
+
+    manifest: Manifest
+    code_dir: Path
+    permissions: Permissions | None = None
+    keep_stdio: bool = False
+
+
+@dataclass(frozen=True)
+class PluginStatus:
+    name: str
+    version: str
+    state: str
+    pid: int | None
+    restarts: int
+    recent_failures: int
+    quarantined: str | None
+    last_error: str | None
+    cpu_seconds: float
+    peak_rss_bytes: int
+    sandbox: Mapping[str, str]
+
+
+@dataclass
+class _Entry:
+    install: PluginInstall
+    grants: Grants
+    limits: Limits
+    broker: CapabilityBroker
+    health: Health
+    data_dir: Path
+    state: State = State.INACTIVE
+    process: PluginProcess | None = None
+    handlers: list[HandlerInfo] = field(default_factory=list)
+    sandbox: Mapping[str, str] = field(default_factory=dict)
+    restarts: int = 0
+    last_error: str | None = None
+    cpu_seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    watcher: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.install.manifest.name
+
+    @property
+    def running(self) -> PluginProcess | None:
+        process = self.process
+        return process if process is not None and process.alive else None
+
+    @property
+    def always_on(self) -> bool:
+        return "on_startup" in self.install.manifest.activation_events()
+
+    def activates_on(self, kind: str, name: str) -> bool:
+        if self.always_on:
+            return True
+        for event in self.install.manifest.activation_events():
+            event_kind, _, argument = event.partition(":")
+            if event_kind != kind:
+                continue
+            if argument == name or (kind == "on_event" and match_topic(argument, name)):
+                return True
+        return False
+
+
+def failure_kind(error: PlugportError) -> tuple[str, str]:
+    """``(audit kind, metrics cause)`` for how a worker ended: ``kill`` when the host stopped it
+    (time, memory, CPU, no answer, protocol), ``crash`` when it died by itself."""
+    if isinstance(error, ResourceLimitExceededError):
+        cause = {"timeout_ms": "timeout", "memory_mb": "memory", "cpu_seconds": "cpu"}
+        return "kill", cause.get(error.limit, "timeout" if error.limit == "activation" else "limit")
+    text = str(error)
+    if "protocol violation" in text:
+        return "kill", "protocol"
+    if "unresponsive" in text:
+        return "kill", "unresponsive"
+    if isinstance(error, PluginCallError):
+        return "crash", "load"
+    return "crash", "signal" if "(SIG" in text else "exit"
