@@ -9,7 +9,6 @@ import asyncio
 import gc
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from tests.host._service import (
     NETWORK,
     Market,
     Service,
-    market_at,
     serving,
     settings_for,
     wait_for,
@@ -32,18 +30,6 @@ from tests.host._service import (
 )
 
 V1 = "/api/v1/workspaces"
-
-
-@pytest.fixture(scope="module")
-def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
-    with market_at(tmp_path_factory.mktemp("market")) as market:
-        yield market
-
-
-@pytest.fixture(scope="module")
-def service(market: Market, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    with serving(settings_for(tmp_path_factory.mktemp("service"), market)) as service:
-        yield service
 
 
 def error_of(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

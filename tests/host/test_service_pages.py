@@ -12,32 +12,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.host._plugins import HomeView
 from tests.host._service import (
     Market,
     Service,
-    market_at,
-    serving,
-    settings_for,
     wait_for,
     write_alpha,
 )
 
 PARTIAL = {"X-Plugport-Partial": "1"}
-
-
-@pytest.fixture(scope="module")
-def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
-    with market_at(tmp_path_factory.mktemp("market")) as market:
-        yield market
-
-
-@pytest.fixture(scope="module")
-def service(market: Market, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    with serving(settings_for(tmp_path_factory.mktemp("service"), market)) as service:
-        yield service
 
 
 def csrf_of(page: httpx.Response) -> str:

@@ -21,6 +21,7 @@ from plugport.registry.db import make_engine, make_sessions
 from plugport.registry.services import tokens
 from plugport.registry.settings import RegistrySettings
 from tests._uvicorn import serving
+from tests.conftest import RunCli
 
 POSTGRES_URL = os.environ.get("PLUGPORT_TEST_POSTGRES_URL")
 
@@ -84,3 +85,15 @@ def running(engine: Engine, data_dir: Path, **settings: Any) -> Iterator[Registr
 def registry(engine: Engine, tmp_path: Path) -> Iterator[Registry]:
     with running(engine, tmp_path / "data") as registry:
         yield registry
+
+
+@pytest.fixture
+def cli(
+    run_cli: RunCli, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> RunCli:
+    """The ``plugport`` CLI pointed at ``registry`` with its admin token (as the environment
+    variables a user would set), with its own config directory."""
+    monkeypatch.setenv("PLUGPORT_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("PLUGPORT_REGISTRY", registry.url)
+    monkeypatch.setenv("PLUGPORT_TOKEN", registry.admin)
+    return run_cli

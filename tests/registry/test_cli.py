@@ -13,16 +13,6 @@ from tests.conftest import RunCli
 from tests.registry.conftest import Registry
 
 
-@pytest.fixture
-def cli(
-    run_cli: RunCli, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> RunCli:
-    monkeypatch.setenv("PLUGPORT_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("PLUGPORT_REGISTRY", registry.url)
-    monkeypatch.setenv("PLUGPORT_TOKEN", registry.admin)
-    return run_cli
-
-
 def test_publish_review_and_yank_from_the_cli(cli: RunCli, registry: Registry) -> None:
     assert cli("namespace", "create", "acme", "--owner", "ada").exit_code == 0
     assert cli("keygen", "--output", "keys/acme.key").exit_code == 0

@@ -17,13 +17,8 @@ from tests.registry.test_publish import Publisher
 NAME = "acme.tool"
 
 
-@pytest.fixture
-def cli(
-    run_cli: RunCli, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> RunCli:
-    monkeypatch.setenv("PLUGPORT_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("PLUGPORT_REGISTRY", registry.url)
-    monkeypatch.setenv("PLUGPORT_TOKEN", registry.admin)
+@pytest.fixture(autouse=True)
+def published(registry: Registry, tmp_path: Path) -> None:
     (tmp_path / "scratch").mkdir()
     publish(
         registry,
@@ -31,7 +26,6 @@ def cli(
         write(tmp_path, NAME, "1.0.0"),
         tmp_path / "dist",
     )
-    return run_cli
 
 
 def plugin(registry: Registry) -> dict[str, object]:

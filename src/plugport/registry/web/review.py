@@ -61,19 +61,30 @@ def item(name: str, version: str, request: Request, session: SessionDep, user: U
     reviewer = _reviewer(request, user)
     if isinstance(reviewer, Response):
         return reviewer
+    return _item_page(request, session, name, version)
+
+
+def _item_page(
+    request: Request,
+    session: SessionDep,
+    name: str,
+    version: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    """A submission with its findings and permission diff, and the decision form (with
+    ``error`` above it when the last decision was refused)."""
     found = review.submission(session, name, version)
-    return render(
-        request,
-        "review_item.html",
-        {
-            "item": found,
-            "row": found.version,
-            "scan": found.version.scan,
-            "diff": diff_rows(found.permission_diff),
-            "error": None,
-            "reason": "",
-        },
-    )
+    context = {
+        "item": found,
+        "row": found.version,
+        "scan": found.version.scan,
+        "diff": diff_rows(found.permission_diff),
+        "error": error,
+        "reason": "",
+    }
+    return render(request, "review_item.html", context, status_code=status_code)
 
 
 @router.post("/review/{name}/{version}", name="web_review_decide")
@@ -96,18 +107,12 @@ def decide(
         raise HTTPException(400, "decision: approve or reject")
     text = (reason or "").strip()
     if decision == "reject" and not text:
-        found = review.submission(session, name, version)
-        return render(
+        return _item_page(
             request,
-            "review_item.html",
-            {
-                "item": found,
-                "row": found.version,
-                "scan": found.version.scan,
-                "diff": diff_rows(found.permission_diff),
-                "error": "reason: a rejection needs a reason, for the publisher and the audit log",
-                "reason": "",
-            },
+            session,
+            name,
+            version,
+            error="reason: a rejection needs a reason, for the publisher and the audit log",
             status_code=400,
         )
     if len(text) > MAX_REASON_CHARS:
