@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from plugport.cohost import bind
+from tests.conftest import RunCli
 
 PLUGPORT = [sys.executable, "-m", "plugport"]
 
@@ -76,3 +78,14 @@ def test_a_port_in_use_is_an_error_naming_the_option(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "--port" in result.stderr + result.stdout
     assert not (tmp_path / "host-service").exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--host-service"]])
+def test_a_setting_out_of_range_is_an_error_naming_it(
+    run_cli: RunCli, tmp_path: Path, extra: list[str]
+) -> None:
+    data = tmp_path / "data"
+    result = run_cli("serve", *extra, "--port", "99999", "--data-dir", str(data))
+    assert result.exit_code == 1
+    assert "registry settings: port: Input should be less than or equal to 65535" in result.output
+    assert not data.exists()

@@ -453,17 +453,10 @@ ServiceDir = Annotated[
 
 
 def _service_settings(**given: Any) -> Any:
-    from pydantic import ValidationError
-
+    from plugport.cli._settings import settings_from
     from plugport.host.service import HostServiceSettings
 
-    try:
-        return HostServiceSettings(**{k: v for k, v in given.items() if v is not None})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidInputError(f"host service settings: {problems}") from None
+    return settings_from(HostServiceSettings, "host service settings", **given)
 
 
 def _store(data_dir: Path | None) -> Any:

@@ -26,9 +26,10 @@ DatabaseUrl = Annotated[
 
 
 def _settings(**given: Any) -> Any:
+    from plugport.cli._settings import settings_from
     from plugport.registry.settings import RegistrySettings
 
-    return RegistrySettings(**{k: v for k, v in given.items() if v is not None})
+    return settings_from(RegistrySettings, "registry settings", **given)
 
 
 def serve(  # noqa: PLR0917 one parameter per command-line option
