@@ -4,6 +4,7 @@ end-to-end tests (the supervisor, the broker through a real worker, the attack s
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import textwrap
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from plugport.manifest import load_manifest
+from plugport.runtime import volumes
 from plugport.runtime._lifecycle import RestartPolicy
 from plugport.runtime.audit import MemoryAuditLog
 from plugport.runtime.hooks import HookSpec
@@ -75,3 +77,18 @@ def supervise(
 def kinds(audit: MemoryAuditLog, plugin: str) -> list[str]:
     """Audit kinds recorded for ``plugin``, oldest first."""
     return [event.kind for event in reversed(audit.query(plugin=plugin, limit=1000))]
+
+
+def data_file(data_dir: Path, name: str) -> bytes | None:
+    """A file of a plugin's data dir as the plugin left it, read by the host: from its volume
+    image when it has one (a root host), else from the directory. None when it is not there."""
+    image = volumes.image_path(data_dir)
+    if not image.exists():
+        path = data_dir / name
+        return path.read_bytes() if path.exists() else None
+    found = subprocess.run(
+        ["debugfs", "-R", f"cat /{name}", str(image)], capture_output=True, check=False
+    )
+    if b"File not found" in found.stderr:
+        return None
+    return found.stdout

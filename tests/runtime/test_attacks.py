@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import platform
 import socket
@@ -32,6 +33,7 @@ from plugport.errors import (
     PlugportError,
     ResourceLimitExceededError,
 )
+from plugport.runtime import volumes
 from plugport.runtime._lifecycle import RestartPolicy
 from plugport.runtime.audit import AuditEvent, MemoryAuditLog
 from plugport.runtime.broker import NetOptions
@@ -40,7 +42,7 @@ from plugport.runtime.hooks import HookOutcome, HookSpec
 from plugport.runtime.sandbox import LayerStatus, doctor
 from plugport.runtime.sandbox.environment import scrubbed_environment
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor
-from tests.runtime._supervised import kinds, supervise, write_plugin
+from tests.runtime._supervised import data_file, kinds, supervise, write_plugin
 
 EVIL = "acme.evil"
 GOOD = "acme.good"
@@ -199,6 +201,10 @@ def run_attack(
 
     audit = supervise(root, installs, scenario, hooks=hooks, **config)
     return Attack(outcomes, statuses[0], audit)
+
+
+HIDDEN = "ENOENT"  # outside the worker's filesystem view: not refused, simply not there
+VOLUMES = volumes.unsupported_reason() is None  # root here: data dirs are size-limited volumes
 
 
 def parent_of(pid: int) -> int:
@@ -389,13 +395,13 @@ REFUSED_INSIDE = [
     pytest.param(
         SYSTEM_FILES,
         {
-            "/etc/passwd": "EACCES",
-            "/etc/shadow": "EACCES",
-            "/proc/self/mounts": "EACCES",
-            "/proc/1/cmdline": "EACCES",
-            "list /": "EACCES",
-            "list /proc": "EACCES",
-            "list /sys": "EACCES",
+            "/etc/passwd": HIDDEN,
+            "/etc/shadow": HIDDEN,
+            "/proc/self/mounts": HIDDEN,
+            "/proc/1/cmdline": HIDDEN,
+            "list /": "EACCES",  # the view's own root: Landlock grants no reading of it
+            "list /proc": HIDDEN,
+            "list /sys": HIDDEN,
         },
         id="system-files",
     ),
@@ -405,7 +411,7 @@ REFUSED_INSIDE = [
             "type into the terminal (TIOCSTI)": EPERM,
             "raise RLIMIT_AS": "ValueError",  # "not allowed to raise maximum limit"
             "raise RLIMIT_NOFILE": "ValueError",
-            "oom_score_adj": "EACCES",
+            "oom_score_adj": HIDDEN,
         },
         id="escape-hatches",
     ),
@@ -468,7 +474,9 @@ def test_host_files_cannot_be_read(tmp_path: Path, target: str) -> None:
         Template(READ_TARGET).substitute(target=repr(str(path))),
         after=the_target_is_there,
     )
-    assert attack.value() == {"read": "EACCES", "list its directory": "EACCES"}
+    value = attack.value()
+    assert value["read"] == HIDDEN
+    assert value["list its directory"] in (HIDDEN, "EACCES")  # a parent the view needs
 
 
 def test_the_host_environment_does_not_reach_the_plugin(
@@ -502,11 +510,11 @@ class Main(Plugin):
     attack = run_attack(tmp_path, body, after=the_zygote_has_the_secret)
     value = attack.value()
     assert value["os.environ"] == scrubbed_environment(tmp_path / "state" / "data" / EVIL)
-    assert value["zygote"] == zygotes[0]
+    assert value["zygote"] == 0  # outside the worker's PID namespace: not nameable
     assert {k: value[k] for k in ("its own environ", "zygote's environ", "host's environ")} == {
-        "its own environ": "EACCES",
-        "zygote's environ": "EACCES",
-        "host's environ": "EACCES",
+        "its own environ": HIDDEN,
+        "zygote's environ": HIDDEN,
+        "host's environ": HIDDEN,
     }
     assert "canary-51f0" not in repr(value)
 
@@ -566,18 +574,17 @@ class Main(Plugin):
     value = attack.value()
     named = value.pop("storage naming the victim")
     assert value == {
-        "read": "EACCES",
-        "list": "EACCES",
-        "overwrite": "EACCES",
-        "plant": "EACCES",
-        "delete": "EACCES",
+        "read": HIDDEN,
+        "list": HIDDEN,
+        "overwrite": HIDDEN,
+        "plant": HIDDEN,
+        "delete": HIDDEN,
         "same key in own storage": None,  # keys live in the plugin's own namespace
     }
     assert named.startswith("InvalidInputError: storage.get(")
     assert named.endswith("got an unexpected keyword argument 'plugin'")
     victim_data = tmp_path / "state" / "data" / "acme.victim"
-    assert sorted(p.name for p in victim_data.iterdir()) == ["notes.txt", "tmp"]
-    assert (victim_data / "notes.txt").read_text() == "victim secret"
+    assert data_file(victim_data, "notes.txt") == b"victim secret"
     assert attack.events("deny") == []  # malformed, not a denial: it never named a capability
 
 
@@ -625,20 +632,17 @@ class Main(Plugin):
         sources.append((code / "main.py").read_text())
 
     attack = run_attack(tmp_path, body, before=read_own_code)
-    assert attack.value() == {
-        **dict.fromkeys(targets, "EACCES"),
-        "through a symlink": "EACCES",
-        "hard link own code in": "EXDEV",  # Landlock: no REFER right across the rule boundary
-        "rename a host file in": "EACCES",
-        "truncate a host file": "EACCES",
-        "delete a host file": "EACCES",
-        "own data dir": "ok",
-    }
+    value = attack.value()
+    # The code is bound read-only (Landlock refuses first); other host paths are not in view
+    # (parents the view needs exist, read-only).
+    assert value.pop("own data dir") == "ok"
+    assert value.pop("hard link own code in") in ("EXDEV", "EACCES")
+    assert set(value.values()) <= {HIDDEN, "EACCES", "EROFS", "EXDEV"}, value
     assert (code / "main.py").read_text() == sources[0]
     for path in [*list(targets.values())[1:], through_symlink]:
         assert not path.exists(), path
     assert secret.read_text() == "host secret"
-    assert (tmp_path / "state" / "data" / EVIL / "mine.txt").read_text() == "pwned"
+    assert data_file(tmp_path / "state" / "data" / EVIL, "mine.txt") == b"pwned"
 
 
 def test_host_file_metadata_cannot_be_changed(tmp_path: Path) -> None:
@@ -680,7 +684,7 @@ import os, socket, sys
 code = 40
 try:
     open("/etc/passwd")
-except PermissionError:
+except (PermissionError, FileNotFoundError):  # refused, or not in the view at all
     code += 1
 try:
     os.fork()
@@ -703,7 +707,7 @@ class Main(Plugin):
             "/usr/bin/id": attempt(lambda: os.execv("/usr/bin/id", ["id"])),
             "/bin/sh": attempt(lambda: os.execv("/bin/sh", ["sh", "-c", "id"])),
         }
-        if set(refused.values()) != {"EACCES"}:
+        if not set(refused.values()) <= {"EACCES", "ENOENT"}:
             return refused
         os.execv(sys.executable, [sys.executable, "-c", PROBE])
 """
@@ -951,7 +955,8 @@ class Main(Plugin):
     assert error.limit == "memory_mb"
     assert "the worker ran out of memory" in str(error)
     again, pid = attack.value(1)
-    assert (again, pid) == ("running again", attack.status.pid)
+    assert (again, pid) == ("running again", 1)  # pid 1 of its own PID namespace
+    assert attack.status.pid is not None
     assert attack.status.restarts == 1
     assert attack.kinds == ["activate", "kill", "restart", "deactivate"]
 
@@ -969,12 +974,74 @@ class Main(Plugin):
         return ["written", os.path.getsize("big.bin")]
 """
     attack = run_attack(tmp_path, body, max_data_dir_mb=2)
-    assert attack.value() == ["EFBIG", 2 * 1024 * 1024]  # CPython ignores SIGXFSZ
-    assert (tmp_path / "state" / "data" / EVIL / "big.bin").stat().st_size == 2 * 1024 * 1024
+    refusal, size = attack.value()
+    if VOLUMES:  # the volume is full before the file limit is reached
+        assert refusal == "ENOSPC"
+        assert size <= 2 * 1024 * 1024
+    else:
+        assert [refusal, size] == ["EFBIG", 2 * 1024 * 1024]  # CPython ignores SIGXFSZ
+        big = tmp_path / "state" / "data" / EVIL / "big.bin"
+        assert big.stat().st_size == 2 * 1024 * 1024
     assert attack.kinds == ["activate", "deactivate"]
 
 
+def test_a_disk_fill_stops_at_the_quota_within_one_write(tmp_path: Path) -> None:
+    """Many small files (each far under the file limit): the write that would pass the quota
+    fails in the plugin, which keeps running; nothing past the quota reaches the disk."""
+    if not VOLUMES:
+        pytest.skip(f"no data volumes here ({volumes.unsupported_reason()}): see the next test")
+    body = """
+class Main(Plugin):
+    @hook("attack")
+    def attack(self):
+        written = 0
+        for part in range(100_000):
+            try:
+                with open(f"f{part}.bin", "wb") as out:
+                    out.write(b"\\1" * 16384)
+                written += 16384
+            except OSError as exc:
+                return [errno.errorcode[exc.errno], written, part]
+        return ["never refused", written, part]
+"""
+    attack = run_attack(tmp_path, body, calls=2, max_data_dir_mb=2)
+    refusal, written, files = attack.value()
+    assert refusal in ("ENOSPC", "EDQUOT")
+    assert 1.5 * 1024 * 1024 < written <= 2 * 1024 * 1024  # stopped at the quota, not before
+    again, _, _ = attack.value(1)  # the same worker: still running, still refused
+    assert again in ("ENOSPC", "EDQUOT")
+    assert attack.status.state == "active"
+    assert attack.kinds == ["activate", "deactivate"]
+    image = volumes.image_path(tmp_path / "state" / "data" / EVIL)
+    assert image.stat().st_blocks * 512 <= 3 * 1024 * 1024  # the bytes on disk stay bounded
+    assert files > 100
+
+
+def test_inodes_are_limited_too(tmp_path: Path) -> None:
+    if not VOLUMES:
+        pytest.skip(f"no data volumes here ({volumes.unsupported_reason()})")
+    body = """
+class Main(Plugin):
+    @hook("attack")
+    def attack(self):
+        for part in range(100_000):
+            try:
+                open(f"e{part}", "w").close()
+            except OSError as exc:
+                return [errno.errorcode[exc.errno], part]
+        return ["never refused", part]
+"""
+    attack = run_attack(tmp_path, body, max_data_dir_mb=64, max_data_dir_inodes=256)
+    refusal, made = attack.value()
+    assert refusal in ("ENOSPC", "EDQUOT")
+    assert made < 256
+    assert attack.status.state == "active"
+
+
 def test_many_files_over_the_data_dir_limit_stop_the_plugin(tmp_path: Path) -> None:
+    """The fallback where the host cannot make volumes: measured, and the plugin stopped."""
+    if VOLUMES:
+        pytest.skip("this host enforces the quota when writing (the test above)")
     body = """
 class Main(Plugin):
     @hook("attack")
@@ -1076,7 +1143,7 @@ def test_a_call_over_timeout_ms_is_killed(tmp_path: Path, handler: str) -> None:
     error = attack.error(ResourceLimitExceededError)
     assert error.limit == "timeout_ms"
     assert "hook 'attack' ran over 300 ms" in str(error)
-    assert attack.outcomes[0].elapsed_ms < 3000
+    assert attack.outcomes[0].elapsed_ms < 5000
     assert attack.status.state == "backoff"
     assert attack.kinds == ["activate", "kill"]
 
@@ -1094,7 +1161,9 @@ class Main(Plugin):
     error = attack.error(ResourceLimitExceededError)
     assert error.limit == "cpu_seconds"  # SIGXCPU at the soft limit, well before timeout_ms
     assert "CPU time limit reached" in str(error)
-    assert attack.outcomes[0].elapsed_ms < 10_000
+    # pid 1 of a PID namespace ignores SIGXCPU: the hard limit's SIGKILL comes a CPU second
+    # later, and the zygote names it by the CPU time it reaps; still well before timeout_ms.
+    assert attack.outcomes[0].elapsed_ms < 20_000
     assert attack.kinds == ["activate", "kill"]
 
 
@@ -1102,37 +1171,51 @@ class Main(Plugin):
 
 
 def test_the_zygote_and_the_host_cannot_be_signalled_or_traced(tmp_path: Path) -> None:
-    body = Template("""
+    """Even told the host's and the zygote's pids (which it cannot learn: they are outside its
+    PID namespace), the plugin can signal or trace neither."""
+    body = """
 class Main(Plugin):
     @hook("attack")
     def attack(self):
-        import signal
+        import json, signal
 
-        zygote, host = os.getppid(), $host
-        pidfd = os.pidfd_open(zygote)
+        here = os.path.dirname(__file__)
+        with open(os.path.join(here, "targets.json")) as targets:
+            zygote, host = json.load(targets)
         return {
+            "getppid": os.getppid(),
             "kill(zygote)": attempt(lambda: os.kill(zygote, signal.SIGKILL)),
             "kill(host)": attempt(lambda: os.kill(host, signal.SIGKILL)),
             "kill(-1)": attempt(lambda: os.kill(-1, signal.SIGKILL)),
             "killpg(0)": attempt(lambda: os.killpg(0, signal.SIGKILL)),
-            "kill(1)": attempt(lambda: os.kill(1, signal.SIGKILL)),
+            "pidfd_open(zygote)": attempt(lambda: os.pidfd_open(zygote)),
             "tkill(zygote)": attempt(syscall("tkill", zygote, signal.SIGKILL)),
             "tgkill(zygote)": attempt(syscall("tgkill", zygote, zygote, signal.SIGKILL)),
-            "pidfd_send_signal(zygote)": attempt(
-                syscall("pidfd_send_signal", pidfd, signal.SIGKILL, 0, 0)
-            ),
             "ptrace(ATTACH, zygote)": attempt(syscall("ptrace", 16, zygote, 0, 0)),
             "ptrace(SEIZE, host)": attempt(syscall("ptrace", 0x4206, host, 0, 0)),
         }
-""").substitute(host=os.getpid())
+"""
+    zygotes: list[int] = []
+
+    async def tell_the_pids(runtime: Supervisor) -> None:
+        await runtime.activate(GOOD)
+        zygote = getattr(runtime.launcher, "pid", None)
+        assert zygote is not None
+        zygotes.append(zygote)
+        targets = tmp_path / "plugins" / EVIL / "targets.json"
+        targets.write_text(json.dumps([zygote, os.getpid()]))
 
     async def the_zygote_lives(runtime: Supervisor) -> None:
         [status] = runtime.status(EVIL)
         assert status.pid is not None
-        os.kill(parent_of(status.pid), 0)  # raises if the zygote were gone
+        assert parent_of(status.pid) == zygotes[0]
+        os.kill(zygotes[0], 0)  # raises if the zygote were gone
 
-    attack = run_attack(tmp_path, body, after=the_zygote_lives)
-    assert set(attack.value().values()) == {EPERM}
+    attack = run_attack(tmp_path, body, before=tell_the_pids, after=the_zygote_lives)
+    value = attack.value()
+    assert value.pop("getppid") == 0
+    refusals = set(value.values())
+    assert refusals <= {EPERM, "ESRCH", "ENOSYS"}, value
     assert attack.kinds == ["activate", "deactivate"]
 
 
@@ -1156,7 +1239,7 @@ class Main(Plugin):
     error = attack.error(PluginCallError)
     assert error.type == "FrameError"
     assert "over the 4194304 byte limit" in str(error)
-    assert attack.value(1) == [2, attack.status.pid]  # the same worker answered
+    assert attack.value(1) == [2, 1]  # the same worker answered (its second call)
     assert attack.kinds == ["activate", "deactivate"]
 
 

@@ -18,6 +18,7 @@ from plugport.errors import (
     SandboxUnavailableError,
 )
 from plugport.manifest import LIMIT_BOUNDS
+from plugport.runtime import volumes
 from plugport.runtime._lifecycle import RestartPolicy
 from plugport.runtime.audit import MemoryAuditLog
 from plugport.runtime.capabilities.events import Event
@@ -26,7 +27,7 @@ from plugport.runtime.hooks import HookSpec
 from plugport.runtime.launcher import WorkerExit, WorkerHandle
 from plugport.runtime.protocol import Failure, WorkerSpec
 from plugport.runtime.supervisor import Supervisor, SupervisorConfig
-from tests.runtime._supervised import config_for, kinds, supervise, write_plugin
+from tests.runtime._supervised import config_for, data_file, kinds, supervise, write_plugin
 
 ECHO = """
 class Main(Plugin):
@@ -408,8 +409,9 @@ class Main(Plugin):
 
     supervise(tmp_path, [keeper, purged], scenario, hooks=(GREET,))
     data = tmp_path / "state" / "data"
-    assert (data / "acme.keeper" / "notes.txt").read_text() == "kept"
+    assert data_file(data / "acme.keeper", "notes.txt") == b"kept"
     assert not (data / "acme.purged").exists()
+    assert not volumes.image_path(data / "acme.purged").exists()
 
 
 def test_adding_twice_or_without_code_is_refused(tmp_path: Path) -> None:

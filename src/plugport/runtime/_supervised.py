@@ -17,6 +17,8 @@ from plugport.errors import (
 )
 from plugport.manifest import LIMIT_BOUNDS, Limits, Manifest, Permissions, match_topic
 from plugport.runtime._lifecycle import Health, RestartPolicy, State
+from plugport.runtime._uids import DEFAULT_RANGE as DEFAULT_UID_RANGE
+from plugport.runtime._uids import DEFAULT_REGISTRY as DEFAULT_UID_REGISTRY
 from plugport.runtime.broker import CapabilityBroker, Grants, NetOptions
 from plugport.runtime.process import PluginProcess
 from plugport.runtime.protocol import HandlerInfo
@@ -50,8 +52,17 @@ class SupervisorConfig:
     """How long ``cleanup()`` may take before the worker is killed."""
     capability_calls_per_s: float = 500.0
     max_data_dir_mb: int = 256
-    """What one plugin's data directory may hold. No single file can outgrow it (RLIMIT_FSIZE);
-    the total is measured at every start and health ping, and a plugin over it is stopped."""
+    """What one plugin's data directory may hold (``PluginInstall.max_data_dir_mb`` overrides it
+    per plugin). Where the host is root, the data dir is a volume of this size and a write past
+    it fails with ENOSPC (``runtime/volumes.py``); elsewhere the total is measured at every start
+    and health ping, and a plugin over it is stopped. No single file can outgrow it either way
+    (RLIMIT_FSIZE)."""
+    max_data_dir_inodes: int = 65536
+    """How many files and directories a plugin's data volume holds (where it has one)."""
+    worker_uid_range: tuple[int, int] = DEFAULT_UID_RANGE
+    """Where the host is root: the uids handed to plugins, one each (``runtime/_uids.py``)."""
+    worker_uid_registry: Path = DEFAULT_UID_REGISTRY
+    """The machine-wide record of those uids, shared by every host on the machine."""
     net: NetOptions = field(default_factory=NetOptions)
 
     def __post_init__(self) -> None:
@@ -64,6 +75,7 @@ class SupervisorConfig:
             "activation_timeout_s": self.activation_timeout_s,
             "capability_calls_per_s": self.capability_calls_per_s,
             "max_data_dir_mb": self.max_data_dir_mb,
+            "max_data_dir_inodes": self.max_data_dir_inodes,
         }
         not_negative = {
             "ping_interval_s": self.ping_interval_s,
@@ -84,6 +96,8 @@ class PluginInstall:
     code_dir: Path
     permissions: Permissions | None = None
     keep_stdio: bool = False
+    max_data_dir_mb: int | None = None
+    """The operator's quota for this plugin's data dir (None: the host's ``max_data_dir_mb``)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,9 @@ class _Entry:
     def running(self) -> PluginProcess | None:
         process = self.process
         return process if process is not None and process.alive else None
+
+    def data_quota_mb(self, config: SupervisorConfig) -> int:
+        return self.install.max_data_dir_mb or config.max_data_dir_mb
 
     @property
     def always_on(self) -> bool:

@@ -20,7 +20,7 @@ from typing import Protocol
 from plugport.errors import PluginCrashedError
 from plugport.runtime.channel import Channel, StreamChannel
 from plugport.runtime.protocol import WorkerSpec
-from plugport.runtime.zygote import Exited, Spawn, Spawned, decoder, encoder
+from plugport.runtime.zygote import Exited, Spawn, Spawned, SpawnFailed, decoder, encoder
 
 __all__ = ["WorkerExit", "WorkerHandle", "WorkerLauncher", "ZygoteLauncher", "describe_exit"]
 
@@ -118,6 +118,10 @@ class ZygoteLauncher:
                 future = self._spawns.pop(message.token, None)
                 if future is not None and not future.done():
                     future.set_result(message.pid)
+            elif isinstance(message, SpawnFailed):
+                failed = self._spawns.pop(message.token, None)
+                if failed is not None and not failed.done():
+                    failed.set_exception(ChildProcessError(f"the zygote: {message.reason}"))
             elif isinstance(message, Exited):
                 exit_future = self._exits.pop(message.pid, None)
                 if exit_future is not None and not exit_future.done():

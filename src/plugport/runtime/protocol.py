@@ -54,6 +54,11 @@ class WorkerSpec(msgspec.Struct, frozen=True):
     sandbox: str = "strict"  # "strict" or "best-effort"
     max_file_bytes: int = 64 * 1024 * 1024  # RLIMIT_FSIZE: no single file in data_dir larger
     keep_stdio: bool = False  # development only: let the plugin's prints reach the terminal
+    uid: int | None = None  # a root host's unprivileged uid (and gid) for this plugin
+    gid: int | None = None
+    data_volume: str = ""  # the data dir's ext4 image, mounted by the zygote ("" = none)
+    data_quota_bytes: int = 0  # the volume's quota, reported by the worker's quota layer
+    without_layers: tuple[str, ...] = ()  # the attack suite only: layers to leave out
 
 
 class HandlerInfo(msgspec.Struct, frozen=True):

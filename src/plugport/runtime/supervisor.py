@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from plugport.errors import (
     InvalidInputError,
     PermissionDeniedError,
@@ -23,6 +25,7 @@ from plugport.errors import (
     SandboxUnavailableError,
 )
 from plugport.manifest import match_topic
+from plugport.runtime import volumes
 from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime._lifecycle import Health, State
 from plugport.runtime._supervised import (
@@ -32,6 +35,7 @@ from plugport.runtime._supervised import (
     _Entry,
     failure_kind,
 )
+from plugport.runtime._uids import UidRegistry
 from plugport.runtime.audit import AuditEvent, AuditLog, SqliteAuditLog
 from plugport.runtime.broker import CapabilityBroker, Grants, Services
 from plugport.runtime.capabilities.config import PluginSettings
@@ -54,6 +58,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("plugport.runtime")
+MIB = 1024 * 1024
 
 
 class Supervisor:
@@ -91,6 +96,7 @@ class Supervisor:
         self._background: set[asyncio.Task[Any]] = set()  # disposals: always awaited
         self._restarts: set[asyncio.Task[Any]] = set()  # pending restarts: cancelled on close
         self._closed = False
+        self._uids: UidRegistry | None = None  # opened on first need (a root host only)
 
     @property
     def events(self) -> EventBus:
@@ -137,6 +143,8 @@ class Supervisor:
             await self.launcher.close()
         if self._owns_db:
             self.db.close()
+        if self._uids is not None:
+            self._uids.close()
 
     # --- plugins --------------------------------------------------------------------------------
 
@@ -189,6 +197,9 @@ class Supervisor:
             self.services.storage.clear(name)
             self.services.settings.clear(name)
             shutil.rmtree(entry.data_dir, ignore_errors=True)
+            volumes.image_path(entry.data_dir).unlink(missing_ok=True)
+            if self._uids is not None:
+                self._uids.release(self.config.state_dir, name)
 
     def configure(self, name: str, values: dict[str, Any]) -> dict[str, Any]:
         """Set a plugin's settings, validated against its manifest's ``config`` schema."""
@@ -425,7 +436,7 @@ class Supervisor:
             max_concurrency=limits.max_concurrency,
             sandbox=self.config.sandbox,
             keep_stdio=install.keep_stdio,
-            max_file_bytes=self.config.max_data_dir_mb * 1024 * 1024,
+            max_file_bytes=entry.data_quota_mb(self.config) * MIB,
         )
         restarting = entry.health.consecutive > 0
         self._set_state(entry, State.STARTING)
@@ -433,7 +444,8 @@ class Supervisor:
         process: PluginProcess | None = None
         try:
             await self._check_data_dir(entry)
-            handle = await self.launcher.launch(spec)
+            isolation = await asyncio.to_thread(self._isolation, entry)
+            handle = await self.launcher.launch(msgspec.structs.replace(spec, **isolation))
             process = PluginProcess(
                 entry.name,
                 handle,
@@ -468,7 +480,7 @@ class Supervisor:
         self.metrics.activation(entry.name, time.perf_counter() - started)
         self._set_state(entry, State.ACTIVE)
         applied = sorted(k for k, v in ready.sandbox.items() if v.startswith("applied"))
-        detail = f"pid {ready.pid}; sandbox layers applied: {', '.join(applied) or 'none'}"
+        detail = f"pid {process.handle.pid}; sandbox layers applied: {', '.join(applied) or 'none'}"
         if restarting:
             entry.restarts += 1
             self.metrics.restart(entry.name)
@@ -565,14 +577,39 @@ class Supervisor:
 
     async def _check_data_dir(self, entry: _Entry) -> None:
         used = await asyncio.to_thread(_tree_bytes, entry.data_dir)
-        limit = self.config.max_data_dir_mb * 1024 * 1024
+        quota_mb = entry.data_quota_mb(self.config)
+        limit = quota_mb * MIB
         if used > limit:
             raise ResourceLimitExceededError(
                 entry.name,
                 "data_dir_bytes",
                 f"its data directory holds {used} bytes, over the {limit} byte limit "
-                f"(max_data_dir_mb = {self.config.max_data_dir_mb})",
+                f"(max_data_dir_mb = {quota_mb})",
             )
+
+    def _isolation(self, entry: _Entry) -> dict[str, Any]:
+        """What a root host adds to a worker's spec: the plugin's own uid, and its data volume
+        (made here on first use) or, without volumes, a data dir that uid owns. Blocking: runs
+        in a thread."""
+        if os.geteuid() != 0:
+            return {}
+        if self._uids is None:
+            self._uids = UidRegistry(self.config.worker_uid_registry, self.config.worker_uid_range)
+        uid = self._uids.uid_for(self.config.state_dir, entry.name)
+        fields: dict[str, Any] = {"uid": uid, "gid": uid}
+        if volumes.unsupported_reason() is None:
+            plan = volumes.VolumePlan(
+                image=volumes.image_path(entry.data_dir),
+                quota_bytes=entry.data_quota_mb(self.config) * MIB,
+                inodes=self.config.max_data_dir_inodes,
+                uid=uid,
+                gid=uid,
+            )
+            volumes.prepare(plan, entry.data_dir)
+            fields |= {"data_volume": str(plan.image), "data_quota_bytes": plan.quota_bytes}
+        elif entry.data_dir.stat().st_uid != uid:
+            volumes.give(entry.data_dir, uid, uid)
+        return fields
 
     # --- small helpers --------------------------------------------------------------------------
 

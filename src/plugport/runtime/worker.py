@@ -41,7 +41,13 @@ EXIT_SANDBOX_REFUSED = 3
 EXIT_LOAD_FAILED = 4
 
 
-def run(channel_fd: int, spec: WorkerSpec, interpreter: tuple[Path, ...] = ()) -> NoReturn:
+def run(
+    channel_fd: int,
+    spec: WorkerSpec,
+    interpreter: tuple[Path, ...] = (),
+    *,
+    volume: bool = False,
+) -> NoReturn:
     """Entry point in the forked child; never returns.
 
     The sandbox goes on before the event loop exists: its fd sweep must not close the loop's
@@ -50,7 +56,7 @@ def run(channel_fd: int, spec: WorkerSpec, interpreter: tuple[Path, ...] = ()) -
     code = 1
     try:
         try:
-            report = _apply_sandbox(spec, channel_fd, interpreter)
+            report = _apply_sandbox(spec, channel_fd, interpreter, volume)
         except Exception as exc:  # reported to the host, which decides what it means
             os.write(channel_fd, protocol.encode(_failure(0, exc)))
             code = EXIT_SANDBOX_REFUSED
@@ -67,7 +73,7 @@ def run(channel_fd: int, spec: WorkerSpec, interpreter: tuple[Path, ...] = ()) -
 
 
 def _apply_sandbox(
-    spec: WorkerSpec, channel_fd: int, interpreter: tuple[Path, ...]
+    spec: WorkerSpec, channel_fd: int, interpreter: tuple[Path, ...], volume: bool
 ) -> dict[str, str]:
     from plugport.runtime.sandbox import SandboxSpec, apply_sandbox, interpreter_paths
 
@@ -79,6 +85,10 @@ def _apply_sandbox(
         keep_fds=(channel_fd,),
         keep_stdio=spec.keep_stdio,
         max_file_bytes=spec.max_file_bytes,
+        uid=spec.uid,
+        gid=spec.gid,
+        data_quota_bytes=spec.data_quota_bytes if volume and spec.data_quota_bytes else None,
+        without=spec.without_layers,
     )
     policy: Literal["strict", "best-effort"] = (
         "strict" if spec.sandbox == "strict" else "best-effort"

@@ -5,27 +5,48 @@ worker starts in milliseconds.
 Run as ``python -m plugport.runtime.zygote CONTROL_FD``. Requests arrive on a SOCK_SEQPACKET
 socket with the worker's channel fd attached (SCM_RIGHTS); the zygote answers with the pid and
 later with how each worker ended, which only a parent can learn.
+
+Each worker is born pid 1 of its own PID namespace: the zygote forks an intermediate that makes
+the namespace and forks the worker, reports the worker's pid and exits; the zygote is a child
+subreaper, so it adopts the worker and still learns how it ends. The worker waits for the
+zygote's go, sent once the zygote has reaped the intermediate (so the zygote is the worker's
+parent by then), before it sets its parent-death signal, which would otherwise fire on the
+intermediate's exit; then it checks the zygote is still there through a pipe only the zygote
+holds open for writing.
+
+When it runs as root, the zygote lives in a private mount namespace of its own and mounts the
+plugins' data volumes there (``runtime/volumes.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import os
+import select
 import selectors
 import signal
 import socket
+import struct
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import msgspec
 
 from plugport.runtime.protocol import WorkerSpec
 
-__all__ = ["Exited", "Spawn", "Spawned", "main"]
+__all__ = ["Exited", "Spawn", "SpawnFailed", "Spawned", "main"]
 
 MAX_CONTROL_BYTES = 64 * 1024
+SPAWN_REPORT_TIMEOUT_S = 5.0
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+_CLONE_NEWNS = 0x00020000
+_MS_REC = 0x4000
+_MS_PRIVATE = 0x40000
+_PID = struct.Struct("i")
 
 
 class Spawn(msgspec.Struct, tag="spawn", frozen=True):
@@ -38,6 +59,13 @@ class Spawned(msgspec.Struct, tag="spawned", frozen=True):
     pid: int
 
 
+class SpawnFailed(msgspec.Struct, tag="spawn_failed", frozen=True):
+    """The zygote could not start the worker (fork refused, no pid reported in time...)."""
+
+    token: int
+    reason: str
+
+
 class Exited(msgspec.Struct, tag="exited", frozen=True):
     """How a worker ended: ``code`` for exit(), ``signal`` when killed (SIGSEGV, SIGKILL...)."""
 
@@ -46,7 +74,7 @@ class Exited(msgspec.Struct, tag="exited", frozen=True):
     signal: int | None
 
 
-ControlMessage = Spawn | Spawned | Exited
+ControlMessage = Spawn | Spawned | SpawnFailed | Exited
 encoder = msgspec.msgpack.Encoder()
 decoder = msgspec.msgpack.Decoder(ControlMessage)
 
@@ -56,6 +84,23 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() == 1:  # the host died before prctl took effect
         os._exit(0)
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _private_mounts() -> Any:
+    """As root: a mount namespace of the zygote's own for the plugins' data volumes (None when
+    volumes cannot be used here, and the host's measurement is the fallback)."""
+    from plugport.runtime import volumes
+    from plugport.runtime.sandbox import _libc
+
+    if volumes.unsupported_reason() is not None:
+        return None
+    try:
+        _libc.unshare(_CLONE_NEWNS)
+        _libc.mount(None, "/", None, _MS_REC | _MS_PRIVATE)
+    except OSError:
+        return None
+    return volumes.Mounts()
 
 
 def main(control_fd: int) -> None:
@@ -68,12 +113,15 @@ def main(control_fd: int) -> None:
     # (a fork) is cached by doctor(), and the interpreter's read-only paths never change.
     sandbox.doctor()
     read_only = sandbox.interpreter_paths()
-    from plugport.runtime import worker
+    from plugport.runtime import worker  # noqa: F401 - pre-imported for every fork
 
     # Everything above is now shared with every fork. Moving it out of the collector's reach
     # keeps a worker's garbage collections from writing to (and so copying) those pages.
+    mounts = _private_mounts()
     gc.freeze()
     control = socket.socket(fileno=control_fd)
+    life = os.pipe()  # the write end stays open here only: a worker reads EOF once we are gone
+    cpu_limits: dict[int, int] = {}  # worker pid -> its CPU seconds, to name how it ended
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
@@ -85,7 +133,7 @@ def main(control_fd: int) -> None:
         for key, _ in selector.select():
             if key.data == "child":
                 os.read(wake_read, 4096)
-                _reap(control)
+                _reap(control, cpu_limits)
                 continue
             try:
                 data, fds, _flags, _addr = socket.recv_fds(control, MAX_CONTROL_BYTES, 1)
@@ -98,31 +146,149 @@ def main(control_fd: int) -> None:
                 for fd in fds:
                     os.close(fd)
                 continue
-            pid = os.fork()
-            if pid == 0:
+
+            def forget_loop() -> None:  # in the intermediate: none of this is the worker's
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 selector.close()
                 control.close()
                 os.close(wake_read)
                 os.close(wake_write)
-                worker.run(fds[0], request.spec, read_only)
-            os.close(fds[0])
-            control.send(encoder.encode(Spawned(request.token, pid)))
-            _reap(control)
+
+            _spawn(
+                request,
+                fds[0],
+                control=control,
+                read_only=read_only,
+                life=life,
+                mounts=mounts,
+                forget_loop=forget_loop,
+                cpu_limits=cpu_limits,
+            )
+            _reap(control, cpu_limits)
 
 
-def _reap(control: socket.socket) -> None:
+def _spawn(
+    request: Spawn,
+    channel_fd: int,
+    *,
+    control: socket.socket,
+    read_only: Any,
+    life: tuple[int, int],
+    mounts: Any,
+    forget_loop: Callable[[], None],
+    cpu_limits: dict[int, int],
+) -> None:
+    """Start one worker through an intermediate (see the module docstring) and answer."""
+    spec = request.spec
+    volume = False
+    if mounts is not None and spec.data_volume:
+        try:
+            mounts.ensure(spec.data_volume, spec.data_dir)
+            volume = True
+        except OSError as exc:
+            os.close(channel_fd)
+            control.send(encoder.encode(SpawnFailed(request.token, f"data volume: {exc}")))
+            return
+    report_read, report_write = os.pipe()
+    go_read, go_write = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        for fd in (channel_fd, report_read, report_write, go_read, go_write):
+            os.close(fd)
+        control.send(encoder.encode(SpawnFailed(request.token, f"fork refused: {exc}")))
+        return
+    if pid == 0:
+        os.close(report_read)
+        os.close(go_write)
+        os.close(life[1])
+        forget_loop()
+        _intermediate(
+            report_write,
+            lambda: _run_worker(
+                go_read, life[0], channel_fd, spec, read_only=read_only, volume=volume
+            ),
+        )
+    os.close(channel_fd)
+    os.close(report_write)
+    os.close(go_read)
+    try:
+        ready, _, _ = select.select([report_read], [], [], SPAWN_REPORT_TIMEOUT_S)
+        data = os.read(report_read, _PID.size) if ready else b""
+    finally:
+        os.close(report_read)
+    if len(data) != _PID.size:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    # Reaped here, so the worker is ours (adopted) before it is told to go on.
+    os.waitpid(pid, 0)
+    if len(data) != _PID.size:
+        os.close(go_write)
+        reason = f"no worker pid within {SPAWN_REPORT_TIMEOUT_S:g} s"
+        control.send(encoder.encode(SpawnFailed(request.token, reason)))
+        return
+    worker_pid = _PID.unpack(data)[0]
+    os.write(go_write, b"1")
+    os.close(go_write)
+    cpu_limits[worker_pid] = spec.cpu_seconds
+    control.send(encoder.encode(Spawned(request.token, worker_pid)))
+
+
+def _intermediate(report: int, run_worker: Callable[[], NoReturn]) -> NoReturn:
+    """Make the PID namespace, fork the worker into it as its pid 1, report its pid, exit."""
+    from plugport.runtime.sandbox import LayerFailedError, pid_namespace
+
+    try:
+        pid_namespace.enter_for_children()
+    except LayerFailedError as exc:
+        pid_namespace.spawn_refusal = exc.reason  # the worker reports it as its layer
+    worker = os.fork()
+    if worker == 0:
+        os.close(report)
+        run_worker()
+    os.write(report, _PID.pack(worker))
+    os._exit(0)
+
+
+def _run_worker(
+    go: int, life: int, channel_fd: int, spec: WorkerSpec, *, read_only: Any, volume: bool
+) -> NoReturn:
+    """In the worker: wait for the zygote's go (sent once it has reaped the intermediate, so the
+    zygote is now our parent), take the parent-death signal, check the zygote is still alive
+    (``life`` reads EOF once it is gone), then sandbox and serve."""
+    from plugport.runtime import worker
+
+    go_on = os.read(go, 1)
+    os.close(go)
+    if not go_on:  # the zygote gave up on this spawn, or is gone
+        os._exit(0)
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    gone, _, _ = select.select([life], [], [], 0)
+    if gone:
+        os._exit(0)
+    os.close(life)
+    worker.run(channel_fd, spec, read_only, volume=volume)
+
+
+def _reap(control: socket.socket, cpu_limits: dict[int, int]) -> None:
     while True:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
+        cpu_limit = cpu_limits.pop(pid, None)
         message: Any
         if os.WIFSIGNALED(status):
-            message = Exited(pid, None, os.WTERMSIG(status))
+            number = os.WTERMSIG(status)
+            used = usage.ru_utime + usage.ru_stime
+            if number == signal.SIGKILL and cpu_limit is not None and used >= cpu_limit:
+                # pid 1 of a PID namespace ignores SIGXCPU; the kernel's SIGKILL at the hard
+                # limit is what ended it, and its CPU time says why.
+                number = signal.SIGXCPU
+            message = Exited(pid, None, number)
         else:
             message = Exited(pid, os.waitstatus_to_exitcode(status), None)
         control.send(encoder.encode(message))

@@ -7,11 +7,18 @@ Order, and why:
    still has every right to do so.
 2. ``rlimits``: memory, CPU, file and fd ceilings, before anything big is allocated.
 3. ``parent_death``: from here on the worker dies with the zygote.
-4. ``namespaces``: user + network namespace (and ``RLIMIT_NPROC``, which only means something
+4. ``pid_namespace``: the worker was born pid 1 of its own PID namespace (the zygote's spawn did
+   it); this checks and reports it.
+5. ``filesystem``: a mount namespace whose root holds only the code, the interpreter and the data
+   dir; binding host paths needs the host's rights, so before ``identity``.
+6. ``quota``: reports whether the data dir is a size-limited volume (mounted by the zygote) or
+   the host's measurement is the fallback.
+7. ``identity``: a root host's worker becomes the plugin's own unprivileged uid.
+8. ``namespaces``: user + network namespace (and ``RLIMIT_NPROC``, which only means something
    inside it); writing the uid/gid maps needs the capabilities the next layer drops.
-5. ``no_new_privs``: no privilege gain, every capability cleared; Landlock and seccomp require it.
-6. ``landlock``: filesystem, TCP, and signal/abstract-socket scoping; needs no_new_privs.
-7. ``seccomp``: last, because it refuses syscalls the layers above make (``unshare``), and
+9. ``no_new_privs``: no privilege gain, every capability cleared; Landlock and seccomp require it.
+10. ``landlock``: filesystem, TCP, and signal/abstract-socket scoping; needs no_new_privs.
+11. ``seccomp``: last, because it refuses syscalls the layers above make (``unshare``), and
    the filter is built for the worker's final pid, the only process it may signal.
 
 The worker is single-threaded while this runs (forked from a single-threaded zygote); the
@@ -34,7 +41,18 @@ from types import ModuleType
 from typing import Literal, cast
 
 from plugport.errors import SandboxUnavailableError
-from plugport.runtime.sandbox import environment, landlock, namespaces, process, rlimits, seccomp
+from plugport.runtime.sandbox import (
+    environment,
+    filesystem,
+    identity,
+    landlock,
+    namespaces,
+    pid_namespace,
+    process,
+    quota,
+    rlimits,
+    seccomp,
+)
 from plugport.runtime.sandbox._libc import errno_name
 from plugport.runtime.sandbox._types import LayerFailedError, LayerStatus, SandboxSpec
 
@@ -76,6 +94,10 @@ LAYERS: tuple[Layer, ...] = (
     Layer("environment", environment),
     Layer("rlimits", rlimits),
     Layer("parent_death", process, "parent_death_available", "apply_parent_death"),
+    Layer("pid_namespace", pid_namespace),
+    Layer("filesystem", filesystem),
+    Layer("quota", quota),
+    Layer("identity", identity),
     Layer("namespaces", namespaces),
     Layer("no_new_privs", process, "no_new_privs_available", "apply_no_new_privs"),
     Layer("landlock", landlock),
@@ -129,7 +151,7 @@ def apply_sandbox(spec: SandboxSpec, policy: Policy = "strict") -> SandboxReport
     """
     if policy not in ("strict", "best-effort"):
         raise ValueError(f"policy must be 'strict' or 'best-effort', not {policy!r}")
-    checked = [(layer, layer.available()) for layer in LAYERS]
+    checked = [(layer, layer.available()) for layer in LAYERS if layer.name not in spec.without]
     if policy == "strict":
         for layer, status in checked:
             if not status.available:

@@ -24,7 +24,11 @@ class SandboxSpec:
     :func:`plugport.runtime.sandbox.interpreter_paths`); ``data_dir`` is the only writable place.
     ``keep_fds`` are descriptors that survive the fd sweep (the host channel); 0-2 are handled by
     ``keep_stdio`` instead. ``max_threads`` becomes ``RLIMIT_NPROC`` inside the worker's own user
-    namespace, where it counts only the worker's threads (see ``namespaces.py``).
+    namespace, where it counts only the worker's threads (see ``namespaces.py``). ``uid``/``gid``
+    are the unprivileged identity a root host gives the plugin (``identity.py``);
+    ``data_quota_bytes`` is set when the data dir is a volume of that size (``quota.py``).
+    ``without`` names layers to leave out: only the attack suite sets it, to show that each
+    remaining layer holds its line alone; the supervisor never does.
     """
 
     data_dir: Path
@@ -36,6 +40,10 @@ class SandboxSpec:
     max_threads: int = 32
     keep_fds: tuple[int, ...] = ()
     keep_stdio: bool = False
+    uid: int | None = None
+    gid: int | None = None
+    data_quota_bytes: int | None = None
+    without: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.data_dir.is_absolute():
@@ -46,6 +54,8 @@ class SandboxSpec:
         for name in ("memory_mb", "cpu_seconds", "max_open_files", "max_file_bytes", "max_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if (self.uid is None) != (self.gid is None):
+            raise ValueError("uid and gid go together")
         stdio = sorted(fd for fd in self.keep_fds if fd <= 2)
         if stdio:
             raise ValueError(f"keep_fds may not list {stdio}; use keep_stdio for 0, 1 and 2")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import stat
 import sys
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def available() -> LayerStatus:
 
 def apply(spec: SandboxSpec) -> str:
     environment = scrubbed_environment(spec.data_dir)
-    Path(environment["TMPDIR"]).mkdir(mode=0o700, exist_ok=True)
+    _make_tmpdir(spec)
     os.environ.clear()  # also unsetenv()s, so C code reading environ sees the same
     os.environ.update(environment)
     sys.dont_write_bytecode = True  # the code directories are read-only anyway
@@ -51,6 +52,25 @@ def apply(spec: SandboxSpec) -> str:
     stdio = "kept" if spec.keep_stdio else "stdin/stdout/stderr on /dev/null"
     extra = "; signal wakeup fd dropped" if closed_wakeup else ""
     return f"{len(environment)} variables; fds kept: {kept}; {stdio}; cwd = data dir{extra}"
+
+
+def _make_tmpdir(spec: SandboxSpec) -> None:
+    """``data_dir/tmp``, owned by the plugin's uid when it has its own. The data dir is the
+    plugin's to fill, so ``tmp`` may be anything it left there (a symlink to a host file): it is
+    never followed, and whatever is not a real directory is replaced."""
+    fd = os.open(spec.data_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        try:
+            info = os.stat("tmp", dir_fd=fd, follow_symlinks=False)
+            if not stat.S_ISDIR(info.st_mode):
+                os.unlink("tmp", dir_fd=fd)
+                raise FileNotFoundError
+        except FileNotFoundError:
+            os.mkdir("tmp", 0o700, dir_fd=fd)
+        if spec.uid is not None and spec.gid is not None:
+            os.chown("tmp", spec.uid, spec.gid, dir_fd=fd, follow_symlinks=False)
+    finally:
+        os.close(fd)
 
 
 def _reset_stdio(*, keep: bool) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from plugport.runtime.sandbox import _libc
 from plugport.runtime.sandbox._types import LayerFailedError, LayerStatus, SandboxSpec
 
-__all__ = ["apply", "available", "enter", "kernel_facts"]
+__all__ = ["apply", "available", "enter", "kernel_facts", "map_ids"]
 
 NAME = "namespaces"
 CLONE_NEWUSER = 0x10000000
@@ -63,6 +63,11 @@ def enter(uid: int, gid: int) -> None:
         facts = "; ".join(kernel_facts())
         reason = f"unshare(CLONE_NEWUSER|CLONE_NEWNET) refused: {_libc.errno_name(exc.errno or 0)}"
         raise LayerFailedError(f"{reason}; {facts}" if facts else reason) from None
+    map_ids(uid, gid)
+
+
+def map_ids(uid: int, gid: int) -> None:
+    """Map ``uid``/``gid`` to themselves in the user namespace the caller just made."""
     # A process that changed uid is not dumpable, which makes its /proc/self files root's and
     # the map writes EACCES; dumpable only for these writes, then as it was.
     dumpable = _libc.prctl(PR_GET_DUMPABLE)
@@ -83,7 +88,7 @@ def _write_maps(uid: int, gid: int) -> None:
         ("gid_map", f"{gid} {gid} 1\n"),
     ):
         try:
-            Path("/proc/self", name).write_text(text)
+            _libc.write_proc_self(name, text)
         except FileNotFoundError:
             if name != "setgroups":  # kernels before 3.19 have no setgroups file
                 raise
@@ -105,7 +110,10 @@ def available() -> LayerStatus:
 
 def apply(spec: SandboxSpec) -> str:
     uid, gid = os.getuid(), os.getgid()
-    enter(uid, gid)
+    try:
+        enter(uid, gid)
+    finally:
+        _libc.forget_proc_self()  # kept by the filesystem layer for these writes only
     _soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
     threads = spec.max_threads if hard == resource.RLIM_INFINITY else min(spec.max_threads, hard)
     resource.setrlimit(resource.RLIMIT_NPROC, (threads, threads))
