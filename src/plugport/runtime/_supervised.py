@@ -12,6 +12,7 @@ from typing import Literal
 from plugport.errors import (
     InvalidInputError,
     PluginCallError,
+    PluginCrashedError,
     PlugportError,
     ResourceLimitExceededError,
 )
@@ -147,15 +148,16 @@ class _Entry:
 
 def failure_kind(error: PlugportError) -> tuple[str, str]:
     """``(audit kind, metrics cause)`` for how a worker ended: ``kill`` when the host stopped it
-    (time, memory, CPU, no answer, protocol), ``crash`` when it died by itself."""
+    (time, memory, CPU, no answer, protocol), ``crash`` when it died by itself. Decided from the
+    error's attributes (``limit``, ``kind``), which are set where it is raised; its message is
+    for people and may be reworded freely."""
     if isinstance(error, ResourceLimitExceededError):
         cause = {"timeout_ms": "timeout", "memory_mb": "memory", "cpu_seconds": "cpu"}
         return "kill", cause.get(error.limit, "timeout" if error.limit == "activation" else "limit")
-    text = str(error)
-    if "protocol violation" in text:
-        return "kill", "protocol"
-    if "unresponsive" in text:
-        return "kill", "unresponsive"
+    if isinstance(error, PluginCrashedError) and error.kind in ("protocol", "unresponsive"):
+        return "kill", error.kind
     if isinstance(error, PluginCallError):
         return "crash", "load"
-    return "crash", "signal" if "(SIG" in text else "exit"
+    if isinstance(error, PluginCrashedError) and error.kind == "signal":
+        return "crash", "signal"
+    return "crash", "exit"

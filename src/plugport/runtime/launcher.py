@@ -159,7 +159,9 @@ class ZygoteLauncher:
             reader, writer = await asyncio.open_unix_connection(sock=host_end)
         except (OSError, ChildProcessError) as exc:
             host_end.close()
-            raise PluginCrashedError(spec.plugin, f"could not start a worker: {exc}") from exc
+            raise PluginCrashedError(
+                spec.plugin, f"could not start a worker: {exc}", kind="launch"
+            ) from exc
         except BaseException:
             host_end.close()  # cancelled (a shutdown mid-start): the socket must not leak
             raise

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from plugport.errors import (
+    CrashKind,
     PermissionDeniedError,
     PluginCallError,
     PluginCrashedError,
@@ -113,7 +114,7 @@ class PluginProcess:
     ) -> CallResult:
         """Run a handler in the worker; past ``timeout_ms`` the worker is killed (SIGKILL)."""
         if not self.alive:
-            raise self._death or PluginCrashedError(self.plugin, "not running")
+            raise self._death or PluginCrashedError(self.plugin, "not running", kind="lost")
         call_id = next(self._ids)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -171,7 +172,7 @@ class PluginProcess:
                 outcome = "the worker ended before cleanup()"
             finally:
                 self._pending.pop(call_id, None)
-        self._death = self._death or PluginCrashedError(self.plugin, "stopped")
+        self._death = self._death or PluginCrashedError(self.plugin, "stopped", kind="stopped")
         self.handle.kill()
         self._fail_pending()
         self.handle.channel.close()
@@ -302,7 +303,8 @@ class PluginProcess:
         self.violation = reason
         if self._on_violation is not None:
             self._on_violation(reason)
-        self._die(PluginCrashedError(self.plugin, f"protocol violation: {reason}; killed"))
+        cause = f"protocol violation: {reason}; killed"
+        self._die(PluginCrashedError(self.plugin, cause, kind="protocol"))
 
     def _die(self, error: PlugportError) -> None:
         if self._death is None:
@@ -323,7 +325,7 @@ class PluginProcess:
         self._fail_pending()
 
     def _fail_pending(self) -> None:
-        death = self._death or PluginCrashedError(self.plugin, "not running")
+        death = self._death or PluginCrashedError(self.plugin, "not running", kind="lost")
         if not self.died.done():
             self.died.set_result(death)
         for future in [*self._pending.values(), self._ready]:
@@ -338,5 +340,8 @@ def _exit_error(plugin: str, exit: WorkerExit) -> PlugportError:
     if exit.signal == signal.SIGXCPU:
         return ResourceLimitExceededError(plugin, "cpu_seconds", "CPU time limit reached")
     if exit.code is None and exit.signal is None:
-        return PluginCrashedError(plugin, "the channel closed and the worker did not exit")
-    return PluginCrashedError(plugin, describe_exit(exit))
+        return PluginCrashedError(
+            plugin, "the channel closed and the worker did not exit", kind="lost"
+        )
+    kind: CrashKind = "signal" if exit.signal is not None else "exit"
+    return PluginCrashedError(plugin, describe_exit(exit), kind=kind)
