@@ -47,6 +47,10 @@ class SupervisorConfig:
     """Health pings to every running worker; 0 turns them off."""
     ping_timeout_s: float = 2.0
     activation_timeout_s: float = 10.0
+    """From a worker's start to its Ready: sandboxing, importing and ``initialize()``."""
+    spawn_timeout_ms: int = 5000
+    """How long the zygote may take to answer a spawn; past it the activation fails and the
+    zygote is killed (its workers with it) and started again on the next activation."""
     stop_deadline_ms: int = 2000
     """How long ``cleanup()`` may take before the worker is killed."""
     capability_calls_per_s: float = 500.0
@@ -63,6 +67,7 @@ class SupervisorConfig:
         positive = {
             "ping_timeout_s": self.ping_timeout_s,
             "activation_timeout_s": self.activation_timeout_s,
+            "spawn_timeout_ms": self.spawn_timeout_ms,
             "capability_calls_per_s": self.capability_calls_per_s,
             "max_data_dir_mb": self.max_data_dir_mb,
         }
@@ -158,6 +163,6 @@ def failure_kind(error: PlugportError) -> tuple[str, str]:
         return "kill", error.kind
     if isinstance(error, PluginCallError):
         return "crash", "load"
-    if isinstance(error, PluginCrashedError) and error.kind == "signal":
-        return "crash", "signal"
+    if isinstance(error, PluginCrashedError) and error.kind in ("signal", "launch"):
+        return "crash", error.kind
     return "crash", "exit"

@@ -138,12 +138,18 @@ class PluginProcess:
         raise self._translate(reply)
 
     async def ping(self, timeout_s: float = 2.0) -> Pong:
+        """The worker's answer within ``timeout_s`` (sending included: a worker that stopped
+        reading fills the socket), else :class:`TimeoutError`; the caller decides what then."""
         call_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = future
         try:
-            await self.handle.channel.send(Ping(call_id))
-            pong: Pong = await asyncio.wait_for(asyncio.shield(future), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self.handle.channel.send(Ping(call_id))
+                pong: Pong = await asyncio.shield(future)
+        except ChannelClosedError:
+            await self._crashed()
+            raise self._death from None  # type: ignore[misc]
         finally:
             self._pending.pop(call_id, None)
             if not future.done():
@@ -159,8 +165,9 @@ class PluginProcess:
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._pending[call_id] = future
             try:
-                await self.handle.channel.send(Shutdown(call_id, deadline_ms))
-                reply = await asyncio.wait_for(asyncio.shield(future), deadline_ms / 1000 + 0.5)
+                async with asyncio.timeout(deadline_ms / 1000 + 0.5):
+                    await self.handle.channel.send(Shutdown(call_id, deadline_ms))
+                    reply = await asyncio.shield(future)
                 if isinstance(reply, Failure):
                     outcome = f"cleanup() failed ({reply.type}: {reply.message[:200]})"
                 else:

@@ -66,7 +66,9 @@ class Supervisor:
     ) -> None:
         self.config = config
         self._owns_launcher = launcher is None
-        self.launcher: WorkerLauncher = launcher or ZygoteLauncher()
+        self.launcher: WorkerLauncher = launcher or ZygoteLauncher(
+            spawn_timeout_ms=config.spawn_timeout_ms
+        )
         self._owns_db = db is None
         self.db = db or RuntimeDatabase(config.state_dir / "runtime.sqlite")
         self.audit: AuditLog = audit or SqliteAuditLog(self.db)

@@ -10,6 +10,7 @@ later with how each worker ended, which only a parent can learn.
 from __future__ import annotations
 
 import ctypes
+import errno
 import gc
 import os
 import selectors
@@ -22,7 +23,7 @@ import msgspec
 
 from plugport.runtime.protocol import WorkerSpec
 
-__all__ = ["Exited", "Spawn", "Spawned", "main"]
+__all__ = ["Exited", "Spawn", "SpawnFailed", "Spawned", "main"]
 
 MAX_CONTROL_BYTES = 64 * 1024
 _PR_SET_PDEATHSIG = 1
@@ -38,6 +39,14 @@ class Spawned(msgspec.Struct, tag="spawned", frozen=True):
     pid: int
 
 
+class SpawnFailed(msgspec.Struct, tag="spawn-failed", frozen=True):
+    """The zygote could not start the worker asked for by ``token`` (the fork was refused, or
+    no channel descriptor arrived with the request); it keeps serving other requests."""
+
+    token: int
+    reason: str
+
+
 class Exited(msgspec.Struct, tag="exited", frozen=True):
     """How a worker ended: ``code`` for exit(), ``signal`` when killed (SIGSEGV, SIGKILL...)."""
 
@@ -46,7 +55,7 @@ class Exited(msgspec.Struct, tag="exited", frozen=True):
     signal: int | None
 
 
-ControlMessage = Spawn | Spawned | Exited
+ControlMessage = Spawn | Spawned | SpawnFailed | Exited
 encoder = msgspec.msgpack.Encoder()
 decoder = msgspec.msgpack.Decoder(ControlMessage)
 
@@ -94,11 +103,13 @@ def main(control_fd: int) -> None:
             if not data:
                 sys.exit(0)  # the host closed the control socket: shut down
             request = decoder.decode(data)
-            if not isinstance(request, Spawn) or len(fds) != 1:
+            if not isinstance(request, Spawn):
                 for fd in fds:
                     os.close(fd)
                 continue
-            pid = os.fork()
+            pid = _fork(control, request, fds)
+            if pid is None:
+                continue
             if pid == 0:
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -110,6 +121,25 @@ def main(control_fd: int) -> None:
             os.close(fds[0])
             control.send(encoder.encode(Spawned(request.token, pid)))
             _reap(control)
+
+
+def _fork(control: socket.socket, request: Spawn, fds: list[int]) -> int | None:
+    """``os.fork()`` for ``request``; or, when the zygote cannot (the kernel dropped the
+    channel descriptor, the fork is refused: EAGAIN, ENOMEM), ``None`` after answering
+    :class:`SpawnFailed`, so the host is told at once and the zygote keeps serving."""
+    if len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
+        reason = "received no channel descriptor with the request (out of fds?)"
+    else:
+        try:
+            return os.fork()
+        except OSError as exc:
+            os.close(fds[0])
+            code = exc.errno or 0
+            reason = f"could not fork: {errno.errorcode.get(code, code)} ({os.strerror(code)})"
+    control.send(encoder.encode(SpawnFailed(request.token, reason)))
+    return None
 
 
 def _reap(control: socket.socket) -> None:
