@@ -25,7 +25,7 @@ attached as attributes, never only formatted into the message::
     └── PluginRuntimeError             a plugin misbehaved while running
         ├── PermissionDeniedError      .plugin, .capability, .reason
         ├── NetworkFetchError          .plugin, .url, .reason: an allowed fetch that failed
-        ├── PluginCrashedError         .plugin, .cause: the worker died (signal, exit code)
+        ├── PluginCrashedError         .plugin, .cause, .kind: the worker died or was ended
         ├── PluginCallError            .plugin, .type, .traceback: the plugin's code raised
         ├── ResourceLimitExceededError .plugin, .limit: refused, or the worker was stopped
         ├── PluginQuarantinedError     .plugin, .reason: failed too often; an operator releases it
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "ArchiveError",
@@ -45,6 +45,7 @@ __all__ = [
     "AuthorizationError",
     "ConflictError",
     "ConsentError",
+    "CrashKind",
     "InvalidInputError",
     "ManifestError",
     "NetworkFetchError",
@@ -248,12 +249,26 @@ class NetworkFetchError(PluginRuntimeError):
         super().__init__(f"plugin {plugin!r} could not fetch {url}: {reason}")
 
 
-class PluginCrashedError(PluginRuntimeError):
-    """A worker process ended without being asked to; ``cause`` says how (signal, exit code)."""
+CrashKind = Literal[
+    "exit", "signal", "protocol", "unresponsive", "launch", "lost", "stopped", "shutdown", "backoff"
+]
+"""How a worker ended, decided where the error is raised (never read back from the message):
+``exit`` it exited by itself; ``signal`` a signal ended it (a segfault, a forbidden system call);
+``protocol`` the host killed it for breaking the channel's protocol; ``unresponsive`` the host
+killed it for not answering a health ping; ``launch`` no worker could be started; ``lost`` its
+channel closed and it did not exit, or it is gone without a recorded reason; ``stopped`` the host
+stopped it; ``shutdown`` the host runtime is closing (or a start was cancelled); ``backoff`` it
+failed before and its next start is not due yet."""
 
-    def __init__(self, plugin: str, cause: str) -> None:
+
+class PluginCrashedError(PluginRuntimeError):
+    """A worker process ended without being asked to; ``cause`` says how in words (signal, exit
+    code) and ``kind`` in one of :data:`CrashKind`'s values, for code to branch on."""
+
+    def __init__(self, plugin: str, cause: str, *, kind: CrashKind = "exit") -> None:
         self.plugin = plugin
         self.cause = cause
+        self.kind: CrashKind = kind
         super().__init__(f"plugin {plugin!r} crashed: {cause}")
 
 

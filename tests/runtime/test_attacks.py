@@ -1382,6 +1382,7 @@ def test_protocol_abuse_kills_the_worker(tmp_path: Path, data: str, reason: str)
     error = attack.error(PluginCrashedError)
     assert error.cause.startswith(f"protocol violation: {reason}")
     assert error.cause.endswith("; killed")
+    assert error.kind == "protocol"
     assert attack.outcomes[0].elapsed_ms < 3000  # at once, not at the 5 s timeout
     [kill] = attack.events("kill")
     assert kill.reason == str(error)
@@ -1396,6 +1397,7 @@ def test_a_deeply_nested_frame_is_a_protocol_violation(tmp_path: Path) -> None:
     )
     error = attack.error(PluginCrashedError)
     assert "protocol violation" in error.cause
+    assert error.kind == "protocol"
     assert attack.kinds == ["activate", "kill"]
 
 
@@ -1544,6 +1546,7 @@ class Main(Plugin):
     attack = run_attack(tmp_path, body, calls=2)
     error = attack.error(PluginCrashedError)
     assert error.cause == "segmentation fault (SIGSEGV)"
+    assert error.kind == "signal"
     assert attack.value(1) == "running again"
     assert attack.status.restarts == 1
     assert attack.kinds == ["activate", "crash", "restart", "deactivate"]

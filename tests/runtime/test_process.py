@@ -188,16 +188,22 @@ def test_timeout_kills_the_worker(plugin_dir: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("hook", "args", "cause"),
-    [("exit", [7], "exited with code 7"), ("segfault", [], "segmentation fault (SIGSEGV)")],
+    ("hook", "args", "ended"),
+    [
+        ("exit", [7], ("exited with code 7", "exit")),
+        ("segfault", [], ("segmentation fault (SIGSEGV)", "signal")),
+    ],
 )
 def test_crash_is_detected_with_its_cause(
-    plugin_dir: Path, tmp_path: Path, hook: str, args: list[Any], cause: str
+    plugin_dir: Path, tmp_path: Path, hook: str, args: list[Any], ended: tuple[str, str]
 ) -> None:
+    cause, kind = ended
+
     async def scenario(process: PluginProcess) -> None:
         with pytest.raises(PluginCrashedError) as caught:
             await process.call("hook", hook, args, timeout_ms=5000)
         assert caught.value.cause == cause
+        assert caught.value.kind == kind
         with pytest.raises(PluginCrashedError):
             await process.call("hook", "echo", [1], timeout_ms=1000)
 

@@ -14,6 +14,7 @@ from plugport.errors import (
     InvalidInputError,
     PluginCallError,
     PluginCrashedError,
+    PlugportError,
     ResourceLimitExceededError,
     SandboxUnavailableError,
 )
@@ -26,7 +27,7 @@ from plugport.runtime.channel import MemoryChannel
 from plugport.runtime.hooks import HookSpec
 from plugport.runtime.launcher import WorkerExit, WorkerHandle
 from plugport.runtime.protocol import Failure, WorkerSpec
-from plugport.runtime.supervisor import Supervisor, SupervisorConfig
+from plugport.runtime.supervisor import Supervisor, SupervisorConfig, failure_kind
 from tests.runtime._supervised import config_for, data_file, kinds, supervise, write_plugin
 
 ECHO = """
@@ -308,6 +309,8 @@ class Main(Plugin):
         [outcome] = await blocked
         assert isinstance(outcome.error, PluginCrashedError)
         assert "unresponsive: no answer to a health ping within 0.3 s" in str(outcome.error)
+        assert outcome.error.kind == "unresponsive"
+        assert 'cause="unresponsive"' in runtime.metrics.render().decode()
         assert runtime.status("acme.blocker")[0].state == "backoff"
         [again] = await runtime.call_hook("greet", name="x")
         assert again.ok
@@ -561,3 +564,24 @@ def test_the_smallest_memory_limit_a_manifest_allows_can_run(tmp_path: Path) -> 
         assert outcome.value == "main:x", outcome.error
 
     supervise(tmp_path, [plugin], scenario, hooks=(GREET,))
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        # Messages that name another cause: the attribute decides, never the text.
+        (PluginCrashedError("p", "exited with code 1 (SIGSEGV) unresponsive"), ("crash", "exit")),
+        (PluginCrashedError("p", "killed", kind="protocol"), ("kill", "protocol")),
+        (PluginCrashedError("p", "protocol violation", kind="signal"), ("crash", "signal")),
+        (PluginCrashedError("p", "no answer", kind="unresponsive"), ("kill", "unresponsive")),
+        (PluginCrashedError("p", "protocol violation", kind="launch"), ("crash", "launch")),
+        (PluginCrashedError("p", "unresponsive (SIGKILL)", kind="lost"), ("crash", "exit")),
+        (PluginCallError("p", "ImportError", "protocol violation (SIGSEGV)"), ("crash", "load")),
+        (ResourceLimitExceededError("p", "memory_mb", "unresponsive"), ("kill", "memory")),
+        (ResourceLimitExceededError("p", "activation", "(SIGKILL)"), ("kill", "timeout")),
+    ],
+)
+def test_failure_kind_reads_attributes_not_messages(
+    error: PlugportError, expected: tuple[str, str]
+) -> None:
+    assert failure_kind(error) == expected

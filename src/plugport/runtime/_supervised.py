@@ -12,6 +12,7 @@ from typing import Literal
 from plugport.errors import (
     InvalidInputError,
     PluginCallError,
+    PluginCrashedError,
     PlugportError,
     ResourceLimitExceededError,
 )
@@ -48,6 +49,10 @@ class SupervisorConfig:
     """Health pings to every running worker; 0 turns them off."""
     ping_timeout_s: float = 2.0
     activation_timeout_s: float = 10.0
+    """From a worker's start to its Ready: sandboxing, importing and ``initialize()``."""
+    spawn_timeout_ms: int = 5000
+    """How long the zygote may take to answer a spawn; past it the activation fails and the
+    zygote is killed (its workers with it) and started again on the next activation."""
     stop_deadline_ms: int = 2000
     """How long ``cleanup()`` may take before the worker is killed."""
     capability_calls_per_s: float = 500.0
@@ -73,6 +78,7 @@ class SupervisorConfig:
         positive = {
             "ping_timeout_s": self.ping_timeout_s,
             "activation_timeout_s": self.activation_timeout_s,
+            "spawn_timeout_ms": self.spawn_timeout_ms,
             "capability_calls_per_s": self.capability_calls_per_s,
             "max_data_dir_mb": self.max_data_dir_mb,
             "max_data_dir_inodes": self.max_data_dir_inodes,
@@ -164,15 +170,16 @@ class _Entry:
 
 def failure_kind(error: PlugportError) -> tuple[str, str]:
     """``(audit kind, metrics cause)`` for how a worker ended: ``kill`` when the host stopped it
-    (time, memory, CPU, no answer, protocol), ``crash`` when it died by itself."""
+    (time, memory, CPU, no answer, protocol), ``crash`` when it died by itself. Decided from the
+    error's attributes (``limit``, ``kind``), which are set where it is raised; its message is
+    for people and may be reworded freely."""
     if isinstance(error, ResourceLimitExceededError):
         cause = {"timeout_ms": "timeout", "memory_mb": "memory", "cpu_seconds": "cpu"}
         return "kill", cause.get(error.limit, "timeout" if error.limit == "activation" else "limit")
-    text = str(error)
-    if "protocol violation" in text:
-        return "kill", "protocol"
-    if "unresponsive" in text:
-        return "kill", "unresponsive"
+    if isinstance(error, PluginCrashedError) and error.kind in ("protocol", "unresponsive"):
+        return "kill", error.kind
     if isinstance(error, PluginCallError):
         return "crash", "load"
-    return "crash", "signal" if "(SIG" in text else "exit"
+    if isinstance(error, PluginCrashedError) and error.kind in ("signal", "launch"):
+        return "crash", error.kind
+    return "crash", "exit"

@@ -66,13 +66,22 @@ class WorkerHandle:
 
 
 class WorkerLauncher(Protocol):
+    """Starts workers. ``launch`` must end within a deadline of its own, by a handle or an
+    error: the supervisor waits on it while holding the plugin's lock."""
+
     async def launch(self, spec: WorkerSpec) -> WorkerHandle: ...
 
 
 class ZygoteLauncher:
-    """Starts the zygote on first use and asks it for workers."""
+    """Starts the zygote on first use and asks it for workers. A zygote that does not answer a
+    spawn within ``spawn_timeout_ms`` (stopped, starved, its control socket full) is killed, and
+    its workers with it; the next launch starts a new one. Until a new zygote has answered once,
+    a launch also allows it ``boot_timeout_ms`` to import and probe the sandbox."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, spawn_timeout_ms: int = 5000, boot_timeout_ms: int = 10_000) -> None:
+        self.spawn_timeout_ms = spawn_timeout_ms
+        self.boot_timeout_ms = boot_timeout_ms
+        self._booted = False
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self._tokens = itertools.count(1)
@@ -113,21 +122,23 @@ class ZygoteLauncher:
                 self._zygote_gone()
                 return
             message = decoder.decode(data)
+            self._booted = True
             if isinstance(message, Spawned):
                 self._exits[message.pid] = asyncio.get_running_loop().create_future()
                 future = self._spawns.pop(message.token, None)
                 if future is not None and not future.done():
                     future.set_result(message.pid)
             elif isinstance(message, SpawnFailed):
-                failed = self._spawns.pop(message.token, None)
-                if failed is not None and not failed.done():
-                    failed.set_exception(ChildProcessError(f"the zygote: {message.reason}"))
+                future = self._spawns.pop(message.token, None)
+                if future is not None and not future.done():
+                    future.set_exception(ChildProcessError(f"the zygote {message.reason}"))
             elif isinstance(message, Exited):
                 exit_future = self._exits.pop(message.pid, None)
                 if exit_future is not None and not exit_future.done():
                     exit_future.set_result(WorkerExit(message.code, message.signal))
 
     def _zygote_gone(self) -> None:
+        self._booted = False  # the next one boots first
         if self._control is not None:
             asyncio.get_running_loop().remove_reader(self._control.fileno())
             self._control.close()
@@ -151,26 +162,51 @@ class ZygoteLauncher:
         and leaves no socket or pending request behind."""
         host_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         token = next(self._tokens)
+        zygote: subprocess.Popen[bytes] | None = None
+        timeout_ms = self.spawn_timeout_ms + (0 if self._booted else self.boot_timeout_ms)
         try:
-            await self.start()
-            spawned: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            self._spawns[token] = spawned
-            try:
+            async with asyncio.timeout(timeout_ms / 1000):
+                await self.start()
+                zygote = self._process
+                spawned: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+                self._spawns[token] = spawned
                 await self._request(encoder.encode(Spawn(token, spec)), worker_end.fileno())
-            finally:
                 worker_end.close()
-            pid = await spawned
+                pid = await spawned
             reader, writer = await asyncio.open_unix_connection(sock=host_end)
+        except TimeoutError:
+            host_end.close()
+            await self._kill(zygote)
+            raise PluginCrashedError(
+                spec.plugin,
+                f"could not start a worker: the zygote did not answer within {timeout_ms} ms "
+                "(spawn_timeout_ms); it was killed, and a new one starts with the next "
+                "activation",
+                kind="launch",
+            ) from None
         except (OSError, ChildProcessError) as exc:
             host_end.close()
-            raise PluginCrashedError(spec.plugin, f"could not start a worker: {exc}") from exc
+            raise PluginCrashedError(
+                spec.plugin, f"could not start a worker: {exc}", kind="launch"
+            ) from exc
         except BaseException:
             host_end.close()  # cancelled (a shutdown mid-start): the socket must not leak
             raise
         finally:
+            worker_end.close()
             self._spawns.pop(token, None)
         exited = self._exits.get(pid) or asyncio.get_running_loop().create_future()
         return WorkerHandle(pid, StreamChannel(reader, writer), exited)
+
+    async def _kill(self, zygote: subprocess.Popen[bytes] | None) -> None:
+        """End a zygote that stopped answering (once, however many launches saw it) and fail
+        what was waiting on it; its workers die with it (their parent-death signal)."""
+        if zygote is None or zygote is not self._process:
+            return  # another launch already replaced it
+        zygote.kill()
+        self._zygote_gone()
+        self._process = None
+        await asyncio.to_thread(zygote.wait)
 
     async def _request(self, payload: bytes, fd: int) -> None:
         """Send one spawn request, waiting for room when many are queued (the control socket

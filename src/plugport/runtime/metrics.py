@@ -137,7 +137,7 @@ class RuntimeMetrics:
             self._labels(self._restarts, plugin).inc()
 
     def crash(self, plugin: str, cause: str) -> None:
-        """``cause`` is a short label (signal, exit, timeout, memory, cpu, unresponsive,
+        """``cause`` is a short label (signal, exit, launch, timeout, memory, cpu, unresponsive,
         protocol), never a free-form message: each distinct value is a new series."""
         with self._lock:
             self._labels(self._crashes, plugin, cause).inc()

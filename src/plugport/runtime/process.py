@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from plugport.errors import (
+    CrashKind,
     PermissionDeniedError,
     PluginCallError,
     PluginCrashedError,
@@ -113,7 +114,7 @@ class PluginProcess:
     ) -> CallResult:
         """Run a handler in the worker; past ``timeout_ms`` the worker is killed (SIGKILL)."""
         if not self.alive:
-            raise self._death or PluginCrashedError(self.plugin, "not running")
+            raise self._death or PluginCrashedError(self.plugin, "not running", kind="lost")
         call_id = next(self._ids)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -137,12 +138,18 @@ class PluginProcess:
         raise self._translate(reply)
 
     async def ping(self, timeout_s: float = 2.0) -> Pong:
+        """The worker's answer within ``timeout_s`` (sending included: a worker that stopped
+        reading fills the socket), else :class:`TimeoutError`; the caller decides what then."""
         call_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = future
         try:
-            await self.handle.channel.send(Ping(call_id))
-            pong: Pong = await asyncio.wait_for(asyncio.shield(future), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self.handle.channel.send(Ping(call_id))
+                pong: Pong = await asyncio.shield(future)
+        except ChannelClosedError:
+            await self._crashed()
+            raise self._death from None  # type: ignore[misc]
         finally:
             self._pending.pop(call_id, None)
             if not future.done():
@@ -158,8 +165,9 @@ class PluginProcess:
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._pending[call_id] = future
             try:
-                await self.handle.channel.send(Shutdown(call_id, deadline_ms))
-                reply = await asyncio.wait_for(asyncio.shield(future), deadline_ms / 1000 + 0.5)
+                async with asyncio.timeout(deadline_ms / 1000 + 0.5):
+                    await self.handle.channel.send(Shutdown(call_id, deadline_ms))
+                    reply = await asyncio.shield(future)
                 if isinstance(reply, Failure):
                     outcome = f"cleanup() failed ({reply.type}: {reply.message[:200]})"
                 else:
@@ -171,7 +179,7 @@ class PluginProcess:
                 outcome = "the worker ended before cleanup()"
             finally:
                 self._pending.pop(call_id, None)
-        self._death = self._death or PluginCrashedError(self.plugin, "stopped")
+        self._death = self._death or PluginCrashedError(self.plugin, "stopped", kind="stopped")
         self.handle.kill()
         self._fail_pending()
         self.handle.channel.close()
@@ -302,7 +310,8 @@ class PluginProcess:
         self.violation = reason
         if self._on_violation is not None:
             self._on_violation(reason)
-        self._die(PluginCrashedError(self.plugin, f"protocol violation: {reason}; killed"))
+        cause = f"protocol violation: {reason}; killed"
+        self._die(PluginCrashedError(self.plugin, cause, kind="protocol"))
 
     def _die(self, error: PlugportError) -> None:
         if self._death is None:
@@ -323,7 +332,7 @@ class PluginProcess:
         self._fail_pending()
 
     def _fail_pending(self) -> None:
-        death = self._death or PluginCrashedError(self.plugin, "not running")
+        death = self._death or PluginCrashedError(self.plugin, "not running", kind="lost")
         if not self.died.done():
             self.died.set_result(death)
         for future in [*self._pending.values(), self._ready]:
@@ -338,5 +347,8 @@ def _exit_error(plugin: str, exit: WorkerExit) -> PlugportError:
     if exit.signal == signal.SIGXCPU:
         return ResourceLimitExceededError(plugin, "cpu_seconds", "CPU time limit reached")
     if exit.code is None and exit.signal is None:
-        return PluginCrashedError(plugin, "the channel closed and the worker did not exit")
-    return PluginCrashedError(plugin, describe_exit(exit))
+        return PluginCrashedError(
+            plugin, "the channel closed and the worker did not exit", kind="lost"
+        )
+    kind: CrashKind = "signal" if exit.signal is not None else "exit"
+    return PluginCrashedError(plugin, describe_exit(exit), kind=kind)

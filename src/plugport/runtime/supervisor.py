@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -42,6 +40,7 @@ from plugport.runtime.capabilities.config import PluginSettings
 from plugport.runtime.capabilities.events import Event, EventBus
 from plugport.runtime.capabilities.storage import PluginStorage
 from plugport.runtime.capabilities.ui import UiRegistry
+from plugport.runtime.health import HealthChecks
 from plugport.runtime.hooks import HookImpl, HookOutcome, HookRegistry, HookSpec, call_hook
 from plugport.runtime.launcher import WorkerLauncher, ZygoteLauncher
 from plugport.runtime.metrics import RuntimeMetrics
@@ -57,7 +56,7 @@ __all__ = [
     "failure_kind",
 ]
 
-logger = logging.getLogger("plugport.runtime")
+
 MIB = 1024 * 1024
 
 
@@ -75,7 +74,9 @@ class Supervisor:
     ) -> None:
         self.config = config
         self._owns_launcher = launcher is None
-        self.launcher: WorkerLauncher = launcher or ZygoteLauncher()
+        self.launcher: WorkerLauncher = launcher or ZygoteLauncher(
+            spawn_timeout_ms=config.spawn_timeout_ms
+        )
         self._owns_db = db is None
         self.db = db or RuntimeDatabase(config.state_dir / "runtime.sqlite")
         self.audit: AuditLog = audit or SqliteAuditLog(self.db)
@@ -92,6 +93,7 @@ class Supervisor:
             net=config.net,
         )
         self._plugins: dict[str, _Entry] = {}
+        self.health = HealthChecks(config, self.metrics, self._plugins.values, self._failed)
         self._pinger: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()  # disposals: always awaited
         self._restarts: set[asyncio.Task[Any]] = set()  # pending restarts: cancelled on close
@@ -119,7 +121,7 @@ class Supervisor:
         """Start health pings and every plugin that activates ``on_startup``; a plugin that
         fails to start is audited and left in backoff, never raised here."""
         if self.config.ping_interval_s > 0 and self._pinger is None:
-            self._pinger = asyncio.create_task(self._ping_forever(), name="plugport-pings")
+            self._pinger = asyncio.create_task(self.health.run_forever(), name="plugport-pings")
         starting = [e for e in self._plugins.values() if e.always_on]
         await asyncio.gather(*(self._start_quietly(e) for e in starting))
 
@@ -308,11 +310,16 @@ class Supervisor:
             entry, "hook", hook, args=[], kwargs=dict(kwargs), timeout_ms=timeout_ms
         )
 
+    async def ping_all(self) -> None:
+        """Ping every running worker once: record its CPU and memory, kill it if it does not
+        answer in time."""
+        await self.health.ping_all()
+
     async def measure(self, name: str) -> PluginStatus:
         """Ping ``name``'s worker now (when it runs), so its CPU and memory readings are
         current rather than as of the last health ping."""
         entry = self._entry(name)
-        await self._ping(entry)
+        await self.health.ping(entry)
         [status] = self.status(name)
         return status
 
@@ -411,7 +418,9 @@ class Supervisor:
             if running is not None:
                 return running
             if self._closed:
-                raise PluginCrashedError(entry.name, "the host runtime is shutting down")
+                raise PluginCrashedError(
+                    entry.name, "the host runtime is shutting down", kind="shutdown"
+                )
             if entry.health.quarantined is not None:
                 raise PluginQuarantinedError(entry.name, entry.health.quarantined)
             wait = entry.health.wait_s(time.monotonic())
@@ -419,6 +428,7 @@ class Supervisor:
                 raise PluginCrashedError(
                     entry.name,
                     f"{entry.last_error}; restarting, next attempt in {wait:.1f} s",
+                    kind="backoff",
                 )
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -443,7 +453,7 @@ class Supervisor:
         started = time.perf_counter()
         process: PluginProcess | None = None
         try:
-            await self._check_data_dir(entry)
+            await self.health.check_data_dir(entry)
             isolation = await asyncio.to_thread(self._isolation, entry)
             handle = await self.launcher.launch(msgspec.structs.replace(spec, **isolation))
             process = PluginProcess(
@@ -453,25 +463,8 @@ class Supervisor:
                 on_limit=lambda capability, reason: self._audit(entry, "limit", reason, capability),
             )
             ready = await process.start(self.config.activation_timeout_s)
-        except SandboxUnavailableError as exc:
-            if process is not None:
-                process.terminate(exc)
-                self._in_background(process.stop(0))
-            self._set_state(entry, State.INACTIVE)
-            entry.last_error = str(exc)
-            self._audit(entry, "refuse", str(exc))
-            raise
-        except PlugportError as exc:
-            if process is not None:
-                process.terminate(exc)
-                self._in_background(process.stop(0))
-            self._record_failure(entry, exc)
-            raise
-        except BaseException:
-            self._set_state(entry, State.INACTIVE)  # cancelled (host shutting down): not a failure
-            if process is not None:
-                process.terminate(PluginCrashedError(entry.name, "start cancelled"))
-                self._in_background(process.stop(0))
+        except BaseException as exc:
+            self._abandon(entry, process, exc)
             raise
         entry.process = process
         entry.handlers = list(ready.handlers)
@@ -489,6 +482,26 @@ class Supervisor:
             self._audit(entry, "activate", detail)
         entry.watcher = asyncio.create_task(self._watch(entry, process))
         return process
+
+    def _abandon(self, entry: _Entry, process: PluginProcess | None, exc: BaseException) -> None:
+        """A start that did not finish: end the half-started worker, then record why. A
+        sandbox refusal is the policy working (audited, not a failure); any other error of ours
+        counts toward backoff and quarantine; a cancellation (the host shutting down) is
+        neither."""
+        if process is not None:
+            reason = exc if isinstance(exc, PlugportError) else None
+            process.terminate(
+                reason or PluginCrashedError(entry.name, "start cancelled", kind="shutdown")
+            )
+            self._in_background(process.stop(0))
+        if isinstance(exc, SandboxUnavailableError):
+            self._set_state(entry, State.INACTIVE)
+            entry.last_error = str(exc)
+            self._audit(entry, "refuse", str(exc))
+        elif isinstance(exc, PlugportError):
+            self._record_failure(entry, exc)
+        else:
+            self._set_state(entry, State.INACTIVE)
 
     async def _watch(self, entry: _Entry, process: PluginProcess) -> None:
         error = await process.died
@@ -530,62 +543,6 @@ class Supervisor:
         task = asyncio.create_task(coroutine)
         tasks.add(task)
         task.add_done_callback(tasks.discard)
-
-    # --- health ---------------------------------------------------------------------------------
-
-    async def _ping_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.ping_interval_s)
-            try:
-                await self.ping_all()
-            except Exception:  # a bug here must not end health checks for every plugin
-                logger.exception("health pings failed; trying again next interval")
-
-    async def ping_all(self) -> None:
-        """Ping every running worker once: record its CPU and memory, kill it if it does not
-        answer in time."""
-        await asyncio.gather(*(self._ping(e) for e in list(self._plugins.values()) if e.running))
-
-    async def _ping(self, entry: _Entry) -> None:
-        process = entry.running
-        if process is None:
-            return
-        try:
-            pong = await process.ping(self.config.ping_timeout_s)
-        except TimeoutError:
-            error = PluginCrashedError(
-                entry.name,
-                f"unresponsive: no answer to a health ping within {self.config.ping_timeout_s:g} s"
-                "; killed",
-            )
-            process.terminate(error)
-            self._failed(entry, process, error)
-            return
-        except PlugportError:
-            return  # it died meanwhile; its watcher reports it
-        try:
-            await self._check_data_dir(entry)
-        except ResourceLimitExceededError as exc:
-            process.terminate(exc)
-            self._failed(entry, process, exc)
-            return
-        entry.cpu_seconds = pong.cpu_ms / 1000
-        entry.peak_rss_bytes = pong.rss_kb * 1024
-        self.metrics.resources(
-            entry.name, cpu_seconds=entry.cpu_seconds, peak_rss_bytes=entry.peak_rss_bytes
-        )
-
-    async def _check_data_dir(self, entry: _Entry) -> None:
-        used = await asyncio.to_thread(_tree_bytes, entry.data_dir)
-        quota_mb = entry.data_quota_mb(self.config)
-        limit = quota_mb * MIB
-        if used > limit:
-            raise ResourceLimitExceededError(
-                entry.name,
-                "data_dir_bytes",
-                f"its data directory holds {used} bytes, over the {limit} byte limit "
-                f"(max_data_dir_mb = {quota_mb})",
-            )
 
     def _isolation(self, entry: _Entry) -> dict[str, Any]:
         """What a root host adds to a worker's spec: the plugin's own uid, and its data volume
@@ -631,17 +588,3 @@ class Supervisor:
 
     def _audit(self, entry: _Entry, kind: str, reason: str, capability: str = "") -> None:
         self.audit.record(AuditEvent(entry.name, kind, reason, capability))
-
-
-def _tree_bytes(root: Path) -> int:
-    """Bytes allocated under ``root`` (blocks, so sparse files count for what they use)."""
-    total = 0
-    stack = [root]
-    while stack:
-        with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
-            for item in entries:
-                if item.is_dir(follow_symlinks=False):
-                    stack.append(Path(item.path))
-                else:
-                    total += item.stat(follow_symlinks=False).st_blocks * 512
-    return total

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import gc
 import os
 import select
@@ -59,8 +60,10 @@ class Spawned(msgspec.Struct, tag="spawned", frozen=True):
     pid: int
 
 
-class SpawnFailed(msgspec.Struct, tag="spawn_failed", frozen=True):
-    """The zygote could not start the worker (fork refused, no pid reported in time...)."""
+class SpawnFailed(msgspec.Struct, tag="spawn-failed", frozen=True):
+    """The zygote could not start the worker asked for by ``token`` (the fork was refused, no
+    channel descriptor arrived with the request, its data volume could not be mounted, no pid
+    came back in time); it keeps serving other requests."""
 
     token: int
     reason: str
@@ -145,6 +148,9 @@ def main(control_fd: int) -> None:
             if not isinstance(request, Spawn) or len(fds) != 1:
                 for fd in fds:
                     os.close(fd)
+                if isinstance(request, Spawn):
+                    reason = "received no channel descriptor with the request (out of fds?)"
+                    control.send(encoder.encode(SpawnFailed(request.token, reason)))
                 continue
 
             def forget_loop() -> None:  # in the intermediate: none of this is the worker's
@@ -197,7 +203,9 @@ def _spawn(
     except OSError as exc:
         for fd in (channel_fd, report_read, report_write, go_read, go_write):
             os.close(fd)
-        control.send(encoder.encode(SpawnFailed(request.token, f"fork refused: {exc}")))
+        code = exc.errno or 0
+        reason = f"could not fork: {errno.errorcode.get(code, code)} ({os.strerror(code)})"
+        control.send(encoder.encode(SpawnFailed(request.token, reason)))
         return
     if pid == 0:
         os.close(report_read)
@@ -237,7 +245,8 @@ def _spawn(
 
 def _intermediate(report: int, run_worker: Callable[[], NoReturn]) -> NoReturn:
     """Make the PID namespace, fork the worker into it as its pid 1, report its pid, exit."""
-    from plugport.runtime.sandbox import LayerFailedError, pid_namespace
+    from plugport.runtime.sandbox import pid_namespace
+    from plugport.runtime.sandbox._types import LayerFailedError
 
     try:
         pid_namespace.enter_for_children()
