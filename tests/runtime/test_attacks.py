@@ -39,6 +39,7 @@ from plugport.runtime.audit import AuditEvent, MemoryAuditLog
 from plugport.runtime.broker import NetOptions
 from plugport.runtime.capabilities.network import StaticResolver
 from plugport.runtime.hooks import HookOutcome, HookSpec
+from plugport.runtime.launcher import ZygoteLauncher
 from plugport.runtime.sandbox import LayerStatus, doctor
 from plugport.runtime.sandbox.environment import scrubbed_environment
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor
@@ -1217,6 +1218,459 @@ class Main(Plugin):
     refusals = set(value.values())
     assert refusals <= {EPERM, "ESRCH", "ENOSYS"}, value
     assert attack.kinds == ["activate", "deactivate"]
+
+
+# --- other processes and other files: the syscall inventory, class by class ---------------------
+#
+# One hostile plugin per class of the inventory (syscall_policy.py) aims every call of the class at
+# the host (this test process), the zygote and a sibling plugin's worker, and at itself as a
+# control: the same call must work on the worker itself, so a refusal of the others is the
+# filter's and not a malformed argument's. Each target is then read from outside (limits, nice,
+# affinity, scheduler, I/O priority, group, files) and must be unchanged, and must still serve.
+
+SIBLING = "acme.sibling"
+REFUSALS = {"EPERM", "ENOSYS", "ESRCH"}  # ESRCH: with a PID namespace, no other pid exists
+PROBE_HOOKS = (HookSpec("probe", args=("targets", "paths")), HookSpec("ping"), HookSpec("sibling"))
+
+# Prepended to each class's probes: `raw` returns what the call returned, `probes(pid)` (each
+# class defines it) maps a probe name to a call aimed at `pid`, and `anywhere()` maps a probe name
+# to a call that names no single process (a process group, every process of the uid, a path).
+PROBE_PRELUDE = """
+import ctypes, resource, signal, struct
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+TABLE = __import__("plugport.runtime.sandbox.seccomp", fromlist=["ARCHES"]).ARCHES[
+    os.uname().machine
+].syscalls
+AT_FDCWD = -100
+
+
+def raw(name, *args):
+    if name not in TABLE:
+        raise NotImplementedError(name)
+    result = libc.syscall(TABLE[name], *(ctypes.c_long(a) for a in args))
+    if result < 0:
+        raise OSError(ctypes.get_errno(), name)
+    return result
+
+
+KEEP = []  # the buffers raw calls point into live as long as the worker
+
+
+def buffer(size=256, data=b""):
+    buf = ctypes.create_string_buffer(data, size)
+    KEEP.append(buf)
+    return buf, ctypes.addressof(buf)
+
+
+def anywhere(paths):
+    return {}
+
+
+class Main(Plugin):
+    @hook("probe")
+    def probe(self, targets, paths):
+        results = {}
+        for target, pid in {**targets, "itself": os.getpid()}.items():
+            for name, call in probes(pid).items():
+                results[f"{name}({target})"] = attempt(call)
+        for name, call in anywhere(paths).items():
+            results[name] = attempt(call)
+        return results
+"""
+
+SIBLING_BODY = """
+class Main(Plugin):
+    @hook("sibling")
+    def sibling(self):
+        with open("notes.txt", "a") as notes:
+            notes.write("x")
+        return sorted(os.listdir("."))
+"""
+
+SIGNAL_PROBES = """
+def probes(pid):
+    info, info_at = buffer(128, struct.pack("iii", 0, 0, -1))  # si_code SI_QUEUE, as sigqueue()
+
+    def pidfd_send_signal():
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            pidfd = os.pidfd_open(os.getpid())  # its own: the signal is refused all the same
+        raw("pidfd_send_signal", pidfd, 0, 0, 0)
+
+    return {
+        "kill": lambda: os.kill(pid, 0),
+        "tgkill": lambda: raw("tgkill", pid, pid, 0),
+        "rt_sigqueueinfo": lambda: raw("rt_sigqueueinfo", pid, 0, info_at),
+        "rt_tgsigqueueinfo": lambda: raw("rt_tgsigqueueinfo", pid, pid, 0, info_at),
+        "pidfd_open": lambda: os.close(os.pidfd_open(pid)),
+        "tkill": lambda: raw("tkill", pid, 0),
+        "pidfd_send_signal": pidfd_send_signal,
+    }
+
+
+def anywhere(paths):
+    return {
+        "kill(0), its process group": lambda: os.kill(0, 0),
+        "kill(-1), every process": lambda: os.kill(-1, 0),
+        "kill(-host), the host's group": lambda: os.kill(-paths["host_pgid"], 0),
+    }
+"""
+
+LIMIT_PROBES = """
+def probes(pid):
+    return {
+        "prlimit64 read": lambda: resource.prlimit(pid, resource.RLIMIT_NOFILE),
+        "prlimit64 write": lambda: resource.prlimit(pid, resource.RLIMIT_MSGQUEUE, (0, 0)),
+    }
+"""
+
+SCHEDULING_PROBES = """
+SCHED_BATCH, IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER = 3, 1, 2, 3
+IDLE_IO = 3 << 13  # IOPRIO_CLASS_IDLE
+
+
+def probes(pid):
+    attr, attr_at = buffer(56, struct.pack("IIQiI", 56, SCHED_BATCH, 0, 19, 0))
+    cpu = min(os.sched_getaffinity(0))
+    return {
+        "setpriority": lambda: os.setpriority(os.PRIO_PROCESS, pid, 19),
+        "getpriority": lambda: os.getpriority(os.PRIO_PROCESS, pid),
+        "sched_setaffinity": lambda: os.sched_setaffinity(pid, {cpu}),
+        "sched_getaffinity": lambda: os.sched_getaffinity(pid),
+        "sched_setscheduler": lambda: os.sched_setscheduler(pid, SCHED_BATCH, os.sched_param(0)),
+        "sched_getscheduler": lambda: os.sched_getscheduler(pid),
+        "sched_setparam": lambda: os.sched_setparam(pid, os.sched_param(0)),
+        "sched_getparam": lambda: os.sched_getparam(pid),
+        "sched_rr_get_interval": lambda: os.sched_rr_get_interval(pid),
+        "sched_setattr": lambda: raw("sched_setattr", pid, attr_at, 0),
+        "sched_getattr": lambda: raw("sched_getattr", pid, attr_at, 56, 0),
+        "ioprio_set": lambda: raw("ioprio_set", IOPRIO_WHO_PROCESS, pid, IDLE_IO),
+        "ioprio_get": lambda: raw("ioprio_get", IOPRIO_WHO_PROCESS, pid),
+    }
+
+
+def anywhere(paths):
+    return {
+        "setpriority(PRIO_PGRP, 0)": lambda: os.setpriority(os.PRIO_PGRP, 0, 19),
+        "setpriority(PRIO_PGRP, host)": lambda: os.setpriority(
+            os.PRIO_PGRP, paths["host_pgid"], 19
+        ),
+        "setpriority(PRIO_USER, 0)": lambda: os.setpriority(os.PRIO_USER, 0, 19),
+        "getpriority(PRIO_USER, 0)": lambda: os.getpriority(os.PRIO_USER, 0),
+        "ioprio_set(WHO_PGRP, 0)": lambda: raw("ioprio_set", IOPRIO_WHO_PGRP, 0, IDLE_IO),
+        "ioprio_set(WHO_USER, 0)": lambda: raw("ioprio_set", IOPRIO_WHO_USER, 0, IDLE_IO),
+    }
+"""
+
+MEMORY_PROBES = """
+def probes(pid):
+    data, data_at = buffer(64, b"probe")
+    iov, iov_at = buffer(16, struct.pack("QQ", data_at, 64))  # this worker's own buffer
+    far, far_at = buffer(16, struct.pack("QQ", 0x10000, 64))  # mapped nowhere: never written
+    nodes, nodes_at = buffer(8, struct.pack("Q", 1))  # NUMA node 0
+    head, head_at = buffer(16)
+    attr, attr_at = buffer(128, struct.pack("IIQ", 0, 128, 0))  # PERF_TYPE_HARDWARE, cycles
+    pidfd = os.pidfd_open(os.getpid())
+    return {
+        "process_vm_readv": lambda: raw("process_vm_readv", pid, iov_at, 1, iov_at, 1, 0),
+        "process_vm_writev": lambda: raw("process_vm_writev", pid, iov_at, 1, far_at, 1, 0),
+        "move_pages": lambda: raw("move_pages", pid, 0, 0, 0, 0, 0),
+        "migrate_pages": lambda: raw("migrate_pages", pid, 64, nodes_at, nodes_at),
+        "get_robust_list": lambda: raw("get_robust_list", pid, head_at, head_at + 8),
+        "kcmp": lambda: raw("kcmp", os.getpid(), pid, 0, 0, 0),  # KCMP_FILE 0 vs 0
+        "ptrace(ATTACH)": lambda: raw("ptrace", 16, pid, 0, 0),
+        "ptrace(SEIZE)": lambda: raw("ptrace", 0x4206, pid, 0, 0),
+        "perf_event_open": lambda: raw("perf_event_open", attr_at, pid, -1, -1, 0),
+        "process_madvise": lambda: raw("process_madvise", pidfd, iov_at, 1, 20, 0),  # COLD
+        "process_mrelease": lambda: raw("process_mrelease", pidfd, 0),
+        "pidfd_getfd": lambda: raw("pidfd_getfd", pidfd, 0, 0),
+    }
+"""
+
+IDENTITY_PROBES = """
+def probes(pid):
+    header, header_at = buffer(8, struct.pack("Ii", 0x20080522, pid))  # _LINUX_CAPABILITY_V3
+    caps, caps_at = buffer(24)
+    return {
+        "getpgid": lambda: os.getpgid(pid),
+        "getsid": lambda: os.getsid(pid),
+        "setpgid": lambda: os.setpgid(pid, pid),
+        "capget": lambda: raw("capget", header_at, caps_at),
+        "capset": lambda: raw("capset", header_at, caps_at),
+        "setns(pidfd)": lambda: raw("setns", os.pidfd_open(os.getpid()), 0x40000000),
+        "wait4": lambda: os.waitpid(pid, os.WNOHANG),
+        "waitid": lambda: os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG),
+    }
+
+
+def anywhere(paths):
+    name, name_at = buffer(16, b"/plugport-probe")
+    return {
+        "setsid": os.setsid,
+        "setuid(0)": lambda: os.setuid(0),
+        "setresuid": lambda: os.setresuid(0, 0, 0),
+        "setgroups": lambda: os.setgroups([]),
+        "unshare(NEWUSER)": lambda: raw("unshare", 0x10000000),
+        "shmget": lambda: raw("shmget", 0, 4096, 0o1600),  # IPC_PRIVATE, IPC_CREAT | 0600
+        "semget": lambda: raw("semget", 0, 1, 0o1600),
+        "msgget": lambda: raw("msgget", 0, 0o1600),
+        "mq_open": lambda: raw("mq_open", name_at, 0o100 | 2, 0o600, 0),  # O_CREAT | O_RDWR
+    }
+"""
+
+FILE_PROBES = """
+def probes(pid):
+    return {}
+
+
+def observe(path):
+    path_buf, path_at = buffer(4096, path.encode())
+    handle, handle_at = buffer(136, struct.pack("Ii", 128, 0))  # struct file_handle
+    mount_id, mount_id_at = buffer(8)
+    fsx, fsx_at = buffer(64)
+    return {
+        "inotify_add_watch": lambda: raw("inotify_add_watch", -1, path_at, 0x100),  # IN_CREATE
+        "fanotify_mark": lambda: raw("fanotify_mark", -1, 1, 0x100, AT_FDCWD, path_at),
+        "name_to_handle_at": lambda: raw(
+            "name_to_handle_at", AT_FDCWD, path_at, handle_at, mount_id_at, 0
+        ),
+        "statfs": lambda: os.statvfs(path),
+        "getxattr": lambda: os.getxattr(path, "user.probe"),
+        "listxattr": lambda: os.listxattr(path),
+        "file_getattr": lambda: raw("file_getattr", AT_FDCWD, path_at, fsx_at, 24, 0),
+    }
+
+
+def anywhere(paths):
+    request, request_at = buffer(24, struct.pack("IIQQ", 24, 0, 0xFFFFFFFFFFFFFFFF, 0))
+    ids, ids_at = buffer(8 * 64)
+    handle, handle_at = buffer(136, struct.pack("Ii", 8, 1) + bytes(8))
+    calls = {
+        "inotify_init1": lambda: raw("inotify_init1", 0),
+        "fanotify_init": lambda: raw("fanotify_init", 0x200, 0),  # FAN_REPORT_FID
+        "open_by_handle_at": lambda: raw("open_by_handle_at", os.open(".", 0), handle_at, 0),
+        "listmount": lambda: raw("listmount", request_at, ids_at, 64, 0),
+        "statmount": lambda: raw("statmount", request_at, ids_at, 8 * 64, 0),
+        "quotactl_fd": lambda: raw("quotactl_fd", os.open(".", 0), 0x800004 << 8, 0, 0),  # GETFMT
+        "lookup_dcookie": lambda: raw("lookup_dcookie", 0, 0, 0),
+    }
+    if "sysfs" in TABLE:  # x86_64 only, as ustat
+        calls["sysfs"] = lambda: raw("sysfs", 3)  # the number of filesystem types
+        calls["ustat"] = lambda: raw("ustat", os.stat(".").st_dev, ids_at)
+    for target, path in paths["watch"].items():
+        calls |= {f"{name}({target})": call for name, call in observe(path).items()}
+    return calls
+"""
+
+
+def _ioprio(pid: int) -> int:
+    import ctypes
+
+    from plugport.runtime.sandbox.seccomp import ARCHES
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    number = ARCHES[platform.machine()].syscalls["ioprio_get"]
+    return int(libc.syscall(number, ctypes.c_long(1), ctypes.c_long(pid)))  # WHO_PROCESS
+
+
+def outside_view(pid: int) -> dict[str, Any]:
+    """What an attack on ``pid`` could have changed, read by the host."""
+    import resource
+
+    limits = ("NOFILE", "MSGQUEUE", "CPU", "AS", "NPROC", "CORE", "FSIZE")
+    return {
+        "limits": {
+            name: resource.prlimit(pid, getattr(resource, f"RLIMIT_{name}")) for name in limits
+        },
+        "nice": os.getpriority(os.PRIO_PROCESS, pid),
+        "affinity": os.sched_getaffinity(pid),
+        "scheduler": os.sched_getscheduler(pid),
+        "priority": os.sched_getparam(pid).sched_priority,
+        "ioprio": _ioprio(pid),
+        "group": (os.getpgid(pid), os.getsid(pid)),
+        "state": Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0],
+    }
+
+
+def files_of(directory: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(path.relative_to(directory)): (path.stat().st_size, path.stat().st_mode)
+        for path in sorted(directory.rglob("*"))
+    }
+
+
+@dataclass
+class Probed:
+    """What the hostile plugin saw, and what the host saw of each target before and after."""
+
+    results: dict[str, str]
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+    def of(self, target: str) -> dict[str, str]:
+        suffix = f"({target})"
+        return {k[: -len(suffix)]: v for k, v in self.results.items() if k.endswith(suffix)}
+
+
+def probe_everyone(root: Path, probes: str) -> Probed:
+    """Run one class of probes against the host, the zygote and a sibling worker under a real
+    supervisor; check that the sibling and a new activation are served afterwards."""
+    sibling = write_plugin(root, SIBLING, SIBLING_BODY, "[contributes]\nhooks = { sibling = 0 }\n")
+    body = PROBE_PRELUDE + textwrap.dedent(probes)
+    evil = write_plugin(root, EVIL, PRELUDE + body, "[contributes]\nhooks = { probe = 0 }\n")
+    state = root / "state"
+    results: dict[str, str] = {}
+    seen: dict[str, dict[str, Any]] = {}
+
+    def view(targets: dict[str, int]) -> dict[str, Any]:
+        return {
+            **{name: outside_view(pid) for name, pid in targets.items()},
+            "host group nice": os.getpriority(os.PRIO_PGRP, os.getpgid(0)),
+            "sibling files": files_of(state / "data" / SIBLING),
+            "state files": files_of(state),
+        }
+
+    async def scenario(runtime: Supervisor) -> None:
+        [first] = await runtime.call_hook("sibling")
+        assert first.ok, first.error
+        [status] = runtime.status(SIBLING)
+        assert isinstance(runtime.launcher, ZygoteLauncher)
+        assert status.pid is not None
+        assert runtime.launcher.pid is not None
+        targets = {"host": os.getpid(), "zygote": runtime.launcher.pid, "sibling": status.pid}
+        paths = {
+            "host_pgid": os.getpgid(0),
+            "watch": {
+                "sibling's data": str(state / "data" / SIBLING),
+                "sibling's notes": str(state / "data" / SIBLING / "notes.txt"),
+                "host's state": str(state),
+                "host's database": str(state / "runtime.sqlite"),
+            },
+        }
+        # Activate the prober first, so its start-up is not mistaken for a change it made.
+        [warm_up] = await runtime.call_hook("probe", targets={}, paths={**paths, "watch": {}})
+        assert warm_up.ok, warm_up.error
+        seen["before"] = view(targets)
+        [probed] = await runtime.call_hook("probe", targets=targets, paths=paths)
+        assert probed.ok, probed.error
+        results.update(probed.value)
+        seen["after"] = view(targets)
+        [again] = await runtime.call_hook("sibling")  # the sibling still serves, same worker
+        assert (again.ok, again.value) == (True, ["notes.txt", "tmp"]), again.error
+        [still] = runtime.status(SIBLING)
+        assert (still.pid, still.restarts) == (status.pid, 0)
+        await good_is_served(runtime)  # a new activation still works: the zygote serves
+
+    supervise(root, [evil, sibling, good(root)], scenario, hooks=PROBE_HOOKS)
+    return Probed(results, seen["before"], seen["after"])
+
+
+def assert_refused_everywhere_else(probed: Probed, on_itself: dict[str, str]) -> None:
+    """Every probe was refused for the host, the zygote and the sibling; on the worker itself
+    it came out as ``on_itself`` says; the host saw no change in any target."""
+    assert probed.of("itself") == on_itself
+    for target in ("host", "zygote", "sibling"):
+        seen = probed.of(target)
+        assert set(seen) == set(on_itself), target
+        wrong = {name: e for name, e in seen.items() if e not in REFUSALS}
+        assert not wrong, f"{target}: not refused: {wrong}"
+    assert probed.after == probed.before
+
+
+OK = "ok"
+
+
+def test_signals_reach_no_other_process(tmp_path: Path) -> None:
+    probed = probe_everyone(tmp_path, SIGNAL_PROBES)
+    assert_refused_everywhere_else(
+        probed,
+        {
+            **dict.fromkeys(["kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"], OK),
+            "pidfd_open": OK,
+            "tkill": EPERM,  # a bare thread id: tgkill does the same for its own threads
+            "pidfd_send_signal": EPERM,
+        },
+    )
+    anywhere = {k: v for k, v in probed.results.items() if "), " in k}
+    assert anywhere == dict.fromkeys(
+        ["kill(0), its process group", "kill(-1), every process", "kill(-host), the host's group"],
+        EPERM,
+    )
+
+
+def test_no_other_process_limits_can_be_read_or_changed(tmp_path: Path) -> None:
+    probed = probe_everyone(tmp_path, LIMIT_PROBES)
+    assert_refused_everywhere_else(probed, {"prlimit64 read": OK, "prlimit64 write": OK})
+
+
+def test_no_other_process_priority_affinity_or_scheduler_can_be_touched(tmp_path: Path) -> None:
+    probed = probe_everyone(tmp_path, SCHEDULING_PROBES)
+    calls = [
+        "setpriority", "getpriority", "sched_setaffinity", "sched_getaffinity",
+        "sched_setscheduler", "sched_getscheduler", "sched_setparam", "sched_getparam",
+        "sched_rr_get_interval", "sched_setattr", "sched_getattr", "ioprio_set", "ioprio_get",
+    ]  # fmt: skip
+    assert_refused_everywhere_else(probed, dict.fromkeys(calls, OK))
+    assert {k: v for k, v in probed.results.items() if ", " in k} == dict.fromkeys(
+        [
+            "setpriority(PRIO_PGRP, 0)", "setpriority(PRIO_PGRP, host)",
+            "setpriority(PRIO_USER, 0)", "getpriority(PRIO_USER, 0)",
+            "ioprio_set(WHO_PGRP, 0)", "ioprio_set(WHO_USER, 0)",
+        ],
+        EPERM,
+    )  # fmt: skip
+
+
+def test_no_other_process_memory_can_be_reached(tmp_path: Path) -> None:
+    probed = probe_everyone(tmp_path, MEMORY_PROBES)
+    refused = [
+        "process_vm_readv", "process_vm_writev", "kcmp", "ptrace(ATTACH)", "ptrace(SEIZE)",
+        "perf_event_open", "process_madvise", "process_mrelease", "pidfd_getfd",
+    ]  # fmt: skip
+    assert_refused_everywhere_else(
+        probed,
+        {
+            **dict.fromkeys(["move_pages", "migrate_pages", "get_robust_list"], OK),
+            **dict.fromkeys(refused, EPERM),
+        },
+    )
+
+
+def test_no_other_process_group_session_or_capabilities_can_be_touched(tmp_path: Path) -> None:
+    probed = probe_everyone(tmp_path, IDENTITY_PROBES)
+    # wait4/waitid stay allowed: the kernel refuses them for anything but the caller's children
+    # (it has none); the filter refuses the rest, even on itself.
+    itself = {"getpgid": OK, "getsid": OK, "wait4": "ECHILD", "waitid": "ECHILD"}
+    itself |= dict.fromkeys(["setpgid", "capget", "capset", "setns(pidfd)"], EPERM)
+    assert probed.of("itself") == itself
+    for target in ("host", "zygote", "sibling"):
+        seen = probed.of(target)
+        assert {k: seen[k] for k in ("wait4", "waitid")} == {"wait4": "ECHILD", "waitid": "ECHILD"}
+        assert {v for k, v in seen.items() if not k.startswith("wait")} <= REFUSALS, seen
+    assert probed.after == probed.before
+    shared = ["setsid", "setuid(0)", "setresuid", "setgroups", "unshare(NEWUSER)"]
+    shared += ["shmget", "semget", "msgget", "mq_open"]
+    assert {k: probed.results[k] for k in shared} == dict.fromkeys(shared, EPERM)
+
+
+def test_no_file_outside_can_be_watched_or_observed(tmp_path: Path) -> None:
+    probed = probe_everyone(tmp_path, FILE_PROBES)
+    assert probed.after == probed.before
+    observations = {k: v for k, v in probed.results.items() if "(" in k}
+    assert len(observations) == 4 * 7
+    assert set(observations.values()) == {EPERM}, observations
+    rest = {k: v for k, v in probed.results.items() if "(" not in k}
+    expected = dict.fromkeys(
+        ["inotify_init1", "fanotify_init", "open_by_handle_at", "listmount", "statmount"], EPERM
+    )
+    expected |= {"quotactl_fd": EPERM, "lookup_dcookie": "ENOSYS"}  # removed from 6.10 kernels
+    if platform.machine() == "x86_64":
+        expected |= {"sysfs": EPERM, "ustat": EPERM}
+    assert rest == expected
 
 
 # --- the channel ---------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""Layer ``seccomp``: a classic-BPF syscall filter, installed last, that refuses the kernel
-interfaces a plugin never needs and that widen the attack surface or reach outside the worker:
-new processes, namespaces, ptrace, io_uring, bpf, keyrings, modules, mounts, clocks, non-unix
-sockets, ``connect``, and signals to any process but the worker itself.
+"""Layer ``seccomp``: a classic-BPF syscall allowlist, installed last, compiled from the
+inventory in :mod:`.syscall_policy` (one decision per Linux system call, with why; ``plugport
+doctor --syscalls`` prints it). A worker touches no process but itself: every call that names a
+pid, pgid or pidfd is allowed only for the worker's own pid, or refused; calls that watch or
+observe files without opening them are refused; a number the table does not know gets ENOSYS.
 
 :func:`build_filter` is pure (architecture and pid in, bytes out) so its decisions are unit-tested
 by simulating the program; :func:`apply` only installs it.
@@ -9,7 +10,10 @@ by simulating the program; :func:`apply` only installs it.
 Decisions worth knowing:
 
 * The audit architecture is checked first and a mismatch kills the process, as does an x32
-  syscall (``nr >= 0x40000000``) on x86_64: both are only ever attempts to dodge the table.
+  syscall (``nr >= 0x40000000``) on x86_64: both are only ever attempts to dodge the table. No
+  other decision kills: a refusal is an errno the plugin can handle.
+* The pid is the one :func:`os.getpid` returns when the filter is applied, so in a worker with
+  its own PID namespace it is 1, and nothing outside that namespace can be named anyway.
 * ``clone`` is allowed only for threads (``CLONE_THREAD``, no namespace flag); ``fork``,
   ``vfork`` and process ``clone`` get EPERM, so a fork bomb cannot start; ``clone3`` gets ENOSYS
   because its flags live in memory BPF cannot read, and glibc then falls back to ``clone``.
@@ -28,6 +32,9 @@ Decisions worth knowing:
   mode and fails; ``shutil.copyfile`` works.)
 * ``execve`` stays allowed: whatever it runs inherits every layer (namespaces, rlimits, Landlock,
   this filter, no_new_privs), so it is no way out.
+* Layout: the calls decided by argument come first, then ranges of calls decided by number
+  alone. Those ranges never load an argument, so the kernel's per-syscall action cache answers
+  every allowed call without running the program.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from dataclasses import dataclass
 
 from plugport.runtime.sandbox import _libc
 from plugport.runtime.sandbox._types import LayerFailedError, LayerStatus, SandboxSpec
+from plugport.runtime.sandbox.syscall_policy import NUMBERS, RULES, Rule
 
 __all__ = [
     "ARCHES",
@@ -53,6 +61,7 @@ __all__ = [
     "apply",
     "available",
     "build_filter",
+    "describe",
 ]
 
 NAME = "seccomp"
@@ -114,80 +123,17 @@ class Arch:
     syscalls: Mapping[str, int]
 
 
-_X86_64 = {
-    "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "io_uring_setup": 425,
-    "io_uring_enter": 426, "io_uring_register": 427, "bpf": 321, "userfaultfd": 323,
-    "perf_event_open": 298, "add_key": 248, "request_key": 249, "keyctl": 250, "mount": 165,
-    "umount2": 166, "pivot_root": 155, "chroot": 161, "unshare": 272, "setns": 308,
-    "init_module": 175, "finit_module": 313, "delete_module": 176, "kexec_load": 246,
-    "kexec_file_load": 320, "fork": 57, "vfork": 58, "clone": 56, "clone3": 435, "socket": 41,
-    "socketpair": 53, "connect": 42, "kill": 62, "tkill": 200, "tgkill": 234,
-    "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297, "pidfd_send_signal": 424,
-    "pidfd_getfd": 438, "process_madvise": 440, "kcmp": 312, "personality": 135, "acct": 163,
-    "swapon": 167, "swapoff": 168, "reboot": 169, "settimeofday": 164, "clock_settime": 227,
-    "clock_adjtime": 305, "adjtimex": 159, "quotactl": 179, "quotactl_fd": 443,
-    "lookup_dcookie": 212, "name_to_handle_at": 303, "open_by_handle_at": 304, "open_tree": 428,
-    "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
-    "mount_setattr": 442, "syslog": 103, "uselib": 134, "iopl": 172, "ioperm": 173,
-    "vhangup": 153, "sethostname": 170, "setdomainname": 171, "ioctl": 16, "seccomp": 317,
-    "chmod": 90, "fchmod": 91, "fchmodat": 268, "fchmodat2": 452, "chown": 92, "fchown": 93,
-    "lchown": 94, "fchownat": 260, "utime": 132, "utimes": 235, "futimesat": 261,
-    "utimensat": 280, "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197,
-    "lremovexattr": 198, "fremovexattr": 199, "setxattrat": 463, "removexattrat": 466,
-}  # fmt: skip
-_AARCH64 = {
-    "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "io_uring_setup": 425,
-    "io_uring_enter": 426, "io_uring_register": 427, "bpf": 280, "userfaultfd": 282,
-    "perf_event_open": 241, "add_key": 217, "request_key": 218, "keyctl": 219, "mount": 40,
-    "umount2": 39, "pivot_root": 41, "chroot": 51, "unshare": 97, "setns": 268,
-    "init_module": 105, "finit_module": 273, "delete_module": 106, "kexec_load": 104,
-    "kexec_file_load": 294, "clone": 220, "clone3": 435, "socket": 198, "socketpair": 199,
-    "connect": 203, "kill": 129, "tkill": 130, "tgkill": 131, "rt_sigqueueinfo": 138,
-    "rt_tgsigqueueinfo": 240, "pidfd_send_signal": 424, "pidfd_getfd": 438,
-    "process_madvise": 440, "kcmp": 272, "personality": 92, "acct": 89, "swapon": 224,
-    "swapoff": 225, "reboot": 142, "settimeofday": 170, "clock_settime": 112,
-    "clock_adjtime": 266, "adjtimex": 171, "quotactl": 60, "quotactl_fd": 443,
-    "lookup_dcookie": 18, "name_to_handle_at": 264, "open_by_handle_at": 265, "open_tree": 428,
-    "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
-    "mount_setattr": 442, "syslog": 116, "vhangup": 58, "sethostname": 161,
-    "setdomainname": 162, "ioctl": 29, "seccomp": 277,
-    "fchmod": 52, "fchmodat": 53, "fchmodat2": 452, "fchownat": 54, "fchown": 55,
-    "utimensat": 88, "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7, "removexattr": 14,
-    "lremovexattr": 15, "fremovexattr": 16, "setxattrat": 463, "removexattrat": 466,
-}  # fmt: skip
-
 ARCHES: Mapping[str, Arch] = {
-    "x86_64": Arch("x86_64", 0xC000003E, x32_guard=True, syscalls=_X86_64),
-    "aarch64": Arch("aarch64", 0xC00000B7, x32_guard=False, syscalls=_AARCH64),
+    "x86_64": Arch("x86_64", 0xC000003E, x32_guard=True, syscalls=NUMBERS["x86_64"]),
+    "aarch64": Arch("aarch64", 0xC00000B7, x32_guard=False, syscalls=NUMBERS["aarch64"]),
 }
 
-DENIED: Mapping[str, int] = dict.fromkeys(
-    (
-        # other processes' memory and tracing
-        "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
-        "process_madvise",
-        # large kernel attack surface no plugin needs
-        "io_uring_setup", "io_uring_enter", "io_uring_register", "bpf", "userfaultfd",
-        "perf_event_open", "add_key", "request_key", "keyctl", "personality", "uselib",
-        "lookup_dcookie", "name_to_handle_at", "open_by_handle_at", "syslog", "vhangup",
-        # namespaces and mounts
-        "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "open_tree",
-        "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
-        # the machine's state
-        "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
-        "acct", "swapon", "swapoff", "reboot", "settimeofday", "clock_settime",
-        "clock_adjtime", "adjtimex", "quotactl", "quotactl_fd", "iopl", "ioperm",
-        "sethostname", "setdomainname",
-        # new processes, connections, signals to others
-        "fork", "vfork", "connect", "tkill", "pidfd_send_signal",
-        # file metadata: Landlock does not cover it, and the worker's uid owns what the
-        # host's owns, so these would change modes, owners and times of host files
-        "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
-        "utime", "utimes", "futimesat", "utimensat", "setxattr", "lsetxattr", "fsetxattr",
-        "removexattr", "lremovexattr", "fremovexattr", "setxattrat", "removexattrat",
-    ),
-    errno.EPERM,
-) | {"clone3": errno.ENOSYS}  # fmt: skip
+DENIED: Mapping[str, int] = {
+    name: rule.errno for name, rule in RULES.items() if rule.verdict == "refused"
+}
+"""Every call refused whatever its arguments, with the errno it gets."""
+
+UNKNOWN_ERRNO = errno.ENOSYS  # a number newer than the table: what the kernel says of no syscall
 
 _Insn = tuple[int, int, int, int]
 
@@ -208,8 +154,23 @@ def _errno(code: int) -> _Insn:
     return _ret(RET_ERRNO | (code & 0xFFFF))
 
 
-def _blocks(own_pid: int) -> dict[str, list[_Insn]]:
-    """Per-syscall decisions; each block ends in a return on every path, so it may clobber A."""
+def _own_process_only(rule: Rule, own_pid: int) -> list[_Insn]:
+    """Allow when the pid argument is the worker (or 0, when the kernel reads 0 as the caller)
+    and, for ``which``/``who`` calls, ``which`` names a process."""
+    tail = [_ld(_arg_low(rule.pid_arg))]
+    tail.append(_jump(BPF_JEQ_K, own_pid & 0xFFFFFFFF, 2 if rule.zero_is_self else 1, 0))
+    if rule.zero_is_self:
+        tail.append(_jump(BPF_JEQ_K, 0, 1, 0))
+    tail += [_errno(rule.errno), _ret(RET_ALLOW)]
+    if rule.which is None:
+        return tail
+    which_arg, value = rule.which
+    to_refusal = len(tail) - 2  # past the pid checks, onto the errno
+    return [_ld(_arg_low(which_arg)), _jump(BPF_JEQ_K, value, 0, to_refusal), *tail]
+
+
+def _checked_blocks() -> dict[str, list[_Insn]]:
+    """The ``checked`` rules: decisions on argument values (each block returns on every path)."""
     clone = [
         _ld(_arg_low(0)),
         _jump(BPF_JSET_K, CLONE_NAMESPACES, 2, 0),  # any namespace flag -> EPERM
@@ -228,12 +189,6 @@ def _blocks(own_pid: int) -> dict[str, list[_Insn]]:
         _errno(errno.EPERM),  # datagrams could sendto() any named socket
         _errno(errno.EAFNOSUPPORT),
     ]
-    own_process_only = [
-        _ld(_arg_low(0)),  # pid / tgid
-        _jump(BPF_JEQ_K, own_pid & 0xFFFFFFFF, 0, 1),
-        _ret(RET_ALLOW),
-        _errno(errno.EPERM),
-    ]
     ioctl = [
         _ld(_arg_low(1)),  # request (an unsigned int to the kernel)
         _jump(BPF_JEQ_K, TIOCSTI, 1, 0),
@@ -241,11 +196,49 @@ def _blocks(own_pid: int) -> dict[str, list[_Insn]]:
         _errno(errno.EPERM),
         _ret(RET_ALLOW),
     ]
-    blocks = {name: [_errno(code)] for name, code in DENIED.items()}
-    blocks |= {"clone": clone, "socket": unix_socket, "socketpair": unix_socket, "ioctl": ioctl}
-    for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
-        blocks[name] = own_process_only
-    return blocks
+    return {"ioctl": ioctl, "clone": clone, "socket": unix_socket, "socketpair": unix_socket}
+
+
+def _action(rule: Rule) -> int:
+    return RET_ALLOW if rule.verdict == "allowed" else RET_ERRNO | (rule.errno & 0xFFFF)
+
+
+def _constant_chain(numbers: Mapping[str, int], inspected: set[int]) -> list[_Insn]:
+    """Calls decided by number alone, as ascending ranges of equal action: ``nr >= hi + 1``
+    goes on to the next range, otherwise the range's action (or ENOSYS for a number below it
+    that no rule knows). Numbers in ``inspected`` were decided before and may join any range.
+
+    Ranges without argument loads let the kernel's seccomp action cache answer allowed calls
+    without running the program at all."""
+    constant = sorted(
+        (number, _action(RULES[name]))
+        for name, number in numbers.items()
+        if number not in inspected
+    )
+    ranges: list[list[int]] = []  # [lo, hi, action]
+
+    def bridged(low: int, high: int) -> bool:
+        return all(n in inspected for n in range(low, high))
+
+    for number, action in constant:
+        if ranges and ranges[-1][2] == action and bridged(ranges[-1][1] + 1, number):
+            ranges[-1][1] = number
+        else:
+            ranges.append([number, number, action])
+    chain: list[_Insn] = []
+    previous_high = -1
+    for low, high, action in ranges:
+        if bridged(previous_high + 1, low):
+            chain += [_jump(BPF_JGE_K, high + 1, 1, 0), _ret(action)]
+        else:  # unknown numbers below this range
+            chain += [
+                _jump(BPF_JGE_K, high + 1, 3, 0),
+                _jump(BPF_JGE_K, low, 0, 1),
+                _ret(action),
+                _errno(UNKNOWN_ERRNO),
+            ]
+        previous_high = high
+    return [*chain, _errno(UNKNOWN_ERRNO)]
 
 
 def build_filter(arch: str, own_pid: int) -> bytes:
@@ -262,13 +255,19 @@ def build_filter(arch: str, own_pid: int) -> bytes:
     ]
     if table.x32_guard:
         program += [_jump(BPF_JGE_K, X32_SYSCALL_BIT, 0, 1), _ret(RET_KILL_PROCESS)]
-    for name, block in _blocks(own_pid).items():
+    blocks = _checked_blocks()
+    for name, rule in RULES.items():
+        if rule.verdict == "self":
+            blocks[name] = _own_process_only(rule, own_pid)
+    inspected: set[int] = set()
+    for name, block in blocks.items():
         number = table.syscalls.get(name)
         if number is None:
             continue
+        inspected.add(number)
         program.append(_jump(BPF_JEQ_K, number, 0, len(block)))
         program += block
-    program.append(_ret(RET_ALLOW))
+    program += _constant_chain(table.syscalls, inspected)
     return b"".join(INSTRUCTION.pack(*insn) for insn in program)
 
 
@@ -311,6 +310,16 @@ def apply(spec: SandboxSpec) -> str:
         raise LayerFailedError(f"seccomp(SECCOMP_SET_MODE_FILTER) refused: {errname}") from None
     if thread != 0:
         raise LayerFailedError(f"thread {thread} could not be put under the filter")
+    return describe(arch, program)
+
+
+def describe(arch: str, program: bytes) -> str:
+    """What a filter for ``arch`` enforces, in one line for the sandbox report."""
     count = len(program) // INSTRUCTION.size
-    refused = sum(1 for name in DENIED if name in ARCHES[arch].syscalls)
-    return f"{count} BPF instructions on {arch}; {refused} syscalls refused outright"
+    verdicts = [RULES[name].verdict for name in ARCHES[arch].syscalls]
+    return (
+        f"{count} BPF instructions on {arch}, allowlist of {len(verdicts)} syscalls: "
+        f"{verdicts.count('allowed')} allowed, {verdicts.count('self')} only on the worker itself, "
+        f"{verdicts.count('checked')} by argument, {verdicts.count('refused')} refused; "
+        "unknown numbers ENOSYS"
+    )
