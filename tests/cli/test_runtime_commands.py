@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from plugport.cli._output import out
 from plugport.runtime.sandbox import doctor
 from plugport.runtime.sandbox.syscall_policy import RULES
 from tests.conftest import RunCli
@@ -27,6 +28,7 @@ def test_doctor_syscalls_prints_the_whole_inventory(
     run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "300")  # one line per syscall
+    monkeypatch.setattr(out, "width", 300)  # the console may have measured the width already
     plain = run_cli("doctor")
     result = run_cli("doctor", "--syscalls")
     assert result.exit_code == 0, result.output

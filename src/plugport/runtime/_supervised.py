@@ -62,6 +62,9 @@ class SupervisorConfig:
     it fails with ENOSPC (``runtime/volumes.py``); elsewhere the total is measured at every start
     and health ping, and a plugin over it is stopped. No single file can outgrow it either way
     (RLIMIT_FSIZE)."""
+    data_volumes: bool = True
+    """Where the host is root: back each data dir with a volume of its quota (False: a plain
+    directory, measured; the operator can then read plugins' files in place)."""
     max_data_dir_inodes: int = 65536
     """How many files and directories a plugin's data volume holds (where it has one)."""
     worker_uid_range: tuple[int, int] = DEFAULT_UID_RANGE

@@ -554,7 +554,7 @@ class Supervisor:
             self._uids = UidRegistry(self.config.worker_uid_registry, self.config.worker_uid_range)
         uid = self._uids.uid_for(self.config.state_dir, entry.name)
         fields: dict[str, Any] = {"uid": uid, "gid": uid}
-        if volumes.unsupported_reason() is None:
+        if self.config.data_volumes and volumes.unsupported_reason() is None:
             plan = volumes.VolumePlan(
                 image=volumes.image_path(entry.data_dir),
                 quota_bytes=entry.data_quota_mb(self.config) * MIB,

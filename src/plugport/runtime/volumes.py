@@ -45,7 +45,7 @@ def unsupported_reason() -> str | None:
     """Why volumes cannot be made here (the fallback is used), or None when they can."""
     if os.geteuid() != 0:
         return "the host is not root, so it cannot mount volumes"
-    for tool in ("mkfs.ext4", "mount"):
+    for tool in ("mkfs.ext4", "debugfs", "mount"):
         if _which(tool) is None:
             return f"{tool} is not installed"
     if not os.path.exists("/dev/loop-control"):
@@ -123,10 +123,18 @@ def prepare(plan: VolumePlan, data_dir: Path) -> bool:
             timeout=_MKFS_TIMEOUT_S,
             stdin=subprocess.DEVNULL,
         )
+        # mkfs makes lost+found; the plugin's data dir starts with what it had, nothing else.
+        subprocess.run(
+            [_which("debugfs") or "debugfs", "-w", "-R", "rmdir /lost+found", str(partial)],
+            check=True,
+            capture_output=True,
+            timeout=_MKFS_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         partial.unlink(missing_ok=True)
         detail = getattr(exc, "stderr", b"") or b""
-        raise OSError(f"mkfs.ext4 failed for {plan.image.name}: {detail.decode()[:200]}") from exc
+        raise OSError(f"making {plan.image.name} failed: {detail.decode()[:200]}") from exc
     os.chmod(partial, 0o600)
     os.replace(partial, plan.image)
     if seed is not None:
