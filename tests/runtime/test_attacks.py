@@ -1397,13 +1397,10 @@ def _ioprio(pid: int) -> int:
 
 def outside_view(pid: int) -> dict[str, Any]:
     """What an attack on ``pid`` could have changed, read by the host."""
-    import resource
-
-    limits = ("NOFILE", "MSGQUEUE", "CPU", "AS", "NPROC", "CORE", "FSIZE")
     return {
-        "limits": {
-            name: resource.prlimit(pid, getattr(resource, f"RLIMIT_{name}")) for name in limits
-        },
+        # /proc rather than prlimit(): a root host without CAP_SYS_RESOURCE (a container) may
+        # not prlimit() a worker running as another uid, but may read this
+        "limits": Path(f"/proc/{pid}/limits").read_text(),
         "nice": os.getpriority(os.PRIO_PROCESS, pid),
         "affinity": os.sched_getaffinity(pid),
         "scheduler": os.sched_getscheduler(pid),
@@ -1478,7 +1475,8 @@ def probe_everyone(root: Path, probes: str) -> Probed:
         results.update(probed.value)
         seen["after"] = view(targets)
         [again] = await runtime.call_hook("sibling")  # the sibling still serves, same worker
-        assert (again.ok, again.value) == (True, ["notes.txt", "tmp"]), again.error
+        assert (again.ok, again.value) == (True, first.value), again.error
+        assert "notes.txt" in again.value
         [still] = runtime.status(SIBLING)
         assert (still.pid, still.restarts) == (status.pid, 0)
         await good_is_served(runtime)  # a new activation still works: the zygote serves
