@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 
 from plugport.registry.app import create_app
 from plugport.registry.db import make_engine, make_sessions
+from plugport.registry.ratelimit import RateLimiter
 from plugport.registry.services import tokens
 from plugport.registry.settings import RegistrySettings
 from tests._uvicorn import serving
@@ -72,9 +73,13 @@ class Registry:
 
 
 @contextlib.contextmanager
-def running(engine: Engine, data_dir: Path, **settings: Any) -> Iterator[Registry]:
+def running(
+    engine: Engine, data_dir: Path, *, limiter: RateLimiter | None = None, **settings: Any
+) -> Iterator[Registry]:
     """A registry app (with ``settings`` overrides) on uvicorn at 127.0.0.1, for a with block."""
-    app = create_app(RegistrySettings(data_dir=data_dir, **settings), engine=engine)
+    app = create_app(
+        RegistrySettings(data_dir=data_dir, **settings), engine=engine, limiter=limiter
+    )
     with serving(app) as url:
         registry = Registry(url, engine, "", data_dir)
         registry.admin = registry.token("root", "admin")

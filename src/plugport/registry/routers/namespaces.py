@@ -74,9 +74,7 @@ def members(name: str, session: SessionDep) -> list[MemberPublic]:
 
 
 @router.post("/{name}/members", status_code=status.HTTP_201_CREATED)
-def add_member(
-    name: str, body: MemberCreate, session: SessionDep, caller: Caller
-) -> MemberPublic:
+def add_member(name: str, body: MemberCreate, session: SessionDep, caller: Caller) -> MemberPublic:
     namespace = _managed(session, name, caller)
     return _member(
         namespaces.add_member(session, namespace, body.identity, body.role, actor=caller.identity)

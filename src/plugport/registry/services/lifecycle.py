@@ -41,8 +41,7 @@ def managed_plugin(
     if admin:
         tokens.require(caller, "admin")
         return plugin
-    namespace = session.get(Namespace, plugin.namespace_id)
-    assert namespace is not None  # a foreign key
+    namespace = session.get_one(Namespace, plugin.namespace_id)  # a foreign key: there
     role = namespaces.role_of(session, namespace.id, caller.identity)
     access.require(caller, namespace.name, role, "publish")
     return plugin

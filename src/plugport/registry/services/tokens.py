@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from plugport._identity import check_identity
 from plugport.errors import (
@@ -24,6 +24,7 @@ from plugport.registry.models import ApiToken, utcnow
 
 __all__ = [
     "Principal",
+    "StoredTokens",
     "authenticate",
     "check_scopes",
     "create_token",
@@ -124,6 +125,18 @@ def valid_prefix(session: Session, authorization: str | None, *, now: datetime) 
         return _valid_row(session, authorization, now=now).prefix
     except AuthenticationError:
         return None
+
+
+class StoredTokens:
+    """The registry's :class:`~plugport.registry.ratelimit.TokenCheck`: tokens in its
+    database, each asked about in a short read-only transaction of its own."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def prefix_of(self, authorization: str) -> str | None:
+        with self._sessions() as session:
+            return valid_prefix(session, authorization, now=utcnow())
 
 
 def require(principal: Principal, scope: str) -> None:
