@@ -27,9 +27,11 @@ from tests.conftest import RunCli
 POSTGRES_URL = os.environ.get("PLUGPORT_TEST_POSTGRES_URL")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
+@contextlib.contextmanager
+def engine_for(backend: str, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh database: a SQLite file in ``tmp_path``, or a new PostgreSQL schema (skipped
+    when ``PLUGPORT_TEST_POSTGRES_URL`` is not set), dropped afterwards."""
+    if backend == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'registry.sqlite'}")
         yield engine
         engine.dispose()
@@ -41,11 +43,19 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     with admin.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
-    yield engine
-    engine.dispose()
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    with engine_for(request.param, tmp_path) as engine:
+        yield engine
 
 
 @dataclass
