@@ -160,7 +160,7 @@ def _old_member(w: World) -> tuple[str, dict[str, Any]]:
     with w.session() as session:
         acme = namespaces.get_namespace(session, "acme")
         namespaces.add_member(session, acme, identity, "member", actor="setup")
-    return f"/api/v1/namespaces/acme/members/{identity}", {}
+    return "/api/v1/namespaces/acme/members", {"params": {"identity": identity}}
 
 
 def _pem() -> str:
@@ -231,7 +231,7 @@ TABLE: dict[tuple[str, str], tuple[str, Prepare, str]] = {
     # namespaces: admins create them; acme's owner, with publish:acme, manages keys and members
     ("POST", "/api/v1/namespaces"): ("admin", _new_namespace, ADMIN_ONLY),
     ("POST", "/api/v1/namespaces/{name}/members"): ("manage", _new_member, OWNERS.format(201)),
-    ("DELETE", "/api/v1/namespaces/{name}/members/{identity}"): (
+    ("DELETE", "/api/v1/namespaces/{name}/members"): (
         "manage", _old_member, OWNERS.format(200),
     ),
     ("POST", "/api/v1/namespaces/{name}/keys"): ("manage", _new_key, OWNERS.format(201)),

@@ -4,7 +4,9 @@ manage members. Every change needs ``publish:<namespace>`` from an owner, or ``a
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 from sqlalchemy.orm import Session
 
 from plugport.registry.deps import Caller, SessionDep
@@ -81,9 +83,15 @@ def add_member(name: str, body: MemberCreate, session: SessionDep, caller: Calle
     )
 
 
-@router.delete("/{name}/members/{identity:path}")
-def remove_member(name: str, identity: str, session: SessionDep, caller: Caller) -> MemberPublic:
-    """Refused (409) for the namespace's last owner."""
+@router.delete("/{name}/members")
+def remove_member(
+    name: str,
+    identity: Annotated[str, Query(min_length=1, max_length=200)],
+    session: SessionDep,
+    caller: Caller,
+) -> MemberPublic:
+    """``?identity=``: in the query, so any identity, even one with a ``/``, can be named.
+    Refused (409) for the namespace's last owner."""
     namespace = _managed(session, name, caller)
     return _member(namespaces.remove_member(session, namespace, identity, actor=caller.identity))
 
