@@ -75,7 +75,7 @@ class KnownTokens:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or token.strip() not in self._tokens:
             return None
-        return token.strip()[:12]
+        return token.strip().split("_")[1]  # ppt_<prefix>_<secret>
 
 
 class RateLimiter(Protocol):
