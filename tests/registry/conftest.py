@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 
 from plugport.registry.app import create_app
 from plugport.registry.db import make_engine, make_sessions
+from plugport.registry.ratelimit import RateLimiter
 from plugport.registry.services import tokens
 from plugport.registry.settings import RegistrySettings
 from tests._uvicorn import serving
@@ -26,9 +27,11 @@ from tests.conftest import RunCli
 POSTGRES_URL = os.environ.get("PLUGPORT_TEST_POSTGRES_URL")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
+@contextlib.contextmanager
+def engine_for(backend: str, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh database: a SQLite file in ``tmp_path``, or a new PostgreSQL schema (skipped
+    when ``PLUGPORT_TEST_POSTGRES_URL`` is not set), dropped afterwards."""
+    if backend == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'registry.sqlite'}")
         yield engine
         engine.dispose()
@@ -40,11 +43,19 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     with admin.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
-    yield engine
-    engine.dispose()
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    with engine_for(request.param, tmp_path) as engine:
+        yield engine
 
 
 @dataclass
@@ -72,9 +83,13 @@ class Registry:
 
 
 @contextlib.contextmanager
-def running(engine: Engine, data_dir: Path, **settings: Any) -> Iterator[Registry]:
+def running(
+    engine: Engine, data_dir: Path, *, limiter: RateLimiter | None = None, **settings: Any
+) -> Iterator[Registry]:
     """A registry app (with ``settings`` overrides) on uvicorn at 127.0.0.1, for a with block."""
-    app = create_app(RegistrySettings(data_dir=data_dir, **settings), engine=engine)
+    app = create_app(
+        RegistrySettings(data_dir=data_dir, **settings), engine=engine, limiter=limiter
+    )
     with serving(app) as url:
         registry = Registry(url, engine, "", data_dir)
         registry.admin = registry.token("root", "admin")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
-from plugport.registry.migrate import current_revision, head_revision, upgrade
-from plugport.registry.models import Base
+from plugport.registry.migrate import alembic_config, current_revision, head_revision, upgrade
+from plugport.registry.models import Base, utcnow
 from plugport.registry.search import include_schema_name
 
 
@@ -20,3 +23,40 @@ def test_migrations_build_what_the_models_describe(engine: Engine) -> None:
         opts = {"compare_type": False, "include_name": include_schema_name}
         context = MigrationContext.configure(connection, opts=opts)
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_migration_0008_keeps_owners_and_checks_roles(engine: Engine) -> None:
+    """Owners from before 0008 stay owners (nobody recorded when or by whom); afterwards the
+    database itself refuses a role that is neither owner nor member; 0008 downgrades."""
+    upgrade(engine, "0007")
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO namespaces (name, trusted, created_at) VALUES ('old', :f, :t)"),
+            {"f": False, "t": utcnow()},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO namespace_members (namespace_id, identity, role) "
+                "SELECT id, 'ada', 'owner' FROM namespaces"
+            )
+        )
+    upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT identity, role, added_at, added_by FROM namespace_members")
+        ).all()
+    assert [tuple(r) for r in rows] == [("ada", "owner", None, None)]
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO namespace_members (namespace_id, identity, role) "
+                "SELECT id, 'eve', 'boss' FROM namespaces"
+            )
+        )
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007")
+    assert "added_by" not in {c["name"] for c in inspect(engine).get_columns("namespace_members")}
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()

@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from plugport._version import __version__
-from plugport.cli import authoring, host, keys, lifecycle, marketplace, registry, runtime
+from plugport.cli import (
+    authoring,
+    host,
+    keys,
+    lifecycle,
+    marketplace,
+    namespaces,
+    registry,
+    runtime,
+)
 from plugport.cli._output import out
 
 __all__ = ["app", "main"]
@@ -43,6 +52,7 @@ keys.register(app)
 runtime.register(app)
 registry.register(app)
 marketplace.register(app)
+namespaces.register(app)
 lifecycle.register(app)
 host.register(app)
 

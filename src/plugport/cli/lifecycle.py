@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from plugport._identity import check_identity
 from plugport.cli._output import out, reporting_errors
 from plugport.cli._registry import connect
 from plugport.cli.marketplace import Reason, Registry, Token
@@ -105,6 +106,8 @@ def token_create(  # noqa: PLR0917 one parameter per command-line option
     token: Token = None,
 ) -> None:
     """Print a new API token (shown once; admin)."""
+    with reporting_errors():
+        identity = check_identity(identity, field="--identity")
     done = _call(
         "POST", "/api/v1/tokens", registry, token,
         identity=identity, scopes=scope, expires_in_days=expires_days, description=description,

@@ -1,4 +1,5 @@
-"""Talking to a registry: ``login``, ``publish``, ``review``, ``namespace`` and ``yank``."""
+"""Talking to a registry: ``login``, ``publish``, ``review`` and ``yank`` (``namespace`` is in
+:mod:`plugport.cli.namespaces`)."""
 
 from __future__ import annotations
 
@@ -118,38 +119,6 @@ def review_reject(
     _decide("reject", name, version, reason=reason, registry=registry, token=token)
 
 
-def namespace_create(
-    name: str,
-    owner: Annotated[str, typer.Option("--owner", help="Identity that owns it.")],
-    trusted: Annotated[
-        bool, typer.Option("--trusted", help="Skip review without high findings.")
-    ] = False,
-    registry: Registry = None,
-    token: Token = None,
-) -> None:
-    """Create a namespace (admin)."""
-    with reporting_errors():
-        done = connect(registry, token).call(
-            "POST", "/api/v1/namespaces", json={"name": name, "owner": owner, "trusted": trusted}
-        )
-    out.print(f"namespace {done['name']} created, owned by {', '.join(done['owners'])}")
-
-
-def namespace_add_key(
-    name: str,
-    key_file: Annotated[Path, typer.Argument(help="The publisher's KEY.pub.")],
-    registry: Registry = None,
-    token: Token = None,
-) -> None:
-    """Register a publisher key for a namespace (its owner or an admin)."""
-    with reporting_errors():
-        pem = key_file.read_text()
-        done = connect(registry, token).call(
-            "POST", f"/api/v1/namespaces/{name}/keys", json={"public_key_pem": pem}
-        )
-    out.print(f"key {done['key_id'][:16]}… may now sign for {name}")
-
-
 def yank(
     name: str, version: str, reason: Reason, registry: Registry = None, token: Token = None
 ) -> None:
@@ -171,7 +140,3 @@ def register(app: typer.Typer) -> None:
     review.command("approve")(review_approve)
     review.command("reject")(review_reject)
     app.add_typer(review, name="review")
-    namespace = typer.Typer(help="Namespaces and their publisher keys.", no_args_is_help=True)
-    namespace.command("create")(namespace_create)
-    namespace.command("add-key")(namespace_add_key)
-    app.add_typer(namespace, name="namespace")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from plugport._identity import check_identity
 from plugport.cli._output import out, reporting_errors
 from plugport.errors import InvalidInputError
 
@@ -126,6 +127,7 @@ def create_admin(
     from plugport.registry.services import audit, tokens
 
     with reporting_errors():
+        identity = check_identity(identity, field="--identity")
         settings = _settings(data_dir=data_dir, database_url=database_url)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.sqlalchemy_url())

@@ -30,6 +30,7 @@ from plugport.registry.routers import (
     signed_index,
     tokens,
 )
+from plugport.registry.services.tokens import StoredTokens
 from plugport.registry.settings import RegistrySettings
 
 __all__ = ["create_app"]
@@ -71,6 +72,7 @@ def create_app(
     app.add_middleware(
         RegistryMiddleware,
         limiter=limiter,
+        tokens=StoredTokens(app.state.sessions),
         limit_per_minute=settings.rate_limit_per_minute,
         max_request_bytes=settings.max_request_bytes,
         metrics=app.state.metrics,

@@ -1,6 +1,7 @@
-"""What every request goes through: a size limit, a rate limit per token or address (with
-``RateLimit-*`` headers), ETags with ``If-None-Match`` and Cache-Control on JSON reads, and
-request metrics. A pure ASGI middleware, so streamed downloads pass through untouched."""
+"""What every request goes through: a size limit, a rate limit per authenticated token or
+else per client address (with ``RateLimit-*`` headers; see :mod:`.ratelimit`), ETags with
+``If-None-Match`` and Cache-Control on JSON reads, and request metrics. A pure ASGI
+middleware, so streamed downloads pass through untouched."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import json
 import time
 from typing import Any
 
+import anyio.to_thread
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from plugport.registry.errors import error_body
-from plugport.registry.ratelimit import RateLimiter
+from plugport.registry.ratelimit import RateLimiter, TokenCheck, bucket
 
 __all__ = ["RegistryMiddleware", "RequestMetrics"]
 
@@ -49,13 +51,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _client_key(scope: Scope) -> str:
-    authorization = _header(scope, b"authorization") or ""
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() == "bearer" and token.startswith("ppt_"):
-        return "token:" + token[:12]  # the public prefix: one bucket per token
+def _client_address(scope: Scope) -> str:
     client = scope.get("client") or ("unknown", 0)
-    return f"ip:{client[0]}"
+    return str(client[0])
 
 
 async def _send_json(
@@ -74,12 +72,14 @@ class RegistryMiddleware:
         app: ASGIApp,
         *,
         limiter: RateLimiter,
+        tokens: TokenCheck,
         limit_per_minute: int,
         max_request_bytes: int,
         metrics: RequestMetrics,
     ) -> None:
         self.app = app
         self.limiter = limiter
+        self.tokens = tokens
         self.limit = limit_per_minute
         self.max_request_bytes = max_request_bytes
         self.metrics = metrics
@@ -92,7 +92,7 @@ class RegistryMiddleware:
         method, path = scope["method"], scope["path"]
         extra: dict[str, str] = {}
         if path not in _UNLIMITED:
-            decision = self.limiter.hit(_client_key(scope), self.limit)
+            decision = self.limiter.hit(await self._bucket(scope), self.limit)
             extra = decision.headers()
             if not decision.allowed:
                 message = f"more than {self.limit} requests a minute; retry in {decision.reset_s} s"
@@ -123,6 +123,15 @@ class RegistryMiddleware:
             await _send_json(send, 413, error_body("too_large", message), extra)
             responder.status = 413
         self._observe(scope, method, responder.status, started)
+
+    async def _bucket(self, scope: Scope) -> str:
+        """A token's own bucket only once it authenticates (a database read, off the event
+        loop); anything else spends the client address's."""
+        authorization = _header(scope, b"authorization")
+        prefix = None
+        if authorization:
+            prefix = await anyio.to_thread.run_sync(self.tokens.prefix_of, authorization)
+        return bucket(_client_address(scope), prefix)
 
     def _observe(self, scope: Scope, method: str, status: int, started: float) -> None:
         route = getattr(scope.get("route"), "path", None) or "unmatched"

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -82,12 +83,19 @@ class Namespace(Base):
 
 
 class Member(Base):
+    """Someone's role in a namespace: owners manage its keys and members and publish;
+    members publish (each also needs a token with ``publish:<namespace>``)."""
+
     __tablename__ = "namespace_members"
+    __table_args__ = (CheckConstraint("role IN ('owner', 'member')", name="ck_member_role"),)
     namespace_id: Mapped[int] = mapped_column(
         ForeignKey("namespaces.id", ondelete="CASCADE"), primary_key=True
     )
     identity: Mapped[str] = mapped_column(String(200), primary_key=True)
     role: Mapped[str] = mapped_column(String(16))  # owner or member
+    added_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    """None for members added before migration 0008."""
+    added_by: Mapped[str | None] = mapped_column(String(200), default=None)
     namespace: Mapped[Namespace] = relationship(back_populates="members")
 
 

@@ -1,5 +1,9 @@
 """Rate limits per token (or per client address without one): a fixed one-minute window,
-counted in memory for one node or in Redis so every node behind a load balancer shares it."""
+counted in memory for one node or in Redis so every node behind a load balancer shares it.
+
+A token has its own bucket only once it authenticates (:func:`bucket`): a request with a
+missing, malformed, unknown, expired or revoked token counts against its client's address,
+so made-up tokens cannot buy a fresh budget when the address has spent its own."""
 
 from __future__ import annotations
 
@@ -9,7 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Decision", "MemoryRateLimiter", "RateLimiter", "RedisRateLimiter", "decide"]
+__all__ = [
+    "Decision",
+    "KnownTokens",
+    "MemoryRateLimiter",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "TokenCheck",
+    "bucket",
+    "decide",
+]
 
 WINDOW_S = 60
 
@@ -37,6 +50,32 @@ def decide(count: int, limit: int, now: float) -> Decision:
     """The decision for the ``count``-th request of the window that contains ``now``."""
     reset = WINDOW_S - int(now) % WINDOW_S
     return Decision(count <= limit, limit, max(0, limit - count), reset)
+
+
+def bucket(client_address: str, token_prefix: str | None) -> str:
+    """Whose budget a request spends: its token's, if the token authenticated (``token_prefix``
+    is then its public prefix), else its client address's."""
+    return f"token:{token_prefix}" if token_prefix else f"ip:{client_address}"
+
+
+class TokenCheck(Protocol):
+    def prefix_of(self, authorization: str) -> str | None:
+        """The public prefix of the token in this ``Authorization`` header if it
+        authenticates now, else None. Reads only."""
+        ...
+
+
+class KnownTokens:
+    """A :class:`TokenCheck` over a fixed set of ``Bearer`` tokens (tests, benchmarks)."""
+
+    def __init__(self, *tokens: str) -> None:
+        self._tokens = frozenset(tokens)
+
+    def prefix_of(self, authorization: str) -> str | None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or token.strip() not in self._tokens:
+            return None
+        return token.strip().split("_")[1]  # ppt_<prefix>_<secret>
 
 
 class RateLimiter(Protocol):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "KeyCreate",
     "KeyPublic",
+    "MemberCreate",
+    "MemberPublic",
     "NamespaceCreate",
     "NamespacePublic",
     "TokenCreate",
@@ -57,7 +59,22 @@ class NamespacePublic(BaseModel):
     trusted: bool
     owners: list[str]
     members: list[str]
+    """Everyone with a role, owners included (``roles`` tells them apart)."""
+    roles: dict[str, str]
+    """identity -> ``owner`` or ``member``."""
     created_at: datetime
+
+
+class MemberCreate(_Body):
+    identity: str = Field(min_length=1, max_length=200)
+    role: Literal["owner", "member"] = "member"
+
+
+class MemberPublic(BaseModel):
+    identity: str
+    role: str
+    added_at: datetime | None
+    added_by: str | None
 
 
 class KeyCreate(_Body):

@@ -36,7 +36,8 @@ class RegistrySettings(BaseSettings):
     """The Ed25519 key that signs the index; default ``registry-index.key`` in data_dir,
     created on first start. Nodes behind one load balancer must share it."""
     rate_limit_per_minute: int = Field(default=600, ge=1)
-    """Requests per minute per token (or per IP without one)."""
+    """Requests per minute per authenticated token, else per client address (a missing,
+    unknown, expired or revoked token spends the address's budget)."""
     host_service_url: str | None = None
     """Where a host service runs (``https://apps.example.com``): plugin pages then link to
     ``{host_service_url}/workspaces?install=NAME``."""

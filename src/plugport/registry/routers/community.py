@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from plugport._identity import check_identity
 from plugport.registry.deps import Caller, SessionDep
 from plugport.registry.models import Review
 from plugport.registry.services import catalog, community, tokens
@@ -68,6 +69,8 @@ def delete_review(
     identity: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, str]:
     """Your own review, or (admin) anyone's with ``?identity=``."""
+    if identity is not None:
+        identity = check_identity(identity)
     if identity is not None and identity != caller.identity:
         tokens.require(caller, "admin")
     plugin = catalog.get_plugin(session, name)

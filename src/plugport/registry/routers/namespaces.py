@@ -1,24 +1,38 @@
-"""``/api/v1/namespaces``: admins create namespaces; owners register publisher keys."""
+"""``/api/v1/namespaces``: admins create namespaces; owners register publisher keys and
+manage members. Every change needs ``publish:<namespace>`` from an owner, or ``admin``
+(:mod:`plugport.registry.services.access`)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from sqlalchemy.orm import Session
 
 from plugport.registry.deps import Caller, SessionDep
-from plugport.registry.models import Namespace, PublisherKey
-from plugport.registry.schemas import KeyCreate, KeyPublic, NamespaceCreate, NamespacePublic
-from plugport.registry.services import namespaces, tokens
+from plugport.registry.models import Member, Namespace, PublisherKey
+from plugport.registry.schemas import (
+    KeyCreate,
+    KeyPublic,
+    MemberCreate,
+    MemberPublic,
+    NamespaceCreate,
+    NamespacePublic,
+)
+from plugport.registry.services import access, namespaces, tokens
 from plugport.registry.services.tokens import Principal
 
 router = APIRouter(prefix="/api/v1/namespaces", tags=["namespaces"])
 
 
-def _public(namespace: Namespace) -> NamespacePublic:
+def _public(session: Session, namespace: Namespace) -> NamespacePublic:
+    members = namespaces.members_of(session, namespace)
     return NamespacePublic(
         name=namespace.name,
         trusted=namespace.trusted,
-        owners=sorted(m.identity for m in namespace.members if m.role == "owner"),
-        members=sorted(m.identity for m in namespace.members),
+        owners=[m.identity for m in members if m.role == "owner"],
+        members=[m.identity for m in members],
+        roles={m.identity: m.role for m in members},
         created_at=namespace.created_at,
     )
 
@@ -27,10 +41,16 @@ def _key(key: PublisherKey) -> KeyPublic:
     return KeyPublic.model_validate(key, from_attributes=True)
 
 
-def _require_owner(caller: Principal, namespace: Namespace) -> None:
-    owners = {m.identity for m in namespace.members if m.role == "owner"}
-    if caller.identity not in owners:
-        tokens.require(caller, "admin")
+def _member(member: Member) -> MemberPublic:
+    return MemberPublic.model_validate(member, from_attributes=True)
+
+
+def _managed(session: Session, name: str, caller: Principal) -> Namespace:
+    """The namespace, if ``caller`` may manage it: scope and role, never the identity alone."""
+    namespace = namespaces.get_namespace(session, name)
+    role = namespaces.role_of(session, namespace.id, caller.identity)
+    access.require(caller, namespace.name, role, "manage")
+    return namespace
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -39,13 +59,41 @@ def create(body: NamespaceCreate, session: SessionDep, caller: Caller) -> Namesp
     namespace = namespaces.create_namespace(
         session, body.name, body.owner, actor=caller.identity, trusted=body.trusted
     )
-    session.refresh(namespace)
-    return _public(namespace)
+    session.flush()
+    return _public(session, namespace)
 
 
 @router.get("/{name}")
 def show(name: str, session: SessionDep) -> NamespacePublic:
-    return _public(namespaces.get_namespace(session, name))
+    return _public(session, namespaces.get_namespace(session, name))
+
+
+@router.get("/{name}/members")
+def members(name: str, session: SessionDep) -> list[MemberPublic]:
+    """Owners first, then members; public, like the namespace's page."""
+    namespace = namespaces.get_namespace(session, name)
+    return [_member(m) for m in namespaces.members_of(session, namespace)]
+
+
+@router.post("/{name}/members", status_code=status.HTTP_201_CREATED)
+def add_member(name: str, body: MemberCreate, session: SessionDep, caller: Caller) -> MemberPublic:
+    namespace = _managed(session, name, caller)
+    return _member(
+        namespaces.add_member(session, namespace, body.identity, body.role, actor=caller.identity)
+    )
+
+
+@router.delete("/{name}/members")
+def remove_member(
+    name: str,
+    identity: Annotated[str, Query(min_length=1, max_length=200)],
+    session: SessionDep,
+    caller: Caller,
+) -> MemberPublic:
+    """``?identity=``: in the query, so any identity, even one with a ``/``, can be named.
+    Refused (409) for the namespace's last owner."""
+    namespace = _managed(session, name, caller)
+    return _member(namespaces.remove_member(session, namespace, identity, actor=caller.identity))
 
 
 @router.get("/{name}/keys")
@@ -55,11 +103,11 @@ def keys(name: str, session: SessionDep) -> list[KeyPublic]:
 
 @router.post("/{name}/keys", status_code=status.HTTP_201_CREATED)
 def add_key(name: str, body: KeyCreate, session: SessionDep, caller: Caller) -> KeyPublic:
-    _require_owner(caller, namespaces.get_namespace(session, name))
+    _managed(session, name, caller)
     return _key(namespaces.add_key(session, name, body.public_key_pem, actor=caller.identity))
 
 
 @router.delete("/{name}/keys/{key_id}")
 def revoke_key(name: str, key_id: str, session: SessionDep, caller: Caller) -> KeyPublic:
-    _require_owner(caller, namespaces.get_namespace(session, name))
+    _managed(session, name, caller)
     return _key(namespaces.revoke_key(session, name, key_id, actor=caller.identity))

@@ -37,8 +37,8 @@ def list_(session: SessionDep, caller: Caller) -> list[TokenPublic]:
 
 @router.delete("/{prefix}")
 def revoke(prefix: str, session: SessionDep, caller: Caller) -> TokenPublic:
+    if tokens.get_token(session, prefix).identity != caller.identity:
+        tokens.require(caller, "admin")  # decided before anything changes
     row = tokens.revoke_token(session, prefix)
-    if row.identity != caller.identity:
-        tokens.require(caller, "admin")
     audit.record(session, caller.identity, "token.revoke", prefix)
     return _public(row)

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from plugport.errors import ConflictError, InvalidInputError, NotFoundError
 from plugport.manifest import check_plugin_name
-from plugport.registry.models import DailyStat, Plugin, PluginVersion, Review
-from plugport.registry.services import audit, tokens
+from plugport.registry.models import DailyStat, Namespace, Plugin, PluginVersion, Review
+from plugport.registry.services import access, audit, namespaces, tokens
 from plugport.registry.services.publish import refresh_latest
 from plugport.registry.services.tokens import Principal
 
@@ -33,11 +33,17 @@ def _reason(reason: str) -> str:
 def managed_plugin(
     session: Session, name: str, caller: Principal, *, admin: bool = False
 ) -> Plugin:
-    """The plugin, if the caller may manage it (its namespace's publish scope, or admin)."""
+    """The plugin, if the caller may manage it: its namespace's publish scope and a role
+    there (owner or member), or admin; only admin when ``admin``."""
     plugin = session.scalar(select(Plugin).where(Plugin.name == name))
     if plugin is None:
         raise NotFoundError("plugin", name)
-    tokens.require(caller, "admin" if admin else f"publish:{name.split('.', 1)[0]}")
+    if admin:
+        tokens.require(caller, "admin")
+        return plugin
+    namespace = session.get_one(Namespace, plugin.namespace_id)  # a foreign key: there
+    role = namespaces.role_of(session, namespace.id, caller.identity)
+    access.require(caller, namespace.name, role, "publish")
     return plugin
 
 

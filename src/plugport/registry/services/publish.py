@@ -18,13 +18,13 @@ from plugport.archive import ArchiveLimits, sha256_file
 from plugport.authoring import read_archive_manifest
 from plugport.errors import ConflictError, InvalidInputError, SignatureError
 from plugport.registry.blobs import BlobStore
-from plugport.registry.models import Plugin, PluginVersion, PublisherKey, utcnow
+from plugport.registry.models import Namespace, Plugin, PluginVersion, PublisherKey, utcnow
 from plugport.registry.scanner import ScanReport, scan_archive
-from plugport.registry.services import audit, namespaces, tokens
+from plugport.registry.services import access, audit, namespaces, tokens
 from plugport.registry.services.tokens import Principal
 from plugport.versions import parse_version
 
-__all__ = ["Upload", "initial_status", "publish", "refresh_latest"]
+__all__ = ["Upload", "authorised_namespace", "initial_status", "publish", "refresh_latest"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,17 @@ def _verify(
     return keyid
 
 
+def authorised_namespace(session: Session, name: str, caller: Principal) -> Namespace:
+    """The namespace of plugin ``name``, if ``caller`` may publish in it (decided before the
+    upload is even read): ``publish:<namespace>`` and a role in it, or ``admin``."""
+    prefix = name.split(".", 1)[0]
+    tokens.require(caller, f"publish:{prefix}")  # before a lookup: 403 rather than 404
+    namespace = namespaces.get_namespace(session, prefix)
+    role = namespaces.role_of(session, namespace.id, caller.identity)
+    access.require(caller, namespace.name, role, "publish")
+    return namespace
+
+
 def publish(
     session: Session,
     blobs: BlobStore,
@@ -71,13 +82,12 @@ def publish(
     caller: Principal,
     limits: ArchiveLimits,
 ) -> PluginVersion:
+    namespace = authorised_namespace(session, name, caller)
     manifest = read_archive_manifest(upload.archive)
     if manifest.name != name:
         raise InvalidInputError(
             f"the archive is {manifest.name!r}, but it was uploaded to {name!r}"
         )
-    tokens.require(caller, f"publish:{manifest.namespace}")
-    namespace = namespaces.get_namespace(session, manifest.namespace)
     plugin = session.scalar(select(Plugin).where(Plugin.name == name).with_for_update())
     if plugin is not None and session.scalar(
         select(PluginVersion.id).where(

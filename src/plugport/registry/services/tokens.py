@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from plugport._identity import check_identity
 from plugport.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -23,13 +24,16 @@ from plugport.registry.models import ApiToken, utcnow
 
 __all__ = [
     "Principal",
+    "StoredTokens",
     "authenticate",
     "check_scopes",
     "create_token",
+    "get_token",
     "has_scope",
     "list_tokens",
     "require",
     "revoke_token",
+    "valid_prefix",
 ]
 
 TOKEN_PREFIX = "ppt_"  # noqa: S105 a public marker that makes leaked tokens greppable, not a secret
@@ -74,8 +78,7 @@ def create_token(
     description: str = "",
 ) -> tuple[str, ApiToken]:
     """A new token: the plaintext (shown once, never stored) and its row."""
-    if not identity or len(identity) > 200:
-        raise InvalidInputError("identity: 1 to 200 characters")
+    identity = check_identity(identity)
     prefix = secrets.token_hex(4)
     plaintext = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     row = ApiToken(
@@ -91,8 +94,7 @@ def create_token(
     return plaintext, row
 
 
-def authenticate(session: Session, authorization: str | None, *, now: datetime) -> Principal:
-    """The principal behind an ``Authorization: Bearer ppt_…`` header, or why there is none."""
+def _valid_row(session: Session, authorization: str | None, *, now: datetime) -> ApiToken:
     if not authorization:
         raise AuthenticationError("no token: send 'Authorization: Bearer <token>'")
     scheme, _, token = authorization.partition(" ")
@@ -106,8 +108,35 @@ def authenticate(session: Session, authorization: str | None, *, now: datetime) 
         raise AuthenticationError(f"token {row.prefix} was revoked")
     if row.expires_at is not None and row.expires_at <= now:
         raise AuthenticationError(f"token {row.prefix} expired at {row.expires_at.isoformat()}")
+    return row
+
+
+def authenticate(session: Session, authorization: str | None, *, now: datetime) -> Principal:
+    """The principal behind an ``Authorization: Bearer ppt_…`` header, or why there is none."""
+    row = _valid_row(session, authorization, now=now)
     row.last_used_at = now
     return Principal(row.identity, frozenset(row.scopes), row.prefix)
+
+
+def valid_prefix(session: Session, authorization: str | None, *, now: datetime) -> str | None:
+    """The prefix of the token in ``authorization`` if it authenticates, else None; reads
+    only (the rate limiter asks this before the request runs)."""
+    try:
+        return _valid_row(session, authorization, now=now).prefix
+    except AuthenticationError:
+        return None
+
+
+class StoredTokens:
+    """The registry's :class:`~plugport.registry.ratelimit.TokenCheck`: tokens in its
+    database, each asked about in a short read-only transaction of its own."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def prefix_of(self, authorization: str) -> str | None:
+        with self._sessions() as session:
+            return valid_prefix(session, authorization, now=utcnow())
 
 
 def require(principal: Principal, scope: str) -> None:
@@ -126,10 +155,15 @@ def list_tokens(session: Session, identity: str | None = None) -> list[ApiToken]
     return list(session.scalars(query))
 
 
-def revoke_token(session: Session, prefix: str) -> ApiToken:
+def get_token(session: Session, prefix: str) -> ApiToken:
     row = session.scalar(select(ApiToken).where(ApiToken.prefix == prefix))
     if row is None:
         raise NotFoundError("token", prefix)
+    return row
+
+
+def revoke_token(session: Session, prefix: str) -> ApiToken:
+    row = get_token(session, prefix)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
     return row
