@@ -53,10 +53,14 @@ class VersionTakenError(ConflictError):
 
 @dataclass(frozen=True)
 class Upload:
-    """A received archive (already on disk, within the size cap) and its signature."""
+    """A received archive (already on disk, within the size cap) and its signature.
+
+    ``shown_as`` is what errors call the archive: the client's name for it (the form field),
+    never the server's path of its temporary copy."""
 
     archive: Path
     signature: bytes
+    shown_as: str = "archive"
 
 
 def initial_status(trusted: bool, report: ScanReport) -> str:
@@ -120,7 +124,7 @@ def publish(
     caller: Principal,
     limits: ArchiveLimits,
 ) -> PluginVersion:
-    manifest = read_archive_manifest(upload.archive)
+    manifest = read_archive_manifest(upload.archive, shown_as=upload.shown_as)
     if manifest.name != name:
         raise InvalidInputError(
             f"the archive is {manifest.name!r}, but it was uploaded to {name!r}"
@@ -134,7 +138,7 @@ def publish(
     digest, length = sha256_file(upload.archive)
     facts = signing.ArchiveFacts(manifest.name, manifest.version, digest, length)
     keyid = _verify(session, namespace.id, upload, facts)
-    report = scan_archive(upload.archive, limits=limits)
+    report = scan_archive(upload.archive, limits=limits, shown_as=upload.shown_as)
     status = initial_status(namespace.trusted, report)
 
     existed = blobs.exists(digest)
