@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from plugport.registry.models import Namespace, Plugin, PluginVersion
 from tests.conftest import RunCli
 from tests.registry.conftest import Registry
 from tests.registry.test_access import error_of
-from tests.registry.test_publish import Publisher
+from tests.registry.test_publish import Publisher, stored_blobs
 
 
 def versioned(version: str) -> Callable[[Path], None]:
@@ -34,8 +35,7 @@ def versioned(version: str) -> Callable[[Path], None]:
 
 
 def blob_files(tmp_path: Path) -> list[Path]:
-    blobs = tmp_path / "data" / "blobs"
-    return [p for p in blobs.rglob("*") if p.is_file() and "tmp" not in p.parts]
+    return stored_blobs(tmp_path / "data" / "blobs")
 
 
 @pytest.mark.parametrize("spelling", ["1.0", "1.0.0.0", "1", "v1.0.0.0", "1.0.0"])
@@ -254,3 +254,24 @@ def test_the_migration_reports_duplicates_and_changes_nothing(engine: Engine) ->
         ("2.0.0+local", "2"),
         ("3.0", "3"),
     ]
+
+
+def test_concurrent_spellings_publish_exactly_one(registry: Registry, tmp_path: Path) -> None:
+    publisher = Publisher(registry, tmp_path)
+    assert publisher.upload(publisher.build()).status_code == 201  # the plugin exists
+    spellings = ("2", "2.0", "2.0.0", "2.0.0.0")
+    archives = [publisher.build(edit=versioned(v)) for v in spellings]
+    with ThreadPoolExecutor(len(archives)) as pool:
+        responses = list(pool.map(publisher.upload, archives))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201, 409, 409, 409], [r.text for r in responses]
+    winner = next(r.json()["version"] for r in responses if r.status_code == 201)
+    for response in responses:
+        if response.status_code == 409:
+            assert error_of(response)["code"] == "conflict"
+    with registry.engine.connect() as connection:
+        rows = connection.execute(
+            select(PluginVersion.version).where(PluginVersion.canonical_version == "2")
+        ).all()
+    assert [r[0] for r in rows] == [winner]
+    assert len(blob_files(tmp_path)) == 2  # 0.1.0 and the winner: the losers left nothing
