@@ -8,6 +8,7 @@ from packaging.version import Version
 
 from plugport.versions import (
     ANY,
+    canonical_version,
     is_compatible,
     normalize_specifier,
     parse_specifier,
@@ -49,6 +50,39 @@ def test_parse_version_error_hides_the_packaging_traceback() -> None:
         parse_version("nope")
     assert info.value.__cause__ is None
     assert info.value.__suppress_context__
+
+
+# --- canonical_version -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spellings", "canonical"),
+    [
+        (("1", "1.0", "1.0.0", "1.0.0.0", "v1.0", "01.00", "1.0.0+local"), "1"),
+        (("1.2", "1.2.0", "1.02.0.0"), "1.2"),
+        (("1.0rc1", "1.0.0-rc1", "1.0.0.0c1"), "1rc1"),
+        (("1.0.post0", "1.0.0-0"), "1.post0"),
+        (("0", "0.0", "0.0.0"), "0"),
+        (("1!1.0",), "1!1"),
+    ],
+)
+def test_equal_versions_share_one_canonical_form(
+    spellings: tuple[str, ...], canonical: str
+) -> None:
+    assert {canonical_version(s) for s in spellings} == {canonical}
+    assert {canonical_version(Version(s)) for s in spellings} == {canonical}
+    for spelling in spellings:  # the same question a pin asks: == matches every spelling
+        assert Version(spelling) in SpecifierSet(f"=={canonical}")
+
+
+@pytest.mark.parametrize(("a", "b"), [("1.0", "1.0.1"), ("1.0", "1.0rc1"), ("1.0", "1.0.post1")])
+def test_different_versions_have_different_canonical_forms(a: str, b: str) -> None:
+    assert canonical_version(a) != canonical_version(b)
+
+
+def test_canonical_version_refuses_what_is_not_a_version() -> None:
+    with pytest.raises(ValueError, match="not a PEP 440 version"):
+        canonical_version("one")
 
 
 # --- parse_specifier and normalize_specifier ----------------------------------------------------

@@ -312,23 +312,28 @@ def _add_file(
 
 
 def safe_unpack(
-    archive: Path, dest: Path, *, limits: ArchiveLimits = ArchiveLimits()
+    archive: Path,
+    dest: Path,
+    *,
+    limits: ArchiveLimits = ArchiveLimits(),
+    shown_as: str | None = None,
 ) -> UnpackResult:
     """Unpack into a fresh directory that appears whole or not at all, trusting nothing the
-    archive says about itself: names are checked up front and sizes are counted as written."""
-    where = str(archive)
+    archive says about itself: names are checked up front and sizes are counted as written.
+    Errors name the archive ``shown_as`` (default: its path)."""
+    where = shown_as or str(archive)
     if dest.exists() or dest.is_symlink():
         raise ArchiveError(f"{dest} already exists; unpack needs a fresh directory", path=where)
     if not dest.parent.is_dir():
         raise ArchiveError(f"{dest.parent} does not exist", path=where)
-    with _open_zip(archive, limits) as zf:
+    with _open_zip(archive, limits, where) as zf:
         infos = zf.infolist()
         check_members(infos, limits=limits, path=where)
         tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".unpack-"))
         try:
             total = 0
             for info in infos:
-                total += _extract(zf, info, root=tmp, total=total, limits=limits, archive=archive)
+                total += _extract(zf, info, root=tmp, total=total, limits=limits, where=where)
             tmp.chmod(0o755)  # mkdtemp creates 0o700
             os.rename(tmp, dest)
         except BaseException:
@@ -345,10 +350,12 @@ def read_member(
     *,
     max_bytes: int = 256 * 1024,
     limits: ArchiveLimits = ArchiveLimits(),
+    shown_as: str | None = None,
 ) -> bytes:
-    """Read one small member, typically the manifest, without unpacking anything to disk."""
-    where = str(archive)
-    with _open_zip(archive, limits) as zf:
+    """Read one small member, typically the manifest, without unpacking anything to disk.
+    Errors name the archive ``shown_as`` (default: its path)."""
+    where = shown_as or str(archive)
+    with _open_zip(archive, limits, where) as zf:
         infos = zf.infolist()
         # The whole directory is checked: a manifest is only worth reading from an archive
         # that could also be unpacked.
@@ -356,7 +363,7 @@ def read_member(
         info = next((i for i in infos if i.filename == name and not i.is_dir()), None)
         if info is None:
             raise ArchiveError(f"archive has no {name}", path=where)
-        with _reading(archive), zf.open(info) as fh:
+        with _reading(where), zf.open(info) as fh:
             data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
         detail = f"{name} is larger than {max_bytes} bytes"
@@ -365,12 +372,11 @@ def read_member(
 
 
 @contextlib.contextmanager
-def _open_zip(archive: Path, limits: ArchiveLimits) -> Iterator[zipfile.ZipFile]:
-    where = str(archive)
+def _open_zip(archive: Path, limits: ArchiveLimits, where: str) -> Iterator[zipfile.ZipFile]:
     try:
         fh = archive.open("rb")
     except OSError as exc:
-        raise ArchiveError(f"cannot open {archive}: {exc.strerror}", path=where) from exc
+        raise ArchiveError(f"cannot open {where}: {exc.strerror}", path=where) from exc
     with fh:
         size = os.fstat(fh.fileno()).st_size  # of the file actually opened, not a stale path
         if size > limits.max_archive_bytes:
@@ -378,27 +384,25 @@ def _open_zip(archive: Path, limits: ArchiveLimits) -> Iterator[zipfile.ZipFile]
             raise ArchiveLimitError(
                 "max_archive_bytes", size, limits.max_archive_bytes, detail, path=where
             )
-        with _reading(archive):
+        with _reading(where):
             zf = zipfile.ZipFile(fh)
         with zf:
             yield zf
 
 
 @contextlib.contextmanager
-def _reading(archive: Path) -> Iterator[None]:
+def _reading(where: str) -> Iterator[None]:
     # Wraps only reads from the archive, so that a full disk while writing stays an OSError
     # instead of being blamed on the archive.
     try:
         yield
     except _DAMAGED as exc:
-        msg = f"{archive} is damaged or not a plugin archive: {exc}"
-        raise ArchiveError(msg, path=str(archive)) from exc
+        msg = f"{where} is damaged or not a plugin archive: {exc}"
+        raise ArchiveError(msg, path=where) from exc
 
 
-def _chunks(
-    zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive: Path
-) -> Generator[bytes, None, None]:
-    with _reading(archive), zf.open(info) as src:
+def _chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> Generator[bytes, None, None]:
+    with _reading(where), zf.open(info) as src:
         while chunk := src.read(_CHUNK):
             yield chunk
 
@@ -410,7 +414,7 @@ def _extract(
     root: Path,
     total: int,
     limits: ArchiveLimits,
-    archive: Path,
+    where: str,
 ) -> int:
     name = info.filename
     if info.is_dir():
@@ -421,7 +425,7 @@ def _extract(
         _make_dirs(root, parent)
     written = 0
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    chunks = _checked_chunks(zf, info, total=total, limits=limits, archive=archive)
+    chunks = _checked_chunks(zf, info, total=total, limits=limits, where=where)
     with contextlib.closing(chunks), open(os.open(root / name, flags, 0o644), "wb") as out:
         for chunk in chunks:
             written += len(chunk)
@@ -430,13 +434,12 @@ def _extract(
 
 
 def _checked_chunks(
-    zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, total: int, limits: ArchiveLimits, archive: Path
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, total: int, limits: ArchiveLimits, where: str
 ) -> Generator[bytes, None, None]:
     """A member's bytes as they inflate, counted against the caps: ``total`` bytes of earlier
     members plus these may not pass ``max_unpacked_bytes``, nor may this one expand too much."""
-    where = str(archive)
     produced = 0
-    chunks = _chunks(zf, info, archive)
+    chunks = _chunks(zf, info, where)
     with contextlib.closing(chunks):
         for chunk in chunks:
             produced += len(chunk)
@@ -455,19 +458,20 @@ def _checked_chunks(
 
 
 def iter_members(
-    archive: Path, *, limits: ArchiveLimits = ArchiveLimits()
+    archive: Path, *, limits: ArchiveLimits = ArchiveLimits(), shown_as: str | None = None
 ) -> Iterator[tuple[str, bytes]]:
     """Every file member as ``(name, bytes)``, one at a time and never on disk, after the same
-    checks ``safe_unpack`` makes: the scanner reads uploads this way."""
-    where = str(archive)
-    with _open_zip(archive, limits) as zf:
+    checks ``safe_unpack`` makes: the scanner reads uploads this way. Errors name the archive
+    ``shown_as`` (default: its path)."""
+    where = shown_as or str(archive)
+    with _open_zip(archive, limits, where) as zf:
         infos = zf.infolist()
         check_members(infos, limits=limits, path=where)
         total = 0
         for info in infos:
             if info.is_dir():
                 continue
-            data = b"".join(_checked_chunks(zf, info, total=total, limits=limits, archive=archive))
+            data = b"".join(_checked_chunks(zf, info, total=total, limits=limits, where=where))
             total += len(data)
             yield info.filename, data
 

@@ -193,10 +193,12 @@ def _entry_problems(
     return problems
 
 
-def read_archive_manifest(path: Path) -> Manifest:
-    """The manifest inside an archive, read without unpacking anything."""
-    raw = archive.read_member(path, MANIFEST_FILENAME)
-    return parse_manifest_bytes(raw, source=f"{path}!{MANIFEST_FILENAME}")
+def read_archive_manifest(path: Path, *, shown_as: str | None = None) -> Manifest:
+    """The manifest inside an archive, read without unpacking anything; errors name the archive
+    ``shown_as`` (default: its path)."""
+    where = shown_as or str(path)
+    raw = archive.read_member(path, MANIFEST_FILENAME, shown_as=where)
+    return parse_manifest_bytes(raw, source=f"{where}!{MANIFEST_FILENAME}")
 
 
 def validate_path(path: Path) -> ValidationReport:

@@ -8,9 +8,17 @@ thing everywhere.
 from __future__ import annotations
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
-__all__ = ["ANY", "is_compatible", "normalize_specifier", "parse_specifier", "parse_version"]
+__all__ = [
+    "ANY",
+    "canonical_version",
+    "is_compatible",
+    "normalize_specifier",
+    "parse_specifier",
+    "parse_version",
+]
 
 ANY = "*"
 """The range that admits every version; written as ``*`` or left empty."""
@@ -24,6 +32,18 @@ def parse_version(text: str) -> Version:
         raise ValueError(
             f"{text!r} is not a PEP 440 version; write e.g. '1.0.0', '2.1rc1' or '0.3.post1'"
         ) from None
+
+
+def canonical_version(version: str | Version) -> str:
+    """The one text every spelling of a version shares, for telling whether two are the same.
+
+    PEP 440 compares ``1.0``, ``1.0.0`` and ``1.0.0.0`` equal, so trailing zeros are dropped
+    (all three are ``1``); and a pin ``==1.0.0`` also matches ``1.0.0+local``, so the local
+    label is dropped too. Two versions with the same canonical form cannot both exist, or a pin
+    would no longer name one archive.
+    """
+    parsed = parse_version(version) if isinstance(version, str) else version
+    return canonicalize_version(parsed.public, strip_trailing_zero=True)
 
 
 def parse_specifier(text: str) -> SpecifierSet:

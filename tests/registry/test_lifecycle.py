@@ -3,13 +3,14 @@ resolution and reads, and the audit trail."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.registry.conftest import Registry
 from tests.registry.test_access import error_of
-from tests.registry.test_publish import Publisher
+from tests.registry.test_publish import Publisher, stored_blobs
 from tests.registry.test_review import bump
 
 
@@ -88,8 +89,11 @@ def test_suspend_hides_and_delete_removes_rows_and_blobs(
         deleted = admin.delete("/api/v1/plugins/acme.hello")
         assert deleted.json() == {"deleted": "acme.hello", "blobs": 2}
     assert registry.count("plugins") == registry.count("plugin_versions") == 0
-    blobs = tmp_path / "data" / "blobs"
-    assert not any(p.is_file() for p in blobs.rglob("*") if "tmp" not in p.parts)
+    # The blobs go in a background task once the response is sent (after the commit).
+    deadline = time.monotonic() + 10
+    while stored_blobs(tmp_path / "data" / "blobs") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert stored_blobs(tmp_path / "data" / "blobs") == []
     with registry.engine.connect() as connection:
         from sqlalchemy import text
 

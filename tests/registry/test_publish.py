@@ -60,10 +60,15 @@ class Publisher:
             return client.post(f"/api/v1/plugins/{target}/versions", files=files)
 
 
+def stored_blobs(root: Path) -> list[Path]:
+    """The blobs under a local store's ``root``, not its ``tmp`` directory (its own parts only:
+    ``root`` itself may well lie under a ``/tmp``)."""
+    return [p for p in root.rglob("*") if p.is_file() and "tmp" not in p.relative_to(root).parts]
+
+
 def nothing_stored(registry: Registry, tmp_path: Path) -> None:
     assert registry.count("plugin_versions") == 0
-    blobs = tmp_path / "data" / "blobs"
-    assert not any(p.is_file() for p in blobs.rglob("*") if "tmp" not in p.parts)
+    assert stored_blobs(tmp_path / "data" / "blobs") == []
 
 
 def test_a_signed_archive_is_scanned_stored_and_queued(registry: Registry, tmp_path: Path) -> None:

@@ -3,8 +3,10 @@ store, and mounts one router per resource; every error leaves as the same JSON s
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -12,7 +14,7 @@ from sqlalchemy import Engine
 from plugport._version import __version__
 from plugport.index import load_or_create_registry_key
 from plugport.registry import web
-from plugport.registry.blobs import BlobStore, open_blob_store
+from plugport.registry.blobs import BlobStore, LocalBlobStore, open_blob_store
 from plugport.registry.db import make_engine, make_sessions
 from plugport.registry.errors import install_error_handlers
 from plugport.registry.http import RegistryMiddleware, RequestMetrics
@@ -34,6 +36,14 @@ from plugport.registry.services.tokens import StoredTokens
 from plugport.registry.settings import RegistrySettings
 
 __all__ = ["create_app"]
+
+
+def _private_paths(settings: RegistrySettings, blobs: BlobStore) -> list[Path]:
+    """Where this node keeps things (data, blobs, uploads being received): no error shows them."""
+    paths = [settings.data_dir.absolute(), Path(tempfile.gettempdir())]
+    if isinstance(blobs, LocalBlobStore):
+        paths.append(blobs.root.absolute())
+    return paths
 
 
 def create_app(
@@ -61,9 +71,11 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessions(engine)
-    app.state.blobs = blobs or open_blob_store(settings.blob_url, settings.data_dir)
+    if blobs is None:  # not `blobs or`: an empty MemoryBlobStore is falsy (it has a len)
+        blobs = open_blob_store(settings.blob_url, settings.data_dir)
+    app.state.blobs = blobs
     app.state.index_key = load_or_create_registry_key(settings.index_key_path())
-    install_error_handlers(app)
+    install_error_handlers(app, private_paths=_private_paths(settings, blobs))
     app.state.metrics = RequestMetrics()
     if limiter is None:
         limiter = (

@@ -26,7 +26,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from plugport.versions import canonical_version
 
 __all__ = [
     "ApiToken",
@@ -176,15 +179,27 @@ Index(
 )
 
 
+def _canonical_of_row(context: DefaultExecutionContext) -> str:
+    parameters: dict[str, Any] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return canonical_version(str(parameters["version"]))
+
+
 class PluginVersion(Base):
     """One uploaded archive. Versions are immutable: a name+version is never reused, not even
-    after a rejection or a yank."""
+    after a rejection or a yank, nor under another spelling of the same PEP 440 version."""
 
     __tablename__ = "plugin_versions"
-    __table_args__ = (UniqueConstraint("plugin_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("plugin_id", "version"),
+        # Migration 0009: ``1.0`` and ``1.0.0`` are one version, so a pin names one archive.
+        Index("uq_plugin_versions_canonical", "plugin_id", "canonical_version", unique=True),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     plugin_id: Mapped[int] = mapped_column(ForeignKey("plugins.id", ondelete="CASCADE"))
     version: Mapped[str] = mapped_column(String(64))
+    canonical_version: Mapped[str] = mapped_column(String(64), default=_canonical_of_row)
+    """:func:`plugport.versions.canonical_version` of ``version``, filled in by every insert
+    that does not give it (the ORM and Core alike), so no path can create a second spelling."""
     status: Mapped[str] = mapped_column(String(16))  # pending_review, published, rejected
     sha256: Mapped[str] = mapped_column(String(64))
     length: Mapped[int] = mapped_column(BigInteger)

@@ -95,10 +95,13 @@ def scan_members(members: Iterable[tuple[str, bytes]]) -> ScanReport:
     return ScanReport.of(findings, files_scanned=files)
 
 
-def scan_archive(path: Path, *, limits: ArchiveLimits = _DEFAULT_LIMITS) -> ScanReport:
+def scan_archive(
+    path: Path, *, limits: ArchiveLimits = _DEFAULT_LIMITS, shown_as: str | None = None
+) -> ScanReport:
     """Scan an uploaded archive in memory; an archive that ``safe_unpack`` would refuse raises
-    the same :class:`~plugport.errors.ArchiveError` before a single member is read."""
-    return scan_members(iter_members(path, limits=limits))
+    the same :class:`~plugport.errors.ArchiveError` before a single member is read, naming the
+    archive ``shown_as`` (default: its path)."""
+    return scan_members(iter_members(path, limits=limits, shown_as=shown_as))
 
 
 # --- decisions --------------------------------------------------------------------------------

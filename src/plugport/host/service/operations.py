@@ -12,34 +12,13 @@ from typing import Any, Literal
 
 from starlette.requests import Request
 
-from plugport._api_errors import error_details, status_for
-from plugport.errors import (
-    ConsentError,
-    InvalidInputError,
-    OfflineError,
-    PluginCallError,
-    PluginQuarantinedError,
-    PluginRuntimeError,
-    PlugportError,
-    RegistryResponseError,
-    ResolutionError,
-    SandboxUnavailableError,
-)
+from plugport._api_errors import BadJsonError, BodyTooLargeError, describe_error
+from plugport.errors import ConsentError, PlugportError
 from plugport.host.consent import ConsentRequest
 
-__all__ = ["BadJsonError", "BodyTooLargeError", "Operation", "describe"]
+__all__ = ["BadJsonError", "BodyTooLargeError", "Operation", "describe", "read_capped"]
 
 OperationState = Literal["queued", "running", "succeeded", "failed"]
-
-
-class BodyTooLargeError(InvalidInputError):
-    def __init__(self, limit: int) -> None:
-        self.limit_bytes = limit
-        super().__init__(f"the request body is more than {limit} bytes (the limit)")
-
-
-class BadJsonError(InvalidInputError):
-    """The request body is not JSON at all."""
 
 
 async def read_capped(request: Request, limit: int) -> bytes:
@@ -59,44 +38,17 @@ async def read_capped(request: Request, limit: int) -> bytes:
 def describe(
     error: PlugportError, refused: ConsentRequest | None = None
 ) -> tuple[int, dict[str, Any]]:
-    """``(status, {"code", "message", "details"})`` for ``error``: the host's own errors first
-    (the registry never raises them), then the table the registry uses."""
-    details = error_details(error)
-    message = str(error)
-    if isinstance(error, BodyTooLargeError):
-        status, code = 413, "too_large"
-    elif isinstance(error, BadJsonError):
-        status, code = 400, "invalid_json"
-    elif isinstance(error, ConsentError):
-        status, code = 409, "consent_required"
-        details = {"plugin": error.plugin, "added": list(error.added)}
-        if refused is not None:
-            details |= {"name": refused.name, "version": refused.version, "lines": refused.lines}
-        # The host's own message speaks to a terminal (--yes, the policy file); an API client
-        # grants by naming the permissions.
-        message = (
-            f"{error.plugin} needs consent for: {'; '.join(error.added)}; "
-            "send exactly these in 'consent' to grant them"
-        )
-    elif isinstance(error, ResolutionError):
-        status, code = 422, "unresolvable"
-        details["conflicts"] = list(error.conflicts)
-    elif isinstance(error, OfflineError):
-        status, code = 503, "offline"
-    elif isinstance(error, RegistryResponseError):
-        status, code = 502, "registry_error"
-        details = {"status": error.status, "code": error.code, "details": error.details}
-    elif isinstance(error, PluginQuarantinedError):
-        status, code = 409, "quarantined"
-    elif isinstance(error, SandboxUnavailableError):
-        status, code = 503, "sandbox_unavailable"
-    elif isinstance(error, PluginCallError):
-        status, code = 422, "plugin_error"
-    elif isinstance(error, PluginRuntimeError):
-        status, code = 422, "plugin_failed"
-    else:
-        status, code = status_for(error)
-    return status, {"code": code, "message": message, "details": details}
+    """``(status, {"code", "message", "details"})`` for ``error``, from the table the registry
+    uses too (:data:`plugport._api_errors.RULES`); a consent an operation asked for and did not
+    get adds the request it refused (what a client shows before granting)."""
+    status, body = describe_error(error)
+    if refused is not None and isinstance(error, ConsentError):
+        body["details"] |= {
+            "name": refused.name,
+            "version": refused.version,
+            "lines": refused.lines,
+        }
+    return status, body
 
 
 @dataclass

@@ -16,28 +16,88 @@ from sqlalchemy.orm import Session
 from plugport import signing
 from plugport.archive import ArchiveLimits, sha256_file
 from plugport.authoring import read_archive_manifest
-from plugport.errors import ConflictError, InvalidInputError, SignatureError
+from plugport.errors import (
+    ConflictError,
+    InvalidInputError,
+    ManifestError,
+    Problem,
+    SignatureError,
+)
 from plugport.registry.blobs import BlobStore
 from plugport.registry.models import Namespace, Plugin, PluginVersion, PublisherKey, utcnow
 from plugport.registry.scanner import ScanReport, scan_archive
 from plugport.registry.services import access, audit, namespaces, tokens
 from plugport.registry.services.tokens import Principal
-from plugport.versions import parse_version
+from plugport.versions import canonical_version, parse_version
 
-__all__ = ["Upload", "authorised_namespace", "initial_status", "publish", "refresh_latest"]
+__all__ = [
+    "Upload",
+    "VersionTakenError",
+    "authorised_namespace",
+    "initial_status",
+    "publish",
+    "refresh_latest",
+]
+
+_IMMUTABLE = "versions are immutable, even yanked or rejected ones"
+
+
+class VersionTakenError(ConflictError):
+    """The plugin has this version already, perhaps spelled differently (``1.0`` after
+    ``1.0.0``); ``existing`` is the spelling uploaded first."""
+
+    def __init__(self, name: str, version: str, existing: str) -> None:
+        self.existing = existing
+        if existing == version:
+            reason = f"was published before; {_IMMUTABLE}"
+        else:
+            reason = (
+                f"is the same version as {existing}, uploaded before (PEP 440 ignores trailing "
+                f"zeros, so a pin =={existing} would match both); {_IMMUTABLE}"
+            )
+        super().__init__("version", f"{name} {version}", reason)
 
 
 @dataclass(frozen=True)
 class Upload:
-    """A received archive (already on disk, within the size cap) and its signature."""
+    """A received archive (already on disk, within the size cap) and its signature.
+
+    ``shown_as`` is what errors call the archive: the client's name for it (the form field),
+    never the server's path of its temporary copy."""
 
     archive: Path
     signature: bytes
+    shown_as: str = "archive"
 
 
 def initial_status(trusted: bool, report: ScanReport) -> str:
     """A trusted namespace skips review unless the scan found something serious."""
     return "published" if trusted and report.highest != "high" else "pending_review"
+
+
+def _check_publishable(version: str) -> None:
+    """A local version (``1.0.0+build``) is for builds that stay where they were made: a pin
+    ``==1.0.0`` matches it too, so published it would shadow the public release."""
+    parsed = parse_version(version)
+    if parsed.local is not None:
+        problem = Problem(
+            "version",
+            f"{version!r} has a local label ('+{parsed.local}'), which only builds that are "
+            f"never published may have; publish it as {parsed.public!r}",
+            version,
+        )
+        raise ManifestError([problem], source="plugport.toml")
+
+
+def _check_new(session: Session, plugin: Plugin, version: str) -> None:
+    existing = session.scalar(
+        select(PluginVersion.version).where(
+            PluginVersion.plugin_id == plugin.id,
+            PluginVersion.canonical_version == canonical_version(version),
+        )
+    )
+    if existing is not None:
+        raise VersionTakenError(plugin.name, version, existing)
 
 
 def _verify(
@@ -83,26 +143,19 @@ def publish(
     limits: ArchiveLimits,
 ) -> PluginVersion:
     namespace = authorised_namespace(session, name, caller)
-    manifest = read_archive_manifest(upload.archive)
+    manifest = read_archive_manifest(upload.archive, shown_as=upload.shown_as)
     if manifest.name != name:
         raise InvalidInputError(
             f"the archive is {manifest.name!r}, but it was uploaded to {name!r}"
         )
+    _check_publishable(manifest.version)
     plugin = session.scalar(select(Plugin).where(Plugin.name == name).with_for_update())
-    if plugin is not None and session.scalar(
-        select(PluginVersion.id).where(
-            PluginVersion.plugin_id == plugin.id, PluginVersion.version == manifest.version
-        )
-    ):
-        raise ConflictError(
-            "version",
-            f"{name} {manifest.version}",
-            "was published before; versions are immutable, even yanked or rejected ones",
-        )
+    if plugin is not None:
+        _check_new(session, plugin, manifest.version)
     digest, length = sha256_file(upload.archive)
     facts = signing.ArchiveFacts(manifest.name, manifest.version, digest, length)
     keyid = _verify(session, namespace.id, upload, facts)
-    report = scan_archive(upload.archive, limits=limits)
+    report = scan_archive(upload.archive, limits=limits, shown_as=upload.shown_as)
     status = initial_status(namespace.trusted, report)
 
     existed = blobs.exists(digest)
@@ -118,6 +171,7 @@ def publish(
         version = PluginVersion(
             plugin_id=plugin.id,
             version=manifest.version,
+            canonical_version=canonical_version(manifest.version),
             status=status,
             sha256=ref.sha256,
             length=ref.size,
@@ -144,7 +198,9 @@ def publish(
         if not existed:
             blobs.delete(ref.sha256)
         raise ConflictError(
-            "version", f"{name} {manifest.version}", "was just published by another upload"
+            "version",
+            f"{name} {manifest.version}",
+            "(or another spelling of it) was just published by another upload",
         ) from None
     except BaseException:
         if not existed:
