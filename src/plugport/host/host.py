@@ -30,7 +30,7 @@ from plugport.errors import (
     PlugportError,
     RegistryResponseError,
 )
-from plugport.host.client import RegistryClient
+from plugport.host.client import RegistryClient, RetryPolicy
 from plugport.host.consent import Consent, ConsentRequest, needs_consent, refuse_growth
 from plugport.host.fetch import Fetcher, Progress, RegistrySource
 from plugport.host.install import HostPaths, Installer, Staged
@@ -95,6 +95,7 @@ class PluginHost:
         preapproved: Permissions | None = None,
         offline: bool = False,
         cache_ttl_s: float = 300.0,
+        registry_retry: RetryPolicy | None = None,
         telemetry: bool = True,
         actor: str | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -120,6 +121,7 @@ class PluginHost:
                 ttl_s=cache_ttl_s,
                 offline=offline,
                 transport=transport,
+                retry=registry_retry,
             )
             for url in registries
         ]
