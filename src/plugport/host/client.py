@@ -33,7 +33,13 @@ from plugport.errors import (
     RegistryResponseError,
     SignatureError,
 )
-from plugport.host._cache import ArchiveCache, CachedResponse, MetadataCache
+from plugport.host._cache import (
+    ArchiveCache,
+    CachedResponse,
+    MemoryMetadataCache,
+    MetadataCache,
+    MetadataStore,
+)
 from plugport.host._retry import RETRYABLE, RetryPolicy, decide_retry
 
 __all__ = ["RegistryClient", "RetryPolicy"]
@@ -118,13 +124,14 @@ def _read_capped(response: httpx.Response) -> bytes:
 
 class RegistryClient:
     """One registry, one cache directory (which several registries may share: keys include the
-    registry's URL; archives are addressed by content)."""
+    registry's URL; archives are addressed by content). ``cache_dir=None``: metadata is cached
+    in memory and nothing is written anywhere, so archives cannot be downloaded."""
 
     def __init__(
         self,
         url: str,
         *,
-        cache_dir: Path,
+        cache_dir: Path | None,
         ttl_s: float = 300.0,
         offline: bool = False,
         token: str | None = None,
@@ -143,8 +150,10 @@ class RegistryClient:
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
-        self._meta = MetadataCache(Path(cache_dir))
-        self._archives = ArchiveCache(Path(cache_dir))
+        self._meta: MetadataStore = (
+            MetadataCache(Path(cache_dir)) if cache_dir is not None else MemoryMetadataCache()
+        )
+        self._archives = ArchiveCache(Path(cache_dir)) if cache_dir is not None else None
         self._transport = _CountingTransport(
             transport or httpx.HTTPTransport(), owned=transport is None
         )
@@ -389,7 +398,13 @@ class RegistryClient:
                 max_bytes,
                 f"{name} {version} is {expected_length} bytes",
             )
-        cached = self._archives.verified(expected_sha256, expected_length)
+        if self._archives is None:
+            raise InvalidInputError(
+                f"{name} {version}: this client of {self.url} has no cache directory to "
+                "download into (it was opened to read only)"
+            )
+        archives = self._archives
+        cached = archives.verified(expected_sha256, expected_length)
         if cached is not None:
             if progress is not None:
                 progress(expected_length, expected_length)
@@ -401,7 +416,7 @@ class RegistryClient:
         with (
             contextlib.closing(response),
             self._translated("GET", path),
-            self._archives.incoming() as incoming,
+            archives.incoming() as incoming,
         ):
             self._check_download_head(response, name, version, expected_length, max_bytes)
             digest = hashlib.sha256()
@@ -426,7 +441,7 @@ class RegistryClient:
                     f"{digest.hexdigest()[:16]}…, but the signed index says "
                     f"{expected_sha256[:16]}…",
                 )
-            return self._archives.commit(incoming, expected_sha256)
+            return archives.commit(incoming, expected_sha256)
 
     @staticmethod
     def _check_download_head(

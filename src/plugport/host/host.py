@@ -38,6 +38,7 @@ from plugport.host.resolver import Requirement, resolve
 from plugport.host.sources import parse_source
 from plugport.host.state import HostAudit, HostState, Installation, Journal
 from plugport.manifest import Permissions, load_manifest
+from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime.hooks import HookOutcome, HookSpec
 from plugport.runtime.launcher import ZygoteLauncher
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor, SupervisorConfig
@@ -101,12 +102,22 @@ class PluginHost:
         transport: httpx.BaseTransport | None = None,
         supervisor_config: SupervisorConfig | None = None,
         progress: Progress | None = None,
+        read_only: bool = False,
     ) -> None:
+        """``read_only``: for commands that only read (list, status, audit, search, info,
+        check-updates). A home that does not exist yet is read as empty and nothing is created
+        for it: no directory, no state file, registry metadata cached in memory only; changing
+        what is installed is refused."""
         self.app = app
         self.app_version = app_version
         self.paths = HostPaths(Path(home).absolute())  # workers need absolute paths
-        self.paths.make()
-        self.state = HostState(self.paths.state_file)
+        self.read_only = read_only
+        self.exists = self.paths.state_file.is_file()
+        """Whether the home held a state file when the host was built."""
+        ephemeral = read_only and not self.exists
+        if not ephemeral:
+            self.paths.make()
+        self.state = HostState(":memory:" if ephemeral else self.paths.state_file)
         self.installer = Installer(self.paths, self.state)
         self.registry_keys = dict(registry_keys or {})
         self.consent = consent
@@ -117,7 +128,7 @@ class PluginHost:
         self.clients = [
             RegistryClient(
                 url,
-                cache_dir=self.paths.cache,
+                cache_dir=None if ephemeral else self.paths.cache,
                 ttl_s=cache_ttl_s,
                 offline=offline,
                 transport=transport,
@@ -128,7 +139,7 @@ class PluginHost:
         config = supervisor_config or SupervisorConfig(
             state_dir=self.paths.runtime, sandbox=sandbox
         )
-        self.supervisor = Supervisor(config)
+        self.supervisor = Supervisor(config, db=RuntimeDatabase() if ephemeral else None)
         for spec in hookspecs:
             self.supervisor.declare_hook(spec)
         self.fetcher = Fetcher(
@@ -176,8 +187,8 @@ class PluginHost:
 
     async def start_runtime(self) -> None:
         self.open()
-        if self._started:
-            return
+        if self._started or (self.read_only and not self.exists):
+            return  # a home that does not exist has nothing to run
         for installation in self.state.installations():
             if installation.enabled:
                 self._add(installation)
@@ -268,6 +279,7 @@ class PluginHost:
         whatever they depend on, all or nothing."""
         if not specs:
             raise InvalidInputError("nothing to install; name at least one plugin")
+        self._writable("install")
         await self.start_runtime()
         async with self._lock:
             sources = [
@@ -295,6 +307,7 @@ class PluginHost:
     async def update(self, *names: str, trust_new_key: bool = False) -> InstallReport:
         """Move ``names`` (or, with none, every registry install) to their newest compatible
         versions, keeping what other plugins need satisfied."""
+        self._writable("update")
         await self.start_runtime()
         async with self._lock:
             installed = {i.name: i for i in self.state.installations()}
@@ -323,6 +336,7 @@ class PluginHost:
                 raise
 
     async def uninstall(self, name: str, *, purge: bool = False) -> None:
+        self._writable("uninstall")
         await self.start_runtime()
         async with self._lock:
             installation = self.state.get(name)
@@ -350,6 +364,7 @@ class PluginHost:
             await self._report(installation, "uninstall")
 
     async def enable(self, name: str) -> None:
+        self._writable("enable")
         await self.start_runtime()
         async with self._lock:
             installation = self._installed(name)
@@ -359,6 +374,7 @@ class PluginHost:
             self.state.audit("enable", name, "ok", actor=self.actor)
 
     async def disable(self, name: str) -> None:
+        self._writable("disable")
         await self.start_runtime()
         async with self._lock:
             installation = self._installed(name)
@@ -369,6 +385,12 @@ class PluginHost:
             self.state.audit("disable", name, "ok", actor=self.actor)
 
     # --- the steps --------------------------------------------------------------------------
+
+    def _writable(self, operation: str) -> None:
+        if self.read_only:
+            raise InvalidInputError(
+                f"{operation}: the host home {self.paths.root} was opened read-only"
+            )
 
     def _client(self) -> RegistryClient:
         if not self.clients:
