@@ -156,6 +156,7 @@ class PluginHost:
         self.commands = _Commands(self)
         self.events = _Events(self)
         self._lock = asyncio.Lock()
+        self._reports: set[asyncio.Task[bool]] = set()
         self._opened = False
         self._started = False
 
@@ -200,6 +201,7 @@ class PluginHost:
         self._started = True
 
     async def stop(self) -> None:
+        await self.reports_sent()
         await self.supervisor.close()
         for client in self.clients:
             client.close()
@@ -524,14 +526,25 @@ class PluginHost:
     async def _report(
         self, installation: Installation, event: Literal["install", "uninstall"]
     ) -> None:
-        """Best effort, off the event loop: a slow registry never stalls plugin calls."""
+        """Best effort, in the background: an install or uninstall is done when its plugins
+        are, not when the registry has counted it, and a slow registry never stalls plugin
+        calls. :meth:`stop` waits for the reports still on their way."""
         if not self.telemetry or self.offline or installation.source_kind != "registry":
             return
         for client in self.clients:
             if client.url == installation.source:
-                await asyncio.to_thread(
-                    client.report_usage, installation.name, installation.version, event
+                task = asyncio.create_task(
+                    asyncio.to_thread(
+                        client.report_usage, installation.name, installation.version, event
+                    )
                 )
+                self._reports.add(task)
+                task.add_done_callback(self._reports.discard)
+
+    async def reports_sent(self) -> None:
+        """Wait until every usage report begun so far has been answered (or has failed)."""
+        while self._reports:
+            await asyncio.gather(*self._reports, return_exceptions=True)
 
 
 def _needs(name: str, version: str, dependencies: Mapping[str, str]) -> list[Requirement]:
