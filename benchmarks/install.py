@@ -308,10 +308,14 @@ def _instrument() -> Phases:
 # --- the measurements -----------------------------------------------------------------------
 
 
+_HOSTS: list[PluginHost] = []
+"""Every host the run built, to total their clients' waits for a registry that said 429."""
+
+
 def _host(
     url: str, home: Path, policy: str, transport: httpx.BaseTransport | None = None
 ) -> PluginHost:
-    return PluginHost(
+    host = PluginHost(
         app=APP,
         app_version=APP_VERSION,
         home=home,
@@ -320,6 +324,8 @@ def _host(
         sandbox=cast(Literal["strict", "best-effort"], policy),
         transport=transport,
     )
+    _HOSTS.append(host)
+    return host
 
 
 def _sent(host: PluginHost) -> int:
@@ -565,6 +571,11 @@ def run(sizes: Sizes, policy: str, quick: bool) -> dict[str, Any]:
                 "publish_all_s": round(publish_s, 1),
             }
             result |= asyncio.run(_measure(url, root / "hosts", sizes, policy))
+    clients = [client for host in _HOSTS for client in host.clients]
+    result["registry_asked_to_wait"] = {
+        "retries": sum(client.retried for client in clients),
+        "waited_s": round(sum(client.waited_s for client in clients), 1),
+    }
     result["requests_per_cold_install"] = result["install_cold"]["requests_per_install_max"]
     result["requests_per_warm_install"] = result["install_warm_cache"]["requests_per_install_max"]
     result["requests_per_update"] = result["update"]["requests_per_update_max"]

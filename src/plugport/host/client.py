@@ -150,6 +150,10 @@ class RegistryClient:
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
+        self.retried = 0
+        """Requests sent again after a 429 or 503."""
+        self.waited_s = 0.0
+        """Seconds spent waiting as the registry asked."""
         self._meta: MetadataStore = (
             MetadataCache(Path(cache_dir)) if cache_dir is not None else MemoryMetadataCache()
         )
@@ -319,6 +323,8 @@ class RegistryClient:
             )  # fmt: skip
             self._sleep(decision.wait_s)
             retries, waited = retries + 1, waited + decision.wait_s
+            self.retried += 1
+            self.waited_s += decision.wait_s
 
     def _gave_up(
         self,
