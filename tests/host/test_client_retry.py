@@ -4,6 +4,7 @@ registry, what it answered and how long it asked to wait; telemetry never waits.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -12,10 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from plugport.errors import RegistryResponseError
 from plugport.host._retry import RetryPolicy, decide_retry, parse_retry_after
 from plugport.host.client import RegistryClient
+from plugport.host.service import HostServiceSettings
+from plugport.host.service.workspaces import Workspace
 from tests.host.test_client import URL, Clock, error, files_under
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -261,3 +265,29 @@ def test_telemetry_never_waits(tmp_path: Path, sleeps: Sleeps) -> None:
         assert client.report_usage("acme.hello", "1.0.0", "install") is False
     assert sleeps == []
     assert len(script.seen) == 1
+
+
+# --- the settings ------------------------------------------------------------------------------
+
+
+def test_the_host_service_settings_reach_every_workspace_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLUGPORT_HOST_SERVICE_REGISTRY_MAX_RETRY_AFTER_S", "15")
+    settings = HostServiceSettings(
+        data_dir=tmp_path, registries=(URL,), registry_max_retries=5, registry_max_total_wait_s=40
+    )
+    workspace = Workspace("team", tmp_path / "team", settings, [])
+    try:
+        [client] = workspace.host.clients
+        assert client.retry == RetryPolicy(max_retries=5, max_retry_after_s=15, max_total_wait_s=40)
+    finally:
+        asyncio.run(workspace.close())
+
+
+@pytest.mark.parametrize(
+    "field", ["registry_max_retries", "registry_max_retry_after_s", "registry_max_total_wait_s"]
+)
+def test_a_host_service_retry_setting_out_of_range_is_named(field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        HostServiceSettings(**{field: -1})
