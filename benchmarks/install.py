@@ -9,15 +9,19 @@ the strict sandbox:
 - cold install (the target): a fresh host home per sample (no cached metadata, archive or
   pins) in a host that is up, its sandbox zygote included, as in an application that has been
   running; ``await host.install(name)``: resolve, signed index, download, verify, unpack,
-  switch, activate in the sandbox, health check, confirm, usage report. A breakdown by step
-  comes from timers wrapped around the host's own methods.
+  switch, activate in the sandbox, health check, confirm (the usage report goes in the
+  background). A breakdown by step comes from timers wrapped around the host's own methods,
+  and the requests it sent from the registry client's own counter
+  (``requests_per_cold_install``).
 - the same in a host that has activated nothing yet, so the install also starts the zygote (a
   cost paid once per host process).
 - warm cache: one running host that installs, uninstalls and installs each plugin again: the
-  archive and metadata come from its cache, the keys are pinned, the index is a 304.
+  archive, metadata and signed index come from its cache (the index lists the version), the
+  keys are pinned; only the namespace's keys are revalidated (a 304), for revocation.
 - update with rollback: ``X==1.0.0`` installed, ``X 1.1.0`` raises in ``initialize()``:
   ``await host.update(X)`` until the rollback error (then 1.0.0 must still answer).
-- update: ``Y==1.0.0`` installed, ``await host.update(Y)`` to a working 1.1.0.
+- update: ``Y==1.0.0`` installed, ``await host.update(Y)`` to a working 1.1.0
+  (``requests_per_update``).
 
 Run: ``.venv/bin/python benchmarks/install.py --json`` (``--quick`` for a smoke run,
 ``--samples N`` for more).
@@ -597,7 +601,13 @@ def run(sizes: Sizes, policy: str, quick: bool) -> dict[str, Any]:
         "install_cold_with_zygote_start: the same, in a host that has not activated anything "
         "yet, so the first activation also starts the zygote (once per host process)",
         "breakdown_p50_ms: medians per step, from timers around the host's methods; resolve "
-        "includes the versions requests, usage_report is the install report to the registry",
+        "includes the versions requests; usage_report only starts the install report, which is "
+        "sent in the background (awaited, untimed, before the requests are counted)",
+        "requests_per_*: HTTP requests the host's registry clients sent for one operation, the "
+        "usage report and any retry included (the largest over the samples); requests_seen "
+        "lists them for one cold install, one warm install and one update",
+        "registry_asked_to_wait: retries after a 429 or 503 over the whole run, and the seconds "
+        "waited (inside the timed samples when not 0)",
     ]
     return result
 
