@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Awaitable, Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -180,3 +182,45 @@ def test_an_existing_home_is_read_and_a_read_only_host_changes_nothing(
 
 async def _nothing() -> None:
     return None
+
+
+class _Busy(BaseHTTPRequestHandler):
+    """A registry that always answers 429, asking to wait 0 seconds."""
+
+    hits = 0
+
+    def do_GET(self) -> None:
+        type(self).hits += 1
+        body = b'{"error": {"code": "rate_limited", "message": "more than 600 requests a minute"}}'
+        self.send_response(429)
+        self.send_header("Retry-After", "0")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def test_a_registry_that_keeps_refusing_is_named_with_its_wait(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Busy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        result = run_cli("search", "x", "--home", str(tmp_path / "home"), "--registry", url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert f"the registry at {url} is rate limiting this host" in text
+    assert "more than 600 requests a minute" in text
+    assert "gave up after 3 retries" in text
+    assert "it asks to wait 0 s more" in text
+    assert "HTTP 429, rate_limited" in text
+    assert _Busy.hits == 4  # the first request and 3 retries, then no more
+    assert not (tmp_path / "home").exists()
