@@ -206,6 +206,7 @@ class _Busy(BaseHTTPRequestHandler):
 def test_a_registry_that_keeps_refusing_is_named_with_its_wait(
     run_cli: RunCli, tmp_path: Path
 ) -> None:
+    _Busy.hits = 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Busy)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
