@@ -9,15 +9,19 @@ the strict sandbox:
 - cold install (the target): a fresh host home per sample (no cached metadata, archive or
   pins) in a host that is up, its sandbox zygote included, as in an application that has been
   running; ``await host.install(name)``: resolve, signed index, download, verify, unpack,
-  switch, activate in the sandbox, health check, confirm, usage report. A breakdown by step
-  comes from timers wrapped around the host's own methods.
+  switch, activate in the sandbox, health check, confirm (the usage report goes in the
+  background). A breakdown by step comes from timers wrapped around the host's own methods,
+  and the requests it sent from the registry client's own counter
+  (``requests_per_cold_install``).
 - the same in a host that has activated nothing yet, so the install also starts the zygote (a
   cost paid once per host process).
 - warm cache: one running host that installs, uninstalls and installs each plugin again: the
-  archive and metadata come from its cache, the keys are pinned, the index is a 304.
+  archive, metadata and signed index come from its cache (the index lists the version), the
+  keys are pinned; only the namespace's keys are revalidated (a 304), for revocation.
 - update with rollback: ``X==1.0.0`` installed, ``X 1.1.0`` raises in ``initialize()``:
   ``await host.update(X)`` until the rollback error (then 1.0.0 must still answer).
-- update: ``Y==1.0.0`` installed, ``await host.update(Y)`` to a working 1.1.0.
+- update: ``Y==1.0.0`` installed, ``await host.update(Y)`` to a working 1.1.0
+  (``requests_per_update``).
 
 Run: ``.venv/bin/python benchmarks/install.py --json`` (``--quick`` for a smoke run,
 ``--samples N`` for more).
@@ -48,12 +52,13 @@ from typing import Any, Literal, cast
 import httpx
 from _common import percentiles
 
-import plugport.host.host as host_module
+import plugport.host.fetch as fetch_module
 from plugport import signing
 from plugport.authoring import pack_plugin, sign_archive
 from plugport.errors import PluginRuntimeError
 from plugport.host import PluginHost
 from plugport.host.client import RegistryClient
+from plugport.host.fetch import Fetcher
 from plugport.host.install import Installer
 from plugport.manifest import load_manifest
 from plugport.runtime.hooks import HookSpec
@@ -291,8 +296,8 @@ class Phases:
 
 def _instrument() -> Phases:
     phases = Phases()
-    phases.wrap(host_module, "resolve", "resolve")  # includes the versions metadata requests
-    phases.wrap(PluginHost, "_trusted_index", "signed_index")
+    phases.wrap(fetch_module, "resolve", "resolve")  # includes the versions metadata requests
+    phases.wrap(Fetcher, "_trusted_index", "signed_index")
     phases.wrap(RegistryClient, "namespace_keys", "keys_and_signature")
     phases.wrap(RegistryClient, "signature", "keys_and_signature")
     phases.wrap(RegistryClient, "download", "download")
@@ -307,15 +312,68 @@ def _instrument() -> Phases:
 # --- the measurements -----------------------------------------------------------------------
 
 
-def _host(url: str, home: Path, policy: str) -> PluginHost:
-    return PluginHost(
+_HOSTS: list[PluginHost] = []
+"""Every host the run built, to total their clients' waits for a registry that said 429."""
+
+
+def _host(
+    url: str, home: Path, policy: str, transport: httpx.BaseTransport | None = None
+) -> PluginHost:
+    host = PluginHost(
         app=APP,
         app_version=APP_VERSION,
         home=home,
         registries=[url],
         hookspecs=[GREET],
         sandbox=cast(Literal["strict", "best-effort"], policy),
+        transport=transport,
     )
+    _HOSTS.append(host)
+    return host
+
+
+def _sent(host: PluginHost) -> int:
+    """HTTP requests the host's registry clients have sent so far (retries included)."""
+    return sum(client.requests_sent for client in host.clients)
+
+
+class Recording(httpx.BaseTransport):
+    """``METHOD path -> status`` of every request, to show what an install sends."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.seen: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        self.seen.append(f"{request.method} {request.url.path} -> {response.status_code}")
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+async def _requests_seen(url: str, root: Path, name: str, policy: str) -> dict[str, list[str]]:
+    """The requests of one cold install, one warm install and one update, by path (untimed)."""
+    recording = Recording()
+    seen: dict[str, list[str]] = {}
+    try:
+        async with _host(url, root / "requests", policy, recording) as host:
+            await host.install(f"{name}==1.0.0")
+            await host.reports_sent()
+            seen["cold_install"], recording.seen = recording.seen, []
+            await host.uninstall(name)
+            await host.reports_sent()
+            recording.seen = []
+            await host.install(f"{name}==1.0.0")
+            await host.reports_sent()
+            seen["warm_install"], recording.seen = recording.seen, []
+            await host.update(name)
+            await host.reports_sent()
+            seen["update"] = recording.seen
+    finally:
+        recording.close()
+    return seen
 
 
 async def _timed(action: Awaitable[Any]) -> tuple[float, Any]:
@@ -353,7 +411,7 @@ async def _cold_installs(
     """A fresh home per sample. ``zygote_up``: the runtime's zygote is started before the clock
     starts (an application that has been running); else the first activation starts it."""
     label = "zygote" if zygote_up else "no-zygote"
-    zygotes, installs, answered = [], [], 0
+    zygotes, installs, requests, answered = [], [], [], 0
     for index, name in enumerate(names):
         host = _host(url, root / f"cold-{label}-{index}", policy)
         await host.start()
@@ -363,7 +421,10 @@ async def _cold_installs(
                 zygotes.append(zygote_ms)
             if phases is not None:
                 phases.start()
+            sent = _sent(host)
             install_ms, _ = await _timed(host.install(name))
+            await host.reports_sent()  # the usage report goes in the background: count it
+            requests.append(_sent(host) - sent)
             if phases is not None:
                 phases.keep(install_ms)
             installs.append(install_ms)
@@ -376,6 +437,7 @@ async def _cold_installs(
         "max_ms": round(max(installs), 1),
         "samples": len(installs),
         "answered_after_install": answered,
+        "requests_per_install_max": max(requests),
     }
     if phases is not None:
         result["breakdown_p50_ms"] = phases.summary()
@@ -386,18 +448,28 @@ async def _cold_installs(
     return result
 
 
-async def _warm_installs(url: str, root: Path, names: list[str], policy: str) -> dict[str, Any]:
+async def _warm_installs(
+    url: str, root: Path, names: list[str], policy: str, phases: Phases
+) -> dict[str, Any]:
     """One running host: install, uninstall, install again (that last one timed)."""
-    samples = []
+    samples, requests = [], []
     async with _host(url, root / "warm", policy) as host:
         for name in names:
             await host.install(name)
             await host.uninstall(name)
+            await host.reports_sent()
+            phases.start()
+            sent = _sent(host)
             elapsed, _ = await _timed(host.install(name))
+            await host.reports_sent()
+            requests.append(_sent(host) - sent)
+            phases.keep(elapsed)
             samples.append(elapsed)
     return {
         **percentiles(samples, 1, suffix="_ms", quantiles=("p50", "p95")),
         "samples": len(samples),
+        "requests_per_install_max": max(requests),
+        "breakdown_p50_ms": phases.summary(),
     }
 
 
@@ -405,11 +477,13 @@ async def _updates(
     url: str, root: Path, name: str, count: int, policy: str, *, broken: bool
 ) -> dict[str, Any]:
     """``name==1.0.0`` in a fresh home, then ``update(name)`` timed; 1.1.0 is broken or not."""
-    samples, held = [], 0
+    samples, requests, held = [], [], 0
     kind = "rollback" if broken else "update"
     for index in range(count):
         async with _host(url, root / f"{kind}-{index}", policy) as host:
             await host.install(f"{name}==1.0.0")
+            await host.reports_sent()
+            sent = _sent(host)
             started = time.perf_counter()
             try:
                 await host.update(name)
@@ -417,6 +491,8 @@ async def _updates(
             except PluginRuntimeError as exc:
                 outcome = str(exc)
             samples.append((time.perf_counter() - started) * 1000)
+            await host.reports_sent()
+            requests.append(_sent(host) - sent)
             version = {i.name: i.version for i in host.installed()}[name]
             answer = await _greeting(host, name)
             if broken:
@@ -426,6 +502,7 @@ async def _updates(
     result: dict[str, Any] = {
         **percentiles(samples, 1, suffix="_ms", quantiles=("p50", "p95")),
         "samples": len(samples),
+        "requests_per_update_max": max(requests),
     }
     result["rolled_back_and_old_version_answers" if broken else "updated_and_new_answers"] = held
     return result
@@ -444,6 +521,7 @@ async def _measure(url: str, root: Path, sizes: Sizes, policy: str) -> dict[str,
     phases = _instrument()
     try:
         cold = await _cold_installs(url, root, fresh, policy, phases, zygote_up=True)
+        warm_result = await _warm_installs(url, root, warm, policy, phases)
     finally:
         phases.undo()
     return {
@@ -452,13 +530,14 @@ async def _measure(url: str, root: Path, sizes: Sizes, policy: str) -> dict[str,
         "install_cold_with_zygote_start": await _cold_installs(
             url, root, first, policy, None, zygote_up=False
         ),
-        "install_warm_cache": await _warm_installs(url, root, warm, policy),
+        "install_warm_cache": warm_result,
         "update_with_rollback": await _updates(
             url, root, f"{NAMESPACE}.rollback", sizes.updates, policy, broken=True
         ),
         "update": await _updates(
             url, root, f"{NAMESPACE}.update", sizes.updates, policy, broken=False
         ),
+        "requests_seen": await _requests_seen(url, root, f"{NAMESPACE}.requests", policy),
     }
 
 
@@ -479,6 +558,8 @@ def run(sizes: Sizes, policy: str, quick: bool) -> dict[str, Any]:
                 publisher.publish(f"{NAMESPACE}.rollback", "1.1.0", code=BROKEN)
                 publisher.publish(f"{NAMESPACE}.update", "1.0.0")
                 publisher.publish(f"{NAMESPACE}.update", "1.1.0")
+                publisher.publish(f"{NAMESPACE}.requests", "1.0.0")
+                publisher.publish(f"{NAMESPACE}.requests", "1.1.0")
             finally:
                 publisher.close()
             publish_s = time.perf_counter() - started
@@ -494,6 +575,14 @@ def run(sizes: Sizes, policy: str, quick: bool) -> dict[str, Any]:
                 "publish_all_s": round(publish_s, 1),
             }
             result |= asyncio.run(_measure(url, root / "hosts", sizes, policy))
+    clients = [client for host in _HOSTS for client in host.clients]
+    result["registry_asked_to_wait"] = {
+        "retries": sum(client.retried for client in clients),
+        "waited_s": round(sum(client.waited_s for client in clients), 1),
+    }
+    result["requests_per_cold_install"] = result["install_cold"]["requests_per_install_max"]
+    result["requests_per_warm_install"] = result["install_warm_cache"]["requests_per_install_max"]
+    result["requests_per_update"] = result["update"]["requests_per_update_max"]
     value = result["install_cold"]["p50_ms"]
     with_zygote = result["install_cold_with_zygote_start"]["p50_ms"]
     result["targets"] = {
@@ -512,7 +601,13 @@ def run(sizes: Sizes, policy: str, quick: bool) -> dict[str, Any]:
         "install_cold_with_zygote_start: the same, in a host that has not activated anything "
         "yet, so the first activation also starts the zygote (once per host process)",
         "breakdown_p50_ms: medians per step, from timers around the host's methods; resolve "
-        "includes the versions requests, usage_report is the install report to the registry",
+        "includes the versions requests; usage_report only starts the install report, which is "
+        "sent in the background (awaited, untimed, before the requests are counted)",
+        "requests_per_*: HTTP requests the host's registry clients sent for one operation, the "
+        "usage report and any retry included (the largest over the samples); requests_seen "
+        "lists them for one cold install, one warm install and one update",
+        "registry_asked_to_wait: retries after a 429 or 503 over the whole run, and the seconds "
+        "waited (inside the timed samples when not 0)",
     ]
     return result
 

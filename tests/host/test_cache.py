@@ -6,7 +6,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
+import pytest
+
+from plugport.errors import InvalidInputError
 from plugport.host import PluginHost
+from plugport.host.client import RegistryClient
 from tests.host._plugins import publish, write
 from tests.registry.conftest import Registry
 from tests.registry.test_publish import Publisher
@@ -46,3 +51,25 @@ def test_repeats_within_the_ttl_send_at_least_90_percent_fewer_requests(
     cached = repeated_requests(registry, tmp_path / "cache", ttl_s=300)
     assert uncached >= 3 * REPEATS  # every read asked the registry (a conditional GET)
     assert cached <= uncached * 0.1, (cached, uncached)
+
+
+def test_without_a_cache_dir_metadata_is_kept_in_memory_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(200, json=[{"version": "1.0.0"}])
+
+    with RegistryClient(
+        "http://registry.test", cache_dir=None, transport=httpx.MockTransport(answer)
+    ) as client:
+        assert client.versions("acme.hello") == [{"version": "1.0.0"}]
+        assert client.versions("acme.hello") == [{"version": "1.0.0"}]  # from memory
+        with pytest.raises(InvalidInputError, match="no cache directory to download into"):
+            client.download(
+                "acme.hello", "1.0.0", expected_sha256="a" * 64, expected_length=1, max_bytes=9
+            )
+    assert seen == ["/api/v1/plugins/acme.hello/versions"]
+    assert list(tmp_path.iterdir()) == []

@@ -3,9 +3,17 @@ consent, run a hook, disable and enable, check for updates, offline, audit, and 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from collections.abc import Awaitable, Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
+from plugport.errors import InvalidInputError
+from plugport.host import PluginHost
 from tests.conftest import RunCli
 from tests.host._plugins import publish, write
 from tests.registry.conftest import Registry
@@ -117,3 +125,103 @@ def test_a_policy_preapproves_what_unattended_runs_may_grant(
     broken = run_cli("update", "acme.gamma", *where)
     assert broken.exit_code == 1
     assert "policy.toml: not a valid policy" in broken.output
+
+
+def test_read_only_commands_create_no_home(
+    run_cli: RunCli, registry: Registry, tmp_path: Path
+) -> None:
+    """list, status, audit, check-updates, search and info on a home that does not exist: a
+    sensible answer, and not one file or directory created (not the home, its cache or its
+    state, not under $HOME, not in the working directory, where the default home would be)."""
+    before = sorted(tmp_path.rglob("*"))
+    user = {"HOME": str(tmp_path / "user"), "PLUGPORT_HOME": ""}
+    fresh = ["--home", str(tmp_path / "fresh")]
+    at = ["--registry", registry.url]
+    cases: list[tuple[list[str], int, str]] = [
+        (["list", *fresh], 0, "no plugins installed in"),
+        (["list", "--json", *fresh], 0, "[]"),
+        (["list"], 0, "no plugins installed in plugport-home"),  # the default home
+        (["status", *fresh], 0, "no plugins installed in"),
+        (["audit", *fresh], 0, "outcome"),
+        (["check-updates", *fresh, *at], 0, "everything is up to date"),
+        (["search", "anything", *fresh, *at], 0, "0 found"),
+        (["info", "acme.missing", *fresh, *at], 1, "acme.missing"),
+        (["info", "acme.missing", *fresh, "--offline", *at], 1, "acme.missing"),
+    ]
+    for args, code, expected in cases:
+        result = run_cli(*args, env=user)
+        assert result.exit_code == code, (args, result.output)
+        assert expected in result.output, (args, result.output)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_an_existing_home_is_read_and_a_read_only_host_changes_nothing(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+
+    async def open_and(action: Callable[[PluginHost], Awaitable[object]], where: Path) -> None:
+        host = PluginHost(app="a", app_version="1", home=where, read_only=where != home)
+        try:
+            await action(host)
+        finally:
+            await host.stop()
+
+    asyncio.run(open_and(lambda host: _nothing(), home))  # a writable host creates the home
+    assert (home / "host.sqlite").is_file()
+    listed = run_cli("list", "--json", "--home", str(home))
+    assert (listed.exit_code, json.loads(listed.output)) == (0, [])
+    never = tmp_path / "no"
+    for change in ("enable", "disable", "uninstall"):
+        with pytest.raises(InvalidInputError, match=rf"{change}: the host home .* read-only"):
+            asyncio.run(open_and(lambda host, c=change: getattr(host, c)("acme.x"), never))
+    with pytest.raises(InvalidInputError, match=r"install: the host home .* read-only"):
+        asyncio.run(open_and(lambda host: host.install("acme.x"), never))
+    assert not never.exists()
+
+
+async def _nothing() -> None:
+    return None
+
+
+class _Busy(BaseHTTPRequestHandler):
+    """A registry that always answers 429, asking to wait 0 seconds."""
+
+    hits = 0
+
+    def do_GET(self) -> None:
+        type(self).hits += 1
+        body = b'{"error": {"code": "rate_limited", "message": "more than 600 requests a minute"}}'
+        self.send_response(429)
+        self.send_header("Retry-After", "0")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def test_a_registry_that_keeps_refusing_is_named_with_its_wait(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    _Busy.hits = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Busy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        result = run_cli("search", "x", "--home", str(tmp_path / "home"), "--registry", url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert f"the registry at {url} is rate limiting this host" in text
+    assert "more than 600 requests a minute" in text
+    assert "gave up after 3 retries" in text
+    assert "it asks to wait 0 s more" in text
+    assert "HTTP 429, rate_limited" in text
+    assert _Busy.hits == 4  # the first request and 3 retries, then no more
+    assert not (tmp_path / "home").exists()

@@ -3,7 +3,9 @@ enable, disable, list, info, search, run, status, audit, check-updates; and ``pl
 the host service (``serve``) with its workspaces and tokens.
 
 Each command opens the home, does one thing through :class:`~plugport.host.PluginHost`, and
-closes it; the host's own state makes the next command see the result."""
+closes it; the host's own state makes the next command see the result. The commands that only
+read (list, status, audit, search, info, check-updates) never create a home: one that does not
+exist reads as empty."""
 
 from __future__ import annotations
 
@@ -120,7 +122,10 @@ def _run(
     sandbox: str = "strict",
     progress: bool = False,
     plugins: bool = True,
+    read_only: bool = False,
 ) -> T:
+    """``read_only``: the command only reads, so a home that does not exist stays absent (it
+    reads as empty) instead of being created."""
     from plugport.host import PluginHost
 
     bar = Progress(
@@ -152,6 +157,7 @@ def _run(
             sandbox=sandbox,  # type: ignore[arg-type]
             progress=on_progress,
             telemetry=os.environ.get("PLUGPORT_TELEMETRY", "1").lower() not in ("0", "off", "no"),
+            read_only=read_only,
         )
         try:
             host.open()
@@ -266,10 +272,18 @@ async def _value(value: T) -> T:
 def list_(home: Home = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Installed plugins."""
     rows = _run(
-        home, None, lambda host: _value(host.installed()), sandbox="best-effort", plugins=False
+        home,
+        None,
+        lambda host: _value(host.installed()),
+        sandbox="best-effort",
+        plugins=False,
+        read_only=True,
     )
     if as_json:
         print(json.dumps([r.__dict__ for r in rows], default=str, indent=2))
+        return
+    if not rows:
+        out.print(f"no plugins installed in {_home(home)}")
         return
     table = Table("name", "version", "enabled", "source", "requested")
     for row in rows:
@@ -286,7 +300,10 @@ def list_(home: Home = None, as_json: Annotated[bool, typer.Option("--json")] = 
 
 def status(home: Home = None, sandbox: Sandbox = "strict") -> None:
     """Installed plugins with their runtime state."""
-    rows = _run(home, None, lambda host: _value(host.status()), sandbox=sandbox)
+    rows = _run(home, None, lambda host: _value(host.status()), sandbox=sandbox, read_only=True)
+    if not rows:
+        out.print(f"no plugins installed in {_home(home)}")
+        return
     table = Table("name", "version", "enabled", "state", "restarts", "last error")
     for row in rows:
         table.add_row(
@@ -311,6 +328,7 @@ def info(
         offline=offline,
         sandbox="best-effort",
         plugins=False,
+        read_only=True,
     )
     print(json.dumps(data, indent=2))
 
@@ -333,6 +351,7 @@ def search(  # noqa: PLR0917 one parameter per command-line option
         offline=offline,
         sandbox="best-effort",
         plugins=False,
+        read_only=True,
     )
     table = Table("name", "version", "rating", "downloads", "description")
     for item in data["items"]:
@@ -411,6 +430,7 @@ def audit(
         lambda host: _value(host.audit(subject=plugin, limit=limit)),
         sandbox="best-effort",
         plugins=False,
+        read_only=True,
     )
     table = Table("when", "who", "action", "plugin", "outcome", "detail")
     for row in rows:
@@ -435,6 +455,7 @@ def check_updates(
         app_version=app_version,
         sandbox="best-effort",
         plugins=False,
+        read_only=True,
     )
     for name, have, newest in found:
         out.print(f"{name}: {have} -> {newest}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from plugport.host._retry import RetryPolicy
 from plugport.host.consent import ConsentRequest
 from plugport.host.host import InstallReport, PluginHost
 
-__all__ = ["ConsentRequest", "InstallReport", "PluginHost"]
+__all__ = ["ConsentRequest", "InstallReport", "PluginHost", "RetryPolicy"]

@@ -1,7 +1,9 @@
 """The registry client's disk cache: metadata responses with their ETag and the time they were
 fetched, and archives by content (sha256). Writes are atomic (temp file + rename in the same
 directory) and private (files 0600, directories 0700), so a crash or a concurrent reader never
-sees half an entry, and an entry that does not read back is simply a miss."""
+sees half an entry, and an entry that does not read back is simply a miss. A client that must
+write nothing (a read-only command on a home that does not exist) keeps its metadata in
+:class:`MemoryMetadataCache` instead."""
 
 from __future__ import annotations
 
@@ -13,11 +15,19 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from plugport.archive import sha256_file
 
-__all__ = ["ArchiveCache", "CachedResponse", "Incoming", "MetadataCache", "private_dir"]
+__all__ = [
+    "ArchiveCache",
+    "CachedResponse",
+    "Incoming",
+    "MemoryMetadataCache",
+    "MetadataCache",
+    "MetadataStore",
+    "private_dir",
+]
 
 ARCHIVE_SUFFIX = ".plugport"
 _TEMP_PREFIX = ".tmp-"
@@ -56,6 +66,30 @@ class CachedResponse:
     etag: str | None
     fetched_at: float
     status: int = 200
+
+
+class MetadataStore(Protocol):
+    def get(self, key: str) -> CachedResponse | None: ...
+
+    def put(self, entry: CachedResponse) -> None: ...
+
+    def forget(self, key: str) -> None: ...
+
+
+class MemoryMetadataCache:
+    """For the client's life only; nothing on disk."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, CachedResponse] = {}
+
+    def get(self, key: str) -> CachedResponse | None:
+        return self._entries.get(key)
+
+    def put(self, entry: CachedResponse) -> None:
+        self._entries[entry.key] = entry
+
+    def forget(self, key: str) -> None:
+        self._entries.pop(key, None)
 
 
 class MetadataCache:

@@ -1,18 +1,23 @@
 """The host's way to one registry: metadata reads through a disk cache (fresh for ``ttl_s``, then
 revalidated with ``If-None-Match``), archives downloaded under a byte cap and checked against the
 signed index's sha256 and length before they enter the cache, and an offline mode that answers
-from the cache or says exactly what it lacks. httpx errors and the registry's JSON errors become
-:class:`~plugport.errors.RegistryResponseError` here, at the edge."""
+from the cache or says exactly what it lacks. A ``429`` or ``503`` is asked again after the wait
+the registry names (:mod:`plugport.host._retry` decides how long and how often). httpx errors and
+the registry's JSON errors become :class:`~plugport.errors.RegistryResponseError` here, at the
+edge."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import logging
+import random
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -28,9 +33,18 @@ from plugport.errors import (
     RegistryResponseError,
     SignatureError,
 )
-from plugport.host._cache import ArchiveCache, CachedResponse, MetadataCache
+from plugport.host._cache import (
+    ArchiveCache,
+    CachedResponse,
+    MemoryMetadataCache,
+    MetadataCache,
+    MetadataStore,
+)
+from plugport.host._retry import RETRYABLE, RetryPolicy, decide_retry
 
-__all__ = ["RegistryClient"]
+__all__ = ["RegistryClient", "RetryPolicy"]
+
+logger = logging.getLogger("plugport.host.client")
 
 T = TypeVar("T")
 
@@ -82,40 +96,68 @@ def _raw(body: bytes) -> bytes:
     return body
 
 
-def _error(response: httpx.Response, body: bytes) -> RegistryResponseError:
-    """The registry's own ``{"error": {...}}``, or what we can tell from a response without it."""
+def _error_fields(response: httpx.Response, body: bytes) -> tuple[str, str, dict[str, Any]]:
+    """``(code, message, details)``: the registry's own ``{"error": {...}}``, or what we can
+    tell from a response without it."""
     try:
         error = json.loads(body)["error"]
         code, message, details = str(error["code"]), str(error["message"]), error.get("details")
     except (ValueError, KeyError, TypeError):
         text = body[:500].decode("utf-8", "replace").strip()
         code, message, details = "http_error", text or response.reason_phrase, {}
-    return RegistryResponseError(response.status_code, code, message, details)
+    return code, message, details if isinstance(details, dict) else {}
+
+
+def _error(response: httpx.Response, body: bytes) -> RegistryResponseError:
+    return RegistryResponseError(response.status_code, *_error_fields(response, body))
+
+
+def _read_capped(response: httpx.Response) -> bytes:
+    """At most about :data:`_MAX_ERROR_BODY` bytes of an error's body, streamed or not."""
+    body = b""
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) >= _MAX_ERROR_BODY:
+            break
+    return body
 
 
 class RegistryClient:
     """One registry, one cache directory (which several registries may share: keys include the
-    registry's URL; archives are addressed by content)."""
+    registry's URL; archives are addressed by content). ``cache_dir=None``: metadata is cached
+    in memory and nothing is written anywhere, so archives cannot be downloaded."""
 
     def __init__(
         self,
         url: str,
         *,
-        cache_dir: Path,
+        cache_dir: Path | None,
         ttl_s: float = 300.0,
         offline: bool = False,
         token: str | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         self.url = url.rstrip("/")
         self.ttl_s = ttl_s
         self.offline = offline
         self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy()
         self._clock = clock
-        self._meta = MetadataCache(Path(cache_dir))
-        self._archives = ArchiveCache(Path(cache_dir))
+        self._sleep = sleep
+        self._jitter = jitter
+        self.retried = 0
+        """Requests sent again after a 429 or 503."""
+        self.waited_s = 0.0
+        """Seconds spent waiting as the registry asked."""
+        self._meta: MetadataStore = (
+            MetadataCache(Path(cache_dir)) if cache_dir is not None else MemoryMetadataCache()
+        )
+        self._archives = ArchiveCache(Path(cache_dir)) if cache_dir is not None else None
         self._transport = _CountingTransport(
             transport or httpx.HTTPTransport(), owned=transport is None
         )
@@ -228,8 +270,7 @@ class RegistryClient:
         if cached is not None and fresh and not revalidate:
             return decode(cached.body)
         headers = {"If-None-Match": cached.etag} if cached is not None and cached.etag else {}
-        with self._translated("GET", path):
-            response = self._http.get(path, params=params or None, headers=headers)
+        response = self._send("GET", path, params=params or None, headers=headers)
         if response.status_code == 304 and cached is not None:
             etag = response.headers.get("ETag") or cached.etag
             self._meta.put(CachedResponse(key, cached.body, etag, self._clock()))
@@ -245,6 +286,77 @@ class RegistryClient:
     def _cache_key(self, path: str, params: dict[str, str] | None = None) -> str:
         query = urlencode(sorted((params or {}).items()))
         return f"GET {self.url}{path}" + (f"?{query}" if query else "")
+
+    def _send(
+        self, method: str, path: str, *, stream: bool = False, **options: Any
+    ) -> httpx.Response:
+        """One request, sent again while the registry answers 429 or 503 and :attr:`retry`
+        allows; giving up is a :class:`RegistryResponseError` that names the registry, what it
+        answered and the wait it asked for (``details["retry_after_s"]``). A streamed response
+        that is returned is the caller's to close."""
+        retries, waited = 0, 0.0
+        while True:
+            with self._translated(method, path):
+                request = self._http.build_request(method, path, **options)
+                response = self._http.send(request, stream=stream)
+            if response.status_code not in RETRYABLE:
+                return response
+            decision = decide_retry(
+                self.retry,
+                status=response.status_code,
+                retry_after=response.headers.get("Retry-After"),
+                retries=retries,
+                waited_s=waited,
+                now=datetime.fromtimestamp(self._clock(), UTC),
+                random=self._jitter(),
+            )
+            if decision.wait_s is None:
+                with contextlib.closing(response), self._translated(method, path):
+                    body = _read_capped(response)
+                raise self._gave_up(
+                    response, body, path, retries=retries, waited_s=waited, asked_s=decision.asked_s
+                )
+            response.close()
+            logger.warning(
+                "the registry at %s answered %s %s with HTTP %d; asking again in %.1f s",
+                self.url, method, path, response.status_code, decision.wait_s,
+            )  # fmt: skip
+            self._sleep(decision.wait_s)
+            retries, waited = retries + 1, waited + decision.wait_s
+            self.retried += 1
+            self.waited_s += decision.wait_s
+
+    def _gave_up(
+        self,
+        response: httpx.Response,
+        body: bytes,
+        path: str,
+        *,
+        retries: int,
+        waited_s: float,
+        asked_s: float | None,
+    ) -> RegistryResponseError:
+        code, message, details = _error_fields(response, body)
+        status = response.status_code
+        what = "is rate limiting this host" if status == 429 else "is unavailable"
+        asks = f"it asks to wait {asked_s:g} s more" if asked_s is not None else "it named no wait"
+        if asked_s is not None and asked_s > self.retry.max_retry_after_s:
+            asks += f" (more than max_retry_after_s = {self.retry.max_retry_after_s:g})"
+        policy = self.retry
+        return RegistryResponseError(
+            status,
+            code,
+            f"the registry at {self.url} {what} ({path}: {message}); gave up after {retries} "
+            f"retries and {waited_s:.1f} s of waiting (max_retries = {policy.max_retries}, "
+            f"max_total_wait_s = {policy.max_total_wait_s:g}); {asks}",
+            {
+                **details,
+                "registry": self.url,
+                "retries": retries,
+                "waited_s": round(waited_s, 3),
+                "retry_after_s": asked_s,
+            },
+        )
 
     @contextlib.contextmanager
     def _translated(self, method: str, path: str) -> Iterator[None]:
@@ -292,7 +404,13 @@ class RegistryClient:
                 max_bytes,
                 f"{name} {version} is {expected_length} bytes",
             )
-        cached = self._archives.verified(expected_sha256, expected_length)
+        if self._archives is None:
+            raise InvalidInputError(
+                f"{name} {version}: this client of {self.url} has no cache directory to "
+                "download into (it was opened to read only)"
+            )
+        archives = self._archives
+        cached = archives.verified(expected_sha256, expected_length)
         if cached is not None:
             if progress is not None:
                 progress(expected_length, expected_length)
@@ -300,18 +418,22 @@ class RegistryClient:
         if self.offline:
             raise OfflineError(f"the archive of {name} {version}", self.url)
         path = f"{_API}/plugins/{_segment(name)}/versions/{_segment(version)}/download"
-        with self._translated("GET", path), self._archives.incoming() as incoming:
+        response = self._send("GET", path, stream=True)
+        with (
+            contextlib.closing(response),
+            self._translated("GET", path),
+            archives.incoming() as incoming,
+        ):
+            self._check_download_head(response, name, version, expected_length, max_bytes)
             digest = hashlib.sha256()
             received = 0
-            with self._http.stream("GET", path) as response:
-                self._check_download_head(response, name, version, expected_length, max_bytes)
-                for chunk in response.iter_bytes():
-                    received += len(chunk)
-                    self._check_received(received, name, version, expected_length, max_bytes)
-                    digest.update(chunk)
-                    incoming.file.write(chunk)
-                    if progress is not None:
-                        progress(received, expected_length)
+            for chunk in response.iter_bytes():
+                received += len(chunk)
+                self._check_received(received, name, version, expected_length, max_bytes)
+                digest.update(chunk)
+                incoming.file.write(chunk)
+                if progress is not None:
+                    progress(received, expected_length)
             if received != expected_length:
                 raise SignatureError(
                     "archive",
@@ -325,19 +447,14 @@ class RegistryClient:
                     f"{digest.hexdigest()[:16]}…, but the signed index says "
                     f"{expected_sha256[:16]}…",
                 )
-            return self._archives.commit(incoming, expected_sha256)
+            return archives.commit(incoming, expected_sha256)
 
     @staticmethod
     def _check_download_head(
         response: httpx.Response, name: str, version: str, expected_length: int, max_bytes: int
     ) -> None:
         if not response.is_success:
-            body = b""
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) >= _MAX_ERROR_BODY:
-                    break
-            raise _error(response, body)
+            raise _error(response, _read_capped(response))
         declared = response.headers.get("Content-Length")
         if declared is None or not declared.isdigit() or "Content-Encoding" in response.headers:
             return

@@ -1,12 +1,16 @@
 """Turning what an operator asked for into verified, staged plugins: the registries' signed
 index and keys, publisher signatures and downloads, or a local archive, a URL, a directory.
-Every refusal on the way is audited; nothing outside staging changes here."""
+Every refusal on the way is audited; nothing outside staging changes here.
+
+One operation sends each registry request once: the signed index is fetched once per registry
+(and not at all while the cached copy is fresh and already lists every version to fetch), a
+namespace's keys are revalidated once however many of its plugins are verified."""
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -124,6 +128,12 @@ class Fetcher:
         )
         staged: list[Staged] = []
         indexes: dict[str, TrustedIndex] = {}
+        keys: _KeysSeen = {}
+        wanted: dict[str, list[tuple[str, str]]] = {}
+        for name in resolution.order:
+            candidate, have = resolution.chosen[name], current.get(name)
+            if have is None or have.version != candidate.version:
+                wanted.setdefault(source.origin[name].url, []).append((name, candidate.version))
         try:
             for name in resolution.order:
                 candidate = resolution.chosen[name]
@@ -132,7 +142,9 @@ class Fetcher:
                     continue
                 client = source.origin[name]
                 if client.url not in indexes:
-                    indexes[client.url] = await asyncio.to_thread(self._trusted_index, client)
+                    indexes[client.url] = await asyncio.to_thread(
+                        self._trusted_index, client, wanted[client.url]
+                    )
                 staged.append(
                     await asyncio.to_thread(
                         self._from_registry,
@@ -140,6 +152,7 @@ class Fetcher:
                         indexes[client.url].index,
                         candidate,
                         trust_new_key,
+                        keys,
                     )
                 )
         except BaseException:
@@ -159,16 +172,29 @@ class Fetcher:
             self.state.pin_registry(trusted.pin)
         return staged
 
-    def _trusted_index(self, client: RegistryClient) -> TrustedIndex:
+    def _trusted_index(
+        self, client: RegistryClient, wanted: Collection[tuple[str, str]]
+    ) -> TrustedIndex:
+        """The registry's index, verified. The cached copy while it is fresh (``ttl_s``, as
+        the versions it was resolved from) if it lists every ``(name, version)`` wanted; else
+        revalidated (a 304 when unchanged), so what was published a minute ago is found."""
         pinned = self.state.registry(client.url)
         configured = self.registry_keys.get(client.url)
         try:
             served = client.keys() if pinned is None and configured is None else None
             key = registry_key(client.url, pinned, served, configured_pem=configured)
-            # Always revalidated (a 304 when unchanged): only fetched when something is about
-            # to be downloaded, and it must list what was just published.
+            now = datetime.now(UTC)
+            sent = client.requests_sent
+            try:
+                first = check_index(client.url, client.index_document(), pinned, key, now=now)
+            except TrustError:
+                if client.requests_sent != sent:
+                    raise  # what the registry has just sent
+                first = None  # the cached copy (expired, say): ask the registry
+            if first is not None and (client.requests_sent != sent or _lists(first.index, wanted)):
+                return first
             document = client.index_document(revalidate=True)
-            return check_index(client.url, document, pinned, key, now=datetime.now(UTC))
+            return check_index(client.url, document, pinned, key, now=now)
         except TrustError as exc:
             # Never keep a refused document: revalidating it would get a 304 for the real ETag
             # (an attacker can send that too) and refuse the same bytes long after the attack.
@@ -179,18 +205,28 @@ class Fetcher:
             raise
 
     def _from_registry(
-        self, client: RegistryClient, index: SignedIndex, candidate: Candidate, trust_new_key: bool
+        self,
+        client: RegistryClient,
+        index: SignedIndex,
+        candidate: Candidate,
+        trust_new_key: bool,
+        keys: _KeysSeen,
     ) -> Staged:
         """Every refusal on the way is audited: not in the signed index, an unknown or untrusted
         publisher key, an archive unlike its index entry, a signature that does not verify."""
         try:
-            return self._fetch_verified(client, index, candidate, trust_new_key)
+            return self._fetch_verified(client, index, candidate, trust_new_key, keys)
         except SignatureError as exc:
             self.state.audit("verify", candidate.name, "refused", actor=self.actor, reason=str(exc))
             raise
 
     def _fetch_verified(
-        self, client: RegistryClient, index: SignedIndex, candidate: Candidate, trust_new_key: bool
+        self,
+        client: RegistryClient,
+        index: SignedIndex,
+        candidate: Candidate,
+        trust_new_key: bool,
+        keys: _KeysSeen,
     ) -> Staged:
         try:
             entry = index_entry(index, candidate.name, candidate.version)
@@ -204,8 +240,12 @@ class Fetcher:
             ) from None
         namespace = candidate.name.split(".", 1)[0]
 
-        # Revalidated (a 304 when unchanged): a key revoked a minute ago must not be trusted.
-        rows = {k["key_id"]: k for k in client.namespace_keys(namespace, revalidate=True)}
+        # Revalidated (a 304 when unchanged), once per operation: a key revoked a minute ago
+        # must not be trusted, and the answer holds for every plugin of the namespace.
+        if (client.url, namespace) not in keys:
+            listed = client.namespace_keys(namespace, revalidate=True)
+            keys[client.url, namespace] = {k["key_id"]: k for k in listed}
+        rows = keys[client.url, namespace]
         if entry.key_id not in rows:
             raise SignatureError(
                 "key", f"{namespace} has no registered key {entry.key_id[:16]}… at {client.url}"
@@ -328,6 +368,15 @@ class Fetcher:
             f"no key {signer[:16]}… known for {namespace}: pass --key PUBLISHER.pub "
             "or configure a registry that lists it",
         )
+
+
+_KeysSeen = dict[tuple[str, str], dict[str, dict[str, object]]]
+"""``(registry url, namespace)`` -> the namespace's keys by id, as fetched in this operation."""
+
+
+def _lists(index: SignedIndex, wanted: Collection[tuple[str, str]]) -> bool:
+    listed = {(entry.name, entry.version) for entry in index.entries}
+    return all(item in listed for item in wanted)
 
 
 def signing_facts_namespace(signature: bytes) -> str:

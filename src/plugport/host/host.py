@@ -30,7 +30,7 @@ from plugport.errors import (
     PlugportError,
     RegistryResponseError,
 )
-from plugport.host.client import RegistryClient
+from plugport.host.client import RegistryClient, RetryPolicy
 from plugport.host.consent import Consent, ConsentRequest, needs_consent, refuse_growth
 from plugport.host.fetch import Fetcher, Progress, RegistrySource
 from plugport.host.install import HostPaths, Installer, Staged
@@ -38,6 +38,7 @@ from plugport.host.resolver import Requirement, resolve
 from plugport.host.sources import parse_source
 from plugport.host.state import HostAudit, HostState, Installation, Journal
 from plugport.manifest import Permissions, load_manifest
+from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime.hooks import HookOutcome, HookSpec
 from plugport.runtime.launcher import ZygoteLauncher
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor, SupervisorConfig
@@ -95,17 +96,28 @@ class PluginHost:
         preapproved: Permissions | None = None,
         offline: bool = False,
         cache_ttl_s: float = 300.0,
+        registry_retry: RetryPolicy | None = None,
         telemetry: bool = True,
         actor: str | None = None,
         transport: httpx.BaseTransport | None = None,
         supervisor_config: SupervisorConfig | None = None,
         progress: Progress | None = None,
+        read_only: bool = False,
     ) -> None:
+        """``read_only``: for commands that only read (list, status, audit, search, info,
+        check-updates). A home that does not exist yet is read as empty and nothing is created
+        for it: no directory, no state file, registry metadata cached in memory only; changing
+        what is installed is refused."""
         self.app = app
         self.app_version = app_version
         self.paths = HostPaths(Path(home).absolute())  # workers need absolute paths
-        self.paths.make()
-        self.state = HostState(self.paths.state_file)
+        self.read_only = read_only
+        self.exists = self.paths.state_file.is_file()
+        """Whether the home held a state file when the host was built."""
+        ephemeral = read_only and not self.exists
+        if not ephemeral:
+            self.paths.make()
+        self.state = HostState(":memory:" if ephemeral else self.paths.state_file)
         self.installer = Installer(self.paths, self.state)
         self.registry_keys = dict(registry_keys or {})
         self.consent = consent
@@ -116,17 +128,18 @@ class PluginHost:
         self.clients = [
             RegistryClient(
                 url,
-                cache_dir=self.paths.cache,
+                cache_dir=None if ephemeral else self.paths.cache,
                 ttl_s=cache_ttl_s,
                 offline=offline,
                 transport=transport,
+                retry=registry_retry,
             )
             for url in registries
         ]
         config = supervisor_config or SupervisorConfig(
             state_dir=self.paths.runtime, sandbox=sandbox
         )
-        self.supervisor = Supervisor(config)
+        self.supervisor = Supervisor(config, db=RuntimeDatabase() if ephemeral else None)
         for spec in hookspecs:
             self.supervisor.declare_hook(spec)
         self.fetcher = Fetcher(
@@ -143,6 +156,7 @@ class PluginHost:
         self.commands = _Commands(self)
         self.events = _Events(self)
         self._lock = asyncio.Lock()
+        self._reports: set[asyncio.Task[bool]] = set()
         self._opened = False
         self._started = False
 
@@ -174,8 +188,8 @@ class PluginHost:
 
     async def start_runtime(self) -> None:
         self.open()
-        if self._started:
-            return
+        if self._started or (self.read_only and not self.exists):
+            return  # a home that does not exist has nothing to run
         for installation in self.state.installations():
             if installation.enabled:
                 self._add(installation)
@@ -187,6 +201,7 @@ class PluginHost:
         self._started = True
 
     async def stop(self) -> None:
+        await self.reports_sent()
         await self.supervisor.close()
         for client in self.clients:
             client.close()
@@ -266,6 +281,7 @@ class PluginHost:
         whatever they depend on, all or nothing."""
         if not specs:
             raise InvalidInputError("nothing to install; name at least one plugin")
+        self._writable("install")
         await self.start_runtime()
         async with self._lock:
             sources = [
@@ -293,6 +309,7 @@ class PluginHost:
     async def update(self, *names: str, trust_new_key: bool = False) -> InstallReport:
         """Move ``names`` (or, with none, every registry install) to their newest compatible
         versions, keeping what other plugins need satisfied."""
+        self._writable("update")
         await self.start_runtime()
         async with self._lock:
             installed = {i.name: i for i in self.state.installations()}
@@ -321,6 +338,7 @@ class PluginHost:
                 raise
 
     async def uninstall(self, name: str, *, purge: bool = False) -> None:
+        self._writable("uninstall")
         await self.start_runtime()
         async with self._lock:
             installation = self.state.get(name)
@@ -348,6 +366,7 @@ class PluginHost:
             await self._report(installation, "uninstall")
 
     async def enable(self, name: str) -> None:
+        self._writable("enable")
         await self.start_runtime()
         async with self._lock:
             installation = self._installed(name)
@@ -357,6 +376,7 @@ class PluginHost:
             self.state.audit("enable", name, "ok", actor=self.actor)
 
     async def disable(self, name: str) -> None:
+        self._writable("disable")
         await self.start_runtime()
         async with self._lock:
             installation = self._installed(name)
@@ -367,6 +387,12 @@ class PluginHost:
             self.state.audit("disable", name, "ok", actor=self.actor)
 
     # --- the steps --------------------------------------------------------------------------
+
+    def _writable(self, operation: str) -> None:
+        if self.read_only:
+            raise InvalidInputError(
+                f"{operation}: the host home {self.paths.root} was opened read-only"
+            )
 
     def _client(self) -> RegistryClient:
         if not self.clients:
@@ -500,14 +526,25 @@ class PluginHost:
     async def _report(
         self, installation: Installation, event: Literal["install", "uninstall"]
     ) -> None:
-        """Best effort, off the event loop: a slow registry never stalls plugin calls."""
+        """Best effort, in the background: an install or uninstall is done when its plugins
+        are, not when the registry has counted it, and a slow registry never stalls plugin
+        calls. :meth:`stop` waits for the reports still on their way."""
         if not self.telemetry or self.offline or installation.source_kind != "registry":
             return
         for client in self.clients:
             if client.url == installation.source:
-                await asyncio.to_thread(
-                    client.report_usage, installation.name, installation.version, event
+                task = asyncio.create_task(
+                    asyncio.to_thread(
+                        client.report_usage, installation.name, installation.version, event
+                    )
                 )
+                self._reports.add(task)
+                task.add_done_callback(self._reports.discard)
+
+    async def reports_sent(self) -> None:
+        """Wait until every usage report begun so far has been answered (or has failed)."""
+        while self._reports:
+            await asyncio.gather(*self._reports, return_exceptions=True)
 
 
 def _needs(name: str, version: str, dependencies: Mapping[str, str]) -> list[Requirement]:

@@ -39,6 +39,12 @@ class HostServiceSettings(BaseSettings):
     telemetry: bool = True
     """Report installs and uninstalls (no identifiers) to the registry."""
     registry_cache_ttl_s: float = Field(default=300.0, ge=0)
+    registry_max_retries: int = Field(default=3, ge=0, le=100)
+    """How often a request a registry answered with 429 or 503 is sent again."""
+    registry_max_retry_after_s: float = Field(default=60.0, ge=0, le=3600)
+    """The longest single wait, whatever the registry's ``Retry-After`` asks."""
+    registry_max_total_wait_s: float = Field(default=120.0, ge=0, le=3600)
+    """The longest one request waits in all before the workspace gives up."""
     update_check_ttl_s: float = Field(default=60.0, ge=0)
     """How long a workspace's update check is reused when listing installations."""
     max_input_bytes: int = Field(default=1 * MIB, ge=1 * KIB)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from plugport.errors import PlugportError
+from plugport.host.client import RetryPolicy
 from plugport.host.consent import ConsentRequest
 from plugport.host.host import PluginHost
 from plugport.host.service.operations import Operation
@@ -35,6 +36,11 @@ class Workspace:
             sandbox=settings.sandbox,
             consent=self._consent,
             cache_ttl_s=settings.registry_cache_ttl_s,
+            registry_retry=RetryPolicy(
+                max_retries=settings.registry_max_retries,
+                max_retry_after_s=settings.registry_max_retry_after_s,
+                max_total_wait_s=settings.registry_max_total_wait_s,
+            ),
             telemetry=settings.telemetry,
             actor="host-service",
             progress=self._progress,
