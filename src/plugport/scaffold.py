@@ -68,6 +68,9 @@ def create_plugin(name: str, template: str, dest: Path, *, author: str = "") -> 
             written += _render_tree(root / layer, scratch, values)
         if dest.exists():
             dest.rmdir()
+        umask = os.umask(0)
+        os.umask(umask)
+        scratch.chmod(0o777 & ~umask)  # mkdtemp makes 0o700: a new directory gets the usual mode
         os.rename(scratch, dest)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)

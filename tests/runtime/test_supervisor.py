@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -585,3 +586,19 @@ def test_failure_kind_reads_attributes_not_messages(
     error: PlugportError, expected: tuple[str, str]
 ) -> None:
     assert failure_kind(error) == expected
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="workers keep the host's uid when it is not root")
+def test_code_its_uid_cannot_read_is_refused_with_what_to_change(tmp_path: Path) -> None:
+    plugin = echo(tmp_path, "acme.private")
+    plugin.code_dir.chmod(0o700)
+
+    async def scenario(runtime: Supervisor) -> None:
+        with pytest.raises(SandboxUnavailableError) as refused:
+            await runtime.activate("acme.private")
+        assert refused.value.layer == "identity"
+        assert f"chmod -R o+rX {plugin.code_dir}" in str(refused.value)
+        assert runtime.status("acme.private")[0].pid is None
+
+    audit = supervise(tmp_path, [plugin], scenario)
+    assert kinds(audit, "acme.private") == ["refuse"]

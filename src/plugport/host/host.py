@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -359,9 +358,7 @@ class PluginHost:
             if name in {s.name for s in self.supervisor.status()}:
                 await self.supervisor.remove(name, purge_data=purge)
             elif purge:
-                shutil.rmtree(self.paths.runtime / "data" / name, ignore_errors=True)
-                self.supervisor.services.storage.clear(name)
-                self.supervisor.services.settings.clear(name)
+                self.supervisor.purge(name)
             self.installer.remove(installation, actor=self.actor, purge=purge)
             await self._report(installation, "uninstall")
 

@@ -9,6 +9,7 @@ import contextlib
 import os
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -99,6 +100,7 @@ class Supervisor:
         self._restarts: set[asyncio.Task[Any]] = set()  # pending restarts: cancelled on close
         self._closed = False
         self._uids: UidRegistry | None = None  # opened on first need (a root host only)
+        self._readable_code: set[Path] = set()
 
     @property
     def events(self) -> EventBus:
@@ -188,7 +190,7 @@ class Supervisor:
     async def remove(self, name: str, *, purge_data: bool = False) -> None:
         """Stop the plugin and forget it; ``purge_data`` also deletes its storage, settings and
         data directory (uninstall), otherwise they stay for a reinstall."""
-        entry = self._entry(name)
+        self._entry(name)  # an unknown name is an error
         await self.deactivate(name)
         self.hooks.unregister(name)
         self.services.events.unsubscribe_plugin(name)
@@ -196,12 +198,20 @@ class Supervisor:
         self.metrics.forget(name)
         del self._plugins[name]
         if purge_data:
-            self.services.storage.clear(name)
-            self.services.settings.clear(name)
-            shutil.rmtree(entry.data_dir, ignore_errors=True)
-            volumes.image_path(entry.data_dir).unlink(missing_ok=True)
-            if self._uids is not None:
-                self._uids.release(self.config.state_dir, name)
+            self.purge(name)
+
+    def purge(self, name: str) -> None:
+        """Delete everything the runtime keeps for a plugin that is not added (any more): its
+        storage, settings, data dir, data volume and uid."""
+        if name in self._plugins:
+            raise InvalidInputError(f"plugin {name!r} is added; remove it first")
+        self.services.storage.clear(name)
+        self.services.settings.clear(name)
+        data_dir = self.config.state_dir / "data" / name
+        shutil.rmtree(data_dir, ignore_errors=True)
+        volumes.image_path(data_dir).unlink(missing_ok=True)
+        if self._uids is not None:
+            self._uids.release(self.config.state_dir, name)
 
     def configure(self, name: str, values: dict[str, Any]) -> dict[str, Any]:
         """Set a plugin's settings, validated against its manifest's ``config`` schema."""
@@ -544,6 +554,21 @@ class Supervisor:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
+    def _check_code_readable(self, code_dir: Path, uid: int) -> None:
+        """The worker reads its code as the plugin's uid, so the code must be readable by
+        others (installed code is; a directory of one's own may not be). Checked once per code
+        directory; refused with what to change, instead of an ImportError inside the worker."""
+        if code_dir in self._readable_code:
+            return
+        unreadable = volumes.first_unreadable(code_dir)
+        if unreadable is not None:
+            raise SandboxUnavailableError(
+                "identity",
+                f"the plugin's code is not readable by its uid {uid}: {unreadable} is mode "
+                f"{unreadable.stat().st_mode & 0o777:o}; run: chmod -R o+rX {code_dir}",
+            )
+        self._readable_code.add(code_dir)
+
     def _isolation(self, entry: _Entry) -> dict[str, Any]:
         """What a root host adds to a worker's spec: the plugin's own uid, and its data volume
         (made here on first use) or, without volumes, a data dir that uid owns. Blocking: runs
@@ -553,6 +578,7 @@ class Supervisor:
         if self._uids is None:
             self._uids = UidRegistry(self.config.worker_uid_registry, self.config.worker_uid_range)
         uid = self._uids.uid_for(self.config.state_dir, entry.name)
+        self._check_code_readable(entry.install.code_dir, uid)
         fields: dict[str, Any] = {"uid": uid, "gid": uid}
         if self.config.data_volumes and volumes.unsupported_reason() is None:
             plan = volumes.VolumePlan(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = [
     "VOLUME_SUFFIX",
     "Mounts",
     "VolumePlan",
+    "first_unreadable",
     "give",
     "image_path",
     "prepare",
@@ -144,6 +146,18 @@ def prepare(plan: VolumePlan, data_dir: Path) -> bool:
             else:
                 item.unlink()
     return True
+
+
+def first_unreadable(root: Path) -> Path | None:
+    """The first entry under ``root`` (itself included) that a uid other than its owner cannot
+    read (a directory it cannot also enter), or None."""
+    for parent, dirs, files in os.walk(root):
+        for path, need in [(parent, 0o005)] + [(os.path.join(parent, f), 0o004) for f in files]:
+            info = os.lstat(path)
+            if not stat.S_ISLNK(info.st_mode) and info.st_mode & need != need:
+                return Path(path)
+        dirs.sort()
+    return None
 
 
 def give(root: Path, uid: int, gid: int) -> None:
