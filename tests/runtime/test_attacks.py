@@ -9,8 +9,13 @@ import functools
 import json
 import os
 import platform
+import shutil
+import site
 import socket
 import stat
+import subprocess
+import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -25,6 +30,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+import plugport
 from plugport.errors import (
     PermissionDeniedError,
     PluginCallError,
@@ -2069,3 +2075,94 @@ class Main(Plugin):
         "activate",
         "deactivate",
     ]
+
+
+# --- each layer alone, and an unprivileged host -------------------------------------------------
+
+LAYER_ATTACK = Path(__file__).with_name("_layer_attack.py")
+NOBODY = 65534
+# The host starts its zygote with sys.executable: that must work for nobody too.
+SPAWNS_ITSELF = (
+    "import subprocess, sys; "
+    "subprocess.run([sys.executable, '-c', 'import msgspec, plugport.runtime.zygote'], check=True)"
+)
+
+
+def _as_nobody() -> tuple[list[str], dict[str, str]] | str:
+    """The command prefix and environment that run this interpreter, with this checkout's
+    sources and installed packages, as the unprivileged user ``nobody``; or why it cannot."""
+    if os.geteuid() != 0:
+        return "the host already runs unprivileged here: the other tests cover that path"
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return "setpriv (util-linux) is not installed"
+    paths = [str(Path(plugport.__file__).parents[1]), *site.getsitepackages()]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join(paths), "LANG": "C.UTF-8"}
+    prefix = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    minor = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for interpreter in (sys.executable, f"/usr/bin/{minor}", f"/usr/local/bin/{minor}"):
+        probe = subprocess.run(
+            [*prefix, interpreter, "-c", SPAWNS_ITSELF],
+            env=env,
+            capture_output=True,
+            check=False,
+            cwd="/",
+        )
+        if probe.returncode == 0:
+            return [*prefix, interpreter], env
+    return "no interpreter with this checkout's packages is readable by nobody (under /root?)"
+
+
+@pytest.mark.parametrize("host", ["root", "unprivileged"])
+@pytest.mark.parametrize("without", [(), ("seccomp",)], ids=["all layers", "without seccomp"])
+def test_no_layer_alone_lets_a_worker_touch_another_process_or_host_file(
+    host: str, without: tuple[str, ...]
+) -> None:
+    """Defence in depth: with seccomp switched off (a test-only spec), the PID namespace, the
+    filesystem view, the plugin's own uid and Landlock still refuse every pid-taking call aimed
+    at the host, the zygote and a sibling, and every look at a host file; nothing changes. Run
+    with a root host and with a host that is the unprivileged user nobody (setpriv)."""
+    prefix: list[str] = [sys.executable]
+    env = dict(os.environ)
+    if host == "unprivileged":
+        found = _as_nobody()
+        if isinstance(found, str):
+            pytest.skip(found)
+        prefix, env = found
+    elif os.geteuid() != 0:
+        pytest.skip("the host is not root here")
+    root = Path(tempfile.mkdtemp(prefix="plugport-layers-"))
+    try:
+        if host == "unprivileged":
+            os.chown(root, NOBODY, NOBODY)
+        root.chmod(0o755)
+        run = subprocess.run(
+            [*prefix, str(LAYER_ATTACK), str(root), *without],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            cwd="/",
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        report = json.loads(run.stdout)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert report["host_uid"] == (0 if host == "root" else NOBODY)
+    layers = report["layers"]
+    assert ("seccomp" in layers) is (not without)
+    for layer in ("pid_namespace", "filesystem", "identity", "namespaces", "landlock"):
+        assert layers[layer].startswith("applied"), (layer, layers[layer])
+    seen = report["seen"]
+    assert seen.pop("self")["pid"] == 1
+    for target in ("host", "zygote", "sibling"):
+        calls = seen.pop(target)
+        refused = {call: outcome for call, outcome in calls.items() if outcome == "ok"}
+        assert not refused, (target, calls)
+    for path, calls in seen.pop("files").items():
+        assert set(calls.values()) <= {"ENOENT", "EACCES", "EPERM"}, (path, calls)
+    assert seen == {}
+    assert report["targets_unchanged"]
+    assert report["sibling_same_worker"]
+    assert report["secret_mode"] == "0o600"  # noqa: S105 - a file mode, not a password
