@@ -206,6 +206,8 @@ class PluginProcess:
             return ResourceLimitExceededError(
                 self.plugin, "memory_mb", "the worker ran out of memory"
             )
+        if failure.type == "FrameTooLargeError":  # an answer the worker could not send
+            return ResourceLimitExceededError(self.plugin, "max_frame_bytes", failure.message)
         if failure.type == "SandboxUnavailableError":
             layer = str(failure.details.get("layer", "?"))
             return SandboxUnavailableError(

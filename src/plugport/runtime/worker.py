@@ -224,21 +224,33 @@ class PluginServer:
 
     async def _run(self, call: Call) -> None:
         async with self.slots:
-            entry = self.handlers.get((call.kind, call.name))
-            started = _now_us()
-            try:
-                if entry is None:
-                    raise LookupError(f"the plugin has no {call.kind} handler {call.name!r}")
-                method = getattr(self.plugin, entry[0])
-                kwargs = _accepted(method, call.kwargs) if call.kind == "event" else call.kwargs
-                value = await _maybe_await(method, *call.args, **kwargs)
-                reply: Result | Failure = Result(call.id, value, _now_us() - started)
-            except Exception as exc:  # every failure, MemoryError included, goes to the host
-                reply = _failure(call.id, exc)
+            reply = await self._answer(call)
+            refusal: Failure | None = None
             try:
                 await self.channel.send(reply)
-            except protocol.FrameError as exc:  # too big or too deep: say so instead
-                await self.channel.send(_failure(call.id, exc))
+            except protocol.FrameTooLargeError as exc:  # the host names the limit
+                message = f"the answer to {call.kind} {call.name!r} is too large to send: {exc}"
+                details = {"limit": exc.limit, "maximum": protocol.MAX_FRAME_BYTES}
+                refusal = Failure(call.id, type(exc).__name__, message, details=details)
+            except (protocol.FrameError, MemoryError) as exc:  # too deep; out of memory
+                refusal = _failure(call.id, exc)
+            if refusal is not None:  # sent once the value and the encoder's frames are let go
+                del reply
+                await self.channel.send(refusal)
+
+    async def _answer(self, call: Call) -> Result | Failure:
+        """The handler's outcome; its value lives only as long as the reply holding it."""
+        entry = self.handlers.get((call.kind, call.name))
+        started = _now_us()
+        try:
+            if entry is None:
+                raise LookupError(f"the plugin has no {call.kind} handler {call.name!r}")
+            method = getattr(self.plugin, entry[0])
+            kwargs = _accepted(method, call.kwargs) if call.kind == "event" else call.kwargs
+            value = await _maybe_await(method, *call.args, **kwargs)
+            return Result(call.id, value, _now_us() - started)
+        except Exception as exc:  # every failure, MemoryError included, goes to the host
+            return _failure(call.id, exc)
 
     async def _serve_until(self, work: Any) -> None:
         """Run ``work`` while still answering capability replies: ``cleanup()`` may use the
