@@ -104,13 +104,16 @@ class Result(_Message, tag="result", frozen=True):
 
 
 class Failure(_Message, tag="failure", frozen=True):
-    """An exception, by class name and message, never by object."""
+    """An exception, by class name and message, never by object. ``traceback`` holds the
+    plugin's own frames (paths relative to its code dir), what users are shown;
+    ``full_traceback`` every frame, for the host's log only."""
 
     id: int
     type: str
     message: str
     traceback: str = ""
     details: dict[str, Any] = {}
+    full_traceback: str = ""
 
 
 class Ping(_Message, tag="ping", frozen=True):
