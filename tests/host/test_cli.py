@@ -225,3 +225,42 @@ def test_a_registry_that_keeps_refusing_is_named_with_its_wait(
     assert "HTTP 429, rate_limited" in text
     assert _Busy.hits == 4  # the first request and 3 retries, then no more
     assert not (tmp_path / "home").exists()
+
+
+FAILING = """\
+from plugport.sdk import Plugin, command, hook
+
+
+class Main(Plugin):
+    @hook("greet")
+    def greet(self, name):
+        raise ValueError("cannot greet " + name)
+
+    @command("alpha.fail")
+    def fail(self):
+        self.greet("from a command")
+"""
+
+
+def test_a_plugins_failure_shows_its_own_frames_only(run_cli: RunCli, tmp_path: Path) -> None:
+    source = write(tmp_path / "src", "acme.alpha", "0.1.0", code=FAILING)
+    manifest = source / "plugport.toml"
+    manifest.write_text(
+        manifest.read_text() + '[[contributes.commands]]\nid = "alpha.fail"\ntitle = "Fail"\n'
+    )
+    home = ["--home", str(tmp_path / "home")]
+    installed = run_cli("install", str(source), *home, "--yes")
+    assert installed.exit_code == 0, installed.output
+    in_greet, in_fail = 'File "main.py", line 7, in greet', 'File "main.py", line 11, in fail'
+    for target, arguments, frames in (
+        ("greet", ["--arg", "name=Ada"], [in_greet]),
+        ("alpha.fail", [], [in_fail, in_greet]),
+    ):
+        result = run_cli("run", "acme.alpha", target, *arguments, *home)
+        assert result.exit_code == 1, result.output
+        assert "plugin 'acme.alpha' raised ValueError: cannot greet" in result.output
+        assert "Traceback (most recent call last):" in result.output
+        for frame in frames:
+            assert frame in result.output, result.output
+        for host_path in (str(tmp_path), "site-packages", "plugport/runtime", "asyncio"):
+            assert host_path not in result.output, result.output

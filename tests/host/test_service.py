@@ -133,6 +133,13 @@ def test_the_operator_story(service: Service, market: Market) -> None:
         assert failed.json()["status"] == "error"
         assert failed.json()["error"]["code"] == "plugin_error"
         assert "alpha cannot do that" in failed.json()["error"]["message"]
+        # the plugin's own frames, its paths relative to its code dir; no host path at all
+        trace = failed.json()["error"]["details"]["traceback"]
+        assert trace.startswith("Traceback (most recent call last):\n")
+        assert 'File "main.py", line 11, in fail' in trace
+        assert trace.rstrip().endswith("ValueError: alpha cannot do that")
+        assert "/" not in trace
+        assert "plugport" not in trace
         unknown = client.post(f"{ws}/installations/acme.alpha/execute", json={"hook": "nope"})
         assert "contributes no hook 'nope'" in error_of(unknown, 400, "invalid_input")["message"]
         unknown = client.post(f"{ws}/installations/acme.alpha/execute", json={"command": "x.y"})

@@ -1693,11 +1693,11 @@ class Main(Plugin):
         return [self.calls, os.getpid()]
 """
     attack = run_attack(tmp_path, body, calls=2)
-    error = attack.error(PluginCallError)
-    assert error.type == "FrameError"
+    error = attack.error(ResourceLimitExceededError)
+    assert error.limit == "max_frame_bytes"
     assert "over the 4194304 byte limit" in str(error)
     assert attack.value(1) == [2, 1]  # the same worker answered (its second call)
-    assert attack.kinds == ["activate", "deactivate"]
+    assert attack.kinds == ["activate", "limit", "deactivate"]
 
 
 FLOOD_AT_ONCE = """

@@ -19,6 +19,7 @@ import pytest
 from plugport.errors import PluginCrashedError
 from plugport.runtime.hooks import HookSpec
 from plugport.runtime.launcher import ZygoteLauncher
+from plugport.runtime.protocol import WorkerSpec
 from plugport.runtime.sandbox import doctor
 from plugport.runtime.supervisor import Supervisor
 from tests.runtime._supervised import kinds, supervise, write_plugin
@@ -72,7 +73,7 @@ def test_a_stopped_zygote_fails_the_activation_in_time_and_is_replaced(tmp_path:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(stopped, signal.SIGCONT)
         assert caught.value.kind == "launch"
-        assert "did not answer within 500 ms (spawn_timeout_ms)" in caught.value.cause
+        assert "did not answer for 500 ms (spawn_timeout_ms)" in caught.value.cause
         assert 0.5 <= elapsed < 0.5 + SLACK_S
         assert gone(stopped)  # killed and reaped, not left stopped
         assert 'cause="launch"' in runtime.metrics.render().decode()
@@ -114,6 +115,63 @@ def test_a_zygote_that_cannot_take_the_channel_answers_spawn_failed(tmp_path: Pa
         assert zygote_of(runtime) == zygote  # the same zygote, still serving
 
     supervise(tmp_path, [install], scenario, hooks=HOOKS, spawn_timeout_ms=10_000)
+
+
+def test_a_slow_zygote_that_keeps_answering_serves_a_burst_past_the_deadline(
+    tmp_path: Path,
+) -> None:
+    """The deadline is on the zygote's silence, not on the queue: a burst that takes longer
+    than spawn_timeout_ms in all, from a zygote running a sixth of the time, is served whole
+    and the zygote is not replaced."""
+    install = write_plugin(tmp_path, "acme.echo", ECHO, GREET)
+    (tmp_path / "data").mkdir()
+    spec = WorkerSpec(
+        plugin="acme.echo",
+        code_dir=str(install.code_dir),
+        data_dir=str(tmp_path / "data"),
+        entry="main:Main",
+        memory_mb=256,
+        cpu_seconds=10,
+        max_concurrency=4,
+        sandbox="best-effort",
+    )
+
+    async def throttle(pid: int, done: asyncio.Event) -> None:
+        try:
+            while not done.is_set():
+                os.kill(pid, signal.SIGSTOP)
+                await asyncio.sleep(0.25)
+                os.kill(pid, signal.SIGCONT)
+                await asyncio.sleep(0.05)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    async def main() -> None:
+        launcher = ZygoteLauncher(spawn_timeout_ms=600)
+        try:
+            first = await launcher.launch(spec)  # boots the zygote
+            first.kill()
+            first.channel.close()
+            zygote = launcher.pid
+            assert zygote is not None
+            done = asyncio.Event()
+            throttling = asyncio.create_task(throttle(zygote, done))
+            started = time.monotonic()
+            try:
+                handles = await asyncio.gather(*(launcher.launch(spec) for _ in range(60)))
+            finally:
+                done.set()
+                await throttling
+            assert time.monotonic() - started > 0.6  # longer than spawn_timeout_ms in all
+            assert len({h.pid for h in handles}) == 60
+            assert launcher.pid == zygote
+            for handle in handles:
+                handle.kill()
+                handle.channel.close()
+        finally:
+            await launcher.close()
+
+    asyncio.run(main())
 
 
 # --- a plugin that breaks its own worker ------------------------------------------------------

@@ -221,8 +221,10 @@ def test_memory_limit_is_reported(plugin_dir: Path, tmp_path: Path) -> None:
 
 def test_oversized_result_is_refused_not_sent(plugin_dir: Path, tmp_path: Path) -> None:
     async def scenario(process: PluginProcess) -> None:
-        with pytest.raises(PluginCallError, match="FrameError"):
+        with pytest.raises(ResourceLimitExceededError) as caught:
             await process.call("hook", "huge", timeout_ms=5000)
+        assert caught.value.limit == "max_frame_bytes"
+        assert "answer to hook 'huge' is too large to send" in str(caught.value)
         assert (await process.call("hook", "sync_echo", [3], timeout_ms=2000)).value == 3
 
     run(plugin_dir, tmp_path, scenario)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 
-from plugport.errors import PlugportError, TrustError
+from plugport.errors import PluginCallError, PlugportError, TrustError
 
 __all__ = ["EXIT_FAILED", "EXIT_USAGE", "err", "out", "passphrase", "reporting_errors"]
 
@@ -32,6 +32,10 @@ def reporting_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_FAILED) from None
     except PlugportError as exc:
         err.print(f"[bold red]error:[/] {_escape(str(exc))}")
+        if isinstance(exc, PluginCallError) and exc.traceback:
+            # The plugin's own frames, paths relative to its code dir; the whole trace is in
+            # the host's log.
+            err.print(_escape(exc.traceback.rstrip()), style="dim")
         raise typer.Exit(EXIT_FAILED) from None
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""

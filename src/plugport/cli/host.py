@@ -23,7 +23,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from rich.table import Table
 
 from plugport.cli._output import err, out, reporting_errors
-from plugport.errors import InvalidInputError
+from plugport.errors import InvalidInputError, PluginCallError
 
 __all__ = ["register"]
 
@@ -411,6 +411,8 @@ def run(
         mine = [o for o in outcomes if o.plugin == plugin]
         if not mine:
             raise InvalidInputError(f"{plugin} has no command or hook {target!r}")
+        if isinstance(mine[0].error, PluginCallError):
+            raise mine[0].error  # shown with the plugin's own frames
         if not mine[0].ok:
             raise InvalidInputError(f"{plugin} {target}: {mine[0].error}")
         return mine[0].value

@@ -14,8 +14,10 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from plugport.errors import PluginCrashedError
 from plugport.runtime.channel import Channel, StreamChannel
@@ -23,6 +25,8 @@ from plugport.runtime.protocol import WorkerSpec
 from plugport.runtime.zygote import Exited, Spawn, Spawned, SpawnFailed, decoder, encoder
 
 __all__ = ["WorkerExit", "WorkerHandle", "WorkerLauncher", "ZygoteLauncher", "describe_exit"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,15 +77,20 @@ class WorkerLauncher(Protocol):
 
 
 class ZygoteLauncher:
-    """Starts the zygote on first use and asks it for workers. A zygote that does not answer a
-    spawn within ``spawn_timeout_ms`` (stopped, starved, its control socket full) is killed, and
-    its workers with it; the next launch starts a new one. Until a new zygote has answered once,
-    a launch also allows it ``boot_timeout_ms`` to import and probe the sandbox."""
+    """Starts the zygote on first use and asks it for workers.
+
+    A launch waits for its answer as long as the zygote keeps answering (a burst of activations
+    is served in turn, however long the queue); once the zygote has said nothing for
+    ``spawn_timeout_ms`` while a launch waits (stopped, starved, its control socket full), that
+    launch fails and the zygote is killed, its workers with it; the next launch starts a new
+    one. Until a new zygote has answered once, it also has ``boot_timeout_ms`` to import and
+    probe the sandbox."""
 
     def __init__(self, *, spawn_timeout_ms: int = 5000, boot_timeout_ms: int = 10_000) -> None:
         self.spawn_timeout_ms = spawn_timeout_ms
         self.boot_timeout_ms = boot_timeout_ms
         self._booted = False
+        self._heard_at = 0.0  # monotonic time of the zygote's last answer (or of its start)
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self._tokens = itertools.count(1)
@@ -106,6 +115,7 @@ class ZygoteLauncher:
                 env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
             )
             theirs.close()
+            self._heard_at = time.monotonic()
             ours.setblocking(False)
             self._control = ours
             asyncio.get_running_loop().add_reader(ours.fileno(), self._on_control)
@@ -122,7 +132,7 @@ class ZygoteLauncher:
                 self._zygote_gone()
                 return
             message = decoder.decode(data)
-            self._booted = True
+            self._booted, self._heard_at = True, time.monotonic()
             if isinstance(message, Spawned):
                 self._exits[message.pid] = asyncio.get_running_loop().create_future()
                 future = self._spawns.pop(message.token, None)
@@ -162,28 +172,30 @@ class ZygoteLauncher:
         and leaves no socket or pending request behind."""
         host_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         token = next(self._tokens)
-        zygote: subprocess.Popen[bytes] | None = None
-        timeout_ms = self.spawn_timeout_ms + (0 if self._booted else self.boot_timeout_ms)
         try:
-            async with asyncio.timeout(timeout_ms / 1000):
-                await self.start()
-                zygote = self._process
-                spawned: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-                self._spawns[token] = spawned
-                await self._request(encoder.encode(Spawn(token, spec)), worker_end.fileno())
+            await self.start()
+            zygote = self._process
+            spawned: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._spawns[token] = spawned
+            since = time.monotonic()
+            try:
+                request = self._request(encoder.encode(Spawn(token, spec)), worker_end.fileno())
+                await self._while_answering(request, since)
                 worker_end.close()
-                pid = await spawned
+                pid = await self._while_answering(spawned, since)
+            except TimeoutError:
+                await self._kill(zygote)
+                raise PluginCrashedError(
+                    spec.plugin,
+                    f"could not start a worker: the zygote did not answer for "
+                    f"{self.spawn_timeout_ms} ms (spawn_timeout_ms); it was killed, and a new "
+                    "one starts with the next activation",
+                    kind="launch",
+                ) from None
             reader, writer = await asyncio.open_unix_connection(sock=host_end)
-        except TimeoutError:
+        except PluginCrashedError:
             host_end.close()
-            await self._kill(zygote)
-            raise PluginCrashedError(
-                spec.plugin,
-                f"could not start a worker: the zygote did not answer within {timeout_ms} ms "
-                "(spawn_timeout_ms); it was killed, and a new one starts with the next "
-                "activation",
-                kind="launch",
-            ) from None
+            raise
         except (OSError, ChildProcessError) as exc:
             host_end.close()
             raise PluginCrashedError(
@@ -197,6 +209,26 @@ class ZygoteLauncher:
             self._spawns.pop(token, None)
         exited = self._exits.get(pid) or asyncio.get_running_loop().create_future()
         return WorkerHandle(pid, StreamChannel(reader, writer), exited)
+
+    async def _while_answering(self, work: Awaitable[T], since: float) -> T:
+        """``work``'s result, waited for as long as the zygote keeps answering anyone;
+        :class:`TimeoutError` once it has been silent for the allowed time since ``since``."""
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                allowed_ms = self.spawn_timeout_ms + (0 if self._booted else self.boot_timeout_ms)
+                silent_since = max(since, self._heard_at)
+                remaining_s = silent_since + allowed_ms / 1000 - time.monotonic()
+                if remaining_s <= 0:
+                    raise TimeoutError
+                done, _ = await asyncio.wait({task}, timeout=remaining_s)
+                if done:
+                    return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _kill(self, zygote: subprocess.Popen[bytes] | None) -> None:
         """End a zygote that stopped answering (once, however many launches saw it) and fail

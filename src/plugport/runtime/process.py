@@ -22,6 +22,7 @@ from plugport.errors import (
     SandboxUnavailableError,
 )
 from plugport.runtime._rate import TokenBucket
+from plugport.runtime._tracebacks import MAX_TRACEBACK_CHARS
 from plugport.runtime.channel import ChannelClosedError
 from plugport.runtime.launcher import WorkerExit, WorkerHandle, describe_exit
 from plugport.runtime.protocol import (
@@ -206,6 +207,8 @@ class PluginProcess:
             return ResourceLimitExceededError(
                 self.plugin, "memory_mb", "the worker ran out of memory"
             )
+        if failure.type == "FrameTooLargeError":  # an answer the worker could not send
+            return ResourceLimitExceededError(self.plugin, "max_frame_bytes", failure.message)
         if failure.type == "SandboxUnavailableError":
             layer = str(failure.details.get("layer", "?"))
             return SandboxUnavailableError(
@@ -216,7 +219,18 @@ class PluginProcess:
             return PermissionDeniedError(
                 self.plugin, str(failure.details.get("capability", "?")), str(reason)
             )
-        return PluginCallError(self.plugin, failure.type, failure.message, failure.traceback)
+        # The whole trace goes to the operator's log, and only there (within the plugin's log
+        # rate); what the error carries to users is the plugin's own frames.
+        if failure.full_traceback and self._log_bucket.take(time.monotonic()):
+            logger.info(
+                "[%s] raised %s\n%s",
+                self.plugin,
+                failure.type,
+                failure.full_traceback[-MAX_TRACEBACK_CHARS:],
+                extra={"plugport_plugin": self.plugin},
+            )
+        shown = failure.traceback[-MAX_TRACEBACK_CHARS:]
+        return PluginCallError(self.plugin, failure.type, failure.message, shown)
 
     async def _read(self) -> None:
         try:

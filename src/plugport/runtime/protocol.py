@@ -8,6 +8,7 @@ host allocate more than :data:`MAX_FRAME_BYTES`.
 from __future__ import annotations
 
 import struct
+from itertools import chain, islice
 from typing import Any
 
 import msgspec
@@ -19,6 +20,7 @@ __all__ = [
     "CapabilityCall",
     "Failure",
     "FrameError",
+    "FrameTooLargeError",
     "HandlerInfo",
     "Log",
     "Message",
@@ -107,13 +109,16 @@ class Result(_Message, tag="result", frozen=True):
 
 
 class Failure(_Message, tag="failure", frozen=True):
-    """An exception, by class name and message, never by object."""
+    """An exception, by class name and message, never by object. ``traceback`` holds the
+    plugin's own frames (paths relative to its code dir), what users are shown;
+    ``full_traceback`` every frame, for the host's log only."""
 
     id: int
     type: str
     message: str
     traceback: str = ""
     details: dict[str, Any] = {}
+    full_traceback: str = ""
 
 
 class Ping(_Message, tag="ping", frozen=True):
@@ -149,22 +154,45 @@ class FrameError(Exception):
     """A frame that breaks the protocol: too large, truncated or not a known message."""
 
 
+class FrameTooLargeError(FrameError):
+    """A frame over :data:`MAX_FRAME_BYTES`; ``limit`` names the setting for the error the
+    plugin or the host is shown."""
+
+    limit = "max_frame_bytes"
+
+    def __init__(self, size: str) -> None:
+        super().__init__(f"frame of {size} bytes is over the {MAX_FRAME_BYTES} byte limit")
+
+
 def encode(message: Message) -> bytes:
-    """One frame: a 4-byte big-endian length, then the msgpack body."""
+    """One frame: a 4-byte big-endian length, then the msgpack body.
+
+    ``encode_into`` a bytearray rather than ``encode``: msgspec's ``encode`` crashes the process
+    (SIGSEGV) when growing its output fails under an address-space limit, where ``encode_into``
+    raises :class:`MemoryError`. That error is then told apart: a message that could never be
+    a frame is :class:`FrameTooLargeError`, anything else really is out of memory."""
+    frame = bytearray(HEADER.size)
     try:
-        body = _encoder.encode(message)
+        _encoder.encode_into(message, frame, HEADER.size)
     except RecursionError:
         raise FrameError("the value is nested too deeply to send") from None
-    if len(body) > MAX_FRAME_BYTES:
-        raise FrameError(f"frame of {len(body)} bytes is over the {MAX_FRAME_BYTES} byte limit")
-    return HEADER.pack(len(body)) + body
+    except MemoryError:
+        del frame
+        if _at_least(message, MAX_FRAME_BYTES + 1):
+            raise FrameTooLargeError(f"more than {MAX_FRAME_BYTES}") from None
+        raise
+    length = len(frame) - HEADER.size
+    if length > MAX_FRAME_BYTES:
+        raise FrameTooLargeError(str(length))
+    HEADER.pack_into(frame, 0, length)
+    return bytes(frame)
 
 
 def frame_length(header: bytes) -> int:
     """The body length announced by a header, refused before reading when over the limit."""
     (length,) = HEADER.unpack(header)
     if length > MAX_FRAME_BYTES:
-        raise FrameError(f"frame of {length} bytes is over the {MAX_FRAME_BYTES} byte limit")
+        raise FrameTooLargeError(str(length))
     return int(length)
 
 
@@ -176,3 +204,27 @@ def decode(body: bytes) -> Message:
     except RecursionError:  # msgspec's own depth guard: a hostile frame nested 10^5 deep
         raise FrameError("malformed frame: nested too deeply") from None
     return message
+
+
+def _at_least(message: Message, size: int) -> bool:
+    """Whether ``message`` encodes to at least ``size`` bytes, from a lower bound (every item
+    takes a byte, a string or bytes its length) that stops once it gets there. Items still to
+    look at count too, so the walk holds fewer than ``size`` of them: it runs right after a
+    MemoryError and must not need much memory itself."""
+    total = 0
+    stack: list[Any] = [getattr(message, name) for name in message.__struct_fields__]
+    while stack:
+        if total + len(stack) >= size:
+            return True
+        item = stack.pop()
+        total += 1
+        room = size - total - len(stack)
+        if isinstance(item, str | bytes | bytearray | memoryview):
+            total += len(item)
+        elif isinstance(item, dict):
+            stack.extend(islice(chain.from_iterable(item.items()), room))
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(islice(item, room))
+        elif isinstance(item, msgspec.Struct):
+            stack.extend(islice((getattr(item, f) for f in item.__struct_fields__), room))
+    return total >= size

@@ -59,6 +59,8 @@ __all__ = [
 
 
 MIB = 1024 * 1024
+_REFUSED_ANSWERS = frozenset({"max_frame_bytes"})
+"""Limits a call's answer can break while the worker stays sound (it refused to send it)."""
 
 
 class Supervisor:
@@ -395,8 +397,15 @@ class Supervisor:
             process = await self._ensure(entry, timeout_ms / 1000)
             try:
                 result = await process.call(kind, name, args, kwargs, timeout_ms=timeout_ms)
-            except (ResourceLimitExceededError, PluginCrashedError) as exc:
+            except ResourceLimitExceededError as exc:
+                if exc.limit in _REFUSED_ANSWERS:  # refused, the worker is fine: it stays
+                    self._audit(entry, "limit", str(exc))
+                    raise
                 process.terminate(exc)  # over memory it may still run: never reuse it
+                self._failed(entry, process, exc)
+                raise
+            except PluginCrashedError as exc:
+                process.terminate(exc)
                 self._failed(entry, process, exc)
                 raise
             outcome = "ok"

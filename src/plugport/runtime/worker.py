@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from plugport import errors
-from plugport.runtime import protocol
+from plugport.runtime import _tracebacks, protocol
 from plugport.runtime.channel import Channel, ChannelClosedError, StreamChannel
 from plugport.runtime.protocol import (
     Call,
@@ -58,7 +58,7 @@ def run(
         try:
             report = _apply_sandbox(spec, channel_fd, interpreter, volume)
         except Exception as exc:  # reported to the host, which decides what it means
-            os.write(channel_fd, protocol.encode(_failure(0, exc)))
+            os.write(channel_fd, protocol.encode(_failure(0, exc, spec.code_dir)))
             code = EXIT_SANDBOX_REFUSED
         else:
             # Not asyncio.run: its shutdown would wait for handler threads still running
@@ -103,9 +103,9 @@ async def _main(channel_fd: int, spec: WorkerSpec, report: dict[str, str]) -> in
     try:
         plugin = _load(spec)
     except Exception as exc:  # a broken plugin must not look like a crash
-        await channel.send(_failure(0, exc))
+        await channel.send(_failure(0, exc, spec.code_dir))
         return EXIT_LOAD_FAILED
-    server = PluginServer(plugin, channel, spec.max_concurrency)
+    server = PluginServer(plugin, channel, spec.max_concurrency, spec.code_dir)
     return await server.serve(report)
 
 
@@ -120,7 +120,7 @@ def _load(spec: WorkerSpec) -> Plugin:
     return plugin
 
 
-def _failure(call_id: int, exc: BaseException) -> Failure:
+def _failure(call_id: int, exc: BaseException, code_dir: str) -> Failure:
     details = {
         k: v
         for k, v in vars(exc).items()
@@ -130,8 +130,9 @@ def _failure(call_id: int, exc: BaseException) -> Failure:
         id=call_id,
         type=type(exc).__name__,
         message=str(exc),
-        traceback="".join(traceback.format_exception(exc)[-5:]),
+        traceback=_tracebacks.plugin_only(exc, code_dir),
         details=details,
+        full_traceback=_tracebacks.complete(exc),
     )
 
 
@@ -184,8 +185,11 @@ def _remote_error(failure: Failure) -> Exception:
 class PluginServer:
     """Serves host calls against one plugin instance, several at a time up to the limit."""
 
-    def __init__(self, plugin: Plugin, channel: Channel, max_concurrency: int) -> None:
+    def __init__(
+        self, plugin: Plugin, channel: Channel, max_concurrency: int, code_dir: str = ""
+    ) -> None:
         self.plugin = plugin
+        self.code_dir = code_dir  # tracebacks users see keep the frames under it
         self.channel = channel
         self.transport = _HostTransport(channel)
         self.slots = asyncio.Semaphore(max_concurrency)
@@ -234,21 +238,36 @@ class PluginServer:
 
     async def _run(self, call: Call) -> None:
         async with self.slots:
-            entry = self.handlers.get((call.kind, call.name))
-            started = _now_us()
-            try:
-                if entry is None:
-                    raise LookupError(f"the plugin has no {call.kind} handler {call.name!r}")
-                method = getattr(self.plugin, entry[0])
-                kwargs = _accepted(method, call.kwargs) if call.kind == "event" else call.kwargs
-                value = await _maybe_await(method, *call.args, **kwargs)
-                reply: Result | Failure = Result(call.id, value, _now_us() - started)
-            except Exception as exc:  # every failure, MemoryError included, goes to the host
-                reply = _failure(call.id, exc)
+            reply = await self._answer(call)
+            refusal: Failure | None = None
             try:
                 await self.channel.send(reply)
-            except protocol.FrameError as exc:  # too big or too deep: say so instead
-                await self.channel.send(_failure(call.id, exc))
+            except protocol.FrameTooLargeError as exc:  # the host names the limit
+                message = f"the answer to {call.kind} {call.name!r} is too large to send: {exc}"
+                details = {"limit": exc.limit, "maximum": protocol.MAX_FRAME_BYTES}
+                refusal = Failure(call.id, type(exc).__name__, message, details=details)
+            except (protocol.FrameError, MemoryError) as exc:  # too deep; out of memory
+                refusal = _failure(call.id, exc, self.code_dir)
+            if refusal is not None:  # sent once the value and the encoder's frames are let go
+                del reply
+                await self.channel.send(refusal)
+
+    async def _answer(self, call: Call) -> Result | Failure:
+        """The handler's outcome; its value lives only as long as the reply holding it."""
+        entry = self.handlers.get((call.kind, call.name))
+        started = _now_us()
+        try:
+            if entry is None:
+                raise LookupError(f"the plugin has no {call.kind} handler {call.name!r}")
+            method = getattr(self.plugin, entry[0])
+            kwargs = _accepted(method, call.kwargs) if call.kind == "event" else call.kwargs
+            value = await _maybe_await(method, *call.args, **kwargs)
+            return Result(call.id, value, _now_us() - started)
+        except Exception as exc:  # every failure, MemoryError included, goes to the host
+            try:
+                return _failure(call.id, exc, self.code_dir)
+            except Exception:  # its __str__ raised, say: the call must still be answered
+                return Failure(call.id, type(exc).__name__, "(the error could not be shown)")
 
     async def _serve_until(self, work: Any) -> None:
         """Run ``work`` while still answering capability replies: ``cleanup()`` may use the
@@ -275,7 +294,7 @@ class PluginServer:
             )
             await self.channel.send(Result(message.id, None))
         except Exception as exc:
-            await self.channel.send(_failure(message.id, exc))
+            await self.channel.send(_failure(message.id, exc, self.code_dir))
 
 
 async def _lifecycle(plugin: Plugin, name: str) -> None:
