@@ -15,7 +15,9 @@ import argparse
 import asyncio
 import inspect
 import json
+import os
 import resource
+import statistics
 import tempfile
 import textwrap
 import time
@@ -25,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
+import msgspec
 from _common import percentiles
 
 from plugport.manifest import load_manifest
@@ -33,6 +36,8 @@ from plugport.runtime.launcher import ZygoteLauncher
 from plugport.runtime.process import PluginProcess
 from plugport.runtime.protocol import WorkerSpec
 from plugport.runtime.supervisor import PluginInstall, Supervisor, SupervisorConfig
+
+BENCH_UID = 1_900_999_970  # a root host's plugin uid, as the supervisor would allocate one
 
 PLUGIN = """
 from plugport.sdk import Plugin, hook
@@ -150,6 +155,10 @@ async def _zygote_numbers(root: Path, sizes: Sizes, policy: str) -> dict[str, An
     (root / "code").mkdir(parents=True)
     (root / "code" / "noop.py").write_text(PLUGIN)
     (root / "data").mkdir()
+    identity: dict[str, int] = {}
+    if os.geteuid() == 0:  # as the supervisor does: the plugin's own unprivileged uid
+        os.chown(root / "data", BENCH_UID, BENCH_UID)
+        identity = {"uid": BENCH_UID, "gid": BENCH_UID}
     spec = WorkerSpec(
         plugin="bench.noop",
         code_dir=str(root / "code"),
@@ -159,6 +168,7 @@ async def _zygote_numbers(root: Path, sizes: Sizes, policy: str) -> dict[str, An
         cpu_seconds=60,
         max_concurrency=4,
         sandbox=policy,
+        **identity,
     )
     launcher = ZygoteLauncher()
     try:
@@ -178,9 +188,11 @@ async def _zygote_numbers(root: Path, sizes: Sizes, policy: str) -> dict[str, An
             process = await _activate(launcher, spec)
             cold.append((time.perf_counter() - t0) * 1000)
             await process.stop()
+        layer_costs = await _layer_costs(launcher, spec, sizes.activations)
     finally:
         await launcher.close()
     return {
+        "layer_cost_ms": layer_costs,
         "sandbox_layers": {k: v.split(":")[0] for k, v in sandbox.items()},
         "first_activation_with_zygote_ms": round(first_ms, 2),
         "cold_activation_warm_zygote_ms": percentiles(cold),
@@ -188,6 +200,38 @@ async def _zygote_numbers(root: Path, sizes: Sizes, policy: str) -> dict[str, An
         "activations": sizes.activations,
         "calls": sizes.calls,
     }
+
+
+# Each new layer's cost: cold activation p50 with every layer, minus with the layer left out
+# (the attack suite's test-only switch). The filesystem view is what lets a plugin's uid reach
+# the interpreter under /root, so it is measured together with identity, and identity alone.
+LAYER_VARIANTS: dict[str, tuple[str, ...]] = {
+    "pid_namespace": ("pid_namespace",),
+    "identity": ("identity",),
+    "filesystem_and_identity": ("filesystem", "identity"),
+    "landlock": ("landlock",),
+    "seccomp": ("seccomp",),
+}
+
+
+async def _layer_costs(launcher: ZygoteLauncher, spec: WorkerSpec, count: int) -> dict[str, Any]:
+    async def p50(variant: WorkerSpec) -> float:
+        times = []
+        for _ in range(count):
+            t0 = time.perf_counter()
+            process = await _activate(launcher, variant)
+            times.append((time.perf_counter() - t0) * 1000)
+            await process.stop()
+        return float(statistics.median(times))
+
+    every = await p50(spec)
+    costs: dict[str, Any] = {"all_layers_p50_ms": round(every, 2)}
+    for name, without in LAYER_VARIANTS.items():
+        lighter = msgspec.structs.replace(spec, without_layers=without)
+        if "identity" in without:
+            lighter = msgspec.structs.replace(lighter, uid=None, gid=None)
+        costs[name] = round(every - await p50(lighter), 2)
+    return costs
 
 
 # --- plugins under a supervisor -----------------------------------------------------------------

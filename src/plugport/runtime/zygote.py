@@ -217,6 +217,7 @@ def _spawn(
             lambda: _run_worker(
                 go_read, life[0], channel_fd, spec, read_only=read_only, volume=volume
             ),
+            new_pid_ns="pid_namespace" not in spec.without_layers,
         )
     os.close(channel_fd)
     os.close(report_write)
@@ -243,13 +244,15 @@ def _spawn(
     control.send(encoder.encode(Spawned(request.token, worker_pid)))
 
 
-def _intermediate(report: int, run_worker: Callable[[], NoReturn]) -> NoReturn:
-    """Make the PID namespace, fork the worker into it as its pid 1, report its pid, exit."""
+def _intermediate(report: int, run_worker: Callable[[], NoReturn], *, new_pid_ns: bool) -> NoReturn:
+    """Make the PID namespace, fork the worker into it as its pid 1, report its pid, exit.
+    (``new_pid_ns`` is false only when the attack suite or a benchmark leaves the layer out.)"""
     from plugport.runtime.sandbox import pid_namespace
     from plugport.runtime.sandbox._types import LayerFailedError
 
     try:
-        pid_namespace.enter_for_children()
+        if new_pid_ns:
+            pid_namespace.enter_for_children()
     except LayerFailedError as exc:
         pid_namespace.spawn_refusal = exc.reason  # the worker reports it as its layer
     worker = os.fork()

@@ -71,6 +71,8 @@ def apply_parent_death(spec: SandboxSpec) -> str:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before prctl took hold: nobody will signal us
         os.kill(os.getpid(), signal.SIGKILL)
+    if parent == 0:  # pid 1 of its own PID namespace: the parent (the zygote) is outside it
+        return "SIGKILL when the zygote exits"
     return f"SIGKILL when parent pid {parent} exits"
 
 
