@@ -17,6 +17,7 @@ from plugport.registry.db import make_engine, make_sessions
 from plugport.registry.errors import install_error_handlers
 from plugport.registry.http import RegistryMiddleware, RequestMetrics
 from plugport.registry.migrate import upgrade
+from plugport.registry.orphans import Uploads, collecting
 from plugport.registry.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from plugport.registry.routers import (
     community,
@@ -47,7 +48,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with collecting(
+            app.state.blobs,
+            app.state.sessions,
+            app.state.uploads,
+            interval_s=settings.blob_gc_interval_s,
+            min_age_s=settings.blob_gc_min_age_s,
+        ):
+            yield
         engine.dispose()
 
     upgrade(engine)  # before the first request: a node never serves an old schema
@@ -61,6 +69,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = make_sessions(engine)
     app.state.blobs = blobs or open_blob_store(settings.blob_url, settings.data_dir)
+    app.state.uploads = Uploads()
     app.state.index_key = load_or_create_registry_key(settings.index_key_path())
     install_error_handlers(app)
     app.state.metrics = RequestMetrics()

@@ -19,6 +19,7 @@ from plugport.authoring import read_archive_manifest
 from plugport.errors import ConflictError, InvalidInputError, SignatureError
 from plugport.registry.blobs import BlobStore
 from plugport.registry.models import Plugin, PluginVersion, PublisherKey, utcnow
+from plugport.registry.orphans import InFlight
 from plugport.registry.scanner import ScanReport, scan_archive
 from plugport.registry.services import audit, namespaces, tokens
 from plugport.registry.services.tokens import Principal
@@ -70,7 +71,10 @@ def publish(
     name: str,
     caller: Principal,
     limits: ArchiveLimits,
+    upload_in_flight: InFlight | None = None,
 ) -> PluginVersion:
+    """``upload_in_flight`` claims the blob's digest, so that the orphan collector cannot
+    remove the blob between here and the caller's commit."""
     manifest = read_archive_manifest(upload.archive)
     if manifest.name != name:
         raise InvalidInputError(
@@ -95,6 +99,8 @@ def publish(
     report = scan_archive(upload.archive, limits=limits)
     status = initial_status(namespace.trusted, report)
 
+    if upload_in_flight is not None:
+        upload_in_flight.claim(digest)  # before asking whether it exists: see orphans
     existed = blobs.exists(digest)
     with upload.archive.open("rb") as source:
         ref = blobs.put(source, max_bytes=limits.max_archive_bytes)
