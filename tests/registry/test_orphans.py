@@ -4,21 +4,26 @@ or that was written after the oldest upload in flight began or within the minimu
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from plugport.registry import orphans
+from plugport.registry.app import create_app
 from plugport.registry.blobs import BlobStamp, LocalBlobStore, MemoryBlobStore
 from plugport.registry.db import make_sessions
 from plugport.registry.migrate import upgrade
 from plugport.registry.routers import plugins as plugins_router
-from tests.registry.conftest import running
+from plugport.registry.settings import RegistrySettings
+from tests._uvicorn import serving
+from tests.registry.conftest import Registry, running
 from tests.registry.test_publish import Publisher
 from tests.registry.test_review import bump
 
@@ -162,3 +167,30 @@ def test_collection_can_be_turned_off(engine: Engine, tmp_path: Path) -> None:
             assert client.get("/healthz").status_code == 200
         time.sleep(0.3)
         assert store.exists(orphan)
+
+
+def test_an_upload_stays_in_flight_until_its_version_is_committed(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The publish route's upload ends after the request's commit: the collector can never
+    see the blob unclaimed and its version row not yet visible."""
+    seen_at_end: list[int] = []
+
+    class Watched(orphans.Uploads):
+        @contextlib.contextmanager
+        def in_flight(self) -> Iterator[orphans.InFlight]:
+            with super().in_flight() as upload:
+                yield upload
+            with engine.connect() as connection:  # another connection: only committed rows
+                query = text("SELECT count(*) FROM plugin_versions")
+                seen_at_end.append(int(connection.execute(query).scalar_one()))
+
+    app = create_app(RegistrySettings(data_dir=tmp_path / "data"), engine=engine)
+    app.state.uploads = Watched()
+    (tmp_path / "work").mkdir()
+    with serving(app) as url:
+        registry = Registry(url, engine, "", tmp_path / "data")
+        registry.admin = registry.token("root", "admin")
+        publisher = Publisher(registry, tmp_path / "work")
+        assert publisher.upload(publisher.build()).status_code == 201
+    assert seen_at_end == [1]
