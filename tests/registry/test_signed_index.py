@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import stat
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -131,9 +133,9 @@ def test_resigned_when_half_its_life_is_gone(registry: Registry) -> None:
     ttl = timedelta(hours=24)
     sessions = make_sessions(registry.engine)
     now = utcnow().replace(microsecond=0)  # signed times are whole seconds
-    with sessions() as session:
+    with sessions.begin() as session:
         first = signed_index.current_document(session, key, now=now, ttl=ttl)
-    with sessions() as session:
+    with sessions.begin() as session:
         same = signed_index.current_document(session, key, now=now + ttl / 2, ttl=ttl)
         later = signed_index.current_document(
             session, key, now=now + ttl / 2 + timedelta(seconds=1), ttl=ttl
@@ -160,12 +162,12 @@ def test_two_nodes_racing_issue_one_document(
     def sign_while_another_node_wins(*args: Any, **kwargs: Any) -> bytes:
         if not other:
             monkeypatch.setattr(signed_index, "sign_index", real_sign)
-            with sessions() as node_b:
+            with sessions.begin() as node_b:
                 other.append(signed_index.current_document(node_b, key, now=utcnow(), ttl=ttl))
         return real_sign(*args, **kwargs)
 
     monkeypatch.setattr(signed_index, "sign_index", sign_while_another_node_wins)
-    with sessions() as node_a:
+    with sessions.begin() as node_a:
         served = signed_index.current_document(node_a, key, now=utcnow(), ttl=ttl)
     assert served == other[0]
     assert verify_index(served, key.public_key(), now=utcnow()).version == 1
@@ -173,3 +175,62 @@ def test_two_nodes_racing_issue_one_document(
 
 def registry_key_file(registry: Registry) -> Path:
     return registry.data_dir / "registry-index.key"
+
+
+def test_many_readers_across_catalogue_changes_all_get_a_valid_index(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Readers hammer ``/api/v1/index`` while the catalogue keeps changing (a version yanked
+    and unyanked), so they keep racing to re-sign: every answer is a 200 with a document that
+    verifies, and each reader only ever sees the version number go up."""
+    readers, rounds = 12, 25
+    with running(engine, tmp_path / "data", rate_limit_per_minute=1_000_000) as registry:
+        (tmp_path / "work").mkdir()
+        publisher = two_published(registry, tmp_path / "work")
+        with registry.client() as client:
+            public = registry_key(client)
+        done = threading.Event()
+        failures: list[str] = []
+        served: list[int] = []
+        lock = threading.Lock()
+
+        def read() -> None:
+            seen = 0
+            with registry.client() as client:
+                while not done.is_set():
+                    try:
+                        response = client.get("/api/v1/index")
+                    except httpx.HTTPError as exc:  # a dropped connection is a failure too
+                        failures.append(f"{type(exc).__name__}: {exc}")
+                        continue
+                    if response.status_code != 200:
+                        failures.append(f"{response.status_code}: {response.text[:200]}")
+                        continue
+                    index = verify_index(
+                        response.content, public, now=utcnow(), previous_version=seen
+                    )
+                    seen = index.version
+            with lock:
+                served.append(seen)
+
+        threads = [threading.Thread(target=read) for _ in range(readers)]
+        for thread in threads:
+            thread.start()
+        try:
+            with registry.client(publisher.token) as owner:
+                for turn in range(rounds):
+                    action = "yank" if turn % 2 == 0 else "unyank"
+                    owner.post(
+                        f"/api/v1/plugins/acme.hello/versions/0.2.0/{action}",
+                        json={"reason": "flapping"},
+                    ).raise_for_status()
+                    time.sleep(0.02)
+        finally:
+            done.set()
+            for thread in threads:
+                thread.join(60)
+        assert failures == []
+        assert len(served) == readers
+        final = fetch(registry)
+        assert listed(final)[1] == ("acme.hello", "0.2.0", True)  # the last change (a yank)
+        assert final.version >= max(served)

@@ -56,7 +56,10 @@ def serve(  # noqa: PLR0917 one parameter per command-line option
     """Run the registry (migrates its database first)."""
     import uvicorn
 
+    from plugport.registry.allocator import tune_allocator
     from plugport.registry.app import create_app
+
+    tune_allocator()  # before any thread starts: see plugport.registry.allocator
 
     with reporting_errors():
         settings = _settings(

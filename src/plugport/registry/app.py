@@ -19,6 +19,7 @@ from plugport.registry.db import make_engine, make_sessions
 from plugport.registry.errors import install_error_handlers
 from plugport.registry.http import RegistryMiddleware, RequestMetrics
 from plugport.registry.migrate import upgrade
+from plugport.registry.orphans import Uploads, collecting
 from plugport.registry.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from plugport.registry.routers import (
     community,
@@ -58,7 +59,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with collecting(
+            app.state.blobs,
+            app.state.sessions,
+            app.state.uploads,
+            interval_s=settings.blob_gc_interval_s,
+            min_age_s=settings.blob_gc_min_age_s,
+        ):
+            yield
         engine.dispose()
 
     upgrade(engine)  # before the first request: a node never serves an old schema
@@ -74,6 +82,7 @@ def create_app(
     if blobs is None:  # not `blobs or`: an empty MemoryBlobStore is falsy (it has a len)
         blobs = open_blob_store(settings.blob_url, settings.data_dir)
     app.state.blobs = blobs
+    app.state.uploads = Uploads()
     app.state.index_key = load_or_create_registry_key(settings.index_key_path())
     install_error_handlers(app, private_paths=_private_paths(settings, blobs))
     app.state.metrics = RequestMetrics()

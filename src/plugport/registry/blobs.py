@@ -1,15 +1,22 @@
 """Content-addressed storage for uploaded plugin archives: a blob is named by its sha256, so a
 stored archive cannot change without changing its name, and the same upload is stored once.
+
+Every store can list what it holds with the time each blob was last written (a ``put`` of bytes
+it already holds counts as a write), and drop the leftovers of writes that never finished, so
+that blobs no version refers to (a publish killed between storing its blob and committing its
+row) can be collected: see :mod:`plugport.registry.orphans`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import io
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol, cast
@@ -26,6 +33,7 @@ __all__ = [
     "S3_ENDPOINT_ENV",
     "BlobNotFoundError",
     "BlobRef",
+    "BlobStamp",
     "BlobStore",
     "LocalBlobStore",
     "MemoryBlobStore",
@@ -41,6 +49,7 @@ _CHUNK = 1024 * 1024
 # Uploads up to this size stay in memory on their way to S3; bigger ones spill to a temp file.
 _SPOOL_MAX_BYTES = 8 * 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_HEX2 = re.compile(r"[0-9a-f]{2}")
 _FILE_MODE = 0o644
 _TMP_DIR = "tmp"
 
@@ -51,6 +60,14 @@ class BlobRef:
 
     sha256: str
     size: int
+
+
+@dataclass(frozen=True)
+class BlobStamp:
+    """A blob in a listing: its name, and when it was last written (seconds since the epoch)."""
+
+    sha256: str
+    written_at: float
 
 
 class BlobNotFoundError(PlugportError, LookupError):
@@ -77,6 +94,16 @@ class BlobStore(Protocol):
 
     def delete(self, sha256: str) -> bool:
         """True when a blob was removed, False when there was none."""
+        ...
+
+    def stamps(self) -> Iterator[BlobStamp]:
+        """Every blob held and when it was last written; a ``put`` of a blob already held
+        renews its time, so an upload in progress never finds its blob looking old."""
+        ...
+
+    def discard_partial(self, before: float) -> int:
+        """Remove what writes begun before ``before`` (epoch seconds) left unfinished (temp
+        files, multipart uploads); how many were removed."""
         ...
 
 
@@ -169,6 +196,32 @@ class LocalBlobStore:
         # Fan-out directories stay: removing them would race with a concurrent put.
         return True
 
+    def stamps(self) -> Iterator[BlobStamp]:
+        for first in _hex_dirs(self.root):
+            for second in _hex_dirs(first):
+                for entry in os.scandir(second):
+                    if _SHA256.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                        with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                            yield BlobStamp(entry.name, entry.stat().st_mtime)
+
+    def discard_partial(self, before: float) -> int:
+        removed = 0
+        for entry in os.scandir(self.tmp_dir):
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat().st_mtime < before:
+                    os.unlink(entry.path)
+                    removed += 1
+        return removed
+
+
+def _hex_dirs(directory: Path) -> list[Path]:
+    """The fan-out directories (two hex digits) under ``directory``; ``tmp`` and strays not."""
+    return sorted(
+        Path(entry.path)
+        for entry in os.scandir(directory)
+        if len(entry.name) == 2 and _HEX2.fullmatch(entry.name) and entry.is_dir()
+    )
+
 
 def _fsync_dir(directory: Path) -> None:
     """Make the rename itself durable, not just the file's bytes."""
@@ -185,8 +238,10 @@ def _fsync_dir(directory: Path) -> None:
 class MemoryBlobStore:
     """The in-memory fake: the same contract as the real stores, gone when the process ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._blobs: dict[str, bytes] = {}
+        self._written: dict[str, float] = {}
+        self._clock = clock
 
     def __len__(self) -> int:
         return len(self._blobs)
@@ -200,6 +255,7 @@ class MemoryBlobStore:
         buffer = io.BytesIO()
         ref = _copy_hashing(source, buffer.write, max_bytes)
         self._blobs[ref.sha256] = buffer.getvalue()
+        self._written[ref.sha256] = self._clock()
         return ref
 
     def open(self, sha256: str) -> BinaryIO:
@@ -212,7 +268,15 @@ class MemoryBlobStore:
         return check_sha256(sha256) in self._blobs
 
     def delete(self, sha256: str) -> bool:
-        return self._blobs.pop(check_sha256(sha256), None) is not None
+        self._written.pop(check_sha256(sha256), None)
+        return self._blobs.pop(sha256, None) is not None
+
+    def stamps(self) -> Iterator[BlobStamp]:
+        for sha256, written_at in list(self._written.items()):
+            yield BlobStamp(sha256, written_at)
+
+    def discard_partial(self, before: float) -> int:
+        return 0  # a put either completes or leaves nothing
 
 
 # --- S3 --------------------------------------------------------------------------------------
@@ -258,10 +322,24 @@ class S3BlobStore:
         _check_limit(max_bytes)
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX_BYTES) as spool:
             ref = _copy_hashing(source, spool.write, max_bytes)
-            if not self.exists(ref.sha256):  # content-addressed: an existing object is this one
+            if self.exists(ref.sha256):  # content-addressed: an existing object is this one
+                self._touch(ref.sha256)
+            else:
                 spool.seek(0)
                 self._client.upload_fileobj(spool, self.bucket, self.key(ref.sha256))
         return ref
+
+    def _touch(self, sha256: str) -> None:
+        """Renew the object's LastModified (a copy onto itself, inside S3), so that an orphan
+        published again is not collected as an old one."""
+        key = self.key(sha256)
+        self._client.copy_object(
+            Bucket=self.bucket,
+            Key=key,
+            CopySource={"Bucket": self.bucket, "Key": key},
+            Metadata={"written-at": str(int(time.time()))},
+            MetadataDirective="REPLACE",
+        )
 
     def open(self, sha256: str) -> BinaryIO:
         """A forward-only stream straight from S3 (``read`` and ``close``; no ``seek``)."""
@@ -290,6 +368,32 @@ class S3BlobStore:
             return False
         self._client.delete_object(Bucket=self.bucket, Key=self.key(sha256))
         return True
+
+    def stamps(self) -> Iterator[BlobStamp]:
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                name = str(item["Key"]).rsplit("/", 1)[-1]
+                if _SHA256.fullmatch(name) and item["Key"] == self.key(name):
+                    yield BlobStamp(name, item["LastModified"].timestamp())
+
+    def discard_partial(self, before: float) -> int:
+        """Abort multipart uploads begun before ``before`` (``upload_fileobj`` uses them for
+        big archives; a killed one keeps its parts, billed, until aborted)."""
+        removed = 0
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""
+        )
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"].timestamp() < before:
+                    self._client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    removed += 1
+        return removed
 
 
 # --- configuration ---------------------------------------------------------------------------

@@ -9,10 +9,11 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
 from plugport.registry.models import utcnow
+from plugport.registry.orphans import InFlight
 from plugport.registry.services import tokens
 from plugport.registry.settings import RegistrySettings
 
-__all__ = ["Caller", "MaybeCaller", "SessionDep", "SettingsDep"]
+__all__ = ["Caller", "MaybeCaller", "SessionDep", "SettingsDep", "UploadDep"]
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -20,6 +21,13 @@ def _session(request: Request) -> Iterator[Session]:
     error, so a refused request leaves no row behind."""
     with request.app.state.sessions.begin() as session:
         yield session
+
+
+def _upload(request: Request) -> Iterator[InFlight]:
+    """An upload in flight until the request's transaction has committed: declared before
+    the session in a route, its end runs after the session's commit."""
+    with request.app.state.uploads.in_flight() as upload:
+        yield upload
 
 
 def _settings(request: Request) -> RegistrySettings:
@@ -31,6 +39,7 @@ def _settings(request: Request) -> RegistrySettings:
 # the row being there (the default, "request", commits after the response is sent).
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 SettingsDep = Annotated[RegistrySettings, Depends(_settings)]
+UploadDep = Annotated[InFlight, Depends(_upload, scope="function")]
 
 
 def _caller(

@@ -35,6 +35,12 @@ class RegistrySettings(BaseSettings):
     index_key_file: Path | None = None
     """The Ed25519 key that signs the index; default ``registry-index.key`` in data_dir,
     created on first start. Nodes behind one load balancer must share it."""
+    blob_gc_interval_s: int = Field(default=3600, ge=0)
+    """How often blobs no version refers to (left by a publish killed mid-way) are collected,
+    the first time at start; 0 never."""
+    blob_gc_min_age_s: int = Field(default=3600, ge=60)
+    """Such a blob is collected only once this old (and older than every upload in flight on
+    this node): the margin for uploads in flight on other nodes."""
     rate_limit_per_minute: int = Field(default=600, ge=1)
     """Requests per minute per authenticated token, else per client address (a missing,
     unknown, expired or revoked token spends the address's budget)."""

@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from plugport.archive import ArchiveLimits
 from plugport.errors import ArchiveLimitError, InvalidInputError, NotFoundError
-from plugport.registry.deps import Caller, SessionDep, SettingsDep
+from plugport.registry.deps import Caller, SessionDep, SettingsDep, UploadDep
 from plugport.registry.models import PluginVersion
 from plugport.registry.schemas import VersionPublic
 from plugport.registry.services import catalog
@@ -71,6 +71,7 @@ def publish(
     request: Request,
     archive: Annotated[UploadFile, File(description="the .plugport archive")],
     signature: Annotated[UploadFile, File(description="its .sig document")],
+    upload: UploadDep,  # before the session: the upload ends after the commit
     session: SessionDep,
     settings: SettingsDep,
     caller: Caller,
@@ -89,6 +90,7 @@ def publish(
             name=name,
             caller=caller,
             limits=limits,
+            upload_in_flight=upload,
         )
     return version_public(name, row)
 

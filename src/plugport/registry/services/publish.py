@@ -25,6 +25,7 @@ from plugport.errors import (
 )
 from plugport.registry.blobs import BlobStore
 from plugport.registry.models import Namespace, Plugin, PluginVersion, PublisherKey, utcnow
+from plugport.registry.orphans import InFlight
 from plugport.registry.scanner import ScanReport, scan_archive
 from plugport.registry.services import access, audit, namespaces, tokens
 from plugport.registry.services.tokens import Principal
@@ -141,7 +142,10 @@ def publish(
     name: str,
     caller: Principal,
     limits: ArchiveLimits,
+    upload_in_flight: InFlight | None = None,
 ) -> PluginVersion:
+    """``upload_in_flight`` claims the blob's digest, so that the orphan collector cannot
+    remove the blob between here and the caller's commit."""
     namespace = authorised_namespace(session, name, caller)
     manifest = read_archive_manifest(upload.archive, shown_as=upload.shown_as)
     if manifest.name != name:
@@ -158,6 +162,8 @@ def publish(
     report = scan_archive(upload.archive, limits=limits, shown_as=upload.shown_as)
     status = initial_status(namespace.trusted, report)
 
+    if upload_in_flight is not None:
+        upload_in_flight.claim(digest)  # before asking whether it exists: see orphans
     existed = blobs.exists(digest)
     with upload.archive.open("rb") as source:
         ref = blobs.put(source, max_bytes=limits.max_archive_bytes)

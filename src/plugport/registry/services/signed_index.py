@@ -3,7 +3,13 @@
 The document is re-signed only when it is no longer true (the published versions changed) or
 is past half its life; otherwise every node serves the stored bytes. Re-signing takes the next
 version number with a compare-and-set on ``index_state``, so two nodes racing cannot issue two
-different documents under one number (the loser serves the winner's)."""
+different documents under one number (the loser serves the winner's).
+
+Losing that race never touches the caller's transaction: a compare-and-set that matched no row
+changed nothing, so there is nothing to roll back; the loser reads the row again (the winner's
+document, visible once it committed: PostgreSQL's UPDATE waits for the winner's row lock, and
+SQLite's for its write lock) and serves it. The caller commits (the API's request session does
+before the response leaves), so a host sees a document only once it is durable."""
 
 from __future__ import annotations
 
@@ -68,10 +74,13 @@ def is_current(state: IndexState, digest: str, *, now: datetime, ttl: timedelta)
 def current_document(
     session: Session, key: ed25519.Ed25519PrivateKey, *, now: datetime, ttl: timedelta
 ) -> bytes:
-    """The signed index to serve now; signs and stores a new version when needed."""
-    entries = current_entries(session)
-    digest = entries_digest(entries)
+    """The signed index to serve now; signs and stores a new version (in ``session``'s
+    transaction, for the caller to commit) when needed."""
     for _ in range(_MAX_ATTEMPTS):
+        # Read again on every attempt: after a lost race the catalogue may have moved too,
+        # and a document must never list less than what was committed before it was signed.
+        entries = current_entries(session)
+        digest = entries_digest(entries)
         state = session.get(IndexState, _STATE_ID, populate_existing=True)
         if state is None:  # pragma: no cover - migration 0003 creates the row
             raise RuntimeError("index_state has no row; run `plugport registry migrate`")
@@ -91,7 +100,6 @@ def current_document(
             .execution_options(synchronize_session=False)
         )
         if issued.rowcount == 1:  # type: ignore[attr-defined]
-            session.commit()  # before serving: a host may see it only once it is durable
             return document
-        session.rollback()  # another node issued one first: look again
+        # Another node or request issued one first; nothing was written here: look again.
     raise RuntimeError("the signed index kept changing under us; try again")
