@@ -4,8 +4,9 @@ plugin's data dir is an ext4 volume of its own (an image file next to it, sized 
 an inode count), mounted by the zygote in its private mount namespace (``runtime/volumes.py``): a
 write past the quota fails in the plugin with ``ENOSPC`` and the plugin keeps running.
 
-Elsewhere (an unprivileged host) the fallback is the host's measurement at every start, health
-ping and call: a plugin found over its quota is stopped and the reason audited. Both are
+Elsewhere (an unprivileged host, or ``data_volumes=False``) the fallback is the host's
+measurement at every start and health ping: a plugin found over its quota is stopped and the
+reason audited. Both are
 reported here and by ``plugport doctor``; neither refuses a strict start.
 """
 
@@ -18,7 +19,7 @@ from plugport.runtime.sandbox._types import MIB, LayerFailedError, LayerStatus, 
 __all__ = ["apply", "available", "volumes_supported"]
 
 NAME = "quota"
-FALLBACK = "measured by the host at start, every health ping and after calls; stopped when over"
+FALLBACK = "measured by the host at every start and health ping; stopped when over"
 
 
 def volumes_supported() -> str | None:
@@ -31,7 +32,13 @@ def volumes_supported() -> str | None:
 def available() -> LayerStatus:
     reason = volumes_supported()
     if reason is None:
-        return LayerStatus(NAME, True, "an ext4 volume per plugin: ENOSPC at the moment of writing")
+        return LayerStatus(
+            NAME,
+            True,
+            "an ext4 volume per plugin: ENOSPC at the moment of writing (with data_volumes=False: "
+            + FALLBACK
+            + ")",
+        )
     return LayerStatus(NAME, True, f"fallback ({reason}): {FALLBACK}")
 
 
