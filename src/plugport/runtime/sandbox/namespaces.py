@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import os
 import resource
-import select
-import signal
-import time
 from pathlib import Path
 
 from plugport.runtime.sandbox import _libc
+from plugport.runtime.sandbox import _probe as probe
 from plugport.runtime.sandbox._types import LayerFailedError, LayerStatus, SandboxSpec
 
 __all__ = ["apply", "available", "enter", "kernel_facts", "map_ids"]
@@ -125,52 +123,11 @@ def apply(spec: SandboxSpec) -> str:
 
 
 def _probe() -> LayerStatus:
-    read_end, write_end = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError as exc:
-        os.close(read_end)
-        os.close(write_end)
-        return LayerStatus(NAME, False, f"cannot fork a probe: {_libc.errno_name(exc.errno or 0)}")
-    if pid == 0:  # pragma: no cover - runs in the probe child, which never returns
-        message = "ok"
-        try:
-            os.close(read_end)
-            enter(os.getuid(), os.getgid())
-        except LayerFailedError as exc:
-            message = exc.reason
-        except BaseException as exc:
-            message = f"probe failed: {exc!r}"
-        finally:
-            try:
-                os.write(write_end, message.encode())
-            finally:
-                os._exit(0)
-    os.close(write_end)
-    try:
-        message, finished = _read_until_eof(read_end, _PROBE_TIMEOUT_S)
-    finally:
-        os.close(read_end)
-    if not finished:
-        os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
+    def attempt() -> str:
+        enter(os.getuid(), os.getgid())
+        return "ok"
+
+    message = probe.in_child(attempt, _PROBE_TIMEOUT_S)
     if message == "ok":
         return LayerStatus(NAME, True, "unshare(CLONE_NEWUSER|CLONE_NEWNET) works")
     return LayerStatus(NAME, False, message or "probe child died without answering")
-
-
-def _read_until_eof(fd: int, timeout_s: float) -> tuple[str, bool]:
-    """The text written to ``fd`` and whether the writer closed it before the deadline."""
-    deadline = time.monotonic() + timeout_s
-    chunks = []
-    finished = False
-    while (left := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            break
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            finished = True
-            break
-        chunks.append(chunk)
-    return b"".join(chunks).decode(errors="replace"), finished
