@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.registry.conftest import Registry
@@ -62,3 +63,23 @@ def test_hosts_report_usage_and_stats_add_it_up(registry: Registry, tmp_path: Pa
         too_long = host.get("/api/v1/plugins/acme.hello/stats", params={"days": 1000})
         assert too_long.status_code == 422
         assert "query.days" in error_of(too_long)["message"]
+
+
+def test_concurrent_reports_and_downloads_all_count(registry: Registry, tmp_path: Path) -> None:
+    """Hosts reporting the same plugin, version and day at once: every report counts and none
+    is a 500 (they used to collide on the day's row: the demo's eight reporters found it)."""
+    two_published(registry, tmp_path)
+    base = "/api/v1/plugins/acme.hello/versions/0.2.0"
+
+    def report(number: int) -> int:
+        with registry.client() as host:
+            if number % 2:
+                return host.get(f"{base}/download").status_code
+            return host.post(f"{base}/usage", json={"event": "install"}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(report, range(48)))
+    assert sorted(set(statuses)) == [200, 202]
+    with registry.client() as anonymous:
+        stats = anonymous.get("/api/v1/plugins/acme.hello/stats", params={"days": 7}).json()
+    assert stats["totals"] == {"downloads": 24, "installs": 24, "uninstalls": 0}

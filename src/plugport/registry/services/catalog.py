@@ -9,6 +9,8 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from plugport.errors import InvalidInputError, NotFoundError
@@ -17,6 +19,7 @@ from plugport.versions import is_compatible, parse_version
 
 __all__ = [
     "Candidate",
+    "bump_daily",
     "choose_version",
     "count_download",
     "get_plugin",
@@ -102,11 +105,22 @@ def count_download(session: Session, plugin: Plugin, version: str, *, today: dat
     session.execute(
         update(Plugin).where(Plugin.id == plugin.id).values(downloads=Plugin.downloads + 1)
     )
-    stat = session.get(DailyStat, (plugin.id, version, today))
-    if stat is None:
-        session.add(DailyStat(plugin_id=plugin.id, version=version, day=today, downloads=1))
-    else:
-        stat.downloads += 1
+    bump_daily(session, plugin, version, today, "downloads")
+
+
+def bump_daily(session: Session, plugin: Plugin, version: str, day: date, column: str) -> None:
+    """Add one to a day's counter in one statement (an upsert), so two reports of the same
+    plugin, version and day at once both count, instead of one failing on the primary key."""
+    dialect = session.get_bind().dialect.name
+    insert: Any = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    counters = dict.fromkeys(("downloads", "installs", "uninstalls"), 0) | {column: 1}
+    statement = insert(DailyStat).values(plugin_id=plugin.id, version=version, day=day, **counters)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["plugin_id", "version", "day"],
+            set_={column: getattr(DailyStat, column) + 1},
+        )
+    )
 
 
 def plugin_summary(plugin: Plugin) -> dict[str, Any]:

@@ -66,15 +66,7 @@ def record_usage(
     if event not in ("install", "uninstall"):
         raise InvalidInputError(f"event: 'install' or 'uninstall', not {event!r}")
     catalog.get_version(session, plugin, version)
-    stat = session.get(DailyStat, (plugin.id, version, today))
-    if stat is None:
-        stat = DailyStat(plugin_id=plugin.id, version=version, day=today)
-        session.add(stat)
-        stat.downloads = stat.installs = stat.uninstalls = 0
-    if event == "install":
-        stat.installs += 1
-    else:
-        stat.uninstalls += 1
+    catalog.bump_daily(session, plugin, version, today, f"{event}s")
 
 
 def stats_of(session: Session, plugin: Plugin, *, days: int, today: date) -> dict[str, Any]:
