@@ -116,11 +116,18 @@ def main(control_fd: int) -> None:
     # (a fork) is cached by doctor(), and the interpreter's read-only paths never change.
     sandbox.doctor()
     read_only = sandbox.interpreter_paths()
+    from plugport.runtime.sandbox import filesystem, seccomp
+
+    seccomp.prepare(own_pid=1)
+    filesystem.prepare(read_only)
     from plugport.runtime import worker  # noqa: F401 - pre-imported for every fork
 
     # Everything above is now shared with every fork. Moving it out of the collector's reach
     # keeps a worker's garbage collections from writing to (and so copying) those pages.
     mounts = _private_mounts()
+    from plugport.runtime.sandbox.pid_namespace import DirectForker
+
+    forker = DirectForker.create()
     gc.freeze()
     control = socket.socket(fileno=control_fd)
     life = os.pipe()  # the write end stays open here only: a worker reads EOF once we are gone
@@ -170,6 +177,7 @@ def main(control_fd: int) -> None:
                 mounts=mounts,
                 forget_loop=forget_loop,
                 cpu_limits=cpu_limits,
+                forker=forker,
             )
             _reap(control, cpu_limits)
 
@@ -184,8 +192,10 @@ def _spawn(
     mounts: Any,
     forget_loop: Callable[[], None],
     cpu_limits: dict[int, int],
+    forker: Any,
 ) -> None:
-    """Start one worker through an intermediate (see the module docstring) and answer."""
+    """Start one worker, forked straight into its PID namespace (root) or through an
+    intermediate (see the module docstring), and answer."""
     spec = request.spec
     volume = False
     if mounts is not None and spec.data_volume:
@@ -196,6 +206,19 @@ def _spawn(
             os.close(channel_fd)
             control.send(encoder.encode(SpawnFailed(request.token, f"data volume: {exc}")))
             return
+    if forker is not None:
+        _spawn_direct(
+            request,
+            channel_fd,
+            forker,
+            control=control,
+            read_only=read_only,
+            life=life,
+            volume=volume,
+            forget_loop=forget_loop,
+            cpu_limits=cpu_limits,
+        )
+        return
     report_read, report_write = os.pipe()
     go_read, go_write = os.pipe()
     try:
@@ -242,6 +265,44 @@ def _spawn(
     os.close(go_write)
     cpu_limits[worker_pid] = spec.cpu_seconds
     control.send(encoder.encode(Spawned(request.token, worker_pid)))
+
+
+def _spawn_direct(
+    request: Spawn,
+    channel_fd: int,
+    forker: Any,
+    *,
+    control: socket.socket,
+    read_only: Any,
+    life: tuple[int, int],
+    volume: bool,
+    forget_loop: Callable[[], None],
+    cpu_limits: dict[int, int],
+) -> None:
+    """The worker is the zygote's own child, pid 1 of a new PID namespace: its parent is the
+    zygote from the start, so the go is sent at once."""
+    spec = request.spec
+    go_read, go_write = os.pipe()
+    try:
+        pid = forker.fork(new_namespace="pid_namespace" not in spec.without_layers)
+    except OSError as exc:
+        for fd in (channel_fd, go_read, go_write):
+            os.close(fd)
+        code = exc.errno or 0
+        reason = f"could not fork: {errno.errorcode.get(code, code)} ({os.strerror(code)})"
+        control.send(encoder.encode(SpawnFailed(request.token, reason)))
+        return
+    if pid == 0:
+        os.close(go_write)
+        os.close(life[1])
+        forget_loop()
+        _run_worker(go_read, life[0], channel_fd, spec, read_only=read_only, volume=volume)
+    os.close(channel_fd)
+    os.close(go_read)
+    os.write(go_write, b"1")
+    os.close(go_write)
+    cpu_limits[pid] = spec.cpu_seconds
+    control.send(encoder.encode(Spawned(request.token, pid)))
 
 
 def _intermediate(report: int, run_worker: Callable[[], NoReturn], *, new_pid_ns: bool) -> NoReturn:

@@ -18,6 +18,7 @@ __all__ = [
     "mount",
     "pivot_root",
     "prctl",
+    "setns",
     "syscall",
     "umount2",
     "unshare",
@@ -39,6 +40,8 @@ _libc.mount.argtypes = [
     ctypes.c_ulong,
     ctypes.c_char_p,
 ]
+_libc.setns.restype = ctypes.c_int
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 _libc.umount2.restype = ctypes.c_int
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
@@ -85,6 +88,10 @@ def mount(
     if _libc.mount(args[0], args[1], args[2], ctypes.c_ulong(flags), options) == -1:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), target)
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(int(_libc.setns(fd, nstype)))
 
 
 def umount2(target: str, flags: int) -> None:

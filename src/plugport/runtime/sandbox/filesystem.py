@@ -95,6 +95,15 @@ def plan(read_only: Mapping[Path, tuple[Kind, str]], data_dir: Path) -> list[Ste
     return steps
 
 
+_described: dict[Path, tuple[Kind, str]] = {}
+
+
+def prepare(paths: tuple[Path, ...]) -> None:
+    """Describe the interpreter's paths ahead of time (the zygote does, once), so a worker only
+    looks at its own code and data dir, and shares the rest."""
+    _described.update(describe(paths))
+
+
 def describe(paths: tuple[Path, ...]) -> dict[Path, tuple[Kind, str]]:
     """Each existing path's kind (and a symlink's target, whose own path is added too)."""
     found: dict[Path, tuple[Kind, str]] = {}
@@ -102,6 +111,11 @@ def describe(paths: tuple[Path, ...]) -> dict[Path, tuple[Kind, str]]:
     while pending:
         path = pending.pop()
         if path in found:
+            continue
+        if path in _described:
+            found[path] = kind, target = _described[path]
+            if kind == "symlink":
+                pending.append(Path(os.path.normpath(path.parent / target)))
             continue
         try:
             info = os.lstat(path)

@@ -20,7 +20,7 @@ from plugport.runtime.sandbox import _libc, namespaces
 from plugport.runtime.sandbox import _probe as probe
 from plugport.runtime.sandbox._types import LayerFailedError, LayerStatus, SandboxSpec
 
-__all__ = ["apply", "available", "enter_for_children", "spawn_refusal"]
+__all__ = ["DirectForker", "apply", "available", "enter_for_children", "spawn_refusal"]
 
 NAME = "pid_namespace"
 CLONE_NEWUSER = 0x10000000
@@ -48,6 +48,55 @@ def enter_for_children() -> None:
         ) from None
     if flags & CLONE_NEWUSER:
         namespaces.map_ids(uid, gid)
+
+
+class DirectForker:
+    """Root only: fork straight into a new PID namespace, with no intermediate process.
+
+    ``unshare(CLONE_NEWPID)`` changes the namespace of the caller's *next* children and may be
+    called only while that is still the caller's own; ``setns`` back to the zygote's own
+    namespace right after each fork makes it callable again. The worker is then the zygote's
+    child and pid 1 of a namespace of its own, and no intermediate touches (and so copies)
+    the zygote's memory on its way. :meth:`create` returns None where this is not possible
+    (not root, or a kernel without setns for PID namespaces): the intermediate is used.
+    """
+
+    def __init__(self, own_namespace_fd: int) -> None:
+        self._own = own_namespace_fd
+
+    @classmethod
+    def create(cls) -> DirectForker | None:
+        if os.geteuid() != 0:
+            return None
+        try:
+            fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        forker = cls(fd)
+        try:
+            _libc.unshare(CLONE_NEWPID)
+            forker._reset()
+        except OSError:
+            os.close(fd)
+            return None
+        return forker
+
+    def fork(self, *, new_namespace: bool = True) -> int:
+        """``os.fork()``, the child born pid 1 of a new PID namespace (unless told not to)."""
+        if not new_namespace:
+            return os.fork()
+        _libc.unshare(CLONE_NEWPID)
+        try:
+            pid = os.fork()
+        except BaseException:
+            self._reset()
+            raise
+        if pid != 0:
+            self._reset()
+        return pid
+
+    def _reset(self) -> None:
+        _libc.setns(self._own, CLONE_NEWPID)
 
 
 def available() -> LayerStatus:

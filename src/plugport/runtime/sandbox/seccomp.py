@@ -62,6 +62,7 @@ __all__ = [
     "available",
     "build_filter",
     "describe",
+    "prepare",
 ]
 
 NAME = "seccomp"
@@ -294,9 +295,23 @@ def available() -> LayerStatus:
     return LayerStatus(NAME, True, f"seccomp filter mode on {arch}, KILL_PROCESS available")
 
 
+_built: dict[tuple[str, int], tuple[bytes, str]] = {}
+
+
+def prepare(own_pid: int = 1) -> None:
+    """Build the program for a worker whose pid will be ``own_pid`` ahead of time: the zygote
+    does it once for pid 1 (every worker is pid 1 of its own PID namespace), so workers share
+    the bytes instead of each building (and copying the pages of) the whole table."""
+    arch = _libc.machine()
+    if arch in ARCHES:
+        program = build_filter(arch, own_pid)
+        _built[(arch, own_pid)] = program, describe(arch, program)
+
+
 def apply(spec: SandboxSpec) -> str:
     arch = _libc.machine()
-    program = build_filter(arch, os.getpid())
+    built = _built.get((arch, os.getpid()))
+    program = built[0] if built else build_filter(arch, os.getpid())
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // INSTRUCTION.size, ctypes.addressof(buffer))
     number = ARCHES[arch].syscalls["seccomp"]
@@ -310,7 +325,7 @@ def apply(spec: SandboxSpec) -> str:
         raise LayerFailedError(f"seccomp(SECCOMP_SET_MODE_FILTER) refused: {errname}") from None
     if thread != 0:
         raise LayerFailedError(f"thread {thread} could not be put under the filter")
-    return describe(arch, program)
+    return built[1] if built else describe(arch, program)
 
 
 def describe(arch: str, program: bytes) -> str:
