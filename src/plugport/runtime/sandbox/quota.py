@@ -29,7 +29,17 @@ def volumes_supported() -> str | None:
     return volumes.unsupported_reason()
 
 
+_cache: dict[str, LayerStatus] = {}
+
+
 def available() -> LayerStatus:
+    """Cached: a fact of the machine, asked once by the zygote rather than by every worker."""
+    if NAME not in _cache:
+        _cache[NAME] = _available()
+    return _cache[NAME]
+
+
+def _available() -> LayerStatus:
     reason = volumes_supported()
     if reason is None:
         return LayerStatus(
