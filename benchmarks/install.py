@@ -31,30 +31,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import inspect
 import json
-import os
-import re
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import httpx
-from _common import percentiles
+from _common import GREETER, Server, SigningNamespace, percentiles, registry
 
 import plugport.host.fetch as fetch_module
-from plugport import signing
-from plugport.authoring import pack_plugin, sign_archive
 from plugport.errors import PluginRuntimeError
 from plugport.host import PluginHost
 from plugport.host.client import RegistryClient
@@ -68,18 +59,7 @@ TARGET_P50_MS = 300.0
 DATA_BYTES = 1024 * 1024
 NAMESPACE = "bench"
 APP, APP_VERSION = "benchapp", "1.0"
-START_TIMEOUT_S = 30.0
 GREET = HookSpec("greet", ("name",))
-
-GREETER = """\
-from plugport.sdk import Plugin, hook
-
-
-class Main(Plugin):
-    @hook("greet")
-    def greet(self, name):
-        return "{label} says hello to " + name
-"""
 
 BROKEN = """\
 from plugport.sdk import Plugin, hook
@@ -109,86 +89,13 @@ QUICK = Sizes(installs=5, warm=5, updates=3)
 # --- the registry ---------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _plugport(*args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "plugport", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"plugport {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
-@contextlib.contextmanager
-def _registry(data_dir: Path) -> Iterator[tuple[str, str]]:
-    """``plugport serve`` in its own process group until the block ends; yields (url, admin)."""
-    found = re.search(
-        r"^ppt_\S+$", _plugport("registry", "create-admin", "--data-dir", str(data_dir)), re.M
-    )
-    if found is None:
-        raise SystemExit("plugport registry create-admin printed no token")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = data_dir.parent / "registry.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "plugport", "serve", "--host", "127.0.0.1", "--port",
-             str(port), "--data-dir", str(data_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "NO_COLOR": "1"},
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the registry did not start:\n{log.read_text(errors='replace')}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        yield url, found.group(0)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 class Publisher:
     """A trusted namespace with a registered key; packs, signs and uploads ~1 MB plugins."""
 
-    def __init__(self, url: str, admin: str, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True)
-        self.key = root / f"{NAMESPACE}.key"
-        signing.write_keypair(self.key, signing.generate_private_key())
-        self.http = httpx.Client(base_url=url, timeout=60)
-        self.admin = admin
-        self._call(
-            "POST",
-            "/api/v1/namespaces",
-            json={"name": NAMESPACE, "owner": "bench", "trusted": True},
-        )
-        pem = Path(f"{self.key}.pub").read_text()
-        self._call("POST", f"/api/v1/namespaces/{NAMESPACE}/keys", json={"public_key_pem": pem})
-        scoped = {"identity": "bench", "scopes": [f"publish:{NAMESPACE}"], "description": "bench"}
-        self.token = self._call("POST", "/api/v1/tokens", json=scoped)["token"]
+    def __init__(self, server: Server, root: Path) -> None:
+        self.namespace = SigningNamespace(server, root, NAMESPACE, "bench")
+        self.http = httpx.Client(base_url=server.url, timeout=60)
+        self.admin = server.admin
         self.archive_bytes: list[int] = []
 
     def _call(self, method: str, path: str, token: str | None = None, **options: Any) -> Any:
@@ -199,23 +106,17 @@ class Publisher:
         return response.json() if response.content else None
 
     def publish(self, name: str, version: str, code: str = GREETER) -> None:
-        source = self.root / "src" / f"{name}-{version}"
-        source.mkdir(parents=True)
-        (source / "main.py").write_text(code.replace("{label}", f"{name} {version}"))
-        (source / "data.bin").write_bytes(os.urandom(DATA_BYTES))  # incompressible
-        (source / "plugport.toml").write_text(
-            f'name = "{name}"\nversion = "{version}"\nentry = "main:Main"\n'
-            f'display_name = "{name}"\ndescription = "A 1 MB benchmark plugin."\n'
-            "[contributes]\nhooks = { greet = 0 }\n"
+        archive, signature = self.namespace.build(
+            name, version, description="A 1 MB benchmark plugin.", data_bytes=DATA_BYTES, code=code
         )
-        archive = pack_plugin(source, self.root / "dist").result.path
-        signature, _, _ = sign_archive(archive, self.key)
         self.archive_bytes.append(archive.stat().st_size)
         files = {
             "archive": (archive.name, archive.read_bytes(), "application/zip"),
             "signature": (signature.name, signature.read_bytes()),
         }
-        done = self._call("POST", f"/api/v1/plugins/{name}/versions", self.token, files=files)
+        done = self._call(
+            "POST", f"/api/v1/plugins/{name}/versions", self.namespace.token, files=files
+        )
         if done["status"] != "published":  # the scan held it: approve (admin covers review)
             self._call(
                 "POST",
@@ -544,8 +445,9 @@ async def _measure(url: str, root: Path, sizes: Sizes, policy: str) -> dict[str,
 def run(sizes: Sizes, policy: str, quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="plugport-bench-install-") as scratch:
         root = Path(scratch)
-        with _registry(root / "registry") as (url, admin):
-            publisher = Publisher(url, admin, root / "publisher")
+        with registry(root / "registry") as server:
+            url = server.url
+            publisher = Publisher(server, root / "publisher")
             started = time.perf_counter()
             try:
                 for index in range(sizes.installs):

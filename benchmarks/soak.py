@@ -26,31 +26,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
-import re
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import percentiles
-
-from plugport import signing
-from plugport.authoring import pack_plugin, sign_archive
+from _common import Server, SigningNamespace, percentiles, registry
 
 NAMESPACE = "soak"
-START_TIMEOUT_S = 30.0
 TARGET_SERVER_ERRORS = 0
 TARGET_RSS_GROWTH_MB = 5.0
 RATE_LIMIT_PER_MINUTE = 100_000_000
@@ -87,74 +76,6 @@ QUICK = Plan(duration_s=4, clients=4, plugins=4, publish_every_s=1.0, rss_every_
 # --- the server -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _environment() -> dict[str, str]:
-    return {
-        **os.environ,
-        "NO_COLOR": "1",
-        "PLUGPORT_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT_PER_MINUTE),
-    }
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    admin: str
-    pid: int
-
-
-@contextlib.contextmanager
-def _registry(data_dir: Path) -> Iterator[Server]:
-    """``plugport serve`` in its own process group until the block ends."""
-    created = subprocess.run(
-        [sys.executable, "-m", "plugport", "registry", "create-admin", "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=_environment(),
-    )
-    found = re.search(r"^ppt_\S+$", created.stdout, re.M)
-    if created.returncode != 0 or found is None:
-        raise SystemExit(f"plugport registry create-admin failed:\n{created.stderr}")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = data_dir.parent / "registry.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "plugport", "serve", "--host", "127.0.0.1", "--port",
-             str(port), "--data-dir", str(data_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=_environment(),
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the registry did not start:\n{log.read_text(errors='replace')}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        yield Server(url, found.group(0), process.pid)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def rss_mb(pid: int) -> float:
     """The process's resident set size in MiB, from ``/proc/<pid>/status``."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -171,56 +92,31 @@ class Publisher:
     small plugins (a hook and a few KB of data), the way ``plugport publish`` does."""
 
     def __init__(self, server: Server, root: Path) -> None:
-        self.root = root
-        self.key = root / f"{NAMESPACE}.key"
-        signing.write_keypair(self.key, signing.generate_private_key())
+        self.namespace = SigningNamespace(server, root, NAMESPACE, "soak")
         self.rng = random.Random(7)  # noqa: S311 a reproducible mix, not secrets
-        with httpx.Client(base_url=server.url, timeout=60) as admin:
-            headers = {"Authorization": f"Bearer {server.admin}"}
-            owner = {"name": NAMESPACE, "owner": "soak", "trusted": True}
-            for path, body in (
-                ("/api/v1/namespaces", owner),
-                (f"/api/v1/namespaces/{NAMESPACE}/keys",
-                 {"public_key_pem": Path(f"{self.key}.pub").read_text()}),
-                ("/api/v1/tokens",
-                 {"identity": "soak", "scopes": [f"publish:{NAMESPACE}"], "description": "soak"}),
-            ):  # fmt: skip
-                response = admin.post(path, json=body, headers=headers)
-                if not response.is_success:
-                    raise SystemExit(f"POST {path}: {response.status_code} {response.text[:300]}")
-        self.token = response.json()["token"]
 
     def build(self, name: str, version: str) -> tuple[bytes, bytes]:
         """The archive and its signature for ``name`` ``version``."""
-        source = self.root / "src" / f"{name}-{version}"
-        source.mkdir(parents=True)
-        (source / "main.py").write_text(
-            "from plugport.sdk import Plugin, hook\n\n\nclass Main(Plugin):\n"
-            '    @hook("greet")\n    def greet(self, name):\n'
-            f'        return "{name} {version} says hello to " + name\n'
-        )
-        (source / "data.bin").write_bytes(os.urandom(4096))
         words = " ".join(self.rng.sample(WORDS, 4))
-        (source / "plugport.toml").write_text(
-            f'name = "{name}"\nversion = "{version}"\nentry = "main:Main"\n'
-            f'display_name = "{name}"\ndescription = "Soak plugin: {words}."\n'
-            f'tags = ["{words.split()[0]}"]\n'
-            "[contributes]\nhooks = { greet = 0 }\n"
+        archive, signature = self.namespace.build(
+            name,
+            version,
+            description=f"Soak plugin: {words}.",
+            data_bytes=4096,
+            tags=[words.split()[0]],
         )
-        archive = pack_plugin(source, self.root / "dist").result.path
-        signature, _, _ = sign_archive(archive, self.key)
         return archive.read_bytes(), signature.read_bytes()
 
     async def publish(self, client: httpx.AsyncClient, name: str, version: str) -> httpx.Response:
         archive, signature = await asyncio.to_thread(self.build, name, version)
-        files = {
+        files: dict[str, tuple[str, bytes] | tuple[str, bytes, str]] = {
             "archive": (f"{name}-{version}.plugport", archive, "application/zip"),
             "signature": (f"{name}-{version}.sig", signature),
         }
         return await client.post(
             f"/api/v1/plugins/{name}/versions",
             files=files,
-            headers={"Authorization": f"Bearer {self.token}"},
+            headers={"Authorization": f"Bearer {self.namespace.token}"},
         )
 
 
@@ -458,8 +354,9 @@ def main() -> None:
         plan = replace(plan, publish_every_s=args.publish_every_s)
     with tempfile.TemporaryDirectory(prefix="plugport-soak-") as scratch:
         root = Path(scratch)
-        with _registry(root / "data") as server:
-            (root / "work").mkdir()
+        with registry(
+            root / "data", {"PLUGPORT_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT_PER_MINUTE)}
+        ) as server:
             publisher = Publisher(server, root / "work")
             catalogue = _seed(server, publisher, plan.plugins)
             result = asyncio.run(_run(server, publisher, plan, catalogue))
