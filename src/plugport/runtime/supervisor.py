@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -24,7 +22,6 @@ from plugport.errors import (
     SandboxUnavailableError,
 )
 from plugport.manifest import match_topic
-from plugport.runtime import volumes
 from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime._lifecycle import Health, State
 from plugport.runtime._supervised import (
@@ -34,7 +31,6 @@ from plugport.runtime._supervised import (
     _Entry,
     failure_kind,
 )
-from plugport.runtime._uids import UidRegistry
 from plugport.runtime.audit import AuditEvent, AuditLog, SqliteAuditLog
 from plugport.runtime.broker import CapabilityBroker, Grants, Services
 from plugport.runtime.capabilities.config import PluginSettings
@@ -43,6 +39,7 @@ from plugport.runtime.capabilities.storage import PluginStorage
 from plugport.runtime.capabilities.ui import UiRegistry
 from plugport.runtime.health import HealthChecks
 from plugport.runtime.hooks import HookImpl, HookOutcome, HookRegistry, HookSpec, call_hook
+from plugport.runtime.isolation import WorkerIsolation
 from plugport.runtime.launcher import WorkerLauncher, ZygoteLauncher
 from plugport.runtime.metrics import RuntimeMetrics
 from plugport.runtime.process import PluginProcess
@@ -101,8 +98,7 @@ class Supervisor:
         self._background: set[asyncio.Task[Any]] = set()  # disposals: always awaited
         self._restarts: set[asyncio.Task[Any]] = set()  # pending restarts: cancelled on close
         self._closed = False
-        self._uids: UidRegistry | None = None  # opened on first need (a root host only)
-        self._readable_code: set[Path] = set()
+        self.isolation = WorkerIsolation(config)
 
     @property
     def events(self) -> EventBus:
@@ -149,8 +145,7 @@ class Supervisor:
             await self.launcher.close()
         if self._owns_db:
             self.db.close()
-        if self._uids is not None:
-            self._uids.close()
+        self.isolation.close()
 
     # --- plugins --------------------------------------------------------------------------------
 
@@ -211,9 +206,7 @@ class Supervisor:
         self.services.settings.clear(name)
         data_dir = self.config.state_dir / "data" / name
         shutil.rmtree(data_dir, ignore_errors=True)
-        volumes.image_path(data_dir).unlink(missing_ok=True)
-        if self._uids is not None:
-            self._uids.release(self.config.state_dir, name)
+        self.isolation.purge(name, data_dir)
 
     def configure(self, name: str, values: dict[str, Any]) -> dict[str, Any]:
         """Set a plugin's settings, validated against its manifest's ``config`` schema."""
@@ -473,7 +466,7 @@ class Supervisor:
         process: PluginProcess | None = None
         try:
             await self.health.check_data_dir(entry)
-            isolation = await asyncio.to_thread(self._isolation, entry)
+            isolation = await asyncio.to_thread(self.isolation.spec_fields, entry)
             handle = await self.launcher.launch(msgspec.structs.replace(spec, **isolation))
             process = PluginProcess(
                 entry.name,
@@ -562,46 +555,6 @@ class Supervisor:
         task = asyncio.create_task(coroutine)
         tasks.add(task)
         task.add_done_callback(tasks.discard)
-
-    def _check_code_readable(self, code_dir: Path, uid: int) -> None:
-        """The worker reads its code as the plugin's uid, so the code must be readable by
-        others (installed code is; a directory of one's own may not be). Checked once per code
-        directory; refused with what to change, instead of an ImportError inside the worker."""
-        if code_dir in self._readable_code:
-            return
-        unreadable = volumes.first_unreadable(code_dir)
-        if unreadable is not None:
-            raise SandboxUnavailableError(
-                "identity",
-                f"the plugin's code is not readable by its uid {uid}: {unreadable} is mode "
-                f"{unreadable.stat().st_mode & 0o777:o}; run: chmod -R o+rX {code_dir}",
-            )
-        self._readable_code.add(code_dir)
-
-    def _isolation(self, entry: _Entry) -> dict[str, Any]:
-        """What a root host adds to a worker's spec: the plugin's own uid, and its data volume
-        (made here on first use) or, without volumes, a data dir that uid owns. Blocking: runs
-        in a thread."""
-        if os.geteuid() != 0:
-            return {}
-        if self._uids is None:
-            self._uids = UidRegistry(self.config.worker_uid_registry, self.config.worker_uid_range)
-        uid = self._uids.uid_for(self.config.state_dir, entry.name)
-        self._check_code_readable(entry.install.code_dir, uid)
-        fields: dict[str, Any] = {"uid": uid, "gid": uid}
-        if self.config.data_volumes and volumes.unsupported_reason() is None:
-            plan = volumes.VolumePlan(
-                image=volumes.image_path(entry.data_dir),
-                quota_bytes=entry.data_quota_mb(self.config) * MIB,
-                inodes=self.config.max_data_dir_inodes,
-                uid=uid,
-                gid=uid,
-            )
-            volumes.prepare(plan, entry.data_dir)
-            fields |= {"data_volume": str(plan.image), "data_quota_bytes": plan.quota_bytes}
-        elif entry.data_dir.stat().st_uid != uid:
-            volumes.give(entry.data_dir, uid, uid)
-        return fields
 
     # --- small helpers --------------------------------------------------------------------------
 

@@ -224,11 +224,9 @@ def _spawn(
     try:
         pid = os.fork()
     except OSError as exc:
-        for fd in (channel_fd, report_read, report_write, go_read, go_write):
-            os.close(fd)
-        code = exc.errno or 0
-        reason = f"could not fork: {errno.errorcode.get(code, code)} ({os.strerror(code)})"
-        control.send(encoder.encode(SpawnFailed(request.token, reason)))
+        _fork_failed(
+            control, request, exc, (channel_fd, report_read, report_write, go_read, go_write)
+        )
         return
     if pid == 0:
         os.close(report_read)
@@ -267,6 +265,17 @@ def _spawn(
     control.send(encoder.encode(Spawned(request.token, worker_pid)))
 
 
+def _fork_failed(
+    control: socket.socket, request: Spawn, exc: OSError, fds: tuple[int, ...]
+) -> None:
+    """The fork was refused (EAGAIN, ENOMEM): close what the spawn opened, say so, go on."""
+    for fd in fds:
+        os.close(fd)
+    code = exc.errno or 0
+    reason = f"could not fork: {errno.errorcode.get(code, code)} ({os.strerror(code)})"
+    control.send(encoder.encode(SpawnFailed(request.token, reason)))
+
+
 def _spawn_direct(
     request: Spawn,
     channel_fd: int,
@@ -286,11 +295,7 @@ def _spawn_direct(
     try:
         pid = forker.fork(new_namespace="pid_namespace" not in spec.without_layers)
     except OSError as exc:
-        for fd in (channel_fd, go_read, go_write):
-            os.close(fd)
-        code = exc.errno or 0
-        reason = f"could not fork: {errno.errorcode.get(code, code)} ({os.strerror(code)})"
-        control.send(encoder.encode(SpawnFailed(request.token, reason)))
+        _fork_failed(control, request, exc, (channel_fd, go_read, go_write))
         return
     if pid == 0:
         os.close(go_write)
