@@ -215,23 +215,26 @@ LAYER_VARIANTS: dict[str, tuple[str, ...]] = {
 
 
 async def _layer_costs(launcher: ZygoteLauncher, spec: WorkerSpec, count: int) -> dict[str, Any]:
-    async def p50(variant: WorkerSpec) -> float:
-        times = []
-        for _ in range(count):
-            t0 = time.perf_counter()
-            process = await _activate(launcher, variant)
-            times.append((time.perf_counter() - t0) * 1000)
-            await process.stop()
-        return float(statistics.median(times))
-
-    every = await p50(spec)
-    costs: dict[str, Any] = {"all_layers_p50_ms": round(every, 2)}
+    """Round robin over the variants, so that drift on a noisy machine (another process, the
+    page cache, CPU frequency) falls on all of them alike rather than on whichever ran last."""
+    variants = {"all_layers": spec}
     for name, without in LAYER_VARIANTS.items():
         lighter = msgspec.structs.replace(spec, without_layers=without)
         if "identity" in without:
             lighter = msgspec.structs.replace(lighter, uid=None, gid=None)
-        costs[name] = round(every - await p50(lighter), 2)
-    return costs
+        variants[name] = lighter
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(count):
+        for name, variant in variants.items():
+            t0 = time.perf_counter()
+            process = await _activate(launcher, variant)
+            times[name].append((time.perf_counter() - t0) * 1000)
+            await process.stop()
+    medians = {name: float(statistics.median(values)) for name, values in times.items()}
+    every = medians.pop("all_layers")
+    return {"all_layers_p50_ms": round(every, 2)} | {
+        name: round(every - median, 2) for name, median in medians.items()
+    }
 
 
 # --- plugins under a supervisor -----------------------------------------------------------------
