@@ -152,6 +152,24 @@ class _Entry:
         process = self.process
         return process if process is not None and process.alive else None
 
+    def status(self, now: float) -> PluginStatus:
+        """What the supervisor reports about this plugin at monotonic time ``now``."""
+        window = self.health.policy.breaker_window_s
+        running = self.running
+        return PluginStatus(
+            name=self.name,
+            version=self.install.manifest.version,
+            state=self.state.value,
+            pid=running.handle.pid if running else None,
+            restarts=self.restarts,
+            recent_failures=sum(1 for t in self.health.failures if now - t <= window),
+            quarantined=self.health.quarantined,
+            last_error=self.last_error,
+            cpu_seconds=self.cpu_seconds,
+            peak_rss_bytes=self.peak_rss_bytes,
+            sandbox=dict(self.sandbox),
+        )
+
     def data_quota_mb(self, config: SupervisorConfig) -> int:
         return self.install.max_data_dir_mb or config.max_data_dir_mb
 

@@ -7,6 +7,7 @@ when a plugin is purged. A host that is not root adds nothing: its workers keep 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +73,7 @@ class WorkerIsolation:
         directory; refused with what to change, instead of an ImportError inside the worker."""
         if code_dir in self._readable_code:
             return
-        unreadable = volumes.first_unreadable(code_dir)
+        unreadable = _first_unreadable(code_dir)
         if unreadable is not None:
             raise SandboxUnavailableError(
                 "identity",
@@ -80,3 +81,15 @@ class WorkerIsolation:
                 f"{unreadable.stat().st_mode & 0o777:o}; run: chmod -R o+rX {code_dir}",
             )
         self._readable_code.add(code_dir)
+
+
+def _first_unreadable(root: Path) -> Path | None:
+    """The first entry under ``root`` (itself included) that a uid other than its owner cannot
+    read (a directory it cannot also enter), or None."""
+    for parent, dirs, files in os.walk(root):
+        for path, need in [(parent, 0o005)] + [(os.path.join(parent, f), 0o004) for f in files]:
+            info = os.lstat(path)
+            if not stat.S_ISLNK(info.st_mode) and info.st_mode & need != need:
+                return Path(path)
+        dirs.sort()
+    return None

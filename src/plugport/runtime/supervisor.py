@@ -244,24 +244,7 @@ class Supervisor:
     def status(self, name: str | None = None) -> list[PluginStatus]:
         entries = [self._entry(name)] if name is not None else list(self._plugins.values())
         now = time.monotonic()
-        return [
-            PluginStatus(
-                name=e.name,
-                version=e.install.manifest.version,
-                state=e.state.value,
-                pid=e.running.handle.pid if e.running else None,
-                restarts=e.restarts,
-                recent_failures=sum(
-                    1 for t in e.health.failures if now - t <= e.health.policy.breaker_window_s
-                ),
-                quarantined=e.health.quarantined,
-                last_error=e.last_error,
-                cpu_seconds=e.cpu_seconds,
-                peak_rss_bytes=e.peak_rss_bytes,
-                sandbox=dict(e.sandbox),
-            )
-            for e in sorted(entries, key=lambda e: e.name)
-        ]
+        return [e.status(now) for e in sorted(entries, key=lambda e: e.name)]
 
     # --- calls into plugins ---------------------------------------------------------------------
 

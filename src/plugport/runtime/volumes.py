@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,6 @@ __all__ = [
     "VOLUME_SUFFIX",
     "Mounts",
     "VolumePlan",
-    "first_unreadable",
     "give",
     "image_path",
     "prepare",
@@ -115,7 +113,7 @@ def prepare(plan: VolumePlan, data_dir: Path) -> bool:
         "plugport-data",
     ]
     if seed is not None:
-        _chown_tree(seed, plan.uid, plan.gid)  # mkfs -d copies owners: the plugin's, not ours
+        give(seed, plan.uid, plan.gid)  # mkfs -d copies owners: the plugin's, not ours
         command += ["-d", str(seed)]
     try:
         subprocess.run(
@@ -148,24 +146,8 @@ def prepare(plan: VolumePlan, data_dir: Path) -> bool:
     return True
 
 
-def first_unreadable(root: Path) -> Path | None:
-    """The first entry under ``root`` (itself included) that a uid other than its owner cannot
-    read (a directory it cannot also enter), or None."""
-    for parent, dirs, files in os.walk(root):
-        for path, need in [(parent, 0o005)] + [(os.path.join(parent, f), 0o004) for f in files]:
-            info = os.lstat(path)
-            if not stat.S_ISLNK(info.st_mode) and info.st_mode & need != need:
-                return Path(path)
-        dirs.sort()
-    return None
-
-
 def give(root: Path, uid: int, gid: int) -> None:
     """Make ``uid`` own ``root`` and everything in it (links are changed, never followed)."""
-    _chown_tree(root, uid, gid)
-
-
-def _chown_tree(root: Path, uid: int, gid: int) -> None:
     os.chown(root, uid, gid, follow_symlinks=False)
     for parent, dirs, files in os.walk(root):
         for name in (*dirs, *files):

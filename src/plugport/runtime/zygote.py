@@ -44,9 +44,6 @@ MAX_CONTROL_BYTES = 64 * 1024
 SPAWN_REPORT_TIMEOUT_S = 5.0
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
-_CLONE_NEWNS = 0x00020000
-_MS_REC = 0x4000
-_MS_PRIVATE = 0x40000
 _PID = struct.Struct("i")
 
 
@@ -94,13 +91,12 @@ def _private_mounts() -> Any:
     """As root: a mount namespace of the zygote's own for the plugins' data volumes (None when
     volumes cannot be used here, and the host's measurement is the fallback)."""
     from plugport.runtime import volumes
-    from plugport.runtime.sandbox import _libc
+    from plugport.runtime.sandbox import filesystem
 
     if volumes.unsupported_reason() is not None:
         return None
     try:
-        _libc.unshare(_CLONE_NEWNS)
-        _libc.mount(None, "/", None, _MS_REC | _MS_PRIVATE)
+        filesystem.enter_private_mount_namespace()
     except OSError:
         return None
     return volumes.Mounts()

@@ -10,6 +10,10 @@ import os
 from typing import Any
 
 __all__ = [
+    "CLONE_NEWNET",
+    "CLONE_NEWNS",
+    "CLONE_NEWPID",
+    "CLONE_NEWUSER",
     "capset",
     "errno_name",
     "forget_proc_self",
@@ -45,6 +49,12 @@ _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 _libc.umount2.restype = ctypes.c_int
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+
+# Namespace flags for unshare/setns/clone (include/uapi/linux/sched.h), shared by the layers.
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
 
 
 def errno_name(code: int) -> str:

@@ -29,11 +29,11 @@ from plugport.runtime.sandbox import _libc
 from plugport.runtime.sandbox import _probe as probe
 from plugport.runtime.sandbox._types import LayerFailedError, LayerStatus, SandboxSpec
 
-__all__ = ["Kind", "Step", "apply", "available", "plan"]
+__all__ = ["Kind", "Step", "apply", "available", "enter_private_mount_namespace", "plan"]
 
 NAME = "filesystem"
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUSER = 0x10000000
+CLONE_NEWNS = _libc.CLONE_NEWNS
+CLONE_NEWUSER = _libc.CLONE_NEWUSER
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
@@ -145,7 +145,7 @@ def apply(spec: SandboxSpec) -> str:
     steps = plan(describe(spec.read_only), spec.data_dir)
     sources: dict[Path, int] = {}
     try:
-        _enter_mount_namespace()
+        enter_private_mount_namespace()
         # Opened inside the new namespace (a bind source must be one of its mounts) and before
         # the tmpfs may cover them.
         for step in steps:
@@ -179,7 +179,9 @@ def apply(spec: SandboxSpec) -> str:
     )
 
 
-def _enter_mount_namespace() -> None:
+def enter_private_mount_namespace() -> None:
+    """A mount namespace of the caller's own, with every mount private, so nothing mounted in
+    it reaches the host (a non-root caller gets a user namespace with it)."""
     try:
         _libc.unshare(CLONE_NEWNS)
     except OSError as exc:
@@ -231,7 +233,7 @@ def _locked_flags(path: str) -> int:
 
 def _probe() -> LayerStatus:
     def attempt() -> str:
-        _enter_mount_namespace()
+        enter_private_mount_namespace()
         base = next(b for b in _BASES if os.path.isdir(b))
         _mount("plugport-probe", base, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k")
         return "ok"

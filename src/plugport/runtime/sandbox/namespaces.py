@@ -23,8 +23,8 @@ from plugport.runtime.sandbox._types import LayerFailedError, LayerStatus, Sandb
 __all__ = ["apply", "available", "enter", "kernel_facts", "map_ids"]
 
 NAME = "namespaces"
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = _libc.CLONE_NEWUSER
+CLONE_NEWNET = _libc.CLONE_NEWNET
 PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
 _PROBE_TIMEOUT_S = 5.0

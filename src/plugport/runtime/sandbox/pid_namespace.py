@@ -23,8 +23,8 @@ from plugport.runtime.sandbox._types import LayerFailedError, LayerStatus, Sandb
 __all__ = ["DirectForker", "apply", "available", "enter_for_children", "spawn_refusal"]
 
 NAME = "pid_namespace"
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
+CLONE_NEWUSER = _libc.CLONE_NEWUSER
+CLONE_NEWPID = _libc.CLONE_NEWPID
 _PROBE_TIMEOUT_S = 5.0
 _probe_cache: dict[str, LayerStatus] = {}
 

@@ -16,17 +16,10 @@ import os
 
 from plugport.runtime.sandbox._types import MIB, LayerFailedError, LayerStatus, SandboxSpec
 
-__all__ = ["apply", "available", "volumes_supported"]
+__all__ = ["apply", "available"]
 
 NAME = "quota"
 FALLBACK = "measured by the host at every start and health ping; stopped when over"
-
-
-def volumes_supported() -> str | None:
-    """Why per-plugin volumes cannot be used here, or None when they can."""
-    from plugport.runtime import volumes
-
-    return volumes.unsupported_reason()
 
 
 _cache: dict[str, LayerStatus] = {}
@@ -40,7 +33,9 @@ def available() -> LayerStatus:
 
 
 def _available() -> LayerStatus:
-    reason = volumes_supported()
+    from plugport.runtime import volumes  # the runtime's module; imported when first asked
+
+    reason = volumes.unsupported_reason()
     if reason is None:
         return LayerStatus(
             NAME,
