@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Plugport needs Python >= 3.11, found " + sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[server,postgres,s3,dev]'
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[server,postgres,s3,docs,dev]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
