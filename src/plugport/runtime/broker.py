@@ -16,6 +16,7 @@ from typing import Any
 from plugport.errors import InvalidInputError, PermissionDeniedError, ResourceLimitExceededError
 from plugport.manifest import Manifest, Permissions, match_topic, pattern_covers
 from plugport.runtime._rate import TokenBucket
+from plugport.runtime.activity import Activity, ActivityFeed
 from plugport.runtime.audit import AuditEvent, AuditLog
 from plugport.runtime.capabilities.config import PluginSettings
 from plugport.runtime.capabilities.events import EventBus
@@ -135,6 +136,7 @@ class Services:
     audit: AuditLog
     metrics: RuntimeMetrics
     net: NetOptions = field(default_factory=NetOptions)
+    activity: ActivityFeed = field(default_factory=ActivityFeed)
 
 
 Handler = Callable[..., Any]
@@ -173,22 +175,32 @@ class CapabilityBroker:
         self, capability: str, method: str, args: list[Any], kwargs: dict[str, Any]
     ) -> Any:
         name = f"{capability}.{method}"
+        started = time.perf_counter()
         try:
             value = await self._dispatch(capability, method, name, args, kwargs)
         except PermissionDeniedError as exc:
             self._record("deny", exc.reason, name)
-            self.services.metrics.capability(self.plugin, capability, "denied")
+            self._done(capability, name, "denied", exc.reason, started)
             raise
         except ResourceLimitExceededError as exc:
-            self.services.metrics.capability(self.plugin, capability, "error")
             if exc.limit != "capability_calls_per_second":
                 self._record("limit", str(exc), name)
+            self._done(capability, name, "error", str(exc), started)
             raise
-        except Exception:
-            self.services.metrics.capability(self.plugin, capability, "error")
+        except Exception as exc:
+            self._done(capability, name, "error", f"{type(exc).__name__}: {exc}", started)
             raise
-        self.services.metrics.capability(self.plugin, capability, "ok")
+        self._done(capability, name, "ok", "", started)
         return value
+
+    def _done(self, capability: str, name: str, outcome: str, why: str, started: float) -> None:
+        self.services.metrics.capability(self.plugin, capability, outcome)
+        if self.services.activity.watched:
+            verdict = {"ok": "granted"}.get(outcome, outcome)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            self.services.activity.emit(
+                Activity(self.plugin, "capability", name, verdict, why, elapsed_ms)
+            )
 
     async def _dispatch(
         self, capability: str, method: str, name: str, args: list[Any], kwargs: dict[str, Any]

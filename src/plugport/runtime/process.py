@@ -65,6 +65,7 @@ class PluginProcess:
         max_capability_calls: int = 32,
         on_violation: Callable[[str], None] | None = None,
         on_limit: Callable[[str, str], None] | None = None,  # (capability, reason)
+        on_log: Callable[[Log], None] | None = None,  # each line let through, rate limit applied
         log_lines_per_s: float = 50.0,
         log_burst: int = 200,
     ) -> None:
@@ -79,6 +80,7 @@ class PluginProcess:
         self._capability_tasks: set[asyncio.Task[None]] = set()
         self._on_violation = on_violation
         self._on_limit = on_limit
+        self._on_log = on_log
         self._limit_reported_at = -1.0
         self._reader: asyncio.Task[None] | None = None
         self._death: PlugportError | None = None
@@ -295,6 +297,8 @@ class PluginProcess:
             text += f" ({dropped} earlier lines dropped: over the log rate limit)"
         extra = {"plugport_plugin": self.plugin, "plugport_fields": dict(message.fields)}
         logger.log(level, "[%s] %s", self.plugin, text, extra=extra)
+        if self._on_log is not None:
+            self._on_log(Log(message.level, text, message.fields))
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)

@@ -31,6 +31,7 @@ from plugport.runtime._supervised import (
     _Entry,
     failure_kind,
 )
+from plugport.runtime.activity import Activity, ActivityFeed
 from plugport.runtime.audit import AuditEvent, AuditLog, SqliteAuditLog
 from plugport.runtime.broker import CapabilityBroker, Grants, Services
 from plugport.runtime.capabilities.config import PluginSettings
@@ -43,7 +44,7 @@ from plugport.runtime.isolation import WorkerIsolation
 from plugport.runtime.launcher import WorkerLauncher, ZygoteLauncher
 from plugport.runtime.metrics import RuntimeMetrics
 from plugport.runtime.process import PluginProcess
-from plugport.runtime.protocol import WorkerSpec
+from plugport.runtime.protocol import Log, WorkerSpec
 
 __all__ = [
     "PluginInstall",
@@ -103,6 +104,11 @@ class Supervisor:
     @property
     def events(self) -> EventBus:
         return self.services.events
+
+    @property
+    def activity(self) -> ActivityFeed:
+        """Everything the plugins do, as it happens (see :mod:`plugport.runtime.activity`)."""
+        return self.services.activity
 
     @property
     def ui(self) -> UiRegistry:
@@ -399,7 +405,11 @@ class Supervisor:
             outcome = "denied"
             raise
         finally:
-            self.metrics.call(entry.name, kind, outcome, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.metrics.call(entry.name, kind, outcome, elapsed)
+            if self.activity.watched:
+                call = Activity(entry.name, "call", f"{kind} {name}", outcome, "", elapsed * 1000)
+                self.activity.emit(call)
 
     # --- starting, failing, restarting ---------------------------------------------------------
 
@@ -456,6 +466,7 @@ class Supervisor:
                 handle,
                 entry.broker,
                 on_limit=lambda capability, reason: self._audit(entry, "limit", reason, capability),
+                on_log=lambda line: self._logged(entry.name, line),
             )
             ready = await process.start(self.config.activation_timeout_s)
         except BaseException as exc:
@@ -559,3 +570,11 @@ class Supervisor:
 
     def _audit(self, entry: _Entry, kind: str, reason: str, capability: str = "") -> None:
         self.audit.record(AuditEvent(entry.name, kind, reason, capability))
+        if self.activity.watched:
+            self.activity.emit(Activity(entry.name, "audit", kind, "", reason))
+
+    def _logged(self, plugin: str, line: Log) -> None:
+        if self.activity.watched:
+            self.activity.emit(
+                Activity(plugin, "log", line.level, "", line.message, None, line.fields)
+            )

@@ -1,0 +1,78 @@
+"""What the runtime is doing, as it happens, for whoever watches: ``plugport dev`` prints it,
+``plugport run -v`` streams it, the host writes plugin log lines to disk from it, and the
+testing kit records capability calls with it.
+
+The audit log keeps decisions; the feed carries everything (every capability call with its
+verdict, every handler call with its duration, every log line) and keeps nothing. With no
+listener an emit is one attribute test, so production pays nothing for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["ACTIVITY_KINDS", "Activity", "ActivityFeed", "Listener"]
+
+ActivityKind = Literal["log", "capability", "call", "audit"]
+ACTIVITY_KINDS: tuple[ActivityKind, ...] = ("log", "capability", "call", "audit")
+
+logger = logging.getLogger("plugport.runtime")
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One thing one plugin did or had done to it.
+
+    - ``log``: ``name`` is the level, ``detail`` the line, ``fields`` the record's extras;
+    - ``capability``: ``name`` is ``"storage.get"``, ``outcome`` ``granted``, ``denied`` or
+      ``error``, ``detail`` why (the broker's reason or the error);
+    - ``call``: a hook, command or event handler the host called: ``name`` is
+      ``"hook widget_data"``, ``outcome`` as the call metrics (``ok``, ``error``, ``timeout`` …);
+    - ``audit``: a runtime decision (activate, crash, restart, kill …): ``name`` is the audit
+      kind, ``detail`` its reason.
+    """
+
+    plugin: str
+    kind: ActivityKind
+    name: str
+    outcome: str = ""
+    detail: str = ""
+    duration_ms: float | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)  # epoch seconds
+
+
+Listener = Callable[[Activity], None]
+
+
+class ActivityFeed:
+    """Fans each activity out to the listeners subscribed now. A listener that raises is
+    logged and kept: one broken watcher must not break the plugin it watches."""
+
+    def __init__(self) -> None:
+        self._listeners: tuple[Listener, ...] = ()
+
+    @property
+    def watched(self) -> bool:
+        """Whether anyone listens: callers skip building an :class:`Activity` when not."""
+        return bool(self._listeners)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Add ``listener``; call what this returns to remove it again."""
+        self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return unsubscribe
+
+    def emit(self, activity: Activity) -> None:
+        for listener in self._listeners:
+            try:
+                listener(activity)
+            except Exception:
+                logger.exception("an activity listener failed on %s", activity.kind)
