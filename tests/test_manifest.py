@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
+from plugport._permissions import describe_permissions
 from plugport.errors import InvalidInputError, ManifestError, Problem
 from plugport.manifest import (
     ACTIVATION_KINDS,
@@ -27,7 +28,6 @@ from plugport.manifest import (
     Manifest,
     Permissions,
     check_plugin_name,
-    describe_permissions,
     load_manifest,
     manifest_json_schema,
     match_host,

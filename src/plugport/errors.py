@@ -231,11 +231,13 @@ class PluginRuntimeError(PlugportError):
 class PermissionDeniedError(PluginRuntimeError):
     """A plugin asked for a capability it was not granted."""
 
-    def __init__(self, plugin: str, capability: str, reason: str) -> None:
+    def __init__(self, plugin: str, capability: str, reason: str, fix: str = "") -> None:
         self.plugin = plugin
         self.capability = capability
         self.reason = reason
-        super().__init__(f"plugin {plugin!r} may not use {capability}: {reason}")
+        self.fix = fix  # what the author does about it, e.g. the manifest line to add
+        message = f"plugin {plugin!r} may not use {capability}: {reason}"
+        super().__init__(f"{message}; {fix}" if fix else message)
 
 
 class NetworkFetchError(PluginRuntimeError):

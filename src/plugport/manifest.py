@@ -72,7 +72,6 @@ __all__ = [
     "Permissions",
     "Widget",
     "check_plugin_name",
-    "describe_permissions",
     "load_manifest",
     "manifest_json_schema",
     "match_host",
@@ -334,32 +333,6 @@ def _cross_field_problems(manifest: Manifest) -> list[Problem]:
                 )
             )
     return problems
-
-
-def describe_permissions(permissions: Permissions) -> list[str]:
-    """Plain-language lines for consent prompts and review screens."""
-    lines = []
-    if permissions.network:
-        lines.append("Connect to: " + ", ".join(permissions.network))
-    if permissions.storage:
-        lines.append(f"Store up to {_human_bytes(permissions.storage)} of its own data")
-    if permissions.events.publish:
-        lines.append("Publish events: " + ", ".join(permissions.events.publish))
-    if permissions.events.subscribe:
-        lines.append("Receive events: " + ", ".join(permissions.events.subscribe))
-    labels = {"messages": "show messages", "commands": "add commands", "widgets": "add widgets"}
-    if permissions.ui:
-        lines.append("User interface: " + ", ".join(labels[u] for u in permissions.ui))
-    if permissions.config:
-        lines.append("Read its own settings")
-    return lines or ["No permissions: it can only compute on what it is given"]
-
-
-def _human_bytes(size: int) -> str:
-    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if size >= factor:
-            return f"{size / factor:g} {unit}"
-    return f"{size} bytes"
 
 
 # --- parsing and error translation ---------------------------------------------------------------

@@ -868,7 +868,8 @@ def test_a_denial_raised_through_a_hook_keeps_its_reason(tmp_path: Path) -> None
     error = attack.error(PermissionDeniedError)
     [denial] = attack.events("deny")
     assert error.reason == denial.reason
-    assert str(error) == f"plugin '{EVIL}' may not use net.fetch: {denial.reason}"
+    assert str(error) == f"plugin '{EVIL}' may not use net.fetch: {denial.reason}; {error.fix}"
+    assert 'add `network = ["example.com"]` under [permissions]' in error.fix
 
 
 @dataclass

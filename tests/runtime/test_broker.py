@@ -193,8 +193,9 @@ def test_refusals_are_audited_and_change_nothing(  # noqa: PLR0917 parametrised 
 
 def test_ssrf_refusal_is_audited_as_a_denial(services: Services) -> None:
     broker = CapabilityBroker(EVERYTHING, services)
-    with pytest.raises(PermissionDeniedError, match=r"is not in the plugin's network grants"):
-        call(broker, "net", "fetch", "https://metadata.internal/")
+    with pytest.raises(PermissionDeniedError, match=r"is not in the plugin's network grants") as e:
+        call(broker, "net", "fetch", "https://metadata.internal:8443/")
+    assert 'add "metadata.internal:8443" to `network = [...]`' in e.value.fix
     with pytest.raises(PermissionDeniedError):
         call(broker, "net", "fetch", "http://169.254.169.254/latest/meta-data/")
     assert [(e.kind, e.capability) for e in services.audit.query()] == [

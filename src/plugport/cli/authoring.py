@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 
 from plugport import authoring, scaffold
+from plugport._permissions import describe_permissions
 from plugport.cli._output import EXIT_FAILED, err, out, reporting_errors
-from plugport.manifest import describe_permissions, manifest_json_schema
+from plugport.manifest import manifest_json_schema
 
 __all__ = ["register"]
 

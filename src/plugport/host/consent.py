@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from plugport.manifest import Permissions, describe_permissions
-from plugport.runtime.broker import permissions_beyond
+from plugport._permissions import describe_permissions, permissions_beyond
+from plugport.manifest import Permissions
 
 __all__ = ["Consent", "ConsentRequest", "accept_all", "needs_consent", "refuse_growth"]
 

@@ -219,7 +219,10 @@ class PluginProcess:
         if failure.type == "PermissionDeniedError":
             reason = failure.details.get("reason", failure.message)
             return PermissionDeniedError(
-                self.plugin, str(failure.details.get("capability", "?")), str(reason)
+                self.plugin,
+                str(failure.details.get("capability", "?")),
+                str(reason),
+                str(failure.details.get("fix", "")),
             )
         # The whole trace goes to the operator's log, and only there (within the plugin's log
         # rate); what the error carries to users is the plugin's own frames.

@@ -34,6 +34,7 @@ from plugport.runtime._supervised import (
 from plugport.runtime.activity import Activity, ActivityFeed
 from plugport.runtime.audit import AuditEvent, AuditLog, SqliteAuditLog
 from plugport.runtime.broker import CapabilityBroker, Grants, Services
+from plugport.runtime.capabilities import CAPABILITIES
 from plugport.runtime.capabilities.config import PluginSettings
 from plugport.runtime.capabilities.events import Event, EventBus
 from plugport.runtime.capabilities.storage import PluginStorage
@@ -208,8 +209,8 @@ class Supervisor:
         storage, settings, data dir, data volume and uid."""
         if name in self._plugins:
             raise InvalidInputError(f"plugin {name!r} is added; remove it first")
-        self.services.storage.clear(name)
-        self.services.settings.clear(name)
+        for capability in CAPABILITIES.values():
+            capability.purge(self.services, name)
         data_dir = self.config.state_dir / "data" / name
         shutil.rmtree(data_dir, ignore_errors=True)
         self.isolation.purge(name, data_dir)

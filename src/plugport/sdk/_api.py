@@ -6,11 +6,23 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, TypedDict, cast
 
-__all__ = ["CAPABILITIES", "Api", "CapabilityProxy", "Response", "Transport"]
+__all__ = [
+    "CAPABILITIES",
+    "Api",
+    "CapabilityProxy",
+    "ConfigProxy",
+    "EventsProxy",
+    "NetProxy",
+    "Response",
+    "StorageProxy",
+    "StorageUsage",
+    "Transport",
+    "UiProxy",
+]
 
 CAPABILITIES = ("config", "events", "net", "storage", "ui")
 
@@ -24,22 +36,64 @@ class Transport(Protocol):
 
 
 class CapabilityProxy:
-    """``await self.api.storage.get("k")`` sends ``storage.get("k")`` to the host."""
+    """The base of ``self.api.<capability>``: each typed method sends one request that the host
+    checks against the plugin's granted permissions before doing anything. A call the host
+    refuses raises :class:`~plugport.errors.PermissionDeniedError`, whose message names the
+    ``[permissions]`` line to add; a call over a limit raises
+    :class:`~plugport.errors.ResourceLimitExceededError`; bad arguments raise
+    :class:`~plugport.errors.InvalidInputError`."""
 
-    def __init__(self, transport: Transport, capability: str) -> None:
+    capability: ClassVar[str] = ""
+
+    def __init__(self, transport: Transport) -> None:
         self._transport = transport
-        self._capability = capability
 
-    def __getattr__(self, method: str) -> Callable[..., Awaitable[Any]]:
-        if method.startswith("_"):
-            raise AttributeError(method)
+    async def _call(self, method: str, *args: Any) -> Any:
+        return await self._transport.call(self.capability, method, list(args), {})
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await self._transport.call(self._capability, method, list(args), kwargs)
+    def __getattr__(self, method: str) -> Any:
+        offered = sorted(
+            name
+            for name, value in vars(type(self)).items()
+            if not name.startswith("_") and callable(value)
+        )
+        raise AttributeError(
+            f"api.{self.capability} has no method {method!r} (it has: {', '.join(offered)})"
+        )
 
-        call.__name__ = f"{self._capability}.{method}"
-        setattr(self, method, call)  # built once per method, not on every call
-        return call
+
+class StorageUsage(TypedDict):
+    used_bytes: int
+    quota_bytes: int
+
+
+class StorageProxy(CapabilityProxy):
+    """``self.api.storage``: a key-value store private to the plugin, kept by the host across
+    restarts and updates. Needs ``[permissions] storage = "1 MiB"`` (the quota). Keys are
+    non-empty strings up to 256 characters; values anything JSON can hold."""
+
+    capability = "storage"
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        """The value stored under ``key``, or ``default`` when there is none."""
+        return await self._call("get", key, default)
+
+    async def set(self, key: str, value: Any) -> int:
+        """Store ``value`` under ``key``; returns the bytes the plugin now uses. Over the quota:
+        :class:`~plugport.errors.ResourceLimitExceededError`, and nothing is written."""
+        return int(await self._call("set", key, value))
+
+    async def delete(self, key: str) -> bool:
+        """Remove ``key``; ``False`` when it was not there."""
+        return bool(await self._call("delete", key))
+
+    async def keys(self, prefix: str = "", limit: int = 1000) -> list[str]:
+        """The plugin's keys that start with ``prefix``, sorted, at most ``limit``."""
+        return list(await self._call("keys", prefix, limit))
+
+    async def usage(self) -> StorageUsage:
+        """Bytes used and the quota granted."""
+        return cast(StorageUsage, await self._call("usage"))
 
 
 @dataclass(frozen=True)
@@ -59,12 +113,77 @@ class Response:
         return json.loads(self.body)
 
 
-class _NetProxy(CapabilityProxy):
-    async def fetch(self, url: str, **options: Any) -> Response:
-        """``method``, ``headers``, ``body`` (bytes) or ``json``; the host checks the URL
-        against ``permissions.network`` on every hop."""
-        reply = await self._transport.call("net", "fetch", [url], options)
+class NetProxy(CapabilityProxy):
+    """``self.api.net``: HTTP requests the host makes for the plugin, only to the hosts its
+    manifest lists (``[permissions] network = ["api.example.com"]``), never to private
+    addresses, re-checked on every redirect, with size and time limits."""
+
+    capability = "net"
+
+    async def fetch(
+        self,
+        url: str,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        json: Any = None,
+    ) -> Response:
+        """Request ``url`` and read the whole answer. ``body`` (bytes) or ``json`` (encoded by
+        the host) is the request body. A refused URL raises
+        :class:`~plugport.errors.PermissionDeniedError`; a failed fetch
+        :class:`~plugport.errors.NetworkFetchError`. Any HTTP status is an answer, not an
+        error."""
+        reply = await self._call("fetch", url, method, headers, body, json)
         return Response(**reply)
+
+
+class EventsProxy(CapabilityProxy):
+    """``self.api.events``: publish events to the host and other plugins. Needs the topic to
+    match ``[permissions] events.publish``; receiving is declared with ``events.subscribe`` and
+    :func:`~plugport.sdk.on_event` handlers."""
+
+    capability = "events"
+
+    async def publish(self, topic: str, payload: Any = None) -> int:
+        """Send ``payload`` (JSON-able) on ``topic``; returns how many receivers got it."""
+        return int(await self._call("publish", topic, payload))
+
+
+class UiProxy(CapabilityProxy):
+    """``self.api.ui``: what the plugin shows in the host's UI, always as data the host renders.
+    Each call needs its surface in ``[permissions] ui``: ``messages``, ``commands`` or
+    ``widgets``."""
+
+    capability = "ui"
+
+    async def message(self, text: str, level: str = "info") -> None:
+        """Show ``text`` to the user; ``level`` is ``info``, ``warning`` or ``error``."""
+        await self._call("message", text, level)
+
+    async def register_command(self, command_id: str, title: str = "") -> None:
+        """Make a command the manifest contributes available now (``ui = ["commands"]``)."""
+        await self._call("register_command", command_id, title)
+
+    async def unregister_command(self, command_id: str) -> bool:
+        """Withdraw a command registered with :meth:`register_command`."""
+        return bool(await self._call("unregister_command", command_id))
+
+    async def update_widget(self, widget_id: str, data: Any) -> None:
+        """Replace the data of a widget the manifest contributes (``ui = ["widgets"]``); the
+        host renders it."""
+        await self._call("update_widget", widget_id, data)
+
+
+class ConfigProxy(CapabilityProxy):
+    """``self.api.config``: the plugin's settings, as the operator set them, with the defaults
+    of the manifest's ``[config]`` schema. Needs ``[permissions] config = true``."""
+
+    capability = "config"
+
+    async def get(self, key: str | None = None, default: Any = None) -> Any:
+        """One setting (``default`` when unset), or all of them as a dict when ``key`` is
+        ``None``."""
+        return await self._call("get", key, default)
 
 
 class _BlockingProxy:
@@ -92,12 +211,13 @@ class _Sync:
 
 
 class Api:
-    """``storage``, ``net``, ``events``, ``ui``, ``config``: awaitable; ``sync``: blocking."""
+    """``self.api``: one typed proxy per capability, awaitable; ``sync`` has the same calls,
+    blocking, for plain (non-async) handlers."""
 
     def __init__(self, transport: Transport, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self.storage = CapabilityProxy(transport, "storage")
-        self.net = _NetProxy(transport, "net")
-        self.events = CapabilityProxy(transport, "events")
-        self.ui = CapabilityProxy(transport, "ui")
-        self.config = CapabilityProxy(transport, "config")
+        self.storage = StorageProxy(transport)
+        self.net = NetProxy(transport)
+        self.events = EventsProxy(transport)
+        self.ui = UiProxy(transport)
+        self.config = ConfigProxy(transport)
         self.sync: Any = _Sync(self, loop) if loop is not None else None

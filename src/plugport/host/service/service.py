@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from plugport._permissions import describe_permissions, permissions_beyond
 from plugport.errors import (
     ConflictError,
     InvalidInputError,
@@ -35,8 +36,7 @@ from plugport.host.service.store import (
 )
 from plugport.host.service.workspaces import Workspace
 from plugport.host.state import Installation
-from plugport.manifest import Permissions, check_plugin_name, describe_permissions
-from plugport.runtime.broker import permissions_beyond
+from plugport.manifest import Permissions, check_plugin_name
 from plugport.runtime.hooks import HookSpec
 from plugport.versions import normalize_specifier
 

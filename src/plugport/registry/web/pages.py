@@ -12,8 +12,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
+from plugport._permissions import describe_permissions
 from plugport.errors import InvalidInputError
-from plugport.manifest import CATEGORIES, PERMISSION_NAMES, Permissions, describe_permissions
+from plugport.manifest import CATEGORIES, PERMISSION_NAMES, Permissions
 from plugport.registry.deps import SessionDep
 from plugport.registry.models import Plugin
 from plugport.registry.search import SearchQuery, search_backend

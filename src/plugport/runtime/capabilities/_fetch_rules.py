@@ -219,7 +219,14 @@ def check_url(url: str, policy: FetchPolicy, *, plugin: str = "") -> Target:
         raise _denied(plugin, f"port {port} is out of range 1-65535")
     if not any(match_host(pattern, host, port) for pattern in policy.allowed):
         granted = ", ".join(policy.allowed) or "none"
-        raise _denied(plugin, f"{host}:{port} is not in the plugin's network grants ({granted})")
+        shown = host if port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+        raise PermissionDeniedError(
+            plugin,
+            CAPABILITY,
+            f"{host}:{port} is not in the plugin's network grants ({granted})",
+            f'to allow it, add "{shown}" to `network = [...]` under [permissions] in '
+            "plugport.toml, then reinstall the plugin (plugport dev picks the change up on save)",
+        )
     return Target(scheme, host, port, parsed.raw_path.decode("ascii"))
 
 

@@ -11,10 +11,19 @@ from typing import Any
 import jsonschema
 from referencing.exceptions import Unresolvable
 
+from plugport._permissions import RULES
 from plugport.errors import InvalidInputError
 from plugport.runtime._db import RuntimeDatabase
+from plugport.runtime.capabilities._record import Calls, Capability, Services
+from plugport.sdk._api import ConfigProxy
 
-__all__ = ["PluginSettings", "effective_settings", "settings_problems"]
+__all__ = [
+    "RECORD",
+    "ConfigCalls",
+    "PluginSettings",
+    "effective_settings",
+    "settings_problems",
+]
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS plugin_settings (
     plugin TEXT PRIMARY KEY,
@@ -124,3 +133,18 @@ class PluginSettings:
     def clear(self, plugin: str) -> None:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM plugin_settings WHERE plugin = ?", (plugin,))
+
+
+class ConfigCalls(Calls):
+    """``api.config.*``: the plugin reads its own settings, defaults filled in."""
+
+    def get(self, key: str | None = None, default: Any = None) -> Any:
+        settings = self.services.settings.get(self.plugin, dict(self.grants.config_schema))
+        return settings if key is None else settings.get(key, default)
+
+
+def _purge(services: Services, plugin: str) -> None:
+    services.settings.clear(plugin)
+
+
+RECORD = Capability("config", RULES["config"], ConfigCalls, ConfigProxy, _purge)

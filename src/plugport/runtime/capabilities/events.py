@@ -14,15 +14,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from plugport._manifest_fields import _topic_pattern
+from plugport._permissions import RULES
 from plugport.errors import InvalidInputError, ResourceLimitExceededError
 from plugport.manifest import match_topic
 from plugport.runtime.capabilities._json import encode_json
+from plugport.runtime.capabilities._record import Calls, Capability, nothing_stored
+from plugport.sdk._api import EventsProxy
 
 __all__ = [
     "HOST",
+    "RECORD",
     "Deliver",
     "Event",
     "EventBus",
+    "EventsCalls",
     "Listener",
     "check_pattern",
     "check_topic",
@@ -220,3 +225,14 @@ class EventBus:
         except Exception:
             who = f"plugin {receiver!r}" if isinstance(receiver, str) else f"listener {receiver!r}"
             logger.exception("delivering event %r from %r to %s failed", topic, source, who)
+
+
+class EventsCalls(Calls):
+    """``api.events.*``: publishing, per topic as the plugin's publish patterns allow.
+    Subscriptions are not calls: the manifest declares them and the supervisor wires them."""
+
+    async def publish(self, topic: str, payload: Any = None) -> int:
+        return await self.services.events.publish(topic, payload, source=self.plugin)
+
+
+RECORD = Capability("events", RULES["events"], EventsCalls, EventsProxy, nothing_stored)

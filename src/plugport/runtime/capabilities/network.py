@@ -14,9 +14,11 @@ import asyncio
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
+from plugport._permissions import RULES
 from plugport.errors import NetworkFetchError, PermissionDeniedError
 from plugport.runtime.capabilities._addresses import DEFAULT_BLOCKED_NETWORKS, parse_address
 from plugport.runtime.capabilities._fetch_rules import (
@@ -32,7 +34,9 @@ from plugport.runtime.capabilities._fetch_rules import (
     check_method,
     check_url,
 )
+from plugport.runtime.capabilities._record import Calls, Capability, nothing_stored
 from plugport.runtime.capabilities._resolver import Resolver, StaticResolver, SystemResolver
+from plugport.sdk._api import NetProxy
 
 __all__ = [
     "CAPABILITY",
@@ -40,9 +44,11 @@ __all__ = [
     "DEFAULT_BLOCKED_NETWORKS",
     "DEFAULT_METHODS",
     "PIN_EXTENSION",
+    "RECORD",
     "DeniedCallback",
     "FetchPolicy",
     "FetchResult",
+    "NetCalls",
     "NetworkBroker",
     "PinnedTransport",
     "Resolver",
@@ -325,3 +331,44 @@ def _result_headers(headers: httpx.Headers) -> dict[str, str]:
             continue
         result[name] = f"{result[name]}, {value}" if name in result else value
     return result
+
+
+class NetCalls(Calls):
+    """``api.net.*`` for one plugin: one :class:`NetworkBroker`, made on the first fetch, with
+    the hosts the plugin was granted and the host's fetch options."""
+
+    _broker: NetworkBroker | None = None
+
+    async def fetch(
+        self,
+        url: str,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        json: Any = None,
+    ) -> dict[str, Any]:
+        result = await self._network().fetch(
+            url, method=method, headers=headers, body=body, json=json
+        )
+        return {
+            "status": result.status,
+            "headers": result.headers,
+            "body": result.body,
+            "url": result.url,
+            "elapsed_ms": result.elapsed_ms,
+        }
+
+    def _network(self) -> NetworkBroker:
+        if self._broker is None:
+            options = self.services.net
+            policy = FetchPolicy(
+                allowed=tuple(self.grants.permissions.network),
+                timeout_ms=options.timeout_ms,
+                max_response_bytes=options.max_response_bytes,
+                extra_allowed_networks=options.extra_allowed_networks,
+            )
+            self._broker = NetworkBroker(self.plugin, policy, options.resolver, options.transport)
+        return self._broker
+
+
+RECORD = Capability("net", RULES["net"], NetCalls, NetProxy, nothing_stored)

@@ -8,11 +8,21 @@ import re
 import sqlite3
 from typing import Any, cast
 
+from plugport._permissions import RULES
 from plugport.errors import InvalidInputError, ResourceLimitExceededError
 from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime.capabilities._json import encode_json
+from plugport.runtime.capabilities._record import Calls, Capability, Services
+from plugport.sdk._api import StorageProxy
 
-__all__ = ["MAX_KEYS_LIMIT", "PluginStorage", "encode_value", "key_problem"]
+__all__ = [
+    "MAX_KEYS_LIMIT",
+    "RECORD",
+    "PluginStorage",
+    "StorageCalls",
+    "encode_value",
+    "key_problem",
+]
 
 MAX_KEYS_LIMIT = 10_000
 """The most keys one :meth:`PluginStorage.keys` call may return, so a listing stays one short
@@ -234,3 +244,31 @@ def _add_usage(conn: sqlite3.Connection, plugin: str, delta: int) -> None:
         "ON CONFLICT (plugin) DO UPDATE SET bytes = bytes + excluded.bytes",
         (plugin, delta),
     )
+
+
+class StorageCalls(Calls):
+    """``api.storage.*`` for one plugin: its quota is what the host granted."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.services.storage.get(self.plugin, key, default)
+
+    def set(self, key: str, value: Any) -> int:
+        quota = self.grants.permissions.storage
+        return self.services.storage.set(self.plugin, key, value, quota_bytes=quota)
+
+    def delete(self, key: str) -> bool:
+        return self.services.storage.delete(self.plugin, key)
+
+    def keys(self, prefix: str = "", limit: int = 1000) -> list[str]:
+        return self.services.storage.keys(self.plugin, prefix, limit=limit)
+
+    def usage(self) -> dict[str, int]:
+        used = self.services.storage.usage(self.plugin)
+        return {"used_bytes": used, "quota_bytes": self.grants.permissions.storage}
+
+
+def _purge(services: Services, plugin: str) -> None:
+    services.storage.clear(plugin)
+
+
+RECORD = Capability("storage", RULES["storage"], StorageCalls, StorageProxy, _purge)

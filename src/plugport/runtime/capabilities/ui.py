@@ -13,13 +13,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from plugport._manifest_fields import _command_id
+from plugport._permissions import RULES
 from plugport.errors import InvalidInputError
 from plugport.runtime.capabilities._json import encode_json
+from plugport.runtime.capabilities._record import Calls, Capability, Services
+from plugport.sdk._api import UiProxy
 
 __all__ = [
     "LEVELS",
     "MAX_TITLE_CHARS",
+    "RECORD",
     "ChangeCallback",
+    "UiCalls",
     "UiCommand",
     "UiMessage",
     "UiRegistry",
@@ -239,3 +244,30 @@ class UiRegistry:
 
 def _first(entry: tuple[int, UiMessage]) -> int:
     return entry[0]
+
+
+class UiCalls(Calls):
+    """``api.ui.*``: messages, commands and widget data, each only as the manifest contributes."""
+
+    def message(self, text: str, level: str = "info") -> None:
+        self.services.ui.post_message(self.plugin, text, level)
+
+    def register_command(self, command_id: str, title: str = "") -> None:
+        self.services.ui.register_command(
+            self.plugin, command_id, title, contributed=self.grants.commands
+        )
+
+    def unregister_command(self, command_id: str) -> bool:
+        return self.services.ui.unregister_command(self.plugin, command_id)
+
+    def update_widget(self, widget_id: str, data: Any) -> None:
+        self.services.ui.update_widget(
+            self.plugin, widget_id, data, contributed=self.grants.widgets
+        )
+
+
+def _purge(services: Services, plugin: str) -> None:
+    services.ui.forget(plugin)
+
+
+RECORD = Capability("ui", RULES["ui"], UiCalls, UiProxy, _purge)

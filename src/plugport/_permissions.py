@@ -1,0 +1,216 @@
+"""What each capability's permission means, decided from data alone: whether a call is granted,
+what one grant adds over another (the permission diff), the plain words a consent prompt shows,
+and the manifest line that grants it.
+
+Rule: every capability has exactly one :class:`PermissionRule` here, and nothing else decides
+these four things. The runtime's record for the capability (``runtime/capabilities``) points at
+its rule, and a test fails when a capability has one half without the other. The rules sit at
+the bottom of the import order because the registry (which never imports the runtime) shows the
+same words at review as the host does at consent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from plugport._manifest_fields import match_topic, pattern_covers
+from plugport.errors import InvalidInputError
+from plugport.manifest import Permissions
+
+__all__ = [
+    "RULES",
+    "PermissionRule",
+    "describe_permissions",
+    "permissions_beyond",
+    "refusal",
+]
+
+UI_LABELS = {"messages": "show messages", "commands": "add commands", "widgets": "add widgets"}
+_UI_SURFACE = {"message": "messages", "update_widget": "widgets"}  # other ui calls: commands
+
+
+@dataclass(frozen=True)
+class PermissionRule:
+    """One capability's permission, as the four decisions every part of Plugport asks of it."""
+
+    capability: str
+    refusal: Callable[[Permissions, str, Mapping[str, Any]], str]
+    """Why ``capability.method(**arguments)`` is refused under these permissions, or ``""``."""
+    beyond: Callable[[Permissions, Permissions], list[str]]
+    """What ``granted`` (second) allows that ``requested`` (first) did not ask for."""
+    describe: Callable[[Permissions], list[str]]
+    """Plain-language lines for consent prompts and review screens (empty: nothing granted)."""
+    declared: Callable[[Permissions], bool]
+    """Whether these permissions grant the capability anything at all."""
+    manifest_line: Callable[[str, Mapping[str, Any]], str]
+    """The ``[permissions]`` line that would grant ``method(**arguments)``: the fix to print."""
+
+
+def _listed(items: Sequence[str]) -> str:
+    return ", ".join(items) if items else "none granted"
+
+
+def _human_bytes(size: int) -> str:
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= factor:
+            return f"{size / factor:g} {unit}"
+    return f"{size} bytes"
+
+
+# --- storage ------------------------------------------------------------------------------------
+
+
+def _storage_refusal(p: Permissions, method: str, arguments: Mapping[str, Any]) -> str:
+    return "" if p.storage > 0 else "permissions.storage is 0 (no storage granted)"
+
+
+def _storage_beyond(requested: Permissions, granted: Permissions) -> list[str]:
+    if granted.storage > requested.storage:
+        return [f"storage {granted.storage} > {requested.storage} bytes"]
+    return []
+
+
+def _storage_describe(p: Permissions) -> list[str]:
+    return [f"Store up to {_human_bytes(p.storage)} of its own data"] if p.storage else []
+
+
+STORAGE = PermissionRule(
+    "storage",
+    _storage_refusal,
+    _storage_beyond,
+    _storage_describe,
+    lambda p: p.storage > 0,
+    lambda method, arguments: 'storage = "1 MiB"',
+)
+
+# --- net ----------------------------------------------------------------------------------------
+
+
+def _net_refusal(p: Permissions, method: str, arguments: Mapping[str, Any]) -> str:
+    # Which host: the network broker decides per URL and per redirect hop, after DNS.
+    return "" if p.network else "permissions.network grants no hosts"
+
+
+def _net_line(method: str, arguments: Mapping[str, Any]) -> str:
+    from urllib.parse import urlsplit
+
+    url = arguments.get("url")
+    host = urlsplit(url).hostname if isinstance(url, str) else None
+    return f'network = ["{host or "api.example.com"}"]'
+
+
+NET = PermissionRule(
+    "net",
+    _net_refusal,
+    lambda r, g: [f"network {p!r}" for p in g.network if p not in r.network],
+    lambda p: ["Connect to: " + ", ".join(p.network)] if p.network else [],
+    lambda p: bool(p.network),
+    _net_line,
+)
+
+# --- events -------------------------------------------------------------------------------------
+
+
+def _events_refusal(p: Permissions, method: str, arguments: Mapping[str, Any]) -> str:
+    topic = arguments.get("topic")
+    granted = p.events.publish
+    if not isinstance(topic, str):
+        raise InvalidInputError(f"events.publish: topic must be a string, not {topic!r}")
+    if any(match_topic(pattern, topic) for pattern in granted):
+        return ""
+    return f"topic {topic!r} matches no granted publish pattern ({_listed(granted)})"
+
+
+def _events_beyond(requested: Permissions, granted: Permissions) -> list[str]:
+    beyond = []
+    for direction in ("publish", "subscribe"):
+        asked = getattr(requested.events, direction)
+        beyond += [
+            f"events.{direction} {p!r}"
+            for p in getattr(granted.events, direction)
+            if not any(pattern_covers(a, p) for a in asked)
+        ]
+    return beyond
+
+
+def _events_describe(p: Permissions) -> list[str]:
+    lines = []
+    if p.events.publish:
+        lines.append("Publish events: " + ", ".join(p.events.publish))
+    if p.events.subscribe:
+        lines.append("Receive events: " + ", ".join(p.events.subscribe))
+    return lines
+
+
+def _events_line(method: str, arguments: Mapping[str, Any]) -> str:
+    topic = arguments.get("topic")
+    return f'events.publish = ["{topic if isinstance(topic, str) else "tasks.*"}"]'
+
+
+EVENTS = PermissionRule(
+    "events",
+    _events_refusal,
+    _events_beyond,
+    _events_describe,
+    lambda p: bool(p.events.publish or p.events.subscribe),
+    _events_line,
+)
+
+# --- ui -----------------------------------------------------------------------------------------
+
+
+def _ui_refusal(p: Permissions, method: str, arguments: Mapping[str, Any]) -> str:
+    surface = _UI_SURFACE.get(method, "commands")
+    if surface in p.ui:
+        return ""
+    return f"permissions.ui does not include {surface!r} ({_listed(p.ui)})"
+
+
+UI = PermissionRule(
+    "ui",
+    _ui_refusal,
+    lambda r, g: [f"ui {s!r}" for s in g.ui if s not in r.ui],
+    lambda p: ["User interface: " + ", ".join(UI_LABELS[u] for u in p.ui)] if p.ui else [],
+    lambda p: bool(p.ui),
+    lambda method, arguments: f'ui = ["{_UI_SURFACE.get(method, "commands")}"]',
+)
+
+# --- config -------------------------------------------------------------------------------------
+
+CONFIG = PermissionRule(
+    "config",
+    lambda p, method, arguments: "" if p.config else "permissions.config is not granted",
+    lambda r, g: ["config"] if g.config and not r.config else [],
+    lambda p: ["Read its own settings"] if p.config else [],
+    lambda p: p.config,
+    lambda method, arguments: "config = true",
+)
+
+RULES: Mapping[str, PermissionRule] = {r.capability: r for r in (CONFIG, EVENTS, NET, STORAGE, UI)}
+"""Every capability's rule, by capability name."""
+
+# Consent lines keep the order people read them in: reach, data, events, screen, settings.
+_DESCRIBE_ORDER = ("net", "storage", "events", "ui", "config")
+
+
+def refusal(
+    permissions: Permissions, capability: str, method: str, arguments: Mapping[str, Any]
+) -> str:
+    """Why ``capability.method(**arguments)`` is refused, or ``""`` when it is granted."""
+    rule = RULES.get(capability)
+    if rule is None:
+        return f"no such capability {capability!r}"
+    return rule.refusal(permissions, method, arguments)
+
+
+def permissions_beyond(requested: Permissions, granted: Permissions) -> list[str]:
+    """What ``granted`` allows that ``requested`` did not ask for (empty: a true subset)."""
+    return [line for name in _DESCRIBE_ORDER for line in RULES[name].beyond(requested, granted)]
+
+
+def describe_permissions(permissions: Permissions) -> list[str]:
+    """Plain-language lines for consent prompts and review screens."""
+    lines = [line for name in _DESCRIBE_ORDER for line in RULES[name].describe(permissions)]
+    return lines or ["No permissions: it can only compute on what it is given"]

@@ -1,0 +1,120 @@
+"""The shape every capability has: one :class:`Capability` record per capability module, listed
+once in :mod:`plugport.runtime.capabilities`. The broker, consent, the descriptions, the SDK's
+typed proxies, the testing kit's fakes and both purges loop over that list, so adding a
+capability is one module and one line, and a missing part fails a test instead of opening a hole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from plugport._permissions import PermissionRule, permissions_beyond
+from plugport.errors import InvalidInputError
+from plugport.manifest import Manifest, Permissions
+from plugport.runtime.activity import ActivityFeed
+
+if TYPE_CHECKING:
+    from plugport.runtime.audit import AuditLog
+    from plugport.runtime.capabilities._resolver import Resolver
+    from plugport.runtime.capabilities.config import PluginSettings
+    from plugport.runtime.capabilities.events import EventBus
+    from plugport.runtime.capabilities.storage import PluginStorage
+    from plugport.runtime.capabilities.ui import UiRegistry
+    from plugport.runtime.metrics import RuntimeMetrics
+    from plugport.sdk._api import CapabilityProxy
+
+__all__ = ["Calls", "Capability", "Grants", "NetOptions", "Services"]
+
+
+@dataclass(frozen=True)
+class Grants:
+    """What the host granted one plugin: the permissions the operator consented to, and the
+    contributions (commands, widgets, settings schema) the manifest declared."""
+
+    plugin: str
+    permissions: Permissions
+    commands: Mapping[str, str] = field(default_factory=dict)
+    widgets: Mapping[str, str] = field(default_factory=dict)
+    config_schema: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest, permissions: Permissions | None = None) -> Grants:
+        """``permissions`` narrows the manifest's request to what was consented (default: all);
+        it can never widen it."""
+        if permissions is not None and (
+            beyond := permissions_beyond(manifest.permissions, permissions)
+        ):
+            raise InvalidInputError(
+                f"consented permissions for {manifest.name!r} go beyond what its manifest "
+                f"requests: {'; '.join(beyond)}"
+            )
+        return cls(
+            plugin=manifest.name,
+            permissions=manifest.permissions if permissions is None else permissions,
+            commands={c.id: c.title for c in manifest.contributes.commands},
+            widgets={w.id: w.title for w in manifest.contributes.widgets},
+            config_schema=manifest.config,
+        )
+
+
+@dataclass(frozen=True)
+class NetOptions:
+    """How the host's fetches are made. Tests swap the resolver and transport, and may open
+    ``extra_allowed_networks`` (a server on 127.0.0.1); production leaves those alone."""
+
+    resolver: Resolver | None = None
+    transport: Any = None  # httpx.AsyncBaseTransport
+    extra_allowed_networks: tuple[str, ...] = ()
+    timeout_ms: int = 10_000
+    max_response_bytes: int = 5 * 1024**2
+
+
+@dataclass
+class Services:
+    """The host's capability services, shared by every plugin's broker."""
+
+    storage: PluginStorage
+    settings: PluginSettings
+    events: EventBus
+    ui: UiRegistry
+    audit: AuditLog
+    metrics: RuntimeMetrics
+    net: NetOptions = field(default_factory=NetOptions)
+    activity: ActivityFeed = field(default_factory=ActivityFeed)
+
+
+class Calls:
+    """The calls one plugin may make on one capability: each public method is a handler the
+    broker dispatches ``api.<capability>.<method>(...)`` to, after binding the arguments to its
+    signature and asking the capability's :class:`PermissionRule`. Methods may be ``async``."""
+
+    def __init__(self, grants: Grants, services: Services) -> None:
+        self.grants = grants
+        self.plugin = grants.plugin
+        self.services = services
+
+
+@dataclass(frozen=True)
+class Capability:
+    """Everything Plugport knows about one capability, in one place."""
+
+    name: str
+    rule: PermissionRule  # granted?, the permission diff, consent words, the manifest fix
+    calls: type[Calls]  # the host's handlers
+    proxy: type[CapabilityProxy]  # what ``self.api.<name>`` is in the plugin: typed, documented
+    purge: Callable[[Services, str], None]  # forget everything stored for an uninstalled plugin
+    fake: type[Any] | None = None  # what plugin authors' tests get (plugport.testing)
+
+    def methods(self) -> dict[str, Callable[..., Any]]:
+        """The handler functions by method name (unbound; for checks and documentation)."""
+        return {
+            name: member
+            for name, member in vars(self.calls).items()
+            if not name.startswith("_") and callable(member)
+        }
+
+
+def nothing_stored(services: Services, plugin: str) -> None:
+    """The purge of a capability that keeps nothing per plugin."""
