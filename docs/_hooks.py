@@ -1,7 +1,7 @@
 """MkDocs hook: the parts of the docs site that are generated from the code at build time.
 
 A page asks for a generated part with a marker on a line of its own,
-``<!-- generated: NAME -->``, and the hook replaces the marker with the Markdown that
+``<!-- generated: NAME -->`` (indented alike inside a list item), and the hook replaces the marker with the Markdown that
 :data:`GENERATORS` builds from the code of this checkout (the manifest's JSON Schema, the Typer
 app, the FastAPI apps' OpenAPI, the sandbox's layer list). A new manifest field, CLI option or
 route therefore appears in the docs with no edit; an unknown marker fails the build, so a typo
@@ -23,31 +23,40 @@ from typing import Any
 from mkdocs.exceptions import PluginError
 
 ROOT = Path(__file__).resolve().parent.parent
-# Document the checkout this file is in, not whichever plugport the interpreter finds first.
-if str(ROOT / "src") not in sys.path:
-    sys.path.insert(0, str(ROOT / "src"))
-
-MARKER = re.compile(r"^<!-- generated: ([a-z0-9-]+) -->$", re.MULTILINE)
+MARKER = re.compile(r"^(?P<indent>[ \t]*)<!-- generated: (?P<name>[a-z0-9-]+) -->[ \t]*$", re.M)
 
 _cache: dict[str, str] = {}
 
 
 def on_pre_build(config: Any) -> None:
-    """``mkdocs serve`` rebuilds in one process: start each build from the code as it is."""
+    """Generate every part before any page is rendered, from this checkout's code.
+
+    mkdocstrings may import modules while it renders the API pages, from wherever the
+    interpreter finds them (an editable install of another checkout, say); generating first,
+    after dropping any ``plugport`` module from elsewhere, keeps the generated pages and the
+    checkout in step. ``mkdocs serve`` rebuilds in one process, so each build starts afresh.
+    """
+    source = str(ROOT / "src")
+    if sys.path[0] != source:
+        sys.path.insert(0, source)
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None) or ""
+        if (name == "plugport" or name.startswith("plugport.")) and not where.startswith(source):
+            del sys.modules[name]
     _cache.clear()
+    for name, generate in GENERATORS.items():
+        _cache[name] = generate()
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
+        name, indent = match.group("name"), match.group("indent")
         if name not in GENERATORS:
             known = ", ".join(sorted(GENERATORS))
             raise PluginError(
                 f"{page.file.src_uri}: unknown generated part {name!r}; known: {known}"
             )
-        if name not in _cache:
-            _cache[name] = GENERATORS[name]()
-        return _cache[name]
+        return "\n".join(indent + line if line else line for line in _cache[name].splitlines())
 
     return MARKER.sub(replace, markdown)
 

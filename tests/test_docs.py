@@ -127,6 +127,7 @@ def test_an_unknown_generated_marker_fails_the_build() -> None:
     from mkdocs.exceptions import PluginError
 
     hooks = _hooks()
+    hooks.on_pre_build(None)
 
     class Page:
         class file:  # the shape of mkdocs' Page.file
