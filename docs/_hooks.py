@@ -1,11 +1,11 @@
 """MkDocs hook: the parts of the docs site that are generated from the code at build time.
 
 A page asks for a generated part with a marker on a line of its own,
-``<!-- generated: NAME -->`` (indented alike inside a list item), and the hook replaces the marker with the Markdown that
-:data:`GENERATORS` builds from the code of this checkout (the manifest's JSON Schema, the Typer
-app, the FastAPI apps' OpenAPI, the sandbox's layer list). A new manifest field, CLI option or
-route therefore appears in the docs with no edit; an unknown marker fails the build, so a typo
-cannot leave a page silently empty.
+``<!-- generated: NAME -->`` (indented inside a list item), and the hook replaces the
+marker with the Markdown that :data:`GENERATORS` builds from the code of this checkout
+(the manifest's JSON Schema, the Typer app, the FastAPI apps' OpenAPI, the sandbox's
+layer list). A new manifest field, CLI option or route therefore appears in the docs with
+no edit; an unknown marker fails the build, so a typo cannot leave a page silently empty.
 """
 
 from __future__ import annotations
