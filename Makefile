@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.plugport-installed
 
-.PHONY: demo test lint typecheck unit browser clean
+.PHONY: demo test lint typecheck unit browser docs docs-serve clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Plugport needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -45,5 +45,15 @@ browser:
 	        echo "could not install chromium; the browser tests will be skipped"; \
 	    else echo "chromium not found; the browser tests will be skipped (install Debian's chromium)"; fi; }
 
+# The docs site (mkdocs.yml, docs/). `make test` checks the same strict build in
+# tests/test_docs.py; the generated pages come from docs/_hooks.py in both.
+DOCS_PORT ?= 8001
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) build dist site .pytest_cache .mypy_cache .ruff_cache .coverage

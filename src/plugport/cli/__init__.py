@@ -9,6 +9,7 @@ import typer
 from plugport._version import __version__
 from plugport.cli import (
     authoring,
+    docs,
     host,
     keys,
     lifecycle,
@@ -55,6 +56,7 @@ marketplace.register(app)
 namespaces.register(app)
 lifecycle.register(app)
 host.register(app)
+docs.register(app)
 
 
 def main() -> None:
