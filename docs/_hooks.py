@@ -297,8 +297,9 @@ def sandbox_layers() -> str:
 
 
 def permission_words() -> str:
-    """How each permission reads at consent, from :func:`plugport.manifest.describe_permissions`."""
-    from plugport.manifest import Permissions, describe_permissions
+    """How each permission reads at consent, from ``_permissions.describe_permissions``."""
+    from plugport._permissions import describe_permissions
+    from plugport.manifest import Permissions
 
     lines = [
         'network = ["api.slack.com", "*.github.com", "hooks.example.com:8443"]',

@@ -63,6 +63,8 @@ class CapabilityProxy:
 
 
 class StorageUsage(TypedDict):
+    """What :meth:`StorageProxy.usage` returns: bytes the plugin's values take, and its quota."""
+
     used_bytes: int
     quota_bytes: int
 
