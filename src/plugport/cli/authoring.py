@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from plugport import authoring, scaffold
+from plugport import authoring, checks, scaffold
 from plugport.cli._output import EXIT_FAILED, err, out, reporting_errors
 from plugport.manifest import describe_permissions, manifest_json_schema
 
@@ -46,6 +47,7 @@ def validate(
 ) -> None:
     """Check a plugin's manifest and code. Exit 0 valid, 1 invalid, 2 usage error."""
     report = authoring.validate_path(path)
+    report.warnings.extend(checks.undeclared_use_warnings(report))
     if as_json:
         out.print_json(json.dumps(report.to_json()))
     else:
@@ -56,9 +58,9 @@ def validate(
 
 def _print_report(report: authoring.ValidationReport) -> None:
     for problem in report.errors:
-        err.print(f"[red]error[/] {problem}", markup=True)
+        err.print(f"[red]error[/] {escape(str(problem))}")
     for finding in report.warnings:
-        err.print(f"[yellow]warning[/] {finding}")
+        err.print(f"[yellow]warning[/] {escape(str(finding))}")
     if report.manifest and report.valid:
         manifest = report.manifest
         out.print(f"[green]valid[/] {manifest.name} {manifest.version} ({report.path})")
