@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from plugport import authoring, checks, scaffold
+from plugport import authoring, scaffold
 from plugport.cli._output import EXIT_FAILED, err, out, reporting_errors
 from plugport.manifest import describe_permissions, manifest_json_schema
 
@@ -46,6 +46,8 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check a plugin's manifest and code. Exit 0 valid, 1 invalid, 2 usage error."""
+    from plugport import checks  # here: the other commands need not load the runtime's rules
+
     report = authoring.validate_path(path)
     report.warnings.extend(checks.undeclared_use_warnings(report))
     if as_json:

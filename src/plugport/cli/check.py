@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from plugport import checks
 from plugport.cli._output import EXIT_FAILED, EXIT_USAGE, err, out, reporting_errors
 from plugport.cli._registry import Connection, connect
 from plugport.errors import InvalidInputError, RegistryResponseError
 from plugport.manifest import MANIFEST_FILENAME, Manifest
+
+if TYPE_CHECKING:
+    from plugport import checks
 
 __all__ = ["register", "show_items"]
 
@@ -50,6 +52,8 @@ def check(
 ) -> None:
     """Everything a reviewer would object to, before publishing. Exit 0 passed (warnings
     allowed), 1 errors found, 2 bad invocation."""
+    from plugport import checks  # here: the other commands need not load the runtime's rules
+
     if not path.exists():
         _usage(f"{path} does not exist: give a plugin directory or a .plugport archive")
     recording = None
@@ -84,6 +88,8 @@ def _version_items(
 ) -> list[checks.CheckItem]:
     """Whether the registry has this version already; a registry that cannot be asked is a
     warning ("not checked"), never a failure."""
+    from plugport import checks
+
     where = f"{MANIFEST_FILENAME}: version"
     if offline:
         return [checks.CheckItem("info", "version", where, "not checked against a registry")]
@@ -123,6 +129,8 @@ def _published(connection: Connection, name: str) -> list[str]:
 
 
 def _not_checked(where: str, why: str) -> checks.CheckItem:
+    from plugport import checks
+
     return checks.CheckItem("warning", "version", where, f"not checked against the registry: {why}")
 
 
