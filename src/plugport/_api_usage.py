@@ -103,18 +103,16 @@ def _scan_function(
 ) -> None:
     own, nested = _own_nodes(function)
     aliases = dict(outer)
-    for _ in range(3):  # a chain of aliases (api = self.api; store = api.storage) settles fast
-        for node in own:
-            target, value = _assignment(node)
-            if target is None or value is None:
-                continue
+    calls = {id(node.func): node for node in own if isinstance(node, ast.Call)}
+    for node in own:  # in source order, so that a name means what it holds at that point
+        target, value = _assignment(node)
+        if target is not None and value is not None:
             chain = _chain(value, aliases)
             if chain is not None:
                 aliases[target] = chain
-            elif target in aliases and target not in outer:
-                del aliases[target]  # rebound to something else in this function
-    calls = {id(node.func): node for node in own if isinstance(node, ast.Call)}
-    for node in own:
+            else:
+                aliases.pop(target, None)  # rebound to something else
+            continue
         if not isinstance(node, ast.Attribute | ast.Name) or not isinstance(node.ctx, ast.Load):
             continue
         chain = _chain(node, aliases)
