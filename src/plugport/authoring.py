@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from plugport import archive, inspection, signing
+from plugport import _api_usage, archive, inspection, signing
 from plugport.errors import (
     ArchiveError,
     InvalidInputError,
@@ -47,6 +47,10 @@ class ValidationReport:
     manifest: Manifest | None = None
     errors: list[Problem] = field(default_factory=list)
     warnings: list[inspection.Finding] = field(default_factory=list)
+    # What the code reaches through self.api and receives with @on_event, for the capability
+    # checks (plugport.checks) that decide them against the manifest.
+    api_uses: list[_api_usage.ApiUse] = field(default_factory=list)
+    event_handlers: list[_api_usage.EventHandler] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -107,6 +111,8 @@ def validate_tree(root: Path) -> ValidationReport:
         elif tree is not None:
             trees[relative] = tree
             report.warnings.extend(inspection.scan_source(relative, tree))
+            report.api_uses.extend(_api_usage.find_api_uses(relative, tree))
+            report.event_handlers.extend(_api_usage.find_event_handlers(relative, tree))
     report.errors.extend(_entry_problems(root, manifest, trees, report.warnings))
     if manifest.icon and not (root / manifest.icon).is_file():
         report.errors.append(Problem("icon", f"{manifest.icon!r} is not a file in the plugin"))

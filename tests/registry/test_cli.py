@@ -33,7 +33,8 @@ def test_publish_review_and_yank_from_the_cli(cli: RunCli, registry: Registry) -
     again = cli("publish", archive)
     assert again.exit_code == 1
     assert (
-        "versions are immutable, even yanked or rejected ones (HTTP 409, conflict)" in again.output
+        "versions are immutable, even yanked or rejected ones: bump `version` in plugport.toml "
+        "(the registry has 0.1.0) (HTTP 409, conflict)" in again.output
     )
     assert cli("yank", "acme.hello", "0.1.0", "--reason", "bug").exit_code == 0
     assert cli("review", "list").output.strip() == "nothing waits for review"

@@ -9,6 +9,7 @@ import typer
 from plugport._version import __version__
 from plugport.cli import (
     authoring,
+    check,
     docs,
     host,
     keys,
@@ -49,6 +50,7 @@ def _root(
 
 
 authoring.register(app)
+check.register(app)
 keys.register(app)
 runtime.register(app)
 registry.register(app)

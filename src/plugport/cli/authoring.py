@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from plugport import authoring, scaffold
 from plugport._permissions import describe_permissions
@@ -46,7 +47,10 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check a plugin's manifest and code. Exit 0 valid, 1 invalid, 2 usage error."""
+    from plugport import checks  # here: the other commands need not load the runtime's rules
+
     report = authoring.validate_path(path)
+    report.warnings.extend(checks.undeclared_use_warnings(report))
     if as_json:
         out.print_json(json.dumps(report.to_json()))
     else:
@@ -57,9 +61,9 @@ def validate(
 
 def _print_report(report: authoring.ValidationReport) -> None:
     for problem in report.errors:
-        err.print(f"[red]error[/] {problem}", markup=True)
+        err.print(f"[red]error[/] {escape(str(problem))}")
     for finding in report.warnings:
-        err.print(f"[yellow]warning[/] {finding}")
+        err.print(f"[yellow]warning[/] {escape(str(finding))}")
     if report.manifest and report.valid:
         manifest = report.manifest
         out.print(f"[green]valid[/] {manifest.name} {manifest.version} ({report.path})")

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from plugport.cli._output import out, reporting_errors
+from plugport.cli._output import EXIT_FAILED, err, out, reporting_errors
 from plugport.cli._registry import connect, save_credentials
 
 __all__ = ["register"]
@@ -40,13 +41,24 @@ def publish(
     sig: Annotated[Path | None, typer.Option("--sig", help="Default: ARCHIVE.sig")] = None,
     registry: Registry = None,
     token: Token = None,
+    skip_check: Annotated[
+        bool,
+        typer.Option(
+            "--skip-check",
+            help="Upload even when plugport check finds errors (the registry's scan and review "
+            "still apply).",
+        ),
+    ] = False,
 ) -> None:
-    """Upload a signed archive; it is scanned and queued for review."""
+    """Upload a signed archive; it is scanned and queued for review. The static checks of
+    plugport check run first, and errors refuse the upload."""
     from plugport.authoring import read_archive_manifest
 
     with reporting_errors():
         signature = sig or archive.with_name(archive.name + ".sig")
         manifest = read_archive_manifest(archive)
+        if not skip_check:
+            _check_first(archive)
         files = {
             "archive": (archive.name, archive.read_bytes()),
             "signature": (signature.name, signature.read_bytes()),
@@ -63,6 +75,29 @@ def publish(
         f"uploaded {done['name']} {done['version']}: {outcome} "
         f"(scan: {counts['high']} high, {counts['medium']} medium, {counts['low']} low)"
     )
+
+
+def _check_first(archive: Path) -> None:
+    """The same objections and messages as ``plugport check``, before anything is uploaded;
+    the registry's version round trip is left to the upload itself."""
+    from plugport.checks import check_path
+    from plugport.cli.check import show_items
+
+    report = check_path(archive)
+    if not report.passed:
+        show_items(report.errors)
+        count = len(report.errors)
+        err.print(
+            f"[bold red]refused:[/] {escape(str(archive))} has {count} "
+            f"error{'s' if count != 1 else ''} (plugport check {escape(str(archive))} shows "
+            "everything; --skip-check uploads anyway)"
+        )
+        raise typer.Exit(EXIT_FAILED)
+    if report.warnings:
+        out.print(
+            f"check passed with {len(report.warnings)} warnings "
+            f"(plugport check {escape(str(archive))} shows them)"
+        )
 
 
 def _review_table(items: list[dict[str, Any]]) -> Table:

@@ -43,6 +43,10 @@ __all__ = [
 _IMMUTABLE = "versions are immutable, even yanked or rejected ones"
 
 
+def _bump(existing: str) -> str:
+    return f"bump `version` in plugport.toml (the registry has {existing})"
+
+
 class VersionTakenError(ConflictError):
     """The plugin has this version already, perhaps spelled differently (``1.0`` after
     ``1.0.0``); ``existing`` is the spelling uploaded first."""
@@ -50,11 +54,11 @@ class VersionTakenError(ConflictError):
     def __init__(self, name: str, version: str, existing: str) -> None:
         self.existing = existing
         if existing == version:
-            reason = f"was published before; {_IMMUTABLE}"
+            reason = f"was published before; {_IMMUTABLE}: {_bump(existing)}"
         else:
             reason = (
                 f"is the same version as {existing}, uploaded before (PEP 440 ignores trailing "
-                f"zeros, so a pin =={existing} would match both); {_IMMUTABLE}"
+                f"zeros, so a pin =={existing} would match both); {_IMMUTABLE}: {_bump(existing)}"
             )
         super().__init__("version", f"{name} {version}", reason)
 
@@ -206,7 +210,8 @@ def publish(
         raise ConflictError(
             "version",
             f"{name} {manifest.version}",
-            "(or another spelling of it) was just published by another upload",
+            "(or another spelling of it) was just published by another upload: "
+            + _bump(manifest.version),
         ) from None
     except BaseException:
         if not existed:

@@ -1,0 +1,301 @@
+"""The decisions of ``plugport check``: capabilities against the manifest (the broker's rule),
+limits, README, icon, version, and the registry's scan on what the packer builds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plugport import archive, checks
+from plugport._api_usage import ApiUse, EventHandler
+from plugport.authoring import validate_tree
+from plugport.errors import InvalidInputError
+from plugport.manifest import Manifest, validate_manifest_data
+from plugport.registry.scanner import scan_archive
+from tests.conftest import snapshot
+
+CODE = "hello/plugin.py"
+
+
+def manifest(**fields: Any) -> Manifest:
+    return validate_manifest_data(
+        {"name": "acme.hello", "version": "1.0.0", "entry": "hello.plugin:Hello", **fields}
+    )
+
+
+def use(capability: str, method: str, argument: str | None = None, line: int = 3) -> ApiUse:
+    return ApiUse(CODE, line, capability, method, argument)
+
+
+def levels(items: list[checks.CheckItem]) -> list[tuple[str, str]]:
+    return [(i.level, i.where) for i in items]
+
+
+# --- capabilities ---------------------------------------------------------------------------------
+
+
+def test_storage_used_without_permission_names_the_line_to_add() -> None:
+    items = checks.capability_items(
+        manifest(), [use("storage", "get"), use("storage", "set", line=9)]
+    )
+    assert levels(items) == [("error", f"{CODE}:3")]
+    assert items[0].message == (
+        "self.api.storage.get(...) is refused at run time: permissions.storage is 0 (no storage "
+        'granted); add to plugport.toml: [permissions] storage = "64 KiB" '
+        f"(also at {CODE}:9)"
+    )
+
+
+def test_a_literal_host_is_decided_by_the_fetch_rule_and_the_fix_keeps_the_grants() -> None:
+    granted = manifest(permissions={"network": ["api.example.com"]})
+    items = checks.capability_items(
+        granted,
+        [
+            use("net", "fetch", "https://api.example.com/v1/"),
+            use("net", "fetch", "https://hooks.other.test:8443/x", line=7),
+        ],
+    )
+    assert levels(items) == [("error", f"{CODE}:7")]
+    assert "hooks.other.test:8443 is not in the plugin's network grants" in items[0].message
+    assert items[0].message.endswith(
+        '[permissions] network = ["api.example.com", "hooks.other.test:8443"]'
+    )
+
+
+def test_an_unknown_argument_needs_the_permission_at_all() -> None:
+    granted = manifest(permissions={"network": ["api.example.com"], "events": {"publish": ["a.b"]}})
+    items = checks.capability_items(granted, [use("net", "fetch"), use("events", "publish")])
+    assert items == []  # nothing refused, and no grant can be called unused
+    items = checks.capability_items(manifest(), [use("net", "fetch"), use("events", "publish")])
+    assert [i.message.rsplit("[permissions] ", 1)[1] for i in items] == [
+        'network = ["HOST"]',
+        'events.publish = ["TOPIC"]',
+    ]
+
+
+def test_topics_and_ui_surfaces_follow_the_broker() -> None:
+    granted = manifest(permissions={"events": {"publish": ["tasks.*"]}, "ui": ["messages"]})
+    items = checks.capability_items(
+        granted,
+        [
+            use("events", "publish", "tasks.done"),
+            use("events", "publish", "billing.paid", line=4),
+            use("ui", "message", line=5),
+            use("ui", "update_widget", line=6),
+        ],
+    )
+    assert levels(items) == [("error", f"{CODE}:4"), ("error", f"{CODE}:6")]
+    assert items[0].message.endswith('events.publish = ["tasks.*", "billing.paid"]')
+    assert items[1].message.endswith('ui = ["messages", "widgets"]')
+
+
+def test_a_method_the_host_does_not_offer_is_an_error_without_a_fix() -> None:
+    items = checks.capability_items(manifest(permissions={"storage": 10}), [use("storage", "put")])
+    assert levels(items)[0] == ("error", f"{CODE}:3")
+    assert "the host offers no storage.put (it offers config.get, events.publish" in (
+        items[0].message
+    )
+    assert "[permissions]" not in items[0].message
+
+
+def test_granted_but_unused_permissions_are_warnings() -> None:
+    granted = manifest(
+        permissions={
+            "storage": "1 MiB",
+            "config": True,
+            "network": ["api.example.com", "*.slack.com"],
+            "events": {"publish": ["a.b"], "subscribe": ["tasks.*", "billing.paid"]},
+            "ui": ["messages", "widgets"],
+        }
+    )
+    items = checks.capability_items(
+        granted,
+        [use("net", "fetch", "https://hooks.slack.com/x"), use("ui", "message")],
+        [EventHandler(CODE, 20, "tasks.done")],
+    )
+    assert all(i.level == "warning" for i in items)
+    assert [i.message.split(" is requested")[0] for i in items] == [
+        "storage",
+        "config",
+        "network 'api.example.com'",
+        "events.publish 'a.b'",
+        "ui 'widgets'",
+        "events.subscribe 'billing.paid'",
+    ]
+    assert items[0].where == "plugport.toml: permissions.storage"
+
+
+def test_a_handler_no_subscription_covers_is_an_error() -> None:
+    granted = manifest(permissions={"events": {"subscribe": ["tasks.*"]}})
+    items = checks.capability_items(granted, [], [EventHandler(CODE, 8, "billing.paid")])
+    assert levels(items) == [
+        ("error", f"{CODE}:8"),
+        ("warning", "plugport.toml: permissions.events.subscribe"),
+    ]
+    assert items[0].message.endswith('events.subscribe = ["tasks.*", "billing.paid"]')
+
+
+def test_what_a_test_run_recorded_counts_as_used_and_its_denials_are_reported() -> None:
+    granted = manifest(permissions={"storage": 10, "ui": ["widgets"]})
+    recorded = [
+        checks.RecordedCall("storage", "get", "granted"),
+        checks.RecordedCall("ui", "update_widget", "granted"),
+        checks.RecordedCall("config", "get", "denied", "permissions.config is not granted"),
+        checks.RecordedCall("ui", "update_widget", "denied", "widget 'x' is not contributed"),
+    ]
+    items = checks.capability_items(granted, [], [], recorded)
+    assert levels(items) == [("error", "test run"), ("warning", "test run")]
+    assert items[0].message == (
+        "the test run was denied config.get: permissions.config is not granted; add to "
+        "plugport.toml: [permissions] config = true"
+    )
+    assert "fine if the test meant it to be refused" in items[1].message
+    assert levels(checks.capability_items(granted, [], [], recorded[:1])) == [
+        ("warning", "plugport.toml: permissions.ui")
+    ]
+
+
+def test_validate_gets_the_same_decision_as_warnings(make_plugin: Callable[..., Path]) -> None:
+    root = make_plugin()
+    code = root / "hello" / "plugin.py"
+    code.write_text(code.read_text() + "\n    async def count(self):\n        api = self.api\n"
+                    "        return await api.sync.storage.get('n')\n")  # fmt: skip
+    report = validate_tree(root)
+    found = checks.undeclared_use_warnings(report)
+    assert [(f.file, f.rule, f.severity) for f in found] == [
+        ("hello/plugin.py", "undeclared-capability", "medium")
+    ]
+    assert found[0].line == len(code.read_text().splitlines())
+    assert found[0].message.endswith('[permissions] storage = "64 KiB"')
+
+
+# --- the recorded file ----------------------------------------------------------------------------
+
+
+def test_recorded_calls_are_parsed_and_bad_files_refused(tmp_path: Path) -> None:
+    good = {"plugin": "acme.hello", "calls": [{"capability": "storage", "method": "get",
+                                              "verdict": "granted", "reason": ""}]}  # fmt: skip
+    recording = checks.parse_recorded(good, source="run.json")
+    assert recording == checks.Recording(
+        "acme.hello", (checks.RecordedCall("storage", "get", "granted"),)
+    )
+    for bad, said in [
+        ([], 'expected {"plugin": NAME, "calls": [...]}'),
+        ({"plugin": "a.b", "calls": [{"capability": "storage"}]}, "calls[0] needs string"),
+        (
+            {"plugin": "a.b", "calls": [{"capability": "x", "method": "y", "verdict": "ok"}]},
+            "'verdict' 'granted' or 'denied'",
+        ),
+    ]:
+        with pytest.raises(InvalidInputError, match=r"--recorded run\.json: ") as caught:
+            checks.parse_recorded(bad, source="run.json")
+        assert said in str(caught.value)
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(InvalidInputError, match="not JSON"):
+        checks.load_recorded(tmp_path / "bad.json")
+    with pytest.raises(InvalidInputError, match="cannot read it"):
+        checks.load_recorded(tmp_path / "missing.json")
+
+
+# --- version --------------------------------------------------------------------------------------
+
+
+def test_a_version_the_registry_has_in_any_spelling_must_be_bumped() -> None:
+    items = checks.version_items(manifest(version="1.0"), ["0.9", "1.0.0"], "http://r")
+    assert [(i.level, i.where, i.message.split(":")[0]) for i in items] == [
+        ("error", "plugport.toml: version", "bump `version` in plugport.toml (registry has 1.0.0)")
+    ]
+    assert checks.version_items(manifest(version="1.1"), ["0.9", "1.0.0"], "http://r") == []
+    lower = checks.version_items(manifest(version="0.9.1"), ["0.9", "1.0.0"], "http://r")
+    assert levels(lower) == [("warning", "plugport.toml: version")]
+    assert "lower than 1.0.0 on http://r" in lower[0].message
+
+
+# --- the whole check on real files ----------------------------------------------------------------
+
+
+def test_a_generated_plugin_passes_with_the_reviewers_warnings(
+    make_plugin: Callable[..., Path],
+) -> None:
+    root = make_plugin()
+    before = snapshot(root)
+    report = checks.check_path(root)
+    assert report.passed
+    assert [(i.check, i.where) for i in report.items] == [
+        ("limits", "plugport.toml: limits"),
+        ("icon", "plugport.toml: icon"),
+    ]
+    assert "memory_mb = 128, cpu_seconds = 30" in report.items[0].message
+    assert snapshot(root) == before  # packed into a scratch file, never into the plugin
+
+
+def test_readme_icon_and_limits_when_present_and_missing(make_plugin: Callable[..., Path]) -> None:
+    root = make_plugin()
+    (root / "README.md").unlink()
+    manifest_file = root / "plugport.toml"
+    manifest_file.write_text(
+        manifest_file.read_text().replace(
+            'tags = ["example"]', 'tags = ["example"]\nicon = "i.png"'
+        )
+        + "\n[limits]\nmemory_mb = 128\n"
+    )
+    (root / "i.png").write_bytes(b"\x89PNG")
+    assert [i.check for i in checks.check_path(root).items] == ["readme"]
+
+
+def test_scan_findings_are_the_registrys_own_on_the_packed_archive(
+    make_plugin: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = make_plugin()
+    code = root / "hello" / "plugin.py"
+    code.write_text(code.read_text() + "\nimport pickle\nRUN = eval\n")
+    (root / "native.so").write_bytes(b"\x7fELF" + b"\0" * 60)
+    report = checks.check_path(root)
+    packed = archive.pack_tree(root, tmp_path / "x.plugport")
+    registry = scan_archive(packed.path)
+    scanned = [i for i in report.items if i.check == "scan"]
+    assert [(i.where, i.message.split(" (")[0]) for i in scanned] == [
+        (f"{f.file}:{f.line}", f"[{f.rule}] {f.message}") for f in registry.findings
+    ]
+    assert [i.level for i in scanned] == ["error", "error", "warning"]  # high, high, medium
+    assert not report.passed
+    # validate's warnings for the same lines are not repeated
+    assert [i.check for i in report.items].count("code") == 0
+
+
+def test_an_archive_is_checked_like_its_directory(
+    make_plugin: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = make_plugin()
+    code = root / "hello" / "plugin.py"
+    uses_storage = "\n    async def n(self):\n        return await self.api.storage.get('n')\n"
+    code.write_text(code.read_text() + uses_storage)
+    packed = archive.pack_tree(root, tmp_path / "acme.hello-0.1.0.plugport")
+    from_dir, from_archive = checks.check_path(root), checks.check_path(packed.path)
+    assert [i.to_json() for i in from_archive.items] == [i.to_json() for i in from_dir.items]
+    assert [i.check for i in from_dir.errors] == ["capabilities"]
+
+
+def test_a_broken_archive_is_one_error_not_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "x.plugport"
+    bad.write_bytes(b"not a zip")
+    report = checks.check_path(bad)
+    assert not report.passed
+    assert report.manifest is None
+    assert len(report.errors) == 1
+
+
+def test_the_check_loads_no_server_only_dependency() -> None:
+    probe = (
+        "import sys, plugport.checks\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'fastapi', 'sqlalchemy', "
+        "'starlette', 'uvicorn'})\n"
+        "print(heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
