@@ -27,10 +27,29 @@ def test_no_placeholder_left(tmp_path: Path) -> None:
 
 
 def test_failure_leaves_nothing(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="does not exist"):
-        scaffold.create_plugin("acme.x1", "basic", tmp_path / "missing" / "x1")
     with pytest.raises(InvalidInputError, match="unknown template"):
-        scaffold.create_plugin("acme.x1", "fancy", tmp_path / "x1")
+        scaffold.create_plugin("acme.x1", "fancy", tmp_path / "missing" / "x1")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidInputError, match=r"--path: .*file is a file, not a directory"):
+        scaffold.create_plugin("acme.x1", "basic", tmp_path / "file" / "a" / "x1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_missing_parents_are_created(tmp_path: Path) -> None:
+    files = scaffold.create_plugin("acme.x1", "basic", tmp_path / "a" / "b" / "x1")
+    assert (tmp_path / "a" / "b" / "x1" / "plugport.toml") in files
+
+
+def test_a_failed_render_removes_the_parents_it_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> list[Path]:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(scaffold, "_render_tree", broken)
+    with pytest.raises(OSError, match="disk full"):
+        scaffold.create_plugin("acme.x1", "basic", tmp_path / "a" / "b" / "x1")
     assert list(tmp_path.iterdir()) == []
 
 
