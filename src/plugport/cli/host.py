@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -367,32 +367,62 @@ def search(  # noqa: PLR0917 one parameter per command-line option
     out.print(f"{data['total']} found")
 
 
-def _arguments(pairs: list[str]) -> dict[str, Any]:
+def _arguments(pairs: Sequence[str], raw_pairs: Sequence[str] = ()) -> dict[str, Any]:
+    """``--arg`` values are JSON when they parse as JSON (else the text); ``--arg-str`` values
+    are always the text as given (a webhook body that happens to be JSON stays a string)."""
     values: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInputError(f"--arg {pair!r}: write key=value")
-        try:
-            values[key] = json.loads(raw)
-        except ValueError:
-            values[key] = raw
+    for option, pairs_given in (("--arg", pairs), ("--arg-str", raw_pairs)):
+        for pair in pairs_given:
+            key, sep, raw = pair.partition("=")
+            if not sep or not key:
+                raise InvalidInputError(f"{option} {pair!r}: write key=value")
+            if key in values:
+                raise InvalidInputError(f"{option} {pair!r}: {key!r} is given twice")
+            if option == "--arg-str":
+                values[key] = raw
+                continue
+            try:
+                values[key] = json.loads(raw)
+            except ValueError:
+                values[key] = raw
     return values
 
 
-def run(
+def run(  # noqa: PLR0917 one parameter per command-line option
     plugin: str,
     target: Annotated[str, typer.Argument(help="A hook or a command the plugin contributes.")],
     arg: Annotated[
-        list[str] | None, typer.Option("--arg", help="key=value (JSON values too).")
+        list[str] | None,
+        typer.Option("--arg", help="key=value; a value that parses as JSON is JSON."),
     ] = None,
+    arg_str: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--arg-str", help="key=value; the value is always this text, never JSON-decoded."
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Stream to stderr, one line each, the plugin's log lines, every capability "
+            "call with its verdict (why, when denied) and duration, and the runtime's "
+            "decisions. stdout stays the JSON result.",
+        ),
+    ] = False,
     home: Home = None,
     sandbox: Sandbox = "strict",
 ) -> None:
-    """Run a plugin's hook or command in the sandbox and print the result as JSON."""
+    """Run a plugin's hook or command in the sandbox and print the result as JSON. A failure
+    shows the plugin's own traceback."""
 
     async def action(host: Any) -> Any:
-        kwargs = _arguments(arg or [])
+        kwargs = _arguments(arg or [], arg_str or [])
+        if verbose:
+            from plugport.cli._activity import activity_line
+
+            host.supervisor.activity.subscribe(lambda a: err.print(activity_line(a)))
         status = {s["name"]: s for s in host.status()}
         if plugin not in status:
             raise InvalidInputError(f"{plugin} is not installed")
@@ -418,6 +448,51 @@ def run(
         return mine[0].value
 
     print(json.dumps(_run(home, None, action, sandbox=sandbox), default=str, indent=2))
+
+
+def logs(
+    plugin: str,
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many of the last lines.")] = 50,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    home: Home = None,
+) -> None:
+    """What a plugin logged (self.log), from every process that ran it: its last lines,
+    coloured by level; kept in HOME/logs, 1 MiB per plugin plus one rotated file."""
+    if lines < 0:
+        raise typer.BadParameter("--lines must be 0 or more")
+    records = _run(
+        home,
+        None,
+        lambda host: _value(host.log_lines(plugin, lines=lines)),
+        sandbox="best-effort",
+        plugins=False,
+        read_only=True,
+    )
+    for record in records:
+        _print_log(plugin, record, as_json)
+    if not follow:
+        return
+    from plugport.host.install import HostPaths
+    from plugport.host.plugin_logs import PluginLogs
+
+    try:
+        for record in PluginLogs(HostPaths(_home(home).absolute()).logs).follow(plugin):
+            _print_log(plugin, record, as_json)
+    except KeyboardInterrupt:
+        return
+
+
+def _print_log(plugin: str, record: Any, as_json: bool) -> None:
+    if as_json:
+        print(record.to_json(), flush=True)
+        return
+    from plugport.cli._activity import log_line
+
+    out.print(log_line(plugin, record.at, record.level, record.message, record.fields))
+    out.file.flush()
 
 
 def audit(
@@ -602,7 +677,8 @@ def _service_group() -> typer.Typer:
 
 
 def register(app: typer.Typer) -> None:
-    for command in (install, update, uninstall, enable, disable, status, info, search, run, audit):
+    commands = (install, update, uninstall, enable, disable, status, info, search, run, logs, audit)
+    for command in commands:
         app.command()(command)
     app.command("list")(list_)
     app.command("check-updates")(check_updates)

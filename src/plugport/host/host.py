@@ -33,6 +33,7 @@ from plugport.host.client import RegistryClient, RetryPolicy
 from plugport.host.consent import Consent, ConsentRequest, needs_consent, refuse_growth
 from plugport.host.fetch import Fetcher, Progress, RegistrySource
 from plugport.host.install import HostPaths, Installer, Staged
+from plugport.host.plugin_logs import LogRecord, PluginLogs
 from plugport.host.resolver import Requirement, resolve
 from plugport.host.sources import parse_source
 from plugport.host.state import HostAudit, HostState, Installation, Journal
@@ -151,6 +152,9 @@ class PluginHost:
             actor=self.actor,
             progress=progress,
         )
+        self.logs = PluginLogs(self.paths.logs)
+        """Each plugin's log lines, written while the runtime runs (``plugport logs``)."""
+        self._unsubscribe_logs: Callable[[], None] | None = None
         self.hooks = _Hooks(self)
         self.commands = _Commands(self)
         self.events = _Events(self)
@@ -192,6 +196,7 @@ class PluginHost:
         for installation in self.state.installations():
             if installation.enabled:
                 self._add(installation)
+        self._unsubscribe_logs = self.supervisor.activity.subscribe(self.logs.write)
         await self.supervisor.start()
         if isinstance(self.supervisor.launcher, ZygoteLauncher):
             # Its imports (~0.5 s) overlap the application's own start-up instead of delaying
@@ -202,6 +207,10 @@ class PluginHost:
     async def stop(self) -> None:
         await self.reports_sent()
         await self.supervisor.close()
+        if self._unsubscribe_logs is not None:
+            self._unsubscribe_logs()
+            self._unsubscribe_logs = None
+        self.logs.close()
         for client in self.clients:
             client.close()
         self.state.close()
@@ -230,6 +239,14 @@ class PluginHost:
                 }
             )
         return rows
+
+    def log_lines(self, name: str, *, lines: int = 50) -> list[LogRecord]:
+        """The last ``lines`` lines ``name`` logged (``self.log`` in its code), oldest first,
+        from this and earlier processes. A name that is neither installed nor has logs left
+        from an uninstall is a :class:`~plugport.errors.NotFoundError`."""
+        if self.state.get(name) is None and not self.logs.exists(name):
+            raise NotFoundError("installed plugin", name)
+        return self.logs.tail(name, lines)
 
     def audit(self, *, subject: str | None = None, limit: int = 100) -> list[HostAudit]:
         return self.state.audit_trail(subject=subject, limit=limit)
@@ -359,6 +376,8 @@ class PluginHost:
                 await self.supervisor.remove(name, purge_data=purge)
             elif purge:
                 self.supervisor.purge(name)
+            if purge:
+                self.logs.purge(name)
             self.installer.remove(installation, actor=self.actor, purge=purge)
             await self._report(installation, "uninstall")
 

@@ -72,6 +72,11 @@ class HostPaths:
     def cache(self) -> Path:
         return self.root / "cache"
 
+    @property
+    def logs(self) -> Path:
+        """Each plugin's log lines (``host/plugin_logs.py``)."""
+        return self.root / "logs"
+
     def code_dir(self, installation: Installation) -> Path:
         if installation.source_kind == "dev":
             return Path(installation.source)
@@ -80,7 +85,7 @@ class HostPaths:
         )
 
     def make(self) -> None:
-        for path in (self.root, self.runtime, self.plugins, self.staging, self.cache):
+        for path in (self.root, self.runtime, self.plugins, self.staging, self.cache, self.logs):
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 

@@ -1,0 +1,198 @@
+"""``run`` with ``--arg-str`` and ``-v``, and ``logs``, on a plugin installed from a directory
+into a real host home (real sandboxed workers, no registry needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli, snapshot
+
+ECHO = """\
+from plugport.errors import PermissionDeniedError
+from plugport.sdk import Plugin, hook
+
+
+class Main(Plugin):
+    @hook("echo")
+    async def echo(self, body):
+        self.log.info("echo called", extra={"size": len(str(body))})
+        await self.api.storage.set("last", body)
+        return {"type": type(body).__name__, "body": body}
+
+    @hook("sneak")
+    async def sneak(self):
+        try:
+            await self.api.net.fetch("https://not-granted.example/")
+        except PermissionDeniedError as exc:
+            return "refused: " + str(exc)
+        return "fetched"
+
+    @hook("boom")
+    def boom(self):
+        self.log.warning("about to fail")
+        return self.explode()
+
+    def explode(self):
+        raise ValueError("boom went the plugin")
+"""
+
+MANIFEST = """\
+name = "acme.echo"
+version = "1.0.0"
+entry = "main:Main"
+display_name = "Echo"
+description = "Echoes what it is given."
+
+[permissions]
+storage = "64 KiB"
+network = ["api.example.com"]
+
+[contributes]
+hooks = { echo = 0, sneak = 0, boom = 0 }
+"""
+
+
+def echo_plugin(root: Path) -> Path:
+    source = root / "echo"
+    source.mkdir()
+    (source / "main.py").write_text(ECHO)
+    (source / "plugport.toml").write_text(MANIFEST)
+    return source
+
+
+@pytest.fixture
+def home(run_cli: RunCli, tmp_path: Path) -> list[str]:
+    where = ["--home", str(tmp_path / "home")]
+    installed = run_cli("install", str(echo_plugin(tmp_path)), "--yes", *where)
+    assert installed.exit_code == 0, installed.output
+    return where
+
+
+@pytest.mark.slow
+def test_arg_str_is_never_json_decoded(run_cli: RunCli, home: list[str], tmp_path: Path) -> None:
+    body = '{"action": "opened", "n": 1}'
+    raw = run_cli("run", "acme.echo", "echo", "--arg-str", f"body={body}", *home)
+    assert raw.exit_code == 0, raw.output
+    assert json.loads(raw.stdout) == {"type": "str", "body": body}
+    decoded = run_cli("run", "acme.echo", "echo", "--arg", f"body={body}", *home)
+    assert json.loads(decoded.stdout) == {"type": "dict", "body": json.loads(body)}
+    number = run_cli("run", "acme.echo", "echo", "--arg-str", "body=42", *home)
+    assert json.loads(number.stdout) == {"type": "str", "body": "42"}
+
+    before = snapshot(tmp_path / "home" / "plugins")
+    for args, message in (
+        (["--arg-str", "novalue"], "--arg-str 'novalue': write key=value"),
+        (["--arg", "body=1", "--arg-str", "body=2"], "--arg-str 'body=2': 'body' is given twice"),
+    ):
+        result = run_cli("run", "acme.echo", "echo", *args, *home)
+        assert result.exit_code == 1, result.output
+        assert message in result.output
+        assert result.stdout == ""
+    assert snapshot(tmp_path / "home" / "plugins") == before
+
+
+@pytest.mark.slow
+def test_verbose_streams_logs_and_capability_calls_to_stderr(
+    run_cli: RunCli, home: list[str]
+) -> None:
+    ran = run_cli("run", "acme.echo", "echo", "--arg-str", "body=hi", "-v", *home)
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.stdout) == {"type": "str", "body": "hi"}  # stdout: the result only
+    lines = ran.stderr.splitlines()
+    assert any("acme.echo INFO" in line and "echo called size=2" in line for line in lines)
+    [storage] = [line for line in lines if "call storage.set" in line]
+    assert "granted" in storage
+    assert storage.endswith(" ms")
+    assert any("ran hook echo ok" in line for line in lines), lines
+    assert any(" activate pid " in line for line in lines), lines
+
+    denied = run_cli("run", "acme.echo", "sneak", "--verbose", *home)
+    assert denied.exit_code == 0, denied.output
+    assert json.loads(denied.stdout).startswith("refused: ")
+    [fetch] = [line for line in denied.stderr.splitlines() if "call net.fetch" in line]
+    assert "denied: " in fetch
+    assert "not-granted.example" in fetch
+
+    quiet = run_cli("run", "acme.echo", "echo", "--arg-str", "body=hi", *home)
+    assert quiet.stderr == ""
+
+
+@pytest.mark.slow
+def test_a_plugin_error_shows_its_traceback(run_cli: RunCli, home: list[str]) -> None:
+    failed = run_cli("run", "acme.echo", "boom", "-v", *home)
+    assert failed.exit_code == 1
+    assert failed.stdout == ""
+    assert "about to fail" in failed.stderr
+    assert "raised ValueError: boom went the plugin" in failed.stderr
+    assert 'File "main.py", line' in failed.stderr  # the plugin's frames, relative to it
+    assert "in explode" in failed.stderr
+    assert "site-packages" not in failed.stderr
+    assert "plugport/runtime" not in failed.stderr
+
+
+@pytest.mark.slow
+def test_logs_keeps_what_the_plugin_said(run_cli: RunCli, home: list[str], tmp_path: Path) -> None:
+    for body in ("one", "two", "three"):
+        assert (
+            run_cli("run", "acme.echo", "echo", "--arg-str", f"body={body}", *home).exit_code == 0
+        )
+    assert run_cli("run", "acme.echo", "boom", *home).exit_code == 1
+
+    shown = run_cli("logs", "acme.echo", *home)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        "acme.echo INFO     echo called size=3",
+        "acme.echo INFO     echo called size=3",
+        "acme.echo INFO     echo called size=5",
+        "acme.echo WARNING  about to fail",
+    ]
+
+    last = run_cli("logs", "acme.echo", "-n", "2", "--json", *home)
+    records = [json.loads(line) for line in last.stdout.splitlines()]
+    assert [(r["level"], r["message"], r["fields"]) for r in records] == [
+        ("info", "echo called", {"size": 5}),
+        ("warning", "about to fail", {}),
+    ]
+    assert records[0]["at"] <= records[1]["at"] <= time.time()
+
+    logs_dir = tmp_path / "home" / "logs"
+    before = snapshot(logs_dir)
+    unknown = run_cli("logs", "acme.nobody", *home)
+    assert unknown.exit_code == 1
+    assert "no installed plugin 'acme.nobody'" in unknown.output
+    assert snapshot(logs_dir) == before
+
+
+@pytest.mark.slow
+def test_logs_follow_prints_new_lines_until_ctrl_c(
+    run_cli: RunCli, home: list[str], tmp_path: Path
+) -> None:
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "plugport", "logs", "acme.echo", "--follow", "--json", *home],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        time.sleep(1.0)  # the follower has printed the (empty) tail and is waiting
+        ran = run_cli("run", "acme.echo", "echo", "--arg-str", "body=followed", *home)
+        assert ran.exit_code == 0, ran.output
+        assert follower.stdout is not None
+        line = follower.stdout.readline()
+        assert json.loads(line)["fields"] == {"size": 8}
+    finally:
+        follower.send_signal(signal.SIGINT)
+        _, stderr = follower.communicate(timeout=10)
+    assert follower.returncode == 0, stderr
+    assert "Traceback" not in stderr
