@@ -40,6 +40,12 @@ class Main(Plugin):
         self.log.warning("about to fail")
         return self.explode()
 
+    @hook("die")
+    def die(self):
+        import os
+
+        os._exit(3)
+
     def explode(self):
         raise ValueError("boom went the plugin")
 """
@@ -56,7 +62,7 @@ storage = "64 KiB"
 network = ["api.example.com"]
 
 [contributes]
-hooks = { echo = 0, sneak = 0, boom = 0 }
+hooks = { echo = 0, sneak = 0, boom = 0, die = 0 }
 """
 
 
@@ -196,3 +202,66 @@ def test_logs_follow_prints_new_lines_until_ctrl_c(
         _, stderr = follower.communicate(timeout=10)
     assert follower.returncode == 0, stderr
     assert "Traceback" not in stderr
+
+
+def plugport(*args: str) -> subprocess.CompletedProcess[str]:
+    """``plugport ARGS`` in a process of its own."""
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    return subprocess.run(
+        [sys.executable, "-m", "plugport", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.mark.slow
+def test_runtime_decisions_appear_in_audit_with_the_hosts(
+    run_cli: RunCli, home: list[str]
+) -> None:
+    assert run_cli("run", "acme.echo", "sneak", *home).exit_code == 0
+    rows = json.loads(run_cli("audit", "--plugin", "acme.echo", "--json", *home).stdout)
+    assert [row["at"] for row in rows] == sorted((row["at"] for row in rows), reverse=True)
+    actions = [(row["actor"], row["action"]) for row in rows]
+    assert ("runtime", "activate") in actions
+    assert ("runtime", "deactivate") in actions
+    assert any(actor != "runtime" and action == "install" for actor, action in actions)
+    [deny] = [row for row in rows if row["action"] == "deny"]
+    assert deny["outcome"] == "refused"
+    assert deny["detail"]["capability"] == "net.fetch"
+    assert "not-granted.example" in deny["detail"]["reason"]
+    # the install's activation came before this run's denial
+    install = next(row for row in rows if row["action"] == "install")
+    assert install["at"] < deny["at"]
+
+    table = run_cli("audit", *home, "--limit", "100")
+    assert "deny" in table.stdout
+    assert "runtime" in table.stdout
+    assert json.loads(run_cli("audit", "--plugin", "acme.other", "--json", *home).stdout) == []
+    refused = run_cli("audit", "--limit", "0", *home)
+    assert refused.exit_code == 1
+    assert "limit must be an integer from 1 to 10000" in refused.output
+
+
+@pytest.mark.slow
+def test_the_last_error_survives_the_process_that_saw_it(
+    run_cli: RunCli, home: list[str]
+) -> None:
+    before = json.loads(plugport("status", "--json", *home).stdout)
+    assert before[0]["last_error"] is None
+    died = plugport("run", "acme.echo", "die", *home)
+    assert died.returncode == 1, died.stderr
+    [row] = json.loads(plugport("status", "--json", *home).stdout)
+    assert row["last_error_kind"] == "crash"
+    assert "exit" in row["last_error"]
+    assert time.time() - 60 < row["last_error_at"] <= time.time()
+    table = plugport("status", *home).stdout
+    assert "crash:" in table
+
+    # a new start (disable, enable) begins with a clean slate
+    assert run_cli("disable", "acme.echo", *home).exit_code == 0
+    assert run_cli("enable", "acme.echo", *home).exit_code == 0
+    [row] = json.loads(plugport("status", "--json", *home).stdout)
+    assert row["last_error"] is None

@@ -298,23 +298,39 @@ def list_(home: Home = None, as_json: Annotated[bool, typer.Option("--json")] = 
     out.print(table)
 
 
-def status(home: Home = None, sandbox: Sandbox = "strict") -> None:
-    """Installed plugins with their runtime state."""
+def status(
+    home: Home = None,
+    sandbox: Sandbox = "strict",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Installed plugins with their runtime state, and each one's last error (crash, kill,
+    limit, refusal or quarantine since it was installed, updated, enabled or disabled), also
+    when another process saw it."""
     rows = _run(home, None, lambda host: _value(host.status()), sandbox=sandbox, read_only=True)
+    if as_json:
+        print(json.dumps(rows, default=str, indent=2))
+        return
     if not rows:
         out.print(f"no plugins installed in {_home(home)}")
         return
     table = Table("name", "version", "enabled", "state", "restarts", "last error")
     for row in rows:
+        error = ""
+        if row["last_error"]:
+            error = f"{_when(row['last_error_at'])} {row['last_error_kind']}: {row['last_error']}"
         table.add_row(
             row["name"],
             row["version"],
             "yes" if row["enabled"] else "no",
             row["state"],
             str(row["restarts"]),
-            row["last_error"] or "",
+            error,
         )
     out.print(table)
+
+
+def _when(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def info(
@@ -497,10 +513,13 @@ def _print_log(plugin: str, record: Any, as_json: bool) -> None:
 
 def audit(
     home: Home = None,
-    plugin: Annotated[str | None, typer.Option("--plugin")] = None,
+    plugin: Annotated[str | None, typer.Option("--plugin", help="Only this plugin's.")] = None,
     limit: Annotated[int, typer.Option("--limit")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Who did what to which plugin, when, and how it ended."""
+    """Who did what to which plugin, when, and how it ended: the host's operations and the
+    runtime's decisions (activate, deny, limit, kill, crash, restart, quarantine, refuse; who:
+    runtime), newest first."""
     rows = _run(
         home,
         None,
@@ -509,11 +528,13 @@ def audit(
         plugins=False,
         read_only=True,
     )
+    if as_json:
+        print(json.dumps([r.__dict__ for r in rows], default=str, indent=2))
+        return
     table = Table("when", "who", "action", "plugin", "outcome", "detail")
     for row in rows:
-        when = datetime.fromtimestamp(row.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
         detail = ", ".join(f"{k}={v}" for k, v in row.detail.items() if v is not None)
-        table.add_row(when, row.actor, row.action, row.subject, row.outcome, detail)
+        table.add_row(_when(row.at), row.actor, row.action, row.subject, row.outcome, detail)
     out.print(table)
 
 

@@ -39,6 +39,7 @@ from plugport.host.sources import parse_source
 from plugport.host.state import HostAudit, HostState, Installation, Journal
 from plugport.manifest import Permissions, load_manifest
 from plugport.runtime._db import RuntimeDatabase
+from plugport.runtime.audit import AuditEvent, last_failure
 from plugport.runtime.hooks import HookOutcome, HookSpec
 from plugport.runtime.launcher import ZygoteLauncher
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor, SupervisorConfig
@@ -226,6 +227,7 @@ class PluginHost:
         rows = []
         for installation in self.state.installations():
             runtime: PluginStatus | None = running.get(installation.name)
+            failure = self.last_error(installation.name)
             rows.append(
                 {
                     "name": installation.name,
@@ -234,11 +236,21 @@ class PluginHost:
                     "source": installation.source_kind,
                     "state": runtime.state if runtime else "disabled",
                     "quarantined": runtime.quarantined if runtime else None,
-                    "last_error": runtime.last_error if runtime else None,
+                    "last_error": failure.reason if failure else None,
+                    "last_error_kind": failure.kind if failure else None,
+                    "last_error_at": failure.at if failure else None,
                     "restarts": runtime.restarts if runtime else 0,
                 }
             )
         return rows
+
+    def last_error(self, name: str) -> AuditEvent | None:
+        """``name``'s newest crash, kill, limit, refusal or quarantine since it was last
+        installed, updated, enabled or disabled, from the runtime's persisted audit log: it
+        survives the process that saw it."""
+        installation = self.state.get(name)
+        since = installation.updated_at if installation is not None else None
+        return last_failure(self.supervisor.audit, name, since=since)
 
     def log_lines(self, name: str, *, lines: int = 50) -> list[LogRecord]:
         """The last ``lines`` lines ``name`` logged (``self.log`` in its code), oldest first,
@@ -249,7 +261,14 @@ class PluginHost:
         return self.logs.tail(name, lines)
 
     def audit(self, *, subject: str | None = None, limit: int = 100) -> list[HostAudit]:
-        return self.state.audit_trail(subject=subject, limit=limit)
+        """The host's operations (install, update, consent, enable …) and the runtime's
+        decisions (activate, deny, limit, kill, crash, restart, quarantine, refuse …; actor
+        ``runtime``, the reason and capability in ``detail``), newest first, merged by time;
+        ``subject`` keeps one plugin's."""
+        runtime = self.supervisor.audit.query(plugin=subject, limit=limit)
+        rows = self.state.audit_trail(subject=subject, limit=limit)
+        rows += [_host_row(event) for event in runtime]
+        return sorted(rows, key=lambda row: row.at, reverse=True)[:limit]
 
     def search(self, q: str = "", **filters: str) -> dict[str, Any]:
         params = {k: v for k, v in filters.items() if v}
@@ -561,6 +580,25 @@ class PluginHost:
         """Wait until every usage report begun so far has been answered (or has failed)."""
         while self._reports:
             await asyncio.gather(*self._reports, return_exceptions=True)
+
+
+_RUNTIME_OUTCOMES = {
+    "deny": "refused",
+    "refuse": "refused",
+    "limit": "refused",
+    "kill": "failed",
+    "crash": "failed",
+    "quarantine": "failed",
+}
+
+
+def _host_row(event: AuditEvent) -> HostAudit:
+    """A runtime audit event in the host trail's shape."""
+    detail = {"reason": event.reason} | (
+        {"capability": event.capability} if event.capability else {}
+    )
+    outcome = _RUNTIME_OUTCOMES.get(event.kind, "ok")
+    return HostAudit(event.at, "runtime", event.kind, event.plugin, outcome, detail, event.id)
 
 
 def _needs(name: str, version: str, dependencies: Mapping[str, str]) -> list[Requirement]:
