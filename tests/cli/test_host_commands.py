@@ -218,9 +218,7 @@ def plugport(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_runtime_decisions_appear_in_audit_with_the_hosts(
-    run_cli: RunCli, home: list[str]
-) -> None:
+def test_runtime_decisions_appear_in_audit_with_the_hosts(run_cli: RunCli, home: list[str]) -> None:
     assert run_cli("run", "acme.echo", "sneak", *home).exit_code == 0
     rows = json.loads(run_cli("audit", "--plugin", "acme.echo", "--json", *home).stdout)
     assert [row["at"] for row in rows] == sorted((row["at"] for row in rows), reverse=True)
@@ -246,9 +244,7 @@ def test_runtime_decisions_appear_in_audit_with_the_hosts(
 
 
 @pytest.mark.slow
-def test_the_last_error_survives_the_process_that_saw_it(
-    run_cli: RunCli, home: list[str]
-) -> None:
+def test_the_last_error_survives_the_process_that_saw_it(run_cli: RunCli, home: list[str]) -> None:
     before = json.loads(plugport("status", "--json", *home).stdout)
     assert before[0]["last_error"] is None
     died = plugport("run", "acme.echo", "die", *home)
