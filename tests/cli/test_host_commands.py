@@ -261,3 +261,94 @@ def test_the_last_error_survives_the_process_that_saw_it(run_cli: RunCli, home: 
     assert run_cli("enable", "acme.echo", *home).exit_code == 0
     [row] = json.loads(plugport("status", "--json", *home).stdout)
     assert row["last_error"] is None
+
+
+SETTINGS_CODE = """\
+from plugport.sdk import Plugin, hook
+
+
+class Main(Plugin):
+    @hook("show")
+    async def show(self):
+        return await self.api.config.get()
+"""
+
+SETTINGS_MANIFEST = """\
+name = "acme.configured"
+version = "1.0.0"
+entry = "main:Main"
+display_name = "Configured"
+description = "Needs a token and a port."
+
+[permissions]
+config = true
+
+[contributes]
+hooks = { show = 0 }
+
+[config]
+type = "object"
+required = ["token", "port"]
+properties.token = { type = "string", minLength = 4 }
+properties.port = { type = "integer", minimum = 1, maximum = 65535 }
+properties.label = { type = "string", default = "hi" }
+"""
+
+
+def test_required_settings_install_disabled_then_config_set_and_enable(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    source = tmp_path / "configured"
+    source.mkdir()
+    (source / "main.py").write_text(SETTINGS_CODE)
+    (source / "plugport.toml").write_text(SETTINGS_MANIFEST)
+    home = ["--home", str(tmp_path / "home")]
+
+    installed = run_cli("install", str(source), "--yes", *home)
+    assert installed.exit_code == 0, installed.output
+    assert "installed acme.configured 1.0.0" in installed.stdout
+    assert "acme.configured is disabled: it needs settings: token, port" in installed.stderr
+    assert "plugport config set acme.configured token VALUE" in installed.stderr
+    [row] = json.loads(run_cli("status", "--json", *home).stdout)
+    assert (row["enabled"], row["needs_settings"]) == (False, ["token", "port"])
+
+    def refused(*args: str, message: str) -> None:
+        before = run_cli("config", "get", "acme.configured", *home).stdout
+        result = run_cli(*args, *home)
+        assert result.exit_code == 1, result.output
+        assert message in result.output, result.output
+        assert run_cli("config", "get", "acme.configured", *home).stdout == before
+
+    refused(
+        "enable",
+        "acme.configured",
+        message="acme.configured needs settings: token, port; set them with plugport config "
+        "set acme.configured token VALUE; plugport config set acme.configured port VALUE",
+    )
+    refused("config", "set", "acme.configured", "port", "99999", message="config.port: 99999 is")
+    refused("config", "set", "acme.configured", "port", "80", "--str", message="'80' is not of")
+    refused("config", "set", "acme.configured", "token", "abc", message="config.token: 'abc' is")
+    refused("config", "set", "acme.nobody", "port", "80", message="acme.nobody")
+    refused("config", "unset", "acme.configured", "label", message="'label' is not set")
+
+    assert run_cli("config", "set", "acme.configured", "port", "8080", *home).exit_code == 0
+    token = run_cli("config", "set", "acme.configured", "token", "1234", "--str", *home)
+    assert token.exit_code == 0, token.output
+    assert json.loads(run_cli("config", "get", "acme.configured", *home).stdout) == {
+        "port": 8080,
+        "token": "1234",
+        "label": "hi",
+    }
+    assert json.loads(run_cli("config", "get", "acme.configured", "token", *home).stdout) == "1234"
+    assert run_cli("enable", "acme.configured", *home).exit_code == 0
+    shown = run_cli("run", "acme.configured", "show", *home)
+    assert json.loads(shown.stdout) == {"port": 8080, "token": "1234", "label": "hi"}
+
+    # enabled: a required key cannot be removed, an optional one can
+    refused("config", "unset", "acme.configured", "port", message="is enabled and needs settings")
+    assert run_cli("config", "set", "acme.configured", "label", "yo", *home).exit_code == 0
+    assert run_cli("config", "unset", "acme.configured", "label", *home).exit_code == 0
+    audit = json.loads(run_cli("audit", "--plugin", "acme.configured", "--json", *home).stdout)
+    configured = [row for row in audit if row["action"] == "configure"]
+    assert configured[0]["detail"] == {"keys": ["label"]}
+    assert "1234" not in json.dumps(audit)  # keys, never values

@@ -202,8 +202,19 @@ def install(  # noqa: PLR0917 one parameter per command-line option
     for name, version, previous in report.installed:
         was = f" (was {previous})" if previous else ""
         out.print(f"installed {name} {version}{was}")
+    _needs_settings(report)
     if not report.installed:
         out.print("nothing to do: already installed")
+
+
+def _needs_settings(report: Any) -> None:
+    from plugport.host.settings import setting_command
+
+    for name, missing in report.needs_settings.items():
+        err.print(
+            f"[yellow]{name} is disabled: it needs settings: {', '.join(missing)}[/]; set "
+            f"them with {setting_command(name, missing)}, then plugport enable {name}"
+        )
 
 
 def update(  # noqa: PLR0917 one parameter per command-line option
@@ -238,6 +249,7 @@ def update(  # noqa: PLR0917 one parameter per command-line option
     )
     for name, version, previous in report.installed:
         out.print(f"updated {name} {previous} -> {version}")
+    _needs_settings(report)
     if not report.installed:
         out.print("everything is up to date")
 
@@ -322,7 +334,12 @@ def status(
             row["name"],
             row["version"],
             "yes" if row["enabled"] else "no",
-            row["state"],
+            row["state"]
+            + (
+                f" (needs settings: {', '.join(row['needs_settings'])})"
+                if row["needs_settings"]
+                else ""
+            ),
             str(row["restarts"]),
             error,
         )
@@ -509,6 +526,84 @@ def _print_log(plugin: str, record: Any, as_json: bool) -> None:
 
     out.print(log_line(plugin, record.at, record.level, record.message, record.fields))
     out.file.flush()
+
+
+def config_get(
+    plugin: str,
+    key: Annotated[str | None, typer.Argument(help="One setting (default: all).")] = None,
+    home: Home = None,
+) -> None:
+    """Print a plugin's settings as JSON: its schema's defaults overlaid by what was set."""
+
+    def read(host: Any) -> Any:
+        values = host.settings(plugin)
+        if key is None:
+            return values
+        if key not in values:
+            known = ", ".join(sorted(host.config_schema(plugin).get("properties") or {}))
+            raise InvalidInputError(
+                f"{plugin}: no setting {key!r} is set or has a default (its schema names: "
+                f"{known or 'none'})"
+            )
+        return values[key]
+
+    found = _run(
+        home,
+        None,
+        lambda host: _value(read(host)),
+        sandbox="best-effort",
+        plugins=False,
+        read_only=True,
+    )
+    print(json.dumps(found, indent=2, default=str))
+
+
+def config_set(
+    plugin: str,
+    key: str,
+    value: Annotated[str, typer.Argument(help="JSON when it parses as JSON, else text.")],
+    as_str: Annotated[bool, typer.Option("--str", help="Keep VALUE as text.")] = False,
+    home: Home = None,
+) -> None:
+    """Set one setting, checked against the manifest's config schema; a running plugin reads
+    it on its next config.get. Settings the schema marks required may be given one at a time
+    while the plugin is disabled; plugport enable waits until all are set."""
+    from plugport.host.settings import parse_value
+
+    parsed = parse_value(value, force_str=as_str)
+    _run(
+        home,
+        None,
+        lambda host: _value(host.set_setting(plugin, key, parsed)),
+        sandbox="best-effort",
+        plugins=False,
+    )
+    out.print(f"set {plugin} {key}")
+
+
+def config_unset(plugin: str, key: str, home: Home = None) -> None:
+    """Remove one setting, so its default applies again."""
+    _run(
+        home,
+        None,
+        lambda host: _value(host.unset_setting(plugin, key)),
+        sandbox="best-effort",
+        plugins=False,
+    )
+    out.print(f"unset {plugin} {key}")
+
+
+def _config_group() -> typer.Typer:
+    group = typer.Typer(
+        help="A plugin's settings (the manifest's [config] JSON Schema). A plugin whose "
+        "schema requires settings installs disabled until they are set: plugport config set "
+        "NAME KEY VALUE, then plugport enable NAME.",
+        no_args_is_help=True,
+    )
+    group.command("get")(config_get)
+    group.command("set")(config_set)
+    group.command("unset")(config_unset)
+    return group
 
 
 def audit(
@@ -704,3 +799,4 @@ def register(app: typer.Typer) -> None:
     app.command("list")(list_)
     app.command("check-updates")(check_updates)
     app.add_typer(_service_group(), name="host")
+    app.add_typer(_config_group(), name="config")

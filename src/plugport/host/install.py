@@ -215,9 +215,13 @@ class Installer:
         requested: Iterable[str],
         actor: str,
         operation: str,
+        disabled: Iterable[str] = (),
     ) -> list[Journal]:
         """Move every staged plugin into its own directory, then point the state at all of
-        them in one transaction, journalled, so a restart before :meth:`confirm` rolls back."""
+        them in one transaction, journalled, so a restart before :meth:`confirm` rolls back.
+        The plugins named in ``disabled`` are put in place disabled (settings they require are
+        missing); the others keep their previous state, enabled when new."""
+        off = set(disabled)
         now = self._clock()
         wanted = set(requested)
         rows: list[tuple[Installation, Installation | None]] = []
@@ -230,7 +234,7 @@ class Installer:
                 source=item.source,
                 sha256=item.sha256,
                 key_id=item.key_id,
-                enabled=previous.enabled if previous is not None else True,
+                enabled=item.name not in off and (previous is None or previous.enabled),
                 requested=item.name in wanted or (previous is not None and previous.requested),
                 permissions=dict(permissions[item.name]),
                 dependencies=dict(item.manifest.dependencies),
