@@ -27,10 +27,29 @@ def test_no_placeholder_left(tmp_path: Path) -> None:
 
 
 def test_failure_leaves_nothing(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="does not exist"):
-        scaffold.create_plugin("acme.x1", "basic", tmp_path / "missing" / "x1")
     with pytest.raises(InvalidInputError, match="unknown template"):
-        scaffold.create_plugin("acme.x1", "fancy", tmp_path / "x1")
+        scaffold.create_plugin("acme.x1", "fancy", tmp_path / "missing" / "x1")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidInputError, match=r"--path: .*file is a file, not a directory"):
+        scaffold.create_plugin("acme.x1", "basic", tmp_path / "file" / "a" / "x1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_missing_parents_are_created(tmp_path: Path) -> None:
+    files = scaffold.create_plugin("acme.x1", "basic", tmp_path / "a" / "b" / "x1")
+    assert (tmp_path / "a" / "b" / "x1" / "plugport.toml") in files
+
+
+def test_a_failed_render_removes_the_parents_it_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> list[Path]:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(scaffold, "_render_tree", broken)
+    with pytest.raises(OSError, match="disk full"):
+        scaffold.create_plugin("acme.x1", "basic", tmp_path / "a" / "b" / "x1")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -39,3 +58,33 @@ def test_empty_existing_directory_is_used(tmp_path: Path) -> None:
     scaffold.create_plugin("acme.x1", "basic", tmp_path / "x1")
     assert (tmp_path / "x1" / "plugport.toml").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["x1"]
+
+
+@pytest.mark.slow
+def test_the_widget_template_pushes_its_widget_in_the_sandbox(tmp_path: Path) -> None:
+    """What the widget template asks permission for, it uses: an increment updates the
+    widget through ``ui.update_widget``, and ``widget_data`` answers the same data."""
+    import asyncio
+
+    from plugport.manifest import load_manifest
+    from plugport.runtime import HookSpec, PluginInstall, Supervisor, SupervisorConfig
+
+    source = tmp_path / "counter"
+    scaffold.create_plugin("acme.counter", "widget", source)
+
+    async def main() -> tuple[object, object, object]:
+        config = SupervisorConfig(state_dir=tmp_path / "state", ping_interval_s=0)
+        async with Supervisor(config) as runtime:
+            runtime.declare_hook(HookSpec("widget_data", args=("widget_id", "settings")))
+            runtime.add(PluginInstall(load_manifest(source / "plugport.toml"), source))
+            count = await runtime.run_command("acme.counter", "counter.increment")
+            [widget] = runtime.ui.widgets("acme.counter")
+            [outcome] = await runtime.call_hook(
+                "widget_data", widget_id="counter.counter", settings={}
+            )
+            return count, (widget.id, widget.data), outcome.value
+
+    count, pushed, answered = asyncio.run(main())
+    assert count == 1
+    assert pushed == ("counter.counter", {"type": "stat", "label": "Count", "value": 1})
+    assert answered == {"type": "stat", "label": "Count", "value": 1}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from plugport import _api_usage, archive, inspection, signing
+from plugport._dirs import created_directory
 from plugport.errors import (
     ArchiveError,
     InvalidInputError,
@@ -234,22 +235,25 @@ def pack_plugin(
 ) -> PackedPlugin:
     """Validate ``source`` and pack it to ``NAME-VERSION.plugport``.
 
-    ``out`` may be a directory (the file goes inside it) or a file path; the default is the
-    current directory. An invalid plugin is never packed.
+    ``out`` names a file when it ends in ``.plugport`` and is not an existing directory (its
+    directory must exist); anything else names a directory, created with its parents if it is
+    missing (``-o dist/``), and the archive goes inside it. The default is the current
+    directory. An invalid plugin is never packed, and a failed pack leaves no directory behind.
     """
     report = validate_tree(source)
     if report.manifest is None or not report.valid:
         raise PluginValidationError(report.errors, source=str(source))
     manifest = report.manifest
+    limits = limits or archive.ArchiveLimits()
     if out is None:
-        dest = Path.cwd() / manifest.archive_filename
-    elif out.is_dir():
-        dest = out / manifest.archive_filename
+        out = Path.cwd()
+    if out.suffix == archive.ARCHIVE_SUFFIX and not out.is_dir():
+        if not out.parent.is_dir():
+            raise InvalidInputError(f"output directory {out.parent} does not exist")
+        result = archive.pack_tree(source, out, limits=limits)
     else:
-        dest = out
-    if not dest.parent.is_dir():
-        raise InvalidInputError(f"output directory {dest.parent} does not exist")
-    result = archive.pack_tree(source, dest, limits=limits or archive.ArchiveLimits())
+        with created_directory(out, what="--output") as directory:
+            result = archive.pack_tree(source, directory / manifest.archive_filename, limits=limits)
     return PackedPlugin(manifest, result, tuple(report.warnings))
 
 

@@ -10,6 +10,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from plugport._dirs import created_directory
 from plugport._version import __version__
 from plugport.errors import InvalidInputError
 from plugport.manifest import check_plugin_name
@@ -49,7 +50,8 @@ def template_values(name: str, template: str, author: str = "") -> dict[str, str
 def create_plugin(name: str, template: str, dest: Path, *, author: str = "") -> list[Path]:
     """Render ``template`` into the new directory ``dest``; returns the files written.
 
-    The files are rendered into a scratch directory first, so a failure leaves nothing behind.
+    Missing parents of ``dest`` are created (``init --path a/b``). The files are rendered
+    into a scratch directory first, so a failure leaves nothing behind, parents included.
     """
     if template not in TEMPLATES:
         raise InvalidInputError(
@@ -58,8 +60,11 @@ def create_plugin(name: str, template: str, dest: Path, *, author: str = "") -> 
     values = template_values(name, template, author)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise InvalidInputError(f"{dest} already exists and is not empty; choose another --path")
-    if not dest.parent.is_dir():
-        raise InvalidInputError(f"parent directory {dest.parent} does not exist")
+    with created_directory(dest.parent, what="--path"):
+        return _render_into(dest, template, values)
+
+
+def _render_into(dest: Path, template: str, values: dict[str, str]) -> list[Path]:
     root = resources.files("plugport.sdk") / "templates"
     scratch = Path(tempfile.mkdtemp(prefix=".plugport-init-", dir=dest.parent))
     try:

@@ -143,6 +143,52 @@ def test_pack_prints_path_size_sha256_and_is_reproducible(run_cli: RunCli, tmp_p
     assert len(lines[2].split()[-1]) == 64
 
 
+def test_init_creates_missing_parents(run_cli: RunCli, tmp_path: Path) -> None:
+    result = run_cli("init", "acme.hello", "--path", "a/b/hello")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a" / "b" / "hello" / "plugport.toml").is_file()
+    (tmp_path / "blocker").write_text("x")
+    before = snapshot(tmp_path)
+    refused = run_cli("init", "acme.other", "--path", "blocker/other")
+    assert refused.exit_code == 1
+    assert "--path: blocker is a file, not a directory" in refused.output
+    assert snapshot(tmp_path) == before
+
+
+def test_pack_into_a_directory_creates_it(run_cli: RunCli, tmp_path: Path) -> None:
+    """``-o dist/`` (the README's example) and ``-o dist`` both mean a directory; a name
+    ending in .plugport is the file."""
+    run_cli("init", "acme.hello")
+    for output, expected in (
+        ("dist/", "dist/acme.hello-0.1.0.plugport"),
+        ("build/nested", "build/nested/acme.hello-0.1.0.plugport"),
+        ("named.plugport", "named.plugport"),
+    ):
+        result = run_cli("pack", "hello", "-o", output)
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines()[0] == f"packed {expected}"
+        assert (tmp_path / expected).is_file()
+    data = (tmp_path / "named.plugport").read_bytes()
+    assert (tmp_path / "dist" / "acme.hello-0.1.0.plugport").read_bytes() == data
+
+
+def test_pack_refusals_leave_no_directory(run_cli: RunCli, tmp_path: Path) -> None:
+    run_cli("init", "acme.hello")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "plugport.toml").write_text(BROKEN_MANIFEST)
+    (tmp_path / "blocker").write_text("x")
+    before = snapshot(tmp_path)
+    for args, message in (
+        (["broken", "-o", "dist/"], "invalid plugin"),
+        (["hello", "-o", "blocker/dist"], "--output: blocker is a file, not a directory"),
+        (["hello", "-o", "missing/x.plugport"], "output directory missing does not exist"),
+    ):
+        result = run_cli("pack", *args)
+        assert result.exit_code == 1, result.output
+        assert message in result.output, result.output
+    assert snapshot(tmp_path) == before
+
+
 def test_pack_refuses_invalid_plugin(run_cli: RunCli, tmp_path: Path) -> None:
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "plugport.toml").write_text(BROKEN_MANIFEST)

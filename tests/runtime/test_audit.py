@@ -19,6 +19,7 @@ from plugport.runtime.audit import (
     AuditLog,
     MemoryAuditLog,
     SqliteAuditLog,
+    last_failure,
 )
 
 MakeLog = Callable[..., AuditLog]
@@ -258,3 +259,18 @@ def test_sqlite_creates_the_plugin_index() -> None:
         assert "(plugin, id)" in str(rows[0][0])
     finally:
         db.close()
+
+
+def test_last_failure_is_the_newest_failure_since(make_log: MakeLog) -> None:
+    log = make_log()
+    assert last_failure(log, "acme.a") is None
+    log.record(AuditEvent("acme.a", "crash", "exited with 3", at=10.0))
+    log.record(AuditEvent("acme.a", "activate", "pid 7", at=11.0))
+    log.record(AuditEvent("acme.a", "deny", "no network", "net.fetch", at=12.0))
+    log.record(AuditEvent("acme.b", "kill", "other plugin", at=13.0))
+    found = last_failure(log, "acme.a")
+    assert found is not None
+    assert (found.kind, found.reason, found.at) == ("crash", "exited with 3", 10.0)
+    log.record(AuditEvent("acme.a", "quarantine", "failed 5 times", at=14.0))
+    assert getattr(last_failure(log, "acme.a"), "kind", None) == "quarantine"
+    assert last_failure(log, "acme.a", since=14.5) is None

@@ -25,7 +25,9 @@ def init(
     path: Annotated[
         Path | None,
         typer.Option(
-            "--path", help="Directory to create (default: the part of NAME after the dot)."
+            "--path",
+            help="Directory to create, with any missing parents (default: the part of NAME "
+            "after the dot). An existing directory must be empty.",
         ),
     ] = None,
     author: Annotated[str, typer.Option(help="Author line for the manifest.")] = "",
@@ -77,7 +79,14 @@ def _print_report(report: authoring.ValidationReport) -> None:
 def pack(
     directory: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Plugin dir.")],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Output file or directory (default: .).")
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where the archive goes (default: .). A name ending in .plugport is the file "
+            "to write (its directory must exist); anything else is a directory, created if "
+            "missing, that receives NAME-VERSION.plugport (e.g. -o dist/).",
+        ),
     ] = None,
 ) -> None:
     """Validate and pack a plugin into a reproducible NAME-VERSION.plugport archive."""

@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -202,8 +202,19 @@ def install(  # noqa: PLR0917 one parameter per command-line option
     for name, version, previous in report.installed:
         was = f" (was {previous})" if previous else ""
         out.print(f"installed {name} {version}{was}")
+    _needs_settings(report)
     if not report.installed:
         out.print("nothing to do: already installed")
+
+
+def _needs_settings(report: Any) -> None:
+    from plugport.host.settings import setting_command
+
+    for name, missing in report.needs_settings.items():
+        err.print(
+            f"[yellow]{name} is disabled: it needs settings: {', '.join(missing)}[/]; set "
+            f"them with {setting_command(name, missing)}, then plugport enable {name}"
+        )
 
 
 def update(  # noqa: PLR0917 one parameter per command-line option
@@ -238,6 +249,7 @@ def update(  # noqa: PLR0917 one parameter per command-line option
     )
     for name, version, previous in report.installed:
         out.print(f"updated {name} {previous} -> {version}")
+    _needs_settings(report)
     if not report.installed:
         out.print("everything is up to date")
 
@@ -298,23 +310,44 @@ def list_(home: Home = None, as_json: Annotated[bool, typer.Option("--json")] = 
     out.print(table)
 
 
-def status(home: Home = None, sandbox: Sandbox = "strict") -> None:
-    """Installed plugins with their runtime state."""
+def status(
+    home: Home = None,
+    sandbox: Sandbox = "strict",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Installed plugins with their runtime state, and each one's last error (crash, kill,
+    limit, refusal or quarantine since it was installed, updated, enabled or disabled), also
+    when another process saw it."""
     rows = _run(home, None, lambda host: _value(host.status()), sandbox=sandbox, read_only=True)
+    if as_json:
+        print(json.dumps(rows, default=str, indent=2))
+        return
     if not rows:
         out.print(f"no plugins installed in {_home(home)}")
         return
     table = Table("name", "version", "enabled", "state", "restarts", "last error")
     for row in rows:
+        error = ""
+        if row["last_error"]:
+            error = f"{_when(row['last_error_at'])} {row['last_error_kind']}: {row['last_error']}"
         table.add_row(
             row["name"],
             row["version"],
             "yes" if row["enabled"] else "no",
-            row["state"],
+            row["state"]
+            + (
+                f" (needs settings: {', '.join(row['needs_settings'])})"
+                if row["needs_settings"]
+                else ""
+            ),
             str(row["restarts"]),
-            row["last_error"] or "",
+            error,
         )
     out.print(table)
+
+
+def _when(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def info(
@@ -367,32 +400,62 @@ def search(  # noqa: PLR0917 one parameter per command-line option
     out.print(f"{data['total']} found")
 
 
-def _arguments(pairs: list[str]) -> dict[str, Any]:
+def _arguments(pairs: Sequence[str], raw_pairs: Sequence[str] = ()) -> dict[str, Any]:
+    """``--arg`` values are JSON when they parse as JSON (else the text); ``--arg-str`` values
+    are always the text as given (a webhook body that happens to be JSON stays a string)."""
     values: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInputError(f"--arg {pair!r}: write key=value")
-        try:
-            values[key] = json.loads(raw)
-        except ValueError:
-            values[key] = raw
+    for option, pairs_given in (("--arg", pairs), ("--arg-str", raw_pairs)):
+        for pair in pairs_given:
+            key, sep, raw = pair.partition("=")
+            if not sep or not key:
+                raise InvalidInputError(f"{option} {pair!r}: write key=value")
+            if key in values:
+                raise InvalidInputError(f"{option} {pair!r}: {key!r} is given twice")
+            if option == "--arg-str":
+                values[key] = raw
+                continue
+            try:
+                values[key] = json.loads(raw)
+            except ValueError:
+                values[key] = raw
     return values
 
 
-def run(
+def run(  # noqa: PLR0917 one parameter per command-line option
     plugin: str,
     target: Annotated[str, typer.Argument(help="A hook or a command the plugin contributes.")],
     arg: Annotated[
-        list[str] | None, typer.Option("--arg", help="key=value (JSON values too).")
+        list[str] | None,
+        typer.Option("--arg", help="key=value; a value that parses as JSON is JSON."),
     ] = None,
+    arg_str: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--arg-str", help="key=value; the value is always this text, never JSON-decoded."
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Stream to stderr, one line each, the plugin's log lines, every capability "
+            "call with its verdict (why, when denied) and duration, and the runtime's "
+            "decisions. stdout stays the JSON result.",
+        ),
+    ] = False,
     home: Home = None,
     sandbox: Sandbox = "strict",
 ) -> None:
-    """Run a plugin's hook or command in the sandbox and print the result as JSON."""
+    """Run a plugin's hook or command in the sandbox and print the result as JSON. A failure
+    shows the plugin's own traceback."""
 
     async def action(host: Any) -> Any:
-        kwargs = _arguments(arg or [])
+        kwargs = _arguments(arg or [], arg_str or [])
+        if verbose:
+            from plugport.cli._activity import activity_line
+
+            host.supervisor.activity.subscribe(lambda a: err.print(activity_line(a)))
         status = {s["name"]: s for s in host.status()}
         if plugin not in status:
             raise InvalidInputError(f"{plugin} is not installed")
@@ -420,12 +483,138 @@ def run(
     print(json.dumps(_run(home, None, action, sandbox=sandbox), default=str, indent=2))
 
 
+def logs(
+    plugin: str,
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many of the last lines.")] = 50,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    home: Home = None,
+) -> None:
+    """What a plugin logged (self.log), from every process that ran it: its last lines,
+    coloured by level; kept in HOME/logs, 1 MiB per plugin plus one rotated file."""
+    if lines < 0:
+        raise typer.BadParameter("--lines must be 0 or more")
+    records = _run(
+        home,
+        None,
+        lambda host: _value(host.log_lines(plugin, lines=lines)),
+        sandbox="best-effort",
+        plugins=False,
+        read_only=True,
+    )
+    for record in records:
+        _print_log(plugin, record, as_json)
+    if not follow:
+        return
+    from plugport.host.install import HostPaths
+    from plugport.host.plugin_logs import PluginLogs
+
+    try:
+        for record in PluginLogs(HostPaths(_home(home).absolute()).logs).follow(plugin):
+            _print_log(plugin, record, as_json)
+    except KeyboardInterrupt:
+        return
+
+
+def _print_log(plugin: str, record: Any, as_json: bool) -> None:
+    if as_json:
+        print(record.to_json(), flush=True)
+        return
+    from plugport.cli._activity import log_line
+
+    out.print(log_line(plugin, record.at, record.level, record.message, record.fields))
+    out.file.flush()
+
+
+def config_get(
+    plugin: str,
+    key: Annotated[str | None, typer.Argument(help="One setting (default: all).")] = None,
+    home: Home = None,
+) -> None:
+    """Print a plugin's settings as JSON: its schema's defaults overlaid by what was set."""
+
+    def read(host: Any) -> Any:
+        values = host.settings(plugin)
+        if key is None:
+            return values
+        if key not in values:
+            known = ", ".join(sorted(host.config_schema(plugin).get("properties") or {}))
+            raise InvalidInputError(
+                f"{plugin}: no setting {key!r} is set or has a default (its schema names: "
+                f"{known or 'none'})"
+            )
+        return values[key]
+
+    found = _run(
+        home,
+        None,
+        lambda host: _value(read(host)),
+        sandbox="best-effort",
+        plugins=False,
+        read_only=True,
+    )
+    print(json.dumps(found, indent=2, default=str))
+
+
+def config_set(
+    plugin: str,
+    key: str,
+    value: Annotated[str, typer.Argument(help="JSON when it parses as JSON, else text.")],
+    as_str: Annotated[bool, typer.Option("--str", help="Keep VALUE as text.")] = False,
+    home: Home = None,
+) -> None:
+    """Set one setting, checked against the manifest's config schema; a running plugin reads
+    it on its next config.get. Settings the schema marks required may be given one at a time
+    while the plugin is disabled; plugport enable waits until all are set."""
+    from plugport.host.settings import parse_value
+
+    parsed = parse_value(value, force_str=as_str)
+    _run(
+        home,
+        None,
+        lambda host: _value(host.set_setting(plugin, key, parsed)),
+        sandbox="best-effort",
+        plugins=False,
+    )
+    out.print(f"set {plugin} {key}")
+
+
+def config_unset(plugin: str, key: str, home: Home = None) -> None:
+    """Remove one setting, so its default applies again."""
+    _run(
+        home,
+        None,
+        lambda host: _value(host.unset_setting(plugin, key)),
+        sandbox="best-effort",
+        plugins=False,
+    )
+    out.print(f"unset {plugin} {key}")
+
+
+def _config_group() -> typer.Typer:
+    group = typer.Typer(
+        help="A plugin's settings (the manifest's [config] JSON Schema). A plugin whose "
+        "schema requires settings installs disabled until they are set: plugport config set "
+        "NAME KEY VALUE, then plugport enable NAME.",
+        no_args_is_help=True,
+    )
+    group.command("get")(config_get)
+    group.command("set")(config_set)
+    group.command("unset")(config_unset)
+    return group
+
+
 def audit(
     home: Home = None,
-    plugin: Annotated[str | None, typer.Option("--plugin")] = None,
+    plugin: Annotated[str | None, typer.Option("--plugin", help="Only this plugin's.")] = None,
     limit: Annotated[int, typer.Option("--limit")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Who did what to which plugin, when, and how it ended."""
+    """Who did what to which plugin, when, and how it ended: the host's operations and the
+    runtime's decisions (activate, deny, limit, kill, crash, restart, quarantine, refuse; who:
+    runtime), newest first."""
     rows = _run(
         home,
         None,
@@ -434,11 +623,13 @@ def audit(
         plugins=False,
         read_only=True,
     )
+    if as_json:
+        print(json.dumps([r.__dict__ for r in rows], default=str, indent=2))
+        return
     table = Table("when", "who", "action", "plugin", "outcome", "detail")
     for row in rows:
-        when = datetime.fromtimestamp(row.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
         detail = ", ".join(f"{k}={v}" for k, v in row.detail.items() if v is not None)
-        table.add_row(when, row.actor, row.action, row.subject, row.outcome, detail)
+        table.add_row(_when(row.at), row.actor, row.action, row.subject, row.outcome, detail)
     out.print(table)
 
 
@@ -602,8 +793,10 @@ def _service_group() -> typer.Typer:
 
 
 def register(app: typer.Typer) -> None:
-    for command in (install, update, uninstall, enable, disable, status, info, search, run, audit):
+    commands = (install, update, uninstall, enable, disable, status, info, search, run, logs, audit)
+    for command in commands:
         app.command()(command)
     app.command("list")(list_)
     app.command("check-updates")(check_updates)
     app.add_typer(_service_group(), name="host")
+    app.add_typer(_config_group(), name="config")

@@ -33,11 +33,15 @@ from plugport.host.client import RegistryClient, RetryPolicy
 from plugport.host.consent import Consent, ConsentRequest, needs_consent, refuse_growth
 from plugport.host.fetch import Fetcher, Progress, RegistrySource
 from plugport.host.install import HostPaths, Installer, Staged
+from plugport.host.plugin_logs import LogRecord, PluginLogs
 from plugport.host.resolver import Requirement, resolve
+from plugport.host.settings import missing_required, setting_command, without_required
 from plugport.host.sources import parse_source
 from plugport.host.state import HostAudit, HostState, Installation, Journal
 from plugport.manifest import Permissions, load_manifest
 from plugport.runtime._db import RuntimeDatabase
+from plugport.runtime.audit import AuditEvent, last_failure
+from plugport.runtime.capabilities.config import effective_settings
 from plugport.runtime.hooks import HookOutcome, HookSpec
 from plugport.runtime.launcher import ZygoteLauncher
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor, SupervisorConfig
@@ -51,6 +55,9 @@ class InstallReport:
     installed: list[tuple[str, str, str | None]] = field(default_factory=list)
     """``(name, new version, previous version or None)`` for each plugin put in place."""
     unchanged: list[tuple[str, str]] = field(default_factory=list)
+    needs_settings: dict[str, list[str]] = field(default_factory=dict)
+    """Plugins put in place disabled because settings their schema requires are missing:
+    name -> the keys. Set them (:meth:`PluginHost.set_setting`), then enable the plugin."""
 
 
 class _Hooks:
@@ -151,6 +158,9 @@ class PluginHost:
             actor=self.actor,
             progress=progress,
         )
+        self.logs = PluginLogs(self.paths.logs)
+        """Each plugin's log lines, written while the runtime runs (``plugport logs``)."""
+        self._unsubscribe_logs: Callable[[], None] | None = None
         self.hooks = _Hooks(self)
         self.commands = _Commands(self)
         self.events = _Events(self)
@@ -192,6 +202,7 @@ class PluginHost:
         for installation in self.state.installations():
             if installation.enabled:
                 self._add(installation)
+        self._unsubscribe_logs = self.supervisor.activity.subscribe(self.logs.write)
         await self.supervisor.start()
         if isinstance(self.supervisor.launcher, ZygoteLauncher):
             # Its imports (~0.5 s) overlap the application's own start-up instead of delaying
@@ -202,6 +213,10 @@ class PluginHost:
     async def stop(self) -> None:
         await self.reports_sent()
         await self.supervisor.close()
+        if self._unsubscribe_logs is not None:
+            self._unsubscribe_logs()
+            self._unsubscribe_logs = None
+        self.logs.close()
         for client in self.clients:
             client.close()
         self.state.close()
@@ -217,6 +232,7 @@ class PluginHost:
         rows = []
         for installation in self.state.installations():
             runtime: PluginStatus | None = running.get(installation.name)
+            failure = self.last_error(installation.name)
             rows.append(
                 {
                     "name": installation.name,
@@ -225,14 +241,40 @@ class PluginHost:
                     "source": installation.source_kind,
                     "state": runtime.state if runtime else "disabled",
                     "quarantined": runtime.quarantined if runtime else None,
-                    "last_error": runtime.last_error if runtime else None,
+                    "last_error": failure.reason if failure else None,
+                    "last_error_kind": failure.kind if failure else None,
+                    "last_error_at": failure.at if failure else None,
                     "restarts": runtime.restarts if runtime else 0,
+                    "needs_settings": self._needs_settings(installation.name),
                 }
             )
         return rows
 
+    def last_error(self, name: str) -> AuditEvent | None:
+        """``name``'s newest crash, kill, limit, refusal or quarantine since it was last
+        installed, updated, enabled or disabled, from the runtime's persisted audit log: it
+        survives the process that saw it."""
+        installation = self.state.get(name)
+        since = installation.updated_at if installation is not None else None
+        return last_failure(self.supervisor.audit, name, since=since)
+
+    def log_lines(self, name: str, *, lines: int = 50) -> list[LogRecord]:
+        """The last ``lines`` lines ``name`` logged (``self.log`` in its code), oldest first,
+        from this and earlier processes. A name that is neither installed nor has logs left
+        from an uninstall is a :class:`~plugport.errors.NotFoundError`."""
+        if self.state.get(name) is None and not self.logs.exists(name):
+            raise NotFoundError("installed plugin", name)
+        return self.logs.tail(name, lines)
+
     def audit(self, *, subject: str | None = None, limit: int = 100) -> list[HostAudit]:
-        return self.state.audit_trail(subject=subject, limit=limit)
+        """The host's operations (install, update, consent, enable …) and the runtime's
+        decisions (activate, deny, limit, kill, crash, restart, quarantine, refuse …; actor
+        ``runtime``, the reason and capability in ``detail``), newest first, merged by time;
+        ``subject`` keeps one plugin's."""
+        runtime = self.supervisor.audit.query(plugin=subject, limit=limit)
+        rows = self.state.audit_trail(subject=subject, limit=limit)
+        rows += [_host_row(event) for event in runtime]
+        return sorted(rows, key=lambda row: row.at, reverse=True)[:limit]
 
     def search(self, q: str = "", **filters: str) -> dict[str, Any]:
         params = {k: v for k, v in filters.items() if v}
@@ -359,14 +401,24 @@ class PluginHost:
                 await self.supervisor.remove(name, purge_data=purge)
             elif purge:
                 self.supervisor.purge(name)
+            if purge:
+                self.logs.purge(name)
             self.installer.remove(installation, actor=self.actor, purge=purge)
             await self._report(installation, "uninstall")
 
     async def enable(self, name: str) -> None:
+        """Enable ``name``; refused, naming the keys and the command to set them, while a
+        setting its ``config`` schema requires is missing."""
         self._writable("enable")
         await self.start_runtime()
         async with self._lock:
             installation = self._installed(name)
+            if missing := self.missing_settings(name):
+                self.state.audit("enable", name, "refused", actor=self.actor, missing=missing)
+                raise InvalidInputError(
+                    f"{name} needs settings: {', '.join(missing)}; set them with "
+                    f"{setting_command(name, missing)}, then plugport enable {name}"
+                )
             if not installation.enabled:
                 self.state.set_enabled(name, True)
                 self._add(self._installed(name))
@@ -382,6 +434,77 @@ class PluginHost:
                 if name in {s.name for s in self.supervisor.status()}:
                     await self.supervisor.remove(name)
             self.state.audit("disable", name, "ok", actor=self.actor)
+
+    # --- settings -----------------------------------------------------------------------------
+
+    def settings(self, name: str) -> dict[str, Any]:
+        """What ``name`` reads with ``self.api.config.get()``: its schema's defaults overlaid
+        by the settings the operator set."""
+        return effective_settings(self.config_schema(name), self._stored(name))
+
+    def stored_settings(self, name: str) -> dict[str, Any]:
+        """Only the settings the operator set (no defaults)."""
+        self._installed(name)
+        return self._stored(name)
+
+    def config_schema(self, name: str) -> dict[str, Any]:
+        """The ``config`` JSON Schema of the installed version's manifest."""
+        return dict(load_manifest(self.paths.code_dir(self._installed(name))).config)
+
+    def missing_settings(self, name: str) -> list[str]:
+        """Keys the schema marks ``required`` that have no value (given or default)."""
+        return missing_required(self.config_schema(name), self._stored(name))
+
+    def configure(self, name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace ``name``'s settings with ``values``, checked against its ``config`` schema
+        (every problem named, as ``config.<key>: <rule>``), and return the effective settings;
+        a refused change stores nothing. While the plugin is disabled a ``required`` key may
+        still be missing (so settings can be given one at a time); an enabled plugin must keep
+        them all. A running plugin reads the new values on its next ``config.get``."""
+        self._writable("configure")
+        installation = self._installed(name)
+        schema = self.config_schema(name)
+        values = dict(values)
+        missing = missing_required(schema, values)
+        if installation.enabled and missing:
+            raise InvalidInputError(
+                f"{name} is enabled and needs settings: {', '.join(missing)}; "
+                f"set another value, or plugport disable {name} first"
+            )
+        previous = self._stored(name)
+        effective = self.supervisor.services.settings.set(name, without_required(schema), values)
+        changed = sorted(
+            k for k in previous.keys() | values.keys() if previous.get(k) != values.get(k)
+        )
+        self.state.audit("configure", name, "ok", actor=self.actor, keys=changed)  # never values
+        return effective
+
+    def set_setting(self, name: str, key: str, value: Any) -> dict[str, Any]:
+        """Set one key (see :meth:`configure`)."""
+        return self.configure(name, self._stored_checked(name) | {key: value})
+
+    def unset_setting(self, name: str, key: str) -> dict[str, Any]:
+        """Remove one key, so its default (if any) applies again (see :meth:`configure`)."""
+        stored = self._stored_checked(name)
+        if key not in stored:
+            raise InvalidInputError(
+                f"{name}: setting {key!r} is not set (set: {', '.join(sorted(stored)) or 'none'})"
+            )
+        del stored[key]
+        return self.configure(name, stored)
+
+    def _needs_settings(self, name: str) -> list[str]:
+        try:
+            return self.missing_settings(name)
+        except PlugportError:  # its code directory is gone: status still answers
+            return []
+
+    def _stored_checked(self, name: str) -> dict[str, Any]:
+        self._installed(name)
+        return self._stored(name)
+
+    def _stored(self, name: str) -> dict[str, Any]:
+        return self.supervisor.services.settings.stored(name)
 
     # --- the steps --------------------------------------------------------------------------
 
@@ -433,8 +556,18 @@ class PluginHost:
         if not staged:
             return InstallReport(unchanged=[(n, i.version) for n, i in current.items()])
         grants = self._consent(staged, current)
+        needs = {
+            item.name: missing
+            for item in staged
+            if (missing := missing_required(item.manifest.config, self._stored(item.name)))
+        }
         journals = self.installer.switch(
-            staged, permissions=grants, requested=requested, actor=self.actor, operation=operation
+            staged,
+            permissions=grants,
+            requested=requested,
+            actor=self.actor,
+            operation=operation,
+            disabled=needs,
         )
         try:
             await self._activate(journals)
@@ -452,7 +585,8 @@ class PluginHost:
         report = InstallReport(
             installed=[
                 (j.name, j.version, j.previous.version if j.previous else None) for j in journals
-            ]
+            ],
+            needs_settings=needs,
         )
         for name, _, _ in report.installed:
             await self._report(self._installed(name), "install")
@@ -542,6 +676,25 @@ class PluginHost:
         """Wait until every usage report begun so far has been answered (or has failed)."""
         while self._reports:
             await asyncio.gather(*self._reports, return_exceptions=True)
+
+
+_RUNTIME_OUTCOMES = {
+    "deny": "refused",
+    "refuse": "refused",
+    "limit": "refused",
+    "kill": "failed",
+    "crash": "failed",
+    "quarantine": "failed",
+}
+
+
+def _host_row(event: AuditEvent) -> HostAudit:
+    """A runtime audit event in the host trail's shape."""
+    detail = {"reason": event.reason} | (
+        {"capability": event.capability} if event.capability else {}
+    )
+    outcome = _RUNTIME_OUTCOMES.get(event.kind, "ok")
+    return HostAudit(event.at, "runtime", event.kind, event.plugin, outcome, detail, event.id)
 
 
 def _needs(name: str, version: str, dependencies: Mapping[str, str]) -> list[Requirement]:

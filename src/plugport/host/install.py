@@ -72,6 +72,11 @@ class HostPaths:
     def cache(self) -> Path:
         return self.root / "cache"
 
+    @property
+    def logs(self) -> Path:
+        """Each plugin's log lines (``host/plugin_logs.py``)."""
+        return self.root / "logs"
+
     def code_dir(self, installation: Installation) -> Path:
         if installation.source_kind == "dev":
             return Path(installation.source)
@@ -80,7 +85,7 @@ class HostPaths:
         )
 
     def make(self) -> None:
-        for path in (self.root, self.runtime, self.plugins, self.staging, self.cache):
+        for path in (self.root, self.runtime, self.plugins, self.staging, self.cache, self.logs):
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
@@ -210,9 +215,13 @@ class Installer:
         requested: Iterable[str],
         actor: str,
         operation: str,
+        disabled: Iterable[str] = (),
     ) -> list[Journal]:
         """Move every staged plugin into its own directory, then point the state at all of
-        them in one transaction, journalled, so a restart before :meth:`confirm` rolls back."""
+        them in one transaction, journalled, so a restart before :meth:`confirm` rolls back.
+        The plugins named in ``disabled`` are put in place disabled (settings they require are
+        missing); the others keep their previous state, enabled when new."""
+        off = set(disabled)
         now = self._clock()
         wanted = set(requested)
         rows: list[tuple[Installation, Installation | None]] = []
@@ -225,7 +234,7 @@ class Installer:
                 source=item.source,
                 sha256=item.sha256,
                 key_id=item.key_id,
-                enabled=previous.enabled if previous is not None else True,
+                enabled=item.name not in off and (previous is None or previous.enabled),
                 requested=item.name in wanted or (previous is not None and previous.requested),
                 permissions=dict(permissions[item.name]),
                 dependencies=dict(item.manifest.dependencies),

@@ -16,11 +16,13 @@ from plugport.runtime._db import RuntimeDatabase
 
 __all__ = [
     "AUDIT_KINDS",
+    "FAILURE_KINDS",
     "MAX_QUERY_LIMIT",
     "AuditEvent",
     "AuditLog",
     "MemoryAuditLog",
     "SqliteAuditLog",
+    "last_failure",
 ]
 
 AUDIT_KINDS = (
@@ -39,6 +41,8 @@ AUDIT_KINDS = (
 # operator scanning the log at WARNING should see them without the routine traffic.
 _WARNING_KINDS = frozenset({"deny", "refuse", "kill", "crash", "quarantine", "limit"})
 MAX_QUERY_LIMIT = 10_000
+FAILURE_KINDS = ("crash", "kill", "limit", "refuse", "quarantine")
+"""Kinds that say a plugin failed or was stopped: what a status shows as its last error."""
 
 logger = logging.getLogger("plugport.audit")
 
@@ -219,3 +223,15 @@ class SqliteAuditLog:
         sql = f"SELECT {_COLUMNS} FROM audit_events {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
         rows = self._db.execute(sql, (*parameters, limit))
         return [AuditEvent(*cast(_Row, row)) for row in rows]
+
+
+def last_failure(log: AuditLog, plugin: str, *, since: float | None = None) -> AuditEvent | None:
+    """The newest crash, kill, limit, refusal or quarantine of ``plugin`` (at or after
+    ``since``), read from the log rather than from a worker's record, so a process that never
+    ran the plugin (``plugport status`` after ``plugport run``) sees it too."""
+    found = [
+        event
+        for kind in FAILURE_KINDS
+        for event in log.query(plugin=plugin, kind=kind, since=since, limit=1)
+    ]
+    return max(found, key=lambda e: (e.at, e.id), default=None)

@@ -37,6 +37,7 @@ from plugport.host.service.store import (
 from plugport.host.service.workspaces import Workspace
 from plugport.host.state import Installation
 from plugport.manifest import Permissions, check_plugin_name
+from plugport.runtime.audit import AuditEvent
 from plugport.runtime.hooks import HookSpec
 from plugport.versions import normalize_specifier
 
@@ -146,7 +147,9 @@ class HostService:
         running = {s.name: s for s in host.supervisor.status()}
         counts = _call_counts(host.supervisor.metrics.registry.collect())
         return [
-            _installation(i, running.get(i.name), updates, counts.get(i.name, (0, 0)))
+            _installation(
+                i, running.get(i.name), updates, counts.get(i.name, (0, 0)), host.last_error(i.name)
+            )
             for i in host.installed()
         ]
 
@@ -433,6 +436,7 @@ def _installation(
     runtime: Any,
     updates: dict[str, str] | None,
     counts: tuple[int, int],
+    failure: AuditEvent | None,
 ) -> dict[str, Any]:
     if not installation.enabled:
         state = "disabled"
@@ -449,7 +453,8 @@ def _installation(
         "source": installation.source_kind,
         "requested": installation.requested,
         "quarantined": runtime.quarantined if runtime else None,
-        "last_error": runtime.last_error if runtime else None,
+        "last_error": failure.reason if failure else None,
+        "last_error_at": failure.at if failure else None,
         "restarts": runtime.restarts if runtime else 0,
         "cpu_seconds": runtime.cpu_seconds if runtime else 0.0,
         "peak_rss_bytes": runtime.peak_rss_bytes if runtime else 0,

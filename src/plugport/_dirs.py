@@ -1,0 +1,38 @@
+"""Directories a command creates for its output (``pack -o dist/``, ``init --path a/b``): made
+with their missing parents, and removed again when the command fails, so a refused command
+leaves no empty directory behind."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from plugport.errors import InvalidInputError
+
+__all__ = ["created_directory"]
+
+
+@contextlib.contextmanager
+def created_directory(path: Path, *, what: str) -> Iterator[Path]:
+    """``path`` as a directory, made (with its parents) if it is missing; if the body raises,
+    whatever this made is removed. ``what`` names the option in the error when an existing
+    file stands in the way (e.g. ``"--output"``)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise InvalidInputError(f"{what}: {blocker} is a file, not a directory")
+    top = missing[-1] if missing else None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if top is not None:
+            shutil.rmtree(top, ignore_errors=True)
+        raise InvalidInputError(f"{what}: cannot create {path}: {exc.strerror or exc}") from None
+    try:
+        yield path
+    except BaseException:
+        if top is not None:
+            shutil.rmtree(top, ignore_errors=True)
+        raise
