@@ -61,6 +61,20 @@ def test_a_failing_listener_does_not_stop_the_others() -> None:
 
     feed.subscribe(broken)
     feed.subscribe(lambda a: got.append(a.name))
-    assert feed.watched
+    assert feed.watching("audit")
     feed.emit(Activity("acme.x", "audit", "activate"))
     assert got == ["activate"]
+
+
+def test_a_listener_hears_only_the_kinds_it_asked_for() -> None:
+    feed = ActivityFeed()
+    lines: list[str] = []
+    unsubscribe = feed.subscribe(lambda a: lines.append(a.detail), ("log",))
+    assert feed.watching("log")
+    assert not feed.watching("capability")  # the broker builds no record for calls then
+    feed.emit(Activity("acme.x", "capability", "storage.get", "granted"))
+    feed.emit(Activity("acme.x", "log", "info", detail="hello"))
+    unsubscribe()
+    feed.emit(Activity("acme.x", "log", "info", detail="unheard"))
+    assert lines == ["hello"]
+    assert not feed.watching("log")

@@ -202,7 +202,7 @@ class PluginHost:
         for installation in self.state.installations():
             if installation.enabled:
                 self._add(installation)
-        self._unsubscribe_logs = self.supervisor.activity.subscribe(self.logs.write)
+        self._unsubscribe_logs = self.supervisor.activity.subscribe(self.logs.write, ("log",))
         await self.supervisor.start()
         if isinstance(self.supervisor.launcher, ZygoteLauncher):
             # Its imports (~0.5 s) overlap the application's own start-up instead of delaying

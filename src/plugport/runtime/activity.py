@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -50,28 +50,33 @@ Listener = Callable[[Activity], None]
 
 
 class ActivityFeed:
-    """Fans each activity out to the listeners subscribed now. A listener that raises is
+    """Fans each activity out to the listeners subscribed to its kind. A listener that raises is
     logged and kept: one broken watcher must not break the plugin it watches."""
 
     def __init__(self) -> None:
-        self._listeners: tuple[Listener, ...] = ()
+        self._listeners: dict[str, tuple[Listener, ...]] = dict.fromkeys(ACTIVITY_KINDS, ())
 
-    @property
-    def watched(self) -> bool:
-        """Whether anyone listens: callers skip building an :class:`Activity` when not."""
-        return bool(self._listeners)
+    def watching(self, kind: ActivityKind) -> bool:
+        """Whether anyone listens to ``kind``: callers skip building an :class:`Activity`
+        when not, so a host that only keeps log lines pays nothing per capability call."""
+        return bool(self._listeners[kind])
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Add ``listener``; call what this returns to remove it again."""
-        self._listeners = (*self._listeners, listener)
+    def subscribe(
+        self, listener: Listener, kinds: Iterable[ActivityKind] = ACTIVITY_KINDS
+    ) -> Callable[[], None]:
+        """Add ``listener`` for ``kinds`` (default: all); call what this returns to remove it."""
+        chosen = tuple(kinds)
+        for kind in chosen:
+            self._listeners[kind] = (*self._listeners[kind], listener)
 
         def unsubscribe() -> None:
-            self._listeners = tuple(x for x in self._listeners if x is not listener)
+            for kind in chosen:
+                self._listeners[kind] = tuple(x for x in self._listeners[kind] if x is not listener)
 
         return unsubscribe
 
     def emit(self, activity: Activity) -> None:
-        for listener in self._listeners:
+        for listener in self._listeners[activity.kind]:
             try:
                 listener(activity)
             except Exception:

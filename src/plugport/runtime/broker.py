@@ -102,7 +102,7 @@ class CapabilityBroker:
 
     def _done(self, capability: str, name: str, outcome: str, why: str, started: float) -> None:
         self.services.metrics.capability(self.plugin, capability, outcome)
-        if self.services.activity.watched:
+        if self.services.activity.watching("capability"):
             verdict = {"ok": "granted"}.get(outcome, outcome)
             elapsed_ms = (time.perf_counter() - started) * 1000
             self.services.activity.emit(

@@ -408,7 +408,7 @@ class Supervisor:
         finally:
             elapsed = time.perf_counter() - started
             self.metrics.call(entry.name, kind, outcome, elapsed)
-            if self.activity.watched:
+            if self.activity.watching("call"):
                 call = Activity(entry.name, "call", f"{kind} {name}", outcome, "", elapsed * 1000)
                 self.activity.emit(call)
 
@@ -571,11 +571,11 @@ class Supervisor:
 
     def _audit(self, entry: _Entry, kind: str, reason: str, capability: str = "") -> None:
         self.audit.record(AuditEvent(entry.name, kind, reason, capability))
-        if self.activity.watched:
+        if self.activity.watching("audit"):
             self.activity.emit(Activity(entry.name, "audit", kind, "", reason))
 
     def _logged(self, plugin: str, line: Log) -> None:
-        if self.activity.watched:
+        if self.activity.watching("log"):
             self.activity.emit(
                 Activity(plugin, "log", line.level, "", line.message, None, line.fields)
             )
