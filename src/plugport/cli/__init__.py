@@ -9,6 +9,7 @@ import typer
 from plugport._version import __version__
 from plugport.cli import (
     authoring,
+    dev,
     host,
     keys,
     lifecycle,
@@ -48,6 +49,7 @@ def _root(
 
 
 authoring.register(app)
+dev.register(app)
 keys.register(app)
 runtime.register(app)
 registry.register(app)

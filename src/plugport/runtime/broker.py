@@ -45,11 +45,21 @@ class Grants:
     commands: Mapping[str, str] = field(default_factory=dict)
     widgets: Mapping[str, str] = field(default_factory=dict)
     config_schema: Mapping[str, Any] = field(default_factory=dict)
+    local_endpoints: tuple[str, ...] = ()
+    """``host:port`` endpoints ``net.fetch`` may reach although they are local and not in
+    ``permissions.network`` (``plugport dev --allow-local``; the operator's host policy)."""
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest, permissions: Permissions | None = None) -> Grants:
+    def from_manifest(
+        cls,
+        manifest: Manifest,
+        permissions: Permissions | None = None,
+        *,
+        local_endpoints: Sequence[str] = (),
+    ) -> Grants:
         """``permissions`` narrows the manifest's request to what was consented (default: all);
-        it can never widen it."""
+        it can never widen it. ``local_endpoints`` are the host's own grant, not the
+        manifest's."""
         if permissions is not None and (
             beyond := permissions_beyond(manifest.permissions, permissions)
         ):
@@ -63,6 +73,7 @@ class Grants:
             commands={c.id: c.title for c in manifest.contributes.commands},
             widgets={w.id: w.title for w in manifest.contributes.widgets},
             config_schema=manifest.config,
+            local_endpoints=tuple(local_endpoints),
         )
 
 
@@ -102,7 +113,10 @@ def check_grant(grants: Grants, capability: str, method: str, arguments: Mapping
         return f"permissions.ui does not include {surface!r} ({_listed(permissions.ui)})"
     simple = {
         "storage": (permissions.storage > 0, "permissions.storage is 0 (no storage granted)"),
-        "net": (bool(permissions.network), "permissions.network grants no hosts"),
+        "net": (
+            bool(permissions.network or grants.local_endpoints),
+            "permissions.network grants no hosts",
+        ),
         "config": (permissions.config, "permissions.config is not granted"),
     }
     granted_here, refusal = simple.get(capability, (False, f"no such capability {capability!r}"))
@@ -115,12 +129,11 @@ def _listed(items: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class NetOptions:
-    """How the host's fetches are made. Tests swap the resolver and transport, and may open
-    ``extra_allowed_networks`` (a server on 127.0.0.1); production leaves those alone."""
+    """How the host's fetches are made. Tests swap the resolver and transport; what a plugin
+    may reach beyond its grants is per plugin (``Grants.local_endpoints``), never here."""
 
     resolver: Resolver | None = None
     transport: Any = None  # httpx.AsyncBaseTransport
-    extra_allowed_networks: tuple[str, ...] = ()
     timeout_ms: int = 10_000
     max_response_bytes: int = 5 * 1024**2
 
@@ -282,7 +295,7 @@ class CapabilityBroker:
                 allowed=tuple(self.grants.permissions.network),
                 timeout_ms=options.timeout_ms,
                 max_response_bytes=options.max_response_bytes,
-                extra_allowed_networks=options.extra_allowed_networks,
+                local_endpoints=self.grants.local_endpoints,
             )
             self._net = NetworkBroker(self.plugin, policy, options.resolver, options.transport)
         return self._net
