@@ -4,9 +4,13 @@ leaves no process and no port behind."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -176,3 +180,57 @@ def test_bad_input_refuses_to_start_with_exit_2(tmp_path: Path, setup: str, mess
     assert message in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no dev home made
+
+
+def test_allow_local_lets_net_fetch_reach_exactly_that_endpoint(tmp_path: Path) -> None:
+    root = tmp_path / "fetcher"
+    scaffold.create_plugin("acme.fetcher", "basic", root)
+    code = root / "fetcher" / "plugin.py"
+    code.write_text(
+        "from plugport.sdk import Plugin, hook\n\n\n"
+        "class FetcherPlugin(Plugin):\n"
+        '    @hook("greet")\n'
+        "    async def greet(self, name: str) -> list:\n"
+        "        answer = await self.api.net.fetch(name)\n"
+        "        return [answer.status, answer.body.decode()]\n"
+    )
+    with serving_text("fake service") as port, serving_text("other service") as other:
+        with DevProcess(root, "--fresh", "--allow-local", f"127.0.0.1:{port}") as dev:
+            dev.started()
+            assert any(e["event"] == "allow_local" and e["endpoint"] == f"127.0.0.1:{port}"
+                       for e in dev.events)
+            assert dev.call("greet", name=f"http://127.0.0.1:{port}/")["value"] == [
+                200, "fake service"
+            ]
+            refused = dev.call("greet", name=f"http://127.0.0.1:{other}/")
+            assert refused["ok"] is False
+            assert "is an IP address" in refused["error"]["message"]
+            refused = dev.call("greet", name=f"http://localhost:{port}/")
+            assert refused["ok"] is False
+            assert "not in the plugin's network grants" in refused["error"]["message"]
+            assert dev.interrupt() == 0
+
+
+@contextlib.contextmanager
+def serving_text(text: str) -> Iterator[int]:
+    body = text.encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
