@@ -55,7 +55,17 @@ class _Dev:
 
     def __init__(self, path: Path) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "plugport", "dev", str(path), "--json", "--port", "0", "--fresh"],
+            [
+                sys.executable,
+                "-m",
+                "plugport",
+                "dev",
+                str(path),
+                "--json",
+                "--port",
+                "0",
+                "--fresh",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -67,8 +77,7 @@ class _Dev:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
+        for line in self.process.stdout or ():
             event = json.loads(line)
             if event["event"] == "reloaded":
                 self.reloaded_ms.append(event["ms"])
@@ -140,7 +149,8 @@ def dev_reload(samples: int, workdir: Path) -> dict[str, Any]:
     return {
         "samples": len(times_ms),
         **percentiles(times_ms, suffix="_ms"),
-        "dev_reported_reload": percentiles(dev.reloaded_ms, suffix="_ms") if dev.reloaded_ms
+        "dev_reported_reload": percentiles(dev.reloaded_ms, suffix="_ms")
+        if dev.reloaded_ms
         else {},
         "dev_exit_code": exit_code,
     }

@@ -25,8 +25,11 @@ def dev_command(*args: str) -> list[str]:
 
 def dev_env() -> dict[str, str]:
     path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{path}" if path else str(SRC),
-            "NO_COLOR": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": f"{SRC}{os.pathsep}{path}" if path else str(SRC),
+        "NO_COLOR": "1",
+    }
 
 
 def descendants(pid: int) -> set[int]:

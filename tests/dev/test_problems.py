@@ -56,7 +56,10 @@ def test_a_manifest_error_names_field_and_line() -> None:
         parse_manifest(text)
     [problem] = from_manifest_error(caught.value, text)
     assert (problem.stage, problem.file, problem.field, problem.line) == (
-        "manifest", "plugport.toml", "permissions.storage", 6
+        "manifest",
+        "plugport.toml",
+        "permissions.storage",
+        6,
     )
     assert str(problem).startswith("plugport.toml:6: permissions.storage: ")
 

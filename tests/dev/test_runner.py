@@ -48,8 +48,11 @@ def test_edit_reload_broken_edits_and_ctrl_c(tmp_path: Path) -> None:
         assert dev.call("counter.increment")["value"] == ["v1", 1]
         assert dev.get("/api/storage")["items"] == {"count": 1}
         info = dev.get("/api/plugin")
-        assert (info["name"], info["state"], info["pid"]) == ("acme.counter", "active",
-                                                               ready["worker"])
+        assert (info["name"], info["state"], info["pid"]) == (
+            "acme.counter",
+            "active",
+            ready["worker"],
+        )
 
         # An edit is live within the target, counted from the write.
         written = time.monotonic()
@@ -194,21 +197,26 @@ def test_allow_local_lets_net_fetch_reach_exactly_that_endpoint(tmp_path: Path) 
         "        answer = await self.api.net.fetch(name)\n"
         "        return [answer.status, answer.body.decode()]\n"
     )
-    with serving_text("fake service") as port, serving_text("other service") as other:
-        with DevProcess(root, "--fresh", "--allow-local", f"127.0.0.1:{port}") as dev:
-            dev.started()
-            assert any(e["event"] == "allow_local" and e["endpoint"] == f"127.0.0.1:{port}"
-                       for e in dev.events)
-            assert dev.call("greet", name=f"http://127.0.0.1:{port}/")["value"] == [
-                200, "fake service"
-            ]
-            refused = dev.call("greet", name=f"http://127.0.0.1:{other}/")
-            assert refused["ok"] is False
-            assert "is an IP address" in refused["error"]["message"]
-            refused = dev.call("greet", name=f"http://localhost:{port}/")
-            assert refused["ok"] is False
-            assert "not in the plugin's network grants" in refused["error"]["message"]
-            assert dev.interrupt() == 0
+    with (
+        serving_text("fake service") as port,
+        serving_text("other service") as other,
+        DevProcess(root, "--fresh", "--allow-local", f"127.0.0.1:{port}") as dev,
+    ):
+        dev.started()
+        assert any(
+            e["event"] == "allow_local" and e["endpoint"] == f"127.0.0.1:{port}" for e in dev.events
+        )
+        assert dev.call("greet", name=f"http://127.0.0.1:{port}/")["value"] == [
+            200,
+            "fake service",
+        ]
+        refused = dev.call("greet", name=f"http://127.0.0.1:{other}/")
+        assert refused["ok"] is False
+        assert "is an IP address" in refused["error"]["message"]
+        refused = dev.call("greet", name=f"http://localhost:{port}/")
+        assert refused["ok"] is False
+        assert "not in the plugin's network grants" in refused["error"]["message"]
+        assert dev.interrupt() == 0
 
 
 @contextlib.contextmanager

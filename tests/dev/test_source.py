@@ -53,7 +53,7 @@ def test_the_staged_copy_is_what_pack_ships_and_readable_by_anyone(tmp_path: Pat
 
 
 def test_a_missing_manifest_is_one_problem(tmp_path: Path) -> None:
-    with pytest.raises(SourceProblems, match="no plugport.toml"):
+    with pytest.raises(SourceProblems, match=r"no plugport\.toml"):
         SourceTree(tmp_path).read_manifest()
 
 

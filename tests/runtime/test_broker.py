@@ -110,7 +110,9 @@ def test_local_endpoints_are_the_hosts_grant_and_open_net_fetch_alone() -> None:
 
 def test_a_plugin_install_refuses_a_malformed_local_endpoint() -> None:
     manifest = parse_manifest(MANIFEST)
-    with pytest.raises(InvalidInputError, match="local_endpoints: '127.0.0.1': write HOST:PORT"):
+    with pytest.raises(
+        InvalidInputError, match=r"local_endpoints: '127\.0\.0\.1': write HOST:PORT"
+    ):
         PluginInstall(manifest, Path("."), local_endpoints=("127.0.0.1",))
     install = PluginInstall(manifest, Path("."), local_endpoints=["[::1]:80"])  # type: ignore[arg-type]
     assert install.local_endpoints == ("[::1]:80",)

@@ -35,9 +35,9 @@ from plugport.runtime.capabilities.network import (
     SystemResolver,
     Target,
     check_address,
+    check_addresses,
     check_body,
     check_headers,
-    check_addresses,
     check_method,
     check_url,
     parse_endpoint,
@@ -248,7 +248,7 @@ def test_a_granted_name_resolving_to_a_listed_address_is_still_refused() -> None
     policy = FetchPolicy(allowed=("api.example:8080",), local_endpoints=("127.0.0.1:8080",))
     target = check_url("http://api.example:8080/", policy, plugin=PLUGIN)
     assert target.local is False  # listed by address, not by this name
-    with pytest.raises(PermissionDeniedError, match="resolves to 127.0.0.1, which is loopback"):
+    with pytest.raises(PermissionDeniedError, match=r"resolves to 127\.0\.0\.1, which is loopback"):
         check_addresses(target, ["127.0.0.1"], policy, plugin=PLUGIN)
 
 

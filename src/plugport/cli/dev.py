@@ -17,7 +17,7 @@ from plugport.cli.runtime import layer_table
 __all__ = ["register"]
 
 
-def dev(
+def dev(  # noqa: PLR0917 one parameter per command-line option
     path: Annotated[Path, typer.Argument(help="The plugin directory.")] = Path("."),
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object per line instead of colour.")

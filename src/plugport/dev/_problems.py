@@ -93,9 +93,9 @@ def toml_line(text: str, field: str) -> int:
                 best, best_depth = number, depth
             # An inline table on this line (``hooks = { greet = 0 }``) may hold the rest.
             rest = parts[len(path) :] if depth == len(path) else []
-            if rest and re.search(rf"[{{,]\s*{re.escape(rest[0])}\s*=", raw):
-                if len(path) + 1 > best_depth:
-                    best, best_depth = number, len(path) + 1
+            inline = rest and re.search(rf"[{{,]\s*{re.escape(rest[0])}\s*=", raw)
+            if inline and len(path) + 1 > best_depth:
+                best, best_depth = number, len(path) + 1
     return best
 
 
@@ -126,8 +126,9 @@ def from_manifest_error(error: ManifestError, text: str | None) -> list[SourcePr
 
 def from_syntax_error(error: SyntaxError, file: str) -> SourceProblem:
     """``file:line:col: message`` as Python reports it (the column is 1-based)."""
-    return SourceProblem("syntax", file, error.msg or "invalid syntax", error.lineno or 0,
-                         error.offset or 0)
+    return SourceProblem(
+        "syntax", file, error.msg or "invalid syntax", error.lineno or 0, error.offset or 0
+    )
 
 
 def from_toml_error(error: tomllib.TOMLDecodeError, file: str, stage: Stage) -> SourceProblem:

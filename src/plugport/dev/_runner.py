@@ -47,8 +47,11 @@ async def run_dev(options: DevOptions, stream: Stream) -> int:
     def on_signal(signum: int) -> None:
         received.append(signum)
         if len(received) == 1:
-            stream.say("stopping", "[yellow]stopping…[/] (Ctrl-C again to kill at once)",
-                       signal=signal.Signals(signum).name)
+            stream.say(
+                "stopping",
+                "[yellow]stopping…[/] (Ctrl-C again to kill at once)",
+                signal=signal.Signals(signum).name,
+            )
             stop.set()
             return
         session.kill_now()
@@ -65,15 +68,20 @@ async def run_dev(options: DevOptions, stream: Stream) -> int:
             if page_available():
                 page = PageServer(session, options.port)
                 await page.start()
-                stream.say("page", f"page: [bold underline]{page.url}[/]", url=page.url,
-                           port=page.port)
+                stream.say(
+                    "page", f"page: [bold underline]{page.url}[/]", url=page.url, port=page.port
+                )
             else:
                 stream.say("page", f"[yellow]no page: {MISSING_HINT}[/]", url=None)
         if not stop.is_set():
             watcher = asyncio.create_task(_watch(session, stop))
             await asyncio.sleep(0.05)  # the watcher's inotify watches are set up on its 1st step
-            stream.say("watching", f"watching {escape(str(session.root))} for changes "
-                       "[dim](Ctrl-C to stop)[/]", path=str(session.root), pid=os.getpid())
+            stream.say(
+                "watching",
+                f"watching {escape(str(session.root))} for changes [dim](Ctrl-C to stop)[/]",
+                path=str(session.root),
+                pid=os.getpid(),
+            )
             await stop.wait()
     finally:
         stop.set()

@@ -156,7 +156,9 @@ class DevSession:
         worker = None
         if self.manifest is not None:
             worker = supervisor.status(self.manifest.name)[0].pid
-        zygote = supervisor.launcher.pid if isinstance(supervisor.launcher, ZygoteLauncher) else None
+        zygote = (
+            supervisor.launcher.pid if isinstance(supervisor.launcher, ZygoteLauncher) else None
+        )
         for pid in (worker, zygote):
             if pid:
                 self._pids.add(pid)
@@ -172,8 +174,9 @@ class DevSession:
             finally:
                 await supervisor.close()
             shutil.rmtree(self.home)
-        self.stream.say("fresh", f"[yellow]--fresh: removed {escape(str(self.home))}[/]",
-                        home=str(self.home))
+        self.stream.say(
+            "fresh", f"[yellow]--fresh: removed {escape(str(self.home))}[/]", home=str(self.home)
+        )
 
     # --- changes ----------------------------------------------------------------------------
 
@@ -209,8 +212,10 @@ class DevSession:
             self._report(exc.problems, keeping="the previous settings")
             return
         except InvalidInputError as exc:
-            self._report([SourceProblem("config", str(self.config_file), str(exc))],
-                         keeping="the previous settings")
+            self._report(
+                [SourceProblem("config", str(self.config_file), str(exc))],
+                keeping="the previous settings",
+            )
             return
         self.settings = settings
         self.stream.say("settings", "[green]settings applied[/]", values=settings)
@@ -254,13 +259,13 @@ class DevSession:
             "last_error": status.last_error if status else None,
             "sandbox": self.options.sandbox,
             "layers": dict(status.sandbox) if status else {},
-            "commands": [
-                {"id": c.id, "title": c.title} for c in manifest.contributes.commands
-            ] if manifest else [],
+            "commands": [{"id": c.id, "title": c.title} for c in manifest.contributes.commands]
+            if manifest
+            else [],
             "hooks": sorted(manifest.contributes.hooks) if manifest else [],
-            "widgets": [
-                {"id": w.id, "title": w.title} for w in manifest.contributes.widgets
-            ] if manifest else [],
+            "widgets": [{"id": w.id, "title": w.title} for w in manifest.contributes.widgets]
+            if manifest
+            else [],
             "permissions": describe_permissions(manifest.permissions) if manifest else [],
             "allow_local": list(self.options.allow_local),
             "reloads": self.reloads,
@@ -307,8 +312,9 @@ class DevSession:
     async def _replace(
         self, manifest: Manifest, files: list[str], settings: dict[str, Any] | None
     ) -> None:
-        assert self.supervisor is not None
         supervisor = self.supervisor
+        if supervisor is None:
+            raise InvalidInputError("plugport dev is shutting down")
         started = time.perf_counter()
         previous, old_dir = self.manifest, self._code_dir
         self._generation += 1
@@ -343,7 +349,10 @@ class DevSession:
                 "ready",
                 f"[green]running[/] {escape(manifest.name)} {escape(manifest.version)} "
                 f"[dim](worker pid {pids['worker']}, started in {elapsed_ms:.0f} ms)[/]",
-                plugin=manifest.name, version=manifest.version, ms=round(elapsed_ms, 1), **pids,
+                plugin=manifest.name,
+                version=manifest.version,
+                ms=round(elapsed_ms, 1),
+                **pids,
             )
         else:
             self.reloads += 1
@@ -351,7 +360,10 @@ class DevSession:
                 "reloaded",
                 f"[green]reloaded in {elapsed_ms:.0f} ms[/] [dim]({escape(manifest.name)} "
                 f"{escape(manifest.version)}, worker pid {pids['worker']})[/]",
-                plugin=manifest.name, version=manifest.version, ms=round(elapsed_ms, 1), **pids,
+                plugin=manifest.name,
+                version=manifest.version,
+                ms=round(elapsed_ms, 1),
+                **pids,
             )
 
     def _permission_diff(self, before: Manifest, after: Manifest) -> None:
@@ -363,9 +375,10 @@ class DevSession:
         lines += [f"[red]- {escape(r)}[/]" for r in removed]
         self.stream.say(
             "permissions",
-            "[yellow]permissions changed (granted without asking: dev only)[/] "
-            + "; ".join(lines),
-            added=added, removed=removed, now=describe_permissions(after.permissions),
+            "[yellow]permissions changed (granted without asking: dev only)[/] " + "; ".join(lines),
+            added=added,
+            removed=removed,
+            now=describe_permissions(after.permissions),
         )
 
     # --- helpers ----------------------------------------------------------------------------
@@ -377,13 +390,22 @@ class DevSession:
 
     def _describe(self, manifest: Manifest) -> None:
         permissions = describe_permissions(manifest.permissions)
-        lines = [f"plugin [bold]{escape(manifest.name)}[/] {escape(manifest.version)} from "
-                 f"{escape(str(self.root))}", f"dev home {escape(str(self.home))}"]
+        lines = [
+            f"plugin [bold]{escape(manifest.name)}[/] {escape(manifest.version)} from "
+            f"{escape(str(self.root))}",
+            f"dev home {escape(str(self.home))}",
+        ]
         lines += [f"  permission: {escape(p)}" for p in permissions]
         self.stream.say(
-            "plugin", "\n".join(lines), plugin=manifest.name, version=manifest.version,
-            path=str(self.root), home=str(self.home), permissions=permissions,
-            sandbox=self.options.sandbox, pid=os.getpid(),
+            "plugin",
+            "\n".join(lines),
+            plugin=manifest.name,
+            version=manifest.version,
+            path=str(self.root),
+            home=str(self.home),
+            permissions=permissions,
+            sandbox=self.options.sandbox,
+            pid=os.getpid(),
         )
         for endpoint in self.options.allow_local:
             self.stream.say(

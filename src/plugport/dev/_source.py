@@ -54,8 +54,11 @@ class SourceTree:
         try:
             raw = file.read_bytes()
         except FileNotFoundError:
-            problem = SourceProblem("manifest", MANIFEST_FILENAME, f"no {MANIFEST_FILENAME} in "
-                                    f"{self.root}; is this a plugin directory?")
+            problem = SourceProblem(
+                "manifest",
+                MANIFEST_FILENAME,
+                f"no {MANIFEST_FILENAME} in {self.root}; is this a plugin directory?",
+            )
             raise SourceProblems([problem]) from None
         except OSError as exc:
             problem = SourceProblem("manifest", MANIFEST_FILENAME, f"cannot read: {exc.strerror}")
@@ -109,7 +112,7 @@ class SourceTree:
     def stage(self, files: list[str], dest: Path) -> Path:
         """Copy ``files`` into ``dest`` (a new directory), readable by any uid."""
         dest.mkdir(parents=True, mode=0o755)
-        os.chmod(dest, 0o755)  # whatever the umask
+        os.chmod(dest, 0o755)  # noqa: S103 - whatever the umask: the plugin's uid reads it
         for relative in files:
             target = dest / relative
             parent = target.parent
@@ -118,7 +121,7 @@ class SourceTree:
                 for made in [parent, *parent.parents]:
                     if made == dest:
                         break
-                    os.chmod(made, 0o755)
+                    os.chmod(made, 0o755)  # noqa: S103 - code the plugin's uid reads
             shutil.copyfile(self.root / relative, target)
             os.chmod(target, 0o644)
         return dest
@@ -153,6 +156,6 @@ def load_settings_file(path: Path, schema: dict[str, Any]) -> dict[str, Any]:
         raise SourceProblems([SourceProblem("config", MANIFEST_FILENAME, str(exc))]) from None
     if problems:
         raise SourceProblems([SourceProblem("config", shown, p) for p in problems])
-    assert isinstance(values, dict)  # settings_problems refuses anything else
+    if not isinstance(values, dict):  # settings_problems refuses it already; for the types
+        raise SourceProblems([SourceProblem("config", shown, "settings must be an object")])
     return values
-

@@ -18,7 +18,13 @@ from plugport.runtime.activity import Activity
 
 __all__ = ["Stream", "activity_json", "activity_line"]
 
-_LEVELS = {"debug": "dim", "info": "cyan", "warning": "yellow", "error": "red", "critical": "bold red"}
+_LEVELS = {
+    "debug": "dim",
+    "info": "cyan",
+    "warning": "yellow",
+    "error": "red",
+    "critical": "bold red",
+}
 _AUDIT = {
     "activate": "green",
     "deactivate": "dim",
@@ -55,7 +61,9 @@ def activity_line(activity: Activity) -> str:
     detail = escape(activity.detail)
     if activity.kind == "log":
         style = _LEVELS.get(activity.name.lower(), "white")
-        extra = "".join(f" [dim]{escape(k)}={escape(repr(v))}[/]" for k, v in activity.fields.items())
+        extra = "".join(
+            f" [dim]{escape(k)}={escape(repr(v))}[/]" for k, v in activity.fields.items()
+        )
         return f"[{style}]{activity.name.upper():<7}[/] {detail}{extra}"
     if activity.kind == "capability":
         if activity.outcome == "granted":

@@ -184,8 +184,7 @@ def parse_endpoint(text: str) -> tuple[str, int]:
         except ValueError:
             if _looks_like_ip(host) or not _HOSTNAME_RE.fullmatch(host) or len(host) > 253:
                 raise ValueError(
-                    f"{text!r}: {host!r} is neither an IP address in its usual form nor a "
-                    "host name"
+                    f"{text!r}: {host!r} is neither an IP address in its usual form nor a host name"
                 ) from None
     if not port_text.isascii() or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
