@@ -49,6 +49,7 @@ _IGNORE_FILE = ".plugportignore"
 # same bytes instead of swallowing the previous output.
 DEFAULT_IGNORES: tuple[str, ...] = (
     ".git",
+    ".plugport-dev/",  # ``plugport dev``'s state (storage, settings, staged code)
     "__pycache__/",
     ".venv/",
     "*.pyc",

@@ -5,6 +5,7 @@ that a well-behaved plugin is still started and served afterwards."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import os
@@ -180,12 +181,14 @@ def run_attack(
     after: Step | None = None,
     others: Sequence[PluginInstall] = (),
     hooks: tuple[HookSpec, ...] = HOOKS,
+    local_endpoints: tuple[str, ...] = (),
     **config: Any,
 ) -> Attack:
-    """Add the hostile plugin ``body``, the ``others`` and the good plugin to a real supervisor;
-    call the ``attack`` hook ``calls`` times (``during`` runs alongside), then check that the
-    good plugin is served."""
-    installs = [hostile(root, body, manifest), *others, good(root)]
+    """Add the hostile plugin ``body`` (granted ``local_endpoints``), the ``others`` and the
+    good plugin to a real supervisor; call the ``attack`` hook ``calls`` times (``during`` runs
+    alongside), then check that the good plugin is served."""
+    evil = dataclasses.replace(hostile(root, body, manifest), local_endpoints=local_endpoints)
+    installs = [evil, *others, good(root)]
     outcomes: list[HookOutcome] = []
     statuses: list[PluginStatus] = []
 
@@ -928,10 +931,8 @@ class Main(Plugin):
         tmp_path,
         body,
         f'permissions.network = ["allowed.example:{port}"]\n',
-        net=NetOptions(
-            resolver=StaticResolver({"allowed.example": ["127.0.0.1"]}),
-            extra_allowed_networks=("127.0.0.1/32",),  # only so the first hop can be served
-        ),
+        net=NetOptions(resolver=StaticResolver({"allowed.example": ["127.0.0.1"]})),
+        local_endpoints=(f"allowed.example:{port}",),  # only so the first hop can be served
     )
     error = attack.error(PermissionDeniedError)
     assert error.capability == "net.fetch"

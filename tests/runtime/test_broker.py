@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from plugport.runtime.capabilities.network import StaticResolver
 from plugport.runtime.capabilities.storage import PluginStorage
 from plugport.runtime.capabilities.ui import UiRegistry
 from plugport.runtime.metrics import RuntimeMetrics
+from plugport.runtime.supervisor import PluginInstall
 
 MANIFEST = """
 name = "acme.tool"
@@ -94,6 +96,26 @@ def test_consented_permissions_narrow_the_manifest() -> None:
     assert check_grant(narrowed, "storage", "get", {}) == ""
     assert check_grant(narrowed, "net", "fetch", {}) != ""
     assert narrowed.commands == {"tool.run": "Run"}
+
+
+def test_local_endpoints_are_the_hosts_grant_and_open_net_fetch_alone() -> None:
+    manifest = parse_manifest(MANIFEST)
+    granted = Grants.from_manifest(
+        manifest, Permissions(storage=64), local_endpoints=["127.0.0.1:8080"]
+    )
+    assert granted.local_endpoints == ("127.0.0.1:8080",)
+    assert check_grant(granted, "net", "fetch", {}) == ""  # no network permission needed
+    assert Grants.from_manifest(manifest).local_endpoints == ()  # never from the manifest
+
+
+def test_a_plugin_install_refuses_a_malformed_local_endpoint() -> None:
+    manifest = parse_manifest(MANIFEST)
+    with pytest.raises(
+        InvalidInputError, match=r"local_endpoints: '127\.0\.0\.1': write HOST:PORT"
+    ):
+        PluginInstall(manifest, Path("."), local_endpoints=("127.0.0.1",))
+    install = PluginInstall(manifest, Path("."), local_endpoints=["[::1]:80"])  # type: ignore[arg-type]
+    assert install.local_endpoints == ("[::1]:80",)
 
 
 # --- the broker over real services --------------------------------------------------------------

@@ -35,14 +35,15 @@ from plugport.runtime.capabilities.network import (
     SystemResolver,
     Target,
     check_address,
+    check_addresses,
     check_body,
     check_headers,
     check_method,
     check_url,
+    parse_endpoint,
 )
 
 PLUGIN = "acme.fetcher"
-LOOPBACK = ("127.0.0.1/32",)
 T = TypeVar("T")
 
 
@@ -196,14 +197,95 @@ def test_check_address_accepts_public_addresses(address: str) -> None:
     check_address(address, GRANTS)
 
 
-def test_test_only_escape_hatch_allows_exactly_the_listed_networks() -> None:
-    policy = FetchPolicy(allowed=(), extra_allowed_networks=("127.0.0.1/32", "::1/128"))
-    check_address("127.0.0.1", policy)
-    check_address("::1", policy)
-    check_address("::ffff:127.0.0.1", policy)  # the same socket address
-    for still_blocked in ("127.0.0.2", "10.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::"):
-        with pytest.raises(PermissionDeniedError):
-            check_address(still_blocked, policy)
+# --- local endpoints (plugport dev --allow-local): exact host:port, nothing more ------------
+
+
+LOCAL = FetchPolicy(allowed=(), local_endpoints=("127.0.0.1:8080", "localhost:9000", "[::1]:7000"))
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port"),
+    [
+        ("http://127.0.0.1:8080/x?y=1", "127.0.0.1", 8080),
+        ("https://127.0.0.1:8080/", "127.0.0.1", 8080),
+        ("http://localhost:9000/", "localhost", 9000),
+        ("http://LOCALHOST.:9000/", "localhost", 9000),
+        ("http://[::1]:7000/", "::1", 7000),
+        ("http://[0:0::1]:7000/", "0:0::1", 7000),  # the same address, spelled out
+    ],
+)
+def test_a_listed_local_endpoint_is_allowed_exactly(url: str, host: str, port: int) -> None:
+    target = check_url(url, LOCAL, plugin=PLUGIN)
+    assert (target.host, target.port, target.local) == (host, port, True)
+    check_addresses(target, ["127.0.0.1", "::1"], LOCAL, plugin=PLUGIN)  # local is why it is listed
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:8081/", "'127.0.0.1' is an IP address"),  # another port
+        ("http://127.0.0.1/", "'127.0.0.1' is an IP address"),  # the default port
+        ("http://localhost:8080/", "localhost:8080 is not in the plugin's network grants"),
+        ("http://127.0.0.1:9000/", "'127.0.0.1' is an IP address"),  # localhost's port, by address
+        ("http://127.1:8080/", "'127.1' is an IP address"),
+        ("http://2130706433:8080/", "'2130706433' is an IP address"),
+        ("http://0x7f000001:8080/", "'0x7f000001' is an IP address"),
+        ("http://[::ffff:127.0.0.1]:8080/", "is an IP address"),  # IPv6 form of a listed v4
+        ("http://[::1]:8080/", "'::1' is an IP address"),
+        ("http://127.0.0.1:7000/", "'127.0.0.1' is an IP address"),  # [::1]'s port, over v4
+        ("http://localhost:7000/", "localhost:7000 is not in the plugin's network grants"),
+        ("http://user@127.0.0.1:8080/", "user info"),
+        ("file://127.0.0.1:8080/etc/passwd", "only http and https"),
+    ],
+)
+def test_anything_but_the_listed_endpoint_is_still_refused(url: str, reason: str) -> None:
+    with pytest.raises(PermissionDeniedError) as caught:
+        check_url(url, LOCAL, plugin=PLUGIN)
+    assert reason in caught.value.reason
+
+
+def test_a_granted_name_resolving_to_a_listed_address_is_still_refused() -> None:
+    policy = FetchPolicy(allowed=("api.example:8080",), local_endpoints=("127.0.0.1:8080",))
+    target = check_url("http://api.example:8080/", policy, plugin=PLUGIN)
+    assert target.local is False  # listed by address, not by this name
+    with pytest.raises(PermissionDeniedError, match=r"resolves to 127\.0\.0\.1, which is loopback"):
+        check_addresses(target, ["127.0.0.1"], policy, plugin=PLUGIN)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "parsed"),
+    [
+        ("127.0.0.1:8080", ("127.0.0.1", 8080)),
+        ("LocalHost:80", ("localhost", 80)),
+        ("[::1]:443", ("::1", 443)),
+        ("[0:0:0:0:0:0:0:1]:443", ("::1", 443)),
+        ("fake-api.test:65535", ("fake-api.test", 65535)),
+    ],
+)
+def test_endpoints_are_parsed_into_one_spelling(endpoint: str, parsed: tuple[str, int]) -> None:
+    assert parse_endpoint(endpoint) == parsed
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "message"),
+    [
+        ("127.0.0.1", "write HOST:PORT"),
+        (":8080", "write HOST:PORT"),
+        ("127.0.0.1:0", "port must be a number from 1 to 65535"),
+        ("127.0.0.1:65536", "port must be a number from 1 to 65535"),
+        ("127.0.0.1:80a", "port must be a number"),
+        ("::1:8080", "goes in brackets"),
+        ("[127.0.0.1]:80", "only an IPv6 address goes in brackets"),
+        ("[::1]8080", "write HOST:PORT"),
+        ("127.1:8080", "neither an IP address in its usual form nor a host name"),
+        ("bad_host!:80", "neither an IP address"),
+    ],
+)
+def test_bad_endpoints_are_refused_when_the_policy_is_built(endpoint: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_endpoint(endpoint)
+    with pytest.raises(ValueError, match=message):
+        FetchPolicy(allowed=(), local_endpoints=(endpoint,))
 
 
 def test_operators_can_block_more_ranges_with_their_own_label() -> None:
@@ -220,8 +302,8 @@ def test_operators_can_block_more_ranges_with_their_own_label() -> None:
 
 
 def test_policy_rejects_broken_settings() -> None:
-    with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 network"):
-        FetchPolicy(allowed=(), extra_allowed_networks=("127.0.0.1/33",))
+    with pytest.raises(ValueError, match="port must be a number"):
+        FetchPolicy(allowed=(), local_endpoints=("127.0.0.1:99999",))
     with pytest.raises(ValueError, match="max_response_bytes"):
         FetchPolicy(allowed=(), max_response_bytes=-1)
     with pytest.raises(ValueError, match="timeout_ms"):
@@ -481,7 +563,9 @@ def assert_failed(out: Outcome, reason: str) -> NetworkFetchError:
 
 
 def grants(port: int, *more: str, **settings: Any) -> FetchPolicy:
-    settings.setdefault("extra_allowed_networks", LOOPBACK)
+    """Granted ``allowed.example:port`` and ``more``; the first is also a local endpoint (the
+    test server is on 127.0.0.1), the others are not."""
+    settings.setdefault("local_endpoints", (f"allowed.example:{port}",))
     return FetchPolicy(allowed=(f"allowed.example:{port}", *more), **settings)
 
 
@@ -520,7 +604,8 @@ def test_get_goes_to_the_checked_address_with_the_host_name_in_the_host_header(
 
 
 class RebindingResolver(StaticResolver):
-    """Answers loopback (allowed in tests) first, then a private address: DNS rebinding."""
+    """Answers loopback (a listed endpoint in tests) first, then a private address: DNS
+    rebinding."""
 
     def __init__(self) -> None:
         super().__init__({})
@@ -542,12 +627,15 @@ def test_a_second_dns_answer_cannot_move_the_connection(server: TestServer) -> N
 
 
 def test_every_redirect_hop_is_resolved_and_checked_again(server: TestServer) -> None:
-    server.routes["/"] = redirect("/next")
+    # The first hop is the listed local endpoint; the second a granted name that is not
+    # listed, whose (second) DNS answer is private.
+    server.routes["/"] = redirect(f"http://rebound.example:{server.port}/next")
     server.routes["/next"] = ok(b"unreachable")
     resolver = RebindingResolver()
-    out = fetch(grants(server.port), f"http://allowed.example:{server.port}/", resolver=resolver)
-    assert_denied(out, "allowed.example resolves to 10.0.0.1, which is private (10.0.0.0/8)")
-    assert len(resolver.calls) == 2
+    policy = grants(server.port, f"rebound.example:{server.port}")
+    out = fetch(policy, f"http://allowed.example:{server.port}/", resolver=resolver)
+    assert_denied(out, "rebound.example resolves to 10.0.0.1, which is private (10.0.0.0/8)")
+    assert [host for host, _ in resolver.calls] == ["allowed.example", "rebound.example"]
     assert [s.path for s in server.seen] == ["/"]
     assert [host for host, _, _ in out.sent] == ["127.0.0.1"]
 
@@ -696,6 +784,45 @@ def test_redirect_to_a_granted_name_on_a_private_address_is_refused_before_conne
     assert len(server.seen) == 1
 
 
+def test_a_listed_address_is_fetched_without_dns_and_only_on_its_port(
+    server: TestServer, other_server: TestServer
+) -> None:
+    server.routes["/"] = ok(b"the fake service")
+    server.routes["/away"] = redirect(f"http://127.0.0.1:{other_server.port}/")
+    server.routes["/home"] = redirect("/")
+    other_server.routes["/"] = ok(b"secret")
+    policy = FetchPolicy(allowed=(), local_endpoints=(f"127.0.0.1:{server.port}",))
+    out = fetch(policy, f"http://127.0.0.1:{server.port}/")
+    assert out.result is not None
+    assert out.result.body == b"the fake service"
+    assert out.resolver is not None
+    assert out.resolver.calls == []  # an address: nothing to resolve
+    assert out.sent == [("127.0.0.1", f"127.0.0.1:{server.port}", None)]
+    # A redirect back onto the endpoint is followed; off it (another port) is refused.
+    out = fetch(policy, f"http://127.0.0.1:{server.port}/home")
+    assert out.result is not None
+    assert out.result.body == b"the fake service"
+    out = fetch(policy, f"http://127.0.0.1:{server.port}/away")
+    assert_denied(out, "'127.0.0.1' is an IP address")
+    assert other_server.seen == []
+    # Another port of the same address, asked for directly: refused, nothing sent.
+    out = fetch(policy, f"http://127.0.0.1:{other_server.port}/")
+    assert_denied(out, "'127.0.0.1' is an IP address")
+    assert out.sent == []
+    assert other_server.seen == []
+
+
+def test_a_listed_address_opens_no_name_that_resolves_to_it(server: TestServer) -> None:
+    server.routes["/"] = ok(b"should not be served")
+    policy = FetchPolicy(
+        allowed=(f"allowed.example:{server.port}",),
+        local_endpoints=(f"127.0.0.1:{server.port}",),
+    )
+    out = fetch(policy, f"http://allowed.example:{server.port}/")
+    assert_denied(out, "allowed.example resolves to 127.0.0.1, which is loopback")
+    assert server.seen == []
+
+
 def test_redirect_loop_stops_at_max_redirects(server: TestServer) -> None:
     server.routes["/loop"] = redirect("/loop")
     out = fetch(grants(server.port, max_redirects=3), f"http://allowed.example:{server.port}/loop")
@@ -712,7 +839,8 @@ def test_redirects_change_method_and_drop_credentials_across_origins(
     server.routes["/post-302"] = redirect(f"http://allowed.example:{port}/echo", 302)
     server.routes["/cross"] = redirect(f"http://other.example:{port}/echo", 301)
     server.routes["/echo"] = echo
-    policy = grants(port, f"other.example:{port}")
+    endpoints = (f"allowed.example:{port}", f"other.example:{port}")
+    policy = grants(port, f"other.example:{port}", local_endpoints=endpoints)
     resolver = {"allowed.example": ["127.0.0.1"], "other.example": ["127.0.0.1"]}
     base = f"http://allowed.example:{port}"
     auth = {"Authorization": "Bearer t"}
@@ -834,7 +962,7 @@ def test_refused_urls_send_nothing(server: TestServer, url: str) -> None:
 
 def test_without_the_escape_hatch_the_loopback_server_is_refused(server: TestServer) -> None:
     server.routes["/"] = ok(b"should not be served")
-    policy = grants(server.port, extra_allowed_networks=())
+    policy = grants(server.port, local_endpoints=())
     out = fetch(policy, f"http://allowed.example:{server.port}/")
     assert_denied(out, "allowed.example resolves to 127.0.0.1, which is loopback (127.0.0.0/8)")
     assert out.sent == []
@@ -842,7 +970,7 @@ def test_without_the_escape_hatch_the_loopback_server_is_refused(server: TestSer
 
 
 def test_a_name_with_a_public_and_a_loopback_address_is_refused(server: TestServer) -> None:
-    policy = grants(server.port, extra_allowed_networks=())
+    policy = grants(server.port, local_endpoints=())
     resolver = {"allowed.example": ["93.184.216.34", "127.0.0.1"]}
     out = fetch(policy, f"http://allowed.example:{server.port}/", resolver=resolver)
     assert_denied(out, "resolves to 127.0.0.1, which is loopback")
@@ -852,7 +980,7 @@ def test_a_name_with_a_public_and_a_loopback_address_is_refused(server: TestServ
 
 def test_next_checked_address_is_tried_when_one_refuses_connections(server: TestServer) -> None:
     server.routes["/"] = ok(b"second address")
-    policy = grants(server.port, extra_allowed_networks=("127.0.0.1/32", "::1/128"))
+    policy = grants(server.port)  # a listed endpoint: any address its name has
     out = fetch(
         policy,
         f"http://allowed.example:{server.port}/",

@@ -10,6 +10,7 @@ from plugport._version import __version__
 from plugport.cli import (
     authoring,
     check,
+    dev,
     docs,
     host,
     keys,
@@ -51,6 +52,7 @@ def _root(
 
 authoring.register(app)
 check.register(app)
+dev.register(app)
 keys.register(app)
 runtime.register(app)
 registry.register(app)

@@ -1,15 +1,19 @@
-"""Runtime commands: doctor."""
+"""Runtime commands: doctor (and the layer table ``dev`` shows too)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from plugport.cli._output import EXIT_FAILED, out
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from plugport.runtime.sandbox import LayerStatus
+
+__all__ = ["layer_table", "register"]
 
 
 def doctor(
@@ -30,14 +34,7 @@ def doctor(
     from plugport.runtime.sandbox import doctor as probe
 
     layers = probe()
-    table = Table(title="Plugport sandbox layers")
-    table.add_column("layer")
-    table.add_column("available")
-    table.add_column("detail")
-    for layer in layers:
-        mark = "[green]yes[/]" if layer.available else "[red]no[/]"
-        table.add_row(layer.name, mark, layer.detail)
-    out.print(table)
+    out.print(layer_table(layers))
     if syscalls:
         _print_syscalls()
     missing = [layer.name for layer in layers if not layer.available]
@@ -47,6 +44,18 @@ def doctor(
             raise typer.Exit(EXIT_FAILED)
     else:
         out.print("every layer is available: strict mode can run plugins here")
+
+
+def layer_table(layers: Sequence[LayerStatus]) -> Table:
+    """The sandbox layer table ``doctor`` prints (``plugport dev`` prints it at start too)."""
+    table = Table(title="Plugport sandbox layers")
+    table.add_column("layer")
+    table.add_column("available")
+    table.add_column("detail")
+    for layer in layers:
+        mark = "[green]yes[/]" if layer.available else "[red]no[/]"
+        table.add_row(layer.name, mark, layer.detail)
+    return table
 
 
 _VERDICTS = {

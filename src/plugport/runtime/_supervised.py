@@ -21,6 +21,7 @@ from plugport.runtime._lifecycle import Health, RestartPolicy, State
 from plugport.runtime._uids import DEFAULT_RANGE as DEFAULT_UID_RANGE
 from plugport.runtime._uids import DEFAULT_REGISTRY as DEFAULT_UID_REGISTRY
 from plugport.runtime.broker import CapabilityBroker, Grants, NetOptions
+from plugport.runtime.capabilities.network import parse_endpoint
 from plugport.runtime.process import PluginProcess
 from plugport.runtime.protocol import HandlerInfo
 
@@ -107,6 +108,18 @@ class PluginInstall:
     keep_stdio: bool = False
     max_data_dir_mb: int | None = None
     """The operator's quota for this plugin's data dir (None: the host's ``max_data_dir_mb``)."""
+    local_endpoints: tuple[str, ...] = ()
+    """``host:port`` endpoints its ``net.fetch`` may reach although they are local and not
+    granted (``plugport dev --allow-local``); exact matches only, see
+    :mod:`plugport.runtime.capabilities._fetch_rules`."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "local_endpoints", tuple(self.local_endpoints))
+        for endpoint in self.local_endpoints:
+            try:
+                parse_endpoint(endpoint)
+            except ValueError as exc:
+                raise InvalidInputError(f"local_endpoints: {exc}") from None
 
 
 @dataclass(frozen=True)

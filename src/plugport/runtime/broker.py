@@ -31,7 +31,11 @@ __all__ = [
 
 
 def check_grant(grants: Grants, capability: str, method: str, arguments: Mapping[str, Any]) -> str:
-    """Why ``capability.method(**arguments)`` is refused, or ``""`` when it is granted."""
+    """Why ``capability.method(**arguments)`` is refused, or ``""`` when it is granted. Local
+    endpoints are the host's own grant of ``net`` (``plugport dev --allow-local``), beside the
+    manifest's; the network broker still checks every URL against both."""
+    if capability == "net" and grants.local_endpoints:
+        return ""
     return refusal(grants.permissions, capability, method, arguments)
 
 

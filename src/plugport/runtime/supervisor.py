@@ -173,7 +173,9 @@ class Supervisor:
             raise InvalidInputError(f"plugin {manifest.name!r} is already added")
         if not (install.code_dir / "plugport.toml").is_file():
             raise InvalidInputError(f"{install.code_dir}: no plugport.toml; is the plugin there?")
-        grants = Grants.from_manifest(manifest, install.permissions)
+        grants = Grants.from_manifest(
+            manifest, install.permissions, local_endpoints=install.local_endpoints
+        )
         data_dir = self.config.state_dir / "data" / manifest.name
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         entry = _Entry(

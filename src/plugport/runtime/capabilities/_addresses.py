@@ -56,10 +56,6 @@ def parse_address(text: str) -> IPAddress:
     return ip_address(text)
 
 
-def parse_networks(cidrs: Sequence[str]) -> tuple[IPNetwork, ...]:
-    return tuple(ip_network(cidr) for cidr in cidrs)
-
-
 def parse_labelled_networks(
     table: Sequence[tuple[str, str]],
 ) -> tuple[tuple[IPNetwork, str], ...]:
@@ -84,17 +80,13 @@ def _embedded_ipv4(address: IPv6Address) -> list[tuple[str, IPv4Address]]:
 def blocked_reason(
     address: IPAddress,
     blocked: Sequence[tuple[IPNetwork, str]],
-    allowed: Sequence[IPNetwork] = (),
 ) -> str | None:
-    """Why ``address`` must not be reached, naming its range; None if it is public (or in
-    ``allowed``, the test-only escape hatch)."""
-    if any(address.version == net.version and address in net for net in allowed):
-        return None
+    """Why ``address`` must not be reached, naming its range; None if it is public."""
     if isinstance(address, IPv6Address):
         mapped = address.ipv4_mapped
         if mapped is not None:
             # A socket connects to ::ffff:a.b.c.d as to a.b.c.d itself.
-            inner = blocked_reason(mapped, blocked, allowed)
+            inner = blocked_reason(mapped, blocked)
             return None if inner is None else f"IPv4-mapped {mapped}: {inner}"
         for mechanism, embedded in _embedded_ipv4(address):
             inner = blocked_reason(embedded, blocked)

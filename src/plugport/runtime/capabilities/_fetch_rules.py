@@ -3,6 +3,12 @@
 :func:`check_url` accepts only a granted host *name* (never an address literal, in any of the
 spellings resolvers accept); :func:`check_address` accepts only public addresses. The broker in
 :mod:`plugport.runtime.capabilities.network` runs both on every hop.
+
+One exception, per plugin and exact: its ``local_endpoints`` (``127.0.0.1:8080``,
+``localhost:8080``, ``[::1]:8080``), set by ``plugport dev --allow-local`` or the operator. A
+URL whose host and port are exactly one of them is fetched although it is an address literal,
+not granted, and local; nothing else moves (another port, another spelling of the address, a
+redirect elsewhere, a name that resolves there but is not itself listed).
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ from plugport.runtime.capabilities._addresses import (
     blocked_reason,
     parse_address,
     parse_labelled_networks,
-    parse_networks,
 )
 
 __all__ = [
@@ -33,10 +38,12 @@ __all__ = [
     "FetchResult",
     "Target",
     "check_address",
+    "check_addresses",
     "check_body",
     "check_headers",
     "check_method",
     "check_url",
+    "parse_endpoint",
 ]
 
 CAPABILITY = "net.fetch"
@@ -119,12 +126,13 @@ class FetchPolicy:
     blocked_networks: tuple[tuple[str, str], ...] = DEFAULT_BLOCKED_NETWORKS
     """(CIDR, label) ranges refused with that label; add the operator's own public ranges here.
     Any address that is not globally routable is refused even if it is not listed."""
-    extra_allowed_networks: tuple[str, ...] = ()
-    """Test-only escape hatch: CIDRs reachable despite being non-public, so end-to-end tests can
-    use a server on 127.0.0.1. Production never sets it."""
+    local_endpoints: tuple[str, ...] = ()
+    """``host:port`` endpoints this plugin may reach although they are not granted and are
+    local (a fake service in ``plugport dev``, a sidecar the operator names); exact matches
+    only. See the module docstring."""
 
     _blocked: tuple[tuple[IPNetwork, str], ...] = field(init=False, repr=False, compare=False)
-    _extra_allowed: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
+    _local: frozenset[tuple[str, int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("max_request_bytes", "max_response_bytes", "max_request_header_bytes"):
@@ -141,7 +149,54 @@ class FetchPolicy:
         )
         # Parsed once here, so a typo in a CIDR fails when the policy is built, not per fetch.
         object.__setattr__(self, "_blocked", parse_labelled_networks(self.blocked_networks))
-        object.__setattr__(self, "_extra_allowed", parse_networks(self.extra_allowed_networks))
+        object.__setattr__(self, "local_endpoints", tuple(self.local_endpoints))
+        object.__setattr__(
+            self, "_local", frozenset(parse_endpoint(e) for e in self.local_endpoints)
+        )
+
+
+def parse_endpoint(text: str) -> tuple[str, int]:
+    """``(host, port)`` of a ``HOST:PORT`` local endpoint, the host in the one form a URL's
+    host is compared in (lower case; an address in its canonical spelling); ValueError saying
+    how to write it otherwise. An IPv6 address goes in brackets: ``[::1]:8080``."""
+    how = f"{text!r}: write HOST:PORT, e.g. 127.0.0.1:8080, localhost:8080 or [::1]:8080"
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            raise ValueError(how)
+        port_text = rest[1:]
+        try:
+            address = parse_address(host)
+        except ValueError:
+            raise ValueError(f"{text!r}: {host!r} in brackets is not an IPv6 address") from None
+        if address.version != 6:
+            raise ValueError(f"{text!r}: only an IPv6 address goes in brackets")
+        host = str(address)
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep or not host:
+            raise ValueError(how)
+        if ":" in host:
+            raise ValueError(f"{text!r}: an IPv6 address goes in brackets, e.g. [::1]:8080")
+        host = host.lower().rstrip(".")
+        try:
+            host = str(parse_address(host))
+        except ValueError:
+            if _looks_like_ip(host) or not _HOSTNAME_RE.fullmatch(host) or len(host) > 253:
+                raise ValueError(
+                    f"{text!r}: {host!r} is neither an IP address in its usual form nor a host name"
+                ) from None
+    if not port_text.isascii() or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+def _canonical_host(host: str) -> str:
+    """A URL's host as :func:`parse_endpoint` writes hosts, for the exact comparison."""
+    try:
+        return str(parse_address(host))
+    except ValueError:
+        return host
 
 
 @dataclass(frozen=True)
@@ -152,12 +207,14 @@ class Target:
     host: str
     port: int
     path_query: str
+    local: bool = False
+    """The host and port are one of the policy's ``local_endpoints``: its addresses are not
+    checked against the blocked ranges (the operator named this very endpoint)."""
 
     @property
     def url(self) -> str:
-        netloc = (
-            self.host if _DEFAULT_PORTS[self.scheme] == self.port else f"{self.host}:{self.port}"
-        )
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        netloc = host if _DEFAULT_PORTS[self.scheme] == self.port else f"{host}:{self.port}"
         return f"{self.scheme}://{netloc}{self.path_query}"
 
     @property
@@ -210,6 +267,10 @@ def check_url(url: str, policy: FetchPolicy, *, plugin: str = "") -> Target:
     host = parsed.raw_host.decode("ascii").lower().rstrip(".")
     if not host:
         raise _denied(plugin, "the URL has no host")
+    if policy._local:
+        port = parsed.port if parsed.port is not None else _DEFAULT_PORTS[scheme]
+        if (_canonical_host(host), port) in policy._local:
+            return Target(scheme, host, port, parsed.raw_path.decode("ascii"), local=True)
     if _looks_like_ip(host):
         raise _denied(plugin, f"{host!r} is an IP address; only granted host names may be fetched")
     if not _HOSTNAME_RE.fullmatch(host) or len(host) > 253:
@@ -233,16 +294,28 @@ def check_url(url: str, policy: FetchPolicy, *, plugin: str = "") -> Target:
 def check_address(
     address: str, policy: FetchPolicy, *, plugin: str = "", host: str | None = None
 ) -> None:
-    """Refuse ``address`` unless it is on the public internet (or in the test-only
-    ``extra_allowed_networks``); the reason names the range, e.g. "loopback (127.0.0.0/8)"."""
+    """Refuse ``address`` unless it is on the public internet; the reason names the range,
+    e.g. "loopback (127.0.0.0/8)"."""
     subject = f"{host} resolves to {address}" if host else f"address {address}"
     try:
         parsed = parse_address(address)
     except ValueError:
         raise _denied(plugin, f"{subject}, which is not an IP address") from None
-    reason = blocked_reason(parsed, policy._blocked, policy._extra_allowed)
+    reason = blocked_reason(parsed, policy._blocked)
     if reason is not None:
         raise _denied(plugin, f"{subject}, which is {reason}")
+
+
+def check_addresses(
+    target: Target, addresses: list[str], policy: FetchPolicy, *, plugin: str = ""
+) -> None:
+    """Every address DNS gave for ``target`` must pass :func:`check_address`, not just the one
+    connected to: a name with a public and a private address is an attack on whichever is
+    tried first. A listed local endpoint's addresses are exempt; they are why it is listed."""
+    if target.local:
+        return
+    for address in addresses:
+        check_address(address, policy, plugin=plugin, host=target.host)
 
 
 def check_method(method: str, policy: FetchPolicy, *, plugin: str = "") -> str:

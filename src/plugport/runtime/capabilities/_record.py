@@ -6,7 +6,7 @@ capability is one module and one line, and a missing part fails a test instead o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,11 +38,21 @@ class Grants:
     commands: Mapping[str, str] = field(default_factory=dict)
     widgets: Mapping[str, str] = field(default_factory=dict)
     config_schema: Mapping[str, Any] = field(default_factory=dict)
+    local_endpoints: tuple[str, ...] = ()
+    """``host:port`` endpoints ``net.fetch`` may reach although they are local and not in
+    ``permissions.network`` (``plugport dev --allow-local``; the operator's host policy)."""
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest, permissions: Permissions | None = None) -> Grants:
+    def from_manifest(
+        cls,
+        manifest: Manifest,
+        permissions: Permissions | None = None,
+        *,
+        local_endpoints: Sequence[str] = (),
+    ) -> Grants:
         """``permissions`` narrows the manifest's request to what was consented (default: all);
-        it can never widen it."""
+        it can never widen it. ``local_endpoints`` are the host's own grant, not the
+        manifest's."""
         if permissions is not None and (
             beyond := permissions_beyond(manifest.permissions, permissions)
         ):
@@ -56,17 +66,17 @@ class Grants:
             commands={c.id: c.title for c in manifest.contributes.commands},
             widgets={w.id: w.title for w in manifest.contributes.widgets},
             config_schema=manifest.config,
+            local_endpoints=tuple(local_endpoints),
         )
 
 
 @dataclass(frozen=True)
 class NetOptions:
-    """How the host's fetches are made. Tests swap the resolver and transport, and may open
-    ``extra_allowed_networks`` (a server on 127.0.0.1); production leaves those alone."""
+    """How the host's fetches are made. Tests swap the resolver and transport; what a plugin
+    may reach beyond its grants is per plugin (``Grants.local_endpoints``), never here."""
 
     resolver: Resolver | None = None
     transport: Any = None  # httpx.AsyncBaseTransport
-    extra_allowed_networks: tuple[str, ...] = ()
     timeout_ms: int = 10_000
     max_response_bytes: int = 5 * 1024**2
 

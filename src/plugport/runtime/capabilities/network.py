@@ -29,10 +29,12 @@ from plugport.runtime.capabilities._fetch_rules import (
     FetchResult,
     Target,
     check_address,
+    check_addresses,
     check_body,
     check_headers,
     check_method,
     check_url,
+    parse_endpoint,
 )
 from plugport.runtime.capabilities._record import Calls, Capability, nothing_stored
 from plugport.runtime.capabilities._resolver import Resolver, StaticResolver, SystemResolver
@@ -60,6 +62,7 @@ __all__ = [
     "check_headers",
     "check_method",
     "check_url",
+    "parse_endpoint",
 ]
 
 PIN_EXTENSION = "plugport.connect_to"
@@ -244,6 +247,8 @@ class NetworkBroker:
             visited.append(hop.target.url)
 
     async def _resolve(self, target: Target) -> list[str]:
+        if target.local and _is_address(target.host):
+            return [target.host]  # a listed address literal: nothing to look up
         try:
             addresses = await self._resolver.resolve(target.host, target.port)
         except OSError as exc:
@@ -252,10 +257,7 @@ class NetworkBroker:
             ) from None
         if not addresses:
             raise NetworkFetchError(self.plugin, target.url, f"{target.host} has no addresses")
-        # Every answer must pass, not just the one we connect to: a name that resolves to a
-        # public and a private address is an attack on whichever address is tried first.
-        for address in addresses:
-            check_address(address, self.policy, plugin=self.plugin, host=target.host)
+        check_addresses(target, addresses, self.policy, plugin=self.plugin)
         return addresses
 
     async def _send(
@@ -324,6 +326,14 @@ class _Hop:
         return _Hop(target, method, headers, content)
 
 
+def _is_address(host: str) -> bool:
+    try:
+        parse_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _result_headers(headers: httpx.Headers) -> dict[str, str]:
     result: dict[str, str] = {}
     for name, value in headers.multi_items():
@@ -365,7 +375,7 @@ class NetCalls(Calls):
                 allowed=tuple(self.grants.permissions.network),
                 timeout_ms=options.timeout_ms,
                 max_response_bytes=options.max_response_bytes,
-                extra_allowed_networks=options.extra_allowed_networks,
+                local_endpoints=self.grants.local_endpoints,
             )
             self._broker = NetworkBroker(self.plugin, policy, options.resolver, options.transport)
         return self._broker

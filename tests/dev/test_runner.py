@@ -1,0 +1,245 @@
+"""``plugport dev`` as an author runs it: a subprocess on a generated template, driven through
+its page API and its JSON lines; edits go live, broken edits keep the old version, Ctrl-C
+leaves no process and no port behind."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from plugport import scaffold
+from tests.dev._devproc import DevProcess, alive, descendants, dev_command, dev_env
+
+pytestmark = pytest.mark.slow
+
+LIVE_WITHIN_S = 1.0
+
+
+def counter(tmp_path: Path) -> tuple[Path, Path]:
+    """The widget template, its command answering ``[mark, count]``."""
+    root = tmp_path / "counter"
+    scaffold.create_plugin("acme.counter", "widget", root)
+    code = root / "counter" / "plugin.py"
+    text = code.read_text()
+    assert "        return count\n" in text
+    code.write_text(text.replace("        return count\n", '        return ["v1", count]\n'))
+    return root, code
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_edit_reload_broken_edits_and_ctrl_c(tmp_path: Path) -> None:
+    root, code = counter(tmp_path)
+    manifest = root / "plugport.toml"
+    with DevProcess(root) as dev:
+        page = dev.started()
+        ready = next(e for e in dev.events if e["event"] == "ready")
+        assert dev.call("counter.increment")["value"] == ["v1", 1]
+        assert dev.get("/api/storage")["items"] == {"count": 1}
+        info = dev.get("/api/plugin")
+        assert (info["name"], info["state"], info["pid"]) == (
+            "acme.counter",
+            "active",
+            ready["worker"],
+        )
+
+        # An edit is live within the target, counted from the write.
+        written = time.monotonic()
+        code.write_text(code.read_text().replace('"v1"', '"v2"'))
+        while (answer := dev.call("counter.increment"))["value"][0] != "v2":
+            assert time.monotonic() - written < LIVE_WITHIN_S, answer
+            time.sleep(0.02)
+        assert time.monotonic() - written < LIVE_WITHIN_S
+        assert answer["value"] == ["v2", 3]  # storage survived the reload
+        dev.wait_for("reloaded", version="0.1.0")
+
+        # A broken manifest: the error names the field and line; the old version answers.
+        good = manifest.read_text()
+        manifest.write_text(good.replace('version = "0.1.0"', 'version = "one"'))
+        error = dev.wait_for("error", stage="manifest")
+        assert (error["file"], error["field"], error["line"]) == ("plugport.toml", "version", 2)
+        assert error["keeping"] == "acme.counter 0.1.0"
+        assert dev.call("counter.increment")["value"] == ["v2", 4]
+
+        # Fixed (and bumped): reloaded.
+        manifest.write_text(good.replace('version = "0.1.0"', 'version = "0.2.0"'))
+        dev.wait_for("reloaded", version="0.2.0")
+
+        # A syntax error: file:line:col; the old version answers.
+        fine = code.read_text()
+        lines = fine.splitlines()
+        at = lines.index("from typing import Any")  # outside the module docstring
+        lines.insert(at, "def broken(:")
+        code.write_text("\n".join(lines) + "\n")
+        error = dev.wait_for("error", stage="syntax")
+        assert (error["file"], error["line"]) == ("counter/plugin.py", at + 1)
+        assert error["column"] > 0
+        assert dev.call("counter.increment")["value"] == ["v2", 5]
+        code.write_text(fine.replace('"v2"', '"v3"'))
+        dev.wait_for("reloaded", version="0.2.0")
+        assert dev.call("counter.increment")["value"] == ["v3", 6]
+
+        # What the stream showed: the capability calls with their verdict, the calls.
+        names = {(e.get("kind"), e.get("name"), e.get("outcome")) for e in dev.events}
+        assert ("capability", "storage.set", "granted") in names
+        assert ("call", "command counter.increment", "ok") in names
+        assert any(e["kind"] == "audit" for e in dev.get("/api/activity?since=0"))
+
+        # Ctrl-C: exit 0, nothing left running, the port closed.
+        started = descendants(dev.process.pid)
+        assert started, "dev runs a zygote and a worker"
+        assert dev.interrupt() == 0
+        dev.wait_for("stopped")
+        deadline = time.monotonic() + 5
+        while any(alive(pid) for pid in started) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in started if alive(pid)]
+        assert not port_open(page["port"])
+    assert (root / ".plugport-dev" / "runtime.sqlite").is_file()  # storage kept for next time
+
+
+def test_permission_edit_is_picked_up_on_reload(tmp_path: Path) -> None:
+    root, _ = counter(tmp_path)
+    manifest = root / "plugport.toml"
+    granted = manifest.read_text()
+    assert 'storage = "64 KiB"\n' in granted
+    manifest.write_text(granted.replace('storage = "64 KiB"\n', ""))
+    with DevProcess(root, "--fresh") as dev:
+        dev.started()
+        answer = dev.call("counter.increment")
+        assert answer["ok"] is False
+        assert "storage" in answer["error"]["message"]
+        denied = dev.wait_for("activity", kind="capability", outcome="denied")
+        assert denied["name"] == "storage.get"
+        assert "permissions.storage is 0" in denied["detail"]
+        assert dev.get("/api/storage")["items"] == {}
+
+        manifest.write_text(granted)
+        diff = dev.wait_for("permissions")
+        assert diff["added"] == ["storage 65536 > 0 bytes"]
+        assert diff["removed"] == []
+        dev.wait_for("reloaded")
+        assert dev.call("counter.increment")["value"] == ["v1", 1]
+        assert dev.interrupt() == 0
+
+
+def test_a_plugin_that_fails_to_import_is_reported_and_the_fix_picked_up(tmp_path: Path) -> None:
+    root, code = counter(tmp_path)
+    good = code.read_text()
+    code.write_text(good.replace("WIDGET_ID = ", "raise RuntimeError('not yet')\nWIDGET_ID = "))
+    line = code.read_text().splitlines().index("raise RuntimeError('not yet')") + 1
+    with DevProcess(root, "--fresh") as dev:
+        error = dev.wait_for("error", stage="import")
+        assert (error["file"], error["line"]) == ("counter/plugin.py", line)
+        assert "not yet" in error["message"]
+        dev.started()
+        answer = dev.call("counter.increment")
+        assert answer["ok"] is False
+        code.write_text(good)
+        dev.wait_for("reloaded")
+        assert dev.call("counter.increment")["value"] == ["v1", 1]
+        assert dev.interrupt() == 0
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing", "no such plugin directory"),
+        ("no_manifest", "no plugport.toml"),
+        ("invalid", "version"),
+        ("bad_endpoint", "--allow-local"),
+    ],
+)
+def test_bad_input_refuses_to_start_with_exit_2(tmp_path: Path, setup: str, message: str) -> None:
+    root = tmp_path / "plugin"
+    extra: list[str] = []
+    if setup in ("no_manifest", "invalid"):
+        root.mkdir()
+    if setup == "invalid":
+        (root / "plugport.toml").write_text('name = "acme.xx"\nversion = "one"\n')
+    if setup == "bad_endpoint":
+        scaffold.create_plugin("acme.xx", "basic", root)
+        extra = ["--allow-local", "127.0.0.1"]
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    done = subprocess.run(
+        dev_command(str(root), "--port", "0", *extra),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dev_env(),
+        check=False,
+    )
+    assert done.returncode == 2, done
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no dev home made
+
+
+def test_allow_local_lets_net_fetch_reach_exactly_that_endpoint(tmp_path: Path) -> None:
+    root = tmp_path / "fetcher"
+    scaffold.create_plugin("acme.fetcher", "basic", root)
+    code = root / "fetcher" / "plugin.py"
+    code.write_text(
+        "from plugport.sdk import Plugin, hook\n\n\n"
+        "class FetcherPlugin(Plugin):\n"
+        '    @hook("greet")\n'
+        "    async def greet(self, name: str) -> list:\n"
+        "        answer = await self.api.net.fetch(name)\n"
+        "        return [answer.status, answer.body.decode()]\n"
+    )
+    with (
+        serving_text("fake service") as port,
+        serving_text("other service") as other,
+        DevProcess(root, "--fresh", "--allow-local", f"127.0.0.1:{port}") as dev,
+    ):
+        dev.started()
+        assert any(
+            e["event"] == "allow_local" and e["endpoint"] == f"127.0.0.1:{port}" for e in dev.events
+        )
+        assert dev.call("greet", name=f"http://127.0.0.1:{port}/")["value"] == [
+            200,
+            "fake service",
+        ]
+        refused = dev.call("greet", name=f"http://127.0.0.1:{other}/")
+        assert refused["ok"] is False
+        assert "is an IP address" in refused["error"]["message"]
+        refused = dev.call("greet", name=f"http://localhost:{port}/")
+        assert refused["ok"] is False
+        assert "not in the plugin's network grants" in refused["error"]["message"]
+        assert dev.interrupt() == 0
+
+
+@contextlib.contextmanager
+def serving_text(text: str) -> Iterator[int]:
+    body = text.encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
