@@ -124,6 +124,15 @@ def test_permission_edit_is_picked_up_on_reload(tmp_path: Path) -> None:
         assert denied["name"] == "storage.get"
         assert "permissions.storage is 0" in denied["detail"]
         assert dev.get("/api/storage")["items"] == {}
+        # Another site in the author's browser: a rebound DNS name, a cross-site form post.
+        rebound = dev.http.get(f"{dev.url}/api/storage", headers={"host": "evil.example"})
+        assert rebound.status_code == 400
+        form = dev.http.post(
+            f"{dev.url}/api/call",
+            content="target=counter.increment",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert form.status_code == 422
 
         manifest.write_text(granted)
         diff = dev.wait_for("permissions")

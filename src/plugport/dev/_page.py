@@ -35,7 +35,13 @@ def create_app(session: "DevSession") -> "FastAPI":
     from fastapi import Body, FastAPI, Query, Request
     from fastapi.responses import HTMLResponse, JSONResponse
 
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
     app = FastAPI(title="plugport dev", docs_url=None, redoc_url=None, openapi_url=None)
+    # Another site open in the author's browser must not read or drive the plugin: a request
+    # whose Host is not this machine's loopback name (DNS rebinding) is refused, and the API
+    # takes only JSON bodies, which a cross-site form cannot send without a CORS preflight.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]"])
     html = resources.files("plugport.dev").joinpath("page.html").read_text(encoding="utf-8")
 
     @app.exception_handler(InvalidInputError)
