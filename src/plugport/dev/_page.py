@@ -34,7 +34,6 @@ def page_available() -> bool:
 def create_app(session: "DevSession") -> "FastAPI":
     from fastapi import Body, FastAPI, Query, Request
     from fastapi.responses import HTMLResponse, JSONResponse
-
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     app = FastAPI(title="plugport dev", docs_url=None, redoc_url=None, openapi_url=None)
