@@ -132,9 +132,19 @@ class PluginHandle:
         return int(self.events.emit(topic, payload))
 
     def _run(self, awaitable: Any) -> Any:
+        """Run a call into the plugin, then let every event it published be delivered, so a
+        test sees the call's whole effect when it returns."""
         __tracebackhide__ = True
+        events = self._world.runtime.events
+
+        async def settled() -> Any:
+            try:
+                return await awaitable
+            finally:
+                await events.drain()
+
         try:
-            return self._runner.run(awaitable)
+            return self._runner.run(settled())
         except PlugportError as exc:
             _reraise(exc)
 
