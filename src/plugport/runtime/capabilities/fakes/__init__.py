@@ -11,6 +11,7 @@ imports ``plugport.testing``; the runtime never needs it.
 
 from __future__ import annotations
 
+from plugport.runtime.capabilities.fakes._cassette import REDACTED as REDACTED_VALUE
 from plugport.runtime.capabilities.fakes.config import FakeConfig
 from plugport.runtime.capabilities.fakes.events import FakeEvents
 from plugport.runtime.capabilities.fakes.net import (
@@ -27,6 +28,7 @@ from plugport.runtime.capabilities.fakes.ui import FakeUi
 __all__ = [
     "FAKES",
     "FAKE_ADDRESS",
+    "REDACTED_VALUE",
     "FakeConfig",
     "FakeEvents",
     "FakeNet",
