@@ -153,3 +153,12 @@ def test_nothing_imports_the_cli() -> None:
         if "cli" in path.relative_to(SRC).parts or path.name == "__main__.py":
             continue
         assert not any(m.startswith("plugport.cli") for m in _imports(path)), path
+
+
+def test_nothing_imports_the_testing_kit() -> None:
+    # plugport.testing sits on top, beside the CLI: the runtime's fakes live in
+    # runtime/capabilities/fakes so the capability records can list them without it.
+    for path in SRC.rglob("*.py"):
+        if "testing" in path.relative_to(SRC).parts:
+            continue
+        assert not any(m.startswith("plugport.testing") for m in _imports(path)), path

@@ -146,3 +146,32 @@ def test_bad_plugin_directories_fail_with_one_message(pytester: pytest.Pytester)
     assert "plugport/testing" not in out
     assert "plugport/runtime" not in out
     assert sorted(p.name for p in crashing.iterdir()) == before  # nothing written into it
+
+
+def test_two_xdist_workers_share_nothing(pytester: pytest.Pytester) -> None:
+    root = _project(
+        pytester,
+        """
+        import pytest
+
+        @pytest.mark.parametrize("by", [1, 2, 3, 4])
+        def test_bump(plugin, by):
+            assert plugin.command("counter.bump", by=by) == by  # a fresh home per test
+
+        def test_denied(plugin):
+            with pytest.raises(Exception):
+                plugin.command("counter.leak")
+        """,
+    )
+    record = pytester.path / "calls.json"
+    result = pytester.runpytest_subprocess(
+        *kit_args(), "-q", "-p", "no:cacheprovider", "-n", "2", f"--plugport-record={record}", root
+    )
+    result.assert_outcomes(passed=5)
+    calls = json.loads(record.read_text())["calls"]  # both workers' calls, in one file
+    verdicts = {(c["capability"], c["method"], c["verdict"]) for c in calls}
+    assert verdicts == {
+        ("storage", "get", "granted"),
+        ("storage", "set", "granted"),
+        ("net", "fetch", "denied"),
+    }
