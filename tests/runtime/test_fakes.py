@@ -181,6 +181,9 @@ def test_routes_cannot_open_an_undeclared_host(probe: PluginHandle) -> None:
             probe.command("probe.fetch", url)
     assert probe.net.requests == []
     probe.assert_denied("net.fetch")
+    probe.assert_audited("deny")
+    with pytest.raises(AssertionError, match=r"no 'crash' audit entry for acme.probe; entries: "):
+        probe.assert_audited("crash")
     with pytest.raises(AssertionError, match="was denied 4 call"):
         probe.assert_only_declared()
 

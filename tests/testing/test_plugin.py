@@ -64,13 +64,25 @@ def test_a_passing_plugin_test(pytester: pytest.Pytester) -> None:
             assert plugin.storage.data == {"count": 42}
             plugin.assert_used("storage.set")
             plugin.assert_only_declared()
+
+        ROUTE = {"method": "GET", "url_pattern": "https://api.example.com/*", "json": {}}
+
+        @pytest.mark.plugport(path="..", sandbox="best-effort", routes=[ROUTE])
+        def test_marker_options(plugin):
+            assert plugin.command("counter.bump") == 1
+            assert [str(r) for r in plugin.net.network.routes] == [
+                "GET https://api.example.com/*"
+            ]
         """,
+    )
+    (root / "tests" / "test_counter.py").write_text(
+        "import pytest\n" + (root / "tests" / "test_counter.py").read_text()
     )
     record = pytester.path / "calls.json"
     result = pytester.runpytest_subprocess(
         *kit_args(), "-q", "-p", "no:cacheprovider", f"--plugport-record={record}", root
     )
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
     written = json.loads(record.read_text())
     assert written["plugin"] == "acme.counter"
     assert {"capability": "storage", "method": "set", "verdict": "granted", "reason": ""} in (
