@@ -40,6 +40,7 @@ def test_facade_exports_public_objects_only() -> None:
         "host",
         "registry",
         "cohost",
+        "testing",
     }
     assert exported == set(plugport.__all__) - {"__version__"}
 
