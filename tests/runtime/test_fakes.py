@@ -300,3 +300,32 @@ def test_ui_snapshot_is_plain_data(probe: PluginHandle) -> None:
     assert probe.ui.widget("probe.stat") == {"value": 16}
     with pytest.raises(InvalidInputError, match="contributes no widget 'nope'"):
         probe.ui.widget("nope")
+
+
+LISTENER = """
+class Main(Plugin):
+    @on_event("probe.*")
+    async def heard(self, payload, topic, source):
+        await self.api.storage.set("heard", {"topic": topic, "payload": payload, "from": source})
+"""
+LISTENER_MANIFEST = """
+[permissions]
+storage = 200
+events.subscribe = ["probe.*"]
+"""
+
+
+def test_events_flow_between_plugins_of_one_world(
+    world: World, probe_dir: Path, tmp_path: Path
+) -> None:
+    probe = world.load(probe_dir)
+    listener = world.load(write_plugin(tmp_path, "acme.listener", LISTENER, LISTENER_MANIFEST))
+    # The listener plugin and the one recording host listener, however many fakes read it.
+    assert probe.command("probe.publish", "probe.done", {"n": 2}) == 2
+    assert listener.storage.data == {
+        "heard": {"topic": "probe.done", "payload": {"n": 2}, "from": "acme.probe"}
+    }
+    assert probe.events.published == [{"topic": "probe.done", "payload": {"n": 2}}]
+    assert listener.events.published == []
+    with pytest.raises(InvalidInputError, match=r"'acme\.probe' is already loaded"):
+        world.load(probe_dir)

@@ -4,9 +4,10 @@ and events injected into the plugin through the same bus, as the host would publ
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+import weakref
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from plugport.runtime.capabilities.events import HOST, Event
+from plugport.runtime.capabilities.events import HOST, Event, EventBus
 
 if TYPE_CHECKING:
     from plugport.runtime.broker import Grants
@@ -30,14 +31,45 @@ class _Failures(logging.Handler):
             self.errors.append(record.exc_info[1])
 
 
+class _Recorder:
+    """One host listener per bus, however many plugins' fakes read it, so a publisher sees
+    the same receiver count whether one plugin or several are under test."""
+
+    _on: ClassVar[weakref.WeakKeyDictionary[EventBus, _Recorder]] = weakref.WeakKeyDictionary()
+
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+        self.events: list[Event] = []
+        self.users = 0
+        self._stop = bus.listen("**", self.events.append)
+
+    @classmethod
+    def on(cls, bus: EventBus) -> _Recorder:
+        recorder = cls._on.get(bus)
+        if recorder is None:
+            recorder = cls._on[bus] = cls(bus)
+        recorder.users += 1
+        return recorder
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users == 0:
+            self._stop()
+            self._on.pop(self.bus, None)
+
+
 class FakeEvents:
     """Records what is published on the bus; ``published`` is what this plugin sent."""
 
     def __init__(self, runtime: Supervisor, grants: Grants) -> None:
         self.plugin = grants.plugin
         self._runtime = runtime
-        self.seen: list[Event] = []
-        self._stop = runtime.events.listen("**", self.seen.append)
+        self._recorder = _Recorder.on(runtime.events)
+
+    @property
+    def seen(self) -> list[Event]:
+        """Every event on the bus since the first fake of this runtime started recording."""
+        return list(self._recorder.events)
 
     @property
     def published(self) -> list[dict[str, Any]]:
@@ -64,4 +96,4 @@ class FakeEvents:
         return len(receivers)
 
     def close(self) -> None:
-        self._stop()
+        self._recorder.release()
