@@ -4,7 +4,9 @@ and UI snapshots, and that no fake lets a plugin past the production checks."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,11 +16,13 @@ import pytest
 
 from plugport.errors import (
     InvalidInputError,
+    NetworkFetchError,
     PermissionDeniedError,
     PluginCallError,
     ResourceLimitExceededError,
 )
 from plugport.runtime.capabilities.fakes import REDACTED_VALUE, FakeNetwork
+from plugport.runtime.capabilities.network import FetchPolicy, NetworkBroker
 from plugport.testing._handle import PluginHandle
 from plugport.testing._runner import Runner
 from plugport.testing._world import World
@@ -106,6 +110,9 @@ def probe(world: World, probe_dir: Path) -> PluginHandle:
     return world.load(probe_dir)
 
 
+BLOB = bytes(range(256))  # not UTF-8: kept as base64 in a cassette
+
+
 class _Echo(BaseHTTPRequestHandler):
     """A local service: answers with what it was sent, and a cookie it must not leak."""
 
@@ -120,6 +127,13 @@ class _Echo(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "application/octet-stream")
+        self.send_header("content-length", str(len(BLOB)))
+        self.end_headers()
+        self.wfile.write(BLOB)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -329,3 +343,43 @@ def test_events_flow_between_plugins_of_one_world(
     assert listener.events.published == []
     with pytest.raises(InvalidInputError, match=r"'acme\.probe' is already loaded"):
         world.load(probe_dir)
+
+
+# --- the fake network under the real broker, without a worker ----------------------------------
+
+
+def _broker(network: FakeNetwork) -> NetworkBroker:
+    policy = FetchPolicy(allowed=("api.example.com",))
+    return NetworkBroker("acme.direct", policy, resolver=network, transport=network)
+
+
+def test_once_records_then_replays_binary_bodies(echo_server: str, tmp_path: Path) -> None:
+    tape = tmp_path / "once.json"
+    url = "https://api.example.com/blob?v=1"
+    first = FakeNetwork()
+    first.allow_local(echo_server)
+    assert first.cassette(tape, mode="once").recording
+    live = asyncio.run(_broker(first).fetch(url))
+    assert (live.status, live.body) == (200, BLOB)
+    [recorded] = json.loads(tape.read_text())["interactions"]
+    assert "body_base64" in recorded["response"]
+
+    replay = FakeNetwork()  # no server now
+    assert not replay.cassette(tape, mode="once").recording  # the file exists: replay
+    again = asyncio.run(_broker(replay).fetch(url))
+    assert (again.status, again.body) == (live.status, live.body)
+    with pytest.raises(NetworkFetchError, match="no recorded interaction for GET"):
+        asyncio.run(_broker(replay).fetch("https://api.example.com/other"))
+    assert json.loads(tape.read_text())["interactions"] == [recorded]  # replay wrote nothing
+
+
+def test_regex_routes_match_in_full() -> None:
+    network = FakeNetwork()
+    network.route("GET", re.compile(r"https://api\.example\.com/items/\d+"), json={"ok": 1})
+    broker = _broker(network)
+    assert asyncio.run(broker.fetch("https://api.example.com/items/42")).status == 200
+    with pytest.raises(
+        NetworkFetchError, match=r"no route for GET https://api\.example\.com/items/4/x"
+    ):
+        asyncio.run(broker.fetch("https://api.example.com/items/4/x"))
+    assert [r.answered_by for r in network.requests] == ["route", "unmatched"]
