@@ -12,6 +12,7 @@ import pytest
 
 from plugport import __version__, scaffold
 from tests.conftest import RunCli, snapshot
+from tests.testing._plugins import kit_args
 
 BROKEN_MANIFEST = """
 name = "acme.broken"
@@ -53,15 +54,17 @@ def test_every_template_validates_packs_and_tests(
     assert (tmp_path / "acme.my-plugin-0.1.0.plugport").is_file()
     assert run_cli("validate", "acme.my-plugin-0.1.0.plugport").exit_code == 0
 
-    # The generated tests pass as generated, run the way an author would run them.
+    # The generated tests pass as generated, run the way an author would run them (their
+    # sandbox tests through the `plugin` fixture of plugport.testing).
     tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *kit_args()],
         cwd=root,
         capture_output=True,
         text=True,
         check=False,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "(plugin) -> None:" in (root / "tests" / "test_plugin.py").read_text()
 
 
 def test_init_default_path_and_refusals(run_cli: RunCli, tmp_path: Path) -> None:

@@ -76,6 +76,13 @@ def test_each_rule_covers_consent_the_diff_and_the_fix(record: Capability) -> No
     assert callable(record.purge)
 
 
+@pytest.mark.parametrize("record", CAPABILITIES.values(), ids=list(CAPABILITIES))
+def test_each_capability_has_a_fake_built_the_same_way(record: Capability) -> None:
+    assert record.fake is not None, f"{record.name} has no fake for plugin authors' tests"
+    assert list(inspect.signature(record.fake).parameters)[:2] == ["runtime", "grants"]
+    assert callable(record.fake.close)
+
+
 def _as_table(line: str) -> dict[str, Any]:
     import tomllib
 
