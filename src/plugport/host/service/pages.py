@@ -226,9 +226,9 @@ def pages_router(service: HostService) -> APIRouter:
     route_class = type("PageRoute", (_PageRoute,), {"pages": pages})
     router = APIRouter(route_class=route_class, include_in_schema=False)
     _signin_routes(router, pages)
+    _settings_routes(router, pages)  # before .../{name}/{action}, which would take "settings"
     _workspace_routes(router, pages)
     _install_routes(router, pages)
-    _settings_routes(router, pages)
     return router
 
 
