@@ -28,6 +28,7 @@ attached as attributes, never only formatted into the message::
         ├── PluginCrashedError         .plugin, .cause, .kind: the worker died or was ended
         ├── PluginCallError            .plugin, .type, .traceback: the plugin's code raised
         ├── ResourceLimitExceededError .plugin, .limit: refused, or the worker was stopped
+        │                              (memory_mb also: .limit_mb, .peak_mb)
         ├── PluginQuarantinedError     .plugin, .reason: failed too often; an operator releases it
         └── SandboxUnavailableError    .layer, .reason: the kernel lacks or refused a sandbox layer
 """
@@ -288,9 +289,21 @@ class ResourceLimitExceededError(PluginRuntimeError):
     """A plugin went over one of its limits: the request was refused (a quota, a rate) or the
     worker was stopped (time, memory, CPU)."""
 
-    def __init__(self, plugin: str, limit: str, detail: str) -> None:
+    def __init__(
+        self,
+        plugin: str,
+        limit: str,
+        detail: str,
+        *,
+        limit_mb: int | None = None,
+        peak_mb: float | None = None,
+    ) -> None:
         self.plugin = plugin
         self.limit = limit
+        self.limit_mb = limit_mb
+        """For ``memory_mb``: the limit the worker ran under, in MiB."""
+        self.peak_mb = peak_mb
+        """For ``memory_mb``: the worker's peak resident memory in MiB, when it was measured."""
         super().__init__(f"plugin {plugin!r} exceeded {limit}: {detail}")
 
 

@@ -43,6 +43,35 @@ id = "alpha.add"
 title = "Add two numbers"
 """
 NETWORK = '[permissions]\nnetwork = ["api.example.com"]\n'
+SETTINGS = """\
+[permissions]
+config = true
+[config]
+type = "object"
+required = ["channel", "token"]
+additionalProperties = false
+[config.properties.channel]
+type = "string"
+minLength = 2
+[config.properties.token]
+type = "string"
+writeOnly = true
+minLength = 8
+[config.properties.retries]
+type = "integer"
+minimum = 0
+default = 3
+[config.properties.mode]
+enum = ["fast", "slow"]
+default = "fast"
+[config.properties.verbose]
+type = "boolean"
+default = false
+[config.properties.tags]
+type = "array"
+items = { type = "string" }
+"""
+"""acme.tuned: required settings (one a secret) and one of every form field kind."""
 
 
 def write_alpha(root: Path, version: str) -> Path:
@@ -77,6 +106,7 @@ def market_at(root: Path) -> Iterator[Market]:
             src = root / "src"
             market.publish(write_alpha(src, "1.0.0"))
             market.publish(write(src, "acme.gamma", "1.0.0", extra=NETWORK))
+            market.publish(write(src, "acme.tuned", "1.0.0", extra=SETTINGS))
             yield market
     finally:
         engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import textwrap
@@ -18,7 +19,8 @@ from plugport.errors import (
     PluginCrashedError,
     ResourceLimitExceededError,
 )
-from plugport.runtime.launcher import ZygoteLauncher
+from plugport.runtime import _memory
+from plugport.runtime.launcher import WorkerExit, ZygoteLauncher
 from plugport.runtime.process import PluginProcess
 from plugport.runtime.protocol import WorkerSpec
 
@@ -61,6 +63,11 @@ class Sample(Plugin):
     @hook("memory")
     def memory(self):
         return len(bytearray(1024 * 1024 * 1024))
+
+    @hook("hold")
+    def hold(self, mib):
+        self.held = b"x" * (mib * 1024 * 1024)  # resident: every page written
+        return len(self.held)
 
     @hook("huge")
     def huge(self):
@@ -137,7 +144,9 @@ def run(
         )
         try:
             handle = await launcher.launch(spec)
-            process = PluginProcess("acme.sample", handle, broker or default_broker)
+            process = PluginProcess(
+                "acme.sample", handle, broker or default_broker, memory_mb=memory_mb
+            )
             await process.start()
             try:
                 await scenario(process)
@@ -214,9 +223,82 @@ def test_memory_limit_is_reported(plugin_dir: Path, tmp_path: Path) -> None:
     async def scenario(process: PluginProcess) -> None:
         with pytest.raises(ResourceLimitExceededError) as caught:
             await process.call("hook", "memory", timeout_ms=5000)
-        assert caught.value.limit == "memory_mb"
+        error = caught.value
+        assert error.limit == "memory_mb"
+        assert error.limit_mb == 200
+        assert error.peak_mb is not None
+        assert 0 < error.peak_mb <= 200
+        assert f"over its memory limit: memory_mb 200 MiB, peak {error.peak_mb:.0f} MiB" in str(
+            error
+        )
+        assert "(MemoryError: an allocation would pass the limit)" in str(error)
 
     run(plugin_dir, tmp_path, scenario, memory_mb=200)
+
+
+def test_a_kernel_oom_kill_names_the_limit_and_the_peak_from_wait4(
+    plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worker holds 48 MiB and is SIGKILLed from outside, as the kernel's OOM killer does;
+    # with the share lowered, a kill the host did not send from a worker that large reads as
+    # the kernel's.
+    monkeypatch.setattr(_memory, "OOM_SHARE", 0.1)
+
+    async def scenario(process: PluginProcess) -> None:
+        await process.call("hook", "hold", [48], timeout_ms=5000)
+        os.kill(process.handle.pid, signal.SIGKILL)
+        with pytest.raises(ResourceLimitExceededError) as caught:
+            await process.call("hook", "sleep", [5], timeout_ms=5000)
+        error = caught.value
+        exit = process.handle.exited.result()
+        assert exit.signal == signal.SIGKILL
+        assert exit.max_rss_kb >= 48 * 1024
+        assert error.limit == "memory_mb"
+        assert (error.limit_mb, error.peak_mb) == (256, round(exit.max_rss_kb / 1024, 1))
+        assert error.peak_mb is not None
+        assert error.peak_mb >= 48
+        assert f"memory_mb 256 MiB, peak {error.peak_mb:.0f} MiB" in str(error)
+        assert "killed by the kernel when out of memory (SIGKILL)" in str(error)
+
+    run(plugin_dir, tmp_path, scenario)
+
+
+def test_a_sigkill_far_below_the_limit_stays_a_crash(plugin_dir: Path, tmp_path: Path) -> None:
+    async def scenario(process: PluginProcess) -> None:
+        await process.call("hook", "hold", [1], timeout_ms=5000)
+        os.kill(process.handle.pid, signal.SIGKILL)
+        with pytest.raises(PluginCrashedError) as caught:
+            await process.call("hook", "sleep", [5], timeout_ms=5000)
+        assert caught.value.kind == "signal"
+        assert "SIGKILL" in caught.value.cause
+
+    run(plugin_dir, tmp_path, scenario)
+
+
+@pytest.mark.parametrize(
+    ("exit", "by_host", "kills", "expected"),
+    [
+        (WorkerExit(None, signal.SIGKILL, 120 * 1024), False, (None, None), True),
+        (WorkerExit(None, signal.SIGKILL, 120 * 1024), True, (None, None), False),
+        (WorkerExit(None, signal.SIGKILL, 20 * 1024), False, (None, None), False),
+        (WorkerExit(None, signal.SIGKILL, 20 * 1024), False, (3, 4), True),
+        (WorkerExit(None, signal.SIGKILL, 20 * 1024), False, (3, 3), False),
+        (WorkerExit(None, signal.SIGSEGV, 120 * 1024), False, (3, 4), False),
+        (WorkerExit(1, None, 120 * 1024), False, (None, None), False),
+    ],
+)
+def test_oom_killed_decides_from_the_signal_the_peak_and_the_kernels_count(
+    exit: WorkerExit, by_host: bool, kills: tuple[int | None, int | None], expected: bool
+) -> None:
+    before, after = kills
+    decided = _memory.oom_killed(exit, 128, by_host=by_host, kills_before=before, kills_after=after)
+    assert decided is expected
+
+
+def test_memory_exceeded_without_a_reading_says_so() -> None:
+    error = _memory.memory_exceeded("p", 64, 0, "MemoryError")
+    assert (error.limit, error.limit_mb, error.peak_mb) == ("memory_mb", 64, None)
+    assert "memory_mb 64 MiB, peak not measured (MemoryError)" in str(error)
 
 
 def test_oversized_result_is_refused_not_sent(plugin_dir: Path, tmp_path: Path) -> None:

@@ -61,8 +61,13 @@ def test_an_answer_too_large_for_memory_names_memory_mb(tmp_path: Path) -> None:
         error = outcome.error
         assert isinstance(error, ResourceLimitExceededError), error
         assert error.limit == "memory_mb"
+        assert error.limit_mb == 256
+        assert error.peak_mb is not None
+        assert f"memory_mb 256 MiB, peak {error.peak_mb:.0f} MiB" in str(error)
         [after] = await runtime.call_hook("answer", shape="pid")
         assert isinstance(after.value, int)  # a new worker serves: a MemoryError is not reused
 
     audit = supervise(tmp_path, [install], scenario, hooks=HOOKS)
     assert kinds(audit, "acme.big") == ["activate", "kill", "restart", "deactivate"]
+    [kill] = [e for e in audit.query(plugin="acme.big", limit=100) if e.kind == "kill"]
+    assert "over its memory limit: memory_mb 256 MiB, peak " in kill.reason

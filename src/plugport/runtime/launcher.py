@@ -33,6 +33,8 @@ T = TypeVar("T")
 class WorkerExit:
     code: int | None
     signal: int | None
+    max_rss_kb: int = 0
+    """The worker's peak resident memory (``wait4``'s ``ru_maxrss``); 0 when not known."""
 
 
 def describe_exit(exit: WorkerExit) -> str:
@@ -145,7 +147,9 @@ class ZygoteLauncher:
             elif isinstance(message, Exited):
                 exit_future = self._exits.pop(message.pid, None)
                 if exit_future is not None and not exit_future.done():
-                    exit_future.set_result(WorkerExit(message.code, message.signal))
+                    exit_future.set_result(
+                        WorkerExit(message.code, message.signal, message.max_rss_kb)
+                    )
 
     def _zygote_gone(self) -> None:
         self._booted = False  # the next one boots first

@@ -21,6 +21,7 @@ from plugport.errors import (
     ResourceLimitExceededError,
     SandboxUnavailableError,
 )
+from plugport.runtime._memory import memory_exceeded, oom_killed, oom_kills
 from plugport.runtime._rate import TokenBucket
 from plugport.runtime._tracebacks import MAX_TRACEBACK_CHARS
 from plugport.runtime.channel import ChannelClosedError
@@ -68,8 +69,14 @@ class PluginProcess:
         on_log: Callable[[Log], None] | None = None,  # each line let through, rate limit applied
         log_lines_per_s: float = 50.0,
         log_burst: int = 200,
+        memory_mb: int | None = None,
     ) -> None:
         self.plugin = plugin
+        self.memory_mb = memory_mb
+        """The worker's address-space limit, named when it dies for memory."""
+        self.peak_rss_kb = 0
+        """The worker's peak resident memory at its last health ping (KiB)."""
+        self._oom_kills = oom_kills()
         self.handle = handle
         self._broker = broker
         self._ids = itertools.count(1)
@@ -157,6 +164,7 @@ class PluginProcess:
             self._pending.pop(call_id, None)
             if not future.done():
                 self._abandoned.add(call_id)
+        self.peak_rss_kb = max(self.peak_rss_kb, pong.rss_kb)
         return pong
 
     async def stop(self, deadline_ms: int = 2000) -> str:
@@ -206,8 +214,13 @@ class PluginProcess:
 
     def _translate(self, failure: Failure) -> PlugportError:
         if failure.type == "MemoryError":
-            return ResourceLimitExceededError(
-                self.plugin, "memory_mb", "the worker ran out of memory"
+            peak = failure.details.get("peak_rss_kb")
+            peak_kb = peak if isinstance(peak, int) and peak > 0 else self.peak_rss_kb
+            return memory_exceeded(
+                self.plugin,
+                self.memory_mb,
+                peak_kb,
+                "MemoryError: an allocation would pass the limit",
             )
         if failure.type == "FrameTooLargeError":  # an answer the worker could not send
             return ResourceLimitExceededError(self.plugin, "max_frame_bytes", failure.message)
@@ -347,7 +360,16 @@ class PluginProcess:
             except TimeoutError:
                 exit = WorkerExit(None, None)
                 self.handle.kill()
-            self._death = _exit_error(self.plugin, exit)
+            by_host = self.handle.killed_by_host
+            before, after = self._oom_kills, oom_kills()
+            if oom_killed(
+                exit, self.memory_mb, by_host=by_host, kills_before=before, kills_after=after
+            ):
+                peak_kb = exit.max_rss_kb or self.peak_rss_kb
+                how = "killed by the kernel when out of memory (SIGKILL)"
+                self._death = memory_exceeded(self.plugin, self.memory_mb, peak_kb, how)
+            else:
+                self._death = _exit_error(self.plugin, exit)
         if not self._ready.done():
             self._ready.set_exception(self._death)
         self._fail_pending()

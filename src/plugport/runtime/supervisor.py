@@ -470,6 +470,7 @@ class Supervisor:
                 entry.broker,
                 on_limit=lambda capability, reason: self._audit(entry, "limit", reason, capability),
                 on_log=lambda line: self._logged(entry.name, line),
+                memory_mb=entry.limits.memory_mb,
             )
             ready = await process.start(self.config.activation_timeout_s)
         except BaseException as exc:

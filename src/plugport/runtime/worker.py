@@ -126,6 +126,8 @@ def _failure(call_id: int, exc: BaseException, code_dir: str) -> Failure:
         for k, v in vars(exc).items()
         if isinstance(v, str | int | float | bool) and k[0] != "_"
     }
+    if isinstance(exc, MemoryError):  # the host names the peak beside the limit
+        details["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return Failure(
         id=call_id,
         type=type(exc).__name__,

@@ -67,11 +67,14 @@ class SpawnFailed(msgspec.Struct, tag="spawn-failed", frozen=True):
 
 
 class Exited(msgspec.Struct, tag="exited", frozen=True):
-    """How a worker ended: ``code`` for exit(), ``signal`` when killed (SIGSEGV, SIGKILL...)."""
+    """How a worker ended: ``code`` for exit(), ``signal`` when killed (SIGSEGV, SIGKILL...),
+    and its peak resident memory from ``wait4`` (KiB), which names how far over its memory
+    limit a worker went when that is why it died."""
 
     pid: int
     code: int | None
     signal: int | None
+    max_rss_kb: int = 0
 
 
 ControlMessage = Spawn | Spawned | SpawnFailed | Exited
@@ -362,9 +365,9 @@ def _reap(control: socket.socket, cpu_limits: dict[int, int]) -> None:
                 # pid 1 of a PID namespace ignores SIGXCPU; the kernel's SIGKILL at the hard
                 # limit is what ended it, and its CPU time says why.
                 number = signal.SIGXCPU
-            message = Exited(pid, None, number)
+            message = Exited(pid, None, number, usage.ru_maxrss)
         else:
-            message = Exited(pid, os.waitstatus_to_exitcode(status), None)
+            message = Exited(pid, os.waitstatus_to_exitcode(status), None, usage.ru_maxrss)
         control.send(encoder.encode(message))
 
 

@@ -19,7 +19,13 @@ from plugport._api_errors import validation_error_response
 from plugport.errors import PlugportError
 from plugport.host.service.operations import BadJsonError, describe, read_capped
 from plugport.host.service.service import HostService
-from plugport.host.service.store import Principal, authorize, check_workspace_name, parse_bearer
+from plugport.host.service.store import (
+    FieldError,
+    Principal,
+    authorize,
+    check_workspace_name,
+    parse_bearer,
+)
 from plugport.runtime.metrics import RuntimeMetrics
 
 __all__ = ["ErrorRoute", "api_router", "error_response"]
@@ -89,6 +95,12 @@ class UpdateCreate(_Strict):
     consent: list[StrictStr] = Field(default_factory=list, max_length=100)
 
 
+class SettingUpdate(_Strict):
+    value: Any = Field(
+        description="The setting's new value (any JSON), checked against the plugin's config schema"
+    )
+
+
 class ExecuteRequest(_Strict):
     hook: StrictStr | None = Field(default=None, max_length=200)
     command: StrictStr | None = Field(default=None, max_length=200)
@@ -102,7 +114,7 @@ def _documented(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": schema}}}
 
 
-def api_router(service: HostService) -> APIRouter:
+def api_router(service: HostService) -> APIRouter:  # noqa: PLR0915 every route, one place
     """Every API route, bound to ``service``."""
     settings = service.settings
 
@@ -205,6 +217,28 @@ def api_router(service: HostService) -> APIRouter:
     async def update(ws: str, name: str, request: Request, who: Member) -> dict[str, Any]:
         given = await body(request, UpdateCreate)
         return service.start_update(ws, who, name, given.consent).public()
+
+    @ws_routes.get("/installations/{name}/settings")
+    async def get_settings(ws: str, name: str, who: Member) -> dict[str, Any]:
+        """Effective values (schema defaults filled in; secrets only as set/not set), the keys
+        required and missing, and the plugin's config JSON Schema."""
+        return await service.plugin_settings(ws, name)
+
+    @ws_routes.put("/installations/{name}/settings/{key}", openapi_extra=_documented(SettingUpdate))
+    async def set_setting(
+        ws: str, name: str, key: str, request: Request, who: Member
+    ) -> dict[str, Any]:
+        """Set one key, checked against the schema (a refusal is 400 naming the key and the
+        rule, and stores nothing); answers the settings as ``GET`` does."""
+        given = await body(request, SettingUpdate)
+        if "value" not in given.model_fields_set:
+            raise FieldError("value", 'give the setting\'s value as {"value": ...}')
+        return await service.change_settings(ws, who, name, {key: given.value})
+
+    @ws_routes.delete("/installations/{name}/settings/{key}")
+    async def unset_setting(ws: str, name: str, key: str, who: Member) -> dict[str, Any]:
+        """Remove one key, so its default (if any) applies again."""
+        return await service.change_settings(ws, who, name, {}, unset=[key])
 
     @ws_routes.post("/installations/{name}/execute", openapi_extra=_documented(ExecuteRequest))
     async def execute(ws: str, name: str, request: Request, who: Member) -> dict[str, Any]:

@@ -20,8 +20,10 @@ from fastapi.routing import APIRoute
 from plugport import _web
 from plugport.errors import AuthenticationError, PlugportError
 from plugport.host.service.operations import describe, read_capped
+from plugport.host.service.plugin_settings import form_fields
 from plugport.host.service.service import HostService
 from plugport.host.service.store import Principal, check_workspace_name
+from plugport.host.settings import parse_value
 
 __all__ = ["PAGE_STATIC_DIR", "TOKEN_COOKIE", "pages_router"]
 
@@ -224,6 +226,7 @@ def pages_router(service: HostService) -> APIRouter:
     route_class = type("PageRoute", (_PageRoute,), {"pages": pages})
     router = APIRouter(route_class=route_class, include_in_schema=False)
     _signin_routes(router, pages)
+    _settings_routes(router, pages)  # before .../{name}/{action}, which would take "settings"
     _workspace_routes(router, pages)
     _install_routes(router, pages)
     return router
@@ -391,3 +394,70 @@ def _install_routes(router: APIRouter, pages: _Pages) -> None:
         """For the progress view's script (the cookie, not a bearer token, signs it in)."""
         pages.member(request, ws)
         return pages.json(request, service.operation(ws, operation_id).public())
+
+
+def _settings_routes(router: APIRouter, pages: _Pages) -> None:
+    service = pages.service
+
+    async def show(
+        request: Request, ws: str, name: str, error: str | None = None, status: int = 200
+    ) -> Response:
+        settings = await service.plugin_settings(ws, name)
+        context = {
+            "ws": ws,
+            "name": name,
+            "settings": settings,
+            "fields": form_fields(settings["schema"], settings),
+            "error": error,
+        }
+        return pages.render(request, "settings.html", context, status_code=status)
+
+    @router.get("/workspaces/{ws}/installations/{name}/settings")
+    async def settings_form(request: Request, ws: str, name: str) -> Response:
+        pages.member(request, ws)
+        return await show(request, ws, name)
+
+    @router.post("/workspaces/{ws}/installations/{name}/settings")
+    async def save_settings(
+        request: Request, ws: str, name: str, csrf: FormText = None
+    ) -> Response:
+        who = pages.member(request, ws)
+        pages.check_csrf(request, csrf)
+        settings = await service.plugin_settings(ws, name)
+        changes, unset = _form_changes(
+            form_fields(settings["schema"], settings), settings, await request.form()
+        )
+        try:
+            await service.change_settings(ws, who, name, changes, unset)
+        except PlugportError as exc:
+            status, body = describe(exc)
+            return await show(request, ws, name, body["message"], status)
+        return pages.redirect(request, f"/workspaces/{ws}", f"Saved the settings of {name}.")
+
+
+def _form_changes(
+    fields: list[dict[str, Any]], settings: dict[str, Any], form: Any
+) -> tuple[dict[str, Any], list[str]]:
+    """What the settings form asks for: keys whose value changed, and keys emptied (a secret
+    left empty is kept; an unchecked box is ``false``)."""
+    present = set(form.getlist("present"))
+    current = settings["values"]
+    changes: dict[str, Any] = {}
+    unset: list[str] = []
+    for field in fields:
+        key = field["key"]
+        if field["kind"] == "boolean":
+            if key in present and (checked := f"setting.{key}" in form) != current.get(key):
+                changes[key] = checked
+            continue
+        text = form.get(f"setting.{key}")
+        if not isinstance(text, str):
+            continue
+        if text == "":
+            if not field["secret"] and key in settings["set"]:
+                unset.append(key)
+            continue
+        value: Any = text if field["kind"] == "string" else parse_value(text)
+        if field["secret"] or value != current.get(key):
+            changes[key] = value
+    return changes, unset

@@ -9,7 +9,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,12 @@ from plugport.errors import (
 )
 from plugport.host.host import InstallReport
 from plugport.host.service.operations import Operation, describe
+from plugport.host.service.plugin_settings import (
+    SettingError,
+    check_setting,
+    public_settings,
+    secret_keys,
+)
 from plugport.host.service.settings import HostServiceSettings
 from plugport.host.service.store import (
     FieldError,
@@ -148,7 +154,12 @@ class HostService:
         counts = _call_counts(host.supervisor.metrics.registry.collect())
         return [
             _installation(
-                i, running.get(i.name), updates, counts.get(i.name, (0, 0)), host.last_error(i.name)
+                i,
+                running.get(i.name),
+                updates,
+                counts.get(i.name, (0, 0)),
+                host.last_error(i.name),
+                missing=_missing(host, i.name),
             )
             for i in host.installed()
         ]
@@ -330,6 +341,56 @@ class HostService:
     async def uninstall(self, ws: str, who: Principal, name: str, *, purge: bool) -> None:
         await self._change(ws, who, lambda w: w.host.uninstall(name, purge=purge))
 
+    # --- settings ------------------------------------------------------------------------------
+
+    async def plugin_settings(self, ws: str, name: str) -> dict[str, Any]:
+        """``name``'s settings as :func:`public_settings` shows them (secrets as set/not set)."""
+        host = await self.workspace(ws).started()
+        schema = host.config_schema(name)
+        stored = host.stored_settings(name)
+        return public_settings(
+            name, schema, host.settings(name), stored, host.missing_settings(name)
+        )
+
+    async def change_settings(
+        self,
+        ws: str,
+        who: Principal,
+        name: str,
+        changes: Mapping[str, Any],
+        unset: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Set ``changes`` and remove ``unset`` in one write, each key checked against the
+        schema first; a refusal stores nothing and never quotes a secret's value."""
+        host = await self.workspace(ws).started()
+        schema = host.config_schema(name)
+        for key, value in changes.items():
+            check_setting(schema, key, value)
+        stored = host.stored_settings(name)
+        for key in unset:
+            if key not in stored:
+                listed = ", ".join(sorted(stored)) or "none"
+                raise SettingError(key, "not set", f"is not set (set: {listed})")
+        secrets = secret_keys(schema) & set(changes)
+
+        async def change(workspace: Workspace) -> None:
+            now = workspace.host.stored_settings(name) | dict(changes)
+            for key in unset:
+                now.pop(key, None)
+            try:
+                workspace.host.configure(name, now)
+            except InvalidInputError as exc:
+                if not secrets:
+                    raise
+                raise SettingError(
+                    sorted(secrets)[0],
+                    "schema",
+                    "the settings with this secret break the schema (its value is not shown)",
+                ) from exc
+
+        await self._change(ws, who, change)
+        return await self.plugin_settings(ws, name)
+
     # --- calling a plugin ----------------------------------------------------------------------
 
     async def execute(
@@ -397,6 +458,14 @@ def _idle(workspace: Workspace) -> None:
         )
 
 
+def _missing(host: Any, name: str) -> list[str]:
+    try:
+        missing: list[str] = host.missing_settings(name)
+    except PlugportError:  # its code directory is gone: the list still answers
+        return []
+    return missing
+
+
 def _secret(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -437,6 +506,8 @@ def _installation(
     updates: dict[str, str] | None,
     counts: tuple[int, int],
     failure: AuditEvent | None,
+    *,
+    missing: list[str],
 ) -> dict[str, Any]:
     if not installation.enabled:
         state = "disabled"
@@ -455,6 +526,7 @@ def _installation(
         "quarantined": runtime.quarantined if runtime else None,
         "last_error": failure.reason if failure else None,
         "last_error_at": failure.at if failure else None,
+        "needs_settings": missing,
         "restarts": runtime.restarts if runtime else 0,
         "cpu_seconds": runtime.cpu_seconds if runtime else 0.0,
         "peak_rss_bytes": runtime.peak_rss_bytes if runtime else 0,
