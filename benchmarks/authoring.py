@@ -7,9 +7,10 @@ block (ARCHITECTURE.md: ``plugport dev`` reload <= 1 s; a template's tests <= 2 
   page's API (``POST /api/call``, polled every few ms) that answers it: the watcher's latency,
   the checks, the worker's replacement and the call itself. p50 over the samples (>= 15 unless
   ``--quick``); dev's own "reloaded in N ms" is reported beside it.
-- ``template_test_s``: wall-clock of a SECOND ``python -m pytest -q`` in a freshly generated basic
-  template directory (cwd the template, this interpreter; the first run warms the file cache and
-  writes .pytest_cache, as an author's first run would).
+- ``template_test_s``: wall-clock of ``python -m pytest -q`` run again in a freshly generated
+  basic template directory (cwd the template, this interpreter; the first run warms the file
+  cache, bytecode and .pytest_cache, as an author's first run would): the median of the runs
+  after the first.
 
 Run: ``.venv/bin/python benchmarks/authoring.py --json`` (``--quick`` or ``--samples N``).
 """
@@ -21,6 +22,7 @@ import json
 import os
 import queue
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -156,29 +158,38 @@ def dev_reload(samples: int, workdir: Path) -> dict[str, Any]:
     }
 
 
-def template_test(workdir: Path) -> dict[str, Any]:
+def template_test(workdir: Path, repeats: int) -> dict[str, Any]:
     root = workdir / "hello"
     scaffold.create_plugin("bench.hello", "basic", root)
     command = [sys.executable, "-m", "pytest", "-q"]
+    # An author's Python caches bytecode (and pytest its rewritten test modules); a shell that
+    # sets PYTHONDONTWRITEBYTECODE (as this machine's does) would time a cold compile instead.
+    env = {k: v for k, v in _env().items() if k != "PYTHONDONTWRITEBYTECODE"}
     runs: list[float] = []
     outputs: list[str] = []
-    for _ in range(2):
+    for _ in range(1 + repeats):
         started = time.perf_counter()
         done = subprocess.run(
-            command, cwd=root, env=_env(), capture_output=True, text=True, check=False, timeout=300
+            command, cwd=root, env=env, capture_output=True, text=True, check=False, timeout=300
         )
         runs.append(time.perf_counter() - started)
         outputs.append(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "")
         if done.returncode != 0:
             raise SystemExit(f"the template's tests failed:\n{done.stdout}\n{done.stderr}")
-    return {"first_s": round(runs[0], 3), "second_s": round(runs[1], 3), "summary": outputs[1]}
+    again = sorted(runs[1:])
+    return {
+        "first_s": round(runs[0], 3),
+        "second_s": round(statistics.median(again), 3),
+        "runs_after_first_s": [round(r, 3) for r in runs[1:]],
+        "summary": outputs[-1],
+    }
 
 
 def run(samples: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="plugport-authoring-") as tmp:
         workdir = Path(tmp)
         reload = dev_reload(samples, workdir)
-        tests = template_test(workdir)
+        tests = template_test(workdir, repeats=3 if samples < 15 else 7)
     reload_p50 = reload["p50_ms"]
     return {
         "dev_reload": reload,
@@ -196,14 +207,17 @@ def run(samples: int) -> dict[str, Any]:
                 "target": TARGET_TEMPLATE_TEST_S,
                 "met": tests["second_s"] <= TARGET_TEMPLATE_TEST_S,
                 "first_run_s": tests["first_s"],
+                "runs": len(tests["runs_after_first_s"]),
             },
         },
         "notes": [
             "dev_reload_ms: write returned -> first /api/call answering the new code (polled "
             f"every {POLL_S * 1000:g} ms), strict sandbox, widget template; includes the watcher's "
             "debounce step, the manifest/syntax checks, staging, deactivate + activate, one call",
-            "template_test_s: second `python -m pytest -q` in a fresh basic template, "
-            "interpreter start included; the template tests do not start a worker yet",
+            "template_test_s: median of the runs after the first `python -m pytest -q` in a fresh "
+            "basic template (3 tests, one in the strict sandbox through the plugin fixture), "
+            "interpreter, pytest and zygote start included, bytecode caching on as on an "
+            "author's machine",
         ],
     }
 

@@ -8,9 +8,6 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-import jsonschema
-from referencing.exceptions import Unresolvable
-
 from plugport._permissions import RULES
 from plugport.errors import InvalidInputError
 from plugport.runtime._db import RuntimeDatabase
@@ -54,6 +51,10 @@ def settings_problems(schema: dict[str, Any], values: Any) -> list[str]:
         return [f"config: settings must be an object, got {type(values).__name__}"]
     if bad := [name for name in values if not isinstance(name, str)]:
         return [f"config: setting names must be strings, got {bad[0]!r}"]
+    # Loaded on first use: every host and plugin test imports this module, few check settings.
+    import jsonschema
+    from referencing.exceptions import Unresolvable
+
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
