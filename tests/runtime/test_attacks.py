@@ -962,7 +962,8 @@ class Main(Plugin):
     attack = run_attack(tmp_path, body, "[limits]\nmemory_mb = 96\n", calls=2)
     error = attack.error(ResourceLimitExceededError)
     assert error.limit == "memory_mb"
-    assert "the worker ran out of memory" in str(error)
+    assert "over its memory limit: memory_mb 96 MiB, peak " in str(error)
+    assert "raise limits.memory_mb or use less" in str(error)
     again, pid = attack.value(1)
     assert (again, pid) == ("running again", 1)  # pid 1 of its own PID namespace
     assert attack.status.pid is not None

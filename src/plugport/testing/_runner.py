@@ -1,8 +1,9 @@
 """One event loop on a background thread per test session, where every runtime of the session
 lives, so tests call plugins synchronously (no pytest-asyncio needed) and share one zygote.
 
-The zygote is started as soon as the session knows a test will need it, while pytest is still
-collecting and the host side is still importing: both are most of a test run's start-up time.
+The zygote is started as soon as the session knows a test will need it, so it boots in its own
+process while pytest collects and the host side imports: both are most of a test run's start-up
+time.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ hanging the session."""
 
 class Runner:
     def __init__(self) -> None:
+        # Imports happen on this (the main) thread only. Two threads importing parts of one
+        # package graph at once can meet in CPython's import deadlock detection, which then
+        # hands one of them a half-imported module (KeyError in sys.modules); the zygote boots
+        # in its own process anyway, so that start-up still overlaps with pytest's collection.
+        from plugport.runtime.launcher import ZygoteLauncher
+
+        self._zygote = ZygoteLauncher()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="plugport-testing", daemon=True
@@ -37,14 +45,8 @@ class Runner:
         )
 
     async def _boot(self) -> ZygoteLauncher:
-        from plugport.runtime.launcher import ZygoteLauncher
-
-        launcher = ZygoteLauncher()
-        await launcher.start()
-        # Import the host side here, on this thread, while the zygote boots in its process.
-        import plugport.runtime.supervisor  # noqa: F401
-
-        return launcher
+        await self._zygote.start()
+        return self._zygote
 
     @property
     def launcher(self) -> ZygoteLauncher:
