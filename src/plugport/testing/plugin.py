@@ -62,6 +62,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     start = session.config.invocation_params.dir
     if any((folder / "plugport.toml").is_file() for folder in (start, *start.parents)):
         _runner(session.config)
+        # The zygote now boots in its own process, on the other core: import the host side
+        # meanwhile (on this thread, never on the runner's: see _runner.py).
+        import plugport.testing._world  # noqa: F401
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
