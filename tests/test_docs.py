@@ -14,10 +14,13 @@ from types import ModuleType
 import pytest
 import typer.main
 
+from plugport import sdk, testing
 from plugport.cli import app
 from plugport.manifest import manifest_json_schema
+from plugport.runtime.capabilities import fakes
 from plugport.runtime.sandbox import LAYERS
 from plugport.sdk import __all__ as sdk_names
+from plugport.testing import __all__ as testing_names
 
 ROOT = Path(__file__).parent.parent
 CONFIG = ROOT / "mkdocs.yml"
@@ -93,7 +96,33 @@ def test_sdk_reference_documents_the_public_names(site: Path) -> None:
     page = _page(site, "reference/sdk")
     missing = [name for name in sdk_names if f'id="plugport.sdk.{name}"' not in page]
     assert missing == []
+    proxies = [getattr(sdk, name) for name in sdk_names if name.endswith("Proxy")]
+    assert len(proxies) > 5
+    methods = [
+        f"{proxy.__name__}.{method}"
+        for proxy in proxies
+        for method, value in vars(proxy).items()
+        if callable(value) and not method.startswith("_")
+    ]
+    assert "StorageProxy.get" in methods
+    assert [m for m in methods if f'id="plugport.sdk.{m}"' not in page] == []
     assert 'id="plugport.host.PluginHost.install"' in _page(site, "reference/host")
+
+
+def test_testing_reference_documents_the_fixtures_handle_and_fakes(site: Path) -> None:
+    page = _page(site, "reference/testing")
+    ids = [f"plugport.testing.{name}" for name in testing_names]
+    ids += ["plugport.testing.plugin.plugin", "plugport.testing.plugin.plugin_factory"]
+    handle = testing.PluginHandle
+    ids += [
+        f"plugport.testing.PluginHandle.{name}"
+        for name in vars(handle)
+        if not name.startswith("_") and name not in handle.__annotations__
+    ]
+    where = "plugport.runtime.capabilities.fakes"
+    ids += [f"{where}.{name}" for name in fakes.__all__ if name != "FAKES"]
+    assert "plugport.testing.PluginHandle.assert_only_declared" in ids
+    assert [name for name in ids if f'id="{name}"' not in page] == []
 
 
 def test_strict_build_fails_on_a_broken_link(tmp_path: Path) -> None:
