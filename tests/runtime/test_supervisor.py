@@ -602,3 +602,35 @@ def test_code_its_uid_cannot_read_is_refused_with_what_to_change(tmp_path: Path)
 
     audit = supervise(tmp_path, [plugin], scenario)
     assert kinds(audit, "acme.private") == ["refuse"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="workers keep the host's uid when it is not root")
+def test_only_what_the_plugin_ships_must_be_readable(tmp_path: Path) -> None:
+    """plugport dev's state and ignored files beside the code are private (0700, 0600) and do
+    not stop the plugin; a shipped module its uid cannot read does."""
+    plugin = echo(tmp_path, "acme.beside")
+    private = plugin.code_dir / ".plugport-dev"
+    private.mkdir(mode=0o700)
+    (private / "runtime.sqlite").write_bytes(b"dev state")
+    (plugin.code_dir / ".plugportignore").write_text("notes.txt\n")
+    (plugin.code_dir / "notes.txt").write_text("mine")
+    (plugin.code_dir / "notes.txt").chmod(0o600)
+    (plugin.code_dir / "pkg").mkdir()
+    (plugin.code_dir / "pkg" / "helper.py").write_text("X = 1\n")
+
+    async def scenario(runtime: Supervisor) -> None:
+        [outcome] = await runtime.call_hook("greet", name="x")
+        assert outcome.ok
+        await runtime.deactivate("acme.beside")
+        (plugin.code_dir / "pkg" / "helper.py").chmod(0o600)
+        with pytest.raises(SandboxUnavailableError, match=r"pkg/helper\.py is mode 600"):
+            await _fresh_start(runtime, "acme.beside")
+
+    supervise(tmp_path, [plugin], scenario, hooks=(GREET,))
+
+
+async def _fresh_start(runtime: Supervisor, name: str) -> None:
+    """Activate ``name`` again with its readability checked anew (the check is cached per code
+    directory for the life of the runtime)."""
+    runtime.isolation._readable_code.clear()
+    await runtime.activate(name)

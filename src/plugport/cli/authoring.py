@@ -39,7 +39,10 @@ def init(
     out.print(f"Created [bold]{name}[/] ({template}) in {dest}/")
     for file in files:
         out.print(f"  {file.relative_to(dest)}")
-    out.print(f"Next: plugport validate {dest} && plugport pack {dest}")
+    out.print(
+        f"Next: plugport dev {dest}  (runs it, reloads on save); cd {dest} && pytest -q; "
+        f"plugport check {dest}"
+    )
 
 
 def validate(

@@ -11,7 +11,8 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from plugport.errors import SandboxUnavailableError
+from plugport import archive
+from plugport.errors import PlugportError, SandboxUnavailableError
 from plugport.runtime import volumes
 from plugport.runtime._uids import UidRegistry
 
@@ -85,11 +86,25 @@ class WorkerIsolation:
 
 def _first_unreadable(root: Path) -> Path | None:
     """The first entry under ``root`` (itself included) that a uid other than its owner cannot
-    read (a directory it cannot also enter), or None."""
-    for parent, dirs, files in os.walk(root):
-        for path, need in [(parent, 0o005)] + [(os.path.join(parent, f), 0o004) for f in files]:
-            info = os.lstat(path)
-            if not stat.S_ISLNK(info.st_mode) and info.st_mode & need != need:
-                return Path(path)
-        dirs.sort()
+    read (a directory it cannot also enter), or None. Only what the plugin ships counts (pack's
+    rules: ``plugport dev``'s state, a venv, caches and ``.plugportignore``'d files beside the
+    code are none of the worker's business), so a source directory runs as its archive would."""
+    try:
+        shipped = archive.iter_source_files(root)
+    except PlugportError:  # pack would refuse the tree (a link): check everything instead
+        shipped = [
+            os.path.relpath(os.path.join(parent, name), root)
+            for parent, _, files in os.walk(root)
+            for name in files
+        ]
+    folders = {"."}
+    for name in shipped:  # every directory on the way to a shipped file must be enterable
+        parts = name.split("/")[:-1]
+        folders.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+    entries = [(os.path.normpath(os.path.join(root, d)), 0o005) for d in sorted(folders)]
+    entries += [(os.path.join(root, name), 0o004) for name in shipped]
+    for path, need in entries:
+        info = os.lstat(path)
+        if not stat.S_ISLNK(info.st_mode) and info.st_mode & need != need:
+            return Path(path)
     return None

@@ -185,6 +185,10 @@ class Cassette:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 out.write(text + "\n")
+            # A cassette is test data kept beside the code (secrets are redacted before this),
+            # readable as the rest of the tree is; mkstemp's 0600 would make the next strict
+            # test run refuse the plugin as unreadable by its worker's uid.
+            os.chmod(scratch, 0o644)
             os.replace(scratch, self.path)
         except BaseException:
             Path(scratch).unlink(missing_ok=True)
