@@ -15,6 +15,15 @@ from plugport.cli import app
 RunCli = Callable[..., Result]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with slow end-to-end tests run first. xdist hands out whole modules (``--dist
+    loadfile``) in collection order, so a long module collected last (the demo, the tutorial)
+    ran alone at the end while the other worker idled; started first, they overlap with the
+    many short ones. The sort is stable: within each group, the collection order stays."""
+    slow = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)
+
+
 @pytest.fixture
 def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunCli:
     """Run ``plugport ARGS`` in-process with tmp_path as the working directory."""

@@ -22,6 +22,8 @@ from plugport.runtime.sandbox import LAYERS
 from plugport.sdk import __all__ as sdk_names
 from plugport.testing import __all__ as testing_names
 
+pytestmark = pytest.mark.slow  # long: runs first (tests/conftest.py)
+
 ROOT = Path(__file__).parent.parent
 CONFIG = ROOT / "mkdocs.yml"
 

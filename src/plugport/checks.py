@@ -4,12 +4,14 @@ Each check is a pure decision over facts about one plugin (its validation report
 security scan of its archive, the members and the manifest table, what a test run recorded);
 :func:`gather` is the thin layer that collects those facts from a directory or an archive, packing
 a directory with the real packer so that the scan sees exactly what the registry would. The rule
-for capabilities is the runtime's own (:func:`plugport.runtime.broker.check_grant`, and
-``check_url`` for a literal URL): a use the broker would refuse is an error here too.
+for capabilities is the runtime's own (:func:`plugport._permissions.refusal`, which the broker
+applies, and ``check_url`` for a literal URL): a use the broker would refuse is an error here
+too.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import tempfile
 import tomllib
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 
 from plugport import archive
 from plugport._api_usage import ApiUse, EventHandler
+from plugport._permissions import refusal
 from plugport.authoring import ValidationReport, validate_path, validate_tree
 from plugport.errors import InvalidInputError, PermissionDeniedError, PlugportError
 from plugport.inspection import Finding
@@ -35,9 +38,7 @@ from plugport.manifest import (
     pattern_covers,
 )
 from plugport.registry.scanner import ScanReport, scan_members
-from plugport.runtime.broker import Grants, check_grant
-from plugport.runtime.capabilities import CAPABILITIES
-from plugport.runtime.capabilities._fetch_rules import FetchPolicy, check_url
+from plugport.sdk._api import CAPABILITIES, Api
 from plugport.versions import canonical_version, parse_version
 
 __all__ = [
@@ -543,9 +544,15 @@ def _overlap(a: str, b: str) -> bool:
 
 @cache
 def _offered() -> frozenset[tuple[str, str]]:
-    """The ``(capability, method)`` pairs the broker serves: every capability record's calls."""
+    """The ``(capability, method)`` pairs the broker serves, read from the SDK's typed proxies
+    (tests/runtime/test_capabilities.py holds them equal to the broker's handlers), so checking
+    a plugin does not load the host's runtime."""
+    api = Api(transport=None)  # type: ignore[arg-type]  # proxies are only inspected here
     return frozenset(
-        (name, method) for name, record in CAPABILITIES.items() for method in record.methods()
+        (name, method)
+        for name in CAPABILITIES
+        for method, member in vars(type(getattr(api, name))).items()
+        if not method.startswith("_") and inspect.iscoroutinefunction(member)
     )
 
 
@@ -555,15 +562,17 @@ def _refusal(permissions: Permissions, use: ApiUse) -> str:
     if (use.capability, use.method) not in _offered():
         offered = ", ".join(sorted(f"{c}.{m}" for c, m in _offered()))
         return f"the host offers no {use.capability}.{use.method} (it offers {offered})"
-    grants = Grants(plugin="", permissions=permissions)
     if use.capability == "events":
         if use.argument is None:
             publish = permissions.events.publish
             return "" if publish else "permissions.events.publish grants no topics"
-        return check_grant(grants, "events", use.method, {"topic": use.argument})
-    reason = check_grant(grants, use.capability, use.method, {})
+        return refusal(permissions, "events", use.method, {"topic": use.argument})
+    reason = refusal(permissions, use.capability, use.method, {})
     if reason or use.capability != "net" or use.argument is None:
         return reason
+    # The network broker's own URL rule, loaded only for a literal URL (it brings httpx).
+    from plugport.runtime.capabilities._fetch_rules import FetchPolicy, check_url
+
     try:
         check_url(use.argument, FetchPolicy(allowed=tuple(permissions.network)))
     except PermissionDeniedError as exc:
@@ -584,9 +593,7 @@ def _fix_line(permissions: Permissions, use: ApiUse) -> str | None:
         surface = next(
             s
             for s in UI_PERMISSIONS
-            if not check_grant(
-                Grants("", Permissions.model_validate({"ui": [s]})), "ui", use.method, {}
-            )
+            if not refusal(Permissions.model_validate({"ui": [s]}), "ui", use.method, {})
         )
         return f"ui = {json.dumps([*permissions.ui, surface])}"
     if use.capability == "events":

@@ -19,6 +19,8 @@ from tests.host._plugins import publish, write
 from tests.registry.conftest import Registry
 from tests.registry.test_publish import Publisher
 
+pytestmark = pytest.mark.slow  # long: runs first (tests/conftest.py)
+
 NETWORK = '[permissions]\nnetwork = ["api.example.com"]\n'
 
 
