@@ -1,6 +1,7 @@
 """Host commands on a host home (``--home`` / ``$PLUGPORT_HOME``): install, update, uninstall,
-enable, disable, list, info, search, run, status, audit, check-updates; and ``plugport host``:
-the host service (``serve``) with its workspaces and tokens.
+enable, disable, list, info, search, run, status, audit, check-updates. A plugin's logs and
+settings are in :mod:`plugport.cli.plugin_data`, ``plugport host`` (the host service) in
+:mod:`plugport.cli.host_service`.
 
 Each command opens the home, does one thing through :class:`~plugport.host.PluginHost`, and
 closes it; the host's own state makes the next command see the result. The commands that only
@@ -9,166 +10,33 @@ exist reads as empty."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from rich.table import Table
 
-from plugport.cli._output import err, out, reporting_errors
+from plugport.cli import host_service, plugin_data
+from plugport.cli._hostcommon import (
+    App,
+    AppVersion,
+    Home,
+    Offline,
+    Registry,
+    Sandbox,
+    TrustNewKey,
+    Yes,
+    home_dir,
+    resolved,
+    run_host,
+)
+from plugport.cli._output import err, out
 from plugport.errors import InvalidInputError, PluginCallError
 
 __all__ = ["register"]
-
-T = TypeVar("T")
-
-Home = Annotated[
-    Path | None,
-    typer.Option("--home", help="The host home (default $PLUGPORT_HOME, else ./plugport-home)."),
-]
-Registry = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--registry", help="Registry URL; repeat for several (default $PLUGPORT_REGISTRY)."
-    ),
-]
-App = Annotated[
-    str, typer.Option("--app", envvar="PLUGPORT_APP", help="The host application's name.")
-]
-AppVersion = Annotated[
-    str,
-    typer.Option("--app-version", envvar="PLUGPORT_APP_VERSION", help="Its version (PEP 440)."),
-]
-Offline = Annotated[
-    bool, typer.Option("--offline", help="Use only the cache and local archives; no network.")
-]
-Sandbox = Annotated[
-    str,
-    typer.Option("--sandbox", envvar="PLUGPORT_SANDBOX", help="strict (default) or best-effort."),
-]
-Yes = Annotated[bool, typer.Option("--yes", "-y", help="Accept the permissions asked for.")]
-TrustNewKey = Annotated[
-    bool, typer.Option("--trust-new-key", help="Accept a publisher key this host has not seen.")
-]
-
-
-def _home(home: Path | None) -> Path:
-    return home or Path(os.environ.get("PLUGPORT_HOME") or "plugport-home")
-
-
-def _registries(given: list[str] | None) -> list[str]:
-    if given:
-        return given
-    env = os.environ.get("PLUGPORT_REGISTRY", "")
-    return [url for url in env.split(",") if url.strip()]
-
-
-POLICY_FILE = "policy.toml"
-
-
-def _preapproved(home: Path) -> Any:
-    """``HOME/policy.toml``'s ``[preapproved]`` table (the manifest's permission vocabulary):
-    what an unattended install or update may be granted without asking."""
-    import tomllib
-
-    from pydantic import ValidationError
-
-    from plugport.manifest import Permissions
-
-    path = home / POLICY_FILE
-    if not path.is_file():
-        return None
-    try:
-        data = tomllib.loads(path.read_text())
-        return Permissions.model_validate(data.get("preapproved", {}))
-    except (tomllib.TOMLDecodeError, ValidationError) as exc:
-        raise InvalidInputError(f"{path}: not a valid policy ({exc})") from None
-
-
-def _ask(yes: bool) -> Any:
-    from plugport.host.consent import ConsentRequest, accept_all, refuse_growth
-
-    if yes:
-        return accept_all
-    if not sys.stdin.isatty():
-        return refuse_growth
-
-    def prompt(request: ConsentRequest) -> bool:
-        before = f" (installed: {request.previous_version})" if request.previous_version else ""
-        out.print(f"[bold]{request.name} {request.version}[/]{before} asks to:")
-        for line in request.added if request.previous_version else request.lines:
-            out.print(f"  • {line}")
-        return bool(typer.confirm("Allow?", default=False))
-
-    return prompt
-
-
-def _run(
-    home: Path | None,
-    registry: list[str] | None,
-    action: Callable[[Any], Awaitable[T]],
-    *,
-    app: str = "plugport-cli",
-    app_version: str = "0",
-    offline: bool = False,
-    yes: bool = False,
-    sandbox: str = "strict",
-    progress: bool = False,
-    plugins: bool = True,
-    read_only: bool = False,
-) -> T:
-    """``read_only``: the command only reads, so a home that does not exist stays absent (it
-    reads as empty) instead of being created."""
-    from plugport.host import PluginHost
-
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        console=err,
-        transient=True,
-        disable=not progress or not err.is_terminal,
-    )
-    tasks: dict[str, Any] = {}
-
-    def on_progress(what: str, done: int, total: int) -> None:
-        if what not in tasks:
-            tasks[what] = bar.add_task(what, total=total)
-        bar.update(tasks[what], completed=done)
-
-    async def main() -> T:
-        if sandbox not in ("strict", "best-effort"):
-            raise InvalidInputError(f"--sandbox: {sandbox!r} is not strict or best-effort")
-        host = PluginHost(
-            app=app,
-            app_version=app_version,
-            home=_home(home),
-            registries=_registries(registry),
-            consent=_ask(yes),
-            preapproved=_preapproved(_home(home)),
-            offline=offline,
-            sandbox=sandbox,  # type: ignore[arg-type]
-            progress=on_progress,
-            telemetry=os.environ.get("PLUGPORT_TELEMETRY", "1").lower() not in ("0", "off", "no"),
-            read_only=read_only,
-        )
-        try:
-            host.open()
-            if plugins:
-                await host.start_runtime()
-            return await action(host)
-        finally:
-            await host.stop()
-
-    with reporting_errors(), bar:
-        return asyncio.run(main())
 
 
 def install(  # noqa: PLR0917 one parameter per command-line option
@@ -188,7 +56,7 @@ def install(  # noqa: PLR0917 one parameter per command-line option
     sandbox: Sandbox = "strict",
 ) -> None:
     """Install plugins with their dependencies, verified, all or nothing."""
-    report = _run(
+    report = run_host(
         home,
         registry,
         lambda host: host.install(*plugins, trust_new_key=trust_new_key, key=key),
@@ -236,7 +104,7 @@ def update(  # noqa: PLR0917 one parameter per command-line option
     """Update to the newest compatible versions; a failed update rolls back."""
     if not plugins and not all_:
         raise typer.BadParameter("name plugins to update, or pass --all")
-    report = _run(
+    report = run_host(
         home,
         registry,
         lambda host: host.update(*(plugins or []), trust_new_key=trust_new_key),
@@ -261,32 +129,28 @@ def uninstall(
     sandbox: Sandbox = "strict",
 ) -> None:
     """Remove a plugin (refused while another installed plugin needs it)."""
-    _run(home, None, lambda host: host.uninstall(plugin, purge=purge), sandbox=sandbox)
+    run_host(home, None, lambda host: host.uninstall(plugin, purge=purge), sandbox=sandbox)
     out.print(f"uninstalled {plugin}" + (" and its data" if purge else ""))
 
 
 def enable(plugin: str, home: Home = None, sandbox: Sandbox = "strict") -> None:
     """Enable a plugin."""
-    _run(home, None, lambda host: host.enable(plugin), sandbox=sandbox)
+    run_host(home, None, lambda host: host.enable(plugin), sandbox=sandbox)
     out.print(f"enabled {plugin}")
 
 
 def disable(plugin: str, home: Home = None, sandbox: Sandbox = "strict") -> None:
     """Disable a plugin (it stays installed, with its data)."""
-    _run(home, None, lambda host: host.disable(plugin), sandbox=sandbox)
+    run_host(home, None, lambda host: host.disable(plugin), sandbox=sandbox)
     out.print(f"disabled {plugin}")
-
-
-async def _value(value: T) -> T:
-    return value
 
 
 def list_(home: Home = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Installed plugins."""
-    rows = _run(
+    rows = run_host(
         home,
         None,
-        lambda host: _value(host.installed()),
+        lambda host: resolved(host.installed()),
         sandbox="best-effort",
         plugins=False,
         read_only=True,
@@ -295,7 +159,7 @@ def list_(home: Home = None, as_json: Annotated[bool, typer.Option("--json")] = 
         print(json.dumps([r.__dict__ for r in rows], default=str, indent=2))
         return
     if not rows:
-        out.print(f"no plugins installed in {_home(home)}")
+        out.print(f"no plugins installed in {home_dir(home)}")
         return
     table = Table("name", "version", "enabled", "source", "requested")
     for row in rows:
@@ -318,12 +182,14 @@ def status(
     """Installed plugins with their runtime state, and each one's last error (crash, kill,
     limit, refusal or quarantine since it was installed, updated, enabled or disabled), also
     when another process saw it."""
-    rows = _run(home, None, lambda host: _value(host.status()), sandbox=sandbox, read_only=True)
+    rows = run_host(
+        home, None, lambda host: resolved(host.status()), sandbox=sandbox, read_only=True
+    )
     if as_json:
         print(json.dumps(rows, default=str, indent=2))
         return
     if not rows:
-        out.print(f"no plugins installed in {_home(home)}")
+        out.print(f"no plugins installed in {home_dir(home)}")
         return
     table = Table("name", "version", "enabled", "state", "restarts", "last error")
     for row in rows:
@@ -354,10 +220,10 @@ def info(
     plugin: str, home: Home = None, registry: Registry = None, offline: Offline = False
 ) -> None:
     """A plugin's registry page, as JSON."""
-    data = _run(
+    data = run_host(
         home,
         registry,
-        lambda host: _value(host.info(plugin)),
+        lambda host: resolved(host.info(plugin)),
         offline=offline,
         sandbox="best-effort",
         plugins=False,
@@ -377,10 +243,10 @@ def search(  # noqa: PLR0917 one parameter per command-line option
 ) -> None:
     """Search the registry."""
     filters = {"category": category or "", "tag": tag or "", "sort": sort or "", "compatible": "0"}
-    data = _run(
+    data = run_host(
         home,
         registry,
-        lambda host: _value(host.search(query, **filters)),
+        lambda host: resolved(host.search(query, **filters)),
         offline=offline,
         sandbox="best-effort",
         plugins=False,
@@ -480,130 +346,7 @@ def run(  # noqa: PLR0917 one parameter per command-line option
             raise InvalidInputError(f"{plugin} {target}: {mine[0].error}")
         return mine[0].value
 
-    print(json.dumps(_run(home, None, action, sandbox=sandbox), default=str, indent=2))
-
-
-def logs(
-    plugin: str,
-    lines: Annotated[int, typer.Option("--lines", "-n", help="How many of the last lines.")] = 50,
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-    home: Home = None,
-) -> None:
-    """What a plugin logged (self.log), from every process that ran it: its last lines,
-    coloured by level; kept in HOME/logs, 1 MiB per plugin plus one rotated file."""
-    if lines < 0:
-        raise typer.BadParameter("--lines must be 0 or more")
-    records = _run(
-        home,
-        None,
-        lambda host: _value(host.log_lines(plugin, lines=lines)),
-        sandbox="best-effort",
-        plugins=False,
-        read_only=True,
-    )
-    for record in records:
-        _print_log(plugin, record, as_json)
-    if not follow:
-        return
-    from plugport.host.install import HostPaths
-    from plugport.host.plugin_logs import PluginLogs
-
-    try:
-        for record in PluginLogs(HostPaths(_home(home).absolute()).logs).follow(plugin):
-            _print_log(plugin, record, as_json)
-    except KeyboardInterrupt:
-        return
-
-
-def _print_log(plugin: str, record: Any, as_json: bool) -> None:
-    if as_json:
-        print(record.to_json(), flush=True)
-        return
-    from plugport.cli._activity import log_line
-
-    out.print(log_line(plugin, record.at, record.level, record.message, record.fields))
-    out.file.flush()
-
-
-def config_get(
-    plugin: str,
-    key: Annotated[str | None, typer.Argument(help="One setting (default: all).")] = None,
-    home: Home = None,
-) -> None:
-    """Print a plugin's settings as JSON: its schema's defaults overlaid by what was set."""
-
-    def read(host: Any) -> Any:
-        values = host.settings(plugin)
-        if key is None:
-            return values
-        if key not in values:
-            known = ", ".join(sorted(host.config_schema(plugin).get("properties") or {}))
-            raise InvalidInputError(
-                f"{plugin}: no setting {key!r} is set or has a default (its schema names: "
-                f"{known or 'none'})"
-            )
-        return values[key]
-
-    found = _run(
-        home,
-        None,
-        lambda host: _value(read(host)),
-        sandbox="best-effort",
-        plugins=False,
-        read_only=True,
-    )
-    print(json.dumps(found, indent=2, default=str))
-
-
-def config_set(
-    plugin: str,
-    key: str,
-    value: Annotated[str, typer.Argument(help="JSON when it parses as JSON, else text.")],
-    as_str: Annotated[bool, typer.Option("--str", help="Keep VALUE as text.")] = False,
-    home: Home = None,
-) -> None:
-    """Set one setting, checked against the manifest's config schema; a running plugin reads
-    it on its next config.get. Settings the schema marks required may be given one at a time
-    while the plugin is disabled; plugport enable waits until all are set."""
-    from plugport.host.settings import parse_value
-
-    parsed = parse_value(value, force_str=as_str)
-    _run(
-        home,
-        None,
-        lambda host: _value(host.set_setting(plugin, key, parsed)),
-        sandbox="best-effort",
-        plugins=False,
-    )
-    out.print(f"set {plugin} {key}")
-
-
-def config_unset(plugin: str, key: str, home: Home = None) -> None:
-    """Remove one setting, so its default applies again."""
-    _run(
-        home,
-        None,
-        lambda host: _value(host.unset_setting(plugin, key)),
-        sandbox="best-effort",
-        plugins=False,
-    )
-    out.print(f"unset {plugin} {key}")
-
-
-def _config_group() -> typer.Typer:
-    group = typer.Typer(
-        help="A plugin's settings (the manifest's [config] JSON Schema). A plugin whose "
-        "schema requires settings installs disabled until they are set: plugport config set "
-        "NAME KEY VALUE, then plugport enable NAME.",
-        no_args_is_help=True,
-    )
-    group.command("get")(config_get)
-    group.command("set")(config_set)
-    group.command("unset")(config_unset)
-    return group
+    print(json.dumps(run_host(home, None, action, sandbox=sandbox), default=str, indent=2))
 
 
 def audit(
@@ -615,10 +358,10 @@ def audit(
     """Who did what to which plugin, when, and how it ended: the host's operations and the
     runtime's decisions (activate, deny, limit, kill, crash, restart, quarantine, refuse; who:
     runtime), newest first."""
-    rows = _run(
+    rows = run_host(
         home,
         None,
-        lambda host: _value(host.audit(subject=plugin, limit=limit)),
+        lambda host: resolved(host.audit(subject=plugin, limit=limit)),
         sandbox="best-effort",
         plugins=False,
         read_only=True,
@@ -640,10 +383,10 @@ def check_updates(
     app_version: AppVersion = "0",
 ) -> None:
     """Which installed plugins have a newer compatible version."""
-    found = _run(
+    found = run_host(
         home,
         registry,
-        lambda host: _value(host.check_updates()),
+        lambda host: resolved(host.check_updates()),
         app=app,
         app_version=app_version,
         sandbox="best-effort",
@@ -656,147 +399,12 @@ def check_updates(
         out.print("everything is up to date")
 
 
-ServiceDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="The host service's data (default $PLUGPORT_HOST_SERVICE_DATA_DIR, else "
-        "./plugport-host-service).",
-    ),
-]
-
-
-def _service_settings(**given: Any) -> Any:
-    from plugport.cli._settings import settings_from
-    from plugport.host.service import HostServiceSettings
-
-    return settings_from(HostServiceSettings, "host service settings", **given)
-
-
-def _store(data_dir: Path | None) -> Any:
-    from plugport.host.service.store import ServiceStore
-
-    settings = _service_settings(data_dir=data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return ServiceStore(settings.data_dir / "service.sqlite")
-
-
-def serve(  # noqa: PLR0917 one parameter per command-line option
-    data_dir: ServiceDir = None,
-    registry: Annotated[
-        list[str] | None,
-        typer.Option("--registry", help="Registry URL; repeat for several."),
-    ] = None,
-    app: Annotated[str | None, typer.Option("--app", help="The application's name.")] = None,
-    app_version: Annotated[
-        str | None, typer.Option("--app-version", help="Its version (PEP 440).")
-    ] = None,
-    sandbox: Annotated[
-        str | None, typer.Option("--sandbox", help="strict (default) or best-effort.")
-    ] = None,
-    host: Annotated[str | None, typer.Option("--host", help="Address to bind.")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="Port to bind (8100).")] = None,
-) -> None:
-    """Run the host service: workspaces of installed plugins over HTTP."""
-    import uvicorn
-
-    from plugport.host.service import create_host_service_app
-
-    with reporting_errors():
-        settings = _service_settings(
-            data_dir=data_dir,
-            registries=tuple(registry) if registry else None,
-            app=app,
-            app_version=app_version,
-            sandbox=sandbox,
-            host=host,
-            port=port,
-        )
-        web_app = create_host_service_app(settings)
-    out.print(
-        f"starting the plugport host service on {settings.host}, port {settings.port} "
-        "(uvicorn says when up)"
-    )
-    uvicorn.run(web_app, host=settings.host, port=settings.port, log_level="info")
-
-
-def create_admin(data_dir: ServiceDir = None) -> None:
-    """Print a new admin token for the host service (shown once)."""
-    with reporting_errors():
-        store = _store(data_dir)
-        try:
-            token, _ = store.create_token("admin", description="created by host create-admin")
-        finally:
-            store.close()
-    print(token)  # plain stdout: scripts capture it
-
-
-def workspace_create(name: str, data_dir: ServiceDir = None) -> None:
-    """Create a workspace and print a token for it (shown once)."""
-    with reporting_errors():
-        store = _store(data_dir)
-        try:
-            store.create_workspace(name)
-            token, _ = store.create_token(
-                "workspace", name, description="created by host workspace create"
-            )
-        finally:
-            store.close()
-    print(token)
-
-
-def token_create(
-    workspace: Annotated[str, typer.Option("--workspace", help="The workspace it reaches.")],
-    expires_days: Annotated[
-        float | None, typer.Option("--expires-days", help="Valid for this many days.")
-    ] = None,
-    data_dir: ServiceDir = None,
-) -> None:
-    """Print a new token for a workspace (shown once)."""
-    with reporting_errors():
-        store = _store(data_dir)
-        try:
-            token, _ = store.create_token(
-                "workspace",
-                workspace,
-                expires_days=expires_days,
-                description="created by host token create",
-            )
-        finally:
-            store.close()
-    print(token)
-
-
-def token_revoke(prefix: str, data_dir: ServiceDir = None) -> None:
-    """Revoke a token by its prefix (the 8 characters after pph_)."""
-    with reporting_errors():
-        store = _store(data_dir)
-        try:
-            info = store.revoke(prefix.removeprefix("pph_").split("_")[0])
-        finally:
-            store.close()
-    out.print(f"revoked token {info.prefix}" + (f" ({info.workspace})" if info.workspace else ""))
-
-
-def _service_group() -> typer.Typer:
-    group = typer.Typer(help="The host service: workspaces over HTTP.", no_args_is_help=True)
-    group.command()(serve)
-    group.command("create-admin")(create_admin)
-    workspaces = typer.Typer(help="Workspaces of the host service.", no_args_is_help=True)
-    workspaces.command("create")(workspace_create)
-    group.add_typer(workspaces, name="workspace")
-    tokens = typer.Typer(help="Tokens of the host service.", no_args_is_help=True)
-    tokens.command("create")(token_create)
-    tokens.command("revoke")(token_revoke)
-    group.add_typer(tokens, name="token")
-    return group
-
-
 def register(app: typer.Typer) -> None:
-    commands = (install, update, uninstall, enable, disable, status, info, search, run, logs, audit)
+    commands: list[Callable[..., None]] = [install, update, uninstall, enable, disable, status]
+    commands += [info, search, run, plugin_data.logs, audit]
     for command in commands:
         app.command()(command)
     app.command("list")(list_)
     app.command("check-updates")(check_updates)
-    app.add_typer(_service_group(), name="host")
-    app.add_typer(_config_group(), name="config")
+    app.add_typer(host_service.group(), name="host")
+    app.add_typer(plugin_data.config_group(), name="config")

@@ -1,0 +1,165 @@
+"""What the host commands share: the ``--home``/``--registry``/... options, opening a
+:class:`~plugport.host.PluginHost` on a home for one action (with consent prompts and a
+download progress bar), and the host home's default."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+from plugport.cli._output import err, out, reporting_errors
+from plugport.errors import InvalidInputError
+
+T = TypeVar("T")
+
+Home = Annotated[
+    Path | None,
+    typer.Option("--home", help="The host home (default $PLUGPORT_HOME, else ./plugport-home)."),
+]
+Registry = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--registry", help="Registry URL; repeat for several (default $PLUGPORT_REGISTRY)."
+    ),
+]
+App = Annotated[
+    str, typer.Option("--app", envvar="PLUGPORT_APP", help="The host application's name.")
+]
+AppVersion = Annotated[
+    str,
+    typer.Option("--app-version", envvar="PLUGPORT_APP_VERSION", help="Its version (PEP 440)."),
+]
+Offline = Annotated[
+    bool, typer.Option("--offline", help="Use only the cache and local archives; no network.")
+]
+Sandbox = Annotated[
+    str,
+    typer.Option("--sandbox", envvar="PLUGPORT_SANDBOX", help="strict (default) or best-effort."),
+]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Accept the permissions asked for.")]
+TrustNewKey = Annotated[
+    bool, typer.Option("--trust-new-key", help="Accept a publisher key this host has not seen.")
+]
+
+
+def home_dir(home: Path | None) -> Path:
+    return home or Path(os.environ.get("PLUGPORT_HOME") or "plugport-home")
+
+
+def _registries(given: list[str] | None) -> list[str]:
+    if given:
+        return given
+    env = os.environ.get("PLUGPORT_REGISTRY", "")
+    return [url for url in env.split(",") if url.strip()]
+
+
+POLICY_FILE = "policy.toml"
+
+
+def _preapproved(home: Path) -> Any:
+    """``HOME/policy.toml``'s ``[preapproved]`` table (the manifest's permission vocabulary):
+    what an unattended install or update may be granted without asking."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    from plugport.manifest import Permissions
+
+    path = home / POLICY_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = tomllib.loads(path.read_text())
+        return Permissions.model_validate(data.get("preapproved", {}))
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise InvalidInputError(f"{path}: not a valid policy ({exc})") from None
+
+
+def _ask(yes: bool) -> Any:
+    from plugport.host.consent import ConsentRequest, accept_all, refuse_growth
+
+    if yes:
+        return accept_all
+    if not sys.stdin.isatty():
+        return refuse_growth
+
+    def prompt(request: ConsentRequest) -> bool:
+        before = f" (installed: {request.previous_version})" if request.previous_version else ""
+        out.print(f"[bold]{request.name} {request.version}[/]{before} asks to:")
+        for line in request.added if request.previous_version else request.lines:
+            out.print(f"  • {line}")
+        return bool(typer.confirm("Allow?", default=False))
+
+    return prompt
+
+
+def run_host(
+    home: Path | None,
+    registry: list[str] | None,
+    action: Callable[[Any], Awaitable[T]],
+    *,
+    app: str = "plugport-cli",
+    app_version: str = "0",
+    offline: bool = False,
+    yes: bool = False,
+    sandbox: str = "strict",
+    progress: bool = False,
+    plugins: bool = True,
+    read_only: bool = False,
+) -> T:
+    """``read_only``: the command only reads, so a home that does not exist stays absent (it
+    reads as empty) instead of being created."""
+    from plugport.host import PluginHost
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        console=err,
+        transient=True,
+        disable=not progress or not err.is_terminal,
+    )
+    tasks: dict[str, Any] = {}
+
+    def on_progress(what: str, done: int, total: int) -> None:
+        if what not in tasks:
+            tasks[what] = bar.add_task(what, total=total)
+        bar.update(tasks[what], completed=done)
+
+    async def main() -> T:
+        if sandbox not in ("strict", "best-effort"):
+            raise InvalidInputError(f"--sandbox: {sandbox!r} is not strict or best-effort")
+        host = PluginHost(
+            app=app,
+            app_version=app_version,
+            home=home_dir(home),
+            registries=_registries(registry),
+            consent=_ask(yes),
+            preapproved=_preapproved(home_dir(home)),
+            offline=offline,
+            sandbox=sandbox,  # type: ignore[arg-type]
+            progress=on_progress,
+            telemetry=os.environ.get("PLUGPORT_TELEMETRY", "1").lower() not in ("0", "off", "no"),
+            read_only=read_only,
+        )
+        try:
+            host.open()
+            if plugins:
+                await host.start_runtime()
+            return await action(host)
+        finally:
+            await host.stop()
+
+    with reporting_errors(), bar:
+        return asyncio.run(main())
+
+
+async def resolved(value: T) -> T:
+    return value
