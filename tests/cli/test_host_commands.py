@@ -352,3 +352,23 @@ def test_required_settings_install_disabled_then_config_set_and_enable(
     configured = [row for row in audit if row["action"] == "configure"]
     assert configured[0]["detail"] == {"keys": ["label"]}
     assert "1234" not in json.dumps(audit)  # keys, never values
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("config", "set", "acme.none", "k", "v"),
+        ("config", "unset", "acme.none", "k"),
+        ("enable", "acme.none"),
+        ("disable", "acme.none"),
+        ("uninstall", "acme.none"),
+    ],
+)
+def test_changing_a_plugin_of_a_home_that_does_not_exist_creates_nothing(
+    run_cli: RunCli, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    before = snapshot(tmp_path)
+    result = run_cli(*command, "--home", str(tmp_path / "home"))
+    assert result.exit_code == 1
+    assert "no installed plugin 'acme.none': there is no host home at" in result.output
+    assert snapshot(tmp_path) == before

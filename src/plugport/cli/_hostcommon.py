@@ -113,10 +113,20 @@ def run_host(
     progress: bool = False,
     plugins: bool = True,
     read_only: bool = False,
+    installed: str | None = None,
 ) -> T:
     """``read_only``: the command only reads, so a home that does not exist stays absent (it
-    reads as empty) instead of being created."""
+    reads as empty) instead of being created. ``installed``: the command changes this
+    installed plugin, so a home that does not exist is that plugin's absence, said without
+    creating the home."""
     from plugport.host import PluginHost
+
+    if installed is not None and not home_dir(home).exists():
+        with reporting_errors():
+            raise InvalidInputError(
+                f"no installed plugin {installed!r}: there is no host home at {home_dir(home)} "
+                "(install a plugin first, or pass --home / set PLUGPORT_HOME)"
+            )
 
     bar = Progress(
         TextColumn("{task.description}"),

@@ -129,19 +129,25 @@ def uninstall(
     sandbox: Sandbox = "strict",
 ) -> None:
     """Remove a plugin (refused while another installed plugin needs it)."""
-    run_host(home, None, lambda host: host.uninstall(plugin, purge=purge), sandbox=sandbox)
+    run_host(
+        home,
+        None,
+        lambda host: host.uninstall(plugin, purge=purge),
+        sandbox=sandbox,
+        installed=plugin,
+    )
     out.print(f"uninstalled {plugin}" + (" and its data" if purge else ""))
 
 
 def enable(plugin: str, home: Home = None, sandbox: Sandbox = "strict") -> None:
     """Enable a plugin."""
-    run_host(home, None, lambda host: host.enable(plugin), sandbox=sandbox)
+    run_host(home, None, lambda host: host.enable(plugin), sandbox=sandbox, installed=plugin)
     out.print(f"enabled {plugin}")
 
 
 def disable(plugin: str, home: Home = None, sandbox: Sandbox = "strict") -> None:
     """Disable a plugin (it stays installed, with its data)."""
-    run_host(home, None, lambda host: host.disable(plugin), sandbox=sandbox)
+    run_host(home, None, lambda host: host.disable(plugin), sandbox=sandbox, installed=plugin)
     out.print(f"disabled {plugin}")
 
 

@@ -110,6 +110,7 @@ def config_set(
         lambda host: resolved(host.set_setting(plugin, key, parsed)),
         sandbox="best-effort",
         plugins=False,
+        installed=plugin,
     )
     out.print(f"set {plugin} {key}")
 
@@ -122,6 +123,7 @@ def config_unset(plugin: str, key: str, home: Home = None) -> None:
         lambda host: resolved(host.unset_setting(plugin, key)),
         sandbox="best-effort",
         plugins=False,
+        installed=plugin,
     )
     out.print(f"unset {plugin} {key}")
 
