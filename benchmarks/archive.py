@@ -3,7 +3,8 @@
 These are the steps an install of a 1 MB plugin pays for besides the download, so they bound
 the "install <= 300 ms" target from below. ``targets``: verifying and unpacking (what every
 install does) take at most a third of that budget (p50 <= 100 ms), and packing the same tree
-twice gives the same bytes (the archive is reproducible). Run: ``.venv/bin/python benchmarks/archive.py --json``.
+twice gives the same bytes (the archive is reproducible).
+Run: ``.venv/bin/python benchmarks/archive.py --json``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from _common import percentiles
 
 from plugport import authoring, scaffold, signing
 from plugport.archive import pack_tree, safe_unpack
-
 
 VERIFY_AND_UNPACK_TARGET_MS = 100.0
 """A third of ARCHITECTURE.md's install budget (300 ms), for a 1 MB plugin."""
