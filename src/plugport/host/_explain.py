@@ -7,12 +7,10 @@ same judge the search used, so an explanation never disagrees with the decision 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
+from plugport.host.candidates import Candidate, Requirement
 from plugport.versions import ANY
-
-if TYPE_CHECKING:
-    from plugport.host.resolver import Candidate, Requirement
 
 __all__ = ["Judge", "Rejection", "explain"]
 

@@ -8,15 +8,11 @@ leave this module; a failure is a :class:`~plugport.errors.ResolutionError` in p
 
 from __future__ import annotations
 
-import functools
 import heapq
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol
 
-from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from resolvelib import AbstractProvider, BaseReporter, Resolver
 from resolvelib.resolvers import (
@@ -26,14 +22,20 @@ from resolvelib.resolvers import (
     ResolverException,
 )
 
-from plugport._manifest_fields import check_plugin_name
 from plugport.errors import InvalidInputError, NotFoundError, ResolutionError
 from plugport.host._explain import Rejection, explain
+from plugport.host.candidates import (
+    Candidate,
+    CandidateSource,
+    MemorySource,
+    Requirement,
+    parse_requirement,
+    specifier_set,
+)
 from plugport.versions import (
     ANY,
     is_compatible,
     normalize_specifier,
-    parse_specifier,
     parse_version,
 )
 
@@ -48,90 +50,6 @@ __all__ = [
 ]
 
 _NOTHING_INSTALLED: Mapping[str, str] = MappingProxyType({})
-_REQUIREMENT_RE = re.compile(r"^\s*([^\s<>=!~]+)\s*(.*?)\s*$", re.DOTALL)
-_REQUIREMENT_HELP = (
-    "a requirement is a plugin name with an optional version range, e.g. 'acme.hello', "
-    "'acme.hello==1.2.0' or 'acme.hello>=1,<2'"
-)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One published version of a plugin as a registry (or a local archive) describes it."""
-
-    name: str
-    version: str
-    dependencies: Mapping[str, str] = field(default_factory=dict)  # plugin name -> range
-    engines: Mapping[str, str] = field(default_factory=dict)  # "plugport" or host app -> range
-    yanked: bool = False
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.version}"
-
-
-class CandidateSource(Protocol):
-    """Where candidates come from: a registry index, a directory of archives, a test's list."""
-
-    def versions(self, name: str) -> Sequence[Candidate]:
-        """Every known version of ``name``, in any order; ``NotFoundError`` if it is unknown."""
-        ...
-
-
-class MemorySource:
-    """A :class:`CandidateSource` over candidates held in memory (tests, local archives)."""
-
-    def __init__(self, candidates: Iterable[Candidate]) -> None:
-        self._by_name: dict[str, list[Candidate]] = {}
-        for candidate in candidates:
-            self._by_name.setdefault(candidate.name, []).append(candidate)
-
-    def versions(self, name: str) -> Sequence[Candidate]:
-        try:
-            return tuple(self._by_name[name])
-        except KeyError:
-            raise NotFoundError("plugin", name) from None
-
-
-@dataclass(frozen=True)
-class Requirement:
-    """A range of versions of one plugin, and who asked for it (``None``: the user; else the
-    dependent, as ``"acme.b 1.0.0"``) so that a conflict can name both sides."""
-
-    name: str
-    specifier: str = ANY
-    parent: str | None = None
-
-    def __post_init__(self) -> None:
-        try:
-            normal = normalize_specifier(self.specifier)
-        except ValueError as exc:
-            raise InvalidInputError(f"{self.name}: {exc}") from None
-        object.__setattr__(self, "specifier", normal)
-
-    @property
-    def pinned(self) -> bool:
-        """Whether this names one exact version (``==X`` without a wildcard, or ``===X``);
-        only such a requirement may choose a yanked version."""
-        return _pins(self.specifier)
-
-    def __str__(self) -> str:
-        return self.name if self.specifier == ANY else f"{self.name}{self.specifier}"
-
-
-def parse_requirement(text: str) -> Requirement:
-    """Read what a user types (``acme.hello``, ``acme.hello>=1,<2``) as a requirement."""
-    match = _REQUIREMENT_RE.match(text)
-    if match is None:
-        raise InvalidInputError(f"{text!r} is not a requirement; {_REQUIREMENT_HELP}")
-    name, specifier = match.groups()
-    try:
-        check_plugin_name(name)
-        normal = normalize_specifier(specifier)
-    except ValueError as exc:
-        raise InvalidInputError(
-            f"{text!r} is not a requirement: {exc}; {_REQUIREMENT_HELP}"
-        ) from None
-    return Requirement(name, normal)
 
 
 @dataclass(frozen=True)
@@ -188,19 +106,6 @@ def resolve(
 
 def _key(candidate: Candidate) -> tuple[str, str]:
     return (candidate.name, candidate.version)
-
-
-@functools.lru_cache(maxsize=1024)
-def _specifier_set(text: str) -> SpecifierSet:
-    return parse_specifier(text)
-
-
-@functools.lru_cache(maxsize=1024)
-def _pins(text: str) -> bool:
-    return any(
-        s.operator == "===" or (s.operator == "==" and not s.version.endswith(".*"))
-        for s in _specifier_set(text)
-    )
 
 
 def _versions(what: str, versions: Mapping[str, str]) -> dict[str, tuple[str, Version]]:
@@ -313,7 +218,7 @@ class _Judge:
         key = (requirement.specifier, _key(candidate))
         if key not in self._inside:
             version = self.version_of(candidate)
-            spec = _specifier_set(requirement.specifier)
+            spec = specifier_set(requirement.specifier)
             self._inside[key] = spec.contains(version, prereleases=True)
         return self._inside[key]
 
@@ -359,7 +264,7 @@ class _Judge:
         if self.version_of(candidate).is_prerelease and not (
             self._allow_prereleases
             # packaging's rule: a range that names a pre-release (">=2.0rc1") admits them.
-            or any(_specifier_set(r.specifier).prereleases is True for r in requirements)
+            or any(specifier_set(r.specifier).prereleases is True for r in requirements)
         ):
             return Rejection("pre-release", f"{candidate} is a pre-release")
         return None
