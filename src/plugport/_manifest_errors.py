@@ -87,7 +87,9 @@ def _keys_at(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         if current is None:
             return []
     current = _unwrap_model(current)
-    return list(current.model_fields) if current is not None else []
+    if current is None:
+        return []
+    return [info.alias or name for name, info in current.model_fields.items()]
 
 
 def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
@@ -108,7 +110,8 @@ def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
 def _step(annotation: Any, part: Any) -> Any:
     model = _unwrap_model(annotation)
     if model is not None:
-        field = model.model_fields.get(str(part))
+        by_key = {info.alias or name: info for name, info in model.model_fields.items()}
+        field = by_key.get(str(part))
         return field.annotation if field else None
     while typing.get_origin(annotation) is Annotated:
         annotation = typing.get_args(annotation)[0]

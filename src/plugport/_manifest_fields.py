@@ -9,12 +9,17 @@ import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement as PackagingRequirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
 from pydantic import AfterValidator
 
 from plugport.versions import normalize_specifier, parse_version
 
 __all__ = [
     "ACTIVATION_KINDS",
+    "HOST_DISTRIBUTIONS",
     "SIZE_JSON_PATTERN",
     "ActivationEvent",
     "ArchivePath",
@@ -24,7 +29,11 @@ __all__ = [
     "HostPattern",
     "Identifier",
     "JsonSchema",
+    "PlatformTag",
     "PluginName",
+    "PythonRequirement",
+    "PythonRequirements",
+    "RequiresPython",
     "SettingsSchema",
     "SpecifierText",
     "Tag",
@@ -127,6 +136,66 @@ def _archive_path(value: str) -> str:
             "'assets/icon.png' with '/' separators and no '..'"
         )
     return str(path)
+
+
+def _python_requirement(value: str) -> str:
+    """A PEP 508 requirement on a package from an index, normalised (``Markdown >= 3.5`` ->
+    ``markdown>=3.5``); a direct URL cannot be locked to a hash from an index, and
+    ``plugport`` itself is the host's, never a plugin's."""
+    try:
+        requirement = PackagingRequirement(value)
+    except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0]
+        raise ValueError(
+            f"{value!r} is not a PEP 508 requirement ({reason}); write e.g. 'markdown>=3.5' "
+            "or 'jinja2~=3.1'"
+        ) from None
+    if requirement.url:
+        raise ValueError(
+            f"{value!r} names a URL; plugport lock takes packages from an index, so write "
+            f"'{requirement.name}' with a version range and point pip at the index instead"
+        )
+    requirement.name = canonicalize_name(requirement.name)
+    if requirement.name in HOST_DISTRIBUTIONS:
+        raise ValueError(
+            f"{value!r}: {requirement.name!r} is the host's own package; plugin code imports "
+            "plugport.sdk from the host, so remove it from [python] dependencies"
+        )
+    return str(requirement)
+
+
+HOST_DISTRIBUTIONS = frozenset({"plugport"})
+
+
+def _requires_python(value: str) -> str:
+    try:
+        return str(SpecifierSet(value))
+    except InvalidSpecifier:
+        raise ValueError(f"{value!r} is not a Python version range; write e.g. '>=3.11'") from None
+
+
+_PLATFORM_RE = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$")
+
+
+def _platform_tag(value: str) -> str:
+    if value == "any" or not _PLATFORM_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a wheel platform tag; write one such as 'manylinux_2_28_x86_64', "
+            "'musllinux_1_2_aarch64', 'macosx_11_0_arm64' or 'win_amd64' (pure-Python wheels "
+            "need no entry)"
+        )
+    return value
+
+
+def _unique_requirements(values: list[str]) -> list[str]:
+    names = [PackagingRequirement(v).name for v in values]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(
+            f"more than one requirement on {', '.join(map(repr, repeated))}; give each package "
+            "one requirement and join ranges with ',' (e.g. 'markdown>=3.5,<4')"
+        )
+    return values
 
 
 def byte_size(value: object) -> object:
@@ -256,6 +325,10 @@ TopicPattern = Annotated[str, AfterValidator(_topic_pattern)]
 Tag = Annotated[str, AfterValidator(_tag)]
 Url = Annotated[str, AfterValidator(_url)]
 ArchivePath = Annotated[str, AfterValidator(_archive_path)]
+PythonRequirement = Annotated[str, AfterValidator(_python_requirement)]
+PythonRequirements = Annotated[list[PythonRequirement], AfterValidator(_unique_requirements)]
+RequiresPython = Annotated[str, AfterValidator(_requires_python)]
+PlatformTag = Annotated[str, AfterValidator(_platform_tag)]
 ActivationEvent = Annotated[str, AfterValidator(_activation)]
 Category = Literal[
     "automation", "data", "devtools", "integration", "other", "security", "task-processor", "ui"

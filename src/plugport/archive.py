@@ -22,7 +22,7 @@ import pathspec
 from plugport.errors import ArchiveError, ArchiveLimitError, UnsafeArchiveError
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterable, Iterator
+    from collections.abc import Generator, Iterable, Iterator, Mapping
 
 __all__ = [
     "ARCHIVE_SUFFIX",
@@ -62,6 +62,7 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)  # earliest date zip can store; any fixed value w
 _UNIX = 3  # ZipInfo.create_system: the mode bits in external_attr are meaningful
 _FILE_MODE = stat.S_IFREG | 0o644
 _COMPRESSLEVEL = 9
+_STORED_SUFFIXES = (".whl",)  # already compressed: deflating again costs time and saves nothing
 # Each name rule is a pattern that must not match, and the reason given when it does.
 _NAME_RULES = tuple(
     (re.compile(pattern), reason)
@@ -243,9 +244,19 @@ def _walk(src_dir: Path, prefix: str, spec: pathspec.GitIgnoreSpec, found: list[
             raise UnsafeArchiveError(rel, reason, path=str(src_dir))
 
 
-def pack_tree(src_dir: Path, dest: Path, *, limits: ArchiveLimits = ArchiveLimits()) -> PackResult:
+def pack_tree(
+    src_dir: Path,
+    dest: Path,
+    *,
+    limits: ArchiveLimits = ArchiveLimits(),
+    extra: Mapping[str, Path | bytes] | None = None,
+) -> PackResult:
     """Pack so that the same tree always gives the same bytes (and so the same signature), and
-    replace ``dest`` only once the whole archive is known to pass ``safe_unpack``."""
+    replace ``dest`` only once the whole archive is known to pass ``safe_unpack``.
+
+    ``extra`` adds members from elsewhere (a file's path, or bytes), or replaces a tree file of
+    the same name: the locked wheels, the manifest with its engine raised. Wheels are stored,
+    not deflated again."""
     where = str(src_dir)
     if not dest.parent.is_dir():
         raise ArchiveError(f"{dest.parent} does not exist", path=where)
@@ -253,6 +264,10 @@ def pack_tree(src_dir: Path, dest: Path, *, limits: ArchiveLimits = ArchiveLimit
     with contextlib.suppress(ValueError):  # dest may also be outside src_dir
         own = dest.resolve().relative_to(src_dir.resolve()).as_posix()
         names = [name for name in names if name != own]
+    extra = dict(extra or {})
+    sources: dict[str, Path | bytes] = {name: src_dir / name for name in names}
+    sources.update(extra)
+    names = sorted(sources)
     infos = [_file_info(name) for name in names]
     check_members(infos, limits=limits, path=where)
 
@@ -263,7 +278,12 @@ def pack_tree(src_dir: Path, dest: Path, *, limits: ArchiveLimits = ArchiveLimit
             total = 0
             for info in infos:
                 total += _add_file(
-                    zf, src_dir / info.filename, info=info, total=total, limits=limits, where=where
+                    zf,
+                    sources[info.filename],
+                    info=info,
+                    total=total,
+                    limits=limits,
+                    where=where,
                 )
         digest, size = sha256_file(tmp)
         if size > limits.max_archive_bytes:
@@ -288,7 +308,7 @@ def _file_info(name: str) -> zipfile.ZipInfo:
 
 def _add_file(
     zf: zipfile.ZipFile,
-    source: Path,
+    source: Path | bytes,
     *,
     info: zipfile.ZipInfo,
     total: int,
@@ -296,14 +316,20 @@ def _add_file(
     where: str,
 ) -> int:
     budget = limits.max_unpacked_bytes - total
-    with source.open("rb") as fh:
-        data = fh.read(budget + 1)  # never hold more than the limit in memory
+    if isinstance(source, bytes):
+        data = source[: budget + 1]
+    else:
+        with source.open("rb") as fh:
+            data = fh.read(budget + 1)  # never hold more than the limit in memory
     if len(data) > budget:
         detail = f"the files add up to more than {limits.max_unpacked_bytes} bytes"
         raise ArchiveLimitError(
             "max_unpacked_bytes", total + len(data), limits.max_unpacked_bytes, detail, path=where
         )
-    zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=_COMPRESSLEVEL)
+    if info.filename.endswith(_STORED_SUFFIXES):
+        zf.writestr(info, data, compress_type=zipfile.ZIP_STORED)
+    else:
+        zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=_COMPRESSLEVEL)
     if _too_compressed(len(data), info.compress_size, limits):
         raise _ratio_error(info.filename, len(data), info.compress_size, limits, where)
     return len(data)

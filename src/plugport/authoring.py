@@ -9,13 +9,18 @@ from __future__ import annotations
 import ast
 import os
 import tempfile
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from plugport import _api_usage, archive, inspection, signing
 from plugport._dirs import created_directory
+from plugport._engines import raise_engine
+from plugport.deps.locker import cached_wheel
+from plugport.deps.lockfile import LOCK_FILENAME, WHEELS_DIR, load_lock
 from plugport.errors import (
     ArchiveError,
+    DependencyError,
     InvalidInputError,
     ManifestError,
     PluginValidationError,
@@ -115,6 +120,7 @@ def validate_tree(root: Path) -> ValidationReport:
             report.api_uses.extend(_api_usage.find_api_uses(relative, tree))
             report.event_handlers.extend(_api_usage.find_event_handlers(relative, tree))
     report.errors.extend(_entry_problems(root, manifest, trees, report.warnings))
+    report.errors.extend(_lock_problems(root, manifest))
     if manifest.icon and not (root / manifest.icon).is_file():
         report.errors.append(Problem("icon", f"{manifest.icon!r} is not a file in the plugin"))
     return report
@@ -200,6 +206,42 @@ def _entry_problems(
     return problems
 
 
+def _lock_problems(root: Path, manifest: Manifest) -> list[Problem]:
+    """The lock must answer the manifest's ``[python]`` table, and ``wheels/`` holds only the
+    wheels it names (an unpacked archive has them; a source tree gets them at pack time)."""
+    try:
+        lock = load_lock(root)
+    except DependencyError as exc:
+        return [Problem(LOCK_FILENAME, str(exc))]
+    if lock is None:
+        if manifest.python.dependencies:
+            return [
+                Problem(
+                    LOCK_FILENAME,
+                    "missing: [python] dependencies are installed only from a lock; run "
+                    "`plugport lock`",
+                )
+            ]
+        return []
+    problems = [
+        Problem(LOCK_FILENAME, f"out of date: {reason}; run `plugport lock`")
+        for reason in lock.stale_reasons(manifest)
+    ]
+    locked = {wheel.filename for wheel in lock.wheels()}
+    wheels_dir = root / WHEELS_DIR
+    if wheels_dir.is_dir():
+        for path in sorted(wheels_dir.rglob("*")):
+            if path.is_file() and path.relative_to(wheels_dir).as_posix() not in locked:
+                problems.append(
+                    Problem(
+                        f"{WHEELS_DIR}/{path.relative_to(wheels_dir).as_posix()}",
+                        f"{WHEELS_DIR}/ holds only the wheels {LOCK_FILENAME} names, and it "
+                        "does not name this file",
+                    )
+                )
+    return problems
+
+
 def read_archive_manifest(path: Path, *, shown_as: str | None = None) -> Manifest:
     """The manifest inside an archive, read without unpacking anything; errors name the archive
     ``shown_as`` (default: its path)."""
@@ -245,16 +287,34 @@ def pack_plugin(
         raise PluginValidationError(report.errors, source=str(source))
     manifest = report.manifest
     limits = limits or archive.ArchiveLimits()
+    extra = _packed_extras(source)
     if out is None:
         out = Path.cwd()
     if out.suffix == archive.ARCHIVE_SUFFIX and not out.is_dir():
         if not out.parent.is_dir():
             raise InvalidInputError(f"output directory {out.parent} does not exist")
-        result = archive.pack_tree(source, out, limits=limits)
+        result = archive.pack_tree(source, out, limits=limits, extra=extra)
     else:
         with created_directory(out, what="--output") as directory:
-            result = archive.pack_tree(source, directory / manifest.archive_filename, limits=limits)
+            result = archive.pack_tree(
+                source, directory / manifest.archive_filename, limits=limits, extra=extra
+            )
     return PackedPlugin(manifest, result, tuple(report.warnings))
+
+
+def _packed_extras(source: Path) -> dict[str, Path | bytes]:
+    """What the archive holds beyond the tree: the locked wheels, from the wheel cache and
+    checked against their hashes; and the manifest with ``engines.plugport`` raised when it
+    uses a table that older Plugports do not read."""
+    extra: dict[str, Path | bytes] = {}
+    lock = load_lock(source)
+    for wheel in lock.wheels() if lock else ():
+        extra[wheel.member] = cached_wheel(wheel)
+    text = (source / MANIFEST_FILENAME).read_text(encoding="utf-8")
+    raised = raise_engine(text, tomllib.loads(text))
+    if raised is not None:
+        extra[MANIFEST_FILENAME] = raised.encode("utf-8")
+    return extra
 
 
 def archive_facts(path: Path, claimed: signing.ArchiveFacts | None = None) -> signing.ArchiveFacts:

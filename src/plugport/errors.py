@@ -9,9 +9,11 @@ attached as attributes, never only formatted into the message::
     ├── InvalidInputError              input broke a rule; nothing was changed
     │   ├── PluginValidationError      .problems, .source: a plugin that must not be packed or run
     │   │   └── ManifestError          the problems are in plugport.toml (field path, value, rule)
-    │   └── ArchiveError               .path
-    │       ├── UnsafeArchiveError     .member, .reason: a name, link or device that could escape
-    │       └── ArchiveLimitError      .limit, .value, .maximum: too big, too many, too compressed
+    │   ├── ArchiveError               .path
+    │   │   ├── UnsafeArchiveError     .member, .reason: a name, link or device that could escape
+    │   │   └── ArchiveLimitError      .limit, .value, .maximum: too big, too many, too compressed
+    │   └── DependencyError            .package, .file: a Python dependency that cannot be
+    │                                  locked, packed or installed (and what to do about it)
     ├── NotFoundError                  .kind, .name: no such plugin, version, namespace, token
     ├── ConflictError                  .kind, .name: it exists already (versions are immutable)
     ├── RegistryResponseError          .status, .code, .details: a registry refused a request
@@ -47,6 +49,7 @@ __all__ = [
     "ConflictError",
     "ConsentError",
     "CrashKind",
+    "DependencyError",
     "InvalidInputError",
     "ManifestError",
     "NetworkFetchError",
@@ -137,6 +140,17 @@ class ArchiveLimitError(ArchiveError):
         self.value = value
         self.maximum = maximum
         super().__init__(f"{detail} (limit {limit} = {maximum:g})", path=path)
+
+
+class DependencyError(InvalidInputError):
+    """A plugin's Python dependency (``[python]`` in the manifest, ``plugport.lock``, a wheel)
+    cannot be locked, packed or installed. ``package`` and ``file`` name what is wrong where
+    known; the message says what to do."""
+
+    def __init__(self, message: str, *, package: str = "", file: str = "") -> None:
+        self.package = package
+        self.file = file
+        super().__init__(message)
 
 
 class NotFoundError(PlugportError):

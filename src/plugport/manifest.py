@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from plugport._engines import newer_table_problems
 from plugport._manifest_errors import problems_from
 from plugport._manifest_fields import (
     ACTIVATION_KINDS,
@@ -36,7 +37,10 @@ from plugport._manifest_fields import (
     HostAppName,
     HostPattern,
     Identifier,
+    PlatformTag,
     PluginName,
+    PythonRequirements,
+    RequiresPython,
     SettingsSchema,
     SpecifierText,
     Tag,
@@ -70,6 +74,7 @@ __all__ = [
     "Limits",
     "Manifest",
     "Permissions",
+    "PythonDependencies",
     "Widget",
     "check_plugin_name",
     "load_manifest",
@@ -214,6 +219,30 @@ class Contributes(_Strict):
         return self
 
 
+class PythonDependencies(_Strict):
+    """``[python]``: the libraries from a package index the plugin imports, locked to exact
+    wheels and hashes in ``plugport.lock`` by ``plugport lock`` and shipped inside the archive."""
+
+    dependencies: PythonRequirements = Field(
+        default_factory=list,
+        description="PEP 508 requirements, e.g. 'markdown>=3.5', 'jinja2~=3.1'.",
+    )
+    requires_python: RequiresPython = Field(
+        default="",
+        alias="requires-python",
+        description="Python versions the plugin runs on, e.g. '>=3.11'; a host on another "
+        "Python refuses to install it.",
+    )
+    platforms: Annotated[list[PlatformTag], Unique] = Field(
+        default_factory=list,
+        description="Wheel platform tags to lock compiled wheels for, e.g. "
+        "'manylinux_2_28_x86_64'; empty means pure-Python wheels only.",
+    )
+
+    def is_empty(self) -> bool:
+        return self == PythonDependencies()
+
+
 class Manifest(_Strict):
     """A validated ``plugport.toml``."""
 
@@ -243,6 +272,10 @@ class Manifest(_Strict):
         description="'plugport' and host application name -> PEP 440 range.",
     )
     dependencies: dict[PluginName, SpecifierText] = Field(default_factory=dict)
+    python: PythonDependencies = Field(
+        default_factory=PythonDependencies,
+        description="Libraries from a package index (PyPI) the plugin imports.",
+    )
     permissions: Permissions = Field(default_factory=Permissions)
     limits: Limits = Field(default_factory=Limits)
     contributes: Contributes = Field(default_factory=Contributes)
@@ -350,6 +383,11 @@ def parse_manifest(text: str, *, source: str | None = None) -> Manifest:
 
 def validate_manifest_data(data: Any, *, source: str | None = None) -> Manifest:
     """Validate already-parsed manifest data (e.g. from the registry's database)."""
+    if isinstance(data, dict):
+        known = {info.alias or name for name, info in Manifest.model_fields.items()}
+        newer = newer_table_problems(data, known)
+        if newer:
+            raise ManifestError(newer, source=source)
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:

@@ -103,6 +103,48 @@ def pack(
     out.print(f"  sha256  {result.sha256}")
 
 
+def lock(
+    directory: Annotated[
+        Path, typer.Argument(exists=True, file_okay=False, help="Plugin dir (default: .).")
+    ] = Path(),
+    index_url: Annotated[
+        str | None,
+        typer.Option("--index-url", "-i", help="Package index (as pip's --index-url)."),
+    ] = None,
+    extra_index_url: Annotated[
+        list[str] | None,
+        typer.Option("--extra-index-url", help="Another index (as pip's; repeatable)."),
+    ] = None,
+    find_links: Annotated[
+        list[str] | None,
+        typer.Option("--find-links", "-f", help="A directory or page of wheels (as pip's)."),
+    ] = None,
+    upgrade: Annotated[
+        bool,
+        typer.Option(
+            "--upgrade", help="Resolve afresh instead of keeping the versions already locked."
+        ),
+    ] = False,
+) -> None:
+    """Resolve [python] dependencies with pip into plugport.lock (exact versions and sha256
+    of each wheel) and download the wheels for `plugport pack`. pip's own configuration
+    (pip.conf, PIP_* variables) applies, as it does to pip."""
+    from plugport.deps.locker import IndexOptions, lock_plugin, wheel_cache
+
+    options = IndexOptions(index_url, tuple(extra_index_url or ()), tuple(find_links or ()))
+    with reporting_errors():
+        result = lock_plugin(directory, index=options, upgrade=upgrade)
+    target = directory / "plugport.lock"
+    if not result.packages:
+        out.print(f"locked {target}: no [python] dependencies")
+        return
+    out.print(f"locked {target}: {len(result.packages)} packages")
+    for package in result.packages:
+        for wheel in package.wheels:
+            out.print(f"  {package.name} {package.version}  {wheel.filename}  {wheel.sha256[:12]}…")
+    out.print(f"wheels cached in {wheel_cache()}")
+
+
 def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
 ) -> None:
@@ -116,5 +158,5 @@ def schema(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (init, validate, pack, schema):
+    for command in (init, validate, lock, pack, schema):
         app.command()(command)

@@ -21,11 +21,13 @@ from typing import Any, Literal
 from rich.markup import escape
 
 from plugport._permissions import describe_permissions, permissions_beyond
+from plugport.deps.libraries import development_libraries
+from plugport.deps.lockfile import LOCK_FILENAME
 from plugport.dev._problems import SourceProblem, from_call_error
 from plugport.dev._source import SourceProblems, SourceTree, load_settings_file
 from plugport.dev._stream import Stream, activity_json
 from plugport.dev._watch_rules import DEV_HOME_NAME, Changes
-from plugport.errors import InvalidInputError, PlugportError
+from plugport.errors import DependencyError, InvalidInputError, PlugportError
 from plugport.manifest import Manifest
 from plugport.runtime.activity import Activity
 from plugport.runtime.capabilities.network import parse_endpoint
@@ -316,6 +318,14 @@ class DevSession:
         if supervisor is None:
             raise InvalidInputError("plugport dev is shutting down")
         started = time.perf_counter()
+        try:
+            libraries = development_libraries(self.source.root, manifest)
+        except DependencyError as exc:
+            self._report(
+                [SourceProblem("manifest", LOCK_FILENAME, str(exc))],
+                keeping=self._running_label(),
+            )
+            return
         previous, old_dir = self.manifest, self._code_dir
         self._generation += 1
         code_dir = self.source.stage(files, self.home / "code" / str(self._generation))
@@ -326,7 +336,12 @@ class DevSession:
                 await supervisor.remove(previous.name)  # no purge: storage and settings stay
                 self._permission_diff(previous, manifest)
             supervisor.add(
-                PluginInstall(manifest, code_dir, local_endpoints=self.options.allow_local)
+                PluginInstall(
+                    manifest,
+                    code_dir,
+                    local_endpoints=self.options.allow_local,
+                    libraries=libraries,
+                )
             )
             self.manifest, self._code_dir = manifest, code_dir
             if settings is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -547,7 +548,8 @@ class PluginHost:
         code_dir = self.paths.code_dir(installation)
         manifest = load_manifest(code_dir)
         granted = Permissions.model_validate(installation.permissions)
-        self.supervisor.add(PluginInstall(manifest, code_dir, granted))
+        libraries = functools.partial(self.installer.libraries.import_paths, code_dir, manifest)
+        self.supervisor.add(PluginInstall(manifest, code_dir, granted, libraries=libraries))
 
     async def _apply(
         self, staged: list[Staged], *, requested: list[str], operation: str

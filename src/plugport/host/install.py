@@ -20,7 +20,7 @@ import signal
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from plugport import signing
 from plugport.archive import ArchiveLimits, safe_unpack, sha256_file
 from plugport.authoring import read_archive_manifest, validate_tree
+from plugport.deps.libraries import PluginLibraries, archive_wheels, development_wheels
+from plugport.deps.lockfile import WHEELS_DIR, LockedWheel
+from plugport.deps.store import WheelStore
 from plugport.errors import PluginValidationError, PlugportError, SignatureError
 from plugport.host.state import HostState, Installation, Journal
 from plugport.index import IndexEntry
@@ -73,6 +76,11 @@ class HostPaths:
         return self.root / "cache"
 
     @property
+    def wheels(self) -> Path:
+        """The wheel store: plugins' locked libraries, installed once by hash."""
+        return self.root / "wheels"
+
+    @property
     def logs(self) -> Path:
         """Each plugin's log lines (``host/plugin_logs.py``)."""
         return self.root / "logs"
@@ -87,6 +95,7 @@ class HostPaths:
     def make(self) -> None:
         for path in (self.root, self.runtime, self.plugins, self.staging, self.cache, self.logs):
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.wheels.mkdir(exist_ok=True, mode=0o755)  # bound read-only into each sandbox
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,8 @@ class Installer:
         self.state = state
         self.limits = limits or ArchiveLimits()
         self._clock = clock
+        self.libraries = PluginLibraries(WheelStore(paths.wheels))
+        self._pending_wheels: dict[Path, set[str]] = {}  # staged code dir -> store entries
 
     # --- stage: nothing outside staging changes ---------------------------------------------
 
@@ -179,6 +190,9 @@ class Installer:
         try:
             code = safe_unpack(archive, work / "code", limits=self.limits).path
             self._validate(code, manifest)
+            self._install_libraries(code, manifest, archive_wheels(code))
+            # The store holds them now; the code directory keeps only the lock.
+            shutil.rmtree(code / WHEELS_DIR, ignore_errors=True)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
@@ -190,7 +204,15 @@ class Installer:
         directory = directory.resolve()
         manifest = load_manifest(directory)
         self._validate(directory, manifest)
+        self._install_libraries(directory, manifest, development_wheels(directory))
         return Staged(manifest, directory, "", "", "dev", str(directory))
+
+    def _install_libraries(
+        self, code: Path, manifest: Manifest, wheels_from: Callable[[LockedWheel], Path]
+    ) -> None:
+        wheels = self.libraries.install(code, manifest, wheels_from)
+        if wheels:
+            self._pending_wheels[code] = {w.sha256 for w in wheels}
 
     @staticmethod
     def _validate(code: Path, manifest: Manifest) -> None:
@@ -201,9 +223,14 @@ class Installer:
             raise SignatureError("archive", "the unpacked manifest differs from the archive's")
 
     def discard(self, staged: Iterable[Staged]) -> None:
+        """Forget staged plugins: their files, and store entries only they needed."""
+        dropped = False
         for item in staged:
+            dropped |= self._pending_wheels.pop(item.code_dir, None) is not None
             if item.source_kind != "dev":
                 shutil.rmtree(item.code_dir.parent, ignore_errors=True)
+        if dropped:
+            self._collect_wheels()
 
     # --- switch: files in place, then one transaction -----------------------------------------
 
@@ -245,6 +272,8 @@ class Installer:
             if item.source_kind != "dev" and not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 os.rename(item.code_dir, target)  # same file system: atomic
+            # From here the lock in ``target`` (or the state) keeps its store entries.
+            self._pending_wheels.pop(item.code_dir, None)
             rows.append((row, previous))
         failpoint("moved")
         with self.state.transaction() as db:
@@ -352,11 +381,24 @@ class Installer:
         kept |= {
             self.paths.code_dir(j.previous) for j in self.state.journals() if j.previous is not None
         }
-        if not self.paths.plugins.is_dir():
-            return
-        for plugin_dir in self.paths.plugins.iterdir():
-            for version_dir in plugin_dir.iterdir():
-                if version_dir not in kept:
-                    shutil.rmtree(version_dir, ignore_errors=True)
-            if not any(plugin_dir.iterdir()):
-                plugin_dir.rmdir()
+        if self.paths.plugins.is_dir():
+            for plugin_dir in self.paths.plugins.iterdir():
+                for version_dir in plugin_dir.iterdir():
+                    if version_dir not in kept:
+                        shutil.rmtree(version_dir, ignore_errors=True)
+                if not any(plugin_dir.iterdir()):
+                    plugin_dir.rmdir()
+        self._collect_wheels(kept)
+
+    def _collect_wheels(self, kept: set[Path] | None = None) -> list[str]:
+        """Remove the store entries that no installed plugin, no plugin a rollback could
+        restore, and no staged plugin needs."""
+        if kept is None:
+            kept = {self.paths.code_dir(i) for i in self.state.installations()}
+            kept |= {
+                self.paths.code_dir(j.previous)
+                for j in self.state.journals()
+                if j.previous is not None
+            }
+        pending = set().union(*self._pending_wheels.values()) if self._pending_wheels else set()
+        return self.libraries.collect(kept, keep=pending)

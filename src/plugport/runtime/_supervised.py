@@ -4,7 +4,7 @@ it, the status it reports, the record it holds per plugin, and how a worker's en
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -112,6 +112,10 @@ class PluginInstall:
     """``host:port`` endpoints its ``net.fetch`` may reach although they are local and not
     granted (``plugport dev --allow-local``); exact matches only, see
     :mod:`plugport.runtime.capabilities._fetch_rules`."""
+    libraries: Callable[[], Sequence[Path]] | None = None
+    """The wheel-store entries of its locked libraries, asked for at each start (checked
+    then, so a damaged store fails that start with the reason): they go on the worker's
+    ``sys.path`` after its own code, read-only in its sandbox."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "local_endpoints", tuple(self.local_endpoints))

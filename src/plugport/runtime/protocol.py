@@ -61,6 +61,7 @@ class WorkerSpec(msgspec.Struct, frozen=True):
     data_volume: str = ""  # the data dir's ext4 image, mounted by the zygote ("" = none)
     data_quota_bytes: int = 0  # the volume's quota, reported by the worker's quota layer
     without_layers: tuple[str, ...] = ()  # the attack suite only: layers to leave out
+    import_paths: tuple[str, ...] = ()  # wheel-store entries: sys.path after code_dir, read-only
 
 
 class HandlerInfo(msgspec.Struct, frozen=True):

@@ -462,6 +462,9 @@ class Supervisor:
         process: PluginProcess | None = None
         try:
             await self.health.check_data_dir(entry)
+            if install.libraries is not None:
+                libraries = tuple(str(p) for p in install.libraries())
+                spec = msgspec.structs.replace(spec, import_paths=libraries)
             isolation = await asyncio.to_thread(self.isolation.spec_fields, entry)
             handle = await self.launcher.launch(msgspec.structs.replace(spec, **isolation))
             process = PluginProcess(

@@ -79,7 +79,11 @@ def _apply_sandbox(
 
     sandbox_spec = SandboxSpec(
         data_dir=Path(spec.data_dir),
-        read_only=(Path(spec.code_dir), *(interpreter or interpreter_paths())),
+        read_only=(
+            Path(spec.code_dir),
+            *map(Path, spec.import_paths),
+            *(interpreter or interpreter_paths()),
+        ),
         memory_mb=spec.memory_mb,
         cpu_seconds=spec.cpu_seconds,
         keep_fds=(channel_fd,),
@@ -111,13 +115,30 @@ async def _main(channel_fd: int, spec: WorkerSpec, report: dict[str, str]) -> in
 
 def _load(spec: WorkerSpec) -> Plugin:
     module_name, _, class_name = spec.entry.partition(":")
-    sys.path.insert(0, spec.code_dir)
+    # The plugin's code first, then its locked libraries, then the interpreter's own paths:
+    # a library the host also has is the version the plugin locked.
+    sys.path[0:0] = [spec.code_dir, *spec.import_paths]
+    _forget_host_copies(spec.import_paths)
     module = importlib.import_module(module_name)
     cls = getattr(module, class_name)
     if not (isinstance(cls, type) and issubclass(cls, Plugin)):
         raise TypeError(f"{spec.entry} is not a subclass of plugport.sdk.Plugin")
     plugin: Plugin = cls()
     return plugin
+
+
+def _forget_host_copies(import_paths: tuple[str, ...]) -> None:
+    """The zygote imported some libraries for itself (pydantic, for the SDK); a plugin that
+    locked its own version of one must import that version, not find the zygote's in
+    ``sys.modules``. The SDK keeps the objects it already holds."""
+    if not import_paths:
+        return
+    provided = set()
+    for path in import_paths:
+        for name in os.listdir(path):
+            provided.add(name.split(".", 1)[0])
+    for name in [m for m in sys.modules if m.split(".", 1)[0] in provided]:
+        del sys.modules[name]
 
 
 def _failure(call_id: int, exc: BaseException, code_dir: str) -> Failure:

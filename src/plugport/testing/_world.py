@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from plugport.deps.libraries import development_libraries
 from plugport.errors import (
+    DependencyError,
     InvalidInputError,
     PluginCallError,
     PluginCrashedError,
@@ -106,7 +108,11 @@ class World:
             raise InvalidInputError(_manifest_problems(path, exc)) from None
         if manifest.name in self.handles:
             raise InvalidInputError(f"plugin {manifest.name!r} is already loaded in this test")
-        self.runner.call(self.runtime.add, PluginInstall(manifest, path))
+        try:
+            libraries = development_libraries(path, manifest)
+        except DependencyError as exc:
+            raise InvalidInputError(f"{manifest.name}: {exc}") from None
+        self.runner.call(self.runtime.add, PluginInstall(manifest, path, libraries=libraries))
         handle = PluginHandle(self, manifest, path, Grants.from_manifest(manifest))
         self.handles[manifest.name] = handle
         for route in routes or []:

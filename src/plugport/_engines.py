@@ -1,0 +1,92 @@
+"""Which Plugport a manifest needs: a manifest that uses a table added after the first release
+(``[python]``) gets its ``engines.plugport`` minimum raised when it is packed, so an older host
+refuses it by version instead of by an unknown key; and a host that meets a table it does not
+know, in a manifest whose ``engines.plugport`` excludes it, names the table and the version.
+
+Pure: manifest data and text in, text and problems out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import tomlkit
+from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
+from packaging.version import Version
+
+from plugport._version import __version__
+from plugport.errors import Problem
+
+__all__ = ["FEATURE_VERSIONS", "newer_table_problems", "raise_engine", "required_plugport"]
+
+FEATURE_VERSIONS: Mapping[str, str] = {"python": "0.2"}
+"""Manifest table -> the first Plugport release that understands it."""
+
+_LOWER_BOUNDS = (">=", ">", "==", "~=", "===")
+
+
+def required_plugport(manifest_data: Mapping[str, Any]) -> tuple[str, list[str]] | None:
+    """The lowest Plugport that reads every table ``manifest_data`` uses, and those tables;
+    ``None`` when the first release reads it all."""
+    used = [t for t in FEATURE_VERSIONS if manifest_data.get(t) not in (None, {}, [])]
+    if not used:
+        return None
+    minimum = max((FEATURE_VERSIONS[t] for t in used), key=Version)
+    return minimum, [t for t in used if Version(FEATURE_VERSIONS[t]) == Version(minimum)]
+
+
+def raised_spec(current: str, minimum: str) -> str | None:
+    """``current`` (an ``engines.plugport`` range, maybe empty) narrowed to ``>= minimum``, or
+    ``None`` when it already admits nothing older."""
+    floor = Version(minimum)
+    spec = SpecifierSet(current)
+    if any(s.operator in _LOWER_BOUNDS and _version(s) >= floor for s in spec):
+        return None
+    kept = [s for s in spec if not (s.operator in (">=", ">") and _version(s) < floor)]
+    return ",".join([f">={minimum}", *sorted(map(str, kept))])
+
+
+def _version(spec: Specifier) -> Version:
+    return Version(spec.version.removesuffix(".*"))
+
+
+def raise_engine(text: str, manifest_data: Mapping[str, Any]) -> str | None:
+    """``plugport.toml`` text with ``engines.plugport`` raised to what its tables need,
+    formatting and comments kept; ``None`` when nothing needs to change."""
+    needed = required_plugport(manifest_data)
+    if needed is None:
+        return None
+    engines = manifest_data.get("engines") or {}
+    new = raised_spec(str(engines.get("plugport", "")), needed[0])
+    if new is None:
+        return None
+    document = tomlkit.parse(text)
+    if "engines" not in document:
+        document["engines"] = tomlkit.table()
+    document["engines"]["plugport"] = new
+    return tomlkit.dumps(document)
+
+
+def newer_table_problems(data: Mapping[str, Any], known: set[str]) -> list[Problem]:
+    """For tables this Plugport does not know in a manifest that asks for a newer Plugport:
+    a problem per table that says which version reads it."""
+    unknown = sorted(k for k in data if k not in known)
+    engines = data.get("engines")
+    wanted = engines.get("plugport") if isinstance(engines, Mapping) else None
+    if not unknown or not isinstance(wanted, str):
+        return []
+    try:
+        if SpecifierSet(wanted).contains(__version__, prereleases=True):
+            return []
+    except InvalidSpecifier:
+        return []
+    return [
+        Problem(
+            table,
+            f"[{table}] is read by a newer Plugport: the plugin asks for plugport {wanted} "
+            f"and this is {__version__}; upgrade Plugport to install it",
+            table,
+        )
+        for table in unknown
+    ]
