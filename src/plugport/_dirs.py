@@ -1,17 +1,19 @@
-"""Directories a command creates for its output (``pack -o dist/``, ``init --path a/b``): made
-with their missing parents, and removed again when the command fails, so a refused command
-leaves no empty directory behind."""
+"""What a command writes. Directories for its output (``pack -o dist/``, ``init --path a/b``):
+made with their missing parents, and removed again when the command fails, so a refused command
+leaves no empty directory behind. Files (a signature, a lock): replaced atomically."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from plugport.errors import InvalidInputError
 
-__all__ = ["created_directory"]
+__all__ = ["created_directory", "write_atomic"]
 
 
 @contextlib.contextmanager
@@ -35,4 +37,17 @@ def created_directory(path: Path, *, what: str) -> Iterator[Path]:
     except BaseException:
         if top is not None:
             shutil.rmtree(top, ignore_errors=True)
+        raise
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, never half of one."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(name, 0o644)
+        os.replace(name, target)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
         raise

@@ -7,14 +7,13 @@ signing) that the CLI and later the registry and host call.
 from __future__ import annotations
 
 import ast
-import os
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from plugport import _api_usage, archive, inspection, signing
-from plugport._dirs import created_directory
+from plugport._dirs import created_directory, write_atomic
 from plugport._engines import raise_engine
 from plugport.deps.locker import cached_wheel
 from plugport.deps.lockfile import LOCK_FILENAME, WHEELS_DIR, load_lock
@@ -345,7 +344,7 @@ def sign_archive(
     facts = archive_facts(path)
     document = signing.sign(key, facts)
     target = out or default_signature_path(path)
-    _write_atomic(target, document)
+    write_atomic(target, document)
     return target, facts, signing.key_id(key.public_key())
 
 
@@ -363,16 +362,3 @@ def verify_archive(
         ) from None
     facts = archive_facts(path, claimed=signing.signed_facts(document))
     return signing.verify(document, public_key, facts)
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never half of one."""
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(name, 0o644)
-        os.replace(name, target)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise

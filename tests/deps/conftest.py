@@ -63,7 +63,13 @@ def index(
 
 
 def plugin_source(
-    root: Path, name: str, dependencies: list[str], *, code: str = MARKDOWN_PLUGIN, extra: str = ""
+    root: Path,
+    name: str,
+    dependencies: list[str],
+    *,
+    code: str = MARKDOWN_PLUGIN,
+    extra: str = "",
+    hooks: tuple[str, ...] = ("render", "where"),
 ) -> Path:
     source = root / name
     source.mkdir(parents=True)
@@ -72,7 +78,7 @@ def plugin_source(
     (source / "plugport.toml").write_text(
         f'name = "{name}"\nversion = "1.0.0"\nentry = "main:Main"\n'
         'description = "Renders Markdown."\n'
-        "[contributes]\nhooks = { render = 0, where = 0 }\n"
+        "[contributes]\nhooks = { " + ", ".join(f"{h} = 0" for h in hooks) + " }\n"
         f"[python]\ndependencies = [{deps}]\n" + textwrap.dedent(extra)
     )
     return source

@@ -28,6 +28,7 @@ from pathlib import Path
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from plugport._dirs import write_atomic
 from plugport.deps.lockfile import LOCK_FILENAME, Lock, LockedPackage, LockedWheel, load_lock
 from plugport.deps.store import sha256_of
 from plugport.deps.wheels import inspect_wheel, wheel_problem
@@ -128,7 +129,7 @@ def lock_plugin(
                 for wheel in package.wheels:
                     _cache(work / "downloads" / wheel.filename, wheel, cache)
     lock = Lock.for_inputs(python, packages.values())
-    _write_atomic(root / LOCK_FILENAME, lock.dumps())
+    write_atomic(root / LOCK_FILENAME, lock.dumps().encode("utf-8"))
     return lock
 
 
@@ -283,15 +284,3 @@ def _cache(source: Path, wheel: LockedWheel, cache: Path) -> None:
     tmp = target.with_name(f".{wheel.filename}.tmp")
     shutil.copyfile(source, tmp)
     os.replace(tmp, target)
-
-
-def _write_atomic(target: Path, text: str) -> None:
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(name, 0o644)
-        os.replace(name, target)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
