@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._pypi import LocalIndex, build_wheel, isolated_pip_env, wheel_from_installed
+from plugport.testing.pypi import LocalIndex, build_wheel, isolated_pip_env, wheel_from_installed
 
 MARKDOWN_PLUGIN = """\
 import markdown

@@ -20,7 +20,7 @@ from plugport.errors import DependencyError, PlugportError, SignatureError
 from plugport.host import PluginHost
 from plugport.runtime.hooks import HookSpec
 from plugport.signing import generate_private_key, public_key_pem, sign
-from tests._pypi import LocalIndex
+from plugport.testing.pypi import LocalIndex
 from tests.deps.conftest import plugin_source
 
 HOOKS = [HookSpec("render", ("text",)), HookSpec("where", ()), HookSpec("attack", ())]
@@ -274,7 +274,7 @@ def test_a_damaged_store_entry_fails_the_start_and_a_reinstall_repairs_it(
 def test_no_wheel_for_this_platform_is_refused_at_install(
     index: LocalIndex, tmp_path: Path, wheelhouse: Path
 ) -> None:
-    from tests._pypi import build_wheel
+    from plugport.testing.pypi import build_wheel
 
     wheel = build_wheel(
         wheelhouse, "winonly", "1.0", {"winonly.pyd": b"MZ"}, tag="cp311-cp311-win_amd64"
@@ -316,7 +316,7 @@ def test_a_locked_library_wins_over_the_copy_the_worker_already_imported(
     imports that version, not the zygote's module from sys.modules."""
     import typing_extensions
 
-    from tests._pypi import build_wheel
+    from plugport.testing.pypi import build_wheel
 
     code = SHOUTER.replace("import tinyfmt", "import typing_extensions as tinyfmt")
     wheel = build_wheel(

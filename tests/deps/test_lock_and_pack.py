@@ -15,7 +15,7 @@ from plugport.authoring import pack_plugin
 from plugport.deps.locker import IndexOptions, lock_plugin
 from plugport.deps.lockfile import load_lock
 from plugport.errors import DependencyError, PluginValidationError
-from tests._pypi import LocalIndex, build_wheel
+from plugport.testing.pypi import LocalIndex, build_wheel
 from tests.conftest import RunCli
 from tests.deps.conftest import plugin_source
 

@@ -14,7 +14,7 @@ from plugport.deps.lockfile import Lock, LockedPackage, LockedWheel, parse_lock
 from plugport.deps.wheels import inspect_wheel, wheel_problem
 from plugport.errors import DependencyError, ManifestError
 from plugport.manifest import PythonDependencies, parse_manifest
-from tests._pypi import build_wheel
+from plugport.testing.pypi import build_wheel
 
 HEAD = 'name = "acme.md"\nversion = "1.0.0"\nentry = "main:Main"\n'
 SHA = "ab" * 32

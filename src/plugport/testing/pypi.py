@@ -1,6 +1,16 @@
-"""A local package index for the dependency tests: wheels the test builds (or rebuilds from a
-library installed in this environment, such as ``markdown``), served over real HTTP as a
-PEP 503 "simple" index with PEP 691 JSON too. No test reaches a public index."""
+"""A local package index for tests of plugins with ``[python]`` dependencies: wheels a test
+builds (or rebuilds from a library installed in this environment, such as ``markdown``),
+served over real HTTP on 127.0.0.1 as a PEP 503 "simple" index (PEP 691 JSON too), so that
+``plugport lock`` can run in a test without reaching a public index::
+
+    from plugport.testing.pypi import LocalIndex, build_wheel, isolated_pip_env
+
+    def test_lock(tmp_path, monkeypatch):
+        build_wheel(tmp_path / "index", "tinyfmt", "1.0", {"tinyfmt.py": "X = 1"})
+        isolated_pip_env(monkeypatch, tmp_path / "wheel-cache")
+        with LocalIndex(tmp_path / "index") as index:
+            subprocess.run(["plugport", "lock", "--index-url", index.url], check=True)
+"""
 
 from __future__ import annotations
 
@@ -11,12 +21,16 @@ import html
 import http.server
 import importlib.metadata
 import json
+import os
 import threading
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
+
+__all__ = ["LocalIndex", "build_wheel", "isolated_pip_env", "serve_index", "wheel_from_installed"]
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -106,7 +120,8 @@ class LocalIndex:
 
     @property
     def url(self) -> str:
-        assert self._server is not None
+        if self._server is None:
+            raise RuntimeError("the index is served only inside `with LocalIndex(...)`")
         return f"http://127.0.0.1:{self._server.server_address[1]}/simple/"
 
     @property
@@ -199,14 +214,12 @@ def serve_index(directory: Path) -> Iterator[LocalIndex]:
         yield index
 
 
-def isolated_pip_env(monkeypatch: object, cache: Path) -> None:
+def isolated_pip_env(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
     """Make pip ignore this machine's configuration (its extra indexes and find-links), so the
     test's index is the only one pip sees, and send the wheel cache to ``cache``."""
-    import os
-
     for key in list(os.environ):
         if key.startswith("PIP_"):
-            monkeypatch.delenv(key)  # type: ignore[attr-defined]
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # type: ignore[attr-defined]
-    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")  # type: ignore[attr-defined]
-    monkeypatch.setenv("PLUGPORT_WHEEL_CACHE", str(cache))  # type: ignore[attr-defined]
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    monkeypatch.setenv("PLUGPORT_WHEEL_CACHE", str(cache))
