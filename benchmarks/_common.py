@@ -12,7 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,9 +167,12 @@ class SigningNamespace:
         data_bytes: int,
         code: str = GREETER,
         tags: Sequence[str] = (),
+        python: Sequence[str] = (),
+        lock: Callable[[Path], object] | None = None,
     ) -> tuple[Path, Path]:
         """The archive and its signature for ``name`` ``version``: ``code`` as ``main.py``
-        (``{label}`` filled in) next to ``data_bytes`` of random (incompressible) data."""
+        (``{label}`` filled in) next to ``data_bytes`` of random (incompressible) data; with
+        ``python`` dependencies, ``lock(source)`` writes its lock before it is packed."""
         source = self.root / "src" / f"{name}-{version}"
         source.mkdir(parents=True)
         (source / "main.py").write_text(code.replace("{label}", f"{name} {version}"))
@@ -180,7 +183,10 @@ class SigningNamespace:
             f'display_name = "{name}"\ndescription = "{description}"\n'
             + (f"tags = [{listed}]\n" if tags else "")
             + "[contributes]\nhooks = { greet = 0 }\n"
+            + (f"[python]\ndependencies = [{', '.join(map(repr, python))}]\n" if python else "")
         )
+        if python and lock is not None:
+            lock(source)
         archive = pack_plugin(source, self.root / "dist").result.path
         signature, _, _ = sign_archive(archive, self.key)
         return archive, signature

@@ -22,6 +22,17 @@ the strict sandbox:
   ``await host.update(X)`` until the rollback error (then 1.0.0 must still answer).
 - update: ``Y==1.0.0`` installed, ``await host.update(Y)`` to a working 1.1.0
   (``requests_per_update``).
+- install with dependencies (target ``install_with_deps_p50_ms``): a small plugin with three
+  pure-Python libraries locked (markdown, pathspec, tomlkit: real wheels, rebuilt from this
+  environment and locked with ``plugport lock`` against a local index over HTTP) against the
+  same plugin (same code) without them; each cold (fresh home, so an empty wheel store),
+  alternating. The code imports the libraries when asked, not at load, so the comparison is
+  the platform's cost of shipping them; their import time is reported with the activation.
+- activation with dependencies (target ``activation_with_deps_delta_ms``): two installed
+  plugins with the same code, one with the three libraries locked but imported only when asked;
+  each deactivated and activated in turn; the delta of the medians is what the platform adds
+  (import path from the lock, store check, three more read-only binds). The libraries' own
+  import time, measured inside the worker, is reported beside it.
 
 Run: ``.venv/bin/python benchmarks/install.py --json`` (``--quick`` for a smoke run,
 ``--samples N`` for more).
@@ -31,13 +42,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import inspect
 import json
+import os
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -46,6 +59,8 @@ import httpx
 from _common import GREETER, Server, SigningNamespace, percentiles, registry
 
 import plugport.host.fetch as fetch_module
+from plugport.deps.libraries import PluginLibraries
+from plugport.deps.locker import IndexOptions, lock_plugin
 from plugport.errors import PluginRuntimeError
 from plugport.host import PluginHost
 from plugport.host.client import RegistryClient
@@ -54,8 +69,12 @@ from plugport.host.install import Installer
 from plugport.manifest import load_manifest
 from plugport.runtime.hooks import HookSpec
 from plugport.runtime.supervisor import PluginInstall
+from plugport.testing.pypi import LocalIndex, wheel_from_installed
 
 TARGET_P50_MS = 300.0
+TARGET_DEPS_RATIO = 2.0  # install with three pure-Python libraries <= 2x the same without
+TARGET_ACTIVATION_DELTA_MS = 2.0
+LIBRARIES = ("markdown", "pathspec", "tomlkit")
 DATA_BYTES = 1024 * 1024
 NAMESPACE = "bench"
 APP, APP_VERSION = "benchapp", "1.0"
@@ -75,15 +94,35 @@ class Main(Plugin):
 """
 
 
+LAZY = """\
+import time
+
+from plugport.sdk import Plugin, hook
+
+
+class Main(Plugin):
+    @hook("greet")
+    def greet(self, name):
+        if name == "imports":
+            started = time.perf_counter()
+            import markdown, pathspec, tomlkit  # noqa: E401, F401
+
+            return (time.perf_counter() - started) * 1000
+        return "{label} says hello to " + name
+"""
+
+
 @dataclass(frozen=True)
 class Sizes:
     installs: int
     warm: int
     updates: int
+    deps: int
+    activations: int
 
 
-FULL = Sizes(installs=15, warm=15, updates=10)
-QUICK = Sizes(installs=5, warm=5, updates=3)
+FULL = Sizes(installs=15, warm=15, updates=10, deps=15, activations=40)
+QUICK = Sizes(installs=5, warm=5, updates=3, deps=5, activations=10)
 
 
 # --- the registry ---------------------------------------------------------------------------
@@ -105,9 +144,24 @@ class Publisher:
             raise SystemExit(f"{method} {path}: HTTP {response.status_code}: {response.text[:500]}")
         return response.json() if response.content else None
 
-    def publish(self, name: str, version: str, code: str = GREETER) -> None:
+    def publish(
+        self,
+        name: str,
+        version: str,
+        code: str = GREETER,
+        *,
+        data_bytes: int = DATA_BYTES,
+        python: tuple[str, ...] = (),
+        lock: Callable[[Path], object] | None = None,
+    ) -> None:
         archive, signature = self.namespace.build(
-            name, version, description="A 1 MB benchmark plugin.", data_bytes=DATA_BYTES, code=code
+            name,
+            version,
+            description="A benchmark plugin.",
+            data_bytes=data_bytes,
+            code=code,
+            python=python,
+            lock=lock,
         )
         self.archive_bytes.append(archive.stat().st_size)
         files = {
@@ -409,6 +463,89 @@ async def _updates(
     return result
 
 
+async def _installs_with_deps(url: str, root: Path, samples: int, policy: str) -> dict[str, Any]:
+    """Cold installs (fresh home, empty wheel store, zygote up) of the plugin with three
+    libraries and of its twin without, alternating which goes first."""
+    times: dict[str, list[float]] = {f"{NAMESPACE}.withdeps": [], f"{NAMESPACE}.nodeps": []}
+    breakdowns: dict[str, list[dict[str, float]]] = {name: [] for name in times}
+    answered, store_entries = 0, set()
+    phases = _instrument()
+    phases.wrap(PluginLibraries, "install", "libraries_into_store")
+    for index in range(samples):
+        names = list(times) if index % 2 else list(reversed(times))
+        for name in names:
+            home = root / f"deps-{index}-{name}"
+            host = _host(url, home, policy)
+            await host.start()
+            try:
+                await _start_zygote(host, root / "prewarm")
+                phases.start()
+                elapsed, _ = await _timed(host.install(name))
+                phases.keep(elapsed)
+                breakdowns[name].append(phases.samples.pop())
+                await host.reports_sent()
+                times[name].append(elapsed)
+                answered += await _greeting(host, name) == f"{name} 1.0.0 says hello to Ada"
+                if name.endswith("withdeps"):
+                    store_entries.add(len(list((home / "wheels").iterdir())))
+            finally:
+                await host.stop()
+    phases.undo()
+
+    def steps(rows: list[dict[str, float]]) -> dict[str, float]:
+        labels = sorted({label for row in rows for label in row})
+        return {k: percentiles([r.get(k, 0.0) for r in rows], 1)["p50"] for k in labels}
+
+    with_deps = percentiles(times[f"{NAMESPACE}.withdeps"], 1, suffix="_ms")
+    without = percentiles(times[f"{NAMESPACE}.nodeps"], 1, suffix="_ms")
+    return {
+        "with_deps": with_deps | {"breakdown_p50_ms": steps(breakdowns[f"{NAMESPACE}.withdeps"])},
+        "without_deps": without | {"breakdown_p50_ms": steps(breakdowns[f"{NAMESPACE}.nodeps"])},
+        "ratio_p50": round(with_deps["p50_ms"] / without["p50_ms"], 2),
+        "libraries": list(LIBRARIES),
+        "store_entries_after_install": sorted(store_entries),
+        "samples": samples,
+        "answered_after_install": answered,
+    }
+
+
+async def _activations_with_deps(url: str, root: Path, samples: int, policy: str) -> dict[str, Any]:
+    """Deactivate and activate the lazy plugin with libraries and its twin without, in turn;
+    after each activation of the first, ask it to import its libraries (timed inside)."""
+    deps, plain = f"{NAMESPACE}.lazydeps", f"{NAMESPACE}.lazyplain"
+    times: dict[str, list[float]] = {deps: [], plain: []}
+    imports: list[float] = []
+    async with _host(url, root / "activations", policy) as host:
+        await host.install(deps, plain)
+        for index in range(samples + 2):  # the first two rounds warm up, untimed
+            for name in [deps, plain] if index % 2 else [plain, deps]:
+                await host.supervisor.deactivate(name)
+                elapsed, _ = await _timed(host.supervisor.activate(name))
+                if index >= 2:
+                    times[name].append(elapsed)
+            outcomes = {o.plugin: o for o in await host.hooks.greet(name="imports")}
+            if index >= 2 and outcomes[deps].ok:
+                imports.append(float(outcomes[deps].value))
+        installation = {i.name: i for i in host.installed()}[deps]
+        code_dir = host.paths.code_dir(installation)
+        manifest = load_manifest(code_dir)
+        host_side = []
+        for _ in range(200):
+            started = time.perf_counter()
+            host.installer.libraries.import_paths(code_dir, manifest)
+            host_side.append((time.perf_counter() - started) * 1000)
+    with_deps = percentiles(times[deps], 2, suffix="_ms")
+    without = percentiles(times[plain], 2, suffix="_ms")
+    return {
+        "with_deps": with_deps,
+        "without_deps": without,
+        "delta_p50_ms": round(with_deps["p50_ms"] - without["p50_ms"], 2),
+        "host_side_import_paths_p50_ms": percentiles(host_side, 3)["p50"],
+        "libraries_import_in_worker": percentiles(imports, 1, suffix="_ms") if imports else None,
+        "samples": samples,
+    }
+
+
 async def _measure(url: str, root: Path, sizes: Sizes, policy: str) -> dict[str, Any]:
     fresh = [f"{NAMESPACE}.p{i:02d}" for i in range(sizes.installs)]
     first = [f"{NAMESPACE}.q{i:02d}" for i in range(sizes.installs)]
@@ -439,7 +576,34 @@ async def _measure(url: str, root: Path, sizes: Sizes, policy: str) -> dict[str,
             url, root, f"{NAMESPACE}.update", sizes.updates, policy, broken=False
         ),
         "requests_seen": await _requests_seen(url, root, f"{NAMESPACE}.requests", policy),
+        "install_with_deps": await _installs_with_deps(url, root, sizes.deps, policy),
+        "activation_with_deps": await _activations_with_deps(url, root, sizes.activations, policy),
     }
+
+
+@contextlib.contextmanager
+def _locking(root: Path) -> Iterator[Callable[[Path], object]]:
+    """A local index of the three libraries (rebuilt from this environment into wheels,
+    served over HTTP on 127.0.0.1), with pip confined to it: yields what locks a plugin."""
+    house = root / "wheelhouse"
+    for distribution in LIBRARIES:
+        wheel_from_installed(distribution, house)
+    saved = {k: v for k, v in os.environ.items() if k.startswith("PIP_")}
+    saved_cache = os.environ.get("PLUGPORT_WHEEL_CACHE")
+    for key in saved:
+        del os.environ[key]
+    os.environ["PIP_CONFIG_FILE"] = os.devnull
+    os.environ["PLUGPORT_WHEEL_CACHE"] = str(root / "wheel-cache")
+    try:
+        with LocalIndex(house) as index:
+            yield functools.partial(lock_plugin, index=IndexOptions(index_url=index.url))
+    finally:
+        os.environ.pop("PIP_CONFIG_FILE", None)
+        os.environ.update(saved)
+        if saved_cache is None:
+            os.environ.pop("PLUGPORT_WHEEL_CACHE", None)
+        else:
+            os.environ["PLUGPORT_WHEEL_CACHE"] = saved_cache
 
 
 def run(sizes: Sizes, policy: str, quick: bool) -> dict[str, Any]:
@@ -462,6 +626,26 @@ def run(sizes: Sizes, policy: str, quick: bool) -> dict[str, Any]:
                 publisher.publish(f"{NAMESPACE}.update", "1.1.0")
                 publisher.publish(f"{NAMESPACE}.requests", "1.0.0")
                 publisher.publish(f"{NAMESPACE}.requests", "1.1.0")
+                with _locking(root / "locking") as lock:
+                    small = {"data_bytes": 0}
+                    publisher.publish(
+                        f"{NAMESPACE}.withdeps",
+                        "1.0.0",
+                        LAZY,
+                        python=LIBRARIES,
+                        lock=lock,
+                        **small,
+                    )
+                    publisher.publish(f"{NAMESPACE}.nodeps", "1.0.0", LAZY, **small)
+                    publisher.publish(
+                        f"{NAMESPACE}.lazydeps",
+                        "1.0.0",
+                        LAZY,
+                        python=LIBRARIES,
+                        lock=lock,
+                        **small,
+                    )
+                    publisher.publish(f"{NAMESPACE}.lazyplain", "1.0.0", LAZY, **small)
             finally:
                 publisher.close()
             publish_s = time.perf_counter() - started
@@ -496,6 +680,21 @@ def run(sizes: Sizes, policy: str, quick: bool) -> dict[str, Any]:
             "met_with_zygote_start": with_zygote <= TARGET_P50_MS,
         }
     }
+    deps = result["install_with_deps"]
+    activation = result["activation_with_deps"]
+    result["targets"]["install_with_deps_p50_ms"] = {
+        "value": deps["with_deps"]["p50_ms"],
+        "target": round(TARGET_DEPS_RATIO * deps["without_deps"]["p50_ms"], 1),
+        "baseline_without_deps_p50_ms": deps["without_deps"]["p50_ms"],
+        "ratio": deps["ratio_p50"],
+        "met": deps["ratio_p50"] <= TARGET_DEPS_RATIO,
+    }
+    result["targets"]["activation_with_deps_delta_ms"] = {
+        "value": activation["delta_p50_ms"],
+        "target": TARGET_ACTIVATION_DELTA_MS,
+        "met": activation["delta_p50_ms"] <= TARGET_ACTIVATION_DELTA_MS,
+        "libraries_import_p50_ms": (activation["libraries_import_in_worker"] or {}).get("p50_ms"),
+    }
     result["notes"] = [
         "install_cold: a fresh home per sample (no cached metadata or archive, no pinned keys) "
         "in a host whose sandbox zygote already runs (started by activating a tiny plugin straight "
@@ -523,7 +722,13 @@ def main() -> None:
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     if args.samples:
-        sizes = Sizes(installs=args.samples, warm=args.samples, updates=sizes.updates)
+        sizes = Sizes(
+            installs=args.samples,
+            warm=args.samples,
+            updates=sizes.updates,
+            deps=args.samples,
+            activations=sizes.activations,
+        )
     result = run(sizes, args.policy, args.quick)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 

@@ -7,6 +7,7 @@ Used by the host's installer (wheels from the signed archive), ``plugport dev`` 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterable
@@ -95,6 +96,7 @@ def development_libraries(
     libraries = PluginLibraries(WheelStore(development_store()))
     if not libraries.install(source, manifest, development_wheels(source)):
         return None
+    libraries.compile_later(source, manifest)
     return functools.partial(libraries.import_paths, code_dir or source, manifest)
 
 
@@ -133,6 +135,12 @@ class PluginLibraries:
             self.store.collect(set(self.store.entries()) - created)
             raise
         return wheels
+
+    def compile_later(self, code_dir: Path, manifest: Manifest) -> None:
+        """Byte-compile the plugin's store entries in the background (once it is installed:
+        off the install's path, so the compile does not compete with its activation)."""
+        with contextlib.suppress(DependencyError):
+            self.store.compile_later(self.chosen(code_dir, manifest))
 
     def import_paths(self, code_dir: Path, manifest: Manifest) -> tuple[Path, ...]:
         """The store entries to put on the plugin's ``sys.path``, each checked to hold the

@@ -31,7 +31,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from plugport._dirs import write_atomic
 from plugport.deps.lockfile import LOCK_FILENAME, Lock, LockedPackage, LockedWheel, load_lock
 from plugport.deps.store import sha256_of
-from plugport.deps.wheels import inspect_wheel, wheel_problem
+from plugport.deps.wheels import check_record, inspect_wheel, wheel_problem
 from plugport.errors import DependencyError
 from plugport.manifest import Manifest, load_manifest
 
@@ -189,6 +189,7 @@ def _download(
         if problem:
             raise DependencyError(problem, file=path.name)
         facts = inspect_wheel(path)
+        check_record(path, facts.name)
         if platform is None and not facts.pure:
             compiled = ", ".join(facts.compiled[:3]) or "a platform tag"
             raise DependencyError(

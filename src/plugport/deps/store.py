@@ -1,11 +1,16 @@
 """The wheel store: every locked wheel a host's plugins use, installed once, by content.
 
 ``<root>/<sha256 of the wheel>/`` holds the wheel installed with PyPA's ``installer`` (its
-``purelib`` and ``platlib`` at the top, so the directory is an import path entry), byte-compiled,
-and made read-only. Two plugins that lock the same wheel share one entry; two that pin different
+``purelib`` and ``platlib`` at the top, so the directory is an import path entry) and made
+read-only. Two plugins that lock the same wheel share one entry; two that pin different
 versions get two. A ``.plugport-wheel`` file in each entry records the wheel's name, hash and
-the hash of every installed file, written last: an entry without it is an interrupted install
-and is replaced.
+the hash of every installed file (from the RECORD ``installer`` wrote), written last: an entry
+without it is an interrupted install and is replaced.
+
+Byte-compiling is off the install's path: :meth:`WheelStore.compile_later` hands new entries to
+a background process (``python -m plugport.deps.compile``) that writes their ``__pycache__`` and
+then ``.plugport-compiled``. Until it has, an import compiles in memory, as Python does for any
+read-only directory; the store is read-only inside every sandbox either way.
 
 Nothing here uses pip or the network: wheels come out of a signed archive (or a plugin author's
 own lock, in development) and are installed only if their sha256 is the one the lock names.
@@ -13,16 +18,21 @@ own lock, in development) and are installed only if their sha256 is the one the 
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import csv
 import hashlib
 import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -32,19 +42,30 @@ from plugport.deps.lockfile import LockedWheel
 from plugport.deps.wheels import inspect_wheel
 from plugport.errors import DependencyError, SignatureError
 
-__all__ = ["MARKER", "WheelStore", "sha256_of"]
+__all__ = ["COMPILED", "MARKER", "WheelStore", "make_read_only", "record_digest", "sha256_of"]
 
 MARKER = ".plugport-wheel"
+COMPILED = ".plugport-compiled"
 _TMP_PREFIX = ".installing-"
 _CHUNK = 1024 * 1024
 
 
 def sha256_of(path: Path) -> str:
+    return str(_digest(path).hexdigest())
+
+
+def record_digest(path: Path) -> str:
+    """A file's hash as a wheel's RECORD writes it: ``sha256=<urlsafe base64, unpadded>``."""
+    raw = base64.urlsafe_b64encode(_digest(path).digest()).rstrip(b"=").decode("ascii")
+    return f"sha256={raw}"
+
+
+def _digest(path: Path) -> Any:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
-    return digest.hexdigest()
+    return digest
 
 
 class WheelStore:
@@ -100,7 +121,7 @@ class WheelStore:
             files = _install(wheel_file, work, facts.name)
             marker = {"filename": wheel.filename, "sha256": wheel.sha256, "files": files}
             (work / MARKER).write_text(json.dumps(marker, sort_keys=True), encoding="utf-8")
-            _make_read_only(work)
+            make_read_only(work)
             os.rename(work, entry)
         except BaseException:
             _remove(work)
@@ -120,11 +141,31 @@ class WheelStore:
         for relative, digest in recorded.get("files", {}).items():
             path = entry / relative
             try:
-                if sha256_of(path) != digest:
+                if record_digest(path) != digest:
                     return f"{path} was changed after it was installed"
             except OSError:
                 return f"{path} is missing"
         return None
+
+    def compile_later(self, wheels: Iterable[LockedWheel]) -> subprocess.Popen[bytes] | None:
+        """Byte-compile the entries of ``wheels`` that are not yet, in a background process;
+        returns it (tests wait for it), or ``None`` when there is nothing to do."""
+        pending = [
+            str(self.entry(w))
+            for w in wheels
+            if self.entry(w).is_dir() and not (self.entry(w) / COMPILED).exists()
+        ]
+        if not pending:
+            return None
+        process = subprocess.Popen(
+            [sys.executable, "-m", "plugport.deps.compile", *pending],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # not in the application's terminal's process group
+        )
+        threading.Thread(target=process.wait, name="wheel-compile", daemon=True).start()
+        return process
 
     def entries(self) -> list[str]:
         if not self.root.is_dir():
@@ -157,27 +198,28 @@ def _install(wheel_file: Path, target: Path, name: str) -> dict[str, str]:
         "data": str(target / ".plugport-data"),
     }
     destination = SchemeDictionaryDestination(
-        scheme,
-        interpreter=sys.executable,
-        script_kind="posix",
-        bytecode_optimization_levels=(0,),  # the entry is read-only: compile now, once
+        scheme, interpreter=sys.executable, script_kind="posix"
     )
     try:
         with WheelFile.open(wheel_file) as source:
-            source.validate_record()
+            # Its RECORD was checked when it was locked (plugport lock); the sha256 the signed
+            # lock names pins these very bytes, and installer writes a RECORD of its own.
             install(source, destination, {"INSTALLER": b"plugport\n"})
     except Exception as exc:  # installer raises plain exceptions for a malformed wheel
         raise DependencyError(
             f"{wheel_file.name} could not be installed: {exc}", package=name, file=wheel_file.name
         ) from None
     files = {}
-    for path in sorted(target.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            files[path.relative_to(target).as_posix()] = sha256_of(path)
+    for record in target.glob("*.dist-info/RECORD"):
+        with record.open(newline="", encoding="utf-8") as handle:
+            for row in csv.reader(handle):
+                if len(row) >= 2 and row[1]:
+                    installed = (target / row[0]).resolve()
+                    files[installed.relative_to(target.resolve()).as_posix()] = row[1]
     return files
 
 
-def _make_read_only(root: Path) -> None:
+def make_read_only(root: Path) -> None:
     for path in [root, *root.rglob("*")]:
         mode = path.lstat().st_mode
         if stat.S_ISDIR(mode):

@@ -23,7 +23,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from plugport import archive
 from plugport.errors import ArchiveLimitError, DependencyError, UnsafeArchiveError
 
-__all__ = ["COMPILED_SUFFIXES", "WheelFacts", "inspect_wheel", "wheel_problem"]
+__all__ = ["COMPILED_SUFFIXES", "WheelFacts", "check_record", "inspect_wheel", "wheel_problem"]
 
 COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 _RESERVED = frozenset(sys.stdlib_module_names) | {"plugport", "__future__", "__main__"}
@@ -97,6 +97,22 @@ def inspect_wheel(path: Path, *, filename: str | None = None) -> WheelFacts:
         compiled=tuple(m for m in members if m.endswith(COMPILED_SUFFIXES) or ".so." in m),
         requires=tuple(metadata.get_all("Requires-Dist") or ()),
     )
+
+
+def check_record(path: Path, package: str) -> None:
+    """Every file in the wheel is listed in its RECORD with the right hash (what ``installer``
+    checks; done once, when the wheel is locked)."""
+    from installer.sources import WheelFile
+
+    try:
+        with WheelFile.open(path) as source:
+            source.validate_record()
+    except Exception as exc:  # installer's own exception types vary by version
+        raise DependencyError(
+            f"{path.name}: its RECORD does not match its files ({exc}); the wheel is damaged",
+            package=package,
+            file=path.name,
+        ) from None
 
 
 def _check_members(filename: str, package: str, infos: list[zipfile.ZipInfo]) -> None:

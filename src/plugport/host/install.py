@@ -14,6 +14,7 @@ it to prove the claim above against real processes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -311,6 +312,12 @@ class Installer:
                 )
         failpoint("confirmed")
         self.sweep()
+        for journal in journals:
+            installation = self.state.get(journal.name)
+            if installation is not None:
+                code_dir = self.paths.code_dir(installation)
+                with contextlib.suppress(PlugportError):
+                    self.libraries.compile_later(code_dir, load_manifest(code_dir))
 
     def _pin_key(self, db: sqlite3.Connection, name: str, *, actor: str) -> None:
         """Trust the publisher key of a confirmed install for its namespace from now on. Only
