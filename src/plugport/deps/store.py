@@ -24,6 +24,7 @@ import csv
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import stat
 import subprocess
@@ -214,8 +215,7 @@ def _install(wheel_file: Path, target: Path, name: str) -> dict[str, str]:
         with record.open(newline="", encoding="utf-8") as handle:
             for row in csv.reader(handle):
                 if len(row) >= 2 and row[1]:
-                    installed = (target / row[0]).resolve()
-                    files[installed.relative_to(target.resolve()).as_posix()] = row[1]
+                    files[posixpath.normpath(row[0])] = row[1]
     return files
 
 
