@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from typer.testing import CliRunner, Result
 
 from plugport import scaffold
 from plugport.cli import app
+from plugport.testing.pypi import LocalIndex, build_wheel, isolated_pip_env, wheel_from_installed
 
 RunCli = Callable[..., Result]
 
@@ -47,6 +48,40 @@ def make_plugin(tmp_path: Path) -> Callable[..., Path]:
         return dest
 
     return make
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The index's files: the real ``markdown`` rebuilt from this environment, and small
+    libraries with a dependency between them and two versions."""
+    house = tmp_path_factory.mktemp("wheelhouse")
+    wheel_from_installed("markdown", house)
+    build_wheel(
+        house, "tinyfmt", "1.0", {"tinyfmt/__init__.py": "def shout(x):\n    return x.upper()\n"}
+    )
+    build_wheel(
+        house,
+        "tinyfmt",
+        "1.1",
+        {
+            "tinyfmt/__init__.py": (
+                "from tinyutil import BANG\n\ndef shout(x):\n    return x.upper() + BANG\n"
+            )
+        },
+        requires=("tinyutil>=1",),
+    )
+    build_wheel(house, "tinyutil", "1.0", {"tinyutil.py": "BANG = '!'\n"})
+    return house
+
+
+@pytest.fixture
+def index(
+    wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalIndex]:
+    """The wheelhouse served over HTTP; pip sees only it; the wheel cache is the test's."""
+    isolated_pip_env(monkeypatch, tmp_path / "wheel-cache")
+    with LocalIndex(wheelhouse) as served:
+        yield served
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -17,7 +17,7 @@ from plugport.manifest import check_plugin_name
 
 __all__ = ["TEMPLATES", "create_plugin", "template_values"]
 
-TEMPLATES = ("basic", "integration", "task-processor", "widget")
+TEMPLATES = ("basic", "integration", "markdown", "task-processor", "widget")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _SUFFIX = ".tmpl"
 

@@ -37,11 +37,16 @@ def test_version_and_help(run_cli: RunCli) -> None:
 
 @pytest.mark.parametrize("template", scaffold.TEMPLATES)
 def test_every_template_validates_packs_and_tests(
-    run_cli: RunCli, tmp_path: Path, template: str
+    run_cli: RunCli, tmp_path: Path, template: str, request: pytest.FixtureRequest
 ) -> None:
     created = run_cli("init", "acme.my-plugin", "--template", template)
     assert created.exit_code == 0, created.output
     root = tmp_path / "my-plugin"
+    if "[python]" in (root / "plugport.toml").read_text():
+        assert "First: plugport lock my-plugin" in created.output
+        index = request.getfixturevalue("index")  # a local index; pip sees nothing else
+        locked = run_cli("lock", "my-plugin", "--index-url", index.url)
+        assert locked.exit_code == 0, locked.output
     assert (root / "my_plugin" / "plugin.py").is_file()
     assert "MyPluginPlugin" in (root / "plugport.toml").read_text()
 

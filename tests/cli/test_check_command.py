@@ -41,9 +41,12 @@ def add_code(root: Path, code: str) -> None:
 
 @pytest.mark.parametrize("template", scaffold.TEMPLATES)
 def test_every_template_passes(
-    cli: RunCli, make_plugin: Callable[..., Path], template: str
+    cli: RunCli, make_plugin: Callable[..., Path], template: str, request: pytest.FixtureRequest
 ) -> None:
     root = make_plugin("acme.my-plugin", template)
+    if "[python]" in (root / "plugport.toml").read_text():
+        index = request.getfixturevalue("index")
+        assert cli("lock", str(root), "--index-url", index.url).exit_code == 0
     result = cli("check", str(root), "--offline")
     assert result.exit_code == 0, result.output
     assert f"passed acme.my-plugin 0.1.0 ({root}): 0 errors" in result.output

@@ -1,15 +1,10 @@
-"""A local package index (real HTTP on 127.0.0.1) of wheels built here, pip confined to it,
-and plugin sources that declare ``[python]`` dependencies."""
+"""Plugin sources that declare ``[python]`` dependencies (the local index they lock against,
+``wheelhouse`` and ``index``, is in tests/conftest.py: the template tests use it too)."""
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-
-from plugport.testing.pypi import LocalIndex, build_wheel, isolated_pip_env, wheel_from_installed
 
 MARKDOWN_PLUGIN = """\
 import markdown
@@ -26,40 +21,6 @@ class Main(Plugin):
     def where(self):
         return markdown.__file__
 """
-
-
-@pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The index's files: the real ``markdown`` rebuilt from this environment, and small
-    libraries with a dependency between them and two versions."""
-    house = tmp_path_factory.mktemp("wheelhouse")
-    wheel_from_installed("markdown", house)
-    build_wheel(
-        house, "tinyfmt", "1.0", {"tinyfmt/__init__.py": "def shout(x):\n    return x.upper()\n"}
-    )
-    build_wheel(
-        house,
-        "tinyfmt",
-        "1.1",
-        {
-            "tinyfmt/__init__.py": (
-                "from tinyutil import BANG\n\ndef shout(x):\n    return x.upper() + BANG\n"
-            )
-        },
-        requires=("tinyutil>=1",),
-    )
-    build_wheel(house, "tinyutil", "1.0", {"tinyutil.py": "BANG = '!'\n"})
-    return house
-
-
-@pytest.fixture
-def index(
-    wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[LocalIndex]:
-    """The wheelhouse served over HTTP; pip sees only it; the wheel cache is the test's."""
-    isolated_pip_env(monkeypatch, tmp_path / "wheel-cache")
-    with LocalIndex(wheelhouse) as served:
-        yield served
 
 
 def plugin_source(

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -252,3 +253,33 @@ def serving_text(text: str) -> Iterator[int]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_a_plugin_with_locked_libraries_runs_and_a_stale_lock_is_reported(
+    tmp_path: Path, index: Any
+) -> None:
+    """The markdown template: its lock goes into the development store, the plugin imports
+    markdown in its sandbox; a [python] edit without `plugport lock` is a problem that keeps
+    the running version, and locking again picks the change up."""
+    from plugport.deps.locker import IndexOptions, lock_plugin
+
+    root = tmp_path / "notes"
+    scaffold.create_plugin("acme.notes", "markdown", root)
+    lock_plugin(root, index=IndexOptions(index_url=index.url))
+    manifest = root / "plugport.toml"
+    with DevProcess(root, "--fresh") as dev:
+        dev.started()
+        answer = dev.call("render_markdown", text="# Hi")
+        assert answer["value"] == "<h1>Hi</h1>", answer
+        manifest.write_text(
+            manifest.read_text().replace('"markdown>=3.5"', '"markdown>=3.5", "tinyutil"')
+        )
+        error = dev.wait_for("error", stage="manifest")
+        assert error["file"] == "plugport.lock"
+        assert "added tinyutil" in error["message"]
+        assert "run `plugport lock`" in error["message"]
+        assert dev.call("render_markdown", text="*still*")["value"] == "<p><em>still</em></p>"
+        lock_plugin(root, index=IndexOptions(index_url=index.url))
+        dev.wait_for("reloaded")
+        assert dev.call("render_markdown", text="# Again")["value"] == "<h1>Again</h1>"
+        assert dev.interrupt() == 0

@@ -39,6 +39,10 @@ def init(
     out.print(f"Created [bold]{name}[/] ({template}) in {dest}/")
     for file in files:
         out.print(f"  {file.relative_to(dest)}")
+    from plugport.manifest import load_manifest
+
+    if load_manifest(dest).python.dependencies:
+        out.print(f"First: plugport lock {dest}  (pins its [python] dependencies with pip)")
     out.print(
         f"Next: plugport dev {dest}  (runs it, reloads on save); cd {dest} && pytest -q; "
         f"plugport check {dest}"

@@ -102,11 +102,12 @@ def wheel_from_installed(distribution: str, dest: Path) -> Path:
     requires = tuple(
         r for r in dist.requires or () if "extra ==" not in r and "python_version" not in r
     )
+    entry_points = dist.read_text("entry_points.txt") or ""
     for path in list(files):
-        if path.endswith(".dist-info/METADATA") or path.endswith(".dist-info/entry_points.txt"):
+        if path.endswith((".dist-info/METADATA", ".dist-info/entry_points.txt")):
             del files[path]
     del info
-    return build_wheel(dest, name, version, files, requires=requires)
+    return build_wheel(dest, name, version, files, requires=requires, entry_points=entry_points)
 
 
 class LocalIndex:
