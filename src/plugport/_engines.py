@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import tomlkit
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.version import Version
 
@@ -61,6 +60,8 @@ def raise_engine(text: str, manifest_data: Mapping[str, Any]) -> str | None:
     new = raised_spec(str(engines.get("plugport", "")), needed[0])
     if new is None:
         return None
+    import tomlkit  # only packing edits TOML: not every reader of a manifest pays for it
+
     document = tomlkit.parse(text)
     if "engines" not in document:
         document["engines"] = tomlkit.table()

@@ -9,8 +9,6 @@ import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from packaging.requirements import InvalidRequirement
-from packaging.requirements import Requirement as PackagingRequirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from pydantic import AfterValidator
@@ -142,8 +140,12 @@ def _python_requirement(value: str) -> str:
     """A PEP 508 requirement on a package from an index, normalised (``Markdown >= 3.5`` ->
     ``markdown>=3.5``); a direct URL cannot be locked to a hash from an index, and
     ``plugport`` itself is the host's, never a plugin's."""
+    # Imported here: building the PEP 508 parser costs ~10 ms, and most manifests have no
+    # [python] table.
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
-        requirement = PackagingRequirement(value)
+        requirement = Requirement(value)
     except InvalidRequirement as exc:
         reason = str(exc).splitlines()[0]
         raise ValueError(
@@ -188,7 +190,9 @@ def _platform_tag(value: str) -> str:
 
 
 def _unique_requirements(values: list[str]) -> list[str]:
-    names = [PackagingRequirement(v).name for v in values]
+    from packaging.requirements import Requirement
+
+    names = [Requirement(v).name for v in values]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(

@@ -35,10 +35,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from installer import install
-from installer.destinations import SchemeDictionaryDestination
-from installer.sources import WheelFile
-
 from plugport.deps.lockfile import LockedWheel
 from plugport.deps.wheels import inspect_wheel
 from plugport.errors import DependencyError, SignatureError
@@ -191,6 +187,11 @@ class WheelStore:
 def _install(wheel_file: Path, target: Path, name: str) -> dict[str, str]:
     """Install into ``target`` (purelib and platlib at its top; scripts, headers and data
     below ``.plugport-*`` where nothing imports them) and return each file's sha256."""
+    # Imported here: only installing needs it, not every host or CLI start.
+    from installer import install
+    from installer.destinations import SchemeDictionaryDestination
+    from installer.sources import WheelFile
+
     scheme = {
         "purelib": str(target),
         "platlib": str(target),
