@@ -13,7 +13,7 @@ from pathlib import Path
 
 from plugport.errors import InvalidInputError
 
-__all__ = ["created_directory", "write_atomic"]
+__all__ = ["created_directory", "remove_tree", "write_atomic"]
 
 
 @contextlib.contextmanager
@@ -51,3 +51,19 @@ def write_atomic(target: Path, data: bytes) -> None:
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a tree even where it was made read-only (a wheel-store entry): directories are
+    made writable for the owner first. What still cannot be removed is left, not raised."""
+    if path.is_symlink() or path.is_file():
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return
+    if not path.is_dir():
+        return
+    for item in [path, *path.rglob("*")]:  # rglob does not follow links
+        if item.is_dir() and not item.is_symlink():
+            with contextlib.suppress(OSError):
+                item.chmod(0o755)
+    shutil.rmtree(path, ignore_errors=True)

@@ -19,13 +19,11 @@ own lock, in development) and are installed only if their sha256 is the one the 
 from __future__ import annotations
 
 import base64
-import contextlib
 import csv
 import hashlib
 import json
 import os
 import posixpath
-import shutil
 import stat
 import subprocess
 import sys
@@ -35,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from plugport._dirs import remove_tree
 from plugport.deps.lockfile import LockedWheel
 from plugport.deps.wheels import inspect_wheel
 from plugport.errors import DependencyError, SignatureError
@@ -109,7 +108,7 @@ class WheelStore:
         if entry.is_dir():
             if self.verify(wheel) is None:
                 return entry
-            _remove(entry)  # damaged or interrupted: install it again
+            remove_tree(entry)  # damaged or interrupted: install it again
         facts = inspect_wheel(wheel_file, filename=wheel.filename)
         self.root.mkdir(parents=True, exist_ok=True)
         work = self.root / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
@@ -121,7 +120,7 @@ class WheelStore:
             make_read_only(work)
             os.rename(work, entry)
         except BaseException:
-            _remove(work)
+            remove_tree(work)
             raise
         return entry
 
@@ -178,7 +177,7 @@ class WheelStore:
             return removed
         for path in self.root.iterdir():
             if path.name.startswith(_TMP_PREFIX) or path.name not in keep:
-                _remove(path)
+                remove_tree(path)
                 if not path.name.startswith("."):
                     removed.append(path.name)
         return sorted(removed)
@@ -227,14 +226,3 @@ def make_read_only(root: Path) -> None:
             path.chmod(0o555)
         elif stat.S_ISREG(mode):
             path.chmod(0o555 if mode & stat.S_IXUSR else 0o444)
-
-
-def _remove(path: Path) -> None:
-    """Remove a (read-only) tree; what cannot be removed is left for the next collection."""
-    if not path.exists() and not path.is_symlink():
-        return
-    for item in [path, *path.rglob("*")] if path.is_dir() else []:
-        if item.is_dir() and not item.is_symlink():
-            with contextlib.suppress(OSError):
-                item.chmod(0o755)
-    shutil.rmtree(path, ignore_errors=True)

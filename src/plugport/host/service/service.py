@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from plugport._dirs import remove_tree
 from plugport._permissions import describe_permissions, permissions_beyond
 from plugport.errors import (
     ConflictError,
@@ -132,7 +132,7 @@ class HostService:
             trash = self.settings.data_dir / "deleted" / f"{name}-{secrets.token_hex(4)}"
             trash.parent.mkdir(parents=True, exist_ok=True)
             home.rename(trash)
-            await asyncio.to_thread(shutil.rmtree, trash, ignore_errors=True)
+            await asyncio.to_thread(remove_tree, trash)  # the wheel store is read-only
         return {"deleted": name, "tokens_revoked": revoked}
 
     def create_workspace(self, name: str, *, actor: str) -> tuple[dict[str, Any], str]:
