@@ -299,3 +299,18 @@ def test_the_check_loads_no_server_only_dependency() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_native_code_in_a_wheel_for_declared_platforms_is_a_warning(tmp_path: Path) -> None:
+    from tests._pypi import build_wheel
+    from tests.registry.test_publish_libraries import ELF, PLATFORM, handmade
+
+    files = {"fast/__init__.py": "X = 1\n", "fast/_speed.so": ELF}
+    tag = f"cp311-cp311-{PLATFORM}"
+    wheel = build_wheel(tmp_path / "house", "fast", "2.0", files, tag=tag)
+    declared = handmade(tmp_path / "declared", "1.0.0", [wheel], platforms=(PLATFORM,))
+    undeclared = handmade(tmp_path / "undeclared", "1.0.0", [wheel])
+    where = f"wheels/{wheel.name}!fast/_speed.so:1"
+    for path, level in ((declared, "warning"), (undeclared, "error")):
+        report = checks.check_path(path)
+        assert [(i.level, i.where) for i in report.items if i.check == "scan"] == [(level, where)]

@@ -176,8 +176,9 @@ def _scanned(
 
     try:
         # What scan_archive does, with the names and the manifest noted on the way.
+        platforms = validation.manifest.python.platforms if validation.manifest else []
         scan: ScanReport | None = scan_members(
-            tapped(archive.iter_members(file, shown_as=shown_as))
+            tapped(archive.iter_members(file, shown_as=shown_as)), platforms=platforms
         )
         problem = ""
     except PlugportError as exc:

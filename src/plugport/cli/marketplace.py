@@ -102,15 +102,27 @@ def _check_first(archive: Path) -> None:
 
 def _review_table(items: list[dict[str, Any]]) -> Table:
     table = Table(title="Waiting for review")
-    for column in ("plugin", "version", "highest finding", "permission changes"):
+    columns = ("plugin", "version", "highest finding", "permission changes", "library changes")
+    for column in columns:
         table.add_column(column)
     for item in items:
         version = item["version"]
         changes = ", ".join(sorted(item["permission_diff"])) or "none"
         table.add_row(
-            version["name"], version["version"], version["scan"]["highest"] or "-", changes
+            version["name"],
+            version["version"],
+            version["scan"]["highest"] or "-",
+            changes,
+            _library_changes(item.get("library_diff") or {}),
         )
     return table
+
+
+def _library_changes(diff: dict[str, list[dict[str, Any]]]) -> str:
+    parts = [f"+{d['name']} {d['version']}" for d in diff.get("added", [])]
+    parts += [f"-{d['name']} {d['version']}" for d in diff.get("removed", [])]
+    parts += [f"{d['name']} {d['from']} -> {d['to']}" for d in diff.get("changed", [])]
+    return ", ".join(parts) or "none"
 
 
 def review_list(registry: Registry = None, token: Token = None) -> None:
@@ -121,12 +133,17 @@ def review_list(registry: Registry = None, token: Token = None) -> None:
 
 
 def review_show(name: str, version: str, registry: Registry = None, token: Token = None) -> None:
-    """Scan findings and the permission diff against the last published version."""
+    """Scan findings, and the permission and library diffs against the last published version."""
     with reporting_errors():
         item = connect(registry, token).call("GET", f"/api/v1/review/{name}/{version}")
     out.print(f"{name} {version} (previous published: {item['previous_version'] or 'none'})")
     out.print_json(
-        data={"permission_diff": item["permission_diff"], "scan": item["version"]["scan"]}
+        data={
+            "permission_diff": item["permission_diff"],
+            "library_diff": item.get("library_diff") or {},
+            "python_dependencies": item["version"].get("python_dependencies"),
+            "scan": item["version"]["scan"],
+        }
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from email.message import Message
 from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -61,10 +62,15 @@ def wheel_problem(filename: str) -> str | None:
     return None
 
 
-def inspect_wheel(path: Path, *, filename: str | None = None) -> WheelFacts:
+def inspect_wheel(path: Path | IO[bytes], *, filename: str | None = None) -> WheelFacts:
     """The facts of the wheel at ``path`` (named ``filename``, default its own name), or
-    :class:`DependencyError` naming the wheel, the member and the rule it breaks."""
-    filename = filename or path.name
+    :class:`DependencyError` naming the wheel, the member and the rule it breaks. ``path`` may
+    also be an open binary file (the registry's scan reads wheels from memory); it then needs
+    ``filename``."""
+    if filename is None:
+        if not isinstance(path, Path):
+            raise TypeError("inspect_wheel: a file object needs filename=")
+        filename = path.name
     problem = wheel_problem(filename)
     if problem:
         raise DependencyError(problem, file=filename)

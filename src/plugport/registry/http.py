@@ -20,6 +20,7 @@ from plugport.registry.ratelimit import RateLimiter, TokenCheck, bucket
 __all__ = ["RegistryMiddleware", "RequestMetrics"]
 
 _UNLIMITED = ("/healthz", "/metrics")
+_REQUEST_SETTING = "the registry's max_request_bytes, PLUGPORT_MAX_REQUEST_BYTES"
 
 
 class RequestMetrics:
@@ -101,7 +102,10 @@ class RegistryMiddleware:
                 return
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_request_bytes:
-            message = f"the request body is {declared} bytes; at most {self.max_request_bytes}"
+            message = (
+                f"the request body is {declared} bytes; at most {self.max_request_bytes} "
+                f"({_REQUEST_SETTING})"
+            )
             await _send_json(send, 413, error_body("too_large", message), extra)
             self._observe(scope, method, 413, started)
             return
@@ -119,7 +123,9 @@ class RegistryMiddleware:
         try:
             await self.app(scope, counted_receive, responder.send)
         except _TooLarge:
-            message = f"the request body is more than {self.max_request_bytes} bytes"
+            message = (
+                f"the request body is more than {self.max_request_bytes} bytes ({_REQUEST_SETTING})"
+            )
             await _send_json(send, 413, error_body("too_large", message), extra)
             responder.status = 413
         self._observe(scope, method, responder.status, started)

@@ -209,6 +209,10 @@ class PluginVersion(Base):
     pinned for the namespace, so even this registry cannot alter an archive unnoticed."""
     manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
     scan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    libraries: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
+    """The locked Python libraries the archive ships (``registry.libraries.record``): name,
+    version, wheels with sha256, size and whether compiled. None for versions uploaded before
+    migration 0010, which recorded nothing."""
     yanked_reason: Mapped[str | None] = mapped_column(Text, default=None)
     review_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

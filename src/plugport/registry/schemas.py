@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "KeyCreate",
     "KeyPublic",
+    "LibraryPublic",
     "MemberCreate",
     "MemberPublic",
     "NamespaceCreate",
@@ -18,6 +19,7 @@ __all__ = [
     "TokenCreated",
     "TokenPublic",
     "VersionPublic",
+    "WheelPublic",
 ]
 
 
@@ -88,6 +90,23 @@ class KeyPublic(BaseModel):
     revoked_at: datetime | None
 
 
+class WheelPublic(BaseModel):
+    filename: str
+    sha256: str
+    size: int
+    compiled: bool
+    """The upload scan found native code in it (allowed for declared ``[python] platforms``)."""
+
+
+class LibraryPublic(BaseModel):
+    """A Python library the version ships, exactly as its ``plugport.lock`` pins it."""
+
+    name: str
+    version: str
+    compiled: bool
+    wheels: list[WheelPublic]
+
+
 class VersionPublic(BaseModel):
     name: str
     version: str
@@ -103,5 +122,14 @@ class VersionPublic(BaseModel):
     """``plugport`` and host applications -> the PEP 440 range this version works with."""
     dependencies: dict[str, str]
     """Other plugins -> the PEP 440 range this version needs: what a host resolves."""
+    python_requires: list[str]
+    """The manifest's ``[python] dependencies``: PEP 508 requirements, as the author wrote them."""
+    requires_python: str
+    """The manifest's ``[python] requires-python`` ("" when any)."""
+    python_platforms: list[str]
+    """The manifest's ``[python] platforms``: wheel platform tags compiled wheels are locked for."""
+    python_dependencies: list[LibraryPublic] | None
+    """The libraries the archive ships, from its lock (the wheels a host installs); ``None``
+    only for a version uploaded before the registry recorded them."""
     created_at: datetime
     published_at: datetime | None

@@ -4,8 +4,9 @@ command-line options, with units in the names."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["RegistrySettings"]
@@ -29,7 +30,12 @@ class RegistrySettings(BaseSettings):
     redis_url: str | None = None
     """Shares rate limits between registry nodes; without it they are per process."""
     max_archive_bytes: int = Field(default=20 * MIB, ge=1024)
+    """The largest plugin archive a publisher may upload. Everything inside counts: the code,
+    the assets and the wheels of the Python libraries the plugin ships (``[python]`` in its
+    manifest), so raise it for plugins with large libraries. Hosts have a cap of their own."""
     max_request_bytes: int = Field(default=21 * MIB, ge=1024)
+    """The largest request body. An upload's body is the archive, its signature and the form
+    around them; when only ``max_archive_bytes`` is set, this follows it (1 MiB above)."""
     index_ttl_s: int = Field(default=24 * 3600, ge=60)
     """How long a signed index is valid; hosts refuse an expired one."""
     index_key_file: Path | None = None
@@ -47,6 +53,19 @@ class RegistrySettings(BaseSettings):
     host_service_url: str | None = None
     """Where a host service runs (``https://apps.example.com``): plugin pages then link to
     ``{host_service_url}/workspaces?install=NAME``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _request_fits_archive(cls, data: Any) -> Any:
+        """A raised archive limit raises the request limit with it, so uploads of the new size
+        are not refused for the size of their request instead."""
+        if isinstance(data, dict) and "max_request_bytes" not in data:
+            try:
+                archive = int(data["max_archive_bytes"])
+            except (KeyError, TypeError, ValueError):
+                return data  # unset (the defaults agree) or invalid (its own field says so)
+            return {**data, "max_request_bytes": archive + MIB}
+        return data
 
     def index_key_path(self) -> Path:
         return self.index_key_file or self.data_dir / "registry-index.key"

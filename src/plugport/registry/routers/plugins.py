@@ -15,8 +15,9 @@ from fastapi.responses import StreamingResponse
 from plugport.archive import ArchiveLimits
 from plugport.errors import ArchiveLimitError, InvalidInputError, NotFoundError
 from plugport.registry.deps import Caller, SessionDep, SettingsDep, UploadDep
+from plugport.registry.libraries import python_table, shown
 from plugport.registry.models import PluginVersion
-from plugport.registry.schemas import VersionPublic
+from plugport.registry.schemas import LibraryPublic, VersionPublic
 from plugport.registry.services import catalog
 from plugport.registry.services import publish as publishing
 
@@ -26,6 +27,8 @@ MAX_SIGNATURE_BYTES = 16 * 1024
 
 
 def version_public(name: str, row: PluginVersion) -> VersionPublic:
+    python = python_table(row.manifest)
+    libraries = shown(row.libraries, row.manifest)
     return VersionPublic(
         name=name,
         version=row.version,
@@ -39,6 +42,12 @@ def version_public(name: str, row: PluginVersion) -> VersionPublic:
         permissions=row.manifest.get("permissions", {}),
         engines=row.manifest.get("engines") or {},
         dependencies=row.manifest.get("dependencies") or {},
+        python_requires=python["dependencies"],
+        requires_python=python["requires_python"],
+        python_platforms=python["platforms"],
+        python_dependencies=(
+            None if libraries is None else [LibraryPublic.model_validate(p) for p in libraries]
+        ),
         created_at=row.created_at,
         published_at=row.published_at,
     )
@@ -58,7 +67,10 @@ def _spooled(upload: UploadFile, max_bytes: int) -> Iterator[Path]:
                         "max_archive_bytes",
                         written,
                         max_bytes,
-                        f"the upload is more than {max_bytes} bytes",
+                        f"the archive is more than {max_bytes} bytes, this registry's limit for "
+                        "an archive with everything in it, the wheels of its Python libraries "
+                        "included; make it smaller, or ask the operator to raise the setting "
+                        "max_archive_bytes (PLUGPORT_MAX_ARCHIVE_BYTES)",
                     )
                 out.write(chunk)
         yield target

@@ -19,6 +19,10 @@ class SubmissionPublic(BaseModel):
     version: VersionPublic
     previous_version: str | None
     permission_diff: dict[str, Any]
+    library_diff: dict[str, list[dict[str, Any]]]
+    """Python libraries ``added`` and ``removed`` (``{name, version}``) and ``changed``
+    (``{name, from, to}``; ``from`` equals ``to`` when the same version ships other wheel files)
+    since the previous published version."""
 
 
 class DecisionCreate(BaseModel):
@@ -31,6 +35,7 @@ def _public(item: review.Submission) -> SubmissionPublic:
         version=version_public(item.name, item.version),
         previous_version=item.previous,
         permission_diff=item.permission_diff,
+        library_diff=item.library_diff,
     )
 
 

@@ -24,9 +24,10 @@ from plugport.errors import (
     SignatureError,
 )
 from plugport.registry.blobs import BlobStore
+from plugport.registry.libraries import check_locked_wheels, record
 from plugport.registry.models import Namespace, Plugin, PluginVersion, PublisherKey, utcnow
 from plugport.registry.orphans import InFlight
-from plugport.registry.scanner import ScanReport, scan_archive
+from plugport.registry.scanner import ScanReport, inspect_archive
 from plugport.registry.services import access, audit, namespaces, tokens
 from plugport.registry.services.tokens import Principal
 from plugport.versions import canonical_version, parse_version
@@ -163,7 +164,15 @@ def publish(
     digest, length = sha256_file(upload.archive)
     facts = signing.ArchiveFacts(manifest.name, manifest.version, digest, length)
     keyid = _verify(session, namespace.id, upload, facts)
-    report = scan_archive(upload.archive, limits=limits, shown_as=upload.shown_as)
+    scanned = inspect_archive(
+        upload.archive,
+        limits=limits,
+        shown_as=upload.shown_as,
+        platforms=manifest.python.platforms,
+    )
+    lock = check_locked_wheels(manifest, scanned.lock, scanned.wheels, shown_as=upload.shown_as)
+    libraries = record(lock, scanned.wheels)
+    report = scanned.report
     status = initial_status(namespace.trusted, report)
 
     if upload_in_flight is not None:
@@ -189,6 +198,7 @@ def publish(
             signature=upload.signature,
             manifest=manifest.model_dump(mode="json"),
             scan=report.as_dict(),
+            libraries=libraries,
             published_at=utcnow() if status == "published" else None,
         )
         session.add(version)
@@ -202,6 +212,7 @@ def publish(
             status=status,
             sha256=ref.sha256,
             highest_finding=report.highest,
+            libraries=[f"{package['name']}=={package['version']}" for package in libraries],
         )
         session.flush()
     except IntegrityError:  # a concurrent upload of the same name and version won the race

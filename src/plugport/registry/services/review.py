@@ -1,6 +1,6 @@
 """Human review: the queue of uploads waiting for a decision, what changed since the last
-published version (permissions first: that is what a reviewer must judge), and the decision,
-which is audited with its reason."""
+published version (permissions first: that is what a reviewer must judge; then the Python
+libraries it ships), and the decision, which is audited with its reason."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugport.errors import ConflictError, InvalidInputError, NotFoundError
+from plugport.registry.libraries import library_diff
 from plugport.registry.models import Plugin, PluginVersion, utcnow
 from plugport.registry.services import audit
 from plugport.registry.services.publish import refresh_latest
@@ -49,6 +50,9 @@ class Submission:
     version: PluginVersion
     previous: str | None
     permission_diff: dict[str, Any]
+    library_diff: dict[str, list[dict[str, Any]]]
+    """Libraries added, removed and changed since ``previous`` (see
+    :func:`plugport.registry.libraries.library_diff`)."""
 
 
 def _find(session: Session, name: str, version: str) -> tuple[Plugin, PluginVersion]:
@@ -75,7 +79,8 @@ def submission(session: Session, name: str, version: str) -> Submission:
         previous.manifest.get("permissions") if previous else None,
         row.manifest.get("permissions", {}),
     )
-    return Submission(name, row, previous.version if previous else None, diff)
+    libraries = library_diff(previous.libraries if previous else None, row.libraries)
+    return Submission(name, row, previous.version if previous else None, diff, libraries)
 
 
 def queue(session: Session, *, limit: int = 100) -> list[Submission]:

@@ -16,6 +16,8 @@ from plugport._permissions import describe_permissions
 from plugport.errors import InvalidInputError
 from plugport.manifest import CATEGORIES, PERMISSION_NAMES, Permissions
 from plugport.registry.deps import SessionDep
+from plugport.registry.libraries import python_table
+from plugport.registry.libraries import shown as libraries
 from plugport.registry.models import Plugin
 from plugport.registry.search import SearchQuery, search_backend
 from plugport.registry.search.query import MAX_PAGE, SORTS
@@ -177,6 +179,8 @@ def plugin_page(name: str, request: Request, session: SessionDep, user: User) ->
             "permissions": _permission_lines(shown.manifest),
             "engines": shown.manifest.get("engines") or {},
             "dependencies": shown.manifest.get("dependencies") or {},
+            "libraries": libraries(shown.libraries, shown.manifest),
+            "python": python_table(shown.manifest),
             "authors": shown.manifest.get("authors") or [],
             "chart": bar_chart(points),
             "reviews": reviews,

@@ -1,6 +1,6 @@
 """The review queue for tokens with the ``review`` scope: pending versions, one submission
-with its scan findings and permission changes, and the decision, made through the review
-service (which audits it)."""
+with its scan findings, permission changes and Python libraries, and the decision, made
+through the review service (which audits it)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from fastapi import APIRouter, Form, Request, Response
 from starlette.exceptions import HTTPException
 
 from plugport.registry.deps import SessionDep
+from plugport.registry.libraries import python_table
+from plugport.registry.libraries import shown as libraries
 from plugport.registry.services import review, tokens
 from plugport.registry.services.tokens import Principal
 from plugport.registry.web._common import HtmlRoute, User, check_csrf, redirect, render
@@ -53,7 +55,11 @@ def queue(request: Request, session: SessionDep, user: User) -> Response:
     reviewer = _reviewer(request, user)
     if isinstance(reviewer, Response):
         return reviewer
-    return render(request, "review_queue.html", {"queue": review.queue(session)})
+    rows = [
+        (item, libraries(item.version.libraries, item.version.manifest))
+        for item in review.queue(session)
+    ]
+    return render(request, "review_queue.html", {"queue": rows})
 
 
 @router.get("/review/{name}/{version}", name="web_review_item")
@@ -81,6 +87,9 @@ def _item_page(
         "row": found.version,
         "scan": found.version.scan,
         "diff": diff_rows(found.permission_diff),
+        "libraries": libraries(found.version.libraries, found.version.manifest),
+        "python": python_table(found.version.manifest),
+        "library_diff": found.library_diff,
         "error": error,
         "reason": "",
     }
