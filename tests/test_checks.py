@@ -302,7 +302,7 @@ def test_the_check_loads_no_server_only_dependency() -> None:
 
 
 def test_native_code_in_a_wheel_for_declared_platforms_is_a_warning(tmp_path: Path) -> None:
-    from tests._pypi import build_wheel
+    from plugport.testing.pypi import build_wheel
     from tests.registry.test_publish_libraries import ELF, PLATFORM, handmade
 
     files = {"fast/__init__.py": "X = 1\n", "fast/_speed.so": ELF}

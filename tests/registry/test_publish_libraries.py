@@ -26,7 +26,7 @@ from plugport.deps.locker import IndexOptions, lock_plugin
 from plugport.deps.lockfile import Lock, LockedPackage, LockedWheel
 from plugport.manifest import load_manifest
 from plugport.registry.settings import MIB, RegistrySettings
-from tests._pypi import LocalIndex, build_wheel, isolated_pip_env, wheel_from_installed
+from plugport.testing.pypi import LocalIndex, build_wheel, isolated_pip_env, wheel_from_installed
 from tests.conftest import RunCli
 from tests.registry.conftest import Registry, running
 from tests.registry.test_access import error_of

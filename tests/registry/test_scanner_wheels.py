@@ -13,7 +13,7 @@ import pytest
 
 from plugport.archive import ArchiveLimits, pack_tree
 from plugport.registry.scanner import ScanReport, inspect_archive, scan_archive, scan_upload
-from tests._pypi import build_wheel, wheel_from_installed
+from plugport.testing.pypi import build_wheel, wheel_from_installed
 from tests.conftest import snapshot
 
 Row = tuple[str, int, str, str]
