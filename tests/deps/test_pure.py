@@ -275,3 +275,17 @@ def test_sdists_and_odd_names_are_not_wheels() -> None:
     )
     assert "is not a wheel" in (wheel_problem("x.whl") or "")
     assert wheel_problem("x-1.0-py3-none-any.whl") is None
+
+
+def test_a_compression_bomb_wheel_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    path = build_wheel(
+        tmp_path,
+        "bomb",
+        "1.0",
+        {"bomb/__init__.py": "", "bomb/zeros.txt": b"\0" * (20 * 1024 * 1024)},
+    )
+    with pytest.raises(
+        DependencyError, match=r"member 'bomb/zeros.txt' is refused: it expands"
+    ) as caught:
+        inspect_wheel(path)
+    assert caught.value.package == "bomb"

@@ -128,6 +128,8 @@ def _check_members(filename: str, package: str, infos: list[zipfile.ZipInfo]) ->
         raise _refused(filename, package, exc.member, exc.reason) from None
     except ArchiveLimitError as exc:
         raise DependencyError(f"{filename}: {exc}", package=package, file=filename) from None
+    limits = archive.ArchiveLimits()
+    total = 0
     for info in infos:
         if PurePosixPath(info.filename).suffix == ".pth":
             reason = (
@@ -135,6 +137,23 @@ def _check_members(filename: str, package: str, infos: list[zipfile.ZipInfo]) ->
                 "plugin's control)"
             )
             raise _refused(filename, package, info.filename, reason)
+        total += info.file_size
+        expands = info.file_size > limits.ratio_floor_bytes and info.file_size > (
+            limits.max_ratio * max(info.compress_size, 1)
+        )
+        if expands:
+            reason = (
+                f"it expands {info.compress_size} bytes to {info.file_size} (more than "
+                f"{limits.max_ratio:.0f}x): a compression bomb"
+            )
+            raise _refused(filename, package, info.filename, reason)
+    if total > limits.max_unpacked_bytes:
+        raise DependencyError(
+            f"{filename} unpacks to {total} bytes, more than the {limits.max_unpacked_bytes} "
+            "a plugin's files may (max_unpacked_bytes)",
+            package=package,
+            file=filename,
+        )
 
 
 def _refused(filename: str, package: str, member: str, reason: str) -> DependencyError:

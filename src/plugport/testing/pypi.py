@@ -78,7 +78,9 @@ def build_wheel(
     path = dest / f"{dist}-{tag}.whl"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for member in sorted(members):
-            zf.writestr(zipfile.ZipInfo(member, _EPOCH), members[member])
+            info = zipfile.ZipInfo(member, _EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, members[member])
     return path
 
 
