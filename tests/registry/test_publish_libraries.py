@@ -11,7 +11,6 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from plugport.deps.locker import IndexOptions, lock_plugin
 from plugport.deps.lockfile import Lock, LockedPackage, LockedWheel
 from plugport.manifest import load_manifest
 from plugport.registry.settings import MIB, RegistrySettings
-from plugport.testing.pypi import LocalIndex, build_wheel, isolated_pip_env, wheel_from_installed
+from plugport.testing.pypi import LocalIndex, build_wheel
 from tests.conftest import RunCli
 from tests.registry.conftest import Registry, running
 from tests.registry.test_access import error_of
@@ -37,31 +36,6 @@ PLATFORM = "manylinux_2_28_x86_64"
 CODE = "from plugport.sdk import Plugin, hook\n\n\nclass Main(Plugin):\n    @hook('greet')\n" + (
     "    def greet(self, name):\n        return name\n"
 )
-
-
-@pytest.fixture(scope="module")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What the local index serves: the real markdown rebuilt from this environment, and a
-    small library in two versions, the second needing another."""
-    house = tmp_path_factory.mktemp("wheelhouse")
-    wheel_from_installed("markdown", house)
-    build_wheel(house, "tinyfmt", "1.0", {"tinyfmt/__init__.py": "def shout(x):\n    return x\n"})
-    build_wheel(
-        house,
-        "tinyfmt",
-        "1.1",
-        {"tinyfmt/__init__.py": "from tinyutil import BANG\n"},
-        requires=("tinyutil>=1",),
-    )
-    build_wheel(house, "tinyutil", "1.0", {"tinyutil.py": "BANG = '!'\n"})
-    return house
-
-
-@pytest.fixture
-def index(wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    isolated_pip_env(monkeypatch, tmp_path / "wheel-cache")
-    with LocalIndex(wheelhouse) as served:
-        yield served.url
 
 
 def source(
@@ -156,12 +130,12 @@ def archived_sha256(archive: Path, member: str) -> str:
 
 
 def test_libraries_are_stored_shown_and_diffed_between_versions(
-    registry: Registry, tmp_path: Path, index: str
+    registry: Registry, tmp_path: Path, index: LocalIndex
 ) -> None:
     publisher = Publisher(registry, tmp_path / "keys")
     reviewer = registry.token("rex", "review")
     first = source(tmp_path, "1.0.0", ["markdown>=3", "tinyfmt==1.0"])
-    lock = lock_plugin(first, index=IndexOptions(index_url=index))
+    lock = lock_plugin(first, index=IndexOptions(index_url=index.url))
     archive = pack_plugin(first, tmp_path / "dist").result.path
     md = lock.package("markdown")
     assert md is not None
@@ -232,7 +206,7 @@ def test_libraries_are_stored_shown_and_diffed_between_versions(
 
     # 1.1.0 drops markdown and moves tinyfmt to 1.1, which brings tinyutil.
     second = source(tmp_path, "1.1.0", ["tinyfmt==1.1"])
-    lock_plugin(second, index=IndexOptions(index_url=index))
+    lock_plugin(second, index=IndexOptions(index_url=index.url))
     again = publisher.upload(pack_plugin(second, tmp_path / "dist").result.path)
     assert again.status_code == 201, again.text
     expected = {
