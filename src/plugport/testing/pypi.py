@@ -78,9 +78,9 @@ def build_wheel(
     path = dest / f"{dist}-{tag}.whl"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for member in sorted(members):
-            info = zipfile.ZipInfo(member, _EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, members[member])
+            entry = zipfile.ZipInfo(member, _EPOCH)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(entry, members[member])
     return path
 
 
