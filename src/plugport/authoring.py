@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from plugport import _api_usage, archive, inspection, signing
+from plugport import _api_usage, archive, inspection, plugin_wheel, signing
 from plugport._dirs import created_directory
 from plugport._engines import raise_engine
 from plugport.deps.locker import cached_wheel
@@ -244,8 +244,11 @@ def _lock_problems(root: Path, manifest: Manifest) -> list[Problem]:
 
 def read_archive_manifest(path: Path, *, shown_as: str | None = None) -> Manifest:
     """The manifest inside an archive, read without unpacking anything; errors name the archive
-    ``shown_as`` (default: its path)."""
+    ``shown_as`` (default: its path). A ``.whl`` is a plugin wheel: its manifest is the one its
+    ``plugport.plugins`` entry point leads to (:mod:`plugport.plugin_wheel`)."""
     where = shown_as or str(path)
+    if path.suffix == plugin_wheel.WHEEL_SUFFIX:
+        return plugin_wheel.read_plugin_wheel(path, shown_as=where).manifest
     raw = archive.read_member(path, MANIFEST_FILENAME, shown_as=where)
     return parse_manifest_bytes(raw, source=f"{where}!{MANIFEST_FILENAME}")
 
