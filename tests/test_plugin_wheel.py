@@ -13,6 +13,7 @@ from plugport.authoring import archive_facts, read_archive_manifest, sign_archiv
 from plugport.errors import ArchiveError, PluginValidationError, SignatureError
 from plugport.signing import generate_private_key, write_keypair
 from tests._pypi import build_wheel
+from tests.conftest import RunCli
 
 ENTRY = "[plugport.plugins]\nacme.hello = acme_hello.plugin:Hello\n"
 MANIFEST = (
@@ -174,3 +175,20 @@ def test_a_wheel_that_is_no_plugin_is_not_signed(tmp_path: Path) -> None:
     with pytest.raises(PluginValidationError):
         sign_archive(path, private)
     assert not Path(f"{path}.sig").exists()
+
+
+# --- the author's commands ------------------------------------------------------------------
+
+
+def test_validate_and_publish_on_a_wheel(run_cli: RunCli, tmp_path: Path) -> None:
+    path = wheel(tmp_path / "dist")
+    validated = run_cli("validate", str(path))
+    assert validated.exit_code == 0, validated.output
+    broken = wheel(tmp_path / "broken", entry_points="")
+    refused = run_cli("validate", str(broken))
+    assert refused.exit_code != 0
+    assert "no [plugport.plugins] entry point" in refused.output
+    Path(f"{path}.sig").write_bytes(b"{}")
+    published = run_cli("publish", str(path), "--registry", "http://127.0.0.1:9")
+    assert published.exit_code == 1, published.output
+    assert "a registry takes .plugport archives" in published.output

@@ -254,13 +254,17 @@ def read_archive_manifest(path: Path, *, shown_as: str | None = None) -> Manifes
 
 
 def validate_path(path: Path) -> ValidationReport:
-    """Validate a plugin directory, or an archive by unpacking it safely into a scratch dir."""
+    """Validate a plugin directory, or an archive (or plugin wheel) by unpacking it safely into
+    a scratch dir."""
     if path.is_dir():
         return validate_tree(path)
     with tempfile.TemporaryDirectory(prefix="plugport-validate-") as scratch:
         target = Path(scratch) / "plugin"
         try:
-            archive.safe_unpack(path, target)
+            if path.suffix == plugin_wheel.WHEEL_SUFFIX:
+                plugin_wheel.unpack_plugin_wheel(path, target)  # laid out as a host runs it
+            else:
+                archive.safe_unpack(path, target)
         except PlugportError as exc:
             return ValidationReport(path=str(path), errors=[Problem("", str(exc))])
         report = validate_tree(target)

@@ -18,6 +18,7 @@ import pytest
 
 from plugport.archive import sha256_file
 from plugport.authoring import archive_facts
+from plugport.deps.locker import IndexOptions, lock_plugin
 from plugport.deps.lockfile import Lock, LockedPackage, LockedWheel
 from plugport.errors import (
     DependencyError,
@@ -31,7 +32,7 @@ from plugport.index import IndexEntry, public_key_document, sign_index
 from plugport.manifest import PythonDependencies
 from plugport.runtime.hooks import HookSpec
 from plugport.signing import ArchiveFacts, generate_private_key, key_id, public_key_pem, sign
-from tests._pypi import LocalIndex, build_wheel
+from tests._pypi import LocalIndex, build_wheel, isolated_pip_env, wheel_from_installed
 
 GREETER = """\
 from plugport.sdk import Plugin, hook
@@ -246,6 +247,47 @@ def test_a_locked_library_comes_from_the_same_index(scene: Scene) -> None:
     assert not (scene.home / "staging").exists() or not any((scene.home / "staging").iterdir())
 
 
+MARKDOWN_GREETER = """\
+import markdown
+
+from plugport.sdk import Plugin, hook
+
+
+class Hello(Plugin):
+    @hook("greet")
+    def greet(self, name):
+        return markdown.markdown("**" + name + "**")
+"""
+
+
+def test_a_plugin_locked_by_its_author_with_plugport_lock(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The author's flow: the manifest in the package, ``plugport lock`` against the index
+    (pip, confined to it), the wheel built with both inside, signed."""
+    isolated_pip_env(monkeypatch, tmp_path / "wheel-cache")
+    wheel_from_installed("markdown", scene.files)
+    package = tmp_path / "src" / "acme_md"
+    package.mkdir(parents=True)
+    text = manifest(
+        "acme.md", "1.0.0", "acme_md.plugin:Hello", '[python]\ndependencies = ["markdown"]\n'
+    )
+    (package / "plugport.toml").write_text(text)
+    lock_plugin(package, index=IndexOptions(index_url=scene.index.url))
+    files = {
+        "acme_md/__init__.py": "",
+        "acme_md/plugin.py": MARKDOWN_GREETER,
+        "acme_md/plugport.toml": text,
+        "acme_md/plugport.lock": (package / "plugport.lock").read_text(),
+    }
+    entry_points = "[plugport.plugins]\nacme.md = acme_md.plugin:Hello\n"
+    wheel = build_wheel(scene.files, "acme-md", "1.0.0", files, entry_points=entry_points)
+    scene.sign(wheel)
+    report, answers, _, _ = scene.install("acme.md", key=scene.pub)
+    assert report.installed == [("acme.md", "1.0.0", None)]
+    assert answers == ["<p><strong>Ada</strong></p>"]
+
+
 def test_the_operator_policy_allows_unsigned_wheels_and_it_is_audited(scene: Scene) -> None:
     wheel = scene.wheel(signed=False)
     report, answers, [row], trail = scene.install("acme.hello", host={"allow_unsigned_index": True})
@@ -449,7 +491,10 @@ def test_plain_http_is_refused_except_to_this_machine(scene: Scene, tmp_path: Pa
     assert f"http://files.example.com/{wheel.name}" in str(error)
 
 
-def test_a_registry_listing_another_sha256_is_refused(scene: Scene) -> None:
+def test_a_registry_listing_other_bytes_does_not_vouch(scene: Scene) -> None:
+    """A registry that lists the same version with another sha256 (its ``.plugport``, say)
+    vouches for those bytes, not for the wheel: no signature, so the operator's policy
+    decides."""
     wheel = scene.wheel(signed=False)
     registry_key = generate_private_key()
     entry = IndexEntry("acme.hello", "1.0.0", "ab" * 32, wheel.stat().st_size, "cd" * 32, False)
@@ -460,11 +505,21 @@ def test_a_registry_listing_another_sha256_is_refused(scene: Scene) -> None:
             return httpx.Response(200, json=public_key_document(registry_key))
         return httpx.Response(200, content=document)
 
-    options = {
+    options: dict[str, Any] = {
         "registries": ["https://registry.example.com"],
         "transport": httpx.MockTransport(registry),
-        "allow_unsigned_index": True,
     }
     error, _ = scene.refused("acme.hello", host=options)
     assert isinstance(error, SignatureError)
-    assert "it is not what the registry published" in str(error)
+    assert "https://registry.example.com lists acme.hello 1.0.0 with another sha256" in str(error)
+    report, _, [row], _ = scene.install("acme.hello", host=options | {"allow_unsigned_index": True})
+    assert report.unsigned == ["acme.hello"]
+    assert row.key_id == ""
+
+
+def test_offline_is_refused_before_any_request(scene: Scene) -> None:
+    scene.wheel()
+    error, _ = scene.refused("acme.hello", key=scene.pub, host={"offline": True})
+    assert isinstance(error, InvalidInputError)
+    assert "needs the network; drop --offline" in str(error)
+    assert scene.index.requests == []

@@ -484,20 +484,28 @@ class Fetcher:
                 "writes beside the wheel",
             )
         manifest = read_archive_manifest(wheel, shown_as=url)
-        listed = self._listed(manifest.name, manifest.version, digest, url, trust_new_key)
+        listed, unlike = self._listed(manifest.name, manifest.version, digest, trust_new_key)
         if listed is not None:
-            return self.installer.stage_wheel(
-                wheel, source=url, libraries_from=libraries, listed=listed
+            entry, trusted = listed
+            staged = self.installer.stage_wheel(
+                wheel, source=url, libraries_from=libraries, listed=entry
             )
+            self._pin(trusted)
+            return staged
         if self.allow_unsigned_index:
             return self.installer.stage_wheel(
                 wheel, source=url, libraries_from=libraries, unsigned=True
             )
-        vouch = (
-            "no configured registry's signed index lists it"
-            if self.clients
-            else "no registry is configured to vouch for it"
-        )
+        if unlike:
+            vouch = (
+                f"{', '.join(unlike)} list{'s' if len(unlike) == 1 else ''} "
+                f"{manifest.name} {manifest.version} with another sha256 (a .plugport archive's, "
+                "say), so no registry vouches for this wheel"
+            )
+        elif self.clients:
+            vouch = "no configured registry's signed index lists it"
+        else:
+            vouch = "no registry is configured to vouch for it"
         raise SignatureError(
             "signature",
             f"{url}: {manifest.name} {manifest.version} has no signature "
@@ -508,12 +516,13 @@ class Fetcher:
         )
 
     def _listed(
-        self, name: str, version: str, digest: str, url: str, trust_new_key: bool
-    ) -> IndexEntry | None:
-        """The entry of a configured registry's signed index that vouches for ``name``
-        ``version`` with this sha256, or ``None`` when no registry lists that version. A
-        registry that lists it with another sha256 is a refusal: the wheel is not what the
-        registry published."""
+        self, name: str, version: str, digest: str, trust_new_key: bool
+    ) -> tuple[tuple[IndexEntry, TrustedIndex] | None, list[str]]:
+        """The entry of a configured registry's signed index that lists ``name`` ``version``
+        with this sha256 (and the index, to pin once the wheel is staged), or ``None``; and the
+        registries that list that version with another sha256 (they vouch for other bytes, such
+        as the version's ``.plugport`` archive, not for this wheel)."""
+        unlike = []
         for client in self.clients:
             try:
                 trusted = self._trusted_index(client, [(name, version)])
@@ -528,12 +537,8 @@ class Fetcher:
             if entry is None:
                 continue
             if entry.sha256 != digest:
-                raise SignatureError(
-                    "archive",
-                    f"{url} has sha256 {digest[:16]}…, but {client.url}'s signed index lists "
-                    f"{name} {version} with sha256 {entry.sha256[:16]}…: it is not what the "
-                    "registry published",
-                )
+                unlike.append(client.url)
+                continue
             namespace = name.split(".", 1)[0]
             check_publisher_key(
                 namespace,
@@ -541,9 +546,8 @@ class Fetcher:
                 self.state.publisher_keys(namespace),
                 trust_new_key=trust_new_key,
             )
-            self._pin(trusted)
-            return entry
-        return None
+            return (entry, trusted), unlike
+        return None, unlike
 
     def _reporter(self, what: str) -> Callable[[int, int], None] | None:
         progress = self.progress
