@@ -34,6 +34,7 @@ __all__ = [
     "check_members",
     "iter_members",
     "iter_source_files",
+    "member_names",
     "pack_tree",
     "read_member",
     "safe_unpack",
@@ -396,6 +397,18 @@ def read_member(
         detail = f"{name} is larger than {max_bytes} bytes"
         raise ArchiveLimitError("max_bytes", len(data), max_bytes, detail, path=where)
     return data
+
+
+def member_names(
+    archive: Path, *, limits: ArchiveLimits = ArchiveLimits(), shown_as: str | None = None
+) -> tuple[str, ...]:
+    """The names of every member, after the same checks ``safe_unpack`` makes, reading only the
+    zip's directory. Errors name the archive ``shown_as`` (default: its path)."""
+    where = shown_as or str(archive)
+    with _open_zip(archive, limits, where) as zf:
+        infos = zf.infolist()
+        check_members(infos, limits=limits, path=where)
+    return tuple(info.filename for info in infos)
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from plugport import _api_usage, archive, inspection, signing
+from plugport import _api_usage, archive, inspection, plugin_wheel, signing
 from plugport._dirs import created_directory, write_atomic
 from plugport._engines import raise_engine
 from plugport.deps.locker import cached_wheel
@@ -243,20 +243,27 @@ def _lock_problems(root: Path, manifest: Manifest) -> list[Problem]:
 
 def read_archive_manifest(path: Path, *, shown_as: str | None = None) -> Manifest:
     """The manifest inside an archive, read without unpacking anything; errors name the archive
-    ``shown_as`` (default: its path)."""
+    ``shown_as`` (default: its path). A ``.whl`` is a plugin wheel: its manifest is the one its
+    ``plugport.plugins`` entry point leads to (:mod:`plugport.plugin_wheel`)."""
     where = shown_as or str(path)
+    if path.suffix == plugin_wheel.WHEEL_SUFFIX:
+        return plugin_wheel.read_plugin_wheel(path, shown_as=where).manifest
     raw = archive.read_member(path, MANIFEST_FILENAME, shown_as=where)
     return parse_manifest_bytes(raw, source=f"{where}!{MANIFEST_FILENAME}")
 
 
 def validate_path(path: Path) -> ValidationReport:
-    """Validate a plugin directory, or an archive by unpacking it safely into a scratch dir."""
+    """Validate a plugin directory, or an archive (or plugin wheel) by unpacking it safely into
+    a scratch dir."""
     if path.is_dir():
         return validate_tree(path)
     with tempfile.TemporaryDirectory(prefix="plugport-validate-") as scratch:
         target = Path(scratch) / "plugin"
         try:
-            archive.safe_unpack(path, target)
+            if path.suffix == plugin_wheel.WHEEL_SUFFIX:
+                plugin_wheel.unpack_plugin_wheel(path, target)  # laid out as a host runs it
+            else:
+                archive.safe_unpack(path, target)
         except PlugportError as exc:
             return ValidationReport(path=str(path), errors=[Problem("", str(exc))])
         report = validate_tree(target)

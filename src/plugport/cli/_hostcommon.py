@@ -61,25 +61,59 @@ def _registries(given: list[str] | None) -> list[str]:
 
 
 POLICY_FILE = "policy.toml"
+UNSIGNED_INDEX_ENV = "PLUGPORT_ALLOW_UNSIGNED_INDEX"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def _policy(home: Path) -> dict[str, Any]:
+    """``HOME/policy.toml``, the operator's policy for this home (empty when there is none)."""
+    import tomllib
+
+    path = home / POLICY_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInputError(f"{path}: not a valid policy ({exc})") from None
 
 
 def _preapproved(home: Path) -> Any:
     """``HOME/policy.toml``'s ``[preapproved]`` table (the manifest's permission vocabulary):
     what an unattended install or update may be granted without asking."""
-    import tomllib
-
     from pydantic import ValidationError
 
     from plugport.manifest import Permissions
 
-    path = home / POLICY_FILE
-    if not path.is_file():
+    policy = _policy(home)
+    if "preapproved" not in policy:
         return None
     try:
-        data = tomllib.loads(path.read_text())
-        return Permissions.model_validate(data.get("preapproved", {}))
-    except (tomllib.TOMLDecodeError, ValidationError) as exc:
-        raise InvalidInputError(f"{path}: not a valid policy ({exc})") from None
+        return Permissions.model_validate(policy["preapproved"])
+    except ValidationError as exc:
+        raise InvalidInputError(f"{home / POLICY_FILE}: not a valid policy ({exc})") from None
+
+
+def _allow_unsigned_index(home: Path) -> bool:
+    """Whether the operator allows plugin wheels from a package index with no signature (and
+    no registry listing them): ``allow_unsigned_index = true`` in ``HOME/policy.toml``, or
+    ``PLUGPORT_ALLOW_UNSIGNED_INDEX=1`` in the environment (which, when set, decides either
+    way). Never a flag of the install
+    command: the one who types ``plugport install`` is not necessarily the one who decides."""
+    env = os.environ.get(UNSIGNED_INDEX_ENV)
+    if env is not None:  # set: it decides, either way
+        if env.strip().lower() in _TRUE + _FALSE:
+            return env.strip().lower() in _TRUE
+        raise InvalidInputError(
+            f"{UNSIGNED_INDEX_ENV}={env!r}: write 1 (allow unsigned index installs) or 0"
+        )
+    value = _policy(home).get("allow_unsigned_index", False)
+    if not isinstance(value, bool):
+        raise InvalidInputError(
+            f"{home / POLICY_FILE}: allow_unsigned_index must be true or false, not {value!r}"
+        )
+    return value
 
 
 def _ask(yes: bool) -> Any:
@@ -153,6 +187,7 @@ def run_host(
             registries=_registries(registry),
             consent=_ask(yes),
             preapproved=_preapproved(home_dir(home)),
+            allow_unsigned_index=_allow_unsigned_index(home_dir(home)),
             offline=offline,
             sandbox=sandbox,  # type: ignore[arg-type]
             progress=on_progress,

@@ -50,7 +50,14 @@ def install(  # noqa: PLR0917 one parameter per command-line option
     yes: Yes = False,
     trust_new_key: TrustNewKey = False,
     key: Annotated[
-        Path | None, typer.Option("--key", help="Publisher key for a file or URL.")
+        Path | None, typer.Option("--key", help="Publisher key for a file, URL or index wheel.")
+    ] = None,
+    index_url: Annotated[
+        str | None,
+        typer.Option(
+            "--index-url",
+            help="A PEP 503/691 package index: each NAME[==VERSION] is a plugin wheel on it.",
+        ),
     ] = None,
     offline: Offline = False,
     sandbox: Sandbox = "strict",
@@ -59,7 +66,9 @@ def install(  # noqa: PLR0917 one parameter per command-line option
     report = run_host(
         home,
         registry,
-        lambda host: host.install(*plugins, trust_new_key=trust_new_key, key=key),
+        lambda host: host.install(
+            *plugins, trust_new_key=trust_new_key, key=key, index_url=index_url
+        ),
         app=app,
         app_version=app_version,
         offline=offline,
@@ -70,6 +79,11 @@ def install(  # noqa: PLR0917 one parameter per command-line option
     for name, version, previous in report.installed:
         was = f" (was {previous})" if previous else ""
         out.print(f"installed {name} {version}{was}")
+    for name in report.unsigned:
+        err.print(
+            f"[yellow]{name} is unsigned[/]: installed from the package index because this "
+            "host's policy allows unsigned index installs (allow_unsigned_index)"
+        )
     _needs_settings(report)
     if not report.installed:
         out.print("nothing to do: already installed")

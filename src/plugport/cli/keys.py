@@ -42,14 +42,18 @@ def keygen(
 
 def sign(
     archive: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="The .plugport file.")
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="The .plugport file, or a plugin wheel (.whl)."
+        ),
     ],
     key: Annotated[Path, typer.Option("--key", "-k", help="Private key file.")] = DEFAULT_KEY,
     protect: Annotated[
         bool, typer.Option("--passphrase", help="Ask for the key's passphrase.")
     ] = False,
 ) -> None:
-    """Sign an archive: writes ARCHIVE.sig binding its name, version, sha256 and length."""
+    """Sign an archive or a plugin wheel: writes ARCHIVE.sig binding its name, version, sha256
+    and length."""
     with reporting_errors():
         target, facts, keyid = authoring.sign_archive(
             archive, key.expanduser(), passphrase=passphrase(ask=protect)
@@ -61,7 +65,10 @@ def sign(
 
 def verify(
     archive: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="The .plugport file.")
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="The .plugport file, or a plugin wheel (.whl)."
+        ),
     ],
     key: Annotated[Path, typer.Option("--key", "-k", exists=True, help="Publisher's .pub file.")],
     sig: Annotated[

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from plugport.cli._output import EXIT_FAILED, err, out, reporting_errors
 from plugport.cli._registry import connect, save_credentials
+from plugport.errors import InvalidInputError
 
 __all__ = ["register"]
 
@@ -55,6 +56,12 @@ def publish(
     from plugport.authoring import read_archive_manifest
 
     with reporting_errors():
+        if archive.suffix == ".whl":
+            raise InvalidInputError(
+                f"{archive}: a registry takes .plugport archives (plugport pack); a plugin "
+                "wheel is published to a package index and installed with "
+                "plugport install --index-url"
+            )
         signature = sig or archive.with_name(archive.name + ".sig")
         manifest = read_archive_manifest(archive)
         if not skip_check:

@@ -9,6 +9,7 @@ namespace's keys are revalidated once however many of its plugins are verified."
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
@@ -16,9 +17,15 @@ from pathlib import Path
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from packaging.utils import parse_wheel_filename
 
+from plugport.authoring import read_archive_manifest
+from plugport.deps.libraries import running_tags
+from plugport.deps.lockfile import LOCK_FILENAME, LockedWheel
 from plugport.errors import (
     ArchiveLimitError,
+    DependencyError,
+    InvalidInputError,
     NotFoundError,
     OfflineError,
     PlugportError,
@@ -26,8 +33,10 @@ from plugport.errors import (
     SignatureError,
     TrustError,
 )
+from plugport.host._index_rules import choose_wheel, parse_index_requirement
 from plugport.host.client import RegistryClient
 from plugport.host.install import HostPaths, Installer, Staged
+from plugport.host.package_index import PackageIndex
 from plugport.host.resolver import Candidate, Requirement, Resolution, resolve
 from plugport.host.sources import Source
 from plugport.host.state import HostState
@@ -38,8 +47,9 @@ from plugport.host.trust import (
     index_entry,
     registry_key,
 )
-from plugport.index import SignedIndex
+from plugport.index import IndexEntry, SignedIndex
 from plugport.signing import (
+    SIGNATURE_SUFFIX,
     key_id,
     load_public_key,
     public_key_from_pem,
@@ -95,6 +105,8 @@ class Fetcher:
         offline: bool,
         actor: str,
         progress: Progress | None,
+        allow_unsigned_index: bool = False,
+        index_transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.paths = paths
         self.state = state
@@ -104,6 +116,10 @@ class Fetcher:
         self.offline = offline
         self.actor = actor
         self.progress = progress
+        self.allow_unsigned_index = allow_unsigned_index
+        """The operator's policy: a plugin wheel from a package index may be installed with
+        no signature and no registry vouching for it (marked, and audited, as unsigned)."""
+        self.index_transport = index_transport
 
     async def resolved(
         self,
@@ -159,18 +175,21 @@ class Fetcher:
             self.installer.discard(staged)
             raise
         for trusted in indexes.values():  # only once everything verified: move the pins on
-            if self.state.registry(trusted.pin.url) is None:
-                how = "configured" if trusted.pin.url in self.registry_keys else "first use"
-                self.state.audit(
-                    "trust-registry",
-                    trusted.pin.url,
-                    "ok",
-                    actor=self.actor,
-                    key_id=trusted.pin.key_id,
-                    how=how,
-                )
-            self.state.pin_registry(trusted.pin)
+            self._pin(trusted)
         return staged
+
+    def _pin(self, trusted: TrustedIndex) -> None:
+        if self.state.registry(trusted.pin.url) is None:
+            how = "configured" if trusted.pin.url in self.registry_keys else "first use"
+            self.state.audit(
+                "trust-registry",
+                trusted.pin.url,
+                "ok",
+                actor=self.actor,
+                key_id=trusted.pin.key_id,
+                how=how,
+            )
+        self.state.pin_registry(trusted.pin)
 
     def _trusted_index(
         self, client: RegistryClient, wanted: Collection[tuple[str, str]]
@@ -299,6 +318,10 @@ class Fetcher:
             return staged
         if source.kind == "url":
             return await asyncio.to_thread(self._url, source.text, trust_new_key, key)
+        if source.kind == "index" and source.index_url is not None:
+            return await asyncio.to_thread(
+                self._from_package_index, source.index_url, source.text, trust_new_key, key
+            )
         return await asyncio.to_thread(
             self._file, Path(source.text), source.text, "file", trust_new_key, key
         )
@@ -368,6 +391,223 @@ class Fetcher:
             f"no key {signer[:16]}… known for {namespace}: pass --key PUBLISHER.pub "
             "or configure a registry that lists it",
         )
+
+    # --- plugin wheels on a package index ------------------------------------------------------
+
+    def _from_package_index(
+        self, index_url: str, text: str, trust_new_key: bool, key: Path | None
+    ) -> Staged:
+        """The best wheel of ``text`` on the index, downloaded, trusted (its ``.sig``, a
+        registry's signed index, or the operator's policy for unsigned wheels) and staged with
+        its locked libraries from the same index. Every refusal of trust is audited."""
+        requirement = parse_index_requirement(text)
+        if self.offline:
+            raise InvalidInputError(
+                f"{text}: installing from the package index {index_url} needs the network; "
+                "drop --offline"
+            )
+        limit = self.installer.limits.max_archive_bytes
+        with (
+            PackageIndex(index_url, transport=self.index_transport) as index,
+            tempfile.TemporaryDirectory(dir=self.paths.staging, prefix="index-") as scratch,
+        ):
+            page, files = index.project(requirement.project)
+            chosen = choose_wheel(
+                files,
+                requirement,
+                tags=running_tags(),
+                python_version=".".join(map(str, sys.version_info[:3])),
+                page_url=page,
+            )
+            wheel = Path(scratch) / _safe_filename(chosen.filename, chosen.url)
+            report = self._reporter(chosen.filename)
+            digest, _ = index.download(chosen, wheel, max_bytes=limit, progress=report)
+            signature = index.optional(chosen.url + SIGNATURE_SUFFIX, max_bytes=_MAX_SIG_BYTES)
+            libraries = _IndexLibraries(index, Path(scratch) / "libraries", limit)
+            try:
+                staged = self._trusted_wheel(
+                    wheel, chosen.url, digest, signature, libraries, trust_new_key, key
+                )
+            except SignatureError as exc:
+                self.state.audit("verify", chosen.url, "refused", actor=self.actor, reason=str(exc))
+                raise
+        wanted = requirement.plugin_name
+        if wanted is not None and staged.name != wanted:
+            self.installer.discard([staged])
+            raise InvalidInputError(
+                f"{text}: {chosen.url} is the plugin {staged.name}, not {wanted}; install it "
+                f"by its own name, or by the project name {requirement.project}"
+            )
+        if not staged.key_id:
+            self.state.audit(
+                "install-unsigned",
+                staged.name,
+                "ok",
+                actor=self.actor,
+                version=staged.version,
+                url=chosen.url,
+                sha256=digest,
+                reason="no signature and no registry lists it; the host policy "
+                "allow_unsigned_index allows it",
+            )
+        return staged
+
+    def _trusted_wheel(  # noqa: PLR0917 the wheel, where it came from, and how to trust it
+        self,
+        wheel: Path,
+        url: str,
+        digest: str,
+        signature: bytes | None,
+        libraries: _IndexLibraries,
+        trust_new_key: bool,
+        key: Path | None,
+    ) -> Staged:
+        if signature is not None:
+            signer = signer_key_id(signature)
+            namespace = signing_facts_namespace(signature)
+            public = self._publisher_key(namespace, signer, key)
+            check_publisher_key(
+                namespace, signer, self.state.publisher_keys(namespace), trust_new_key=trust_new_key
+            )
+            return self.installer.stage_wheel(
+                wheel,
+                source=url,
+                libraries_from=libraries,
+                signature=signature,
+                publisher_key=public,
+            )
+        if key is not None:
+            raise SignatureError(
+                "signature",
+                f"{url}{SIGNATURE_SUFFIX}: no signature beside the wheel, so --key {key} has "
+                "nothing to verify; ask its publisher to publish the .sig that `plugport sign` "
+                "writes beside the wheel",
+            )
+        manifest = read_archive_manifest(wheel, shown_as=url)
+        listed, unlike = self._listed(manifest.name, manifest.version, digest, trust_new_key)
+        if listed is not None:
+            entry, trusted = listed
+            staged = self.installer.stage_wheel(
+                wheel, source=url, libraries_from=libraries, listed=entry
+            )
+            self._pin(trusted)
+            return staged
+        if self.allow_unsigned_index:
+            return self.installer.stage_wheel(
+                wheel, source=url, libraries_from=libraries, unsigned=True
+            )
+        if unlike:
+            vouch = (
+                f"{', '.join(unlike)} list{'s' if len(unlike) == 1 else ''} "
+                f"{manifest.name} {manifest.version} with another sha256 (a .plugport archive's, "
+                "say), so no registry vouches for this wheel"
+            )
+        elif self.clients:
+            vouch = "no configured registry's signed index lists it"
+        else:
+            vouch = "no registry is configured to vouch for it"
+        raise SignatureError(
+            "signature",
+            f"{url}: {manifest.name} {manifest.version} has no signature "
+            f"({url}{SIGNATURE_SUFFIX} does not exist) and {vouch}; ask its publisher to "
+            "publish the .sig that `plugport sign` writes beside the wheel, or, if this host "
+            "may run unsigned plugins from this index, set allow_unsigned_index = true in the "
+            "host home's policy.toml (or PLUGPORT_ALLOW_UNSIGNED_INDEX=1)",
+        )
+
+    def _listed(
+        self, name: str, version: str, digest: str, trust_new_key: bool
+    ) -> tuple[tuple[IndexEntry, TrustedIndex] | None, list[str]]:
+        """The entry of a configured registry's signed index that lists ``name`` ``version``
+        with this sha256 (and the index, to pin once the wheel is staged), or ``None``; and the
+        registries that list that version with another sha256 (they vouch for other bytes, such
+        as the version's ``.plugport`` archive, not for this wheel)."""
+        unlike = []
+        for client in self.clients:
+            try:
+                trusted = self._trusted_index(client, [(name, version)])
+            except TrustError:
+                raise
+            except PlugportError:
+                continue  # unreachable, or offline with nothing cached: it vouches for nothing
+            entry = next(
+                (e for e in trusted.index.entries if (e.name, e.version) == (name, version)),
+                None,
+            )
+            if entry is None:
+                continue
+            if entry.sha256 != digest:
+                unlike.append(client.url)
+                continue
+            namespace = name.split(".", 1)[0]
+            check_publisher_key(
+                namespace,
+                entry.key_id,
+                self.state.publisher_keys(namespace),
+                trust_new_key=trust_new_key,
+            )
+            return (entry, trusted), unlike
+        return None, unlike
+
+    def _reporter(self, what: str) -> Callable[[int, int], None] | None:
+        progress = self.progress
+        if progress is None:
+            return None
+        return lambda done, total: progress(what, done, total)
+
+
+_MAX_SIG_BYTES = 64 * 1024
+
+
+class _IndexLibraries:
+    """A plugin wheel's locked libraries, fetched from the index it came from by file name and
+    kept only if each has the sha256 its lock names (the lock is inside the trusted wheel)."""
+
+    def __init__(self, index: PackageIndex, directory: Path, max_bytes: int) -> None:
+        self.index = index
+        self.directory = directory
+        self.max_bytes = max_bytes
+
+    def __call__(self, locked: LockedWheel) -> Path:
+        project = parse_wheel_filename(locked.filename)[0]
+        try:
+            page, files = self.index.project(project)
+        except NotFoundError:
+            page, files = f"{self.index.url} (no page for {project})", []
+        found = next((f for f in files if f.filename == locked.filename), None)
+        if found is None:
+            raise DependencyError(
+                f"{locked.filename}, which the plugin's {LOCK_FILENAME} names, is not on the "
+                f"package index: {page} does not list it; its publisher must upload it to "
+                "the same index as the plugin",
+                package=project,
+                file=locked.filename,
+            )
+        if found.sha256 is not None and found.sha256 != locked.sha256:
+            raise DependencyError(
+                f"the package index lists {locked.filename} with sha256 {found.sha256[:16]}…, "
+                f"but the plugin's {LOCK_FILENAME} names {locked.sha256[:16]}…: it is not the "
+                "file the plugin was locked with; nothing was installed",
+                package=project,
+                file=locked.filename,
+            )
+        self.directory.mkdir(exist_ok=True)
+        path = self.directory / _safe_filename(locked.filename, found.url)
+        digest, _ = self.index.download(found, path, max_bytes=self.max_bytes)
+        if digest != locked.sha256:
+            raise DependencyError(
+                f"{found.url} has sha256 {digest[:16]}…, but the plugin's {LOCK_FILENAME} "
+                f"names {locked.sha256[:16]}… for {locked.filename}; nothing was installed",
+                package=project,
+                file=locked.filename,
+            )
+        return path
+
+
+def _safe_filename(filename: str, url: str) -> str:
+    if not filename or "/" in filename or "\\" in filename or filename.startswith("."):
+        raise InvalidInputError(f"{url}: {filename!r} is not a file name")
+    return filename
 
 
 _KeysSeen = dict[tuple[str, str], dict[str, dict[str, object]]]

@@ -59,6 +59,9 @@ class InstallReport:
     needs_settings: dict[str, list[str]] = field(default_factory=dict)
     """Plugins put in place disabled because settings their schema requires are missing:
     name -> the keys. Set them (:meth:`PluginHost.set_setting`), then enable the plugin."""
+    unsigned: list[str] = field(default_factory=list)
+    """Plugins put in place from a package index with no signature (the host's policy
+    ``allow_unsigned_index`` allowed it): name each one to the operator."""
 
 
 class _Hooks:
@@ -110,11 +113,16 @@ class PluginHost:
         supervisor_config: SupervisorConfig | None = None,
         progress: Progress | None = None,
         read_only: bool = False,
+        allow_unsigned_index: bool = False,
     ) -> None:
         """``read_only``: for commands that only read (list, status, audit, search, info,
         check-updates). A home that does not exist yet is read as empty and nothing is created
         for it: no directory, no state file, registry metadata cached in memory only; changing
-        what is installed is refused."""
+        what is installed is refused.
+
+        ``allow_unsigned_index``: the operator's policy that a plugin wheel from a package index
+        with no signature, and no registry's signed index listing it, may still be installed
+        (marked unsigned, and audited); off by default, and no install option turns it on."""
         self.app = app
         self.app_version = app_version
         self.paths = HostPaths(Path(home).absolute())  # workers need absolute paths
@@ -158,6 +166,7 @@ class PluginHost:
             offline=offline,
             actor=self.actor,
             progress=progress,
+            allow_unsigned_index=allow_unsigned_index,
         )
         self.logs = PluginLogs(self.paths.logs)
         """Each plugin's log lines, written while the runtime runs (``plugport logs``)."""
@@ -317,17 +326,25 @@ class PluginHost:
     # --- changing what is installed -----------------------------------------------------------
 
     async def install(
-        self, *specs: str, trust_new_key: bool = False, key: Path | None = None
+        self,
+        *specs: str,
+        trust_new_key: bool = False,
+        key: Path | None = None,
+        index_url: str | None = None,
     ) -> InstallReport:
         """Install each of ``specs`` (registry requirements, URLs, archives, directories) with
-        whatever they depend on, all or nothing."""
+        whatever they depend on, all or nothing. With ``index_url`` (a PEP 503/691 package
+        index), a name is a plugin wheel on that index (``acme.hello``, ``acme-hello==1.0``)."""
         if not specs:
             raise InvalidInputError("nothing to install; name at least one plugin")
         self._writable("install")
         await self.start_runtime()
         async with self._lock:
             sources = [
-                parse_source(s, is_file=Path(s).is_file(), is_dir=Path(s).is_dir()) for s in specs
+                parse_source(
+                    s, is_file=Path(s).is_file(), is_dir=Path(s).is_dir(), index_url=index_url
+                )
+                for s in specs
             ]
             staged: list[Staged] = []
             try:
@@ -361,6 +378,12 @@ class PluginHost:
             for name in targets:
                 if name not in installed:
                     raise NotFoundError("installed plugin", name)
+                if installed[name].source_kind == "index":
+                    raise InvalidInputError(
+                        f"{name} was installed from the package index file "
+                        f"{installed[name].source}; update it by installing from its index "
+                        f"again: plugport install --index-url INDEX_URL {name}"
+                    )
                 if installed[name].source_kind != "registry":
                     raise InvalidInputError(
                         f"{name} was installed from {installed[name].source_kind} "
@@ -589,6 +612,9 @@ class PluginHost:
                 (j.name, j.version, j.previous.version if j.previous else None) for j in journals
             ],
             needs_settings=needs,
+            unsigned=[
+                item.name for item in staged if item.source_kind == "index" and not item.key_id
+            ],
         )
         for name, _, _ in report.installed:
             await self._report(self._installed(name), "install")

@@ -38,6 +38,7 @@ from plugport.errors import PluginValidationError, PlugportError, SignatureError
 from plugport.host.state import HostState, Installation, Journal
 from plugport.index import IndexEntry
 from plugport.manifest import Manifest, load_manifest
+from plugport.plugin_wheel import unpack_plugin_wheel
 
 __all__ = ["FAILPOINTS", "HostPaths", "Installer", "Staged", "failpoint"]
 
@@ -150,6 +151,75 @@ class Installer:
         """Check ``archive`` before reading anything in it: its sha256 and length against the
         signed index entry (when from a registry), then the publisher's signature over its
         facts; only then unpack it (safely) into staging and validate the tree."""
+        manifest, digest, keyid = self._verified(archive, signature, publisher_key, expected)
+        failpoint("staged")
+        work = self.paths.staging / uuid.uuid4().hex
+        work.mkdir(parents=True, mode=0o700)
+        try:
+            code = safe_unpack(archive, work / "code", limits=self.limits).path
+            self._validate(code, manifest)
+            self._install_libraries(code, manifest, archive_wheels(code))
+            # The store holds them now; the code directory keeps only the lock.
+            shutil.rmtree(code / WHEELS_DIR, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        failpoint("unpacked")
+        return Staged(manifest, code, digest, keyid, source_kind, source)
+
+    def stage_wheel(
+        self,
+        wheel: Path,
+        *,
+        source: str,
+        libraries_from: Callable[[LockedWheel], Path],
+        signature: bytes | None = None,
+        publisher_key: ed25519.Ed25519PublicKey | None = None,
+        listed: IndexEntry | None = None,
+        unsigned: bool = False,
+    ) -> Staged:
+        """A plugin wheel from a package index (``source``: its URL), trusted one way: its
+        ``signature`` by ``publisher_key``; or ``listed`` in a registry's signed index with its
+        sha256 and length; or ``unsigned``, which only the operator's policy may allow. Then
+        it is unpacked as a host runs it (:func:`~plugport.plugin_wheel.unpack_plugin_wheel`)
+        and its locked libraries, from ``libraries_from``, go into the store (hash-checked
+        against the lock, which the trusted wheel carries)."""
+        if signature is not None and publisher_key is not None:
+            manifest, digest, keyid = self._verified(
+                wheel, signature, publisher_key, None, shown_as=source
+            )
+        elif listed is not None:
+            manifest, digest, keyid = self._listed(wheel, listed, shown_as=source)
+        elif unsigned:
+            digest, _ = sha256_file(wheel)
+            manifest, keyid = read_archive_manifest(wheel, shown_as=source), ""
+        else:
+            raise SignatureError("signature", f"{source}: not signed, and unsigned is not allowed")
+        failpoint("staged")
+        work = self.paths.staging / uuid.uuid4().hex
+        work.mkdir(parents=True, mode=0o700)
+        try:
+            code = work / "code"
+            unpack_plugin_wheel(wheel, code, limits=self.limits, shown_as=source)
+            self._validate(code, manifest)
+            self._install_libraries(code, manifest, libraries_from)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        failpoint("unpacked")
+        return Staged(manifest, code, digest, keyid, "index", source)
+
+    def _verified(
+        self,
+        archive: Path,
+        signature: bytes,
+        publisher_key: ed25519.Ed25519PublicKey,
+        expected: IndexEntry | None,
+        *,
+        shown_as: str | None = None,
+    ) -> tuple[Manifest, str, str]:
+        """The manifest, sha256 and signing key id of an archive whose signature verifies (and
+        that matches ``expected``, its signed index entry, when given)."""
         digest, length = sha256_file(archive)
         if expected is not None and (digest, length) != (expected.sha256, expected.length):
             raise SignatureError(
@@ -160,7 +230,7 @@ class Installer:
             )
         claimed = signing.signed_facts(signature)
         try:
-            manifest = read_archive_manifest(archive)
+            manifest = read_archive_manifest(archive, shown_as=shown_as)
         except PlugportError:
             if claimed.sha256 == digest:
                 raise  # signed as it is: damaged by its author, not on the way
@@ -185,20 +255,28 @@ class Installer:
                 f"{manifest.name} {manifest.version} is signed by {verified.keyid[:16]}…, "
                 f"but the signed index says {expected.key_id[:16]}…",
             )
-        failpoint("staged")
-        work = self.paths.staging / uuid.uuid4().hex
-        work.mkdir(parents=True, mode=0o700)
-        try:
-            code = safe_unpack(archive, work / "code", limits=self.limits).path
-            self._validate(code, manifest)
-            self._install_libraries(code, manifest, archive_wheels(code))
-            # The store holds them now; the code directory keeps only the lock.
-            shutil.rmtree(code / WHEELS_DIR, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        failpoint("unpacked")
-        return Staged(manifest, code, digest, verified.keyid, source_kind, source)
+        return manifest, digest, verified.keyid
+
+    @staticmethod
+    def _listed(wheel: Path, listed: IndexEntry, *, shown_as: str) -> tuple[Manifest, str, str]:
+        """The manifest, sha256 and publisher key id of a wheel a registry's signed index lists
+        (by name, version, sha256 and length) in place of a signature."""
+        digest, length = sha256_file(wheel)
+        if (digest, length) != (listed.sha256, listed.length):
+            raise SignatureError(
+                "archive",
+                f"{shown_as} is {length} bytes with sha256 {digest[:16]}…, but the registry's "
+                f"signed index lists {listed.name} {listed.version} as {listed.length} bytes "
+                f"with sha256 {listed.sha256[:16]}…",
+            )
+        manifest = read_archive_manifest(wheel, shown_as=shown_as)
+        if (manifest.name, manifest.version) != (listed.name, listed.version):
+            raise SignatureError(
+                "statement",
+                f"{shown_as} is {manifest.name} {manifest.version}, but the registry's signed "
+                f"index lists its sha256 for {listed.name} {listed.version}",
+            )
+        return manifest, digest, listed.key_id
 
     def stage_directory(self, directory: Path) -> Staged:
         """A development directory: run from where it is, unsigned, clearly marked."""

@@ -26,10 +26,12 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS installations (
     name TEXT PRIMARY KEY,
     version TEXT NOT NULL,
-    source_kind TEXT NOT NULL,          -- registry | url | file | dev
-    source TEXT NOT NULL,               -- the registry URL, the URL, the file or the directory
-    sha256 TEXT NOT NULL,               -- of the archive ('' for a development directory)
-    key_id TEXT NOT NULL,               -- the publisher key that signed it ('' for dev)
+    source_kind TEXT NOT NULL,          -- registry | url | file | dev | index
+    source TEXT NOT NULL,               -- the registry URL, the URL, the file, the directory,
+                                        -- or the wheel's URL on a package index
+    sha256 TEXT NOT NULL,               -- of the archive or wheel ('' for a development directory)
+    key_id TEXT NOT NULL,               -- the publisher key that signed it ('' for dev, and for
+                                        -- an unsigned wheel the host's policy allowed)
     enabled INTEGER NOT NULL,
     requested INTEGER NOT NULL,         -- asked for by name (1) or pulled in as a dependency (0)
     permissions TEXT NOT NULL,          -- what the operator consented to (JSON)

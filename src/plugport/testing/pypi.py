@@ -114,11 +114,22 @@ def wheel_from_installed(distribution: str, dest: Path) -> Path:
 
 class LocalIndex:
     """A directory of wheels behind ``http://127.0.0.1:PORT/simple/`` (PEP 503 HTML, PEP 691
-    JSON by ``Accept``), files at ``/files/NAME``; ``requests`` records every path asked for."""
+    JSON by ``Accept``), files at ``/files/NAME`` (a ``NAME.sig`` beside a wheel is served
+    too); ``requests`` records every path asked for.
 
-    def __init__(self, directory: Path) -> None:
+    What a test may change about the pages it serves: ``yanked`` (file name -> reason, shown as
+    ``data-yanked`` / ``"yanked"``), ``requires_python`` (file name -> specifier),
+    ``hashes`` (file name -> the sha256 the page claims, instead of the real one), ``links``
+    (file name -> the URL the page gives), and ``json=False`` to serve only PEP 503 HTML."""
+
+    def __init__(self, directory: Path, *, json: bool = True) -> None:
         self.directory = directory
+        self.json = json
         self.requests: list[str] = []
+        self.yanked: dict[str, str] = {}
+        self.requires_python: dict[str, str] = {}
+        self.hashes: dict[str, str] = {}
+        self.links: dict[str, str] = {}
         self._server: http.server.ThreadingHTTPServer | None = None
 
     @property
@@ -153,7 +164,9 @@ class LocalIndex:
             def do_GET(self) -> None:  # noqa: PLR0911 - one return per route
                 index.requests.append(self.path)
                 parts = [p for p in self.path.split("?")[0].split("/") if p]
-                wants_json = "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", "")
+                wants_json = index.json and "application/vnd.pypi.simple.v1+json" in (
+                    self.headers.get("Accept", "")
+                )
                 if parts == ["simple"]:
                     names = sorted(index.projects())
                     body = "".join(f'<a href="{n}/">{n}</a>\n' for n in names)
@@ -176,22 +189,43 @@ class LocalIndex:
                 return self._send(404, "not found", "text/plain")
 
             def _project(self, name: str, files: list[Path], wants_json: bool) -> None:
-                entries = [(p.name, hashlib.sha256(p.read_bytes()).hexdigest()) for p in files]
+                entries = [
+                    (
+                        p.name,
+                        index.hashes.get(p.name) or hashlib.sha256(p.read_bytes()).hexdigest(),
+                        index.links.get(p.name, f"../../files/{p.name}"),
+                    )
+                    for p in files
+                ]
                 if wants_json:
-                    doc = {
-                        "meta": {"api-version": "1.0"},
-                        "name": name,
-                        "files": [
-                            {"filename": f, "url": f"../../files/{f}", "hashes": {"sha256": h}}
-                            for f, h in entries
-                        ],
-                    }
+                    rows = []
+                    for f, h, url in entries:
+                        row: dict[str, object] = {
+                            "filename": f,
+                            "url": url,
+                            "hashes": {"sha256": h},
+                        }
+                        if f in index.yanked:
+                            row["yanked"] = index.yanked[f] or True
+                        if f in index.requires_python:
+                            row["requires-python"] = index.requires_python[f]
+                        rows.append(row)
+                    doc = {"meta": {"api-version": "1.0"}, "name": name, "files": rows}
                     return self._send(200, json.dumps(doc), "application/vnd.pypi.simple.v1+json")
-                links = "".join(
-                    f'<a href="../../files/{html.escape(f)}#sha256={h}">{html.escape(f)}</a>\n'
-                    for f, h in entries
-                )
-                return self._send(200, f"<html><body>{links}</body></html>", "text/html")
+                links = []
+                for f, h, url in entries:
+                    attributes = ""
+                    if f in index.yanked:
+                        attributes += f' data-yanked="{html.escape(index.yanked[f])}"'
+                    if f in index.requires_python:
+                        attributes += (
+                            f' data-requires-python="{html.escape(index.requires_python[f])}"'
+                        )
+                    links.append(
+                        f'<a href="{html.escape(url)}#sha256={h}"{attributes}>{html.escape(f)}</a>'
+                    )
+                body = "\n".join(links)
+                return self._send(200, f"<html><body>{body}</body></html>", "text/html")
 
             def _send(self, status: int, body: str | bytes, kind: str) -> None:
                 data = body.encode() if isinstance(body, str) else body
