@@ -346,13 +346,8 @@ class Fetcher:
                 "install is verified (use a directory for unsigned development)",
             )
         signature = signature_path.read_bytes()
-        signer = signer_key_id(signature)
-        namespace = signing_facts_namespace(signature)
-        public = self._publisher_key(namespace, signer, key)
         try:
-            check_publisher_key(
-                namespace, signer, self.state.publisher_keys(namespace), trust_new_key=trust_new_key
-            )
+            public = self._signer_key(signature, key, trust_new_key=trust_new_key)
             return self.installer.stage_archive(
                 archive,
                 signature=signature,
@@ -364,6 +359,19 @@ class Fetcher:
         except SignatureError as exc:
             self.state.audit("verify", origin, "refused", actor=self.actor, reason=str(exc))
             raise
+
+    def _signer_key(
+        self, signature: bytes, key: Path | None, *, trust_new_key: bool
+    ) -> ed25519.Ed25519PublicKey:
+        """The key that must verify ``signature``: the one given, or the namespace's on a
+        registry; refused unless it is the namespace's pinned key (or pinning it is allowed)."""
+        signer = signer_key_id(signature)
+        namespace = signing_facts_namespace(signature)
+        public = self._publisher_key(namespace, signer, key)
+        check_publisher_key(
+            namespace, signer, self.state.publisher_keys(namespace), trust_new_key=trust_new_key
+        )
+        return public
 
     def _publisher_key(
         self, namespace: str, signer: str, key: Path | None
@@ -463,12 +471,7 @@ class Fetcher:
         key: Path | None,
     ) -> Staged:
         if signature is not None:
-            signer = signer_key_id(signature)
-            namespace = signing_facts_namespace(signature)
-            public = self._publisher_key(namespace, signer, key)
-            check_publisher_key(
-                namespace, signer, self.state.publisher_keys(namespace), trust_new_key=trust_new_key
-            )
+            public = self._signer_key(signature, key, trust_new_key=trust_new_key)
             return self.installer.stage_wheel(
                 wheel,
                 source=url,
