@@ -314,3 +314,25 @@ def test_native_code_in_a_wheel_for_declared_platforms_is_a_warning(tmp_path: Pa
     for path, level in ((declared, "warning"), (undeclared, "error")):
         report = checks.check_path(path)
         assert [(i.level, i.where) for i in report.items if i.check == "scan"] == [(level, where)]
+
+
+def test_a_high_finding_in_library_code_is_a_warning_the_author_cannot_fix(
+    tmp_path: Path,
+) -> None:
+    """eval() in a locked library: the reviewer sees it (the registry holds the upload), but
+    `plugport check` does not stop `plugport publish` over code the author did not write."""
+    from plugport.testing.pypi import build_wheel
+    from tests.registry.test_publish_libraries import handmade
+
+    wheel = build_wheel(
+        tmp_path / "house",
+        "evaly",
+        "1.0",
+        {"evaly/__init__.py": "def run(x):\n    return eval(x)\n"},
+    )
+    archive = handmade(tmp_path / "plugin", "1.0.0", [wheel])
+    report = checks.check_path(archive)
+    [item] = [i for i in report.items if i.check == "scan" and "evaly" in i.where]
+    assert item.level == "warning"
+    assert "high, in a library: the registry holds the upload for review" in item.message
+    assert item.where.startswith(f"wheels/{wheel.name}!evaly/__init__.py:")

@@ -26,6 +26,7 @@ from plugport import archive
 from plugport._api_usage import ApiUse, EventHandler
 from plugport._permissions import refusal
 from plugport.authoring import ValidationReport, validate_path, validate_tree
+from plugport.deps.lockfile import WHEELS_DIR
 from plugport.errors import InvalidInputError, PermissionDeniedError, PlugportError
 from plugport.inspection import Finding
 from plugport.manifest import (
@@ -303,7 +304,19 @@ def _scan_items(facts: PluginFacts, validation: ValidationReport) -> list[CheckI
     for finding in facts.scan.findings:
         if finding.rule in _VALIDATION_RULES and finding.file in invalid_files:
             continue
-        if finding.severity == "high":
+        if finding.severity == "high" and _in_library_code(finding):
+            # In a locked library's code: not the author's to fix, so not an error that stops
+            # `plugport publish`; the registry still holds the upload for a reviewer.
+            items.append(
+                CheckItem(
+                    "warning",
+                    "scan",
+                    f"{finding.file}:{finding.line}",
+                    f"{_said(finding)} (high, in a library: the registry holds the upload for "
+                    "review; tell the reviewer why the plugin needs it, or lock another version)",
+                )
+            )
+        elif finding.severity == "high":
             items.append(
                 CheckItem(
                     "error",
@@ -323,6 +336,14 @@ def _scan_items(facts: PluginFacts, validation: ValidationReport) -> list[CheckI
                 )
             )
     return items
+
+
+def _in_library_code(finding: Finding) -> bool:
+    """A finding about what a locked library's Python code does, as opposed to how its wheel
+    is built (unsafe members, native code for undeclared platforms): the author can fix those."""
+    return finding.file.startswith(f"{WHEELS_DIR}/") and not finding.rule.startswith(
+        ("wheel-", "native-", "compiled-")
+    )
 
 
 def _limits_items(table: dict[str, Any]) -> list[CheckItem]:
