@@ -11,6 +11,7 @@ import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
@@ -29,6 +30,9 @@ __all__ = [
     "development_wheels",
     "running_tags",
 ]
+
+
+_INSTALL_THREADS = 4
 
 
 @functools.cache
@@ -128,8 +132,15 @@ class PluginLibraries:
         wheels = self.chosen(code_dir, manifest)
         before = set(self.store.entries())
         try:
-            for wheel in wheels:
-                self.store.add(wheels_from(wheel), wheel)
+            sources = [wheels_from(wheel) for wheel in wheels]  # all present, before any work
+            if len(wheels) > 1:
+                # Mostly file creation, which releases the GIL: the wheels install side by
+                # side. Every one finishes (or fails) before this returns or raises.
+                with ThreadPoolExecutor(min(len(wheels), _INSTALL_THREADS)) as pool:
+                    list(pool.map(self.store.add, sources, wheels))
+            else:
+                for source, wheel in zip(sources, wheels, strict=True):
+                    self.store.add(source, wheel)
         except BaseException:
             created = set(self.store.entries()) - before
             self.store.collect(set(self.store.entries()) - created)
