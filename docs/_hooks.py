@@ -105,7 +105,20 @@ def manifest_reference() -> str:
         for key, raw in table.get("properties", {}).items():
             node = resolve(raw)
             dotted = f"{path}.{key}" if path else key
+            refs = [o for o in node.get("anyOf", []) if "$ref" in o]
+            if len(refs) == 1 and resolve(refs[0]).get("properties"):
+                node = {
+                    **resolve(refs[0]),
+                    "description": node.get("description"),
+                }  # optional table
             items = resolve(node.get("items", {})) if node.get("type") == "array" else {}
+            values = node.get("additionalProperties")
+            named = resolve(values) if isinstance(values, dict) else {}
+            if named.get("properties"):
+                nested.append((named, f"{dotted}.NAME", f"`[{dotted}.NAME]`"))
+                what = f"see [`[{dotted}.NAME]`](#{_anchor(dotted + '.NAME')})"
+                rows.append(f"| `{key}` | tables by name | | | {what} |")
+                continue
             if node.get("properties"):
                 nested.append((node, dotted, f"`[{dotted}]`"))
                 rows.append(f"| `{key}` | table | | | see [`[{dotted}]`](#{_anchor(dotted)}) |")
@@ -135,7 +148,7 @@ def manifest_reference() -> str:
 
 
 def _anchor(path: str) -> str:
-    return "table-" + path.replace(".", "-").replace("_", "-")
+    return "table-" + path.replace(".", "-").replace("_", "-").lower()
 
 
 def _type(node: dict[str, Any]) -> str:

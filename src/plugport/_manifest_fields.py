@@ -23,6 +23,7 @@ __all__ = [
     "ArchivePath",
     "Category",
     "CommandId",
+    "CredentialTarget",
     "HostAppName",
     "HostPattern",
     "Identifier",
@@ -43,6 +44,7 @@ __all__ = [
     "check_entry",
     "check_plugin_name",
     "known_runtime",
+    "match_credential_target",
     "match_host",
     "match_topic",
     "pattern_covers",
@@ -395,6 +397,38 @@ def match_host(pattern: str, host: str, port: int) -> bool:
     return host == name
 
 
+def _credential_target(value: str) -> str:
+    """Where a credential may be sent: a host pattern, optionally followed by a path prefix
+    (``api.example.com/rest/``): the credential goes only to URLs under it."""
+    text = value.strip()
+    host, slash, path = text.partition("/")
+    checked = _host_pattern(host)
+    if not slash:
+        return checked
+    prefix = "/" + path
+    if any(c in prefix for c in "?#\\ ") or "/../" in prefix + "/" or "//" in prefix:
+        raise ValueError(
+            f"{value!r} has an invalid path prefix {prefix!r}; write e.g. "
+            "'api.example.com/rest/api/' (no query, '..' or empty segments)"
+        )
+    return checked + prefix
+
+
+def match_credential_target(target: str, host: str, port: int, path: str) -> bool:
+    """Whether a credential target (``host-pattern[/path-prefix]``) admits a URL. A prefix
+    ending in ``/`` admits what is under it; one that does not admits itself and what is
+    under it as a path segment (``/api`` admits ``/api`` and ``/api/x``, not ``/apix``)."""
+    pattern, slash, prefix = target.partition("/")
+    if not match_host(pattern, host, port):
+        return False
+    if not slash:
+        return True
+    prefix = "/" + prefix
+    if prefix.endswith("/"):
+        return path.startswith(prefix) or path + "/" == prefix
+    return path == prefix or path.startswith(prefix + "/")
+
+
 def match_topic(pattern: str, topic: str) -> bool:
     """Whether an event topic matches ``pattern``: ``*`` one word, a final ``**`` any rest."""
     want, have = pattern.split("."), topic.split(".")
@@ -413,3 +447,6 @@ def pattern_covers(granted: str, wanted: str) -> bool:
     return granted in (wanted, "**") or (
         granted.endswith(".**") and wanted.startswith(granted[:-2])
     )
+
+
+CredentialTarget = Annotated[str, AfterValidator(_credential_target)]

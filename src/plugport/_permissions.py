@@ -89,8 +89,22 @@ STORAGE = PermissionRule(
 
 
 def _net_refusal(p: Permissions, method: str, arguments: Mapping[str, Any]) -> str:
-    # Which host: the network broker decides per URL and per redirect hop, after DNS.
-    return "" if p.network else "permissions.network grants no hosts"
+    # Which host: the network broker decides per URL and per redirect hop, after DNS, and for
+    # a credential, whether each hop is one of the credential's targets.
+    if not p.network:
+        return "permissions.network grants no hosts"
+    credential = arguments.get("credential")
+    if credential is not None and credential in p.secrets.sign:
+        return (
+            f"credential {credential!r} is an hmac key: it signs (api.secrets.sign) and is "
+            "never sent"
+        )
+    if credential is not None and credential not in p.credentials:
+        return (
+            f"no credential {credential!r} is declared with hosts "
+            f"({_listed(sorted(p.credentials))}); add [credentials.{credential}]"
+        )
+    return ""
 
 
 def _net_line(method: str, arguments: Mapping[str, Any]) -> str:
@@ -98,6 +112,11 @@ def _net_line(method: str, arguments: Mapping[str, Any]) -> str:
 
     url = arguments.get("url")
     host = urlsplit(url).hostname if isinstance(url, str) else None
+    credential = arguments.get("credential")
+    if isinstance(credential, str):
+        return (
+            f'[credentials.{credential}] kind = "bearer", hosts = ["{host or "api.example.com"}"]'
+        )
     return f'network = ["{host or "api.example.com"}"]'
 
 
@@ -188,11 +207,81 @@ CONFIG = PermissionRule(
     lambda method, arguments: "config = true",
 )
 
-RULES: Mapping[str, PermissionRule] = {r.capability: r for r in (CONFIG, EVENTS, NET, STORAGE, UI)}
+# --- secrets (credentials) ----------------------------------------------------------------------
+
+
+def _secrets_refusal(p: Permissions, method: str, arguments: Mapping[str, Any]) -> str:
+    name = arguments.get("name")
+    if not isinstance(name, str):
+        raise InvalidInputError(f"secrets.{method}: name must be a string, not {name!r}")
+    declared = sorted({*p.credentials, *p.secrets.reveal, *p.secrets.sign})
+    if method == "reveal":
+        if name in p.secrets.reveal:
+            return ""
+        return (
+            f"permissions.secrets.reveal does not include {name!r} ({_listed(p.secrets.reveal)}); "
+            "the host uses a credential for the plugin without revealing it"
+        )
+    if name in p.secrets.sign:
+        return ""
+    return f"no hmac credential {name!r} is declared ({_listed(declared)})"
+
+
+def _secrets_beyond(requested: Permissions, granted: Permissions) -> list[str]:
+    beyond = []
+    for name, targets in granted.credentials.items():
+        asked = requested.credentials.get(name, [])
+        beyond += [f"credential {name!r} sent to {t!r}" for t in targets if t not in asked]
+    beyond += [
+        f"secrets.sign {n!r}" for n in granted.secrets.sign if n not in requested.secrets.sign
+    ]
+    beyond += [
+        f"secrets.reveal {n!r}" for n in granted.secrets.reveal if n not in requested.secrets.reveal
+    ]
+    return beyond
+
+
+REVEAL_WARNING = "READS THE RAW VALUE of"
+"""How a consent line that lets a secret into the plugin's process starts (shown in red)."""
+
+
+def _secrets_describe(p: Permissions) -> list[str]:
+    lines = [
+        f"Use credential {name!r}, sent by the host only to: {', '.join(targets)}"
+        for name, targets in p.credentials.items()
+    ]
+    lines += [f"Sign data with secret {name!r} (without seeing it)" for name in p.secrets.sign]
+    lines += [
+        f"{REVEAL_WARNING} secret {name!r}: it enters the plugin's process"
+        for name in p.secrets.reveal
+    ]
+    return lines
+
+
+def _secrets_line(method: str, arguments: Mapping[str, Any]) -> str:
+    name = arguments.get("name")
+    name = name if isinstance(name, str) else "api_key"
+    if method == "reveal":
+        return f'secrets.reveal = ["{name}"]'
+    return f'[credentials.{name}] kind = "hmac"'
+
+
+SECRETS = PermissionRule(
+    "secrets",
+    _secrets_refusal,
+    _secrets_beyond,
+    _secrets_describe,
+    lambda p: bool(p.credentials or p.secrets.reveal or p.secrets.sign),
+    _secrets_line,
+)
+
+RULES: Mapping[str, PermissionRule] = {
+    r.capability: r for r in (CONFIG, EVENTS, NET, SECRETS, STORAGE, UI)
+}
 """Every capability's rule, by capability name."""
 
 # Consent lines keep the order people read them in: reach, data, events, screen, settings.
-_DESCRIBE_ORDER = ("net", "storage", "events", "ui", "config")
+_DESCRIBE_ORDER = ("net", "secrets", "storage", "events", "ui", "config")
 
 
 def refusal(

@@ -34,6 +34,7 @@ from plugport._manifest_fields import (
     ArchivePath,
     Category,
     CommandId,
+    CredentialTarget,
     HostAppName,
     HostPattern,
     Identifier,
@@ -63,6 +64,7 @@ from plugport.versions import ANY, is_compatible
 __all__ = [
     "ACTIVATION_KINDS",
     "CATEGORIES",
+    "CREDENTIAL_KINDS",
     "LIMIT_BOUNDS",
     "MANIFEST_FILENAME",
     "MAX_MANIFEST_BYTES",
@@ -70,11 +72,14 @@ __all__ = [
     "UI_PERMISSIONS",
     "Command",
     "Contributes",
+    "Credential",
     "EventPermissions",
     "Limits",
     "Manifest",
+    "OAuth2Provider",
     "Permissions",
     "PythonDependencies",
+    "SecretPermissions",
     "Widget",
     "check_plugin_name",
     "load_manifest",
@@ -100,7 +105,7 @@ CATEGORIES = (
     "task-processor",
     "ui",
 )
-PERMISSION_NAMES = ("config", "events", "network", "storage", "ui")
+PERMISSION_NAMES = ("config", "credentials", "events", "network", "secrets", "storage", "ui")
 UI_PERMISSIONS = ("commands", "messages", "widgets")
 MAX_STORAGE_BYTES = 1024**3
 MAX_TAGS = 10
@@ -120,6 +125,21 @@ class EventPermissions(_Strict):
 
     publish: list[TopicPattern] = Field(default_factory=list)
     subscribe: list[TopicPattern] = Field(default_factory=list)
+
+
+class SecretPermissions(_Strict):
+    """What the plugin may do with its credentials beyond having the host use them for it."""
+
+    reveal: Annotated[list[Identifier], Unique] = Field(
+        default_factory=list,
+        description="Credentials whose raw value the plugin may read (api.secrets.reveal). Off "
+        "by default: without it a credential never enters the plugin's process.",
+    )
+    sign: Annotated[list[Identifier], Unique] = Field(
+        default_factory=list,
+        description="HMAC keys the plugin may sign with (api.secrets.sign) without seeing "
+        "them. Taken from the [credentials.NAME] tables of kind 'hmac'.",
+    )
 
 
 class Permissions(_Strict):
@@ -151,6 +171,12 @@ class Permissions(_Strict):
         default_factory=list, description="UI surfaces: messages, commands, widgets."
     )
     config: bool = Field(default=False, description="Read the plugin's own settings.")
+    credentials: dict[Identifier, Annotated[list[CredentialTarget], Unique]] = Field(
+        default_factory=dict,
+        description="Credential name -> where the host may send it. Taken from the hosts of "
+        "each [credentials.NAME] table (declare them there); consented like any permission.",
+    )
+    secrets: SecretPermissions = Field(default_factory=SecretPermissions)
 
     def is_empty(self) -> bool:
         return self == Permissions()
@@ -243,6 +269,75 @@ class PythonDependencies(_Strict):
         return self == PythonDependencies()
 
 
+CREDENTIAL_KINDS = ("bearer", "basic", "header", "query", "oauth2", "hmac")
+_HEADER_NAME = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
+_PARAM_NAME = r"^[A-Za-z0-9_.\-\[\]]{1,64}$"
+_RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "trailer"}
+)
+
+
+class OAuth2Provider(_Strict):
+    """Where the host runs OAuth2 for a credential of kind ``oauth2``."""
+
+    grant: Literal["authorization_code", "client_credentials"] = "authorization_code"
+    authorize_url: Url | None = Field(
+        default=None, description="The provider's authorization endpoint (authorization_code)."
+    )
+    token_url: Url = Field(description="The provider's token endpoint.")
+    scopes: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Unique] = Field(
+        default_factory=list
+    )
+
+    @model_validator(mode="after")
+    def _endpoints(self) -> OAuth2Provider:
+        if self.grant == "authorization_code" and self.authorize_url is None:
+            raise ValueError("grant 'authorization_code' needs authorize_url")
+        return self
+
+
+class Credential(_Strict):
+    """A secret the operator sets and the host uses for the plugin: injected into requests to
+    its ``hosts`` (``bearer``, ``basic``, ``header``, ``query``, ``oauth2``) or used to sign
+    (``hmac``); its value never enters the plugin's process unless ``secrets.reveal`` grants it."""
+
+    kind: Literal["bearer", "basic", "header", "query", "oauth2", "hmac"] = Field(
+        description="How the host uses it: an Authorization bearer token, basic auth "
+        "('user:password'), a named header, a query parameter, an OAuth2 token the host "
+        "obtains, or an HMAC key for api.secrets.sign."
+    )
+    description: Annotated[str, Field(max_length=300)] = ""
+    hosts: Annotated[list[CredentialTarget], Unique] = Field(
+        default_factory=list,
+        description="Where it may be sent: host patterns as in permissions.network, each "
+        "optionally with a path prefix ('api.example.com/rest/').",
+    )
+    header: Annotated[str, Field(pattern=_HEADER_NAME)] | None = Field(
+        default=None, description="kind 'header': the header that carries it."
+    )
+    param: Annotated[str, Field(pattern=_PARAM_NAME)] | None = Field(
+        default=None, description="kind 'query': the query parameter that carries it."
+    )
+    oauth2: OAuth2Provider | None = None
+
+    @model_validator(mode="after")
+    def _by_kind(self) -> Credential:
+        kind = self.kind
+        if kind == "hmac" and self.hosts:
+            raise ValueError("an hmac credential signs and is never sent: remove hosts")
+        if kind != "hmac" and not self.hosts:
+            raise ValueError(f"a {kind} credential needs hosts: where the host may send it")
+        if (kind == "header") != (self.header is not None):
+            raise ValueError("header names the header of kind 'header' credentials (only)")
+        if self.header is not None and self.header.lower() in _RESERVED_HEADERS:
+            raise ValueError(f"header {self.header!r} is set by the host, not a credential")
+        if (kind == "query") != (self.param is not None):
+            raise ValueError("param names the query parameter of kind 'query' (only)")
+        if (kind == "oauth2") != (self.oauth2 is not None):
+            raise ValueError("oauth2 (the provider's endpoints) goes with kind 'oauth2' (only)")
+        return self
+
+
 class Manifest(_Strict):
     """A validated ``plugport.toml``."""
 
@@ -272,6 +367,10 @@ class Manifest(_Strict):
         description="'plugport' and host application name -> PEP 440 range.",
     )
     dependencies: dict[PluginName, SpecifierText] = Field(default_factory=dict)
+    credentials: dict[Identifier, Credential] = Field(
+        default_factory=dict,
+        description="Secrets the operator provides and the host uses on the plugin's behalf.",
+    )
     python: PythonDependencies = Field(
         default_factory=PythonDependencies,
         description="Libraries from a package index (PyPI) the plugin imports.",
@@ -282,6 +381,28 @@ class Manifest(_Strict):
     config: SettingsSchema = Field(
         default_factory=dict, description="JSON Schema of the plugin's settings, with defaults."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credential_grants(cls, data: Any) -> Any:
+        """Where each credential may go is a permission (consented, diffed, checked): copy
+        the hosts of ``[credentials.NAME]`` into ``permissions.credentials``."""
+        if not isinstance(data, dict):
+            return data
+        permissions = data.get("permissions")
+        credentials = data.get("credentials")
+        if not isinstance(credentials, dict) or not credentials:
+            return data
+        tables = {n: t for n, t in credentials.items() if isinstance(t, dict)}
+        grants = {name: t["hosts"] for name, t in tables.items() if t.get("hosts")}
+        keys = [name for name, t in tables.items() if t.get("kind") == "hmac"]
+        merged = dict(permissions) if isinstance(permissions, dict) else {}
+        if grants:
+            merged["credentials"] = grants
+        if keys:
+            secrets = merged.get("secrets")
+            merged["secrets"] = {**(secrets if isinstance(secrets, dict) else {}), "sign": keys}
+        return {**data, "permissions": merged}
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -326,6 +447,16 @@ def _cross_field_problems(manifest: Manifest) -> list[Problem]:
         problems.append(
             Problem("dependencies", f"{manifest.name!r} cannot depend on itself", manifest.name)
         )
+    for name in manifest.permissions.secrets.reveal:
+        if name not in manifest.credentials:
+            problems.append(
+                Problem(
+                    "permissions.secrets.reveal",
+                    f"names {name!r}, which no [credentials.{name}] table declares "
+                    f"(declared: {', '.join(sorted(manifest.credentials)) or 'none'})",
+                    name,
+                )
+            )
     hooks = manifest.contributes.hooks
     commands = {c.id for c in manifest.contributes.commands}
     subscribed = manifest.permissions.events.subscribe
@@ -388,10 +519,37 @@ def validate_manifest_data(data: Any, *, source: str | None = None) -> Manifest:
         newer = newer_table_problems(data, known)
         if newer:
             raise ManifestError(newer, source=source)
+        permissions = data.get("permissions")
+        if isinstance(permissions, dict):
+            secrets = permissions.get("secrets")
+            derived = [
+                path
+                for path, present in (
+                    ("permissions.credentials", "credentials" in permissions),
+                    ("permissions.secrets.sign", isinstance(secrets, dict) and "sign" in secrets),
+                )
+                if present
+            ]
+            if derived:
+                raise ManifestError(
+                    [
+                        Problem(
+                            path,
+                            "is filled from the [credentials.NAME] tables; declare the "
+                            "credential there (kind, hosts) instead",
+                        )
+                        for path in derived
+                    ],
+                    source=source,
+                )
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        raise ManifestError(problems_from(exc, Manifest), source=source) from None
+        problems = problems_from(exc, Manifest)
+        if any(p.path.startswith("credentials.") for p in problems):
+            # The same hosts, copied into permissions.credentials: report them once.
+            problems = [p for p in problems if not p.path.startswith("permissions.credentials")]
+        raise ManifestError(problems, source=source) from None
 
 
 def load_manifest(path: Path) -> Manifest:

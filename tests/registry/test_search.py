@@ -150,7 +150,7 @@ BAD_PARAMS: list[tuple[dict[str, str], str]] = [
     ({"per_page": "101"}, "per_page: 101 is not between 1 and 100"),
     ({"sort": "popular"}, "sort: 'popular' is not one of relevance, downloads"),
     ({"category": "games"}, "category: 'games' is not one of automation"),
-    ({"permission": "disk"}, "permission: 'disk' is not one of config, events, network"),
+    ({"permission": "disk"}, "permission: 'disk' is not one of config, credentials, events"),
     ({"tag": "Not A Tag"}, "tag: 'Not A Tag' is not a tag"),
     ({"host": "myapp"}, "host and host_version: give both or neither"),
     ({"host_version": "2.0"}, "host and host_version: give both or neither"),
@@ -782,6 +782,8 @@ def test_searches_use_the_indexes_made_for_them(engine: Engine) -> None:
         "events": {"subscribe": ["a.*"]},
         "ui": ["widgets"],
         "config": True,
+        "credentials": {"jira": ["a.com/rest/"]},
+        "secrets": {"reveal": ["jira"]},
     }
     for i in range(3):
         seed(engine, f"idx.p{i}", V(permissions=asks), categories=["ui"], tags=["x"])

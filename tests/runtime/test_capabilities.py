@@ -21,6 +21,8 @@ EVERYTHING = Permissions.model_validate(
         "events": {"publish": ["a.*"], "subscribe": ["b.*"]},
         "ui": ["messages", "commands", "widgets"],
         "config": True,
+        "credentials": {"jira": ["api.example.com/rest/"]},
+        "secrets": {"reveal": ["jira"], "sign": ["hook"]},
     }
 )
 NOTHING = Permissions()
@@ -71,7 +73,7 @@ def test_each_rule_covers_consent_the_diff_and_the_fix(record: Capability) -> No
     assert rule.beyond(EVERYTHING, EVERYTHING) == []
     method = next(iter(record.methods()))
     line = rule.manifest_line(method, {"topic": "a.b", "url": "https://api.example.com/"})
-    fixed = Permissions.model_validate(_as_table(line))
+    fixed = _granted_by(line)
     assert rule.declared(fixed), f"{line!r} does not grant {record.name}"
     assert callable(record.purge)
 
@@ -87,6 +89,18 @@ def _as_table(line: str) -> dict[str, Any]:
     import tomllib
 
     return tomllib.loads(line)
+
+
+def _granted_by(line: str) -> Permissions:
+    """What a printed fix grants: a ``[permissions]`` line, or a table of its own (a
+    ``[credentials.NAME]`` an HMAC key needs), read as part of a whole manifest."""
+    if not line.startswith("["):
+        return Permissions.model_validate(_as_table(line))
+    from plugport.manifest import parse_manifest
+
+    head = 'name = "acme.fix"\nversion = "1.0.0"\nentry = "main:Main"\n'
+    table, _, rest = line.partition("] ")
+    return parse_manifest(f"{head}{table}]\n{rest}\n").permissions
 
 
 def test_consent_and_the_diff_loop_over_every_rule() -> None:

@@ -246,6 +246,15 @@ _GRANTS = {
         "json_extract(manifest, '$.permissions.config') = 1",
         "manifest #>> '{permissions,config}' = 'true'",
     ),
+    # Migration 0011: what plugins may do with credentials (manifests from before have none).
+    "credentials": (
+        "json_extract(manifest, '$.permissions.credentials') <> '{}'",
+        "manifest #>> '{permissions,credentials}' <> '{}'",
+    ),
+    "secrets": (
+        "json_array_length(manifest, '$.permissions.secrets.reveal') > 0",
+        "json_array_length(manifest #> '{permissions,secrets,reveal}') > 0",
+    ),
 }
 for _permission, (_sqlite, _postgresql) in _GRANTS.items():
     Index(

@@ -36,6 +36,7 @@ AUDIT_KINDS = (
     "quarantine",
     "release",
     "limit",
+    "credential",
 )
 # Kinds that mean the host stopped a plugin from doing something, or the plugin failed: an
 # operator scanning the log at WARNING should see them without the routine traffic.

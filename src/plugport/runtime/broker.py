@@ -45,9 +45,10 @@ def fix_for(capability: str, method: str, arguments: Mapping[str, Any]) -> str:
     if rule is None:
         return ""
     line = rule.manifest_line(method, arguments)
+    where = "to plugport.toml" if line.startswith("[") else "under [permissions] in plugport.toml"
     return (
-        f"to allow it, add `{line}` under [permissions] in plugport.toml, then reinstall the "
-        "plugin (plugport dev picks the change up on save)"
+        f"to allow it, add `{line}` {where}, then reinstall the plugin (plugport dev picks "
+        "the change up on save)"
     )
 
 

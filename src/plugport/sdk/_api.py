@@ -24,7 +24,7 @@ __all__ = [
     "UiProxy",
 ]
 
-CAPABILITIES = ("config", "events", "net", "storage", "ui")
+CAPABILITIES = ("config", "events", "net", "secrets", "storage", "ui")
 
 
 class Transport(Protocol):
@@ -122,21 +122,42 @@ class NetProxy(CapabilityProxy):
 
     capability = "net"
 
-    async def fetch(
+    async def fetch(  # noqa: PLR0917 - url first; the rest read as keywords in practice
         self,
         url: str,
         method: str = "GET",
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
         json: Any = None,
+        credential: str | None = None,
     ) -> Response:
         """Request ``url`` and read the whole answer. ``body`` (bytes) or ``json`` (encoded by
-        the host) is the request body. A refused URL raises
+        the host) is the request body. ``credential`` names a ``[credentials.NAME]``: the host
+        adds it to the request (only to its declared hosts, on every redirect hop too), so the
+        plugin never holds it, and takes it out of the answer. A refused URL raises
         :class:`~plugport.errors.PermissionDeniedError`; a failed fetch
         :class:`~plugport.errors.NetworkFetchError`. Any HTTP status is an answer, not an
         error."""
-        reply = await self._call("fetch", url, method, headers, body, json)
+        reply = await self._call("fetch", url, method, headers, body, json, credential)
         return Response(**reply)
+
+
+class SecretsProxy(CapabilityProxy):
+    """``self.api.secrets``: use the secrets the operator set for the plugin without seeing
+    them. ``sign`` needs a ``[credentials.NAME]`` of kind ``hmac``; ``reveal`` needs
+    ``[permissions] secrets.reveal = ["NAME"]``, which the operator sees in red at consent."""
+
+    capability = "secrets"
+
+    async def sign(self, name: str, data: bytes | str, alg: str = "hmac-sha256") -> str:
+        """The hex HMAC of ``data`` (text is UTF-8) with secret ``name``; ``alg`` is
+        ``hmac-sha256`` or ``hmac-sha512``."""
+        return str(await self._call("sign", name, data, alg))
+
+    async def reveal(self, name: str) -> str:
+        """The raw value of secret ``name`` (audited). Prefer ``net.fetch(credential=...)``
+        and ``sign``: with them the value never enters the plugin's process."""
+        return str(await self._call("reveal", name))
 
 
 class EventsProxy(CapabilityProxy):
@@ -222,4 +243,5 @@ class Api:
         self.events = EventsProxy(transport)
         self.ui = UiProxy(transport)
         self.config = ConfigProxy(transport)
+        self.secrets = SecretsProxy(transport)
         self.sync: Any = _Sync(self, loop) if loop is not None else None

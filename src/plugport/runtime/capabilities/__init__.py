@@ -7,7 +7,7 @@ line below.
 
 from dataclasses import replace
 
-from plugport.runtime.capabilities import config, events, network, storage, ui
+from plugport.runtime.capabilities import config, events, network, secrets, storage, ui
 from plugport.runtime.capabilities._record import Capability
 from plugport.runtime.capabilities.fakes import FAKES
 
@@ -15,7 +15,14 @@ __all__ = ["CAPABILITIES", "Capability"]
 
 CAPABILITIES: dict[str, Capability] = {
     record.name: replace(record, fake=FAKES.get(record.name))
-    for record in (config.RECORD, events.RECORD, network.RECORD, storage.RECORD, ui.RECORD)
+    for record in (
+        config.RECORD,
+        events.RECORD,
+        network.RECORD,
+        secrets.RECORD,
+        storage.RECORD,
+        ui.RECORD,
+    )
 }
 """Every capability the host offers, by the name plugins use (``self.api.<name>``). Each
 record's ``fake`` is what ``plugport.testing`` hands a test for it; the fakes live apart

@@ -14,6 +14,7 @@ from plugport._permissions import PermissionRule, permissions_beyond
 from plugport.errors import InvalidInputError
 from plugport.manifest import Manifest, Permissions
 from plugport.runtime.activity import ActivityFeed
+from plugport.runtime.capabilities._secret_source import MemorySecrets, SecretSource
 
 if TYPE_CHECKING:
     from plugport.runtime.audit import AuditLog
@@ -41,6 +42,9 @@ class Grants:
     local_endpoints: tuple[str, ...] = ()
     """``host:port`` endpoints ``net.fetch`` may reach although they are local and not in
     ``permissions.network`` (``plugport dev --allow-local``; the operator's host policy)."""
+    credential_kinds: Mapping[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
+    """Credential name -> (kind, header, param) from ``[credentials]``; where each may be sent
+    is ``permissions.credentials`` (what was consented)."""
 
     @classmethod
     def from_manifest(
@@ -67,6 +71,9 @@ class Grants:
             widgets={w.id: w.title for w in manifest.contributes.widgets},
             config_schema=manifest.config,
             local_endpoints=tuple(local_endpoints),
+            credential_kinds={
+                name: (c.kind, c.header, c.param) for name, c in manifest.credentials.items()
+            },
         )
 
 
@@ -93,6 +100,9 @@ class Services:
     metrics: RuntimeMetrics
     net: NetOptions = field(default_factory=NetOptions)
     activity: ActivityFeed = field(default_factory=ActivityFeed)
+    secrets: SecretSource = field(default_factory=MemorySecrets)
+    """Credential values (the host's encrypted store); never sent to a worker unless
+    ``secrets.reveal`` grants it."""
 
 
 class Calls:

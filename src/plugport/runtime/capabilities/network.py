@@ -20,6 +20,8 @@ import httpx
 
 from plugport._permissions import RULES
 from plugport.errors import NetworkFetchError, PermissionDeniedError
+from plugport.runtime.audit import AuditEvent
+from plugport.runtime.capabilities import _log_hygiene
 from plugport.runtime.capabilities._addresses import DEFAULT_BLOCKED_NETWORKS, parse_address
 from plugport.runtime.capabilities._fetch_rules import (
     CAPABILITY,
@@ -38,6 +40,13 @@ from plugport.runtime.capabilities._fetch_rules import (
 )
 from plugport.runtime.capabilities._record import Calls, Capability, nothing_stored
 from plugport.runtime.capabilities._resolver import Resolver, StaticResolver, SystemResolver
+from plugport.runtime.capabilities.secrets import (
+    CredentialUse,
+    credential_use,
+    inject,
+    redact,
+    secret_value,
+)
 from plugport.sdk._api import NetProxy
 
 __all__ = [
@@ -69,6 +78,7 @@ PIN_EXTENSION = "plugport.connect_to"
 """Request extension naming the checked address :class:`PinnedTransport` must connect to."""
 
 _DROPPED_RESPONSE_HEADERS = frozenset({"set-cookie", "set-cookie2"})
+_log_hygiene.install()
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 DeniedCallback = Callable[[str, str, str], None]
@@ -174,14 +184,33 @@ class NetworkBroker:
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
         json: object = None,
+        credential: tuple[CredentialUse, bytes] | None = None,
     ) -> FetchResult:
-        """Fetch ``url`` for the plugin, re-checking every redirect hop."""
+        """Fetch ``url`` for the plugin, re-checking every redirect hop. With ``credential``
+        (how it is used, and its value), every hop must be one of its targets; the value is
+        added to each request as it is sent, and taken out of the answer."""
+        secret = _Secret(self.plugin, *credential) if credential is not None else None
         try:
-            return await self._fetch(url, method, headers, body, json)
+            result = await self._fetch(url, method, headers, body, json, secret=secret)
         except PermissionDeniedError as exc:
             if self._on_denied is not None:
                 self._on_denied(exc.plugin, exc.capability, exc.reason)
             raise
+        except NetworkFetchError as exc:
+            if secret is None:
+                raise
+            raise NetworkFetchError(
+                exc.plugin, secret.clean(exc.url), secret.clean(exc.reason)
+            ) from None
+        if secret is None:
+            return result
+        return FetchResult(
+            result.status,
+            {name: secret.clean(value) for name, value in result.headers.items()},
+            redact(result.body, secret.forms),
+            result.url,
+            result.elapsed_ms,
+        )
 
     async def _fetch(
         self,
@@ -190,6 +219,8 @@ class NetworkBroker:
         headers: Mapping[str, str] | None,
         body: bytes | None,
         json: object,
+        *,
+        secret: _Secret | None,
     ) -> FetchResult:
         policy, plugin = self.policy, self.plugin
         loop = asyncio.get_running_loop()
@@ -199,7 +230,12 @@ class NetworkBroker:
         content, content_type = check_body(body, json, policy, plugin=plugin)
         if content_type and not any(name == "content-type" for name, _ in header_list):
             header_list.append(("content-type", content_type))
-        hop = _Hop(check_url(url, policy, plugin=plugin), method, tuple(header_list), content)
+        hop = _Hop(
+            check_url(url, policy, plugin=plugin), method, tuple(header_list), content, secret
+        )
+        if secret is not None:
+            secret.check(hop.target.url)
+            secret.prepare(hop.target.url, list(hop.headers))  # refuses a clash up front
         visited = [hop.target.url]
         deadline = started + policy.timeout_ms / 1000
         try:
@@ -244,6 +280,8 @@ class NetworkBroker:
                     plugin, hop.target.url, f"redirect to an invalid Location ({exc})"
                 ) from None
             hop = hop.redirected(response.status_code, check_url(next_url, policy, plugin=plugin))
+            if hop.secret is not None:
+                hop.secret.check(hop.target.url, redirected=True)
             visited.append(hop.target.url)
 
     async def _resolve(self, target: Target) -> list[str]:
@@ -266,10 +304,13 @@ class NetworkBroker:
         failures: list[str] = []
         for address in addresses:
             remaining = max(deadline - asyncio.get_running_loop().time(), 0.001)
+            url, headers = hop.target.url, list(hop.headers)
+            if hop.secret is not None:
+                url, headers = hop.secret.prepare(url, headers)
             request = httpx.Request(
                 hop.method,
-                hop.target.url,
-                headers=[*hop.headers, ("accept-encoding", "identity")],
+                url,
+                headers=[*headers, ("accept-encoding", "identity")],
                 content=hop.content,
                 extensions={
                     PIN_EXTENSION: address,
@@ -313,6 +354,7 @@ class _Hop:
     method: str
     headers: tuple[tuple[str, str], ...]
     content: bytes | None
+    secret: _Secret | None = None
 
     def redirected(self, status: int, target: Target) -> _Hop:
         """The request for the next hop, changing method and body as browsers and httpx do."""
@@ -323,7 +365,46 @@ class _Hop:
         if target.origin != self.target.origin:
             # Credentials were meant for the first origin only.
             headers = tuple((n, v) for n, v in headers if n != "authorization")
-        return _Hop(target, method, headers, content)
+        return _Hop(target, method, headers, content, self.secret)
+
+
+class _Secret:
+    """One fetch's credential: refuses a hop it may not go to, adds itself to each request as
+    it is sent (so no URL or header the plugin sees holds it), and cleans answers and errors."""
+
+    def __init__(self, plugin: str, use: CredentialUse, value: bytes) -> None:
+        self.plugin = plugin
+        self.use = use
+        self._value = value
+        self.forms: list[bytes] = [value]
+
+    def check(self, url: str, *, redirected: bool = False) -> None:
+        if self.use.admits(url):
+            return
+        where = "a redirect to " if redirected else ""
+        raise PermissionDeniedError(
+            self.plugin,
+            "net.fetch",
+            f"credential {self.use.name!r} may be sent only to "
+            f"{', '.join(self.use.targets) or 'no target'}; {where}{url} is not one of them",
+        )
+
+    def prepare(
+        self, url: str, headers: list[tuple[str, str]]
+    ) -> tuple[str, list[tuple[str, str]]]:
+        try:
+            url, headers, forms = inject(self.use, self._value, url, headers)
+        except UnicodeDecodeError:
+            raise PermissionDeniedError(
+                self.plugin, "net.fetch", f"secret {self.use.name!r} is not text"
+            ) from None
+        self.forms = forms
+        return url, headers
+
+    def clean(self, text: str) -> str:
+        return redact(text.encode("utf-8", "surrogateescape"), self.forms).decode(
+            "utf-8", "surrogateescape"
+        )
 
 
 def _is_address(host: str) -> bool:
@@ -349,17 +430,31 @@ class NetCalls(Calls):
 
     _broker: NetworkBroker | None = None
 
-    async def fetch(
+    async def fetch(  # noqa: PLR0917 - the proxy's positional call, as NetProxy.fetch
         self,
         url: str,
         method: str = "GET",
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
         json: Any = None,
+        credential: str | None = None,
     ) -> dict[str, Any]:
+        secret = None
+        if credential is not None:
+            use = credential_use(self.grants, credential)
+            secret = (use, secret_value(self.services.secrets, self.plugin, credential))
         result = await self._network().fetch(
-            url, method=method, headers=headers, body=body, json=json
+            url, method=method, headers=headers, body=body, json=json, credential=secret
         )
+        if credential is not None:
+            self.services.audit.record(
+                AuditEvent(
+                    self.plugin,
+                    "credential",
+                    f"sent credential {credential!r} to {result.url} (HTTP {result.status})",
+                    "net.fetch",
+                )
+            )
         return {
             "status": result.status,
             "headers": result.headers,

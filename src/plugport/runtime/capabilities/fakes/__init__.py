@@ -22,6 +22,7 @@ from plugport.runtime.capabilities.fakes.net import (
     RecordedRequest,
     Route,
 )
+from plugport.runtime.capabilities.fakes.secrets import FakeSecrets
 from plugport.runtime.capabilities.fakes.storage import FakeStorage
 from plugport.runtime.capabilities.fakes.ui import FakeUi
 
@@ -33,6 +34,7 @@ __all__ = [
     "FakeEvents",
     "FakeNet",
     "FakeNetwork",
+    "FakeSecrets",
     "FakeStorage",
     "FakeUi",
     "NoRouteError",
@@ -44,6 +46,7 @@ FAKES = {
     "config": FakeConfig,
     "events": FakeEvents,
     "net": FakeNet,
+    "secrets": FakeSecrets,
     "storage": FakeStorage,
     "ui": FakeUi,
 }
