@@ -278,3 +278,16 @@ def test_the_fake_refuses_a_credential_the_manifest_does_not_declare(
 ) -> None:
     with pytest.raises(InvalidInputError, match=r"declares no \[credentials.nope\]"):
         hostile.secrets.set("nope", "x")
+
+
+def test_a_routed_request_shows_the_credential_was_added_but_not_its_value(
+    world: World, tmp_path: Path
+) -> None:
+    handle = world.load(write_plugin(tmp_path / "plugins", "acme.routed", HOSTILE, MANIFEST))
+    handle.secrets.set("jira", TOKEN)
+    handle.net.route("GET", "https://api.example.com/rest/issue", json={"key": "OPS-1"})
+    answer = handle.command("c.fetch", "https://api.example.com/rest/issue", "jira")
+    assert json.loads(answer["body"]) == {"key": "OPS-1"}
+    [sent] = handle.net.requests
+    assert sent.headers["authorization"] == "REDACTED"
+    assert TOKEN not in repr(sent)
