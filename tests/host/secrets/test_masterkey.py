@@ -32,7 +32,8 @@ def test_key_file_made_on_first_set_only(tmp_path: Path) -> None:
     assert load_master_key(tmp_path, create=False) is None
     assert not (tmp_path / "master.key").exists()
     made = load_master_key(tmp_path, create=True)
-    assert made is not None and len(made.key) == 32
+    assert made is not None
+    assert len(made.key) == 32
     assert load_master_key(tmp_path, create=True) == made  # kept, not replaced
     assert made.key.hex() not in repr(made)
 
@@ -73,7 +74,8 @@ def test_rotate_with_key_file(tmp_path: Path) -> None:
     assert store.get("acme.slack", "hook") == b"other-value"
     assert [i.fingerprint for i in store.list()] != [i.fingerprint for i in before]
     key = load_master_key(tmp_path, create=False)
-    assert key is not None and key.id == new_id
+    assert key is not None
+    assert key.id == new_id
 
 
 def test_rotate_with_env_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

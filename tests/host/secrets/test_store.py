@@ -29,11 +29,12 @@ def test_set_get_list_delete(tmp_path: Path) -> None:
     assert len(info.fingerprint) == 12
     assert store.get("acme.jira", "token") == VALUE
     [listed] = store.list()
-    assert listed.fingerprint == info.fingerprint and listed.last_used_at is not None
+    assert listed.fingerprint == info.fingerprint
+    assert listed.last_used_at is not None
     assert store.list("acme.other") == []
     assert store.delete("acme.jira", "token") is True
     assert store.delete("acme.jira", "token") is False
-    with pytest.raises(NotFoundError, match="plugport secret set acme.jira token"):
+    with pytest.raises(NotFoundError, match=r"plugport secret set acme.jira token"):
         store.get("acme.jira", "token")
 
 
@@ -54,7 +55,8 @@ def test_nothing_is_created_until_a_secret_is_set(tmp_path: Path) -> None:
     store = EncryptedSecretStore(tmp_path / "home")
     with pytest.raises(NotFoundError):
         store.get("acme.jira", "token")
-    assert store.list() == [] and store.delete("acme.jira", "x") is False
+    assert store.list() == []
+    assert store.delete("acme.jira", "x") is False
     assert store.purge("acme.jira") == 0
     assert not (tmp_path / "home").exists()
 
@@ -126,7 +128,7 @@ def test_flipped_ciphertext_byte_fails_clearly(tmp_path: Path) -> None:
         [sealed] = raw.execute("SELECT ciphertext FROM secrets").fetchone()
         flipped = bytes([sealed[0] ^ 1]) + sealed[1:]
         raw.execute("UPDATE secrets SET ciphertext = ?", (flipped,))
-    with pytest.raises(TrustError, match="acme.jira/token .* failed to decrypt") as caught:
+    with pytest.raises(TrustError, match=r"acme.jira/token .* failed to decrypt") as caught:
         store.get("acme.jira", "token")
     assert VALUE.decode() not in str(caught.value)
 
@@ -154,7 +156,7 @@ def test_row_moved_to_another_plugin_or_name_fails(tmp_path: Path) -> None:
 
 def test_another_master_key_is_named(tmp_path: Path) -> None:
     EncryptedSecretStore(tmp_path, master_key=os.urandom(32)).set("acme.jira", "token", VALUE)
-    with pytest.raises(TrustError, match="encrypted with master key [0-9a-f]{8}, but"):
+    with pytest.raises(TrustError, match=r"encrypted with master key [0-9a-f]{8}, but"):
         EncryptedSecretStore(tmp_path, master_key=os.urandom(32)).get("acme.jira", "token")
 
 
@@ -163,7 +165,7 @@ def test_missing_key_file_with_rows_says_restore(tmp_path: Path) -> None:
     store.set("acme.jira", "token", VALUE)
     store.close()
     (tmp_path / "master.key").unlink()
-    with pytest.raises(TrustError, match="restore .*master.key"):
+    with pytest.raises(TrustError, match=r"restore .*master.key"):
         EncryptedSecretStore(tmp_path).get("acme.jira", "token")
     assert not (tmp_path / "master.key").exists()  # a read makes no key
 
@@ -173,7 +175,9 @@ def test_memory_secrets_has_the_same_api() -> None:
     info = memory.set("acme.jira", "token", VALUE, actor="ada")
     assert memory.get("acme.jira", "token") == VALUE
     assert [i.name for i in memory.list("acme.jira")] == ["token"]
-    assert memory.list()[0].last_used_at is not None and info.updated_by == "ada"
-    assert memory.delete("acme.jira", "token") and not memory.delete("acme.jira", "token")
+    assert memory.list()[0].last_used_at is not None
+    assert info.updated_by == "ada"
+    assert memory.delete("acme.jira", "token")
+    assert not memory.delete("acme.jira", "token")
     with pytest.raises(NotFoundError):
         memory.get("acme.jira", "token")

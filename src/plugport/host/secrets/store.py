@@ -103,9 +103,7 @@ class EncryptedSecretStore:
                     )
             return value
 
-    def set(
-        self, plugin: str, name: str, value: bytes, *, actor: str = "operator"
-    ) -> SecretInfo:
+    def set(self, plugin: str, name: str, value: bytes, *, actor: str = "operator") -> SecretInfo:
         check_names(plugin, name)
         check_value(plugin, name, value)
         with self._lock:
@@ -238,16 +236,14 @@ class EncryptedSecretStore:
         left = (
             0
             if db is None
-            else db.execute(
-                "SELECT count(*) FROM secrets WHERE key_id = ?", (old.id,)
-            ).fetchone()[0]
+            else db.execute("SELECT count(*) FROM secrets WHERE key_id = ?", (old.id,)).fetchone()[
+                0
+            ]
         )
         if not left or old.id == current.id:
             old_path.unlink(missing_ok=True)
 
-    def _reencrypt(
-        self, db: sqlite3.Connection, old: dict[str, MasterKey], new: MasterKey
-    ) -> None:
+    def _reencrypt(self, db: sqlite3.Connection, old: dict[str, MasterKey], new: MasterKey) -> None:
         mark = fingerprint_key(new.key)
         with _sqlite.immediate(db, self._lock):
             for row in db.execute("SELECT * FROM secrets").fetchall():
@@ -328,4 +324,3 @@ def _info(row: sqlite3.Row) -> SecretInfo:
         row["updated_by"],
         row["last_used_at"],
     )
-

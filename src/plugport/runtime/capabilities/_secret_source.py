@@ -65,9 +65,7 @@ class MemorySecrets:
         self._key = os.urandom(32)  # fingerprints mean nothing outside this instance
         self._lock = threading.Lock()
 
-    def set(
-        self, plugin: str, name: str, value: bytes, *, actor: str = "operator"
-    ) -> SecretInfo:
+    def set(self, plugin: str, name: str, value: bytes, *, actor: str = "operator") -> SecretInfo:
         now = time.time()
         fingerprint = hmac.new(self._key, bytes(value), hashlib.sha256).hexdigest()[:12]
         with self._lock:
