@@ -94,6 +94,7 @@ RULES: tuple[ErrorRule, ...] = (
         details=lambda e: error_details(e) | {"conflicts": list(e.conflicts)},
     ),
     ErrorRule(errors.OfflineError, 503, "offline"),
+    ErrorRule(errors.SecretBackendError, 503, "secrets_backend_unavailable"),
     ErrorRule(
         errors.RegistryResponseError,
         502,

@@ -40,13 +40,14 @@ def created_directory(path: Path, *, what: str) -> Iterator[Path]:
         raise
 
 
-def write_atomic(target: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never half of one."""
+def write_atomic(target: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Readers see the old file or the new one, never half of one. ``mode`` is set before the
+    file appears under its name (0o600 for a key)."""
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(name, 0o644)
+        os.chmod(name, mode)
         os.replace(name, target)
     except BaseException:
         Path(name).unlink(missing_ok=True)

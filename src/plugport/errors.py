@@ -18,6 +18,7 @@ attached as attributes, never only formatted into the message::
     ├── ConflictError                  .kind, .name: it exists already (versions are immutable)
     ├── RegistryResponseError          .status, .code, .details: a registry refused a request
     ├── OfflineError                   .missing, .source: offline, and nothing cached to answer with
+    ├── SecretBackendError             .url, .reason: the secrets backend (Vault) cannot answer
     ├── ResolutionError                .conflicts: no set of versions meets every requirement
     ├── ConsentError                   .plugin, .added: permissions the operator did not grant
     ├── TrustError                     something is not what it claims to be
@@ -67,6 +68,7 @@ __all__ = [
     "ResolutionError",
     "ResourceLimitExceededError",
     "SandboxUnavailableError",
+    "SecretBackendError",
     "SignatureError",
     "TrustError",
     "UnsafeArchiveError",
@@ -191,6 +193,16 @@ class OfflineError(PlugportError):
         super().__init__(
             f"offline: no cached copy of {missing} from {source}; run once online first"
         )
+
+
+class SecretBackendError(PlugportError):
+    """The secrets backend (HashiCorp Vault) is unreachable, sealed or rate limiting; ``url``
+    names it and ``reason`` says what happened. Nothing was changed."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"secrets backend {url}: {reason}")
 
 
 class ConsentError(PlugportError):

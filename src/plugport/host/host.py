@@ -36,6 +36,9 @@ from plugport.host.fetch import Fetcher, Progress, RegistrySource
 from plugport.host.install import HostPaths, Installer, Staged
 from plugport.host.plugin_logs import LogRecord, PluginLogs
 from plugport.host.resolver import Requirement, resolve
+from plugport.host.secrets import EncryptedSecretStore, SecretInfo, SecretStore
+from plugport.host.secrets._rules import check_declared, check_names
+from plugport.host.secrets.backends import open_store
 from plugport.host.settings import missing_required, setting_command, without_required
 from plugport.host.sources import parse_source
 from plugport.host.state import HostAudit, HostState, Installation, Journal
@@ -114,6 +117,7 @@ class PluginHost:
         progress: Progress | None = None,
         read_only: bool = False,
         allow_unsigned_index: bool = False,
+        secrets: SecretStore | None = None,
     ) -> None:
         """``read_only``: for commands that only read (list, status, audit, search, info,
         check-updates). A home that does not exist yet is read as empty and nothing is created
@@ -122,7 +126,11 @@ class PluginHost:
 
         ``allow_unsigned_index``: the operator's policy that a plugin wheel from a package index
         with no signature, and no registry's signed index listing it, may still be installed
-        (marked unsigned, and audited); off by default, and no install option turns it on."""
+        (marked unsigned, and audited); off by default, and no install option turns it on.
+
+        ``secrets``: where credential values are kept; by default the store
+        ``HOME/policy.toml``'s ``[secrets]`` names (``HOME/secrets.sqlite``, encrypted, made
+        when the first secret is set)."""
         self.app = app
         self.app_version = app_version
         self.paths = HostPaths(Path(home).absolute())  # workers need absolute paths
@@ -154,7 +162,11 @@ class PluginHost:
         config = supervisor_config or SupervisorConfig(
             state_dir=self.paths.runtime, sandbox=sandbox
         )
-        self.supervisor = Supervisor(config, db=RuntimeDatabase() if ephemeral else None)
+        self.secrets: SecretStore = secrets if secrets is not None else open_store(self.paths.root)
+        """The plugins' credential values: set by the operator, used by the runtime."""
+        self.supervisor = Supervisor(
+            config, db=RuntimeDatabase() if ephemeral else None, secrets=self.secrets
+        )
         for spec in hookspecs:
             self.supervisor.declare_hook(spec)
         self.fetcher = Fetcher(
@@ -227,6 +239,8 @@ class PluginHost:
             self._unsubscribe_logs()
             self._unsubscribe_logs = None
         self.logs.close()
+        if isinstance(self.secrets, EncryptedSecretStore):
+            self.secrets.close()
         for client in self.clients:
             client.close()
         self.state.close()
@@ -529,6 +543,83 @@ class PluginHost:
 
     def _stored(self, name: str) -> dict[str, Any]:
         return self.supervisor.services.settings.stored(name)
+
+    # --- secrets ------------------------------------------------------------------------------
+
+    def list_secrets(self, plugin: str | None = None) -> list[SecretInfo]:
+        """What is set (never the values): name, fingerprint, when set, by whom, last used."""
+        return self.secrets.list(plugin)
+
+    def declared_credentials(self, plugin: str) -> list[str] | None:
+        """The ``[credentials]`` names of ``plugin``'s installed manifest; None when it is not
+        installed here."""
+        installation = self.state.get(plugin)
+        if installation is None:
+            return None
+        return sorted(load_manifest(self.paths.code_dir(installation)).credentials)
+
+    def set_secret(
+        self, plugin: str, name: str, value: bytes, *, rotate: bool = False
+    ) -> SecretInfo:
+        """Set (or with ``rotate``, replace an existing) secret of ``plugin``. An installed
+        plugin's secrets are the credentials its manifest declares; one not installed yet may
+        have them set ahead of its install. Audited without the value."""
+        action = "secret-rotated" if rotate else "secret-set"
+        try:
+            self._writable(action)
+            check_names(plugin, name)
+            declared = self.declared_credentials(plugin)
+            if declared is not None:
+                check_declared(plugin, name, declared)
+            if rotate and name not in {i.name for i in self.secrets.list(plugin)}:
+                raise NotFoundError(
+                    "secret",
+                    f"{plugin}/{name}",
+                    f"nothing to rotate; set it first with plugport secret set {plugin} {name}",
+                )
+            info = self.secrets.set(plugin, name, value, actor=self.actor)
+        except PlugportError as exc:
+            self.state.audit(
+                action, plugin, "refused", actor=self.actor, secret=name, reason=str(exc)
+            )
+            raise
+        self.state.audit(
+            action,
+            plugin,
+            "ok",
+            actor=self.actor,
+            secret=name,
+            fingerprint=info.fingerprint,
+            installed=declared is not None,
+        )
+        return info
+
+    def delete_secret(self, plugin: str, name: str) -> None:
+        self._writable("secret-deleted")
+        if not self.secrets.delete(plugin, name):
+            self.state.audit("secret-deleted", plugin, "refused", actor=self.actor, secret=name)
+            set_ = ", ".join(i.name for i in self.secrets.list(plugin)) or "none"
+            raise NotFoundError("secret", f"{plugin}/{name}", f"set for {plugin}: {set_}")
+        self.state.audit("secret-deleted", plugin, "ok", actor=self.actor, secret=name)
+
+    def rotate_master_key(self, new_key: bytes | None = None) -> str:
+        """Re-encrypt every secret under a new master key (see :mod:`plugport.host.secrets`);
+        returns the new key's id."""
+        self._writable("master-key-rotated")
+        if not isinstance(self.secrets, EncryptedSecretStore):
+            raise InvalidInputError(
+                "this home keeps its secrets in Vault (policy.toml [secrets] backend); "
+                "there is no master key here to rotate"
+            )
+        try:
+            new_id = self.secrets.rotate_master_key(new_key)
+        except PlugportError as exc:
+            self.state.audit(
+                "master-key-rotated", "secrets", "refused", actor=self.actor, reason=str(exc)
+            )
+            raise
+        self.state.audit("master-key-rotated", "secrets", "ok", actor=self.actor, key_id=new_id)
+        return new_id
 
     # --- the steps --------------------------------------------------------------------------
 

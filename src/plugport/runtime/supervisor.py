@@ -35,6 +35,7 @@ from plugport.runtime.activity import Activity, ActivityFeed
 from plugport.runtime.audit import AuditEvent, AuditLog, SqliteAuditLog
 from plugport.runtime.broker import CapabilityBroker, Grants, Services
 from plugport.runtime.capabilities import CAPABILITIES
+from plugport.runtime.capabilities._secret_source import MemorySecrets, SecretSource
 from plugport.runtime.capabilities.config import PluginSettings
 from plugport.runtime.capabilities.events import Event, EventBus
 from plugport.runtime.capabilities.storage import PluginStorage
@@ -73,7 +74,10 @@ class Supervisor:
         db: RuntimeDatabase | None = None,
         audit: AuditLog | None = None,
         metrics: RuntimeMetrics | None = None,
+        secrets: SecretSource | None = None,
     ) -> None:
+        """``secrets``: where credential values come from (the host's store); in memory when
+        not given."""
         self.config = config
         self._owns_launcher = launcher is None
         self.launcher: WorkerLauncher = launcher or ZygoteLauncher(
@@ -93,6 +97,7 @@ class Supervisor:
             audit=self.audit,
             metrics=self.metrics,
             net=config.net,
+            secrets=secrets if secrets is not None else MemorySecrets(),
         )
         self._plugins: dict[str, _Entry] = {}
         self.health = HealthChecks(config, self.metrics, self._plugins.values, self._failed)

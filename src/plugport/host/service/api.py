@@ -101,6 +101,13 @@ class SettingUpdate(_Strict):
     )
 
 
+class SecretUpdate(_Strict):
+    value: Any = Field(
+        description="The secret's value, a string of 1 to 65536 bytes; stored encrypted, never "
+        "shown back (only a fingerprint)"
+    )
+
+
 class ExecuteRequest(_Strict):
     hook: StrictStr | None = Field(default=None, max_length=200)
     command: StrictStr | None = Field(default=None, max_length=200)
@@ -239,6 +246,30 @@ def api_router(service: HostService) -> APIRouter:  # noqa: PLR0915 every route,
     async def unset_setting(ws: str, name: str, key: str, who: Member) -> dict[str, Any]:
         """Remove one key, so its default (if any) applies again."""
         return await service.change_settings(ws, who, name, {}, unset=[key])
+
+    @ws_routes.get("/installations/{name}/secrets")
+    async def list_secrets(ws: str, name: str, who: Member) -> dict[str, Any]:
+        """The plugin's declared credentials: set or not, fingerprint, updated, last used.
+        Values are write-only."""
+        return await service.plugin_secrets(ws, name)
+
+    @ws_routes.put(
+        "/installations/{name}/secrets/{secret}", openapi_extra=_documented(SecretUpdate)
+    )
+    async def set_secret(
+        ws: str, name: str, secret: str, request: Request, who: Member
+    ) -> dict[str, Any]:
+        """Set or replace one secret (a credential the manifest declares); answers its
+        fingerprint, never the value."""
+        given = await body(request, SecretUpdate, 4 * 64 * 1024)  # a 64 KiB value, escaped
+        if "value" not in given.model_fields_set or not isinstance(given.value, str):
+            raise FieldError("value", 'give the secret as {"value": "..."} (a JSON string)')
+        return await service.set_secret(ws, who, name, secret, given.value.encode())
+
+    @ws_routes.delete("/installations/{name}/secrets/{secret}", status_code=204)
+    async def delete_secret(ws: str, name: str, secret: str, who: Member) -> Response:
+        await service.delete_secret(ws, who, name, secret)
+        return Response(status_code=204)
 
     @ws_routes.post("/installations/{name}/execute", openapi_extra=_documented(ExecuteRequest))
     async def execute(ws: str, name: str, request: Request, who: Member) -> dict[str, Any]:

@@ -408,6 +408,7 @@ def _settings_routes(router: APIRouter, pages: _Pages) -> None:
             "name": name,
             "settings": settings,
             "fields": form_fields(settings["schema"], settings),
+            "secrets": (await service.plugin_secrets(ws, name))["secrets"],
             "error": error,
         }
         return pages.render(request, "settings.html", context, status_code=status)
@@ -433,6 +434,27 @@ def _settings_routes(router: APIRouter, pages: _Pages) -> None:
             status, body = describe(exc)
             return await show(request, ws, name, body["message"], status)
         return pages.redirect(request, f"/workspaces/{ws}", f"Saved the settings of {name}.")
+
+    @router.post("/workspaces/{ws}/installations/{name}/secrets")
+    async def save_secrets(request: Request, ws: str, name: str, csrf: FormText = None) -> Response:
+        """Write-only fields, one per declared credential: a value given is set, an empty one
+        keeps what is there."""
+        who = pages.member(request, ws)
+        pages.check_csrf(request, csrf)
+        form = await request.form()
+        changed = []
+        for row in (await service.plugin_secrets(ws, name))["secrets"]:
+            text = form.get(f"secret.{row['name']}")
+            if not isinstance(text, str) or text == "":
+                continue
+            try:
+                await service.set_secret(ws, who, name, row["name"], text.encode())
+            except PlugportError as exc:
+                status, body = describe(exc)
+                return await show(request, ws, name, body["message"], status)
+            changed.append(row["name"])
+        said = f"Set {', '.join(changed)} of {name}." if changed else "No secret was changed."
+        return pages.redirect(request, f"/workspaces/{ws}", said)
 
 
 def _form_changes(

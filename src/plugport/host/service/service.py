@@ -122,6 +122,10 @@ class HostService:
         _idle(workspace)
         async with workspace.lock:
             _idle(workspace)  # none started while this waited for the lock
+            # Its secrets go with it: the file store goes with the home below; a Vault
+            # backend keeps them elsewhere, so they are deleted one plugin at a time first.
+            for plugin in {info.plugin for info in workspace.host.list_secrets()}:
+                workspace.host.secrets.purge(plugin)
             await workspace.close()
             self._workspaces.pop(name, None)
             revoked = self.store.delete_workspace(name)
@@ -391,6 +395,52 @@ class HostService:
         await self._change(ws, who, change)
         return await self.plugin_settings(ws, name)
 
+    # --- secrets -------------------------------------------------------------------------------
+
+    async def plugin_secrets(self, ws: str, name: str) -> dict[str, Any]:
+        """One row per credential ``name``'s manifest declares (and any other secret set for
+        it): whether it is set, its fingerprint, when and by whom, last used. Never a value."""
+        host = await self.workspace(ws).started()
+        declared = host.declared_credentials(name)
+        if declared is None:
+            raise NotFoundError("installed plugin", name)
+        infos = {info.name: info for info in host.list_secrets(name)}
+        rows = []
+        for secret in sorted(set(declared) | set(infos)):
+            info = infos.get(secret)
+            rows.append(
+                {"name": secret, "declared": secret in declared, "set": info is not None}
+                | (_secret_public(info) if info else {})
+            )
+        return {"name": name, "secrets": rows}
+
+    async def set_secret(
+        self, ws: str, who: Principal, name: str, secret: str, value: bytes
+    ) -> dict[str, Any]:
+        """Set (or replace) one secret of an installed plugin; answers its info, never the
+        value."""
+        host = await self.workspace(ws).started()
+        if host.state.get(name) is None:
+            raise NotFoundError("installed plugin", name)
+        done: list[Any] = []
+
+        async def change(workspace: Workspace) -> None:
+            rotate = secret in {i.name for i in workspace.host.list_secrets(name)}
+            done.append(workspace.host.set_secret(name, secret, value, rotate=rotate))
+
+        await self._change(ws, who, change)
+        return {"name": secret, "set": True} | _secret_public(done[0])
+
+    async def delete_secret(self, ws: str, who: Principal, name: str, secret: str) -> None:
+        host = await self.workspace(ws).started()
+        if host.state.get(name) is None:
+            raise NotFoundError("installed plugin", name)
+
+        async def change(workspace: Workspace) -> None:
+            workspace.host.delete_secret(name, secret)
+
+        await self._change(ws, who, change)
+
     # --- calling a plugin ----------------------------------------------------------------------
 
     async def execute(
@@ -537,4 +587,14 @@ def _installation(
         "permissions": dict(installation.permissions),
         "installed_at": installation.installed_at,
         "updated_at": installation.updated_at,
+    }
+
+
+def _secret_public(info: Any) -> dict[str, Any]:
+    return {
+        "fingerprint": info.fingerprint,
+        "created_at": info.created_at,
+        "updated_at": info.updated_at,
+        "updated_by": info.updated_by,
+        "last_used_at": info.last_used_at,
     }

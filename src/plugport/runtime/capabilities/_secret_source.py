@@ -1,13 +1,38 @@
-"""Where the runtime reads secret values: the host's store behind one small interface."""
+"""Where the runtime reads secret values: the host's store behind one small interface.
+
+:class:`SecretSource` is what the runtime needs (read a value, forget a plugin's);
+:class:`SecretStore` adds what an operator needs (set, delete, list) and is what the host's
+stores implement (``plugport.host.secrets``). :class:`SecretInfo` describes a value without it."""
 
 from __future__ import annotations
 
+import builtins
+import hashlib
+import hmac
+import os
 import threading
+import time
+from dataclasses import dataclass
 from typing import Protocol
 
 from plugport.errors import NotFoundError
 
-__all__ = ["MemorySecrets", "SecretSource"]
+__all__ = ["MemorySecrets", "SecretInfo", "SecretSource", "SecretStore"]
+
+
+@dataclass(frozen=True)
+class SecretInfo:
+    """One secret as the operator sees it: never the value. ``fingerprint`` is a keyed hash
+    (HMAC under a key of the store's), so equal values show equal fingerprints within one
+    store, and a short value cannot be guessed from it."""
+
+    plugin: str
+    name: str
+    fingerprint: str
+    created_at: float
+    updated_at: float
+    updated_by: str
+    last_used_at: float | None = None
 
 
 class SecretSource(Protocol):
@@ -19,27 +44,79 @@ class SecretSource(Protocol):
     def purge(self, plugin: str) -> int: ...
 
 
+class SecretStore(SecretSource, Protocol):
+    """A :class:`SecretSource` the operator writes to."""
+
+    def set(
+        self, plugin: str, name: str, value: bytes, *, actor: str = "operator"
+    ) -> SecretInfo: ...
+
+    def delete(self, plugin: str, name: str) -> bool: ...
+
+    def list(self, plugin: str | None = None) -> builtins.list[SecretInfo]: ...
+
+
 class MemorySecrets:
-    """A :class:`SecretSource` in memory: ``plugport.testing`` and hosts without a store."""
+    """A :class:`SecretStore` in memory: ``plugport.testing`` and hosts without a store."""
 
     def __init__(self) -> None:
         self._values: dict[tuple[str, str], bytes] = {}
+        self._infos: dict[tuple[str, str], SecretInfo] = {}
+        self._key = os.urandom(32)  # fingerprints mean nothing outside this instance
         self._lock = threading.Lock()
 
-    def set(self, plugin: str, name: str, value: bytes) -> None:
+    def set(self, plugin: str, name: str, value: bytes, *, actor: str = "operator") -> SecretInfo:
+        now = time.time()
+        fingerprint = hmac.new(self._key, bytes(value), hashlib.sha256).hexdigest()[:12]
         with self._lock:
+            previous = self._infos.get((plugin, name))
+            info = SecretInfo(
+                plugin,
+                name,
+                fingerprint,
+                previous.created_at if previous else now,
+                now,
+                actor,
+                previous.last_used_at if previous else None,
+            )
             self._values[(plugin, name)] = bytes(value)
+            self._infos[(plugin, name)] = info
+        return info
 
     def get(self, plugin: str, name: str) -> bytes:
         with self._lock:
             try:
-                return self._values[(plugin, name)]
+                value = self._values[(plugin, name)]
             except KeyError:
                 raise NotFoundError("secret", f"{plugin}/{name}") from None
+            info = self._infos[(plugin, name)]
+            self._infos[(plugin, name)] = SecretInfo(
+                info.plugin,
+                info.name,
+                info.fingerprint,
+                info.created_at,
+                info.updated_at,
+                info.updated_by,
+                time.time(),
+            )
+            return value
+
+    def delete(self, plugin: str, name: str) -> bool:
+        with self._lock:
+            self._infos.pop((plugin, name), None)
+            return self._values.pop((plugin, name), None) is not None
+
+    def list(self, plugin: str | None = None) -> builtins.list[SecretInfo]:
+        with self._lock:
+            return sorted(
+                (i for i in self._infos.values() if plugin is None or i.plugin == plugin),
+                key=lambda i: (i.plugin, i.name),
+            )
 
     def purge(self, plugin: str) -> int:
         with self._lock:
             gone = [key for key in self._values if key[0] == plugin]
             for key in gone:
                 del self._values[key]
+                self._infos.pop(key, None)
         return len(gone)

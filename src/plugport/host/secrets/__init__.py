@@ -1,0 +1,23 @@
+"""The host's secrets: an encrypted store in the host home (:class:`EncryptedSecretStore`),
+or HashiCorp Vault's KV v2 (:class:`~plugport.host.secrets.vault.VaultSecretStore`), chosen by
+``HOME/policy.toml``'s ``[secrets]`` table (:func:`open_store`)."""
+
+from __future__ import annotations
+
+from plugport.host.secrets.masterkey import rotate_master_key
+from plugport.host.secrets.store import EncryptedSecretStore
+from plugport.runtime.capabilities._secret_source import (
+    MemorySecrets,
+    SecretInfo,
+    SecretSource,
+    SecretStore,
+)
+
+__all__ = [
+    "EncryptedSecretStore",
+    "MemorySecrets",
+    "SecretInfo",
+    "SecretSource",
+    "SecretStore",
+    "rotate_master_key",
+]

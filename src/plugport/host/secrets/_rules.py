@@ -1,0 +1,79 @@
+"""The decisions about a secret that need no I/O: which plugin and secret names and values
+are acceptable, what the ciphertext is bound to, how a fingerprint is made, and whether an
+installed plugin declares the credential being set.
+
+The rule it protects: nothing here ever puts a value into a message; errors name the plugin,
+the secret, the limit and the fix."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from plugport._manifest_fields import _IDENT_RE, check_plugin_name
+from plugport.errors import InvalidInputError
+
+__all__ = [
+    "MAX_VALUE_BYTES",
+    "associated_data",
+    "check_declared",
+    "check_names",
+    "check_value",
+    "fingerprint",
+    "fingerprint_key",
+]
+
+MAX_VALUE_BYTES = 64 * 1024
+
+
+def check_names(plugin: str, name: str) -> None:
+    try:
+        check_plugin_name(plugin)
+    except ValueError as exc:
+        raise InvalidInputError(f"plugin: {exc}") from None
+    if not _IDENT_RE.match(name):
+        raise InvalidInputError(
+            f"secret name {name!r}: use the [credentials.NAME] name of the plugin's manifest "
+            "(letters, digits and '_', not first a digit)"
+        )
+
+
+def check_value(plugin: str, name: str, value: bytes) -> None:
+    if not value:
+        raise InvalidInputError(f"secret {plugin}/{name}: the value is empty; give a value")
+    if len(value) > MAX_VALUE_BYTES:
+        raise InvalidInputError(
+            f"secret {plugin}/{name}: the value is {len(value)} bytes, over the limit of "
+            f"{MAX_VALUE_BYTES} bytes (64 KiB)"
+        )
+
+
+def check_declared(plugin: str, name: str, declared: Iterable[str]) -> None:
+    """An installed plugin's secrets are the credentials its manifest declares."""
+    names = sorted(declared)
+    if name not in names:
+        raise InvalidInputError(
+            f"{plugin} declares no credential {name!r} (its [credentials] tables: "
+            f"{', '.join(names) or 'none'}); set one of those"
+        )
+
+
+def associated_data(plugin: str, name: str) -> bytes:
+    """What a ciphertext is bound to: a row copied to another plugin or name fails to decrypt."""
+    return b"plugport-secret\x00" + plugin.encode() + b"\x00" + name.encode()
+
+
+def fingerprint_key(master_key: bytes) -> bytes:
+    """A key for fingerprints only, derived from the master key (so a fingerprint is no
+    plain hash of the value, which would give away a short one)."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"plugport secret fingerprint"
+    ).derive(master_key)
+
+
+def fingerprint(key: bytes, value: bytes) -> str:
+    return hmac.new(key, value, hashlib.sha256).hexdigest()[:12]
