@@ -19,10 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from plugport.host.secrets.store import EncryptedSecretStore
 from plugport.manifest import Manifest
 from plugport.runtime.capabilities._record import Grants, NetOptions
 from plugport.runtime.capabilities._resolver import StaticResolver
-from plugport.runtime.capabilities._secret_source import MemorySecrets, SecretSource
+from plugport.runtime.capabilities._secret_source import SecretSource
 from plugport.runtime.capabilities.network import NetCalls
 from plugport.runtime.supervisor import Supervisor, SupervisorConfig
 
@@ -83,12 +84,12 @@ async def _samples(calls: NetCalls, url: str, count: int) -> tuple[list[float], 
 def measure(
     root: Path, *, quick: bool, secrets: Callable[[Path], SecretSource] | None = None
 ) -> dict[str, Any]:
-    """The ``targets`` entry; ``secrets`` builds the host's store under ``root`` (default: the
-    in-memory source)."""
+    """The ``targets`` entry; ``secrets`` builds the secrets source under ``root`` (default:
+    the host's own encrypted store, as ``PluginHost`` makes it)."""
     server = subprocess.Popen([sys.executable, "-c", _SERVER], stdout=subprocess.PIPE, text=True)
     try:
         port = int(server.stdout.readline()) if server.stdout is not None else 0
-        source = secrets(root) if secrets is not None else MemorySecrets()
+        source = (secrets or EncryptedSecretStore)(root / "home")
         source_name = type(source).__name__
         setter = getattr(source, "set")  # noqa: B009 - every store sets; the Protocol only reads
         setter("bench.creds", "api", TOKEN)

@@ -101,6 +101,8 @@ def _announce(event: AuditEvent) -> None:
     """Mirror a stored event to the ``plugport.audit`` logger, with its fields in
     ``extra["plugport_audit"]`` for structured handlers."""
     level = logging.WARNING if event.kind in _WARNING_KINDS else logging.INFO
+    if not logger.isEnabledFor(level):
+        return
     target = f"{event.plugin} {event.capability}" if event.capability else event.plugin
     logger.log(
         level,
@@ -108,7 +110,8 @@ def _announce(event: AuditEvent) -> None:
         event.kind,
         target,
         event.reason,
-        extra={"plugport_audit": dataclasses.asdict(event)},
+        # Its fields are flat values: a shallow copy (asdict deep-copies, at 20x the cost).
+        extra={"plugport_audit": dict(vars(event))},
     )
 
 
