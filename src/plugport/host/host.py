@@ -35,6 +35,7 @@ from plugport.host.consent import Consent, ConsentRequest, needs_consent, refuse
 from plugport.host.fetch import Fetcher, Progress, RegistrySource
 from plugport.host.install import HostPaths, Installer, Staged
 from plugport.host.plugin_logs import LogRecord, PluginLogs
+from plugport.host.policy import parse_private_targets
 from plugport.host.resolver import Requirement, resolve
 from plugport.host.settings import missing_required, setting_command, without_required
 from plugport.host.sources import parse_source
@@ -114,6 +115,8 @@ class PluginHost:
         progress: Progress | None = None,
         read_only: bool = False,
         allow_unsigned_index: bool = False,
+        private_targets: Mapping[str, Sequence[str]] | None = None,
+        private_targets_from: str | None = None,
     ) -> None:
         """``read_only``: for commands that only read (list, status, audit, search, info,
         check-updates). A home that does not exist yet is read as empty and nothing is created
@@ -122,7 +125,13 @@ class PluginHost:
 
         ``allow_unsigned_index``: the operator's policy that a plugin wheel from a package index
         with no signature, and no registry's signed index listing it, may still be installed
-        (marked unsigned, and audited); off by default, and no install option turns it on."""
+        (marked unsigned, and audited); off by default, and no install option turns it on.
+
+        ``private_targets``: the operator's policy that a plugin may reach these private
+        ``host:port`` endpoints (plugin name -> endpoints; ``[private-targets]`` in
+        ``HOME/policy.toml`` for the CLI). ``private_targets_from`` names where the operator
+        writes them, quoted by a refusal the policy would lift and by the audit of each fetch
+        that reaches one."""
         self.app = app
         self.app_version = app_version
         self.paths = HostPaths(Path(home).absolute())  # workers need absolute paths
@@ -134,6 +143,15 @@ class PluginHost:
             self.paths.make()
         self.state = HostState(":memory:" if ephemeral else self.paths.state_file)
         self.installer = Installer(self.paths, self.state)
+        self.private_targets = parse_private_targets(
+            {name: list(endpoints) for name, endpoints in (private_targets or {}).items()},
+            where="PluginHost(private_targets=...)",
+        )
+        self.private_targets_from = (
+            private_targets_from or "the private_targets the application gives PluginHost"
+            if private_targets is not None
+            else ""
+        )
         self.registry_keys = dict(registry_keys or {})
         self.consent = consent
         self.preapproved = preapproved
@@ -572,7 +590,16 @@ class PluginHost:
         manifest = load_manifest(code_dir)
         granted = Permissions.model_validate(installation.permissions)
         libraries = functools.partial(self.installer.libraries.import_paths, code_dir, manifest)
-        self.supervisor.add(PluginInstall(manifest, code_dir, granted, libraries=libraries))
+        self.supervisor.add(
+            PluginInstall(
+                manifest,
+                code_dir,
+                granted,
+                libraries=libraries,
+                local_endpoints=self.private_targets.get(manifest.name, ()),
+                local_policy=self.private_targets_from,
+            )
+        )
 
     async def _apply(
         self, staged: list[Staged], *, requested: list[str], operation: str

@@ -176,6 +176,10 @@ class HostService:
         host = await self.workspace(ws).started()
         return [asdict(a) for a in host.audit(subject=subject, limit=limit)]
 
+    def policy(self, ws: str) -> dict[str, Any]:
+        """What the operator allows this workspace's plugins beyond their grants."""
+        return self.workspace(ws).policy()
+
     async def metrics(self, ws: str) -> bytes:
         host = await self.workspace(ws).started()
         return host.supervisor.metrics.render()

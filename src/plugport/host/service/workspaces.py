@@ -9,11 +9,13 @@ import asyncio
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from plugport.errors import PlugportError
 from plugport.host.client import RetryPolicy
 from plugport.host.consent import ConsentRequest
 from plugport.host.host import PluginHost
+from plugport.host.policy import POLICY_FILE, policy_location, private_targets
 from plugport.host.service.operations import Operation
 from plugport.host.service.settings import HostServiceSettings
 from plugport.runtime.hooks import HookSpec
@@ -42,6 +44,8 @@ class Workspace:
                 max_total_wait_s=settings.registry_max_total_wait_s,
             ),
             telemetry=settings.telemetry,
+            private_targets=private_targets(home),
+            private_targets_from=policy_location(home),
             actor="host-service",
             progress=self._progress,
         )
@@ -57,6 +61,15 @@ class Workspace:
         self.refused: ConsentRequest | None = None
         self._updates: dict[str, str] | None = None
         self._updates_at = 0.0
+
+    def policy(self) -> dict[str, Any]:
+        """The operator's policy in effect for this workspace: ``policy.toml`` in its home, read
+        when the workspace opened (edit it, then restart the service)."""
+        return {
+            "workspace": self.name,
+            "file": str(self.host.paths.root / POLICY_FILE),
+            "private_targets": {k: list(v) for k, v in self.host.private_targets.items()},
+        }
 
     async def started(self) -> PluginHost:
         if not self._started:
