@@ -30,9 +30,17 @@ from plugport.errors import (
     PlugportError,
     RegistryResponseError,
 )
+from plugport.host._plans import (
+    dependency_requirements,
+    needed_by,
+    update_requirements,
+    update_targets,
+    updates,
+)
 from plugport.host.client import RegistryClient, RetryPolicy
 from plugport.host.consent import Consent, ConsentRequest, needs_consent, refuse_growth
-from plugport.host.fetch import Fetcher, Progress, RegistrySource
+from plugport.host.context import OperationContext, Progress
+from plugport.host.fetch import Fetcher, RegistrySource
 from plugport.host.install import HostPaths, Installer, Staged
 from plugport.host.plugin_logs import LogRecord, PluginLogs
 from plugport.host.policy import parse_private_targets
@@ -47,7 +55,6 @@ from plugport.runtime.capabilities.config import effective_settings
 from plugport.runtime.hooks import HookOutcome, HookSpec
 from plugport.runtime.launcher import ZygoteLauncher
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor, SupervisorConfig
-from plugport.versions import parse_version
 
 __all__ = ["InstallReport", "PluginHost"]
 
@@ -153,11 +160,11 @@ class PluginHost:
             else ""
         )
         self.registry_keys = dict(registry_keys or {})
-        self.consent = consent
+        self.context = OperationContext(actor or os.environ.get("USER", "host"), consent, progress)
+        """Who operations are for when a call passes no ``context=``."""
         self.preapproved = preapproved
         self.offline = offline
         self.telemetry = telemetry
-        self.actor = actor or os.environ.get("USER", "host")
         self.clients = [
             RegistryClient(
                 url,
@@ -196,6 +203,15 @@ class PluginHost:
         self._reports: set[asyncio.Task[bool]] = set()
         self._opened = False
         self._started = False
+
+    @property
+    def actor(self) -> str:
+        """The default context's actor (each call may pass its own ``context=``)."""
+        return self.context.actor
+
+    @property
+    def consent(self) -> Consent:
+        return self.context.consent
 
     @property
     def environment(self) -> dict[str, str]:
@@ -324,8 +340,9 @@ class PluginHost:
     def check_updates(self) -> list[tuple[str, str, str]]:
         """``(name, installed, newest compatible)`` for registry installs with something newer."""
         source = RegistrySource(self.clients, revalidate=True)
-        found = []
-        for installation in self.state.installations():
+        installed = self.state.installations()
+        newest: dict[str, str] = {}
+        for installation in installed:
             if installation.source_kind != "registry":
                 continue
             try:
@@ -336,10 +353,8 @@ class PluginHost:
                 )
             except PlugportError:
                 continue
-            newest = resolution.chosen[installation.name].version
-            if _newer(newest, installation.version):
-                found.append((installation.name, installation.version, newest))
-        return found
+            newest[installation.name] = resolution.chosen[installation.name].version
+        return updates(installed, newest)
 
     # --- changing what is installed -----------------------------------------------------------
 
@@ -349,10 +364,13 @@ class PluginHost:
         trust_new_key: bool = False,
         key: Path | None = None,
         index_url: str | None = None,
+        context: OperationContext | None = None,
     ) -> InstallReport:
         """Install each of ``specs`` (registry requirements, URLs, archives, directories) with
         whatever they depend on, all or nothing. With ``index_url`` (a PEP 503/691 package
-        index), a name is a plugin wheel on that index (``acme.hello``, ``acme-hello==1.0``)."""
+        index), a name is a plugin wheel on that index (``acme.hello``, ``acme-hello==1.0``).
+        ``context``: who this install is for (default: the host's own)."""
+        context = context or self.context
         if not specs:
             raise InvalidInputError("nothing to install; name at least one plugin")
         self._writable("install")
@@ -368,76 +386,73 @@ class PluginHost:
             try:
                 for source in sources:
                     if source.kind != "registry":
-                        staged.append(await self.fetcher.local(source, trust_new_key, key))
+                        staged.append(
+                            await self.fetcher.local(source, trust_new_key, key, context=context)
+                        )
                 requirements = [s.requirement for s in sources if s.requirement is not None]
                 for item in staged:  # what local archives need comes from the registries
-                    requirements += _needs(item.name, item.version, item.manifest.dependencies)
+                    requirements += dependency_requirements(
+                        item.name, item.version, item.manifest.dependencies
+                    )
                 local = {item.name for item in staged}
                 staged += await self._resolved(
-                    [r for r in requirements if r.name not in local], trust_new_key=trust_new_key
+                    [r for r in requirements if r.name not in local],
+                    trust_new_key=trust_new_key,
+                    context=context,
                 )
                 requested = [s.requirement.name for s in sources if s.requirement is not None]
                 requested += list(local)
-                return await self._apply(staged, requested=requested, operation="install")
+                return await self._apply(
+                    staged, requested=requested, operation="install", context=context
+                )
             except BaseException:
                 self.installer.discard(staged)
                 raise
 
-    async def update(self, *names: str, trust_new_key: bool = False) -> InstallReport:
+    async def update(
+        self,
+        *names: str,
+        trust_new_key: bool = False,
+        context: OperationContext | None = None,
+    ) -> InstallReport:
         """Move ``names`` (or, with none, every registry install) to their newest compatible
         versions, keeping what other plugins need satisfied."""
+        context = context or self.context
         self._writable("update")
         await self.start_runtime()
         async with self._lock:
             installed = {i.name: i for i in self.state.installations()}
-            targets = list(names) or [
-                n for n, i in installed.items() if i.source_kind == "registry"
-            ]
-            for name in targets:
-                if name not in installed:
-                    raise NotFoundError("installed plugin", name)
-                if installed[name].source_kind == "index":
-                    raise InvalidInputError(
-                        f"{name} was installed from the package index file "
-                        f"{installed[name].source}; update it by installing from its index "
-                        f"again: plugport install --index-url INDEX_URL {name}"
-                    )
-                if installed[name].source_kind != "registry":
-                    raise InvalidInputError(
-                        f"{name} was installed from {installed[name].source_kind} "
-                        f"{installed[name].source}; install the new archive instead"
-                    )
-            requirements = [Requirement(name, "*", None) for name in targets]
-            for other in installed.values():
-                requirements += _needs(other.name, other.version, other.dependencies)
+            targets = update_targets(names, installed)
             staged: list[Staged] = []
             try:
                 staged = await self._resolved(
-                    requirements, trust_new_key=trust_new_key, refresh=set(targets)
+                    update_requirements(targets, installed),
+                    trust_new_key=trust_new_key,
+                    refresh=set(targets),
+                    context=context,
                 )
-                return await self._apply(staged, requested=[], operation="update")
+                return await self._apply(staged, requested=[], operation="update", context=context)
             except BaseException:
                 self.installer.discard(staged)
                 raise
 
-    async def uninstall(self, name: str, *, purge: bool = False) -> None:
+    async def uninstall(
+        self, name: str, *, purge: bool = False, context: OperationContext | None = None
+    ) -> None:
+        context = context or self.context
         self._writable("uninstall")
         await self.start_runtime()
         async with self._lock:
             installation = self.state.get(name)
             if installation is None:
                 raise NotFoundError("installed plugin", name)
-            needed_by = sorted(
-                f"{i.name} {i.version} (needs {name}{_spec(i.dependencies[name])})"
-                for i in self.state.installations()
-                if name in i.dependencies and i.name != name
-            )
-            if needed_by:
+            blocking = needed_by(name, self.state.installations())
+            if blocking:
                 self.state.audit(
-                    "uninstall", name, "refused", actor=self.actor, needed_by=needed_by
+                    "uninstall", name, "refused", actor=context.actor, needed_by=blocking
                 )
                 raise ConflictError(
-                    "plugin", name, "is needed by " + ", ".join(needed_by) + "; uninstall it first"
+                    "plugin", name, "is needed by " + ", ".join(blocking) + "; uninstall it first"
                 )
             if name in {s.name for s in self.supervisor.status()}:
                 await self.supervisor.remove(name, purge_data=purge)
@@ -445,18 +460,19 @@ class PluginHost:
                 self.supervisor.purge(name)
             if purge:
                 self.logs.purge(name)
-            self.installer.remove(installation, actor=self.actor, purge=purge)
+            self.installer.remove(installation, actor=context.actor, purge=purge)
             await self._report(installation, "uninstall")
 
-    async def enable(self, name: str) -> None:
+    async def enable(self, name: str, *, context: OperationContext | None = None) -> None:
         """Enable ``name``; refused, naming the keys and the command to set them, while a
         setting its ``config`` schema requires is missing."""
+        actor = (context or self.context).actor
         self._writable("enable")
         await self.start_runtime()
         async with self._lock:
             installation = self._installed(name)
             if missing := self.missing_settings(name):
-                self.state.audit("enable", name, "refused", actor=self.actor, missing=missing)
+                self.state.audit("enable", name, "refused", actor=actor, missing=missing)
                 raise InvalidInputError(
                     f"{name} needs settings: {', '.join(missing)}; set them with "
                     f"{setting_command(name, missing)}, then plugport enable {name}"
@@ -464,9 +480,10 @@ class PluginHost:
             if not installation.enabled:
                 self.state.set_enabled(name, True)
                 self._add(self._installed(name))
-            self.state.audit("enable", name, "ok", actor=self.actor)
+            self.state.audit("enable", name, "ok", actor=actor)
 
-    async def disable(self, name: str) -> None:
+    async def disable(self, name: str, *, context: OperationContext | None = None) -> None:
+        actor = (context or self.context).actor
         self._writable("disable")
         await self.start_runtime()
         async with self._lock:
@@ -475,7 +492,7 @@ class PluginHost:
                 self.state.set_enabled(name, False)
                 if name in {s.name for s in self.supervisor.status()}:
                     await self.supervisor.remove(name)
-            self.state.audit("disable", name, "ok", actor=self.actor)
+            self.state.audit("disable", name, "ok", actor=actor)
 
     # --- settings -----------------------------------------------------------------------------
 
@@ -497,7 +514,13 @@ class PluginHost:
         """Keys the schema marks ``required`` that have no value (given or default)."""
         return missing_required(self.config_schema(name), self._stored(name))
 
-    def configure(self, name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    def configure(
+        self,
+        name: str,
+        values: Mapping[str, Any],
+        *,
+        context: OperationContext | None = None,
+    ) -> dict[str, Any]:
         """Replace ``name``'s settings with ``values``, checked against its ``config`` schema
         (every problem named, as ``config.<key>: <rule>``), and return the effective settings;
         a refused change stores nothing. While the plugin is disabled a ``required`` key may
@@ -518,14 +541,19 @@ class PluginHost:
         changed = sorted(
             k for k in previous.keys() | values.keys() if previous.get(k) != values.get(k)
         )
-        self.state.audit("configure", name, "ok", actor=self.actor, keys=changed)  # never values
+        actor = (context or self.context).actor
+        self.state.audit("configure", name, "ok", actor=actor, keys=changed)  # never values
         return effective
 
-    def set_setting(self, name: str, key: str, value: Any) -> dict[str, Any]:
+    def set_setting(
+        self, name: str, key: str, value: Any, *, context: OperationContext | None = None
+    ) -> dict[str, Any]:
         """Set one key (see :meth:`configure`)."""
-        return self.configure(name, self._stored_checked(name) | {key: value})
+        return self.configure(name, self._stored_checked(name) | {key: value}, context=context)
 
-    def unset_setting(self, name: str, key: str) -> dict[str, Any]:
+    def unset_setting(
+        self, name: str, key: str, *, context: OperationContext | None = None
+    ) -> dict[str, Any]:
         """Remove one key, so its default (if any) applies again (see :meth:`configure`)."""
         stored = self._stored_checked(name)
         if key not in stored:
@@ -533,7 +561,7 @@ class PluginHost:
                 f"{name}: setting {key!r} is not set (set: {', '.join(sorted(stored)) or 'none'})"
             )
         del stored[key]
-        return self.configure(name, stored)
+        return self.configure(name, stored, context=context)
 
     def _needs_settings(self, name: str) -> list[str]:
         try:
@@ -569,6 +597,7 @@ class PluginHost:
         *,
         trust_new_key: bool,
         refresh: set[str] | None = None,
+        context: OperationContext,
     ) -> list[Staged]:
         if requirements:
             self._client()  # a clear error when there is no registry to resolve against
@@ -577,6 +606,7 @@ class PluginHost:
             environment=self.environment,
             trust_new_key=trust_new_key,
             refresh=refresh,
+            context=context,
         )
 
     def _installed(self, name: str) -> Installation:
@@ -602,12 +632,18 @@ class PluginHost:
         )
 
     async def _apply(
-        self, staged: list[Staged], *, requested: list[str], operation: str
+        self,
+        staged: list[Staged],
+        *,
+        requested: list[str],
+        operation: str,
+        context: OperationContext,
     ) -> InstallReport:
+        actor = context.actor
         current = {i.name: i for i in self.state.installations()}
         if not staged:
             return InstallReport(unchanged=[(n, i.version) for n, i in current.items()])
-        grants = self._consent(staged, current)
+        grants = self._consent(staged, current, context)
         needs = {
             item.name: missing
             for item in staged
@@ -617,7 +653,7 @@ class PluginHost:
             staged,
             permissions=grants,
             requested=requested,
-            actor=self.actor,
+            actor=actor,
             operation=operation,
             disabled=needs,
         )
@@ -625,15 +661,15 @@ class PluginHost:
             await self._activate(journals)
         except Exception as exc:
             await self._restore_runtime(journals)
-            self.installer.roll_back(journals, actor=self.actor, reason=_why(exc))
+            self.installer.roll_back(journals, actor=actor, reason=_why(exc))
             raise PluginRuntimeError(
                 f"{operation} failed and was rolled back ({_moves(journals)}): {exc}"
             ) from exc
         except BaseException:
             await self._restore_runtime(journals)
-            self.installer.roll_back(journals, actor=self.actor, reason="cancelled")
+            self.installer.roll_back(journals, actor=actor, reason="cancelled")
             raise
-        self.installer.confirm(journals, actor=self.actor)
+        self.installer.confirm(journals, actor=actor)
         report = InstallReport(
             installed=[
                 (j.name, j.version, j.previous.version if j.previous else None) for j in journals
@@ -648,7 +684,10 @@ class PluginHost:
         return report
 
     def _consent(
-        self, staged: list[Staged], current: Mapping[str, Installation]
+        self,
+        staged: list[Staged],
+        current: Mapping[str, Installation],
+        context: OperationContext,
     ) -> dict[str, dict[str, Any]]:
         grants: dict[str, dict[str, Any]] = {}
         for item in staged:
@@ -660,12 +699,12 @@ class PluginHost:
                 item.manifest.permissions,
                 Permissions.model_validate(previous.permissions) if previous else None,
             )
-            if needs_consent(request, self.preapproved) and not self.consent(request):
+            if needs_consent(request, self.preapproved) and not context.consent(request):
                 self.state.audit(
                     "consent",
                     item.name,
                     "refused",
-                    actor=self.actor,
+                    actor=context.actor,
                     version=item.version,
                     added=request.added,
                 )
@@ -752,12 +791,6 @@ def _host_row(event: AuditEvent) -> HostAudit:
     return HostAudit(event.at, "runtime", event.kind, event.plugin, outcome, detail, event.id)
 
 
-def _needs(name: str, version: str, dependencies: Mapping[str, str]) -> list[Requirement]:
-    return [
-        Requirement(dep, spec or "*", f"{name} {version}") for dep, spec in dependencies.items()
-    ]
-
-
 def _moves(journals: Sequence[Journal]) -> str:
     return ", ".join(
         f"{j.name} {j.version} -> back to {j.previous.version}"
@@ -769,11 +802,3 @@ def _moves(journals: Sequence[Journal]) -> str:
 
 def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _spec(spec: str) -> str:
-    return "" if spec in ("", "*") else spec
-
-
-def _newer(a: str, b: str) -> bool:
-    return parse_version(a) > parse_version(b)
