@@ -68,15 +68,9 @@ _FALSE = ("", "0", "false", "no", "off")
 
 def _policy(home: Path) -> dict[str, Any]:
     """``HOME/policy.toml``, the operator's policy for this home (empty when there is none)."""
-    import tomllib
+    from plugport.host.policy import read_policy
 
-    path = home / POLICY_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInputError(f"{path}: not a valid policy ({exc})") from None
+    return read_policy(home)
 
 
 def _preapproved(home: Path) -> Any:
@@ -154,6 +148,7 @@ def run_host(
     installed plugin, so a home that does not exist is that plugin's absence, said without
     creating the home."""
     from plugport.host import PluginHost
+    from plugport.host.policy import policy_location, private_targets
 
     if installed is not None and not home_dir(home).exists():
         with reporting_errors():
@@ -188,6 +183,8 @@ def run_host(
             consent=_ask(yes),
             preapproved=_preapproved(home_dir(home)),
             allow_unsigned_index=_allow_unsigned_index(home_dir(home)),
+            private_targets=private_targets(home_dir(home)),
+            private_targets_from=policy_location(home_dir(home)),
             offline=offline,
             sandbox=sandbox,  # type: ignore[arg-type]
             progress=on_progress,

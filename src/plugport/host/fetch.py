@@ -9,6 +9,7 @@ namespace's keys are revalidated once however many of its plugins are verified."
 from __future__ import annotations
 
 import asyncio
+import copy
 import sys
 import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -35,6 +36,7 @@ from plugport.errors import (
 )
 from plugport.host._index_rules import choose_wheel, parse_index_requirement
 from plugport.host.client import RegistryClient
+from plugport.host.context import OperationContext, Progress
 from plugport.host.install import HostPaths, Installer, Staged
 from plugport.host.package_index import PackageIndex
 from plugport.host.resolver import Candidate, Requirement, Resolution, resolve
@@ -58,9 +60,6 @@ from plugport.signing import (
 )
 
 __all__ = ["Fetcher", "Progress", "RegistrySource"]
-
-Progress = Callable[[str, int, int], None]
-"""``(what, done, total)`` while an archive downloads."""
 
 
 class RegistrySource:
@@ -121,6 +120,17 @@ class Fetcher:
         no signature and no registry vouching for it (marked, and audited, as unsigned)."""
         self.index_transport = index_transport
 
+    def _for(self, context: OperationContext | None) -> Fetcher:
+        """This fetcher for one operation: its audit rows name ``context.actor`` and its
+        downloads report to ``context.progress``. A copy, so operations in flight at the same
+        time never see each other's (the constructor's ``actor``/``progress`` are the
+        default)."""
+        if context is None:
+            return self
+        bound = copy.copy(self)
+        bound.actor, bound.progress = context.actor, context.progress
+        return bound
+
     async def resolved(
         self,
         requirements: list[Requirement],
@@ -128,10 +138,18 @@ class Fetcher:
         environment: Mapping[str, str],
         trust_new_key: bool,
         refresh: set[str] | None = None,
+        context: OperationContext | None = None,
     ) -> list[Staged]:
         """Resolve ``requirements`` against the registries and stage every chosen version
         that is not installed already; ``refresh`` names plugins being updated (their metadata
         is revalidated and their installed versions are not preferred)."""
+        if context is not None:
+            return await self._for(context).resolved(
+                requirements,
+                environment=environment,
+                trust_new_key=trust_new_key,
+                refresh=refresh,
+            )
         if not requirements:
             return []
         current = {i.name: i for i in self.state.installations()}
@@ -309,7 +327,16 @@ class Fetcher:
             source=client.url,
         )
 
-    async def local(self, source: Source, trust_new_key: bool, key: Path | None) -> Staged:
+    async def local(
+        self,
+        source: Source,
+        trust_new_key: bool,
+        key: Path | None,
+        *,
+        context: OperationContext | None = None,
+    ) -> Staged:
+        if context is not None:
+            return await self._for(context).local(source, trust_new_key, key)
         if source.kind == "dev":
             staged = self.installer.stage_directory(Path(source.text))
             self.state.audit(

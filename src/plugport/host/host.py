@@ -30,11 +30,20 @@ from plugport.errors import (
     PlugportError,
     RegistryResponseError,
 )
+from plugport.host._plans import (
+    dependency_requirements,
+    needed_by,
+    update_requirements,
+    update_targets,
+    updates,
+)
 from plugport.host.client import RegistryClient, RetryPolicy
 from plugport.host.consent import Consent, ConsentRequest, needs_consent, refuse_growth
-from plugport.host.fetch import Fetcher, Progress, RegistrySource
+from plugport.host.context import OperationContext, Progress
+from plugport.host.fetch import Fetcher, RegistrySource
 from plugport.host.install import HostPaths, Installer, Staged
 from plugport.host.plugin_logs import LogRecord, PluginLogs
+from plugport.host.policy import parse_private_targets
 from plugport.host.resolver import Requirement, resolve
 from plugport.host.secrets import EncryptedSecretStore, SecretInfo, SecretStore
 from plugport.host.secrets._rules import check_declared, check_names
@@ -49,7 +58,6 @@ from plugport.runtime.capabilities.config import effective_settings
 from plugport.runtime.hooks import HookOutcome, HookSpec
 from plugport.runtime.launcher import ZygoteLauncher
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor, SupervisorConfig
-from plugport.versions import parse_version
 
 __all__ = ["InstallReport", "PluginHost"]
 
@@ -118,6 +126,8 @@ class PluginHost:
         read_only: bool = False,
         allow_unsigned_index: bool = False,
         secrets: SecretStore | None = None,
+        private_targets: Mapping[str, Sequence[str]] | None = None,
+        private_targets_from: str | None = None,
     ) -> None:
         """``read_only``: for commands that only read (list, status, audit, search, info,
         check-updates). A home that does not exist yet is read as empty and nothing is created
@@ -130,7 +140,13 @@ class PluginHost:
 
         ``secrets``: where credential values are kept; by default the store
         ``HOME/policy.toml``'s ``[secrets]`` names (``HOME/secrets.sqlite``, encrypted, made
-        when the first secret is set)."""
+        when the first secret is set).
+
+        ``private_targets``: the operator's policy that a plugin may reach these private
+        ``host:port`` endpoints (plugin name -> endpoints; ``[private-targets]`` in
+        ``HOME/policy.toml`` for the CLI). ``private_targets_from`` names where the operator
+        writes them, quoted by a refusal the policy would lift and by the audit of each fetch
+        that reaches one."""
         self.app = app
         self.app_version = app_version
         self.paths = HostPaths(Path(home).absolute())  # workers need absolute paths
@@ -142,12 +158,21 @@ class PluginHost:
             self.paths.make()
         self.state = HostState(":memory:" if ephemeral else self.paths.state_file)
         self.installer = Installer(self.paths, self.state)
+        self.private_targets = parse_private_targets(
+            {name: list(endpoints) for name, endpoints in (private_targets or {}).items()},
+            where="PluginHost(private_targets=...)",
+        )
+        self.private_targets_from = (
+            private_targets_from or "the private_targets the application gives PluginHost"
+            if private_targets is not None
+            else ""
+        )
         self.registry_keys = dict(registry_keys or {})
-        self.consent = consent
+        self.context = OperationContext(actor or os.environ.get("USER", "host"), consent, progress)
+        """Who operations are for when a call passes no ``context=``."""
         self.preapproved = preapproved
         self.offline = offline
         self.telemetry = telemetry
-        self.actor = actor or os.environ.get("USER", "host")
         self.clients = [
             RegistryClient(
                 url,
@@ -190,6 +215,15 @@ class PluginHost:
         self._reports: set[asyncio.Task[bool]] = set()
         self._opened = False
         self._started = False
+
+    @property
+    def actor(self) -> str:
+        """The default context's actor (each call may pass its own ``context=``)."""
+        return self.context.actor
+
+    @property
+    def consent(self) -> Consent:
+        return self.context.consent
 
     @property
     def environment(self) -> dict[str, str]:
@@ -320,8 +354,9 @@ class PluginHost:
     def check_updates(self) -> list[tuple[str, str, str]]:
         """``(name, installed, newest compatible)`` for registry installs with something newer."""
         source = RegistrySource(self.clients, revalidate=True)
-        found = []
-        for installation in self.state.installations():
+        installed = self.state.installations()
+        newest: dict[str, str] = {}
+        for installation in installed:
             if installation.source_kind != "registry":
                 continue
             try:
@@ -332,10 +367,8 @@ class PluginHost:
                 )
             except PlugportError:
                 continue
-            newest = resolution.chosen[installation.name].version
-            if _newer(newest, installation.version):
-                found.append((installation.name, installation.version, newest))
-        return found
+            newest[installation.name] = resolution.chosen[installation.name].version
+        return updates(installed, newest)
 
     # --- changing what is installed -----------------------------------------------------------
 
@@ -345,10 +378,13 @@ class PluginHost:
         trust_new_key: bool = False,
         key: Path | None = None,
         index_url: str | None = None,
+        context: OperationContext | None = None,
     ) -> InstallReport:
         """Install each of ``specs`` (registry requirements, URLs, archives, directories) with
         whatever they depend on, all or nothing. With ``index_url`` (a PEP 503/691 package
-        index), a name is a plugin wheel on that index (``acme.hello``, ``acme-hello==1.0``)."""
+        index), a name is a plugin wheel on that index (``acme.hello``, ``acme-hello==1.0``).
+        ``context``: who this install is for (default: the host's own)."""
+        context = context or self.context
         if not specs:
             raise InvalidInputError("nothing to install; name at least one plugin")
         self._writable("install")
@@ -364,76 +400,73 @@ class PluginHost:
             try:
                 for source in sources:
                     if source.kind != "registry":
-                        staged.append(await self.fetcher.local(source, trust_new_key, key))
+                        staged.append(
+                            await self.fetcher.local(source, trust_new_key, key, context=context)
+                        )
                 requirements = [s.requirement for s in sources if s.requirement is not None]
                 for item in staged:  # what local archives need comes from the registries
-                    requirements += _needs(item.name, item.version, item.manifest.dependencies)
+                    requirements += dependency_requirements(
+                        item.name, item.version, item.manifest.dependencies
+                    )
                 local = {item.name for item in staged}
                 staged += await self._resolved(
-                    [r for r in requirements if r.name not in local], trust_new_key=trust_new_key
+                    [r for r in requirements if r.name not in local],
+                    trust_new_key=trust_new_key,
+                    context=context,
                 )
                 requested = [s.requirement.name for s in sources if s.requirement is not None]
                 requested += list(local)
-                return await self._apply(staged, requested=requested, operation="install")
+                return await self._apply(
+                    staged, requested=requested, operation="install", context=context
+                )
             except BaseException:
                 self.installer.discard(staged)
                 raise
 
-    async def update(self, *names: str, trust_new_key: bool = False) -> InstallReport:
+    async def update(
+        self,
+        *names: str,
+        trust_new_key: bool = False,
+        context: OperationContext | None = None,
+    ) -> InstallReport:
         """Move ``names`` (or, with none, every registry install) to their newest compatible
         versions, keeping what other plugins need satisfied."""
+        context = context or self.context
         self._writable("update")
         await self.start_runtime()
         async with self._lock:
             installed = {i.name: i for i in self.state.installations()}
-            targets = list(names) or [
-                n for n, i in installed.items() if i.source_kind == "registry"
-            ]
-            for name in targets:
-                if name not in installed:
-                    raise NotFoundError("installed plugin", name)
-                if installed[name].source_kind == "index":
-                    raise InvalidInputError(
-                        f"{name} was installed from the package index file "
-                        f"{installed[name].source}; update it by installing from its index "
-                        f"again: plugport install --index-url INDEX_URL {name}"
-                    )
-                if installed[name].source_kind != "registry":
-                    raise InvalidInputError(
-                        f"{name} was installed from {installed[name].source_kind} "
-                        f"{installed[name].source}; install the new archive instead"
-                    )
-            requirements = [Requirement(name, "*", None) for name in targets]
-            for other in installed.values():
-                requirements += _needs(other.name, other.version, other.dependencies)
+            targets = update_targets(names, installed)
             staged: list[Staged] = []
             try:
                 staged = await self._resolved(
-                    requirements, trust_new_key=trust_new_key, refresh=set(targets)
+                    update_requirements(targets, installed),
+                    trust_new_key=trust_new_key,
+                    refresh=set(targets),
+                    context=context,
                 )
-                return await self._apply(staged, requested=[], operation="update")
+                return await self._apply(staged, requested=[], operation="update", context=context)
             except BaseException:
                 self.installer.discard(staged)
                 raise
 
-    async def uninstall(self, name: str, *, purge: bool = False) -> None:
+    async def uninstall(
+        self, name: str, *, purge: bool = False, context: OperationContext | None = None
+    ) -> None:
+        context = context or self.context
         self._writable("uninstall")
         await self.start_runtime()
         async with self._lock:
             installation = self.state.get(name)
             if installation is None:
                 raise NotFoundError("installed plugin", name)
-            needed_by = sorted(
-                f"{i.name} {i.version} (needs {name}{_spec(i.dependencies[name])})"
-                for i in self.state.installations()
-                if name in i.dependencies and i.name != name
-            )
-            if needed_by:
+            blocking = needed_by(name, self.state.installations())
+            if blocking:
                 self.state.audit(
-                    "uninstall", name, "refused", actor=self.actor, needed_by=needed_by
+                    "uninstall", name, "refused", actor=context.actor, needed_by=blocking
                 )
                 raise ConflictError(
-                    "plugin", name, "is needed by " + ", ".join(needed_by) + "; uninstall it first"
+                    "plugin", name, "is needed by " + ", ".join(blocking) + "; uninstall it first"
                 )
             if name in {s.name for s in self.supervisor.status()}:
                 await self.supervisor.remove(name, purge_data=purge)
@@ -441,18 +474,19 @@ class PluginHost:
                 self.supervisor.purge(name)
             if purge:
                 self.logs.purge(name)
-            self.installer.remove(installation, actor=self.actor, purge=purge)
+            self.installer.remove(installation, actor=context.actor, purge=purge)
             await self._report(installation, "uninstall")
 
-    async def enable(self, name: str) -> None:
+    async def enable(self, name: str, *, context: OperationContext | None = None) -> None:
         """Enable ``name``; refused, naming the keys and the command to set them, while a
         setting its ``config`` schema requires is missing."""
+        actor = (context or self.context).actor
         self._writable("enable")
         await self.start_runtime()
         async with self._lock:
             installation = self._installed(name)
             if missing := self.missing_settings(name):
-                self.state.audit("enable", name, "refused", actor=self.actor, missing=missing)
+                self.state.audit("enable", name, "refused", actor=actor, missing=missing)
                 raise InvalidInputError(
                     f"{name} needs settings: {', '.join(missing)}; set them with "
                     f"{setting_command(name, missing)}, then plugport enable {name}"
@@ -460,9 +494,10 @@ class PluginHost:
             if not installation.enabled:
                 self.state.set_enabled(name, True)
                 self._add(self._installed(name))
-            self.state.audit("enable", name, "ok", actor=self.actor)
+            self.state.audit("enable", name, "ok", actor=actor)
 
-    async def disable(self, name: str) -> None:
+    async def disable(self, name: str, *, context: OperationContext | None = None) -> None:
+        actor = (context or self.context).actor
         self._writable("disable")
         await self.start_runtime()
         async with self._lock:
@@ -471,7 +506,7 @@ class PluginHost:
                 self.state.set_enabled(name, False)
                 if name in {s.name for s in self.supervisor.status()}:
                     await self.supervisor.remove(name)
-            self.state.audit("disable", name, "ok", actor=self.actor)
+            self.state.audit("disable", name, "ok", actor=actor)
 
     # --- settings -----------------------------------------------------------------------------
 
@@ -493,7 +528,13 @@ class PluginHost:
         """Keys the schema marks ``required`` that have no value (given or default)."""
         return missing_required(self.config_schema(name), self._stored(name))
 
-    def configure(self, name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    def configure(
+        self,
+        name: str,
+        values: Mapping[str, Any],
+        *,
+        context: OperationContext | None = None,
+    ) -> dict[str, Any]:
         """Replace ``name``'s settings with ``values``, checked against its ``config`` schema
         (every problem named, as ``config.<key>: <rule>``), and return the effective settings;
         a refused change stores nothing. While the plugin is disabled a ``required`` key may
@@ -514,14 +555,19 @@ class PluginHost:
         changed = sorted(
             k for k in previous.keys() | values.keys() if previous.get(k) != values.get(k)
         )
-        self.state.audit("configure", name, "ok", actor=self.actor, keys=changed)  # never values
+        actor = (context or self.context).actor
+        self.state.audit("configure", name, "ok", actor=actor, keys=changed)  # never values
         return effective
 
-    def set_setting(self, name: str, key: str, value: Any) -> dict[str, Any]:
+    def set_setting(
+        self, name: str, key: str, value: Any, *, context: OperationContext | None = None
+    ) -> dict[str, Any]:
         """Set one key (see :meth:`configure`)."""
-        return self.configure(name, self._stored_checked(name) | {key: value})
+        return self.configure(name, self._stored_checked(name) | {key: value}, context=context)
 
-    def unset_setting(self, name: str, key: str) -> dict[str, Any]:
+    def unset_setting(
+        self, name: str, key: str, *, context: OperationContext | None = None
+    ) -> dict[str, Any]:
         """Remove one key, so its default (if any) applies again (see :meth:`configure`)."""
         stored = self._stored_checked(name)
         if key not in stored:
@@ -529,7 +575,7 @@ class PluginHost:
                 f"{name}: setting {key!r} is not set (set: {', '.join(sorted(stored)) or 'none'})"
             )
         del stored[key]
-        return self.configure(name, stored)
+        return self.configure(name, stored, context=context)
 
     def _needs_settings(self, name: str) -> list[str]:
         try:
@@ -559,12 +605,19 @@ class PluginHost:
         return sorted(load_manifest(self.paths.code_dir(installation)).credentials)
 
     def set_secret(
-        self, plugin: str, name: str, value: bytes, *, rotate: bool = False
+        self,
+        plugin: str,
+        name: str,
+        value: bytes,
+        *,
+        rotate: bool = False,
+        context: OperationContext | None = None,
     ) -> SecretInfo:
         """Set (or with ``rotate``, replace an existing) secret of ``plugin``. An installed
         plugin's secrets are the credentials its manifest declares; one not installed yet may
         have them set ahead of its install. Audited without the value."""
         action = "secret-rotated" if rotate else "secret-set"
+        actor = (context or self.context).actor
         try:
             self._writable(action)
             check_names(plugin, name)
@@ -577,35 +630,41 @@ class PluginHost:
                     f"{plugin}/{name}",
                     f"nothing to rotate; set it first with plugport secret set {plugin} {name}",
                 )
-            info = self.secrets.set(plugin, name, value, actor=self.actor)
+            info = self.secrets.set(plugin, name, value, actor=actor)
         except PlugportError as exc:
             self.state.audit(
-                action, plugin, "refused", actor=self.actor, secret=name, reason=str(exc)
+                action, plugin, "refused", actor=actor, secret=name, reason=str(exc)
             )
             raise
         self.state.audit(
             action,
             plugin,
             "ok",
-            actor=self.actor,
+            actor=actor,
             secret=name,
             fingerprint=info.fingerprint,
             installed=declared is not None,
         )
         return info
 
-    def delete_secret(self, plugin: str, name: str) -> None:
+    def delete_secret(
+        self, plugin: str, name: str, *, context: OperationContext | None = None
+    ) -> None:
         self._writable("secret-deleted")
+        actor = (context or self.context).actor
         if not self.secrets.delete(plugin, name):
-            self.state.audit("secret-deleted", plugin, "refused", actor=self.actor, secret=name)
+            self.state.audit("secret-deleted", plugin, "refused", actor=actor, secret=name)
             set_ = ", ".join(i.name for i in self.secrets.list(plugin)) or "none"
             raise NotFoundError("secret", f"{plugin}/{name}", f"set for {plugin}: {set_}")
-        self.state.audit("secret-deleted", plugin, "ok", actor=self.actor, secret=name)
+        self.state.audit("secret-deleted", plugin, "ok", actor=actor, secret=name)
 
-    def rotate_master_key(self, new_key: bytes | None = None) -> str:
+    def rotate_master_key(
+        self, new_key: bytes | None = None, *, context: OperationContext | None = None
+    ) -> str:
         """Re-encrypt every secret under a new master key (see :mod:`plugport.host.secrets`);
         returns the new key's id."""
         self._writable("master-key-rotated")
+        actor = (context or self.context).actor
         if not isinstance(self.secrets, EncryptedSecretStore):
             raise InvalidInputError(
                 "this home keeps its secrets in Vault (policy.toml [secrets] backend); "
@@ -615,10 +674,10 @@ class PluginHost:
             new_id = self.secrets.rotate_master_key(new_key)
         except PlugportError as exc:
             self.state.audit(
-                "master-key-rotated", "secrets", "refused", actor=self.actor, reason=str(exc)
+                "master-key-rotated", "secrets", "refused", actor=actor, reason=str(exc)
             )
             raise
-        self.state.audit("master-key-rotated", "secrets", "ok", actor=self.actor, key_id=new_id)
+        self.state.audit("master-key-rotated", "secrets", "ok", actor=actor, key_id=new_id)
         return new_id
 
     # --- the steps --------------------------------------------------------------------------
@@ -642,6 +701,7 @@ class PluginHost:
         *,
         trust_new_key: bool,
         refresh: set[str] | None = None,
+        context: OperationContext,
     ) -> list[Staged]:
         if requirements:
             self._client()  # a clear error when there is no registry to resolve against
@@ -650,6 +710,7 @@ class PluginHost:
             environment=self.environment,
             trust_new_key=trust_new_key,
             refresh=refresh,
+            context=context,
         )
 
     def _installed(self, name: str) -> Installation:
@@ -663,15 +724,30 @@ class PluginHost:
         manifest = load_manifest(code_dir)
         granted = Permissions.model_validate(installation.permissions)
         libraries = functools.partial(self.installer.libraries.import_paths, code_dir, manifest)
-        self.supervisor.add(PluginInstall(manifest, code_dir, granted, libraries=libraries))
+        self.supervisor.add(
+            PluginInstall(
+                manifest,
+                code_dir,
+                granted,
+                libraries=libraries,
+                local_endpoints=self.private_targets.get(manifest.name, ()),
+                local_policy=self.private_targets_from,
+            )
+        )
 
     async def _apply(
-        self, staged: list[Staged], *, requested: list[str], operation: str
+        self,
+        staged: list[Staged],
+        *,
+        requested: list[str],
+        operation: str,
+        context: OperationContext,
     ) -> InstallReport:
+        actor = context.actor
         current = {i.name: i for i in self.state.installations()}
         if not staged:
             return InstallReport(unchanged=[(n, i.version) for n, i in current.items()])
-        grants = self._consent(staged, current)
+        grants = self._consent(staged, current, context)
         needs = {
             item.name: missing
             for item in staged
@@ -681,7 +757,7 @@ class PluginHost:
             staged,
             permissions=grants,
             requested=requested,
-            actor=self.actor,
+            actor=actor,
             operation=operation,
             disabled=needs,
         )
@@ -689,15 +765,15 @@ class PluginHost:
             await self._activate(journals)
         except Exception as exc:
             await self._restore_runtime(journals)
-            self.installer.roll_back(journals, actor=self.actor, reason=_why(exc))
+            self.installer.roll_back(journals, actor=actor, reason=_why(exc))
             raise PluginRuntimeError(
                 f"{operation} failed and was rolled back ({_moves(journals)}): {exc}"
             ) from exc
         except BaseException:
             await self._restore_runtime(journals)
-            self.installer.roll_back(journals, actor=self.actor, reason="cancelled")
+            self.installer.roll_back(journals, actor=actor, reason="cancelled")
             raise
-        self.installer.confirm(journals, actor=self.actor)
+        self.installer.confirm(journals, actor=actor)
         report = InstallReport(
             installed=[
                 (j.name, j.version, j.previous.version if j.previous else None) for j in journals
@@ -712,7 +788,10 @@ class PluginHost:
         return report
 
     def _consent(
-        self, staged: list[Staged], current: Mapping[str, Installation]
+        self,
+        staged: list[Staged],
+        current: Mapping[str, Installation],
+        context: OperationContext,
     ) -> dict[str, dict[str, Any]]:
         grants: dict[str, dict[str, Any]] = {}
         for item in staged:
@@ -724,12 +803,12 @@ class PluginHost:
                 item.manifest.permissions,
                 Permissions.model_validate(previous.permissions) if previous else None,
             )
-            if needs_consent(request, self.preapproved) and not self.consent(request):
+            if needs_consent(request, self.preapproved) and not context.consent(request):
                 self.state.audit(
                     "consent",
                     item.name,
                     "refused",
-                    actor=self.actor,
+                    actor=context.actor,
                     version=item.version,
                     added=request.added,
                 )
@@ -816,12 +895,6 @@ def _host_row(event: AuditEvent) -> HostAudit:
     return HostAudit(event.at, "runtime", event.kind, event.plugin, outcome, detail, event.id)
 
 
-def _needs(name: str, version: str, dependencies: Mapping[str, str]) -> list[Requirement]:
-    return [
-        Requirement(dep, spec or "*", f"{name} {version}") for dep, spec in dependencies.items()
-    ]
-
-
 def _moves(journals: Sequence[Journal]) -> str:
     return ", ".join(
         f"{j.name} {j.version} -> back to {j.previous.version}"
@@ -833,11 +906,3 @@ def _moves(journals: Sequence[Journal]) -> str:
 
 def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _spec(spec: str) -> str:
-    return "" if spec in ("", "*") else spec
-
-
-def _newer(a: str, b: str) -> bool:
-    return parse_version(a) > parse_version(b)

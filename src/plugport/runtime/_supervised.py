@@ -112,6 +112,9 @@ class PluginInstall:
     """``host:port`` endpoints its ``net.fetch`` may reach although they are local and not
     granted (``plugport dev --allow-local``); exact matches only, see
     :mod:`plugport.runtime.capabilities._fetch_rules`."""
+    local_policy: str = ""
+    """Where the operator lists them (``[private-targets] in HOME/policy.toml``): quoted by a
+    refusal that such a line would lift, and by the audit of each fetch that reaches one."""
     libraries: Callable[[], Sequence[Path]] | None = None
     """The wheel-store entries of its locked libraries, asked for at each start (checked
     then, so a damaged store fails that start with the reason): they go on the worker's

@@ -179,7 +179,10 @@ class Supervisor:
         if not (install.code_dir / "plugport.toml").is_file():
             raise InvalidInputError(f"{install.code_dir}: no plugport.toml; is the plugin there?")
         grants = Grants.from_manifest(
-            manifest, install.permissions, local_endpoints=install.local_endpoints
+            manifest,
+            install.permissions,
+            local_endpoints=install.local_endpoints,
+            local_policy=install.local_policy,
         )
         data_dir = self.config.state_dir / "data" / manifest.name
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -295,6 +295,10 @@ def api_router(service: HostService) -> APIRouter:  # noqa: PLR0915 every route,
     ) -> dict[str, Any]:
         return {"items": await service.audit(ws, subject=subject, limit=limit)}
 
+    @ws_routes.get("/policy")
+    def policy(ws: str, who: Member) -> dict[str, Any]:
+        return service.policy(ws)
+
     @ws_routes.get("/metrics")
     async def metrics(ws: str, who: Member) -> Response:
         return Response(await service.metrics(ws), media_type=RuntimeMetrics.CONTENT_TYPE)

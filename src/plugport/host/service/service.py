@@ -25,6 +25,7 @@ from plugport.errors import (
     PlugportError,
     SandboxUnavailableError,
 )
+from plugport.host.context import OperationContext
 from plugport.host.host import InstallReport
 from plugport.host.service.operations import Operation, describe
 from plugport.host.service.plugin_settings import (
@@ -40,7 +41,7 @@ from plugport.host.service.store import (
     ServiceStore,
     check_workspace_name,
 )
-from plugport.host.service.workspaces import Workspace
+from plugport.host.service.workspaces import Workspace, context_for
 from plugport.host.state import Installation
 from plugport.manifest import Permissions, check_plugin_name
 from plugport.runtime.audit import AuditEvent
@@ -180,6 +181,10 @@ class HostService:
         host = await self.workspace(ws).started()
         return [asdict(a) for a in host.audit(subject=subject, limit=limit)]
 
+    def policy(self, ws: str) -> dict[str, Any]:
+        """What the operator allows this workspace's plugins beyond their grants."""
+        return self.workspace(ws).policy()
+
     async def metrics(self, ws: str) -> bytes:
         host = await self.workspace(ws).started()
         return host.supervisor.metrics.render()
@@ -242,14 +247,14 @@ class HostService:
         spec = check_requirement(plugin, version)
         workspace = self.workspace(ws)
 
-        async def work() -> dict[str, Any]:
+        async def work(context: OperationContext) -> dict[str, Any]:
             if os.path.lexists(spec):  # PluginHost would read it as a path on this machine
                 raise FieldError(
                     "plugin",
                     f"{spec!r} names a file in the service's working directory; the API "
                     "installs registry plugins only",
                 )
-            return _report(await workspace.host.install(spec))
+            return _report(await workspace.host.install(spec, context=context))
 
         return self._start(workspace, Operation("install", ws, spec, who.actor), consent, work)
 
@@ -261,8 +266,8 @@ class HostService:
         if workspace.host.state.get(name) is None:
             raise NotFoundError("installed plugin", name)
 
-        async def work() -> dict[str, Any]:
-            return _report(await workspace.host.update(name))
+        async def work(context: OperationContext) -> dict[str, Any]:
+            return _report(await workspace.host.update(name, context=context))
 
         return self._start(workspace, Operation("update", ws, name, who.actor), consent, work)
 
@@ -271,7 +276,7 @@ class HostService:
         workspace: Workspace,
         operation: Operation,
         consent: Sequence[str],
-        work: Callable[[], Awaitable[dict[str, Any]]],
+        work: Callable[[OperationContext], Awaitable[dict[str, Any]]],
     ) -> Operation:
         kept = self.settings.operations_kept
         finished = [o for o in workspace.operations.values() if o.done]
@@ -284,19 +289,20 @@ class HostService:
 
         record()
 
+        context, consent_given = context_for(operation.actor, consent, operation)
+
         async def run() -> None:
             await workspace.started()
-            async with workspace.lock:
+            async with workspace.lock:  # why, see Workspace.lock
                 operation.state, operation.started_at = "running", time.time()
                 record()
                 operation.step("resolving")
-                workspace.acting(operation.actor, consent, operation)
                 try:
-                    operation.result = await work()
+                    operation.result = await work(context)
                     operation.state = "succeeded"
                     operation.step("done")
                 except PlugportError as exc:
-                    _, operation.error = describe(exc, workspace.refused)
+                    _, operation.error = describe(exc, consent_given.refused)
                     operation.state = "failed"
                 except asyncio.CancelledError:  # the service is shutting down: rolled back
                     operation.error = {
@@ -313,7 +319,6 @@ class HostService:
                 finally:
                     operation.finished_at = time.time()
                     record()
-                    workspace.acting("host-service")
                     workspace.forget_updates()
 
         task = asyncio.create_task(run(), name=f"plugport-{operation.kind}-{operation.id}")
@@ -323,27 +328,33 @@ class HostService:
 
     # --- quick changes -------------------------------------------------------------------------
 
-    async def _change(self, ws: str, who: Principal, change: Callable[[Workspace], Any]) -> None:
+    async def _change(
+        self,
+        ws: str,
+        who: Principal,
+        change: Callable[[Workspace, OperationContext], Awaitable[Any]],
+    ) -> None:
+        """``change`` as ``who``: its audit rows name ``who.actor``, and it may consent to
+        nothing (quick changes never grow a plugin's permissions)."""
         workspace = self.workspace(ws)
         await workspace.started()
-        async with workspace.lock:
-            workspace.acting(who.actor)
+        context, _ = context_for(who.actor)
+        async with workspace.lock:  # why, see Workspace.lock
             try:
-                await change(workspace)
+                await change(workspace, context)
             finally:
-                workspace.acting("host-service")
                 workspace.forget_updates()
 
     async def enable(self, ws: str, who: Principal, name: str) -> dict[str, Any]:
-        await self._change(ws, who, lambda w: w.host.enable(name))
+        await self._change(ws, who, lambda w, c: w.host.enable(name, context=c))
         return await self.installation(ws, name)
 
     async def disable(self, ws: str, who: Principal, name: str) -> dict[str, Any]:
-        await self._change(ws, who, lambda w: w.host.disable(name))
+        await self._change(ws, who, lambda w, c: w.host.disable(name, context=c))
         return await self.installation(ws, name)
 
     async def uninstall(self, ws: str, who: Principal, name: str, *, purge: bool) -> None:
-        await self._change(ws, who, lambda w: w.host.uninstall(name, purge=purge))
+        await self._change(ws, who, lambda w, c: w.host.uninstall(name, purge=purge, context=c))
 
     # --- settings ------------------------------------------------------------------------------
 
@@ -377,12 +388,12 @@ class HostService:
                 raise SettingError(key, "not set", f"is not set (set: {listed})")
         secrets = secret_keys(schema) & set(changes)
 
-        async def change(workspace: Workspace) -> None:
+        async def change(workspace: Workspace, context: OperationContext) -> None:
             now = workspace.host.stored_settings(name) | dict(changes)
             for key in unset:
                 now.pop(key, None)
             try:
-                workspace.host.configure(name, now)
+                workspace.host.configure(name, now, context=context)
             except InvalidInputError as exc:
                 if not secrets:
                     raise
@@ -424,9 +435,11 @@ class HostService:
             raise NotFoundError("installed plugin", name)
         done: list[Any] = []
 
-        async def change(workspace: Workspace) -> None:
+        async def change(workspace: Workspace, context: OperationContext) -> None:
             rotate = secret in {i.name for i in workspace.host.list_secrets(name)}
-            done.append(workspace.host.set_secret(name, secret, value, rotate=rotate))
+            done.append(
+                workspace.host.set_secret(name, secret, value, rotate=rotate, context=context)
+            )
 
         await self._change(ws, who, change)
         return {"name": secret, "set": True} | _secret_public(done[0])
@@ -436,8 +449,8 @@ class HostService:
         if host.state.get(name) is None:
             raise NotFoundError("installed plugin", name)
 
-        async def change(workspace: Workspace) -> None:
-            workspace.host.delete_secret(name, secret)
+        async def change(workspace: Workspace, context: OperationContext) -> None:
+            workspace.host.delete_secret(name, secret, context=context)
 
         await self._change(ws, who, change)
 

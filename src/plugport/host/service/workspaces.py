@@ -1,24 +1,53 @@
 """One host home per workspace (``data_dir/workspaces/<name>``), each a :class:`PluginHost`
-started on first use and kept for the service's life. The host is built once, so what differs
-per operation (who asks, what the operator consented to, where progress goes) is routed to
-the operation in flight through the callbacks the host was built with."""
+started on first use and kept for the service's life. What differs per operation (who asks,
+what the caller consented to, where progress goes) is an :class:`OperationContext` passed with
+each call, so nothing about one caller is kept on the shared host."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from plugport.errors import PlugportError
 from plugport.host.client import RetryPolicy
 from plugport.host.consent import ConsentRequest
+from plugport.host.context import OperationContext
 from plugport.host.host import PluginHost
+from plugport.host.policy import POLICY_FILE, policy_location, private_targets
 from plugport.host.service.operations import Operation
 from plugport.host.service.settings import HostServiceSettings
 from plugport.runtime.hooks import HookSpec
 
-__all__ = ["Workspace"]
+__all__ = ["GrantedConsent", "Workspace", "context_for"]
+
+
+@dataclass
+class GrantedConsent:
+    """One caller's consent: exactly the permission lines it listed (``consent`` in the
+    request body), nothing more. Keeps the request it refused, for the error it answers with."""
+
+    granted: frozenset[str]
+    refused: ConsentRequest | None = None
+
+    def __call__(self, request: ConsentRequest) -> bool:
+        if set(request.added) <= self.granted:
+            return True
+        self.refused = request
+        return False
+
+
+def context_for(
+    actor: str, granted: Iterable[str] = (), operation: Operation | None = None
+) -> tuple[OperationContext, GrantedConsent]:
+    """The context one caller's change runs with: its actor, its consent, and progress into
+    its operation (if it has one)."""
+    consent = GrantedConsent(frozenset(granted))
+    progress = operation.step if operation is not None else None
+    return OperationContext(actor, consent, progress), consent
 
 
 class Workspace:
@@ -34,7 +63,6 @@ class Workspace:
             registries=list(settings.registries),
             hookspecs=hookspecs,
             sandbox=settings.sandbox,
-            consent=self._consent,
             cache_ttl_s=settings.registry_cache_ttl_s,
             registry_retry=RetryPolicy(
                 max_retries=settings.registry_max_retries,
@@ -42,21 +70,32 @@ class Workspace:
                 max_total_wait_s=settings.registry_max_total_wait_s,
             ),
             telemetry=settings.telemetry,
+            private_targets=private_targets(home),
+            private_targets_from=policy_location(home),
             actor="host-service",
-            progress=self._progress,
         )
         self.lock = asyncio.Lock()
-        """Held by every change (operations and the quick ones), so each runs with its own
-        actor and consent, one at a time."""
+        """Held by every change (operations and the quick ones). Not for who acts (each call
+        carries its own context) but for three things the host's own lock does not cover:
+        operations queue and report ``queued`` until they run, one at a time; a settings write
+        (read, merge, write; :meth:`PluginHost.configure` takes no lock) never interleaves with
+        an install or update switching that plugin's version and schema; and deleting the
+        workspace waits for the change in flight instead of closing the host under it."""
         self.operations: dict[str, Operation] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self._start_lock = asyncio.Lock()
         self._started = False
-        self._granted: frozenset[str] = frozenset()
-        self._current: Operation | None = None
-        self.refused: ConsentRequest | None = None
         self._updates: dict[str, str] | None = None
         self._updates_at = 0.0
+
+    def policy(self) -> dict[str, Any]:
+        """The operator's policy in effect for this workspace: ``policy.toml`` in its home, read
+        when the workspace opened (edit it, then restart the service)."""
+        return {
+            "workspace": self.name,
+            "file": str(self.host.paths.root / POLICY_FILE),
+            "private_targets": {k: list(v) for k, v in self.host.private_targets.items()},
+        }
 
     async def started(self) -> PluginHost:
         if not self._started:
@@ -71,15 +110,6 @@ class Workspace:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.host.stop()
-
-    def acting(
-        self, actor: str, granted: Iterable[str] = (), operation: Operation | None = None
-    ) -> None:
-        """Who the next change is for, with the lock held: named in the host's audit trail."""
-        self.host.actor = self.host.fetcher.actor = actor
-        self._granted = frozenset(granted)
-        self._current = operation
-        self.refused = None
 
     def forget_updates(self) -> None:
         self._updates = None
@@ -96,14 +126,3 @@ class Workspace:
             self._updates = {name: newest for name, _, newest in found}
             self._updates_at = now
         return self._updates
-
-    def _consent(self, request: ConsentRequest) -> bool:
-        """The operator grants exactly what the request listed, nothing more."""
-        if set(request.added) <= self._granted:
-            return True
-        self.refused = request
-        return False
-
-    def _progress(self, what: str, done: int, total: int) -> None:
-        if self._current is not None:
-            self._current.step(what, done, total)

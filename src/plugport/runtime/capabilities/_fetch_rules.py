@@ -8,7 +8,10 @@ One exception, per plugin and exact: its ``local_endpoints`` (``127.0.0.1:8080``
 ``localhost:8080``, ``[::1]:8080``), set by ``plugport dev --allow-local`` or the operator. A
 URL whose host and port are exactly one of them is fetched although it is an address literal,
 not granted, and local; nothing else moves (another port, another spelling of the address, a
-redirect elsewhere, a name that resolves there but is not itself listed).
+redirect elsewhere, a name that resolves there but is not itself listed). When the operator's
+policy lists them (``local_policy``), a refusal of an address literal or of a name that resolves
+to a private address quotes the policy line that would allow it: the operator decides, never
+the plugin's manifest.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ __all__ = [
     "check_headers",
     "check_method",
     "check_url",
+    "endpoint_text",
     "parse_endpoint",
+    "private_target_hint",
 ]
 
 CAPABILITY = "net.fetch"
@@ -130,6 +135,10 @@ class FetchPolicy:
     """``host:port`` endpoints this plugin may reach although they are not granted and are
     local (a fake service in ``plugport dev``, a sidecar the operator names); exact matches
     only. See the module docstring."""
+    local_policy: str = ""
+    """Where the operator lists this plugin's ``local_endpoints`` (e.g. ``[private-targets] in
+    /srv/home/policy.toml``): refusals of private targets then quote the line to write there.
+    Empty (``plugport dev``, tests): no such hint."""
 
     _blocked: tuple[tuple[IPNetwork, str], ...] = field(init=False, repr=False, compare=False)
     _local: frozenset[tuple[str, int]] = field(init=False, repr=False, compare=False)
@@ -191,6 +200,29 @@ def parse_endpoint(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def endpoint_text(host: str, port: int) -> str:
+    """``host:port`` as :func:`parse_endpoint` reads it (an IPv6 address in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def private_target_hint(policy: FetchPolicy, plugin: str, host: str, port: int) -> str:
+    """The sentence telling the operator which policy line lets ``plugin`` reach
+    ``host:port`` (the endpoints listed now, plus this one); ``""`` without ``local_policy``."""
+    if not policy.local_policy:
+        return ""
+    endpoint = endpoint_text(_canonical_host(host), port)
+    try:
+        parse_endpoint(endpoint)
+    except ValueError:  # 127.1, 0x7f000001: not a spelling a policy may list
+        return ""
+    endpoints = [*policy.local_endpoints, endpoint]
+    line = f"{jsonlib.dumps(plugin)} = [{', '.join(jsonlib.dumps(e) for e in endpoints)}]"
+    return (
+        f" (only the operator can allow a private target: write `{line}` under "
+        f"{policy.local_policy}; a plugin's manifest cannot grant it)"
+    )
+
+
 def _canonical_host(host: str) -> str:
     """A URL's host as :func:`parse_endpoint` writes hosts, for the exact comparison."""
     try:
@@ -233,6 +265,9 @@ class FetchResult:
     url: str
     """The final URL, after redirects."""
     elapsed_ms: float
+    private_targets: tuple[str, ...] = ()
+    """The listed ``local_endpoints`` (``host:port``) this fetch reached, redirects included:
+    what the host audits as allowed by the operator's policy."""
 
 
 def _denied(plugin: str, reason: str) -> PermissionDeniedError:
@@ -271,11 +306,14 @@ def check_url(url: str, policy: FetchPolicy, *, plugin: str = "") -> Target:
         port = parsed.port if parsed.port is not None else _DEFAULT_PORTS[scheme]
         if (_canonical_host(host), port) in policy._local:
             return Target(scheme, host, port, parsed.raw_path.decode("ascii"), local=True)
+    port = parsed.port if parsed.port is not None else _DEFAULT_PORTS[scheme]
     if _looks_like_ip(host):
-        raise _denied(plugin, f"{host!r} is an IP address; only granted host names may be fetched")
+        hint = private_target_hint(policy, plugin, host, port) if 1 <= port <= 65535 else ""
+        raise _denied(
+            plugin, f"{host!r} is an IP address; only granted host names may be fetched{hint}"
+        )
     if not _HOSTNAME_RE.fullmatch(host) or len(host) > 253:
         raise _denied(plugin, f"{host!r} is not a valid host name")
-    port = parsed.port if parsed.port is not None else _DEFAULT_PORTS[scheme]
     if not 1 <= port <= 65535:
         raise _denied(plugin, f"port {port} is out of range 1-65535")
     if not any(match_host(pattern, host, port) for pattern in policy.allowed):
@@ -292,10 +330,16 @@ def check_url(url: str, policy: FetchPolicy, *, plugin: str = "") -> Target:
 
 
 def check_address(
-    address: str, policy: FetchPolicy, *, plugin: str = "", host: str | None = None
+    address: str,
+    policy: FetchPolicy,
+    *,
+    plugin: str = "",
+    host: str | None = None,
+    port: int | None = None,
 ) -> None:
     """Refuse ``address`` unless it is on the public internet; the reason names the range,
-    e.g. "loopback (127.0.0.0/8)"."""
+    e.g. "loopback (127.0.0.0/8)", and with ``host`` and ``port`` the policy line that would
+    allow that endpoint (:func:`private_target_hint`)."""
     subject = f"{host} resolves to {address}" if host else f"address {address}"
     try:
         parsed = parse_address(address)
@@ -303,7 +347,8 @@ def check_address(
         raise _denied(plugin, f"{subject}, which is not an IP address") from None
     reason = blocked_reason(parsed, policy._blocked)
     if reason is not None:
-        raise _denied(plugin, f"{subject}, which is {reason}")
+        hint = private_target_hint(policy, plugin, host, port) if host and port else ""
+        raise _denied(plugin, f"{subject}, which is {reason}{hint}")
 
 
 def check_addresses(
@@ -315,7 +360,7 @@ def check_addresses(
     if target.local:
         return
     for address in addresses:
-        check_address(address, policy, plugin=plugin, host=target.host)
+        check_address(address, policy, plugin=plugin, host=target.host, port=target.port)
 
 
 def check_method(method: str, policy: FetchPolicy, *, plugin: str = "") -> str:

@@ -42,6 +42,9 @@ class Grants:
     local_endpoints: tuple[str, ...] = ()
     """``host:port`` endpoints ``net.fetch`` may reach although they are local and not in
     ``permissions.network`` (``plugport dev --allow-local``; the operator's host policy)."""
+    local_policy: str = ""
+    """Where the operator lists ``local_endpoints`` (``[private-targets] in HOME/policy.toml``),
+    quoted by refusals and by the audit of each fetch that reaches one."""
     credential_kinds: Mapping[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
     """Credential name -> (kind, header, param) from ``[credentials]``; where each may be sent
     is ``permissions.credentials`` (what was consented)."""
@@ -53,6 +56,7 @@ class Grants:
         permissions: Permissions | None = None,
         *,
         local_endpoints: Sequence[str] = (),
+        local_policy: str = "",
     ) -> Grants:
         """``permissions`` narrows the manifest's request to what was consented (default: all);
         it can never widen it. ``local_endpoints`` are the host's own grant, not the
@@ -71,6 +75,7 @@ class Grants:
             widgets={w.id: w.title for w in manifest.contributes.widgets},
             config_schema=manifest.config,
             local_endpoints=tuple(local_endpoints),
+            local_policy=local_policy,
             credential_kinds={
                 name: (c.kind, c.header, c.param) for name, c in manifest.credentials.items()
             },

@@ -36,6 +36,7 @@ from plugport.runtime.capabilities._fetch_rules import (
     check_headers,
     check_method,
     check_url,
+    endpoint_text,
     parse_endpoint,
 )
 from plugport.runtime.capabilities._record import Calls, Capability, nothing_stored
@@ -210,6 +211,7 @@ class NetworkBroker:
             redact(result.body, secret.forms),
             result.url,
             result.elapsed_ms,
+            result.private_targets,
         )
 
     async def _fetch(
@@ -237,13 +239,14 @@ class NetworkBroker:
             secret.check(hop.target.url)
             secret.prepare(hop.target.url, list(hop.headers))  # refuses a clash up front
         visited = [hop.target.url]
+        private: list[str] = []
         deadline = started + policy.timeout_ms / 1000
         try:
             async with asyncio.timeout_at(deadline):
                 pinned = PinnedTransport(self._transport, ssl_context=self._ssl_context)
                 async with pinned:
                     status, response_headers, data = await self._follow(
-                        pinned, hop, deadline, visited
+                        pinned, hop, deadline, visited, private
                     )
                 # Keep the certificate store the first fetch loaded; it is costly to build.
                 self._ssl_context = pinned.ssl_context
@@ -253,16 +256,26 @@ class NetworkBroker:
         except httpx.HTTPError as exc:
             raise NetworkFetchError(plugin, visited[-1], f"{type(exc).__name__}: {exc}") from None
         elapsed_ms = (loop.time() - started) * 1000
-        return FetchResult(status, response_headers, data, visited[-1], elapsed_ms)
+        return FetchResult(
+            status, response_headers, data, visited[-1], elapsed_ms, tuple(dict.fromkeys(private))
+        )
 
     async def _follow(
-        self, transport: PinnedTransport, hop: _Hop, deadline: float, visited: list[str]
+        self,
+        transport: PinnedTransport,
+        hop: _Hop,
+        deadline: float,
+        visited: list[str],
+        private: list[str],
     ) -> tuple[int, dict[str, str], bytes]:
+        """``visited`` gets each hop's URL, ``private`` each listed local endpoint answered."""
         policy, plugin = self.policy, self.plugin
         redirects = 0
         while True:
             addresses = await self._resolve(hop.target)
             response = await self._send(transport, hop, addresses, deadline)
+            if hop.target.local:
+                private.append(endpoint_text(_canonical(hop.target.host), hop.target.port))
             location = response.headers.get("location")
             if response.status_code not in _REDIRECT_STATUSES or location is None:
                 data = await self._read(response, hop)
@@ -407,6 +420,13 @@ class _Secret:
         )
 
 
+def _canonical(host: str) -> str:
+    try:
+        return str(parse_address(host))
+    except ValueError:
+        return host
+
+
 def _is_address(host: str) -> bool:
     try:
         parse_address(host)
@@ -455,6 +475,18 @@ class NetCalls(Calls):
                     "net.fetch",
                 )
             )
+        policy = self.grants.local_policy
+        allowed_by = f"the operator's policy ({policy})" if policy else "plugport dev --allow-local"
+        for endpoint in result.private_targets:
+            self.services.audit.record(
+                AuditEvent(
+                    self.plugin,
+                    "private-target",
+                    f"reached private target {endpoint} (fetched {result.url}, HTTP "
+                    f"{result.status}), allowed by {allowed_by}",
+                    "net.fetch",
+                )
+            )
         return {
             "status": result.status,
             "headers": result.headers,
@@ -471,6 +503,7 @@ class NetCalls(Calls):
                 timeout_ms=options.timeout_ms,
                 max_response_bytes=options.max_response_bytes,
                 local_endpoints=self.grants.local_endpoints,
+                local_policy=self.grants.local_policy,
             )
             self._broker = NetworkBroker(self.plugin, policy, options.resolver, options.transport)
         return self._broker
