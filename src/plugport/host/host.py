@@ -33,6 +33,7 @@ from plugport.errors import (
 from plugport.host.client import RegistryClient, RetryPolicy
 from plugport.host.consent import Consent, ConsentRequest, needs_consent, refuse_growth
 from plugport.host.fetch import Fetcher, Progress, RegistrySource
+from plugport.host.inbound.inbox import purge_inbox
 from plugport.host.install import HostPaths, Installer, Staged
 from plugport.host.plugin_logs import LogRecord, PluginLogs
 from plugport.host.resolver import Requirement, resolve
@@ -427,6 +428,7 @@ class PluginHost:
                 self.supervisor.purge(name)
             if purge:
                 self.logs.purge(name)
+                purge_inbox(self.paths.root, name)  # its received webhooks, done or not
             self.installer.remove(installation, actor=self.actor, purge=purge)
             await self._report(installation, "uninstall")
 

@@ -10,10 +10,12 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from plugport.errors import PlugportError
+from plugport.errors import ConflictError, NotFoundError, PlugportError
 from plugport.host.client import RetryPolicy
 from plugport.host.consent import ConsentRequest
 from plugport.host.host import PluginHost
+from plugport.host.inbound.dispatcher import Dispatcher
+from plugport.host.inbound.inbox import Delivery, SqliteInbox, inbox_path
 from plugport.host.service.operations import Operation
 from plugport.host.service.settings import HostServiceSettings
 from plugport.runtime.hooks import HookSpec
@@ -57,12 +59,23 @@ class Workspace:
         self.refused: ConsentRequest | None = None
         self._updates: dict[str, str] | None = None
         self._updates_at = 0.0
+        self.inbox = SqliteInbox(
+            inbox_path(home),
+            max_attempts=settings.webhook_max_attempts,
+            base_delay_s=settings.webhook_retry_base_s,
+        )
+        """Received webhooks until their plugins took them (``host/inbound``)."""
+        self.dispatcher: Dispatcher | None = None
 
     async def started(self) -> PluginHost:
         if not self._started:
             async with self._start_lock:
                 if not self._started:
                     await self.host.start()
+                    self.dispatcher = Dispatcher(
+                        self.inbox, self._deliver_webhook, on_failure=self._webhook_failed
+                    )
+                    self.dispatcher.start()
                     self._started = True
         return self.host
 
@@ -70,7 +83,40 @@ class Workspace:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.dispatcher is not None:
+            await self.dispatcher.close()
         await self.host.stop()
+        self.inbox.close()
+
+    async def _deliver_webhook(self, delivery: Delivery) -> None:
+        """One attempt at handing ``delivery`` to its plugin's handler; raising retries it."""
+        host = await self.started()
+        installation = host.state.get(delivery.plugin)
+        if installation is None:
+            raise NotFoundError("installed plugin", delivery.plugin)
+        if not installation.enabled:
+            raise ConflictError("plugin", delivery.plugin, "is disabled; enable it to receive")
+        event = {
+            "endpoint": delivery.endpoint,
+            "delivery_id": delivery.delivery_id,
+            "body": delivery.body,
+            "headers": dict(delivery.headers),
+            "received_at": delivery.received_at,
+            "attempt": delivery.attempts,
+        }
+        await host.supervisor.deliver_webhook(delivery.plugin, delivery.endpoint, event)
+
+    def _webhook_failed(self, delivery: Delivery, state: str, error: str) -> None:
+        self.host.state.audit(
+            "webhook",
+            delivery.plugin,
+            "dead" if state == "dead" else "retry",
+            actor="webhook",
+            endpoint=delivery.endpoint,
+            delivery=delivery.id,
+            attempts=delivery.attempts,
+            error=error,
+        )
 
     def acting(
         self, actor: str, granted: Iterable[str] = (), operation: Operation | None = None
