@@ -60,6 +60,9 @@ secret = "github_secret"
 @contextlib.contextmanager
 def _serving(app: Any) -> Iterator[str]:
     sock = socket.socket()
+    # Accepted connections inherit TCP_NODELAY (Linux): without it the answer's second small
+    # write waits for the client's delayed ACK, 40 ms, and that is all one would measure.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -104,8 +107,7 @@ def webhook_ingest(quick: bool) -> dict[str, Any]:
         service = app.state.host_service
         service.create_workspace("bench", actor="benchmark")
         _install(settings.data_dir / "workspaces" / "bench", root)
-        # TCP_NODELAY as real senders' clients set it: without it the body's small second
-        # write waits for the server's delayed ACK (40 ms) and that is all one would measure.
+        # TCP_NODELAY on the client too, as senders' HTTP clients set it.
         nodelay = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         with _serving(app) as url, httpx.Client(base_url=url, transport=nodelay) as client:
             workspace = service.workspace("bench")
