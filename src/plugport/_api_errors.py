@@ -68,6 +68,7 @@ def _consent_message(error: errors.ConsentError) -> str:
 
 RULES: tuple[ErrorRule, ...] = (
     # Most specific first: the first class an error is an instance of decides.
+    ErrorRule(errors.WebhookRefusedError, 401, "webhook_refused"),
     ErrorRule(errors.AuthenticationError, 401, "unauthenticated"),
     ErrorRule(errors.AuthorizationError, 403, "forbidden"),
     ErrorRule(errors.SignatureError, 422, "bad_signature"),

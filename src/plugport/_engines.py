@@ -19,7 +19,7 @@ from plugport.errors import Problem
 
 __all__ = ["FEATURE_VERSIONS", "newer_table_problems", "raise_engine", "required_plugport"]
 
-FEATURE_VERSIONS: Mapping[str, str] = {"python": "0.2", "credentials": "0.2"}
+FEATURE_VERSIONS: Mapping[str, str] = {"python": "0.2", "credentials": "0.2", "webhooks": "0.2"}
 """Manifest table -> the first Plugport release that understands it."""
 
 _LOWER_BOUNDS = (">=", ">", "==", "~=", "===")

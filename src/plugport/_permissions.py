@@ -275,6 +275,24 @@ SECRETS = PermissionRule(
     _secrets_line,
 )
 
+# --- inbound webhooks (no capability: the host calls the plugin, never the other way) ---------
+
+WEBHOOK_PATH = "/hooks/{workspace}/{plugin}/"
+"""Where the host service receives a plugin's endpoints (followed by the endpoint's name)."""
+
+
+def _inbound_describe(p: Permissions) -> list[str]:
+    return [
+        f"Receive webhooks at /hooks/…/{name} (verified by the host with the plugin's secret)"
+        for name in p.webhooks.receive
+    ]
+
+
+def _inbound_beyond(requested: Permissions, granted: Permissions) -> list[str]:
+    asked = requested.webhooks.receive
+    return [f"webhooks.receive {n!r}" for n in granted.webhooks.receive if n not in asked]
+
+
 RULES: Mapping[str, PermissionRule] = {
     r.capability: r for r in (CONFIG, EVENTS, NET, SECRETS, STORAGE, UI)
 }
@@ -296,10 +314,12 @@ def refusal(
 
 def permissions_beyond(requested: Permissions, granted: Permissions) -> list[str]:
     """What ``granted`` allows that ``requested`` did not ask for (empty: a true subset)."""
-    return [line for name in _DESCRIBE_ORDER for line in RULES[name].beyond(requested, granted)]
+    lines = [line for name in _DESCRIBE_ORDER for line in RULES[name].beyond(requested, granted)]
+    return lines + _inbound_beyond(requested, granted)
 
 
 def describe_permissions(permissions: Permissions) -> list[str]:
     """Plain-language lines for consent prompts and review screens."""
     lines = [line for name in _DESCRIBE_ORDER for line in RULES[name].describe(permissions)]
+    lines += _inbound_describe(permissions)
     return lines or ["No permissions: it can only compute on what it is given"]

@@ -191,6 +191,7 @@ def _entry_problems(
                     f"{class_name} has no method decorated with @command({command.id!r})",
                 )
             )
+    problems += _webhook_problems(found, manifest, info)
     for hook, line in info.hooks.items():
         if hook not in manifest.contributes.hooks:
             warnings.append(
@@ -203,6 +204,21 @@ def _entry_problems(
                 )
             )
     return problems
+
+
+def _webhook_problems(found: str, manifest: Manifest, info: inspection.ClassInfo) -> list[Problem]:
+    """A ``@webhook`` handler for an endpoint the manifest does not declare never runs."""
+    declared = ", ".join(manifest.webhooks) or "none"
+    return [
+        Problem(
+            "webhooks",
+            f"@webhook({endpoint!r}) in {found} line {line} has no [webhooks.{endpoint}] table "
+            f"(declared: {declared}); declare its verifier and secret there",
+            endpoint,
+        )
+        for endpoint, line in info.webhooks.items()
+        if endpoint not in manifest.webhooks
+    ]
 
 
 def _lock_problems(root: Path, manifest: Manifest) -> list[Problem]:

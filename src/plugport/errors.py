@@ -24,6 +24,7 @@ attached as attributes, never only formatted into the message::
     ├── TrustError                     something is not what it claims to be
     │   ├── SignatureError             .part: "archive", "statement", "signature" or "key"
     │   ├── AuthenticationError        no token, or one that is unknown, expired or revoked
+    │   │   └── WebhookRefusedError    .reason, .status: an inbound webhook failed verification
     │   └── AuthorizationError         .scope: the token is valid but lacks the scope
     └── PluginRuntimeError             a plugin misbehaved while running
         ├── PermissionDeniedError      .plugin, .capability, .reason
@@ -72,6 +73,7 @@ __all__ = [
     "SignatureError",
     "TrustError",
     "UnsafeArchiveError",
+    "WebhookRefusedError",
 ]
 
 
@@ -241,6 +243,17 @@ class SignatureError(TrustError):
 
 class AuthenticationError(TrustError):
     """The request carries no usable token: none, unknown, expired or revoked."""
+
+
+class WebhookRefusedError(AuthenticationError):
+    """An inbound webhook delivery failed its endpoint's verifier. ``reason`` is a short code
+    (``bad_signature``, ``stale_timestamp``, ...) a sender's operator can act on; ``status`` the
+    HTTP status to answer. Never carries the secret, the signature or the token."""
+
+    def __init__(self, reason: str, message: str, status: int = 401) -> None:
+        self.reason = reason
+        self.status = status
+        super().__init__(message)
 
 
 class AuthorizationError(TrustError):

@@ -135,7 +135,12 @@ _GADGET_WHY = (
     "a sandbox-escape gadget: it reaches functions and modules without naming them, past "
     "the scanner and the reviewer"
 )
-_HANDLER_DECORATORS = {"hook": "hook", "command": "command", "on_event": "event"}
+_HANDLER_DECORATORS = {
+    "hook": "hook",
+    "command": "command",
+    "on_event": "event",
+    "webhook": "webhook",
+}
 
 _BLOB_MIN_CHARS = 1000  # longer than this and it no longer reads as a key, hash or test vector
 _HEX = re.compile(r"[0-9a-fA-F]+")
@@ -179,6 +184,7 @@ class ClassInfo:
     commands: dict[str, int]  # command id -> line
     events: dict[str, int]  # topic pattern -> line
     hook_priorities: dict[str, int] = field(default_factory=dict)  # literal @hook(priority=N)
+    webhooks: dict[str, int] = field(default_factory=dict)  # webhook endpoint -> line
 
 
 _PRIVATE_KEY_MARKERS = (b"PRIVATE KEY-----", b"-----BEGIN OPENSSH PRIVATE KEY")
@@ -495,7 +501,12 @@ def find_class(tree: ast.Module, name: str) -> ClassInfo | None:
     """The top-level class ``name`` and the handlers its own body declares."""
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == name:
-            handlers: dict[str, dict[str, int]] = {"hook": {}, "command": {}, "event": {}}
+            handlers: dict[str, dict[str, int]] = {
+                "hook": {},
+                "command": {},
+                "event": {},
+                "webhook": {},
+            }
             priorities: dict[str, int] = {}
             for item in node.body:
                 if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -511,6 +522,7 @@ def find_class(tree: ast.Module, name: str) -> ClassInfo | None:
                 commands=handlers["command"],
                 events=handlers["event"],
                 hook_priorities=priorities,
+                webhooks=handlers["webhook"],
             )
     return None
 

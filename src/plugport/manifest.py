@@ -70,6 +70,7 @@ __all__ = [
     "MAX_MANIFEST_BYTES",
     "PERMISSION_NAMES",
     "UI_PERMISSIONS",
+    "WEBHOOK_VERIFIERS",
     "Command",
     "Contributes",
     "Credential",
@@ -80,6 +81,8 @@ __all__ = [
     "Permissions",
     "PythonDependencies",
     "SecretPermissions",
+    "WebhookEndpoint",
+    "WebhookPermissions",
     "Widget",
     "check_plugin_name",
     "load_manifest",
@@ -105,7 +108,16 @@ CATEGORIES = (
     "task-processor",
     "ui",
 )
-PERMISSION_NAMES = ("config", "credentials", "events", "network", "secrets", "storage", "ui")
+PERMISSION_NAMES = (
+    "config",
+    "credentials",
+    "events",
+    "network",
+    "secrets",
+    "storage",
+    "ui",
+    "webhooks",
+)
 UI_PERMISSIONS = ("commands", "messages", "widgets")
 MAX_STORAGE_BYTES = 1024**3
 MAX_TAGS = 10
@@ -139,6 +151,16 @@ class SecretPermissions(_Strict):
         default_factory=list,
         description="HMAC keys the plugin may sign with (api.secrets.sign) without seeing "
         "them. Taken from the [credentials.NAME] tables of kind 'hmac'.",
+    )
+
+
+class WebhookPermissions(_Strict):
+    """Webhooks: the endpoints the host receives for the plugin."""
+
+    receive: Annotated[list[Identifier], Unique] = Field(
+        default_factory=list,
+        description="Endpoints the host exposes at /hooks/WORKSPACE/PLUGIN/NAME and hands to "
+        "the plugin's @webhook handlers once verified. Taken from the [webhooks.NAME] tables.",
     )
 
 
@@ -177,6 +199,7 @@ class Permissions(_Strict):
         "each [credentials.NAME] table (declare them there); consented like any permission.",
     )
     secrets: SecretPermissions = Field(default_factory=SecretPermissions)
+    webhooks: WebhookPermissions = Field(default_factory=WebhookPermissions)
 
     def is_empty(self) -> bool:
         return self == Permissions()
@@ -338,6 +361,101 @@ class Credential(_Strict):
         return self
 
 
+WEBHOOK_VERIFIERS = ("github", "slack", "hmac-timestamped", "hmac", "token")
+MAX_WEBHOOK_BODY_BYTES = 10 * 1024**2
+DEFAULT_WEBHOOK_BODY_BYTES = 1024**2
+_WEBHOOK_OPTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    # verifier: (options it needs, options it may take besides the common ones)
+    "github": (frozenset(), frozenset()),
+    "slack": (frozenset(), frozenset({"window_s"})),
+    "hmac-timestamped": (
+        frozenset({"signature_header", "timestamp_header"}),
+        frozenset({"prefix", "encoding", "window_s"}),
+    ),
+    "hmac": (frozenset({"signature_header"}), frozenset({"prefix", "encoding"})),
+    "token": (frozenset({"token_header"}), frozenset()),
+}
+_WEBHOOK_OPTIONAL = ("signature_header", "timestamp_header", "prefix", "encoding", "window_s")
+
+
+class WebhookEndpoint(_Strict):
+    """``[webhooks.NAME]``: an endpoint the host receives at ``/hooks/WORKSPACE/PLUGIN/NAME``,
+    verified with ``verifier`` and the plugin's secret ``secret`` before anything is stored
+    or the plugin sees it."""
+
+    verifier: Literal["github", "slack", "hmac-timestamped", "hmac", "token"] = Field(
+        description="How the host checks a delivery: 'github' (X-Hub-Signature-256), 'slack' "
+        "(X-Slack-Signature over v0:timestamp:body), 'hmac-timestamped' (an HMAC of "
+        "'timestamp.body' in signature-header, the time in timestamp-header), 'hmac' (an HMAC "
+        "of the body in signature-header) or 'token' (a shared token in token-header)."
+    )
+    secret: Identifier = Field(
+        description="The plugin's secret the operator sets (plugport secret set PLUGIN NAME): "
+        "the HMAC key or the shared token. The plugin never sees it."
+    )
+    description: Annotated[str, Field(max_length=300)] = ""
+    signature_header: Annotated[str, Field(pattern=_HEADER_NAME)] | None = Field(
+        default=None, alias="signature-header", description="'hmac', 'hmac-timestamped'."
+    )
+    timestamp_header: Annotated[str, Field(pattern=_HEADER_NAME)] | None = Field(
+        default=None, alias="timestamp-header", description="'hmac-timestamped': Unix seconds."
+    )
+    token_header: Annotated[str, Field(pattern=_HEADER_NAME)] | None = Field(
+        default=None, alias="token-header", description="'token': e.g. X-Gitlab-Token."
+    )
+    prefix: Annotated[str, Field(max_length=32)] | None = Field(
+        default=None, description="Text before the signature, e.g. 'sha256='."
+    )
+    encoding: Literal["hex", "base64"] | None = Field(
+        default=None, description="How the signature is written (default hex)."
+    )
+    window_s: Annotated[int, Field(ge=1, le=3600)] | None = Field(
+        default=None,
+        alias="window-seconds",
+        description="How far a delivery's timestamp may be from the host's clock (default 300).",
+    )
+    max_body_bytes: Annotated[
+        int,
+        BeforeValidator(byte_size),
+        Field(ge=1, le=MAX_WEBHOOK_BODY_BYTES),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "integer", "minimum": 1, "maximum": MAX_WEBHOOK_BODY_BYTES},
+                    {"type": "string", "pattern": SIZE_JSON_PATTERN},
+                ]
+            }
+        ),
+    ] = Field(
+        default=DEFAULT_WEBHOOK_BODY_BYTES,
+        alias="max-body-bytes",
+        description="The largest body accepted (default 1 MiB, at most 10 MiB).",
+    )
+    delivery_id_header: Annotated[str, Field(pattern=_HEADER_NAME)] | None = Field(
+        default=None,
+        alias="delivery-id-header",
+        description="The header carrying the sender's delivery id (github: X-GitHub-Delivery).",
+    )
+
+    @model_validator(mode="after")
+    def _by_verifier(self) -> WebhookEndpoint:
+        needs, may = _WEBHOOK_OPTIONS[self.verifier]
+        fields = type(self).model_fields
+        missing = [n for n in sorted(needs) if getattr(self, n) is None]
+        if missing:
+            names = ", ".join(fields[n].alias or n for n in missing)
+            raise ValueError(f"verifier {self.verifier!r} needs {names}")
+        extra = [
+            n
+            for n in (*_WEBHOOK_OPTIONAL, "token_header")
+            if getattr(self, n) is not None and n not in needs | may
+        ]
+        if extra:
+            names = ", ".join(fields[n].alias or n for n in extra)
+            raise ValueError(f"verifier {self.verifier!r} does not use {names}: remove it")
+        return self
+
+
 class Manifest(_Strict):
     """A validated ``plugport.toml``."""
 
@@ -371,6 +489,11 @@ class Manifest(_Strict):
         default_factory=dict,
         description="Secrets the operator provides and the host uses on the plugin's behalf.",
     )
+    webhooks: dict[Identifier, WebhookEndpoint] = Field(
+        default_factory=dict,
+        description="Endpoints the host receives webhooks at, verified before the plugin's "
+        "@webhook handler sees them.",
+    )
     python: PythonDependencies = Field(
         default_factory=PythonDependencies,
         description="Libraries from a package index (PyPI) the plugin imports.",
@@ -389,6 +512,7 @@ class Manifest(_Strict):
         the hosts of ``[credentials.NAME]`` into ``permissions.credentials``."""
         if not isinstance(data, dict):
             return data
+        data = _webhook_grants(data)
         permissions = data.get("permissions")
         credentials = data.get("credentials")
         if not isinstance(credentials, dict) or not credentials:
@@ -439,6 +563,19 @@ class Manifest(_Strict):
     def config_defaults(self) -> dict[str, Any]:
         props = self.config.get("properties") or {}
         return {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
+
+
+def _webhook_grants(data: dict[str, Any]) -> dict[str, Any]:
+    """Receiving webhooks is a permission (consented, diffed): copy the names of the
+    ``[webhooks.NAME]`` tables into ``permissions.webhooks.receive``."""
+    webhooks = data.get("webhooks")
+    if not isinstance(webhooks, dict) or not webhooks:
+        return data
+    permissions = data.get("permissions")
+    merged = dict(permissions) if isinstance(permissions, dict) else {}
+    granted = merged.get("webhooks")
+    merged["webhooks"] = {**(granted if isinstance(granted, dict) else {}), "receive": [*webhooks]}
+    return {**data, "permissions": merged}
 
 
 def _cross_field_problems(manifest: Manifest) -> list[Problem]:
@@ -522,11 +659,16 @@ def validate_manifest_data(data: Any, *, source: str | None = None) -> Manifest:
         permissions = data.get("permissions")
         if isinstance(permissions, dict):
             secrets = permissions.get("secrets")
+            webhooks = permissions.get("webhooks")
             derived = [
                 path
                 for path, present in (
                     ("permissions.credentials", "credentials" in permissions),
                     ("permissions.secrets.sign", isinstance(secrets, dict) and "sign" in secrets),
+                    (
+                        "permissions.webhooks.receive",
+                        isinstance(webhooks, dict) and "receive" in webhooks,
+                    ),
                 )
                 if present
             ]
@@ -535,7 +677,10 @@ def validate_manifest_data(data: Any, *, source: str | None = None) -> Manifest:
                     [
                         Problem(
                             path,
-                            "is filled from the [credentials.NAME] tables; declare the "
+                            "is filled from the [webhooks.NAME] tables; declare the endpoint "
+                            "there (verifier, secret) instead"
+                            if path.startswith("permissions.webhooks")
+                            else "is filled from the [credentials.NAME] tables; declare the "
                             "credential there (kind, hosts) instead",
                         )
                         for path in derived
@@ -546,6 +691,8 @@ def validate_manifest_data(data: Any, *, source: str | None = None) -> Manifest:
         return Manifest.model_validate(data)
     except ValidationError as exc:
         problems = problems_from(exc, Manifest)
+        if any(p.path.startswith("webhooks.") for p in problems):
+            problems = [p for p in problems if not p.path.startswith("permissions.webhooks")]
         if any(p.path.startswith("credentials.") for p in problems):
             # The same hosts, copied into permissions.credentials: report them once.
             problems = [p for p in problems if not p.path.startswith("permissions.credentials")]

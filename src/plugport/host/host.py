@@ -41,6 +41,7 @@ from plugport.host.client import RegistryClient, RetryPolicy
 from plugport.host.consent import Consent, ConsentRequest, needs_consent, refuse_growth
 from plugport.host.context import OperationContext, Progress
 from plugport.host.fetch import Fetcher, RegistrySource
+from plugport.host.inbound.inbox import purge_inbox
 from plugport.host.install import HostPaths, Installer, Staged
 from plugport.host.plugin_logs import LogRecord, PluginLogs
 from plugport.host.policy import parse_private_targets
@@ -474,6 +475,7 @@ class PluginHost:
                 self.supervisor.purge(name)
             if purge:
                 self.logs.purge(name)
+                purge_inbox(self.paths.root, name)  # its received webhooks, done or not
             self.installer.remove(installation, actor=context.actor, purge=purge)
             await self._report(installation, "uninstall")
 
@@ -597,12 +599,13 @@ class PluginHost:
         return self.secrets.list(plugin)
 
     def declared_credentials(self, plugin: str) -> list[str] | None:
-        """The ``[credentials]`` names of ``plugin``'s installed manifest; None when it is not
-        installed here."""
+        """The secrets ``plugin``'s installed manifest names: its ``[credentials]`` and the
+        secrets its ``[webhooks]`` verify with; None when it is not installed here."""
         installation = self.state.get(plugin)
         if installation is None:
             return None
-        return sorted(load_manifest(self.paths.code_dir(installation)).credentials)
+        manifest = load_manifest(self.paths.code_dir(installation))
+        return sorted({*manifest.credentials, *(w.secret for w in manifest.webhooks.values())})
 
     def set_secret(
         self,

@@ -255,6 +255,14 @@ _GRANTS = {
         "json_array_length(manifest, '$.permissions.secrets.reveal') > 0",
         "json_array_length(manifest #> '{permissions,secrets,reveal}') > 0",
     ),
+    # Migration 0012i: webhooks the host receives for the plugin (and, once outbound delivery
+    # lands, the targets it delivers to): either makes the plugin reachable or reaching.
+    "webhooks": (
+        "coalesce(json_array_length(manifest, '$.permissions.webhooks.receive'), 0)"
+        " + coalesce(json_array_length(manifest, '$.permissions.webhooks.deliver'), 0) > 0",
+        "coalesce(json_array_length(manifest #> '{permissions,webhooks,receive}'), 0)"
+        " + coalesce(json_array_length(manifest #> '{permissions,webhooks,deliver}'), 0) > 0",
+    ),
 }
 for _permission, (_sqlite, _postgresql) in _GRANTS.items():
     Index(

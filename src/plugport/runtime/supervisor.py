@@ -351,6 +351,21 @@ class Supervisor:
             timeout_ms=entry.limits.timeout_ms,
         )
 
+    async def deliver_webhook(self, plugin: str, endpoint: str, event: dict[str, Any]) -> Any:
+        """Hand one verified webhook delivery (``WebhookEvent.to_wire()`` fields) to the
+        plugin's ``@webhook(endpoint)`` handler, activating it, under its call timeout; raises
+        what the call raised, so the caller can try again later."""
+        entry = self._entry(plugin)
+        receive = entry.grants.permissions.webhooks.receive
+        if endpoint not in receive:
+            raise InvalidInputError(
+                f"plugin {plugin!r} receives no webhook {endpoint!r} "
+                f"(it has: {', '.join(receive) or 'none'})"
+            )
+        return await self._invoke(
+            entry, "webhook", endpoint, args=[], kwargs=event, timeout_ms=entry.limits.timeout_ms
+        )
+
     async def emit(self, topic: str, payload: Any = None) -> int:
         """Publish an event from the host; returns how many receivers it was sent to."""
         return await self.services.events.publish(topic, payload, source="host")

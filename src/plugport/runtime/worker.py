@@ -33,7 +33,7 @@ from plugport.runtime.protocol import (
     Shutdown,
     WorkerSpec,
 )
-from plugport.sdk import Api, Plugin, handlers_of
+from plugport.sdk import Api, Plugin, WebhookEvent, handlers_of
 
 __all__ = ["EXIT_LOAD_FAILED", "EXIT_SANDBOX_REFUSED", "PluginServer", "run"]
 
@@ -283,6 +283,9 @@ class PluginServer:
             if entry is None:
                 raise LookupError(f"the plugin has no {call.kind} handler {call.name!r}")
             method = getattr(self.plugin, entry[0])
+            if call.kind == "webhook":  # one typed event, built here from the host's fields
+                value = await _maybe_await(method, WebhookEvent.from_wire(call.kwargs))
+                return Result(call.id, value, _now_us() - started)
             kwargs = _accepted(method, call.kwargs) if call.kind == "event" else call.kwargs
             value = await _maybe_await(method, *call.args, **kwargs)
             return Result(call.id, value, _now_us() - started)

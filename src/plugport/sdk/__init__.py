@@ -12,8 +12,9 @@ from plugport.sdk._api import (
     Transport,
     UiProxy,
 )
-from plugport.sdk._declare import Handler, command, handlers_of, hook, on_event
+from plugport.sdk._declare import Handler, command, handlers_of, hook, on_event, webhook
 from plugport.sdk._plugin import Plugin
+from plugport.sdk._webhook import WebhookEvent
 
 __all__ = [
     "Api",
@@ -28,8 +29,10 @@ __all__ = [
     "StorageUsage",
     "Transport",
     "UiProxy",
+    "WebhookEvent",
     "command",
     "handlers_of",
     "hook",
     "on_event",
+    "webhook",
 ]

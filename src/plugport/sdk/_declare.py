@@ -1,4 +1,4 @@
-"""Decorators that mark plugin methods as hook, command and event handlers.
+"""Decorators that mark plugin methods as hook, command, event and webhook handlers.
 
 They only attach metadata; the runtime reads it when it loads the plugin, and
 ``plugport validate`` reads the same decorators statically, so declaring a handler
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
-__all__ = ["Handler", "command", "handlers_of", "hook", "on_event"]
+__all__ = ["Handler", "command", "handlers_of", "hook", "on_event", "webhook"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 HANDLER_ATTRIBUTE = "__plugport_handlers__"
@@ -19,8 +19,8 @@ HANDLER_ATTRIBUTE = "__plugport_handlers__"
 
 @dataclass(frozen=True, slots=True)
 class Handler:
-    """One declaration: ``kind`` is ``hook``, ``command`` or ``event``; ``name`` the hook name,
-    command id or topic pattern."""
+    """One declaration: ``kind`` is ``hook``, ``command``, ``event`` or ``webhook``; ``name`` the
+    hook name, command id, topic pattern or webhook endpoint."""
 
     kind: str
     name: str
@@ -67,6 +67,17 @@ def on_event(topic: str, /) -> Callable[[F], F]:
 
     def decorate(function: F) -> F:
         return _mark(function, Handler("event", topic))
+
+    return decorate
+
+
+def webhook(endpoint: str, /) -> Callable[[F], F]:
+    """Receive the verified deliveries to the manifest's ``[webhooks.ENDPOINT]``: the method
+    is called with one :class:`~plugport.sdk.WebhookEvent`; raising makes the host try the
+    delivery again later."""
+
+    def decorate(function: F) -> F:
+        return _mark(function, Handler("webhook", endpoint))
 
     return decorate
 

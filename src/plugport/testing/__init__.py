@@ -14,11 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from plugport.testing._handle import CapabilityCall, PluginHandle
+    from plugport.testing._webhooks import sign_webhook
     from plugport.testing.plugin import PluginFactory
 
-__all__ = ["CapabilityCall", "PluginFactory", "PluginHandle"]
+__all__ = ["CapabilityCall", "PluginFactory", "PluginHandle", "sign_webhook"]
 
-_WHERE = {"CapabilityCall": "_handle", "PluginHandle": "_handle", "PluginFactory": "plugin"}
+_WHERE = {
+    "CapabilityCall": "_handle",
+    "PluginHandle": "_handle",
+    "PluginFactory": "plugin",
+    "sign_webhook": "_webhooks",
+}
 
 
 def __getattr__(name: str) -> Any:

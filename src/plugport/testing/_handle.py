@@ -4,6 +4,7 @@ and assertions whose failures say what happened instead."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -122,6 +123,46 @@ class PluginHandle:
         """Call this plugin's implementation of hook ``name`` alone."""
         __tracebackhide__ = True
         return self._run(self._world.runtime.call_hook_on(self.name, name, kwargs))
+
+    def webhook(
+        self,
+        endpoint: str,
+        /,
+        body: bytes | str | Any,
+        headers: Mapping[str, str] | None = None,
+        *,
+        delivery_id: str | None = None,
+        attempt: int = 1,
+    ) -> Any:
+        """Hand the plugin's ``@webhook(endpoint)`` handler one delivery, as the host does once
+        it verified and stored it (no signature needed here: test verification with
+        :func:`plugport.testing.sign_webhook` against a host service). ``body``: bytes, text,
+        or anything JSON-able (sent as JSON). The headers reach the handler as the host keeps
+        them: lower-case, without the signature or token."""
+        __tracebackhide__ = True
+        import json
+        import time
+
+        from plugport.host.inbound.verifiers import canonical_headers, safe_headers
+
+        if isinstance(body, str):
+            raw = body.encode()
+        elif isinstance(body, bytes | bytearray):
+            raw = bytes(body)
+        else:
+            raw = json.dumps(body).encode()
+        spec = self.manifest.webhooks.get(endpoint)
+        given = dict(headers or {})
+        kept = safe_headers(spec, given) if spec is not None else canonical_headers(given)
+        event = {
+            "endpoint": endpoint,
+            "delivery_id": delivery_id,
+            "body": raw,
+            "headers": kept,
+            "received_at": time.time(),
+            "attempt": attempt,
+        }
+        return self._run(self._world.runtime.deliver_webhook(self.name, endpoint, event))
 
     def emit(self, topic: str, payload: Any = None) -> int:
         """Publish an event from the host and wait until it was handled (``events.emit``)."""

@@ -165,7 +165,7 @@ def test_installed_plugin_accepts_only_declared_credentials(
     assert installed.exit_code == 0, installed.output
     refused = run_cli("secret", "set", "acme.jira", "other", *where, input=VALUE)
     assert refused.exit_code == 1
-    assert "declares no credential 'other' (its [credentials] tables: hook, token)" in (
+    assert "declares no credential 'other' (its [credentials] tables and [webhooks] secrets: hook, token)" in (
         refused.output
     )
     assert not (home / "secrets.sqlite").exists()

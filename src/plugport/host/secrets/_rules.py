@@ -53,12 +53,13 @@ def check_value(plugin: str, name: str, value: bytes) -> None:
 
 
 def check_declared(plugin: str, name: str, declared: Iterable[str]) -> None:
-    """An installed plugin's secrets are the credentials its manifest declares."""
+    """An installed plugin's secrets are the ones its manifest names: its credentials and the
+    secrets its webhooks verify with."""
     names = sorted(declared)
     if name not in names:
         raise InvalidInputError(
-            f"{plugin} declares no credential {name!r} (its [credentials] tables: "
-            f"{', '.join(names) or 'none'}); set one of those"
+            f"{plugin} declares no credential {name!r} (its [credentials] tables and "
+            f"[webhooks] secrets: {', '.join(names) or 'none'}); set one of those"
         )
 
 

@@ -14,6 +14,7 @@ from plugport import _web
 from plugport._api_errors import install_error_handlers
 from plugport._version import __version__
 from plugport.host.service.api import api_router
+from plugport.host.service.inbound import inbound_router
 from plugport.host.service.pages import PAGE_STATIC_DIR, STATIC_PATH, pages_router
 from plugport.host.service.service import HostService
 from plugport.host.service.settings import HostServiceSettings
@@ -24,10 +25,12 @@ __all__ = ["add_host_service", "create_host_service_app"]
 
 def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) -> None:
     """Include the service's API and (``pages``) its pages in ``app``: ``/api/v1/workspaces…``,
-    ``/api/v1/tokens…``, ``/workspaces…`` and ``/host-service/static``; the shared stylesheet
+    ``/api/v1/tokens…``, ``/hooks/…`` (inbound webhooks), ``/workspaces…`` and
+    ``/host-service/static``; the shared stylesheet
     at ``/static`` is mounted unless the app has it already. The caller owns ``service``:
     await ``service.close()`` in the app's lifespan."""
     app.include_router(api_router(service))
+    app.include_router(inbound_router(service.webhooks))
     if not pages:
         return
     app.include_router(pages_router(service))
@@ -45,6 +48,7 @@ def create_host_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
+            await service.resume_inboxes()  # webhooks accepted before a restart
             yield
         finally:
             await service.close()

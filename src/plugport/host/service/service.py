@@ -27,6 +27,7 @@ from plugport.errors import (
 )
 from plugport.host.context import OperationContext
 from plugport.host.host import InstallReport
+from plugport.host.service.inbound import WebhookReceiver
 from plugport.host.service.operations import Operation, describe
 from plugport.host.service.plugin_settings import (
     SettingError,
@@ -90,6 +91,22 @@ class HostService:
         self._workspaces: dict[str, Workspace] = {}
         self._closed = False
         self.store.interrupt_unfinished(_INTERRUPTED)
+        self.webhooks = WebhookReceiver(self)
+        """Inbound webhooks: ``/hooks/...`` (``inbound.py``)."""
+
+    async def resume_inboxes(self) -> list[str]:
+        """Start the workspaces whose inbox holds deliveries a previous run did not finish, so
+        their dispatchers take them up without waiting for a request; their names."""
+        resumed = []
+        for info in self.store.workspaces():
+            path = self.settings.data_dir / "workspaces" / info.name / "inbox.sqlite"
+            if not path.is_file():
+                continue
+            workspace = self.workspace(info.name)
+            if workspace.inbox.next_due() is not None:
+                await workspace.started()
+                resumed.append(info.name)
+        return resumed
 
     async def close(self) -> None:
         """Cancel operations in flight (each rolls back), stop every workspace's plugins."""
@@ -165,6 +182,7 @@ class HostService:
                 counts.get(i.name, (0, 0)),
                 host.last_error(i.name),
                 missing=_missing(host, i.name),
+                webhooks=self.webhooks.listing(ws, host.paths, i),
             )
             for i in host.installed()
         ]
@@ -571,6 +589,7 @@ def _installation(
     failure: AuditEvent | None,
     *,
     missing: list[str],
+    webhooks: list[dict[str, str]],
 ) -> dict[str, Any]:
     if not installation.enabled:
         state = "disabled"
@@ -598,6 +617,7 @@ def _installation(
         "update_available": None if updates is None else latest is not None,
         "latest_version": latest,
         "permissions": dict(installation.permissions),
+        "webhooks": webhooks,
         "installed_at": installation.installed_at,
         "updated_at": installation.updated_at,
     }

@@ -53,6 +53,14 @@ class HostServiceSettings(BaseSettings):
     """The largest body of every other request."""
     operations_kept: int = Field(default=200, ge=1)
     """Finished operations remembered per workspace (oldest forgotten first)."""
+    public_url: str = ""
+    """Where senders reach this service from outside (``https://hooks.example.com``): webhook
+    URLs are shown as ``{public_url}/hooks/WORKSPACE/PLUGIN/ENDPOINT``. Empty: the listening
+    address."""
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    """Attempts to hand a received webhook to its plugin before it is dead."""
+    webhook_retry_base_s: float = Field(default=1.0, gt=0, le=3600)
+    """The first retry's wait (doubling, capped at an hour, jittered)."""
     secure_cookies: bool = False
     """Mark the sign-in cookie ``Secure`` (set it when the pages are served over https)."""
 
@@ -70,6 +78,13 @@ class HostServiceSettings(BaseSettings):
             if not url.startswith(("https://", "http://")):
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return tuple(url.rstrip("/") for url in value)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
 
     @field_validator("app_version")
     @classmethod

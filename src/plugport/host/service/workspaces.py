@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plugport.errors import PlugportError
+from plugport.errors import ConflictError, NotFoundError, PlugportError
 from plugport.host.client import RetryPolicy
 from plugport.host.consent import ConsentRequest
 from plugport.host.context import OperationContext
 from plugport.host.host import PluginHost
+from plugport.host.inbound.dispatcher import Dispatcher
+from plugport.host.inbound.inbox import Delivery, SqliteInbox, inbox_path
 from plugport.host.policy import POLICY_FILE, policy_location, private_targets
 from plugport.host.service.operations import Operation
 from plugport.host.service.settings import HostServiceSettings
@@ -87,6 +89,13 @@ class Workspace:
         self._started = False
         self._updates: dict[str, str] | None = None
         self._updates_at = 0.0
+        self.inbox = SqliteInbox(
+            inbox_path(home),
+            max_attempts=settings.webhook_max_attempts,
+            base_delay_s=settings.webhook_retry_base_s,
+        )
+        """Received webhooks until their plugins took them (``host/inbound``)."""
+        self.dispatcher: Dispatcher | None = None
 
     def policy(self) -> dict[str, Any]:
         """The operator's policy in effect for this workspace: ``policy.toml`` in its home, read
@@ -102,6 +111,10 @@ class Workspace:
             async with self._start_lock:
                 if not self._started:
                     await self.host.start()
+                    self.dispatcher = Dispatcher(
+                        self.inbox, self._deliver_webhook, on_failure=self._webhook_failed
+                    )
+                    self.dispatcher.start()
                     self._started = True
         return self.host
 
@@ -109,7 +122,40 @@ class Workspace:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.dispatcher is not None:
+            await self.dispatcher.close()
         await self.host.stop()
+        self.inbox.close()
+
+    async def _deliver_webhook(self, delivery: Delivery) -> None:
+        """One attempt at handing ``delivery`` to its plugin's handler; raising retries it."""
+        host = await self.started()
+        installation = host.state.get(delivery.plugin)
+        if installation is None:
+            raise NotFoundError("installed plugin", delivery.plugin)
+        if not installation.enabled:
+            raise ConflictError("plugin", delivery.plugin, "is disabled; enable it to receive")
+        event = {
+            "endpoint": delivery.endpoint,
+            "delivery_id": delivery.delivery_id,
+            "body": delivery.body,
+            "headers": dict(delivery.headers),
+            "received_at": delivery.received_at,
+            "attempt": delivery.attempts,
+        }
+        await host.supervisor.deliver_webhook(delivery.plugin, delivery.endpoint, event)
+
+    def _webhook_failed(self, delivery: Delivery, state: str, error: str) -> None:
+        self.host.state.audit(
+            "webhook",
+            delivery.plugin,
+            "dead" if state == "dead" else "retry",
+            actor="webhook",
+            endpoint=delivery.endpoint,
+            delivery=delivery.id,
+            attempts=delivery.attempts,
+            error=error,
+        )
 
     def forget_updates(self) -> None:
         self._updates = None
