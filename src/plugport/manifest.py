@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from plugport._engines import newer_table_problems
+from plugport._mail_addresses import check_recipient_pattern
 from plugport._manifest_errors import problems_from
 from plugport._manifest_fields import (
     ACTIVATION_KINDS,
@@ -75,6 +76,7 @@ __all__ = [
     "Credential",
     "EventPermissions",
     "Limits",
+    "MailPermissions",
     "Manifest",
     "OAuth2Provider",
     "Permissions",
@@ -105,7 +107,16 @@ CATEGORIES = (
     "task-processor",
     "ui",
 )
-PERMISSION_NAMES = ("config", "credentials", "events", "network", "secrets", "storage", "ui")
+PERMISSION_NAMES = (
+    "config",
+    "credentials",
+    "events",
+    "mail",
+    "network",
+    "secrets",
+    "storage",
+    "ui",
+)
 UI_PERMISSIONS = ("commands", "messages", "widgets")
 MAX_STORAGE_BYTES = 1024**3
 MAX_TAGS = 10
@@ -140,6 +151,31 @@ class SecretPermissions(_Strict):
         description="HMAC keys the plugin may sign with (api.secrets.sign) without seeing "
         "them. Taken from the [credentials.NAME] tables of kind 'hmac'.",
     )
+
+
+RecipientPattern = Annotated[str, AfterValidator(check_recipient_pattern)]
+MAX_MAIL_PER_HOUR = 10_000
+
+
+class MailPermissions(_Strict):
+    """Who the plugin may email through the operator's relay (``api.mail.send``)."""
+
+    to: Annotated[list[RecipientPattern], Unique] = Field(
+        default_factory=list,
+        description="Recipients (to and cc) the plugin may mail: exact addresses "
+        "('ops@example.org') or every address at a domain ('*@example.com'); never '*'.",
+    )
+    per_hour: Annotated[int, Field(ge=1, le=MAX_MAIL_PER_HOUR)] | None = Field(
+        default=None,
+        description="Messages per hour the plugin asks for; the host's [mail] max_per_hour "
+        "caps it (and is the default).",
+    )
+
+    @model_validator(mode="after")
+    def _limit_needs_recipients(self) -> MailPermissions:
+        if self.per_hour is not None and not self.to:
+            raise ValueError("per_hour limits mail to the recipients in mail.to: add them")
+        return self
 
 
 class Permissions(_Strict):
@@ -177,6 +213,7 @@ class Permissions(_Strict):
         "each [credentials.NAME] table (declare them there); consented like any permission.",
     )
     secrets: SecretPermissions = Field(default_factory=SecretPermissions)
+    mail: MailPermissions = Field(default_factory=MailPermissions)
 
     def is_empty(self) -> bool:
         return self == Permissions()

@@ -255,6 +255,11 @@ _GRANTS = {
         "json_array_length(manifest, '$.permissions.secrets.reveal') > 0",
         "json_array_length(manifest #> '{permissions,secrets,reveal}') > 0",
     ),
+    # Migration 0012: whom a plugin may email (manifests from before have no mail.to).
+    "mail": (
+        "json_array_length(manifest, '$.permissions.mail.to') > 0",
+        "json_array_length(manifest #> '{permissions,mail,to}') > 0",
+    ),
 }
 for _permission, (_sqlite, _postgresql) in _GRANTS.items():
     Index(

@@ -37,6 +37,7 @@ from plugport.runtime.broker import CapabilityBroker, Grants, Services
 from plugport.runtime.capabilities import CAPABILITIES
 from plugport.runtime.capabilities.config import PluginSettings
 from plugport.runtime.capabilities.events import Event, EventBus
+from plugport.runtime.capabilities.mail import Mailer
 from plugport.runtime.capabilities.storage import PluginStorage
 from plugport.runtime.capabilities.ui import UiRegistry
 from plugport.runtime.health import HealthChecks
@@ -93,6 +94,7 @@ class Supervisor:
             audit=self.audit,
             metrics=self.metrics,
             net=config.net,
+            mail=Mailer(config.mail),
         )
         self._plugins: dict[str, _Entry] = {}
         self.health = HealthChecks(config, self.metrics, self._plugins.values, self._failed)
