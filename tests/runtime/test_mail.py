@@ -449,3 +449,60 @@ def test_no_relay_configured_names_the_config(world: World, tmp_path: Path) -> N
 def test_errors_are_plugport_errors() -> None:
     assert issubclass(MailDeliveryError, PlugportError)
     assert issubclass(ResourceLimitExceededError, PlugportError)
+
+
+# --- the operator's configuration ---------------------------------------------------------------
+
+
+def test_policy_toml_mail_reaches_the_runtime(tmp_path: Path) -> None:
+    from plugport.cli._hostcommon import _mail
+    from plugport.host import PluginHost
+
+    home = tmp_path / "home"
+    home.mkdir()
+    assert _mail(home) is None
+    (home / "policy.toml").write_text(
+        '[mail]\nhost = "smtp.example.com"\nport = 2525\nusername = "u"\n'
+        'password-secret = "smtp"\nfrom = "plugport@example.com"\nmax_per_hour = 7\n'
+    )
+    relay = _mail(home)
+    assert (relay.name, relay.sender, relay.password_secret) == (
+        "smtp.example.com:2525",
+        SENDER,
+        "smtp",
+    )
+    host = PluginHost(app="t", app_version="1", home=home, mail=relay)
+    assert host.supervisor.services.mail.relay == relay
+    assert host.supervisor.services.mail.limit_for(None) == 7
+    assert host.supervisor.services.mail.limit_for(50) == 7  # the operator's cap wins
+    assert host.supervisor.services.mail.limit_for(3) == 3
+
+
+@pytest.mark.parametrize(
+    ("table", "why"),
+    [
+        ('host = "smtp.example.com"', "needs from"),
+        ('host = "smtp.example.com"\nfrom = "x@example.com"\npassword = "p"', "no key 'password'"),
+        ('host = "smtp.example.com"\nfrom = "x@example.com"\nport = "25"', "port = '25' has"),
+        ('host = "s.example.com"\nfrom = "x@example.com"\nusername = "u"', "go together"),
+    ],
+)
+def test_a_bad_mail_table_names_the_file_and_the_key(tmp_path: Path, table: str, why: str) -> None:
+    from plugport.cli._hostcommon import _mail
+
+    (tmp_path / "policy.toml").write_text(f"[mail]\n{table}\n")
+    with pytest.raises(InvalidInputError, match=why) as caught:
+        _mail(tmp_path)
+    assert "policy.toml" in str(caught.value)
+
+
+def test_the_host_service_has_the_same_settings() -> None:
+    from pydantic import ValidationError
+
+    from plugport.host.service.settings import HostServiceSettings
+
+    settings = HostServiceSettings(mail_host="smtp.example.com", mail_from=SENDER)
+    assert settings.mail_relay() == MailRelay("smtp.example.com", SENDER)
+    assert HostServiceSettings().mail_relay() is None
+    with pytest.raises(ValidationError, match=r"mail settings: from"):
+        HostServiceSettings(mail_host="smtp.example.com")

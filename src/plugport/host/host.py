@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,6 +44,7 @@ from plugport.manifest import Permissions, load_manifest
 from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime.audit import AuditEvent, last_failure
 from plugport.runtime.capabilities.config import effective_settings
+from plugport.runtime.capabilities.mail import MailOptions, MailRelay
 from plugport.runtime.hooks import HookOutcome, HookSpec
 from plugport.runtime.launcher import ZygoteLauncher
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor, SupervisorConfig
@@ -114,6 +116,7 @@ class PluginHost:
         progress: Progress | None = None,
         read_only: bool = False,
         allow_unsigned_index: bool = False,
+        mail: MailRelay | None = None,
     ) -> None:
         """``read_only``: for commands that only read (list, status, audit, search, info,
         check-updates). A home that does not exist yet is read as empty and nothing is created
@@ -122,7 +125,10 @@ class PluginHost:
 
         ``allow_unsigned_index``: the operator's policy that a plugin wheel from a package index
         with no signature, and no registry's signed index listing it, may still be installed
-        (marked unsigned, and audited); off by default, and no install option turns it on."""
+        (marked unsigned, and audited); off by default, and no install option turns it on.
+
+        ``mail``: the operator's SMTP relay for plugins' ``mail.send`` (``[mail]`` in
+        ``HOME/policy.toml``); without it, mail is refused naming that table."""
         self.app = app
         self.app_version = app_version
         self.paths = HostPaths(Path(home).absolute())  # workers need absolute paths
@@ -154,6 +160,8 @@ class PluginHost:
         config = supervisor_config or SupervisorConfig(
             state_dir=self.paths.runtime, sandbox=sandbox
         )
+        if mail is not None:
+            config = dataclasses.replace(config, mail=MailOptions(relay=mail))
         self.supervisor = Supervisor(config, db=RuntimeDatabase() if ephemeral else None)
         for spec in hookspecs:
             self.supervisor.declare_hook(spec)

@@ -44,6 +44,7 @@ class Workspace:
             telemetry=settings.telemetry,
             actor="host-service",
             progress=self._progress,
+            mail=settings.mail_relay(),
         )
         self.lock = asyncio.Lock()
         """Held by every change (operations and the quick ones), so each runs with its own

@@ -18,11 +18,11 @@ import smtplib
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from plugport._mail_addresses import check_address
 from plugport.errors import (
@@ -93,6 +93,44 @@ class MailRelay:
             wrong.append("timeout_s must be > 0 and max_message_bytes >= 1024")
         if wrong:
             raise InvalidInputError("[mail]: " + "; ".join(wrong))
+
+    @classmethod
+    def from_policy(cls, table: Mapping[str, Any], where: str) -> MailRelay:
+        """The relay from a ``[mail]`` table (``HOME/policy.toml``): ``host``, ``port``,
+        ``starttls``, ``username``, ``password-secret``, ``from``, ``max_per_hour``,
+        ``plugin_name_in_from``, ``cafile``, ``timeout_s``. An unknown key or a wrong type is an
+        :class:`InvalidInputError` naming ``where`` and the key."""
+        types: dict[str, tuple[str, type | tuple[type, ...]]] = {
+            "host": ("host", str),
+            "port": ("port", int),
+            "starttls": ("starttls", bool),
+            "username": ("username", str),
+            "password-secret": ("password_secret", str),
+            "from": ("sender", str),
+            "max_per_hour": ("max_per_hour", int),
+            "plugin_name_in_from": ("plugin_name_in_from", bool),
+            "cafile": ("cafile", str),
+            "timeout_s": ("timeout_s", (int, float)),
+        }
+        unknown = sorted(set(table) - set(types))
+        if unknown:
+            raise InvalidInputError(
+                f"{where}: [mail] has no key {', '.join(map(repr, unknown))} "
+                f"(keys: {', '.join(types)})"
+            )
+        missing = [key for key in ("host", "from") if key not in table]
+        if missing:
+            raise InvalidInputError(f"{where}: [mail] needs {' and '.join(missing)}")
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            field_name, expected = types[key]
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise InvalidInputError(f"{where}: [mail] {key} = {value!r} has the wrong type")
+            values[field_name] = Path(str(value)) if key == "cafile" else value
+        try:
+            return cls(**values)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{where}: {exc}") from None
 
     @property
     def name(self) -> str:
