@@ -506,3 +506,27 @@ def test_the_host_service_has_the_same_settings() -> None:
     assert HostServiceSettings().mail_relay() is None
     with pytest.raises(ValidationError, match=r"mail settings: from"):
         HostServiceSettings(mail_host="smtp.example.com")
+
+
+# --- the fake plugin authors test with ----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_fake_keeps_an_outbox_with_the_same_checks(world: World, tmp_path: Path) -> None:
+    from plugport.runtime.capabilities.fakes import FAKE_SENDER
+
+    handle = world.load(write_plugin(tmp_path / "plugins", PLUGIN, SENDING, MANIFEST))
+    message_id = handle.command("m.send", "dev@example.com", subject="Deployed")
+    [message] = handle.mail.outbox
+    assert message["Message-ID"] == message_id
+    assert (message["To"], message["Subject"]) == ("dev@example.com", "Deployed")
+    assert message["From"] == f'"{PLUGIN}" <{FAKE_SENDER}>'
+    assert message.get_body(("plain",)).get_content().strip() == "The build failed."
+    denied = handle.command("m.try", "ceo@evil.org")
+    assert denied["type"] == "PermissionDeniedError"
+    injected = handle.command("m.try", "dev@example.com", subject="a\nBcc: ceo@evil.org")
+    assert injected["type"] == "InvalidInputError"
+    handle.mail.limit(1)
+    over = handle.command("m.try", "dev@example.com")
+    assert over["limit"] == "mail_per_hour"
+    assert len(handle.mail.outbox) == 1
