@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from plugport._mail_addresses import check_address, match_recipient, pattern_covers_mail
 from plugport._manifest_fields import match_topic, pattern_covers
 from plugport.errors import InvalidInputError
 from plugport.manifest import Permissions
@@ -23,6 +24,7 @@ __all__ = [
     "RULES",
     "PermissionRule",
     "describe_permissions",
+    "mail_recipients",
     "permissions_beyond",
     "refusal",
 ]
@@ -293,13 +295,99 @@ def _inbound_beyond(requested: Permissions, granted: Permissions) -> list[str]:
     return [f"webhooks.receive {n!r}" for n in granted.webhooks.receive if n not in asked]
 
 
+# --- mail ---------------------------------------------------------------------------------------
+
+MAX_RECIPIENTS = 50
+
+
+def _address_list(value: Any, argument: str) -> list[str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise InvalidInputError(
+            f"mail.send: {argument} must be an address or a list of addresses, not {value!r}"
+        )
+    checked = []
+    for item in items:
+        try:
+            checked.append(check_address(item))
+        except ValueError as exc:
+            raise InvalidInputError(f"mail.send: {argument}: {exc}") from None
+    return checked
+
+
+def mail_recipients(arguments: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The checked ``to`` and ``cc`` addresses of a ``mail.send`` call, or
+    :class:`InvalidInputError` naming the argument and the address."""
+    to = _address_list(arguments.get("to"), "to")
+    cc = _address_list(arguments.get("cc") or [], "cc")
+    if not to:
+        raise InvalidInputError("mail.send: to names no recipient")
+    if len(to) + len(cc) > MAX_RECIPIENTS:
+        raise InvalidInputError(
+            f"mail.send: {len(to) + len(cc)} recipients; at most {MAX_RECIPIENTS} per message"
+        )
+    return to, cc
+
+
+def _mail_refusal(p: Permissions, method: str, arguments: Mapping[str, Any]) -> str:
+    to, cc = mail_recipients(arguments)
+    outside = [
+        a for a in dict.fromkeys(to + cc) if not any(match_recipient(g, a) for g in p.mail.to)
+    ]
+    if not outside:
+        return ""
+    return (
+        f"{', '.join(map(repr, outside))} matches no granted recipient pattern "
+        f"(permissions.mail.to: {_listed(p.mail.to)})"
+    )
+
+
+def _mail_beyond(requested: Permissions, granted: Permissions) -> list[str]:
+    beyond = [
+        f"mail to {g!r}"
+        for g in granted.mail.to
+        if not any(pattern_covers_mail(a, g) for a in requested.mail.to)
+    ]
+    asked, given = requested.mail.per_hour, granted.mail.per_hour
+    if given is not None and (asked is None or given > asked):
+        beyond.append(
+            f"mail.per_hour {given} > {asked if asked is not None else 'the host default'}"
+        )
+    return beyond
+
+
+def _mail_describe(p: Permissions) -> list[str]:
+    if not p.mail.to:
+        return []
+    rate = f", up to {p.mail.per_hour} messages an hour" if p.mail.per_hour else ""
+    return [f"Send email (from the host's address) to: {', '.join(p.mail.to)}{rate}"]
+
+
+def _mail_line(method: str, arguments: Mapping[str, Any]) -> str:
+    try:
+        to, cc = mail_recipients(arguments)
+    except InvalidInputError:
+        return 'mail.to = ["*@example.com"]'
+    domains = sorted({a.rpartition("@")[2] for a in to + cc})
+    return "mail.to = [" + ", ".join(f'"*@{d}"' for d in domains) + "]"
+
+
+MAIL = PermissionRule(
+    "mail",
+    _mail_refusal,
+    _mail_beyond,
+    _mail_describe,
+    lambda p: bool(p.mail.to),
+    _mail_line,
+)
+
 RULES: Mapping[str, PermissionRule] = {
-    r.capability: r for r in (CONFIG, EVENTS, NET, SECRETS, STORAGE, UI)
+    r.capability: r for r in (CONFIG, EVENTS, MAIL, NET, SECRETS, STORAGE, UI)
 }
 """Every capability's rule, by capability name."""
 
 # Consent lines keep the order people read them in: reach, data, events, screen, settings.
-_DESCRIBE_ORDER = ("net", "secrets", "storage", "events", "ui", "config")
+_DESCRIBE_ORDER = ("net", "secrets", "mail", "storage", "events", "ui", "config")
 
 
 def refusal(

@@ -29,6 +29,8 @@ attached as attributes, never only formatted into the message::
     └── PluginRuntimeError             a plugin misbehaved while running
         ├── PermissionDeniedError      .plugin, .capability, .reason
         ├── NetworkFetchError          .plugin, .url, .reason: an allowed fetch that failed
+        ├── MailDeliveryError          .plugin, .relay, .kind, .code, .reason: an allowed
+        │                              message the relay did not take (or no relay is set)
         ├── PluginCrashedError         .plugin, .cause, .kind: the worker died or was ended
         ├── PluginCallError            .plugin, .type, .traceback: the plugin's code raised
         ├── ResourceLimitExceededError .plugin, .limit: refused, or the worker was stopped
@@ -53,6 +55,8 @@ __all__ = [
     "CrashKind",
     "DependencyError",
     "InvalidInputError",
+    "MailDeliveryError",
+    "MailFailure",
     "ManifestError",
     "NetworkFetchError",
     "NotFoundError",
@@ -289,6 +293,33 @@ class NetworkFetchError(PluginRuntimeError):
         self.url = url
         self.reason = reason
         super().__init__(f"plugin {plugin!r} could not fetch {url}: {reason}")
+
+
+MailFailure = Literal[
+    "unconfigured", "unreachable", "tls", "auth", "refused", "temporary", "protocol"
+]
+"""Why a message was not handed over: ``unconfigured`` the host has no relay; ``unreachable``
+no connection; ``tls`` STARTTLS failed or the certificate did not verify; ``auth`` the relay
+refused the login; ``refused`` a permanent (5xx) refusal of the sender, a recipient or the
+message; ``temporary`` a 4xx answer (try again later); ``protocol`` anything else."""
+
+
+class MailDeliveryError(PluginRuntimeError):
+    """A message the plugin was allowed to send was not taken by the operator's relay (or no
+    relay is configured). ``kind`` is one of :data:`MailFailure`, for code to branch on;
+    ``code`` the SMTP reply code (0 without one); the message never holds a credential.
+    Refusals by the plugin's permissions are :class:`PermissionDeniedError`, never this."""
+
+    def __init__(
+        self, plugin: str, relay: str, kind: MailFailure, reason: str, *, code: int = 0
+    ) -> None:
+        self.plugin = plugin
+        self.relay = relay
+        self.kind: MailFailure = kind
+        self.code = code
+        self.reason = reason
+        where = f" through {relay}" if relay else ""
+        super().__init__(f"plugin {plugin!r} could not send mail{where}: {reason}")
 
 
 CrashKind = Literal[

@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from plugport._engines import newer_table_problems
+from plugport._mail_addresses import check_recipient_pattern
 from plugport._manifest_errors import problems_from
 from plugport._manifest_fields import (
     ACTIVATION_KINDS,
@@ -76,6 +77,7 @@ __all__ = [
     "Credential",
     "EventPermissions",
     "Limits",
+    "MailPermissions",
     "Manifest",
     "OAuth2Provider",
     "Permissions",
@@ -112,6 +114,7 @@ PERMISSION_NAMES = (
     "config",
     "credentials",
     "events",
+    "mail",
     "network",
     "secrets",
     "storage",
@@ -164,6 +167,31 @@ class WebhookPermissions(_Strict):
     )
 
 
+RecipientPattern = Annotated[str, AfterValidator(check_recipient_pattern)]
+MAX_MAIL_PER_HOUR = 10_000
+
+
+class MailPermissions(_Strict):
+    """Who the plugin may email through the operator's relay (``api.mail.send``)."""
+
+    to: Annotated[list[RecipientPattern], Unique] = Field(
+        default_factory=list,
+        description="Recipients (to and cc) the plugin may mail: exact addresses "
+        "('ops@example.org') or every address at a domain ('*@example.com'); never '*'.",
+    )
+    per_hour: Annotated[int, Field(ge=1, le=MAX_MAIL_PER_HOUR)] | None = Field(
+        default=None,
+        description="Messages per hour the plugin asks for; the host's [mail] max_per_hour "
+        "caps it (and is the default).",
+    )
+
+    @model_validator(mode="after")
+    def _limit_needs_recipients(self) -> MailPermissions:
+        if self.per_hour is not None and not self.to:
+            raise ValueError("per_hour limits mail to the recipients in mail.to: add them")
+        return self
+
+
 class Permissions(_Strict):
     """The closed vocabulary of what a plugin may reach, each granted by the host on install."""
 
@@ -200,6 +228,7 @@ class Permissions(_Strict):
     )
     secrets: SecretPermissions = Field(default_factory=SecretPermissions)
     webhooks: WebhookPermissions = Field(default_factory=WebhookPermissions)
+    mail: MailPermissions = Field(default_factory=MailPermissions)
 
     def is_empty(self) -> bool:
         return self == Permissions()

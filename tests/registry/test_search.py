@@ -785,6 +785,7 @@ def test_searches_use_the_indexes_made_for_them(engine: Engine) -> None:
         "credentials": {"jira": ["a.com/rest/"]},
         "secrets": {"reveal": ["jira"]},
         "webhooks": {"receive": ["push"]},
+        "mail": {"to": ["*@a.com"]},
     }
     for i in range(3):
         seed(engine, f"idx.p{i}", V(permissions=asks), categories=["ui"], tags=["x"])

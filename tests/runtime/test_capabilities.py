@@ -23,6 +23,7 @@ EVERYTHING = Permissions.model_validate(
         "config": True,
         "credentials": {"jira": ["api.example.com/rest/"]},
         "secrets": {"reveal": ["jira"], "sign": ["hook"]},
+        "mail": {"to": ["*@example.com"], "per_hour": 10},
     }
 )
 NOTHING = Permissions()

@@ -89,6 +89,20 @@ def _preapproved(home: Path) -> Any:
         raise InvalidInputError(f"{home / POLICY_FILE}: not a valid policy ({exc})") from None
 
 
+def _mail(home: Path) -> Any:
+    """``HOME/policy.toml``'s ``[mail]`` table: the SMTP relay plugins' ``mail.send`` goes
+    through (``None``: no relay, and plugins' mail is refused naming this table). Its password
+    is the host's secret ``password-secret`` (``plugport secret set _host NAME``), never here."""
+    from plugport.runtime.capabilities.mail import MailRelay
+
+    table = _policy(home).get("mail")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise InvalidInputError(f"{home / POLICY_FILE}: mail must be a [mail] table")
+    return MailRelay.from_policy(table, str(home / POLICY_FILE))
+
+
 def _allow_unsigned_index(home: Path) -> bool:
     """Whether the operator allows plugin wheels from a package index with no signature (and
     no registry listing them): ``allow_unsigned_index = true`` in ``HOME/policy.toml``, or
@@ -182,6 +196,7 @@ def run_host(
             registries=_registries(registry),
             consent=_ask(yes),
             preapproved=_preapproved(home_dir(home)),
+            mail=_mail(home_dir(home)),
             allow_unsigned_index=_allow_unsigned_index(home_dir(home)),
             private_targets=private_targets(home_dir(home)),
             private_targets_from=policy_location(home_dir(home)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -56,6 +57,7 @@ from plugport.manifest import Permissions, load_manifest
 from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime.audit import AuditEvent, last_failure
 from plugport.runtime.capabilities.config import effective_settings
+from plugport.runtime.capabilities.mail import MailOptions, MailRelay
 from plugport.runtime.hooks import HookOutcome, HookSpec
 from plugport.runtime.launcher import ZygoteLauncher
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor, SupervisorConfig
@@ -129,6 +131,7 @@ class PluginHost:
         secrets: SecretStore | None = None,
         private_targets: Mapping[str, Sequence[str]] | None = None,
         private_targets_from: str | None = None,
+        mail: MailRelay | None = None,
     ) -> None:
         """``read_only``: for commands that only read (list, status, audit, search, info,
         check-updates). A home that does not exist yet is read as empty and nothing is created
@@ -147,7 +150,10 @@ class PluginHost:
         ``host:port`` endpoints (plugin name -> endpoints; ``[private-targets]`` in
         ``HOME/policy.toml`` for the CLI). ``private_targets_from`` names where the operator
         writes them, quoted by a refusal the policy would lift and by the audit of each fetch
-        that reaches one."""
+        that reaches one.
+
+        ``mail``: the operator's SMTP relay for plugins' ``mail.send`` (``[mail]`` in
+        ``HOME/policy.toml``); without it, mail is refused naming that table."""
         self.app = app
         self.app_version = app_version
         self.paths = HostPaths(Path(home).absolute())  # workers need absolute paths
@@ -188,6 +194,8 @@ class PluginHost:
         config = supervisor_config or SupervisorConfig(
             state_dir=self.paths.runtime, sandbox=sandbox
         )
+        if mail is not None:
+            config = dataclasses.replace(config, mail=MailOptions(relay=mail))
         self.secrets: SecretStore = secrets if secrets is not None else open_store(self.paths.root)
         """The plugins' credential values: set by the operator, used by the runtime."""
         self.supervisor = Supervisor(
@@ -635,9 +643,7 @@ class PluginHost:
                 )
             info = self.secrets.set(plugin, name, value, actor=actor)
         except PlugportError as exc:
-            self.state.audit(
-                action, plugin, "refused", actor=actor, secret=name, reason=str(exc)
-            )
+            self.state.audit(action, plugin, "refused", actor=actor, secret=name, reason=str(exc))
             raise
         self.state.audit(
             action,

@@ -263,6 +263,11 @@ _GRANTS = {
         "coalesce(json_array_length(manifest #> '{permissions,webhooks,receive}'), 0)"
         " + coalesce(json_array_length(manifest #> '{permissions,webhooks,deliver}'), 0) > 0",
     ),
+    # Migration 0012: whom a plugin may email (manifests from before have no mail.to).
+    "mail": (
+        "json_array_length(manifest, '$.permissions.mail.to') > 0",
+        "json_array_length(manifest #> '{permissions,mail,to}') > 0",
+    ),
 }
 for _permission, (_sqlite, _postgresql) in _GRANTS.items():
     Index(

@@ -38,6 +38,7 @@ AUDIT_KINDS = (
     "limit",
     "credential",
     "private-target",
+    "mail",
 )
 # Kinds that mean the host stopped a plugin from doing something, or the plugin failed: an
 # operator scanning the log at WARNING should see them without the routine traffic.

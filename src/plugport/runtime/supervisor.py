@@ -38,6 +38,7 @@ from plugport.runtime.capabilities import CAPABILITIES
 from plugport.runtime.capabilities._secret_source import MemorySecrets, SecretSource
 from plugport.runtime.capabilities.config import PluginSettings
 from plugport.runtime.capabilities.events import Event, EventBus
+from plugport.runtime.capabilities.mail import Mailer
 from plugport.runtime.capabilities.storage import PluginStorage
 from plugport.runtime.capabilities.ui import UiRegistry
 from plugport.runtime.health import HealthChecks
@@ -98,6 +99,7 @@ class Supervisor:
             metrics=self.metrics,
             net=config.net,
             secrets=secrets if secrets is not None else MemorySecrets(),
+            mail=Mailer(config.mail),
         )
         self._plugins: dict[str, _Entry] = {}
         self.health = HealthChecks(config, self.metrics, self._plugins.values, self._failed)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypedDict, cast
 
@@ -16,6 +16,7 @@ __all__ = [
     "CapabilityProxy",
     "ConfigProxy",
     "EventsProxy",
+    "MailProxy",
     "NetProxy",
     "Response",
     "StorageProxy",
@@ -24,7 +25,7 @@ __all__ = [
     "UiProxy",
 ]
 
-CAPABILITIES = ("config", "events", "net", "secrets", "storage", "ui")
+CAPABILITIES = ("config", "events", "mail", "net", "secrets", "storage", "ui")
 
 
 class Transport(Protocol):
@@ -172,6 +173,41 @@ class EventsProxy(CapabilityProxy):
         return int(await self._call("publish", topic, payload))
 
 
+class MailProxy(CapabilityProxy):
+    """``self.api.mail``: email sent by the host through the operator's relay, from the
+    operator's address, to the recipients the manifest names (``[permissions] mail.to =
+    ["*@example.com", "ops@example.org"]``), at most ``mail.per_hour`` an hour (capped by the
+    host)."""
+
+    capability = "mail"
+
+    async def send(
+        self,
+        to: str | Sequence[str],
+        subject: str,
+        text: str,
+        *,
+        html: str | None = None,
+        cc: Sequence[str] = (),
+        reply_to: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> str:
+        """Send a message with a plain ``text`` body (and an ``html`` alternative); returns its
+        ``Message-ID``. Every address in ``to`` and ``cc`` must match ``mail.to`` (else
+        :class:`~plugport.errors.PermissionDeniedError`); ``headers`` may set ``X-...`` and
+        threading headers, never ``From``, ``To`` or the like. Over the hourly limit:
+        :class:`~plugport.errors.ResourceLimitExceededError`; the relay refused or is down:
+        :class:`~plugport.errors.MailDeliveryError`."""
+        kwargs = {
+            "html": html,
+            "cc": [cc] if isinstance(cc, str) else list(cc),
+            "reply_to": reply_to,
+            "headers": None if headers is None else dict(headers),
+        }
+        recipients = to if isinstance(to, str) else list(to)
+        return str(await self._transport.call("mail", "send", [recipients, subject, text], kwargs))
+
+
 class UiProxy(CapabilityProxy):
     """``self.api.ui``: what the plugin shows in the host's UI, always as data the host renders.
     Each call needs its surface in ``[permissions] ui``: ``messages``, ``commands`` or
@@ -244,4 +280,5 @@ class Api:
         self.ui = UiProxy(transport)
         self.config = ConfigProxy(transport)
         self.secrets = SecretsProxy(transport)
+        self.mail = MailProxy(transport)
         self.sync: Any = _Sync(self, loop) if loop is not None else None

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from plugport._manifest_fields import _IDENT_RE, check_plugin_name
 from plugport.errors import InvalidInputError
+from plugport.runtime.capabilities._secret_source import HOST_SCOPE
 
 __all__ = [
     "MAX_VALUE_BYTES",
@@ -31,8 +32,10 @@ MAX_VALUE_BYTES = 64 * 1024
 
 
 def check_names(plugin: str, name: str) -> None:
+    """``plugin`` is a plugin's name, or :data:`HOST_SCOPE` for the host's own secrets."""
     try:
-        check_plugin_name(plugin)
+        if plugin != HOST_SCOPE:
+            check_plugin_name(plugin)
     except ValueError as exc:
         raise InvalidInputError(f"plugin: {exc}") from None
     if not _IDENT_RE.match(name):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from plugport.versions import parse_version
@@ -63,6 +63,46 @@ class HostServiceSettings(BaseSettings):
     """The first retry's wait (doubling, capped at an hour, jittered)."""
     secure_cookies: bool = False
     """Mark the sign-in cookie ``Secure`` (set it when the pages are served over https)."""
+    mail_host: str = ""
+    """The SMTP relay plugins' ``mail.send`` goes through (empty: no mail); every workspace
+    uses it. The ``mail_*`` settings are ``[mail]`` of ``HOME/policy.toml``."""
+    mail_port: int = Field(default=587, ge=1, le=65535)
+    mail_starttls: bool = True
+    mail_username: str | None = None
+    mail_password_secret: str | None = None
+    """The name of the relay's password in each workspace's secrets store, scope ``_host``."""
+    mail_from: str = ""
+    """The ``From`` address of every message."""
+    mail_max_per_hour: int = Field(default=100, ge=1, le=100_000)
+    """Each plugin's messages per hour: the default and the cap on ``mail.per_hour``."""
+    mail_cafile: Path | None = None
+
+    def mail_relay(self) -> Any:
+        """The relay as the runtime takes it, or ``None`` without ``mail_host``."""
+        if not self.mail_host:
+            return None
+        from plugport.runtime.capabilities.mail import MailRelay
+
+        return MailRelay(
+            host=self.mail_host,
+            port=self.mail_port,
+            starttls=self.mail_starttls,
+            username=self.mail_username,
+            password_secret=self.mail_password_secret,
+            sender=self.mail_from,
+            max_per_hour=self.mail_max_per_hour,
+            cafile=self.mail_cafile,
+        )
+
+    @model_validator(mode="after")
+    def _mail(self) -> HostServiceSettings:
+        from plugport.errors import InvalidInputError
+
+        try:
+            self.mail_relay()  # the same checks as [mail] in policy.toml, at startup
+        except InvalidInputError as exc:
+            raise ValueError(str(exc).replace("[mail]", "mail settings")) from None
+        return self
 
     @field_validator("registries", mode="before")
     @classmethod

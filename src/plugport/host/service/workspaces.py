@@ -75,6 +75,7 @@ class Workspace:
             private_targets=private_targets(home),
             private_targets_from=policy_location(home),
             actor="host-service",
+            mail=settings.mail_relay(),
         )
         self.lock = asyncio.Lock()
         """Held by every change (operations and the quick ones). Not for who acts (each call

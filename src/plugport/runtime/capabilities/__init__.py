@@ -7,7 +7,7 @@ line below.
 
 from dataclasses import replace
 
-from plugport.runtime.capabilities import config, events, network, secrets, storage, ui
+from plugport.runtime.capabilities import config, events, mail, network, secrets, storage, ui
 from plugport.runtime.capabilities._record import Capability
 from plugport.runtime.capabilities.fakes import FAKES
 
@@ -18,6 +18,7 @@ CAPABILITIES: dict[str, Capability] = {
     for record in (
         config.RECORD,
         events.RECORD,
+        mail.RECORD,
         network.RECORD,
         secrets.RECORD,
         storage.RECORD,

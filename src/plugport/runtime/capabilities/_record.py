@@ -14,6 +14,7 @@ from plugport._permissions import PermissionRule, permissions_beyond
 from plugport.errors import InvalidInputError
 from plugport.manifest import Manifest, Permissions
 from plugport.runtime.activity import ActivityFeed
+from plugport.runtime.capabilities._mailer import Mailer
 from plugport.runtime.capabilities._secret_source import MemorySecrets, SecretSource
 
 if TYPE_CHECKING:
@@ -108,6 +109,8 @@ class Services:
     secrets: SecretSource = field(default_factory=MemorySecrets)
     """Credential values (the host's encrypted store); never sent to a worker unless
     ``secrets.reveal`` grants it."""
+    mail: Mailer = field(default_factory=Mailer)
+    """The operator's relay and each plugin's hourly count (``mail.send``)."""
 
 
 class Calls:

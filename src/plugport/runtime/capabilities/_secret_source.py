@@ -17,7 +17,12 @@ from typing import Protocol
 
 from plugport.errors import NotFoundError
 
-__all__ = ["MemorySecrets", "SecretInfo", "SecretSource", "SecretStore"]
+__all__ = ["HOST_SCOPE", "MemorySecrets", "SecretInfo", "SecretSource", "SecretStore"]
+
+HOST_SCOPE = "_host"
+"""The secrets-store scope of the host's own secrets (the mail relay's password): ``get("_host",
+NAME)``. Plugin names always have a dot, so no plugin can be this scope, and a plugin's calls
+only ever read its own scope."""
 
 
 @dataclass(frozen=True)

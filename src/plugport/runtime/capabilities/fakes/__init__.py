@@ -14,6 +14,7 @@ from __future__ import annotations
 from plugport.runtime.capabilities.fakes._cassette import REDACTED as REDACTED_VALUE
 from plugport.runtime.capabilities.fakes.config import FakeConfig
 from plugport.runtime.capabilities.fakes.events import FakeEvents
+from plugport.runtime.capabilities.fakes.mail import FAKE_SENDER, FakeMail
 from plugport.runtime.capabilities.fakes.net import (
     FAKE_ADDRESS,
     FakeNet,
@@ -29,9 +30,11 @@ from plugport.runtime.capabilities.fakes.ui import FakeUi
 __all__ = [
     "FAKES",
     "FAKE_ADDRESS",
+    "FAKE_SENDER",
     "REDACTED_VALUE",
     "FakeConfig",
     "FakeEvents",
+    "FakeMail",
     "FakeNet",
     "FakeNetwork",
     "FakeSecrets",
@@ -45,6 +48,7 @@ __all__ = [
 FAKES = {
     "config": FakeConfig,
     "events": FakeEvents,
+    "mail": FakeMail,
     "net": FakeNet,
     "secrets": FakeSecrets,
     "storage": FakeStorage,
