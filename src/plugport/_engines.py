@@ -19,8 +19,13 @@ from plugport.errors import Problem
 
 __all__ = ["FEATURE_VERSIONS", "newer_table_problems", "raise_engine", "required_plugport"]
 
-FEATURE_VERSIONS: Mapping[str, str] = {"python": "0.2", "credentials": "0.2"}
-"""Manifest table -> the first Plugport release that understands it."""
+FEATURE_VERSIONS: Mapping[str, str] = {
+    "python": "0.2",
+    "credentials": "0.2",
+    "permissions.webhooks": "0.2",
+}
+"""Manifest table (a dotted path for a key inside one, e.g. a permission) -> the first
+Plugport release that understands it."""
 
 _LOWER_BOUNDS = (">=", ">", "==", "~=", "===")
 
@@ -28,11 +33,20 @@ _LOWER_BOUNDS = (">=", ">", "==", "~=", "===")
 def required_plugport(manifest_data: Mapping[str, Any]) -> tuple[str, list[str]] | None:
     """The lowest Plugport that reads every table ``manifest_data`` uses, and those tables;
     ``None`` when the first release reads it all."""
-    used = [t for t in FEATURE_VERSIONS if manifest_data.get(t) not in (None, {}, [])]
+    used = [t for t in FEATURE_VERSIONS if _lookup(manifest_data, t) not in (None, {}, [])]
     if not used:
         return None
     minimum = max((FEATURE_VERSIONS[t] for t in used), key=Version)
     return minimum, [t for t in used if Version(FEATURE_VERSIONS[t]) == Version(minimum)]
+
+
+def _lookup(data: Mapping[str, Any], path: str) -> Any:
+    value: Any = data
+    for key in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
 
 
 def raised_spec(current: str, minimum: str) -> str | None:

@@ -49,6 +49,7 @@ from plugport._manifest_fields import (
     Unique,
     Url,
     VersionText,
+    WebhookTarget,
     byte_size,
     check_entry,
     check_plugin_name,
@@ -80,6 +81,7 @@ __all__ = [
     "Permissions",
     "PythonDependencies",
     "SecretPermissions",
+    "WebhookPermissions",
     "Widget",
     "check_plugin_name",
     "load_manifest",
@@ -105,7 +107,16 @@ CATEGORIES = (
     "task-processor",
     "ui",
 )
-PERMISSION_NAMES = ("config", "credentials", "events", "network", "secrets", "storage", "ui")
+PERMISSION_NAMES = (
+    "config",
+    "credentials",
+    "events",
+    "network",
+    "secrets",
+    "storage",
+    "ui",
+    "webhooks",
+)
 UI_PERMISSIONS = ("commands", "messages", "widgets")
 MAX_STORAGE_BYTES = 1024**3
 MAX_TAGS = 10
@@ -139,6 +150,17 @@ class SecretPermissions(_Strict):
         default_factory=list,
         description="HMAC keys the plugin may sign with (api.secrets.sign) without seeing "
         "them. Taken from the [credentials.NAME] tables of kind 'hmac'.",
+    )
+
+
+class WebhookPermissions(_Strict):
+    """Where the host may deliver webhooks for the plugin (``api.webhooks.deliver``)."""
+
+    deliver: Annotated[list[WebhookTarget], Unique] = Field(
+        default_factory=list,
+        description="Webhook targets: host patterns as in permissions.network, each optionally "
+        "with a path prefix, written with or without 'https://' "
+        "('https://hooks.example.com/in/', '*.example.org').",
     )
 
 
@@ -177,6 +199,7 @@ class Permissions(_Strict):
         "each [credentials.NAME] table (declare them there); consented like any permission.",
     )
     secrets: SecretPermissions = Field(default_factory=SecretPermissions)
+    webhooks: WebhookPermissions = Field(default_factory=WebhookPermissions)
 
     def is_empty(self) -> bool:
         return self == Permissions()

@@ -784,6 +784,7 @@ def test_searches_use_the_indexes_made_for_them(engine: Engine) -> None:
         "config": True,
         "credentials": {"jira": ["a.com/rest/"]},
         "secrets": {"reveal": ["jira"]},
+        "webhooks": {"deliver": ["a.com/in/"]},
     }
     for i in range(3):
         seed(engine, f"idx.p{i}", V(permissions=asks), categories=["ui"], tags=["x"])

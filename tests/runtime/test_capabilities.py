@@ -23,6 +23,7 @@ EVERYTHING = Permissions.model_validate(
         "config": True,
         "credentials": {"jira": ["api.example.com/rest/"]},
         "secrets": {"reveal": ["jira"], "sign": ["hook"]},
+        "webhooks": {"deliver": ["https://hooks.example.com/in/", "*.example.org"]},
     }
 )
 NOTHING = Permissions()

@@ -255,6 +255,11 @@ _GRANTS = {
         "json_array_length(manifest, '$.permissions.secrets.reveal') > 0",
         "json_array_length(manifest #> '{permissions,secrets,reveal}') > 0",
     ),
+    # Migration 0012: where a plugin may deliver webhooks.
+    "webhooks": (
+        "json_array_length(manifest, '$.permissions.webhooks.deliver') > 0",
+        "json_array_length(manifest #> '{permissions,webhooks,deliver}') > 0",
+    ),
 }
 for _permission, (_sqlite, _postgresql) in _GRANTS.items():
     Index(

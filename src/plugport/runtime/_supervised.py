@@ -21,6 +21,7 @@ from plugport.runtime._lifecycle import Health, RestartPolicy, State
 from plugport.runtime._uids import DEFAULT_RANGE as DEFAULT_UID_RANGE
 from plugport.runtime._uids import DEFAULT_REGISTRY as DEFAULT_UID_REGISTRY
 from plugport.runtime.broker import CapabilityBroker, Grants, NetOptions
+from plugport.runtime.capabilities._delivery_rules import WebhookOptions
 from plugport.runtime.capabilities.network import parse_endpoint
 from plugport.runtime.process import PluginProcess
 from plugport.runtime.protocol import HandlerInfo
@@ -73,6 +74,8 @@ class SupervisorConfig:
     worker_uid_registry: Path = DEFAULT_UID_REGISTRY
     """The machine-wide record of those uids, shared by every host on the machine."""
     net: NetOptions = field(default_factory=NetOptions)
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
+    """Outbound webhook delivery: per-host rate limits, retries, concurrency."""
 
     def __post_init__(self) -> None:
         if self.sandbox not in ("strict", "best-effort"):

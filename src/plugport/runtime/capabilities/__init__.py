@@ -7,7 +7,15 @@ line below.
 
 from dataclasses import replace
 
-from plugport.runtime.capabilities import config, events, network, secrets, storage, ui
+from plugport.runtime.capabilities import (
+    config,
+    events,
+    network,
+    secrets,
+    storage,
+    ui,
+    webhooks,
+)
 from plugport.runtime.capabilities._record import Capability
 from plugport.runtime.capabilities.fakes import FAKES
 
@@ -22,6 +30,7 @@ CAPABILITIES: dict[str, Capability] = {
         secrets.RECORD,
         storage.RECORD,
         ui.RECORD,
+        webhooks.RECORD,
     )
 }
 """Every capability the host offers, by the name plugins use (``self.api.<name>``). Each
