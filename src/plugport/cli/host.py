@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from plugport.cli import host_service, plugin_data
+from plugport.cli import host_service, plugin_data, webhooks
 from plugport.cli._hostcommon import (
     App,
     AppVersion,
@@ -428,3 +428,4 @@ def register(app: typer.Typer) -> None:
     app.command("check-updates")(check_updates)
     app.add_typer(host_service.group(), name="host")
     app.add_typer(plugin_data.config_group(), name="config")
+    app.add_typer(webhooks.group(), name="webhooks")
