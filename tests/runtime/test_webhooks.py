@@ -177,8 +177,6 @@ def test_a_signed_delivery_reaches_the_receiver_and_the_key_stays_in_the_host(
     assert headers["x-plugport-signature"] == f"sha256={expected.hexdigest()}"
     assert seen["row"].attempts == 1
     assert seen["row"].last_status == 200
-    assert "attempt 1 of 10" in seen["audit"]
-    assert "127.0.0.1" in seen["audit"]
     for output in (seen["audit"], seen["api"], caplog.text, json.dumps(headers)):
         assert KEY not in output
 

@@ -203,12 +203,17 @@ class SqliteOutbox:
         return sorted(map(_delivery, rows), key=lambda d: d.next_at)
 
     def done(self, delivery_id: str, status: int, now: float) -> None:
-        # The body has done its job; the row stays (without it) for the operator's list.
-        self._update(
-            "UPDATE deliveries SET state = 'done', attempts = attempts + 1, body = x'',"
-            " last_status = ?, last_error = '', updated_at = ? WHERE id = ?",
-            (status, now, delivery_id),
-        )
+        self.done_many([(delivery_id, status)], now)
+
+    def done_many(self, answered: Sequence[tuple[str, int]], now: float) -> None:
+        """Several deliveries answered 2xx, in one transaction. The body has done its job;
+        the row stays (without it) for the operator's list."""
+        with immediate(self._connection, self._lock) as connection:
+            connection.executemany(
+                "UPDATE deliveries SET state = 'done', attempts = attempts + 1, body = x'',"
+                " last_status = ?, last_error = '', updated_at = ? WHERE id = ?",
+                [(status, now, delivery_id) for delivery_id, status in answered],
+            )
 
     def retry_at(
         self,

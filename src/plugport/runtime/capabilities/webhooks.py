@@ -145,6 +145,8 @@ class WebhookService:
         self._clock = clock
         self._queued: list[tuple[NewDelivery, asyncio.Future[str]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._answered: list[tuple[str, int, asyncio.Future[None]]] = []
+        self._marker: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -329,7 +331,7 @@ class WebhookService:
         backoff = self.options.backoff
         outcome, reason = verdict.outcome, verdict.reason
         if outcome == "done":
-            await asyncio.to_thread(self.outbox.done, delivery.id, status or 0, now)
+            await self._done(delivery.id, status or 0)
         elif outcome == "retry":
             at = next_attempt(attempts, now, backoff, retry_after_s=retry_after)
             if at is None:
@@ -346,6 +348,30 @@ class WebhookService:
             await asyncio.to_thread(self.outbox.dead, delivery.id, now, status=status, error=reason)
         self._record(delivery, attempts, outcome, reason)
 
+    async def _done(self, delivery_id: str, status: int) -> None:
+        """Mark it done, sharing one commit with the others answered meanwhile."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._answered.append((delivery_id, status, future))
+        if self._marker is None or self._marker.done():
+            self._marker = asyncio.create_task(self._mark_done(), name="plugport-outbox-done")
+        await future
+
+    async def _mark_done(self) -> None:
+        while self._answered:
+            batch, self._answered = self._answered, []
+            try:
+                await asyncio.to_thread(
+                    self.outbox.done_many, [(i, s) for i, s, _ in batch], self._clock()
+                )
+            except Exception as exc:  # handed to every waiting attempt
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
     def _record(self, delivery: Delivery, attempts: int, outcome: str, reason: str) -> None:
         """One audit line per attempt: plugin, target host, result, attempt; never the body,
         the headers or the target's path (a receiver's URL may carry its token)."""
@@ -354,7 +380,10 @@ class WebhookService:
             f"delivery {delivery.id} to {host}: {outcome} ({reason}); attempt {attempts} of "
             f"{self.options.backoff.max_attempts}"
         )
-        self._services.audit.record(AuditEvent(delivery.plugin, "webhook", line, CAPABILITY))
+        if outcome != "done" or attempts > 1:
+            # A first-time success is the common case: an activity line (and the row's own
+            # state) records it; the audit log keeps the attempts that went wrong.
+            self._services.audit.record(AuditEvent(delivery.plugin, "webhook", line, CAPABILITY))
         activity = self._services.activity
         if activity.watching("audit"):
             activity.emit(Activity(delivery.plugin, "audit", "webhook", outcome, line))
