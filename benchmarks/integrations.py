@@ -2,6 +2,10 @@
 ``targets`` entry (``value``, ``target``, ``met`` and what explains the number). Other parts of
 the integrations platform add theirs to :data:`MEASURES`.
 
+- ``credential_injection_overhead_us``: ``_integrations_credentials.py`` (the same local fetch
+  through the host's ``net.fetch`` handler with and without ``credential=``). Target <= 200 us.
+- ``webhook_deliveries_per_s``: ``_integrations_outbound.py`` (``api.webhooks.deliver`` in a
+  plugin to a 2xx at a local receiver, each persisted first). Target >= 500.
 - ``webhook_ingest_p95_ms``: a signed GitHub-style delivery POSTed with a real HTTP client
   (keep-alive) to the real host service on uvicorn at 127.0.0.1, verified, committed to the
   workspace's inbox and answered 202; the plugin's handler runs in the background meanwhile
@@ -27,6 +31,8 @@ from typing import Any
 import httpx
 import uvicorn
 from _common import percentiles
+from _integrations_credentials import measure as credential_injection
+from _integrations_outbound import webhook_deliveries
 
 from plugport.authoring import archive_facts, pack_plugin
 from plugport.host import PluginHost
@@ -143,8 +149,20 @@ def webhook_ingest(quick: bool) -> dict[str, Any]:
     }
 
 
+def injection_overhead(quick: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        entry = credential_injection(Path(tmp), quick=quick)
+    return dict(entry["credential_injection_overhead_us"])
+
+
+def deliveries(quick: bool) -> dict[str, Any]:
+    return dict(webhook_deliveries(300 if quick else 2000)["webhook_deliveries_per_s"])
+
+
 MEASURES: dict[str, Callable[[bool], dict[str, Any]]] = {
     "webhook_ingest_p95_ms": webhook_ingest,
+    "credential_injection_overhead_us": injection_overhead,
+    "webhook_deliveries_per_s": deliveries,
 }
 """Target name -> its measure (``quick`` -> the target's entry)."""
 

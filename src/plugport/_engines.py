@@ -24,9 +24,10 @@ FEATURE_VERSIONS: Mapping[str, str] = {
     "credentials": "0.2",
     "webhooks": "0.2",
     "permissions.mail": "0.2",
+    "permissions.webhooks": "0.2",
 }
-"""Manifest table (or dotted path to a key inside one) -> the first Plugport release that
-understands it."""
+"""Manifest table (or dotted path to a key inside one, e.g. a permission) -> the first
+Plugport release that understands it."""
 
 _LOWER_BOUNDS = (">=", ">", "==", "~=", "===")
 

@@ -40,6 +40,7 @@ __all__ = [
     "Unique",
     "Url",
     "VersionText",
+    "WebhookTarget",
     "byte_size",
     "check_entry",
     "check_plugin_name",
@@ -450,3 +451,22 @@ def pattern_covers(granted: str, wanted: str) -> bool:
 
 
 CredentialTarget = Annotated[str, AfterValidator(_credential_target)]
+
+
+def _webhook_target(value: str) -> str:
+    """Where a plugin may deliver webhooks: a credential target (host pattern, optional path
+    prefix), optionally written as an ``https://`` URL; deliveries go over https only."""
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        if scheme.lower() != "https":
+            raise ValueError(
+                f"{value!r}: webhooks are delivered over https only; write "
+                "'https://hooks.example.com/path' or 'hooks.example.com/path'"
+            )
+        text = rest
+    return _credential_target(text)
+
+
+WebhookTarget = Annotated[str, AfterValidator(_webhook_target)]
+"""A ``webhooks.deliver`` pattern, stored without its scheme: ``hooks.example.com/in/``."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from plugport._mail_addresses import check_address, match_recipient, pattern_covers_mail
-from plugport._manifest_fields import match_topic, pattern_covers
+from plugport._manifest_fields import match_credential_target, match_topic, pattern_covers
 from plugport.errors import InvalidInputError
 from plugport.manifest import Permissions
 
@@ -27,6 +27,7 @@ __all__ = [
     "mail_recipients",
     "permissions_beyond",
     "refusal",
+    "webhook_target_admitted",
 ]
 
 UI_LABELS = {"messages": "show messages", "commands": "add commands", "widgets": "add widgets"}
@@ -381,13 +382,75 @@ MAIL = PermissionRule(
     _mail_line,
 )
 
+# --- webhooks (outbound delivery) ---------------------------------------------------------------
+
+
+def webhook_target_admitted(targets: Sequence[str], url: str) -> bool:
+    """Whether a ``webhooks.deliver`` grant admits ``url`` (host, port and path prefix)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return False
+    return any(
+        match_credential_target(t, parts.hostname or "", port, parts.path or "/") for t in targets
+    )
+
+
+def _webhooks_refusal(p: Permissions, method: str, arguments: Mapping[str, Any]) -> str:
+    # Which addresses: the webhooks capability runs the net.fetch URL and address checks (and
+    # the host's local endpoints) on the target, when it is delivered and at every attempt.
+    target = arguments.get("target")
+    if not isinstance(target, str):
+        raise InvalidInputError(f"webhooks.deliver: target must be a URL string, not {target!r}")
+    sign_with = arguments.get("sign_with")
+    if sign_with is not None and sign_with not in p.secrets.sign:
+        return (
+            f"sign_with names {sign_with!r}, which is no hmac credential of the plugin "
+            f'({_listed(p.secrets.sign)}); add [credentials.{sign_with}] kind = "hmac"'
+        )
+    if not p.webhooks.deliver:
+        return "permissions.webhooks.deliver grants no targets"
+    return ""
+
+
+def _webhooks_line(method: str, arguments: Mapping[str, Any]) -> str:
+    from urllib.parse import urlsplit
+
+    target = arguments.get("target", arguments.get("url"))
+    where = "hooks.example.com"
+    if isinstance(target, str):
+        try:
+            parts = urlsplit(target)
+        except ValueError:
+            parts = None
+        if parts is not None and parts.hostname:
+            where = parts.hostname + (f":{parts.port}" if parts.port else "") + parts.path
+    return f'webhooks.deliver = ["https://{where}"]'
+
+
+WEBHOOKS = PermissionRule(
+    "webhooks",
+    _webhooks_refusal,
+    lambda r, g: [
+        f"webhooks.deliver {t!r}" for t in g.webhooks.deliver if t not in r.webhooks.deliver
+    ],
+    lambda p: (
+        ["Deliver webhooks to: " + ", ".join(p.webhooks.deliver)] if p.webhooks.deliver else []
+    ),
+    lambda p: bool(p.webhooks.deliver),
+    _webhooks_line,
+)
+
 RULES: Mapping[str, PermissionRule] = {
-    r.capability: r for r in (CONFIG, EVENTS, MAIL, NET, SECRETS, STORAGE, UI)
+    r.capability: r for r in (CONFIG, EVENTS, MAIL, NET, SECRETS, STORAGE, UI, WEBHOOKS)
 }
 """Every capability's rule, by capability name."""
 
 # Consent lines keep the order people read them in: reach, data, events, screen, settings.
-_DESCRIBE_ORDER = ("net", "secrets", "mail", "storage", "events", "ui", "config")
+_DESCRIBE_ORDER = ("net", "webhooks", "secrets", "mail", "storage", "events", "ui", "config")
 
 
 def refusal(

@@ -50,6 +50,7 @@ from plugport._manifest_fields import (
     Unique,
     Url,
     VersionText,
+    WebhookTarget,
     byte_size,
     check_entry,
     check_plugin_name,
@@ -158,12 +159,20 @@ class SecretPermissions(_Strict):
 
 
 class WebhookPermissions(_Strict):
-    """Webhooks: the endpoints the host receives for the plugin."""
+    """Webhooks: the endpoints the host receives for the plugin, and where it may deliver
+    webhooks for it (``api.webhooks.deliver``)."""
 
     receive: Annotated[list[Identifier], Unique] = Field(
         default_factory=list,
         description="Endpoints the host exposes at /hooks/WORKSPACE/PLUGIN/NAME and hands to "
         "the plugin's @webhook handlers once verified. Taken from the [webhooks.NAME] tables.",
+    )
+
+    deliver: Annotated[list[WebhookTarget], Unique] = Field(
+        default_factory=list,
+        description="Webhook targets: host patterns as in permissions.network, each optionally "
+        "with a path prefix, written with or without 'https://' "
+        "('https://hooks.example.com/in/', '*.example.org').",
     )
 
 

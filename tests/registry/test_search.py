@@ -784,7 +784,7 @@ def test_searches_use_the_indexes_made_for_them(engine: Engine) -> None:
         "config": True,
         "credentials": {"jira": ["a.com/rest/"]},
         "secrets": {"reveal": ["jira"]},
-        "webhooks": {"receive": ["push"]},
+        "webhooks": {"receive": ["push"], "deliver": ["a.com/in/"]},
         "mail": {"to": ["*@a.com"]},
     }
     for i in range(3):

@@ -24,6 +24,7 @@ EVERYTHING = Permissions.model_validate(
         "credentials": {"jira": ["api.example.com/rest/"]},
         "secrets": {"reveal": ["jira"], "sign": ["hook"]},
         "mail": {"to": ["*@example.com"], "per_hour": 10},
+        "webhooks": {"deliver": ["https://hooks.example.com/in/", "*.example.org"]},
     }
 )
 NOTHING = Permissions()

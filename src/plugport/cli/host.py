@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from plugport.cli import host_service, plugin_data, secrets
+from plugport.cli import host_service, plugin_data, secrets, webhooks
 from plugport.cli._hostcommon import (
     App,
     AppVersion,
@@ -429,3 +429,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(host_service.group(), name="host")
     app.add_typer(plugin_data.config_group(), name="config")
     app.add_typer(secrets.secret_group(), name="secret")
+    app.add_typer(webhooks.group(), name="webhooks")

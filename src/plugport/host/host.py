@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -342,6 +343,33 @@ class PluginHost:
         rows = self.state.audit_trail(subject=subject, limit=limit)
         rows += [_host_row(event) for event in runtime]
         return sorted(rows, key=lambda row: row.at, reverse=True)[:limit]
+
+    def deliveries(
+        self, *, state: str | None = None, plugin: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Outbound webhook deliveries, newest first (``state="dead"``: the dead letters), as
+        the operator sees them: target, state, attempts, last answer; never the body."""
+        return [
+            d.public() for d in self.supervisor.outbox.list(state=state, plugin=plugin, limit=limit)
+        ]
+
+    def redeliver(
+        self, delivery_id: str, *, context: OperationContext | None = None
+    ) -> dict[str, Any]:
+        """Send a dead delivery again, with a fresh count of attempts (a running host's
+        sender picks it up within its poll interval)."""
+        actor = (context or self.context).actor
+        delivery = self.supervisor.outbox.redeliver(delivery_id, time.time())
+        self.supervisor.webhooks.wake()
+        self.supervisor.audit.record(
+            AuditEvent(
+                delivery.plugin,
+                "webhook",
+                f"delivery {delivery.id} redelivered by {actor}",
+                "webhooks.deliver",
+            )
+        )
+        return delivery.public()
 
     def search(self, q: str = "", **filters: str) -> dict[str, Any]:
         params = {k: v for k, v in filters.items() if v}

@@ -255,15 +255,15 @@ _GRANTS = {
         "json_array_length(manifest, '$.permissions.secrets.reveal') > 0",
         "json_array_length(manifest #> '{permissions,secrets,reveal}') > 0",
     ),
-    # Migration 0012i: webhooks the host receives for the plugin (and, once outbound delivery
-    # lands, the targets it delivers to): either makes the plugin reachable or reaching.
+    # Migration 0012: webhooks the host receives for the plugin, and the targets it delivers
+    # to: either makes the plugin reachable or reaching.
     "webhooks": (
         "coalesce(json_array_length(manifest, '$.permissions.webhooks.receive'), 0)"
         " + coalesce(json_array_length(manifest, '$.permissions.webhooks.deliver'), 0) > 0",
         "coalesce(json_array_length(manifest #> '{permissions,webhooks,receive}'), 0)"
         " + coalesce(json_array_length(manifest #> '{permissions,webhooks,deliver}'), 0) > 0",
     ),
-    # Migration 0012: whom a plugin may email (manifests from before have no mail.to).
+    # Migration 0013: whom a plugin may email (manifests from before have no mail.to).
     "mail": (
         "json_array_length(manifest, '$.permissions.mail.to') > 0",
         "json_array_length(manifest #> '{permissions,mail,to}') > 0",

@@ -21,6 +21,7 @@ from plugport.runtime._lifecycle import Health, RestartPolicy, State
 from plugport.runtime._uids import DEFAULT_RANGE as DEFAULT_UID_RANGE
 from plugport.runtime._uids import DEFAULT_REGISTRY as DEFAULT_UID_REGISTRY
 from plugport.runtime.broker import CapabilityBroker, Grants, NetOptions
+from plugport.runtime.capabilities._delivery_rules import WebhookOptions
 from plugport.runtime.capabilities._mailer import MailOptions
 from plugport.runtime.capabilities.network import parse_endpoint
 from plugport.runtime.process import PluginProcess
@@ -76,6 +77,8 @@ class SupervisorConfig:
     net: NetOptions = field(default_factory=NetOptions)
     mail: MailOptions = field(default_factory=MailOptions)
     """The operator's SMTP relay for ``mail.send`` (none: plugins' mail is refused)."""
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
+    """Outbound webhook delivery: per-host rate limits, retries, concurrency."""
 
     def __post_init__(self) -> None:
         if self.sandbox not in ("strict", "best-effort"):

@@ -39,6 +39,7 @@ AUDIT_KINDS = (
     "credential",
     "private-target",
     "mail",
+    "webhook",
 )
 # Kinds that mean the host stopped a plugin from doing something, or the plugin failed: an
 # operator scanning the log at WARNING should see them without the routine traffic.

@@ -41,11 +41,13 @@ from plugport.runtime.capabilities.events import Event, EventBus
 from plugport.runtime.capabilities.mail import Mailer
 from plugport.runtime.capabilities.storage import PluginStorage
 from plugport.runtime.capabilities.ui import UiRegistry
+from plugport.runtime.capabilities.webhooks import WebhookService
 from plugport.runtime.health import HealthChecks
 from plugport.runtime.hooks import HookImpl, HookOutcome, HookRegistry, HookSpec, call_hook
 from plugport.runtime.isolation import WorkerIsolation
 from plugport.runtime.launcher import WorkerLauncher, ZygoteLauncher
 from plugport.runtime.metrics import RuntimeMetrics
+from plugport.runtime.outbox import SqliteOutbox
 from plugport.runtime.process import PluginProcess
 from plugport.runtime.protocol import Log, WorkerSpec
 
@@ -102,6 +104,9 @@ class Supervisor:
             mail=Mailer(config.mail),
         )
         self._plugins: dict[str, _Entry] = {}
+        self.outbox = SqliteOutbox(config.state_dir / "outbox.sqlite")
+        self.webhooks = WebhookService(self.outbox, config.webhooks, self.services, self._grants_of)
+        self.services.webhooks = self.webhooks
         self.health = HealthChecks(config, self.metrics, self._plugins.values, self._failed)
         self._pinger: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()  # disposals: always awaited
@@ -134,6 +139,7 @@ class Supervisor:
     async def start(self) -> None:
         """Start health pings and every plugin that activates ``on_startup``; a plugin that
         fails to start is audited and left in backoff, never raised here."""
+        self.webhooks.start()
         if self.config.ping_interval_s > 0 and self._pinger is None:
             self._pinger = asyncio.create_task(self.health.run_forever(), name="plugport-pings")
         starting = [e for e in self._plugins.values() if e.always_on]
@@ -155,6 +161,8 @@ class Supervisor:
         for entry in self._plugins.values():
             self._set_state(entry, State.STOPPED)
         await self.services.events.close()
+        await self.webhooks.close()
+        self.outbox.close()
         if self._owns_launcher and isinstance(self.launcher, ZygoteLauncher):
             await self.launcher.close()
         if self._owns_db:
@@ -583,6 +591,10 @@ class Supervisor:
         task.add_done_callback(tasks.discard)
 
     # --- small helpers --------------------------------------------------------------------------
+
+    def _grants_of(self, name: str) -> Grants | None:
+        entry = self._plugins.get(name)
+        return None if entry is None else entry.grants
 
     def _entry(self, name: str) -> _Entry:
         entry = self._plugins.get(name)

@@ -23,9 +23,10 @@ __all__ = [
     "StorageUsage",
     "Transport",
     "UiProxy",
+    "WebhooksProxy",
 ]
 
-CAPABILITIES = ("config", "events", "mail", "net", "secrets", "storage", "ui")
+CAPABILITIES = ("config", "events", "mail", "net", "secrets", "storage", "ui", "webhooks")
 
 
 class Transport(Protocol):
@@ -245,6 +246,34 @@ class ConfigProxy(CapabilityProxy):
         return await self._call("get", key, default)
 
 
+class WebhooksProxy(CapabilityProxy):
+    """``self.api.webhooks``: POST JSON to a receiver, delivered by the host: persisted before
+    ``deliver`` returns, retried with backoff, kept as a dead letter the operator can redeliver.
+    Needs the target in ``[permissions] webhooks.deliver = ["https://hooks.example.com/in/"]``;
+    never to private addresses; redirects are not followed."""
+
+    capability = "webhooks"
+
+    async def deliver(
+        self,
+        target: str,
+        payload: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        sign_with: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Queue a JSON POST of ``payload`` (at most 1 MiB encoded) to ``target`` and return
+        the delivery id once it is stored. ``sign_with`` names an ``hmac`` credential: the host
+        adds ``X-Plugport-Signature: sha256=<hex>`` over ``"{timestamp}.{body}"`` and
+        ``X-Plugport-Timestamp``, without the plugin seeing the key. The same
+        ``idempotency_key`` again returns the first delivery's id and sends nothing new."""
+        options = {"headers": headers, "sign_with": sign_with, "idempotency_key": idempotency_key}
+        return str(
+            await self._transport.call(self.capability, "deliver", [target, payload], options)
+        )
+
+
 class _BlockingProxy:
     """The same calls for plain (sync) handlers, which the worker runs off the event loop."""
 
@@ -281,4 +310,5 @@ class Api:
         self.config = ConfigProxy(transport)
         self.secrets = SecretsProxy(transport)
         self.mail = MailProxy(transport)
+        self.webhooks = WebhooksProxy(transport)
         self.sync: Any = _Sync(self, loop) if loop is not None else None

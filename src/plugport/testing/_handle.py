@@ -87,10 +87,12 @@ def _reraise(exc: PlugportError) -> NoReturn:
 class PluginHandle:
     """One plugin under test. ``command``/``hook``/``emit`` return what the plugin returned
     and raise what it raised (:class:`PluginCallError` with its traceback). ``storage``,
-    ``net``, ``events``, ``config`` and ``ui`` are the capability fakes."""
+    ``net``, ``events``, ``config``, ``ui``, ``secrets`` and ``webhooks`` are the capability
+    fakes."""
 
     storage: Any
     net: Any
+    webhooks: Any
     events: Any
     config: Any
     ui: Any

@@ -299,6 +299,22 @@ def api_router(service: HostService) -> APIRouter:  # noqa: PLR0915 every route,
     def policy(ws: str, who: Member) -> dict[str, Any]:
         return service.policy(ws)
 
+    @ws_routes.get("/deliveries")
+    async def deliveries(
+        ws: str,
+        who: Member,
+        state: Annotated[str | None, Query(pattern="^(pending|sending|done|dead)$")] = None,
+        plugin: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """Outbound webhook deliveries, newest first; ``state=dead`` lists the dead letters."""
+        return {"items": await service.deliveries(ws, state=state, plugin=plugin, limit=limit)}
+
+    @ws_routes.post("/deliveries/{delivery_id}/redeliver")
+    async def redeliver(ws: str, delivery_id: str, who: Member) -> dict[str, Any]:
+        """Send a dead delivery again, with a fresh count of attempts."""
+        return await service.redeliver(ws, who, delivery_id)
+
     @ws_routes.get("/metrics")
     async def metrics(ws: str, who: Member) -> Response:
         return Response(await service.metrics(ws), media_type=RuntimeMetrics.CONTENT_TYPE)

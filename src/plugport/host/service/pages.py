@@ -299,6 +299,7 @@ def _workspace_routes(router: APIRouter, pages: _Pages) -> None:
             "ws": ws,
             "rows": rows,
             "audit": await service.audit(ws, limit=20),
+            "dead": await service.deliveries(ws, state="dead", limit=20),
             "q": q or "",
             "found": found,
             "search_error": search_error,

@@ -374,6 +374,23 @@ class HostService:
     async def uninstall(self, ws: str, who: Principal, name: str, *, purge: bool) -> None:
         await self._change(ws, who, lambda w, c: w.host.uninstall(name, purge=purge, context=c))
 
+    # --- outbound webhooks ----------------------------------------------------------------------
+
+    async def deliveries(
+        self, ws: str, *, state: str | None = None, plugin: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        host = await self.workspace(ws).started()
+        return await asyncio.to_thread(host.deliveries, state=state, plugin=plugin, limit=limit)
+
+    async def redeliver(self, ws: str, who: Principal, delivery_id: str) -> dict[str, Any]:
+        redelivered: dict[str, Any] = {}
+
+        async def change(workspace: Workspace, context: OperationContext) -> None:
+            redelivered.update(workspace.host.redeliver(delivery_id, context=context))
+
+        await self._change(ws, who, change)
+        return redelivered
+
     # --- settings ------------------------------------------------------------------------------
 
     async def plugin_settings(self, ws: str, name: str) -> dict[str, Any]:

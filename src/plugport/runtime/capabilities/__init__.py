@@ -7,7 +7,16 @@ line below.
 
 from dataclasses import replace
 
-from plugport.runtime.capabilities import config, events, mail, network, secrets, storage, ui
+from plugport.runtime.capabilities import (
+    config,
+    events,
+    mail,
+    network,
+    secrets,
+    storage,
+    ui,
+    webhooks,
+)
 from plugport.runtime.capabilities._record import Capability
 from plugport.runtime.capabilities.fakes import FAKES
 
@@ -23,6 +32,7 @@ CAPABILITIES: dict[str, Capability] = {
         secrets.RECORD,
         storage.RECORD,
         ui.RECORD,
+        webhooks.RECORD,
     )
 }
 """Every capability the host offers, by the name plugins use (``self.api.<name>``). Each

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from plugport._permissions import PermissionRule, permissions_beyond
 from plugport.errors import InvalidInputError
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from plugport.runtime.metrics import RuntimeMetrics
     from plugport.sdk._api import CapabilityProxy
 
-__all__ = ["Calls", "Capability", "Grants", "NetOptions", "Services"]
+__all__ = ["Calls", "Capability", "Deliveries", "Grants", "NetOptions", "Services"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,23 @@ class NetOptions:
     max_response_bytes: int = 5 * 1024**2
 
 
+class Deliveries(Protocol):
+    """Where ``webhooks.deliver`` puts a delivery (the supervisor's outbox and sender)."""
+
+    async def deliver(
+        self,
+        grants: Grants,
+        target: str,
+        payload: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        sign_with: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> str: ...
+
+    def purge(self, plugin: str) -> int: ...
+
+
 @dataclass
 class Services:
     """The host's capability services, shared by every plugin's broker."""
@@ -111,6 +128,8 @@ class Services:
     ``secrets.reveal`` grants it."""
     mail: Mailer = field(default_factory=Mailer)
     """The operator's relay and each plugin's hourly count (``mail.send``)."""
+    webhooks: Deliveries | None = None
+    """The outbox and sender of ``webhooks.deliver`` (the supervisor's; ``None``: none)."""
 
 
 class Calls:

@@ -26,6 +26,7 @@ from plugport.runtime.capabilities.fakes.net import (
 from plugport.runtime.capabilities.fakes.secrets import FakeSecrets
 from plugport.runtime.capabilities.fakes.storage import FakeStorage
 from plugport.runtime.capabilities.fakes.ui import FakeUi
+from plugport.runtime.capabilities.fakes.webhooks import FakeWebhooks, SentWebhook
 
 __all__ = [
     "FAKES",
@@ -40,9 +41,11 @@ __all__ = [
     "FakeSecrets",
     "FakeStorage",
     "FakeUi",
+    "FakeWebhooks",
     "NoRouteError",
     "RecordedRequest",
     "Route",
+    "SentWebhook",
 ]
 
 FAKES = {
@@ -53,5 +56,6 @@ FAKES = {
     "secrets": FakeSecrets,
     "storage": FakeStorage,
     "ui": FakeUi,
+    "webhooks": FakeWebhooks,
 }
 """Capability name -> its fake class, all built as ``Fake(runtime, grants)``."""

@@ -2,8 +2,8 @@
 lets them email someone (``permissions.mail.to``). Manifests stored before have no such key: the
 predicate is NULL there, so those versions ask for no mail, as they did.
 
-Revision ID: 0012m
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012m"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -3,7 +3,7 @@
 to (``permissions.webhooks.deliver``). Manifests stored before have neither key: the predicate
 is 0 there, so those versions ask for nothing, as they did.
 
-Revision ID: 0012i
+Revision ID: 0012
 Revises: 0011
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012i"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
