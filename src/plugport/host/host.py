@@ -61,6 +61,7 @@ from plugport.runtime.capabilities.config import effective_settings
 from plugport.runtime.capabilities.mail import MailOptions, MailRelay
 from plugport.runtime.hooks import HookOutcome, HookSpec
 from plugport.runtime.launcher import ZygoteLauncher
+from plugport.runtime.outbox import SqliteOutbox
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor, SupervisorConfig
 
 __all__ = ["InstallReport", "PluginHost"]
@@ -200,7 +201,10 @@ class PluginHost:
         self.secrets: SecretStore = secrets if secrets is not None else open_store(self.paths.root)
         """The plugins' credential values: set by the operator, used by the runtime."""
         self.supervisor = Supervisor(
-            config, db=RuntimeDatabase() if ephemeral else None, secrets=self.secrets
+            config,
+            db=RuntimeDatabase() if ephemeral else None,
+            secrets=self.secrets,
+            outbox=SqliteOutbox(":memory:") if ephemeral else None,  # a read creates no file
         )
         for spec in hookspecs:
             self.supervisor.declare_hook(spec)

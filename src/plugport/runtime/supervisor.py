@@ -78,6 +78,7 @@ class Supervisor:
         audit: AuditLog | None = None,
         metrics: RuntimeMetrics | None = None,
         secrets: SecretSource | None = None,
+        outbox: SqliteOutbox | None = None,
     ) -> None:
         """``secrets``: where credential values come from (the host's store); in memory when
         not given."""
@@ -104,7 +105,7 @@ class Supervisor:
             mail=Mailer(config.mail),
         )
         self._plugins: dict[str, _Entry] = {}
-        self.outbox = SqliteOutbox(config.state_dir / "outbox.sqlite")
+        self.outbox = outbox or SqliteOutbox(config.state_dir / "outbox.sqlite")
         self.webhooks = WebhookService(self.outbox, config.webhooks, self.services, self._grants_of)
         self.services.webhooks = self.webhooks
         self.health = HealthChecks(config, self.metrics, self._plugins.values, self._failed)

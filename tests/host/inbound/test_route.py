@@ -246,7 +246,7 @@ def test_the_installation_shows_its_webhook_urls(running: tuple[Service, str, st
             "verifier": "hmac-timestamped",
         },
     ]
-    assert found["permissions"]["webhooks"] == {"receive": ["push", "flaky"]}
+    assert found["permissions"]["webhooks"] == {"receive": ["push", "flaky"], "deliver": []}
 
 
 def test_uninstall_purge_deletes_the_plugins_deliveries(running: tuple[Service, str, str]) -> None:
