@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from plugport.errors import NotFoundError
 
-__all__ = ["MemorySecrets", "SecretSource"]
+__all__ = ["MemorySecrets", "RefreshingSource", "SecretSource"]
 
 
 class SecretSource(Protocol):
@@ -17,6 +17,16 @@ class SecretSource(Protocol):
     def get(self, plugin: str, name: str) -> bytes: ...
 
     def purge(self, plugin: str) -> int: ...
+
+
+@runtime_checkable
+class RefreshingSource(Protocol):
+    """A source whose values expire (OAuth2 access tokens): ``net.fetch`` asks it for a fresh
+    value before sending, and for a new one once when the target answered 401 to ``refused``."""
+
+    async def current(self, plugin: str, name: str) -> bytes: ...
+
+    async def refreshed(self, plugin: str, name: str, refused: bytes) -> bytes: ...
 
 
 class MemorySecrets:
@@ -36,6 +46,10 @@ class MemorySecrets:
                 return self._values[(plugin, name)]
             except KeyError:
                 raise NotFoundError("secret", f"{plugin}/{name}") from None
+
+    def delete(self, plugin: str, name: str) -> bool:
+        with self._lock:
+            return self._values.pop((plugin, name), None) is not None
 
     def purge(self, plugin: str) -> int:
         with self._lock:
