@@ -55,6 +55,10 @@ class HostServiceSettings(BaseSettings):
     """Finished operations remembered per workspace (oldest forgotten first)."""
     secure_cookies: bool = False
     """Mark the sign-in cookie ``Secure`` (set it when the pages are served over https)."""
+    public_url: str | None = None
+    """Where operators and providers reach this service (``https://plugins.example.com``, no
+    trailing slash): OAuth2 redirect URIs are ``{public_url}/oauth2/callback``. Unset: the
+    address each request came to."""
 
     @field_validator("registries", mode="before")
     @classmethod
@@ -70,6 +74,15 @@ class HostServiceSettings(BaseSettings):
             if not url.startswith(("https://", "http://")):
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return tuple(url.rstrip("/") for url in value)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("https://", "http://")) or "?" in value or "#" in value:
+            raise ValueError(f"{value!r} is not an http(s) URL without query or fragment")
+        return value.rstrip("/")
 
     @field_validator("app_version")
     @classmethod

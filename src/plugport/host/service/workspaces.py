@@ -9,13 +9,22 @@ import asyncio
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
-from plugport.errors import PlugportError
+from plugport.errors import NotFoundError, PlugportError
 from plugport.host.client import RetryPolicy
 from plugport.host.consent import ConsentRequest
 from plugport.host.host import PluginHost
+from plugport.host.secrets.oauth2 import (
+    AuthorizationStates,
+    OAuth2Broker,
+    OAuth2TokenSource,
+    SecretStore,
+    providers_of,
+)
 from plugport.host.service.operations import Operation
 from plugport.host.service.settings import HostServiceSettings
+from plugport.manifest import OAuth2Provider, load_manifest
 from plugport.runtime.hooks import HookSpec
 
 __all__ = ["Workspace"]
@@ -23,7 +32,12 @@ __all__ = ["Workspace"]
 
 class Workspace:
     def __init__(
-        self, name: str, home: Path, settings: HostServiceSettings, hookspecs: Iterable[HookSpec]
+        self,
+        name: str,
+        home: Path,
+        settings: HostServiceSettings,
+        hookspecs: Iterable[HookSpec],
+        oauth2_states: AuthorizationStates | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
@@ -45,6 +59,17 @@ class Workspace:
             actor="host-service",
             progress=self._progress,
         )
+        services = self.host.supervisor.services
+        store = cast(SecretStore, services.secrets)
+        self.oauth2 = OAuth2Broker(
+            store,
+            self._oauth2_provider,
+            states=oauth2_states,
+            audit=self.host.supervisor.audit,
+            workspace=name,
+        )
+        """Runs OAuth2 for the plugins' oauth2 credentials; their fetches get its tokens."""
+        services.secrets = OAuth2TokenSource(store, self.oauth2)
         self.lock = asyncio.Lock()
         """Held by every change (operations and the quick ones), so each runs with its own
         actor and consent, one at a time."""
@@ -96,6 +121,13 @@ class Workspace:
             self._updates = {name: newest for name, _, newest in found}
             self._updates_at = now
         return self._updates
+
+    def _oauth2_provider(self, plugin: str, credential: str) -> OAuth2Provider:
+        installation = self.host.state.get(plugin)
+        if installation is None:
+            raise NotFoundError("installed plugin", plugin)
+        manifest = load_manifest(self.host.paths.code_dir(installation))
+        return providers_of(manifest, credential)
 
     def _consent(self, request: ConsentRequest) -> bool:
         """The operator grants exactly what the request listed, nothing more."""
