@@ -210,7 +210,7 @@ def test_code_flow_with_pkce_end_to_end(
 
 
 def test_client_credentials_connect_at_once(
-    service: Service, idp: FakeIdP, caplog: pytest.LogCaptureFixture
+    service: Service, idp: FakeIdP, caplog: pytest.LogCaptureFixture, run_cli: Any
 ) -> None:
     caplog.set_level(logging.DEBUG)
     token = service.workspace("robots")
@@ -231,3 +231,23 @@ def test_client_credentials_connect_at_once(
         assert called.json()["result"]["status"] == 200, called.text
         assert '"user": "plugport-test-client"' in called.json()["result"]["body"]
         no_secret_in(caplog.text + connected.text + called.text, idp)
+
+        # the CLI, through the same API
+        env = {"PLUGPORT_HOST_SERVICE_URL": service.url, "PLUGPORT_HOST_SERVICE_TOKEN": token}
+        base = ["acme.robot", "bot", "--workspace", "robots"]
+        made = run_cli("oauth2", "connect", *base, "--account", "cli", env=env)
+        assert made.exit_code == 0, made.output
+        assert "Connected account 'cli' (read)" in made.output
+        listed = run_cli("oauth2", "list", *base, env=env)
+        assert "default (default): read; expires in" in listed.output
+        assert "cli: read" in listed.output
+        gone = run_cli(
+            "oauth2", "revoke", "acme.robot", "bot", "cli", "--workspace", "robots", env=env
+        )
+        assert "Forgot account 'cli' (revoked at the provider)" in gone.output
+        missing = run_cli(
+            "oauth2", "revoke", "acme.robot", "bot", "cli", "--workspace", "robots", env=env
+        )
+        assert missing.exit_code == 1
+        assert "connected accounts: default" in missing.output
+        no_secret_in(made.output + listed.output + gone.output + missing.output, idp)
