@@ -4,6 +4,8 @@ exchanged, tokens stored, back to the installation page), and the API that lists
 connected accounts (never a token) or connects a client-credentials credential at once."""
 
 # No ``from __future__ import annotations``: FastAPI must see the routes' annotations as objects.
+import logging
+import time
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
@@ -228,8 +230,6 @@ def _status(exc: Exception) -> int:
 
 
 def _now() -> float:
-    import time
-
     return time.time()
 
 
@@ -242,8 +242,6 @@ def _audit(service: HostService, ws: str, plugin: str, reason: str) -> None:
 
 
 def _log_unknown() -> None:
-    import logging
-
     logging.getLogger("plugport.audit").warning(
         "OAuth2 callback refused: its state is not one this service started"
     )
