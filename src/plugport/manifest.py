@@ -346,6 +346,16 @@ class OAuth2Provider(_Strict):
         default=None, description="The provider's authorization endpoint (authorization_code)."
     )
     token_url: Url = Field(description="The provider's token endpoint.")
+    revoke_url: Url | None = Field(
+        default=None,
+        description="The provider's revocation endpoint (RFC 7009); when set, disconnecting "
+        "an account revokes its tokens there before the host forgets them.",
+    )
+    pkce: bool = Field(
+        default=True,
+        description="authorization_code: send a PKCE S256 challenge (RFC 7636). Turn off only "
+        "for a provider that refuses one.",
+    )
     scopes: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Unique] = Field(
         default_factory=list
     )

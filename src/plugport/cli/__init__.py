@@ -17,6 +17,7 @@ from plugport.cli import (
     lifecycle,
     marketplace,
     namespaces,
+    oauth2,
     registry,
     runtime,
 )
@@ -60,6 +61,7 @@ marketplace.register(app)
 namespaces.register(app)
 lifecycle.register(app)
 host.register(app)
+oauth2.register(app)
 docs.register(app)
 
 

@@ -1,6 +1,8 @@
 """The host's secrets: an encrypted store in the host home (:class:`EncryptedSecretStore`),
 or HashiCorp Vault's KV v2 (:class:`~plugport.host.secrets.vault.VaultSecretStore`), chosen by
-``HOME/policy.toml``'s ``[secrets]`` table (:func:`open_store`)."""
+``HOME/policy.toml``'s ``[secrets]`` table (:func:`open_store`); and the OAuth2 broker that
+obtains, refreshes and revokes tokens for the plugins' oauth2 credentials
+(:mod:`plugport.host.secrets.oauth2`)."""
 
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ from plugport.errors import (
 )
 from plugport.host.context import OperationContext
 from plugport.host.host import InstallReport
+from plugport.host.secrets.oauth2 import SqliteStates
 from plugport.host.service.inbound import WebhookReceiver
 from plugport.host.service.operations import Operation, describe
 from plugport.host.service.plugin_settings import (
@@ -88,6 +89,8 @@ class HostService:
         self.web_secret = _secret(settings.data_dir / "web.secret")
         """Signs the pages' CSRF tokens; kept in the data directory so a restart keeps forms
         valid."""
+        self.oauth2_states = SqliteStates(settings.data_dir / "oauth2.sqlite")
+        """OAuth2 authorizations started here, until their callback (any workspace's)."""
         self._workspaces: dict[str, Workspace] = {}
         self._closed = False
         self.store.interrupt_unfinished(_INTERRUPTED)
@@ -116,6 +119,7 @@ class HostService:
         await asyncio.gather(*(w.close() for w in self._workspaces.values()))
         self._workspaces.clear()
         self.store.close()
+        self.oauth2_states.close()
 
     # --- workspaces ----------------------------------------------------------------------------
 
@@ -129,7 +133,9 @@ class HostService:
         if self.store.workspace(name) is None:
             raise NotFoundError("workspace", name)
         home = self.settings.data_dir / "workspaces" / name
-        found = self._workspaces[name] = Workspace(name, home, self.settings, self.hookspecs)
+        found = self._workspaces[name] = Workspace(
+            name, home, self.settings, self.hookspecs, self.oauth2_states
+        )
         return found
 
     async def delete_workspace(self, name: str) -> dict[str, Any]:
@@ -147,6 +153,7 @@ class HostService:
             await workspace.close()
             self._workspaces.pop(name, None)
             revoked = self.store.delete_workspace(name)
+            self.oauth2_states.forget_workspace(name)
         home = self.settings.data_dir / "workspaces" / name
         if home.exists():
             # Moved aside first (one rename): a workspace made again under this name never

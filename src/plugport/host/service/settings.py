@@ -122,8 +122,10 @@ class HostServiceSettings(BaseSettings):
     @field_validator("public_url")
     @classmethod
     def _public(cls, value: str) -> str:
-        if value and not value.startswith(("https://", "http://")):
-            raise ValueError(f"{value!r} is not an http(s) URL")
+        if value and (
+            not value.startswith(("https://", "http://")) or "?" in value or "#" in value
+        ):
+            raise ValueError(f"{value!r} is not an http(s) URL without query or fragment")
         return value.rstrip("/")
 
     @field_validator("app_version")

@@ -13,11 +13,18 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from plugport.errors import NotFoundError
 
-__all__ = ["HOST_SCOPE", "MemorySecrets", "SecretInfo", "SecretSource", "SecretStore"]
+__all__ = [
+    "HOST_SCOPE",
+    "MemorySecrets",
+    "RefreshingSource",
+    "SecretInfo",
+    "SecretSource",
+    "SecretStore",
+]
 
 HOST_SCOPE = "_host"
 """The secrets-store scope of the host's own secrets (the mail relay's password): ``get("_host",
@@ -59,6 +66,16 @@ class SecretStore(SecretSource, Protocol):
     def delete(self, plugin: str, name: str) -> bool: ...
 
     def list(self, plugin: str | None = None) -> builtins.list[SecretInfo]: ...
+
+
+@runtime_checkable
+class RefreshingSource(Protocol):
+    """A source whose values expire (OAuth2 access tokens): ``net.fetch`` asks it for a fresh
+    value before sending, and for a new one once when the target answered 401 to ``refused``."""
+
+    async def current(self, plugin: str, name: str) -> bytes: ...
+
+    async def refreshed(self, plugin: str, name: str, refused: bytes) -> bytes: ...
 
 
 class MemorySecrets:

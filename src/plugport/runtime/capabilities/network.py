@@ -41,6 +41,7 @@ from plugport.runtime.capabilities._fetch_rules import (
 )
 from plugport.runtime.capabilities._record import Calls, Capability, nothing_stored
 from plugport.runtime.capabilities._resolver import Resolver, StaticResolver, SystemResolver
+from plugport.runtime.capabilities._secret_source import RefreshingSource
 from plugport.runtime.capabilities.secrets import (
     CredentialUse,
     credential_use,
@@ -460,12 +461,28 @@ class NetCalls(Calls):
         credential: str | None = None,
     ) -> dict[str, Any]:
         secret = None
+        source = self.services.secrets
         if credential is not None:
             use = credential_use(self.grants, credential)
-            secret = (use, secret_value(self.services.secrets, self.plugin, credential))
+            if use.kind == "oauth2" and isinstance(source, RefreshingSource):
+                secret = (use, await source.current(self.plugin, credential))
+            else:
+                secret = (use, secret_value(source, self.plugin, credential))
         result = await self._network().fetch(
             url, method=method, headers=headers, body=body, json=json, credential=secret
         )
+        if (
+            secret is not None
+            and secret[0].kind == "oauth2"
+            and result.status == 401
+            and isinstance(source, RefreshingSource)
+        ):
+            # Revoked or expired early: a new token, and the request once more (a 401 means
+            # the target did not act on it).
+            secret = (secret[0], await source.refreshed(self.plugin, secret[0].name, secret[1]))
+            result = await self._network().fetch(
+                url, method=method, headers=headers, body=body, json=json, credential=secret
+            )
         if credential is not None:
             self.services.audit.record(
                 AuditEvent(

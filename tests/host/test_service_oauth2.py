@@ -1,0 +1,253 @@
+"""OAuth2 through the host service end to end: a real registry, the service on uvicorn, the fake
+identity provider, and a real plugin worker. The operator opens the start page, an httpx client
+follows the redirects (provider, callback, installation page), the plugin's fetch gets the token
+injected; wrong, reused and refused authorizations get a 400 page and an audit line; the API
+lists accounts without tokens, connects client credentials at once and revokes."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from html import unescape
+from typing import Any
+
+import httpx
+import pytest
+
+from plugport.runtime.capabilities._record import NetOptions
+from plugport.runtime.capabilities._resolver import StaticResolver
+from plugport.testing.fake_idp import FakeIdP
+from tests.host._plugins import write
+from tests.host._service import Market, Service, market_at, serving, settings_for, wait_for
+
+V1 = "/api/v1/workspaces"
+NAME = "idp.example"
+CODE = """
+from plugport.sdk import Plugin, command, hook
+
+
+class Main(Plugin):
+    @hook("greet")
+    def greet(self, name):
+        return name
+
+    @command("idp.me")
+    async def me(self):
+        answer = await self.api.net.fetch(URL, credential="idp")
+        return {"status": answer.status, "body": answer.text()}
+"""
+
+
+def extra(idp: FakeIdP, credential: str, grant: str) -> str:
+    port = idp.endpoint.split(":")[1]
+    authorize = f'authorize_url = "{idp.authorize_url}"\n' if grant == "authorization_code" else ""
+    return f"""
+[[contributes.commands]]
+id = "idp.me"
+title = "Who am I"
+[credentials.{credential}]
+kind = "oauth2"
+hosts = ["{NAME}:{port}/api/"]
+[credentials.{credential}.oauth2]
+grant = "{grant}"
+{authorize}token_url = "{idp.token_url}"
+revoke_url = "{idp.revoke_url}"
+scopes = ["read"]
+"""
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[FakeIdP]:
+    with FakeIdP() as idp:
+        yield idp
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory: pytest.TempPathFactory, idp: FakeIdP) -> Iterator[Market]:
+    with market_at(tmp_path_factory.mktemp("market")) as market:
+        src = market.root / "oauth2-src"
+        port = idp.endpoint.split(":")[1]
+        code = f'URL = "http://{NAME}:{port}/api/me"\n' + CODE
+        market.publish(
+            write(
+                src, "acme.idp", "1.0.0", code=code, extra=extra(idp, "idp", "authorization_code")
+            )
+        )
+        market.publish(
+            write(
+                src,
+                "acme.robot",
+                "1.0.0",
+                code=code.replace('"idp"', '"bot"'),
+                extra=extra(idp, "bot", "client_credentials"),
+            )
+        )
+        yield market
+
+
+@pytest.fixture(scope="module")
+def service(market: Market, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    root = tmp_path_factory.mktemp("service")
+    with serving(settings_for(root, market, sandbox="best-effort")) as service:
+        yield service
+
+
+def install(service: Service, client: httpx.Client, ws: str, plugin: str, idp: FakeIdP) -> None:
+    """Install ``plugin`` and let it reach the fake provider (the operator's local grant)."""
+    workspace = service.service.workspace(ws)
+    supervisor = workspace.host.supervisor
+    supervisor.services.net = NetOptions(resolver=StaticResolver({NAME: ["127.0.0.1"]}))
+    add = supervisor.add
+    local = (f"{NAME}:{idp.endpoint.split(':')[1]}",)
+
+    def add_local(install: Any) -> None:
+        import dataclasses
+
+        add(dataclasses.replace(install, local_endpoints=local))
+
+    supervisor.add = add_local  # type: ignore[method-assign]
+    refused = wait_for(
+        client, ws, client.post(f"{V1}/{ws}/installations", json={"plugin": plugin}).json()
+    )
+    consent = refused["error"]["details"]["added"]
+    started = client.post(f"{V1}/{ws}/installations", json={"plugin": plugin, "consent": consent})
+    assert wait_for(client, ws, started.json())["state"] == "succeeded"
+
+
+def secrets_of(service: Service, ws: str) -> Any:
+    return service.service.workspace(ws).oauth2.store
+
+
+def no_secret_in(text: str, idp: FakeIdP) -> None:
+    values = [t.value for t in idp.tokens.values()] + [idp.client_secret]
+    assert not [v for v in values if v in text], "a token or the client secret was written out"
+
+
+def test_code_flow_with_pkce_end_to_end(
+    service: Service, idp: FakeIdP, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = service.workspace("flow")
+    outputs: list[str] = []
+    with service.client(token) as client:
+        install(service, client, "flow", "acme.idp", idp)
+        store = secrets_of(service, "flow")
+        store.set("acme.idp", "idp.client_id", idp.client_id.encode())
+        store.set("acme.idp", "idp.client_secret", idp.client_secret.encode())
+
+        info = client.get(f"{V1}/flow/installations/acme.idp/oauth2/idp")
+        assert info.status_code == 200, info.text
+        assert info.json()["accounts"] == []
+        assert info.json()["redirect_uri"] == f"{service.url}/oauth2/callback"
+
+        page = client.get("/oauth2/flow/acme.idp/idp/start", params={"account": "alice"})
+        assert page.status_code == 200, page.text
+        assert idp.endpoint in page.text
+        assert "read" in page.text
+        go = unescape(re.search(r'data-testid="oauth2-continue" href="([^"]+)"', page.text)[1])  # type: ignore[index]
+        assert "code_challenge_method=S256" in go
+        state = re.search(r"state=([^&]+)", go)[1]  # type: ignore[index]
+        done = client.get(go, follow_redirects=True)
+        hops = [(r.status_code, r.headers["location"]) for r in done.history]
+        assert (303, "/workspaces/flow/installations/acme.idp/settings") in hops
+        assert any(h[1].startswith(f"{service.url}/oauth2/callback?code=") for h in hops)
+        outputs.append(done.text)
+
+        listed = client.get(f"{V1}/flow/installations/acme.idp/oauth2/idp").json()["accounts"]
+        assert [(a["account"], a["default"], a["scopes"]) for a in listed] == [
+            ("alice", True, ["read"])
+        ]
+        outputs.append(repr(listed))
+
+        called = client.post(
+            f"{V1}/flow/installations/acme.idp/execute", json={"command": "idp.me"}
+        )
+        assert called.status_code == 200, called.text
+        assert called.json()["result"]["status"] == 200
+        assert '"user": "alice"' in called.json()["result"]["body"]
+        outputs.append(called.text)
+
+        # the same state again: refused, audited, nothing stored
+        reused = client.get("/oauth2/callback", params={"state": state, "code": "x"})
+        assert reused.status_code == 400
+        assert "already completed" in reused.text
+        wrong = client.get("/oauth2/callback", params={"state": "forged", "code": "x"})
+        assert wrong.status_code == 400
+        assert "not one the host started" in wrong.text
+        # the provider says no
+        idp.deny = True
+        page = client.get("/oauth2/flow/acme.idp/idp/start", params={"account": "bob"})
+        go = unescape(re.search(r'data-testid="oauth2-continue" href="([^"]+)"', page.text)[1])  # type: ignore[index]
+        denied = client.get(go, follow_redirects=True)
+        idp.deny = False
+        assert denied.status_code == 400
+        assert "access_denied" in denied.text
+        outputs += [reused.text, wrong.text, denied.text]
+        after = client.get(f"{V1}/flow/installations/acme.idp/oauth2/idp").json()["accounts"]
+        assert [a["account"] for a in after] == ["alice"]
+
+        audit = client.get(f"{V1}/flow/audit").json()
+        outputs.append(repr(audit))
+        reasons = repr(audit)
+        assert "already completed" in reasons
+        assert "access_denied" in reasons
+
+        # a workspace token for another workspace cannot start a flow here
+        other = service.workspace("other")
+        with service.client(other) as stranger:
+            assert stranger.get("/oauth2/flow/acme.idp/idp/start").status_code in (401, 403, 400)
+            refused = stranger.get(f"{V1}/flow/installations/acme.idp/oauth2/idp")
+            assert refused.status_code == 403
+
+        revoked = client.delete(f"{V1}/flow/installations/acme.idp/oauth2/idp/alice")
+        assert revoked.json() == {"account": "alice", "revoked_at_provider": True}
+        assert client.get(f"{V1}/flow/installations/acme.idp/oauth2/idp").json()["accounts"] == []
+        gone = client.post(f"{V1}/flow/installations/acme.idp/execute", json={"command": "idp.me"})
+        outputs.append(gone.text)
+        assert "plugport oauth2 connect acme.idp idp" in gone.text
+    no_secret_in(caplog.text + "".join(outputs), idp)
+
+
+def test_client_credentials_connect_at_once(
+    service: Service, idp: FakeIdP, caplog: pytest.LogCaptureFixture, run_cli: Any
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = service.workspace("robots")
+    with service.client(token) as client:
+        install(service, client, "robots", "acme.robot", idp)
+        missing = client.post(f"{V1}/robots/installations/acme.robot/oauth2/bot", json={})
+        assert missing.status_code == 404
+        assert "plugport secret set acme.robot bot.client_id" in missing.text
+        store = secrets_of(service, "robots")
+        store.set("acme.robot", "bot.client_id", idp.client_id.encode())
+        store.set("acme.robot", "bot.client_secret", idp.client_secret.encode())
+        connected = client.post(f"{V1}/robots/installations/acme.robot/oauth2/bot", json={})
+        assert connected.status_code == 201, connected.text
+        assert connected.json()["account"] == "default"
+        called = client.post(
+            f"{V1}/robots/installations/acme.robot/execute", json={"command": "idp.me"}
+        )
+        assert called.json()["result"]["status"] == 200, called.text
+        assert '"user": "plugport-test-client"' in called.json()["result"]["body"]
+        no_secret_in(caplog.text + connected.text + called.text, idp)
+
+        # the CLI, through the same API
+        env = {"PLUGPORT_HOST_SERVICE_URL": service.url, "PLUGPORT_HOST_SERVICE_TOKEN": token}
+        base = ["acme.robot", "bot", "--workspace", "robots"]
+        made = run_cli("oauth2", "connect", *base, "--account", "cli", env=env)
+        assert made.exit_code == 0, made.output
+        assert "Connected account 'cli' (read)" in made.output
+        listed = run_cli("oauth2", "list", *base, env=env)
+        assert "default (default): read; expires in" in listed.output
+        assert "cli: read" in listed.output
+        gone = run_cli(
+            "oauth2", "revoke", "acme.robot", "bot", "cli", "--workspace", "robots", env=env
+        )
+        assert "Forgot account 'cli' (revoked at the provider)" in gone.output
+        missing = run_cli(
+            "oauth2", "revoke", "acme.robot", "bot", "cli", "--workspace", "robots", env=env
+        )
+        assert missing.exit_code == 1
+        assert "connected accounts: default" in missing.output
+        no_secret_in(made.output + listed.output + gone.output + missing.output, idp)
