@@ -51,17 +51,18 @@ from plugport.host.resolver import Requirement, resolve
 from plugport.host.secrets import EncryptedSecretStore, SecretInfo, SecretStore
 from plugport.host.secrets._rules import check_declared, check_names
 from plugport.host.secrets.backends import open_store
+from plugport.host.secrets.oauth2 import OAuth2Broker, OAuth2TokenSource, providers_of
 from plugport.host.settings import missing_required, setting_command, without_required
 from plugport.host.sources import parse_source
 from plugport.host.state import HostAudit, HostState, Installation, Journal
-from plugport.manifest import Permissions, load_manifest
+from plugport.manifest import OAuth2Provider, Permissions, load_manifest
 from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime.audit import AuditEvent, last_failure
 from plugport.runtime.capabilities.config import effective_settings
 from plugport.runtime.capabilities.mail import MailOptions, MailRelay
 from plugport.runtime.hooks import HookOutcome, HookSpec
 from plugport.runtime.launcher import ZygoteLauncher
-from plugport.runtime.outbox import SqliteOutbox
+from plugport.runtime.outbox import OUTBOX_FILE, SqliteOutbox
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor, SupervisorConfig
 
 __all__ = ["InstallReport", "PluginHost"]
@@ -200,12 +201,19 @@ class PluginHost:
             config = dataclasses.replace(config, mail=MailOptions(relay=mail))
         self.secrets: SecretStore = secrets if secrets is not None else open_store(self.paths.root)
         """The plugins' credential values: set by the operator, used by the runtime."""
+        outbox_file = config.state_dir / OUTBOX_FILE
         self.supervisor = Supervisor(
             config,
             db=RuntimeDatabase() if ephemeral else None,
             secrets=self.secrets,
-            outbox=SqliteOutbox(":memory:") if ephemeral else None,  # a read creates no file
+            # A read of a home that does not exist creates no file.
+            outbox=SqliteOutbox(":memory:") if ephemeral and not outbox_file.exists() else None,
         )
+        self.oauth2 = OAuth2Broker(self.secrets, self.oauth2_provider, audit=self.supervisor.audit)
+        """Obtains and refreshes the tokens of the plugins' oauth2 credentials; their fetches
+        get fresh tokens through it (the host service gives each workspace its own, with the
+        pending authorizations of its code flow)."""
+        self.supervisor.services.secrets = OAuth2TokenSource(self.secrets, self.oauth2)
         for spec in hookspecs:
             self.supervisor.declare_hook(spec)
         self.fetcher = Fetcher(
@@ -639,13 +647,30 @@ class PluginHost:
         return self.secrets.list(plugin)
 
     def declared_credentials(self, plugin: str) -> list[str] | None:
-        """The secrets ``plugin``'s installed manifest names: its ``[credentials]`` and the
-        secrets its ``[webhooks]`` verify with; None when it is not installed here."""
+        """The secrets ``plugin``'s installed manifest names: its ``[credentials]`` (with the
+        client id and secret of each oauth2 one) and the secrets its ``[webhooks]`` verify
+        with; None when it is not installed here."""
         installation = self.state.get(plugin)
         if installation is None:
             return None
         manifest = load_manifest(self.paths.code_dir(installation))
-        return sorted({*manifest.credentials, *(w.secret for w in manifest.webhooks.values())})
+        clients = [
+            f"{name}.{part}"
+            for name, credential in manifest.credentials.items()
+            if credential.kind == "oauth2"
+            for part in ("client_id", "client_secret")
+        ]
+        return sorted(
+            {*manifest.credentials, *clients, *(w.secret for w in manifest.webhooks.values())}
+        )
+
+    def oauth2_provider(self, plugin: str, credential: str) -> OAuth2Provider:
+        """The provider of ``plugin``'s oauth2 credential ``credential``, from its installed
+        manifest."""
+        installation = self.state.get(plugin)
+        if installation is None:
+            raise NotFoundError("installed plugin", plugin)
+        return providers_of(load_manifest(self.paths.code_dir(installation)), credential)
 
     def set_secret(
         self,

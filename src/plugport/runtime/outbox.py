@@ -21,7 +21,10 @@ from typing import Literal, Protocol
 from plugport._sqlite import connect, create_schema, immediate
 from plugport.errors import InvalidInputError, NotFoundError
 
-__all__ = ["STATES", "Delivery", "NewDelivery", "Outbox", "SqliteOutbox"]
+__all__ = ["OUTBOX_FILE", "STATES", "Delivery", "NewDelivery", "Outbox", "SqliteOutbox"]
+
+OUTBOX_FILE = "outbox.sqlite"
+"""Its file in the runtime's state directory."""
 
 State = Literal["pending", "sending", "done", "dead"]
 STATES: tuple[State, ...] = ("pending", "sending", "done", "dead")

@@ -47,7 +47,7 @@ from plugport.runtime.hooks import HookImpl, HookOutcome, HookRegistry, HookSpec
 from plugport.runtime.isolation import WorkerIsolation
 from plugport.runtime.launcher import WorkerLauncher, ZygoteLauncher
 from plugport.runtime.metrics import RuntimeMetrics
-from plugport.runtime.outbox import SqliteOutbox
+from plugport.runtime.outbox import OUTBOX_FILE, SqliteOutbox
 from plugport.runtime.process import PluginProcess
 from plugport.runtime.protocol import Log, WorkerSpec
 
@@ -105,7 +105,7 @@ class Supervisor:
             mail=Mailer(config.mail),
         )
         self._plugins: dict[str, _Entry] = {}
-        self.outbox = outbox or SqliteOutbox(config.state_dir / "outbox.sqlite")
+        self.outbox = outbox or SqliteOutbox(config.state_dir / OUTBOX_FILE)
         self.webhooks = WebhookService(self.outbox, config.webhooks, self.services, self._grants_of)
         self.services.webhooks = self.webhooks
         self.health = HealthChecks(config, self.metrics, self._plugins.values, self._failed)

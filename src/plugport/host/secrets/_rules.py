@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 
 from cryptography.hazmat.primitives import hashes
@@ -30,6 +31,13 @@ __all__ = [
 
 MAX_VALUE_BYTES = 64 * 1024
 
+_DERIVED = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_]*\.client_(?:id|secret)$"  # an oauth2 credential's client, set by
+    # the operator; and the tokens the host's OAuth2 broker keeps (never set by hand):
+    r"|^oauth2:[A-Za-z_][A-Za-z0-9_]*(?::[a-z0-9][a-z0-9._@-]{0,63})?$"
+)
+"""Secret names derived from a credential's name (see :mod:`._oauth2_rules`)."""
+
 
 def check_names(plugin: str, name: str) -> None:
     """``plugin`` is a plugin's name, or :data:`HOST_SCOPE` for the host's own secrets."""
@@ -38,10 +46,11 @@ def check_names(plugin: str, name: str) -> None:
             check_plugin_name(plugin)
     except ValueError as exc:
         raise InvalidInputError(f"plugin: {exc}") from None
-    if not _IDENT_RE.match(name):
+    if not (_IDENT_RE.match(name) or _DERIVED.match(name)):
         raise InvalidInputError(
             f"secret name {name!r}: use the [credentials.NAME] name of the plugin's manifest "
-            "(letters, digits and '_', not first a digit)"
+            "(letters, digits and '_', not first a digit), or for an oauth2 credential "
+            "NAME.client_id / NAME.client_secret"
         )
 
 

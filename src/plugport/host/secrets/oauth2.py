@@ -52,6 +52,7 @@ from plugport.host.secrets._oauth2_rules import (
 )
 from plugport.manifest import Manifest, OAuth2Provider
 from plugport.runtime.audit import AuditEvent, AuditLog
+from plugport.runtime.capabilities._secret_source import SecretStore
 
 __all__ = [
     "AuthorizationStates",
@@ -67,18 +68,6 @@ __all__ = [
 logger = logging.getLogger("plugport.audit")
 _ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _KEEP_USED_STATES_S = 24 * 3600.0
-
-
-class SecretStore(Protocol):
-    """The host's secrets store, per plugin (the encrypted store; :class:`MemorySecrets`)."""
-
-    def set(self, plugin: str, name: str, value: bytes) -> None: ...
-
-    def get(self, plugin: str, name: str) -> bytes: ...
-
-    def delete(self, plugin: str, name: str) -> bool: ...
-
-    def purge(self, plugin: str) -> int: ...
 
 
 ProviderLookup = Callable[[str, str], OAuth2Provider]

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from plugport.errors import ConflictError, NotFoundError, PlugportError
 from plugport.host.client import RetryPolicy
@@ -24,12 +24,9 @@ from plugport.host.secrets.oauth2 import (
     AuthorizationStates,
     OAuth2Broker,
     OAuth2TokenSource,
-    SecretStore,
-    providers_of,
 )
 from plugport.host.service.operations import Operation
 from plugport.host.service.settings import HostServiceSettings
-from plugport.manifest import OAuth2Provider, load_manifest
 from plugport.runtime.hooks import HookSpec
 
 __all__ = ["GrantedConsent", "Workspace", "context_for"]
@@ -90,17 +87,16 @@ class Workspace:
             actor="host-service",
             mail=settings.mail_relay(),
         )
-        services = self.host.supervisor.services
-        store = cast(SecretStore, services.secrets)
         self.oauth2 = OAuth2Broker(
-            store,
-            self._oauth2_provider,
+            self.host.secrets,
+            self.host.oauth2_provider,
             states=oauth2_states,
             audit=self.host.supervisor.audit,
             workspace=name,
         )
         """Runs OAuth2 for the plugins' oauth2 credentials; their fetches get its tokens."""
-        services.secrets = OAuth2TokenSource(store, self.oauth2)
+        self.host.oauth2 = self.oauth2
+        self.host.supervisor.services.secrets = OAuth2TokenSource(self.host.secrets, self.oauth2)
         self.lock = asyncio.Lock()
         """Held by every change (operations and the quick ones). Not for who acts (each call
         carries its own context) but for three things the host's own lock does not cover:
@@ -197,10 +193,3 @@ class Workspace:
             self._updates = {name: newest for name, _, newest in found}
             self._updates_at = now
         return self._updates
-
-    def _oauth2_provider(self, plugin: str, credential: str) -> OAuth2Provider:
-        installation = self.host.state.get(plugin)
-        if installation is None:
-            raise NotFoundError("installed plugin", plugin)
-        manifest = load_manifest(self.host.paths.code_dir(installation))
-        return providers_of(manifest, credential)
