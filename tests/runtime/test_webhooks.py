@@ -191,6 +191,9 @@ def test_server_errors_are_retried_until_the_receiver_takes_it(
         delivery_id = await runtime.run_command(PLUGIN, "w.deliver", [receiver.url(), [1]])
         assert await _settled(runtime, delivery_id) == "done"
         rows.append(runtime.outbox.get(delivery_id))
+        async with asyncio.timeout(10):  # the row is committed done before its audit line
+            while "attempt 3 of 10" not in _audit_text(runtime):
+                await asyncio.sleep(0.01)
         rows.append(_audit_text(runtime))
 
     _run(tmp_path, _install(tmp_path, receiver), scenario)
