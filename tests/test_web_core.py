@@ -64,3 +64,29 @@ def test_a_csrf_token_belongs_to_one_session_and_one_secret() -> None:
     assert not _web.csrf_valid(b"other", "session-a", token)
     assert not _web.csrf_valid(b"secret", "session-a", None)
     assert not _web.csrf_valid(b"secret", "", _web.csrf_token(b"secret", ""))
+
+
+def test_a_secret_read_is_red_on_every_consent_screen() -> None:
+    from plugport._permissions import describe_permissions, is_dangerous
+    from plugport.manifest import Permissions
+
+    lines = describe_permissions(
+        Permissions.model_validate(
+            {"credentials": {"jira": ["api.example.com"]}, "secrets": {"reveal": ["jira"]}}
+        )
+    )
+    assert [is_dangerous(line) for line in lines] == [False, True]
+    env = _web.make_templates().env
+    html = env.from_string(
+        '{% for l in lines %}<li{% if l is dangerous %} class="permission-danger"{% endif %}>'
+        "{{ l }}</li>{% endfor %}"
+    ).render(lines=lines)
+    assert html.count('class="permission-danger"') == 1
+    assert 'class="permission-danger">READS THE RAW VALUE of secret &#39;jira&#39;' in html
+    root = Path(_web.__file__).parent.parent
+    for template in (
+        "host/service/templates/install.html",
+        "host/service/templates/operation.html",
+        "registry/web/templates/plugin.html",
+    ):
+        assert "is dangerous" in (root / template).read_text(), template

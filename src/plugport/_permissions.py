@@ -248,6 +248,12 @@ REVEAL_WARNING = "READS THE RAW VALUE of"
 """How a consent line that lets a secret into the plugin's process starts (shown in red)."""
 
 
+def is_dangerous(line: str) -> bool:
+    """Whether a consent line is one every screen shows in red: a secret's raw value entering
+    the plugin's process (``secrets.reveal``)."""
+    return line.startswith(REVEAL_WARNING)
+
+
 def _secrets_describe(p: Permissions) -> list[str]:
     lines = [
         f"Use credential {name!r}, sent by the host only to: {', '.join(targets)}"

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from plugport._permissions import is_dangerous
 from plugport._version import __version__
 
 __all__ = [
@@ -74,6 +75,7 @@ def make_templates(
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.tests["dangerous"] = is_dangerous  # {% if line is dangerous %}: consent lines in red
     env.globals["product_name"] = product
     env.globals["plugport_version"] = __version__
     return Jinja2Templates(env=env, context_processors=[_flash_context, *context_processors])

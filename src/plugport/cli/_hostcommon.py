@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
+from plugport._permissions import is_dangerous
 from plugport.cli._output import err, out, reporting_errors
 from plugport.errors import InvalidInputError
 
@@ -136,7 +138,8 @@ def _ask(yes: bool) -> Any:
         before = f" (installed: {request.previous_version})" if request.previous_version else ""
         out.print(f"[bold]{request.name} {request.version}[/]{before} asks to:")
         for line in request.added if request.previous_version else request.lines:
-            out.print(f"  • {line}")
+            shown = escape(line)
+            out.print(f"  • [bold red]{shown}[/]" if is_dangerous(line) else f"  • {shown}")
         return bool(typer.confirm("Allow?", default=False))
 
     return prompt

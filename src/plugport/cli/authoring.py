@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from plugport import authoring, scaffold
-from plugport._permissions import describe_permissions
+from plugport._permissions import describe_permissions, is_dangerous
 from plugport.cli._output import EXIT_FAILED, err, out, reporting_errors
 from plugport.manifest import manifest_json_schema
 
@@ -77,7 +77,8 @@ def _print_report(report: authoring.ValidationReport) -> None:
         manifest = report.manifest
         out.print(f"[green]valid[/] {manifest.name} {manifest.version} ({report.path})")
         for line in describe_permissions(manifest.permissions):
-            out.print(f"  permission: {line}")
+            shown = f"[bold red]{escape(line)}[/]" if is_dangerous(line) else escape(line)
+            out.print(f"  permission: {shown}")
     else:
         count = len(report.errors)
         err.print(f"[bold red]invalid[/] {report.path}: {count} error{'s' if count != 1 else ''}")
