@@ -430,6 +430,26 @@ def match_credential_target(target: str, host: str, port: int, path: str) -> boo
     return path == prefix or path.startswith(prefix + "/")
 
 
+def credential_target_covers(granted: str, wanted: str) -> bool:
+    """Whether every URL ``wanted`` admits is admitted by ``granted`` (conservative: the same
+    host pattern, and ``wanted``'s path prefix at or under ``granted``'s)."""
+    host, slash, prefix = granted.partition("/")
+    wanted_host, wanted_slash, wanted_prefix = wanted.partition("/")
+    if host != wanted_host:
+        return False
+    if not slash:
+        return True
+    if not wanted_slash:
+        return False
+    return _path_under("/" + prefix, "/" + wanted_prefix)
+
+
+def _path_under(prefix: str, path: str) -> bool:
+    if prefix.endswith("/"):
+        return path.startswith(prefix)
+    return path == prefix or path.startswith(prefix + "/")
+
+
 def match_topic(pattern: str, topic: str) -> bool:
     """Whether an event topic matches ``pattern``: ``*`` one word, a final ``**`` any rest."""
     want, have = pattern.split("."), topic.split(".")

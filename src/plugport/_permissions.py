@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from plugport._mail_addresses import check_address, match_recipient, pattern_covers_mail
-from plugport._manifest_fields import match_credential_target, match_topic, pattern_covers
+from plugport._manifest_fields import (
+    credential_target_covers,
+    match_credential_target,
+    match_topic,
+    pattern_covers,
+)
 from plugport.errors import InvalidInputError
 from plugport.manifest import Permissions
 
@@ -234,7 +239,11 @@ def _secrets_beyond(requested: Permissions, granted: Permissions) -> list[str]:
     beyond = []
     for name, targets in granted.credentials.items():
         asked = requested.credentials.get(name, [])
-        beyond += [f"credential {name!r} sent to {t!r}" for t in targets if t not in asked]
+        beyond += [
+            f"credential {name!r} sent to {t!r}"
+            for t in targets
+            if not any(credential_target_covers(a, t) for a in asked)
+        ]
     beyond += [
         f"secrets.sign {n!r}" for n in granted.secrets.sign if n not in requested.secrets.sign
     ]
@@ -441,7 +450,9 @@ WEBHOOKS = PermissionRule(
     "webhooks",
     _webhooks_refusal,
     lambda r, g: [
-        f"webhooks.deliver {t!r}" for t in g.webhooks.deliver if t not in r.webhooks.deliver
+        f"webhooks.deliver {t!r}"
+        for t in g.webhooks.deliver
+        if not any(credential_target_covers(a, t) for a in r.webhooks.deliver)
     ],
     lambda p: (
         ["Deliver webhooks to: " + ", ".join(p.webhooks.deliver)] if p.webhooks.deliver else []
