@@ -93,20 +93,25 @@ def service(market: Market, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield service
 
 
+def allow_local(service: Service, ws: str, plugin: str, idp: FakeIdP) -> None:
+    """The operator's policy for the new workspace ``ws`` (read when it opens): ``plugin`` may
+    reach the fake provider's token endpoint (127.0.0.1) and its API under the name the
+    plugin fetches (``idp.example``, which the test's resolver points at 127.0.0.1)."""
+    port = idp.endpoint.split(":")[1]
+    endpoints = f'"{idp.endpoint}", "{NAME}:{port}"'
+    (service.home(ws) / "policy.toml").write_text(
+        f'[private-targets]\n"{plugin}" = [{endpoints}]\n'
+    )
+
+
 def install(service: Service, client: httpx.Client, ws: str, plugin: str, idp: FakeIdP) -> None:
-    """Install ``plugin`` and let it reach the fake provider (the operator's local grant)."""
+    """Install ``plugin`` in a workspace whose policy lets it reach the fake provider."""
+    allow_local(service, ws, plugin, idp)
     workspace = service.service.workspace(ws)
-    supervisor = workspace.host.supervisor
-    supervisor.services.net = NetOptions(resolver=StaticResolver({NAME: ["127.0.0.1"]}))
-    add = supervisor.add
-    local = (f"{NAME}:{idp.endpoint.split(':')[1]}",)
-
-    def add_local(install: Any) -> None:
-        import dataclasses
-
-        add(dataclasses.replace(install, local_endpoints=local))
-
-    supervisor.add = add_local  # type: ignore[method-assign]
+    # No DNS for idp.example here: the host's resolver answers 127.0.0.1 for it.
+    workspace.host.supervisor.services.net = NetOptions(
+        resolver=StaticResolver({NAME: ["127.0.0.1"]})
+    )
     refused = wait_for(
         client, ws, client.post(f"{V1}/{ws}/installations", json={"plugin": plugin}).json()
     )
@@ -251,3 +256,49 @@ def test_client_credentials_connect_at_once(
         assert missing.exit_code == 1
         assert "connected accounts: default" in missing.output
         no_secret_in(made.output + listed.output + gone.output + missing.output, idp)
+
+
+def test_a_provider_on_a_private_address_needs_the_operators_policy(
+    service: Service, idp: FakeIdP, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without ``[private-targets]`` listing the token endpoint (127.0.0.1), the host refuses
+    to POST there: 422 naming the URL and the policy line, an audit line, nothing at the
+    provider, no account. (With the line, the tests above connect through the same path.)"""
+    caplog.set_level(logging.DEBUG)
+    token = service.workspace("ssrf")
+    port = idp.endpoint.split(":")[1]
+    (service.home("ssrf") / "policy.toml").write_text(
+        f'[private-targets]\n"acme.robot" = ["{NAME}:{port}"]\n'  # the API only
+    )
+    with service.client(token) as client:
+        workspace = service.service.workspace("ssrf")
+        workspace.host.supervisor.services.net = NetOptions(
+            resolver=StaticResolver({NAME: ["127.0.0.1"]})
+        )
+        refused = wait_for(
+            client,
+            "ssrf",
+            client.post(f"{V1}/ssrf/installations", json={"plugin": "acme.robot"}).json(),
+        )
+        consent = refused["error"]["details"]["added"]
+        started = client.post(
+            f"{V1}/ssrf/installations", json={"plugin": "acme.robot", "consent": consent}
+        )
+        assert wait_for(client, "ssrf", started.json())["state"] == "succeeded"
+        store = secrets_of(service, "ssrf")
+        store.set("acme.robot", "bot.client_id", idp.client_id.encode())
+        store.set("acme.robot", "bot.client_secret", idp.client_secret.encode())
+        before = list(idp.grants)
+        denied = client.post(f"{V1}/ssrf/installations/acme.robot/oauth2/bot", json={})
+        # A refusal on the plugin's behalf, as for its own fetches (the caller may connect).
+        assert denied.status_code == 422, denied.text
+        assert denied.json()["error"]["details"]["capability"] == "oauth2"
+        assert f"{idp.token_url} is refused" in denied.text
+        assert f'\\"acme.robot\\" = [\\"{NAME}:{port}\\", \\"{idp.endpoint}\\"]' in denied.text
+        assert "[private-targets]" in denied.text
+        assert idp.grants == before  # nothing arrived at the provider
+        listed = client.get(f"{V1}/ssrf/installations/acme.robot/oauth2/bot").json()
+        assert listed["accounts"] == []
+        audit = repr(client.get(f"{V1}/ssrf/audit").json())
+        assert f"{idp.token_url} is refused" in audit
+        no_secret_in(caplog.text + denied.text + audit, idp)

@@ -51,7 +51,12 @@ from plugport.host.resolver import Requirement, resolve
 from plugport.host.secrets import EncryptedSecretStore, SecretInfo, SecretStore
 from plugport.host.secrets._rules import check_declared, check_names
 from plugport.host.secrets.backends import open_store
-from plugport.host.secrets.oauth2 import OAuth2Broker, OAuth2TokenSource, providers_of
+from plugport.host.secrets.oauth2 import (
+    OAuth2Broker,
+    OAuth2TokenSource,
+    ProviderReach,
+    providers_of,
+)
 from plugport.host.settings import missing_required, setting_command, without_required
 from plugport.host.sources import parse_source
 from plugport.host.state import HostAudit, HostState, Installation, Journal
@@ -209,7 +214,16 @@ class PluginHost:
             # A read of a home that does not exist creates no file.
             outbox=SqliteOutbox(":memory:") if ephemeral and not outbox_file.exists() else None,
         )
-        self.oauth2 = OAuth2Broker(self.secrets, self.oauth2_provider, audit=self.supervisor.audit)
+        self.oauth2 = OAuth2Broker(
+            self.secrets,
+            self.oauth2_provider,
+            audit=self.supervisor.audit,
+            reach=ProviderReach(
+                lambda: self.supervisor.services.net,
+                self.private_targets,
+                self.private_targets_from,
+            ),
+        )
         """Obtains and refreshes the tokens of the plugins' oauth2 credentials; their fetches
         get fresh tokens through it (the host service gives each workspace its own, with the
         pending authorizations of its code flow)."""
