@@ -678,6 +678,19 @@ class PluginHost:
             {*manifest.credentials, *clients, *(w.secret for w in manifest.webhooks.values())}
         )
 
+    def oauth2_credentials(self, plugin: str) -> dict[str, OAuth2Provider]:
+        """``plugin``'s oauth2 credentials (sorted by name) and their providers, from its
+        installed manifest."""
+        installation = self.state.get(plugin)
+        if installation is None:
+            raise NotFoundError("installed plugin", plugin)
+        manifest = load_manifest(self.paths.code_dir(installation))
+        return {
+            name: credential.oauth2
+            for name, credential in sorted(manifest.credentials.items())
+            if credential.oauth2 is not None
+        }
+
     def oauth2_provider(self, plugin: str, credential: str) -> OAuth2Provider:
         """The provider of ``plugin``'s oauth2 credential ``credential``, from its installed
         manifest."""

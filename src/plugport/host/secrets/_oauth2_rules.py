@@ -40,6 +40,7 @@ __all__ = [
     "client_secret_names",
     "code_challenge",
     "index_secret",
+    "is_token_secret",
     "needs_refresh",
     "new_state",
     "new_verifier",
@@ -75,6 +76,12 @@ def token_secret(credential: str, account: str) -> str:
 def index_secret(credential: str) -> str:
     """The secret that lists a credential's accounts and names the default one."""
     return f"oauth2:{credential}"
+
+
+def is_token_secret(name: str) -> bool:
+    """Whether ``name`` is one the broker keeps (tokens, the account index), not one the
+    operator sets: shown as connected accounts, never as a secret to overwrite."""
+    return name.startswith("oauth2:")
 
 
 def client_secret_names(credential: str) -> tuple[str, str]:
