@@ -83,6 +83,11 @@ def market(tmp_path_factory: pytest.TempPathFactory, idp: FakeIdP) -> Iterator[M
                 extra=extra(idp, "bot", "client_credentials"),
             )
         )
+        plain = extra(idp, "idp", "authorization_code").replace(
+            f'authorize_url = "{idp.authorize_url}"',
+            'authorize_url = "http://login.example.com/authorize"',
+        )
+        market.publish(write(src, "acme.plain", "1.0.0", code=code, extra=plain))
         yield market
 
 
@@ -403,3 +408,23 @@ def test_the_settings_page_lists_connects_and_revokes_accounts(
         assert 'data-account="default"' in page.text
         outputs.append(page.text)
     no_secret_in(caplog.text + "".join(outputs), idp)
+
+
+def test_the_start_page_refuses_a_plain_http_authorization_page(
+    service: Service, idp: FakeIdP
+) -> None:
+    """The operator would sign in to the provider there: https only, unless the host is
+    loopback or listed under [private-targets] for the plugin (here it is neither)."""
+    token = service.workspace("plain")
+    with service.client(token) as client:
+        install(service, client, "plain", "acme.plain", idp)
+        store = secrets_of(service, "plain")
+        store.set("acme.plain", "idp.client_id", idp.client_id.encode())
+        page = client.get("/oauth2/plain/acme.plain/idp/start", params={"account": "alice"})
+        assert page.status_code == 403, page.text
+        assert "plain http" in page.text
+        assert "https authorize_url" in page.text
+        assert "login.example.com" in page.text
+        assert 'data-testid="oauth2-continue"' not in page.text
+        audit = repr(client.get(f"{V1}/plain/audit").json())
+        assert "plain http" in audit
