@@ -83,6 +83,11 @@ def market(tmp_path_factory: pytest.TempPathFactory, idp: FakeIdP) -> Iterator[M
                 extra=extra(idp, "bot", "client_credentials"),
             )
         )
+        plain = extra(idp, "idp", "authorization_code").replace(
+            f'authorize_url = "{idp.authorize_url}"',
+            'authorize_url = "http://login.example.com/authorize"',
+        )
+        market.publish(write(src, "acme.plain", "1.0.0", code=code, extra=plain))
         yield market
 
 
@@ -93,20 +98,35 @@ def service(market: Market, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield service
 
 
-def install(service: Service, client: httpx.Client, ws: str, plugin: str, idp: FakeIdP) -> None:
-    """Install ``plugin`` and let it reach the fake provider (the operator's local grant)."""
+def allow_local(service: Service, ws: str, plugin: str, idp: FakeIdP) -> None:
+    """The operator's policy for the new workspace ``ws`` (read when it opens): ``plugin`` may
+    reach the fake provider's token endpoint (127.0.0.1) and its API under the name the
+    plugin fetches (``idp.example``, which the test's resolver points at 127.0.0.1)."""
+    port = idp.endpoint.split(":")[1]
+    endpoints = f'"{idp.endpoint}", "{NAME}:{port}"'
+    (service.home(ws) / "policy.toml").write_text(
+        f'[private-targets]\n"{plugin}" = [{endpoints}]\n'
+    )
+
+
+def install(
+    service: Service,
+    client: httpx.Client,
+    ws: str,
+    plugin: str,
+    idp: FakeIdP,
+    *,
+    policy: bool = True,
+) -> None:
+    """Install ``plugin`` in a workspace whose policy lets it reach the fake provider
+    (``policy=False``: the workspace's policy is written already)."""
+    if policy:
+        allow_local(service, ws, plugin, idp)
     workspace = service.service.workspace(ws)
-    supervisor = workspace.host.supervisor
-    supervisor.services.net = NetOptions(resolver=StaticResolver({NAME: ["127.0.0.1"]}))
-    add = supervisor.add
-    local = (f"{NAME}:{idp.endpoint.split(':')[1]}",)
-
-    def add_local(install: Any) -> None:
-        import dataclasses
-
-        add(dataclasses.replace(install, local_endpoints=local))
-
-    supervisor.add = add_local  # type: ignore[method-assign]
+    # No DNS for idp.example here: the host's resolver answers 127.0.0.1 for it.
+    workspace.host.supervisor.services.net = NetOptions(
+        resolver=StaticResolver({NAME: ["127.0.0.1"]})
+    )
     refused = wait_for(
         client, ws, client.post(f"{V1}/{ws}/installations", json={"plugin": plugin}).json()
     )
@@ -251,3 +271,160 @@ def test_client_credentials_connect_at_once(
         assert missing.exit_code == 1
         assert "connected accounts: default" in missing.output
         no_secret_in(made.output + listed.output + gone.output + missing.output, idp)
+
+
+def test_a_provider_on_a_private_address_needs_the_operators_policy(
+    service: Service, idp: FakeIdP, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without ``[private-targets]`` listing the token endpoint (127.0.0.1), the host refuses
+    to POST there: 422 naming the URL and the policy line, an audit line, nothing at the
+    provider, no account. (With the line, the tests above connect through the same path.)"""
+    caplog.set_level(logging.DEBUG)
+    token = service.workspace("ssrf")
+    port = idp.endpoint.split(":")[1]
+    (service.home("ssrf") / "policy.toml").write_text(
+        f'[private-targets]\n"acme.robot" = ["{NAME}:{port}"]\n'  # the API only
+    )
+    with service.client(token) as client:
+        workspace = service.service.workspace("ssrf")
+        workspace.host.supervisor.services.net = NetOptions(
+            resolver=StaticResolver({NAME: ["127.0.0.1"]})
+        )
+        refused = wait_for(
+            client,
+            "ssrf",
+            client.post(f"{V1}/ssrf/installations", json={"plugin": "acme.robot"}).json(),
+        )
+        consent = refused["error"]["details"]["added"]
+        started = client.post(
+            f"{V1}/ssrf/installations", json={"plugin": "acme.robot", "consent": consent}
+        )
+        assert wait_for(client, "ssrf", started.json())["state"] == "succeeded"
+        store = secrets_of(service, "ssrf")
+        store.set("acme.robot", "bot.client_id", idp.client_id.encode())
+        store.set("acme.robot", "bot.client_secret", idp.client_secret.encode())
+        before = list(idp.grants)
+        denied = client.post(f"{V1}/ssrf/installations/acme.robot/oauth2/bot", json={})
+        # A refusal on the plugin's behalf, as for its own fetches (the caller may connect).
+        assert denied.status_code == 422, denied.text
+        assert denied.json()["error"]["details"]["capability"] == "oauth2"
+        assert f"{idp.token_url} is refused" in denied.text
+        assert f'\\"acme.robot\\" = [\\"{NAME}:{port}\\", \\"{idp.endpoint}\\"]' in denied.text
+        assert "[private-targets]" in denied.text
+        assert idp.grants == before  # nothing arrived at the provider
+        listed = client.get(f"{V1}/ssrf/installations/acme.robot/oauth2/bot").json()
+        assert listed["accounts"] == []
+        audit = repr(client.get(f"{V1}/ssrf/audit").json())
+        assert f"{idp.token_url} is refused" in audit
+        no_secret_in(caplog.text + denied.text + audit, idp)
+
+
+# --- the installation's settings page ------------------------------------------------------------
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def test_the_settings_page_lists_connects_and_revokes_accounts(
+    service: Service, idp: FakeIdP, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = service.workspace("pages")
+    port = idp.endpoint.split(":")[1]
+    endpoints = f'["{idp.endpoint}", "{NAME}:{port}"]'
+    (service.home("pages") / "policy.toml").write_text(
+        f'[private-targets]\n"acme.idp" = {endpoints}\n"acme.robot" = {endpoints}\n'
+    )
+    outputs: list[str] = []
+    with service.client(token) as client:
+        for plugin, credential in (("acme.idp", "idp"), ("acme.robot", "bot")):
+            install(service, client, "pages", plugin, idp, policy=False)
+            store = secrets_of(service, "pages")
+            store.set(plugin, f"{credential}.client_id", idp.client_id.encode())
+            store.set(plugin, f"{credential}.client_secret", idp.client_secret.encode())
+    settings = "/workspaces/pages/installations/acme.idp/settings"
+    with service.client(follow_redirects=False) as browser:
+        form = browser.get("/workspaces")
+        signed = browser.post("/workspaces/signin", data={"token": token, "csrf": csrf_of(form)})
+        assert signed.status_code == 303, signed.text
+
+        page = browser.get(settings)
+        assert page.status_code == 200, page.text
+        assert 'data-testid="oauth2-credential" data-name="idp"' in page.text
+        assert 'data-testid="oauth2-none"' in page.text
+        link = re.search(r'href="([^"]+)" data-testid="oauth2-connect"', page.text)
+        assert link is not None
+        assert link[1] == "/oauth2/pages/acme.idp/idp/start"
+
+        # Connect: the start page (signed in by the cookie), the provider, the callback, back.
+        start = browser.get(link[1], params={"account": "alice"})
+        assert start.status_code == 200, start.text
+        go = unescape(re.search(r'data-testid="oauth2-continue" href="([^"]+)"', start.text)[1])  # type: ignore[index]
+        done = browser.get(go, follow_redirects=True)
+        assert done.url.path == settings
+        assert (
+            "Connected account &#39;alice&#39;" in done.text
+            or "Connected account 'alice'" in done.text
+        )
+        page = browser.get(settings)
+        row = re.search(
+            r'<tr data-testid="oauth2-account" data-account="alice">(.*?)</tr>', page.text, re.S
+        )
+        assert row is not None
+        assert 'data-testid="oauth2-default"' in row[1]
+        assert "<td>read</td>" in row[1]
+        assert "refreshed by the host" in row[1]
+        assert 'data-name="oauth2:' not in page.text  # tokens are no operator-set secrets
+        outputs += [page.text, done.text]
+
+        # Revoke needs the page's CSRF token; without it nothing changes.
+        action = "/workspaces/pages/installations/acme.idp/oauth2/idp/revoke"
+        forged = browser.post(action, data={"account": "alice"})
+        assert forged.status_code == 403
+        assert 'data-account="alice"' in browser.get(settings).text
+        revoked = browser.post(action, data={"account": "alice", "csrf": csrf_of(page)})
+        assert revoked.status_code == 303, revoked.text
+        assert revoked.headers["location"] == settings
+        page = browser.get(settings)
+        assert "Disconnected account" in page.text
+        assert "revoked at the provider" in page.text
+        assert 'data-testid="oauth2-none"' in page.text
+        assert all(t.revoked for t in idp.tokens.values() if t.user == "alice")
+        outputs.append(page.text)
+
+        # A client-credentials credential connects from the page at once.
+        robot = "/workspaces/pages/installations/acme.robot/settings"
+        page = browser.get(robot)
+        assert 'data-testid="oauth2-connect-client"' in page.text
+        made = browser.post(
+            "/workspaces/pages/installations/acme.robot/oauth2/bot/connect",
+            data={"account": "default", "csrf": csrf_of(page)},
+        )
+        assert made.status_code == 303, made.text
+        page = browser.get(robot)
+        assert 'data-account="default"' in page.text
+        outputs.append(page.text)
+    no_secret_in(caplog.text + "".join(outputs), idp)
+
+
+def test_the_start_page_refuses_a_plain_http_authorization_page(
+    service: Service, idp: FakeIdP
+) -> None:
+    """The operator would sign in to the provider there: https only, unless the host is
+    loopback or listed under [private-targets] for the plugin (here it is neither)."""
+    token = service.workspace("plain")
+    with service.client(token) as client:
+        install(service, client, "plain", "acme.plain", idp)
+        store = secrets_of(service, "plain")
+        store.set("acme.plain", "idp.client_id", idp.client_id.encode())
+        page = client.get("/oauth2/plain/acme.plain/idp/start", params={"account": "alice"})
+        assert page.status_code == 403, page.text
+        assert "plain http" in page.text
+        assert "https authorize_url" in page.text
+        assert "login.example.com" in page.text
+        assert 'data-testid="oauth2-continue"' not in page.text
+        audit = repr(client.get(f"{V1}/plain/audit").json())
+        assert "plain http" in audit

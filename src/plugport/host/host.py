@@ -51,7 +51,12 @@ from plugport.host.resolver import Requirement, resolve
 from plugport.host.secrets import EncryptedSecretStore, SecretInfo, SecretStore
 from plugport.host.secrets._rules import check_declared, check_names
 from plugport.host.secrets.backends import open_store
-from plugport.host.secrets.oauth2 import OAuth2Broker, OAuth2TokenSource, providers_of
+from plugport.host.secrets.oauth2 import (
+    OAuth2Broker,
+    OAuth2TokenSource,
+    ProviderReach,
+    providers_of,
+)
 from plugport.host.settings import missing_required, setting_command, without_required
 from plugport.host.sources import parse_source
 from plugport.host.state import HostAudit, HostState, Installation, Journal
@@ -209,7 +214,16 @@ class PluginHost:
             # A read of a home that does not exist creates no file.
             outbox=SqliteOutbox(":memory:") if ephemeral and not outbox_file.exists() else None,
         )
-        self.oauth2 = OAuth2Broker(self.secrets, self.oauth2_provider, audit=self.supervisor.audit)
+        self.oauth2 = OAuth2Broker(
+            self.secrets,
+            self.oauth2_provider,
+            audit=self.supervisor.audit,
+            reach=ProviderReach(
+                lambda: self.supervisor.services.net,
+                self.private_targets,
+                self.private_targets_from,
+            ),
+        )
         """Obtains and refreshes the tokens of the plugins' oauth2 credentials; their fetches
         get fresh tokens through it (the host service gives each workspace its own, with the
         pending authorizations of its code flow)."""
@@ -663,6 +677,19 @@ class PluginHost:
         return sorted(
             {*manifest.credentials, *clients, *(w.secret for w in manifest.webhooks.values())}
         )
+
+    def oauth2_credentials(self, plugin: str) -> dict[str, OAuth2Provider]:
+        """``plugin``'s oauth2 credentials (sorted by name) and their providers, from its
+        installed manifest."""
+        installation = self.state.get(plugin)
+        if installation is None:
+            raise NotFoundError("installed plugin", plugin)
+        manifest = load_manifest(self.paths.code_dir(installation))
+        return {
+            name: credential.oauth2
+            for name, credential in sorted(manifest.credentials.items())
+            if credential.oauth2 is not None
+        }
 
     def oauth2_provider(self, plugin: str, credential: str) -> OAuth2Provider:
         """The provider of ``plugin``'s oauth2 credential ``credential``, from its installed

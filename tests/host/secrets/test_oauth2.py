@@ -7,19 +7,29 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from plugport.errors import AuthenticationError, InvalidInputError, NetworkFetchError, NotFoundError
+from plugport.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    NetworkFetchError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from plugport.host.secrets._oauth2_rules import STATE_TTL_S, code_challenge
 from plugport.host.secrets.oauth2 import (
     MemoryStates,
     OAuth2Broker,
     OAuth2TokenSource,
+    ProviderReach,
     SqliteStates,
     providers_of,
 )
@@ -65,18 +75,25 @@ def idp() -> Iterator[FakeIdP]:
 
 
 def broker_for(
-    idp: FakeIdP, grant: str = "authorization_code", **options: object
+    idp: FakeIdP,
+    grant: str = "authorization_code",
+    found: Manifest | None = None,
+    **options: object,
 ) -> tuple[OAuth2Broker, MemorySecrets, MemoryAuditLog]:
+    """A broker for ``acme.idp`` (its manifest: ``found``, else :func:`manifest`) that may reach
+    the fake provider on 127.0.0.1 because the operator listed it (unless ``reach`` says
+    otherwise)."""
     store, audit = MemorySecrets(), MemoryAuditLog()
     store.set(PLUGIN, "idp.client_id", idp.client_id.encode())
     store.set(PLUGIN, "idp.client_secret", idp.client_secret.encode())
-    found = manifest(idp, grant)
+    found = found if found is not None else manifest(idp, grant)
 
     def providers(plugin: str, credential: str):  # type: ignore[no-untyped-def]
         if plugin != PLUGIN:
             raise NotFoundError("installed plugin", plugin)
         return providers_of(found, credential)
 
+    options.setdefault("reach", ProviderReach(private_targets={PLUGIN: (idp.endpoint,)}))
     broker = OAuth2Broker(store, providers, audit=audit, workspace="ws", **options)  # type: ignore[arg-type]
     return broker, store, audit
 
@@ -221,6 +238,157 @@ def test_provider_throttling_and_bad_clients_are_our_errors(idp: FakeIdP) -> Non
     with pytest.raises(NotFoundError, match=r"plugport secret set acme\.idp idp\.client_id"):
         asyncio.run(broker.connect_client(PLUGIN, "idp", "other", "op"))
     assert [a["account"] for a in broker.accounts(PLUGIN, "idp")] == ["default"]
+
+
+# --- reaching the provider: the plugin's manifest names it, so the SSRF checks apply ------------
+
+POLICY = "[private-targets] in /srv/home/policy.toml"
+
+
+def renamed(idp: FakeIdP, grant: str = "client_credentials") -> Manifest:
+    """The manifest with its token and revocation URLs on ``idp.example`` (127.0.0.1 here)."""
+    text = manifest_for(idp, grant).replace(
+        f"http://{idp.endpoint}/", f"http://{NAME}:{port_of(idp)}/"
+    )
+    head = f'name = "{PLUGIN}"\nversion = "1.0.0"\nentry = "main:Main"\n'
+    return parse_manifest(head + text)
+
+
+def port_of(idp: FakeIdP) -> int:
+    return int(idp.endpoint.split(":")[1])
+
+
+def test_a_token_url_on_a_private_address_is_refused_unless_the_operator_lists_it(
+    idp: FakeIdP, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    port = port_of(idp)
+    # An address literal (127.0.0.1 is the fake's token URL), not listed: refused, nothing sent.
+    broker, _, audit = broker_for(
+        idp, "client_credentials", reach=ProviderReach(private_targets_from=POLICY)
+    )
+    with pytest.raises(PermissionDeniedError) as caught:
+        asyncio.run(broker.connect_client(PLUGIN, "idp", "default", "op"))
+    message = str(caught.value)
+    assert f"{idp.token_url} is refused" in message
+    assert f'"{PLUGIN}" = ["127.0.0.1:{port}"]' in message  # the policy line that allows it
+    assert POLICY in message
+    assert caught.value.capability == "oauth2"
+    assert idp.grants == []  # nothing arrived at the provider
+    assert broker.accounts(PLUGIN, "idp") == []
+    refused = [e.reason for e in audit.query(plugin=PLUGIN, kind="refuse")]
+    assert any(f"{idp.token_url} is refused" in r for r in refused)
+
+    # A name that resolves to 127.0.0.1: refused after DNS, the hint names the name.
+    net = NetOptions(resolver=StaticResolver({NAME: ["127.0.0.1"]}))
+    broker, _, audit = broker_for(
+        idp,
+        found=renamed(idp),
+        reach=ProviderReach(lambda: net, private_targets_from=POLICY),
+    )
+    with pytest.raises(PermissionDeniedError, match=r"resolves to 127\.0\.0\.1, which is loopback"):
+        asyncio.run(broker.connect_client(PLUGIN, "idp", "default", "op"))
+    assert idp.grants == []
+
+    # Listed by the operator: it works, and the audit says which policy allowed it.
+    broker, _, audit = broker_for(
+        idp,
+        found=renamed(idp),
+        reach=ProviderReach(lambda: net, {PLUGIN: (f"{NAME}:{port}",)}, POLICY),
+    )
+    shown = asyncio.run(broker.connect_client(PLUGIN, "idp", "default", "op"))
+    assert shown["account"] == "default"
+    assert idp.grants == ["client_credentials"]
+    reached = [e.reason for e in audit.query(plugin=PLUGIN, kind="private-target")]
+    assert reached
+    assert f"reached private target {NAME}:{port}" in reached[0]
+    assert POLICY in reached[0]
+    # Another plugin's listing is no grant for this one.
+    broker, _, _ = broker_for(
+        idp,
+        "client_credentials",
+        reach=ProviderReach(private_targets={"acme.other": (idp.endpoint,)}),
+    )
+    with pytest.raises(PermissionDeniedError):
+        asyncio.run(broker.connect_client(PLUGIN, "idp", "default", "op"))
+    assert idp.grants == ["client_credentials"]
+    no_secret_in(caplog.text + message + repr(refused) + repr(reached), idp)
+
+
+class _Redirector(BaseHTTPRequestHandler):
+    """Answers every POST with a 307 to ``target`` (a token endpoint elsewhere)."""
+
+    target = ""
+    hits: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.hits.append(self.path)
+        self.send_response(307)
+        self.send_header("Location", self.target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_token_request_follows_no_redirect(idp: FakeIdP) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
+    _Redirector.target = idp.token_url
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        here = f"127.0.0.1:{server.server_address[1]}"
+        text = manifest_for(idp, "client_credentials").replace(
+            f'token_url = "{idp.token_url}"', f'token_url = "http://{here}/token"'
+        )
+        found = parse_manifest(
+            f'name = "{PLUGIN}"\nversion = "1.0.0"\nentry = "main:Main"\n' + text
+        )
+        # Both endpoints listed: the redirect is still not followed (it would carry the client
+        # secret to wherever the Location points).
+        reach = ProviderReach(private_targets={PLUGIN: (here, idp.endpoint)})
+        broker, _, _ = broker_for(idp, found=found, reach=reach)
+        with pytest.raises(NetworkFetchError, match="max_redirects = 0"):
+            asyncio.run(broker.connect_client(PLUGIN, "idp", "default", "op"))
+        assert _Redirector.hits == ["/token"]
+        assert idp.grants == []
+        assert broker.accounts(PLUGIN, "idp") == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_revocation_refused_at_the_provider_still_forgets_the_tokens(idp: FakeIdP) -> None:
+    broker, store, audit = broker_for(idp)
+    code_flow(broker)
+    broker.reach = ProviderReach()  # the operator took 127.0.0.1 off the plugin's list
+    answer = asyncio.run(broker.revoke(PLUGIN, "idp", "alice", "op"))
+    assert answer == {"account": "alice", "revoked_at_provider": False}
+    with pytest.raises(NotFoundError):
+        store.get(PLUGIN, "oauth2:idp:alice")
+    refused = [e.reason for e in audit.query(plugin=PLUGIN, kind="refuse")]
+    assert any("revocation at the provider failed" in r for r in refused)
+
+
+def test_an_authorization_page_over_plain_http_is_refused(idp: FakeIdP) -> None:
+    text = manifest_for(idp).replace(
+        f'authorize_url = "{idp.authorize_url}"',
+        'authorize_url = "http://login.example.com/authorize"',
+    )
+    found = parse_manifest(f'name = "{PLUGIN}"\nversion = "1.0.0"\nentry = "main:Main"\n' + text)
+    states = MemoryStates()
+    broker, _, audit = broker_for(idp, found=found, states=states)
+    with pytest.raises(PermissionDeniedError, match="plain http") as caught:
+        broker.begin(PLUGIN, "idp", "alice", "op", REDIRECT)
+    assert "https authorize_url" in str(caught.value)
+    assert states._pending == {}  # no pending authorization was kept
+    assert any("plain http" in e.reason for e in audit.query(plugin=PLUGIN, kind="refuse"))
+    # The operator lists the on-premises provider: allowed.
+    reach = ProviderReach(private_targets={PLUGIN: ("login.example.com:80", idp.endpoint)})
+    broker, _, _ = broker_for(idp, found=found, states=states, reach=reach)
+    url, _, _ = broker.begin(PLUGIN, "idp", "alice", "op", REDIRECT)
+    assert url.startswith("http://login.example.com/authorize?")
 
 
 # --- a real worker -------------------------------------------------------------------------------

@@ -10,11 +10,13 @@ from plugport.host.secrets._oauth2_rules import (
     AccountIndex,
     Pending,
     TokenRecord,
+    authorize_url_problem,
     check_account,
     check_state,
     code_challenge,
     needs_refresh,
     new_verifier,
+    provider_policy,
     token_from_response,
     token_secret,
 )
@@ -103,3 +105,46 @@ def test_account_labels_are_checked(bad: str) -> None:
     with pytest.raises(InvalidInputError, match="is not a label"):
         check_account(bad)
     assert check_account("alice@example.com") == "alice@example.com"
+
+
+# --- reaching the provider -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "listed", "allowed"),
+    [
+        ("https://login.example.com/authorize", (), True),
+        ("http://127.0.0.1:8080/authorize", (), True),  # loopback: nothing crosses a network
+        ("http://[::1]:8080/authorize", (), True),
+        ("http://localhost:8080/authorize", (), True),
+        ("http://login.example.com/authorize", (), False),
+        ("http://10.0.0.5:8443/authorize", (), False),
+        ("http://10.0.0.5:8443/authorize", ("10.0.0.5:8443",), True),  # the operator listed it
+        ("http://10.0.0.5:8443/authorize", ("10.0.0.5:443",), False),  # another port
+        ("http://login.example.com/authorize", ("login.example.com:80",), True),
+        ("ftp://login.example.com/authorize", (), False),
+    ],
+)
+def test_an_authorization_page_is_https_unless_loopback_or_listed(
+    url: str, listed: tuple[str, ...], allowed: bool
+) -> None:
+    problem = authorize_url_problem(url, listed)
+    assert (problem is None) is allowed
+    if problem is not None and url.startswith("http:"):
+        assert "[private-targets]" in problem
+        assert url in problem
+
+
+def test_a_provider_request_may_go_only_to_its_own_url_and_follows_no_redirect() -> None:
+    policy = provider_policy(
+        "https://auth.example.com/oauth/token",
+        local_endpoints=("10.0.0.5:8443",),
+        local_policy="[private-targets] in /h/policy.toml",
+    )
+    assert policy.allowed == ("auth.example.com:443",)
+    assert policy.methods == frozenset({"POST"})
+    assert policy.max_redirects == 0
+    assert policy.local_endpoints == ("10.0.0.5:8443",)
+    assert not policy.allow_custom_x_headers
+    assert provider_policy("http://Auth.Example.com.:8080/t").allowed == ("auth.example.com:8080",)
+    assert provider_policy("not a url").allowed == ()

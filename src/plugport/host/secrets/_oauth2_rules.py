@@ -1,6 +1,9 @@
 """The decisions of the host's OAuth2 broker, without I/O: what a stored token looks like, when
 it must be refreshed, whether a callback's ``state`` may be used, which account is the default,
-and the PKCE challenge. The broker (:mod:`plugport.host.secrets.oauth2`) runs them at every
+the PKCE challenge, and where the host may talk to a provider (the token and revocation
+endpoints only through the same SSRF checks as a plugin's ``net.fetch``; the operator's browser
+only to an https authorization page, or a plain http one on loopback or on a private target the
+operator listed). The broker (:mod:`plugport.host.secrets.oauth2`) runs them at every
 step; no token value ever reaches a message made here.
 """
 
@@ -15,25 +18,33 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import httpx
+
 from plugport.errors import InvalidInputError
+from plugport.runtime.capabilities._addresses import parse_address
+from plugport.runtime.capabilities._fetch_rules import FetchPolicy, parse_endpoint
 
 __all__ = [
     "ACCOUNT_PATTERN",
     "DEFAULT_ACCOUNT",
+    "PROVIDER_HEADERS",
     "REFRESH_MARGIN_S",
     "STATE_TTL_S",
     "AccountIndex",
     "Pending",
     "StateProblem",
     "TokenRecord",
+    "authorize_url_problem",
     "check_account",
     "check_state",
     "client_secret_names",
     "code_challenge",
     "index_secret",
+    "is_token_secret",
     "needs_refresh",
     "new_state",
     "new_verifier",
+    "provider_policy",
     "token_from_response",
     "token_secret",
 ]
@@ -65,6 +76,12 @@ def token_secret(credential: str, account: str) -> str:
 def index_secret(credential: str) -> str:
     """The secret that lists a credential's accounts and names the default one."""
     return f"oauth2:{credential}"
+
+
+def is_token_secret(name: str) -> bool:
+    """Whether ``name`` is one the broker keeps (tokens, the account index), not one the
+    operator sets: shown as connected accounts, never as a secret to overwrite."""
+    return name.startswith("oauth2:")
 
 
 def client_secret_names(credential: str) -> tuple[str, str]:
@@ -266,3 +283,92 @@ def check_state(
     if now - pending.created_at > ttl_s or now < pending.created_at:
         return StateProblem("expired", pending)
     return None
+
+
+# --- reaching the provider -----------------------------------------------------------------------
+
+PROVIDER_HEADERS = frozenset({"accept", "authorization", "content-type"})
+"""What a token or revocation request sends: the client's authentication and the form."""
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _host_port(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of an http(s) URL, the host lower case as the fetch rules
+    compare it; None for anything else."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return None
+    if parsed.scheme not in _DEFAULT_PORTS or not parsed.raw_host:
+        return None
+    host = parsed.raw_host.decode("ascii").lower().rstrip(".")
+    return parsed.scheme, host, parsed.port or _DEFAULT_PORTS[parsed.scheme]
+
+
+def provider_policy(
+    url: str,
+    *,
+    local_endpoints: Iterable[str] = (),
+    local_policy: str = "",
+    timeout_ms: int = 10_000,
+    max_response_bytes: int = 1024**2,
+) -> FetchPolicy:
+    """The fetch policy of one token or revocation request to ``url`` (from the plugin's
+    manifest, so not trusted): a POST to that URL's own host and port, to public addresses
+    only unless the operator listed the endpoint for the plugin (``local_endpoints``, from
+    ``[private-targets]``; ``local_policy`` names where, for the refusal's hint), following no
+    redirect (a redirect would carry the client's authentication elsewhere)."""
+    found = _host_port(url)
+    allowed = () if found is None else (f"{found[1]}:{found[2]}",)
+    return FetchPolicy(
+        allowed=allowed,
+        methods=frozenset({"POST"}),
+        max_response_bytes=max_response_bytes,
+        timeout_ms=timeout_ms,
+        max_redirects=0,
+        allowed_request_headers=PROVIDER_HEADERS,
+        allow_custom_x_headers=False,
+        local_endpoints=tuple(local_endpoints),
+        local_policy=local_policy,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return parse_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def authorize_url_problem(url: str, local_endpoints: Iterable[str] = ()) -> str | None:
+    """Why the operator's browser may not be sent to the authorization page ``url`` (None: it
+    may). The operator signs in there, so it is https; plain http only where nothing crosses a
+    network (a loopback host: ``localhost``, ``127.0.0.0/8``, ``::1``) or where the operator
+    said so (the ``host:port`` is one of the plugin's ``local_endpoints`` from
+    ``[private-targets]``: an on-premises provider)."""
+    found = _host_port(url)
+    if found is None:
+        return f"the authorization URL {url} is not an http(s) URL"
+    scheme, host, port = found
+    if scheme == "https" or _is_loopback(host):
+        return None
+    listed = set()
+    for endpoint in local_endpoints:
+        try:
+            listed.add(parse_endpoint(endpoint))
+        except ValueError:
+            continue
+    try:
+        here = parse_endpoint(f"[{host.strip('[]')}]:{port}" if ":" in host else f"{host}:{port}")
+    except ValueError:
+        here = None
+    if here is not None and here in listed:
+        return None
+    return (
+        f"the authorization URL {url} is plain http: the operator would sign in to the "
+        "provider unencrypted. The plugin's manifest must use an https authorize_url; only an "
+        f"endpoint the operator lists under [private-targets] ({host}:{port}) or a loopback "
+        "host may be plain http"
+    )

@@ -7,19 +7,29 @@ an index ``oauth2:<credential>`` naming the accounts and the default one (what `
 uses). The OAuth2 client's id and secret are operator-set secrets ``<credential>.client_id``
 and ``<credential>.client_secret``. :class:`OAuth2TokenSource` wraps the store so the runtime
 asks it for a credential and gets a fresh access token; the plugin never sees one. The protocol
-messages are authlib's (:mod:`authlib.oauth2.rfc6749`); the HTTP is httpx, and every provider
-failure becomes a :mod:`plugport.errors` type here, never carrying a token or a client secret.
+messages are authlib's (:mod:`authlib.oauth2.rfc6749`); every provider failure becomes a
+:mod:`plugport.errors` type here, never carrying a token or a client secret.
+
+The rule this module protects: the provider endpoints come from the plugin's manifest, so the
+host's own requests to them are a plugin's requests. Each token and revocation request goes
+through the runtime's SSRF-safe fetch (:class:`NetworkBroker`: the URL's host name only, every
+address DNS gives checked and the connection pinned to one, no redirect followed), reaching a
+private address only where the operator listed it for that plugin under ``[private-targets]``.
+A refusal is audited and names the policy line that would allow it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import re
+import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -34,12 +44,14 @@ from plugport.errors import (
     InvalidInputError,
     NetworkFetchError,
     NotFoundError,
+    PermissionDeniedError,
 )
 from plugport.host.secrets._oauth2_rules import (
     AccountIndex,
     Pending,
     StateProblem,
     TokenRecord,
+    authorize_url_problem,
     check_account,
     check_state,
     client_secret_names,
@@ -47,12 +59,16 @@ from plugport.host.secrets._oauth2_rules import (
     needs_refresh,
     new_state,
     new_verifier,
+    provider_policy,
     token_from_response,
     token_secret,
 )
 from plugport.manifest import Manifest, OAuth2Provider
 from plugport.runtime.audit import AuditEvent, AuditLog
+from plugport.runtime.capabilities._fetch_rules import FetchResult
+from plugport.runtime.capabilities._record import NetOptions
 from plugport.runtime.capabilities._secret_source import SecretStore
+from plugport.runtime.capabilities.network import NetworkBroker
 
 __all__ = [
     "AuthorizationStates",
@@ -60,6 +76,7 @@ __all__ = [
     "OAuth2Broker",
     "OAuth2TokenSource",
     "ProviderLookup",
+    "ProviderReach",
     "SecretStore",
     "SqliteStates",
     "providers_of",
@@ -86,6 +103,22 @@ def providers_of(manifest: Manifest, credential: str) -> OAuth2Provider:
             f"its manifest declares {', '.join(oauth2) or 'no oauth2 credential'}",
         )
     return declared.oauth2
+
+
+@dataclass(frozen=True)
+class ProviderReach:
+    """How the broker reaches providers: as the plugin's own fetches do. ``net`` gives the
+    host's resolver and transport when a request is made (tests swap them on the supervisor);
+    ``private_targets`` are the operator's ``[private-targets]`` (plugin -> ``host:port``
+    endpoints it may reach although they are private), ``private_targets_from`` where they are
+    written (quoted by a refusal, and by the audit of a request that reaches one)."""
+
+    net: Callable[[], NetOptions] = NetOptions
+    private_targets: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    private_targets_from: str = ""
+
+    def local_endpoints(self, plugin: str) -> tuple[str, ...]:
+        return tuple(self.private_targets.get(plugin, ()))
 
 
 # --- pending authorizations ----------------------------------------------------------------------
@@ -189,7 +222,7 @@ class SqliteStates:
 
 class OAuth2Broker:
     """Obtains, refreshes and revokes one host's OAuth2 tokens. ``providers`` finds a plugin's
-    provider; ``transport`` replaces the connection to providers (tests)."""
+    provider; ``reach`` is how providers are reached (:class:`ProviderReach`)."""
 
     def __init__(
         self,
@@ -200,7 +233,7 @@ class OAuth2Broker:
         audit: AuditLog | None = None,
         workspace: str = "",
         clock: Callable[[], float] = time.time,
-        transport: httpx.AsyncBaseTransport | None = None,
+        reach: ProviderReach | None = None,
         timeout_s: float = 10.0,
         max_retry_after_s: float = 2.0,
     ) -> None:
@@ -210,7 +243,8 @@ class OAuth2Broker:
         self.audit = audit
         self.workspace = workspace
         self.clock = clock
-        self._transport = transport
+        self.reach = reach if reach is not None else ProviderReach()
+        self._ssl_context: ssl.SSLContext | None = None
         self._timeout_s = timeout_s
         self._max_retry_after_s = max_retry_after_s
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
@@ -229,6 +263,10 @@ class OAuth2Broker:
                 f"credential {credential!r} of {plugin} uses the client_credentials grant: "
                 f"connect it with `plugport oauth2 connect {plugin} {credential}`, no browser"
             )
+        problem = authorize_url_problem(provider.authorize_url, self.reach.local_endpoints(plugin))
+        if problem is not None:
+            self._audit(plugin, "refuse", f"OAuth2 connect of {credential!r} refused: {problem}")
+            raise PermissionDeniedError(plugin, "oauth2", problem, self._policy_fix(plugin))
         client_id, _ = self._client(plugin, credential)
         pending = Pending(
             new_state(),
@@ -425,7 +463,7 @@ class OAuth2Broker:
                         provider.revoke_url,
                         {"token": value, "token_type_hint": hint},
                     )
-                except (NetworkFetchError, AuthenticationError) as exc:
+                except (NetworkFetchError, AuthenticationError, PermissionDeniedError) as exc:
                     revoked_at_provider = False
                     self._audit(plugin, "refuse", f"revocation at the provider failed: {exc}")
         index = self._index(plugin, credential).without(account)
@@ -496,26 +534,77 @@ class OAuth2Broker:
             # RFC 6749 2.3.1: each part form-encoded, then basic authentication.
             pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
             headers["authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        async with httpx.AsyncClient(
-            transport=self._transport, timeout=self._timeout_s, trust_env=False
-        ) as client:
-            for attempt in range(2):
-                try:
-                    response = await client.post(url, content=content, headers=headers)
-                except httpx.HTTPError as exc:
-                    raise NetworkFetchError(
-                        plugin, url, f"the OAuth2 provider did not answer ({type(exc).__name__})"
-                    ) from None
-                if response.status_code != 429:
-                    break
-                wait = _retry_after(response)
-                if attempt or wait is None or wait > self._max_retry_after_s:
-                    after = f"; it asks to retry after {wait:g} s" if wait is not None else ""
-                    raise NetworkFetchError(
-                        plugin, url, f"the OAuth2 provider is rate limiting (HTTP 429){after}"
-                    )
-                await asyncio.sleep(wait)
+        network = self._network(plugin, url)
+        for attempt in range(2):
+            response = await self._send(network, url, content, headers)
+            if response.status != 429:
+                break
+            wait = _retry_after(response)
+            if attempt or wait is None or wait > self._max_retry_after_s:
+                after = f"; it asks to retry after {wait:g} s" if wait is not None else ""
+                raise NetworkFetchError(
+                    plugin, url, f"the OAuth2 provider is rate limiting (HTTP 429){after}"
+                )
+            await asyncio.sleep(wait)
         return _answer(plugin, url, response)
+
+    def _network(self, plugin: str, url: str) -> NetworkBroker:
+        """The SSRF-safe fetch for one provider request of ``plugin`` (see the module)."""
+        options = self.reach.net()
+        policy = provider_policy(
+            url,
+            local_endpoints=self.reach.local_endpoints(plugin),
+            local_policy=self.reach.private_targets_from,
+            timeout_ms=round(self._timeout_s * 1000),
+            max_response_bytes=min(options.max_response_bytes, 1024**2),
+        )
+        if url.startswith("https:") and self._ssl_context is None:
+            self._ssl_context = httpx.create_ssl_context()  # costly: made once per broker
+        return NetworkBroker(
+            plugin,
+            policy,
+            options.resolver,
+            options.transport,
+            ssl_context=self._ssl_context,
+        )
+
+    async def _send(
+        self, network: NetworkBroker, url: str, content: str, headers: dict[str, str]
+    ) -> FetchResult:
+        """One POST; a refusal or failure as our error naming the provider URL, never what
+        was sent (the form holds codes and tokens, the headers the client secret)."""
+        plugin = network.plugin
+        try:
+            result = await network.fetch(
+                url, method="POST", headers=headers, body=content.encode("utf-8")
+            )
+        except PermissionDeniedError as exc:
+            reason = f"the OAuth2 provider endpoint {url} is refused: {exc.reason}"
+            self._audit(plugin, "refuse", reason)
+            raise PermissionDeniedError(
+                plugin, "oauth2", reason, exc.fix or self._policy_fix(plugin)
+            ) from None
+        except NetworkFetchError as exc:
+            raise NetworkFetchError(
+                plugin, url, f"the OAuth2 provider did not answer: {exc.reason}"
+            ) from None
+        where = self.reach.private_targets_from or "the operator's private targets"
+        for endpoint in result.private_targets:
+            self._audit(
+                plugin,
+                "private-target",
+                f"reached private target {endpoint} (OAuth2 provider {url}, HTTP "
+                f"{result.status}), allowed by {where}",
+            )
+        return result
+
+    def _policy_fix(self, plugin: str) -> str:
+        if not self.reach.private_targets_from:
+            return ""
+        return (
+            f"a provider on a private address is allowed only by the operator, for {plugin}, "
+            f"under {self.reach.private_targets_from}"
+        )
 
     def _index(self, plugin: str, credential: str) -> AccountIndex:
         try:
@@ -537,7 +626,7 @@ class OAuth2Broker:
             logger.info("%s: %s", plugin, reason)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: FetchResult) -> float | None:
     value = response.headers.get("retry-after", "")
     try:
         return max(float(value), 0.0)
@@ -545,26 +634,26 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _answer(plugin: str, url: str, response: httpx.Response) -> dict[str, Any]:
+def _answer(plugin: str, url: str, response: FetchResult) -> dict[str, Any]:
     """The provider's JSON; its RFC 6749 error code (never its free text, which could echo
     what was sent) in our error."""
     try:
-        data = response.json()
+        data = json.loads(response.body)
     except ValueError:
         data = None
-    if response.status_code == 200 and isinstance(data, dict):
+    if response.status == 200 and isinstance(data, dict):
         return data
     code = data.get("error") if isinstance(data, dict) else None
     named = code if isinstance(code, str) and _ERROR_CODE.match(code) else None
     if named in ("invalid_grant", "invalid_client", "unauthorized_client") or (
-        response.status_code == 401
+        response.status == 401
     ):
         raise AuthenticationError(
-            f"the OAuth2 provider refused: {named or 'HTTP 401'} (HTTP {response.status_code})"
+            f"the OAuth2 provider refused: {named or 'HTTP 401'} (HTTP {response.status})"
         )
     what = named or "no RFC 6749 error"
     raise NetworkFetchError(
-        plugin, url, f"the OAuth2 provider answered HTTP {response.status_code} ({what})"
+        plugin, url, f"the OAuth2 provider answered HTTP {response.status} ({what})"
     )
 
 

@@ -19,6 +19,7 @@ from plugport.errors import (
     ConflictError,
     NetworkFetchError,
     NotFoundError,
+    PermissionDeniedError,
     PlugportError,
 )
 from plugport.host.secrets._oauth2_rules import DEFAULT_ACCOUNT, check_account
@@ -224,6 +225,8 @@ def oauth2_api_router(service: HostService) -> APIRouter:
 def _status(exc: Exception) -> int:
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, PermissionDeniedError):
+        return 403
     if isinstance(exc, NetworkFetchError | AuthenticationError):
         return 502
     return 400

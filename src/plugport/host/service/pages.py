@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 
 from plugport import _web
 from plugport.errors import AuthenticationError, PlugportError
+from plugport.host.secrets._oauth2_rules import DEFAULT_ACCOUNT, check_account
 from plugport.host.service.operations import describe, read_capped
 from plugport.host.service.plugin_settings import form_fields
 from plugport.host.service.service import HostService
@@ -410,6 +411,7 @@ def _settings_routes(router: APIRouter, pages: _Pages) -> None:
             "settings": settings,
             "fields": form_fields(settings["schema"], settings),
             "secrets": (await service.plugin_secrets(ws, name))["secrets"],
+            "oauth2": await service.plugin_oauth2(ws, name),
             "error": error,
         }
         return pages.render(request, "settings.html", context, status_code=status)
@@ -435,6 +437,59 @@ def _settings_routes(router: APIRouter, pages: _Pages) -> None:
             status, body = describe(exc)
             return await show(request, ws, name, body["message"], status)
         return pages.redirect(request, f"/workspaces/{ws}", f"Saved the settings of {name}.")
+
+    @router.post("/workspaces/{ws}/installations/{name}/oauth2/{credential}/revoke")
+    async def revoke_account(
+        request: Request,
+        ws: str,
+        name: str,
+        credential: str,
+        *,
+        csrf: FormText = None,
+        account: FormText = None,
+    ) -> Response:
+        """Revoke one connected account's tokens at the provider (when it has a revocation
+        endpoint) and forget them, as ``DELETE .../oauth2/{credential}/{account}`` does."""
+        who = pages.member(request, ws)
+        pages.check_csrf(request, csrf)
+        workspace = service.workspace(ws)
+        await workspace.started()
+        label = check_account(account or "")
+        done = await workspace.oauth2.revoke(name, credential, label, who.actor)
+        where = {
+            True: "revoked at the provider",
+            False: "the provider did not confirm the revocation",
+            None: "the provider has no revocation endpoint",
+        }[done["revoked_at_provider"]]
+        return pages.redirect(
+            request,
+            f"/workspaces/{ws}/installations/{quote(name, safe='')}/settings",
+            f"Disconnected account {label!r} of credential {credential!r} ({where}).",
+            "success" if done["revoked_at_provider"] is not False else "warning",
+        )
+
+    @router.post("/workspaces/{ws}/installations/{name}/oauth2/{credential}/connect")
+    async def connect_client(
+        request: Request,
+        ws: str,
+        name: str,
+        credential: str,
+        *,
+        csrf: FormText = None,
+        account: FormText = None,
+    ) -> Response:
+        """Connect a client-credentials credential now (no browser trip to the provider)."""
+        who = pages.member(request, ws)
+        pages.check_csrf(request, csrf)
+        workspace = service.workspace(ws)
+        await workspace.started()
+        label = check_account(account or DEFAULT_ACCOUNT)
+        await workspace.oauth2.connect_client(name, credential, label, who.actor)
+        return pages.redirect(
+            request,
+            f"/workspaces/{ws}/installations/{quote(name, safe='')}/settings",
+            f"Connected account {label!r} to credential {credential!r}.",
+        )
 
     @router.post("/workspaces/{ws}/installations/{name}/secrets")
     async def save_secrets(request: Request, ws: str, name: str, csrf: FormText = None) -> Response:

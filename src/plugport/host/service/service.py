@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from plugport._dirs import remove_tree
 from plugport._permissions import describe_permissions, permissions_beyond
@@ -27,6 +28,7 @@ from plugport.errors import (
 )
 from plugport.host.context import OperationContext
 from plugport.host.host import InstallReport
+from plugport.host.secrets._oauth2_rules import is_token_secret
 from plugport.host.secrets.oauth2 import SqliteStates
 from plugport.host.service.inbound import WebhookReceiver
 from plugport.host.service.operations import Operation, describe
@@ -452,12 +454,14 @@ class HostService:
 
     async def plugin_secrets(self, ws: str, name: str) -> dict[str, Any]:
         """One row per credential ``name``'s manifest declares (and any other secret set for
-        it): whether it is set, its fingerprint, when and by whom, last used. Never a value."""
+        it, except the OAuth2 broker's tokens): whether it is set, its fingerprint, when and
+        by whom, last used. Never a value."""
         host = await self.workspace(ws).started()
         declared = host.declared_credentials(name)
         if declared is None:
             raise NotFoundError("installed plugin", name)
-        infos = {info.name: info for info in host.list_secrets(name)}
+        # The broker's tokens are listed as connected accounts (plugin_oauth2), not here.
+        infos = {i.name: i for i in host.list_secrets(name) if not is_token_secret(i.name)}
         rows = []
         for secret in sorted(set(declared) | set(infos)):
             info = infos.get(secret)
@@ -466,6 +470,22 @@ class HostService:
                 | (_secret_public(info) if info else {})
             )
         return {"name": name, "secrets": rows}
+
+    async def plugin_oauth2(self, ws: str, name: str) -> list[dict[str, Any]]:
+        """Each oauth2 credential ``name``'s manifest declares: its grant, scopes, provider
+        host, and connected accounts (scopes, expiry, which is the default). Never a token."""
+        workspace = self.workspace(ws)
+        host = await workspace.started()
+        return [
+            {
+                "credential": credential,
+                "grant": provider.grant,
+                "scopes": list(provider.scopes),
+                "provider": urlsplit(provider.authorize_url or provider.token_url).netloc,
+                "accounts": workspace.oauth2.accounts(name, credential),
+            }
+            for credential, provider in host.oauth2_credentials(name).items()
+        ]
 
     async def set_secret(
         self, ws: str, who: Principal, name: str, secret: str, value: bytes

@@ -93,6 +93,7 @@ class Workspace:
             states=oauth2_states,
             audit=self.host.supervisor.audit,
             workspace=name,
+            reach=self.host.oauth2.reach,
         )
         """Runs OAuth2 for the plugins' oauth2 credentials; their fetches get its tokens."""
         self.host.oauth2 = self.oauth2
