@@ -245,10 +245,10 @@ def test_provider_throttling_and_bad_clients_are_our_errors(idp: FakeIdP) -> Non
 POLICY = "[private-targets] in /srv/home/policy.toml"
 
 
-def renamed(idp: FakeIdP, grant: str = "client_credentials") -> Manifest:
+def renamed(idp: FakeIdP, grant: str = "client_credentials", scheme: str = "http") -> Manifest:
     """The manifest with its token and revocation URLs on ``idp.example`` (127.0.0.1 here)."""
     text = manifest_for(idp, grant).replace(
-        f"http://{idp.endpoint}/", f"http://{NAME}:{port_of(idp)}/"
+        f"http://{idp.endpoint}/", f"{scheme}://{NAME}:{port_of(idp)}/"
     )
     head = f'name = "{PLUGIN}"\nversion = "1.0.0"\nentry = "main:Main"\n'
     return parse_manifest(head + text)
@@ -283,10 +283,17 @@ def test_a_token_url_on_a_private_address_is_refused_unless_the_operator_lists_i
     net = NetOptions(resolver=StaticResolver({NAME: ["127.0.0.1"]}))
     broker, _, audit = broker_for(
         idp,
-        found=renamed(idp),
+        found=renamed(idp, scheme="https"),
         reach=ProviderReach(lambda: net, private_targets_from=POLICY),
     )
     with pytest.raises(PermissionDeniedError, match=r"resolves to 127\.0\.0\.1, which is loopback"):
+        asyncio.run(broker.connect_client(PLUGIN, "idp", "default", "op"))
+    assert idp.grants == []
+    # The same name over plain http is refused before that: tokens would cross unencrypted.
+    broker, _, audit = broker_for(
+        idp, found=renamed(idp), reach=ProviderReach(lambda: net, private_targets_from=POLICY)
+    )
+    with pytest.raises(PermissionDeniedError, match=r"token URL .* is plain http"):
         asyncio.run(broker.connect_client(PLUGIN, "idp", "default", "op"))
     assert idp.grants == []
 

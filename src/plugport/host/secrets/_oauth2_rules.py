@@ -342,7 +342,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def authorize_url_problem(url: str, local_endpoints: Iterable[str] = ()) -> str | None:
+def authorize_url_problem(
+    url: str, local_endpoints: Iterable[str] = (), *, role: str = "authorization"
+) -> str | None:
     """Why the operator's browser may not be sent to the authorization page ``url`` (None: it
     may). The operator signs in there, so it is https; plain http only where nothing crosses a
     network (a loopback host: ``localhost``, ``127.0.0.0/8``, ``::1``) or where the operator
@@ -350,7 +352,7 @@ def authorize_url_problem(url: str, local_endpoints: Iterable[str] = ()) -> str 
     ``[private-targets]``: an on-premises provider)."""
     found = _host_port(url)
     if found is None:
-        return f"the authorization URL {url} is not an http(s) URL"
+        return f"the {role} URL {url} is not an http(s) URL"
     scheme, host, port = found
     if scheme == "https" or _is_loopback(host):
         return None
@@ -366,9 +368,14 @@ def authorize_url_problem(url: str, local_endpoints: Iterable[str] = ()) -> str 
         here = None
     if here is not None and here in listed:
         return None
+    exposed = (
+        "the operator would sign in to the provider unencrypted"
+        if role == "authorization"
+        else "codes, tokens and the client secret would cross the network unencrypted"
+    )
     return (
-        f"the authorization URL {url} is plain http: the operator would sign in to the "
-        "provider unencrypted. The plugin's manifest must use an https authorize_url; only an "
-        f"endpoint the operator lists under [private-targets] ({host}:{port}) or a loopback "
-        "host may be plain http"
+        f"the {role} URL {url} is plain http: {exposed}. The plugin's manifest must use an "
+        f"https {'authorize_url' if role == 'authorization' else 'token_url'}; "
+        f"only an endpoint the operator lists under [private-targets] ({host}:{port}) or a "
+        "loopback host may be plain http"
     )

@@ -534,6 +534,10 @@ class OAuth2Broker:
             # RFC 6749 2.3.1: each part form-encoded, then basic authentication.
             pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
             headers["authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        problem = authorize_url_problem(url, self.reach.local_endpoints(plugin), role="token")
+        if problem is not None:  # the same rule as the authorization page's
+            self._audit(plugin, "refuse", f"OAuth2 request refused: {problem}")
+            raise PermissionDeniedError(plugin, "oauth2", problem, self._policy_fix(plugin))
         network = self._network(plugin, url)
         for attempt in range(2):
             response = await self._send(network, url, content, headers)
