@@ -354,6 +354,8 @@ def test_the_settings_page_lists_connects_and_revokes_accounts(
         page = browser.get(settings)
         assert page.status_code == 200, page.text
         assert 'data-testid="oauth2-credential" data-name="idp"' in page.text
+        assert page.text.count('data-testid="oauth2-credential"') == 1  # in the page, once
+        assert re.search(r"<title>Settings of acme\.idp · [^<]*</title>", page.text)
         assert 'data-testid="oauth2-none"' in page.text
         link = re.search(r'href="([^"]+)" data-testid="oauth2-connect"', page.text)
         assert link is not None
