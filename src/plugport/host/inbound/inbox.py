@@ -19,9 +19,10 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from plugport._sqlite import connect, create_schema, immediate
+from plugport.errors import InvalidInputError, NotFoundError
 from plugport.host.inbound._inbox_rules import (
     BASE_DELAY_S,
     MAX_ATTEMPTS,
@@ -29,7 +30,15 @@ from plugport.host.inbound._inbox_rules import (
     after_failure,
 )
 
-__all__ = ["Accepted", "Delivery", "Inbox", "SqliteInbox", "inbox_path", "purge_inbox"]
+__all__ = [
+    "Accepted",
+    "Delivery",
+    "Inbox",
+    "SqliteInbox",
+    "State",
+    "inbox_path",
+    "purge_inbox",
+]
 
 State = Literal["pending", "running", "done", "dead"]
 
@@ -79,6 +88,21 @@ class Delivery:
     state: State
     next_at: float
     last_error: str
+
+    def public(self) -> dict[str, Any]:
+        """What the operator is shown (API, pages): never the body or the headers, which may
+        carry what the sender sent the plugin, not the operator."""
+        return {
+            "id": self.id,
+            "plugin": self.plugin,
+            "endpoint": self.endpoint,
+            "delivery_id": self.delivery_id,
+            "received_at": self.received_at,
+            "state": self.state,
+            "attempts": self.attempts,
+            "next_at": self.next_at,
+            "last_error": self.last_error,
+        }
 
 
 class Inbox(Protocol):
@@ -216,15 +240,44 @@ class SqliteInbox:
             row = self._db.execute("SELECT * FROM deliveries WHERE id = ?", (delivery,)).fetchone()
         return None if row is None else _delivery(row)
 
-    def list(self, plugin: str | None = None, *, limit: int = 100) -> list[Delivery]:
-        """Newest first; ``plugin`` keeps one plugin's."""
-        where, params = ("WHERE plugin = ?", (plugin,)) if plugin else ("", ())
+    def list(
+        self, plugin: str | None = None, *, state: State | None = None, limit: int = 100
+    ) -> list[Delivery]:
+        """Newest first; ``plugin`` keeps one plugin's, ``state`` those in that state."""
+        where, params = [], []
+        if plugin:
+            where.append("plugin = ?")
+            params.append(plugin)
+        if state:
+            where.append("state = ?")
+            params.append(state)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT * FROM deliveries {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 fixed text
+                f"SELECT * FROM deliveries {clause} ORDER BY id DESC LIMIT ?",  # noqa: S608 fixed text
                 (*params, limit),
             ).fetchall()
         return [_delivery(row) for row in rows]
+
+    def retry(self, delivery: int, now: float) -> Delivery:
+        """A dead delivery made due again with a fresh count of attempts (its last error
+        stays until an attempt succeeds)."""
+        with immediate(self._db, self._lock) as db:
+            row = db.execute("SELECT * FROM deliveries WHERE id = ?", (delivery,)).fetchone()
+            if row is None:
+                raise NotFoundError(
+                    "inbox delivery", str(delivery), "list dead ones with GET .../inbox?state=dead"
+                )
+            if row["state"] != "dead":
+                raise InvalidInputError(
+                    f"inbox delivery {delivery} is {row['state']}, not dead; only a dead "
+                    "delivery is retried"
+                )
+            db.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ? WHERE id = ?",
+                (now, delivery),
+            )
+        return _delivery(row, state="pending", attempts=0, next_at=now)
 
     def purge(self, plugin: str) -> int:
         """Forget every delivery for ``plugin`` (uninstall --purge); how many."""
