@@ -172,7 +172,7 @@ def test_the_api_lists_dead_deliveries_and_retries_them(running: tuple[Service, 
         assert rows[accepted.id]["last_error"] == "ValueError: made dead"
         assert set(rows[accepted.id]) == {
             "id", "plugin", "endpoint", "delivery_id", "received_at", "state", "attempts",
-            "next_at", "last_error",
+            "next_at", "last_error", "finished_at",
         }  # fmt: skip
         assert all(r["state"] == "dead" for r in rows.values())
         retried = api.post(f"{API}/inbox/{accepted.id}/retry")

@@ -28,6 +28,7 @@ from plugport.host.inbound._inbox_rules import (
     MAX_ATTEMPTS,
     MAX_DELAY_S,
     after_failure,
+    prune_cutoffs,
 )
 
 __all__ = [
@@ -55,11 +56,14 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_at REAL NOT NULL,            -- when it is due (pending) or when it was claimed
     state TEXT NOT NULL DEFAULT 'pending',  -- pending, running (claimed), done, dead
     last_error TEXT NOT NULL DEFAULT '',
+    finished_at REAL,                 -- when the handler took it (done), else NULL
     UNIQUE (plugin, endpoint, delivery_id)
 );
 CREATE INDEX IF NOT EXISTS ix_deliveries_due ON deliveries (state, next_at);
 CREATE INDEX IF NOT EXISTS ix_deliveries_plugin ON deliveries (plugin)
 """
+_ADDED_COLUMNS = {"finished_at": "REAL"}
+"""Columns added after the first inboxes were written: added to an older file when opened."""
 
 
 def inbox_path(home: Path) -> Path:
@@ -88,6 +92,7 @@ class Delivery:
     state: State
     next_at: float
     last_error: str
+    finished_at: float | None = None
 
     def public(self) -> dict[str, Any]:
         """What the operator is shown (API, pages): never the body or the headers, which may
@@ -102,6 +107,7 @@ class Delivery:
             "attempts": self.attempts,
             "next_at": self.next_at,
             "last_error": self.last_error,
+            "finished_at": self.finished_at,
         }
 
 
@@ -121,7 +127,7 @@ class Inbox(Protocol):
 
     def claim_due(self, now: float, limit: int) -> list[Delivery]: ...
 
-    def done(self, delivery: int) -> None: ...
+    def done(self, delivery: int, now: float) -> None: ...
 
     def failed(self, delivery: int, error: str, now: float) -> State: ...
 
@@ -148,6 +154,10 @@ class SqliteInbox:
         self._random = random
         with immediate(self._db, self._lock) as db:
             create_schema(db, _SCHEMA)
+            have = {row["name"] for row in db.execute("PRAGMA table_info(deliveries)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {kind}")
             db.execute("UPDATE deliveries SET state = 'pending' WHERE state = 'running'")
 
     def close(self) -> None:
@@ -208,11 +218,25 @@ class SqliteInbox:
             ).fetchone()
         return None if row["due"] is None else float(row["due"])
 
-    def done(self, delivery: int) -> None:
+    def done(self, delivery: int, now: float) -> None:
         with immediate(self._db, self._lock) as db:
             db.execute(
-                "UPDATE deliveries SET state = 'done', last_error = '' WHERE id = ?", (delivery,)
+                "UPDATE deliveries SET state = 'done', last_error = '', finished_at = ? "
+                "WHERE id = ?",
+                (now, delivery),
             )
+
+    def prune(self, now: float, retention_s: float) -> int:
+        """Forget handled deliveries past their retention and replay window
+        (:func:`~plugport.host.inbound._inbox_rules.prunable`); how many. Rows from before
+        ``finished_at`` existed count from their last claim."""
+        finished_before, received_before = prune_cutoffs(now, retention_s)
+        with immediate(self._db, self._lock) as db:
+            return db.execute(
+                "DELETE FROM deliveries WHERE state = 'done' "
+                "AND coalesce(finished_at, next_at) < ? AND received_at < ?",
+                (finished_before, received_before),
+            ).rowcount
 
     def failed(self, delivery: int, error: str, now: float) -> State:
         """Record a failed attempt: ``pending`` again after a backoff, or ``dead`` once the
@@ -316,4 +340,5 @@ def _delivery(
         state=row["state"] if state is None else state,
         next_at=float(row["next_at"] if next_at is None else next_at),
         last_error=row["last_error"],
+        finished_at=None if row["finished_at"] is None else float(row["finished_at"]),
     )
