@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from plugport.errors import PluginCallError, PlugportError
+from plugport.errors import InvalidInputError, PluginCallError, PlugportError
 from plugport.manifest import Manifest
 from plugport.runtime.broker import Grants, check_grant
 from plugport.runtime.capabilities import CAPABILITIES
@@ -135,17 +135,20 @@ class PluginHandle:
         *,
         delivery_id: str | None = None,
         attempt: int = 1,
+        secret: str | bytes | None = None,
     ) -> Any:
         """Hand the plugin's ``@webhook(endpoint)`` handler one delivery, as the host does once
-        it verified and stored it (no signature needed here: test verification with
-        :func:`plugport.testing.sign_webhook` against a host service). ``body``: bytes, text,
-        or anything JSON-able (sent as JSON). The headers reach the handler as the host keeps
-        them: lower-case, without the signature or token."""
+        it verified and stored it. ``body``: bytes, text, or anything JSON-able (sent as
+        JSON). With ``secret``, ``headers`` are first checked by the endpoint's verifier as the
+        host checks them (sign them with :func:`plugport.testing.sign_webhook`); a refusal
+        raises :class:`~plugport.errors.WebhookRefusedError` and the handler is not called.
+        The headers reach the handler as the host keeps them: lower-case, without the
+        signature or token."""
         __tracebackhide__ = True
         import json
         import time
 
-        from plugport.host.inbound.verifiers import canonical_headers, safe_headers
+        from plugport.host.inbound.verifiers import canonical_headers, safe_headers, verify
 
         if isinstance(body, str):
             raw = body.encode()
@@ -155,13 +158,24 @@ class PluginHandle:
             raw = json.dumps(body).encode()
         spec = self.manifest.webhooks.get(endpoint)
         given = dict(headers or {})
+        now = time.time()
+        if secret is not None:
+            if spec is None:
+                raise InvalidInputError(
+                    f"plugin {self.name!r} declares no webhook {endpoint!r} "
+                    f"(it has: {', '.join(self.manifest.webhooks) or 'none'})"
+                )
+            key = secret.encode() if isinstance(secret, str) else secret
+            verified = verify(spec, key, given, raw, now)
+            if delivery_id is None:  # the id the host would keep (the sender's or derived)
+                delivery_id = verified.delivery_id
         kept = safe_headers(spec, given) if spec is not None else canonical_headers(given)
         event = {
             "endpoint": endpoint,
             "delivery_id": delivery_id,
             "body": raw,
             "headers": kept,
-            "received_at": time.time(),
+            "received_at": now,
             "attempt": attempt,
         }
         return self._run(self._world.runtime.deliver_webhook(self.name, endpoint, event))

@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from plugport.host.inbound._inbox_rules import after_failure, retry_delay_s
+from plugport.host.inbound._inbox_rules import (
+    REPLAY_GUARD_S,
+    after_failure,
+    prunable,
+    retry_delay_s,
+)
 from plugport.host.inbound.dispatcher import Dispatcher
 from plugport.host.inbound.inbox import Delivery, SqliteInbox, purge_inbox
 
@@ -170,8 +175,94 @@ def test_a_finished_delivery_still_counts_as_a_duplicate(state: str) -> None:
     row = _accept(inbox, "d-1")
     inbox.claim_due(10.0, 1)
     if state == "done":
-        inbox.done(row)
+        inbox.done(row, 10.0)
     else:
         inbox.failed(row, "x", 10.0)
     assert inbox.accept("acme.gh", "push", "d-1", headers={}, body=b"", now=11.0).duplicate
     assert inbox.claim_due(100.0, 10) == []
+
+
+DAY = 86400.0
+
+
+def test_only_handled_deliveries_past_retention_and_replay_window_are_prunable() -> None:
+    keep = 7 * DAY
+    now = 100 * DAY
+    old = now - keep - REPLAY_GUARD_S - 1
+    assert prunable("done", old, old, now, keep)
+    assert not prunable("done", old, now - keep + 1, now, keep)  # handled too recently
+    assert not prunable("done", now - keep - 1, now - keep - 1, now, keep)  # replay window
+    for state in ("pending", "running", "dead"):
+        assert not prunable(state, old, old, now, keep)
+    assert prunable("done", now - REPLAY_GUARD_S - 1, now - 1, now, 0.0)
+
+
+def test_the_dispatcher_prunes_handled_deliveries_on_a_fake_clock(tmp_path: Path) -> None:
+    """Retention one day: a handled delivery stays (listed, a resend is a duplicate) until a
+    day after it was handled and past its replay window; dead and pending ones stay."""
+    clock = [1000.0]
+    inbox = SqliteInbox(tmp_path / "inbox.sqlite", max_attempts=1)
+    handled = inbox.accept("acme.gh", "push", "d-1", headers={}, body=b"ok", now=clock[0]).id
+    dead = inbox.accept("acme.gh", "push", "d-2", headers={}, body=b"no", now=clock[0]).id
+    later = inbox.accept("acme.gh", "push", "d-3", headers={}, body=b"later", now=1e12).id
+
+    async def deliver(delivery: Delivery) -> None:
+        if delivery.body == b"no":
+            raise ValueError("refused")
+
+    async def settle(dispatcher: Dispatcher, at: float) -> None:
+        clock[0] = at
+        dispatcher.wake()
+        for _ in range(500):
+            if dispatcher.pruned_at == at and not dispatcher._running:
+                return
+            await asyncio.sleep(0.01)
+        pytest.fail(f"the dispatcher did not run at {at}")
+
+    async def main() -> None:
+        dispatcher = Dispatcher(
+            inbox, deliver, clock=lambda: clock[0], retention_s=DAY, prune_every_s=0
+        )
+        dispatcher.start()
+        for _ in range(500):
+            if {r.state for r in inbox.list() if r.id != later} == {"done", "dead"}:
+                break
+            await asyncio.sleep(0.01)
+        assert inbox.get(handled).finished_at == 1000.0  # type: ignore[union-attr]
+        await settle(dispatcher, 1000.0 + DAY + REPLAY_GUARD_S - 1)
+        assert inbox.get(handled) is not None
+        assert inbox.accept("acme.gh", "push", "d-1", headers={}, body=b"", now=clock[0]).duplicate
+        await settle(dispatcher, 1000.0 + DAY + REPLAY_GUARD_S + 1)
+        assert dispatcher.pruned == 1
+        await settle(dispatcher, 1e9)  # long after: still only handled ones go
+        await dispatcher.close()
+
+    asyncio.run(main())
+    assert inbox.get(handled) is None
+    assert inbox.get(dead).state == "dead"  # type: ignore[union-attr]
+    assert inbox.get(later).state == "pending"  # type: ignore[union-attr]
+    inbox.close()
+
+
+def test_an_inbox_written_before_finished_at_existed_gets_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "inbox.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, plugin TEXT NOT NULL, "
+        "endpoint TEXT NOT NULL, delivery_id TEXT, received_at REAL NOT NULL, headers TEXT NOT "
+        "NULL, body BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL, "
+        "state TEXT NOT NULL DEFAULT 'pending', last_error TEXT NOT NULL DEFAULT '', "
+        "UNIQUE (plugin, endpoint, delivery_id));"
+        "INSERT INTO deliveries (plugin, endpoint, delivery_id, received_at, headers, body, "
+        "next_at, state) VALUES ('acme.gh', 'push', 'd-1', 5.0, '{}', x'', 6.0, 'done');"
+    )
+    old.commit()
+    old.close()
+    inbox = SqliteInbox(path)
+    [row] = inbox.list()
+    assert (row.state, row.finished_at) == ("done", None)
+    assert inbox.prune(6.0 + DAY, DAY) == 0  # counted from its last claim (next_at)
+    assert inbox.prune(6.0 + DAY + REPLAY_GUARD_S, DAY) == 1
+    inbox.close()

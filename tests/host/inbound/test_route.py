@@ -239,11 +239,15 @@ def test_the_installation_shows_its_webhook_urls(running: tuple[Service, str, st
             "endpoint": "push",
             "url": f"https://hooks.example.com/hooks/{ws}/{PLUGIN}/push",
             "verifier": "github",
+            "secret": "github_secret",
+            "secret_set": True,
         },
         {
             "endpoint": "flaky",
             "url": f"https://hooks.example.com/hooks/{ws}/{PLUGIN}/flaky",
             "verifier": "hmac-timestamped",
+            "secret": "github_secret",
+            "secret_set": True,
         },
     ]
     assert found["permissions"]["webhooks"] == {"receive": ["push", "flaky"], "deliver": []}

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from plugport.host.inbound._inbox_rules import DEFAULT_RETENTION_S
 from plugport.host.inbound.inbox import Delivery, SqliteInbox
 
 __all__ = ["Dispatcher"]
@@ -24,6 +25,8 @@ Outcome = Callable[[Delivery, str, str], None]
 
 IDLE_POLL_S = 5.0
 """The longest the dispatcher sleeps with nothing due (a wake-up normally comes sooner)."""
+PRUNE_EVERY_S = 3600.0
+"""How often the dispatcher forgets handled deliveries past their retention."""
 
 
 class Dispatcher:
@@ -35,8 +38,16 @@ class Dispatcher:
         concurrency: int = 4,
         on_failure: Outcome | None = None,
         clock: Callable[[], float] = time.time,
+        retention_s: float = DEFAULT_RETENTION_S,
+        prune_every_s: float = PRUNE_EVERY_S,
     ) -> None:
         self.inbox = inbox
+        self.retention_s = retention_s
+        self.prune_every_s = prune_every_s
+        self.pruned = 0
+        """Handled deliveries forgotten so far."""
+        self.pruned_at: float | None = None
+        """The clock's time of the last prune."""
         self._deliver = deliver
         self._on_failure = on_failure
         self._clock = clock
@@ -66,9 +77,20 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
 
+    async def _prune(self) -> None:
+        now = self._clock()
+        if self.pruned_at is not None and now < self.pruned_at + self.prune_every_s:
+            return
+        try:
+            self.pruned += await asyncio.to_thread(self.inbox.prune, now, self.retention_s)
+        except Exception:  # a prune that failed must not stop deliveries; tried again later
+            log.exception("pruning the webhook inbox")
+        self.pruned_at = now
+
     async def _run(self) -> None:
         while True:
             self._wake.clear()
+            await self._prune()
             free = self._concurrency - len(self._running)
             claimed = (
                 await asyncio.to_thread(self.inbox.claim_due, self._clock(), free) if free else []
@@ -105,7 +127,7 @@ class Dispatcher:
                     except Exception:  # an audit that failed must not stop deliveries
                         log.exception("recording a failed webhook delivery")
                 return
-            await asyncio.to_thread(self.inbox.done, delivery.id)
+            await asyncio.to_thread(self.inbox.done, delivery.id, self._clock())
 
 
 def _error_text(exc: BaseException) -> str:

@@ -19,17 +19,27 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from plugport._sqlite import connect, create_schema, immediate
+from plugport.errors import InvalidInputError, NotFoundError
 from plugport.host.inbound._inbox_rules import (
     BASE_DELAY_S,
     MAX_ATTEMPTS,
     MAX_DELAY_S,
     after_failure,
+    prune_cutoffs,
 )
 
-__all__ = ["Accepted", "Delivery", "Inbox", "SqliteInbox", "inbox_path", "purge_inbox"]
+__all__ = [
+    "Accepted",
+    "Delivery",
+    "Inbox",
+    "SqliteInbox",
+    "State",
+    "inbox_path",
+    "purge_inbox",
+]
 
 State = Literal["pending", "running", "done", "dead"]
 
@@ -46,11 +56,14 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_at REAL NOT NULL,            -- when it is due (pending) or when it was claimed
     state TEXT NOT NULL DEFAULT 'pending',  -- pending, running (claimed), done, dead
     last_error TEXT NOT NULL DEFAULT '',
+    finished_at REAL,                 -- when the handler took it (done), else NULL
     UNIQUE (plugin, endpoint, delivery_id)
 );
 CREATE INDEX IF NOT EXISTS ix_deliveries_due ON deliveries (state, next_at);
 CREATE INDEX IF NOT EXISTS ix_deliveries_plugin ON deliveries (plugin)
 """
+_ADDED_COLUMNS = {"finished_at": "REAL"}
+"""Columns added after the first inboxes were written: added to an older file when opened."""
 
 
 def inbox_path(home: Path) -> Path:
@@ -79,6 +92,23 @@ class Delivery:
     state: State
     next_at: float
     last_error: str
+    finished_at: float | None = None
+
+    def public(self) -> dict[str, Any]:
+        """What the operator is shown (API, pages): never the body or the headers, which may
+        carry what the sender sent the plugin, not the operator."""
+        return {
+            "id": self.id,
+            "plugin": self.plugin,
+            "endpoint": self.endpoint,
+            "delivery_id": self.delivery_id,
+            "received_at": self.received_at,
+            "state": self.state,
+            "attempts": self.attempts,
+            "next_at": self.next_at,
+            "last_error": self.last_error,
+            "finished_at": self.finished_at,
+        }
 
 
 class Inbox(Protocol):
@@ -97,7 +127,7 @@ class Inbox(Protocol):
 
     def claim_due(self, now: float, limit: int) -> list[Delivery]: ...
 
-    def done(self, delivery: int) -> None: ...
+    def done(self, delivery: int, now: float) -> None: ...
 
     def failed(self, delivery: int, error: str, now: float) -> State: ...
 
@@ -124,6 +154,10 @@ class SqliteInbox:
         self._random = random
         with immediate(self._db, self._lock) as db:
             create_schema(db, _SCHEMA)
+            have = {row["name"] for row in db.execute("PRAGMA table_info(deliveries)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {kind}")
             db.execute("UPDATE deliveries SET state = 'pending' WHERE state = 'running'")
 
     def close(self) -> None:
@@ -184,11 +218,25 @@ class SqliteInbox:
             ).fetchone()
         return None if row["due"] is None else float(row["due"])
 
-    def done(self, delivery: int) -> None:
+    def done(self, delivery: int, now: float) -> None:
         with immediate(self._db, self._lock) as db:
             db.execute(
-                "UPDATE deliveries SET state = 'done', last_error = '' WHERE id = ?", (delivery,)
+                "UPDATE deliveries SET state = 'done', last_error = '', finished_at = ? "
+                "WHERE id = ?",
+                (now, delivery),
             )
+
+    def prune(self, now: float, retention_s: float) -> int:
+        """Forget handled deliveries past their retention and replay window
+        (:func:`~plugport.host.inbound._inbox_rules.prunable`); how many. Rows from before
+        ``finished_at`` existed count from their last claim."""
+        finished_before, received_before = prune_cutoffs(now, retention_s)
+        with immediate(self._db, self._lock) as db:
+            return db.execute(
+                "DELETE FROM deliveries WHERE state = 'done' "
+                "AND coalesce(finished_at, next_at) < ? AND received_at < ?",
+                (finished_before, received_before),
+            ).rowcount
 
     def failed(self, delivery: int, error: str, now: float) -> State:
         """Record a failed attempt: ``pending`` again after a backoff, or ``dead`` once the
@@ -216,15 +264,44 @@ class SqliteInbox:
             row = self._db.execute("SELECT * FROM deliveries WHERE id = ?", (delivery,)).fetchone()
         return None if row is None else _delivery(row)
 
-    def list(self, plugin: str | None = None, *, limit: int = 100) -> list[Delivery]:
-        """Newest first; ``plugin`` keeps one plugin's."""
-        where, params = ("WHERE plugin = ?", (plugin,)) if plugin else ("", ())
+    def list(
+        self, plugin: str | None = None, *, state: State | None = None, limit: int = 100
+    ) -> list[Delivery]:
+        """Newest first; ``plugin`` keeps one plugin's, ``state`` those in that state."""
+        where, params = [], []
+        if plugin:
+            where.append("plugin = ?")
+            params.append(plugin)
+        if state:
+            where.append("state = ?")
+            params.append(state)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT * FROM deliveries {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 fixed text
+                f"SELECT * FROM deliveries {clause} ORDER BY id DESC LIMIT ?",  # noqa: S608 fixed text
                 (*params, limit),
             ).fetchall()
         return [_delivery(row) for row in rows]
+
+    def retry(self, delivery: int, now: float) -> Delivery:
+        """A dead delivery made due again with a fresh count of attempts (its last error
+        stays until an attempt succeeds)."""
+        with immediate(self._db, self._lock) as db:
+            row = db.execute("SELECT * FROM deliveries WHERE id = ?", (delivery,)).fetchone()
+            if row is None:
+                raise NotFoundError(
+                    "inbox delivery", str(delivery), "list dead ones with GET .../inbox?state=dead"
+                )
+            if row["state"] != "dead":
+                raise InvalidInputError(
+                    f"inbox delivery {delivery} is {row['state']}, not dead; only a dead "
+                    "delivery is retried"
+                )
+            db.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ? WHERE id = ?",
+                (now, delivery),
+            )
+        return _delivery(row, state="pending", attempts=0, next_at=now)
 
     def purge(self, plugin: str) -> int:
         """Forget every delivery for ``plugin`` (uninstall --purge); how many."""
@@ -263,4 +340,5 @@ def _delivery(
         state=row["state"] if state is None else state,
         next_at=float(row["next_at"] if next_at is None else next_at),
         last_error=row["last_error"],
+        finished_at=None if row["finished_at"] is None else float(row["finished_at"]),
     )

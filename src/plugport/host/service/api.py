@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from plugport._api_errors import validation_error_response
 from plugport.errors import PlugportError
+from plugport.host.inbound.inbox import State
 from plugport.host.service.operations import BadJsonError, describe, read_capped
 from plugport.host.service.service import HostService
 from plugport.host.service.store import (
@@ -314,6 +315,23 @@ def api_router(service: HostService) -> APIRouter:  # noqa: PLR0915 every route,
     async def redeliver(ws: str, delivery_id: str, who: Member) -> dict[str, Any]:
         """Send a dead delivery again, with a fresh count of attempts."""
         return await service.redeliver(ws, who, delivery_id)
+
+    @ws_routes.get("/inbox")
+    async def inbox(
+        ws: str,
+        who: Member,
+        state: Annotated[State | None, Query()] = None,
+        plugin: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """Received (inbound) webhooks, newest first, without bodies or headers;
+        ``state=dead`` lists those whose handler failed every attempt."""
+        return {"items": await service.inbox(ws, state=state, plugin=plugin, limit=limit)}
+
+    @ws_routes.post("/inbox/{delivery}/retry")
+    async def retry_delivery(ws: str, delivery: int, who: Member) -> dict[str, Any]:
+        """Hand a dead received webhook to its plugin again, with a fresh count of attempts."""
+        return await service.retry_delivery(ws, who, delivery)
 
     @ws_routes.get("/metrics")
     async def metrics(ws: str, who: Member) -> Response:

@@ -61,15 +61,25 @@ class WebhookReceiver:
         base = settings.public_url or f"http://{settings.host}:{settings.port}"
         return f"{base}/hooks/{ws}/{plugin}/{endpoint}"
 
-    def listing(
-        self, ws: str, paths: HostPaths, installation: Installation
-    ) -> list[dict[str, str]]:
+    def listing(self, ws: str, host: Any, installation: Installation) -> list[dict[str, Any]]:
+        """Each endpoint the operator consented to: its full URL, its verifier, the secret it
+        verifies with and whether that is set (never its value or fingerprint here)."""
         try:
-            endpoints = self.endpoints(paths, installation)
+            endpoints = self.endpoints(host.paths, installation)
         except PlugportError:  # its code is gone: the listing still answers
             return []
+        try:
+            have = {info.name for info in host.list_secrets(installation.name)}
+        except PlugportError:  # the store cannot be read: say so rather than guess
+            have = None
         return [
-            {"endpoint": name, "url": self.url(ws, installation.name, name), "verifier": s.verifier}
+            {
+                "endpoint": name,
+                "url": self.url(ws, installation.name, name),
+                "verifier": s.verifier,
+                "secret": s.secret,
+                "secret_set": None if have is None else s.secret in have,
+            }
             for name, s in endpoints.items()
         ]
 

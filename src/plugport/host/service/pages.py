@@ -37,6 +37,8 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 PAGE_STATIC_DIR = Path(__file__).parent / "static"
 STATIC_PATH = "/host-service/static"
 ACTIONS = ("enable", "disable", "update", "uninstall")
+DELIVERIES_SHOWN = 20
+"""The received webhooks an installation's page lists, newest first."""
 
 templates = _web.make_templates(TEMPLATE_DIR, product="Plugport host")
 templates.env.filters["when"] = lambda at: (
@@ -229,6 +231,7 @@ def pages_router(service: HostService) -> APIRouter:
     _signin_routes(router, pages)
     _settings_routes(router, pages)  # before .../{name}/{action}, which would take "settings"
     _workspace_routes(router, pages)
+    _installation_routes(router, pages)
     _install_routes(router, pages)
     return router
 
@@ -335,6 +338,40 @@ def _workspace_routes(router: APIRouter, pages: _Pages) -> None:
             payload = {"ok": True, "kind": "success", "message": message, "row": html}
             return pages.json(request, payload | {"redirect": redirect})
         return pages.redirect(request, redirect or f"/workspaces/{ws}", message)
+
+
+def _installation_routes(router: APIRouter, pages: _Pages) -> None:
+    service = pages.service
+
+    @router.get("/workspaces/{ws}/installations/{name}")
+    async def installation(request: Request, ws: str, name: str) -> Response:
+        """One plugin: its webhook endpoints (URL, verifier, secret set or not) and the last
+        deliveries received for it, with a retry for the dead ones."""
+        pages.member(request, ws)
+        row = await service.installation(ws, name)
+        context = {
+            "ws": ws,
+            "row": row,
+            "deliveries": await service.inbox(ws, plugin=name, limit=DELIVERIES_SHOWN),
+        }
+        return pages.render(request, "installation.html", context)
+
+    @router.post("/workspaces/{ws}/installations/{name}/inbox/{delivery}/retry")
+    async def retry(
+        request: Request, ws: str, name: str, delivery: int, csrf: FormText = None
+    ) -> Response:
+        who = pages.member(request, ws)
+        pages.check_csrf(request, csrf)
+        back = f"/workspaces/{ws}/installations/{quote(name, safe='')}"
+        found = service.workspace(ws).inbox.get(delivery)
+        if found is None or found.plugin != name:
+            return pages.redirect(request, back, f"No delivery {delivery} of {name}.", "error")
+        try:
+            await service.retry_delivery(ws, who, delivery)
+        except PlugportError as exc:
+            _, body = describe(exc)
+            return pages.redirect(request, back, f"Could not retry: {body['message']}", "error")
+        return pages.redirect(request, back, f"Delivery {delivery} will be handed to {name} again.")
 
 
 async def _act(

@@ -28,6 +28,7 @@ from plugport.errors import (
 )
 from plugport.host.context import OperationContext
 from plugport.host.host import InstallReport
+from plugport.host.inbound.inbox import State
 from plugport.host.secrets._oauth2_rules import is_token_secret
 from plugport.host.secrets.oauth2 import SqliteStates
 from plugport.host.service.inbound import WebhookReceiver
@@ -191,7 +192,7 @@ class HostService:
                 counts.get(i.name, (0, 0)),
                 host.last_error(i.name),
                 missing=_missing(host, i.name),
-                webhooks=self.webhooks.listing(ws, host.paths, i),
+                webhooks=self.webhooks.listing(ws, host, i),
             )
             for i in host.installed()
         ]
@@ -399,6 +400,34 @@ class HostService:
 
         await self._change(ws, who, change)
         return redelivered
+
+    # --- inbound webhooks -----------------------------------------------------------------------
+
+    async def inbox(
+        self,
+        ws: str,
+        *,
+        state: State | None = None,
+        plugin: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Received webhooks, newest first (never their bodies or headers)."""
+        workspace = self.workspace(ws)
+        rows = await asyncio.to_thread(workspace.inbox.list, plugin, state=state, limit=limit)
+        return [row.public() for row in rows]
+
+    async def retry_delivery(self, ws: str, who: Principal, delivery: int) -> dict[str, Any]:
+        """Hand a dead received webhook to its plugin again, with a fresh count of attempts."""
+        workspace = self.workspace(ws)
+        host = await workspace.started()
+        row = await asyncio.to_thread(workspace.inbox.retry, delivery, time.time())
+        host.state.audit(
+            "webhook", row.plugin, "retried", actor=who.actor, endpoint=row.endpoint,
+            delivery=row.id,
+        )  # fmt: skip
+        if workspace.dispatcher is not None:
+            workspace.dispatcher.wake()
+        return row.public()
 
     # --- settings ------------------------------------------------------------------------------
 
@@ -633,7 +662,7 @@ def _installation(
     failure: AuditEvent | None,
     *,
     missing: list[str],
-    webhooks: list[dict[str, str]],
+    webhooks: list[dict[str, Any]],
 ) -> dict[str, Any]:
     if not installation.enabled:
         state = "disabled"

@@ -61,6 +61,10 @@ class HostServiceSettings(BaseSettings):
     """Attempts to hand a received webhook to its plugin before it is dead."""
     webhook_retry_base_s: float = Field(default=1.0, gt=0, le=3600)
     """The first retry's wait (doubling, capped at an hour, jittered)."""
+    webhook_retention_days: float = Field(default=7.0, ge=0, le=3650)
+    """How long a handled webhook stays in the inbox (listed, and a resend with its delivery
+    id answered as a duplicate), counted after its replay window; dead ones stay until
+    retried or purged."""
     secure_cookies: bool = False
     """Mark the sign-in cookie ``Secure`` (set it when the pages are served over https)."""
     mail_host: str = ""

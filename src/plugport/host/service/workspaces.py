@@ -134,7 +134,10 @@ class Workspace:
                 if not self._started:
                     await self.host.start()
                     self.dispatcher = Dispatcher(
-                        self.inbox, self._deliver_webhook, on_failure=self._webhook_failed
+                        self.inbox,
+                        self._deliver_webhook,
+                        on_failure=self._webhook_failed,
+                        retention_s=self.settings.webhook_retention_days * 86400,
                     )
                     self.dispatcher.start()
                     self._started = True
