@@ -1,15 +1,17 @@
 """Dead letters of outbound webhooks, as the operator sees them: the host service's API
 (``GET .../deliveries?state=dead``, ``POST .../deliveries/{id}/redeliver``) and
-``plugport webhooks dead/redeliver --home``."""
+``plugport webhooks dead/redeliver --home``, and the workspace page's "Redeliver" button."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 from plugport.runtime.outbox import NewDelivery, SqliteOutbox
 from tests.host._service import Service
+from tests.host.test_service_pages import csrf_of, signed_in
 
 PAYLOAD_SECRET = b'{"token":"pay-L0ad-Secr3t"}'
 
@@ -57,7 +59,58 @@ def test_the_api_lists_dead_letters_and_redelivers_them(service: Service) -> Non
         bad = client.get(f"{ws}/deliveries", params={"state": "lost"})
         assert bad.status_code == 422
         trail = client.get(f"{ws}/audit", params={"subject": "acme.hooks"}).json()["items"]
-        assert any("redelivered by token:" in str(a) for a in trail)
+        [ok] = [a for a in trail if a["action"] == "redeliver" and a["outcome"] == "ok"]
+        assert ok["actor"].startswith("token:")
+        assert ok["detail"] == {"delivery": "d1", "target_host": "hooks.example.com"}
+        assert any(a["action"] == "redeliver" and a["outcome"] == "refused" for a in trail)
+
+
+def _dead_ids(page_text: str) -> list[str]:
+    return re.findall(r'data-testid="dead-row" data-id="([^"]+)"', page_text)
+
+
+def test_the_workspace_page_redelivers_a_dead_letter(service: Service) -> None:
+    token = service.workspace("hookpage")
+    _dead_letter(service.home("hookpage") / "runtime", "p1")
+    with signed_in(service, token) as browser:
+        page = browser.get("/workspaces/hookpage")
+        assert page.status_code == 200, page.text
+        assert _dead_ids(page.text) == ["p1"]
+        assert 'data-testid="redeliver" data-id="p1"' in page.text
+        assert "pay-L0ad" not in page.text
+        action = "/workspaces/hookpage/deliveries/p1/redeliver"
+
+        # refused without the page's CSRF token, or with another session's: nothing changes
+        assert browser.post(action).status_code == 403
+        assert browser.post(action, data={"csrf": "forged"}).status_code == 403
+        assert _dead_ids(browser.get("/workspaces/hookpage").text) == ["p1"]
+
+        done = browser.post(action, data={"csrf": csrf_of(page)})
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == "/workspaces/hookpage"
+        after = browser.get("/workspaces/hookpage")
+        assert 'data-testid="flash" data-kind="success">Delivery p1 to' in after.text
+        assert _dead_ids(after.text) == []
+        # the audit trail names the signed-in operator, not the runtime
+        assert re.search(
+            r'data-action="redeliver" data-subject="acme.hooks">\s*<td>[^<]*</td><td>token:',
+            after.text,
+        ), after.text
+
+        # a delivery that is no longer dead: refused with a message, nothing else changes
+        again = browser.post(action, data={"csrf": csrf_of(after)})
+        assert again.status_code == 303
+        refused = browser.get("/workspaces/hookpage")
+        assert 'data-kind="error">Could not redeliver p1:' in refused.text
+        assert "not dead" in refused.text
+
+    # signed out: back to the sign-in form, nothing redelivered
+    with service.client(follow_redirects=False) as anonymous:
+        signed_out = anonymous.post(action, data={"csrf": "x"})
+        assert signed_out.status_code == 303
+        assert signed_out.headers["location"] == "/workspaces"
+    trail = service.service.workspace("hookpage").host.audit(subject="acme.hooks")
+    assert [a.outcome for a in trail if a.action == "redeliver"] == ["refused", "ok"]
 
 
 def test_the_cli_lists_and_redelivers(run_cli: Any, tmp_path: Path) -> None:
