@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -153,6 +154,7 @@ class WebhookService:
         self._buckets: dict[str, TokenBucket] = {}
         self._interceptors: dict[str, Interceptor] = {}
         self._transport: PinnedTransport | None = None
+        self._next_prune = 0.0
 
     # --- storing -------------------------------------------------------------------------------
 
@@ -256,8 +258,10 @@ class WebhookService:
         options = self.options
         while True:
             self._wake.clear()
-            free = options.max_in_flight - len(self._in_flight)
             now = self._clock()
+            if now >= self._next_prune:
+                await self._prune(now)
+            free = options.max_in_flight - len(self._in_flight)
             claimed = await asyncio.to_thread(self.outbox.claim_due, now, free) if free > 0 else []
             waiting: list[tuple[str, float]] = []
             for delivery in claimed:
@@ -280,6 +284,20 @@ class WebhookService:
             if timeout > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _prune(self, now: float) -> None:
+        """Forget the ``done`` rows older than ``done_retention_s``; a failure is logged and
+        tried again at the next interval (the sender keeps sending)."""
+        self._next_prune = now + self.options.prune_every_s
+        try:
+            removed = await asyncio.to_thread(
+                self.outbox.prune_done, now - self.options.done_retention_s
+            )
+        except sqlite3.Error as exc:
+            _log.warning("could not prune delivered webhooks from the outbox: %s", exc)
+            return
+        if removed:
+            _log.info("pruned %d delivered webhooks older than done_retention_s", removed)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
