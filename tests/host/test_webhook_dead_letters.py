@@ -1,17 +1,22 @@
 """Dead letters of outbound webhooks, as the operator sees them: the host service's API
 (``GET .../deliveries?state=dead``, ``POST .../deliveries/{id}/redeliver``) and
-``plugport webhooks dead/redeliver --home``, and the workspace page's "Redeliver" button."""
+``plugport webhooks dead/redeliver --home``, the workspace page's "Redeliver" button, and
+deleting a workspace, which takes its outbox with it."""
 
 from __future__ import annotations
 
 import re
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from plugport.runtime.outbox import NewDelivery, SqliteOutbox
+from plugport.runtime.supervisor import PluginInstall
 from tests.host._service import Service
 from tests.host.test_service_pages import csrf_of, signed_in
+from tests.runtime._supervised import write_plugin
 
 PAYLOAD_SECRET = b'{"token":"pay-L0ad-Secr3t"}'
 
@@ -128,3 +133,80 @@ def test_the_cli_lists_and_redelivers(run_cli: Any, tmp_path: Path) -> None:
     refused = run_cli("webhooks", "redeliver", "d2", "--home", str(home))
     assert refused.exit_code != 0
     assert "not dead" in refused.output
+
+
+def _receiver() -> tuple[ThreadingHTTPServer, list[str]]:
+    """A real HTTP server on 127.0.0.1 that answers 204 and records each delivery's id."""
+    received: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            received.append(self.headers.get("x-plugport-delivery", ""))
+            self.send_response(204)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, received
+
+
+def test_deleting_a_workspace_removes_its_outbox_and_sends_nothing_after(
+    service: Service, tmp_path: Path
+) -> None:
+    token = service.workspace("outgone")
+    home = service.home("outgone")
+    server, received = _receiver()
+    endpoint = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        with service.client(token) as client:
+            assert client.get("/api/v1/workspaces/outgone/deliveries").status_code == 200
+            # the plugin as its host knows it (its grants make the sender send its rows)
+            plugin = write_plugin(
+                tmp_path,
+                "acme.hooks",
+                "class Main(Plugin):\n    pass\n",
+                '[permissions]\nwebhooks.deliver = ["https://hooks.example.com/in/"]\n',
+            )
+            runtime = service.service.workspace("outgone").host.supervisor
+            runtime.add(
+                PluginInstall(plugin.manifest, plugin.code_dir, local_endpoints=(endpoint,))
+            )
+            outbox = SqliteOutbox(home / "runtime" / "outbox.sqlite")
+            url = f"http://{endpoint}/in/x"
+            try:
+                outbox.enqueue([NewDelivery("now", "acme.hooks", url, b"{}")], time.time())
+                deadline = time.monotonic() + 10
+                while received != ["now"]:  # the sender works
+                    assert time.monotonic() < deadline, received
+                    time.sleep(0.02)
+                later = time.time() + 1.5  # pending, due after the deletion
+                outbox.enqueue([NewDelivery("later", "acme.hooks", url, b"{}")], later)
+                _dead_letter(home / "runtime", "dead1")
+            finally:
+                outbox.close()
+            states = {
+                d["id"]: d["state"]
+                for d in client.get("/api/v1/workspaces/outgone/deliveries").json()["items"]
+            }
+            assert states == {"now": "done", "later": "pending", "dead1": "dead"}
+
+        with service.client(service.admin) as admin:
+            assert admin.delete("/api/v1/workspaces/outgone").status_code == 200
+        assert not home.exists()
+        assert not (home / "runtime" / "outbox.sqlite").exists()
+        time.sleep(2.5)  # past "later"'s due time
+        assert received == ["now"]  # the pending one was never sent
+
+        # a workspace made again under the name starts with an empty outbox
+        again = service.workspace("outgone")
+        with service.client(again) as client:
+            assert client.get("/api/v1/workspaces/outgone/deliveries").json()["items"] == []
+        assert received == ["now"]
+    finally:
+        server.shutdown()
+        server.server_close()
