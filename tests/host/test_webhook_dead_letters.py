@@ -1,15 +1,22 @@
 """Dead letters of outbound webhooks, as the operator sees them: the host service's API
 (``GET .../deliveries?state=dead``, ``POST .../deliveries/{id}/redeliver``) and
-``plugport webhooks dead/redeliver --home``."""
+``plugport webhooks dead/redeliver --home``, the workspace page's "Redeliver" button, and
+deleting a workspace, which takes its outbox with it."""
 
 from __future__ import annotations
 
+import re
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from plugport.runtime.outbox import NewDelivery, SqliteOutbox
+from plugport.runtime.supervisor import PluginInstall
 from tests.host._service import Service
+from tests.host.test_service_pages import csrf_of, signed_in
+from tests.runtime._supervised import write_plugin
 
 PAYLOAD_SECRET = b'{"token":"pay-L0ad-Secr3t"}'
 
@@ -57,7 +64,58 @@ def test_the_api_lists_dead_letters_and_redelivers_them(service: Service) -> Non
         bad = client.get(f"{ws}/deliveries", params={"state": "lost"})
         assert bad.status_code == 422
         trail = client.get(f"{ws}/audit", params={"subject": "acme.hooks"}).json()["items"]
-        assert any("redelivered by token:" in str(a) for a in trail)
+        [ok] = [a for a in trail if a["action"] == "redeliver" and a["outcome"] == "ok"]
+        assert ok["actor"].startswith("token:")
+        assert ok["detail"] == {"delivery": "d1", "target_host": "hooks.example.com"}
+        assert any(a["action"] == "redeliver" and a["outcome"] == "refused" for a in trail)
+
+
+def _dead_ids(page_text: str) -> list[str]:
+    return re.findall(r'data-testid="dead-row" data-id="([^"]+)"', page_text)
+
+
+def test_the_workspace_page_redelivers_a_dead_letter(service: Service) -> None:
+    token = service.workspace("hookpage")
+    _dead_letter(service.home("hookpage") / "runtime", "p1")
+    with signed_in(service, token) as browser:
+        page = browser.get("/workspaces/hookpage")
+        assert page.status_code == 200, page.text
+        assert _dead_ids(page.text) == ["p1"]
+        assert 'data-testid="redeliver" data-id="p1"' in page.text
+        assert "pay-L0ad" not in page.text
+        action = "/workspaces/hookpage/deliveries/p1/redeliver"
+
+        # refused without the page's CSRF token, or with another session's: nothing changes
+        assert browser.post(action).status_code == 403
+        assert browser.post(action, data={"csrf": "forged"}).status_code == 403
+        assert _dead_ids(browser.get("/workspaces/hookpage").text) == ["p1"]
+
+        done = browser.post(action, data={"csrf": csrf_of(page)})
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == "/workspaces/hookpage"
+        after = browser.get("/workspaces/hookpage")
+        assert 'data-testid="flash" data-kind="success">Delivery p1 to' in after.text
+        assert _dead_ids(after.text) == []
+        # the audit trail names the signed-in operator, not the runtime
+        assert re.search(
+            r'data-action="redeliver" data-subject="acme.hooks">\s*<td>[^<]*</td><td>token:',
+            after.text,
+        ), after.text
+
+        # a delivery that is no longer dead: refused with a message, nothing else changes
+        again = browser.post(action, data={"csrf": csrf_of(after)})
+        assert again.status_code == 303
+        refused = browser.get("/workspaces/hookpage")
+        assert 'data-kind="error">Could not redeliver p1:' in refused.text
+        assert "not dead" in refused.text
+
+    # signed out: back to the sign-in form, nothing redelivered
+    with service.client(follow_redirects=False) as anonymous:
+        signed_out = anonymous.post(action, data={"csrf": "x"})
+        assert signed_out.status_code == 303
+        assert signed_out.headers["location"] == "/workspaces"
+    trail = service.service.workspace("hookpage").host.audit(subject="acme.hooks")
+    assert [a.outcome for a in trail if a.action == "redeliver"] == ["refused", "ok"]
 
 
 def test_the_cli_lists_and_redelivers(run_cli: Any, tmp_path: Path) -> None:
@@ -75,3 +133,80 @@ def test_the_cli_lists_and_redelivers(run_cli: Any, tmp_path: Path) -> None:
     refused = run_cli("webhooks", "redeliver", "d2", "--home", str(home))
     assert refused.exit_code != 0
     assert "not dead" in refused.output
+
+
+def _receiver() -> tuple[ThreadingHTTPServer, list[str]]:
+    """A real HTTP server on 127.0.0.1 that answers 204 and records each delivery's id."""
+    received: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            received.append(self.headers.get("x-plugport-delivery", ""))
+            self.send_response(204)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, received
+
+
+def test_deleting_a_workspace_removes_its_outbox_and_sends_nothing_after(
+    service: Service, tmp_path: Path
+) -> None:
+    token = service.workspace("outgone")
+    home = service.home("outgone")
+    server, received = _receiver()
+    endpoint = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        with service.client(token) as client:
+            assert client.get("/api/v1/workspaces/outgone/deliveries").status_code == 200
+            # the plugin as its host knows it (its grants make the sender send its rows)
+            plugin = write_plugin(
+                tmp_path,
+                "acme.hooks",
+                "class Main(Plugin):\n    pass\n",
+                '[permissions]\nwebhooks.deliver = ["https://hooks.example.com/in/"]\n',
+            )
+            runtime = service.service.workspace("outgone").host.supervisor
+            runtime.add(
+                PluginInstall(plugin.manifest, plugin.code_dir, local_endpoints=(endpoint,))
+            )
+            outbox = SqliteOutbox(home / "runtime" / "outbox.sqlite")
+            url = f"http://{endpoint}/in/x"
+            try:
+                outbox.enqueue([NewDelivery("now", "acme.hooks", url, b"{}")], time.time())
+                deadline = time.monotonic() + 10
+                while received != ["now"]:  # the sender works
+                    assert time.monotonic() < deadline, received
+                    time.sleep(0.02)
+                later = time.time() + 1.5  # pending, due after the deletion
+                outbox.enqueue([NewDelivery("later", "acme.hooks", url, b"{}")], later)
+                _dead_letter(home / "runtime", "dead1")
+            finally:
+                outbox.close()
+            states = {
+                d["id"]: d["state"]
+                for d in client.get("/api/v1/workspaces/outgone/deliveries").json()["items"]
+            }
+            assert states == {"now": "done", "later": "pending", "dead1": "dead"}
+
+        with service.client(service.admin) as admin:
+            assert admin.delete("/api/v1/workspaces/outgone").status_code == 200
+        assert not home.exists()
+        assert not (home / "runtime" / "outbox.sqlite").exists()
+        time.sleep(2.5)  # past "later"'s due time
+        assert received == ["now"]  # the pending one was never sent
+
+        # a workspace made again under the name starts with an empty outbox
+        again = service.workspace("outgone")
+        with service.client(again) as client:
+            assert client.get("/api/v1/workspaces/outgone/deliveries").json()["items"] == []
+        assert received == ["now"]
+    finally:
+        server.shutdown()
+        server.server_close()

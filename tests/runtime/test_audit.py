@@ -144,6 +144,26 @@ def test_pruning_keeps_the_newest_max_events(make_log: MakeLog) -> None:
     assert ids(log.query()) == [10, 9, 8]  # ids keep counting past what was dropped
 
 
+def test_record_many_stores_in_order_and_prunes(make_log: MakeLog) -> None:
+    log = make_log(max_events=3)
+    log.record(deny())
+    stored = log.record_many(
+        [AuditEvent("acme.hello", "webhook", f"attempt {n}", "webhooks.deliver") for n in range(4)]
+    )
+    assert ids(stored) == [2, 3, 4, 5]
+    assert all(e.at > 0 for e in stored)
+    assert [e.reason for e in log.query()] == ["attempt 3", "attempt 2", "attempt 1"]
+    assert log.record_many([]) == []
+
+
+def test_record_many_with_an_unknown_kind_stores_none(log: AuditLog) -> None:
+    log.record(deny())
+    with pytest.raises(ValueError, match="explode"):
+        log.record_many([deny(), AuditEvent("acme.hello", "explode", "boom")])
+    assert ids(log.query()) == [1]
+    assert log.record(deny()).id == 2
+
+
 def test_max_events_must_be_positive(make_log: MakeLog) -> None:
     with pytest.raises(ValueError, match="max_events"):
         make_log(max_events=0)

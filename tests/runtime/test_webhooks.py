@@ -177,6 +177,8 @@ def test_a_signed_delivery_reaches_the_receiver_and_the_key_stays_in_the_host(
     assert headers["x-plugport-signature"] == f"sha256={expected.hexdigest()}"
     assert seen["row"].attempts == 1
     assert seen["row"].last_status == 200
+    # a first-time success is an audit row too ("audits each use"): host, result, attempt
+    assert f"delivery {seen['id']} to 127.0.0.1: done (HTTP 200); attempt 1 of" in seen["audit"]
     for output in (seen["audit"], seen["api"], caplog.text, json.dumps(headers)):
         assert KEY not in output
 

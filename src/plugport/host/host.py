@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -383,17 +384,26 @@ class PluginHost:
         self, delivery_id: str, *, context: OperationContext | None = None
     ) -> dict[str, Any]:
         """Send a dead delivery again, with a fresh count of attempts (a running host's
-        sender picks it up within its poll interval)."""
+        sender picks it up within its poll interval). Audited as the acting operator, a
+        refusal too; the target is named by its host only (a receiver's path may carry its
+        token)."""
         actor = (context or self.context).actor
-        delivery = self.supervisor.outbox.redeliver(delivery_id, time.time())
-        self.supervisor.webhooks.wake()
-        self.supervisor.audit.record(
-            AuditEvent(
-                delivery.plugin,
-                "webhook",
-                f"delivery {delivery.id} redelivered by {actor}",
-                "webhooks.deliver",
+        outbox = self.supervisor.outbox
+        try:
+            delivery = outbox.redeliver(delivery_id, time.time())
+        except PlugportError as exc:
+            try:
+                subject = outbox.get(delivery_id).plugin
+            except NotFoundError:
+                subject = "webhooks"
+            self.state.audit(
+                "redeliver", subject, "refused", actor=actor, delivery=delivery_id, reason=str(exc)
             )
+            raise
+        self.supervisor.webhooks.wake()
+        host = urlsplit(delivery.target).hostname or "?"
+        self.state.audit(
+            "redeliver", delivery.plugin, "ok", actor=actor, delivery=delivery.id, target_host=host
         )
         return delivery.public()
 

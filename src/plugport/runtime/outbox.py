@@ -328,6 +328,24 @@ class SqliteOutbox:
             )
         return self.get(delivery_id)
 
+    def prune_done(self, before: float, *, batch: int = 1000) -> int:
+        """Delete the ``done`` rows last updated before ``before``; returns how many. In
+        transactions of at most ``batch`` rows, so a large backlog never holds the writer
+        long. A ``done`` row's ``next_at`` is never after its ``updated_at``, so the
+        ``(state, next_at)`` index narrows the search without an index of its own (one more
+        index would cost every update)."""
+        removed = 0
+        while True:
+            with immediate(self._connection, self._lock) as connection:
+                count = connection.execute(
+                    "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries"
+                    " WHERE state = 'done' AND next_at < ? AND updated_at < ? LIMIT ?)",
+                    (before, before, batch),
+                ).rowcount
+            removed += count
+            if count < batch:
+                return removed
+
     def purge(self, plugin: str) -> int:
         """Forget every delivery of ``plugin`` (uninstall --purge); returns how many."""
         with immediate(self._connection, self._lock) as connection:

@@ -339,6 +339,22 @@ def _workspace_routes(router: APIRouter, pages: _Pages) -> None:
             return pages.json(request, payload | {"redirect": redirect})
         return pages.redirect(request, redirect or f"/workspaces/{ws}", message)
 
+    @router.post("/workspaces/{ws}/deliveries/{delivery_id}/redeliver")
+    async def redeliver(
+        request: Request, ws: str, delivery_id: str, csrf: FormText = None
+    ) -> Response:
+        """A dead letter's "Redeliver" button: queued again, audited as the signed-in token."""
+        who = pages.member(request, ws)
+        pages.check_csrf(request, csrf)
+        try:
+            row = await service.redeliver(ws, who, delivery_id)
+        except PlugportError as exc:
+            _, body = describe(exc)
+            message = f"Could not redeliver {delivery_id}: {body['message']}"
+            return pages.redirect(request, f"/workspaces/{ws}", message, "error")
+        message = f"Delivery {row['id']} to {row['target']} is queued again."
+        return pages.redirect(request, f"/workspaces/{ws}", message)
+
 
 def _installation_routes(router: APIRouter, pages: _Pages) -> None:
     service = pages.service

@@ -143,12 +143,16 @@ class HostService:
 
     async def delete_workspace(self, name: str) -> dict[str, Any]:
         """Stop the workspace's plugins, forget it (its tokens revoked) and remove its home:
-        installations, plugin code and plugin data. Refused while an operation is queued or
-        running there, so nothing is cut off half-way."""
+        installations, plugin code and plugin data, its inbox and its outbox (pending
+        deliveries and dead letters: none is sent afterwards). Refused while an operation is
+        queued or running there, so nothing is cut off half-way."""
         workspace = self.workspace(name)
         _idle(workspace)
         async with workspace.lock:
             _idle(workspace)  # none started while this waited for the lock
+            # Its outbox (HOME/runtime/outbox.sqlite) goes with the home below. Its sender
+            # stops first, so no delivery still pending is sent while the plugins stop.
+            await workspace.host.supervisor.webhooks.close()
             # Its secrets go with it: the file store goes with the home below; a Vault
             # backend keeps them elsewhere, so they are deleted one plugin at a time first.
             for plugin in {info.plugin for info in workspace.host.list_secrets()}:

@@ -91,6 +91,11 @@ class WebhookOptions:
     poll_s: float = 1.0
     """How often the sender looks for deliveries made due from outside (the CLI's
     redeliver) when nothing wakes it sooner."""
+    done_retention_s: float = 7 * 24 * 3600.0
+    """How long a delivered (``done``) row stays in the outbox for the operator's list; the
+    sender deletes older ones as it goes. Dead letters are kept until redelivered or purged."""
+    prune_every_s: float = 600.0
+    """How often the sender looks for ``done`` rows past ``done_retention_s``."""
 
     def __post_init__(self) -> None:
         TokenBucket(self.rate_per_s, self.burst)  # the same checks
@@ -102,6 +107,10 @@ class WebhookOptions:
         if self.max_in_flight < 1 or self.timeout_ms <= 0 or self.poll_s <= 0:
             raise InvalidInputError(
                 "webhook options: max_in_flight must be >= 1, timeout_ms and poll_s > 0"
+            )
+        if self.done_retention_s < 0 or self.prune_every_s <= 0:
+            raise InvalidInputError(
+                "webhook options: done_retention_s must be >= 0 and prune_every_s > 0"
             )
 
     def bucket(self, host: str) -> TokenBucket:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -145,7 +146,7 @@ class WebhookService:
         self._clock = clock
         self._queued: list[tuple[NewDelivery, asyncio.Future[str]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._answered: list[tuple[str, int, asyncio.Future[None]]] = []
+        self._answered: list[tuple[str, int, AuditEvent, asyncio.Future[None]]] = []
         self._marker: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -153,6 +154,7 @@ class WebhookService:
         self._buckets: dict[str, TokenBucket] = {}
         self._interceptors: dict[str, Interceptor] = {}
         self._transport: PinnedTransport | None = None
+        self._next_prune = 0.0
 
     # --- storing -------------------------------------------------------------------------------
 
@@ -256,8 +258,10 @@ class WebhookService:
         options = self.options
         while True:
             self._wake.clear()
-            free = options.max_in_flight - len(self._in_flight)
             now = self._clock()
+            if now >= self._next_prune:
+                await self._prune(now)
+            free = options.max_in_flight - len(self._in_flight)
             claimed = await asyncio.to_thread(self.outbox.claim_due, now, free) if free > 0 else []
             waiting: list[tuple[str, float]] = []
             for delivery in claimed:
@@ -280,6 +284,20 @@ class WebhookService:
             if timeout > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _prune(self, now: float) -> None:
+        """Forget the ``done`` rows older than ``done_retention_s``; a failure is logged and
+        tried again at the next interval (the sender keeps sending)."""
+        self._next_prune = now + self.options.prune_every_s
+        try:
+            removed = await asyncio.to_thread(
+                self.outbox.prune_done, now - self.options.done_retention_s
+            )
+        except sqlite3.Error as exc:
+            _log.warning("could not prune delivered webhooks from the outbox: %s", exc)
+            return
+        if removed:
+            _log.info("pruned %d delivered webhooks older than done_retention_s", removed)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
@@ -331,8 +349,11 @@ class WebhookService:
         backoff = self.options.backoff
         outcome, reason = verdict.outcome, verdict.reason
         if outcome == "done":
-            await self._done(delivery.id, status or 0)
-        elif outcome == "retry":
+            event = self._audit_event(delivery, attempts, outcome, reason)
+            await self._done(delivery.id, status or 0, event)
+            self._emit(event, outcome)
+            return
+        if outcome == "retry":
             at = next_attempt(attempts, now, backoff, retry_after_s=retry_after)
             if at is None:
                 outcome, reason = "dead", f"gave up after {attempts} attempts; last: {reason}"
@@ -346,12 +367,15 @@ class WebhookService:
                 )
         else:
             await asyncio.to_thread(self.outbox.dead, delivery.id, now, status=status, error=reason)
-        self._record(delivery, attempts, outcome, reason)
+        event = self._audit_event(delivery, attempts, outcome, reason)
+        self._services.audit.record(event)
+        self._emit(event, outcome)
 
-    async def _done(self, delivery_id: str, status: int) -> None:
-        """Mark it done, sharing one commit with the others answered meanwhile."""
+    async def _done(self, delivery_id: str, status: int, event: AuditEvent) -> None:
+        """Audit the attempt and mark it done, sharing one audit commit and one outbox commit
+        with the others answered meanwhile (a commit per success would halve the rate)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._answered.append((delivery_id, status, future))
+        self._answered.append((delivery_id, status, event, future))
         if self._marker is None or self._marker.done():
             self._marker = asyncio.create_task(self._mark_done(), name="plugport-outbox-done")
         await future
@@ -360,33 +384,39 @@ class WebhookService:
         while self._answered:
             batch, self._answered = self._answered, []
             try:
-                await asyncio.to_thread(
-                    self.outbox.done_many, [(i, s) for i, s, _ in batch], self._clock()
-                )
+                await asyncio.to_thread(self._commit_done, batch)
             except Exception as exc:  # handed to every waiting attempt
-                for _, _, future in batch:
+                for *_, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for _, _, future in batch:
+            for *_, future in batch:
                 if not future.done():
                     future.set_result(None)
 
-    def _record(self, delivery: Delivery, attempts: int, outcome: str, reason: str) -> None:
-        """One audit line per attempt: plugin, target host, result, attempt; never the body,
+    def _commit_done(self, batch: Sequence[tuple[str, int, AuditEvent, object]]) -> None:
+        """The audit rows first, then the outbox's: a host killed between the two sends the
+        delivery again (it is still ``sending``), and that attempt is audited too, so no
+        attempt is ever missing from the log (one may be there twice)."""
+        self._services.audit.record_many([event for _, _, event, _ in batch])
+        self.outbox.done_many([(i, s) for i, s, _, _ in batch], self._clock())
+
+    def _audit_event(
+        self, delivery: Delivery, attempts: int, outcome: str, reason: str
+    ) -> AuditEvent:
+        """One audit row per attempt: plugin, target host, result, attempt; never the body,
         the headers or the target's path (a receiver's URL may carry its token)."""
         host = urlsplit(delivery.target).hostname or "?"
         line = (
             f"delivery {delivery.id} to {host}: {outcome} ({reason}); attempt {attempts} of "
             f"{self.options.backoff.max_attempts}"
         )
-        if outcome != "done" or attempts > 1:
-            # A first-time success is the common case: an activity line (and the row's own
-            # state) records it; the audit log keeps the attempts that went wrong.
-            self._services.audit.record(AuditEvent(delivery.plugin, "webhook", line, CAPABILITY))
+        return AuditEvent(delivery.plugin, "webhook", line, CAPABILITY)
+
+    def _emit(self, event: AuditEvent, outcome: str) -> None:
         activity = self._services.activity
         if activity.watching("audit"):
-            activity.emit(Activity(delivery.plugin, "audit", "webhook", outcome, line))
+            activity.emit(Activity(event.plugin, "audit", "webhook", outcome, event.reason))
 
     async def _send(self, delivery: Delivery) -> tuple[int, dict[str, str]]:
         grants = self._grants_of(delivery.plugin)
