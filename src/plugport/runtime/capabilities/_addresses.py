@@ -7,6 +7,7 @@ reason returned here into a refusal.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
@@ -59,6 +60,12 @@ def parse_address(text: str) -> IPAddress:
 def parse_labelled_networks(
     table: Sequence[tuple[str, str]],
 ) -> tuple[tuple[IPNetwork, str], ...]:
+    return _parsed(tuple(table))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(table: tuple[tuple[str, str], ...]) -> tuple[tuple[IPNetwork, str], ...]:
+    # A policy is built per fetch and per delivery; its (usually default) table is parsed once.
     return tuple((ip_network(cidr), label) for cidr, label in table)
 
 
