@@ -104,8 +104,8 @@ def _net_refusal(p: Permissions, method: str, arguments: Mapping[str, Any]) -> s
     credential = arguments.get("credential")
     if credential is not None and credential in p.secrets.sign:
         return (
-            f"credential {credential!r} is an hmac key: it signs (api.secrets.sign) and is "
-            "never sent"
+            f"credential {credential!r} is a signing key (hmac or private-key): it signs "
+            "(api.secrets.sign) and is never sent"
         )
     if credential is not None and credential not in p.credentials:
         return (
@@ -232,7 +232,7 @@ def _secrets_refusal(p: Permissions, method: str, arguments: Mapping[str, Any]) 
         )
     if name in p.secrets.sign:
         return ""
-    return f"no hmac credential {name!r} is declared ({_listed(declared)})"
+    return f"no hmac or private-key credential {name!r} is declared ({_listed(declared)})"
 
 
 def _secrets_beyond(requested: Permissions, granted: Permissions) -> list[str]:

@@ -71,6 +71,7 @@ __all__ = [
     "MANIFEST_FILENAME",
     "MAX_MANIFEST_BYTES",
     "PERMISSION_NAMES",
+    "SIGNING_KINDS",
     "UI_PERMISSIONS",
     "WEBHOOK_VERIFIERS",
     "Command",
@@ -330,7 +331,9 @@ class PythonDependencies(_Strict):
         return self == PythonDependencies()
 
 
-CREDENTIAL_KINDS = ("bearer", "basic", "header", "query", "oauth2", "hmac")
+CREDENTIAL_KINDS = ("bearer", "basic", "header", "query", "oauth2", "url", "hmac", "private-key")
+SIGNING_KINDS = ("hmac", "private-key")
+"""Kinds the plugin signs with (``api.secrets.sign``); they are never sent."""
 _HEADER_NAME = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
 _PARAM_NAME = r"^[A-Za-z0-9_.\-\[\]]{1,64}$"
 _RESERVED_HEADERS = frozenset(
@@ -369,13 +372,18 @@ class OAuth2Provider(_Strict):
 
 class Credential(_Strict):
     """A secret the operator sets and the host uses for the plugin: injected into requests to
-    its ``hosts`` (``bearer``, ``basic``, ``header``, ``query``, ``oauth2``) or used to sign
-    (``hmac``); its value never enters the plugin's process unless ``secrets.reveal`` grants it."""
+    its ``hosts`` (``bearer``, ``basic``, ``header``, ``query``, ``oauth2``), sent as the whole
+    URL (``url``) or used to sign (``hmac``, ``private-key``); its value never enters the
+    plugin's process unless ``secrets.reveal`` grants it."""
 
-    kind: Literal["bearer", "basic", "header", "query", "oauth2", "hmac"] = Field(
-        description="How the host uses it: an Authorization bearer token, basic auth "
-        "('user:password'), a named header, a query parameter, an OAuth2 token the host "
-        "obtains, or an HMAC key for api.secrets.sign."
+    kind: Literal["bearer", "basic", "header", "query", "oauth2", "url", "hmac", "private-key"] = (
+        Field(
+            description="How the host uses it: an Authorization bearer token, basic auth "
+            "('user:password'), a named header, a query parameter, an OAuth2 token the host "
+            "obtains, a whole URL that is itself the secret (an incoming-webhook URL: the "
+            "plugin fetches it without knowing it), an HMAC key, or a PEM private key "
+            "(RS256, ES256 or Ed25519) for api.secrets.sign."
+        )
     )
     description: Annotated[str, Field(max_length=300)] = ""
     hosts: Annotated[list[CredentialTarget], Unique] = Field(
@@ -394,9 +402,9 @@ class Credential(_Strict):
     @model_validator(mode="after")
     def _by_kind(self) -> Credential:
         kind = self.kind
-        if kind == "hmac" and self.hosts:
-            raise ValueError("an hmac credential signs and is never sent: remove hosts")
-        if kind != "hmac" and not self.hosts:
+        if kind in SIGNING_KINDS and self.hosts:
+            raise ValueError(f"a {kind} credential signs and is never sent: remove hosts")
+        if kind not in SIGNING_KINDS and not self.hosts:
             raise ValueError(f"a {kind} credential needs hosts: where the host may send it")
         if (kind == "header") != (self.header is not None):
             raise ValueError("header names the header of kind 'header' credentials (only)")
@@ -567,7 +575,7 @@ class Manifest(_Strict):
             return data
         tables = {n: t for n, t in credentials.items() if isinstance(t, dict)}
         grants = {name: t["hosts"] for name, t in tables.items() if t.get("hosts")}
-        keys = [name for name, t in tables.items() if t.get("kind") == "hmac"]
+        keys = [name for name, t in tables.items() if t.get("kind") in SIGNING_KINDS]
         merged = dict(permissions) if isinstance(permissions, dict) else {}
         if grants:
             merged["credentials"] = grants

@@ -31,6 +31,7 @@ TOKEN = "tok-S3cr3t-9f8e7d6c"  # noqa: S105 - a test's stand-in, searched for in
 KEY = "hmac-K3y-0a1b2c3d"
 BASIC = "svc-user:pw-Z9y8x7w6"
 OTHER = "other-plugins-T0ken-5566"
+INCOMING = "https://hooks.example.com/services/T0001/B0002/incomingS3cret77"
 
 HOSTILE = """
 import os
@@ -44,8 +45,8 @@ class Main(Plugin):
                 "url": response.url}
 
     @command("c.sign")
-    async def sign(self, name, data):
-        return await self.api.secrets.sign(name, data)
+    async def sign(self, name, data, alg="hmac-sha256"):
+        return await self.api.secrets.sign(name, data, alg)
 
     @command("c.reveal")
     async def reveal(self, name):
@@ -85,8 +86,15 @@ hosts = ["api.example.com"]
 [credentials.hook]
 kind = "hmac"
 
+[credentials.incoming]
+kind = "url"
+hosts = ["hooks.example.com/services/"]
+
+[credentials.app]
+kind = "private-key"
+
 [permissions]
-network = ["api.example.com", "evil.example.com"]
+network = ["api.example.com", "evil.example.com", "hooks.example.com"]
 config = true
 
 [contributes]
@@ -160,6 +168,7 @@ def hostile(world: World, tmp_path: Path, echo: str) -> PluginHandle:
     handle.secrets.set("hdr", TOKEN)
     handle.secrets.set("basic", BASIC)
     handle.secrets.set("hook", KEY)
+    handle.secrets.set("incoming", INCOMING)
     handle.net.allow_local(echo)
     return handle
 
@@ -215,7 +224,7 @@ def test_undeclared_or_clashing_credentials_are_refused(hostile: PluginHandle) -
         hostile.command(
             "c.fetch", "https://api.example.com/rest/x", "jira", {"Authorization": "Bearer x"}
         )
-    with pytest.raises(PermissionDeniedError, match=r"'hook' is an hmac key: it signs"):
+    with pytest.raises(PermissionDeniedError, match=r"'hook' is a signing key \(hmac or"):
         hostile.command("c.fetch", "https://api.example.com/rest/x", "hook")
     assert arrived() == []
 
@@ -223,7 +232,7 @@ def test_undeclared_or_clashing_credentials_are_refused(hostile: PluginHandle) -
 def test_signing_uses_the_key_without_revealing_it(hostile: PluginHandle) -> None:
     signature = hostile.command("c.sign", "hook", "payload")
     assert signature == hmac.new(KEY.encode(), b"payload", hashlib.sha256).hexdigest()
-    with pytest.raises(PermissionDeniedError, match=r"no hmac credential 'jira'"):
+    with pytest.raises(PermissionDeniedError, match=r"no hmac or private-key credential 'jira'"):
         hostile.command("c.sign", "jira", "payload")  # a bearer token is not a signing key
     with pytest.raises(PermissionDeniedError, match=r"secrets.reveal does not include 'hook'"):
         hostile.command("c.reveal", "hook")
@@ -291,3 +300,69 @@ def test_a_routed_request_shows_the_credential_was_added_but_not_its_value(
     [sent] = handle.net.requests
     assert sent.headers["authorization"] == "REDACTED"
     assert TOKEN not in repr(sent)
+
+
+def test_a_url_credential_is_fetched_without_the_plugin_knowing_the_url(
+    hostile: PluginHandle,
+) -> None:
+    answer = hostile.command("c.fetch", "", "incoming")
+    assert answer["status"] == 200
+    [request] = arrived()
+    assert request["path"] == "/services/T0001/B0002/incomingS3cret77"  # the operator's URL
+    shown = json.dumps(answer)
+    assert "incomingS3cret77" not in shown  # the echoed path and the final URL are redacted
+    assert answer["url"] == "[redacted]"
+    [used] = [e for e in hostile.audit if e.kind == "credential"]
+    assert used.reason == "sent credential 'incoming' to [redacted] (HTTP 200)"
+
+
+def test_a_url_credential_takes_no_url_and_goes_only_to_its_hosts(
+    hostile: PluginHandle,
+) -> None:
+    with pytest.raises(PluginCallError, match=r"kind 'url': it is the whole URL, so leave url"):
+        hostile.command("c.fetch", "https://hooks.example.com/services/x", "incoming")
+    hostile.secrets.set("incoming", "https://evil.example.com/services/steal-S3cret")
+    with pytest.raises(PermissionDeniedError, match=r"may be sent only to") as refused:
+        hostile.command("c.fetch", "", "incoming")
+    assert "steal-S3cret" not in str(refused.value)
+    hostile.secrets.set("incoming", "not a URL at all")
+    with pytest.raises(PluginCallError, match=r"secret 'incoming' must be an https URL"):
+        hostile.command("c.fetch", "", "incoming")
+    assert arrived() == []
+
+
+def test_a_private_key_signs_a_jwt_without_leaving_the_host(hostile: PluginHandle) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    hostile.secrets.set("app", pem.decode())
+    signed = hostile.command("c.sign", "app", "header.payload", "rs256")
+    raw = base64.urlsafe_b64decode(signed + "=" * (-len(signed) % 4))
+    key.public_key().verify(raw, b"header.payload", padding.PKCS1v15(), hashes.SHA256())
+    with pytest.raises(PluginCallError, match=r"alg must be one of rs256, es256, ed25519"):
+        hostile.command("c.sign", "app", "x", "hmac-sha256")
+    with pytest.raises(PluginCallError, match=r"secret 'app' is not a key for es256"):
+        hostile.command("c.sign", "app", "x", "es256")
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    hostile.secrets.set(
+        "app",
+        ec_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode(),
+    )
+    assert len(hostile.command("c.sign", "app", "x", "es256")) == 86  # 64 bytes, base64url
+    hostile.secrets.set("app", "not a key")
+    with pytest.raises(PluginCallError, match=r"not an unencrypted PEM private key"):
+        hostile.command("c.sign", "app", "x", "rs256")
+    with pytest.raises(PermissionDeniedError, match=r"is a signing key"):
+        hostile.command("c.fetch", "https://api.example.com/rest/x", "app")

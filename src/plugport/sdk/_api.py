@@ -126,7 +126,7 @@ class NetProxy(CapabilityProxy):
 
     async def fetch(  # noqa: PLR0917 - url first; the rest read as keywords in practice
         self,
-        url: str,
+        url: str = "",
         method: str = "GET",
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
@@ -136,7 +136,9 @@ class NetProxy(CapabilityProxy):
         """Request ``url`` and read the whole answer. ``body`` (bytes) or ``json`` (encoded by
         the host) is the request body. ``credential`` names a ``[credentials.NAME]``: the host
         adds it to the request (only to its declared hosts, on every redirect hop too), so the
-        plugin never holds it, and takes it out of the answer. A refused URL raises
+        plugin never holds it, and takes it out of the answer. A credential of kind ``url`` is
+        the whole URL (an incoming-webhook URL): leave ``url`` out and the host sends to the
+        URL the operator set, which the plugin never learns. A refused URL raises
         :class:`~plugport.errors.PermissionDeniedError`; a failed fetch
         :class:`~plugport.errors.NetworkFetchError`. Any HTTP status is an answer, not an
         error."""
@@ -146,14 +148,17 @@ class NetProxy(CapabilityProxy):
 
 class SecretsProxy(CapabilityProxy):
     """``self.api.secrets``: use the secrets the operator set for the plugin without seeing
-    them. ``sign`` needs a ``[credentials.NAME]`` of kind ``hmac``; ``reveal`` needs
-    ``[permissions] secrets.reveal = ["NAME"]``, which the operator sees in red at consent."""
+    them. ``sign`` needs a ``[credentials.NAME]`` of kind ``hmac`` or ``private-key``;
+    ``reveal`` needs ``[permissions] secrets.reveal = ["NAME"]``, which the operator sees in red
+    at consent."""
 
     capability = "secrets"
 
     async def sign(self, name: str, data: bytes | str, alg: str = "hmac-sha256") -> str:
         """The hex HMAC of ``data`` (text is UTF-8) with secret ``name``; ``alg`` is
-        ``hmac-sha256`` or ``hmac-sha512``."""
+        ``hmac-sha256`` or ``hmac-sha512``. With a credential of kind ``private-key``, ``alg``
+        is ``rs256``, ``es256`` or ``ed25519`` and the answer is the base64url signature a JWT
+        carries (no padding)."""
         return str(await self._call("sign", name, data, alg))
 
     async def reveal(self, name: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from plugport._permissions import RULES
-from plugport.errors import NetworkFetchError, PermissionDeniedError
+from plugport.errors import InvalidInputError, NetworkFetchError, PermissionDeniedError
 from plugport.runtime.audit import AuditEvent
 from plugport.runtime.capabilities import _log_hygiene
 from plugport.runtime.capabilities._addresses import DEFAULT_BLOCKED_NETWORKS, parse_address
@@ -48,6 +48,7 @@ from plugport.runtime.capabilities.secrets import (
     inject,
     redact,
     secret_value,
+    url_credential_target,
 )
 from plugport.sdk._api import NetProxy
 
@@ -195,9 +196,16 @@ class NetworkBroker:
         try:
             result = await self._fetch(url, method, headers, body, json, secret=secret)
         except PermissionDeniedError as exc:
+            reason = exc.reason if secret is None else secret.clean(exc.reason)
             if self._on_denied is not None:
-                self._on_denied(exc.plugin, exc.capability, exc.reason)
-            raise
+                self._on_denied(exc.plugin, exc.capability, reason)
+            if secret is None:
+                raise
+            raise PermissionDeniedError(exc.plugin, exc.capability, reason) from None
+        except InvalidInputError as exc:
+            if secret is None:
+                raise
+            raise InvalidInputError(secret.clean(str(exc))) from None
         except NetworkFetchError as exc:
             if secret is None:
                 raise
@@ -210,7 +218,7 @@ class NetworkBroker:
             result.status,
             {name: secret.clean(value) for name, value in result.headers.items()},
             redact(result.body, secret.forms),
-            result.url,
+            secret.clean(result.url),
             result.elapsed_ms,
             result.private_targets,
         )
@@ -468,6 +476,8 @@ class NetCalls(Calls):
                 secret = (use, await source.current(self.plugin, credential))
             else:
                 secret = (use, secret_value(source, self.plugin, credential))
+            if use.kind == "url":
+                url = url_credential_target(use, secret[1], url)
         result = await self._network().fetch(
             url, method=method, headers=headers, body=body, json=json, credential=secret
         )

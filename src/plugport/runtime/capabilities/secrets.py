@@ -35,10 +35,12 @@ __all__ = [
     "inject",
     "redact",
     "secret_value",
+    "url_credential_target",
 ]
 
 REDACTED = b"[redacted]"
 SIGNING = {"hmac-sha256": hashlib.sha256, "hmac-sha512": hashlib.sha512}
+PRIVATE_KEY_ALGS = ("rs256", "es256", "ed25519")
 MAX_SIGNED_BYTES = 1024 * 1024
 
 
@@ -90,6 +92,12 @@ def inject(
     credential sets: the plugin does not get to choose it."""
     text = value.decode("utf-8", errors="strict")
     forms = [value]
+    if use.kind == "url":
+        # The request already goes to the value (see url_credential_target); nothing to add.
+        # The secret part of such a URL is its path and query: an answer may echo either.
+        parts = urlsplit(text)
+        secret_part = parts.path + (f"?{parts.query}" if parts.query else "")
+        return url, headers, [f for f in (value, secret_part.encode()) if len(f) >= 4]
     if use.kind in ("bearer", "oauth2"):
         name, carried = "authorization", f"Bearer {text}"
     elif use.kind == "basic":
@@ -118,6 +126,53 @@ def inject(
     return url, [*headers, (name, carried)], [f for f in forms if len(f) >= 4]
 
 
+def url_credential_target(use: CredentialUse, value: bytes, url: str) -> str:
+    """Where a fetch with a credential of kind ``url`` goes: the value itself, an ``https``
+    (or, for the operator's local endpoints, ``http``) URL that the plugin does not pass."""
+    if url:
+        raise InvalidInputError(
+            f"credential {use.name!r} is of kind 'url': it is the whole URL, so leave url out "
+            f"(fetch(credential={use.name!r}, ...))"
+        )
+    try:
+        text = value.decode("utf-8", errors="strict").strip()
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"secret {use.name!r} is not text") from None
+    if urlsplit(text).scheme not in ("https", "http"):
+        raise InvalidInputError(
+            f"secret {use.name!r} must be an https URL (the operator sets it with plugport "
+            "secret set)"
+        )
+    return text
+
+
+def sign_with_private_key(name: str, pem: bytes, message: bytes, alg: str) -> str:
+    """The base64url (unpadded) JWS signature of ``message`` with the PEM key ``pem``: RS256
+    (RSASSA-PKCS1-v1_5), ES256 (P-256, the raw r||s form JWS uses) or Ed25519."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError):
+        raise InvalidInputError(
+            f"secret {name!r} is not an unencrypted PEM private key (the operator sets it "
+            "with plugport secret set --from-file)"
+        ) from None
+    if alg == "rs256" and isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    elif alg == "es256" and isinstance(key, ec.EllipticCurvePrivateKey):
+        if key.curve.name != "secp256r1":
+            raise InvalidInputError(f"secret {name!r}: es256 needs a P-256 key")
+        r, s = utils.decode_dss_signature(key.sign(message, ec.ECDSA(hashes.SHA256())))
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    elif alg == "ed25519" and isinstance(key, ed25519.Ed25519PrivateKey):
+        signature = key.sign(message)
+    else:
+        raise InvalidInputError(f"secret {name!r} is not a key for {alg}")
+    return base64.urlsafe_b64encode(signature).rstrip(b"=").decode("ascii")
+
+
 def redact(data: bytes, forms: Iterable[bytes]) -> bytes:
     """``data`` with every occurrence of a credential's forms replaced by ``[redacted]``."""
     for form in sorted(forms, key=len, reverse=True):
@@ -131,16 +186,22 @@ class SecretsCalls(Calls):
     ``secrets.reveal`` grants it) read a value."""
 
     async def sign(self, name: str, data: bytes | str, alg: str = "hmac-sha256") -> str:
-        digest = SIGNING.get(alg)
-        if digest is None:
-            raise InvalidInputError(f"alg must be one of {', '.join(SIGNING)}, not {alg!r}")
+        private = credential_use(self.grants, name).kind == "private-key"
+        algs = PRIVATE_KEY_ALGS if private else tuple(SIGNING)
+        if alg not in algs:
+            kind = "private-key" if private else "hmac"
+            raise InvalidInputError(
+                f"alg must be one of {', '.join(algs)} for a {kind} credential, not {alg!r}"
+            )
         message = data.encode("utf-8") if isinstance(data, str) else data
         if not isinstance(message, bytes):
             raise InvalidInputError("data must be bytes or text")
         if len(message) > MAX_SIGNED_BYTES:
             raise InvalidInputError(f"data is larger than {MAX_SIGNED_BYTES} bytes")
         key = secret_value(self.services.secrets, self.plugin, name)
-        return hmac.new(key, message, digest).hexdigest()
+        if private:
+            return sign_with_private_key(name, key, message, alg)
+        return hmac.new(key, message, SIGNING[alg]).hexdigest()
 
     async def reveal(self, name: str) -> str:
         value = secret_value(self.services.secrets, self.plugin, name)

@@ -99,6 +99,7 @@ class FakeNetwork(httpx.AsyncBaseTransport):
     routes: list[Route] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     local: tuple[str, int] | None = None
+    mounts: list[tuple[tuple[str, ...], tuple[str, int]]] = field(default_factory=list)
     tape: Cassette | None = None
     _pools: dict[str, httpx.AsyncHTTPTransport] = field(default_factory=dict)
 
@@ -134,10 +135,17 @@ class FakeNetwork(httpx.AsyncBaseTransport):
         self.routes.append(route)
         return route
 
-    def allow_local(self, address: str) -> None:
+    def allow_local(self, address: str, *, hosts: list[str] | tuple[str, ...] = ()) -> None:
         """Answer requests that no route answers from a real server at ``address``
         (``127.0.0.1:PORT``, ``[::1]:PORT`` or ``localhost:PORT``), over plain HTTP, keeping
-        the path, query, method, headers and body. Only loopback: the test's own server."""
+        the path, query, method, headers and body. Only loopback: the test's own server.
+
+        With ``hosts`` (names or globs: ``slack.com``, ``*.atlassian.net``), only requests to
+        those hosts go to this server, so one test can stand a fake behind each service a
+        plugin talks to; without, the server answers for every host no other one claims."""
+        self.local_server(address, hosts)
+
+    def local_server(self, address: str, hosts: list[str] | tuple[str, ...] = ()) -> None:
         host, _, port = address.rpartition(":")
         host = host.strip("[]")
         try:
@@ -150,7 +158,20 @@ class FakeNetwork(httpx.AsyncBaseTransport):
                 f"allow_local({address!r}): give a loopback HOST:PORT such as "
                 "'127.0.0.1:8080'; a test's fakes never reach other machines"
             )
-        self.local = (host, number)
+        if not hosts:
+            self.local = (host, number)
+            return
+        names = tuple(h.lower() for h in hosts)
+        if not all(isinstance(h, str) and h and "/" not in h for h in names):
+            raise InvalidInputError(f"allow_local(hosts={hosts!r}): give host names or globs")
+        self.mounts.append((names, (host, number)))
+
+    def _server_for(self, url: str) -> tuple[str, int] | None:
+        name = (httpx.URL(url).host or "").lower()
+        for hosts, server in self.mounts:
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in hosts):
+                return server
+        return self.local
 
     def cassette(self, path: Path | str, mode: str = "replay") -> Cassette:
         """Replay recorded interactions from ``path`` (``replay``), record them into it
@@ -168,6 +189,8 @@ class FakeNetwork(httpx.AsyncBaseTransport):
         parts = [str(route) for route in self.routes]
         if self.tape is not None:
             parts.append(f"cassette {self.tape.path} ({len(self.tape.interactions)} recorded)")
+        for hosts, (host, port) in self.mounts:
+            parts.append(f"local server {host}:{port} for {', '.join(hosts)}")
         if self.local is not None:
             parts.append(f"local server {self.local[0]}:{self.local[1]}")
         return "; ".join(parts) or "nothing (declare plugin.net.route(...))"
@@ -181,7 +204,9 @@ class FakeNetwork(httpx.AsyncBaseTransport):
 
     @property
     def _live(self) -> bool:
-        return self.tape is not None and self.tape.recording and self.local is None
+        return (
+            self.tape is not None and self.tape.recording and self.local is None and not self.mounts
+        )
 
     # --- the transport --------------------------------------------------------------------
 
@@ -215,11 +240,12 @@ class FakeNetwork(httpx.AsyncBaseTransport):
                 headers=list(played.response_headers.items()),
                 content=played.response_body,
             )
-        if self.local is None and not self._live:
+        server = self._server_for(url)
+        if server is None and not self._live:
             keep(None, "unmatched")
             raise NoRouteError(f"no route for {method} {url}; declared: {self.declared()}")
-        status, response_headers, content = await self._upstream(request, body)
-        keep(status, "live" if self.local is None else "local")
+        status, response_headers, content = await self._upstream(request, body, server)
+        keep(status, "live" if server is None else "local")
         if tape is not None:
             tape.add(
                 Interaction(
@@ -235,14 +261,14 @@ class FakeNetwork(httpx.AsyncBaseTransport):
         return httpx.Response(status, headers=response_headers, content=content)
 
     async def _upstream(
-        self, request: httpx.Request, body: bytes
+        self, request: httpx.Request, body: bytes, server: tuple[str, int] | None
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         """Send the request on to the local server, or (recording without one) to the address
         the broker checked and pinned, with the TLS name it set."""
-        if self.local is not None:
-            host, port = self.local
+        if server is not None:
+            host, port = server
             target = request.url.copy_with(scheme="http", host=host, port=port)
-            pool_key = "local"
+            pool_key = f"local {host}:{port}"
         else:
             target = request.url
             pool_key = request.headers.get("host", "")
