@@ -14,6 +14,7 @@ from plugport.sdk._api import (
 )
 from plugport.sdk._declare import Handler, command, handlers_of, hook, on_event, webhook
 from plugport.sdk._plugin import Plugin
+from plugport.sdk._retry import RetryPolicy
 from plugport.sdk._webhook import WebhookEvent
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "NetProxy",
     "Plugin",
     "Response",
+    "RetryPolicy",
     "StorageProxy",
     "StorageUsage",
     "Transport",

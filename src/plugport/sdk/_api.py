@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypedDict, cast
+
+from plugport.errors import NetworkFetchError
+from plugport.sdk._retry import RetryPolicy, retry_delay
 
 __all__ = [
     "CAPABILITIES",
@@ -132,6 +136,8 @@ class NetProxy(CapabilityProxy):
         body: bytes | None = None,
         json: Any = None,
         credential: str | None = None,
+        *,
+        retry: RetryPolicy | bool = False,
     ) -> Response:
         """Request ``url`` and read the whole answer. ``body`` (bytes) or ``json`` (encoded by
         the host) is the request body. ``credential`` names a ``[credentials.NAME]``: the host
@@ -141,9 +147,42 @@ class NetProxy(CapabilityProxy):
         URL the operator set, which the plugin never learns. A refused URL raises
         :class:`~plugport.errors.PermissionDeniedError`; a failed fetch
         :class:`~plugport.errors.NetworkFetchError`. Any HTTP status is an answer, not an
-        error."""
-        reply = await self._call("fetch", url, method, headers, body, json, credential)
-        return Response(**reply)
+        error.
+
+        ``retry`` (``True`` for the default :class:`~plugport.sdk.RetryPolicy`) sends the
+        request again after a 429 (when the service's ``Retry-After`` or rate-limit reset says),
+        and after a 5xx or a failed connection for idempotent methods, with jittered backoff,
+        within the policy's time budget; the last answer (or error) is what comes back."""
+        policy = RetryPolicy() if retry is True else retry or None
+        waited, attempt = 0.0, 1
+        while True:
+            status, answer, failure = None, {}, None
+            try:
+                reply = await self._call("fetch", url, method, headers, body, json, credential)
+            except NetworkFetchError as exc:
+                if policy is None:
+                    raise
+                failure = exc
+            else:
+                response = Response(**reply)
+                if policy is None:
+                    return response
+                status, answer = response.status, response.headers
+            delay = retry_delay(
+                policy,
+                method,
+                status,
+                headers=answer,
+                attempt=attempt,
+                waited_s=waited,
+                now=time.time(),
+            )
+            if delay is None:
+                if failure is not None:
+                    raise failure
+                return response
+            await asyncio.sleep(delay)
+            waited, attempt = waited + delay, attempt + 1
 
 
 class SecretsProxy(CapabilityProxy):
