@@ -492,6 +492,12 @@ class WebhookEndpoint(_Strict):
         alias="delivery-id-header",
         description="The header carrying the sender's delivery id (github: X-GitHub-Delivery).",
     )
+    acknowledge: Literal["json", "empty"] = Field(
+        default="json",
+        description="How the host answers a stored delivery: 'json' (202 with the delivery "
+        "id) or 'empty' (200 with an empty body, what Slack's slash commands and interactive "
+        "requests expect; anything else is shown to the user as a failure).",
+    )
 
     @model_validator(mode="after")
     def _by_verifier(self) -> WebhookEndpoint:

@@ -45,6 +45,10 @@ class Main(Plugin):
     async def flaky(self, event):
         if event.attempt < 3:
             raise RuntimeError(f"not yet (attempt {event.attempt})")
+
+    @webhook("slash")
+    def slash(self, event):
+        assert event.headers["content-type"] == "application/x-www-form-urlencoded"
 """
 MANIFEST = """
 [webhooks.push]
@@ -57,6 +61,11 @@ verifier = "hmac-timestamped"
 secret = "github_secret"
 signature-header = "X-Sig"
 timestamp-header = "X-Ts"
+
+[webhooks.slash]
+verifier = "slack"
+secret = "github_secret"
+acknowledge = "empty"
 """
 
 
@@ -249,8 +258,38 @@ def test_the_installation_shows_its_webhook_urls(running: tuple[Service, str, st
             "secret": "github_secret",
             "secret_set": True,
         },
+        {
+            "endpoint": "slash",
+            "url": f"https://hooks.example.com/hooks/{ws}/{PLUGIN}/slash",
+            "verifier": "slack",
+            "secret": "github_secret",
+            "secret_set": True,
+        },
     ]
-    assert found["permissions"]["webhooks"] == {"receive": ["push", "flaky"], "deliver": []}
+    webhooks = {"receive": ["push", "flaky", "slash"], "deliver": []}
+    assert found["permissions"]["webhooks"] == webhooks
+
+
+def test_an_endpoint_may_acknowledge_with_an_empty_200(running: tuple[Service, str, str]) -> None:
+    """Slack shows a slash command's answer body to the user, and anything but an empty 200 as
+    a failure: ``acknowledge = "empty"`` answers that, and still stores and hands over."""
+    service, _, ws = running
+    body = b"command=%2Fplugport&text=status&response_url=https%3A%2F%2Fhooks.slack.com%2Fx"
+    headers = sign_webhook("slack", SECRET, body) | {
+        "Content-Type": "application/x-www-form-urlencoded"
+    }
+    with httpx.Client(base_url=service.url) as client:
+        answer = client.post(f"/hooks/{ws}/{PLUGIN}/slash", content=body, headers=headers)
+        assert (answer.status_code, answer.content) == (200, b"")
+        again = client.post(f"/hooks/{ws}/{PLUGIN}/slash", content=body, headers=headers)
+        assert (again.status_code, again.content) == (200, b"")  # a resend: not run twice
+    [row] = [r for r in _rows(service) if r.endpoint == "slash"]
+    assert _wait_done(service, row.id).state == "done"
+    bad = {**headers, "X-Slack-Signature": "v0=" + "0" * 64}
+    with httpx.Client(base_url=service.url) as client:
+        refused = client.post(f"/hooks/{ws}/{PLUGIN}/slash", content=body, headers=bad)
+    assert refused.status_code == 401  # refusals still say why, as JSON
+    assert refused.json()["error"]["details"]["reason"]
 
 
 def test_uninstall_purge_deletes_the_plugins_deliveries(running: tuple[Service, str, str]) -> None:

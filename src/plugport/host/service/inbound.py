@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from plugport.errors import (
     ConflictError,
@@ -90,7 +90,7 @@ class WebhookReceiver:
         endpoint: str,
         headers: Mapping[str, str],
         read_body: Callable[[int], Awaitable[bytes]],
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, dict[str, Any] | None]:
         where = f"{ws}/{plugin}/{endpoint}"
         try:
             workspace = self.service.workspace(ws)
@@ -149,9 +149,13 @@ class WebhookReceiver:
                 ConflictError("delivery", str(verified.delivery_id), "was received already"),
                 "replay",
             )
+            if spec.acknowledge == "empty":
+                return 200, None
             return 200, {"delivery": accepted.id, "duplicate": True}
         if workspace.dispatcher is not None:
             workspace.dispatcher.wake()
+        if spec.acknowledge == "empty":
+            return 200, None
         return 202, {"delivery": accepted.id}
 
 
@@ -159,7 +163,7 @@ def inbound_router(receiver: WebhookReceiver) -> APIRouter:
     router = APIRouter(prefix="/hooks", tags=["webhooks"])
 
     @router.post("/{workspace}/{plugin}/{endpoint}")
-    async def receive(workspace: str, plugin: str, endpoint: str, request: Request) -> JSONResponse:
+    async def receive(workspace: str, plugin: str, endpoint: str, request: Request) -> Response:
         try:
             status, body = await receiver.receive(
                 workspace,
@@ -175,6 +179,8 @@ def inbound_router(receiver: WebhookReceiver) -> APIRouter:
             elif isinstance(exc, SecretNotSetError):
                 status = 503
             return JSONResponse({"error": error}, status)
+        if body is None:  # acknowledge = "empty"
+            return Response(status_code=status)
         return JSONResponse(body, status)
 
     return router
