@@ -330,8 +330,31 @@ def permission_words() -> str:
     return "\n".join(rows) + "\n"
 
 
+def example_integrations() -> str:
+    """One row per plugin in ``examples/``, from its manifest: what it does and what it asks."""
+    from plugport._permissions import describe_permissions
+    from plugport.manifest import load_manifest
+
+    rows = [
+        "| plugin | what it does | credentials | what the operator consents to |",
+        "|---|---|---|---|",
+    ]
+    for folder in sorted(p.parent for p in (ROOT / "examples").glob("*/plugport.toml")):
+        manifest = load_manifest(folder)
+        credentials = ", ".join(
+            f"`{name}` ({credential.kind})" for name, credential in manifest.credentials.items()
+        )
+        asks = "; ".join(describe_permissions(manifest.permissions))
+        rows.append(
+            f"| `{manifest.name}` (`examples/{folder.name}`) | {_cell(manifest.description)} "
+            f"| {credentials or '-'} | {_cell(asks)} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "cli-reference": cli_reference,
+    "example-integrations": example_integrations,
     "http-routes": http_routes,
     "manifest-reference": manifest_reference,
     "permission-words": permission_words,
