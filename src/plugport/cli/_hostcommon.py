@@ -165,7 +165,7 @@ def run_host(
     installed plugin, so a home that does not exist is that plugin's absence, said without
     creating the home."""
     from plugport.host import PluginHost
-    from plugport.host.policy import policy_location, private_targets
+    from plugport.host.policy import local_services, policy_location, private_targets
 
     if installed is not None and not home_dir(home).exists():
         with reporting_errors():
@@ -202,6 +202,7 @@ def run_host(
             mail=_mail(home_dir(home)),
             allow_unsigned_index=_allow_unsigned_index(home_dir(home)),
             private_targets=private_targets(home_dir(home)),
+            local_services=local_services(home_dir(home)),
             private_targets_from=policy_location(home_dir(home)),
             offline=offline,
             sandbox=sandbox,  # type: ignore[arg-type]

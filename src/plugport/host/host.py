@@ -47,7 +47,7 @@ from plugport.host.fetch import Fetcher, RegistrySource
 from plugport.host.inbound.inbox import purge_inbox
 from plugport.host.install import HostPaths, Installer, Staged
 from plugport.host.plugin_logs import LogRecord, PluginLogs
-from plugport.host.policy import parse_private_targets
+from plugport.host.policy import parse_local_services, parse_private_targets
 from plugport.host.resolver import Requirement, resolve
 from plugport.host.secrets import EncryptedSecretStore, SecretInfo, SecretStore
 from plugport.host.secrets._rules import check_declared, check_names
@@ -140,6 +140,7 @@ class PluginHost:
         secrets: SecretStore | None = None,
         private_targets: Mapping[str, Sequence[str]] | None = None,
         private_targets_from: str | None = None,
+        local_services: Mapping[str, Mapping[str, str]] | None = None,
         mail: MailRelay | None = None,
     ) -> None:
         """``read_only``: for commands that only read (list, status, audit, search, info,
@@ -161,6 +162,11 @@ class PluginHost:
         writes them, quoted by a refusal the policy would lift and by the audit of each fetch
         that reaches one.
 
+        ``local_services``: the operator's policy that a local server answers a plugin's
+        requests to a host (plugin name -> {host name -> loopback ``address:port``};
+        ``[local-services]`` in ``HOME/policy.toml`` for the CLI): a fake or a mock of a
+        service, for a demo, a staging host or a machine with no way out.
+
         ``mail``: the operator's SMTP relay for plugins' ``mail.send`` (``[mail]`` in
         ``HOME/policy.toml``); without it, mail is refused naming that table."""
         self.app = app
@@ -177,6 +183,10 @@ class PluginHost:
         self.private_targets = parse_private_targets(
             {name: list(endpoints) for name, endpoints in (private_targets or {}).items()},
             where="PluginHost(private_targets=...)",
+        )
+        self.local_services = parse_local_services(
+            {name: dict(services) for name, services in (local_services or {}).items()},
+            where="PluginHost(local_services=...)",
         )
         self.private_targets_from = (
             private_targets_from or "the private_targets the application gives PluginHost"
@@ -835,6 +845,7 @@ class PluginHost:
                 libraries=libraries,
                 local_endpoints=self.private_targets.get(manifest.name, ()),
                 local_policy=self.private_targets_from,
+                local_services=self.local_services.get(manifest.name, {}),
             )
         )
 

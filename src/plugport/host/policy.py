@@ -5,6 +5,9 @@ manifest has no way to say it.
 
     [private-targets]
     "acme.jira" = ["10.0.0.5:8443", "jira.internal:443"]
+
+    [local-services]            # a local server answers for a service (a fake, a mock)
+    "plugport.slack" = { "slack.com" = "127.0.0.1:8123", "hooks.slack.com" = "127.0.0.1:8123" }
 """
 
 from __future__ import annotations
@@ -16,11 +19,18 @@ from typing import Any
 
 from plugport.errors import InvalidInputError
 from plugport.manifest import check_plugin_name
-from plugport.runtime.capabilities._fetch_rules import endpoint_text, parse_endpoint
+from plugport.runtime.capabilities._fetch_rules import (
+    endpoint_text,
+    parse_endpoint,
+    parse_local_service,
+)
 
 __all__ = [
+    "LOCAL_SERVICES",
     "POLICY_FILE",
     "PRIVATE_TARGETS",
+    "local_services",
+    "parse_local_services",
     "parse_private_targets",
     "policy_location",
     "private_targets",
@@ -29,6 +39,7 @@ __all__ = [
 
 POLICY_FILE = "policy.toml"
 PRIVATE_TARGETS = "private-targets"
+LOCAL_SERVICES = "local-services"
 
 
 def read_policy(home: Path) -> dict[str, Any]:
@@ -86,3 +97,50 @@ def private_targets(home: Path) -> dict[str, tuple[str, ...]]:
 def policy_location(home: Path) -> str:
     """How refusals and the audit name the place an operator writes a private target."""
     return f"[{PRIVATE_TARGETS}] in {home / POLICY_FILE}"
+
+
+def parse_local_services(table: object, *, where: str) -> dict[str, dict[str, str]]:
+    """Plugin name -> {host name -> loopback ``address:port``} from the ``[local-services]``
+    table: the plugin's requests to that host (checked against its grants as written) are
+    answered by the local server over plain HTTP. :class:`InvalidInputError` naming ``where``
+    and the key for anything else. Decided without I/O."""
+    section = f"{where} [{LOCAL_SERVICES}]"
+    example = '{ "slack.com" = "127.0.0.1:8123" }'
+    if not isinstance(table, Mapping):
+        raise InvalidInputError(
+            f'{section}: must be a table of plugin names, e.g. "acme.slack" = {example}'
+        )
+    found: dict[str, dict[str, str]] = {}
+    for plugin, services in table.items():
+        try:
+            check_plugin_name(str(plugin))
+        except ValueError as exc:
+            raise InvalidInputError(f"{section} {plugin!r}: not a plugin name ({exc})") from None
+        if not isinstance(services, Mapping) or not all(
+            isinstance(h, str) and isinstance(a, str) for h, a in services.items()
+        ):
+            raise InvalidInputError(
+                f'{section} {plugin!r}: must be a table of host = "ADDRESS:PORT", '
+                f'e.g. "{plugin}" = {example}'
+            )
+        parsed: dict[str, str] = {}
+        for host, address in services.items():
+            name = host.lower().rstrip(".")
+            if not name or ":" in name or "/" in name or "*" in name:
+                raise InvalidInputError(
+                    f"{section} {plugin!r}: {host!r} is not a host name (no port, path or wildcard)"
+                )
+            try:
+                parsed[name] = endpoint_text(*parse_local_service(address))
+            except ValueError as exc:
+                raise InvalidInputError(f"{section} {plugin!r} {host!r}: {exc}") from None
+        found[str(plugin)] = parsed
+    return found
+
+
+def local_services(home: Path) -> dict[str, dict[str, str]]:
+    """``HOME/policy.toml``'s ``[local-services]`` (empty when there is none)."""
+    policy = read_policy(home)
+    if LOCAL_SERVICES not in policy:
+        return {}
+    return parse_local_services(policy[LOCAL_SERVICES], where=str(home / POLICY_FILE))

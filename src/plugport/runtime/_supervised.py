@@ -22,6 +22,7 @@ from plugport.runtime._uids import DEFAULT_RANGE as DEFAULT_UID_RANGE
 from plugport.runtime._uids import DEFAULT_REGISTRY as DEFAULT_UID_REGISTRY
 from plugport.runtime.broker import CapabilityBroker, Grants, NetOptions
 from plugport.runtime.capabilities._delivery_rules import WebhookOptions
+from plugport.runtime.capabilities._fetch_rules import parse_local_service
 from plugport.runtime.capabilities._mailer import MailOptions
 from plugport.runtime.capabilities.network import parse_endpoint
 from plugport.runtime.process import PluginProcess
@@ -121,6 +122,9 @@ class PluginInstall:
     local_policy: str = ""
     """Where the operator lists them (``[private-targets] in HOME/policy.toml``): quoted by a
     refusal that such a line would lift, and by the audit of each fetch that reaches one."""
+    local_services: Mapping[str, str] = field(default_factory=dict)
+    """Host name -> the loopback ``address:port`` that answers for it over plain HTTP (the
+    operator's ``[local-services]``; see ``FetchPolicy.local_services``)."""
     libraries: Callable[[], Sequence[Path]] | None = None
     """The wheel-store entries of its locked libraries, asked for at each start (checked
     then, so a damaged store fails that start with the reason): they go on the worker's
@@ -133,6 +137,12 @@ class PluginInstall:
                 parse_endpoint(endpoint)
             except ValueError as exc:
                 raise InvalidInputError(f"local_endpoints: {exc}") from None
+        object.__setattr__(self, "local_services", dict(self.local_services))
+        for address in self.local_services.values():
+            try:
+                parse_local_service(address)
+            except ValueError as exc:
+                raise InvalidInputError(f"local_services: {exc}") from None
 
 
 @dataclass(frozen=True)

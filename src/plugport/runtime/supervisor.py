@@ -194,6 +194,7 @@ class Supervisor:
             install.permissions,
             local_endpoints=install.local_endpoints,
             local_policy=install.local_policy,
+            local_services=install.local_services,
         )
         data_dir = self.config.state_dir / "data" / manifest.name
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

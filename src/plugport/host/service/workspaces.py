@@ -19,7 +19,7 @@ from plugport.host.context import OperationContext
 from plugport.host.host import PluginHost
 from plugport.host.inbound.dispatcher import Dispatcher
 from plugport.host.inbound.inbox import Delivery, SqliteInbox, inbox_path
-from plugport.host.policy import POLICY_FILE, policy_location, private_targets
+from plugport.host.policy import POLICY_FILE, local_services, policy_location, private_targets
 from plugport.host.secrets.oauth2 import (
     AuthorizationStates,
     OAuth2Broker,
@@ -83,6 +83,7 @@ class Workspace:
             ),
             telemetry=settings.telemetry,
             private_targets=private_targets(home),
+            local_services=local_services(home),
             private_targets_from=policy_location(home),
             actor="host-service",
             mail=settings.mail_relay(),

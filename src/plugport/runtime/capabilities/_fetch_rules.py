@@ -139,9 +139,14 @@ class FetchPolicy:
     """Where the operator lists this plugin's ``local_endpoints`` (e.g. ``[private-targets] in
     /srv/home/policy.toml``): refusals of private targets then quote the line to write there.
     Empty (``plugport dev``, tests): no such hint."""
+    local_services: Mapping[str, str] = field(default_factory=dict)
+    """Granted host name -> the loopback ``address:port`` of a local server that answers for it
+    over plain HTTP (a fake or a mock of the service; the operator's ``[local-services]``). The
+    URL is checked as it is written — grants, credential targets — and only then sent there."""
 
     _blocked: tuple[tuple[IPNetwork, str], ...] = field(init=False, repr=False, compare=False)
     _local: frozenset[tuple[str, int]] = field(init=False, repr=False, compare=False)
+    _served: Mapping[str, tuple[str, int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("max_request_bytes", "max_response_bytes", "max_request_header_bytes"):
@@ -162,6 +167,27 @@ class FetchPolicy:
         object.__setattr__(
             self, "_local", frozenset(parse_endpoint(e) for e in self.local_endpoints)
         )
+        object.__setattr__(
+            self,
+            "_served",
+            {name.lower(): parse_local_service(e) for name, e in self.local_services.items()},
+        )
+
+
+def parse_local_service(text: str) -> tuple[str, int]:
+    """``(address, port)`` of a local service's ``ADDRESS:PORT``: a loopback address literal
+    only (``127.0.0.1:8123``, ``[::1]:8123``), so no name is looked up and nothing leaves the
+    machine; ValueError saying so otherwise."""
+    host, port = parse_endpoint(text)
+    try:
+        loopback = parse_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(
+            f"{text!r}: a local service is a loopback address and port, e.g. 127.0.0.1:8123"
+        )
+    return host, port
 
 
 def parse_endpoint(text: str) -> tuple[str, int]:
@@ -242,6 +268,8 @@ class Target:
     local: bool = False
     """The host and port are one of the policy's ``local_endpoints``: its addresses are not
     checked against the blocked ranges (the operator named this very endpoint)."""
+    served_by: tuple[str, int] | None = None
+    """The loopback server the operator's ``local_services`` send this host to (plain HTTP)."""
 
     @property
     def url(self) -> str:
@@ -268,6 +296,8 @@ class FetchResult:
     private_targets: tuple[str, ...] = ()
     """The listed ``local_endpoints`` (``host:port``) this fetch reached, redirects included:
     what the host audits as allowed by the operator's policy."""
+    served: tuple[str, ...] = ()
+    """``host at address:port`` for each hop the operator's ``local_services`` answered."""
 
 
 def _denied(plugin: str, reason: str) -> PermissionDeniedError:
@@ -326,7 +356,8 @@ def check_url(url: str, policy: FetchPolicy, *, plugin: str = "") -> Target:
             f'to allow it, add "{shown}" to `network = [...]` under [permissions] in '
             "plugport.toml, then reinstall the plugin (plugport dev picks the change up on save)",
         )
-    return Target(scheme, host, port, parsed.raw_path.decode("ascii"))
+    served = policy._served.get(host)
+    return Target(scheme, host, port, parsed.raw_path.decode("ascii"), served_by=served)
 
 
 def check_address(
@@ -357,7 +388,7 @@ def check_addresses(
     """Every address DNS gave for ``target`` must pass :func:`check_address`, not just the one
     connected to: a name with a public and a private address is an attack on whichever is
     tried first. A listed local endpoint's addresses are exempt; they are why it is listed."""
-    if target.local:
+    if target.local or target.served_by is not None:
         return
     for address in addresses:
         check_address(address, policy, plugin=plugin, host=target.host, port=target.port)

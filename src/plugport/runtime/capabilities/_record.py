@@ -49,6 +49,9 @@ class Grants:
     credential_kinds: Mapping[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
     """Credential name -> (kind, header, param) from ``[credentials]``; where each may be sent
     is ``permissions.credentials`` (what was consented)."""
+    local_services: Mapping[str, str] = field(default_factory=dict)
+    """Host name -> the loopback ``address:port`` that answers for it (the operator's
+    ``[local-services]``: a fake or mock of a service, e.g. in a demo or a staging host)."""
 
     @classmethod
     def from_manifest(
@@ -58,6 +61,7 @@ class Grants:
         *,
         local_endpoints: Sequence[str] = (),
         local_policy: str = "",
+        local_services: Mapping[str, str] | None = None,
     ) -> Grants:
         """``permissions`` narrows the manifest's request to what was consented (default: all);
         it can never widen it. ``local_endpoints`` are the host's own grant, not the
@@ -77,6 +81,7 @@ class Grants:
             config_schema=manifest.config,
             local_endpoints=tuple(local_endpoints),
             local_policy=local_policy,
+            local_services=dict(local_services or {}),
             credential_kinds={
                 name: (c.kind, c.header, c.param) for name, c in manifest.credentials.items()
             },

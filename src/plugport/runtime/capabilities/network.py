@@ -79,6 +79,8 @@ __all__ = [
 
 PIN_EXTENSION = "plugport.connect_to"
 """Request extension naming the checked address :class:`PinnedTransport` must connect to."""
+PLAIN_PORT_EXTENSION = "plugport.plain_port"
+"""With the pin: send the request over plain HTTP to this port (an operator's local service)."""
 
 _DROPPED_RESPONSE_HEADERS = frozenset({"set-cookie", "set-cookie2"})
 _log_hygiene.install()
@@ -122,7 +124,13 @@ class PinnedTransport(httpx.AsyncBaseTransport):
             raise ValueError(f"request to {request.url} has no {PIN_EXTENSION} address")
         address = parse_address(pin)
         name = request.url.host
-        extensions = {k: v for k, v in request.extensions.items() if k != PIN_EXTENSION}
+        plain_port = request.extensions.get(PLAIN_PORT_EXTENSION)
+        dropped = (PIN_EXTENSION, PLAIN_PORT_EXTENSION)
+        extensions = {k: v for k, v in request.extensions.items() if k not in dropped}
+        if isinstance(plain_port, int):  # the operator's local server for this name
+            request.url = request.url.copy_with(scheme="http", host=str(address), port=plain_port)
+            request.extensions = extensions
+            return await self._transport_for(f"local {name}").handle_async_request(request)
         if request.url.scheme == "https":
             extensions["sni_hostname"] = name
         request.url = request.url.copy_with(host=str(address))
@@ -221,6 +229,7 @@ class NetworkBroker:
             secret.clean(result.url),
             result.elapsed_ms,
             result.private_targets,
+            result.served,
         )
 
     async def _fetch(
@@ -249,13 +258,14 @@ class NetworkBroker:
             secret.prepare(hop.target.url, list(hop.headers))  # refuses a clash up front
         visited = [hop.target.url]
         private: list[str] = []
+        served: list[str] = []
         deadline = started + policy.timeout_ms / 1000
         try:
             async with asyncio.timeout_at(deadline):
                 pinned = PinnedTransport(self._transport, ssl_context=self._ssl_context)
                 async with pinned:
                     status, response_headers, data = await self._follow(
-                        pinned, hop, deadline, visited, private
+                        pinned, hop, deadline, visited, private=private, served=served
                     )
                 # Keep the certificate store the first fetch loaded; it is costly to build.
                 self._ssl_context = pinned.ssl_context
@@ -266,7 +276,13 @@ class NetworkBroker:
             raise NetworkFetchError(plugin, visited[-1], f"{type(exc).__name__}: {exc}") from None
         elapsed_ms = (loop.time() - started) * 1000
         return FetchResult(
-            status, response_headers, data, visited[-1], elapsed_ms, tuple(dict.fromkeys(private))
+            status,
+            response_headers,
+            data,
+            visited[-1],
+            elapsed_ms,
+            tuple(dict.fromkeys(private)),
+            tuple(dict.fromkeys(served)),
         )
 
     async def _follow(
@@ -275,7 +291,9 @@ class NetworkBroker:
         hop: _Hop,
         deadline: float,
         visited: list[str],
+        *,
         private: list[str],
+        served: list[str],
     ) -> tuple[int, dict[str, str], bytes]:
         """``visited`` gets each hop's URL, ``private`` each listed local endpoint answered."""
         policy, plugin = self.policy, self.plugin
@@ -285,6 +303,8 @@ class NetworkBroker:
             response = await self._send(transport, hop, addresses, deadline)
             if hop.target.local:
                 private.append(endpoint_text(_canonical(hop.target.host), hop.target.port))
+            elif hop.target.served_by is not None:
+                served.append(f"{hop.target.host} at {endpoint_text(*hop.target.served_by)}")
             location = response.headers.get("location")
             if response.status_code not in _REDIRECT_STATUSES or location is None:
                 data = await self._read(response, hop)
@@ -307,6 +327,8 @@ class NetworkBroker:
             visited.append(hop.target.url)
 
     async def _resolve(self, target: Target) -> list[str]:
+        if target.served_by is not None:
+            return [target.served_by[0]]  # the operator's local server: nothing to look up
         if target.local and _is_address(target.host):
             return [target.host]  # a listed address literal: nothing to look up
         try:
@@ -339,6 +361,8 @@ class NetworkBroker:
                     "timeout": dict.fromkeys(("connect", "read", "write", "pool"), remaining),
                 },
             )
+            if hop.target.served_by is not None:
+                request.extensions[PLAIN_PORT_EXTENSION] = hop.target.served_by[1]
             try:
                 return await transport.handle_async_request(request)
             except httpx.ConnectError as exc:
@@ -514,6 +538,16 @@ class NetCalls(Calls):
                     "net.fetch",
                 )
             )
+        for place in result.served:
+            self.services.audit.record(
+                AuditEvent(
+                    self.plugin,
+                    "private-target",
+                    f"sent to {place}, a local service (fetched {result.url}, HTTP "
+                    f"{result.status}), by the operator's [local-services]",
+                    "net.fetch",
+                )
+            )
         return {
             "status": result.status,
             "headers": result.headers,
@@ -531,6 +565,7 @@ class NetCalls(Calls):
                 max_response_bytes=options.max_response_bytes,
                 local_endpoints=self.grants.local_endpoints,
                 local_policy=self.grants.local_policy,
+                local_services=self.grants.local_services,
             )
             self._broker = NetworkBroker(self.plugin, policy, options.resolver, options.transport)
         return self._broker
