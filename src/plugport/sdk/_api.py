@@ -127,6 +127,8 @@ class NetProxy(CapabilityProxy):
     addresses, re-checked on every redirect, with size and time limits."""
 
     capability = "net"
+    local_options: ClassVar[dict[str, tuple[str, ...]]] = {"fetch": ("retry",)}
+    """Options a method handles in the plugin's process, never sent to the host."""
 
     async def fetch(  # noqa: PLR0917 - url first; the rest read as keywords in practice
         self,

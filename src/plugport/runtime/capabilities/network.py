@@ -485,7 +485,7 @@ class NetCalls(Calls):
 
     async def fetch(  # noqa: PLR0917 - the proxy's positional call, as NetProxy.fetch
         self,
-        url: str,
+        url: str = "",
         method: str = "GET",
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
