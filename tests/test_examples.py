@@ -76,7 +76,8 @@ def test_the_icon_is_a_small_safe_svg(example: Path) -> None:
     assert manifest.icon is not None
     icon = example / manifest.icon
     data = icon.read_bytes()
-    assert icon.suffix == ".svg" and len(data) <= MAX_ICON_BYTES
+    assert icon.suffix == ".svg"
+    assert len(data) <= MAX_ICON_BYTES
     root = ET.fromstring(data)  # noqa: S314 - our own files, checked for what a sanitiser drops
     assert root.tag == f"{_SVG}svg"
     for element in root.iter():
@@ -84,7 +85,8 @@ def test_the_icon_is_a_small_safe_svg(example: Path) -> None:
         assert tag not in {"script", "foreignObject", "image", "iframe", "use"}, tag
         for attribute, value in element.attrib.items():
             assert not attribute.lower().startswith("on"), attribute
-            assert "javascript:" not in value.lower() and "url(http" not in value.lower()
+            assert "javascript:" not in value.lower()
+            assert "url(http" not in value.lower()
             assert not (attribute.endswith("href") and not value.startswith("#")), value
 
 
@@ -99,5 +101,7 @@ def test_the_lock_is_current_and_the_archive_leaves_the_tests_out(
     archive = pack_plugin(example, tmp_path).result.path
     with zipfile.ZipFile(archive) as packed:
         names = packed.namelist()
-    assert "plugport.toml" in names and "README.md" in names and manifest.icon in names
+    assert "plugport.toml" in names
+    assert "README.md" in names
+    assert manifest.icon in names
     assert not any(n.startswith(("tests/", "conftest.py")) for n in names), names
