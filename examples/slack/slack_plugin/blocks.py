@@ -1,0 +1,156 @@
+"""Block Kit messages built from data, without I/O: a ``notify.*`` payload becomes a header,
+a mrkdwn section, a fields section, a button and a context line, each cut to the length Slack
+accepts (a message Slack refuses is a lost notification, so nothing here may exceed a limit).
+Limits: https://api.slack.com/reference/block-kit/blocks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+HEADER_MAX = 150
+SECTION_MAX = 3000
+FIELD_MAX = 2000
+FIELDS_MAX = 10  # per section
+BUTTON_TEXT_MAX = 75
+URL_MAX = 3000
+FALLBACK_MAX = 4000  # the notification text in push notifications and screen readers
+
+SEVERITIES = ("info", "success", "warning", "error")
+EMOJI = {
+    "info": ":information_source:",
+    "success": ":white_check_mark:",
+    "warning": ":warning:",
+    "error": ":rotating_light:",
+}
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A ``notify.<source>`` event, checked: every value a string, severity one we know."""
+
+    title: str
+    source: str = ""
+    text: str = ""
+    url: str = ""
+    severity: str = "info"
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def parse_notification(payload: Any) -> Notification | None:
+    """The notification in an event payload, or None when it has no ``title`` (the convention
+    between producers and notifiers says such a payload is dropped, not half-posted)."""
+    if not isinstance(payload, dict):
+        return None
+    title = payload.get("title")
+    if not isinstance(title, str) or not title.strip():
+        return None
+
+    def text(key: str) -> str:
+        value = payload.get(key)
+        return value if isinstance(value, str) else ""
+
+    severity = text("severity") if text("severity") in SEVERITIES else "info"
+    raw = payload.get("fields")
+    fields = (
+        {str(k): str(v) for k, v in raw.items() if str(k) and str(v)}
+        if isinstance(raw, dict)
+        else {}
+    )
+    return Notification(title.strip(), text("source"), text("text"), text("url"), severity, fields)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters, an ellipsis marking a cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escape(text: str) -> str:
+    """Slack's mrkdwn escaping: only ``&``, ``<`` and ``>`` are control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def is_web_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and len(url) <= URL_MAX
+
+
+def fallback_text(note: Notification) -> str:
+    """The message's ``text``: what notifications and screen readers show instead of blocks."""
+    return cut(f"{EMOJI[note.severity]} {note.title}", FALLBACK_MAX)
+
+
+def notification_blocks(note: Notification) -> list[dict[str, Any]]:
+    """The Block Kit blocks for ``note``; severity shows as an emoji and the button's style."""
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": cut(f"{EMOJI[note.severity]} {note.title}", HEADER_MAX),
+                "emoji": True,
+            },
+        }
+    ]
+    if note.text:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": cut(escape(note.text), SECTION_MAX)},
+            }
+        )
+    items = list(note.fields.items())
+    for start in range(0, min(len(items), 2 * FIELDS_MAX), FIELDS_MAX):
+        chunk = items[start : start + FIELDS_MAX]
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": cut(f"*{escape(k)}*\n{escape(v)}", FIELD_MAX)}
+                    for k, v in chunk
+                ],
+            }
+        )
+    if note.url and is_web_url(note.url):
+        button: dict[str, Any] = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Open", "emoji": True},
+            "url": note.url,
+            "action_id": "open",
+        }
+        if note.severity == "error":
+            button["style"] = "danger"
+        elif note.severity == "success":
+            button["style"] = "primary"
+        blocks.append({"type": "actions", "elements": [button]})
+    context = " · ".join(p for p in (note.source, note.severity) if p)
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(context)}]})
+    return blocks
+
+
+def text_blocks(text: str) -> list[dict[str, Any]]:
+    """A plain message (``slack.send``) as one mrkdwn section."""
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_MAX)}}]
+
+
+HELP = (
+    "*/plugport* commands:\n"
+    "• `/plugport status`: where this workspace's notifications go\n"
+    "• `/plugport help`: this list"
+)
+
+
+def slash_reply(text: str, *, via: str, channel: str) -> dict[str, Any]:
+    """The ephemeral answer to ``/plugport <text>`` (only the caller sees it)."""
+    word = text.strip().split(" ", 1)[0].lower()
+    if word == "status":
+        where = "the incoming webhook's channel" if via == "webhook" else channel
+        answer = (
+            f":large_green_circle: Plugport is running; notifications go to {where} (via {via})."
+        )
+    elif word in ("help", ""):
+        answer = HELP
+    else:
+        answer = f"Unknown command `{cut(escape(word), 40)}`.\n{HELP}"
+    return {"response_type": "ephemeral", "text": answer, "blocks": text_blocks(answer)}
