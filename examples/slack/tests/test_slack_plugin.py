@@ -3,7 +3,8 @@ go through the host's network broker (credential injection included) to the loca
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from slack_plugin.answers import SlackError, web_api_result, webhook_result
@@ -28,6 +29,17 @@ NOTE = {
 }
 FAST = {"retry_budget_s": 1, "retry_base_s": 0.01, "retry_attempts": 3}
 SIGNING = "slack-signing-s3cret"
+
+
+def eventually(check: Callable[[], bool], timeout_s: float = 3.0) -> bool:
+    """Log lines reach the host from the worker on their own channel, a moment after the call
+    that wrote them returned: poll for them."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 @pytest.fixture
@@ -173,7 +185,7 @@ def test_via_the_incoming_webhook(plugin: PluginHandle, slack: FakeSlack) -> Non
 def test_a_payload_without_a_title_is_dropped(plugin: PluginHandle, slack: FakeSlack) -> None:
     plugin.emit("notify.github", {"text": "no title here"})
     assert slack.requests == []
-    assert "WARNING dropped a notify event without a title" in plugin.logs
+    assert eventually(lambda: "WARNING dropped a notify event without a title" in plugin.logs)
 
 
 def test_a_refused_bot_token_names_the_command_that_sets_it(

@@ -34,7 +34,7 @@ MAX_MESSAGE_BYTES = 28 * 1024  # a connector message, card included
 ELEMENTS = frozenset({"TextBlock", "FactSet", "ColumnSet", "Container", "Image", "ActionSet"})
 ACTIONS = frozenset({"Action.OpenUrl", "Action.ShowCard"})
 TEXT_COLORS = frozenset({"default", "dark", "light", "accent", "good", "warning", "attention"})
-TEXT_SIZES = frozenset({"default", "small", "medium", "large", "extraLarge"})
+TEXT_SIZES = frozenset({"default", "small", "medium", "large", "extralarge"})
 TEXT_WEIGHTS = frozenset({"default", "lighter", "bolder"})
 CONTAINER_STYLES = frozenset({"default", "emphasis", "good", "attention", "warning", "accent"})
 
@@ -91,11 +91,14 @@ def _element_errors(element: Any, at: str) -> list[str]:  # noqa: PLR0911, PLR09
     if kind == "TextBlock":
         if not isinstance(element.get("text"), str) or not element["text"]:
             return [f"{at}.text is required"]
-        for key, allowed in (("color", TEXT_COLORS), ("size", TEXT_SIZES)):
-            if key in element and element[key] not in allowed:
+        # Enum values are case-insensitive in Adaptive Cards ("Bolder" and "bolder").
+        for key, allowed in (
+            ("color", TEXT_COLORS),
+            ("size", TEXT_SIZES),
+            ("weight", TEXT_WEIGHTS),
+        ):
+            if key in element and str(element[key]).lower() not in allowed:
                 return [f"{at}.{key} must be one of {', '.join(sorted(allowed))}"]
-        if "weight" in element and element["weight"] not in TEXT_WEIGHTS:
-            return [f"{at}.weight must be one of {', '.join(sorted(TEXT_WEIGHTS))}"]
         return []
     if kind == "FactSet":
         facts = element.get("facts")
@@ -117,7 +120,7 @@ def _element_errors(element: Any, at: str) -> list[str]:  # noqa: PLR0911, PLR09
     if kind == "ActionSet":
         return _actions_errors(element.get("actions"), f"{at}.actions", required=True)
     if kind == "Container":
-        if "style" in element and element["style"] not in CONTAINER_STYLES:
+        if "style" in element and str(element["style"]).lower() not in CONTAINER_STYLES:
             return [f"{at}.style must be one of {', '.join(sorted(CONTAINER_STYLES))}"]
         return _items_errors(element.get("items"), f"{at}.items")
     columns = element.get("columns", [])  # ColumnSet
