@@ -276,9 +276,10 @@ class FakeSlack(FakeService):
     hosts: ClassVar[tuple[str, ...]] = ("slack.com", "hooks.slack.com")
     name: ClassVar[str] = "slack"
 
-    def __init__(self) -> None:
+    def __init__(self, bot_token: str = "xoxb-test") -> None:  # noqa: S107 - a fake's stand-in
         super().__init__()
-        self.bot_token = "xoxb-1-plugport-" + secrets.token_hex(12)
+        self.bot_token = bot_token
+        """The one bot token the Web API accepts; any other is ``invalid_auth``."""
         self.channels: dict[str, SlackChannel] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.responses: list[dict[str, Any]] = []
