@@ -174,6 +174,25 @@ def test_validate_gets_the_same_decision_as_warnings(make_plugin: Callable[..., 
     assert found[0].message.endswith('[permissions] storage = "64 KiB"')
 
 
+def test_secrets_uses_are_decided_on_the_name(make_plugin: Callable[..., Path]) -> None:
+    # secrets.sign/reveal used to reach the rule with no name and crash validate.
+    signing = manifest(credentials={"app_key": {"kind": "private-key"}})
+    assert checks.capability_items(signing, [use("secrets", "sign", "app_key")]) == []
+    assert checks.capability_items(signing, [use("secrets", "sign")]) == []
+    [wrong] = checks.capability_items(signing, [use("secrets", "sign", "other")])
+    assert "no hmac or private-key credential 'other'" in wrong.message
+    [reveal] = checks.capability_items(signing, [use("secrets", "reveal")])
+    assert "secrets.reveal" in reveal.message
+    root = make_plugin()
+    code = root / "hello" / "plugin.py"
+    code.write_text(code.read_text() + "\n    async def sign(self):\n"
+                    "        return await self.api.secrets.sign('k', 'x')\n")  # fmt: skip
+    found = checks.undeclared_use_warnings(validate_tree(root))
+    assert [(f.rule, f.line) for f in found] == [
+        ("undeclared-capability", len(code.read_text().splitlines()))
+    ]
+
+
 # --- the recorded file ----------------------------------------------------------------------------
 
 

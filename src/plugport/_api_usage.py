@@ -18,13 +18,19 @@ __all__ = ["ApiUse", "EventHandler", "find_api_uses", "find_event_handlers"]
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
 # The literal argument that decides the grant, by (capability, method): (position, keyword).
-_DECIDING_ARGUMENT = {("events", "publish"): (0, "topic"), ("net", "fetch"): (0, "url")}
+_DECIDING_ARGUMENT = {
+    ("events", "publish"): (0, "topic"),
+    ("net", "fetch"): (0, "url"),
+    ("secrets", "sign"): (0, "name"),
+    ("secrets", "reveal"): (0, "name"),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class ApiUse:
-    """``self.api.<capability>.<method>`` at ``file:line``. ``argument`` is the topic or URL
-    when the code gives it literally (for a URL: enough of it to know the host), else None."""
+    """``self.api.<capability>.<method>`` at ``file:line``. ``argument`` is the topic, URL or
+    secret name when the code gives it literally (for a URL: enough of it to know the host),
+    else None."""
 
     file: str
     line: int

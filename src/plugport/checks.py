@@ -15,7 +15,7 @@ import inspect
 import json
 import tempfile
 import tomllib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -578,17 +578,40 @@ def _offered() -> frozenset[tuple[str, str]]:
     )
 
 
+def _events_refusal(permissions: Permissions, use: ApiUse) -> str:
+    """The events rule decides on the topic; an unspelled topic needs some publish grant."""
+    if use.argument is None:
+        publish = permissions.events.publish
+        return "" if publish else "permissions.events.publish grants no topics"
+    return refusal(permissions, "events", use.method, {"topic": use.argument})
+
+
+def _secrets_refusal(permissions: Permissions, use: ApiUse) -> str:
+    """The secrets rule decides on the secret's name; a name the code does not spell out
+    passes when some secret the method could use is declared."""
+    if use.argument is not None:
+        return refusal(permissions, "secrets", use.method, {"name": use.argument})
+    named = {*permissions.credentials, *permissions.secrets.sign}
+    if use.method == "reveal":
+        named = set(permissions.secrets.reveal)
+    return "" if named else f"no secret is declared that secrets.{use.method} could use"
+
+
+_NAMED_RULES: dict[str, Callable[[Permissions, ApiUse], str]] = {
+    "events": _events_refusal,
+    "secrets": _secrets_refusal,
+}
+
+
 def _refusal(permissions: Permissions, use: ApiUse) -> str:
     """Why the broker would refuse ``use`` under ``permissions`` (``""``: granted). An argument
     the code does not spell out counts as needing the permission at all."""
     if (use.capability, use.method) not in _offered():
         offered = ", ".join(sorted(f"{c}.{m}" for c, m in _offered()))
         return f"the host offers no {use.capability}.{use.method} (it offers {offered})"
-    if use.capability == "events":
-        if use.argument is None:
-            publish = permissions.events.publish
-            return "" if publish else "permissions.events.publish grants no topics"
-        return refusal(permissions, "events", use.method, {"topic": use.argument})
+    named = _NAMED_RULES.get(use.capability)
+    if named is not None:
+        return named(permissions, use)
     reason = refusal(permissions, use.capability, use.method, {})
     if reason or use.capability != "net" or use.argument is None:
         return reason
