@@ -174,6 +174,14 @@ def test_validate_gets_the_same_decision_as_warnings(make_plugin: Callable[..., 
     assert found[0].message.endswith('[permissions] storage = "64 KiB"')
 
 
+def test_a_call_whose_rule_needs_its_arguments_is_decided_by_the_grant() -> None:
+    mail = manifest(permissions={"mail": {"to": ["*@example.com"]}})
+    assert checks.capability_items(mail, [use("mail", "send")]) == []
+    [refused] = checks.capability_items(manifest(), [use("mail", "send")])
+    assert refused.level == "error"
+    assert "permissions grant no mail" in refused.message
+
+
 # --- the recorded file ----------------------------------------------------------------------------
 
 
