@@ -193,6 +193,14 @@ def test_secrets_uses_are_decided_on_the_name(make_plugin: Callable[..., Path]) 
     ]
 
 
+def test_a_call_whose_rule_needs_its_arguments_is_decided_by_the_grant() -> None:
+    mail = manifest(permissions={"mail": {"to": ["*@example.com"]}})
+    assert checks.capability_items(mail, [use("mail", "send")]) == []
+    [refused] = checks.capability_items(manifest(), [use("mail", "send")])
+    assert refused.level == "error"
+    assert "permissions grant no mail" in refused.message
+
+
 # --- the recorded file ----------------------------------------------------------------------------
 
 

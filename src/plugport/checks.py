@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from plugport import archive
 from plugport._api_usage import ApiUse, EventHandler
-from plugport._permissions import refusal
+from plugport._permissions import RULES, refusal
 from plugport.authoring import ValidationReport, validate_path, validate_tree
 from plugport.deps.lockfile import WHEELS_DIR
 from plugport.errors import InvalidInputError, PermissionDeniedError, PlugportError
@@ -612,7 +612,13 @@ def _refusal(permissions: Permissions, use: ApiUse) -> str:
     named = _NAMED_RULES.get(use.capability)
     if named is not None:
         return named(permissions, use)
-    reason = refusal(permissions, use.capability, use.method, {})
+    try:
+        reason = refusal(permissions, use.capability, use.method, {})
+    except InvalidInputError:
+        # A rule that decides on the call's arguments (mail.send's recipients) and cannot
+        # without them: what the code does not spell out needs the permission at all.
+        declared = RULES[use.capability].declared(permissions)
+        reason = "" if declared else f"permissions grant no {use.capability}"
     if reason or use.capability != "net" or use.argument is None:
         return reason
     # The network broker's own URL rule, loaded only for a literal URL (it brings httpx).

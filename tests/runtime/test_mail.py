@@ -522,6 +522,7 @@ def test_the_fake_keeps_an_outbox_with_the_same_checks(world: World, tmp_path: P
     assert (message["To"], message["Subject"]) == ("dev@example.com", "Deployed")
     assert message["From"] == f'"{PLUGIN}" <{FAKE_SENDER}>'
     assert message.get_body(("plain",)).get_content().strip() == "The build failed."
+    handle.assert_only_declared()  # mail.send is granted by mail.to, whatever the recipients
     denied = handle.command("m.try", "ceo@evil.org")
     assert denied["type"] == "PermissionDeniedError"
     injected = handle.command("m.try", "dev@example.com", subject="a\nBcc: ceo@evil.org")

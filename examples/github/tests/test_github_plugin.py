@@ -1,4 +1,3 @@
-# ruff: noqa: S101 - pytest asserts (the root's per-file ignore covers tests/ only)
 """plugport.github against FakeGitHub, in the real sandbox: deliveries in, notify.github out,
 comments and check runs back over REST, with the failure paths GitHub has (a refused token,
 rate limits as 403 and 429, 5xx, a malformed or unsigned delivery, pages)."""
@@ -32,7 +31,7 @@ from plugport.testing import PluginHandle
 from plugport.testing.services.github import FakeGitHub
 
 PAT = "ghp_stand-in-token-for-tests-000000000000"
-SECRET = "webhook-s3cret"  # noqa: S105 - a stand-in for the test
+SECRET = "webhook-s3cret"
 FAST = {"retry_attempts": 3, "retry_budget_s": 2}
 
 
