@@ -31,6 +31,13 @@ def test_429_waits_as_long_as_the_service_says() -> None:
     assert delay(429, {"retry-after": "60"}) is None  # past the budget: give the 429 back
 
 
+def test_a_rate_limit_403_is_a_429_and_a_plain_403_is_final() -> None:
+    assert delay(403, {"retry-after": "2"}, method="POST") == 2.0  # GitHub's secondary limit
+    assert delay(403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1003"}) == 3.0
+    assert delay(403) is None  # forbidden is forbidden
+    assert delay(403, {"x-ratelimit-remaining": "12"}) is None
+
+
 def test_5xx_and_failures_back_off_for_idempotent_methods_only() -> None:
     assert delay(503) == 0.5
     assert delay(502, attempt=3) == 2.0  # 0.5 * 2 ** 2, full jitter at its top

@@ -1,8 +1,8 @@
-"""When a plugin's request to a service is worth sending again, and after how long: a 429 after
-the service's ``Retry-After`` (or its rate-limit reset), a 5xx or a failed connection after an
-exponential backoff with full jitter — and never past the policy's time budget, so a call still
-ends inside the plugin's ``limits.timeout_ms``. The decision is pure (:func:`retry_delay`);
-``NetProxy.fetch(retry=...)`` does the waiting."""
+"""When a plugin's request to a service is worth sending again, and after how long: a 429 (or
+GitHub's rate-limit 403) after the service's ``Retry-After`` or rate-limit reset, a 5xx or a
+failed connection after an exponential backoff with full jitter — and never past the policy's
+time budget, so a call still ends inside the plugin's ``limits.timeout_ms``. The decision is
+pure (:func:`retry_delay`); ``NetProxy.fetch(retry=...)`` does the waiting."""
 
 from __future__ import annotations
 
@@ -48,15 +48,24 @@ def retry_delay(
     """Seconds to wait before attempt ``attempt + 1``, or None to give up and hand back what
     came. ``status`` None means the request failed without an answer; ``headers`` have
     lower-case names; ``now`` is Unix time (for reset headers)."""
-    if attempt >= policy.attempts or (status is not None and status not in RETRIED_STATUSES):
+    limited = status == 429 or (status == 403 and _rate_limited_403(headers))
+    if attempt >= policy.attempts or (
+        status is not None and status not in RETRIED_STATUSES and not limited
+    ):
         return None
-    if status != 429 and not (policy.retry_unsafe or method.upper() in IDEMPOTENT_METHODS):
+    if not limited and not (policy.retry_unsafe or method.upper() in IDEMPOTENT_METHODS):
         return None
-    told = _told_delay(headers, now) if status in (429, 503) else None
+    told = _told_delay(headers, now) if limited or status == 503 else None
     delay = told if told is not None else rand() * policy.base_s * 2 ** (attempt - 1)
     if waited_s + delay > policy.budget_s:
         return None
     return delay
+
+
+def _rate_limited_403(headers: Mapping[str, str]) -> bool:
+    """GitHub answers a rate limit with 403 as often as 429: ``Retry-After`` (a secondary limit)
+    or ``x-ratelimit-remaining: 0`` (the primary one) says it is one."""
+    return "retry-after" in headers or headers.get("x-ratelimit-remaining") == "0"
 
 
 def _told_delay(headers: Mapping[str, str], now: float) -> float | None:

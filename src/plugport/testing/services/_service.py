@@ -120,7 +120,10 @@ class FakeService:
         bound = type("BoundHandler", (_HTTPHandler,), {"fake": service})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), bound)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # A short poll: stop() waits for it, and tests stop a fake each.
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
