@@ -7,10 +7,13 @@ to a local fake Slack. Nothing leaves 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
-from _demo_registry import BOLD, DIM, RESET, Api, DemoRegistry, fail
+import httpx
+from _demo_registry import BOLD, DIM, RESET, Api, Cli, DemoRegistry, fail
+from _demo_web import _operation
 
 from plugport import signing
 from plugport.authoring import pack_plugin, sign_archive
@@ -68,5 +71,118 @@ def publish_examples(registry: DemoRegistry, work: Path) -> list[str]:
     return published
 
 
-def _printable(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
+WORKSPACE = "team"
+REPO = "acme/api"
+HOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - the demo's own stand-in, set on both sides
+
+
+def github_to_slack(registry: DemoRegistry, work: Path, cli: Cli) -> None:
+    """A workspace in the host service with plugport.github and plugport.slack from the
+    registry, both pointed at local fakes by the operator's ``[local-services]``; a pull
+    request webhook from the fake GitHub goes in, a Slack message comes out."""
+    from plugport.testing.services.github import FakeGitHub
+    from plugport.testing.services.slack import FakeSlack
+
+    print(
+        f"\n{BOLD}== an integration end to end: GitHub -> plugport.github -> plugport.slack{RESET}"
+    )
+    print(
+        f"{DIM}A local fake GitHub and a local fake Slack (plugport.testing.services) stand in "
+        "for the real ones: this machine has no way out. The operator's [local-services] in "
+        "the workspace's policy.toml has them answer the two plugins' requests to "
+        "api.github.com and slack.com; every other check (grants, credential hosts) runs on "
+        f"the real URLs.{RESET}"
+    )
+    service_dir = registry.data_dir / "host-service"
+    token = cli(
+        "create a workspace for the team",
+        "",
+        "host", "workspace", "create", WORKSPACE, "--data-dir", str(service_dir),
+        cwd=work,
+    ).strip().splitlines()[-1]  # fmt: skip
+    with FakeGitHub() as github, FakeSlack() as slack:
+        home = service_dir / "workspaces" / WORKSPACE
+        policy = (
+            "[local-services]\n"
+            f'"plugport.github" = {{ "api.github.com" = "{github.address}" }}\n'
+            f'"plugport.slack" = {{ "slack.com" = "{slack.address}" }}\n'
+        )
+        home.mkdir(parents=True, exist_ok=True)  # the workspace opens on its first request
+        (home / "policy.toml").write_text(policy)
+        print(f"\n$ cat {home.relative_to(work)}/policy.toml")
+        print("\n".join(f"  {line}" for line in policy.splitlines()))
+        api = f"{registry.url}/api/v1/workspaces/{WORKSPACE}"
+        with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+            _install_and_configure(client, api, github, slack)
+
+            github.add_repo(REPO)
+            pull = github.add_pull(REPO, title="Fix login on Safari", author="ada")
+            payload = github.pull_request_payload("opened", REPO, pull["number"])
+            url = f"{registry.url}/hooks/{WORKSPACE}/plugport.github/events"
+            sent = github.send(url, "pull_request", payload, HOOK_SECRET)
+            print(f"\n  fake GitHub -> POST {url} (X-GitHub-Event: pull_request, signed)")
+            print(f"  <- HTTP {sent.status} {sent.body.decode()}")
+            if sent.status != 202:
+                fail("the host service did not accept the delivery")
+            deadline = time.monotonic() + 30
+            while not (slack.posted("general") and github.comments):
+                if time.monotonic() > deadline:
+                    audit = client.get(f"{api}/audit", params={"limit": 20}).json()
+                    fail("no Slack message within 30 s", json.dumps(audit, indent=2))
+                time.sleep(0.05)
+            [message] = slack.posted("general")
+            [comment] = github.comments
+            print(
+                f"\n  {GREEN}fake Slack received in #general{RESET} (chat.postMessage, bot token):"
+            )
+            for block in message.get("blocks", []):
+                print(f"    [{block['type']}] {_block_text(block)}")
+            print(f"  {GREEN}fake GitHub received a comment on {REPO}#{pull['number']}:{RESET}")
+            print(f"    {comment['body']}")
+            trail = client.get(f"{api}/audit", params={"limit": 50}).json()["items"]
+            for row in trail:
+                reason = row["detail"].get("reason", "")
+                if "local service" in reason:
+                    print(f"  audit: {row['subject']}: {reason}")
+
+
+def _install_and_configure(client: httpx.Client, api: str, github: Any, slack: Any) -> None:
+    """Both plugins from the registry (with consent to exactly what each asks), their secrets
+    and one setting, through the workspace's API as an operator's tooling would."""
+    for name in ("plugport.github", "plugport.slack"):
+        body: dict[str, Any] = {"plugin": name}
+        refused = _operation(client, api, body)
+        body["consent"] = refused["error"]["details"]["added"]
+        done = _operation(client, api, body)
+        if done["state"] != "succeeded":
+            fail(f"installing {name} failed", json.dumps(done))
+        print(f"  installed {name} with consent to: {'; '.join(body['consent'])}")
+    pat = github.add_token("github_pat_demo_0123456789", login="plugport-bot")
+    secrets = {
+        ("plugport.github", "webhook_secret"): HOOK_SECRET,
+        ("plugport.github", "token"): pat,
+        ("plugport.slack", "bot"): slack.bot_token,
+    }
+    for (plugin, secret), value in secrets.items():
+        _ok(client.put(f"{api}/installations/{plugin}/secrets/{secret}", json={"value": value}))
+        print(f"  secret {plugin} {secret} set (the plugins never see it)")
+    setting = {"value": True}
+    _ok(client.put(f"{api}/installations/plugport.github/settings/comment_on_open", json=setting))
+    print("  setting plugport.github comment_on_open = true")
+
+
+def _block_text(block: dict[str, Any]) -> str:
+    """One line for a Block Kit block: its text, its fields, or its buttons' labels."""
+    parts: list[Any] = [block.get("text")]
+    parts += block.get("fields") or []
+    parts += [e.get("text") for e in block.get("elements") or [] if isinstance(e, dict)]
+    texts = [p.get("text", "") if isinstance(p, dict) else "" for p in parts]
+    return " | ".join(t.replace("\n", ": ") for t in texts if t)[:100]
+
+
+def _ok(response: httpx.Response) -> None:
+    if not response.is_success:
+        fail(
+            f"{response.request.method} {response.request.url}: HTTP {response.status_code}",
+            response.text,
+        )

@@ -210,6 +210,10 @@ def run_registry(work: Path) -> None:
         import _demo_web
 
         _demo_web.main(filled, work, step)
+        import _demo_integrations
+
+        _demo_integrations.publish_examples(filled, work)
+        _demo_integrations.github_to_slack(filled, work, step)
         registry.linger(server)
 
 

@@ -50,6 +50,13 @@ def test_demo_runs_to_the_end_and_contains_the_hostile_plugin() -> None:
     assert "evil.hostile tried to run a program: refused" in out
     assert "process_task -> acme.word-count: {'words': 8" in out
     assert "the host heard tasks.processed" in out
+    # The example integrations: published, and GitHub -> plugin -> plugin -> Slack end to end.
+    assert "9 integrations published to plugport" in out
+    assert "<- HTTP 202" in out
+    assert "fake Slack received in #general" in out
+    assert "[header] :information_source: PR #1 opened: Fix login on Safari" in out
+    assert "Thanks for opening this pull request, @ada!" in out
+    assert "by the operator's [local-services]" in out
     assert out.rstrip().endswith("Next: `make test` runs the whole suite.")
 
     # The registry: a real server, filled, queried, and stopped again.
