@@ -5,7 +5,9 @@ one tampered copy that verification refuses; the archive installed and run in th
 to a hostile plugin; then a real registry on 127.0.0.1 filled with two dozen sample plugins,
 published, reviewed, rated and queried; last, a host home that installs two of them (one
 depending on the other) from that registry, runs a hook in the sandbox and shows its audit
-trail. Every step is the real CLI, runtime or server; the output is its own.
+trail; then the nine example integrations published, and a pull request webhook from a local
+fake GitHub carried by two of them to a local fake Slack. Every step is the real CLI, runtime or
+server; the output is its own.
 """
 
 from __future__ import annotations
