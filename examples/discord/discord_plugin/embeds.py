@@ -6,10 +6,12 @@ errors: https://discord.com/developers/docs/topics/opcodes-and-status-codes#json
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+from plugport.sdk.notify import Notification
 
 CONTENT_MAX = 2000
 TITLE_MAX = 256
@@ -20,43 +22,8 @@ FIELD_VALUE_MAX = 1024
 FOOTER_MAX = 2048
 TOTAL_MAX = 6000  # title + description + field names and values + footer, per message
 
-SEVERITIES = ("info", "success", "warning", "error")
 COLOR = {"info": 0x3498DB, "success": 0x2ECC71, "warning": 0xF1C40F, "error": 0xE74C3C}
 NO_PINGS = {"parse": []}  # a notification's text must not ping @everyone or a role
-
-
-@dataclass(frozen=True)
-class Notification:
-    """A ``notify.<source>`` event, checked: every value a string, severity one we know."""
-
-    title: str
-    source: str = ""
-    text: str = ""
-    url: str = ""
-    severity: str = "info"
-    fields: dict[str, str] = field(default_factory=dict)
-
-
-def parse_notification(payload: Any) -> Notification | None:
-    """The notification in an event payload, or None when it has no ``title`` (dropped)."""
-    if not isinstance(payload, dict):
-        return None
-    title = payload.get("title")
-    if not isinstance(title, str) or not title.strip():
-        return None
-
-    def text(key: str) -> str:
-        value = payload.get(key)
-        return value if isinstance(value, str) else ""
-
-    severity = text("severity") if text("severity") in SEVERITIES else "info"
-    raw = payload.get("fields")
-    fields = (
-        {str(k): str(v) for k, v in raw.items() if str(k) and str(v)}
-        if isinstance(raw, dict)
-        else {}
-    )
-    return Notification(title.strip(), text("source"), text("text"), text("url"), severity, fields)
 
 
 def cut(text: str, limit: int) -> str:

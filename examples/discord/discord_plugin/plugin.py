@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from discord_plugin.answers import check_answer
-from discord_plugin.embeds import notification_body, parse_notification, text_body
+from discord_plugin.embeds import notification_body, text_body
 from plugport.sdk import Plugin, RetryPolicy, command, on_event
+from plugport.sdk.notify import parse_notification
 
 # The host's fetch sends no User-Agent of its own, and Discord's edge refuses clients without
 # one; this is the form Discord documents for API clients.

@@ -16,10 +16,10 @@ from discord_plugin.embeds import (
     embed_size,
     notification_body,
     notification_embed,
-    parse_notification,
 )
 
 from plugport.errors import PluginCallError
+from plugport.sdk.notify import parse_notification
 from plugport.testing import PluginHandle
 from plugport.testing.services.discord import FakeDiscord, embed_errors
 

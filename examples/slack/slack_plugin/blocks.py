@@ -5,9 +5,10 @@ Limits: https://api.slack.com/reference/block-kit/blocks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from plugport.sdk.notify import Notification
 
 HEADER_MAX = 150
 SECTION_MAX = 3000
@@ -17,48 +18,12 @@ BUTTON_TEXT_MAX = 75
 URL_MAX = 3000
 FALLBACK_MAX = 4000  # the notification text in push notifications and screen readers
 
-SEVERITIES = ("info", "success", "warning", "error")
 EMOJI = {
     "info": ":information_source:",
     "success": ":white_check_mark:",
     "warning": ":warning:",
     "error": ":rotating_light:",
 }
-
-
-@dataclass(frozen=True)
-class Notification:
-    """A ``notify.<source>`` event, checked: every value a string, severity one we know."""
-
-    title: str
-    source: str = ""
-    text: str = ""
-    url: str = ""
-    severity: str = "info"
-    fields: dict[str, str] = field(default_factory=dict)
-
-
-def parse_notification(payload: Any) -> Notification | None:
-    """The notification in an event payload, or None when it has no ``title`` (the convention
-    between producers and notifiers says such a payload is dropped, not half-posted)."""
-    if not isinstance(payload, dict):
-        return None
-    title = payload.get("title")
-    if not isinstance(title, str) or not title.strip():
-        return None
-
-    def text(key: str) -> str:
-        value = payload.get(key)
-        return value if isinstance(value, str) else ""
-
-    severity = text("severity") if text("severity") in SEVERITIES else "info"
-    raw = payload.get("fields")
-    fields = (
-        {str(k): str(v) for k, v in raw.items() if str(k) and str(v)}
-        if isinstance(raw, dict)
-        else {}
-    )
-    return Notification(title.strip(), text("source"), text("text"), text("url"), severity, fields)
 
 
 def cut(text: str, limit: int) -> str:

@@ -11,11 +11,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from plugport.sdk import Plugin, RetryPolicy, WebhookEvent, command, on_event, webhook
+from plugport.sdk.notify import parse_notification
 from slack_plugin.answers import SlackError, web_api_result, webhook_result
 from slack_plugin.blocks import (
     fallback_text,
     notification_blocks,
-    parse_notification,
     slash_reply,
     text_blocks,
 )

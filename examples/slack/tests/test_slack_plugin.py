@@ -11,11 +11,11 @@ from slack_plugin.answers import SlackError, web_api_result, webhook_result
 from slack_plugin.blocks import (
     fallback_text,
     notification_blocks,
-    parse_notification,
     slash_reply,
 )
 
 from plugport.errors import PluginCallError, WebhookRefusedError
+from plugport.sdk.notify import parse_notification
 from plugport.testing import PluginHandle
 from plugport.testing.services.slack import FakeSlack, block_kit_errors, slash_command_delivery
 

@@ -8,9 +8,11 @@ https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connector
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
+
+from plugport.sdk.notify import Notification
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION = "1.4"  # rendered by Teams on desktop, web and mobile
@@ -20,43 +22,8 @@ TEXT_MAX = 6000
 FACTS_MAX = 20
 FACT_VALUE_MAX = 1000
 
-SEVERITIES = ("info", "success", "warning", "error")
 # Container style and TextBlock colour per severity (Adaptive Cards' named colours).
 STYLE = {"info": "accent", "success": "good", "warning": "warning", "error": "attention"}
-
-
-@dataclass(frozen=True)
-class Notification:
-    """A ``notify.<source>`` event, checked: every value a string, severity one we know."""
-
-    title: str
-    source: str = ""
-    text: str = ""
-    url: str = ""
-    severity: str = "info"
-    fields: dict[str, str] = field(default_factory=dict)
-
-
-def parse_notification(payload: Any) -> Notification | None:
-    """The notification in an event payload, or None when it has no ``title`` (dropped)."""
-    if not isinstance(payload, dict):
-        return None
-    title = payload.get("title")
-    if not isinstance(title, str) or not title.strip():
-        return None
-
-    def text(key: str) -> str:
-        value = payload.get(key)
-        return value if isinstance(value, str) else ""
-
-    severity = text("severity") if text("severity") in SEVERITIES else "info"
-    raw = payload.get("fields")
-    fields = (
-        {str(k): str(v) for k, v in raw.items() if str(k) and str(v)}
-        if isinstance(raw, dict)
-        else {}
-    )
-    return Notification(title.strip(), text("source"), text("text"), text("url"), severity, fields)
 
 
 def cut(text: str, limit: int) -> str:

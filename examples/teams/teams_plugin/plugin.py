@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from plugport.sdk import Plugin, RetryPolicy, command, on_event
+from plugport.sdk.notify import parse_notification
 from teams_plugin.answers import check_answer
-from teams_plugin.cards import notification_message, parse_notification, text_message
+from teams_plugin.cards import notification_message, text_message
 
 JSON_UTF8 = {"Content-Type": "application/json; charset=utf-8"}
 

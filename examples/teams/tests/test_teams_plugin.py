@@ -14,10 +14,10 @@ from teams_plugin.cards import (
     MAX_MESSAGE_BYTES,
     notification_card,
     notification_message,
-    parse_notification,
 )
 
 from plugport.errors import PluginCallError
+from plugport.sdk.notify import parse_notification
 from plugport.testing import PluginHandle
 from plugport.testing.services.teams import FakeTeams, adaptive_card_errors, teams_message_errors
 
