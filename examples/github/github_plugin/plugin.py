@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from dataclasses import replace
 from typing import Any
 
 from github_plugin.notices import (
@@ -34,7 +33,6 @@ from github_plugin.rest import (
     failure_message,
     jwt_signing_input,
     next_page,
-    rate_limit_delay,
     token_is_fresh,
 )
 from plugport.sdk import Plugin, Response, RetryPolicy, WebhookEvent, command, webhook
@@ -218,38 +216,23 @@ class GitHubPlugin(Plugin):
 
     async def _call(self, method: str, url: str, *, json: Any = None, what: str) -> Response:
         """One GitHub call, with GitHub's headers and the configured authentication. The
-        host's retry handles 429 (after ``retry-after``) and, for reads, 5xx; this loop adds
-        GitHub's other rate-limit answer, a 403 with ``retry-after`` or no requests left,
-        within the same time budget. An installation token GitHub no longer takes (401) is
-        replaced once."""
+        SDK's retry waits out GitHub's rate limits (a 429, or a 403 with ``retry-after`` or no
+        requests left) and, for reads, a 5xx, within ``retry_budget_s``. An installation token
+        GitHub no longer takes (401) is replaced once."""
         settings = await self._settings()
         policy = RetryPolicy(
             attempts=settings["retry_attempts"], budget_s=float(settings["retry_budget_s"])
         )
-        started = time.monotonic()
-        renewed = False
-        for round_ in range(1, policy.attempts + 1):
+        for renewed in (False, True):
             headers, credential = await self._auth(settings)
-            spent = time.monotonic() - started
             answer = await self.api.net.fetch(
-                url,
-                method=method,
-                headers=headers,
-                json=json,
-                credential=credential,
-                retry=replace(policy, budget_s=max(policy.budget_s - spent, 0.0)),
+                url, method=method, headers=headers, json=json, credential=credential, retry=policy
             )
             if answer.status < 400:
                 return answer
-            if answer.status == 401 and credential is None and not renewed:
-                self._installation_token, renewed = None, True  # revoked early: a new one
-                continue
-            delay = rate_limit_delay(answer.status, answer.headers, time.time())
-            spent = time.monotonic() - started
-            if delay is None or round_ == policy.attempts or spent + delay > policy.budget_s:
+            if answer.status != 401 or credential is not None or renewed:
                 break
-            self.log.info("GitHub rate limit while %s: waiting %.0f s", what, delay)
-            await asyncio.sleep(delay)
+            self._installation_token = None  # revoked early: a new one, once
         raise GitHubError(
             answer.status,
             failure_message(answer.status, answer.body, auth=settings["auth"], what=what),

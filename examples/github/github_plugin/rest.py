@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +28,6 @@ __all__ = [
     "failure_message",
     "jwt_signing_input",
     "next_page",
-    "rate_limit_delay",
     "token_is_fresh",
 ]
 
@@ -68,21 +66,6 @@ def next_page(link_header: str | None) -> str | None:
         if "next" in rels.split():
             return str(url)
     return None
-
-
-def rate_limit_delay(status: int, headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds GitHub asks the plugin to wait before asking again, or None when the answer is
-    not a rate limit. A secondary limit says ``retry-after``; an exhausted primary limit says
-    ``x-ratelimit-remaining: 0`` and when it resets. Both come as 403 or 429."""
-    if status not in (403, 429):
-        return None
-    retry_after = headers.get("retry-after", "").strip()
-    if retry_after.isdigit():
-        return float(retry_after)
-    reset = headers.get("x-ratelimit-reset", "")
-    if headers.get("x-ratelimit-remaining") == "0" and reset.isdigit():
-        return max(0.0, float(reset) - now)
-    return 60.0 if status == 429 else None  # GitHub: wait at least a minute when unsure
 
 
 def _b64url(data: bytes) -> str:

@@ -22,7 +22,6 @@ from github_plugin.rest import (
     failure_message,
     jwt_signing_input,
     next_page,
-    rate_limit_delay,
     token_is_fresh,
 )
 
@@ -156,12 +155,6 @@ def test_rest_rules() -> None:
     assert next_page(link) == "https://api.github.com/repos/a/b/pulls?page=3"
     assert next_page('<https://x/?page=1>; rel="first"') is None
     assert next_page(None) is None
-    assert rate_limit_delay(403, {"retry-after": "7"}, 0) == 7
-    assert (
-        rate_limit_delay(429, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "130"}, 100) == 30
-    )
-    assert rate_limit_delay(403, {"x-ratelimit-remaining": "12"}, 0) is None  # a plain refusal
-    assert rate_limit_delay(500, {"retry-after": "1"}, 0) is None
     head, claims = (json.loads(_unb64(part)) for part in jwt_signing_input(42, 1000).split("."))
     assert head == {"alg": "RS256", "typ": "JWT"}
     assert claims == {"iat": 940, "exp": 1540, "iss": "42"}
