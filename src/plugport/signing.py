@@ -8,12 +8,13 @@ import base64
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
 
 from plugport._documents import DocumentReader
 from plugport.errors import InvalidInputError, SignatureError
@@ -57,20 +58,30 @@ _SIGNATURE_BYTES = 64
 _KEYID_HEX = 64
 _HEX_DIGITS = frozenset("0123456789abcdef")
 
+
+def _dsa_key_types() -> tuple[type, ...]:
+    """DSA's key classes, only to name a DSA key someone hands us: cryptography 51 deprecates
+    DSA and warns on any use of its module, which a name lookup must not turn into an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from cryptography.hazmat.primitives.asymmetric import dsa
+
+        return (dsa.DSAPrivateKey, dsa.DSAPublicKey)
+
+
 # Keys someone may hand us by mistake, named the way they would recognise them.
 _KEY_KINDS: tuple[tuple[type, str], ...] = (
     (rsa.RSAPrivateKey, "an RSA"),
     (rsa.RSAPublicKey, "an RSA"),
     (ec.EllipticCurvePrivateKey, "an ECDSA"),
     (ec.EllipticCurvePublicKey, "an ECDSA"),
-    (dsa.DSAPrivateKey, "a DSA"),
-    (dsa.DSAPublicKey, "a DSA"),
     (ed448.Ed448PrivateKey, "an Ed448"),
     (ed448.Ed448PublicKey, "an Ed448"),
     (x25519.X25519PrivateKey, "an X25519"),
     (x25519.X25519PublicKey, "an X25519"),
     (x448.X448PrivateKey, "an X448"),
     (x448.X448PublicKey, "an X448"),
+    *((kind, "a DSA") for kind in _dsa_key_types()),
 )
 
 
