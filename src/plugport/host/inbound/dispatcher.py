@@ -103,8 +103,11 @@ class Dispatcher:
                 continue
             due = await asyncio.to_thread(self.inbox.next_due)
             wait = IDLE_POLL_S if due is None else max(0.0, min(IDLE_POLL_S, due - self._clock()))
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands
+            # as the wait ends, and close() would then wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)

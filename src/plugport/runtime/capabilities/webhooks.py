@@ -282,8 +282,11 @@ class WebhookService:
                 if due is not None:
                     timeout = min(timeout, max(due - self._clock(), 0.0))
             if timeout > 0:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+                # lands as the wait ends, and stopping would wait for this loop forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
 
     async def _prune(self, now: float) -> None:
         """Forget the ``done`` rows older than ``done_retention_s``; a failure is logged and
