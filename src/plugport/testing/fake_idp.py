@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from plugport.testing._local_server import serve_locally, stop_serving
+
 __all__ = ["FakeIdP", "IssuedToken"]
 
 
@@ -85,7 +87,6 @@ class FakeIdP:
         self._retry_after_s = 1
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # --- running ---------------------------------------------------------------------------------
 
@@ -95,17 +96,12 @@ class FakeIdP:
         class Handler(_Handler):
             provider = idp
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = serve_locally(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop_serving(self._server)
+        self._server = None
 
     def __enter__(self) -> FakeIdP:
         return self.start()

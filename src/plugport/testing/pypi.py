@@ -22,13 +22,14 @@ import http.server
 import importlib.metadata
 import json
 import os
-import threading
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from plugport.testing._local_server import serve_locally, stop_serving
 
 __all__ = ["LocalIndex", "build_wheel", "isolated_pip_env", "serve_index", "wheel_from_installed"]
 
@@ -235,14 +236,11 @@ class LocalIndex:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve_locally(Handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_serving(self._server)
 
 
 @contextlib.contextmanager

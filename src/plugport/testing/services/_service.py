@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from plugport.testing._local_server import serve_locally, stop_serving
+
 __all__ = [
     "FakeService",
     "Fault",
@@ -118,19 +120,12 @@ class FakeService:
         service = self
 
         bound = type("BoundHandler", (_HTTPHandler,), {"fake": service})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), bound)
-        self._server.daemon_threads = True
-        # A short poll: stop() waits for it, and tests stop a fake each.
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self._server = serve_locally(bound)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop_serving(self._server)
+        self._server = None
 
     def __enter__(self) -> Self:
         return self.start()
