@@ -336,7 +336,8 @@ def test_bad_version_unknown_permission_and_typo_give_exactly_three_problems() -
         permission,
         "permissions.filesystem",
         "unknown permission 'filesystem'",
-        "valid permissions here: config, credentials, events, mail, network, secrets, storage, ui",
+        "valid permissions here: config, credentials, events, mail, network, secrets, storage, "
+        "tasks, ui",
     )
 
     typo = by_path["descripton"]

@@ -36,6 +36,7 @@ from plugport.errors import (
     SandboxUnavailableError,
     SecretBackendError,
     SignatureError,
+    TaskValidationError,
     TrustError,
     UnsafeArchiveError,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "SandboxUnavailableError",
     "SecretBackendError",
     "SignatureError",
+    "TaskValidationError",
     "TrustError",
     "UnsafeArchiveError",
     "ValidationReport",

@@ -25,6 +25,8 @@ FEATURE_VERSIONS: Mapping[str, str] = {
     "webhooks": "0.2",
     "permissions.mail": "0.2",
     "permissions.webhooks": "0.2",
+    "tasks": "0.3",
+    "permissions.tasks": "0.3",
 }
 """Manifest table (or dotted path to a key inside one, e.g. a permission) -> the first
 Plugport release that understands it."""

@@ -24,6 +24,7 @@ __all__ = [
     "Category",
     "CommandId",
     "CredentialTarget",
+    "DataSchema",
     "HostAppName",
     "HostPattern",
     "Identifier",
@@ -36,6 +37,8 @@ __all__ = [
     "SettingsSchema",
     "SpecifierText",
     "Tag",
+    "TaskPattern",
+    "TaskType",
     "TopicPattern",
     "Unique",
     "Url",
@@ -47,9 +50,11 @@ __all__ = [
     "known_runtime",
     "match_credential_target",
     "match_host",
+    "match_task_type",
     "match_topic",
     "pattern_covers",
     "supported_runtime",
+    "task_pattern_covers",
 ]
 
 ACTIVATION_KINDS = ("on_command:<id>", "on_event:<topic>", "on_hook:<name>", "on_startup")
@@ -376,6 +381,51 @@ def _check_json_schema(schema: JsonSchema, *, require_object: bool) -> JsonSchem
 
 def _settings_schema(schema: JsonSchema) -> JsonSchema:
     return _check_json_schema(schema, require_object=True)
+
+
+def _data_schema(schema: JsonSchema) -> JsonSchema:
+    return _check_json_schema(schema, require_object=False)
+
+
+_TASK_TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+_TASK_PATTERN_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}\*?$|^\*$")
+
+
+def _task_type(value: str) -> str:
+    if not _TASK_TYPE_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a task type; use a letter, then letters, digits, '_', '.' or "
+            "'-' (at most 64), e.g. 'GITHUB_PR_REVIEW'"
+        )
+    return value
+
+
+def _task_pattern(value: str) -> str:
+    if not _TASK_PATTERN_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a task type pattern; write a task type, optionally ending in "
+            "'*' for every type that starts so ('GITHUB_*')"
+        )
+    return value
+
+
+def match_task_type(pattern: str, task_type: str) -> bool:
+    """Whether a ``tasks.submit`` grant admits ``task_type`` (a final ``*``: any rest)."""
+    if pattern.endswith("*"):
+        return task_type.startswith(pattern[:-1])
+    return pattern == task_type
+
+
+def task_pattern_covers(granted: str, wanted: str) -> bool:
+    """Whether every type ``wanted`` admits is admitted by ``granted``."""
+    if wanted.endswith("*"):
+        return granted.endswith("*") and wanted.startswith(granted[:-1])
+    return match_task_type(granted, wanted)
+
+
+DataSchema = Annotated[JsonSchema, AfterValidator(_data_schema)]
+TaskType = Annotated[str, AfterValidator(_task_type)]
+TaskPattern = Annotated[str, AfterValidator(_task_pattern)]
 
 
 SettingsSchema = Annotated[JsonSchema, AfterValidator(_settings_schema)]

@@ -19,8 +19,10 @@ from plugport._mail_addresses import check_address, match_recipient, pattern_cov
 from plugport._manifest_fields import (
     credential_target_covers,
     match_credential_target,
+    match_task_type,
     match_topic,
     pattern_covers,
+    task_pattern_covers,
 )
 from plugport.errors import InvalidInputError
 from plugport.manifest import Permissions
@@ -461,13 +463,56 @@ WEBHOOKS = PermissionRule(
     _webhooks_line,
 )
 
+# --- tasks --------------------------------------------------------------------------------------
+
+
+def _tasks_refusal(p: Permissions, method: str, arguments: Mapping[str, Any]) -> str:
+    if method != "submit":  # progress: only on the plugin's own running task (the queue checks)
+        return ""
+    task_type = arguments.get("task_type")
+    if not isinstance(task_type, str):
+        raise InvalidInputError(f"tasks.submit: task_type must be a string, not {task_type!r}")
+    granted = p.tasks.submit
+    if any(match_task_type(pattern, task_type) for pattern in granted):
+        return ""
+    return f"task type {task_type!r} matches no tasks.submit pattern ({_listed(granted)})"
+
+
+def _tasks_line(method: str, arguments: Mapping[str, Any]) -> str:
+    task_type = arguments.get("task_type")
+    return f'tasks.submit = ["{task_type if isinstance(task_type, str) else "TASK_TYPE"}"]'
+
+
+TASKS = PermissionRule(
+    "tasks",
+    _tasks_refusal,
+    lambda r, g: [
+        f"tasks.submit {t!r}"
+        for t in g.tasks.submit
+        if not any(task_pattern_covers(a, t) for a in r.tasks.submit)
+    ],
+    lambda p: ["Submit tasks: " + ", ".join(p.tasks.submit)] if p.tasks.submit else [],
+    lambda p: bool(p.tasks.submit),
+    _tasks_line,
+)
+
 RULES: Mapping[str, PermissionRule] = {
-    r.capability: r for r in (CONFIG, EVENTS, MAIL, NET, SECRETS, STORAGE, UI, WEBHOOKS)
+    r.capability: r for r in (CONFIG, EVENTS, MAIL, NET, SECRETS, STORAGE, TASKS, UI, WEBHOOKS)
 }
 """Every capability's rule, by capability name."""
 
 # Consent lines keep the order people read them in: reach, data, events, screen, settings.
-_DESCRIBE_ORDER = ("net", "webhooks", "secrets", "mail", "storage", "events", "ui", "config")
+_DESCRIBE_ORDER = (
+    "net",
+    "webhooks",
+    "secrets",
+    "mail",
+    "storage",
+    "events",
+    "tasks",
+    "ui",
+    "config",
+)
 
 
 def refusal(

@@ -12,8 +12,10 @@ attached as attributes, never only formatted into the message::
     │   ├── ArchiveError               .path
     │   │   ├── UnsafeArchiveError     .member, .reason: a name, link or device that could escape
     │   │   └── ArchiveLimitError      .limit, .value, .maximum: too big, too many, too compressed
-    │   └── DependencyError            .package, .file: a Python dependency that cannot be
-    │                                  locked, packed or installed (and what to do about it)
+    │   ├── DependencyError            .package, .file: a Python dependency that cannot be
+    │   │                              locked, packed or installed (and what to do about it)
+    │   └── TaskValidationError        .task_type, .part, .field: a task payload or result
+    │                                  that does not match its [tasks.TYPE] schema
     ├── NotFoundError                  .kind, .name: no such plugin, version, namespace, token
     ├── ConflictError                  .kind, .name: it exists already (versions are immutable)
     ├── RegistryResponseError          .status, .code, .details: a registry refused a request
@@ -75,6 +77,7 @@ __all__ = [
     "SandboxUnavailableError",
     "SecretBackendError",
     "SignatureError",
+    "TaskValidationError",
     "TrustError",
     "UnsafeArchiveError",
     "WebhookRefusedError",
@@ -87,6 +90,20 @@ class PlugportError(Exception):
 
 class InvalidInputError(PlugportError):
     """The input breaks a rule; the operation changed nothing."""
+
+
+class TaskValidationError(InvalidInputError):
+    """A task's payload (or its handler's result) does not match the JSON Schema of its
+    ``[tasks.TYPE]``: ``part`` is ``payload`` or ``result``, ``field`` a JSON pointer to the
+    value at fault (``""``: the whole document)."""
+
+    def __init__(self, task_type: str, part: str, field: str, reason: str) -> None:
+        self.task_type = task_type
+        self.part = part
+        self.field = field
+        self.reason = reason
+        where = f"field {field!r}" if field else "the document"
+        super().__init__(f"task {task_type}: {part} {where}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)

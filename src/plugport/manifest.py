@@ -36,6 +36,7 @@ from plugport._manifest_fields import (
     Category,
     CommandId,
     CredentialTarget,
+    DataSchema,
     HostAppName,
     HostPattern,
     Identifier,
@@ -46,6 +47,8 @@ from plugport._manifest_fields import (
     SettingsSchema,
     SpecifierText,
     Tag,
+    TaskPattern,
+    TaskType,
     TopicPattern,
     Unique,
     Url,
@@ -120,6 +123,7 @@ PERMISSION_NAMES = (
     "network",
     "secrets",
     "storage",
+    "tasks",
     "ui",
     "webhooks",
 )
@@ -142,6 +146,16 @@ class EventPermissions(_Strict):
 
     publish: list[TopicPattern] = Field(default_factory=list)
     subscribe: list[TopicPattern] = Field(default_factory=list)
+
+
+class TaskPermissions(_Strict):
+    """Task types the plugin may submit (``api.tasks.submit``) for itself or another plugin."""
+
+    submit: Annotated[list[TaskPattern], Unique] = Field(
+        default_factory=list,
+        description="Task types, or prefixes ending in '*' ('GITHUB_*'), the plugin may "
+        "submit as follow-up work.",
+    )
 
 
 class SecretPermissions(_Strict):
@@ -239,6 +253,7 @@ class Permissions(_Strict):
     secrets: SecretPermissions = Field(default_factory=SecretPermissions)
     webhooks: WebhookPermissions = Field(default_factory=WebhookPermissions)
     mail: MailPermissions = Field(default_factory=MailPermissions)
+    tasks: TaskPermissions = Field(default_factory=TaskPermissions)
 
     def is_empty(self) -> bool:
         return self == Permissions()
@@ -518,6 +533,61 @@ class WebhookEndpoint(_Strict):
         return self
 
 
+MAX_TASK_ATTEMPTS = 100
+MAX_TASK_TIMEOUT_MS = 6 * 3600 * 1000
+
+
+class TaskSpec(_Strict):
+    """``[tasks.TYPE]``: a kind of work the plugin's ``@task("TYPE")`` handler does, queued
+    and retried by the host. Payload and result are checked against their schemas on the
+    host, before the handler sees a payload and before a result is kept."""
+
+    description: Annotated[str, Field(max_length=300)] = ""
+    payload: DataSchema = Field(
+        default_factory=dict, description="JSON Schema of the payload (empty: anything)."
+    )
+    result: DataSchema = Field(
+        default_factory=dict, description="JSON Schema of the result (empty: anything)."
+    )
+    timeout_ms: Annotated[int, Field(ge=10, le=MAX_TASK_TIMEOUT_MS)] | None = Field(
+        default=None,
+        alias="timeout-ms",
+        description="Wall-clock limit of one attempt; the worker is killed when it is over "
+        "(default: limits.timeout_ms).",
+    )
+    max_attempts: Annotated[int, Field(ge=1, le=MAX_TASK_ATTEMPTS)] = Field(
+        default=3, alias="max-attempts", description="Attempts before the task is dead."
+    )
+    backoff_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=1.0,
+        alias="backoff-seconds",
+        description="The first retry's wait; each next one doubles, with jitter.",
+    )
+    max_backoff_s: Annotated[float, Field(gt=0, le=86400)] = Field(
+        default=300.0, alias="max-backoff-seconds", description="The longest wait between attempts."
+    )
+    concurrency: Annotated[int, Field(ge=1, le=64)] | None = Field(
+        default=None,
+        description="Tasks of this type running at once on one host (default: "
+        "limits.max_concurrency).",
+    )
+    idempotency_key: Annotated[str, Field(pattern=r"^(/[^/]*)+$", max_length=200)] | None = Field(
+        default=None,
+        alias="idempotency-key",
+        description="JSON pointer to the payload field that identifies the work "
+        "('/pr/number'): a second task with the same value is not queued again.",
+    )
+    priority: Annotated[int, Field(ge=-100, le=100)] = Field(
+        default=0, description="Higher runs first (a submit may override it)."
+    )
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> TaskSpec:
+        if self.max_backoff_s < self.backoff_s:
+            raise ValueError("max-backoff-seconds must be at least backoff-seconds")
+        return self
+
+
 class Manifest(_Strict):
     """A validated ``plugport.toml``."""
 
@@ -555,6 +625,10 @@ class Manifest(_Strict):
         default_factory=dict,
         description="Endpoints the host receives webhooks at, verified before the plugin's "
         "@webhook handler sees them.",
+    )
+    tasks: dict[TaskType, TaskSpec] = Field(
+        default_factory=dict,
+        description="Task types the plugin's @task handlers process, queued by the host.",
     )
     python: PythonDependencies = Field(
         default_factory=PythonDependencies,

@@ -25,6 +25,7 @@ EVERYTHING = Permissions.model_validate(
         "secrets": {"reveal": ["jira"], "sign": ["hook"]},
         "mail": {"to": ["*@example.com"], "per_hour": 10},
         "webhooks": {"deliver": ["https://hooks.example.com/in/", "*.example.org"]},
+        "tasks": {"submit": ["GITHUB_*"]},
     }
 )
 NOTHING = Permissions()

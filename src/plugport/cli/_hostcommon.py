@@ -209,6 +209,7 @@ def run_host(
             progress=on_progress,
             telemetry=os.environ.get("PLUGPORT_TELEMETRY", "1").lower() not in ("0", "off", "no"),
             read_only=read_only,
+            run_tasks=False,  # a command submits; the host service (or the app) runs tasks
         )
         try:
             host.open()

@@ -61,6 +61,7 @@ from plugport.host.secrets.oauth2 import (
 from plugport.host.settings import missing_required, setting_command, without_required
 from plugport.host.sources import parse_source
 from plugport.host.state import HostAudit, HostState, Installation, Journal
+from plugport.host.tasks import QueueOptions, TaskQueue, engine_for, open_task_store
 from plugport.manifest import OAuth2Provider, Permissions, load_manifest
 from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime.audit import AuditEvent, last_failure
@@ -142,6 +143,9 @@ class PluginHost:
         private_targets_from: str | None = None,
         local_services: Mapping[str, Mapping[str, str]] | None = None,
         mail: MailRelay | None = None,
+        tasks_url: str | None = None,
+        task_options: QueueOptions | None = None,
+        run_tasks: bool = True,
     ) -> None:
         """``read_only``: for commands that only read (list, status, audit, search, info,
         check-updates). A home that does not exist yet is read as empty and nothing is created
@@ -168,7 +172,12 @@ class PluginHost:
         service, for a demo, a staging host or a machine with no way out.
 
         ``mail``: the operator's SMTP relay for plugins' ``mail.send`` (``[mail]`` in
-        ``HOME/policy.toml``); without it, mail is refused naming that table."""
+        ``HOME/policy.toml``); without it, mail is refused naming that table.
+
+        ``tasks_url``: where the task queue is: ``None`` for SQLite files in the home (the
+        embedded default), or a ``postgresql://`` URL that several hosts share as worker
+        nodes (then ``task_options`` should say ``exclusive=False``). ``run_tasks``: whether
+        this host takes tasks off the queue once started (a CLI that only submits does not)."""
         self.app = app
         self.app_version = app_version
         self.paths = HostPaths(Path(home).absolute())  # workers need absolute paths
@@ -252,6 +261,10 @@ class PluginHost:
             progress=progress,
             allow_unsigned_index=allow_unsigned_index,
         )
+        self.tasks = self._task_queue(tasks_url, task_options, ephemeral)
+        """Plugins' ``[tasks]`` work: submit, await, cancel, retry, schedules
+        (:class:`~plugport.host.tasks.TaskQueue`)."""
+        self.run_tasks = run_tasks
         self.logs = PluginLogs(self.paths.logs)
         """Each plugin's log lines, written while the runtime runs (``plugport logs``)."""
         self._unsubscribe_logs: Callable[[], None] | None = None
@@ -307,6 +320,8 @@ class PluginHost:
                 self._add(installation)
         self._unsubscribe_logs = self.supervisor.activity.subscribe(self.logs.write, ("log",))
         await self.supervisor.start()
+        if self.run_tasks and not self.read_only:
+            await self.tasks.start()
         if isinstance(self.supervisor.launcher, ZygoteLauncher):
             # Its imports (~0.5 s) overlap the application's own start-up instead of delaying
             # the first plugin call or install.
@@ -315,6 +330,7 @@ class PluginHost:
 
     async def stop(self) -> None:
         await self.reports_sent()
+        await self.tasks.close()
         await self.supervisor.close()
         if self._unsubscribe_logs is not None:
             self._unsubscribe_logs()
@@ -325,6 +341,24 @@ class PluginHost:
         for client in self.clients:
             client.close()
         self.state.close()
+
+    def _task_queue(
+        self, url: str | None, options: QueueOptions | None, ephemeral: bool
+    ) -> TaskQueue:
+        if ephemeral:
+            store, engine = open_task_store(":memory:"), engine_for(None, memory=True)
+        elif url is not None:
+            store, engine = open_task_store(url), engine_for(url)
+        else:
+            store = open_task_store(self.paths.root / "tasks.sqlite")
+            engine = engine_for(self.paths.root / "tasks-queue.sqlite")
+        return TaskQueue(
+            self.supervisor,
+            store,
+            engine,
+            options=options or QueueOptions(exclusive=url is None),
+            lock_file=None if ephemeral or url is not None else self.paths.root / "tasks.lock",
+        )
 
     # --- reading ------------------------------------------------------------------------------
 

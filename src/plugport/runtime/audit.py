@@ -41,6 +41,7 @@ AUDIT_KINDS = (
     "private-target",
     "mail",
     "webhook",
+    "task",
 )
 # Kinds that mean the host stopped a plugin from doing something, or the plugin failed: an
 # operator scanning the log at WARNING should see them without the routine traffic.

@@ -21,7 +21,7 @@ from plugport.errors import (
     ResourceLimitExceededError,
     SandboxUnavailableError,
 )
-from plugport.manifest import match_topic
+from plugport.manifest import Limits, TaskSpec, match_topic
 from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime._lifecycle import Health, State
 from plugport.runtime._supervised import (
@@ -376,6 +376,33 @@ class Supervisor:
             )
         return await self._invoke(
             entry, "webhook", endpoint, args=[], kwargs=event, timeout_ms=entry.limits.timeout_ms
+        )
+
+    def task_types(self) -> dict[str, list[tuple[str, TaskSpec, Limits]]]:
+        """Task type -> ``(plugin, its [tasks.TYPE], the plugin's effective limits)`` for every
+        added plugin that declares it."""
+        found: dict[str, list[tuple[str, TaskSpec, Limits]]] = {}
+        for entry in self._plugins.values():
+            for task_type, spec in entry.install.manifest.tasks.items():
+                found.setdefault(task_type, []).append((entry.name, spec, entry.limits))
+        return found
+
+    async def run_task(
+        self, plugin: str, task_type: str, task: dict[str, Any], *, timeout_ms: int
+    ) -> Any:
+        """Run one attempt of a task (``Task.to_wire()`` fields) in the plugin's
+        ``@task(task_type)`` handler, activating it; past ``timeout_ms`` the worker is killed
+        (a :class:`ResourceLimitExceededError` with ``limit == "timeout_ms"``). Raises what
+        the call raised; the queue decides whether to try again."""
+        entry = self._entry(plugin)
+        declared = entry.install.manifest.tasks
+        if task_type not in declared:
+            raise InvalidInputError(
+                f"plugin {plugin!r} processes no task type {task_type!r} "
+                f"(it has: {', '.join(sorted(declared)) or 'none'})"
+            )
+        return await self._invoke(
+            entry, "task", task_type, args=[], kwargs=task, timeout_ms=timeout_ms
         )
 
     async def emit(self, topic: str, payload: Any = None) -> int:

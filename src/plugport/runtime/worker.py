@@ -33,7 +33,8 @@ from plugport.runtime.protocol import (
     Shutdown,
     WorkerSpec,
 )
-from plugport.sdk import Api, Plugin, WebhookEvent, handlers_of
+from plugport.sdk import Api, Plugin, Task, WebhookEvent, handlers_of
+from plugport.sdk._task import CURRENT_TASK
 
 __all__ = ["EXIT_LOAD_FAILED", "EXIT_SANDBOX_REFUSED", "PluginServer", "run"]
 
@@ -285,6 +286,14 @@ class PluginServer:
             method = getattr(self.plugin, entry[0])
             if call.kind == "webhook":  # one typed event, built here from the host's fields
                 value = await _maybe_await(method, WebhookEvent.from_wire(call.kwargs))
+                return Result(call.id, value, _now_us() - started)
+            if call.kind == "task":  # the typed task, current while its handler runs
+                task = Task.from_wire(call.kwargs)
+                token = CURRENT_TASK.set(task)
+                try:
+                    value = await _maybe_await(method, task)
+                finally:
+                    CURRENT_TASK.reset(token)
                 return Result(call.id, value, _now_us() - started)
             kwargs = _accepted(method, call.kwargs) if call.kind == "event" else call.kwargs
             value = await _maybe_await(method, *call.args, **kwargs)

@@ -9,12 +9,14 @@ from plugport.sdk._api import (
     Response,
     StorageProxy,
     StorageUsage,
+    TasksProxy,
     Transport,
     UiProxy,
 )
-from plugport.sdk._declare import Handler, command, handlers_of, hook, on_event, webhook
+from plugport.sdk._declare import Handler, command, handlers_of, hook, on_event, task, webhook
 from plugport.sdk._plugin import Plugin
 from plugport.sdk._retry import RetryPolicy
+from plugport.sdk._task import Task
 from plugport.sdk._webhook import WebhookEvent
 
 __all__ = [
@@ -29,6 +31,8 @@ __all__ = [
     "RetryPolicy",
     "StorageProxy",
     "StorageUsage",
+    "Task",
+    "TasksProxy",
     "Transport",
     "UiProxy",
     "WebhookEvent",
@@ -36,5 +40,6 @@ __all__ = [
     "handlers_of",
     "hook",
     "on_event",
+    "task",
     "webhook",
 ]

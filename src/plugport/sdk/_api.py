@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Protocol, TypedDict, cast
 
 from plugport.errors import NetworkFetchError
 from plugport.sdk._retry import RetryPolicy, retry_delay
+from plugport.sdk._task import CURRENT_TASK
 
 __all__ = [
     "CAPABILITIES",
@@ -25,12 +26,23 @@ __all__ = [
     "Response",
     "StorageProxy",
     "StorageUsage",
+    "TasksProxy",
     "Transport",
     "UiProxy",
     "WebhooksProxy",
 ]
 
-CAPABILITIES = ("config", "events", "mail", "net", "secrets", "storage", "ui", "webhooks")
+CAPABILITIES = (
+    "config",
+    "events",
+    "mail",
+    "net",
+    "secrets",
+    "storage",
+    "tasks",
+    "ui",
+    "webhooks",
+)
 
 
 class Transport(Protocol):
@@ -320,6 +332,55 @@ class WebhooksProxy(CapabilityProxy):
         )
 
 
+class TasksProxy(CapabilityProxy):
+    """``self.api.tasks``: report progress on the task being processed, and queue follow-up
+    tasks. ``submit`` needs the type in ``[permissions] tasks.submit = ["TYPE"]``; the host
+    checks the payload against the type's schema before it is queued."""
+
+    capability = "tasks"
+
+    async def progress(
+        self, percent: float, message: str = "", *, task_id: str | None = None
+    ) -> None:
+        """Record how far a task is (0-100) and what it is doing, shown to the operator:
+        ``task_id`` defaults to the task the calling ``@task`` handler processes; only the
+        plugin's own running tasks take progress."""
+        if task_id is None:
+            current = CURRENT_TASK.get()
+            if current is None:
+                raise RuntimeError("api.tasks.progress is for @task handlers: no task is running")
+            task_id = current.id
+        await self._transport.call(
+            self.capability, "progress", [percent, message], {"task_id": task_id}
+        )
+
+    async def submit(
+        self,
+        task_type: str,
+        payload: Any = None,
+        *,
+        priority: int | None = None,
+        delay_s: float | None = None,
+        idempotency_key: str | None = None,
+        parent: str | None = None,
+    ) -> str:
+        """Queue a task of ``task_type`` (processed by whichever plugin declares it) and
+        return its id once it is stored. The same ``idempotency_key`` (or the same value at
+        the type's ``idempotency-key``) again returns the first task's id. ``parent``
+        defaults to the task the calling ``@task`` handler processes."""
+        if parent is None and (current := CURRENT_TASK.get()) is not None:
+            parent = current.id
+        options = {
+            "priority": priority,
+            "delay_s": delay_s,
+            "idempotency_key": idempotency_key,
+            "parent": parent,
+        }
+        return str(
+            await self._transport.call(self.capability, "submit", [task_type, payload], options)
+        )
+
+
 class _BlockingProxy:
     """The same calls for plain (sync) handlers, which the worker runs off the event loop."""
 
@@ -333,7 +394,13 @@ class _BlockingProxy:
         def call(*args: Any, **kwargs: Any) -> Any:
             if threading.current_thread() is threading.main_thread():
                 raise RuntimeError("api.sync is for plain handlers; in async ones use await api")
-            return asyncio.run_coroutine_threadsafe(target(*args, **kwargs), self._loop).result()
+            current = CURRENT_TASK.get()  # the handler thread's task, for api.tasks
+
+            async def in_context() -> Any:
+                CURRENT_TASK.set(current)  # this coroutine's own context: nothing else sees it
+                return await target(*args, **kwargs)
+
+            return asyncio.run_coroutine_threadsafe(in_context(), self._loop).result()
 
         return call
 
@@ -357,4 +424,5 @@ class Api:
         self.secrets = SecretsProxy(transport)
         self.mail = MailProxy(transport)
         self.webhooks = WebhooksProxy(transport)
+        self.tasks = TasksProxy(transport)
         self.sync: Any = _Sync(self, loop) if loop is not None else None

@@ -1,4 +1,4 @@
-"""Decorators that mark plugin methods as hook, command, event and webhook handlers.
+"""Decorators that mark plugin methods as hook, command, event, webhook and task handlers.
 
 They only attach metadata; the runtime reads it when it loads the plugin, and
 ``plugport validate`` reads the same decorators statically, so declaring a handler
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
-__all__ = ["Handler", "command", "handlers_of", "hook", "on_event", "webhook"]
+__all__ = ["Handler", "command", "handlers_of", "hook", "on_event", "task", "webhook"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 HANDLER_ATTRIBUTE = "__plugport_handlers__"
@@ -19,8 +19,8 @@ HANDLER_ATTRIBUTE = "__plugport_handlers__"
 
 @dataclass(frozen=True, slots=True)
 class Handler:
-    """One declaration: ``kind`` is ``hook``, ``command``, ``event`` or ``webhook``; ``name`` the
-    hook name, command id, topic pattern or webhook endpoint."""
+    """One declaration: ``kind`` is ``hook``, ``command``, ``event``, ``webhook`` or ``task``;
+    ``name`` the hook name, command id, topic pattern, webhook endpoint or task type."""
 
     kind: str
     name: str
@@ -78,6 +78,18 @@ def webhook(endpoint: str, /) -> Callable[[F], F]:
 
     def decorate(function: F) -> F:
         return _mark(function, Handler("webhook", endpoint))
+
+    return decorate
+
+
+def task(task_type: str, /) -> Callable[[F], F]:
+    """Process the manifest's ``[tasks.TASK_TYPE]``: the method is called with one
+    :class:`~plugport.sdk.Task` per attempt and returns the result (JSON, checked against the
+    type's ``result`` schema); raising fails the attempt, and the host retries it with backoff
+    until ``max-attempts``."""
+
+    def decorate(function: F) -> F:
+        return _mark(function, Handler("task", task_type))
 
     return decorate
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from plugport._task_rules import retry_delay_s
+
 __all__ = [
     "DEFAULT_RETENTION_S",
     "MAX_ATTEMPTS",
@@ -26,20 +28,6 @@ REPLAY_GUARD_S = 2 * 3600.0
 up to one window (``window-seconds`` is at most 3600) ahead of this host's clock and is
 accepted until one window after its date. A handled delivery is kept at least this long past
 its arrival (plus the retention), so its row still refuses the replay."""
-
-
-def retry_delay_s(
-    attempt: int,
-    *,
-    base_s: float = BASE_DELAY_S,
-    cap_s: float = MAX_DELAY_S,
-    random: Callable[[], float],
-) -> float:
-    """The wait after failed attempt ``attempt`` (1 = the first): exponential, capped, with
-    "equal jitter" (half fixed, half random) so retries of a burst spread out without any
-    coming back at once."""
-    ceiling: float = min(cap_s, base_s * 2.0 ** max(0, attempt - 1))
-    return ceiling / 2 + random() * ceiling / 2
 
 
 def after_failure(

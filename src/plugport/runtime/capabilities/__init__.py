@@ -14,6 +14,7 @@ from plugport.runtime.capabilities import (
     network,
     secrets,
     storage,
+    tasks,
     ui,
     webhooks,
 )
@@ -31,6 +32,7 @@ CAPABILITIES: dict[str, Capability] = {
         network.RECORD,
         secrets.RECORD,
         storage.RECORD,
+        tasks.RECORD,
         ui.RECORD,
         webhooks.RECORD,
     )

@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from plugport.runtime.metrics import RuntimeMetrics
     from plugport.sdk._api import CapabilityProxy
 
-__all__ = ["Calls", "Capability", "Deliveries", "Grants", "NetOptions", "Services"]
+__all__ = [
+    "Calls",
+    "Capability",
+    "Deliveries",
+    "Grants",
+    "NetOptions",
+    "Services",
+    "TaskSink",
+]
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,28 @@ class Deliveries(Protocol):
     def purge(self, plugin: str) -> int: ...
 
 
+class TaskSink(Protocol):
+    """Where ``tasks.submit`` and ``tasks.progress`` go: the host's task queue."""
+
+    async def submit_from(
+        self,
+        plugin: str,
+        task_type: str,
+        payload: Any,
+        *,
+        priority: int | None = None,
+        delay_s: float | None = None,
+        idempotency_key: str | None = None,
+        parent: str | None = None,
+    ) -> str: ...
+
+    async def progress_from(
+        self, plugin: str, task_id: str, percent: float, message: str
+    ) -> None: ...
+
+    def purge(self, plugin: str) -> int: ...
+
+
 @dataclass
 class Services:
     """The host's capability services, shared by every plugin's broker."""
@@ -135,6 +165,8 @@ class Services:
     """The operator's relay and each plugin's hourly count (``mail.send``)."""
     webhooks: Deliveries | None = None
     """The outbox and sender of ``webhooks.deliver`` (the supervisor's; ``None``: none)."""
+    tasks: TaskSink | None = None
+    """The task queue of ``tasks.submit``/``progress`` (the host's; ``None``: none)."""
 
 
 class Calls:

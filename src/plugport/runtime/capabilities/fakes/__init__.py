@@ -25,6 +25,7 @@ from plugport.runtime.capabilities.fakes.net import (
 )
 from plugport.runtime.capabilities.fakes.secrets import FakeSecrets
 from plugport.runtime.capabilities.fakes.storage import FakeStorage
+from plugport.runtime.capabilities.fakes.tasks import FakeTasks, SubmittedTask
 from plugport.runtime.capabilities.fakes.ui import FakeUi
 from plugport.runtime.capabilities.fakes.webhooks import FakeWebhooks, SentWebhook
 
@@ -40,12 +41,14 @@ __all__ = [
     "FakeNetwork",
     "FakeSecrets",
     "FakeStorage",
+    "FakeTasks",
     "FakeUi",
     "FakeWebhooks",
     "NoRouteError",
     "RecordedRequest",
     "Route",
     "SentWebhook",
+    "SubmittedTask",
 ]
 
 FAKES = {
@@ -55,6 +58,7 @@ FAKES = {
     "net": FakeNet,
     "secrets": FakeSecrets,
     "storage": FakeStorage,
+    "tasks": FakeTasks,
     "ui": FakeUi,
     "webhooks": FakeWebhooks,
 }

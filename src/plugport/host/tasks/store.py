@@ -1,0 +1,792 @@
+"""Where tasks are recorded: every task's state, attempts, progress, result or error, and the
+recurring schedules. One SQL schema on two engines: a SQLite file in the host home (the
+embedded default, written only through :func:`plugport._sqlite.immediate`) or a PostgreSQL
+database shared by several worker hosts.
+
+Rule: a record changes state only by a conditional update (``WHERE state = ...``), so a second
+copy of a queue message, a late result of a cancelled task or two nodes racing for one task
+change nothing: the queue may deliver a task id twice, a record is claimed once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from plugport._sqlite import connect, create_schema, immediate
+from plugport.errors import ConflictError, InvalidInputError, NotFoundError
+
+__all__ = [
+    "ACTIVE_STATES",
+    "FINAL_STATES",
+    "STATES",
+    "Attempt",
+    "NewTask",
+    "Schedule",
+    "SqlTaskStore",
+    "TaskRecord",
+    "TaskState",
+    "TaskStore",
+    "open_task_store",
+]
+
+TaskState = Literal["queued", "running", "succeeded", "dead", "cancelled", "rejected"]
+STATES: tuple[TaskState, ...] = ("queued", "running", "succeeded", "dead", "cancelled", "rejected")
+ACTIVE_STATES: frozenset[str] = frozenset({"queued", "running"})
+FINAL_STATES: frozenset[str] = frozenset({"succeeded", "dead", "cancelled", "rejected"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    plugin TEXT NOT NULL,
+    type TEXT NOT NULL,
+    payload TEXT NOT NULL,                 -- JSON, checked against the type's schema
+    state TEXT NOT NULL,                   -- queued, running, succeeded, dead, cancelled, rejected
+    priority INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,   -- attempts started
+    reruns INTEGER NOT NULL DEFAULT 0,     -- attempts cut off by a crash and run again
+    max_attempts INTEGER NOT NULL,
+    idempotency_key TEXT,
+    submitted_at DOUBLE PRECISION NOT NULL,
+    submitted_by TEXT NOT NULL DEFAULT '',
+    parent TEXT,
+    due_at DOUBLE PRECISION NOT NULL,      -- not before (scheduled, or a retry's backoff)
+    started_at DOUBLE PRECISION,
+    finished_at DOUBLE PRECISION,
+    lease_until DOUBLE PRECISION,          -- a running task's node renews it, past it: re-run
+    node TEXT,
+    progress DOUBLE PRECISION,
+    progress_message TEXT NOT NULL DEFAULT '',
+    result TEXT,
+    error TEXT NOT NULL DEFAULT '',
+    error_kind TEXT NOT NULL DEFAULT '',
+    workflow_run TEXT,
+    workflow_step TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ix_tasks_idempotency
+    ON tasks (plugin, type, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS ix_tasks_state ON tasks (state, due_at);
+CREATE INDEX IF NOT EXISTS ix_tasks_plugin ON tasks (plugin, state);
+CREATE INDEX IF NOT EXISTS ix_tasks_run ON tasks (workflow_run);
+CREATE TABLE IF NOT EXISTS task_attempts (
+    task_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    node TEXT NOT NULL DEFAULT '',
+    started_at DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION,
+    outcome TEXT NOT NULL DEFAULT 'running',  -- running, ok, error, timeout, crash, invalid,
+                                              -- interrupted, cancelled, rejected
+    error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (task_id, attempt, started_at)
+);
+CREATE TABLE IF NOT EXISTS task_schedules (
+    name TEXT PRIMARY KEY,
+    plugin TEXT NOT NULL,
+    type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    priority INTEGER,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    created_at DOUBLE PRECISION NOT NULL,
+    last_fired TEXT NOT NULL DEFAULT ''       -- the minute (YYYY-MM-DDTHH:MM) it last fired
+)
+"""
+
+_COLUMNS = (
+    "id, plugin, type, payload, state, priority, attempts, reruns, max_attempts, "
+    "idempotency_key, submitted_at, submitted_by, parent, due_at, started_at, finished_at, "
+    "lease_until, node, progress, progress_message, result, error, error_kind, workflow_run, "
+    "workflow_step"
+)
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A task as submitted, checked, before it is stored."""
+
+    plugin: str
+    type: str
+    payload: Any
+    max_attempts: int
+    priority: int = 0
+    due_at: float = 0.0
+    idempotency_key: str | None = None
+    submitted_by: str = ""
+    parent: str | None = None
+    workflow_run: str | None = None
+    workflow_step: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """A stored task and where it stands."""
+
+    id: str
+    plugin: str
+    type: str
+    payload: Any
+    state: TaskState
+    priority: int
+    attempts: int
+    reruns: int
+    max_attempts: int
+    idempotency_key: str | None
+    submitted_at: float
+    submitted_by: str
+    parent: str | None
+    due_at: float
+    started_at: float | None
+    finished_at: float | None
+    lease_until: float | None
+    node: str | None
+    progress: float | None
+    progress_message: str
+    result: Any
+    error: str
+    error_kind: str
+    workflow_run: str | None
+    workflow_step: str | None
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def public(self, *, payload: bool = True) -> dict[str, Any]:
+        """What the operator is shown (API, CLI, pages)."""
+        data = {
+            "id": self.id,
+            "plugin": self.plugin,
+            "type": self.type,
+            "state": self.state,
+            "priority": self.priority,
+            "attempts": self.attempts,
+            "reruns": self.reruns,
+            "max_attempts": self.max_attempts,
+            "idempotency_key": self.idempotency_key,
+            "submitted_at": self.submitted_at,
+            "submitted_by": self.submitted_by,
+            "parent": self.parent,
+            "due_at": self.due_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "node": self.node,
+            "progress": self.progress,
+            "progress_message": self.progress_message,
+            "result": self.result,
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "workflow_run": self.workflow_run,
+            "workflow_step": self.workflow_step,
+        }
+        if payload:
+            data["payload"] = self.payload
+        return data
+
+
+@dataclass(frozen=True)
+class Attempt:
+    task_id: str
+    attempt: int
+    node: str
+    started_at: float
+    finished_at: float | None
+    outcome: str
+    error: str
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "attempt": self.attempt,
+            "node": self.node,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "outcome": self.outcome,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A recurring task: ``cron`` (five fields, the host's local time) submits ``type`` with
+    ``payload`` once per matching minute, whichever node sees it first."""
+
+    name: str
+    plugin: str
+    type: str
+    payload: Any
+    cron: str
+    priority: int | None
+    enabled: bool
+    created_at: float
+    last_fired: str
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "plugin": self.plugin,
+            "type": self.type,
+            "payload": self.payload,
+            "cron": self.cron,
+            "priority": self.priority,
+            "enabled": self.enabled,
+            "created_at": self.created_at,
+            "last_fired": self.last_fired,
+        }
+
+
+class TaskStore(Protocol):
+    """What the queue needs of the records (each method one transaction)."""
+
+    def insert(self, task: NewTask, now: float) -> tuple[TaskRecord, bool]: ...
+
+    def claim(self, task_id: str, node: str, now: float, lease_s: float) -> TaskRecord | None: ...
+
+    def finish(
+        self,
+        task_id: str,
+        node: str,
+        state: TaskState,
+        now: float,
+        *,
+        result: Any = None,
+        error: str = "",
+        error_kind: str = "",
+        outcome: str,
+    ) -> TaskRecord | None: ...
+
+    def retry_later(
+        self,
+        task_id: str,
+        node: str,
+        due_at: float,
+        now: float,
+        *,
+        error: str,
+        error_kind: str,
+        outcome: str,
+    ) -> TaskRecord | None: ...
+
+    def get(self, task_id: str) -> TaskRecord | None: ...
+
+
+class _Sql:
+    """One connection to either engine, with the placeholders and transactions each wants."""
+
+    def __init__(self, url: str | Path) -> None:
+        text = str(url)
+        self.postgres = text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
+        self._lock = threading.RLock()
+        if self.postgres:
+            import psycopg
+            from psycopg.rows import dict_row
+
+            dsn = text.replace("postgresql+psycopg://", "postgresql://", 1)
+            self._pg = psycopg.connect(dsn, autocommit=True, row_factory=dict_row)
+        else:
+            self._db = connect(text)
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives kill -9
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[_Cursor]:
+        if self.postgres:
+            with self._lock, self._pg.transaction(), self._pg.cursor() as cursor:
+                yield _Cursor(cursor, True)
+        else:
+            with immediate(self._db, self._lock) as db:
+                yield _Cursor(db, False)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[_Cursor]:
+        with self._lock:
+            if self.postgres:
+                with self._pg.cursor() as cursor:
+                    yield _Cursor(cursor, True)
+            else:
+                yield _Cursor(self._db, False)
+
+    def close(self) -> None:
+        with self._lock:
+            (self._pg if self.postgres else self._db).close()
+
+
+class _Cursor:
+    def __init__(self, target: Any, postgres: bool) -> None:
+        self._target = target
+        self._postgres = postgres
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self._postgres:
+            sql = sql.replace("?", "%s")
+            self._target.execute(sql, params)
+            return self._target
+        return self._target.execute(sql, params)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Mapping[str, Any]]:
+        return list(self.execute(sql, params).fetchall())
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Mapping[str, Any] | None:
+        row = self.execute(sql, params).fetchone()
+        return row  # type: ignore[no-any-return]
+
+    def count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self.execute(sql, params).rowcount)
+
+
+class SqlTaskStore:
+    """The :class:`TaskStore` on SQLite (a path, or ``":memory:"``) or PostgreSQL (a
+    ``postgresql://`` URL)."""
+
+    def __init__(self, url: str | Path) -> None:
+        self._sql = _Sql(url)
+        self.postgres = self._sql.postgres
+        with self._sql.write() as db:
+            if self.postgres:  # two nodes creating the schema at once: one waits
+                db.execute("SELECT pg_advisory_xact_lock(727001)")
+                for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                    db.execute(_strip_comments(statement))
+            else:
+                create_schema(db._target, _SCHEMA)
+
+    def close(self) -> None:
+        self._sql.close()
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def insert(self, task: NewTask, now: float) -> tuple[TaskRecord, bool]:
+        """Store ``task`` as queued; ``(record, True)``. A task with the same plugin, type and
+        idempotency key already stored is returned instead, ``(existing, False)``."""
+        with self._sql.write() as db:
+            if task.idempotency_key is not None:
+                found = db.one(
+                    f"SELECT {_COLUMNS} FROM tasks WHERE plugin = ? AND type = ? "  # noqa: S608
+                    "AND idempotency_key = ?",
+                    (task.plugin, task.type, task.idempotency_key),
+                )
+                if found is not None:
+                    return _record(found), False
+            db.execute(
+                "INSERT INTO tasks (id, plugin, type, payload, state, priority, max_attempts, "
+                "idempotency_key, submitted_at, submitted_by, parent, due_at, workflow_run, "
+                "workflow_step) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    task.id,
+                    task.plugin,
+                    task.type,
+                    json.dumps(task.payload),
+                    task.priority,
+                    task.max_attempts,
+                    task.idempotency_key,
+                    now,
+                    task.submitted_by,
+                    task.parent,
+                    max(task.due_at, now),
+                    task.workflow_run,
+                    task.workflow_step,
+                ),
+            )
+            row = db.one(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task.id,))  # noqa: S608
+        assert row is not None  # noqa: S101
+        return _record(row), True
+
+    def claim(self, task_id: str, node: str, now: float, lease_s: float) -> TaskRecord | None:
+        """Mark a queued, due task running on ``node`` with its attempt counted; ``None`` when
+        it is not queued (a duplicate message, cancelled, done) or not due yet."""
+        with self._sql.write() as db:
+            row = db.one(
+                "UPDATE tasks SET state = 'running', attempts = attempts + 1, started_at = ?, "  # noqa: S608
+                "lease_until = ?, node = ?, progress = NULL, progress_message = '' "
+                f"WHERE id = ? AND state = 'queued' AND due_at <= ? RETURNING {_COLUMNS}",
+                (now, now + lease_s, node, task_id, now + 0.001),
+            )
+            if row is None:
+                return None
+            db.execute(
+                "INSERT INTO task_attempts (task_id, attempt, node, started_at) "
+                "VALUES (?, ?, ?, ?)",
+                (task_id, row["attempts"], node, now),
+            )
+        return _record(row)
+
+    def release(self, task_id: str, node: str) -> None:
+        """Hand a claimed task back unstarted (its type was at its concurrency limit)."""
+        with self._sql.write() as db:
+            row = db.one(
+                "UPDATE tasks SET state = 'queued', attempts = attempts - 1, node = NULL, "
+                "lease_until = NULL WHERE id = ? AND state = 'running' AND node = ? "
+                "RETURNING attempts",
+                (task_id, node),
+            )
+            if row is not None:
+                db.execute(
+                    "DELETE FROM task_attempts WHERE task_id = ? AND attempt = ? "
+                    "AND outcome = 'running'",
+                    (task_id, row["attempts"] + 1),
+                )
+
+    def finish(
+        self,
+        task_id: str,
+        node: str,
+        state: TaskState,
+        now: float,
+        *,
+        result: Any = None,
+        error: str = "",
+        error_kind: str = "",
+        outcome: str,
+    ) -> TaskRecord | None:
+        """Record the end of ``node``'s running attempt; ``None`` when the task is no longer
+        running there (cancelled meanwhile, or re-run elsewhere after its lease ran out): the
+        late outcome changes nothing."""
+        with self._sql.write() as db:
+            row = db.one(
+                "UPDATE tasks SET state = ?, finished_at = ?, result = ?, error = ?, "  # noqa: S608
+                "error_kind = ?, lease_until = NULL, progress = CASE WHEN ? = 'succeeded' "
+                "THEN 100 ELSE progress END "
+                f"WHERE id = ? AND state = 'running' AND node = ? RETURNING {_COLUMNS}",
+                (
+                    state,
+                    now,
+                    None if result is None else json.dumps(result),
+                    error[:2000],
+                    error_kind,
+                    state,
+                    task_id,
+                    node,
+                ),
+            )
+            if row is not None:
+                self._end_attempt(db, task_id, row["attempts"], now, outcome, error)
+        return None if row is None else _record(row)
+
+    def retry_later(
+        self,
+        task_id: str,
+        node: str,
+        due_at: float,
+        now: float,
+        *,
+        error: str,
+        error_kind: str,
+        outcome: str,
+    ) -> TaskRecord | None:
+        """A failed attempt that will be tried again at ``due_at``."""
+        with self._sql.write() as db:
+            row = db.one(
+                "UPDATE tasks SET state = 'queued', due_at = ?, error = ?, error_kind = ?, "  # noqa: S608
+                "lease_until = NULL, node = NULL "
+                f"WHERE id = ? AND state = 'running' AND node = ? RETURNING {_COLUMNS}",
+                (due_at, error[:2000], error_kind, task_id, node),
+            )
+            if row is not None:
+                self._end_attempt(db, task_id, row["attempts"], now, outcome, error)
+        return None if row is None else _record(row)
+
+    @staticmethod
+    def _end_attempt(  # noqa: PLR0917
+        db: _Cursor, task_id: str, attempt: int, now: float, outcome: str, error: str
+    ) -> None:
+        db.execute(
+            "UPDATE task_attempts SET finished_at = ?, outcome = ?, error = ? "
+            "WHERE task_id = ? AND attempt = ? AND outcome = 'running'",
+            (now, outcome, error[:2000], task_id, attempt),
+        )
+
+    def renew(self, node: str, task_ids: Sequence[str], until: float) -> None:
+        """Extend the lease of ``node``'s running tasks (its heartbeat)."""
+        if not task_ids:
+            return
+        marks = ",".join("?" * len(task_ids))
+        with self._sql.write() as db:
+            db.execute(
+                f"UPDATE tasks SET lease_until = ? WHERE node = ? AND state = 'running' "  # noqa: S608
+                f"AND id IN ({marks})",
+                (until, node, *task_ids),
+            )
+
+    def requeue_interrupted(self, now: float, *, everyone: bool = False) -> list[TaskRecord]:
+        """Running tasks whose node stopped renewing their lease (it was killed), or every
+        running task when ``everyone`` (the only node on this store is starting): queued again
+        to run at once, each counted as a re-run. Returns them."""
+        condition = "state = 'running'" + ("" if everyone else " AND lease_until < ?")
+        params: tuple[Any, ...] = () if everyone else (now,)
+        with self._sql.write() as db:
+            rows = db.rows(
+                "UPDATE tasks SET state = 'queued', reruns = reruns + 1, due_at = ?, "  # noqa: S608
+                f"node = NULL, lease_until = NULL WHERE {condition} RETURNING {_COLUMNS}",
+                (now, *params),
+            )
+            for row in rows:
+                self._end_attempt(
+                    db,
+                    row["id"],
+                    row["attempts"],
+                    now,
+                    "interrupted",
+                    "the node running it stopped (killed or lost) before it finished",
+                )
+        return [_record(r) for r in rows]
+
+    def progress(self, task_id: str, plugin: str, percent: float, message: str) -> bool:
+        """Record progress of ``plugin``'s running task; ``False`` when it is not one."""
+        with self._sql.write() as db:
+            return (
+                db.count(
+                    "UPDATE tasks SET progress = ?, progress_message = ? "
+                    "WHERE id = ? AND plugin = ? AND state = 'running'",
+                    (percent, message, task_id, plugin),
+                )
+                == 1
+            )
+
+    def cancel(self, task_id: str, now: float, reason: str) -> TaskRecord:
+        """Cancel a queued or running task (a running one's result, when it comes, is
+        dropped). A task that already ended is refused, naming its state."""
+        with self._sql.write() as db:
+            row = db.one(
+                "UPDATE tasks SET state = 'cancelled', finished_at = ?, error = ?, "  # noqa: S608
+                "error_kind = 'cancelled', lease_until = NULL "
+                f"WHERE id = ? AND state IN ('queued', 'running') RETURNING {_COLUMNS}",
+                (now, reason[:2000], task_id),
+            )
+            if row is None:
+                current = db.one("SELECT state FROM tasks WHERE id = ?", (task_id,))
+                if current is None:
+                    raise NotFoundError("task", task_id, "list tasks with plugport task list")
+                raise ConflictError(
+                    "task", task_id, f"is {current['state']}: it cannot be cancelled"
+                )
+            self._end_attempt(db, task_id, row["attempts"], now, "cancelled", reason)
+        return _record(row)
+
+    def retry(self, task_id: str, now: float) -> TaskRecord:
+        """A dead (or cancelled, or rejected) task queued again with a fresh count of
+        attempts."""
+        with self._sql.write() as db:
+            row = db.one(
+                "UPDATE tasks SET state = 'queued', attempts = 0, due_at = ?, finished_at = NULL, "  # noqa: S608
+                "result = NULL "
+                f"WHERE id = ? AND state IN ('dead', 'cancelled', 'rejected') RETURNING {_COLUMNS}",
+                (now, task_id),
+            )
+            if row is None:
+                current = db.one("SELECT state FROM tasks WHERE id = ?", (task_id,))
+                if current is None:
+                    raise NotFoundError("task", task_id, "list tasks with plugport task list")
+                raise ConflictError(
+                    "task",
+                    task_id,
+                    f"is {current['state']}: only a dead, cancelled or rejected task is retried",
+                )
+        return _record(row)
+
+    def purge(self, plugin: str) -> int:
+        """Forget every task and schedule of ``plugin`` (uninstall --purge); how many tasks."""
+        with self._sql.write() as db:
+            db.execute(
+                "DELETE FROM task_attempts WHERE task_id IN "
+                "(SELECT id FROM tasks WHERE plugin = ?)",
+                (plugin,),
+            )
+            db.execute("DELETE FROM task_schedules WHERE plugin = ?", (plugin,))
+            return db.count("DELETE FROM tasks WHERE plugin = ?", (plugin,))
+
+    # --- schedules ----------------------------------------------------------------------------
+
+    def put_schedule(self, schedule: Schedule) -> None:
+        with self._sql.write() as db:
+            if db.one("SELECT name FROM task_schedules WHERE name = ?", (schedule.name,)):
+                raise ConflictError(
+                    "schedule", schedule.name, "exists; remove it first to change it"
+                )
+            db.execute(
+                "INSERT INTO task_schedules (name, plugin, type, payload, cron, priority, "
+                "enabled, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    schedule.name,
+                    schedule.plugin,
+                    schedule.type,
+                    json.dumps(schedule.payload),
+                    schedule.cron,
+                    schedule.priority,
+                    1 if schedule.enabled else 0,
+                    schedule.created_at,
+                ),
+            )
+
+    def delete_schedule(self, name: str) -> None:
+        with self._sql.write() as db:
+            if db.count("DELETE FROM task_schedules WHERE name = ?", (name,)) != 1:
+                raise NotFoundError("schedule", name)
+
+    def schedules(self) -> list[Schedule]:
+        with self._sql.read() as db:
+            rows = db.rows("SELECT * FROM task_schedules ORDER BY name")
+        return [_schedule(r) for r in rows]
+
+    def mark_fired(self, name: str, minute: str) -> bool:
+        """Claim ``minute`` for schedule ``name``: ``True`` once, for the node that fires it."""
+        with self._sql.write() as db:
+            return (
+                db.count(
+                    "UPDATE task_schedules SET last_fired = ? WHERE name = ? AND last_fired < ?",
+                    (minute, name, minute),
+                )
+                == 1
+            )
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        with self._sql.read() as db:
+            row = db.one(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,))  # noqa: S608
+        return None if row is None else _record(row)
+
+    def states(self, task_ids: Sequence[str]) -> dict[str, str]:
+        if not task_ids:
+            return {}
+        marks = ",".join("?" * len(task_ids))
+        with self._sql.read() as db:
+            rows = db.rows(
+                f"SELECT id, state FROM tasks WHERE id IN ({marks})",  # noqa: S608
+                tuple(task_ids),
+            )
+        return {r["id"]: r["state"] for r in rows}
+
+    def find(
+        self,
+        *,
+        plugin: str | None = None,
+        type: str | None = None,
+        state: str | None = None,
+        workflow_run: str | None = None,
+        limit: int = 100,
+        before: float | None = None,
+    ) -> list[TaskRecord]:
+        """Newest first, filtered."""
+        if state is not None and state not in STATES:
+            raise InvalidInputError(f"state must be one of {', '.join(STATES)}, not {state!r}")
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("plugin", plugin),
+            ("type", type),
+            ("state", state),
+            ("workflow_run", workflow_run),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if before is not None:
+            where.append("submitted_at < ?")
+            params.append(before)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._sql.read() as db:
+            rows = db.rows(
+                f"SELECT {_COLUMNS} FROM tasks {clause} "  # noqa: S608 fixed text
+                "ORDER BY submitted_at DESC, id LIMIT ?",
+                (*params, max(1, min(limit, 1000))),
+            )
+        return [_record(r) for r in rows]
+
+    def queued_ids(self, *, due_by: float | None = None) -> list[tuple[str, int, float]]:
+        """``(id, priority, due_at)`` of every queued task (reconciling with the queue)."""
+        with self._sql.read() as db:
+            rows = db.rows("SELECT id, priority, due_at FROM tasks WHERE state = 'queued'")
+        return [
+            (r["id"], int(r["priority"]), float(r["due_at"]))
+            for r in rows
+            if due_by is None or r["due_at"] <= due_by
+        ]
+
+    def attempts_of(self, task_id: str) -> list[Attempt]:
+        with self._sql.read() as db:
+            rows = db.rows(
+                "SELECT * FROM task_attempts WHERE task_id = ? ORDER BY started_at, attempt",
+                (task_id,),
+            )
+        return [
+            Attempt(
+                r["task_id"],
+                int(r["attempt"]),
+                r["node"],
+                float(r["started_at"]),
+                None if r["finished_at"] is None else float(r["finished_at"]),
+                r["outcome"],
+                r["error"],
+            )
+            for r in rows
+        ]
+
+    def counts(self) -> dict[tuple[str, str, str], int]:
+        """``(plugin, type, state) -> tasks`` (queue depth and totals for the monitor)."""
+        with self._sql.read() as db:
+            rows = db.rows(
+                "SELECT plugin, type, state, count(*) AS n FROM tasks GROUP BY plugin, type, state"
+            )
+        return {(r["plugin"], r["type"], r["state"]): int(r["n"]) for r in rows}
+
+
+def _strip_comments(statement: str) -> str:
+    return "\n".join(line.split("--", 1)[0] for line in statement.splitlines())
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _record(row: Mapping[str, Any]) -> TaskRecord:
+    def number(name: str) -> float | None:
+        return None if row[name] is None else float(row[name])
+
+    return TaskRecord(
+        id=row["id"],
+        plugin=row["plugin"],
+        type=row["type"],
+        payload=json.loads(row["payload"]),
+        state=row["state"],
+        priority=int(row["priority"]),
+        attempts=int(row["attempts"]),
+        reruns=int(row["reruns"]),
+        max_attempts=int(row["max_attempts"]),
+        idempotency_key=row["idempotency_key"],
+        submitted_at=float(row["submitted_at"]),
+        submitted_by=row["submitted_by"],
+        parent=row["parent"],
+        due_at=float(row["due_at"]),
+        started_at=number("started_at"),
+        finished_at=number("finished_at"),
+        lease_until=number("lease_until"),
+        node=row["node"],
+        progress=number("progress"),
+        progress_message=row["progress_message"],
+        result=_loads(row["result"]),
+        error=row["error"],
+        error_kind=row["error_kind"],
+        workflow_run=row["workflow_run"],
+        workflow_step=row["workflow_step"],
+    )
+
+
+def _schedule(row: Mapping[str, Any]) -> Schedule:
+    return Schedule(
+        name=row["name"],
+        plugin=row["plugin"],
+        type=row["type"],
+        payload=json.loads(row["payload"]),
+        cron=row["cron"],
+        priority=None if row["priority"] is None else int(row["priority"]),
+        enabled=bool(row["enabled"]),
+        created_at=float(row["created_at"]),
+        last_fired=row["last_fired"],
+    )
+
+
+def open_task_store(url: str | Path) -> SqlTaskStore:
+    return SqlTaskStore(url)

@@ -1,0 +1,149 @@
+"""A real plugin that processes tasks, installed into a host home for the queue's tests: it
+echoes, fails on demand, sleeps past its timeout, returns a bad result, reports progress,
+submits follow-ups, and records each effect once per idempotency key in its storage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from plugport.authoring import archive_facts, pack_plugin
+from plugport.host import PluginHost
+from plugport.host.tasks import QueueOptions
+from plugport.signing import generate_private_key, public_key_pem, sign
+from tests.host._plugins import write
+
+T = TypeVar("T")
+
+PLUGIN = "acme.tasker"
+
+CODE = """\
+import asyncio, time
+from plugport.sdk import Plugin, hook, task
+
+
+class Main(Plugin):
+    @hook("greet")
+    def greet(self, name):
+        return "hello " + name
+
+    @task("ECHO")
+    async def echo(self, t):
+        await self.api.tasks.progress(50, "half way")
+        if t.payload.get("sleep"):
+            await asyncio.sleep(t.payload["sleep"])
+        effects = await self.api.storage.get("effects") or {}
+        effects[t.idempotency_key] = effects.get(t.idempotency_key, 0) + 1
+        await self.api.storage.set("effects", effects)
+        return {"echo": t.payload["text"], "attempt": t.attempt}
+
+    @task("FLAKY")
+    async def flaky(self, t):
+        if t.attempt < t.payload["succeed_on"]:
+            raise RuntimeError(f"attempt {t.attempt} fails")
+        return {"attempts": t.attempt}
+
+    @task("SLOW")
+    async def slow(self, t):
+        await asyncio.sleep(30)
+        return {}
+
+    @task("BAD_RESULT")
+    def bad_result(self, t):
+        return {"count": "many"}
+
+    @task("FANOUT")
+    async def fanout(self, t):
+        ids = []
+        for i in range(t.payload["n"]):
+            ids.append(await self.api.tasks.submit("ECHO", {"text": f"child {i}"}))
+        return {"children": ids}
+
+    @task("SNEAKY")
+    async def sneaky(self, t):
+        return {"id": await self.api.tasks.submit("OTHER", {})}
+"""
+
+MANIFEST = """\
+[permissions]
+storage = "1 MiB"
+tasks.submit = ["ECHO"]
+
+[limits]
+max_concurrency = 4
+timeout_ms = 5000
+
+[tasks.ECHO]
+result = { type = "object", required = ["echo"] }
+idempotency-key = "/text"
+max-attempts = 2
+backoff-seconds = 0.05
+
+[tasks.ECHO.payload]
+type = "object"
+required = ["text"]
+properties = { text = { type = "string" }, sleep = { type = "number" } }
+
+[tasks.FLAKY]
+payload = { type = "object", properties = { succeed_on = { type = "integer" } } }
+max-attempts = 3
+backoff-seconds = 0.05
+max-backoff-seconds = 0.1
+
+[tasks.SLOW]
+timeout-ms = 300
+max-attempts = 1
+
+[tasks.BAD_RESULT]
+result = { type = "object", properties = { count = { type = "integer" } } }
+
+[tasks.FANOUT]
+concurrency = 1
+
+[tasks.SNEAKY]
+max-attempts = 1
+"""
+
+
+def install_tasker(home: Path, root: Path, *, code: str = CODE, manifest: str = MANIFEST) -> None:
+    """Install the tasker plugin into ``home`` (``root``: scratch space)."""
+    key = generate_private_key()
+    source = write(root / "src", PLUGIN, "1.0.0", code=code, extra=manifest)
+    (root / "dist").mkdir(exist_ok=True)
+    archive = pack_plugin(source, root / "dist").result.path
+    Path(f"{archive}.sig").write_bytes(sign(key, archive_facts(archive)))
+    public = root / "acme.pub"
+    public.write_text(public_key_pem(key.public_key()))
+
+    async def main() -> None:
+        host = PluginHost(
+            app="myapp", app_version="2.4.0", home=home, consent=lambda r: True, run_tasks=False
+        )
+        async with host:
+            await host.install(str(archive), key=public)
+
+    asyncio.run(main())
+
+
+def with_host(
+    home: Path,
+    action: Callable[[PluginHost], Awaitable[T]],
+    *,
+    options: QueueOptions | None = None,
+    **kwargs: Any,
+) -> T:
+    async def main() -> T:
+        host = PluginHost(
+            app="myapp",
+            app_version="2.4.0",
+            home=home,
+            consent=lambda r: True,
+            task_options=options,
+            **kwargs,
+        )
+        async with host:
+            return await action(host)
+
+    return asyncio.run(main())
