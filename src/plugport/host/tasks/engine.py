@@ -16,6 +16,8 @@ import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from plugport.host.tasks._sql import is_postgres
+
 __all__ = ["HueyEngine", "QueueEngine", "engine_for"]
 
 QUEUE_NAME = "plugport-tasks"
@@ -90,7 +92,7 @@ def engine_for(url: str | Path | None, *, memory: bool = False) -> HueyEngine:
     if memory:
         return HueyEngine(huey.MemoryHuey(QUEUE_NAME, results=False, utc=False))
     text = str(url)
-    if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+    if is_postgres(text):
         dsn = text.replace("postgresql+psycopg://", "postgresql://", 1)
         return HueyEngine(
             huey.PostgresHuey(QUEUE_NAME, dsn=dsn, results=False, utc=False, blocking=False)

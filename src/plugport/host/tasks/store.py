@@ -10,17 +10,16 @@ change nothing: the queue may deliver a task id twice, a record is claimed once.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from plugport._sqlite import connect, create_schema, immediate
+from plugport._sqlite import create_schema
 from plugport.errors import ConflictError, InvalidInputError, NotFoundError
+from plugport.host.tasks._sql import Cursor, Sql, strip_comments
 
 __all__ = [
     "ACTIVE_STATES",
@@ -275,81 +274,18 @@ class TaskStore(Protocol):
     def get(self, task_id: str) -> TaskRecord | None: ...
 
 
-class _Sql:
-    """One connection to either engine, with the placeholders and transactions each wants."""
-
-    def __init__(self, url: str | Path) -> None:
-        text = str(url)
-        self.postgres = text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
-        self._lock = threading.RLock()
-        if self.postgres:
-            import psycopg
-            from psycopg.rows import dict_row
-
-            dsn = text.replace("postgresql+psycopg://", "postgresql://", 1)
-            self._pg = psycopg.connect(dsn, autocommit=True, row_factory=dict_row)
-        else:
-            self._db = connect(text)
-            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives kill -9
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[_Cursor]:
-        if self.postgres:
-            with self._lock, self._pg.transaction(), self._pg.cursor() as cursor:
-                yield _Cursor(cursor, True)
-        else:
-            with immediate(self._db, self._lock) as db:
-                yield _Cursor(db, False)
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[_Cursor]:
-        with self._lock:
-            if self.postgres:
-                with self._pg.cursor() as cursor:
-                    yield _Cursor(cursor, True)
-            else:
-                yield _Cursor(self._db, False)
-
-    def close(self) -> None:
-        with self._lock:
-            (self._pg if self.postgres else self._db).close()
-
-
-class _Cursor:
-    def __init__(self, target: Any, postgres: bool) -> None:
-        self._target = target
-        self._postgres = postgres
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        if self._postgres:
-            sql = sql.replace("?", "%s")
-            self._target.execute(sql, params)
-            return self._target
-        return self._target.execute(sql, params)
-
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Mapping[str, Any]]:
-        return list(self.execute(sql, params).fetchall())
-
-    def one(self, sql: str, params: Sequence[Any] = ()) -> Mapping[str, Any] | None:
-        row = self.execute(sql, params).fetchone()
-        return row  # type: ignore[no-any-return]
-
-    def count(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return int(self.execute(sql, params).rowcount)
-
-
 class SqlTaskStore:
     """The :class:`TaskStore` on SQLite (a path, or ``":memory:"``) or PostgreSQL (a
     ``postgresql://`` URL)."""
 
     def __init__(self, url: str | Path) -> None:
-        self._sql = _Sql(url)
+        self._sql = Sql(url)
         self.postgres = self._sql.postgres
         with self._sql.write() as db:
             if self.postgres:  # two nodes creating the schema at once: one waits
                 db.execute("SELECT pg_advisory_xact_lock(727001)")
                 for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                    db.execute(_strip_comments(statement))
+                    db.execute(strip_comments(statement))
             else:
                 create_schema(db._target, _SCHEMA)
 
@@ -490,7 +426,7 @@ class SqlTaskStore:
 
     @staticmethod
     def _end_attempt(  # noqa: PLR0917
-        db: _Cursor, task_id: str, attempt: int, now: float, outcome: str, error: str
+        db: Cursor, task_id: str, attempt: int, now: float, outcome: str, error: str
     ) -> None:
         db.execute(
             "UPDATE task_attempts SET finished_at = ?, outcome = ?, error = ? "
@@ -731,10 +667,6 @@ class SqlTaskStore:
                 "SELECT plugin, type, state, count(*) AS n FROM tasks GROUP BY plugin, type, state"
             )
         return {(r["plugin"], r["type"], r["state"]): int(r["n"]) for r in rows}
-
-
-def _strip_comments(statement: str) -> str:
-    return "\n".join(line.split("--", 1)[0] for line in statement.splitlines())
 
 
 def _loads(text: str | None) -> Any:
