@@ -13,7 +13,6 @@ from plugport.authoring import archive_facts, pack_plugin
 from plugport.host import PluginHost
 from plugport.host.tasks import QueueOptions
 from plugport.signing import generate_private_key, public_key_pem, sign
-from tests.host._plugins import write
 
 T = TypeVar("T")
 
@@ -61,6 +60,15 @@ class Main(Plugin):
             ids.append(await self.api.tasks.submit("ECHO", {"text": f"child {i}"}))
         return {"children": ids}
 
+    @task("SLEEPY")
+    async def sleepy(self, t):
+        await asyncio.sleep(t.payload.get("s", 0.2))
+        return {"slept": t.payload.get("s", 0.2)}
+
+    @task("NOOP")
+    def noop(self, t):
+        return None
+
     @task("SNEAKY")
     async def sneaky(self, t):
         return {"id": await self.api.tasks.submit("OTHER", {})}
@@ -102,19 +110,77 @@ result = { type = "object", properties = { count = { type = "integer" } } }
 [tasks.FANOUT]
 concurrency = 1
 
+[tasks.SLEEPY]
+concurrency = 2
+
+[tasks.NOOP]
+
 [tasks.SNEAKY]
 max-attempts = 1
 """
 
 
-def install_tasker(home: Path, root: Path, *, code: str = CODE, manifest: str = MANIFEST) -> None:
-    """Install the tasker plugin into ``home`` (``root``: scratch space)."""
+GUARD = "acme.guard"
+GUARD_CODE = """\
+from plugport.sdk import Plugin, hook
+
+
+class Main(Plugin):
+    @hook("greet")
+    def greet(self, name):
+        return name
+
+    @hook("before_task")
+    def before_task(self, task):
+        if task["payload"] and task["payload"].get("text") == "blocked":
+            return {"reject": "the text 'blocked' is over its rate"}
+        return None
+
+    @hook("after_task")
+    async def after_task(self, task, result):
+        seen = await self.api.storage.get("seen") or []
+        await self.api.storage.set("seen", seen + [task["id"]])
+
+    @hook("on_task_error")
+    async def on_task_error(self, task, error, final):
+        errors = await self.api.storage.get("errors") or []
+        await self.api.storage.set("errors", errors + [[task["id"], final]])
+"""
+GUARD_MANIFEST = """\
+[permissions]
+storage = "1 MiB"
+
+[contributes.hooks]
+before_task = 10
+after_task = 0
+on_task_error = 0
+"""
+
+
+def install_tasker(
+    home: Path,
+    root: Path,
+    *,
+    code: str = CODE,
+    manifest: str = MANIFEST,
+    name: str = PLUGIN,
+    trust: bool = False,
+) -> None:
+    """Install the tasker plugin (or another, by ``name``) into ``home`` (``root``: scratch
+    space)."""
     key = generate_private_key()
-    source = write(root / "src", PLUGIN, "1.0.0", code=code, extra=manifest)
+    source = root / "src" / name
+    source.mkdir(parents=True)
+    (source / "main.py").write_text(code)
+    contributes = "" if "[contributes" in manifest else "[contributes]\nhooks = { greet = 0 }\n"
+    (source / "plugport.toml").write_text(
+        f'name = "{name}"\nversion = "1.0.0"\nentry = "main:Main"\n'
+        f'display_name = "{name}"\ndescription = "A test plugin."\n' + manifest + contributes
+    )
     (root / "dist").mkdir(exist_ok=True)
     archive = pack_plugin(source, root / "dist").result.path
+    public = root / f"{name}.pub"
     Path(f"{archive}.sig").write_bytes(sign(key, archive_facts(archive)))
-    public = root / "acme.pub"
     public.write_text(public_key_pem(key.public_key()))
 
     async def main() -> None:
@@ -122,7 +188,7 @@ def install_tasker(home: Path, root: Path, *, code: str = CODE, manifest: str = 
             app="myapp", app_version="2.4.0", home=home, consent=lambda r: True, run_tasks=False
         )
         async with host:
-            await host.install(str(archive), key=public)
+            await host.install(str(archive), key=public, trust_new_key=trust)
 
     asyncio.run(main())
 

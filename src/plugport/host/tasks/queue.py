@@ -129,7 +129,7 @@ class TaskQueue:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._running_by: dict[tuple[str, str], int] = {}
         self._running_plugin: dict[str, int] = {}
-        self._blocked: deque[str] = deque()
+        self._blocked: dict[tuple[str, str], deque[str]] = {}
         self._done: dict[str, asyncio.Event] = {}
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
@@ -392,7 +392,7 @@ class TaskQueue:
         interrupted = self.store.requeue_interrupted(now, everyone=everyone)
         for record in interrupted:
             self._audit(record, "interrupted", reruns=record.reruns)
-        held = self.engine.waiting() | set(self._blocked)
+        held = self.engine.waiting() | {t for ids in self._blocked.values() for t in ids}
         pushed = 0
         for task_id, priority, due_at in self.store.queued_ids():
             if task_id not in held:
@@ -421,48 +421,66 @@ class TaskQueue:
                     await self._wake.wait()
 
     def _take(self) -> None:
-        """Start as many due tasks as the limits allow."""
-        blocked_again: list[str] = []
-        while len(self._running) < self.options.concurrency:
-            from_blocked = bool(self._blocked)
-            task_id = self._blocked.popleft() if from_blocked else None
+        """Start as many due tasks as the limits allow: first those held back while their
+        type was at its limit (oldest first, per type), then from the queue."""
+        types = self.supervisor.task_types()  # once per pass, not per task
+        for key in [k for k, held in self._blocked.items() if held]:
+            held = self._blocked[key]
+            while held and len(self._running) < self.options.concurrency:
+                found = self._declared(types, key[1], key[0])
+                if found is None:  # uninstalled or disabled while held
+                    break
+                _, spec, limits = found
+                if not self._room(key, spec, limits):
+                    break
+                self._claim_and_start(held.popleft(), spec, limits)
+        while (
+            len(self._running) < self.options.concurrency and self._held < self.options.max_blocked
+        ):
+            try:
+                task_id = self.engine.pop(self._clock())
+            except Exception:
+                log.exception("taking a task from the queue")
+                return
             if task_id is None:
-                if len(self._blocked) + len(blocked_again) >= self.options.max_blocked:
-                    break
-                try:
-                    task_id = self.engine.pop(self._clock())
-                except Exception:
-                    log.exception("taking a task from the queue")
-                    break
-                if task_id is None:
-                    break
+                return
             record = self.store.get(task_id)
             if record is None or record.state != "queued":
                 continue  # a second message for a task already taken, cancelled or purged
             if record.due_at > self._clock() + 0.001:
                 self.engine.push(task_id, priority=record.priority, eta=record.due_at)
                 continue  # a retried one whose old message came first
-            try:
-                _, spec, limits = self.spec_of(record.type, record.plugin)
-            except PlugportError as exc:  # uninstalled or disabled meanwhile
-                self._fail_now(record, exc)
+            found = self._declared(types, record.type, record.plugin)
+            if found is None:
+                self._fail_now(record, f"no enabled plugin declares task type {record.type!r}")
                 continue
-            if not self._has_room(record, spec, limits):
-                blocked_again.append(task_id)
-                if from_blocked and not self._blocked:
-                    break
+            _, spec, limits = found
+            key = (record.plugin, record.type)
+            if self._blocked.get(key) or not self._room(key, spec, limits):
+                self._blocked.setdefault(key, deque()).append(task_id)
                 continue
-            claimed = self.store.claim(task_id, self.node, self._clock(), self.options.lease_s)
-            if claimed is None:
-                continue
-            self._started(claimed, spec, limits)
-        self._blocked.extendleft(reversed(blocked_again))
+            self._claim_and_start(task_id, spec, limits)
 
-    def _has_room(self, record: TaskRecord, spec: TaskSpec, limits: Limits) -> bool:
-        by_type = self._running_by.get((record.plugin, record.type), 0)
-        by_plugin = self._running_plugin.get(record.plugin, 0)
+    @property
+    def _held(self) -> int:
+        return sum(len(held) for held in self._blocked.values())
+
+    @staticmethod
+    def _declared(
+        types: Mapping[str, list[tuple[str, TaskSpec, Limits]]], task_type: str, plugin: str
+    ) -> tuple[str, TaskSpec, Limits] | None:
+        return next((d for d in types.get(task_type, []) if d[0] == plugin), None)
+
+    def _room(self, key: tuple[str, str], spec: TaskSpec, limits: Limits) -> bool:
+        by_type = self._running_by.get(key, 0)
+        by_plugin = self._running_plugin.get(key[0], 0)
         type_limit = spec.concurrency or limits.max_concurrency
         return by_type < type_limit and by_plugin < limits.max_concurrency
+
+    def _claim_and_start(self, task_id: str, spec: TaskSpec, limits: Limits) -> None:
+        claimed = self.store.claim(task_id, self.node, self._clock(), self.options.lease_s)
+        if claimed is not None:
+            self._started(claimed, spec, limits)
 
     def _started(self, record: TaskRecord, spec: TaskSpec, limits: Limits) -> None:
         key = (record.plugin, record.type)
@@ -479,7 +497,7 @@ class TaskQueue:
 
         task.add_done_callback(done)
 
-    def _fail_now(self, record: TaskRecord, exc: PlugportError) -> None:
+    def _fail_now(self, record: TaskRecord, reason: str) -> None:
         claimed = self.store.claim(record.id, self.node, self._clock(), self.options.lease_s)
         if claimed is None:
             return
@@ -488,12 +506,12 @@ class TaskQueue:
             self.node,
             "dead",
             self._clock(),
-            error=str(exc),
+            error=reason,
             error_kind="unknown_type",
             outcome="error",
         )
         if finished is not None:
-            self._audit(finished, "dead", reason=str(exc))
+            self._audit(finished, "dead", reason=reason)
             self._spawn_finished(finished)
 
     async def _attempt(self, record: TaskRecord, spec: TaskSpec, limits: Limits) -> None:

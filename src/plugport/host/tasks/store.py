@@ -340,30 +340,9 @@ class SqlTaskStore:
                 f"WHERE id = ? AND state = 'queued' AND due_at <= ? RETURNING {_COLUMNS}",
                 (now, now + lease_s, node, task_id, now + 0.001),
             )
-            if row is None:
-                return None
-            db.execute(
-                "INSERT INTO task_attempts (task_id, attempt, node, started_at) "
-                "VALUES (?, ?, ?, ?)",
-                (task_id, row["attempts"], node, now),
-            )
-        return _record(row)
-
-    def release(self, task_id: str, node: str) -> None:
-        """Hand a claimed task back unstarted (its type was at its concurrency limit)."""
-        with self._sql.write() as db:
-            row = db.one(
-                "UPDATE tasks SET state = 'queued', attempts = attempts - 1, node = NULL, "
-                "lease_until = NULL WHERE id = ? AND state = 'running' AND node = ? "
-                "RETURNING attempts",
-                (task_id, node),
-            )
-            if row is not None:
-                db.execute(
-                    "DELETE FROM task_attempts WHERE task_id = ? AND attempt = ? "
-                    "AND outcome = 'running'",
-                    (task_id, row["attempts"] + 1),
-                )
+        # The attempt's row is written when it ends (one write per attempt, not two);
+        # attempts_of shows a running one from the task itself.
+        return None if row is None else _record(row)
 
     def finish(
         self,
@@ -398,7 +377,7 @@ class SqlTaskStore:
                 ),
             )
             if row is not None:
-                self._end_attempt(db, task_id, row["attempts"], now, outcome, error)
+                self._end_attempt(db, row, node, now, outcome, error)
         return None if row is None else _record(row)
 
     def retry_later(
@@ -421,17 +400,26 @@ class SqlTaskStore:
                 (due_at, error[:2000], error_kind, task_id, node),
             )
             if row is not None:
-                self._end_attempt(db, task_id, row["attempts"], now, outcome, error)
+                self._end_attempt(db, row, node, now, outcome, error)
         return None if row is None else _record(row)
 
     @staticmethod
     def _end_attempt(  # noqa: PLR0917
-        db: Cursor, task_id: str, attempt: int, now: float, outcome: str, error: str
+        db: Cursor, row: Mapping[str, Any], node: str, now: float, outcome: str, error: str
     ) -> None:
+        """The row of the attempt that just ended (``row``: the task as it ran)."""
         db.execute(
-            "UPDATE task_attempts SET finished_at = ?, outcome = ?, error = ? "
-            "WHERE task_id = ? AND attempt = ? AND outcome = 'running'",
-            (now, outcome, error[:2000], task_id, attempt),
+            "INSERT INTO task_attempts (task_id, attempt, node, started_at, finished_at, "
+            "outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                row["id"],
+                row["attempts"],
+                node,
+                row["started_at"] if row["started_at"] is not None else now,
+                now,
+                outcome,
+                error[:2000],
+            ),
         )
 
     def renew(self, node: str, task_ids: Sequence[str], until: float) -> None:
@@ -461,8 +449,8 @@ class SqlTaskStore:
             for row in rows:
                 self._end_attempt(
                     db,
-                    row["id"],
-                    row["attempts"],
+                    row,
+                    row["node"] or "",
                     now,
                     "interrupted",
                     "the node running it stopped (killed or lost) before it finished",
@@ -485,6 +473,7 @@ class SqlTaskStore:
         """Cancel a queued or running task (a running one's result, when it comes, is
         dropped). A task that already ended is refused, naming its state."""
         with self._sql.write() as db:
+            before = db.one("SELECT state, node FROM tasks WHERE id = ?", (task_id,))
             row = db.one(
                 "UPDATE tasks SET state = 'cancelled', finished_at = ?, error = ?, "  # noqa: S608
                 "error_kind = 'cancelled', lease_until = NULL "
@@ -498,7 +487,8 @@ class SqlTaskStore:
                 raise ConflictError(
                     "task", task_id, f"is {current['state']}: it cannot be cancelled"
                 )
-            self._end_attempt(db, task_id, row["attempts"], now, "cancelled", reason)
+            if before is not None and before["state"] == "running":
+                self._end_attempt(db, row, before["node"] or "", now, "cancelled", reason)
         return _record(row)
 
     def retry(self, task_id: str, now: float) -> TaskRecord:
@@ -642,12 +632,14 @@ class SqlTaskStore:
         ]
 
     def attempts_of(self, task_id: str) -> list[Attempt]:
+        """Every ended attempt, then the running one (from the task) if it runs."""
+        record = self.get(task_id)
         with self._sql.read() as db:
             rows = db.rows(
                 "SELECT * FROM task_attempts WHERE task_id = ? ORDER BY started_at, attempt",
                 (task_id,),
             )
-        return [
+        attempts = [
             Attempt(
                 r["task_id"],
                 int(r["attempt"]),
@@ -659,6 +651,19 @@ class SqlTaskStore:
             )
             for r in rows
         ]
+        if record is not None and record.state == "running":
+            attempts.append(
+                Attempt(
+                    record.id,
+                    record.attempts,
+                    record.node or "",
+                    record.started_at or 0.0,
+                    None,
+                    "running",
+                    "",
+                )
+            )
+        return attempts
 
     def counts(self) -> dict[tuple[str, str, str], int]:
         """``(plugin, type, state) -> tasks`` (queue depth and totals for the monitor)."""
