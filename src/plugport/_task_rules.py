@@ -27,16 +27,17 @@ MAX_PAYLOAD_BYTES = 1024 * 1024
 """The largest payload or result a task may carry, encoded as JSON."""
 
 
-def encode_document(task_type: str, part: str, value: Any) -> str:
+def encode_document(
+    task_type: str, part: str, value: Any, *, limit: int = MAX_PAYLOAD_BYTES
+) -> str:
     """``value`` as compact JSON text, or a :class:`TaskValidationError` naming the limit."""
     try:
         text = json.dumps(value, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TaskValidationError(task_type, part, "", f"not JSON: {exc}") from None
-    if len(text.encode()) > MAX_PAYLOAD_BYTES:
-        raise TaskValidationError(
-            task_type, part, "", f"{len(text.encode())} bytes; at most {MAX_PAYLOAD_BYTES}"
-        )
+    size = len(text.encode())
+    if size > limit:
+        raise TaskValidationError(task_type, part, "", f"{size} bytes; at most {limit}")
     return text
 
 

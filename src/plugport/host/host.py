@@ -44,7 +44,6 @@ from plugport.host.client import RegistryClient, RetryPolicy
 from plugport.host.consent import Consent, ConsentRequest, needs_consent, refuse_growth
 from plugport.host.context import OperationContext, Progress
 from plugport.host.fetch import Fetcher, RegistrySource
-from plugport.host.inbound.inbox import purge_inbox
 from plugport.host.install import HostPaths, Installer, Staged
 from plugport.host.plugin_logs import LogRecord, PluginLogs
 from plugport.host.policy import parse_local_services, parse_private_targets
@@ -591,7 +590,6 @@ class PluginHost:
                 self.supervisor.purge(name)
             if purge:
                 self.logs.purge(name)
-                purge_inbox(self.paths.root, name)  # its received webhooks, done or not
             self.installer.remove(installation, actor=context.actor, purge=purge)
             await self._report(installation, "uninstall")
 

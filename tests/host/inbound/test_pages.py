@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from plugport.host.inbound.inbox import WEBHOOK_TASK
 from plugport.host.service import HostServiceSettings
+from plugport.host.tasks.store import NewTask
 from plugport.testing import sign_webhook
 from tests.host._service import Service, serving
 from tests.host.inbound._hooks import PLUGIN, SECRET, install_into
@@ -58,16 +60,16 @@ def _signed_in(service: Service, token: str) -> Iterator[httpx.Client]:
         yield browser
 
 
-def _deliver(service: Service, n: int, delivery_id: str) -> int:
+def _deliver(service: Service, n: int, delivery_id: str) -> str:
     body = json.dumps({"n": n, "mark": BODY_MARK}).encode()
     headers = sign_webhook("github", SECRET, body, delivery_id=delivery_id)
     with httpx.Client(base_url=service.url) as client:
         answer = client.post(f"/hooks/{WS}/{PLUGIN}/push", content=body, headers=headers)
     assert answer.status_code == 202, answer.text
-    return int(answer.json()["delivery"])
+    return str(answer.json()["delivery"])
 
 
-def _wait(service: Service, delivery: int, state: str) -> dict[str, Any]:
+def _wait(service: Service, delivery: str, state: str) -> dict[str, Any]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         row = service.service.workspace(WS).inbox.get(delivery)
@@ -77,9 +79,9 @@ def _wait(service: Service, delivery: int, state: str) -> dict[str, Any]:
     pytest.fail(f"delivery {delivery} never {state}")
 
 
-def _rows(page: httpx.Response) -> dict[int, str]:
-    found = re.findall(r'data-testid="inbox-row" data-id="(\d+)" data-state="(\w+)"', page.text)
-    return {int(i): s for i, s in found}
+def _rows(page: httpx.Response) -> dict[str, str]:
+    found = re.findall(r'data-testid="inbox-row" data-id="(\w+)" data-state="(\w+)"', page.text)
+    return dict(found)
 
 
 def _clean(text: str) -> None:
@@ -156,13 +158,30 @@ def test_the_api_lists_dead_deliveries_and_retries_them(running: tuple[Service, 
     with service.client(token) as api:
         api.post(f"{API}/installations/{PLUGIN}/execute", json={"command": "inbox.fix"})
     inbox = service.service.workspace(WS).inbox
-    # A dead row made directly: dated an hour ahead, so the dispatcher leaves it alone.
-    later = time.time() + 3600
-    accepted = inbox.accept(PLUGIN, "push", "a-1", headers={}, body=b'{"n": 3}', now=later)
-    for attempt in (1, 2):
-        [claimed] = inbox.claim_due(later + attempt * 600, 100)
-        assert claimed.id == accepted.id
-        inbox.failed(claimed.id, "ValueError: made dead", later + attempt * 600)
+    # A dead row made directly in the workspace's queue, as a node that gave up leaves it.
+    store = inbox.queue.store
+    record, _ = store.insert(
+        NewTask(
+            PLUGIN,
+            WEBHOOK_TASK,
+            {"endpoint": "push", "delivery_id": "a-1", "headers": {}, "body": "eyJuIjogM30=",
+             "received_at": time.time()},
+            max_attempts=2,
+            idempotency_key="push:a-1",
+            due_at=time.time() + 3600,
+        ),
+        time.time(),
+    )  # fmt: skip
+    with store._sql.write() as db:
+        db.execute(
+            "UPDATE tasks SET state = 'dead', attempts = 2, error = ? WHERE id = ?",
+            ("ValueError: made dead", record.id),
+        )
+
+    class _Accepted:
+        id = record.id
+
+    accepted = _Accepted()
     assert inbox.get(accepted.id).state == "dead"  # type: ignore[union-attr]
 
     with service.client(token) as api:
@@ -186,6 +205,7 @@ def test_the_api_lists_dead_deliveries_and_retries_them(running: tuple[Service, 
         assert again.status_code == 400
         assert "not dead" in again.json()["error"]["message"]
         assert api.post(f"{API}/inbox/999999/retry").status_code == 404
+        assert api.post(f"{API}/inbox/nope/retry").status_code == 404
         assert api.get(f"{API}/inbox", params={"state": "lost"}).status_code == 422
         assert api.get(f"{API}/inbox").status_code == 200
         everything = api.get(f"{API}/inbox", params={"plugin": PLUGIN}).text

@@ -108,20 +108,23 @@ def prepared(tmp_path: Path) -> tuple[Path, str]:
     return data_dir, token
 
 
-def _row(data_dir: Path, delivery: int) -> dict[str, Any] | None:
-    path = data_dir / "workspaces" / WS / "inbox.sqlite"
+def _row(data_dir: Path, delivery: str) -> dict[str, Any] | None:
+    """The delivery's task, read from the workspace's queue file by another process."""
+    path = data_dir / "workspaces" / WS / "tasks.sqlite"
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     try:
         db.row_factory = sqlite3.Row
         row = db.execute(
-            "SELECT state, attempts FROM deliveries WHERE id = ?", (delivery,)
+            "SELECT CASE state WHEN 'queued' THEN 'pending' WHEN 'succeeded' THEN 'done' "
+            "ELSE state END AS state, attempts FROM tasks WHERE id = ?",
+            (delivery,),
         ).fetchone()
     finally:
         db.close()
     return None if row is None else dict(row)
 
 
-def _wait_row(data_dir: Path, delivery: int, state: str, timeout_s: float = 15) -> dict[str, Any]:
+def _wait_row(data_dir: Path, delivery: str, state: str, timeout_s: float = 15) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         row = _row(data_dir, delivery)
@@ -143,7 +146,7 @@ def test_a_delivery_cut_off_by_kill_9_is_handled_once_after_restart(
         headers = sign_webhook("github", SECRET, body, delivery_id="r-1")
         answer = httpx.post(f"{first.url}/hooks/{WS}/{PLUGIN}/slow", content=body, headers=headers)
         assert answer.status_code == 202, answer.text
-        delivery = int(answer.json()["delivery"])
+        delivery = answer.json()["delivery"]
         # claimed: the handler's first attempt is running (it sleeps two minutes)
         assert _wait_row(data_dir, delivery, "running")["attempts"] == 1
         time.sleep(0.3)  # well inside the handler
@@ -153,7 +156,7 @@ def test_a_delivery_cut_off_by_kill_9_is_handled_once_after_restart(
 
     second = _Served(data_dir, log)
     try:
-        # no request needed: the service resumes the inbox when it starts
+        # no request needed: the service resumes the queue when it starts
         done = _wait_row(data_dir, delivery, "done")
         assert done["attempts"] == 2
         second.wait_ready(token)

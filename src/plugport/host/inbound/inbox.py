@@ -1,87 +1,72 @@
-"""The inbox: every verified webhook delivery is written here (and committed) before the sender
-gets its 202, and stays until the plugin's handler took it (``done``) or every attempt failed
-(``dead``). One SQLite file per host home, ``HOME/inbox.sqlite``, written only through
-:func:`plugport._sqlite.immediate`.
+"""The inbox: every verified webhook delivery is a ``@webhook`` task on the host's one durable
+queue (:mod:`plugport.host.tasks`), committed before the sender gets its 202, and stays until
+the plugin's handler took it (``done``) or every attempt failed (``dead``); the queue's runner
+hands it over, retries it on the inbox's schedule and survives restarts and ``kill -9``.
 
-Replay protection is a unique key: ``(plugin, endpoint, delivery_id)``. A delivery the sender
-sends again (GitHub does after a timeout) is answered as a duplicate and never queued twice.
-
-Behind the small :class:`Inbox` interface (``accept``, ``claim_due``, ``done``, ``failed``)
-because the task queue (issue 19) takes it over later.
+Replay protection is the task's idempotency key, ``ENDPOINT:DELIVERY_ID`` per plugin: a
+delivery the sender sends again (GitHub does after a timeout) is answered as a duplicate and
+never queued twice, while the handled one is kept (its retention plus the replay window).
 """
 
 from __future__ import annotations
 
-import json
-import random as _random
+import base64
+import logging
 import sqlite3
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from plugport._sqlite import connect, create_schema, immediate
 from plugport.errors import InvalidInputError, NotFoundError
 from plugport.host.inbound._inbox_rules import (
     BASE_DELAY_S,
+    DEFAULT_RETENTION_S,
     MAX_ATTEMPTS,
     MAX_DELAY_S,
-    after_failure,
-    prune_cutoffs,
+    REPLAY_GUARD_S,
 )
+from plugport.host.tasks.queue import SystemTask, TaskQueue
+from plugport.host.tasks.store import TaskRecord
+from plugport.manifest import MAX_WEBHOOK_BODY_BYTES, TaskSpec
 
-__all__ = [
-    "Accepted",
-    "Delivery",
-    "Inbox",
-    "SqliteInbox",
-    "State",
-    "inbox_path",
-    "purge_inbox",
-]
+__all__ = ["WEBHOOK_TASK", "Accepted", "Delivery", "State", "TaskInbox", "legacy_inbox_path"]
+
+log = logging.getLogger(__name__)
 
 State = Literal["pending", "running", "done", "dead"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    plugin TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    delivery_id TEXT,                 -- the sender's id or a replay key, NULL: cannot tell
-    received_at REAL NOT NULL,        -- Unix seconds
-    headers TEXT NOT NULL,            -- JSON object, the safe subset (no signature or token)
-    body BLOB NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_at REAL NOT NULL,            -- when it is due (pending) or when it was claimed
-    state TEXT NOT NULL DEFAULT 'pending',  -- pending, running (claimed), done, dead
-    last_error TEXT NOT NULL DEFAULT '',
-    finished_at REAL,                 -- when the handler took it (done), else NULL
-    UNIQUE (plugin, endpoint, delivery_id)
-);
-CREATE INDEX IF NOT EXISTS ix_deliveries_due ON deliveries (state, next_at);
-CREATE INDEX IF NOT EXISTS ix_deliveries_plugin ON deliveries (plugin)
-"""
-_ADDED_COLUMNS = {"finished_at": "REAL"}
-"""Columns added after the first inboxes were written: added to an older file when opened."""
+WEBHOOK_TASK = "@webhook"
+"""The queue's task type for a received delivery."""
+_STATE_OF: Mapping[str, State] = {
+    "queued": "pending",
+    "running": "running",
+    "succeeded": "done",
+    "dead": "dead",
+    "cancelled": "dead",
+    "rejected": "dead",
+}
+_TASK_STATES: Mapping[State, str] = {"pending": "queued", "running": "running", "done": "succeeded"}
+HANDLER_TIMEOUT_MS = 660_000
+"""An attempt's own limit: past the longest call timeout a plugin may have (600 s)."""
 
 
-def inbox_path(home: Path) -> Path:
+def legacy_inbox_path(home: Path) -> Path:
+    """Where Plugport 0.2 kept the inbox (its pending deliveries are moved onto the queue)."""
     return home / "inbox.sqlite"
 
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """The inbox's row for a delivery; ``duplicate`` when it was there already (not queued
+    """The delivery's id (its task's); ``duplicate`` when it was there already (not queued
     again)."""
 
-    id: int
+    id: str
     duplicate: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    id: int
+    id: str
     plugin: str
     endpoint: str
     delivery_id: str | None
@@ -111,60 +96,69 @@ class Delivery:
         }
 
 
-class Inbox(Protocol):
-    """What the route and the dispatcher need of a durable inbox."""
-
-    def accept(
-        self,
-        plugin: str,
-        endpoint: str,
-        delivery_id: str | None,
-        *,
-        headers: Mapping[str, str],
-        body: bytes,
-        now: float,
-    ) -> Accepted: ...
-
-    def claim_due(self, now: float, limit: int) -> list[Delivery]: ...
-
-    def done(self, delivery: int, now: float) -> None: ...
-
-    def failed(self, delivery: int, error: str, now: float) -> State: ...
+def delivery_of(record: TaskRecord) -> Delivery:
+    payload = record.payload
+    return Delivery(
+        id=record.id,
+        plugin=record.plugin,
+        endpoint=str(payload["endpoint"]),
+        delivery_id=payload.get("delivery_id"),
+        received_at=float(payload["received_at"]),
+        headers=dict(payload.get("headers") or {}),
+        body=base64.b64decode(payload["body"]),
+        attempts=record.attempts,
+        state=_STATE_OF[record.state],
+        next_at=record.due_at,
+        last_error=record.error,
+        finished_at=record.finished_at,
+    )
 
 
-class SqliteInbox:
-    """The :class:`Inbox` in a SQLite file (``":memory:"`` for tests). Opening it hands rows a
-    previous process claimed and never finished (it was killed) back to ``pending``: delivery
-    is at least once, so a handler should tolerate seeing a delivery id again."""
+Deliver = Callable[[Delivery], Awaitable[None]]
+"""Runs the plugin's handler for one delivery; raising means "try again later"."""
+Outcome = Callable[[Delivery, str, str], None]
+"""Told ``(delivery, "pending" | "dead", error)`` after each failed attempt."""
+
+
+class TaskInbox:
+    """A workspace's received webhooks, on its host's task queue."""
 
     def __init__(
         self,
-        path: Path | str,
+        queue: TaskQueue,
+        deliver: Deliver,
         *,
         max_attempts: int = MAX_ATTEMPTS,
         base_delay_s: float = BASE_DELAY_S,
         max_delay_s: float = MAX_DELAY_S,
-        random: Callable[[], float] = _random.random,
+        retention_s: float = DEFAULT_RETENTION_S,
+        on_failure: Outcome | None = None,
+        concurrency: int = 4,
     ) -> None:
-        self._db = connect(path)
-        self._lock = threading.RLock()
-        self.max_attempts = max_attempts
-        self.base_delay_s = base_delay_s
-        self.max_delay_s = max_delay_s
-        self._random = random
-        with immediate(self._db, self._lock) as db:
-            create_schema(db, _SCHEMA)
-            have = {row["name"] for row in db.execute("PRAGMA table_info(deliveries)")}
-            for column, kind in _ADDED_COLUMNS.items():
-                if column not in have:
-                    db.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {kind}")
-            db.execute("UPDATE deliveries SET state = 'pending' WHERE state = 'running'")
+        self.queue = queue
+        self._deliver = deliver
+        self._on_failure = on_failure
+        spec = TaskSpec.model_validate(
+            {
+                "max-attempts": max_attempts,
+                "backoff-seconds": base_delay_s,
+                "max-backoff-seconds": max(max_delay_s, base_delay_s),
+                "timeout-ms": HANDLER_TIMEOUT_MS,
+            }
+        )
+        queue.register(
+            SystemTask(
+                WEBHOOK_TASK,
+                self._run,
+                spec,
+                concurrency=concurrency,
+                max_payload_bytes=MAX_WEBHOOK_BODY_BYTES * 2,  # base64 and the headers
+                on_failure=self._failed,
+                retention_s=retention_s + REPLAY_GUARD_S,
+            )
+        )
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def accept(
+    async def accept(
         self,
         plugin: str,
         endpoint: str,
@@ -175,170 +169,99 @@ class SqliteInbox:
         now: float,
     ) -> Accepted:
         """Store a verified delivery, committed when this returns."""
-        with immediate(self._db, self._lock) as db:
-            if delivery_id is not None:
-                found = db.execute(
-                    "SELECT id FROM deliveries WHERE plugin = ? AND endpoint = ? "
-                    "AND delivery_id = ?",
-                    (plugin, endpoint, delivery_id),
-                ).fetchone()
-                if found is not None:
-                    return Accepted(int(found["id"]), duplicate=True)
-            cursor = db.execute(
-                "INSERT INTO deliveries (plugin, endpoint, delivery_id, received_at, headers, "
-                "body, next_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (plugin, endpoint, delivery_id, now, json.dumps(dict(headers)), body, now),
-            )
-            return Accepted(int(cursor.lastrowid or 0), duplicate=False)
+        payload = {
+            "endpoint": endpoint,
+            "delivery_id": delivery_id,
+            "headers": dict(headers),
+            "body": base64.b64encode(body).decode("ascii"),
+            "received_at": now,
+        }
+        key = None if delivery_id is None else f"{endpoint}:{delivery_id}"
+        record, new = await self.queue.submit_system(
+            WEBHOOK_TASK, plugin, payload, idempotency_key=key, submitted_by="webhook"
+        )
+        return Accepted(record.id, duplicate=not new)
 
-    def claim_due(self, now: float, limit: int) -> list[Delivery]:
-        """Up to ``limit`` pending deliveries due by ``now``, oldest first, marked ``running``
-        with their attempt counted."""
-        with immediate(self._db, self._lock) as db:
-            rows = db.execute(
-                "SELECT * FROM deliveries WHERE state = 'pending' AND next_at <= ? "
-                "ORDER BY next_at, id LIMIT ?",
-                (now, limit),
-            ).fetchall()
-            db.executemany(
-                "UPDATE deliveries SET state = 'running', attempts = attempts + 1, next_at = ? "
-                "WHERE id = ?",
-                [(now, row["id"]) for row in rows],
-            )
-        return [
-            _delivery(row, state="running", attempts=row["attempts"] + 1, next_at=now)
-            for row in rows
-        ]
-
-    def next_due(self) -> float | None:
-        """When the earliest pending delivery is due, or ``None`` when none is pending."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT min(next_at) AS due FROM deliveries WHERE state = 'pending'"
-            ).fetchone()
-        return None if row["due"] is None else float(row["due"])
-
-    def done(self, delivery: int, now: float) -> None:
-        with immediate(self._db, self._lock) as db:
-            db.execute(
-                "UPDATE deliveries SET state = 'done', last_error = '', finished_at = ? "
-                "WHERE id = ?",
-                (now, delivery),
-            )
-
-    def prune(self, now: float, retention_s: float) -> int:
-        """Forget handled deliveries past their retention and replay window
-        (:func:`~plugport.host.inbound._inbox_rules.prunable`); how many. Rows from before
-        ``finished_at`` existed count from their last claim."""
-        finished_before, received_before = prune_cutoffs(now, retention_s)
-        with immediate(self._db, self._lock) as db:
-            return db.execute(
-                "DELETE FROM deliveries WHERE state = 'done' "
-                "AND coalesce(finished_at, next_at) < ? AND received_at < ?",
-                (finished_before, received_before),
-            ).rowcount
-
-    def failed(self, delivery: int, error: str, now: float) -> State:
-        """Record a failed attempt: ``pending`` again after a backoff, or ``dead`` once the
-        attempts are used up. ``error`` is shown to the operator: never a secret in it."""
-        with immediate(self._db, self._lock) as db:
-            row = db.execute("SELECT attempts FROM deliveries WHERE id = ?", (delivery,)).fetchone()
-            if row is None:
-                return "dead"  # purged while it ran
-            state, next_at = after_failure(
-                int(row["attempts"]),
-                now,
-                max_attempts=self.max_attempts,
-                base_s=self.base_delay_s,
-                cap_s=self.max_delay_s,
-                random=self._random,
-            )
-            db.execute(
-                "UPDATE deliveries SET state = ?, next_at = ?, last_error = ? WHERE id = ?",
-                (state, next_at, error[:1000], delivery),
-            )
-        return "dead" if state == "dead" else "pending"
-
-    def get(self, delivery: int) -> Delivery | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM deliveries WHERE id = ?", (delivery,)).fetchone()
-        return None if row is None else _delivery(row)
+    def get(self, delivery: str) -> Delivery | None:
+        record = self.queue.store.get(delivery)
+        if record is None or record.type != WEBHOOK_TASK:
+            return None
+        return delivery_of(record)
 
     def list(
         self, plugin: str | None = None, *, state: State | None = None, limit: int = 100
     ) -> list[Delivery]:
-        """Newest first; ``plugin`` keeps one plugin's, ``state`` those in that state."""
-        where, params = [], []
-        if plugin:
-            where.append("plugin = ?")
-            params.append(plugin)
-        if state:
-            where.append("state = ?")
-            params.append(state)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT * FROM deliveries {clause} ORDER BY id DESC LIMIT ?",  # noqa: S608 fixed text
-                (*params, limit),
-            ).fetchall()
-        return [_delivery(row) for row in rows]
+        """Newest first; ``plugin`` keeps one plugin's, ``state`` those in that state (dead
+        ones include any an operator cancelled)."""
+        if state == "dead":
+            found = [
+                r
+                for s in ("dead", "cancelled", "rejected")
+                for r in self.queue.store.find(plugin=plugin, type=WEBHOOK_TASK, state=s)
+            ]
+            found.sort(key=lambda r: r.submitted_at, reverse=True)
+            return [delivery_of(r) for r in found[:limit]]
+        task_state = None if state is None else _TASK_STATES[state]
+        records = self.queue.store.find(
+            plugin=plugin, type=WEBHOOK_TASK, state=task_state, limit=limit
+        )
+        return [delivery_of(r) for r in records]
 
-    def retry(self, delivery: int, now: float) -> Delivery:
+    async def retry(self, delivery: str) -> Delivery:
         """A dead delivery made due again with a fresh count of attempts (its last error
         stays until an attempt succeeds)."""
-        with immediate(self._db, self._lock) as db:
-            row = db.execute("SELECT * FROM deliveries WHERE id = ?", (delivery,)).fetchone()
-            if row is None:
-                raise NotFoundError(
-                    "inbox delivery", str(delivery), "list dead ones with GET .../inbox?state=dead"
-                )
-            if row["state"] != "dead":
-                raise InvalidInputError(
-                    f"inbox delivery {delivery} is {row['state']}, not dead; only a dead "
-                    "delivery is retried"
-                )
-            db.execute(
-                "UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ? WHERE id = ?",
-                (now, delivery),
+        found = self.get(delivery)
+        if found is None:
+            raise NotFoundError(
+                "inbox delivery", delivery, "list dead ones with GET .../inbox?state=dead"
             )
-        return _delivery(row, state="pending", attempts=0, next_at=now)
+        if found.state != "dead":
+            raise InvalidInputError(
+                f"inbox delivery {delivery} is {found.state}, not dead; only a dead "
+                "delivery is retried"
+            )
+        return delivery_of(await self.queue.retry(delivery))
 
-    def purge(self, plugin: str) -> int:
-        """Forget every delivery for ``plugin`` (uninstall --purge); how many."""
-        with immediate(self._db, self._lock) as db:
-            return db.execute("DELETE FROM deliveries WHERE plugin = ?", (plugin,)).rowcount
+    def pending(self) -> bool:
+        """Whether a delivery waits to be handed over (the service starts such a workspace)."""
+        return bool(self.queue.store.find(type=WEBHOOK_TASK, state="queued", limit=1))
 
+    async def import_legacy(self, path: Path) -> int:
+        """Move what a Plugport 0.2 inbox file still had to hand over onto the queue, then
+        rename the file (``.migrated``); how many deliveries. Handled and dead ones stay in
+        the renamed file for the operator."""
+        if not path.is_file():
+            return 0
+        db = sqlite3.connect(path)
+        db.row_factory = sqlite3.Row
+        try:
+            rows = db.execute(
+                "SELECT * FROM deliveries WHERE state IN ('pending', 'running') ORDER BY id"
+            ).fetchall()
+        finally:
+            db.close()
+        moved = 0
+        for row in rows:
+            import json
 
-def purge_inbox(home: Path, plugin: str) -> int:
-    """Delete ``plugin``'s deliveries from the inbox of the host home ``home``, if it has one."""
-    path = inbox_path(home)
-    if not path.is_file():
-        return 0
-    inbox = SqliteInbox(path)
-    try:
-        return inbox.purge(plugin)
-    finally:
-        inbox.close()
+            await self.accept(
+                row["plugin"],
+                row["endpoint"],
+                row["delivery_id"],
+                headers=json.loads(row["headers"]),
+                body=bytes(row["body"]),
+                now=float(row["received_at"]),
+            )
+            moved += 1
+        path.rename(path.with_name(path.name + ".migrated"))
+        if moved:
+            log.info("moved %d pending webhook deliveries from %s onto the task queue", moved, path)
+        return moved
 
+    async def _run(self, record: TaskRecord) -> None:
+        await self._deliver(delivery_of(record))
 
-def _delivery(
-    row: sqlite3.Row,
-    *,
-    state: State | None = None,
-    attempts: int | None = None,
-    next_at: float | None = None,
-) -> Delivery:
-    return Delivery(
-        id=int(row["id"]),
-        plugin=row["plugin"],
-        endpoint=row["endpoint"],
-        delivery_id=row["delivery_id"],
-        received_at=float(row["received_at"]),
-        headers=json.loads(row["headers"]),
-        body=bytes(row["body"]),
-        attempts=int(row["attempts"] if attempts is None else attempts),
-        state=row["state"] if state is None else state,
-        next_at=float(row["next_at"] if next_at is None else next_at),
-        last_error=row["last_error"],
-        finished_at=None if row["finished_at"] is None else float(row["finished_at"]),
-    )
+    def _failed(self, record: TaskRecord, verdict: str, error: str) -> None:
+        if self._on_failure is not None:
+            delivery = delivery_of(record)
+            self._on_failure(delivery, "dead" if verdict == "dead" else "pending", error)

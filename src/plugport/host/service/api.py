@@ -329,7 +329,7 @@ def api_router(service: HostService) -> APIRouter:  # noqa: PLR0915 every route,
         return {"items": await service.inbox(ws, state=state, plugin=plugin, limit=limit)}
 
     @ws_routes.post("/inbox/{delivery}/retry")
-    async def retry_delivery(ws: str, delivery: int, who: Member) -> dict[str, Any]:
+    async def retry_delivery(ws: str, delivery: str, who: Member) -> dict[str, Any]:
         """Hand a dead received webhook to its plugin again, with a fresh count of attempts."""
         return await service.retry_delivery(ws, who, delivery)
 

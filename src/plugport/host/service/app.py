@@ -51,7 +51,7 @@ def create_host_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            await service.resume_inboxes()  # webhooks accepted before a restart
+            await service.resume_queues()  # webhooks and tasks queued before a restart
             yield
         finally:
             await service.close()

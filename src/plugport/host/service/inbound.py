@@ -1,11 +1,10 @@
 """``POST /hooks/{workspace}/{plugin}/{endpoint}``: where senders deliver a plugin's webhooks.
 No token: the endpoint's verifier is the authentication. The route answers only after the
-delivery is verified and committed to the workspace's inbox (202), and the dispatcher hands it
+delivery is verified and committed to the workspace's inbox (202), and the task queue hands it
 to the plugin later; every refusal is an audit line (plugin, endpoint, reason), never the
 secret, the signature or the token."""
 
 # No ``from __future__ import annotations``: FastAPI reads the route's parameter types.
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -36,8 +35,8 @@ class SecretNotSetError(PluginRuntimeError):
 
 
 class WebhookReceiver:
-    """The service side of the route: finds the endpoint, verifies, stores, wakes the
-    dispatcher. ``service`` is the :class:`~plugport.host.service.service.HostService`."""
+    """The service side of the route: finds the endpoint, verifies, stores (which wakes the
+    queue). ``service`` is the :class:`~plugport.host.service.service.HostService`."""
 
     def __init__(self, service: Any, *, clock: Callable[[], float] = time.time) -> None:
         self.service = service
@@ -135,8 +134,7 @@ class WebhookReceiver:
             verified = verify(spec, secret, headers, body, now)
         except WebhookRefusedError as exc:
             raise refuse(exc, exc.reason) from None
-        accepted = await asyncio.to_thread(
-            workspace.inbox.accept,
+        accepted = await workspace.inbox.accept(
             plugin,
             endpoint,
             verified.delivery_id,
@@ -152,8 +150,6 @@ class WebhookReceiver:
             if spec.acknowledge == "empty":
                 return 200, None
             return 200, {"delivery": accepted.id, "duplicate": True}
-        if workspace.dispatcher is not None:
-            workspace.dispatcher.wake()
         if spec.acknowledge == "empty":
             return 200, None
         return 202, {"delivery": accepted.id}

@@ -374,7 +374,7 @@ def _installation_routes(router: APIRouter, pages: _Pages) -> None:
 
     @router.post("/workspaces/{ws}/installations/{name}/inbox/{delivery}/retry")
     async def retry(
-        request: Request, ws: str, name: str, delivery: int, csrf: FormText = None
+        request: Request, ws: str, name: str, delivery: str, csrf: FormText = None
     ) -> Response:
         who = pages.member(request, ws)
         pages.check_csrf(request, csrf)

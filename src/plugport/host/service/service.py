@@ -28,7 +28,7 @@ from plugport.errors import (
 )
 from plugport.host.context import OperationContext
 from plugport.host.host import InstallReport
-from plugport.host.inbound.inbox import State
+from plugport.host.inbound.inbox import State, legacy_inbox_path
 from plugport.host.secrets._oauth2_rules import is_token_secret
 from plugport.host.secrets.oauth2 import SqliteStates
 from plugport.host.service.inbound import WebhookReceiver
@@ -100,16 +100,17 @@ class HostService:
         self.webhooks = WebhookReceiver(self)
         """Inbound webhooks: ``/hooks/...`` (``inbound.py``)."""
 
-    async def resume_inboxes(self) -> list[str]:
-        """Start the workspaces whose inbox holds deliveries a previous run did not finish, so
-        their dispatchers take them up without waiting for a request; their names."""
+    async def resume_queues(self) -> list[str]:
+        """Start the workspaces whose task queue holds work a previous run did not finish
+        (received webhooks, plugins' tasks), so it is taken up without waiting for a
+        request; their names."""
         resumed = []
         for info in self.store.workspaces():
-            path = self.settings.data_dir / "workspaces" / info.name / "inbox.sqlite"
-            if not path.is_file():
+            home = self.settings.data_dir / "workspaces" / info.name
+            if not (home / "tasks.sqlite").is_file() and not legacy_inbox_path(home).is_file():
                 continue
             workspace = self.workspace(info.name)
-            if workspace.inbox.next_due() is not None:
+            if legacy_inbox_path(home).is_file() or workspace.host.tasks.store.has_work():
                 await workspace.started()
                 resumed.append(info.name)
         return resumed
@@ -420,17 +421,15 @@ class HostService:
         rows = await asyncio.to_thread(workspace.inbox.list, plugin, state=state, limit=limit)
         return [row.public() for row in rows]
 
-    async def retry_delivery(self, ws: str, who: Principal, delivery: int) -> dict[str, Any]:
+    async def retry_delivery(self, ws: str, who: Principal, delivery: str) -> dict[str, Any]:
         """Hand a dead received webhook to its plugin again, with a fresh count of attempts."""
         workspace = self.workspace(ws)
         host = await workspace.started()
-        row = await asyncio.to_thread(workspace.inbox.retry, delivery, time.time())
+        row = await workspace.inbox.retry(delivery)
         host.state.audit(
             "webhook", row.plugin, "retried", actor=who.actor, endpoint=row.endpoint,
             delivery=row.id,
         )  # fmt: skip
-        if workspace.dispatcher is not None:
-            workspace.dispatcher.wake()
         return row.public()
 
     # --- settings ------------------------------------------------------------------------------

@@ -17,8 +17,7 @@ from plugport.host.client import RetryPolicy
 from plugport.host.consent import ConsentRequest
 from plugport.host.context import OperationContext
 from plugport.host.host import PluginHost
-from plugport.host.inbound.dispatcher import Dispatcher
-from plugport.host.inbound.inbox import Delivery, SqliteInbox, inbox_path
+from plugport.host.inbound.inbox import Delivery, TaskInbox, legacy_inbox_path
 from plugport.host.policy import POLICY_FILE, local_services, policy_location, private_targets
 from plugport.host.secrets.oauth2 import (
     AuthorizationStates,
@@ -112,13 +111,16 @@ class Workspace:
         self._started = False
         self._updates: dict[str, str] | None = None
         self._updates_at = 0.0
-        self.inbox = SqliteInbox(
-            inbox_path(home),
+        self.inbox = TaskInbox(
+            self.host.tasks,
+            self._deliver_webhook,
             max_attempts=settings.webhook_max_attempts,
             base_delay_s=settings.webhook_retry_base_s,
+            retention_s=settings.webhook_retention_days * 86400,
+            on_failure=self._webhook_failed,
         )
-        """Received webhooks until their plugins took them (``host/inbound``)."""
-        self.dispatcher: Dispatcher | None = None
+        """Received webhooks until their plugins took them (``host/inbound``), on the host's
+        task queue, which the workspace's host runs once started."""
 
     def policy(self) -> dict[str, Any]:
         """The operator's policy in effect for this workspace: ``policy.toml`` in its home, read
@@ -134,13 +136,7 @@ class Workspace:
             async with self._start_lock:
                 if not self._started:
                     await self.host.start()
-                    self.dispatcher = Dispatcher(
-                        self.inbox,
-                        self._deliver_webhook,
-                        on_failure=self._webhook_failed,
-                        retention_s=self.settings.webhook_retention_days * 86400,
-                    )
-                    self.dispatcher.start()
+                    await self.inbox.import_legacy(legacy_inbox_path(self.host.paths.root))
                     self._started = True
         return self.host
 
@@ -148,10 +144,7 @@ class Workspace:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        if self.dispatcher is not None:
-            await self.dispatcher.close()
         await self.host.stop()
-        self.inbox.close()
 
     async def _deliver_webhook(self, delivery: Delivery) -> None:
         """One attempt at handing ``delivery`` to its plugin's handler; raising retries it."""

@@ -55,7 +55,7 @@ from plugport.runtime.hooks import HookSpec
 from plugport.runtime.supervisor import Supervisor
 from plugport.sdk._task import Task
 
-__all__ = ["MIDDLEWARE_HOOKS", "QueueOptions", "TaskQueue"]
+__all__ = ["MIDDLEWARE_HOOKS", "QueueOptions", "SystemTask", "TaskQueue"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,30 @@ result, ``on_task_error`` each failure (``final``: no attempt is left). Implemen
 plugins (an audit trail, a rate limiter), in priority order."""
 
 Finished = Callable[[TaskRecord], Awaitable[None] | None]
+SYSTEM_PREFIX = "@"
+"""Task types the host itself runs start so; a manifest's types start with a letter."""
+
+
+@dataclass(frozen=True)
+class SystemTask:
+    """Work the host does itself on the same durable queue, for a plugin (a received
+    webhook's hand-over to its handler): ``run`` is awaited with the record and raising
+    retries it on ``spec``'s schedule. Its records carry the plugin they are for, so a purge
+    takes them too; middleware hooks do not see them."""
+
+    kind: str
+    run: Callable[[TaskRecord], Awaitable[Any]]
+    spec: TaskSpec
+    concurrency: int = 4
+    max_payload_bytes: int = 16 * 1024 * 1024
+    on_failure: Callable[[TaskRecord, str, str], None] | None = None
+    """Told ``(record, "retry" | "dead", error)`` after each failed attempt."""
+    retention_s: float | None = None
+    """Succeeded records older than this (by finish and by submit) are forgotten."""
+
+    def __post_init__(self) -> None:
+        if not self.kind.startswith(SYSTEM_PREFIX):
+            raise ValueError(f"a system task kind starts with {SYSTEM_PREFIX!r}: {self.kind!r}")
 
 
 @dataclass(frozen=True)
@@ -126,6 +150,9 @@ class TaskQueue:
         self._clock = clock
         self._random = random
         self._listeners: list[Finished] = []
+        self._system: dict[str, SystemTask] = {}
+        self._running_kind: dict[str, int] = {}
+        self._pruned_at = 0.0
         self._running: dict[str, asyncio.Task[None]] = {}
         self._running_by: dict[tuple[str, str], int] = {}
         self._running_plugin: dict[str, int] = {}
@@ -140,6 +167,47 @@ class TaskQueue:
                 supervisor.declare_hook(spec)
 
     # --- submitting ---------------------------------------------------------------------------
+
+    def register(self, system: SystemTask) -> None:
+        """Run ``system.kind`` tasks with ``system.run`` (before :meth:`start`, so none
+        already queued is taken without it)."""
+        self._system[system.kind] = system
+
+    async def submit_system(
+        self,
+        kind: str,
+        plugin: str,
+        payload: Any,
+        *,
+        idempotency_key: str | None = None,
+        submitted_by: str = "host",
+    ) -> tuple[TaskRecord, bool]:
+        """Queue host work for ``plugin``; ``(record, False)`` when the idempotency key was
+        queued already (a resend). Committed when this returns."""
+        system = self._system.get(kind)
+        if system is None:
+            raise NotFoundError("system task kind", kind, f"registered: {sorted(self._system)}")
+        text = encode_document(kind, "payload", payload, limit=system.max_payload_bytes)
+        del text
+        now = self._clock()
+        record, new = self.store.insert(
+            NewTask(
+                plugin=plugin,
+                type=kind,
+                payload=payload,
+                max_attempts=system.spec.max_attempts,
+                priority=system.spec.priority,
+                due_at=now,
+                idempotency_key=idempotency_key,
+                submitted_by=submitted_by,
+            ),
+            now,
+        )
+        if new:
+            self.engine.push(record.id, priority=record.priority)
+            self.metrics.submitted(plugin, kind)
+            self._wake.set()
+        return record, new
 
     def spec_of(self, task_type: str, plugin: str | None = None) -> tuple[str, TaskSpec, Limits]:
         """``(plugin, spec, limits)`` of the plugin that processes ``task_type``."""
@@ -405,6 +473,19 @@ class TaskQueue:
     def wake(self) -> None:
         self._wake.set()
 
+    def prune(self, *, every_s: float = 3600.0) -> int:
+        """Forget succeeded host tasks past their kind's retention (at most every
+        ``every_s``); how many."""
+        now = self._clock()
+        if now < self._pruned_at + every_s:
+            return 0
+        self._pruned_at = now
+        forgotten = 0
+        for system in self._system.values():
+            if system.retention_s is not None:
+                forgotten += self.store.prune(system.kind, now - system.retention_s)
+        return forgotten
+
     async def _dispatch(self) -> None:
         next_reconcile = time.monotonic() + self.options.reconcile_every_s
         while True:
@@ -413,6 +494,7 @@ class TaskQueue:
             if time.monotonic() >= next_reconcile:
                 try:
                     self.reconcile()
+                    self.prune()
                 except Exception:
                     log.exception("reconciling the task queue")
                 next_reconcile = time.monotonic() + self.options.reconcile_every_s
@@ -465,13 +547,20 @@ class TaskQueue:
     def _held(self) -> int:
         return sum(len(held) for held in self._blocked.values())
 
-    @staticmethod
     def _declared(
-        types: Mapping[str, list[tuple[str, TaskSpec, Limits]]], task_type: str, plugin: str
+        self,
+        types: Mapping[str, list[tuple[str, TaskSpec, Limits]]],
+        task_type: str,
+        plugin: str,
     ) -> tuple[str, TaskSpec, Limits] | None:
+        system = self._system.get(task_type)
+        if system is not None:
+            return plugin, system.spec, Limits(max_concurrency=system.concurrency)
         return next((d for d in types.get(task_type, []) if d[0] == plugin), None)
 
     def _room(self, key: tuple[str, str], spec: TaskSpec, limits: Limits) -> bool:
+        if key[1] in self._system:  # host work: its own limit, across plugins
+            return self._running_kind.get(key[1], 0) < limits.max_concurrency
         by_type = self._running_by.get(key, 0)
         by_plugin = self._running_plugin.get(key[0], 0)
         type_limit = spec.concurrency or limits.max_concurrency
@@ -484,15 +573,19 @@ class TaskQueue:
 
     def _started(self, record: TaskRecord, spec: TaskSpec, limits: Limits) -> None:
         key = (record.plugin, record.type)
+        system = record.type in self._system
+        counter = self._running_kind if system else self._running_plugin
+        slot = record.type if system else record.plugin
         self._running_by[key] = self._running_by.get(key, 0) + 1
-        self._running_plugin[record.plugin] = self._running_plugin.get(record.plugin, 0) + 1
-        task = asyncio.create_task(self._attempt(record, spec, limits), name=record.plugin)
+        counter[slot] = counter.get(slot, 0) + 1
+        attempt = self._system_attempt if system else self._attempt
+        task = asyncio.create_task(attempt(record, spec, limits), name=record.plugin)
         self._running[record.id] = task
 
         def done(_: asyncio.Task[None]) -> None:
             self._running.pop(record.id, None)
             self._running_by[key] -= 1
-            self._running_plugin[record.plugin] -= 1
+            counter[slot] -= 1
             self._wake.set()
 
         task.add_done_callback(done)
@@ -562,11 +655,33 @@ class TaskQueue:
             if finished is not None:
                 await self._middleware("after_task", task=wire, result=result)
 
+    async def _system_attempt(self, record: TaskRecord, spec: TaskSpec, limits: Limits) -> None:
+        system = self._system[record.type]
+        self.metrics.started(record, self._clock())
+        timeout_s = (spec.timeout_ms or limits.timeout_ms) / 1000
+        try:
+            async with asyncio.timeout(timeout_s):
+                result = await system.run(record)
+            encode_document(record.type, "result", result, limit=system.max_payload_bytes)
+        except asyncio.CancelledError:
+            raise  # closing (or purged): the lease, or the next start, brings it back
+        except TimeoutError:
+            await self._failed(record, spec, None, f"no answer within {timeout_s:g} s", "timeout")
+        except PluginCallError as exc:
+            await self._failed(record, spec, None, str(exc), "raised")
+        except PlugportError as exc:
+            await self._failed(record, spec, None, str(exc), "error")
+        except Exception as exc:
+            log.exception("running host task %s", record.id)
+            await self._failed(record, spec, None, f"{type(exc).__name__}: {exc}", "error")
+        else:
+            await self._end(record, "succeeded", result=result, outcome="ok")
+
     async def _failed(
         self,
         record: TaskRecord,
         spec: TaskSpec,
-        wire: dict[str, Any],
+        wire: dict[str, Any] | None,
         error: str,
         kind: str,
         *,
@@ -583,7 +698,14 @@ class TaskQueue:
             retryable=retryable,
         )
         outcome = {"raised": "error", "invalid_result": "invalid"}.get(kind, kind)
-        await self._middleware("on_task_error", task=wire, error=error, final=verdict == "dead")
+        if wire is not None:
+            await self._middleware("on_task_error", task=wire, error=error, final=verdict == "dead")
+        system = self._system.get(record.type)
+        if system is not None and system.on_failure is not None:
+            try:
+                system.on_failure(record, verdict, error)
+            except Exception:  # an audit that failed must not lose the task
+                log.exception("recording a failed host task")
         self.metrics.attempt(record, outcome, now)
         if verdict == "retry":
             later = self.store.retry_later(

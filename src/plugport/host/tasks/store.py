@@ -523,6 +523,20 @@ class SqlTaskStore:
             db.execute("DELETE FROM task_schedules WHERE plugin = ?", (plugin,))
             return db.count("DELETE FROM tasks WHERE plugin = ?", (plugin,))
 
+    def prune(self, task_type: str, before: float) -> int:
+        """Forget succeeded tasks of ``task_type`` submitted and finished before ``before``."""
+        with self._sql.write() as db:
+            db.execute(
+                "DELETE FROM task_attempts WHERE task_id IN (SELECT id FROM tasks WHERE "
+                "type = ? AND state = 'succeeded' AND finished_at < ? AND submitted_at < ?)",
+                (task_type, before, before),
+            )
+            return db.count(
+                "DELETE FROM tasks WHERE type = ? AND state = 'succeeded' AND finished_at < ? "
+                "AND submitted_at < ?",
+                (task_type, before, before),
+            )
+
     # --- schedules ----------------------------------------------------------------------------
 
     def put_schedule(self, schedule: Schedule) -> None:
@@ -620,6 +634,14 @@ class SqlTaskStore:
                 (*params, max(1, min(limit, 1000))),
             )
         return [_record(r) for r in rows]
+
+    def has_work(self) -> bool:
+        """Whether any task is queued or running (a node should be started to take it)."""
+        with self._sql.read() as db:
+            row = db.one(
+                "SELECT 1 AS found FROM tasks WHERE state IN ('queued', 'running') LIMIT 1"
+            )
+        return row is not None
 
     def queued_ids(self, *, due_by: float | None = None) -> list[tuple[str, int, float]]:
         """``(id, priority, due_at)`` of every queued task (reconciling with the queue)."""
