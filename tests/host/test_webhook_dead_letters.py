@@ -5,6 +5,7 @@ deleting a workspace, which takes its outbox with it."""
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 import time
@@ -12,7 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from plugport.runtime.outbox import NewDelivery, SqliteOutbox
+from plugport.host.tasks import engine_for
+from plugport.host.tasks.outbound import OUTBOUND_TASK
+from plugport.host.tasks.store import NewTask, SqlTaskStore
 from plugport.runtime.supervisor import PluginInstall
 from tests.host._service import Service
 from tests.host.test_service_pages import csrf_of, signed_in
@@ -22,23 +25,31 @@ PAYLOAD_SECRET = b'{"token":"pay-L0ad-Secr3t"}'
 
 
 def _dead_letter(state_dir: Path, delivery_id: str = "d1") -> None:
-    outbox = SqliteOutbox(state_dir / "outbox.sqlite")
+    """A dead outbound delivery in the home's task queue, as a sender that gave up leaves it
+    (``state_dir``: the home's runtime directory)."""
+    store = SqlTaskStore(state_dir.parent / "tasks.sqlite")
     try:
         now = time.time()
-        outbox.enqueue(
-            [
-                NewDelivery(
-                    delivery_id, "acme.hooks", "https://hooks.example.com/in/x", PAYLOAD_SECRET
-                )
-            ],
+        payload = {
+            "target": "https://hooks.example.com/in/x",
+            "body": base64.b64encode(PAYLOAD_SECRET).decode(),
+            "headers": [],
+            "sign_with": None,
+        }
+        store.insert(NewTask("acme.hooks", OUTBOUND_TASK, payload, 8, id=delivery_id), now)
+        store.claim(delivery_id, "n1", now, 30)
+        store.finish(
+            delivery_id,
+            "n1",
+            "dead",
             now,
-        )
-        outbox.claim_due(now, 10)
-        outbox.dead(
-            delivery_id, now, status=410, error="HTTP 410: the receiver refused the delivery"
+            result={"status": 410},
+            error="HTTP 410: the receiver refused the delivery",
+            error_kind="gave_up",
+            outcome="error",
         )
     finally:
-        outbox.close()
+        store.close()
 
 
 def test_the_api_lists_dead_letters_and_redelivers_them(service: Service) -> None:
@@ -176,19 +187,27 @@ def test_deleting_a_workspace_removes_its_outbox_and_sends_nothing_after(
             runtime.add(
                 PluginInstall(plugin.manifest, plugin.code_dir, local_endpoints=(endpoint,))
             )
-            outbox = SqliteOutbox(home / "runtime" / "outbox.sqlite")
             url = f"http://{endpoint}/in/x"
+            payload = {"target": url, "body": "e30=", "headers": [], "sign_with": None}
+            store = SqlTaskStore(home / "tasks.sqlite")  # as the plugin's deliver() leaves them
+            queue = engine_for(home / "tasks-queue.sqlite")
             try:
-                outbox.enqueue([NewDelivery("now", "acme.hooks", url, b"{}")], time.time())
+                store.insert(
+                    NewTask("acme.hooks", OUTBOUND_TASK, payload, 8, id="now"), time.time()
+                )
+                queue.push("now")
                 deadline = time.monotonic() + 10
-                while received != ["now"]:  # the sender works
+                while received != ["now"]:  # the queue's runner sends it
                     assert time.monotonic() < deadline, received
                     time.sleep(0.02)
                 later = time.time() + 1.5  # pending, due after the deletion
-                outbox.enqueue([NewDelivery("later", "acme.hooks", url, b"{}")], later)
-                _dead_letter(home / "runtime", "dead1")
+                task = NewTask("acme.hooks", OUTBOUND_TASK, payload, 8, due_at=later, id="later")
+                store.insert(task, time.time())
+                queue.push("later", eta=later)
             finally:
-                outbox.close()
+                store.close()
+                queue.close()
+            _dead_letter(home / "runtime", "dead1")
             states = {
                 d["id"]: d["state"]
                 for d in client.get("/api/v1/workspaces/outgone/deliveries").json()["items"]
@@ -198,7 +217,7 @@ def test_deleting_a_workspace_removes_its_outbox_and_sends_nothing_after(
         with service.client(service.admin) as admin:
             assert admin.delete("/api/v1/workspaces/outgone").status_code == 200
         assert not home.exists()
-        assert not (home / "runtime" / "outbox.sqlite").exists()
+        assert not (home / "tasks.sqlite").exists()
         time.sleep(2.5)  # past "later"'s due time
         assert received == ["now"]  # the pending one was never sent
 

@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import functools
 import os
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +60,7 @@ from plugport.host.settings import missing_required, setting_command, without_re
 from plugport.host.sources import parse_source
 from plugport.host.state import HostAudit, HostState, Installation, Journal
 from plugport.host.tasks import QueueOptions, TaskQueue, engine_for, open_task_store
+from plugport.host.tasks.outbound import QueueDeliveries
 from plugport.manifest import OAuth2Provider, Permissions, load_manifest
 from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime.audit import AuditEvent, last_failure
@@ -68,7 +68,7 @@ from plugport.runtime.capabilities.config import effective_settings
 from plugport.runtime.capabilities.mail import MailOptions, MailRelay
 from plugport.runtime.hooks import HookOutcome, HookSpec
 from plugport.runtime.launcher import ZygoteLauncher
-from plugport.runtime.outbox import OUTBOX_FILE, SqliteOutbox
+from plugport.runtime.outbox import SqliteOutbox
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor, SupervisorConfig
 
 __all__ = ["InstallReport", "PluginHost"]
@@ -225,13 +225,13 @@ class PluginHost:
             config = dataclasses.replace(config, mail=MailOptions(relay=mail))
         self.secrets: SecretStore = secrets if secrets is not None else open_store(self.paths.root)
         """The plugins' credential values: set by the operator, used by the runtime."""
-        outbox_file = config.state_dir / OUTBOX_FILE
         self.supervisor = Supervisor(
             config,
             db=RuntimeDatabase() if ephemeral else None,
             secrets=self.secrets,
-            # A read of a home that does not exist creates no file.
-            outbox=SqliteOutbox(":memory:") if ephemeral and not outbox_file.exists() else None,
+            # Deliveries are tasks on the host's queue (self.outbound): the runtime's own
+            # outbox is never written, so it needs no file.
+            outbox=SqliteOutbox(":memory:"),
         )
         self.oauth2 = OAuth2Broker(
             self.secrets,
@@ -264,6 +264,8 @@ class PluginHost:
         """Plugins' ``[tasks]`` work: submit, await, cancel, retry, schedules
         (:class:`~plugport.host.tasks.TaskQueue`)."""
         self.run_tasks = run_tasks
+        self.outbound = QueueDeliveries(self.tasks, self.supervisor.webhooks)
+        """Plugins' outbound webhook deliveries, on the task queue."""
         self.logs = PluginLogs(self.paths.logs)
         """Each plugin's log lines, written while the runtime runs (``plugport logs``)."""
         self._unsubscribe_logs: Callable[[], None] | None = None
@@ -319,6 +321,8 @@ class PluginHost:
                 self._add(installation)
         self._unsubscribe_logs = self.supervisor.activity.subscribe(self.logs.write, ("log",))
         await self.supervisor.start()
+        if not self.read_only:
+            await self.outbound.import_legacy(self.paths.runtime)  # a 0.2 outbox file
         if self.run_tasks and not self.read_only:
             await self.tasks.start()
         if isinstance(self.supervisor.launcher, ZygoteLauncher):
@@ -344,7 +348,8 @@ class PluginHost:
     def _task_queue(
         self, url: str | None, options: QueueOptions | None, ephemeral: bool
     ) -> TaskQueue:
-        if ephemeral:
+        if ephemeral and not (self.paths.root / "tasks.sqlite").exists():
+            # A read of a home that does not exist creates no file.
             store, engine = open_task_store(":memory:"), engine_for(None, memory=True)
         elif url is not None:
             store, engine = open_task_store(url), engine_for(url)
@@ -419,9 +424,7 @@ class PluginHost:
     ) -> list[dict[str, Any]]:
         """Outbound webhook deliveries, newest first (``state="dead"``: the dead letters), as
         the operator sees them: target, state, attempts, last answer; never the body."""
-        return [
-            d.public() for d in self.supervisor.outbox.list(state=state, plugin=plugin, limit=limit)
-        ]
+        return self.outbound.list(state=state, plugin=plugin, limit=limit)
 
     def redeliver(
         self, delivery_id: str, *, context: OperationContext | None = None
@@ -431,19 +434,18 @@ class PluginHost:
         refusal too; the target is named by its host only (a receiver's path may carry its
         token)."""
         actor = (context or self.context).actor
-        outbox = self.supervisor.outbox
+        outbound = self.outbound
         try:
-            delivery = outbox.redeliver(delivery_id, time.time())
+            delivery = outbound.redeliver(delivery_id)
         except PlugportError as exc:
             try:
-                subject = outbox.get(delivery_id).plugin
+                subject = outbound.get(delivery_id).plugin
             except NotFoundError:
                 subject = "webhooks"
             self.state.audit(
                 "redeliver", subject, "refused", actor=actor, delivery=delivery_id, reason=str(exc)
             )
             raise
-        self.supervisor.webhooks.wake()
         host = urlsplit(delivery.target).hostname or "?"
         self.state.audit(
             "redeliver", delivery.plugin, "ok", actor=actor, delivery=delivery.id, target_host=host

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import itertools
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -99,7 +98,7 @@ def test_a_payload_that_breaks_its_schema_or_an_unknown_type_queues_nothing(home
         with pytest.raises(NotFoundError) as unknown:
             await host.tasks.submit("NOPE", {})
         assert "ECHO" in str(unknown.value)  # the declared types are listed
-        with pytest.raises(NotFoundError, match="by plugin 'acme.other'"):
+        with pytest.raises(NotFoundError, match=r"by plugin 'acme\.other'"):
             await host.tasks.submit("ECHO", {"text": "x"}, plugin="acme.other")
         with pytest.raises(InvalidInputError, match="priority must be -100 to 100"):
             await host.tasks.submit("ECHO", {"text": "x"}, priority=1000)
@@ -134,14 +133,10 @@ def test_a_failing_handler_is_retried_with_backoff_then_succeeds(home: Path) -> 
         assert [a.outcome for a in attempts] == ["error", "error", "ok"]
         assert "attempt 1 fails" in attempts[0].error
         # each retry waited at least half its backoff (0.05 s, then 0.1 s capped at 0.1 s)
-        gaps = [b.started_at - (a.finished_at or 0) for a, b in itertools_pairs(attempts)]
+        gaps = [b.started_at - (a.finished_at or 0) for a, b in itertools.pairwise(attempts)]
         assert all(gap >= 0.025 for gap in gaps), gaps
 
     with_host(home, act)
-
-
-def itertools_pairs(items: list[Any]) -> list[tuple[Any, Any]]:
-    return list(zip(items, items[1:], strict=False))
 
 
 def test_a_handler_that_keeps_failing_is_dead_with_its_reason_then_retried(home: Path) -> None:

@@ -55,7 +55,7 @@ from plugport.runtime.hooks import HookSpec
 from plugport.runtime.supervisor import Supervisor
 from plugport.sdk._task import Task
 
-__all__ = ["MIDDLEWARE_HOOKS", "QueueOptions", "SystemTask", "TaskQueue"]
+__all__ = ["MIDDLEWARE_HOOKS", "GiveUp", "QueueOptions", "RetryAt", "SystemTask", "TaskQueue"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,27 @@ plugins (an audit trail, a rate limiter), in priority order."""
 Finished = Callable[[TaskRecord], Awaitable[None] | None]
 SYSTEM_PREFIX = "@"
 """Task types the host itself runs start so; a manifest's types start with a letter."""
+
+
+class RetryAt(Exception):
+    """Raised by a :class:`SystemTask`'s ``run``: try again at ``at`` (its own schedule, e.g.
+    a receiver's ``Retry-After``); ``counted=False`` when no attempt was made (a rate limit)."""
+
+    def __init__(self, at: float, error: str = "", *, counted: bool = True, result: Any = None):
+        super().__init__(error)
+        self.at = at
+        self.error = error
+        self.counted = counted
+        self.result = result
+
+
+class GiveUp(Exception):
+    """Raised by a :class:`SystemTask`'s ``run``: the task is dead now, for ``error``."""
+
+    def __init__(self, error: str, *, result: Any = None):
+        super().__init__(error)
+        self.error = error
+        self.result = result
 
 
 @dataclass(frozen=True)
@@ -665,6 +686,17 @@ class TaskQueue:
             encode_document(record.type, "result", result, limit=system.max_payload_bytes)
         except asyncio.CancelledError:
             raise  # closing (or purged): the lease, or the next start, brings it back
+        except RetryAt as later:
+            await self._later(record, later)
+        except GiveUp as given_up:
+            await self._end(
+                record,
+                "dead",
+                error=given_up.error,
+                kind="gave_up",
+                outcome="error",
+                result=given_up.result,
+            )
         except TimeoutError:
             await self._failed(record, spec, None, f"no answer within {timeout_s:g} s", "timeout")
         except PluginCallError as exc:
@@ -676,6 +708,27 @@ class TaskQueue:
             await self._failed(record, spec, None, f"{type(exc).__name__}: {exc}", "error")
         else:
             await self._end(record, "succeeded", result=result, outcome="ok")
+
+    async def _later(self, record: TaskRecord, later: RetryAt) -> None:
+        now = self._clock()
+        if later.counted:
+            self.metrics.attempt(record, "error", now)
+            updated = self.store.retry_later(
+                record.id,
+                self.node,
+                later.at,
+                now,
+                error=later.error,
+                error_kind="retry",
+                outcome="error",
+                result=later.result,
+            )
+        else:
+            updated = self.store.postpone(record.id, self.node, later.at)
+        if updated is None:
+            self._late(record, later.error or "a retry")
+            return
+        self.engine.push(record.id, priority=record.priority, eta=later.at)
 
     async def _failed(
         self,

@@ -390,17 +390,38 @@ class SqlTaskStore:
         error: str,
         error_kind: str,
         outcome: str,
+        result: Any = None,
     ) -> TaskRecord | None:
-        """A failed attempt that will be tried again at ``due_at``."""
+        """A failed attempt that will be tried again at ``due_at`` (``result``: what the
+        attempt left to show, e.g. the status a receiver answered)."""
         with self._sql.write() as db:
             row = db.one(
                 "UPDATE tasks SET state = 'queued', due_at = ?, error = ?, error_kind = ?, "  # noqa: S608
-                "lease_until = NULL, node = NULL "
+                "lease_until = NULL, node = NULL, result = ? "
                 f"WHERE id = ? AND state = 'running' AND node = ? RETURNING {_COLUMNS}",
-                (due_at, error[:2000], error_kind, task_id, node),
+                (
+                    due_at,
+                    error[:2000],
+                    error_kind,
+                    None if result is None else json.dumps(result),
+                    task_id,
+                    node,
+                ),
             )
             if row is not None:
                 self._end_attempt(db, row, node, now, outcome, error)
+        return None if row is None else _record(row)
+
+    def postpone(self, task_id: str, node: str, due_at: float) -> TaskRecord | None:
+        """Hand a claimed task back to run at ``due_at``, its attempt not counted (it was
+        not made: a rate limit said to wait)."""
+        with self._sql.write() as db:
+            row = db.one(
+                "UPDATE tasks SET state = 'queued', attempts = attempts - 1, due_at = ?, "  # noqa: S608
+                "lease_until = NULL, node = NULL "
+                f"WHERE id = ? AND state = 'running' AND node = ? RETURNING {_COLUMNS}",
+                (due_at, task_id, node),
+            )
         return None if row is None else _record(row)
 
     @staticmethod

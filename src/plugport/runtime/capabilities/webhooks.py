@@ -19,7 +19,8 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -62,6 +63,8 @@ from plugport.sdk._api import WebhooksProxy
 __all__ = [
     "CAPABILITY",
     "RECORD",
+    "AttemptOutcome",
+    "DeliveryQueue",
     "Interceptor",
     "WebhookOptions",
     "WebhookService",
@@ -78,6 +81,26 @@ Answer = tuple[int, dict[str, str]]
 Interceptor = Callable[[Delivery, str, list[tuple[str, str]]], Awaitable[Answer]]
 """``(delivery, url, headers) -> (status, response headers)``: answers one plugin's attempts
 instead of the network (the testing kit's fake); everything before sending still runs."""
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """One attempt, decided: ``done`` (``status`` answered), ``retry`` at ``at``, ``dead``, or
+    ``wait`` until ``at`` without it counting as an attempt (the target host's rate, or a
+    plugin not added yet). ``reason`` is for the operator (never the body or the path)."""
+
+    outcome: Literal["done", "retry", "dead", "wait"]
+    reason: str = ""
+    status: int | None = None
+    at: float | None = None
+
+
+class DeliveryQueue(Protocol):
+    """The host's durable task queue, when it keeps and schedules deliveries instead of this
+    runtime's own outbox: it stores ``delivery`` (the id it returns is the delivery's) and
+    runs :meth:`WebhookService.attempt` for each attempt."""
+
+    async def submit_delivery(self, delivery: NewDelivery) -> str: ...
 
 
 def _policy(grants: Grants) -> FetchPolicy:
@@ -155,6 +178,9 @@ class WebhookService:
         self._interceptors: dict[str, Interceptor] = {}
         self._transport: PinnedTransport | None = None
         self._next_prune = 0.0
+        self.queue: DeliveryQueue | None = None
+        """The host's task queue, when it keeps and retries the deliveries (then this
+        service's own outbox and sender loop stay idle)."""
 
     # --- storing -------------------------------------------------------------------------------
 
@@ -185,6 +211,8 @@ class WebhookService:
         if not checked.local:
             await self._addresses(grants, checked)
         delivery = NewDelivery(uuid.uuid4().hex, plugin, target, body, tuple(extra), sign_with, key)
+        if self.queue is not None:
+            return await self.queue.submit_delivery(delivery)
         return await self._store(delivery)
 
     async def _store(self, delivery: NewDelivery) -> str:
@@ -216,7 +244,7 @@ class WebhookService:
     # --- sending -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._sender is None:
+        if self._sender is None and self.queue is None:
             self._transport = PinnedTransport(self._services.net.transport)
             self._sender = asyncio.create_task(self._run(), name="plugport-webhook-sender")
 
@@ -318,7 +346,35 @@ class WebhookService:
             bucket = self._buckets[host] = self.options.bucket(host)
         return bucket
 
-    async def _attempt(self, delivery: Delivery) -> None:
+    async def attempt(self, delivery: Delivery, *, take_token: bool = True) -> AttemptOutcome:
+        """One attempt at ``delivery`` (``delivery.attempts``: those made before), sent and
+        decided but not stored: what the host's queue runs. Every counted attempt is
+        audited (plugin, target host, result; never the body or the path)."""
+        now = self._clock()
+        if take_token:
+            wait = self._bucket(delivery.target).take(time.monotonic())
+            if wait > 0:
+                return AttemptOutcome("wait", "the target host's rate", at=now + wait)
+        verdict, status, retry_after = await self._try(delivery)
+        if verdict is None:
+            return AttemptOutcome(
+                "wait", "the plugin is not added", at=now + _UNKNOWN_PLUGIN_WAIT_S
+            )
+        attempts = delivery.attempts + 1
+        outcome, reason, at = verdict.outcome, verdict.reason, None
+        if outcome == "retry":
+            at = next_attempt(attempts, now, self.options.backoff, retry_after_s=retry_after)
+            if at is None:
+                outcome, reason = "dead", f"gave up after {attempts} attempts; last: {reason}"
+            else:
+                reason = f"{reason}; next attempt in {at - now:.1f} s"
+        event = self._audit_event(delivery, attempts, outcome, reason)
+        self._services.audit.record(event)
+        self._emit(event, outcome)
+        return AttemptOutcome(outcome, reason, status, at)
+
+    async def _try(self, delivery: Delivery) -> tuple[Verdict | None, int | None, float | None]:
+        """``(verdict, status, retry_after)`` of one send; no verdict: the plugin is unknown."""
         retry_after: float | None = None
         status: int | None = None
         try:
@@ -327,11 +383,7 @@ class WebhookService:
             verdict = classify(status)
             retry_after = parse_retry_after(answer_headers.get("retry-after"), self._clock())
         except _UnknownPlugin:
-            at = self._clock() + _UNKNOWN_PLUGIN_WAIT_S
-            await asyncio.to_thread(
-                self.outbox.retry_at, delivery.id, at, self._clock(), attempted=False
-            )
-            return
+            return None, None, None
         except PermissionDeniedError as exc:
             verdict = Verdict("dead", f"refused: {exc.reason}")
         except NotFoundError as exc:
@@ -342,6 +394,16 @@ class WebhookService:
             verdict = classify(None, exc.reason)
         except httpx.HTTPError as exc:
             verdict = classify(None, f"{type(exc).__name__}: {exc}")
+        return verdict, status, retry_after
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        verdict, status, retry_after = await self._try(delivery)
+        if verdict is None:
+            at = self._clock() + _UNKNOWN_PLUGIN_WAIT_S
+            await asyncio.to_thread(
+                self.outbox.retry_at, delivery.id, at, self._clock(), attempted=False
+            )
+            return
         await self._settle(delivery, verdict, status, retry_after)
 
     async def _settle(
