@@ -14,7 +14,7 @@ from pathlib import Path
 
 from plugport import _api_usage, archive, inspection, plugin_wheel, signing
 from plugport._dirs import created_directory, write_atomic
-from plugport._engines import raise_engine
+from plugport._engines import engine_conflicts, raise_engine
 from plugport.deps.locker import cached_wheel
 from plugport.deps.lockfile import LOCK_FILENAME, WHEELS_DIR, load_lock
 from plugport.errors import (
@@ -99,6 +99,8 @@ def validate_tree(root: Path) -> ValidationReport:
         report.errors.extend(exc.problems)
         return report
     manifest = report.manifest
+    text = (root / MANIFEST_FILENAME).read_text(encoding="utf-8")  # load_manifest parsed it
+    report.errors.extend(engine_conflicts(tomllib.loads(text)))
     trees = {}
     for relative in _packed_files(root, report):
         is_python = relative.endswith(".py")
