@@ -146,3 +146,24 @@ def test_event_handlers_with_literal_topics() -> None:
         EventHandler("p.py", 7, "tasks.*"),
         EventHandler("p.py", 10, "billing.paid"),
     ]
+
+
+def test_the_task_type_of_a_submit_is_its_deciding_argument() -> None:
+    found = uses(
+        """
+        KIND = "GITHUB_PR_REVIEW"
+
+        class P:
+            async def a(self, task):
+                await self.api.tasks.submit("RESIZE", {"w": 1})
+                await self.api.tasks.submit(task_type=KIND)
+                await self.api.tasks.submit(task.payload["next"], {})
+                await self.api.tasks.progress(50, "half")
+        """
+    )
+    assert found == [
+        (6, "tasks", "submit", "RESIZE"),
+        (7, "tasks", "submit", "GITHUB_PR_REVIEW"),
+        (8, "tasks", "submit", None),
+        (9, "tasks", "progress", None),
+    ]

@@ -214,3 +214,46 @@ def test_missing_signature_file(signed: tuple[Path, Path]) -> None:
     with pytest.raises(SignatureError, match="cannot read signature") as caught:
         authoring.verify_archive(archive, public)
     assert caught.value.part == "signature"
+
+
+TASK_TABLE = '\n[tasks.RESIZE]\npayload = { type = "object" }\n'
+TASK_HANDLER = "\n    @task('RESIZE')\n    async def resize(self, task):\n        return {}\n"
+
+
+def test_a_task_table_needs_its_task_handler(make_plugin: Callable[..., Path]) -> None:
+    root = make_plugin()
+    manifest = root / "plugport.toml"
+    manifest.write_text(manifest.read_text() + TASK_TABLE)
+    before = manifest.read_text()
+    report = authoring.validate_tree(root)
+    assert [(p.path, p.message) for p in report.errors] == [
+        (
+            "tasks.RESIZE",
+            "HelloPlugin has no method decorated with @task('RESIZE'), so every RESIZE task "
+            "would fail; add the handler or remove [tasks.RESIZE]",
+        )
+    ]
+    with pytest.raises(PluginValidationError):
+        authoring.pack_plugin(root, root.parent / "dist")
+    assert not (root.parent / "dist").exists()
+    assert manifest.read_text() == before
+
+
+def test_a_task_handler_needs_its_table(make_plugin: Callable[..., Path]) -> None:
+    root = make_plugin()
+    code = root / "hello" / "plugin.py"
+    _edit(code, "import Plugin, hook", "import Plugin, hook, task")
+    code.write_text(code.read_text() + TASK_HANDLER)
+    line = code.read_text().splitlines().index("    @task('RESIZE')") + 2  # the def line
+    report = authoring.validate_tree(root)
+    assert [(p.path, p.message) for p in report.errors] == [
+        (
+            "tasks",
+            f"@task('RESIZE') in hello/plugin.py line {line} has no [tasks.RESIZE] table "
+            "(declared: none); declare the type there, with its payload and result schemas, "
+            "or the host never queues it",
+        )
+    ]
+    manifest = root / "plugport.toml"
+    manifest.write_text(manifest.read_text() + TASK_TABLE)
+    assert authoring.validate_tree(root).errors == []

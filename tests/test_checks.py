@@ -363,3 +363,58 @@ def test_a_high_finding_in_library_code_is_a_warning_the_author_cannot_fix(
     assert item.level == "warning"
     assert "high, in a library: the registry holds the upload for review" in item.message
     assert item.where.startswith(f"wheels/{wheel.name}!evaly/__init__.py:")
+
+
+# --- tasks ----------------------------------------------------------------------------------------
+
+
+def test_a_submitted_task_type_is_decided_by_the_tasks_rule_and_the_fix_keeps_the_grants() -> None:
+    granted = manifest(permissions={"tasks": {"submit": ["GITHUB_*", "RESIZE"]}})
+    items = checks.capability_items(
+        granted,
+        [
+            use("tasks", "submit", "GITHUB_PR_REVIEW"),
+            use("tasks", "submit", "RESIZE", line=4),
+            use("tasks", "submit", "THUMBNAIL", line=5),
+            use("tasks", "submit", "THUMBNAIL", line=9),
+        ],
+    )
+    assert levels(items) == [("error", f"{CODE}:5")]
+    assert items[0].message == (
+        "self.api.tasks.submit('THUMBNAIL') is refused at run time: task type 'THUMBNAIL' "
+        "matches no tasks.submit pattern (GITHUB_*, RESIZE); add to plugport.toml: "
+        f'[permissions] tasks.submit = ["GITHUB_*", "RESIZE", "THUMBNAIL"] (also at {CODE}:9)'
+    )
+
+
+def test_an_unspelled_task_type_needs_some_submit_grant_and_progress_needs_none() -> None:
+    assert checks.capability_items(manifest(), [use("tasks", "progress")]) == []
+    [refused] = checks.capability_items(manifest(), [use("tasks", "submit")])
+    assert refused.message == (
+        "self.api.tasks.submit(...) is refused at run time: permissions.tasks.submit grants no "
+        'task types; add to plugport.toml: [permissions] tasks.submit = ["TASK_TYPE"]'
+    )
+    granted = manifest(permissions={"tasks": {"submit": ["RESIZE"]}})
+    assert checks.capability_items(granted, [use("tasks", "submit")]) == []
+
+
+def test_an_unused_submit_grant_is_a_warning_that_progress_does_not_silence() -> None:
+    granted = manifest(permissions={"tasks": {"submit": ["GITHUB_*", "RESIZE"]}, "storage": 10})
+    items = checks.capability_items(
+        granted, [use("tasks", "submit", "GITHUB_PUSH"), use("tasks", "progress", line=8)]
+    )
+    assert [(i.level, i.where, i.message.split(" is requested")[0]) for i in items] == [
+        ("warning", "plugport.toml: permissions.storage", "storage"),
+        ("warning", "plugport.toml: permissions.tasks.submit", "tasks.submit 'RESIZE'"),
+    ]
+    assert "no self.api.tasks.submit of that type" in items[1].message
+
+
+def test_validate_warns_about_an_undeclared_submit(make_plugin: Callable[..., Path]) -> None:
+    root = make_plugin()
+    code = root / "hello" / "plugin.py"
+    code.write_text(code.read_text() + "\n    async def more(self):\n"
+                    "        await self.api.tasks.submit('RESIZE', {})\n")  # fmt: skip
+    [found] = checks.undeclared_use_warnings(validate_tree(root))
+    assert (found.rule, found.line) == ("undeclared-capability", len(code.read_text().splitlines()))
+    assert found.message.endswith('[permissions] tasks.submit = ["RESIZE"]')

@@ -17,6 +17,36 @@ def test_template_values() -> None:
     assert values["display_name"] == "Slack Notify"
     assert values["namespace"] == "acme"
     assert scaffold.template_values("acme.3d-view", "basic")["module"] == "plugin_3d_view"
+    assert values["task_type"] == "SLACK_NOTIFY_SUMMARIZE"
+
+
+def test_the_task_processor_declares_a_type_of_its_own_and_handles_it(tmp_path: Path) -> None:
+    """Task types are global on a host: two plugins made from the template do not collide,
+    and a name at the length limit still makes a valid type whose handler matches."""
+    import tomllib
+
+    from plugport._engines import raise_engine
+    from plugport.authoring import validate_tree
+
+    long_short = "a" + "-b" * 31 + "c"  # 64 characters: the longest a plugin name part may be
+    for name in ("acme.my-plugin", f"acme.{long_short}"):
+        root = tmp_path / name
+        scaffold.create_plugin(name, "task-processor", root)
+        report = validate_tree(root)
+        assert report.errors == [], name
+        assert report.manifest is not None
+        [task_type] = report.manifest.tasks
+        assert task_type == scaffold.template_values(name, "task-processor")["task_type"]
+        assert len(task_type) <= 64
+        assert task_type.endswith("_SUMMARIZE")
+        module = report.manifest.entry.split(".")[0]
+        assert f'@task("{task_type}")' in (root / module / "plugin.py").read_text()
+        spec = report.manifest.tasks[task_type]
+        assert spec.payload["required"] == ["id", "text"]
+        assert spec.idempotency_key == "/id"
+        text = (root / "plugport.toml").read_text()
+        assert raise_engine(text, tomllib.loads(text)) is None  # asks for >=0.3 already
+    assert scaffold.template_values("acme.3d-view", "x")["task_type"] == "PLUGIN_3D_VIEW_SUMMARIZE"
 
 
 def test_no_placeholder_left(tmp_path: Path) -> None:

@@ -4,8 +4,9 @@ A plugin reaches the host only through ``self.api.<capability>.<method>(...)`` (
 ``self.api.sync.<capability>.<method>(...)``, also through local aliases such as
 ``api = self.api``) and receives events through ``@on_event(topic)``. This module finds those
 uses, with file, line and the literal argument that decides a grant (the ``events.publish``
-topic, the ``net.fetch`` URL) when the code spells it out; deciding them against a manifest is
-the caller's job (:mod:`plugport.checks`, with the broker's own rule). Pure: AST in, data out.
+topic, the ``net.fetch`` URL, the ``tasks.submit`` type) when the code spells it out; deciding
+them against a manifest is the caller's job (:mod:`plugport.checks`, with the broker's own
+rule). Pure: AST in, data out.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ _DECIDING_ARGUMENT = {
     ("net", "fetch"): (0, "url"),
     ("secrets", "sign"): (0, "name"),
     ("secrets", "reveal"): (0, "name"),
+    ("tasks", "submit"): (0, "task_type"),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class ApiUse:
-    """``self.api.<capability>.<method>`` at ``file:line``. ``argument`` is the topic, URL or
-    secret name when the code gives it literally (for a URL: enough of it to know the host),
-    else None."""
+    """``self.api.<capability>.<method>`` at ``file:line``. ``argument`` is the topic, URL,
+    secret name or task type when the code gives it literally (for a URL: enough of it to know
+    the host), else None."""
 
     file: str
     line: int

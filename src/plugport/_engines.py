@@ -17,7 +17,13 @@ from packaging.version import Version
 from plugport._version import __version__
 from plugport.errors import Problem
 
-__all__ = ["FEATURE_VERSIONS", "newer_table_problems", "raise_engine", "required_plugport"]
+__all__ = [
+    "FEATURE_VERSIONS",
+    "engine_conflicts",
+    "newer_table_problems",
+    "raise_engine",
+    "required_plugport",
+]
 
 FEATURE_VERSIONS: Mapping[str, str] = {
     "python": "0.2",
@@ -85,6 +91,48 @@ def raise_engine(text: str, manifest_data: Mapping[str, Any]) -> str | None:
         document["engines"] = tomlkit.table()
     document["engines"]["plugport"] = new
     return tomlkit.dumps(document)
+
+
+def engine_conflicts(manifest_data: Mapping[str, Any]) -> list[Problem]:
+    """A manifest whose ``engines.plugport`` admits no Plugport that reads the tables it uses
+    (``"<0.3"`` with ``[tasks]``) would install nowhere: packing would narrow it to a range
+    with no version in it. One problem naming the range, the tables and the version."""
+    needed = required_plugport(manifest_data)
+    engines = manifest_data.get("engines")
+    wanted = engines.get("plugport") if isinstance(engines, Mapping) else None
+    if needed is None or not isinstance(wanted, str):
+        return []
+    try:
+        spec = SpecifierSet(wanted)
+    except InvalidSpecifier:
+        return []  # the manifest's own validation names it
+    minimum, tables = needed
+    floor = Version(minimum)
+    bounds = [floor, Version(__version__), *(_version(s) for s in spec)]
+    candidates = {c for v in bounds if v >= floor for c in _around(v)}
+    if any(spec.contains(c, prereleases=True) for c in candidates):
+        return []
+    named = ", ".join(f"[{t}]" for t in tables)
+    return [
+        Problem(
+            "engines.plugport",
+            f"{wanted!r} admits no Plugport that reads {named} (those read it from {minimum}): "
+            f"remove the upper bound or write '>={minimum}'",
+            wanted,
+        )
+    ]
+
+
+def _around(version: Version) -> list[Version]:
+    """``version`` and the next micro, minor and major releases: where a range that admits
+    anything from ``version`` on admits something (bounds are release numbers)."""
+    major, minor, micro = (*version.release, 0, 0)[:3]
+    return [
+        version,
+        Version(f"{major}.{minor}.{micro + 1}"),
+        Version(f"{major}.{minor + 1}"),
+        Version(f"{major + 1}"),
+    ]
 
 
 def newer_table_problems(data: Mapping[str, Any], known: set[str]) -> list[Problem]:

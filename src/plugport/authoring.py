@@ -14,7 +14,7 @@ from pathlib import Path
 
 from plugport import _api_usage, archive, inspection, plugin_wheel, signing
 from plugport._dirs import created_directory, write_atomic
-from plugport._engines import raise_engine
+from plugport._engines import engine_conflicts, raise_engine
 from plugport.deps.locker import cached_wheel
 from plugport.deps.lockfile import LOCK_FILENAME, WHEELS_DIR, load_lock
 from plugport.errors import (
@@ -99,6 +99,8 @@ def validate_tree(root: Path) -> ValidationReport:
         report.errors.extend(exc.problems)
         return report
     manifest = report.manifest
+    text = (root / MANIFEST_FILENAME).read_text(encoding="utf-8")  # load_manifest parsed it
+    report.errors.extend(engine_conflicts(tomllib.loads(text)))
     trees = {}
     for relative in _packed_files(root, report):
         is_python = relative.endswith(".py")
@@ -192,6 +194,7 @@ def _entry_problems(
                 )
             )
     problems += _webhook_problems(found, manifest, info)
+    problems += _task_problems(found, manifest, info)
     for hook, line in info.hooks.items():
         if hook not in manifest.contributes.hooks:
             warnings.append(
@@ -219,6 +222,36 @@ def _webhook_problems(found: str, manifest: Manifest, info: inspection.ClassInfo
         for endpoint, line in info.webhooks.items()
         if endpoint not in manifest.webhooks
     ]
+
+
+def _task_problems(found: str, manifest: Manifest, info: inspection.ClassInfo) -> list[Problem]:
+    """Both halves of a task type must be there: the host queues only the types the manifest
+    declares (with their schemas) and hands each to the handler ``@task`` marks, so a table
+    without a handler fills the queue with tasks that die as ``unknown_type``, and a handler
+    without a table is never called."""
+    problems = [
+        Problem(
+            f"tasks.{task_type}",
+            f"{info.name} has no method decorated with @task({task_type!r}), so every "
+            f"{task_type} task would fail; add the handler or remove [tasks.{task_type}]",
+            task_type,
+        )
+        for task_type in manifest.tasks
+        if task_type not in info.tasks
+    ]
+    declared = ", ".join(manifest.tasks) or "none"
+    problems += [
+        Problem(
+            "tasks",
+            f"@task({task_type!r}) in {found} line {line} has no [tasks.{task_type}] table "
+            f"(declared: {declared}); declare the type there, with its payload and result "
+            "schemas, or the host never queues it",
+            task_type,
+        )
+        for task_type, line in info.tasks.items()
+        if task_type not in manifest.tasks
+    ]
+    return problems
 
 
 def _lock_problems(root: Path, manifest: Manifest) -> list[Problem]:

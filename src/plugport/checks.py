@@ -535,11 +535,21 @@ def _unused(
         for p in granted.events.publish
     ]
     pieces += [
+        (
+            f"tasks.submit {t!r}",
+            "self.api.tasks.submit of that type",
+            Permissions.model_validate({"tasks": {"submit": [t]}}),
+        )
+        for t in granted.tasks.submit
+    ]
+    pieces += [
         (f"ui {s!r}", f"self.api.ui call that needs {s!r}", Permissions(ui=[s])) for s in granted.ui
     ]
+    # A call no grant is needed for (tasks.progress on the plugin's own task) uses none.
+    needing = [use for use in uses if _refusal(Permissions(), use)]
     items = []
     for label, wanted, piece in pieces:
-        if not any(_refusal(piece, use) == "" for use in uses):
+        if not any(_refusal(piece, use) == "" for use in needing):
             items.append(_unused_item(label, f"no {wanted} in the code or the test run"))
     for pattern in granted.events.subscribe:
         if not any(_overlap(pattern, h.topic) for h in handlers):
@@ -597,9 +607,20 @@ def _secrets_refusal(permissions: Permissions, use: ApiUse) -> str:
     return "" if named else f"no secret is declared that secrets.{use.method} could use"
 
 
+def _tasks_refusal(permissions: Permissions, use: ApiUse) -> str:
+    """The tasks rule decides ``submit`` on the task type; a type the code does not spell out
+    needs some ``tasks.submit`` grant. ``progress`` reports on the plugin's own task: no grant."""
+    if use.method != "submit":
+        return refusal(permissions, "tasks", use.method, {})
+    if use.argument is None:
+        return "" if permissions.tasks.submit else "permissions.tasks.submit grants no task types"
+    return refusal(permissions, "tasks", use.method, {"task_type": use.argument})
+
+
 _NAMED_RULES: dict[str, Callable[[Permissions, ApiUse], str]] = {
     "events": _events_refusal,
     "secrets": _secrets_refusal,
+    "tasks": _tasks_refusal,
 }
 
 
@@ -650,6 +671,9 @@ def _fix_line(permissions: Permissions, use: ApiUse) -> str | None:
     if use.capability == "events":
         topics = [*permissions.events.publish, use.argument or "TOPIC"]
         return f"events.publish = {json.dumps(topics)}"
+    if use.capability == "tasks":
+        types = [*permissions.tasks.submit, use.argument or "TASK_TYPE"]
+        return f"tasks.submit = {json.dumps(types)}"
     if use.capability == "net":
         host = _host_pattern(use.argument) if use.argument else None
         return f"network = {json.dumps([*permissions.network, host or 'HOST'])}"

@@ -140,6 +140,7 @@ _HANDLER_DECORATORS = {
     "command": "command",
     "on_event": "event",
     "webhook": "webhook",
+    "task": "task",
 }
 
 _BLOB_MIN_CHARS = 1000  # longer than this and it no longer reads as a key, hash or test vector
@@ -185,6 +186,7 @@ class ClassInfo:
     events: dict[str, int]  # topic pattern -> line
     hook_priorities: dict[str, int] = field(default_factory=dict)  # literal @hook(priority=N)
     webhooks: dict[str, int] = field(default_factory=dict)  # webhook endpoint -> line
+    tasks: dict[str, int] = field(default_factory=dict)  # task type -> line
 
 
 _PRIVATE_KEY_MARKERS = (b"PRIVATE KEY-----", b"-----BEGIN OPENSSH PRIVATE KEY")
@@ -506,6 +508,7 @@ def find_class(tree: ast.Module, name: str) -> ClassInfo | None:
                 "command": {},
                 "event": {},
                 "webhook": {},
+                "task": {},
             }
             priorities: dict[str, int] = {}
             for item in node.body:
@@ -523,6 +526,7 @@ def find_class(tree: ast.Module, name: str) -> ClassInfo | None:
                 events=handlers["event"],
                 hook_priorities=priorities,
                 webhooks=handlers["webhook"],
+                tasks=handlers["task"],
             )
     return None
 

@@ -20,6 +20,8 @@ __all__ = ["TEMPLATES", "create_plugin", "template_values"]
 TEMPLATES = ("basic", "integration", "markdown", "task-processor", "widget")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _SUFFIX = ".tmpl"
+_TASK_SUFFIX = "_SUMMARIZE"
+_TASK_TYPE_CHARS = 64  # the manifest's limit on a task type's name
 
 
 def template_values(name: str, template: str, author: str = "") -> dict[str, str]:
@@ -34,6 +36,8 @@ def template_values(name: str, template: str, author: str = "") -> dict[str, str
         module = f"plugin_{module}"
     words = [w for w in re.split(r"[-_]", short) if w]
     major, minor, *_ = __version__.split(".")
+    # Task types are global on a host, so the template's is the plugin's, not a common word.
+    task_type = f"{module.upper()[: _TASK_TYPE_CHARS - len(_TASK_SUFFIX)]}{_TASK_SUFFIX}"
     return {
         "name": name,
         "namespace": namespace,
@@ -44,6 +48,7 @@ def template_values(name: str, template: str, author: str = "") -> dict[str, str
         "author": author or "Your Name <you@example.com>",
         "template": template,
         "plugport_minor": f"{major}.{minor}",
+        "task_type": task_type,
     }
 
 

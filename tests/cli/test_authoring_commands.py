@@ -100,7 +100,7 @@ def test_validate_reports_three_precise_errors(run_cli: RunCli, tmp_path: Path) 
     assert len(errors) == 3, result.output
     assert errors[0].startswith("error version: '1.0.x' is not a PEP 440 version; write e.g.")
     assert errors[1].startswith("error permissions.filesystem: unknown permission 'filesystem'")
-    assert "config, credentials, events, mail, network, secrets, storage, ui" in errors[1]
+    assert "config, credentials, events, mail, network, secrets, storage, tasks, ui" in errors[1]
     assert errors[2].startswith(
         "error descripton: unknown key 'descripton' (did you mean 'description'?)"
     )

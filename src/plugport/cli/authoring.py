@@ -79,6 +79,8 @@ def _print_report(report: authoring.ValidationReport) -> None:
         for line in describe_permissions(manifest.permissions):
             shown = f"[bold red]{escape(line)}[/]" if is_dangerous(line) else escape(line)
             out.print(f"  permission: {shown}")
+        if manifest.tasks:  # what it does, not what it may reach: no consent is asked for it
+            out.print(f"  processes tasks: {escape(', '.join(manifest.tasks))}")
     else:
         count = len(report.errors)
         err.print(f"[bold red]invalid[/] {report.path}: {count} error{'s' if count != 1 else ''}")
