@@ -12,6 +12,9 @@ from plugport.manifest import load_manifest
 from plugport.runtime import HookSpec, PluginInstall, Supervisor, SupervisorConfig
 from plugport.runtime.capabilities.events import Event
 from plugport.runtime.sandbox import doctor
+from plugport.sdk import Task
+
+WORD_COUNT_TASK = "WORD_COUNT_SUMMARIZE"  # the task type the task-processor template names
 
 HOSTILE = """
 import os, subprocess
@@ -84,7 +87,6 @@ async def run_plugins(archive: Path, work: Path) -> None:
         ping_interval_s=0,
     )
     async with Supervisor(config) as runtime:
-        runtime.declare_hook(HookSpec("process_task", ("task",), firstresult=True))
         runtime.declare_hook(HookSpec("probe"))
         runtime.add(PluginInstall(load_manifest(installed / "plugport.toml"), installed))
         runtime.add(install_hostile(work))
@@ -94,10 +96,11 @@ async def run_plugins(archive: Path, work: Path) -> None:
         [probe] = await runtime.call_hook("probe")
         for attempt, answer in probe.value.items():
             print(f"  evil.hostile tried to {attempt}: {answer}")
-        task = {"id": 1, "kind": "text", "text": "the cat and the hat and the bat"}
-        for outcome in await runtime.call_hook("process_task", task=task):
-            shown = outcome.value if outcome.ok else outcome.error
-            print(f"  process_task -> {outcome.plugin}: {shown}")
+        job = Task("t-1", WORD_COUNT_TASK, {"id": "t-1", "text": "the cat and the hat and the bat"})
+        answer = await runtime.run_task(
+            "acme.word-count", WORD_COUNT_TASK, job.to_wire(), timeout_ms=2000
+        )
+        print(f"  one attempt at a {WORD_COUNT_TASK} task, in the sandbox -> {answer}")
         await runtime.events.drain()
         print(f"  the host heard {processed[0].topic}: {processed[0].payload}")
         for status in runtime.status():
