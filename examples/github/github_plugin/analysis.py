@@ -83,8 +83,40 @@ _BUG_DETAILS = (
     "```",
 )
 _STOP = frozenset(
-    "a an and are as at be but by can for from has have how i in is it its not of on or "
-    "the this to was when with does do".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "not",
+        "of",
+        "on",
+        "or",
+        "the",
+        "this",
+        "to",
+        "was",
+        "when",
+        "with",
+    ]
 )
 _WORD = re.compile(r"[a-z0-9]+")
 

@@ -28,7 +28,6 @@ from github_plugin.analysis import (
     needs_info,
     suggest_labels,
 )
-
 from github_plugin.notices import (
     HANDLED_EVENTS,
     MalformedDeliveryError,

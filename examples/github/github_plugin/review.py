@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "HUGE_DIFF_LINES",
     "LARGE_DIFF_LINES",
     "MARKER",
-    "HUGE_DIFF_LINES",
     "ChangedFile",
     "Reason",
     "area_of",
@@ -153,7 +153,7 @@ def review_summary(pull: Mapping[str, Any], files: Sequence[ChangedFile]) -> dic
         MARKER.format(sha=head),
         f"### Review summary: #{pull['number']} {pull['title']}",
         "",
-        f"**Risk: {risk}** · {len(files)} files · +{additions} −{deletions} · at `{head[:7]}`",
+        f"**Risk: {risk}** · {len(files)} files · +{additions} -{deletions} · at `{head[:7]}`",
         "",
     ]
     lines += [f"- {r.text}" for r in reasons] or ["- nothing in the risk rules"]

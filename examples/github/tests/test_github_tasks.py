@@ -86,7 +86,7 @@ def test_a_review_reads_every_page_of_files_and_explains_its_risk(
         "code changed but no tests changed",
     ]
     assert result["markdown"].startswith(f"<!-- plugport-review:{result['head_sha']} -->\n")
-    assert "**Risk: high** · 144 files · +1648 −466" in result["markdown"]
+    assert "**Risk: high** · 144 files · +1648 -466" in result["markdown"]
     assert "| `src` | 1680 |" in result["markdown"]
     pages = [r.query.get("page", "1") for r in github.received("GET", r".*/files")]
     assert pages == ["1", "2"]
@@ -416,7 +416,7 @@ def test_release_note_rules() -> None:
     assert parse_moment("2025-01-10") == since
     assert parse_moment("2025-01-10T00:00:00Z") == since
     assert parse_moment("v1.2.0") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="month"):
         parse_moment("2025-13-01")
     pulls = [
         {"number": 1, "title": "a", "merged_at": "2025-01-09T00:00:00Z"},
