@@ -806,7 +806,8 @@ class FakeGitHub(FakeService):
         with self._lock:
             issue = self.issues.get((repo, number))
             if issue is not None:
-                return json.loads(json.dumps(issue))
+                copied: dict[str, Any] = json.loads(json.dumps(issue))
+                return copied
             pull = self.pulls.get((repo, number))
             if pull is None:
                 return None
