@@ -62,6 +62,7 @@ def test_the_readme_explains_every_permission_and_credential(example: Path) -> N
     permissions = manifest.permissions
     named = [*manifest.credentials, *permissions.network, *manifest.webhooks]
     named += [*permissions.events.publish, *permissions.events.subscribe]
+    named += [*permissions.tasks.submit, *manifest.tasks]
     for name in named:
         assert name in readme, f"README.md does not mention {name!r}"
     for credential in manifest.credentials:

@@ -1,6 +1,9 @@
 """GitHub for a Plugport workspace: turns verified webhook deliveries into ``notify.github``
 events, welcomes new pull requests, reports check runs, and lets an operator comment, report a
-check or list pull requests by hand.
+check or list pull requests by hand. As a task processor it summarises a pull request for its
+reviewers (``GITHUB_PR_REVIEW``), triages an issue (``GITHUB_ISSUE_ANALYSIS``) and writes
+release notes from merged pull requests (``GITHUB_RELEASE_NOTES``); the decisions live in
+``review.py``, ``analysis.py`` and ``release_notes.py``, this module only calls GitHub.
 
 Two ways to call GitHub. With ``auth = "token"`` the host adds the ``token`` credential to each
 request; the plugin never sees it. With ``auth = "app"`` the plugin writes the App's JWT and the
@@ -14,8 +17,17 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
+from github_plugin.analysis import (
+    analysis_markdown,
+    classify,
+    find_duplicates,
+    needs_info,
+    suggest_labels,
+)
 from github_plugin.notices import (
     HANDLED_EVENTS,
     MalformedDeliveryError,
@@ -24,6 +36,13 @@ from github_plugin.notices import (
     notice_for_push,
     pull_request_of,
     welcome_comment,
+)
+from github_plugin.release_notes import (
+    DEFAULT_SECTIONS,
+    merged_in_window,
+    page_is_past,
+    parse_moment,
+    release_notes,
 )
 from github_plugin.rest import (
     API,
@@ -35,10 +54,13 @@ from github_plugin.rest import (
     next_page,
     token_is_fresh,
 )
-from plugport.sdk import Plugin, Response, RetryPolicy, WebhookEvent, command, webhook
+from github_plugin.review import MARKER, files_of, review_summary
+from plugport.sdk import Plugin, Response, RetryPolicy, Task, WebhookEvent, command, task, webhook
 
 TOPIC = "notify.github"
 REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+MAX_FILE_PAGES = 30  # GitHub lists at most 3000 files of a pull request: 30 pages of 100
+REVIEW = "GITHUB_PR_REVIEW"
 
 
 class GitHubPlugin(Plugin):
@@ -88,6 +110,12 @@ class GitHubPlugin(Plugin):
         GitHub asked to be retried, and what is left (a refused token, a missing repository)
         would fail again on a redelivery, after the notification went out twice."""
         settings = await self._settings()
+        if pull.action in ("opened", "synchronize", "reopened") and settings["review_on_open"]:
+            # The head commit is the idempotency key: a redelivery (or a reopen at the same
+            # commit) is not reviewed twice, a new push is.
+            payload = {"repo": pull.repository, "number": pull.number, "head_sha": pull.head_sha}
+            queued = await self.api.tasks.submit(REVIEW, payload)
+            self.log.info("queued %s %s for %s#%d", REVIEW, queued, pull.repository, pull.number)
         try:
             if pull.action == "opened" and settings["comment_on_open"]:
                 text = welcome_comment(settings["welcome_text"], pull)
@@ -171,6 +199,190 @@ class GitHubPlugin(Plugin):
                 },
             )
         )
+
+    # --- tasks --------------------------------------------------------------------------------
+
+    @task("GITHUB_PR_REVIEW")
+    async def review_pull_request(self, t: Task) -> dict[str, Any]:
+        """A review summary of a pull request at its current head; with ``review_comment``
+        posted as a comment, once per head commit (a retried attempt finds its marker)."""
+        repo, number = _repo(t.payload["repo"]), int(t.payload["number"])
+        settings = await self._settings()
+        await self.api.tasks.progress(5, f"reading {repo}#{number}")
+        what = f"reading pull request {repo}#{number}"
+        answer = await self._call("GET", f"{API}/repos/{repo}/pulls/{number}", what=what)
+        pull = _object(answer, what, "number", "title", "html_url", "head")
+        if not isinstance(pull["head"], dict) or not isinstance(pull["head"].get("sha"), str):
+            raise GitHubError(answer.status, f"GitHub's answer to {what} lacks head.sha")
+        items: list[Any] = []
+        url = f"{API}/repos/{repo}/pulls/{number}/files?per_page=100"
+        async for page in self._pages(url, f"listing {repo}#{number}'s files", MAX_FILE_PAGES):
+            items += page
+            await self.api.tasks.progress(min(80, 10 + len(items) // 50), f"{len(items)} files")
+        try:
+            files = files_of(items)
+        except ValueError as exc:
+            raise GitHubError(200, f"GitHub's file list of {repo}#{number}: {exc}") from None
+        summary = {"repo": repo, **review_summary(pull, files)}
+        if settings["review_comment"]:
+            await self.api.tasks.progress(90, "commenting")
+            marker = MARKER.format(sha=summary["head_sha"])
+            summary["comment_url"] = await self._comment_once(
+                repo, number, summary["markdown"], marker, settings["max_pages"]
+            )
+        await self.api.tasks.progress(100, f"risk {summary['risk']}")
+        return summary
+
+    @task("GITHUB_ISSUE_ANALYSIS")
+    async def analyse_issue(self, t: Task) -> dict[str, Any]:
+        """Kind, suggested labels, likely duplicates among the open issues, and whether the
+        reporter owes details; with ``apply_labels`` the labels are added (adding a label
+        twice changes nothing, so a retry is harmless)."""
+        repo, number = _repo(t.payload["repo"]), int(t.payload["number"])
+        settings = await self._settings()
+        await self.api.tasks.progress(5, f"reading {repo}#{number}")
+        what = f"reading issue {repo}#{number}"
+        answer = await self._call("GET", f"{API}/repos/{repo}/issues/{number}", what=what)
+        issue = _object(answer, what, "number", "title", "html_url")
+        if "pull_request" in issue:
+            raise GitHubError(
+                answer.status, f"{repo}#{number} is a pull request: submit {REVIEW} for it"
+            )
+        title, body = str(issue["title"]), issue.get("body") or ""
+        author = _login(issue.get("user"))
+        have = [str(x.get("name")) for x in issue.get("labels") or [] if isinstance(x, dict)]
+        await self.api.tasks.progress(25, "reading comments")
+        comments_url = f"{API}/repos/{repo}/issues/{number}/comments?per_page=100"
+        author_says: list[str] = []
+        async for page in self._pages(comments_url, what, settings["max_pages"]):
+            author_says += [
+                str(c.get("body") or "")
+                for c in page
+                if isinstance(c, dict) and author and _login(c.get("user")) == author
+            ]
+        await self.api.tasks.progress(50, "looking for duplicates")
+        open_issues: list[Any] = []
+        listing = f"{API}/repos/{repo}/issues?state=open&per_page=100"
+        async for page in self._pages(
+            listing, f"listing {repo}'s open issues", settings["max_pages"]
+        ):
+            open_issues += [i for i in page if isinstance(i, dict) and "number" in i]
+        kind = classify(title, body, have)
+        labels = suggest_labels(kind, title, body, have)
+        duplicates = find_duplicates(number, title, open_issues)
+        ask = needs_info(kind, body, author_says)
+        applied: list[str] = []
+        if settings["apply_labels"] and labels:
+            await self.api.tasks.progress(90, "adding labels")
+            what = f"labelling {repo}#{number}"
+            await self._call(
+                "POST",
+                f"{API}/repos/{repo}/issues/{number}/labels",
+                json={"labels": labels},
+                what=what,
+            )
+            applied = labels
+        await self.api.tasks.progress(100, kind)
+        return {
+            "repo": repo,
+            "number": number,
+            "url": str(issue["html_url"]),
+            "kind": kind,
+            "labels": labels,
+            "applied": applied,
+            "duplicates": duplicates,
+            "needs_info": ask,
+            "markdown": analysis_markdown(number, kind, labels, duplicates, ask),
+        }
+
+    @task("GITHUB_RELEASE_NOTES")
+    async def write_release_notes(self, t: Task) -> dict[str, Any]:
+        """Notes from the pull requests merged after ``since`` (and up to ``until``): closed
+        pull requests, most recently updated first, until a page reaches ones last updated
+        before ``since``. Reads only: a retry is harmless."""
+        repo = _repo(t.payload["repo"])
+        settings = await self._settings()
+        since = await self._moment(repo, "since", t.payload["since"])
+        until_text = t.payload.get("until")
+        until = await self._moment(repo, "until", until_text) if until_text else None
+        kept: list[Any] = []
+        pages, past = 0, False
+        listing = f"{API}/repos/{repo}/pulls?state=closed&sort=updated&direction=desc&per_page=100"
+        async for page in self._pages(
+            listing, f"listing {repo}'s closed pull requests", settings["max_pages"]
+        ):
+            pages += 1
+            kept += merged_in_window([p for p in page if isinstance(p, dict)], since, until)
+            await self.api.tasks.progress(min(90, pages * 10), f"{len(kept)} merged so far")
+            if page_is_past(page, since):
+                past = True
+                break
+        if not past:
+            self.log.warning(
+                "release notes for %s: stopped after max_pages (%d) pages; older merges are "
+                "left out",
+                repo,
+                settings["max_pages"],
+            )
+        window = f"since {t.payload['since']}" + (f" until {until_text}" if until_text else "")
+        notes = release_notes(
+            repo,
+            kept,
+            title=f"{repo}: changes {window}",
+            sections=settings.get("release_sections") or DEFAULT_SECTIONS,
+        )
+        await self.api.tasks.progress(100, f"{notes['count']} pull requests")
+        return {
+            "repo": repo,
+            "since": since.isoformat(),
+            "until": until.isoformat() if until else None,
+            "complete": past,
+            **notes,
+        }
+
+    async def _moment(self, repo: str, field: str, text: str) -> Any:
+        """An ISO date, or the publication time of the release tagged ``text``."""
+        try:
+            moment = parse_moment(text)
+        except ValueError:
+            raise ValueError(f"{field} {text!r} looks like a date but is not one") from None
+        if moment is not None:
+            return moment
+        what = f"reading release {text!r} of {repo} ({field})"
+        answer = await self._call(
+            "GET", f"{API}/repos/{repo}/releases/tags/{quote(text, safe='')}", what=what
+        )
+        release = _object(answer, what, "tag_name")
+        published = release.get("published_at") or release.get("created_at")
+        moment = parse_moment(str(published)) if published else None
+        if moment is None:
+            raise GitHubError(answer.status, f"release {text!r} of {repo} has no publication time")
+        return moment
+
+    async def _pages(self, url: str, what: str, max_pages: int) -> AsyncIterator[list[Any]]:
+        """Each page of a GitHub list, following ``Link: rel="next"``, at most ``max_pages``."""
+        next_url: str | None = url
+        for _ in range(max_pages):
+            if next_url is None:
+                return
+            answer = await self._call("GET", next_url, what=what)
+            items = _json(answer, what)
+            if not isinstance(items, list):
+                raise GitHubError(answer.status, f"GitHub's answer to {what} is not a list")
+            yield items
+            next_url = next_page(answer.headers.get("link"))
+
+    async def _comment_once(
+        self, repo: str, number: int, body: str, marker: str, max_pages: int
+    ) -> str:
+        """The URL of the comment carrying ``marker``: an existing one (an earlier attempt
+        posted it and then failed, or the answer was lost) or a new one."""
+        url = f"{API}/repos/{repo}/issues/{number}/comments?per_page=100"
+        async for page in self._pages(url, f"reading {repo}#{number}'s comments", max_pages):
+            for comment in page:
+                if isinstance(comment, dict) and marker in str(comment.get("body") or ""):
+                    return str(comment.get("html_url", ""))
+        return str((await self._comment(repo, number, body))["html_url"])
 
     # --- GitHub calls -------------------------------------------------------------------------
 
@@ -294,6 +506,10 @@ def _repo(repo: str) -> str:
     if not re.fullmatch(REPO_PATTERN, repo):
         raise ValueError(f"repo must be 'owner/name', not {repo!r}")
     return repo
+
+
+def _login(user: Any) -> str:
+    return str(user.get("login", "")) if isinstance(user, dict) else ""
 
 
 def _json(answer: Response, what: str) -> Any:

@@ -5,6 +5,7 @@ Limits: https://api.slack.com/reference/block-kit/blocks."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +18,13 @@ FIELDS_MAX = 10  # per section
 BUTTON_TEXT_MAX = 75
 URL_MAX = 3000
 FALLBACK_MAX = 4000  # the notification text in push notifications and screen readers
+BLOCKS_MAX = 50  # blocks per message
+
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*$")
+_BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+_ITEM = re.compile(r"^(\s*)[-*+]\s+")
 
 EMOJI = {
     "info": ":information_source:",
@@ -119,3 +127,47 @@ def slash_reply(text: str, *, via: str, channel: str) -> dict[str, Any]:
     else:
         answer = f"Unknown command `{cut(escape(word), 40)}`.\n{HELP}"
     return {"response_type": "ephemeral", "text": answer, "blocks": text_blocks(answer)}
+
+
+def markdown_to_mrkdwn(markdown: str) -> str:
+    """GitHub-flavoured Markdown (what the GitHub tasks return) in Slack's mrkdwn: headings and
+    ``**bold**`` as ``*bold*``, ``[text](url)`` as ``<url|text>``, list markers as bullets,
+    HTML comments dropped, ``&``/``<``/``>`` escaped; code spans and fences are the same in
+    both. Slack has no tables: their rows stay as text."""
+    lines = [_mrkdwn_line(line) for line in _COMMENT.sub("", markdown).splitlines()]
+    return "\n".join(lines).strip("\n")
+
+
+def _mrkdwn_line(line: str) -> str:
+    links: list[str] = []
+
+    def keep(match: re.Match[str]) -> str:
+        links.append(f"<{match[2]}|{escape(match[1]).replace('|', '¦')}>")
+        return f"\x00{len(links) - 1}\x00"
+
+    text = escape(_LINK.sub(keep, line))
+    heading = _HEADING.match(text)
+    if heading:
+        text = f"*{heading[1]}*" if heading[1] else ""
+    text = _BOLD.sub(lambda m: f"*{m[1] or m[2]}*", text)
+    text = _ITEM.sub(lambda m: f"{m[1]}• ", text)
+    return re.sub("\x00(\\d+)\x00", lambda m: links[int(m[1])], text)
+
+
+def markdown_blocks(markdown: str) -> list[dict[str, Any]]:
+    """Markdown as mrkdwn sections, split between lines to stay within a section's 3000
+    characters (a longer line is cut), at most 50 blocks (the rest is cut, marked)."""
+    chunks: list[str] = []
+    current = ""
+    for whole in markdown_to_mrkdwn(markdown).splitlines():
+        line = cut(whole, SECTION_MAX)
+        if current and len(current) + 1 + len(line) > SECTION_MAX:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current.strip():
+        chunks.append(current)
+    if len(chunks) > BLOCKS_MAX:
+        chunks = [*chunks[: BLOCKS_MAX - 1], "… (cut: the message is longer than Slack allows)"]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in chunks if c.strip()]

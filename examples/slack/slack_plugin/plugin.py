@@ -1,8 +1,9 @@
 """Slack for Plugport: every ``notify.*`` event becomes a Block Kit message, posted with the bot
 token (``chat.postMessage``) or through an incoming webhook, as the operator chose; operators
 can send a test message and list channels; ``/plugport`` in Slack is answered through the
-command's ``response_url``. The plugin never holds the token, the webhook URL or the signing
-secret: the host injects and checks them."""
+command's ``response_url``; as a task processor it posts ``SLACK_POST`` tasks (a workflow's
+last step, e.g. release notes from the GitHub plugin). The plugin never holds the token, the
+webhook URL or the signing secret: the host injects and checks them."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from plugport.sdk import Plugin, RetryPolicy, WebhookEvent, command, on_event, webhook
+from plugport.sdk import Plugin, RetryPolicy, Task, WebhookEvent, command, on_event, task, webhook
 from plugport.sdk.notify import parse_notification
 from slack_plugin.answers import SlackError, web_api_result, webhook_result
 from slack_plugin.blocks import (
+    FALLBACK_MAX,
+    cut,
     fallback_text,
+    markdown_blocks,
+    markdown_to_mrkdwn,
     notification_blocks,
     slash_reply,
     text_blocks,
@@ -54,12 +59,14 @@ class SlackPlugin(Plugin):
             )
             webhook_result("the incoming webhook", response.status, response.body, "incoming")
             return {"ok": True, "via": "webhook"}
-        message = {
-            "channel": settings["channel"],
-            "text": text,
-            "blocks": blocks,
-            "unfurl_links": False,
-        }
+        answer = await self._post_message(settings["channel"], text, blocks, policy)
+        return {"ok": True, "via": "bot", **answer}
+
+    async def _post_message(
+        self, channel: str, text: str, blocks: list[dict[str, Any]], policy: RetryPolicy
+    ) -> dict[str, Any]:
+        """``chat.postMessage`` with the bot token: ``{"channel", "ts"}`` of the message."""
+        message = {"channel": channel, "text": text, "blocks": blocks, "unfurl_links": False}
         response = await self.api.net.fetch(
             API + "chat.postMessage",
             method="POST",
@@ -71,7 +78,29 @@ class SlackPlugin(Plugin):
         answer = web_api_result(
             "chat.postMessage", response.status, response.body, ("channel", "ts")
         )
-        return {"ok": True, "via": "bot", "channel": answer["channel"], "ts": answer["ts"]}
+        return {"channel": answer["channel"], "ts": answer["ts"]}
+
+    @task("SLACK_POST")
+    async def post_task(self, t: Task) -> dict[str, Any]:
+        """Post ``text`` (mrkdwn) or ``markdown`` (converted) to ``channel``, with the
+        payload's own ``blocks`` when given, always with the bot token: an incoming webhook
+        cannot choose the channel. Slack has no idempotency key, so the manifest keeps the
+        attempts few (a retry after a lost answer may post twice)."""
+        payload = t.payload
+        settings = await self._settings()
+        if "markdown" in payload:
+            text = markdown_to_mrkdwn(str(payload["markdown"]))
+            blocks = markdown_blocks(str(payload["markdown"]))
+        else:
+            text = str(payload["text"])
+            blocks = text_blocks(text)
+        blocks = list(payload.get("blocks") or blocks)
+        await self.api.tasks.progress(10, f"posting to {payload['channel']}")
+        answer = await self._post_message(
+            str(payload["channel"]), cut(text, FALLBACK_MAX), blocks, self._policy(settings)
+        )
+        await self.api.tasks.progress(100, "posted")
+        return answer
 
     @on_event("notify.*")
     async def notify(self, event: dict[str, Any]) -> None:

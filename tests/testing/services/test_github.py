@@ -631,3 +631,206 @@ class FakeReceiver(FakeService):
     @route("POST", r"/hook")
     def hook(self, request: ServiceRequest) -> Reply:
         return Reply(202, json={"ok": True})
+
+
+# --- pull request files, issues, issue comments, labels, releases ------------------------------
+
+# https://docs.github.com/en/rest/pulls/pulls#list-pull-requests-files (each item)
+FILE_FIELDS = {
+    "sha",
+    "filename",
+    "status",
+    "additions",
+    "deletions",
+    "changes",
+    "blob_url",
+    "raw_url",
+    "contents_url",
+    "patch",
+}
+# https://docs.github.com/en/rest/issues/issues#get-an-issue
+ISSUE_FIELDS = {
+    "url",
+    "repository_url",
+    "comments_url",
+    "html_url",
+    "id",
+    "node_id",
+    "number",
+    "title",
+    "user",
+    "labels",
+    "state",
+    "locked",
+    "assignee",
+    "assignees",
+    "milestone",
+    "comments",
+    "created_at",
+    "updated_at",
+    "closed_at",
+    "author_association",
+    "body",
+}
+# https://docs.github.com/en/rest/issues/labels#add-labels-to-an-issue (each item)
+LABEL_FIELDS = {"id", "node_id", "url", "name", "color", "default", "description"}
+# https://docs.github.com/en/rest/releases/releases#get-a-release-by-tag-name
+RELEASE_FIELDS = {"url", "html_url", "id", "tag_name", "name", "draft", "prerelease"}
+
+
+def test_pull_request_files_page_with_links_and_add_up(
+    github: FakeGitHub, client: httpx.Client
+) -> None:
+    files = [(f"src/m{i}.py", i, 1) for i in range(205)]
+    github.add_pull("acme/api", files=files)
+    first = client.get("/repos/acme/api/pulls/1/files", params={"per_page": 100})
+    assert set(first.json()[0]) == FILE_FIELDS
+    assert first.json()[0]["changes"] == 1
+    links = parse_links(first.headers["link"])
+    assert (
+        links["next"] == "https://api.github.com/repos/acme/api/pulls/1/files?per_page=100&page=2"
+    )
+    assert links["last"].endswith("page=3")
+    last = client.get(links["last"].removeprefix("https://api.github.com"))
+    assert [f["filename"] for f in last.json()] == [
+        "src/m200.py",
+        *[f"src/m{i}.py" for i in range(201, 205)],
+    ]
+    pull = client.get("/repos/acme/api/pulls/1").json()
+    assert pull["changed_files"] == 205
+    assert pull["additions"] == sum(range(205))
+    assert pull["deletions"] == 205
+    assert set(RATE_HEADERS) <= set(first.headers)
+
+
+def test_pull_request_files_of_a_missing_pull_or_repo_are_404(client: httpx.Client) -> None:
+    assert_error(client.get("/repos/acme/api/pulls/3/files"), 404, "Not Found")
+    assert_error(client.get("/repos/acme/gone/pulls/1/files"), 404, "Not Found")
+
+
+def test_get_an_issue_and_a_pull_request_as_an_issue(
+    github: FakeGitHub, client: httpx.Client
+) -> None:
+    github.add_issue("acme/api", title="Login fails", body="Steps...", labels=["bug"])
+    github.add_pull("acme/api", title="Fix login")
+    issue = client.get("/repos/acme/api/issues/1").json()
+    assert set(issue) >= ISSUE_FIELDS
+    assert "pull_request" not in issue
+    assert (issue["number"], issue["title"], issue["state"]) == (1, "Login fails", "open")
+    assert set(issue["labels"][0]) == LABEL_FIELDS
+    assert issue["labels"][0]["name"] == "bug"
+    pull = client.get("/repos/acme/api/issues/2").json()  # one numbering for both
+    assert set(pull) >= ISSUE_FIELDS
+    assert pull["pull_request"]["html_url"] == "https://github.com/acme/api/pull/2"
+    assert pull["pull_request"]["merged_at"] is None
+    assert_error(client.get("/repos/acme/api/issues/3"), 404, "Not Found")
+    assert_error(client.get("/repos/acme/gone/issues/1"), 404, "Not Found")
+
+
+def test_list_issues_filters_sorts_pages_and_includes_pull_requests(
+    github: FakeGitHub, client: httpx.Client
+) -> None:
+    github.add_issue("acme/api", title="A", labels=["bug", "ui"])
+    github.add_issue("acme/api", title="B", state="closed")
+    github.add_pull("acme/api", title="C")
+    github.add_issue("acme/api", title="D", labels=["bug"])
+    opened = client.get("/repos/acme/api/issues").json()
+    assert [i["number"] for i in opened] == [4, 3, 1]  # default: open, newest first
+    assert ["pull_request" in i for i in opened] == [False, True, False]
+    everything = client.get("/repos/acme/api/issues", params={"state": "all", "direction": "asc"})
+    assert [i["number"] for i in everything.json()] == [1, 2, 3, 4]
+    closed = client.get("/repos/acme/api/issues", params={"state": "closed"}).json()
+    assert [i["title"] for i in closed] == ["B"]
+    both = client.get("/repos/acme/api/issues", params={"labels": "bug,ui"}).json()
+    assert [i["number"] for i in both] == [1]
+    paged = client.get("/repos/acme/api/issues", params={"per_page": 2, "state": "all"})
+    assert set(parse_links(paged.headers["link"])) == {"next", "last"}
+    assert "state=all" in parse_links(paged.headers["link"])["next"]
+    for name, value in (("state", "merged"), ("sort", "votes")):
+        bad = client.get("/repos/acme/api/issues", params={name: value})
+        assert_error(bad, 422, "Validation Failed")
+        assert bad.json()["errors"] == [{"resource": "Issue", "field": name, "code": "invalid"}]
+
+
+def test_list_issue_comments_oldest_first_with_pages(
+    github: FakeGitHub, client: httpx.Client
+) -> None:
+    github.add_issue("acme/api")
+    for index in range(3):
+        github.add_comment("acme/api", 1, f"comment {index}", author="grace")
+    client.post("/repos/acme/api/issues/1/comments", json={"body": "mine"})
+    listed = client.get("/repos/acme/api/issues/1/comments").json()
+    assert [c["body"] for c in listed] == ["comment 0", "comment 1", "comment 2", "mine"]
+    assert set(listed[0]) == COMMENT_FIELDS
+    assert listed[0]["html_url"].startswith("https://github.com/acme/api/issues/1#issuecomment-")
+    assert listed[3]["user"]["login"] == "octocat"
+    paged = client.get("/repos/acme/api/issues/1/comments", params={"per_page": 3})
+    assert len(paged.json()) == 3
+    assert parse_links(paged.headers["link"])["next"].endswith("per_page=3&page=2")
+    assert client.get("/repos/acme/api/issues/1").json()["comments"] == 4
+    assert_error(client.get("/repos/acme/api/issues/9/comments"), 404, "Not Found")
+
+
+def test_add_labels_to_an_issue_and_a_pull_request(
+    github: FakeGitHub, client: httpx.Client
+) -> None:
+    github.add_issue("acme/api", labels=["bug"])
+    github.add_pull("acme/api")
+    answer = client.post("/repos/acme/api/issues/1/labels", json={"labels": ["bug", "ui"]})
+    assert answer.status_code == 200
+    assert [label["name"] for label in answer.json()] == ["bug", "ui"]  # bug not doubled
+    assert set(answer.json()[1]) == LABEL_FIELDS
+    assert github.labels["acme/api"]["ui"]["color"] == "ededed"  # made when new
+    bare = client.post("/repos/acme/api/issues/2/labels", json=["docs"])  # a bare array works
+    assert [label["name"] for label in bare.json()] == ["docs"]
+    assert [label["name"] for label in github.pulls[("acme/api", 2)]["labels"]] == ["docs"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "code"),
+    [
+        ({"names": ["x"]}, "labels", "missing_field"),
+        ({"labels": "bug"}, "labels", "invalid"),
+        ({"labels": [1]}, "labels", "invalid"),
+        ({"labels": [" "]}, "name", "invalid"),
+        ({"labels": ["x" * 51]}, "name", "invalid"),
+    ],
+)
+def test_label_validation_failures_are_422_and_change_nothing(
+    github: FakeGitHub, client: httpx.Client, body: Any, field: str, code: str
+) -> None:
+    github.add_issue("acme/api", labels=["bug"])
+    refused = client.post("/repos/acme/api/issues/1/labels", json=body)
+    assert_error(refused, 422, "Validation Failed")
+    assert refused.json()["errors"] == [{"resource": "Label", "field": field, "code": code}]
+    assert [label["name"] for label in github.issues[("acme/api", 1)]["labels"]] == ["bug"]
+    assert set(github.labels["acme/api"]) == {"bug"}
+
+
+def test_labels_on_a_missing_issue_are_404(github: FakeGitHub, client: httpx.Client) -> None:
+    assert_error(
+        client.post("/repos/acme/api/issues/5/labels", json={"labels": ["x"]}), 404, "Not Found"
+    )
+    assert github.labels.get("acme/api", {}) == {}
+
+
+def test_list_pull_requests_sorted_by_update(github: FakeGitHub, client: httpx.Client) -> None:
+    for _ in range(3):
+        github.add_pull("acme/api")
+    github.merge_pull("acme/api", 1, at=time.time() + 120)  # the latest update
+    github.merge_pull("acme/api", 3, at=time.time() - 3600)
+    updated = client.get(
+        "/repos/acme/api/pulls", params={"state": "all", "sort": "updated", "direction": "desc"}
+    ).json()
+    assert [p["number"] for p in updated] == [1, 2, 3]
+    assert updated[0]["merged_at"] is not None
+    bad = client.get("/repos/acme/api/pulls", params={"sort": "votes"})
+    assert bad.json()["errors"] == [{"resource": "PullRequest", "field": "sort", "code": "invalid"}]
+
+
+def test_get_a_release_by_tag(github: FakeGitHub, client: httpx.Client) -> None:
+    github.add_release("acme/api", "v1.2.0", published_at=1_700_000_000)
+    release = client.get("/repos/acme/api/releases/tags/v1.2.0").json()
+    assert set(release) >= RELEASE_FIELDS
+    assert release["published_at"] == "2023-11-14T22:13:20Z"
+    assert_error(client.get("/repos/acme/api/releases/tags/v9"), 404, "Not Found")

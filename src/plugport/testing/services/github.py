@@ -1,5 +1,6 @@
-"""A local GitHub: the REST endpoints the example plugin calls (issue comments, pull requests with
-``Link`` pagination, check runs, GitHub App installation tokens) with GitHub's headers, error
+"""A local GitHub: the REST endpoints the example plugin calls (issues, their comments and
+labels, pull requests and their files with ``Link`` pagination, releases, check runs, GitHub
+App installation tokens) with GitHub's headers, error
 bodies and rate limits, and the sender side of GitHub webhooks (signed ``push`` and
 ``pull_request`` deliveries).
 
@@ -14,7 +15,13 @@ Shapes follow GitHub's REST reference (API version 2022-11-28):
   (``per_page`` at most 100, ``page``, the ``Link`` header: ``prev``, ``next``, ``last``,
   ``first``)
 - https://docs.github.com/en/rest/issues/comments#create-an-issue-comment
-- https://docs.github.com/en/rest/pulls/pulls (get and list)
+- https://docs.github.com/en/rest/pulls/pulls (get, list with ``state``/``sort``/
+  ``direction``, list files)
+- https://docs.github.com/en/rest/issues/issues (get; list with ``state``/``labels``/
+  ``sort``/``direction``: pull requests are issues too, with a ``pull_request`` key)
+- https://docs.github.com/en/rest/issues/comments#list-issue-comments
+- https://docs.github.com/en/rest/issues/labels#add-labels-to-an-issue
+- https://docs.github.com/en/rest/releases/releases#get-a-release-by-tag-name
 - https://docs.github.com/en/rest/checks/runs (create and update; GitHub Apps only)
 - https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-json-web-token-jwt-for-a-github-app
 - https://docs.github.com/en/rest/apps/apps#create-an-installation-access-token-for-an-app
@@ -221,7 +228,8 @@ class FakeGitHub(FakeService):
     """GitHub's REST API at ``api.github.com`` and GitHub's webhook sender.
 
     State a test sets up: :meth:`add_token` (a personal access token), :meth:`add_repo`,
-    :meth:`add_pull`; the App (:attr:`app_id`, :attr:`app_private_key_pem`,
+    :meth:`add_pull` (with ``files``), :meth:`merge_pull`, :meth:`add_issue`,
+    :meth:`add_comment`, :meth:`add_release`; the App (:attr:`app_id`, :attr:`app_private_key_pem`,
     :attr:`installation_id`, which can reach every repository added with ``installed=True``).
     What it received: :attr:`comments`, :attr:`check_runs`, :meth:`received`. Failures:
     :meth:`throttle` (429 + ``retry-after``), :meth:`secondary_limit` (403 + ``retry-after``),
@@ -246,6 +254,13 @@ class FakeGitHub(FakeService):
         self.repos: dict[str, dict[str, Any]] = {}
         self.pulls: dict[tuple[str, int], dict[str, Any]] = {}
         self.commits: dict[str, set[str]] = {}
+        self.issues: dict[tuple[str, int], dict[str, Any]] = {}
+        """Issues that are not pull requests (those live in :attr:`pulls`; both share one
+        numbering per repository, as on GitHub)."""
+        self.pull_files: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.labels: dict[str, dict[str, dict[str, Any]]] = {}
+        """Each repository's labels by name (adding an unknown one to an issue creates it)."""
+        self.releases: dict[tuple[str, str], dict[str, Any]] = {}
         self.comments: list[dict[str, Any]] = []
         """Issue comments created, oldest first; each has ``repository`` and ``issue_number``
         besides GitHub's fields."""
@@ -313,11 +328,16 @@ class FakeGitHub(FakeService):
         state: str = "open",
         commits: int = 1,
         body: str | None = None,
+        labels: list[str] | None = None,
+        files: list[tuple[str, int, int] | dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """A pull request in ``repo`` (added first with :meth:`add_repo`), numbered in order."""
+        """A pull request in ``repo`` (added first with :meth:`add_repo`), numbered in order
+        with the repository's issues. ``files``: ``(filename, additions, deletions)`` or a
+        file object's fields (``status``, ``patch``...); the pull request's ``additions``,
+        ``deletions`` and ``changed_files`` then add up to them, as GitHub's do."""
         with self._lock:
             record = self.repos[repo]
-            number = 1 + max((n for (r, n) in self.pulls if r == repo), default=0)
+            number = self._next_number(repo)
             head_sha = self.add_commit(repo)
             base_sha = self.add_commit(repo)
             now = time.time()
@@ -338,7 +358,7 @@ class FakeGitHub(FakeService):
                 "title": title,
                 "user": user,
                 "body": body,
-                "labels": [],
+                "labels": [self._label(repo, name) for name in labels or []],
                 "created_at": _iso(now),
                 "updated_at": _iso(now),
                 "closed_at": None,
@@ -359,17 +379,160 @@ class FakeGitHub(FakeService):
                 "changed_files": 1,
             }
             self.pulls[(repo, number)] = pull
+            if files is not None:
+                self.set_pull_files(repo, number, files)
         return pull
 
-    def merge_pull(self, repo: str, number: int, *, by: str = "grace") -> dict[str, Any]:
+    def set_pull_files(
+        self, repo: str, number: int, files: list[tuple[str, int, int] | dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The files pull request ``number`` changes (see :meth:`add_pull`)."""
         with self._lock:
             pull = self.pulls[(repo, number)]
+            listed = []
+            for given in files:
+                fields = (
+                    {"filename": given[0], "additions": given[1], "deletions": given[2]}
+                    if isinstance(given, tuple)
+                    else dict(given)
+                )
+                listed.append(self._file(repo, pull["head"]["sha"], fields))
+            self.pull_files[(repo, number)] = listed
+            pull.update(
+                additions=sum(f["additions"] for f in listed),
+                deletions=sum(f["deletions"] for f in listed),
+                changed_files=len(listed),
+            )
+        return listed
+
+    def _file(self, repo: str, head_sha: str, fields: dict[str, Any]) -> dict[str, Any]:
+        name = str(fields["filename"])
+        additions, deletions = int(fields.get("additions", 0)), int(fields.get("deletions", 0))
+        status = fields.get("status") or ("added" if deletions == 0 and additions else "modified")
+        return {
+            "sha": _sha(f"{repo}:{head_sha}:{name}"),
+            "filename": name,
+            "status": status,
+            "additions": additions,
+            "deletions": deletions,
+            "changes": additions + deletions,
+            "blob_url": f"https://github.com/{repo}/blob/{head_sha}/{name}",
+            "raw_url": f"https://github.com/{repo}/raw/{head_sha}/{name}",
+            "contents_url": f"{API}/repos/{repo}/contents/{name}?ref={head_sha}",
+            "patch": fields.get("patch", f"@@ -1,{deletions} +1,{additions} @@"),
+            **({"previous_filename": fields["previous_filename"]} if status == "renamed" else {}),
+        }
+
+    def add_issue(
+        self,
+        repo: str,
+        *,
+        title: str = "Login fails",
+        body: str | None = None,
+        author: str = "ada",
+        state: str = "open",
+        labels: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """An issue in ``repo``, numbered in order with its pull requests."""
+        with self._lock:
+            number = self._next_number(repo)
+            issue_id = self._next_id()
             now = _iso(time.time())
+            issue = {
+                "url": f"{API}/repos/{repo}/issues/{number}",
+                "repository_url": f"{API}/repos/{repo}",
+                "labels_url": f"{API}/repos/{repo}/issues/{number}/labels{{/name}}",
+                "comments_url": f"{API}/repos/{repo}/issues/{number}/comments",
+                "events_url": f"{API}/repos/{repo}/issues/{number}/events",
+                "html_url": f"https://github.com/{repo}/issues/{number}",
+                "id": issue_id,
+                "node_id": f"I_kwDO{issue_id}",
+                "number": number,
+                "title": title,
+                "user": _user(author, self._next_id()),
+                "labels": [self._label(repo, name) for name in labels or []],
+                "state": state,
+                "state_reason": "completed" if state == "closed" else None,
+                "locked": False,
+                "assignee": None,
+                "assignees": [],
+                "milestone": None,
+                "comments": 0,
+                "created_at": now,
+                "updated_at": now,
+                "closed_at": now if state == "closed" else None,
+                "author_association": "CONTRIBUTOR",
+                "body": body,
+            }
+            self.issues[(repo, number)] = issue
+        return issue
+
+    def add_comment(
+        self, repo: str, number: int, body: str, *, author: str = "grace"
+    ) -> dict[str, Any]:
+        """A comment someone left on issue (or pull request) ``number``."""
+        with self._lock:
+            return self._new_comment(repo, number, body, author)
+
+    def add_release(self, repo: str, tag: str, *, published_at: float) -> dict[str, Any]:
+        """A published release of ``repo`` tagged ``tag`` (``published_at``: Unix seconds)."""
+        with self._lock:
+            release_id = self._next_id()
+            release = {
+                "url": f"{API}/repos/{repo}/releases/{release_id}",
+                "html_url": f"https://github.com/{repo}/releases/tag/{tag}",
+                "id": release_id,
+                "node_id": f"RE_kwDO{release_id}",
+                "tag_name": tag,
+                "target_commitish": self.repos[repo]["default_branch"],
+                "name": tag,
+                "draft": False,
+                "prerelease": False,
+                "created_at": _iso(published_at),
+                "published_at": _iso(published_at),
+                "author": _user("grace", self._next_id()),
+                "body": "",
+                "assets": [],
+            }
+            self.releases[(repo, tag)] = release
+        return release
+
+    def _next_number(self, repo: str) -> int:
+        """Issues and pull requests share one sequence per repository."""
+        with self._lock:
+            taken = [n for (r, n) in [*self.pulls, *self.issues] if r == repo]
+            return 1 + max(taken, default=0)
+
+    def _label(self, repo: str, name: str) -> dict[str, Any]:
+        """Repository label ``name``, made (grey, as GitHub makes one) when it is new."""
+        with self._lock:
+            known = self.labels.setdefault(repo, {})
+            if name not in known:
+                label_id = self._next_id()
+                known[name] = {
+                    "id": label_id,
+                    "node_id": f"LA_kwDO{label_id}",
+                    "url": f"{API}/repos/{repo}/labels/{name}",
+                    "name": name,
+                    "color": "ededed",
+                    "default": False,
+                    "description": None,
+                }
+            return dict(known[name])
+
+    def merge_pull(
+        self, repo: str, number: int, *, by: str = "grace", at: float | None = None
+    ) -> dict[str, Any]:
+        """Merge pull request ``number`` now (or at ``at``, Unix seconds)."""
+        with self._lock:
+            pull = self.pulls[(repo, number)]
+            now = _iso(time.time() if at is None else at)
             pull.update(
                 state="closed",
                 merged=True,
                 merged_at=now,
                 closed_at=now,
+                updated_at=now,
                 merge_commit_sha=self.add_commit(repo),
                 merged_by=_user(by, self._next_id()),
             )
@@ -593,16 +756,22 @@ class FakeGitHub(FakeService):
         if not isinstance(body, str) or not body.strip():
             raise self._validation("IssueComment", "body", "invalid")
         with self._lock:
-            if (repo, number) not in self.pulls:
+            if self._issue_view(repo, number) is None:
                 raise Refusal(self._error(404, "Not Found"))
+            comment = self._new_comment(repo, number, body, self._login(request))
+        return Reply(201, json=comment, headers={"Location": comment["url"]})
+
+    def _new_comment(self, repo: str, number: int, body: str, login: str) -> dict[str, Any]:
+        """Store a comment on issue or pull request ``number``; GitHub's fields only."""
+        with self._lock:
+            kind = "pull" if (repo, number) in self.pulls else "issues"
             comment_id = self._next_id()
-            login = self._login(request)
             now = _iso(time.time())
             comment: dict[str, Any] = {
                 "id": comment_id,
                 "node_id": f"IC_kwDO{comment_id}",
                 "url": f"{API}/repos/{repo}/issues/comments/{comment_id}",
-                "html_url": f"https://github.com/{repo}/pull/{number}#issuecomment-{comment_id}",
+                "html_url": f"https://github.com/{repo}/{kind}/{number}#issuecomment-{comment_id}",
                 "body": body,
                 "user": _user(login, self._next_id()),
                 "created_at": now,
@@ -611,8 +780,141 @@ class FakeGitHub(FakeService):
                 "author_association": "NONE",
             }
             self.comments.append({**comment, "repository": repo, "issue_number": number})
-            self.pulls[(repo, number)]["comments"] += 1
-        return Reply(201, json=comment, headers={"Location": comment["url"]})
+            (self.pulls.get((repo, number)) or self.issues[(repo, number)])["comments"] += 1
+        return comment
+
+    @route("GET", _REPO + r"/issues/(?P<number>[0-9]+)/comments")
+    def list_comments(self, request: ServiceRequest) -> Reply:
+        """Oldest first, as GitHub lists them (``per_page``/``page``)."""
+        repo = self._repo(request)
+        number = int(request.params["number"])
+        with self._lock:
+            if self._issue_view(repo, number) is None:
+                raise Refusal(self._error(404, "Not Found"))
+            found = [
+                {k: v for k, v in c.items() if k not in ("repository", "issue_number")}
+                for c in self.comments
+                if c["repository"] == repo and c["issue_number"] == number
+            ]
+        return self._page(request, found, f"{API}/repos/{repo}/issues/{number}/comments")
+
+    # --- issues --------------------------------------------------------------------------------
+
+    def _issue_view(self, repo: str, number: int) -> dict[str, Any] | None:
+        """Issue ``number`` as the issues API shows it: a pull request is an issue with a
+        ``pull_request`` key (and without the pull request's own fields)."""
+        with self._lock:
+            issue = self.issues.get((repo, number))
+            if issue is not None:
+                copied: dict[str, Any] = json.loads(json.dumps(issue))
+                return copied
+            pull = self.pulls.get((repo, number))
+            if pull is None:
+                return None
+            return {
+                "url": f"{API}/repos/{repo}/issues/{number}",
+                "repository_url": f"{API}/repos/{repo}",
+                "comments_url": pull["comments_url"],
+                "html_url": pull["html_url"],
+                "id": pull["id"],
+                "node_id": pull["node_id"],
+                "number": number,
+                "title": pull["title"],
+                "user": pull["user"],
+                "labels": json.loads(json.dumps(pull["labels"])),
+                "state": pull["state"],
+                "locked": False,
+                "assignee": None,
+                "assignees": [],
+                "milestone": None,
+                "comments": pull["comments"],
+                "created_at": pull["created_at"],
+                "updated_at": pull["updated_at"],
+                "closed_at": pull["closed_at"],
+                "author_association": pull["author_association"],
+                "body": pull["body"],
+                "draft": pull["draft"],
+                "pull_request": {
+                    "url": pull["url"],
+                    "html_url": pull["html_url"],
+                    "diff_url": pull["diff_url"],
+                    "patch_url": f"{pull['html_url']}.patch",
+                    "merged_at": pull["merged_at"],
+                },
+            }
+
+    @route("GET", _REPO + r"/issues/(?P<number>[0-9]+)")
+    def get_issue(self, request: ServiceRequest) -> Reply:
+        repo = self._repo(request)
+        issue = self._issue_view(repo, int(request.params["number"]))
+        if issue is None:
+            raise Refusal(self._error(404, "Not Found"))
+        return Reply(200, json=issue)
+
+    @route("GET", _REPO + r"/issues")
+    def list_issues(self, request: ServiceRequest) -> Reply:
+        """``state`` (open, closed, all; default open), ``labels`` (comma-separated, all
+        required), ``sort`` (created, updated, comments) and ``direction`` (default desc)."""
+        repo = self._repo(request)
+        state = request.query.get("state", "open")
+        if state not in ("open", "closed", "all"):
+            raise self._validation("Issue", "state", "invalid")
+        sort = request.query.get("sort", "created")
+        if sort not in ("created", "updated", "comments"):
+            raise self._validation("Issue", "sort", "invalid")
+        wanted = {n.strip() for n in request.query.get("labels", "").split(",") if n.strip()}
+        with self._lock:
+            numbers = sorted({n for (r, n) in [*self.pulls, *self.issues] if r == repo})
+            views = [v for v in (self._issue_view(repo, n) for n in numbers) if v is not None]
+        found = [
+            v
+            for v in views
+            if (state == "all" or v["state"] == state)
+            and wanted <= {label["name"] for label in v["labels"]}
+        ]
+        key = {"created": "created_at", "updated": "updated_at", "comments": "comments"}[sort]
+        found.sort(
+            key=lambda v: (v[key], int(v["number"])),
+            reverse=request.query.get("direction", "desc") != "asc",
+        )
+        return self._page(request, found, f"{API}/repos/{repo}/issues")
+
+    @route("POST", _REPO + r"/issues/(?P<number>[0-9]+)/labels")
+    def add_labels(self, request: ServiceRequest) -> Reply:
+        """``{"labels": [...]}`` (or a bare array of names): added to the issue's labels,
+        creating unknown ones; the answer is every label the issue now has."""
+        repo = self._repo(request)
+        number = int(request.params["number"])
+        payload = self.parse_json(request)
+        names = payload.get("labels") if isinstance(payload, dict) else payload
+        if names is None:
+            raise self._validation("Label", "labels", "missing_field")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise self._validation("Label", "labels", "invalid")
+        if any(not n.strip() or len(n) > 50 for n in names):
+            raise self._validation("Label", "name", "invalid")
+        with self._lock:
+            target = self.pulls.get((repo, number)) or self.issues.get((repo, number))
+            if target is None:
+                raise Refusal(self._error(404, "Not Found"))
+            have = {label["name"] for label in target["labels"]}
+            for name in names:
+                if name not in have:
+                    target["labels"].append(self._label(repo, name))
+                    have.add(name)
+            target["updated_at"] = _iso(time.time())
+            return Reply(200, json=json.loads(json.dumps(target["labels"])))
+
+    # --- releases ------------------------------------------------------------------------------
+
+    @route("GET", _REPO + r"/releases/tags/(?P<tag>[^/]+)")
+    def release_by_tag(self, request: ServiceRequest) -> Reply:
+        repo = self._repo(request)
+        with self._lock:
+            release = self.releases.get((repo, request.params["tag"]))
+        if release is None:
+            raise Refusal(self._error(404, "Not Found"))
+        return Reply(200, json=release)
 
     def _login(self, request: ServiceRequest) -> str:
         kind, _ = self._caller(request)
@@ -637,6 +939,9 @@ class FakeGitHub(FakeService):
         state = request.query.get("state", "open")
         if state not in ("open", "closed", "all"):
             raise self._validation("PullRequest", "state", "invalid")
+        sort = request.query.get("sort", "created")
+        if sort not in ("created", "updated", "popularity", "long-running"):
+            raise self._validation("PullRequest", "sort", "invalid")
         direction = request.query.get("direction", "desc")
         with self._lock:
             found = [
@@ -644,8 +949,20 @@ class FakeGitHub(FakeService):
                 for (r, _), pull in self.pulls.items()
                 if r == repo and (state == "all" or pull["state"] == state)
             ]
-        found.sort(key=lambda p: int(p["number"]), reverse=direction != "asc")
+        key = "updated_at" if sort == "updated" else "created_at"
+        found.sort(key=lambda p: (p[key], int(p["number"])), reverse=direction != "asc")
         return self._page(request, found, f"{API}/repos/{repo}/pulls")
+
+    @route("GET", _REPO + r"/pulls/(?P<number>[0-9]+)/files")
+    def list_pull_files(self, request: ServiceRequest) -> Reply:
+        """The pull request's files, ``per_page`` at most 100 (GitHub lists 3000 at most)."""
+        repo = self._repo(request)
+        number = int(request.params["number"])
+        with self._lock:
+            if (repo, number) not in self.pulls:
+                raise Refusal(self._error(404, "Not Found"))
+            files = json.loads(json.dumps(self.pull_files.get((repo, number), [])))[:3000]
+        return self._page(request, files, f"{API}/repos/{repo}/pulls/{number}/files")
 
     def _page(
         self,
