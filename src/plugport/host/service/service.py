@@ -40,6 +40,7 @@ from plugport.host.service.plugin_settings import (
     secret_keys,
 )
 from plugport.host.service.settings import HostServiceSettings
+from plugport.host.service.task_service import TaskService
 from plugport.host.service.store import (
     FieldError,
     Principal,
@@ -99,6 +100,8 @@ class HostService:
         self.store.interrupt_unfinished(_INTERRUPTED)
         self.webhooks = WebhookReceiver(self)
         """Inbound webhooks: ``/hooks/...`` (``inbound.py``)."""
+        self.tasks = TaskService(self)
+        """Task processing and workflow runs: ``.../tasks``, ``.../workflows`` (``tasks.py``)."""
 
     async def resume_inboxes(self) -> list[str]:
         """Start the workspaces whose inbox holds deliveries a previous run did not finish, so
@@ -110,6 +113,25 @@ class HostService:
                 continue
             workspace = self.workspace(info.name)
             if workspace.inbox.next_due() is not None:
+                await workspace.started()
+                resumed.append(info.name)
+        return resumed
+
+    async def resume_tasks(self) -> list[str]:
+        """Start the workspaces whose queue holds tasks (queued, running when the service
+        stopped, or due on a schedule), so they run without waiting for a request; their
+        names."""
+        resumed = []
+        for info in self.store.workspaces():
+            path = self.settings.data_dir / "workspaces" / info.name / "tasks.sqlite"
+            if not path.is_file():
+                continue
+            workspace = self.workspace(info.name)
+            store = workspace.host.tasks.store
+            pending = any(
+                n for (_, _, state), n in store.counts().items() if state in ("queued", "running")
+            )
+            if pending or store.schedules():
                 await workspace.started()
                 resumed.append(info.name)
         return resumed
@@ -144,7 +166,9 @@ class HostService:
     async def delete_workspace(self, name: str) -> dict[str, Any]:
         """Stop the workspace's plugins, forget it (its tokens revoked) and remove its home:
         installations, plugin code and plugin data, its inbox and its outbox (pending
-        deliveries and dead letters: none is sent afterwards). Refused while an operation is
+        deliveries and dead letters: none is sent afterwards), its task queue (queued tasks,
+        runs, dead letters and schedules: its queue stops with its host, and its files go with
+        the home). Refused while an operation is
         queued or running there, so nothing is cut off half-way."""
         workspace = self.workspace(name)
         _idle(workspace)
