@@ -27,9 +27,9 @@ __all__ = ["add_host_service", "create_host_service_app"]
 
 
 def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) -> None:
-    """Include the service's API and (``pages``) its pages in ``app``: ``/api/v1/workspaces…``,
-    ``/api/v1/tokens…``, ``/api/v1/workspaces/{ws}/tasks…`` and ``…/workflows…``, ``/hooks/…`` (inbound webhooks), ``/workspaces…`` and
-    ``/host-service/static``; the shared stylesheet
+    """Include the service's API and (``pages``) its pages in ``app``: ``/api/v1/workspaces…``
+    (their ``…/tasks…`` and ``…/workflows…`` too), ``/api/v1/tokens…``, ``/hooks/…`` (inbound
+    webhooks), ``/workspaces…`` and ``/host-service/static``; the shared stylesheet
     at ``/static`` is mounted unless the app has it already. The caller owns ``service``:
     await ``service.close()`` in the app's lifespan."""
     app.include_router(api_router(service))

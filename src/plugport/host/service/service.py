@@ -40,13 +40,13 @@ from plugport.host.service.plugin_settings import (
     secret_keys,
 )
 from plugport.host.service.settings import HostServiceSettings
-from plugport.host.service.task_service import TaskService
 from plugport.host.service.store import (
     FieldError,
     Principal,
     ServiceStore,
     check_workspace_name,
 )
+from plugport.host.service.task_service import TaskService
 from plugport.host.service.workspaces import Workspace, context_for
 from plugport.host.state import Installation
 from plugport.manifest import Permissions, check_plugin_name

@@ -28,9 +28,9 @@ ROW_H = 80
 
 
 def _seconds(value: float | None) -> str:
-    """A duration for the stats table: ``–`` for none, ms below a second."""
+    """A duration for the stats table: ``-`` for none, ms below a second."""
     if value is None:
-        return "–"
+        return "-"
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
 
 

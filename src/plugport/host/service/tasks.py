@@ -60,7 +60,7 @@ class WorkflowRunCreate(_Strict):
     input: Any = Field(default=None, description="The run's input, which steps refer to")
 
 
-def tasks_router(service: HostService) -> APIRouter:  # noqa: PLR0915 every route, one place
+def tasks_router(service: HostService) -> APIRouter:
     settings = service.settings
     tasks = service.tasks
 
@@ -109,12 +109,12 @@ def tasks_router(service: HostService) -> APIRouter:  # noqa: PLR0915 every rout
         return JSONResponse(record | {"created": created}, 201 if created else 200)
 
     @task_routes.get("")
-    async def list_tasks(
+    async def list_tasks(  # noqa: PLR0917 one parameter per query parameter
         ws: str,
         who: Member,
         state: TaskState = None,
         plugin: Name = None,
-        type: Name = None,  # noqa: A002 the query parameter's name
+        type: Name = None,
         limit: Limit = 100,
         before: Annotated[float | None, Query(description="submitted_at below this")] = None,
     ) -> dict[str, Any]:
@@ -135,9 +135,7 @@ def tasks_router(service: HostService) -> APIRouter:  # noqa: PLR0915 every rout
     async def list_schedules(ws: str, who: Member) -> dict[str, Any]:
         return {"items": await tasks.schedules(ws)}
 
-    @task_routes.post(
-        "/schedules", status_code=201, openapi_extra=_documented(ScheduleCreate)
-    )
+    @task_routes.post("/schedules", status_code=201, openapi_extra=_documented(ScheduleCreate))
     async def add_schedule(ws: str, request: Request, who: Member) -> dict[str, Any]:
         """A recurring task; a cron that does not parse is 400 naming ``cron``, a name taken
         is 409."""
