@@ -200,8 +200,12 @@ class TaskService:
             except TaskValidationError as exc:
                 raise _payload_error(exc) from None
 
+        try:  # the plugin the audit line is about, when the type is known
+            subject = host.tasks.spec_of(task_type, plugin)[0]
+        except PlugportError:
+            subject = plugin or "-"
         done = await self._acting(
-            host, who, "schedule_added", plugin or task_type, add, schedule=name, cron=cron
+            host, who, "schedule_added", subject, add, schedule=name, cron=cron
         )
         return dict(done.public())
 
