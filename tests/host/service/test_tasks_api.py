@@ -243,7 +243,7 @@ def test_schedules_are_checked_added_listed_and_removed(service: Service, token:
         assert client.get(url).json()["items"] == []
         trail = client.get(f"{WS}/audit", params={"subject": PLUGIN}).json()["items"]
         outcomes = [a["outcome"] for a in trail if a["detail"].get("schedule") == "nightly"]
-        assert outcomes[::-1] == [*["refused"] * 4, "schedule_added", "refused", "schedule_removed"]
+        assert outcomes[::-1] == [*["refused"] * 3, "schedule_added", "refused", "schedule_removed"]
 
 
 def test_workflow_routes(service: Service, token: str) -> None:
