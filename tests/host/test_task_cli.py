@@ -154,12 +154,9 @@ class _QueueRunner(FakeRunner):
 
 
 @pytest.fixture
-def stand_in_runner(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def stand_in_runner(monkeypatch: pytest.MonkeyPatch) -> None:
     """``host.workflows`` on every PluginHost, until the real runner is merged."""
-    monkeypatch.setattr(
-        PluginHost, "workflows", property(lambda host: _runner_of(host)), raising=False
-    )
-    yield
+    monkeypatch.setattr(PluginHost, "workflows", property(_runner_of), raising=False)
 
 
 def _runner_of(host: PluginHost) -> _QueueRunner:
