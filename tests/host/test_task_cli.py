@@ -5,7 +5,6 @@ they write to the queue (nothing runs them here), refuse bad input with a messag
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
