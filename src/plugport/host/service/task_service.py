@@ -11,7 +11,7 @@ import inspect
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from plugport.errors import (
     InvalidInputError,
@@ -25,7 +25,7 @@ from plugport.host.tasks.cron import parse_cron
 
 if TYPE_CHECKING:
     from plugport.host.host import PluginHost
-    from plugport.host.service.service import HostService
+    from plugport.host.service.workspaces import Workspace
 
 __all__ = ["RECENT_LIMIT", "TaskPayloadError", "TaskService"]
 
@@ -38,8 +38,14 @@ RECENT_LIMIT = 1000
 hour, the percentiles describe the newest ones."""
 
 
+class Workspaces(Protocol):
+    """What this needs of the :class:`HostService` (not imported: it imports this)."""
+
+    def workspace(self, name: str) -> Workspace: ...
+
+
 class TaskService:
-    def __init__(self, service: HostService) -> None:
+    def __init__(self, service: Workspaces) -> None:
         self.service = service
 
     async def _host(self, ws: str) -> PluginHost:
