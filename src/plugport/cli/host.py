@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from plugport.cli import host_service, plugin_data, secrets, webhooks
+from plugport.cli import host_service, plugin_data, secrets, tasks, webhooks
 from plugport.cli._hostcommon import (
     App,
     AppVersion,
@@ -430,3 +430,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(plugin_data.config_group(), name="config")
     app.add_typer(secrets.secret_group(), name="secret")
     app.add_typer(webhooks.group(), name="webhooks")
+    app.add_typer(tasks.task_group(), name="task")
+    app.add_typer(tasks.workflow_group(), name="workflow")

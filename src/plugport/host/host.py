@@ -60,6 +60,7 @@ from plugport.host.settings import missing_required, setting_command, without_re
 from plugport.host.sources import parse_source
 from plugport.host.state import HostAudit, HostState, Installation, Journal
 from plugport.host.tasks import QueueOptions, TaskQueue, engine_for, open_task_store
+from plugport.host.tasks.metrics import QueueDepthCollector
 from plugport.host.tasks.outbound import QueueDeliveries
 from plugport.manifest import OAuth2Provider, Permissions, load_manifest
 from plugport.runtime._db import RuntimeDatabase
@@ -356,13 +357,16 @@ class PluginHost:
         else:
             store = open_task_store(self.paths.root / "tasks.sqlite")
             engine = engine_for(self.paths.root / "tasks-queue.sqlite")
-        return TaskQueue(
+        queue = TaskQueue(
             self.supervisor,
             store,
             engine,
             options=options or QueueOptions(exclusive=url is None),
             lock_file=None if ephemeral or url is not None else self.paths.root / "tasks.lock",
         )
+        # Queue depth and dead letters per (plugin, type), read from the store at each scrape.
+        self.supervisor.metrics.registry.register(QueueDepthCollector(store.counts))
+        return queue
 
     # --- reading ------------------------------------------------------------------------------
 

@@ -46,11 +46,13 @@ from plugport.host.service.store import (
     ServiceStore,
     check_workspace_name,
 )
+from plugport.host.service.task_service import TaskService
 from plugport.host.service.workspaces import Workspace, context_for
 from plugport.host.state import Installation
 from plugport.manifest import Permissions, check_plugin_name
 from plugport.runtime.audit import AuditEvent
 from plugport.runtime.hooks import HookSpec
+from plugport.runtime.outbox import OUTBOX_FILE
 from plugport.versions import normalize_specifier
 
 __all__ = ["HostService", "check_requirement"]
@@ -99,18 +101,25 @@ class HostService:
         self.store.interrupt_unfinished(_INTERRUPTED)
         self.webhooks = WebhookReceiver(self)
         """Inbound webhooks: ``/hooks/...`` (``inbound.py``)."""
+        self.tasks = TaskService(self)
+        """Task processing and workflow runs: ``.../tasks``, ``.../workflows`` (``tasks.py``)."""
 
     async def resume_queues(self) -> list[str]:
         """Start the workspaces whose task queue holds work a previous run did not finish
-        (received webhooks, plugins' tasks), so it is taken up without waiting for a
-        request; their names."""
+        (received webhooks, outbound deliveries, plugins' tasks, queued or cut off while
+        running) or has schedules, so it is taken up without waiting for a request; their
+        names. A workspace with a Plugport 0.2 inbox or outbox file is started too, which
+        moves it onto the queue."""
         resumed = []
         for info in self.store.workspaces():
             home = self.settings.data_dir / "workspaces" / info.name
-            if not (home / "tasks.sqlite").is_file() and not legacy_inbox_path(home).is_file():
+            legacy = [legacy_inbox_path(home), home / "runtime" / OUTBOX_FILE]
+            has_legacy = any(path.is_file() for path in legacy)
+            if not (home / "tasks.sqlite").is_file() and not has_legacy:
                 continue
             workspace = self.workspace(info.name)
-            if legacy_inbox_path(home).is_file() or workspace.host.tasks.store.has_work():
+            store = workspace.host.tasks.store
+            if has_legacy or store.has_work() or store.schedules():
                 await workspace.started()
                 resumed.append(info.name)
         return resumed
@@ -145,7 +154,9 @@ class HostService:
     async def delete_workspace(self, name: str) -> dict[str, Any]:
         """Stop the workspace's plugins, forget it (its tokens revoked) and remove its home:
         installations, plugin code and plugin data, its inbox and its outbox (pending
-        deliveries and dead letters: none is sent afterwards). Refused while an operation is
+        deliveries and dead letters: none is sent afterwards), its task queue (queued tasks,
+        runs, dead letters and schedules: its queue stops with its host, and its files go with
+        the home). Refused while an operation is
         queued or running there, so nothing is cut off half-way."""
         workspace = self.workspace(name)
         _idle(workspace)

@@ -3,14 +3,20 @@ ended (by state), attempts (by outcome), the wait from due to start and the run 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from plugport.host.tasks.store import TaskRecord
 
-__all__ = ["TaskMetrics"]
+__all__ = ["QueueDepthCollector", "TaskMetrics"]
+
+log = logging.getLogger(__name__)
 
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
@@ -62,3 +68,28 @@ class TaskMetrics:
 
     def finished(self, record: TaskRecord) -> None:
         self._ended.labels(record.plugin, record.type, record.state).inc()
+
+
+class QueueDepthCollector(Collector):
+    """``plugport_tasks{plugin, type, state}``: the tasks stored now, read from the store at
+    each scrape (``counts``: its ``(plugin, type, state) -> n``), so the queue depth
+    (``state="queued"``/``"running"``) and the dead letters (``state="dead"``) are what the
+    database holds, whichever node ran them; counters could only say what this node saw."""
+
+    def __init__(self, counts: Callable[[], Mapping[tuple[str, str, str], int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "plugport_tasks",
+            "Tasks stored, by state (queue depth: queued and running; dead letters: dead).",
+            labels=("plugin", "type", "state"),
+        )
+        try:
+            counts = self._counts()
+        except Exception:  # a closed or unreachable store: the scrape still answers
+            log.warning("task counts for the metrics could not be read", exc_info=True)
+            counts = {}
+        for (plugin, task_type, state), n in sorted(counts.items()):
+            family.add_metric((plugin, task_type, state), n)
+        yield family
