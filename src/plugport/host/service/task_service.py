@@ -93,9 +93,8 @@ class TaskService:
         before, unchanged (``False``). A payload that fails the type's schema is a
         :class:`FieldError` on ``payload`` + its JSON pointer (nothing stored)."""
         host = await self._host(ws)
-        before = time.time()
         try:
-            record = await host.tasks.submit(
+            record, created = await host.tasks.submit_new(
                 task_type,
                 payload,
                 plugin=plugin,
@@ -106,8 +105,6 @@ class TaskService:
             )
         except TaskValidationError as exc:
             raise _payload_error(exc) from None
-        # The queue answers a matched key with the record it stored before this call began.
-        created = record.submitted_at >= before
         if created:
             host.state.audit(
                 "task", record.plugin, "submitted", actor=who.actor, task=record.id,

@@ -254,6 +254,19 @@ class TaskQueue:
         self,
         task_type: str,
         payload: Any = None,
+        **options: Any,
+    ) -> TaskRecord:
+        """Queue a task, stored (committed) when this returns; options as
+        :meth:`submit_new`. The payload is checked against the type's schema
+        (:class:`TaskValidationError` names the field); the same idempotency key again
+        returns the task already stored, queued or not."""
+        record, _ = await self.submit_new(task_type, payload, **options)
+        return record
+
+    async def submit_new(
+        self,
+        task_type: str,
+        payload: Any = None,
         *,
         plugin: str | None = None,
         priority: int | None = None,
@@ -265,8 +278,10 @@ class TaskQueue:
         max_attempts: int | None = None,
         workflow_run: str | None = None,
         workflow_step: str | None = None,
-    ) -> TaskRecord:
-        """Queue a task, stored (committed) when this returns. The payload is checked against
+    ) -> tuple[TaskRecord, bool]:
+        """:meth:`submit`, saying whether the task is new (``False``: its idempotency key
+        was queued already, and that task is returned unchanged). Queue a task, stored
+        (committed) when this returns. The payload is checked against
         the type's schema (:class:`TaskValidationError` names the field); the same idempotency
         key again returns the task already stored, queued or not."""
         owner, spec, _ = self.spec_of(task_type, plugin)
@@ -305,7 +320,7 @@ class TaskQueue:
             self.metrics.submitted(owner, task_type)
             self._audit(record, "submitted", by=submitted_by)
             self._wake.set()
-        return record
+        return record, new
 
     async def submit_from(
         self,
