@@ -786,6 +786,7 @@ def test_searches_use_the_indexes_made_for_them(engine: Engine) -> None:
         "secrets": {"reveal": ["jira"]},
         "webhooks": {"receive": ["push"], "deliver": ["a.com/in/"]},
         "mail": {"to": ["*@a.com"]},
+        "tasks": {"submit": ["X"]},
     }
     for i in range(3):
         seed(engine, f"idx.p{i}", V(permissions=asks), categories=["ui"], tags=["x"])

@@ -268,6 +268,11 @@ _GRANTS = {
         "json_array_length(manifest, '$.permissions.mail.to') > 0",
         "json_array_length(manifest #> '{permissions,mail,to}') > 0",
     ),
+    # Migration 0014: task types a plugin may submit (manifests from before have none).
+    "tasks": (
+        "json_array_length(manifest, '$.permissions.tasks.submit') > 0",
+        "json_array_length(manifest #> '{permissions,tasks,submit}') > 0",
+    ),
 }
 for _permission, (_sqlite, _postgresql) in _GRANTS.items():
     Index(
