@@ -62,6 +62,7 @@ from plugport.host.settings import missing_required, setting_command, without_re
 from plugport.host.sources import parse_source
 from plugport.host.state import HostAudit, HostState, Installation, Journal
 from plugport.host.tasks import QueueOptions, TaskQueue, engine_for, open_task_store
+from plugport.host.tasks.workflows import WorkflowRunner
 from plugport.manifest import OAuth2Provider, Permissions, load_manifest
 from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime.audit import AuditEvent, last_failure
@@ -264,6 +265,9 @@ class PluginHost:
         self.tasks = self._task_queue(tasks_url, task_options, ephemeral)
         """Plugins' ``[tasks]`` work: submit, await, cancel, retry, schedules
         (:class:`~plugport.host.tasks.TaskQueue`)."""
+        self.workflows = WorkflowRunner(self.tasks, self._tasks_db(tasks_url, ephemeral))
+        """Workflow runs over the tasks: start, status, cancel, await
+        (:class:`~plugport.host.tasks.workflows.WorkflowRunner`), in the tasks' database."""
         self.run_tasks = run_tasks
         self.logs = PluginLogs(self.paths.logs)
         """Each plugin's log lines, written while the runtime runs (``plugport logs``)."""
@@ -322,6 +326,7 @@ class PluginHost:
         await self.supervisor.start()
         if self.run_tasks and not self.read_only:
             await self.tasks.start()
+            await self.workflows.open()
         if isinstance(self.supervisor.launcher, ZygoteLauncher):
             # Its imports (~0.5 s) overlap the application's own start-up instead of delaying
             # the first plugin call or install.
@@ -330,6 +335,7 @@ class PluginHost:
 
     async def stop(self) -> None:
         await self.reports_sent()
+        await self.workflows.close()
         await self.tasks.close()
         await self.supervisor.close()
         if self._unsubscribe_logs is not None:
@@ -341,6 +347,9 @@ class PluginHost:
         for client in self.clients:
             client.close()
         self.state.close()
+
+    def _tasks_db(self, url: str | None, ephemeral: bool) -> str | Path:
+        return ":memory:" if ephemeral else url or self.paths.root / "tasks.sqlite"
 
     def _task_queue(
         self, url: str | None, options: QueueOptions | None, ephemeral: bool
@@ -592,6 +601,7 @@ class PluginHost:
             if purge:
                 self.logs.purge(name)
                 purge_inbox(self.paths.root, name)  # its received webhooks, done or not
+                self.workflows.purge(name)
             self.installer.remove(installation, actor=context.actor, purge=purge)
             await self._report(installation, "uninstall")
 

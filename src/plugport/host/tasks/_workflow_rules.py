@@ -150,6 +150,41 @@ class WorkflowDefinition:
 def parse_workflow(source: str | Mapping[str, Any]) -> WorkflowDefinition:
     """``source`` (TOML text or the dict TOML gives) as a :class:`WorkflowDefinition`, or a
     :class:`WorkflowError` naming the workflow, the step and the field at fault."""
+    document, name, description, schema = _header(source)
+    raw_steps = document.get("steps")
+    if not isinstance(raw_steps, Mapping) or not raw_steps:
+        raise WorkflowError(name, None, "steps", "a workflow needs at least one [steps.NAME]")
+    if len(raw_steps) > MAX_STEPS:
+        raise WorkflowError(
+            name, None, "steps", f"{len(raw_steps)} steps; a workflow has at most {MAX_STEPS}"
+        )
+    steps = {step: _parse_step(name, step, raw) for step, raw in raw_steps.items()}
+    for step in steps.values():
+        for need in step.needs:
+            if need not in steps:
+                raise WorkflowError(
+                    name,
+                    step.name,
+                    "needs",
+                    f"names {need!r}, which is not a step of the workflow "
+                    f"(steps: {', '.join(steps)})",
+                )
+    order = _topological(name, steps)
+    definition = WorkflowDefinition(name, description, dict(schema), steps, order, _plain(document))
+    for step in steps.values():
+        allowed = definition.ancestors(step.name)
+        _check_references(definition, step, step.references, allowed, own=False)
+        if step.compensate is not None:
+            _check_references(
+                definition, step, step.compensate.references, allowed | {step.name}, own=True
+            )
+    return definition
+
+
+def _header(
+    source: str | Mapping[str, Any],
+) -> tuple[Mapping[str, Any], str, str, Mapping[str, Any]]:
+    """The document, its name, description and input schema, checked."""
     if isinstance(source, str):
         try:
             document: Any = tomllib.loads(source)
@@ -175,36 +210,7 @@ def parse_workflow(source: str | Mapping[str, Any]) -> WorkflowDefinition:
     if not isinstance(schema, Mapping):
         raise WorkflowError(name, None, "input", "must be a table (a JSON Schema)")
     _check_schema(name, schema)
-    raw_steps = document.get("steps")
-    if not isinstance(raw_steps, Mapping) or not raw_steps:
-        raise WorkflowError(name, None, "steps", "a workflow needs at least one [steps.NAME]")
-    if len(raw_steps) > MAX_STEPS:
-        raise WorkflowError(
-            name, None, "steps", f"{len(raw_steps)} steps; a workflow has at most {MAX_STEPS}"
-        )
-    steps = {step: _parse_step(name, step, raw) for step, raw in raw_steps.items()}
-    for step in steps.values():
-        for need in step.needs:
-            if need not in steps:
-                raise WorkflowError(
-                    name,
-                    step.name,
-                    "needs",
-                    f"names {need!r}, which is not a step of the workflow "
-                    f"(steps: {', '.join(steps)})",
-                )
-    order = _topological(name, steps)
-    definition = WorkflowDefinition(
-        name, description, dict(schema), steps, order, _plain(document)
-    )
-    for step in steps.values():
-        allowed = definition.ancestors(step.name)
-        _check_references(definition, step, step.references, allowed, own=False)
-        if step.compensate is not None:
-            _check_references(
-                definition, step, step.compensate.references, allowed | {step.name}, own=True
-            )
-    return definition
+    return document, name, description, schema
 
 
 def _plain(value: Any) -> Any:
@@ -261,7 +267,9 @@ def _parse_step(workflow: str, name: str, raw: Any) -> WorkflowStep:
     if len(set(needs)) != len(needs):
         raise WorkflowError(workflow, name, "needs", "names a step twice")
     if name in needs:
-        raise WorkflowError(workflow, name, "needs", f"a step cannot need itself ({name} -> {name})")
+        raise WorkflowError(
+            workflow, name, "needs", f"a step cannot need itself ({name} -> {name})"
+        )
     retry = raw.get("retry", {})
     if not isinstance(retry, Mapping):
         raise WorkflowError(workflow, name, "retry", "must be a table, e.g. { max-attempts = 5 }")
@@ -428,9 +436,7 @@ def _check_references(
                 f"refers to $steps/{ref.step}, which is not a step of the workflow",
             )
         if ref.step == step.name and not own:
-            raise WorkflowError(
-                definition.name, step.name, ref.field, "refers to its own result"
-            )
+            raise WorkflowError(definition.name, step.name, ref.field, "refers to its own result")
         if ref.step not in allowed:
             raise WorkflowError(
                 definition.name,
@@ -554,27 +560,23 @@ def advance(
     ``compensation_failed``: steps whose compensation task failed.
     """
     failed = [
-        n for n in definition.order if states.get(n) in FAILED_STEP_STATES and n not in compensation_failed
+        n
+        for n in definition.order
+        if states.get(n) in FAILED_STEP_STATES and n not in compensation_failed
     ]
     policies = {definition.steps[n].on_failure for n in failed}
     pending = tuple(n for n in definition.order if states.get(n, "pending") == "pending")
     active = any(states.get(n) in ACTIVE_STEP_STATES for n in definition.order)
     error = f"step {failed[0]!r} failed" if failed else ""
-    if "compensate" in policies:
-        if active:
-            return Advance("compensating", skip=pending, error=error)
-        todo = compensation_order(definition, states)
-        if todo:
-            return Advance("compensating", skip=pending, compensate=(todo[0],), error=error)
-        if compensation_failed:
-            names = ", ".join(sorted(compensation_failed))
-            return Advance("failed", skip=pending, error=f"{error}; compensation failed: {names}")
-        return Advance("compensated", skip=pending, error=error)
-    if compensation_failed:  # a compensation ran, so the run was compensating
-        names = ", ".join(sorted(compensation_failed))
-        if active:
-            return Advance("compensating", skip=pending, error=error)
-        return Advance("failed", skip=pending, error=f"compensation failed: {names}")
+    if "compensate" in policies or compensation_failed:
+        return _compensating(
+            definition,
+            states,
+            pending=pending,
+            active=active,
+            error=error,
+            compensation_failed=compensation_failed,
+        )
     if "stop" in policies:
         return Advance("running" if active else "failed", skip=pending, error=error)
     after = dict(states)
@@ -592,6 +594,27 @@ def advance(
     if failed:
         return Advance("failed", skip=tuple(skip), error=error)
     return Advance("succeeded", skip=tuple(skip))
+
+
+def _compensating(
+    definition: WorkflowDefinition,
+    states: Mapping[str, str],
+    *,
+    pending: tuple[str, ...],
+    active: bool,
+    error: str,
+    compensation_failed: frozenset[str],
+) -> Advance:
+    """A run being undone: wait for what is in flight, then one compensation at a time."""
+    if active:
+        return Advance("compensating", skip=pending, error=error)
+    todo = compensation_order(definition, states)
+    if todo:
+        return Advance("compensating", skip=pending, compensate=(todo[0],), error=error)
+    if compensation_failed:
+        names = ", ".join(sorted(compensation_failed))
+        return Advance("failed", skip=pending, error=f"{error}; compensation failed: {names}")
+    return Advance("compensated", skip=pending, error=error)
 
 
 def run_outcome(definition: WorkflowDefinition, states: Mapping[str, str]) -> str | None:
