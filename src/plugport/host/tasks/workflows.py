@@ -335,17 +335,20 @@ class WorkflowRunner:
         ``TimeoutError`` after ``timeout_s``."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         event = self._done.setdefault(run_id, asyncio.Event())
-        while True:
-            run = self.status(run_id)
-            if run.final:
-                return run
-            wait = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
-            if wait <= 0:
-                raise TimeoutError(f"workflow run {run_id} is still {run.state}")
-            event.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):  # another node may advance it: look again
-                    await event.wait()
+        try:
+            while True:
+                run = self.status(run_id)
+                if run.final:
+                    return run
+                wait = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+                if wait <= 0:
+                    raise TimeoutError(f"workflow run {run_id} is still {run.state}")
+                event.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):  # another node may advance it: look again
+                        await event.wait()
+        finally:
+            self._done.pop(run_id, None)
 
     async def resume(self) -> int:
         """Advance every running or compensating run from its step tasks' records: finishes
