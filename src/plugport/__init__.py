@@ -39,6 +39,7 @@ from plugport.errors import (
     TaskValidationError,
     TrustError,
     UnsafeArchiveError,
+    WorkflowError,
 )
 
 if _TYPE_CHECKING:
@@ -92,6 +93,7 @@ __all__ = [
     "UnsafeArchiveError",
     "ValidationReport",
     "VerifiedSignature",
+    "WorkflowError",
     "__version__",
     "load_manifest",
     "manifest_json_schema",

@@ -14,8 +14,10 @@ attached as attributes, never only formatted into the message::
     │   │   └── ArchiveLimitError      .limit, .value, .maximum: too big, too many, too compressed
     │   ├── DependencyError            .package, .file: a Python dependency that cannot be
     │   │                              locked, packed or installed (and what to do about it)
-    │   └── TaskValidationError        .task_type, .part, .field: a task payload or result
-    │                                  that does not match its [tasks.TYPE] schema
+    │   ├── TaskValidationError        .task_type, .part, .field: a task payload or result
+    │   │                              that does not match its [tasks.TYPE] schema
+    │   └── WorkflowError              .workflow, .step, .field: a workflow file or run input
+    │                                  that breaks a rule (a cycle, a dangling reference ...)
     ├── NotFoundError                  .kind, .name: no such plugin, version, namespace, token
     ├── ConflictError                  .kind, .name: it exists already (versions are immutable)
     ├── RegistryResponseError          .status, .code, .details: a registry refused a request
@@ -81,6 +83,7 @@ __all__ = [
     "TrustError",
     "UnsafeArchiveError",
     "WebhookRefusedError",
+    "WorkflowError",
 ]
 
 
@@ -104,6 +107,24 @@ class TaskValidationError(InvalidInputError):
         self.reason = reason
         where = f"field {field!r}" if field else "the document"
         super().__init__(f"task {task_type}: {part} {where}: {reason}")
+
+
+class WorkflowError(InvalidInputError):
+    """A workflow document, or the input of a run, breaks a rule: ``workflow`` is its name
+    (``""`` before one is known), ``step`` the step at fault (``None``: the workflow itself),
+    ``field`` the key path in the step or document (``needs``, ``payload.text``, ``input/repo``)."""
+
+    def __init__(self, workflow: str, step: str | None, field: str, reason: str) -> None:
+        self.workflow = workflow
+        self.step = step
+        self.field = field
+        self.reason = reason
+        where = [f"workflow {workflow!r}" if workflow else "workflow"]
+        if step is not None:
+            where.append(f"step {step!r}")
+        if field:
+            where.append(field)
+        super().__init__(f"{', '.join(where)}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,7 @@ from plugport.host.state import HostAudit, HostState, Installation, Journal
 from plugport.host.tasks import QueueOptions, TaskQueue, engine_for, open_task_store
 from plugport.host.tasks.metrics import QueueDepthCollector
 from plugport.host.tasks.outbound import QueueDeliveries
+from plugport.host.tasks.workflows import WorkflowRunner
 from plugport.manifest import OAuth2Provider, Permissions, load_manifest
 from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime.audit import AuditEvent, last_failure
@@ -264,6 +265,9 @@ class PluginHost:
         self.tasks = self._task_queue(tasks_url, task_options, ephemeral)
         """Plugins' ``[tasks]`` work: submit, await, cancel, retry, schedules
         (:class:`~plugport.host.tasks.TaskQueue`)."""
+        self.workflows = WorkflowRunner(self.tasks, self._tasks_db(tasks_url, ephemeral))
+        """Workflow runs over the tasks: start, status, cancel, await
+        (:class:`~plugport.host.tasks.workflows.WorkflowRunner`), in the tasks' database."""
         self.run_tasks = run_tasks
         self.outbound = QueueDeliveries(self.tasks, self.supervisor.webhooks)
         """Plugins' outbound webhook deliveries, on the task queue."""
@@ -326,6 +330,7 @@ class PluginHost:
             await self.outbound.import_legacy(self.paths.runtime)  # a 0.2 outbox file
         if self.run_tasks and not self.read_only:
             await self.tasks.start()
+            await self.workflows.open()
         if isinstance(self.supervisor.launcher, ZygoteLauncher):
             # Its imports (~0.5 s) overlap the application's own start-up instead of delaying
             # the first plugin call or install.
@@ -334,6 +339,7 @@ class PluginHost:
 
     async def stop(self) -> None:
         await self.reports_sent()
+        await self.workflows.close()
         await self.tasks.close()
         await self.supervisor.close()
         if self._unsubscribe_logs is not None:
@@ -345,6 +351,11 @@ class PluginHost:
         for client in self.clients:
             client.close()
         self.state.close()
+
+    def _tasks_db(self, url: str | None, ephemeral: bool) -> str | Path:
+        if ephemeral and not (self.paths.root / "tasks.sqlite").exists():
+            return ":memory:"
+        return url or self.paths.root / "tasks.sqlite"
 
     def _task_queue(
         self, url: str | None, options: QueueOptions | None, ephemeral: bool
@@ -596,6 +607,7 @@ class PluginHost:
                 self.supervisor.purge(name)
             if purge:
                 self.logs.purge(name)
+                self.workflows.purge(name)
             self.installer.remove(installation, actor=context.actor, purge=purge)
             await self._report(installation, "uninstall")
 

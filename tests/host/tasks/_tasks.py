@@ -1,6 +1,8 @@
 """A real plugin that processes tasks, installed into a host home for the queue's tests: it
 echoes, fails on demand, sleeps past its timeout, returns a bad result, reports progress,
-submits follow-ups, and records each effect once per idempotency key in its storage."""
+submits follow-ups, and records each effect once per idempotency key in its storage; ADD,
+CONCAT, FAIL and UNDO are the workflows' steps, each counting its runs in the storage key
+``effect:<idempotency key>``."""
 
 from __future__ import annotations
 
@@ -72,6 +74,34 @@ class Main(Plugin):
     @task("SNEAKY")
     async def sneaky(self, t):
         return {"id": await self.api.tasks.submit("OTHER", {})}
+
+    async def _effect(self, t):
+        key = "effect:" + t.idempotency_key
+        await self.api.storage.set(key, (await self.api.storage.get(key) or 0) + 1)
+
+    @task("ADD")
+    async def add(self, t):
+        await self._effect(t)
+        if t.payload.get("sleep"):
+            await asyncio.sleep(t.payload["sleep"])
+        return {"sum": t.payload["a"] + t.payload["b"]}
+
+    @task("CONCAT")
+    async def concat(self, t):
+        await self._effect(t)
+        return {"text": t.payload.get("sep", "").join(str(p) for p in t.payload["parts"])}
+
+    @task("FAIL")
+    async def fail(self, t):
+        await self._effect(t)
+        raise RuntimeError("FAIL fails, as asked")
+
+    @task("UNDO")
+    async def undo(self, t):
+        await self._effect(t)
+        undone = await self.api.storage.get("undone") or []
+        await self.api.storage.set("undone", undone + [t.payload["what"]])
+        return {"undone": t.payload["what"]}
 """
 
 MANIFEST = """\
@@ -116,6 +146,32 @@ concurrency = 2
 [tasks.NOOP]
 
 [tasks.SNEAKY]
+max-attempts = 1
+
+[tasks.ADD]
+result = { type = "object", required = ["sum"] }
+max-attempts = 1
+
+[tasks.CONCAT]
+max-attempts = 1
+
+[tasks.CONCAT.payload]
+type = "object"
+required = ["parts"]
+properties = { parts = { type = "array" }, sep = { type = "string" } }
+
+[tasks.FAIL]
+max-attempts = 1
+backoff-seconds = 0.05
+max-backoff-seconds = 0.05
+
+[tasks.ADD.payload]
+type = "object"
+required = ["a", "b"]
+properties = { a = { type = "number" }, b = { type = "number" }, sleep = { type = "number" } }
+
+[tasks.UNDO]
+payload = { type = "object", required = ["what"] }
 max-attempts = 1
 """
 
