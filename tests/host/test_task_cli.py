@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from plugport.host import PluginHost
-from tests.host.service._tasks_service import ONCE_CODE, ONCE_MANIFEST, FakeRunner
+from tests.host.service._tasks_service import ONCE_CODE, ONCE_MANIFEST
 from tests.host.tasks._tasks import PLUGIN, install_tasker, with_host
 
 
@@ -129,63 +129,30 @@ def test_schedules(run_cli: Any, home: Path) -> None:
     assert "no schedules" in run_cli("task", "schedule", "list", "--home", h).output
 
 
-class _QueueRunner(FakeRunner):
-    """A runner whose run is one real ECHO task: the run ends when the task does, which
-    happens only while something runs the queue."""
-
-    def __init__(self, host: PluginHost) -> None:
-        super().__init__()
-        self.host = host
-        self.task_ids: dict[str, str] = {}
-
-    async def start(self, workflow: Any, given: Any, *, submitted_by: str = "host") -> Any:
-        run = await super().start(workflow, given, submitted_by=submitted_by)
-        record = await self.host.tasks.submit("ECHO", {"text": "wf"}, workflow_run=run.id)
-        self.task_ids[run.id] = record.id
-        return run
-
-    def status(self, run_id: str) -> Any:
-        run = super().status(run_id)
-        record = self.host.tasks.get(self.task_ids[run_id])
-        if record.final:
-            run.state = "succeeded" if record.state == "succeeded" else "failed"
-        return run
-
-
-@pytest.fixture
-def stand_in_runner(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``host.workflows`` on every PluginHost, until the real runner is merged."""
-    monkeypatch.setattr(PluginHost, "workflows", property(_runner_of), raising=False)
-
-
-def _runner_of(host: PluginHost) -> _QueueRunner:
-    found = host.__dict__.get("_test_runner")
-    if found is None:
-        found = host.__dict__["_test_runner"] = _QueueRunner(host)
-    return found
-
-
-def test_workflow_run_and_wait(
-    run_cli: Any, home: Path, tmp_path: Path, stand_in_runner: None
-) -> None:
+def test_workflow_run_and_wait(run_cli: Any, home: Path, tmp_path: Path) -> None:
     h = str(home)
     flow = tmp_path / "flow.toml"
-    flow.write_text('[steps.a]\ntask = "ECHO"\n')
+    flow.write_text(
+        'name = "twice"\n[steps.a]\ntask = "ADD"\npayload = { a = "$input/n", b = 1 }\n'
+        '[steps.b]\ntask = "ADD"\nneeds = ["a"]\npayload = { a = "$steps/a/result/sum", b = 1 }\n'
+    )
     started = run_cli("workflow", "run", str(flow), "--input", '{"n": 1}', "--home", h)
     assert started.exit_code == 0, started.output
-    assert "(diamond): running" in started.output
-    assert "right (ECHO after fetch): dead" in started.output
-    assert [r["state"] for r in _listed(run_cli, home)] == ["queued"]  # nothing ran it
+    assert "(twice): running" in started.output
+    assert [r["state"] for r in _listed(run_cli, home)] == ["queued"]  # nothing ran it yet
 
     waited = run_cli(
-        "workflow", "run", str(flow), "--wait", "--json", "--sandbox", "best-effort",
-        "--home", h,
+        "workflow", "run", str(flow), "--input", '{"n": 10}', "--wait", "--json",
+        "--sandbox", "best-effort", "--home", h,
     )  # fmt: skip
     assert waited.exit_code == 0, waited.output
     run = json.loads(waited.output)
-    assert run["state"] == "succeeded"
-    # one task (the same idempotency key): queued by the first run, run while --wait waited
-    assert [r["state"] for r in _listed(run_cli, home)] == ["succeeded"]
+    assert run["state"] == "succeeded", run
+    last = next(s for s in run["steps"] if s["name"] == "b")
+    assert last["result"] == {"sum": 12}
+    status = run_cli("workflow", "status", run["id"], "--home", h)
+    assert status.exit_code == 0, status.output
+    assert "succeeded" in status.output
 
     missing = run_cli("workflow", "run", str(tmp_path / "none.toml"), "--home", h)
     assert missing.exit_code == 1
@@ -193,6 +160,11 @@ def test_workflow_run_and_wait(
     bad_input = run_cli("workflow", "run", str(flow), "--input", "[1,", "--home", h)
     assert bad_input.exit_code == 1
     assert "--input: not JSON" in bad_input.output
+    cycle = tmp_path / "cycle.toml"
+    cycle.write_text('name = "c"\n[steps.a]\ntask = "ADD"\nneeds = ["a"]\n')
+    refused = run_cli("workflow", "run", str(cycle), "--home", h)
+    assert refused.exit_code == 1
+    assert "a -> a" in refused.output
 
 
 def test_the_commands_only_write_to_the_queue(home: Path) -> None:

@@ -16,7 +16,6 @@ import pytest
 from tests.host._service import Service
 from tests.host.service._tasks_service import (
     PLUGIN,
-    FakeRunner,
     install_into,
     service_at,
     wait_until,
@@ -245,41 +244,57 @@ def test_schedules_are_checked_added_listed_and_removed(service: Service, token:
         assert outcomes[::-1] == [*["refused"] * 3, "schedule_added", "refused", "schedule_removed"]
 
 
-def test_workflow_routes(service: Service, token: str) -> None:
-    with service.client(token) as client:
-        missing = client.get(f"{WS}/workflows/runs")
-        assert missing.status_code == 404  # this host has no runner
-        assert "workflow runner" in missing.json()["error"]["message"]
-        runner = FakeRunner()
-        host = service.service.workspace("work").host
-        host.workflows = runner  # type: ignore[attr-defined]
-        try:
-            empty = client.post(f"{WS}/workflows/runs", json={"workflow": " ", "input": {}})
-            assert empty.status_code == 400
-            assert empty.json()["error"]["details"]["field"] == "workflow"
-            bad = client.post(f"{WS}/workflows/runs", json={"workflow": "broken", "input": {}})
-            assert bad.status_code == 400
-            assert client.post(f"{WS}/workflows/runs", json={"input": {}}).status_code == 422
-            assert client.get(f"{WS}/workflows/runs").json()["items"] == []
+FLOW = """\
+name = "sum-then-say"
+[input]
+type = "object"
+required = ["a", "b"]
+[steps.add]
+task = "ADD"
+payload = { a = "$input/a", b = "$input/b", sleep = "$input/sleep" }
+[steps.say]
+task = "CONCAT"
+needs = ["add"]
+payload = { parts = ["sum: ", "$steps/add/result/sum"] }
+"""
 
-            started = client.post(
-                f"{WS}/workflows/runs", json={"workflow": "[steps]", "input": {"n": 1}}
-            )
-            assert started.status_code == 201, started.text
-            run = started.json()
-            assert [s["name"] for s in run["steps"]] == ["fetch", "left", "right", "merge"]
-            assert runner.started[-1][2].startswith("token:")
-            [listed] = client.get(f"{WS}/workflows/runs").json()["items"]
-            assert listed["id"] == run["id"]
-            assert client.get(f"{WS}/workflows/runs/{run['id']}").json()["state"] == "running"
-            assert client.get(f"{WS}/workflows/runs/nope").status_code == 404
-            cancelled = client.post(f"{WS}/workflows/runs/{run['id']}/cancel")
-            assert cancelled.status_code == 200
-            assert cancelled.json()["state"] == "cancelled"
-            again = client.post(f"{WS}/workflows/runs/{run['id']}/cancel")
-            assert again.status_code == 409
-        finally:
-            del host.workflows  # type: ignore[attr-defined]
+
+def test_workflow_routes(service: Service, token: str) -> None:
+    runs = f"{WS}/workflows/runs"
+    with service.client(token) as client:
+        empty = client.post(runs, json={"workflow": " ", "input": {}})
+        assert empty.status_code == 400
+        assert empty.json()["error"]["details"]["field"] == "workflow"
+        cycle = (
+            'name = "c"\n[steps.a]\ntask = "ADD"\nneeds = ["b"]\n'
+            '[steps.b]\ntask = "ADD"\nneeds = ["a"]\n'
+        )
+        bad = client.post(runs, json={"workflow": cycle, "input": {}})
+        assert bad.status_code == 400
+        assert "a -> b -> a" in bad.json()["error"]["message"]
+        assert client.post(runs, json={"input": {}}).status_code == 422
+        refused = client.post(runs, json={"workflow": FLOW, "input": {"a": 1}})
+        assert refused.status_code == 400  # the input's schema: b is missing
+        assert client.get(runs).json()["items"] == []
+
+        started = client.post(runs, json={"workflow": FLOW, "input": {"a": 2, "b": 3, "sleep": 0}})
+        assert started.status_code == 201, started.text
+        run = started.json()
+        assert [s["name"] for s in run["steps"]] == ["add", "say"]
+        done = wait_until(client, f"{runs}/{run['id']}", lambda r: r["state"] == "succeeded")
+        say = next(s for s in done["steps"] if s["name"] == "say")
+        assert say["result"] == {"text": "sum: 5"}
+        [listed] = client.get(runs).json()["items"]
+        assert listed["id"] == run["id"]
+        assert client.get(f"{runs}/nope").status_code == 404
+        assert client.post(f"{runs}/{run['id']}/cancel").status_code == 409  # it ended
+
+        slow = client.post(runs, json={"workflow": FLOW, "input": {"a": 1, "b": 1, "sleep": 5}})
+        assert slow.status_code == 201, slow.text
+        cancelled = client.post(f"{runs}/{slow.json()['id']}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["state"] == "cancelled"
+        assert client.post(f"{runs}/{slow.json()['id']}/cancel").status_code == 409
 
 
 def test_openapi_lists_the_routes_with_tags(service: Service) -> None:
