@@ -25,7 +25,8 @@ from _demo_registry import (
 )
 
 TEXT = "Ada wrote the first program. Ada was right."
-TASK = {"id": 1, "kind": "text", "text": TEXT}
+TASK = {"id": "1", "text": TEXT}
+WORD_COUNT_TASK = "WORD_COUNT_SUMMARIZE"  # the task type the task-processor template names
 PINNED = "1.0.0"  # the notifier version the operator reviewed; 1.1.0 is newer
 
 
@@ -68,18 +69,28 @@ def main(registry: DemoRegistry, work: Path, cli: Cli) -> None:
         cwd=work,
     )  # fmt: skip
     text = cli(
-        "run a hook in the sandbox",
-        f"The CLI is a host for any hook: {WORD_COUNT}'s process_task runs in its own "
-        "sandboxed worker and its answer comes back as JSON.",
-        "run", WORD_COUNT, "process_task", "--arg", f"task={json.dumps(TASK)}", "--home", home,
+        "process a task in the sandbox",
+        f"{WORD_COUNT} declares the task type {WORD_COUNT_TASK}. The payload is checked "
+        "against its schema, the task is committed to the home's durable queue, and --wait "
+        "runs the queue here until the task's one attempt in a sandboxed worker ends.",
+        "task", "submit", WORD_COUNT_TASK, "--payload", json.dumps(TASK), "--wait", "--json",
+        "--sandbox", "best-effort", "--home", home,
         cwd=work,
     )  # fmt: skip
     try:
-        result = json.loads(text)
+        record = json.loads(text)
     except ValueError:
-        fail("plugport run did not print JSON", text)
+        fail("plugport task submit did not print JSON", text)
+    result = record.get("result") if isinstance(record, dict) else None
     if not isinstance(result, dict) or result.get("words") != len(TEXT.split()):
-        fail("plugport run returned an unexpected word count", text)
+        fail("the task returned an unexpected word count", text)
+    cli(
+        "a payload its schema refuses",
+        "Refused before anything is queued, naming the field.",
+        "task", "submit", WORD_COUNT_TASK, "--payload", '{"id": "2"}', "--home", home,
+        expect=1,
+        cwd=work,
+    )  # fmt: skip
     pinned = f"{SHOWN}=={PINNED}"
     cli(
         "install without consent",

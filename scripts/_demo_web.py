@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 from _demo_registry import BOLD, DIM, RESET, SHOWN, WORD_COUNT, Cli, DemoRegistry, fail
 
-TASK = {"id": 7, "kind": "text", "text": "The host service ran this in a sandbox."}
+TASK = {"id": "7", "text": "The host service ran this in a sandbox."}
+WORD_COUNT_TASK = "WORD_COUNT_SUMMARIZE"
 WORKSPACE = "shop"
 
 
@@ -91,11 +92,21 @@ def host_service(registry: DemoRegistry, work: Path, cli: Cli) -> None:
         print(f"  operation {done['id']}: {done['state']} after {', '.join(dict.fromkeys(steps))}")
         if done["state"] != "succeeded":
             fail("the host service's install failed", json.dumps(done))
-        call = {"hook": "process_task", "input": {"task": TASK}}
-        ran = client.post(f"{api}/installations/{WORD_COUNT}/execute", json=call).json()
-        _show("POST", f"{api}/installations/{WORD_COUNT}/execute", call, ran)
-        if ran.get("status") != "ok":
-            fail("the hook did not run", json.dumps(ran))
+        call = {"type": WORD_COUNT_TASK, "payload": TASK}
+        queued = client.post(f"{api}/tasks", json=call)
+        if queued.status_code != 201:
+            fail(f"the task was not queued: {queued.status_code}", queued.text)
+        task = queued.json()
+        deadline = time.monotonic() + 60
+        while task["state"] not in ("succeeded", "dead", "cancelled", "rejected"):
+            if time.monotonic() > deadline:
+                fail("the task did not finish within 60 s", json.dumps(task))
+            time.sleep(0.05)
+            task = client.get(f"{api}/tasks/{task['id']}").json()
+        _show("POST", f"{api}/tasks", call, {"id": task["id"], "state": task["state"]})
+        _show("GET", f"{api}/tasks/{task['id']}", None, {"result": task["result"]})
+        if task["state"] != "succeeded":
+            fail("the task did not succeed", json.dumps(task))
         trail = client.get(f"{api}/audit", params={"limit": 5}).json()["items"]
         _show("GET", f"{api}/audit?limit=5")
         for row in trail:

@@ -48,7 +48,7 @@ def test_demo_runs_to_the_end_and_contains_the_hostile_plugin() -> None:
     if all(layer.available for layer in doctor()):  # best-effort honestly shows what got through
         assert "ALLOWED" not in out
     assert "evil.hostile tried to run a program: refused" in out
-    assert "process_task -> acme.word-count: {'words': 8" in out
+    assert "one attempt at a WORD_COUNT_SUMMARIZE task, in the sandbox -> {'words': 8" in out
     assert "the host heard tasks.processed" in out
     # The example integrations: published, and GitHub -> plugin -> plugin -> Slack end to end.
     assert "9 integrations published to plugport" in out
@@ -94,7 +94,8 @@ def test_demo_runs_to_the_end_and_contains_the_hostile_plugin() -> None:
         "northwind.slack-notifier 1.0.0",  # only once consent was given
     ]
     assert re.search(r"│ acme\.word-count\s+│ 0\.1\.0\s+│ yes\s+│ \S+\s+│ dependency", out)
-    assert '"words": 8,' in out  # process_task's answer from the sandbox, as JSON
+    assert '"result": {"words": 8,' in out  # the task's result from the sandbox, as JSON
+    assert "task WORD_COUNT_SUMMARIZE: payload field '/text': is required and missing" in out
     assert (
         "error: northwind.slack-notifier 1.0.0 needs consent for: network 'hooks.slack.com'"
     ) in out

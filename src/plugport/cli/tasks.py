@@ -89,6 +89,19 @@ def submit(  # noqa: PLR0917 one parameter per command-line option
         str | None,
         typer.Option("--idempotency-key", help="The same key again returns the task stored."),
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Run the home's queue here until the task ends (unless a host service runs "
+            "it already), then exit 0 if it succeeded.",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds --wait waits at most.")
+    ] = 600.0,
+    as_json: AsJson = False,
+    sandbox: Sandbox = "strict",
     home: Home = None,
 ) -> None:
     """Queue a task; its payload is checked against the type's schema first."""
@@ -97,8 +110,7 @@ def submit(  # noqa: PLR0917 one parameter per command-line option
     _existing_home(home)
 
     async def action(host: Any) -> tuple[Any, bool]:
-        before = time.time()
-        record = await host.tasks.submit(
+        record, created = await host.tasks.submit_new(
             task_type,
             given,
             plugin=plugin,
@@ -107,22 +119,37 @@ def submit(  # noqa: PLR0917 one parameter per command-line option
             idempotency_key=idempotency_key,
             submitted_by=f"cli:{host.actor}",
         )
-        created = record.submitted_at >= before
         if created:
             host.state.audit(
                 "task", record.plugin, "submitted", actor=host.actor, task=record.id,
                 type=record.type,
             )  # fmt: skip
+        if wait:
+            await host.tasks.start()  # a no-op when another process runs this home's tasks
+            try:
+                record = await host.tasks.await_result(record.id, timeout)
+            except TimeoutError:
+                raise InvalidInputError(
+                    f"task {record.id} is not done after --timeout {timeout:g} s (it goes on: "
+                    f"plugport task show {record.id})"
+                ) from None
         return record, created
 
-    record, created = run_host(home, None, action, sandbox="best-effort")
-    if created:
+    record, created = run_host(home, None, action, sandbox=sandbox)
+    if as_json:
+        print(json.dumps(record.public()))
+    elif wait:
+        outcome = json.dumps(record.result) if record.state == "succeeded" else record.error
+        _say(f"task {record.id} ({record.type} of {record.plugin}): {record.state}: {outcome}")
+    elif created:
         _say(f"task {record.id} queued ({record.type} of {record.plugin})")
     else:
         _say(
             f"task {record.id} was submitted before with this idempotency key "
             f"({record.idempotency_key}); it is {record.state}"
         )
+    if wait and record.state != "succeeded":
+        raise typer.Exit(1)
 
 
 def list_tasks(  # noqa: PLR0917 one parameter per command-line option
