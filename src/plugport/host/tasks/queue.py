@@ -130,6 +130,9 @@ class TaskQueue:
         self._running_by: dict[tuple[str, str], int] = {}
         self._running_plugin: dict[str, int] = {}
         self._blocked: deque[str] = deque()
+        self._blocked_on: dict[str, tuple[TaskRecord, TaskSpec, Limits]] = {}
+        """Why each held id waits (its record, spec and limits when it was held), so a pass
+        over the held ids reads no record while their plugin or type stays at its limit."""
         self._done: dict[str, asyncio.Event] = {}
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
@@ -436,6 +439,14 @@ class TaskQueue:
                     break
                 if task_id is None:
                     break
+            if from_blocked:
+                held = self._blocked_on.pop(task_id, None)
+                if held is not None and not self._has_room(*held):
+                    self._blocked_on[task_id] = held
+                    blocked_again.append(task_id)
+                    if not self._blocked:
+                        break
+                    continue
             record = self.store.get(task_id)
             if record is None or record.state != "queued":
                 continue  # a second message for a task already taken, cancelled or purged
@@ -448,6 +459,7 @@ class TaskQueue:
                 self._fail_now(record, exc)
                 continue
             if not self._has_room(record, spec, limits):
+                self._blocked_on[task_id] = (record, spec, limits)
                 blocked_again.append(task_id)
                 if from_blocked and not self._blocked:
                     break
