@@ -427,26 +427,9 @@ class TaskQueue:
         """Start as many due tasks as the limits allow."""
         blocked_again: list[str] = []
         while len(self._running) < self.options.concurrency:
-            from_blocked = bool(self._blocked)
-            task_id = self._blocked.popleft() if from_blocked else None
+            task_id, from_blocked = self._next_id(blocked_again)
             if task_id is None:
-                if len(self._blocked) + len(blocked_again) >= self.options.max_blocked:
-                    break
-                try:
-                    task_id = self.engine.pop(self._clock())
-                except Exception:
-                    log.exception("taking a task from the queue")
-                    break
-                if task_id is None:
-                    break
-            if from_blocked:
-                held = self._blocked_on.pop(task_id, None)
-                if held is not None and not self._has_room(*held):
-                    self._blocked_on[task_id] = held
-                    blocked_again.append(task_id)
-                    if not self._blocked:
-                        break
-                    continue
+                break
             record = self.store.get(task_id)
             if record is None or record.state != "queued":
                 continue  # a second message for a task already taken, cancelled or purged
@@ -469,6 +452,34 @@ class TaskQueue:
                 continue
             self._started(claimed, spec, limits)
         self._blocked.extendleft(reversed(blocked_again))
+
+    def _next_id(self, again: list[str]) -> tuple[str | None, bool]:
+        """The next id to look at and whether it was held: first the held ids whose plugin
+        and type have room now (the others move to ``again``), else the queue's next while
+        fewer than ``max_blocked`` are held. ``None``: nothing to start now."""
+        if self._blocked:
+            while self._blocked:
+                task_id = self._blocked.popleft()
+                if not self._still_held(task_id):
+                    return task_id, True
+                again.append(task_id)
+            return None, True
+        if len(again) >= self.options.max_blocked:
+            return None, False
+        try:
+            return self.engine.pop(self._clock()), False
+        except Exception:
+            log.exception("taking a task from the queue")
+            return None, False
+
+    def _still_held(self, task_id: str) -> bool:
+        """Whether a held id's plugin or type is still at its limit, known without reading
+        its record (read again once there is room: it may have been cancelled meanwhile)."""
+        held = self._blocked_on.pop(task_id, None)
+        if held is None or self._has_room(*held):
+            return False
+        self._blocked_on[task_id] = held
+        return True
 
     def _has_room(self, record: TaskRecord, spec: TaskSpec, limits: Limits) -> bool:
         by_type = self._running_by.get((record.plugin, record.type), 0)
