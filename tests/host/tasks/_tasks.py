@@ -2,11 +2,21 @@
 echoes, fails on demand, sleeps past its timeout, returns a bad result, reports progress,
 submits follow-ups, and records each effect once per idempotency key in its storage; ADD,
 CONCAT, FAIL and UNDO are the workflows' steps, each counting its runs in the storage key
-``effect:<idempotency key>``."""
+``effect:<idempotency key>``.
+
+``EFFECT`` is the crash tests' task: each attempt leaves ``run:<key>:<attempt>``, the effect
+``effect:<key>`` is applied once per idempotency key (an attempt that finds it skips it), it
+reports progress once both are stored, then (``gated``) waits until the host sets the storage
+key ``gate`` (:func:`open_gate`), and counts its completions in ``done:<key>``. ``NOOP`` does
+nothing, for the benchmark's figures."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import sqlite3
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -102,6 +112,19 @@ class Main(Plugin):
         undone = await self.api.storage.get("undone") or []
         await self.api.storage.set("undone", undone + [t.payload["what"]])
         return {"undone": t.payload["what"]}
+
+    @task("EFFECT")
+    async def effect(self, t):
+        key = t.idempotency_key
+        await self.api.storage.set(f"run:{key}:{t.attempt}", t.id)
+        if await self.api.storage.get(f"effect:{key}") is None:
+            await self.api.storage.set(f"effect:{key}", t.attempt)
+        await self.api.tasks.progress(10, "effect recorded")
+        while t.payload.get("gated") and not await self.api.storage.get("gate"):
+            await asyncio.sleep(0.05)
+        done = await self.api.storage.get(f"done:{key}") or 0
+        await self.api.storage.set(f"done:{key}", done + 1)
+        return {"key": key}
 """
 
 MANIFEST = """\
@@ -173,6 +196,15 @@ properties = { a = { type = "number" }, b = { type = "number" }, sleep = { type 
 [tasks.UNDO]
 payload = { type = "object", required = ["what"] }
 max-attempts = 1
+
+[tasks.EFFECT]
+idempotency-key = "/key"
+timeout-ms = 120000
+
+[tasks.EFFECT.payload]
+type = "object"
+required = ["key"]
+properties = { key = { type = "string" }, gated = { type = "boolean" } }
 """
 
 
@@ -247,6 +279,36 @@ def install_tasker(
             await host.install(str(archive), key=public, trust_new_key=trust)
 
     asyncio.run(main())
+
+
+def open_gate(host: PluginHost) -> None:
+    """Let every gated ``EFFECT`` task of ``host``'s tasker finish (set from the host side)."""
+    host.supervisor.services.storage.set(PLUGIN, "gate", True, quota_bytes=1 << 20)
+
+
+def storage_of(home: Path, plugin: str = PLUGIN) -> dict[str, Any]:
+    """``plugin``'s storage in ``home``, read straight from the file (its host may be dead)."""
+    (found,) = home.rglob("runtime.sqlite")
+    with contextlib.closing(sqlite3.connect(found)) as db:
+        rows = db.execute("SELECT key, value FROM plugin_storage WHERE plugin = ?", (plugin,))
+        return {key: json.loads(value) for key, value in rows}
+
+
+def effects(storage: dict[str, Any]) -> tuple[Counter[str], dict[str, Any], Counter[str]]:
+    """``EFFECT``'s traces in one storage: attempts that ran per key, the effect per key (the
+    attempt that applied it), completions per key."""
+    runs: Counter[str] = Counter()
+    applied: dict[str, Any] = {}
+    done: Counter[str] = Counter()
+    for name, value in storage.items():
+        kind, _, rest = name.partition(":")
+        if kind == "run":
+            runs[rest.rsplit(":", 1)[0]] += 1
+        elif kind == "effect":
+            applied[rest] = value
+        elif kind == "done":
+            done[rest] += value
+    return runs, applied, done
 
 
 def with_host(

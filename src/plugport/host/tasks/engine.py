@@ -93,10 +93,19 @@ def engine_for(url: str | Path | None, *, memory: bool = False) -> HueyEngine:
         return HueyEngine(huey.MemoryHuey(QUEUE_NAME, results=False, utc=False))
     text = str(url)
     if is_postgres(text):
+        import psycopg
+
         dsn = text.replace("postgresql+psycopg://", "postgresql://", 1)
-        return HueyEngine(
-            huey.PostgresHuey(QUEUE_NAME, dsn=dsn, results=False, utc=False, blocking=False)
+        queue = huey.PostgresHuey(
+            QUEUE_NAME, dsn=dsn, results=False, utc=False, blocking=False, create_tables=False
         )
+        # CREATE ... IF NOT EXISTS is not safe against itself in PostgreSQL: two worker hosts
+        # starting on a fresh database at once can fail with a duplicate key in pg_type. One
+        # creates Huey's tables while the other waits (as the store does for its own).
+        with psycopg.connect(dsn, autocommit=True) as lock:
+            lock.execute("SELECT pg_advisory_lock(727002)")
+            queue.storage.initialize_schema()
+        return HueyEngine(queue)
     from huey.storage import SqliteStorage
 
     class _Storage(SqliteStorage):  # type: ignore[misc]
