@@ -53,9 +53,7 @@ async def _main(args: argparse.Namespace) -> None:
     options = QueueOptions(
         concurrency=args.concurrency,
         exclusive=not shared,
-        lease_s=args.lease_s,
-        # a killed peer's tasks are found when their lease ran out, by the next reconcile
-        reconcile_every_s=args.lease_s / 4 if shared else 30.0,
+        lease_s=args.lease_s,  # a killed peer's tasks are swept at each heartbeat past it
     )
     host = PluginHost(
         app="myapp",

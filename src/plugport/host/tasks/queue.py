@@ -874,8 +874,18 @@ class TaskQueue:
             ids = [t for t in self._running if not t.startswith("finished:")]
             try:
                 self.store.renew(self.node, ids, self._clock() + self.options.lease_s)
+                if not self.options.exclusive:
+                    self._sweep_expired()
             except Exception:
                 log.exception("renewing task leases")
+
+    def _sweep_expired(self) -> None:
+        """Other nodes' tasks whose lease ran out (the node died): queued again at once, so
+        a dead node's work waits about one lease, not until the next reconcile."""
+        for record in self.store.requeue_interrupted(self._clock()):
+            self._audit(record, "interrupted", reruns=record.reruns)
+            self.engine.push(record.id, priority=record.priority)
+            self._wake.set()
 
     async def _cron(self) -> None:
         while True:

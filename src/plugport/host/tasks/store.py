@@ -464,7 +464,7 @@ class SqlTaskStore:
         with self._sql.write() as db:
             rows = db.rows(
                 "UPDATE tasks SET state = 'queued', reruns = reruns + 1, due_at = ?, "  # noqa: S608
-                f"node = NULL, lease_until = NULL WHERE {condition} RETURNING {_COLUMNS}",
+                f"lease_until = NULL WHERE {condition} RETURNING {_COLUMNS}",
                 (now, *params),
             )
             for row in rows:

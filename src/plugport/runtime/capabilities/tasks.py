@@ -60,7 +60,9 @@ class TasksCalls(Calls):
             raise InvalidInputError(
                 f"tasks.progress: message must be text of at most {MAX_PROGRESS_MESSAGE} characters"
             )
-        await self._sink().progress_from(self.plugin, task_id, float(percent), message)
+        if self.services.tasks is None:
+            return  # a bare runtime (no queue) runs one attempt: there is no record to update
+        await self.services.tasks.progress_from(self.plugin, task_id, float(percent), message)
 
 
 def _purge(services: Services, plugin: str) -> None:
