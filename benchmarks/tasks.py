@@ -10,7 +10,7 @@ home and the plugin's sandboxed worker. Prints one JSON object with a ``targets`
 - ``queue_overhead_p50_ms``: ``submit`` -> the handler starts (the handler's own wall clock),
   one task at a time on an idle queue; also the same for a bare ``run_task``. Target <= 5 ms.
 - ``workflow_step_overhead_ms``: a workflow of no-op steps, time per step beyond one task's
-  submit -> result. Target <= 10 ms; ``null`` until ``plugport.host.tasks.workflows`` exists.
+  submit -> result. Target <= 10 ms; a chain of no-op steps.
 - ``crash`` (and ``crash_exactly_once``): a host process holding 10 running and 100 queued
   tasks is killed with SIGKILL; a new host on the same home runs all 110 once to completion.
 - ``distributed``: the same throughput and overhead on PostgreSQL (records and PostgresHuey in
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import signal
@@ -326,10 +325,10 @@ def embedded(root: Path, sizes: Sizes) -> dict[str, Any]:
 
 
 def _workflow_toml(steps: int) -> str:
-    """TODO(lead): the guessed shape of a workflow definition; align with the runner's."""
+    """A chain of ``steps`` no-op steps, each needing the one before."""
     lines = ['name = "bench"']
     for n in range(steps):
-        lines += ["", "[[steps]]", f'id = "s{n}"', 'type = "NOOP"', f'plugin = "{PLUGIN}"']
+        lines += ["", f"[steps.s{n}]", 'task = "NOOP"', f'plugin = "{PLUGIN}"']
         if n:
             lines.append(f'needs = ["s{n - 1}"]')
     return "\n".join(lines) + "\n"
@@ -337,38 +336,21 @@ def _workflow_toml(steps: int) -> str:
 
 def workflow(root: Path, sizes: Sizes, task_ms: float | None) -> dict[str, Any]:
     """Per step, what a sequential workflow adds to one task's submit -> result."""
-    try:
-        importlib.import_module("plugport.host.tasks.workflows")
-    except ImportError:
-        return {
-            "value": None,
-            "target": TARGET_WORKFLOW_STEP_MS,
-            "met": False,
-            "note": "plugport.host.tasks.workflows does not exist yet: not measured",
-        }
     home = root / "embedded"
 
     async def measure(host: PluginHost) -> list[float]:
-        # TODO(lead): written against host.workflows.start(toml, input) / await_run(id, ...)
-        workflows: Any = host.workflows  # type: ignore[attr-defined]
         runs = []
         for n in range(6):
             t0 = time.perf_counter()
-            run = await workflows.start(_workflow_toml(sizes.workflow_steps), {})
-            await workflows.await_run(getattr(run, "id", run), timeout_s=60)
+            run = await host.workflows.start(_workflow_toml(sizes.workflow_steps), {})
+            done = await host.workflows.await_run(run.id, timeout_s=60)
+            if done.state != "succeeded":
+                raise RuntimeError(f"the benchmark's run ended {done.state}: {done.error}")
             if n:  # the first one warms up
                 runs.append((time.perf_counter() - t0) * 1000)
         return runs
 
-    try:
-        runs = _with_host(home, measure)
-    except Exception as exc:  # the runner's interface may differ: report, do not fail
-        return {
-            "value": None,
-            "target": TARGET_WORKFLOW_STEP_MS,
-            "met": False,
-            "note": f"the workflow runner exists but this run failed: {type(exc).__name__}: {exc}",
-        }
+    runs = _with_host(home, measure)
     run_ms = percentiles(runs, 3)["p50"]
     per_step = (run_ms - sizes.workflow_steps * (task_ms or 0.0)) / sizes.workflow_steps
     return {

@@ -164,7 +164,7 @@ def run(work: Path) -> None:
     shutil.copytree(work / "word-count", bad)
     manifest = (bad / "plugport.toml").read_text()
     manifest = manifest.replace('version = "0.1.0"', 'version = "0.1.x"')
-    manifest = manifest.replace("description =", "descripton =")
+    manifest = manifest.replace("description =", "descripton =", 1)
     manifest = manifest.replace('storage = "1 MiB"', 'storage = "1 MiB"\nfilesystem = ["/"]')
     (bad / "plugport.toml").write_text(manifest)
     step(

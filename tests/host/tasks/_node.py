@@ -29,10 +29,14 @@ def start_node(
     submit: int = 0,
     tasks_url: str | None = None,
     lease_s: float = 15.0,
+    workflow: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """The node, started in its own session; its output goes to ``home/node.log``."""
+    """The node, started in its own session; its output goes to ``home/node.log``.
+    ``workflow``: a workflow file it starts one run of (input ``{}``) after submitting."""
     command = [sys.executable, "-m", "tests.host.tasks._node", str(home)]
     command += ["--concurrency", str(concurrency), "--submit", str(submit)]
+    if workflow is not None:
+        command += ["--workflow", str(workflow)]
     if tasks_url is not None:
         command += ["--tasks-url", tasks_url, "--lease-s", str(lease_s)]
     with (home / "node.log").open("wb") as log:
@@ -66,6 +70,9 @@ async def _main(args: argparse.Namespace) -> None:
     async with host:
         for i in range(args.submit):
             await host.tasks.submit("EFFECT", {"key": f"k{i:03}", "gated": True})
+        if args.workflow:
+            run = await host.workflows.start(Path(args.workflow), {})
+            (home / "run").write_text(run.id)
         (home / "node").write_text(host.tasks.node)
         while not (home / "open-gate").exists():
             await asyncio.sleep(0.05)
@@ -80,6 +87,7 @@ def main() -> None:
     parser.add_argument("--submit", type=int, default=0)
     parser.add_argument("--tasks-url")
     parser.add_argument("--lease-s", type=float, default=15.0)
+    parser.add_argument("--workflow")
     asyncio.run(_main(parser.parse_args()))
 
 

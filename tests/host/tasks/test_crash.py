@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,15 +105,54 @@ def test_kill_9_with_tasks_queued_and_running(tmp_path: Path) -> None:
     store.close()
 
 
+FLOW = """\
+name = "cut"
+[steps.one]
+task = "EFFECT"
+payload = { key = "one", gated = true }
+[steps.two]
+task = "ADD"
+needs = ["one"]
+payload = { a = 1, b = 1 }
+"""
+
+
 def test_an_interrupted_workflow_run_resumes(tmp_path: Path) -> None:
-    """TODO(lead): the workflow runner (``plugport.host.tasks.workflows``, ``host.workflows
-    .start(toml, input)`` / ``await_run``) is being built in parallel. Once it exists: start a
-    two-step workflow whose first step is a gated ``EFFECT`` in a node process, kill -9 it
-    while step 1 runs, start a host on the same home, open the gate, ``await_run`` it and
-    assert the run completed, step 1 ran twice (``reruns == 1``, effect applied once) and
-    step 2 once."""
-    pytest.importorskip(
-        "plugport.host.tasks.workflows",
-        reason="the workflow runner (plugport.host.tasks.workflows) is not merged yet",
+    """kill -9 while a run's first step runs: a new host on the same home re-runs that step
+    (its effect applied once), then the second step once, and the run succeeds."""
+    home = tmp_path / "home"
+    install_tasker(home, tmp_path)
+    flow = tmp_path / "cut.toml"
+    flow.write_text(FLOW)
+    store = SqlTaskStore(home / "tasks.sqlite")
+    node = start_node(home, concurrency=2, workflow=flow)
+    try:
+
+        def step_one_mid_run() -> bool:
+            return any(r.progress is not None for r in store.find(state="running"))
+
+        wait_for("the run's first step running", step_one_mid_run, home / "node.log")
+        os.kill(node.pid, signal.SIGKILL)
+        node.wait()
+    finally:
+        stop(node)
+    run_id = (home / "run").read_text()
+    assert [r.type for r in store.find()] == ["EFFECT"]  # step two was never queued
+
+    async def resume(host: PluginHost) -> Any:
+        open_gate(host)
+        return await host.workflows.await_run(run_id, timeout_s=60)
+
+    run = with_host(home, resume)
+    assert run.state == "succeeded", run
+    by_step = {r.workflow_step: r for r in store.find(workflow_run=run_id)}
+    assert (by_step["one"].reruns, by_step["one"].attempts) == (1, 2)
+    assert (by_step["two"].reruns, by_step["two"].attempts, by_step["two"].result) == (
+        0,
+        1,
+        {"sum": 2},
     )
-    pytest.skip("TODO(lead): write the workflow resume scenario against the merged runner")
+    runs, applied, done = effects(storage_of(home))
+    key = by_step["one"].idempotency_key
+    assert (runs[key], applied[key], done[key]) == (2, 1, 1)
+    store.close()
