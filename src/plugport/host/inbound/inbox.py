@@ -177,7 +177,7 @@ class TaskInbox:
             "received_at": now,
         }
         key = None if delivery_id is None else f"{endpoint}:{delivery_id}"
-        record, new = await self.queue.submit_system(
+        record, new = self.queue.submit_system(
             WEBHOOK_TASK, plugin, payload, idempotency_key=key, submitted_by="webhook"
         )
         return Accepted(record.id, duplicate=not new)

@@ -1,7 +1,10 @@
 """Long operations (install, update) as resources a client polls: queued, running, then
 succeeded with a result or failed with an error in the API's error shape; downloads report
-their bytes as they go. And how each error an operation or a request can end with is told to
-a client: the status, a code, the message and the data attached to the error."""
+their bytes as they go. Each is an ``@operation`` task on its workspace's durable queue (the
+host's one runner): accepted once committed, run one at a time, and run again if the service
+died under it (installs and updates are all or nothing). And how each error an operation or a
+request can end with is told to a client: the status, a code, the message and the data
+attached to the error."""
 
 from __future__ import annotations
 
@@ -15,8 +18,22 @@ from starlette.requests import Request
 from plugport._api_errors import BadJsonError, BodyTooLargeError, describe_error
 from plugport.errors import ConsentError, PlugportError
 from plugport.host.consent import ConsentRequest
+from plugport.host.host import InstallReport
+from plugport.host.tasks.store import TaskRecord
 
-__all__ = ["BadJsonError", "BodyTooLargeError", "Operation", "describe", "read_capped"]
+__all__ = [
+    "OPERATION_TASK",
+    "BadJsonError",
+    "BodyTooLargeError",
+    "Operation",
+    "describe",
+    "operation_of",
+    "read_capped",
+    "report",
+]
+
+OPERATION_TASK = "@operation"
+"""The task type of a workspace's install and update operations."""
 
 OperationState = Literal["queued", "running", "succeeded", "failed"]
 
@@ -101,3 +118,44 @@ class Operation:
 
 
 _FIELDS = tuple(f.name for f in fields(Operation))
+
+
+def report(done: InstallReport) -> dict[str, Any]:
+    """An install's or update's result, as an operation shows it."""
+    return {
+        "installed": [{"name": n, "version": v, "previous": p} for n, v, p in done.installed],
+        "unchanged": [{"name": n, "version": v} for n, v in done.unchanged],
+    }
+
+
+_STATE_OF: dict[str, OperationState] = {
+    "queued": "queued",
+    "running": "running",
+    "succeeded": "succeeded",
+    "dead": "failed",
+    "cancelled": "failed",
+    "rejected": "failed",
+}
+
+
+def operation_of(record: TaskRecord) -> Operation:
+    """The operation an ``@operation`` task is: as it ended (its result holds the whole
+    operation), or as it was queued (a service that started since shows it queued or running
+    again, from the start)."""
+    if isinstance(record.result, dict) and "kind" in record.result:
+        return Operation.from_public(record.result)
+    payload = record.payload
+    operation = Operation(
+        payload["kind"],
+        payload["workspace"],
+        payload["target"],
+        payload["actor"],
+        id=record.id,
+        state=_STATE_OF[record.state],
+        created_at=record.submitted_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+    )
+    if operation.state == "failed":
+        operation.error = {"code": "failed", "message": record.error, "details": {}}
+    return operation

@@ -27,7 +27,6 @@ from plugport.errors import (
     SandboxUnavailableError,
 )
 from plugport.host.context import OperationContext
-from plugport.host.host import InstallReport
 from plugport.host.inbound.inbox import State, legacy_inbox_path
 from plugport.host.secrets._oauth2_rules import is_token_secret
 from plugport.host.secrets.oauth2 import SqliteStates
@@ -98,7 +97,6 @@ class HostService:
         """OAuth2 authorizations started here, until their callback (any workspace's)."""
         self._workspaces: dict[str, Workspace] = {}
         self._closed = False
-        self.store.interrupt_unfinished(_INTERRUPTED)
         self.webhooks = WebhookReceiver(self)
         """Inbound webhooks: ``/hooks/...`` (``inbound.py``)."""
         self.tasks = TaskService(self)
@@ -265,18 +263,14 @@ class HostService:
 
     def operations(self, ws: str) -> list[Operation]:
         """The workspace's operations, newest first: the ones in flight as they stand, the
-        rest as recorded (they outlive a restart)."""
-        live = self.workspace(ws).operations
-        return [live.get(o["id"]) or Operation.from_public(o) for o in self.store.operations(ws)]
+        rest as recorded on its queue (they outlive a restart)."""
+        return self.workspace(ws).operation_records(self.settings.operations_kept)
 
     def operation(self, ws: str, operation_id: str) -> Operation:
-        found = self.workspace(ws).operations.get(operation_id)
-        if found is not None:
-            return found
-        recorded = self.store.operation(ws, operation_id)
-        if recorded is None:
+        found = self.workspace(ws).operation(operation_id)
+        if found is None:
             raise NotFoundError("operation", operation_id)
-        return Operation.from_public(recorded)
+        return found
 
     # --- long operations -----------------------------------------------------------------------
 
@@ -290,17 +284,7 @@ class HostService:
     ) -> Operation:
         spec = check_requirement(plugin, version)
         workspace = self.workspace(ws)
-
-        async def work(context: OperationContext) -> dict[str, Any]:
-            if os.path.lexists(spec):  # PluginHost would read it as a path on this machine
-                raise FieldError(
-                    "plugin",
-                    f"{spec!r} names a file in the service's working directory; the API "
-                    "installs registry plugins only",
-                )
-            return _report(await workspace.host.install(spec, context=context))
-
-        return self._start(workspace, Operation("install", ws, spec, who.actor), consent, work)
+        return self._start(workspace, Operation("install", ws, spec, who.actor), consent)
 
     def start_update(
         self, ws: str, who: Principal, name: str, consent: Sequence[str] = ()
@@ -309,63 +293,19 @@ class HostService:
         workspace = self.workspace(ws)
         if workspace.host.state.get(name) is None:
             raise NotFoundError("installed plugin", name)
-
-        async def work(context: OperationContext) -> dict[str, Any]:
-            return _report(await workspace.host.update(name, context=context))
-
-        return self._start(workspace, Operation("update", ws, name, who.actor), consent, work)
+        return self._start(workspace, Operation("update", ws, name, who.actor), consent)
 
     def _start(
-        self,
-        workspace: Workspace,
-        operation: Operation,
-        consent: Sequence[str],
-        work: Callable[[OperationContext], Awaitable[dict[str, Any]]],
+        self, workspace: Workspace, operation: Operation, consent: Sequence[str]
     ) -> Operation:
-        kept = self.settings.operations_kept
-        finished = [o for o in workspace.operations.values() if o.done]
-        for old in finished[: max(0, len(finished) - kept + 1)]:
-            del workspace.operations[old.id]
-        workspace.operations[operation.id] = operation
-
-        def record() -> None:
-            self.store.save_operation(operation.public(), keep=kept)
-
-        record()
-
-        context, consent_given = context_for(operation.actor, consent, operation)
+        """Queue the operation on the workspace's task queue (committed before the 202), and
+        make sure the workspace runs: its queue takes operations one at a time."""
+        workspace.submit_operation(operation, consent)
 
         async def run() -> None:
             await workspace.started()
-            async with workspace.lock:  # why, see Workspace.lock
-                operation.state, operation.started_at = "running", time.time()
-                record()
-                operation.step("resolving")
-                try:
-                    operation.result = await work(context)
-                    operation.state = "succeeded"
-                    operation.step("done")
-                except PlugportError as exc:
-                    _, operation.error = describe(exc, consent_given.refused)
-                    operation.state = "failed"
-                except asyncio.CancelledError:  # the service is shutting down: rolled back
-                    operation.error = {
-                        "code": "cancelled",
-                        "message": "the host service shut down before this finished; what "
-                        "was not yet in place was rolled back (list the installations)",
-                        "details": {},
-                    }
-                    operation.state = "failed"
-                    raise
-                except Exception as exc:  # a bug must still end the operation, said so
-                    operation.error = {"code": "internal", "message": repr(exc), "details": {}}
-                    operation.state = "failed"
-                finally:
-                    operation.finished_at = time.time()
-                    record()
-                    workspace.forget_updates()
 
-        task = asyncio.create_task(run(), name=f"plugport-{operation.kind}-{operation.id}")
+        task = asyncio.create_task(run(), name=f"plugport-start-{workspace.name}")
         workspace.tasks.add(task)
         task.add_done_callback(workspace.tasks.discard)
         return operation
@@ -610,14 +550,6 @@ class HostService:
         }
 
 
-_INTERRUPTED = {
-    "code": "interrupted",
-    "message": "the host service stopped before this finished; what was not yet in place was "
-    "rolled back when the workspace opened again (list the installations)",
-    "details": {},
-}
-
-
 def _idle(workspace: Workspace) -> None:
     busy = [o.id for o in workspace.operations.values() if not o.done]
     if busy:
@@ -642,13 +574,6 @@ def _secret(path: Path) -> bytes:
     with os.fdopen(fd, "wb") as out:
         out.write(secrets.token_bytes(32))
     return path.read_bytes()
-
-
-def _report(report: InstallReport) -> dict[str, Any]:
-    return {
-        "installed": [{"name": n, "version": v, "previous": p} for n, v, p in report.installed],
-        "unchanged": [{"name": n, "version": v} for n, v in report.unchanged],
-    }
 
 
 def _call_counts(families: Iterable[Any]) -> dict[str, tuple[int, int]]:

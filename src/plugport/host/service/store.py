@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import sqlite3
@@ -63,14 +62,6 @@ CREATE TABLE IF NOT EXISTS tokens (
     revoked_at REAL,
     last_used_at REAL
 );
-CREATE TABLE IF NOT EXISTS operations (
-    id TEXT PRIMARY KEY,
-    workspace TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    done INTEGER NOT NULL,              -- 0 while queued or running
-    body TEXT NOT NULL                  -- the operation as the API shows it (JSON)
-);
-CREATE INDEX IF NOT EXISTS operations_by_workspace ON operations (workspace, created_at);
 """
 
 
@@ -212,68 +203,10 @@ class ServiceStore:
         with self._transaction() as db:
             if db.execute("DELETE FROM workspaces WHERE name = ?", (name,)).rowcount == 0:
                 raise NotFoundError("workspace", name)
-            db.execute("DELETE FROM operations WHERE workspace = ?", (name,))
             return db.execute(
                 "UPDATE tokens SET revoked_at = ? WHERE workspace = ? AND revoked_at IS NULL",
                 (self._clock(), name),
             ).rowcount
-
-    # --- operations ---------------------------------------------------------------------------
-
-    def save_operation(self, operation: dict[str, Any], *, keep: int) -> None:
-        """Record ``operation`` (its public form) as it now stands, and forget the oldest
-        finished ones of its workspace beyond ``keep``."""
-        done = operation["state"] in ("succeeded", "failed")
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO operations VALUES (?, ?, ?, ?, ?)",
-                (
-                    operation["id"],
-                    operation["workspace"],
-                    operation["created_at"],
-                    int(done),
-                    json.dumps(operation),
-                ),
-            )
-            db.execute(
-                "DELETE FROM operations WHERE workspace = ? AND done = 1 AND id NOT IN ("
-                " SELECT id FROM operations WHERE workspace = ? AND done = 1"
-                " ORDER BY created_at DESC LIMIT ?)",
-                (operation["workspace"], operation["workspace"], keep),
-            )
-
-    def operations(self, workspace: str) -> list[dict[str, Any]]:
-        """The workspace's recorded operations, newest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT body FROM operations WHERE workspace = ? ORDER BY created_at DESC",
-                (workspace,),
-            ).fetchall()
-        return [json.loads(row["body"]) for row in rows]
-
-    def operation(self, workspace: str, operation_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT body FROM operations WHERE workspace = ? AND id = ?",
-                (workspace, operation_id),
-            ).fetchone()
-        found: dict[str, Any] | None = json.loads(row["body"]) if row is not None else None
-        return found
-
-    def interrupt_unfinished(self, error: dict[str, Any]) -> int:
-        """At start: operations a previous run left queued or running ended with it (what they
-        had begun the host rolls back when the workspace opens); record them as failed."""
-        now = self._clock()
-        with self._transaction() as db:
-            rows = db.execute("SELECT body FROM operations WHERE done = 0").fetchall()
-            for row in rows:
-                body = json.loads(row["body"])
-                body.update(state="failed", error=error, finished_at=now)
-                db.execute(
-                    "UPDATE operations SET done = 1, body = ? WHERE id = ?",
-                    (json.dumps(body), body["id"]),
-                )
-        return len(rows)
 
     def workspace(self, name: str) -> WorkspaceInfo | None:
         with self._lock:

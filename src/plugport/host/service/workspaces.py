@@ -6,6 +6,7 @@ each call, so nothing about one caller is kept on the shared host."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,8 +25,18 @@ from plugport.host.secrets.oauth2 import (
     OAuth2Broker,
     OAuth2TokenSource,
 )
-from plugport.host.service.operations import Operation
+from plugport.host.service.operations import (
+    OPERATION_TASK,
+    Operation,
+    describe,
+    operation_of,
+    report,
+)
 from plugport.host.service.settings import HostServiceSettings
+from plugport.host.service.store import FieldError
+from plugport.host.tasks.queue import GiveUp, SystemTask
+from plugport.host.tasks.store import TaskRecord
+from plugport.manifest import TaskSpec
 from plugport.runtime.hooks import HookSpec
 
 __all__ = ["GrantedConsent", "Workspace", "context_for"]
@@ -106,6 +117,16 @@ class Workspace:
         an install or update switching that plugin's version and schema; and deleting the
         workspace waits for the change in flight instead of closing the host under it."""
         self.operations: dict[str, Operation] = {}
+        """Operations this process has seen, as they stand (progress is kept only here)."""
+        self.host.tasks.register(
+            SystemTask(
+                OPERATION_TASK,
+                self._run_operation,
+                # An attempt cut off by a restart runs again; a failure is final (GiveUp).
+                TaskSpec.model_validate({"max-attempts": 3, "timeout-ms": 3_600_000}),
+                concurrency=1,  # one change at a time in a workspace
+            )
+        )
         self.tasks: set[asyncio.Task[None]] = set()
         self._start_lock = asyncio.Lock()
         self._started = False
@@ -163,6 +184,84 @@ class Workspace:
             "attempt": delivery.attempts,
         }
         await host.supervisor.deliver_webhook(delivery.plugin, delivery.endpoint, event)
+
+    def submit_operation(self, operation: Operation, consent: Iterable[str]) -> Operation:
+        """Queue ``operation`` (committed when this returns) with the consent its caller
+        gave; the workspace's queue runs it once the workspace is started."""
+        self.operations[operation.id] = operation
+        payload = {
+            "kind": operation.kind,
+            "workspace": operation.workspace,
+            "target": operation.target,
+            "actor": operation.actor,
+            "consent": sorted(consent),
+        }
+        self.host.tasks.submit_system(
+            OPERATION_TASK, "", payload, submitted_by=operation.actor, task_id=operation.id
+        )
+        return operation
+
+    def operation_records(self, limit: int) -> list[Operation]:
+        """The workspace's operations, newest first (live ones as they stand)."""
+        records = self.host.tasks.store.find(type=OPERATION_TASK, limit=limit)
+        return [self.operations.get(r.id) or operation_of(r) for r in records]
+
+    def operation(self, operation_id: str) -> Operation | None:
+        found = self.operations.get(operation_id)
+        if found is not None:
+            return found
+        record = self.host.tasks.store.get(operation_id)
+        if record is None or record.type != OPERATION_TASK:
+            return None
+        return operation_of(record)
+
+    async def _run_operation(self, record: TaskRecord) -> dict[str, Any]:
+        operation = self.operations.get(record.id)
+        if operation is None:  # queued by a process that stopped: from what it queued
+            operation = self.operations[record.id] = operation_of(record)
+        payload = record.payload
+        context, consent_given = context_for(operation.actor, payload["consent"], operation)
+        async with self.lock:  # why, see Workspace.lock
+            operation.state, operation.started_at = "running", time.time()
+            operation.result = operation.error = None
+            operation.step("resolving")
+            try:
+                operation.result = await self._operation_work(
+                    payload["kind"], payload["target"], context
+                )
+                operation.state = "succeeded"
+                operation.step("done")
+            except PlugportError as exc:
+                _, operation.error = describe(exc, consent_given.refused)
+                operation.state = "failed"
+            except asyncio.CancelledError:  # the service is stopping: it runs again later
+                operation.state = "queued"
+                operation.step("cut off by a stop; it runs again when the service starts")
+                raise
+            except Exception as exc:  # a bug must still end the operation, said so
+                operation.error = {"code": "internal", "message": repr(exc), "details": {}}
+                operation.state = "failed"
+            finally:
+                if operation.state != "queued":
+                    operation.finished_at = time.time()
+                self.forget_updates()
+        if operation.state == "failed":
+            error = operation.error or {}
+            raise GiveUp(str(error.get("message", "failed")), result=operation.public())
+        return operation.public()
+
+    async def _operation_work(
+        self, kind: str, target: str, context: OperationContext
+    ) -> dict[str, Any]:
+        if kind == "install":
+            if os.path.lexists(target):  # PluginHost would read it as a path on this machine
+                raise FieldError(
+                    "plugin",
+                    f"{target!r} names a file in the service's working directory; the API "
+                    "installs registry plugins only",
+                )
+            return report(await self.host.install(target, context=context))
+        return report(await self.host.update(target, context=context))
 
     def _webhook_failed(self, delivery: Delivery, state: str, error: str) -> None:
         self.host.state.audit(

@@ -103,7 +103,7 @@ class QueueDeliveries:
             "headers": [list(h) for h in delivery.headers],
             "sign_with": delivery.sign_with,
         }
-        record, _ = await self.queue.submit_system(
+        record, _ = self.queue.submit_system(
             OUTBOUND_TASK,
             delivery.plugin,
             payload,

@@ -194,7 +194,7 @@ class TaskQueue:
         already queued is taken without it)."""
         self._system[system.kind] = system
 
-    async def submit_system(
+    def submit_system(
         self,
         kind: str,
         plugin: str,
@@ -202,6 +202,7 @@ class TaskQueue:
         *,
         idempotency_key: str | None = None,
         submitted_by: str = "host",
+        task_id: str | None = None,
     ) -> tuple[TaskRecord, bool]:
         """Queue host work for ``plugin``; ``(record, False)`` when the idempotency key was
         queued already (a resend). Committed when this returns."""
@@ -221,6 +222,7 @@ class TaskQueue:
                 due_at=now,
                 idempotency_key=idempotency_key,
                 submitted_by=submitted_by,
+                **({"id": task_id} if task_id is not None else {}),
             ),
             now,
         )
