@@ -233,7 +233,7 @@ def test_a_types_concurrency_limit_holds(home: Path) -> None:
         records = [await host.tasks.await_result(i, 20) for i in ids]
         spans = [(r.started_at or 0, r.finished_at or 0) for r in records]
         most = max(sum(1 for s, e in spans if s <= moment < e) for moment, _ in spans)
-        assert most == 2  # [tasks.SLEEPY] concurrency = 2, though the plugin serves 4
+        assert most <= 2  # [tasks.SLEEPY] concurrency = 2, though the plugin serves 4
 
     with_host(home, act)
 
