@@ -144,6 +144,36 @@ def github_to_slack(registry: DemoRegistry, work: Path, cli: Cli) -> None:
                 reason = row["detail"].get("reason", "")
                 if "local service" in reason:
                     print(f"  audit: {row['subject']}: {reason}")
+            _release(client, api, github, slack, pull["number"])
+
+
+def _release(client: httpx.Client, api: str, github: Any, slack: Any, number: int) -> None:
+    """The example workflow ``release``: plugport.github's release notes from the merged pull
+    requests (a task), then plugport.slack's post of them (a task), run by the host's queue."""
+    github.merge_pull(REPO, number)
+    slack.add_channel("releases")  # the bot is a member of it, as an operator would invite it
+    flow = (EXAMPLES / "github" / "workflows" / "release.toml").read_text()
+    given = {"repo": REPO, "since": "2000-01-01", "channel": "releases"}
+    started = client.post(f"{api}/workflows/runs", json={"workflow": flow, "input": given})
+    _ok(started)
+    run = started.json()
+    print(f"\n$ curl -X POST {api}/workflows/runs  # examples/github/workflows/release.toml")
+    deadline = time.monotonic() + 60
+    while run["state"] not in ("succeeded", "failed", "cancelled", "compensated"):
+        if time.monotonic() > deadline:
+            fail("the release workflow did not finish within 60 s", json.dumps(run))
+        time.sleep(0.05)
+        answer = client.get(f"{api}/workflows/runs/{run['id']}")
+        _ok(answer)
+        run = answer.json()
+    steps = ", ".join(f"{s['name']} ({s['task']}): {s['state']}" for s in run["steps"])
+    print(f"  workflow run {run['id']}: {run['state']}; {steps}")
+    if run["state"] != "succeeded":
+        fail("the release workflow failed", json.dumps(run, indent=2))
+    [posted] = slack.posted("releases")
+    print(f"  {GREEN}fake Slack received the release notes in #releases:{RESET}")
+    for block in posted.get("blocks", [])[:3]:
+        print(f"    [{block['type']}] {_block_text(block)}")
 
 
 def _install_and_configure(client: httpx.Client, api: str, github: Any, slack: Any) -> None:

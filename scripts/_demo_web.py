@@ -107,8 +107,8 @@ def host_service(registry: DemoRegistry, work: Path, cli: Cli) -> None:
         _show("GET", f"{api}/tasks/{task['id']}", None, {"result": task["result"]})
         if task["state"] != "succeeded":
             fail("the task did not succeed", json.dumps(task))
-        trail = client.get(f"{api}/audit", params={"limit": 6}).json()["items"]
-        _show("GET", f"{api}/audit?limit=6")
+        trail = client.get(f"{api}/audit", params={"limit": 8}).json()["items"]
+        _show("GET", f"{api}/audit?limit=8")
         for row in trail:
             print(f"  {row['action']:<16} {row['subject']:<24} {row['outcome']}")
     print(

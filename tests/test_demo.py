@@ -57,6 +57,12 @@ def test_demo_runs_to_the_end_and_contains_the_hostile_plugin() -> None:
     assert "[header] :information_source: PR #1 opened: Fix login on Safari" in out
     assert "Thanks for opening this pull request, @ada!" in out
     assert "by the operator's [local-services]" in out
+    assert re.search(
+        r"workflow run \w+: succeeded; notes \(GITHUB_RELEASE_NOTES\): succeeded, "
+        r"post \(SLACK_POST\): succeeded",
+        out,
+    ), out
+    assert "fake Slack received the release notes in #releases" in out
     assert out.rstrip().endswith("Next: `make test` runs the whole suite.")
 
     # The registry: a real server, filled, queried, and stopped again.
