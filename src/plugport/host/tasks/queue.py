@@ -129,6 +129,9 @@ class QueueOptions:
     """This node is the only one on its store (embedded): at start, every task left running
     was cut off and runs again at once, without waiting for its lease."""
     poll_s: float = 0.1
+    """How soon a node looks again for work another process queued, right after it had work;
+    each idle look doubles the wait up to ``idle_poll_s`` (its own submits wake it at once)."""
+    idle_poll_s: float = 1.0
     """The longest an idle node waits before looking for work another process queued."""
     reconcile_every_s: float = 30.0
     max_blocked: int = 1000
@@ -526,9 +529,15 @@ class TaskQueue:
 
     async def _dispatch(self) -> None:
         next_reconcile = time.monotonic() + self.options.reconcile_every_s
+        wait = self.options.poll_s
         while True:
             self._wake.clear()
+            busy = bool(self._running)
             self._take()
+            if busy or self._running:
+                wait = self.options.poll_s
+            else:  # idle: look less often, as a process beside it rarely queues work
+                wait = min(max(self.options.idle_poll_s, self.options.poll_s), wait * 2)
             if time.monotonic() >= next_reconcile:
                 try:
                     self.reconcile()
@@ -537,8 +546,10 @@ class TaskQueue:
                     log.exception("reconciling the task queue")
                 next_reconcile = time.monotonic() + self.options.reconcile_every_s
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.options.poll_s):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
+            if self._wake.is_set():
+                wait = self.options.poll_s
 
     def _take(self) -> None:
         """Start as many due tasks as the limits allow: first those held back while their
