@@ -23,6 +23,7 @@ from plugport.manifest import (
     MANIFEST_FILENAME,
     MAX_MANIFEST_BYTES,
     PERMISSION_NAMES,
+    UI_CONTRIBUTIONS,
     UI_PERMISSIONS,
     Limits,
     Manifest,
@@ -512,7 +513,9 @@ def test_exported_vocabularies_match_the_model() -> None:
     [category_type] = typing.get_args(Manifest.model_fields["categories"].annotation)
     assert set(CATEGORIES) == set(typing.get_args(category_type))
     assert MANIFEST_FILENAME == "plugport.toml"
-    assert UI_PERMISSIONS == ("commands", "messages", "widgets")
+    [surface] = typing.get_args(Permissions.model_fields["ui"].annotation)
+    assert typing.get_args(surface) == UI_PERMISSIONS
+    assert set(UI_CONTRIBUTIONS.values()) < set(UI_PERMISSIONS)
     for category in CATEGORIES:
         assert make(categories=[category]).categories == [category]
     assert make(permissions={"ui": list(UI_PERMISSIONS)}).permissions.ui == list(UI_PERMISSIONS)
@@ -560,7 +563,10 @@ def test_exported_vocabularies_match_the_model() -> None:
         (
             '[[contributes.widgets]]\nid = "w"\ntitle = "W"\nschema = {}\n',
             "contributes.widgets[0].schema",
-            ("unknown key 'schema'", "valid keys here: config, id, title"),
+            (
+                "unknown key 'schema'",
+                "valid keys here: config, description, id, refresh_s, size, title",
+            ),
         ),
         (
             "zzz = 1\n",
@@ -931,7 +937,10 @@ def test_storage_rejected(storage: object, fragments: tuple[str, ...]) -> None:
 def test_ui_value_outside_the_vocabulary() -> None:
     problem = only_problem(permissions={"ui": ["messages", "files"]})
     assert_problem(
-        problem, "permissions.ui[1]", "(got 'files')", "'messages', 'commands' or 'widgets'"
+        problem,
+        "permissions.ui[1]",
+        "(got 'files')",
+        "'messages', 'metrics', 'pages', 'themes' or 'widgets'",
     )
 
 

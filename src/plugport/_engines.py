@@ -33,9 +33,19 @@ FEATURE_VERSIONS: Mapping[str, str] = {
     "permissions.webhooks": "0.2",
     "tasks": "0.3",
     "permissions.tasks": "0.3",
+    "contributes.pages": "0.4",
+    "contributes.menus": "0.4",
+    "contributes.fields": "0.4",
+    "contributes.themes": "0.4",
+    "contributes.views": "0.4",
+    "contributes.widgets[].refresh_s": "0.4",
+    "contributes.widgets[].size": "0.4",
+    "contributes.widgets[].description": "0.4",
+    "permissions.ui[metrics]": "0.4",
 }
 """Manifest table (or dotted path to a key inside one, e.g. a permission) -> the first
-Plugport release that understands it."""
+Plugport release that understands it. ``list[].key``: the key in any item of the list;
+``key[value]``: ``value`` among the key's values."""
 
 _LOWER_BOUNDS = (">=", ">", "==", "~=", "===")
 
@@ -52,9 +62,19 @@ def required_plugport(manifest_data: Mapping[str, Any]) -> tuple[str, list[str]]
 
 def _at(data: Mapping[str, Any], path: str) -> Any:
     value: Any = data
-    for key in path.split("."):
+    parts = path.split(".")
+    for index, key in enumerate(parts):
         if not isinstance(value, Mapping):
             return None
+        if key.endswith("[]"):  # any item of the list that has the rest of the path
+            items = value.get(key[:-2])
+            rest = ".".join(parts[index + 1 :])
+            found = [_at(i, rest) for i in items if isinstance(i, Mapping)] if items else []
+            return next((f for f in found if f not in (None, {}, [])), None)
+        if key.endswith("]") and "[" in key:  # one value among the key's values
+            name, _, wanted = key[:-1].partition("[")
+            values = value.get(name)
+            return wanted if isinstance(values, list) and wanted in values else None
         value = value.get(key)
     return value
 

@@ -37,8 +37,25 @@ __all__ = [
     "webhook_target_admitted",
 ]
 
-UI_LABELS = {"messages": "show messages", "commands": "add commands", "widgets": "add widgets"}
-_UI_SURFACE = {"message": "messages", "update_widget": "widgets"}  # other ui calls: commands
+UI_LABELS = {
+    "messages": "show messages",
+    "commands": "add commands",
+    "widgets": "add widgets",
+    "pages": "add pages",
+    "menus": "add menu items",
+    "forms": "add form field types",
+    "themes": "offer themes",
+}
+CUSTOM_VIEW_LINE = (
+    "Custom view: shows its own HTML and scripts in a sandboxed frame (no network, no access "
+    "to the page)"
+)
+METRICS_LINE = "Read the host's metrics"
+_UI_SURFACE = {  # other ui calls: commands
+    "message": "messages",
+    "update_widget": "widgets",
+    "metrics": "metrics",
+}
 
 
 @dataclass(frozen=True)
@@ -197,11 +214,21 @@ def _ui_refusal(p: Permissions, method: str, arguments: Mapping[str, Any]) -> st
     return f"permissions.ui does not include {surface!r} ({_listed(p.ui)})"
 
 
+def _ui_describe(p: Permissions) -> list[str]:
+    surfaces = [UI_LABELS[u] for u in p.ui if u in UI_LABELS]
+    lines = ["User interface: " + ", ".join(surfaces)] if surfaces else []
+    if "custom_view" in p.ui:
+        lines.append(CUSTOM_VIEW_LINE)
+    if "metrics" in p.ui:
+        lines.append(METRICS_LINE)
+    return lines
+
+
 UI = PermissionRule(
     "ui",
     _ui_refusal,
     lambda r, g: [f"ui {s!r}" for s in g.ui if s not in r.ui],
-    lambda p: ["User interface: " + ", ".join(UI_LABELS[u] for u in p.ui)] if p.ui else [],
+    _ui_describe,
     lambda p: bool(p.ui),
     lambda method, arguments: f'ui = ["{_UI_SURFACE.get(method, "commands")}"]',
 )

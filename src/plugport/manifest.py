@@ -9,6 +9,7 @@ I/O except :func:`load_manifest`, which only reads the file.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -73,21 +74,31 @@ __all__ = [
     "LIMIT_BOUNDS",
     "MANIFEST_FILENAME",
     "MAX_MANIFEST_BYTES",
+    "MENUS",
     "PERMISSION_NAMES",
     "SIGNING_KINDS",
+    "THEME_COLORS",
+    "THEME_FONTS",
+    "UI_CONTRIBUTIONS",
     "UI_PERMISSIONS",
     "WEBHOOK_VERIFIERS",
     "Command",
     "Contributes",
     "Credential",
+    "CustomView",
     "EventPermissions",
+    "FieldType",
     "Limits",
     "MailPermissions",
     "Manifest",
+    "MenuItem",
     "OAuth2Provider",
+    "Page",
     "Permissions",
     "PythonDependencies",
     "SecretPermissions",
+    "Theme",
+    "ThemeColors",
     "WebhookEndpoint",
     "WebhookPermissions",
     "Widget",
@@ -127,7 +138,36 @@ PERMISSION_NAMES = (
     "ui",
     "webhooks",
 )
-UI_PERMISSIONS = ("commands", "messages", "widgets")
+UI_PERMISSIONS = (
+    "commands",
+    "custom_view",
+    "forms",
+    "menus",
+    "messages",
+    "metrics",
+    "pages",
+    "themes",
+    "widgets",
+)
+"""``permissions.ui``: the surfaces of the host's UI a plugin may fill, and ``metrics``, the
+host data its UI may read (the one data source the host application offers today)."""
+UiSurface = Literal[
+    "commands",
+    "custom_view",
+    "forms",
+    "menus",
+    "messages",
+    "metrics",
+    "pages",
+    "themes",
+    "widgets",
+]
+MENUS = ("installation", "task", "workflow_run")
+"""The named menus of the host's pages a plugin may add items to: an installed plugin's row,
+a task, a workflow run."""
+THEME_FONTS = ("humanist", "mono", "rounded", "serif", "system")
+"""Font stacks a theme may pick: local system fonts only, so a theme never loads anything."""
+THEME_COLORS = ("accent", "bad", "bg", "border", "muted", "ok", "surface", "text", "warn")
 MAX_STORAGE_BYTES = 1024**3
 MAX_TAGS = 10
 
@@ -241,8 +281,10 @@ class Permissions(_Strict):
         description="Key-value storage quota in bytes (or '10 MiB'); 0 means no storage.",
     )
     events: EventPermissions = Field(default_factory=EventPermissions)
-    ui: Annotated[list[Literal["messages", "commands", "widgets"]], Unique] = Field(
-        default_factory=list, description="UI surfaces: messages, commands, widgets."
+    ui: Annotated[list[UiSurface], Unique] = Field(
+        default_factory=list,
+        description="UI surfaces: messages, commands, widgets, pages, menus, forms, themes, "
+        "custom_view; and metrics, reading the host's metrics.",
     )
     config: bool = Field(default=False, description="Read the plugin's own settings.")
     credentials: dict[Identifier, Annotated[list[CredentialTarget], Unique]] = Field(
@@ -294,16 +336,145 @@ class Command(_Strict):
     description: Annotated[str, Field(max_length=500)] = ""
 
 
+Title = Annotated[str, Field(min_length=1, max_length=100)]
+Description = Annotated[str, Field(max_length=500)]
+HexColor = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+_ASSET_PATH_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(?:/[A-Za-z0-9_-][A-Za-z0-9._-]*)*/?$")
+
+
+def _asset_path(value: str) -> str:
+    if value and (not _ASSET_PATH_RE.match(value) or ".." in value.split("/")):
+        raise ValueError(
+            f"{value!r} is not a path inside the archive; write a relative path of letters, "
+            "digits, '.', '_' and '-' segments, e.g. 'ui/view.html'"
+        )
+    return value
+
+
+AssetPath = Annotated[str, Field(max_length=200), AfterValidator(_asset_path)]
+"""A relative path inside the plugin's archive, e.g. ``ui/view.html``; never absolute, never
+``..``, never a hidden (dot) segment."""
+
+
 class Widget(_Strict):
+    """A dashboard tile: its ``@widget(id)`` handler returns a component tree."""
+
     id: CommandId
-    title: Annotated[str, Field(min_length=1, max_length=100)]
+    title: Title
+    description: Description = ""
     config: SettingsSchema = Field(
-        default_factory=dict, description="JSON Schema of the widget's settings."
+        default_factory=dict,
+        description="JSON Schema of the widget's settings; its defaults are the default config.",
+    )
+    refresh_s: int = Field(
+        default=60,
+        ge=1,
+        le=86_400,
+        description="How often the dashboard re-renders the tile, seconds (the host enforces "
+        "its own minimum).",
+    )
+    size: Literal["small", "medium", "large"] = Field(
+        default="medium", description="The tile's size when a user adds it."
     )
 
 
+class Page(_Strict):
+    """A page under the plugin's own path, rendered from its ``@page(id)`` handler's tree."""
+
+    id: CommandId
+    title: Title
+    description: Description = ""
+    nav: bool = Field(default=True, description="Whether the host's navigation links to it.")
+
+
+class MenuItem(_Strict):
+    """An item in one of the host's named menus; its ``@menu_item(id)`` handler is called with
+    the item's context and may answer with an overlay."""
+
+    id: CommandId
+    title: Title
+    menu: Literal["installation", "task", "workflow_run"]
+    overlay: Literal["modal", "panel"] = Field(
+        default="modal", description="How the handler's answer is shown."
+    )
+
+
+class FieldType(_Strict):
+    """A form field type host forms use where a JSON Schema says ``"ui:widget": "<id>"``; its
+    ``@field(id)`` handler validates a value (returns an error message or None)."""
+
+    id: CommandId
+    title: Title
+    base: Literal["string", "integer", "number"] = "string"
+    placeholder: Annotated[str, Field(max_length=100)] = ""
+    help: Description = ""
+    pattern: Annotated[str, Field(max_length=500)] = Field(
+        default="", description="A regular expression the browser checks before submitting."
+    )
+
+
+class ThemeColors(_Strict):
+    """One mode's colours, as ``#rrggbb``; checked for WCAG AA contrast."""
+
+    bg: HexColor
+    surface: HexColor
+    text: HexColor
+    muted: HexColor
+    border: HexColor
+    accent: HexColor
+    ok: HexColor
+    warn: HexColor
+    bad: HexColor
+
+
+class Theme(_Strict):
+    """Design tokens, never CSS: colours for light and dark, a font stack from a safe list,
+    corner radius and spacing."""
+
+    id: CommandId
+    title: Title
+    light: ThemeColors | None = None
+    dark: ThemeColors | None = None
+    font: Literal["humanist", "mono", "rounded", "serif", "system"] = "system"
+    radius_px: int = Field(default=8, ge=0, le=24)
+    density: Literal["compact", "normal", "comfortable"] = "normal"
+
+    @model_validator(mode="after")
+    def _has_a_mode(self) -> Theme:
+        if self.light is None and self.dark is None:
+            raise ValueError("a theme needs colours for 'light', 'dark' or both")
+        return self
+
+
+class CustomView(_Strict):
+    """The escape hatch: an HTML file from the archive, shown in a sandboxed iframe whose
+    scripts and styles come only from ``assets``; it reaches only the plugin's ``@view(id)``
+    handler, through the host's bridge."""
+
+    id: CommandId
+    title: Title
+    file: AssetPath
+    assets: AssetPath = Field(
+        default="",
+        description="The archive folder its scripts, styles and images come from "
+        "(default: the folder of 'file').",
+    )
+    height_px: int = Field(default=400, ge=100, le=2000)
+
+
+UI_CONTRIBUTIONS = {
+    "widgets": "widgets",
+    "pages": "pages",
+    "menus": "menus",
+    "fields": "forms",
+    "themes": "themes",
+    "views": "custom_view",
+}
+"""``contributes`` list -> the ``permissions.ui`` surface it needs."""
+
+
 class Contributes(_Strict):
-    """What the plugin adds to the host: hook implementations, commands, widgets."""
+    """What the plugin adds to the host: hook implementations, commands and UI surfaces."""
 
     hooks: dict[Identifier, Annotated[int, Field(ge=-1000, le=1000)]] = Field(
         default_factory=dict,
@@ -311,15 +482,42 @@ class Contributes(_Strict):
     )
     commands: list[Command] = Field(default_factory=list)
     widgets: list[Widget] = Field(default_factory=list)
+    pages: list[Page] = Field(default_factory=list)
+    menus: list[MenuItem] = Field(default_factory=list)
+    fields: list[FieldType] = Field(default_factory=list)
+    themes: list[Theme] = Field(default_factory=list)
+    views: list[CustomView] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Contributes:
-        for kind, items in (("commands", self.commands), ("widgets", self.widgets)):
+        for kind, items in (
+            ("commands", self.commands),
+            ("widgets", self.widgets),
+            ("themes", self.themes),
+        ):
             ids = [item.id for item in items]
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
             if duplicates:
                 raise ValueError(f"{kind} ids must be unique; repeated: {', '.join(duplicates)}")
+        # Widgets, pages, menu items, fields and views share one handler namespace (@widget,
+        # @page, ... all answer UI calls by id), so their ids are unique across all five.
+        ids = [item.id for item in self.ui_surfaces()]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(
+                "widget, page, menu, field and view ids must be unique across all of them; "
+                f"repeated: {', '.join(duplicates)}"
+            )
         return self
+
+    def ui_surfaces(self) -> list[Widget | Page | MenuItem | FieldType | CustomView]:
+        """Every contribution answered by a UI handler, in manifest order."""
+        return [*self.widgets, *self.pages, *self.menus, *self.fields, *self.views]
+
+    def ui_surface(
+        self, surface_id: str
+    ) -> Widget | Page | MenuItem | FieldType | CustomView | None:
+        return next((s for s in self.ui_surfaces() if s.id == surface_id), None)
 
 
 class PythonDependencies(_Strict):
@@ -728,6 +926,19 @@ def _cross_field_problems(manifest: Manifest) -> list[Problem]:
                     f"names {name!r}, which no [credentials.{name}] table declares "
                     f"(declared: {', '.join(sorted(manifest.credentials)) or 'none'})",
                     name,
+                )
+            )
+    for contribution, surface in UI_CONTRIBUTIONS.items():
+        items = getattr(manifest.contributes, contribution)
+        # Widgets predate the rule (0.3 manifests declare them without the permission): the
+        # host simply does not offer a widget whose plugin lacks ``ui = ["widgets"]``.
+        if items and surface not in manifest.permissions.ui and contribution != "widgets":
+            problems.append(
+                Problem(
+                    f"contributes.{contribution}",
+                    f"needs {surface!r} in permissions.ui (it has: "
+                    f"{', '.join(manifest.permissions.ui) or 'none'})",
+                    items[0].id,
                 )
             )
     hooks = manifest.contributes.hooks
