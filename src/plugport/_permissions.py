@@ -53,6 +53,7 @@ CUSTOM_VIEW_LINE = (
 METRICS_LINE = "Read the host's metrics"
 _UI_SURFACE = {  # other ui calls: commands
     "message": "messages",
+    "invalidate": "widgets",
     "update_widget": "widgets",
     "metrics": "metrics",
 }
@@ -207,7 +208,16 @@ EVENTS = PermissionRule(
 # --- ui -----------------------------------------------------------------------------------------
 
 
+_REDRAWN = ("widgets", "pages", "menus", "custom_view")
+"""Surfaces ``ui.invalidate`` may name (which one is the plugin's contribution, checked on
+the host)."""
+
+
 def _ui_refusal(p: Permissions, method: str, arguments: Mapping[str, Any]) -> str:
+    if method in ("invalidate", "update_widget"):
+        if any(s in p.ui for s in _REDRAWN):
+            return ""
+        return f"permissions.ui includes no surface to invalidate ({_listed(p.ui)})"
     surface = _UI_SURFACE.get(method, "commands")
     if surface in p.ui:
         return ""

@@ -664,7 +664,10 @@ def _fix_line(permissions: Permissions, use: ApiUse) -> str | None:
     if use.capability == "ui":
         surface = next(
             s
-            for s in UI_PERMISSIONS
+            # the first surfaces first: a widget's fix is "widgets", not "custom_view"
+            for s in sorted(
+                UI_PERMISSIONS, key=lambda s: s not in ("messages", "commands", "widgets")
+            )
             if not refusal(Permissions.model_validate({"ui": [s]}), "ui", use.method, {})
         )
         return f"ui = {json.dumps([*permissions.ui, surface])}"

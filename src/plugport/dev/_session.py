@@ -299,11 +299,17 @@ class DevSession:
         return self.supervisor.services.settings.get(self.manifest.name, dict(self.manifest.config))
 
     def widgets(self) -> list[dict[str, Any]]:
+        """Each contributed widget with how often the plugin invalidated it; its tree is
+        rendered on request (``GET /api/widgets/{id}``)."""
         if self.supervisor is None or self.manifest is None:
             return []
         return [
-            {"id": w.id, "title": w.title, "data": w.data, "updated_at": w.updated_at}
-            for w in self.supervisor.ui.widgets(self.manifest.name)
+            {
+                "id": w.id,
+                "title": w.title,
+                "version": self.supervisor.ui.version(self.manifest.name, w.id),
+            }
+            for w in self.manifest.contributes.widgets
         ]
 
     def activity_since(self, since: int) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from plugport.errors import (
     ResourceLimitExceededError,
     SandboxUnavailableError,
 )
-from plugport.manifest import Limits, TaskSpec, match_topic
+from plugport.manifest import Limits, Manifest, TaskSpec, match_topic
 from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime._lifecycle import Health, State
 from plugport.runtime._supervised import (
@@ -35,6 +35,7 @@ from plugport.runtime.activity import Activity, ActivityFeed
 from plugport.runtime.audit import AuditEvent, AuditLog, SqliteAuditLog
 from plugport.runtime.broker import CapabilityBroker, Grants, Services
 from plugport.runtime.capabilities import CAPABILITIES
+from plugport.runtime.capabilities._record import UI_PERMISSION_OF
 from plugport.runtime.capabilities._secret_source import MemorySecrets, SecretSource
 from plugport.runtime.capabilities.config import PluginSettings
 from plugport.runtime.capabilities.events import Event, EventBus
@@ -97,7 +98,7 @@ class Supervisor:
             storage=PluginStorage(self.db),
             settings=PluginSettings(self.db),
             events=EventBus(self._deliver),
-            ui=UiRegistry(),
+            ui=UiRegistry(metrics=self.metrics.registry.collect),
             audit=self.audit,
             metrics=self.metrics,
             net=config.net,
@@ -325,6 +326,44 @@ class Supervisor:
                 timeout_ms = min(timeout_ms, spec.timeout_ms)
         return await self._invoke(
             entry, "hook", hook, args=[], kwargs=dict(kwargs), timeout_ms=timeout_ms
+        )
+
+    async def call_ui(
+        self,
+        plugin: str,
+        surface_id: str,
+        request: dict[str, Any],
+        *,
+        timeout_ms: int | None = None,
+    ) -> Any:
+        """Ask ``plugin``'s UI handler for ``surface_id`` (``UiRequest.to_wire()`` fields):
+        render it or answer an action. The surface must be one the manifest contributes and
+        whose ``permissions.ui`` surface was granted; the call activates the plugin (a user is
+        looking) and is bounded by ``timeout_ms`` as well as the plugin's own limit. Returns
+        what the handler returned, unchecked: the caller holds it to the component schema."""
+        entry = self._entry(plugin)
+        kind = entry.grants.ui_surfaces.get(surface_id)
+        if kind is None:
+            offered = ", ".join(sorted(entry.grants.ui_surfaces)) or "none"
+            raise InvalidInputError(
+                f"plugin {plugin!r} contributes no UI surface {surface_id!r} (it has: {offered})"
+            )
+        needed = UI_PERMISSION_OF[kind]
+        if needed not in entry.grants.permissions.ui:
+            raise PermissionDeniedError(
+                plugin,
+                "ui",
+                f"{kind} {surface_id!r} needs {needed!r} in permissions.ui, which was not granted",
+            )
+        if request.get("id") != surface_id or request.get("surface") != kind:
+            raise InvalidInputError(f"the request is for {kind} {surface_id!r}")
+        limit = (
+            entry.limits.timeout_ms
+            if timeout_ms is None
+            else min(timeout_ms, entry.limits.timeout_ms)
+        )
+        return await self._invoke(
+            entry, "ui", surface_id, args=[], kwargs=request, timeout_ms=limit
         )
 
     async def ping_all(self) -> None:
@@ -618,6 +657,10 @@ class Supervisor:
         task = asyncio.create_task(coroutine)
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+
+    def manifest_of(self, name: str) -> Manifest:
+        """The manifest of added plugin ``name``."""
+        return self._entry(name).install.manifest
 
     # --- small helpers --------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from plugport.runtime.protocol import (
     Shutdown,
     WorkerSpec,
 )
-from plugport.sdk import Api, Plugin, Task, WebhookEvent, handlers_of
+from plugport.sdk import Api, Plugin, Task, UiRequest, WebhookEvent, handlers_of
 from plugport.sdk._task import CURRENT_TASK
 
 __all__ = ["EXIT_LOAD_FAILED", "EXIT_SANDBOX_REFUSED", "PluginServer", "run"]
@@ -294,6 +294,9 @@ class PluginServer:
                     value = await _maybe_await(method, task)
                 finally:
                     CURRENT_TASK.reset(token)
+                return Result(call.id, value, _now_us() - started)
+            if call.kind == "ui":  # one typed request: render a surface or answer an action
+                value = await _maybe_await(method, UiRequest.from_wire(call.kwargs))
                 return Result(call.id, value, _now_us() - started)
             kwargs = _accepted(method, call.kwargs) if call.kind == "event" else call.kwargs
             value = await _maybe_await(method, *call.args, **kwargs)

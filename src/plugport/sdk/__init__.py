@@ -13,10 +13,24 @@ from plugport.sdk._api import (
     Transport,
     UiProxy,
 )
-from plugport.sdk._declare import Handler, command, handlers_of, hook, on_event, task, webhook
+from plugport.sdk._declare import (
+    Handler,
+    command,
+    field,
+    handlers_of,
+    hook,
+    menu_item,
+    on_event,
+    page,
+    task,
+    view,
+    webhook,
+    widget,
+)
 from plugport.sdk._plugin import Plugin
 from plugport.sdk._retry import RetryPolicy
 from plugport.sdk._task import Task
+from plugport.sdk._ui import UiRequest
 from plugport.sdk._webhook import WebhookEvent
 
 __all__ = [
@@ -35,11 +49,17 @@ __all__ = [
     "TasksProxy",
     "Transport",
     "UiProxy",
+    "UiRequest",
     "WebhookEvent",
     "command",
+    "field",
     "handlers_of",
     "hook",
+    "menu_item",
     "on_event",
+    "page",
     "task",
+    "view",
     "webhook",
+    "widget",
 ]

@@ -286,10 +286,21 @@ class UiProxy(CapabilityProxy):
         """Withdraw a command registered with :meth:`register_command`."""
         return bool(await self._call("unregister_command", command_id))
 
-    async def update_widget(self, widget_id: str, data: Any) -> None:
-        """Replace the data of a widget the manifest contributes (``ui = ["widgets"]``); the
-        host renders it."""
+    async def invalidate(self, surface_id: str) -> None:
+        """Tell the host that a widget, page or view the manifest contributes has changed: the
+        pages showing it ask its handler again (``@widget(surface_id)``...). The host pulls
+        component trees; this is only the signal to pull now."""
+        await self._call("invalidate", surface_id)
+
+    async def update_widget(self, widget_id: str, data: Any = None) -> None:
+        """Deprecated since 0.4: the host now asks the ``@widget`` handler for the tree, so
+        this only invalidates the widget (``data`` is ignored). Use :meth:`invalidate`."""
         await self._call("update_widget", widget_id, data)
+
+    async def metrics(self, prefix: str = "") -> list[dict[str, Any]]:
+        """The host's current metric samples whose name starts with ``prefix``, each
+        ``{"name", "labels", "value"}`` (needs ``ui = ["metrics"]``)."""
+        return list(await self._call("metrics", prefix))
 
 
 class ConfigProxy(CapabilityProxy):

@@ -11,7 +11,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
-__all__ = ["Handler", "command", "handlers_of", "hook", "on_event", "task", "webhook"]
+__all__ = [
+    "Handler",
+    "command",
+    "field",
+    "handlers_of",
+    "hook",
+    "menu_item",
+    "on_event",
+    "page",
+    "task",
+    "view",
+    "webhook",
+    "widget",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 HANDLER_ATTRIBUTE = "__plugport_handlers__"
@@ -19,8 +32,9 @@ HANDLER_ATTRIBUTE = "__plugport_handlers__"
 
 @dataclass(frozen=True, slots=True)
 class Handler:
-    """One declaration: ``kind`` is ``hook``, ``command``, ``event``, ``webhook`` or ``task``;
-    ``name`` the hook name, command id, topic pattern, webhook endpoint or task type."""
+    """One declaration: ``kind`` is ``hook``, ``command``, ``event``, ``webhook``, ``task`` or
+    ``ui``; ``name`` the hook name, command id, topic pattern, webhook endpoint, task type or
+    UI surface id."""
 
     kind: str
     name: str
@@ -92,6 +106,48 @@ def task(task_type: str, /) -> Callable[[F], F]:
         return _mark(function, Handler("task", task_type))
 
     return decorate
+
+
+def _ui(surface_id: str) -> Callable[[F], F]:
+    def decorate(function: F) -> F:
+        return _mark(function, Handler("ui", surface_id))
+
+    return decorate
+
+
+def widget(widget_id: str, /) -> Callable[[F], F]:
+    """Render the manifest's dashboard widget ``widget_id``: the method is called with one
+    :class:`~plugport.sdk.UiRequest` (its ``config`` the tile's settings; its ``action`` set
+    when a button or form in the tile was used) and returns a component tree. Needs
+    ``permissions.ui = ["widgets"]``."""
+    return _ui(widget_id)
+
+
+def page(page_id: str, /) -> Callable[[F], F]:
+    """Render the manifest's page ``page_id`` (``contributes.pages``; ``ui = ["pages"]``):
+    called with a :class:`~plugport.sdk.UiRequest`, returns a component tree."""
+    return _ui(page_id)
+
+
+def menu_item(item_id: str, /) -> Callable[[F], F]:
+    """Answer the manifest's menu item ``item_id`` (``contributes.menus``; ``ui = ["menus"]``):
+    called with a :class:`~plugport.sdk.UiRequest` whose ``context`` names what it was opened
+    on; returns a component tree shown as the item's overlay, or ``None``."""
+    return _ui(item_id)
+
+
+def field(field_id: str, /) -> Callable[[F], F]:
+    """Validate a value of the manifest's field type ``field_id`` (``contributes.fields``;
+    ``ui = ["forms"]``): called with a :class:`~plugport.sdk.UiRequest` whose
+    ``context["value"]`` is the value; returns an error message, or ``None`` when it is valid."""
+    return _ui(field_id)
+
+
+def view(view_id: str, /) -> Callable[[F], F]:
+    """Answer the calls a custom view (``contributes.views``; ``ui = ["custom_view"]``) makes
+    through the host's bridge: ``action`` is the call's name, ``payload`` its data; the return
+    value (any JSON) goes back to the view."""
+    return _ui(view_id)
 
 
 def handlers_of(obj: object) -> list[tuple[str, Handler]]:

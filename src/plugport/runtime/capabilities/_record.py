@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from plugport._permissions import PermissionRule, permissions_beyond
 from plugport.errors import InvalidInputError
-from plugport.manifest import Manifest, Permissions
+from plugport.manifest import UI_CONTRIBUTIONS, Manifest, Permissions
 from plugport.runtime.activity import ActivityFeed
 from plugport.runtime.capabilities._mailer import Mailer
 from plugport.runtime.capabilities._secret_source import MemorySecrets, SecretSource
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from plugport.sdk._api import CapabilityProxy
 
 __all__ = [
+    "UI_PERMISSION_OF",
+    "UI_SURFACE_KINDS",
     "Calls",
     "Capability",
     "Deliveries",
@@ -35,7 +37,29 @@ __all__ = [
     "NetOptions",
     "Services",
     "TaskSink",
+    "ui_surfaces",
 ]
+
+
+UI_SURFACE_KINDS = {
+    "widgets": "widget",
+    "pages": "page",
+    "menus": "menu",
+    "fields": "field",
+    "views": "view",
+}
+"""``contributes`` list -> the surface kind a :class:`~plugport.sdk.UiRequest` names."""
+UI_PERMISSION_OF = {kind: UI_CONTRIBUTIONS[c] for c, kind in UI_SURFACE_KINDS.items()}
+"""Surface kind -> the ``permissions.ui`` value it needs (``view`` -> ``custom_view``)."""
+
+
+def ui_surfaces(manifest: Manifest) -> dict[str, str]:
+    """Surface id -> kind, for every UI contribution of ``manifest``."""
+    return {
+        item.id: kind
+        for contribution, kind in UI_SURFACE_KINDS.items()
+        for item in getattr(manifest.contributes, contribution)
+    }
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,9 @@ class Grants:
     permissions: Permissions
     commands: Mapping[str, str] = field(default_factory=dict)
     widgets: Mapping[str, str] = field(default_factory=dict)
+    ui_surfaces: Mapping[str, str] = field(default_factory=dict)
+    """Id -> ``widget``, ``page``, ``menu``, ``field`` or ``view``: every contribution a UI
+    handler answers, which ``ui.invalidate`` may name."""
     config_schema: Mapping[str, Any] = field(default_factory=dict)
     local_endpoints: tuple[str, ...] = ()
     """``host:port`` endpoints ``net.fetch`` may reach although they are local and not in
@@ -86,6 +113,7 @@ class Grants:
             permissions=manifest.permissions if permissions is None else permissions,
             commands={c.id: c.title for c in manifest.contributes.commands},
             widgets={w.id: w.title for w in manifest.contributes.widgets},
+            ui_surfaces=ui_surfaces(manifest),
             config_schema=manifest.config,
             local_endpoints=tuple(local_endpoints),
             local_policy=local_policy,

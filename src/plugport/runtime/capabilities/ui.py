@@ -1,21 +1,21 @@
-"""What plugins contribute to the host's UI: messages, commands and widget data. The host does
-all rendering; this registry only checks, bounds and keeps the data plugins hand it."""
+"""What plugins contribute to the host's UI at run time: messages, commands, and the signal that
+a surface (widget, page, view) changed. Component trees are pulled from the plugin's UI
+handlers when a page renders (``plugport.host.ui``); a plugin never pushes a tree, so there is
+one data path and nothing stale to keep. This registry checks, bounds and keeps the rest."""
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from plugport._manifest_fields import _command_id
 from plugport._permissions import RULES
 from plugport.errors import InvalidInputError
-from plugport.runtime.capabilities._json import encode_json
 from plugport.runtime.capabilities._record import Calls, Capability, Services
 from plugport.sdk._api import UiProxy
 
@@ -24,16 +24,16 @@ __all__ = [
     "MAX_TITLE_CHARS",
     "RECORD",
     "ChangeCallback",
+    "MetricsSource",
     "UiCalls",
     "UiCommand",
     "UiMessage",
     "UiRegistry",
-    "UiWidget",
     "check_contributed",
     "check_level",
     "check_text",
     "check_title",
-    "encode_data",
+    "metric_samples",
 ]
 
 LEVELS = ("info", "warning", "error")
@@ -42,8 +42,12 @@ MAX_TITLE_CHARS = 100
 logger = logging.getLogger("plugport.ui")
 
 ChangeCallback = Callable[[str, str], None]
-"""``on_change(plugin, what)`` with ``what`` one of ``"message"``, ``"command"``, ``"widget"``:
-tells the host's front end to re-read that part of the registry."""
+"""``on_change(plugin, what)`` with ``what`` one of ``"message"``, ``"command"`` or a surface id
+the plugin invalidated: tells the host's front end to re-read or re-render that part."""
+MetricsSource = Callable[[], Iterable[Any]]
+"""The host's metric families (``prometheus_client`` ``Metric`` objects), read when a plugin
+with ``ui = ["metrics"]`` asks."""
+MAX_METRIC_SAMPLES = 500
 
 
 @dataclass(frozen=True)
@@ -59,15 +63,6 @@ class UiCommand:
     plugin: str
     id: str
     title: str
-
-
-@dataclass(frozen=True)
-class UiWidget:
-    plugin: str
-    id: str
-    title: str
-    data: Any  # decoded JSON, the registry's own copy
-    updated_at: float  # epoch seconds
 
 
 # --- decisions -----------------------------------------------------------------------------------
@@ -117,10 +112,19 @@ def check_contributed(
     return value
 
 
-def encode_data(data: Any, limit: int, plugin: str) -> bytes:
-    """Widget data as compact UTF-8 JSON, the form that is measured and stored, so the front
-    end can always serialise what the registry holds."""
-    return encode_json(data, "widget data", plugin=plugin, limit=limit, limit_name="widget_bytes")
+def metric_samples(families: Iterable[Any], prefix: str) -> list[dict[str, Any]]:
+    """Samples whose name starts with ``prefix`` as ``{"name", "labels", "value"}``, sorted,
+    at most :data:`MAX_METRIC_SAMPLES` (a plugin asks for what it charts, not a dump)."""
+    if not isinstance(prefix, str) or len(prefix) > 200:
+        raise InvalidInputError("prefix must be a string of at most 200 characters")
+    found = [
+        {"name": sample.name, "labels": dict(sample.labels), "value": float(sample.value)}
+        for family in families
+        for sample in family.samples
+        if sample.name.startswith(prefix) and not sample.name.endswith("_created")
+    ]
+    found.sort(key=lambda s: (s["name"], sorted(s["labels"].items())))
+    return found[:MAX_METRIC_SAMPLES]
 
 
 # --- the registry --------------------------------------------------------------------------------
@@ -138,20 +142,20 @@ class UiRegistry:
         *,
         max_messages_per_plugin: int = 100,
         max_text_chars: int = 2000,
-        max_widget_bytes: int = 64 * 1024,
         clock: Callable[[], float] = time.time,
         on_change: ChangeCallback | None = None,
+        metrics: MetricsSource | None = None,
     ) -> None:
         self.max_messages_per_plugin = max_messages_per_plugin
         self.max_text_chars = max_text_chars
-        self.max_widget_bytes = max_widget_bytes
         self._clock = clock
         self._on_change = on_change
+        self.metrics_source = metrics
         # Messages carry a global sequence number so the all-plugins view keeps posting order.
         self._messages: dict[str, deque[tuple[int, UiMessage]]] = {}
         self._sequence = itertools.count()
         self._commands: dict[tuple[str, str], UiCommand] = {}
-        self._widgets: dict[tuple[str, str], UiWidget] = {}
+        self._versions: dict[tuple[str, str], int] = {}
 
     # --- messages --------------------------------------------------------------------------------
 
@@ -202,36 +206,40 @@ class UiRegistry:
     def commands(self, plugin: str | None = None) -> list[UiCommand]:
         return [c for key, c in sorted(self._commands.items()) if plugin in (None, key[0])]
 
-    # --- widgets ---------------------------------------------------------------------------------
+    # --- surfaces -------------------------------------------------------------------------------
 
-    def update_widget(
-        self, plugin: str, widget_id: str, data: Any, *, contributed: Mapping[str, str]
-    ) -> UiWidget:
-        """Replace a contributed widget's data with a copy, titled as in the manifest."""
-        widget_id = check_contributed("widget_id", widget_id, contributed, plugin)
-        encoded = encode_data(data, self.max_widget_bytes, plugin)
-        widget = UiWidget(
-            plugin, widget_id, contributed[widget_id], json.loads(encoded), self._clock()
-        )
-        self._widgets[plugin, widget_id] = widget
-        self._changed(plugin, "widget")
-        return widget
+    def invalidate(self, plugin: str, surface_id: str, *, contributed: Mapping[str, str]) -> int:
+        """Mark a contributed surface changed; returns its new version, which pages compare to
+        the one they rendered to know when to ask the handler again."""
+        surface_id = check_contributed("surface_id", surface_id, contributed, plugin)
+        version = self._versions.get((plugin, surface_id), 0) + 1
+        self._versions[plugin, surface_id] = version
+        self._changed(plugin, surface_id)
+        return version
 
-    def widgets(self, plugin: str | None = None) -> list[UiWidget]:
-        """Sorted by (plugin, id)."""
-        return [w for key, w in sorted(self._widgets.items()) if plugin in (None, key[0])]
+    def version(self, plugin: str, surface_id: str) -> int:
+        """How many times the surface was invalidated (0: never)."""
+        return self._versions.get((plugin, surface_id), 0)
+
+    def versions(self, plugin: str | None = None) -> dict[tuple[str, str], int]:
+        return {k: v for k, v in sorted(self._versions.items()) if plugin in (None, k[0])}
+
+    def metrics(self, prefix: str = "") -> list[dict[str, Any]]:
+        if self.metrics_source is None:
+            return []
+        return metric_samples(self.metrics_source(), prefix)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     def forget(self, plugin: str) -> None:
-        """Drop a deactivated plugin's commands and widgets, which would no longer work; keep its
-        messages, which explain what it did."""
-        for store, what in ((self._commands, "command"), (self._widgets, "widget")):
-            keys = [key for key in store if key[0] == plugin]
-            for key in keys:
-                del store[key]
-            if keys:
-                self._changed(plugin, what)
+        """Drop a deactivated plugin's commands, which would no longer work; keep its messages,
+        which explain what it did. Surface versions stay: a page that rendered version 3 must
+        not mistake a fresh worker's first invalidation for one it has seen."""
+        keys = [key for key in self._commands if key[0] == plugin]
+        for key in keys:
+            del self._commands[key]
+        if keys:
+            self._changed(plugin, "command")
 
     def _changed(self, plugin: str, what: str) -> None:
         if self._on_change is None:
@@ -247,7 +255,8 @@ def _first(entry: tuple[int, UiMessage]) -> int:
 
 
 class UiCalls(Calls):
-    """``api.ui.*``: messages, commands and widget data, each only as the manifest contributes."""
+    """``api.ui.*``: messages, commands, invalidating surfaces (each only as the manifest
+    contributes) and reading the host's metrics."""
 
     def message(self, text: str, level: str = "info") -> None:
         self.services.ui.post_message(self.plugin, text, level)
@@ -260,10 +269,16 @@ class UiCalls(Calls):
     def unregister_command(self, command_id: str) -> bool:
         return self.services.ui.unregister_command(self.plugin, command_id)
 
-    def update_widget(self, widget_id: str, data: Any) -> None:
-        self.services.ui.update_widget(
-            self.plugin, widget_id, data, contributed=self.grants.widgets
-        )
+    def invalidate(self, surface_id: str) -> None:
+        self.services.ui.invalidate(self.plugin, surface_id, contributed=self.grants.ui_surfaces)
+
+    def update_widget(self, widget_id: str, data: Any = None) -> None:
+        """Deprecated since 0.4 (the host pulls trees): invalidates the widget; ``data`` is
+        ignored."""
+        self.invalidate(widget_id)
+
+    def metrics(self, prefix: str = "") -> list[dict[str, Any]]:
+        return self.services.ui.metrics(prefix)
 
 
 def _purge(services: Services, plugin: str) -> None:

@@ -1,10 +1,14 @@
-"""The UI fake: what the plugin contributed to the host's UI registry (messages, commands,
-widget data), read back as plain JSON-able data for assertions and snapshot tests."""
+"""The UI fake: what the plugin contributed to the host's UI registry (messages, commands, the
+surfaces it invalidated) and its UI handlers' component trees, rendered through the real
+sandbox and held to the same schema the host holds them to, as plain JSON for assertions and
+snapshot tests."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from plugport.components import check_tree, widget_config
 from plugport.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -15,12 +19,13 @@ __all__ = ["FakeUi"]
 
 
 class FakeUi:
-    """One plugin's contributions, without timestamps, so snapshots are stable."""
+    """One plugin's UI, without timestamps, so snapshots are stable."""
 
     def __init__(self, runtime: Supervisor, grants: Grants) -> None:
         self.plugin = grants.plugin
+        self._runtime = runtime
         self._ui = runtime.services.ui
-        self._widgets = dict(grants.widgets)
+        self._surfaces = dict(grants.ui_surfaces)
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -32,29 +37,65 @@ class FakeUi:
         return {c.id: c.title for c in self._ui.commands(self.plugin)}
 
     @property
-    def widgets(self) -> dict[str, dict[str, Any]]:
-        """Widget id -> ``{"title", "data"}`` for every widget the plugin has filled."""
-        return {w.id: {"title": w.title, "data": w.data} for w in self._ui.widgets(self.plugin)}
+    def invalidated(self) -> dict[str, int]:
+        """Surface id -> how many times the plugin called ``ui.invalidate`` for it."""
+        return {key[1]: version for key, version in self._ui.versions(self.plugin).items()}
 
-    def widget(self, widget_id: str) -> Any:
-        """The data the plugin last gave ``widget_id``."""
-        filled = self.widgets
-        if widget_id not in filled:
-            if widget_id not in self._widgets:
-                declared = ", ".join(sorted(self._widgets)) or "none"
-                raise InvalidInputError(
-                    f"plugin {self.plugin!r} contributes no widget {widget_id!r} "
-                    f"(its manifest declares: {declared})"
-                )
+    async def render(
+        self,
+        surface_id: str,
+        *,
+        config: Mapping[str, Any] | None = None,
+        action: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        values: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """The tree the plugin's handler for ``surface_id`` returns, as the host would ask for
+        it (a widget's ``config`` over its schema's defaults), checked against the component
+        schema; a view's answer and a field's verdict come back as they are."""
+        kind = self._surfaces.get(surface_id)
+        if kind is None:
+            declared = ", ".join(sorted(self._surfaces)) or "none"
             raise InvalidInputError(
-                f"plugin {self.plugin!r} has not filled widget {widget_id!r} yet "
-                "(it calls ui.update_widget to do so)"
+                f"plugin {self.plugin!r} contributes no UI surface {surface_id!r} "
+                f"(its manifest declares: {declared})"
             )
-        return filled[widget_id]["data"]
+        entry = self._runtime.manifest_of(self.plugin).contributes.ui_surface(surface_id)
+        settings: dict[str, Any] = dict(config or {})
+        if kind == "widget":
+            settings = widget_config(getattr(entry, "config", {}), config)
+        request = {
+            "surface": kind,
+            "id": surface_id,
+            "config": settings,
+            "action": action,
+            "payload": dict(payload or {}),
+            "values": dict(values or {}),
+            "context": dict(context or {}),
+            "workspace": "test",
+        }
+        answer = await self._runtime.call_ui(self.plugin, surface_id, request)
+        if kind in ("view", "field") or (kind == "menu" and answer is None):
+            return answer
+        return check_tree(
+            answer,
+            plugin=self.plugin,
+            surface=surface_id,
+            overlay_allowed=action is not None or kind == "menu",
+        )
+
+    async def widget(self, widget_id: str, config: Mapping[str, Any] | None = None) -> Any:
+        """The tree of widget ``widget_id`` with ``config`` (default: its schema's defaults)."""
+        return await self.render(widget_id, config=config)
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything at once, as plain data: compare it with a stored JSON file."""
-        return {"messages": self.messages, "commands": self.commands, "widgets": self.widgets}
+        """The registry's part as plain data: compare it with a stored JSON file."""
+        return {
+            "messages": self.messages,
+            "commands": self.commands,
+            "invalidated": self.invalidated,
+        }
 
     def close(self) -> None:
         """Nothing to release: the registry belongs to the runtime."""
