@@ -339,6 +339,8 @@ class HostService:
 
     async def uninstall(self, ws: str, who: Principal, name: str, *, purge: bool) -> None:
         await self._change(ws, who, lambda w, c: w.host.uninstall(name, purge=purge, context=c))
+        if purge:  # its tiles go with its data; without --purge they wait for a reinstall
+            self.workspace(ws).dashboards.purge_plugin(name)
 
     # --- outbound webhooks ----------------------------------------------------------------------
 

@@ -65,6 +65,11 @@ class HostServiceSettings(BaseSettings):
     """How long a handled webhook stays in the inbox (listed, and a resend with its delivery
     id answered as a duplicate), counted after its replay window; dead ones stay until
     retried or purged."""
+    ui_timeout_ms: int = Field(default=5_000, ge=100, le=60_000)
+    """How long a page waits for one plugin UI surface (a dashboard tile, a page, a menu
+    item's answer) before it shows that surface's error instead."""
+    ui_min_refresh_s: int = Field(default=5, ge=1, le=3600)
+    """The shortest refresh interval a dashboard tile gets, whatever its widget asks for."""
     secure_cookies: bool = False
     """Mark the sign-in cookie ``Secure`` (set it when the pages are served over https)."""
     mail_host: str = ""

@@ -25,6 +25,7 @@ from plugport.host.secrets.oauth2 import (
     OAuth2Broker,
     OAuth2TokenSource,
 )
+from plugport.host.service.dashboards import DashboardStore
 from plugport.host.service.operations import (
     OPERATION_TASK,
     Operation,
@@ -36,6 +37,7 @@ from plugport.host.service.settings import HostServiceSettings
 from plugport.host.service.store import FieldError
 from plugport.host.tasks.queue import GiveUp, SystemTask
 from plugport.host.tasks.store import TaskRecord
+from plugport.host.ui.surfaces import UiSurfaces
 from plugport.manifest import TaskSpec
 from plugport.runtime.hooks import HookSpec
 
@@ -142,6 +144,10 @@ class Workspace:
         )
         """Received webhooks until their plugins took them (``host/inbound``), on the host's
         task queue, which the workspace's host runs once started."""
+        self.dashboards = DashboardStore(home / "ui" / "dashboards.sqlite")
+        """The workspace's dashboard layouts (one shared, one per token that has its own)."""
+        self.ui = UiSurfaces(self.host.supervisor, timeout_ms=settings.ui_timeout_ms)
+        """Its plugins' UI surfaces, asked under the service's UI deadline."""
 
     def policy(self) -> dict[str, Any]:
         """The operator's policy in effect for this workspace: ``policy.toml`` in its home, read
@@ -166,6 +172,7 @@ class Workspace:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.host.stop()
+        self.dashboards.close()
 
     async def _deliver_webhook(self, delivery: Delivery) -> None:
         """One attempt at handing ``delivery`` to its plugin's handler; raising retries it."""

@@ -1,0 +1,375 @@
+"""A workspace's dashboard in the host service: the page (tiles that load on their own, arranged
+with buttons that work without a script), one tile as a fragment or a page, its actions, its
+settings form from the widget's JSON Schema, and the same under ``/api/v1`` as JSON (the tree
+and its HTML) for applications that embed the renderer in their own pages."""
+
+# No ``from __future__ import annotations``: FastAPI reads the routes' parameter types.
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Header, Request, Response
+from pydantic import Field, StrictInt, StrictStr
+
+from plugport.errors import PlugportError
+from plugport.host.service._layout_rules import Tile, move_tile, remove_tile, resize_tile
+from plugport.host.service.api import ErrorRoute, _Strict
+from plugport.host.service.dashboard_service import DashboardService
+from plugport.host.service.pages import (
+    PARTIAL_HEADER,
+    FormText,
+    _form_changes,
+    _PageRoute,
+    _Pages,
+    templates,
+)
+from plugport.host.service.plugin_settings import form_fields
+from plugport.host.service.service import HostService
+from plugport.host.service.store import (
+    FieldError,
+    Principal,
+    authorize,
+    check_workspace_name,
+    parse_bearer,
+)
+from plugport.host.ui.render import RenderContext, render_tree
+from plugport.host.ui.surfaces import Rendered
+
+__all__ = ["dashboard_api_router", "dashboard_pages_router", "render_rendered"]
+
+_RESERVED = {"csrf", "action", "payload"}
+
+
+def render_rendered(rendered: Rendered | None, context: RenderContext, unavailable: str) -> str:
+    """A surface's HTML: its tree, or an error box that says what went wrong (never a
+    traceback)."""
+    if rendered is None:
+        return str(
+            templates.get_template("_surface_error.html").render(
+                kind="unavailable", message=unavailable
+            )
+        )
+    if rendered.failure is not None:
+        return str(
+            templates.get_template("_surface_error.html").render(
+                kind=rendered.failure.kind, message=rendered.failure.message
+            )
+        )
+    return str(render_tree(rendered.tree, context))
+
+
+def _tile_context(ws: str, tile: Tile, csrf: str) -> RenderContext:
+    base = f"/workspaces/{ws}/dashboard/tiles/{tile.id}"
+    return RenderContext(
+        id_prefix=f"t{tile.id}",
+        action_url=f"{base}/actions",
+        csrf=csrf,
+        page_url=lambda page: f"/workspaces/{ws}/plugins/{tile.plugin}/pages/{page}",
+        close_url=f"/workspaces/{ws}/dashboard",
+    )
+
+
+def _as_settings(schema: dict[str, Any] | Any, config: dict[str, Any]) -> dict[str, Any]:
+    """A tile's settings in the shape the settings form reads (no secrets in widget config)."""
+    required = set(schema.get("required") or [])
+    return {
+        "values": config,
+        "secrets": {},
+        "required": sorted(required),
+        "missing": sorted(k for k in required if k not in config),
+        "set": sorted(config),
+    }
+
+
+def _payload(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise FieldError("payload", "is not JSON") from None
+    if not isinstance(value, dict):
+        raise FieldError("payload", "must be a JSON object")
+    return value
+
+
+async def _form_values(request: Request) -> dict[str, Any]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if k not in _RESERVED and isinstance(v, str)}
+
+
+def dashboard_pages_router(service: HostService) -> APIRouter:
+    pages = _Pages(service)
+    route_class = type("DashboardPageRoute", (_PageRoute,), {"pages": pages})
+    router = APIRouter(route_class=route_class, include_in_schema=False)
+    dashboards = DashboardService(service)
+
+    def tile_answer(
+        request: Request, ws: str, tile: Tile, rendered: Rendered | None, why: str
+    ) -> Response:
+        html = render_rendered(rendered, _tile_context(ws, tile, pages.csrf(request)), why)
+        ok = rendered is not None and rendered.ok
+        if request.headers.get(PARTIAL_HEADER):
+            body = {
+                "ok": ok,
+                "html": html,
+                "version": rendered.version if rendered else 0,
+                "overlay": bool(
+                    rendered and rendered.tree and rendered.tree.get("type") == "overlay"
+                ),
+            }
+            return pages.json(request, body)
+        return pages.render(request, "tile.html", {"ws": ws, "tile": tile, "html": html, "ok": ok})
+
+    @router.get("/workspaces/{ws}/dashboard")
+    async def dashboard(request: Request, ws: str) -> Response:
+        principal = pages.member(request, ws)
+        layout = await dashboards.layout(ws, principal)
+        context = {
+            "ws": ws,
+            "layout": layout,
+            "catalogue": await dashboards.catalogue(ws),
+        }
+        return pages.render(request, "dashboard.html", context)
+
+    @router.get("/workspaces/{ws}/dashboard/tiles/{tile_id}")
+    async def tile(request: Request, ws: str, tile_id: str) -> Response:
+        principal = pages.member(request, ws)
+        found, rendered, why = await dashboards.render(ws, principal, tile_id)
+        return tile_answer(request, ws, found, rendered, why)
+
+    @router.post("/workspaces/{ws}/dashboard/tiles/{tile_id}/actions")
+    async def tile_action(
+        request: Request,
+        ws: str,
+        *,
+        tile_id: str,
+        csrf: FormText = None,
+        action: Annotated[str, Form(max_length=100)] = "",
+        payload: FormText = None,
+    ) -> Response:
+        principal = pages.member(request, ws)
+        pages.check_csrf(request, csrf)
+        if not action:
+            raise FieldError("action", "name the action")
+        found, rendered, why = await dashboards.render(
+            ws,
+            principal,
+            tile_id,
+            action=action,
+            payload=_payload(payload),
+            values=await _form_values(request),
+        )
+        return tile_answer(request, ws, found, rendered, why)
+
+    _layout_routes(router, pages, dashboards)
+
+    @router.get("/workspaces/{ws}/ui/versions")
+    async def versions(request: Request, ws: str) -> Response:
+        pages.member(request, ws)
+        return pages.json(request, {"versions": await dashboards.versions(ws)})
+
+    return router
+
+
+def _layout_routes(router: APIRouter, pages: _Pages, dashboards: DashboardService) -> None:
+    """Adding, arranging and configuring tiles, and choosing whose layout a token sees."""
+
+    @router.post("/workspaces/{ws}/dashboard/tiles")
+    async def add(
+        request: Request,
+        ws: str,
+        *,
+        csrf: FormText = None,
+        widget: Annotated[str, Form(max_length=300)] = "",
+    ) -> Response:
+        principal = pages.member(request, ws)
+        pages.check_csrf(request, csrf)
+        plugin, _, widget_id = widget.partition(":")
+        if not widget_id:
+            raise FieldError("widget", "choose a widget")
+        await dashboards.add(ws, principal, plugin, widget_id)
+        return pages.redirect(request, f"/workspaces/{ws}/dashboard", "Widget added.")
+
+    @router.post("/workspaces/{ws}/dashboard/tiles/{tile_id}/arrange")
+    async def arrange(
+        request: Request,
+        ws: str,
+        *,
+        tile_id: str,
+        csrf: FormText = None,
+        op: Annotated[str, Form(pattern="^(move|resize|remove)$")] = "move",
+        direction: Annotated[str, Form(max_length=20)] = "",
+        width: Annotated[int, Form(ge=1, le=4)] = 2,
+        height: Annotated[int, Form(ge=1, le=3)] = 1,
+    ) -> Response:
+        principal = pages.member(request, ws)
+        pages.check_csrf(request, csrf)
+        if op == "move":
+            await dashboards.change(ws, principal, lambda t: move_tile(t, tile_id, direction))
+        elif op == "resize":
+            await dashboards.change(ws, principal, lambda t: resize_tile(t, tile_id, width, height))
+        else:
+            await dashboards.change(ws, principal, lambda t: remove_tile(t, tile_id))
+        if request.headers.get(PARTIAL_HEADER):
+            return pages.json(request, {"ok": True, **await dashboards.layout(ws, principal)})
+        return pages.redirect(request, f"/workspaces/{ws}/dashboard#tile-{tile_id}")
+
+    @router.post("/workspaces/{ws}/dashboard/layout")
+    async def own_layout(
+        request: Request,
+        ws: str,
+        *,
+        csrf: FormText = None,
+        own: Annotated[str, Form(pattern="^(yes|no)$")] = "no",
+    ) -> Response:
+        principal = pages.member(request, ws)
+        pages.check_csrf(request, csrf)
+        await dashboards.own_layout(ws, principal, own == "yes")
+        message = (
+            "This token now has a layout of its own."
+            if own == "yes"
+            else "This token sees the workspace's layout again."
+        )
+        return pages.redirect(request, f"/workspaces/{ws}/dashboard", message)
+
+    async def settings_page(
+        request: Request, ws: str, found: Tile, config: dict[str, Any], error: str = ""
+    ) -> Response:
+        schema = dashboards.schema(ws, found)
+        context = {
+            "ws": ws,
+            "tile": found,
+            "fields": form_fields(schema, _as_settings(schema, config)),
+            "error": error,
+        }
+        return pages.render(
+            request, "tile_settings.html", context, status_code=422 if error else 200
+        )
+
+    @router.get("/workspaces/{ws}/dashboard/tiles/{tile_id}/settings")
+    async def tile_settings(request: Request, ws: str, tile_id: str) -> Response:
+        principal = pages.member(request, ws)
+        found = await dashboards.tile(ws, principal, tile_id)
+        return await settings_page(request, ws, found, dict(found.config))
+
+    @router.post("/workspaces/{ws}/dashboard/tiles/{tile_id}/settings")
+    async def save_tile_settings(
+        request: Request, ws: str, tile_id: str, csrf: FormText = None
+    ) -> Response:
+        principal = pages.member(request, ws)
+        pages.check_csrf(request, csrf)
+        found = await dashboards.tile(ws, principal, tile_id)
+        schema = dashboards.schema(ws, found)
+        current = _as_settings(schema, dict(found.config))
+        config = dict(found.config)
+        try:
+            changes, unset = _form_changes(
+                form_fields(schema, current), current, await request.form()
+            )
+            config.update(changes)
+            for key in unset:
+                config.pop(key, None)
+            await dashboards.configure(ws, principal, tile_id, config)
+        except PlugportError as exc:
+            return await settings_page(request, ws, found, config, str(exc))
+        return pages.redirect(
+            request, f"/workspaces/{ws}/dashboard#tile-{tile_id}", "Settings saved."
+        )
+
+
+class TileCreate(_Strict):
+    plugin: StrictStr = Field(max_length=200)
+    widget: StrictStr = Field(max_length=100)
+    config: dict[str, Any] | None = None
+
+
+class TileChange(_Strict):
+    config: dict[str, Any] | None = None
+    width: StrictInt | None = Field(default=None, ge=1, le=4)
+    height: StrictInt | None = Field(default=None, ge=1, le=3)
+    move: StrictStr | None = Field(default=None, pattern="^(earlier|later|first|last)$")
+
+
+class TileAction(_Strict):
+    action: StrictStr = Field(max_length=100)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+def dashboard_api_router(service: HostService) -> APIRouter:
+    dashboards = DashboardService(service)
+
+    def caller(authorization: Annotated[str | None, Header()] = None) -> Principal:
+        return service.store.authenticate(parse_bearer(authorization))
+
+    def member(ws: str, principal: Annotated[Principal, Depends(caller)]) -> Principal:
+        check_workspace_name(ws)
+        authorize(principal, ws)
+        service.workspace(ws)
+        return principal
+
+    Member = Annotated[Principal, Depends(member)]
+    router = APIRouter(
+        prefix="/api/v1/workspaces/{ws}/dashboard", route_class=ErrorRoute, tags=["dashboard"]
+    )
+
+    def answer(ws: str, found: Tile, rendered: Rendered | None, why: str) -> dict[str, Any]:
+        html = render_rendered(rendered, _tile_context(ws, found, ""), why)
+        failure = None
+        if rendered is None:
+            failure = {"kind": "unavailable", "message": why}
+        elif rendered.failure is not None:
+            failure = {"kind": rendered.failure.kind, "message": rendered.failure.message}
+        return {
+            "tile": found.public(),
+            "ok": failure is None,
+            "tree": rendered.tree if rendered else None,
+            "html": html,
+            "version": rendered.version if rendered else 0,
+            "error": failure,
+        }
+
+    @router.get("")
+    async def layout(ws: str, principal: Member) -> dict[str, Any]:
+        """The layout this token sees, and the widgets it may add."""
+        return await dashboards.layout(ws, principal) | {
+            "catalogue": await dashboards.catalogue(ws)
+        }
+
+    @router.post("/tiles", status_code=201)
+    async def add(ws: str, principal: Member, body: TileCreate) -> dict[str, Any]:
+        return await dashboards.add(ws, principal, body.plugin, body.widget, body.config)
+
+    @router.get("/tiles/{tile_id}")
+    async def tile(ws: str, tile_id: str, principal: Member) -> dict[str, Any]:
+        """The tile's component tree (checked) and its HTML, or its error."""
+        return answer(ws, *await dashboards.render(ws, principal, tile_id))
+
+    @router.post("/tiles/{tile_id}/actions")
+    async def action(ws: str, tile_id: str, principal: Member, body: TileAction) -> dict[str, Any]:
+        return answer(
+            ws,
+            *await dashboards.render(
+                ws, principal, tile_id, action=body.action, payload=body.payload, values=body.values
+            ),
+        )
+
+    @router.patch("/tiles/{tile_id}")
+    async def change(ws: str, tile_id: str, principal: Member, body: TileChange) -> dict[str, Any]:
+        if body.config is not None:
+            await dashboards.configure(ws, principal, tile_id, body.config)
+        if body.width is not None or body.height is not None:
+            current = await dashboards.tile(ws, principal, tile_id)
+            width, height = body.width or current.width, body.height or current.height
+            await dashboards.change(ws, principal, lambda t: resize_tile(t, tile_id, width, height))
+        if body.move is not None:
+            move = body.move
+            await dashboards.change(ws, principal, lambda t: move_tile(t, tile_id, move))
+        return await dashboards.layout(ws, principal)
+
+    @router.delete("/tiles/{tile_id}", status_code=204)
+    async def remove(ws: str, tile_id: str, principal: Member) -> Response:
+        await dashboards.change(ws, principal, lambda t: remove_tile(t, tile_id))
+        return Response(status_code=204)
+
+    return router
