@@ -10,7 +10,7 @@ from tests.host._plugins import write
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'"
 
-COUNTER = '''\
+COUNTER = """\
 from plugport.sdk import Plugin, command, widget
 
 
@@ -52,7 +52,7 @@ class Main(Plugin):
         await self.api.storage.set("count", count)
         await self.api.ui.invalidate("counter.clicks")
         return count
-'''
+"""
 COUNTER_MANIFEST = """\
 [permissions]
 ui = ["widgets"]
@@ -73,7 +73,7 @@ default = "Clicks"
 maxLength = 40
 """
 
-HOSTILE = f'''\
+HOSTILE = f"""\
 from plugport.sdk import Plugin, widget
 
 X = {XSS!r}
@@ -93,7 +93,7 @@ class Main(Plugin):
             {{"type": "form", "fields": [{{"name": "f", "label": X, "error": X}}],
              "submit": {{"label": "Go", "action": {{"name": "go"}}}}}},
         ]}}
-'''
+"""
 HOSTILE_MANIFEST = """\
 [permissions]
 ui = ["widgets"]
@@ -102,7 +102,7 @@ id = "hostile.all"
 title = "Hostile"
 """
 
-SLOW = '''\
+SLOW = """\
 import asyncio
 
 from plugport.sdk import Plugin, widget
@@ -121,7 +121,7 @@ class Main(Plugin):
     @widget("slow.bad")
     def bad(self, request):
         return {"type": "stack", "children": [{"type": "marquee", "text": "no"}]}
-'''
+"""
 SLOW_MANIFEST = """\
 [permissions]
 ui = ["widgets"]
@@ -138,7 +138,7 @@ id = "slow.bad"
 title = "Invalid"
 """
 
-UNGRANTED = '''\
+UNGRANTED = """\
 from plugport.sdk import Plugin, widget
 
 
@@ -146,7 +146,7 @@ class Main(Plugin):
     @widget("quiet.w")
     def w(self, request):
         return {"type": "text", "text": "should never be asked"}
-'''
+"""
 UNGRANTED_MANIFEST = """\
 [[contributes.widgets]]
 id = "quiet.w"

@@ -58,7 +58,9 @@ def board(service: Service) -> tuple[str, str]:
     return "board", token
 
 
-def test_the_catalogue_offers_granted_widgets_only(service: Service, board: tuple[str, str]) -> None:
+def test_the_catalogue_offers_granted_widgets_only(
+    service: Service, board: tuple[str, str]
+) -> None:
     ws, token = board
     with service.client(token) as api:
         layout = api.get(f"/api/v1/workspaces/{ws}/dashboard").json()
@@ -92,7 +94,8 @@ def test_tiles_render_alone_and_failures_stay_in_their_tile(
             ("acme.slow", "slow.bad"),
         ]:
             added = api.post(
-                f"/api/v1/workspaces/{ws}/dashboard/tiles", json={"plugin": plugin, "widget": widget}
+                f"/api/v1/workspaces/{ws}/dashboard/tiles",
+                json={"plugin": plugin, "widget": widget},
             )
             assert added.status_code == 201, added.text
             tiles[widget] = added.json()["added"]
@@ -128,7 +131,11 @@ def test_actions_round_trip_and_invalidation_bumps_the_version(
     with service.client(token) as api:
         tile = api.post(
             f"/api/v1/workspaces/{ws}/dashboard/tiles",
-            json={"plugin": "acme.counter", "widget": "counter.clicks", "config": {"label": "Hits"}},
+            json={
+                "plugin": "acme.counter",
+                "widget": "counter.clicks",
+                "config": {"label": "Hits"},
+            },
         ).json()["added"]
         url = f"/api/v1/workspaces/{ws}/dashboard/tiles/{tile}"
         before = api.get(url).json()
@@ -142,8 +149,8 @@ def test_actions_round_trip_and_invalidation_bumps_the_version(
         assert 'data-pp-overlay role="dialog"' in overlay["html"]
 
         bumped = api.post(
-            f"/api/v1/workspaces/{ws}/execute",
-            json={"plugin": "acme.counter", "command": "counter.bump"},
+            f"/api/v1/workspaces/{ws}/installations/acme.counter/execute",
+            json={"command": "counter.bump"},
         )
         assert bumped.status_code == 200, bumped.text
         after = api.get(url).json()
@@ -197,9 +204,10 @@ def test_arranging_settings_and_own_layouts_through_the_pages(
             data={"csrf": csrf, "op": "resize", "width": "4", "height": "2"},
         )
         assert resized.status_code == 303
-        assert f'class="pp-tile pp-w-4 pp-h-2" id="tile-{order[1]}"' in browser.get(
-            f"/workspaces/{ws}/dashboard"
-        ).text
+        assert (
+            f'class="pp-tile pp-w-4 pp-h-2" id="tile-{order[1]}"'
+            in browser.get(f"/workspaces/{ws}/dashboard").text
+        )
         no_csrf = browser.post(
             f"/workspaces/{ws}/dashboard/tiles/{order[1]}/arrange", data={"op": "remove"}
         )
@@ -210,7 +218,8 @@ def test_arranging_settings_and_own_layouts_through_the_pages(
         counter = next(
             t
             for t in re.findall(
-                r'data-tile="(\w+)" data-plugin="acme.counter"', browser.get(f"/workspaces/{ws}/dashboard").text
+                r'data-tile="(\w+)" data-plugin="acme.counter"',
+                browser.get(f"/workspaces/{ws}/dashboard").text,
             )
         )
         form = browser.get(f"/workspaces/{ws}/dashboard/tiles/{counter}/settings")
@@ -247,7 +256,7 @@ def test_arranging_settings_and_own_layouts_through_the_pages(
 
     # a second token arranges its own layout; the workspace's stays as it was
     with service.client(service.admin) as admin:
-        second = admin.post(f"/api/v1/workspaces/{ws}/tokens", json={"description": "second"})
+        second = admin.post("/api/v1/tokens", json={"workspace": ws, "description": "second"})
     assert second.status_code == 201, second.text
     other = second.json()["token"]
     with signed_in(service, other) as browser:
@@ -258,14 +267,16 @@ def test_arranging_settings_and_own_layouts_through_the_pages(
         )
         assert own.status_code == 303
         page = browser.get(f"/workspaces/{ws}/dashboard")
-        assert "This token&#39;s own layout." in page.text
+        assert "This token's own layout." in page.text
         browser.post(
             f"/workspaces/{ws}/dashboard/tiles/{shared[0]}/arrange",
             data={"csrf": csrf_of(page), "op": "remove"},
         )
         assert shared[0] not in browser.get(f"/workspaces/{ws}/dashboard").text
     with service.client(token) as api:
-        assert shared[0] in [t["id"] for t in api.get(f"/api/v1/workspaces/{ws}/dashboard").json()["tiles"]]
+        assert shared[0] in [
+            t["id"] for t in api.get(f"/api/v1/workspaces/{ws}/dashboard").json()["tiles"]
+        ]
 
 
 def test_purge_removes_tiles_and_workspace_deletion_removes_layouts(
@@ -278,13 +289,14 @@ def test_purge_removes_tiles_and_workspace_deletion_removes_layouts(
             "/api/v1/workspaces/gone/dashboard/tiles",
             json={"plugin": "acme.counter", "widget": "counter.clicks"},
         ).raise_for_status()
-        kept = api.delete("/api/v1/workspaces/gone/installations/acme.counter")
+        kept = api.post("/api/v1/workspaces/gone/installations/acme.counter/uninstall")
         assert kept.status_code in (200, 204), kept.text
         assert len(api.get("/api/v1/workspaces/gone/dashboard").json()["tiles"]) == 1
         assert api.get("/api/v1/workspaces/gone/dashboard").json()["tiles"][0]["available"] is False
         install(api, "gone", "acme.counter")
-        purged = api.delete(
-            "/api/v1/workspaces/gone/installations/acme.counter", params={"purge": "true"}
+        purged = api.post(
+            "/api/v1/workspaces/gone/installations/acme.counter/uninstall",
+            params={"purge": "true"},
         )
         assert purged.status_code in (200, 204), purged.text
         assert api.get("/api/v1/workspaces/gone/dashboard").json()["tiles"] == []
