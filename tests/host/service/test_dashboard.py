@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.host._service import Market, Service, market_at, serving, settings_for, wait_for
-from tests.host._widgets import XSS, widget_sources
+from tests.host._widgets import widget_sources
 from tests.host.test_service_pages import PARTIAL, csrf_of, signed_in
 
 
@@ -101,7 +101,8 @@ def test_tiles_render_alone_and_failures_stay_in_their_tile(
             tiles[widget] = added.json()["added"]
 
         ok = api.get(f"/api/v1/workspaces/{ws}/dashboard/tiles/{tiles['counter.clicks']}").json()
-        assert ok["ok"] and ok["error"] is None
+        assert ok["ok"]
+        assert ok["error"] is None
         assert ok["tree"]["children"][0] == {"type": "stat", "label": "Clicks", "value": 0}
         assert 'class="pp-stat-value">0<' in ok["html"]
 

@@ -21,6 +21,7 @@ from plugport.host.service.pages import PAGE_STATIC_DIR, STATIC_PATH, pages_rout
 from plugport.host.service.service import HostService
 from plugport.host.service.settings import HostServiceSettings
 from plugport.host.service.task_pages import task_pages_router
+from plugport.host.ui import UI_STATIC_DIR, UI_STATIC_PATH
 from plugport.host.service.tasks import tasks_router
 from plugport.runtime.hooks import HookSpec
 
@@ -45,6 +46,7 @@ def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) 
     app.include_router(dashboard_pages_router(service))
     app.include_router(oauth2_pages_router(service))
     app.mount(STATIC_PATH, StaticFiles(directory=PAGE_STATIC_DIR), name="static-host-service")
+    app.mount(UI_STATIC_PATH, StaticFiles(directory=UI_STATIC_DIR), name="static-host-ui")
     if not any(getattr(route, "path", None) == "/static" for route in app.routes):
         app.mount("/static", StaticFiles(directory=_web.STATIC_DIR), name="static")
 
