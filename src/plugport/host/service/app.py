@@ -21,8 +21,8 @@ from plugport.host.service.pages import PAGE_STATIC_DIR, STATIC_PATH, pages_rout
 from plugport.host.service.service import HostService
 from plugport.host.service.settings import HostServiceSettings
 from plugport.host.service.task_pages import task_pages_router
-from plugport.host.ui import UI_STATIC_DIR, UI_STATIC_PATH
 from plugport.host.service.tasks import tasks_router
+from plugport.host.ui import UI_STATIC_DIR, UI_STATIC_PATH
 from plugport.runtime.hooks import HookSpec
 
 __all__ = ["add_host_service", "create_host_service_app"]

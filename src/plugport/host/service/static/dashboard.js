@@ -69,11 +69,14 @@
     var button = form.querySelector("[data-pp-confirm]");
     if (button && !window.confirm(button.dataset.ppConfirm)) return;
     body.setAttribute("aria-busy", "true");
-    fetch(form.action, { method: "POST", body: new FormData(form), headers: PARTIAL, credentials: "same-origin" })
+    // url-encoded, as the form itself would post without this script
+    var body_ = new URLSearchParams(new FormData(form));
+    // getAttribute: the form has a field named "action", which shadows form.action
+    fetch(form.getAttribute("action"), { method: "POST", body: body_, headers: PARTIAL, credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (answer) {
         if (typeof answer.html === "string") show(body, answer);
-        else failed(body, answer.message || "The action failed.");
+        else failed(body, answer.message || "The action failed (" + JSON.stringify(answer).slice(0, 200) + ").");
       })
       .catch(function () { failed(body, "The action failed: the service did not answer."); });
   }, true);
