@@ -14,7 +14,11 @@ from plugport import _web
 from plugport._api_errors import install_error_handlers
 from plugport._version import __version__
 from plugport.host.service.api import api_router
-from plugport.host.service.dashboard import dashboard_api_router, dashboard_pages_router
+from plugport.host.service.dashboard import (
+    dashboard_api_router,
+    dashboard_pages_router,
+    ui_api_router,
+)
 from plugport.host.service.inbound import inbound_router
 from plugport.host.service.oauth2 import oauth2_api_router, oauth2_pages_router
 from plugport.host.service.pages import PAGE_STATIC_DIR, STATIC_PATH, pages_router
@@ -37,6 +41,7 @@ def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) 
     app.include_router(api_router(service))
     app.include_router(tasks_router(service))
     app.include_router(dashboard_api_router(service))
+    app.include_router(ui_api_router(service))
     app.include_router(inbound_router(service.webhooks))
     app.include_router(oauth2_api_router(service))
     if not pages:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Header, Request, Response
 from pydantic import Field, StrictInt, StrictStr
 
-from plugport.errors import PlugportError
+from plugport.errors import ConflictError, NotFoundError, PlugportError
 from plugport.host.service._layout_rules import Tile, move_tile, remove_tile, resize_tile
 from plugport.host.service.api import ErrorRoute, _Strict
 from plugport.host.service.dashboard_service import DashboardService
@@ -34,7 +34,7 @@ from plugport.host.service.store import (
 from plugport.host.ui.render import RenderContext, render_tree
 from plugport.host.ui.surfaces import Rendered
 
-__all__ = ["dashboard_api_router", "dashboard_pages_router", "render_rendered"]
+__all__ = ["dashboard_api_router", "dashboard_pages_router", "render_rendered", "ui_api_router"]
 
 _RESERVED = {"csrf", "action", "payload"}
 
@@ -371,5 +371,82 @@ def dashboard_api_router(service: HostService) -> APIRouter:
     async def remove(ws: str, tile_id: str, principal: Member) -> Response:
         await dashboards.change(ws, principal, lambda t: remove_tile(t, tile_id))
         return Response(status_code=204)
+
+    return router
+
+
+class SurfaceAsk(_Strict):
+    config: dict[str, Any] | None = None
+    action: StrictStr | None = Field(default=None, max_length=100)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    values: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+def ui_api_router(service: HostService) -> APIRouter:
+    """Any UI surface of an enabled plugin, as JSON (its checked tree and the host's HTML for
+    it): what an application that embeds the renderer in its own pages calls from its
+    backend, which holds the token."""
+
+    def caller(authorization: Annotated[str | None, Header()] = None) -> Principal:
+        return service.store.authenticate(parse_bearer(authorization))
+
+    def member(ws: str, principal: Annotated[Principal, Depends(caller)]) -> Principal:
+        check_workspace_name(ws)
+        authorize(principal, ws)
+        service.workspace(ws)
+        return principal
+
+    Member = Annotated[Principal, Depends(member)]
+    router = APIRouter(prefix="/api/v1/workspaces/{ws}/ui", route_class=ErrorRoute, tags=["ui"])
+
+    @router.get("/versions")
+    async def versions(ws: str, principal: Member) -> dict[str, Any]:
+        """``plugin:surface`` -> how often the plugin invalidated it: poll, re-render on change."""
+        workspace = service.workspace(ws)
+        await workspace.started()
+        return {"versions": workspace.ui.versions()}
+
+    @router.post("/{plugin}/{surface}")
+    async def ask(
+        ws: str, plugin: str, surface: str, principal: Member, body: SurfaceAsk
+    ) -> dict[str, Any]:
+        """Render the surface (``action`` unset) or answer an action on it."""
+        workspace = service.workspace(ws)
+        host = await workspace.started()
+        installation = host.state.get(plugin)
+        if installation is None:
+            raise NotFoundError("installed plugin", plugin)
+        if not installation.enabled:
+            raise ConflictError("plugin", plugin, "is disabled; enable it first")
+        rendered = await workspace.ui.ask(
+            plugin,
+            surface,
+            config=body.config,
+            action=body.action,
+            payload=body.payload,
+            values=body.values,
+            context=body.context,
+            workspace=ws,
+        )
+        context = RenderContext(
+            id_prefix=f"s-{surface.replace('.', '-')}",
+            action_url=f"/api/v1/workspaces/{ws}/ui/{plugin}/{surface}",
+        )
+        html = "" if rendered.kind in ("view", "field") else render_rendered(rendered, context, "")
+        failure = rendered.failure
+        return {
+            "plugin": plugin,
+            "surface": surface,
+            "kind": rendered.kind,
+            "ok": failure is None,
+            "tree": rendered.tree,
+            "value": rendered.value,
+            "html": html,
+            "version": rendered.version,
+            "error": None
+            if failure is None
+            else {"kind": failure.kind, "message": failure.message},
+        }
 
     return router
