@@ -26,6 +26,7 @@ from plugport.host.service.service import HostService
 from plugport.host.service.settings import HostServiceSettings
 from plugport.host.service.task_pages import task_pages_router
 from plugport.host.service.tasks import tasks_router
+from plugport.host.service.views import views_router
 from plugport.host.ui import UI_STATIC_DIR, UI_STATIC_PATH
 from plugport.runtime.hooks import HookSpec
 
@@ -35,7 +36,8 @@ __all__ = ["add_host_service", "create_host_service_app"]
 def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) -> None:
     """Include the service's API and (``pages``) its pages in ``app``: ``/api/v1/workspaces…``
     (their ``…/tasks…`` and ``…/workflows…`` too), ``/api/v1/tokens…``, ``/hooks/…`` (inbound
-    webhooks), ``/workspaces…`` and ``/host-service/static``; the shared stylesheet
+    webhooks), ``/workspaces…`` (plugins' custom views too), ``/host-service/static`` and
+    ``/host-service/ui-assets`` (custom views' signed files); the shared stylesheet
     at ``/static`` is mounted unless the app has it already. The caller owns ``service``:
     await ``service.close()`` in the app's lifespan."""
     app.include_router(api_router(service))
@@ -50,6 +52,7 @@ def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) 
     app.include_router(task_pages_router(service))
     app.include_router(dashboard_pages_router(service))
     app.include_router(oauth2_pages_router(service))
+    app.include_router(views_router(service))
     app.mount(STATIC_PATH, StaticFiles(directory=PAGE_STATIC_DIR), name="static-host-service")
     app.mount(UI_STATIC_PATH, StaticFiles(directory=UI_STATIC_DIR), name="static-host-ui")
     if not any(getattr(route, "path", None) == "/static" for route in app.routes):

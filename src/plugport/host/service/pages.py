@@ -25,6 +25,7 @@ from plugport.host.service.plugin_settings import form_fields
 from plugport.host.service.service import HostService
 from plugport.host.service.store import Principal, check_workspace_name
 from plugport.host.settings import parse_value
+from plugport.host.ui.views import installed_views
 
 __all__ = ["PAGE_STATIC_DIR", "TOKEN_COOKIE", "pages_router"]
 
@@ -361,14 +362,16 @@ def _installation_routes(router: APIRouter, pages: _Pages) -> None:
 
     @router.get("/workspaces/{ws}/installations/{name}")
     async def installation(request: Request, ws: str, name: str) -> Response:
-        """One plugin: its webhook endpoints (URL, verifier, secret set or not) and the last
-        deliveries received for it, with a retry for the dead ones."""
+        """One plugin: its custom views (when it is enabled and was granted them), its webhook
+        endpoints (URL, verifier, secret set or not) and the last deliveries received for it,
+        with a retry for the dead ones."""
         pages.member(request, ws)
         row = await service.installation(ws, name)
         context = {
             "ws": ws,
             "row": row,
             "deliveries": await service.inbox(ws, plugin=name, limit=DELIVERIES_SHOWN),
+            "views": installed_views(service.workspace(ws).host, name),
         }
         return pages.render(request, "installation.html", context)
 

@@ -159,6 +159,13 @@ def _permission_lines(manifest: dict[str, Any]) -> list[str]:
     return describe_permissions(permissions)
 
 
+def _custom_views(manifest: dict[str, Any]) -> list[str]:
+    """The titles of the custom views a version declares: its own HTML and scripts, which the
+    marketplace marks so no one mistakes them for the host's own pages."""
+    views = (manifest.get("contributes") or {}).get("views") or []
+    return [str(v.get("title") or v.get("id") or "") for v in views if isinstance(v, dict)]
+
+
 @router.get("/plugins/{name}", name="web_plugin")
 def plugin_page(name: str, request: Request, session: SessionDep, user: User) -> Response:
     plugin = catalog.get_plugin(session, name)
@@ -177,6 +184,7 @@ def plugin_page(name: str, request: Request, session: SessionDep, user: User) ->
             "versions": versions,
             "shown": shown,
             "permissions": _permission_lines(shown.manifest),
+            "custom_views": _custom_views(shown.manifest),
             "engines": shown.manifest.get("engines") or {},
             "dependencies": shown.manifest.get("dependencies") or {},
             "libraries": libraries(shown.libraries, shown.manifest),
