@@ -39,6 +39,7 @@ class Main(Plugin):
             form["error"] = error
         return {"type": "stack", "children": [
             {"type": "stat", "label": config["label"], "value": count},
+            {"type": "image", "asset": "assets/logo.png", "alt": "Counter logo"},
             {"type": "button", "label": "Add one", "action": {"name": "add", "payload": {"by": 1}}},
             {"type": "button", "label": "Details", "action": {"name": "details"}},
             form,
@@ -173,8 +174,20 @@ def with_greet(code: str) -> str:
     return code.replace("from plugport.sdk import ", "from plugport.sdk import hook, ", 1) + GREET
 
 
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+"""A 1x1 PNG: the counter's logo."""
+
+
 def widget_sources(root: Path) -> list[Path]:
-    return [
+    sources = [
         write(root, name, "1.0.0", code=with_greet(code), extra=manifest)
         for name, (code, manifest) in WIDGET_PLUGINS.items()
     ]
+    assets = sources[0] / "assets"
+    assets.mkdir()
+    (assets / "logo.png").write_bytes(PNG)
+    (assets / "notes.txt").write_text("not an image")
+    return sources

@@ -104,6 +104,10 @@ def test_tiles_render_alone_and_failures_stay_in_their_tile(
         assert ok["ok"]
         assert ok["error"] is None
         assert ok["tree"]["children"][0] == {"type": "stat", "label": "Clicks", "value": 0}
+        assert (
+            f'src="/workspaces/{ws}/plugins/acme.counter/images/assets/logo.png" alt="Counter logo"'
+            in ok["html"]
+        )
         assert 'class="pp-stat-value">0<' in ok["html"]
 
         hung = api.get(f"/api/v1/workspaces/{ws}/dashboard/tiles/{tiles['slow.wait']}").json()
@@ -143,7 +147,7 @@ def test_actions_round_trip_and_invalidation_bumps_the_version(
         added = api.post(f"{url}/actions", json={"action": "add", "payload": {"by": 2}}).json()
         assert added["tree"]["children"][0] == {"type": "stat", "label": "Hits", "value": 2}
         wrong = api.post(f"{url}/actions", json={"action": "set", "values": {"to": "x"}}).json()
-        assert wrong["tree"]["children"][3]["error"] == "'to' must be a whole number"
+        assert wrong["tree"]["children"][4]["error"] == "'to' must be a whole number"
         assert "must be a whole number" in wrong["html"]
         overlay = api.post(f"{url}/actions", json={"action": "details"}).json()
         assert overlay["tree"]["type"] == "overlay"
@@ -278,6 +282,27 @@ def test_arranging_settings_and_own_layouts_through_the_pages(
         assert shared[0] in [
             t["id"] for t in api.get(f"/api/v1/workspaces/{ws}/dashboard").json()["tiles"]
         ]
+
+
+def test_images_come_from_the_plugins_own_archive_only(
+    service: Service, board: tuple[str, str]
+) -> None:
+    ws, token = board
+    base = f"/workspaces/{ws}/plugins/acme.counter/images"
+    with signed_in(service, token) as browser:
+        logo = browser.get(f"{base}/assets/logo.png")
+        assert logo.status_code == 200
+        assert logo.headers["content-type"] == "image/png"
+        assert logo.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in logo.headers["content-security-policy"]
+        assert logo.content.startswith(b"\x89PNG")
+        for path in ("assets/notes.txt", "assets/../main.py", "plugport.toml", "assets/none.png"):
+            refused = browser.get(f"{base}/{path}")
+            assert refused.status_code == 404, (path, refused.status_code)
+        assert browser.get(f"/workspaces/{ws}/plugins/acme.quiet/images/x.png").status_code == 404
+    other = service.workspace("elsewhere")
+    with signed_in(service, other) as stranger:
+        assert stranger.get(f"{base}/assets/logo.png").status_code != 200
 
 
 def test_purge_removes_tiles_and_workspace_deletion_removes_layouts(

@@ -5,7 +5,9 @@ and its HTML) for applications that embed the renderer in their own pages."""
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' parameter types.
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Header, Request, Response
 from pydantic import Field, StrictInt, StrictStr
@@ -31,8 +33,10 @@ from plugport.host.service.store import (
     check_workspace_name,
     parse_bearer,
 )
+from plugport.host.ui._view_rules import SVG_CSP
 from plugport.host.ui.render import RenderContext, render_tree
 from plugport.host.ui.surfaces import Rendered
+from plugport.host.ui.views import read_image
 
 __all__ = ["dashboard_api_router", "dashboard_pages_router", "render_rendered", "ui_api_router"]
 
@@ -57,12 +61,18 @@ def render_rendered(rendered: Rendered | None, context: RenderContext, unavailab
     return str(render_tree(rendered.tree, context))
 
 
+def image_url(ws: str, plugin: str) -> Callable[[str], str]:
+    """Where a component tree's ``image`` of ``plugin`` is served (its archive, images only)."""
+    return lambda path: f"/workspaces/{ws}/plugins/{plugin}/images/{quote(path)}"
+
+
 def _tile_context(ws: str, tile: Tile, csrf: str) -> RenderContext:
     base = f"/workspaces/{ws}/dashboard/tiles/{tile.id}"
     return RenderContext(
         id_prefix=f"t{tile.id}",
         action_url=f"{base}/actions",
         csrf=csrf,
+        asset_url=image_url(ws, tile.plugin),
         page_url=lambda page: f"/workspaces/{ws}/plugins/{tile.plugin}/pages/{page}",
         close_url=f"/workspaces/{ws}/dashboard",
     )
@@ -162,6 +172,18 @@ def dashboard_pages_router(service: HostService) -> APIRouter:
         return tile_answer(request, ws, found, rendered, why)
 
     _layout_routes(router, pages, dashboards)
+
+    @router.get("/workspaces/{ws}/plugins/{plugin}/images/{path:path}")
+    async def image(request: Request, ws: str, plugin: str, path: str) -> Response:
+        pages.member(request, ws)
+        host = await service.workspace(ws).started()
+        content, kind = read_image(host, plugin, path)
+        headers = {
+            "Content-Security-Policy": SVG_CSP,  # an SVG opened on its own runs nothing
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=300",
+        }
+        return Response(content, media_type=kind, headers=headers)
 
     @router.get("/workspaces/{ws}/ui/versions")
     async def versions(request: Request, ws: str) -> Response:
@@ -432,6 +454,7 @@ def ui_api_router(service: HostService) -> APIRouter:
         context = RenderContext(
             id_prefix=f"s-{surface.replace('.', '-')}",
             action_url=f"/api/v1/workspaces/{ws}/ui/{plugin}/{surface}",
+            asset_url=image_url(ws, plugin),
         )
         html = "" if rendered.kind in ("view", "field") else render_rendered(rendered, context, "")
         failure = rendered.failure

@@ -183,3 +183,21 @@ class CallBudgets:
             while len(self._buckets) > self._max_keys:
                 self._buckets.popitem(last=False)
         return 0.0 if allowed else max(wait, 0.001)
+
+
+IMAGE_TYPES = ("png", "jpg", "jpeg", "gif", "webp", "svg")
+"""What a component tree's ``image`` may show from the plugin's archive."""
+
+
+def read_image(host: PluginHost, plugin: str, path: str) -> tuple[bytes, str]:
+    """``(content, Content-Type)`` of an image in enabled plugin ``plugin``'s archive, for a
+    component tree's ``image``: an allowed image type, confined to the plugin's code (symlinks
+    followed); anything else is :class:`NotFoundError`, saying why."""
+    installation = host.state.get(plugin)
+    if installation is None or not installation.enabled:
+        raise NotFoundError("enabled plugin", plugin)
+    _, dot, extension = path.rpartition(".")
+    kind = content_type(path)
+    if not dot or extension.lower() not in IMAGE_TYPES or kind is None:
+        raise NotFoundError("image", path, f"an image is one of: {', '.join(IMAGE_TYPES)}")
+    return _confined(host.paths.code_dir(installation), "", path).read_bytes(), kind
