@@ -40,6 +40,12 @@ _ID = {
     "maxLength": 100,
 }
 _NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"}
+_NAME_PART = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])"
+_WIDGET_PATTERN = (
+    rf"^(?:{_NAME_PART}\.{_NAME_PART}:)?[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9][a-z0-9_-]*)*$"
+)
+"""A field type: ``plugin.name:field-id`` (a plugin name as the manifest spells it, then a
+contribution id), or a bare ``field-id`` for the answering plugin's own."""
 _SHORT = {"type": "string", "minLength": 1, "maxLength": 200}
 _LABEL = {"type": "string", "maxLength": 200}
 _TEXT = {"type": "string", "maxLength": 20_000}
@@ -86,8 +92,11 @@ _FIELD = {
             "enum": ["text", "textarea", "number", "integer", "checkbox", "select", "date", "email"]
         },
         "widget": {
-            **_ID,
-            "description": "A field type a plugin contributes (contributes.fields), by its id.",
+            "type": "string",
+            "pattern": _WIDGET_PATTERN,
+            "maxLength": 230,
+            "description": "A field type a plugin contributes (contributes.fields): "
+            "'plugin.name:field-id', or just 'field-id' for the answering plugin's own.",
         },
         "required": {"type": "boolean"},
         "default": _SCALAR,

@@ -100,6 +100,13 @@ def test_tiles_load_alone_act_and_refresh(
     counter.locator(".pp-alert").wait_for()
     assert "must be a whole number" in counter.locator(".pp-alert").inner_text()
 
+    counter.get_by_role("button", name="Details").click()
+    dialog = page.get_by_role("dialog", name="Details")
+    dialog.wait_for()
+    assert "count is 1" in dialog.inner_text()
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+
     # the plugin invalidates its widget: the tile re-renders without a reload
     with service.client(token) as api:
         bumped = api.post(

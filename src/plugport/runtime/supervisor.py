@@ -21,7 +21,7 @@ from plugport.errors import (
     ResourceLimitExceededError,
     SandboxUnavailableError,
 )
-from plugport.manifest import Limits, Manifest, TaskSpec, match_topic
+from plugport.manifest import Limits, Manifest, Permissions, TaskSpec, match_topic
 from plugport.runtime._db import RuntimeDatabase
 from plugport.runtime._lifecycle import Health, State
 from plugport.runtime._supervised import (
@@ -661,6 +661,16 @@ class Supervisor:
     def manifest_of(self, name: str) -> Manifest:
         """The manifest of added plugin ``name``."""
         return self._entry(name).install.manifest
+
+    def added(self) -> list[str]:
+        """The plugins added (a host adds the enabled ones), sorted: whose surfaces a page
+        may offer."""
+        return sorted(self._plugins)
+
+    def granted(self, name: str) -> Permissions:
+        """The permissions the operator consented to for added plugin ``name``: what the
+        broker and :meth:`call_ui` check."""
+        return self._entry(name).grants.permissions
 
     # --- small helpers --------------------------------------------------------------------------
 

@@ -151,7 +151,7 @@ def test_actions_round_trip_and_invalidation_bumps_the_version(
         assert "must be a whole number" in wrong["html"]
         overlay = api.post(f"{url}/actions", json={"action": "details"}).json()
         assert overlay["tree"]["type"] == "overlay"
-        assert 'data-pp-overlay role="dialog"' in overlay["html"]
+        assert 'data-pp-overlay data-pp-kind="panel" role="dialog"' in overlay["html"]
 
         bumped = api.post(
             f"/api/v1/workspaces/{ws}/installations/acme.counter/execute",
@@ -244,20 +244,36 @@ def test_arranging_settings_and_own_layouts_through_the_pages(
         assert fragment.json()["ok"]
         assert ">Visits<" in fragment.json()["html"]
 
-        # an action through the page: a form post with CSRF, answered as JSON for the script
+        # an action through the page: the form as the host rendered it (CSRF token and the
+        # action's signature), answered as JSON for the script
+        html = fragment.json()["html"]
+        add = re.search(
+            r'name="action" value="add">\s*<input type="hidden" name="payload" value="([^"]*)">\s*'
+            r'<input type="hidden" name="sig" value="(\w+)">',
+            html,
+        )
+        assert add, html
+        payload = add.group(1).replace("&#34;", '"')
+        form = {"csrf": csrf, "action": "add", "payload": payload, "sig": add.group(2)}
         action = browser.post(
-            f"/workspaces/{ws}/dashboard/tiles/{counter}/actions",
-            data={"csrf": csrf, "action": "add", "payload": '{"by": 5}'},
-            headers=PARTIAL,
+            f"/workspaces/{ws}/dashboard/tiles/{counter}/actions", data=form, headers=PARTIAL
         )
         assert action.status_code == 200, action.text
         assert "pp-stat-value" in action.json()["html"]
-        refused = browser.post(
-            f"/workspaces/{ws}/dashboard/tiles/{counter}/actions",
-            data={"action": "add", "payload": "{}"},
-            headers=PARTIAL,
-        )
-        assert refused.status_code == 403
+        value = int(re.search(r'pp-stat-value">(\d+)<', action.json()["html"]).group(1))
+        for forged in (
+            {**form, "payload": '{"by":1000}'},  # a payload the tile never offered
+            {**form, "action": "set"},  # an action under another's signature
+            {**form, "sig": "0" * 64},
+            {k: v for k, v in form.items() if k != "sig"},
+            {k: v for k, v in form.items() if k != "csrf"},
+        ):
+            refused = browser.post(
+                f"/workspaces/{ws}/dashboard/tiles/{counter}/actions", data=forged, headers=PARTIAL
+            )
+            assert refused.status_code in (400, 403), (forged, refused.status_code)
+        after = browser.get(f"/workspaces/{ws}/dashboard/tiles/{counter}", headers=PARTIAL)
+        assert f'pp-stat-value">{value}<' in after.json()["html"]  # nothing reached the plugin
 
     # a second token arranges its own layout; the workspace's stays as it was
     with service.client(service.admin) as admin:

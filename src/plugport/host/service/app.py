@@ -26,8 +26,10 @@ from plugport.host.service.service import HostService
 from plugport.host.service.settings import HostServiceSettings
 from plugport.host.service.task_pages import task_pages_router
 from plugport.host.service.tasks import tasks_router
+from plugport.host.service.ui_pages import ui_pages_router
 from plugport.host.service.views import views_router
-from plugport.host.ui import UI_STATIC_DIR, UI_STATIC_PATH
+from plugport.host.ui.render import STATIC_DIR as UI_STATIC_DIR
+from plugport.host.ui.render import STATIC_PATH as UI_STATIC_PATH
 from plugport.runtime.hooks import HookSpec
 
 __all__ = ["add_host_service", "create_host_service_app"]
@@ -36,7 +38,8 @@ __all__ = ["add_host_service", "create_host_service_app"]
 def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) -> None:
     """Include the service's API and (``pages``) its pages in ``app``: ``/api/v1/workspaces…``
     (their ``…/tasks…`` and ``…/workflows…`` too), ``/api/v1/tokens…``, ``/hooks/…`` (inbound
-    webhooks), ``/workspaces…`` (plugins' custom views too), ``/host-service/static`` and
+    webhooks), ``/workspaces…`` (plugins' pages, menu items and custom views too),
+    ``/host-service/static``, ``/host-ui/static`` (the components' script and stylesheets) and
     ``/host-service/ui-assets`` (custom views' signed files); the shared stylesheet
     at ``/static`` is mounted unless the app has it already. The caller owns ``service``:
     await ``service.close()`` in the app's lifespan."""
@@ -53,6 +56,7 @@ def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) 
     app.include_router(dashboard_pages_router(service))
     app.include_router(oauth2_pages_router(service))
     app.include_router(views_router(service))
+    app.include_router(ui_pages_router(service))
     app.mount(STATIC_PATH, StaticFiles(directory=PAGE_STATIC_DIR), name="static-host-service")
     app.mount(UI_STATIC_PATH, StaticFiles(directory=UI_STATIC_DIR), name="static-host-ui")
     if not any(getattr(route, "path", None) == "/static" for route in app.routes):

@@ -4,8 +4,7 @@ settings form from the widget's JSON Schema, and the same under ``/api/v1`` as J
 and its HTML) for applications that embed the renderer in their own pages."""
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' parameter types.
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -33,8 +32,15 @@ from plugport.host.service.store import (
     check_workspace_name,
     parse_bearer,
 )
+from plugport.host.ui._extension_rules import (
+    action_form,
+    action_signature,
+    field_types,
+    signature_valid,
+)
 from plugport.host.ui._view_rules import SVG_CSP
-from plugport.host.ui.render import RenderContext, render_tree
+from plugport.host.ui.extensions import contributions
+from plugport.host.ui.render import FieldTypeView, RenderContext, render_tree
 from plugport.host.ui.surfaces import Rendered
 from plugport.host.ui.views import read_image
 
@@ -66,7 +72,19 @@ def image_url(ws: str, plugin: str) -> Callable[[str], str]:
     return lambda path: f"/workspaces/{ws}/plugins/{plugin}/images/{quote(path)}"
 
 
-def _tile_context(ws: str, tile: Tile, csrf: str) -> RenderContext:
+def _binding(ws: str, tile: Tile) -> tuple[str, ...]:
+    """What a tile's action signature is bound to (with the session): this tile's widget."""
+    return (ws, tile.plugin, "widget", tile.widget, tile.id)
+
+
+def _tile_context(
+    ws: str,
+    tile: Tile,
+    csrf: str,
+    *,
+    sign: Callable[[str, Mapping[str, Any]], str] | None = None,
+    field_types: Mapping[str, FieldTypeView] | None = None,
+) -> RenderContext:
     base = f"/workspaces/{ws}/dashboard/tiles/{tile.id}"
     return RenderContext(
         id_prefix=f"t{tile.id}",
@@ -75,6 +93,9 @@ def _tile_context(ws: str, tile: Tile, csrf: str) -> RenderContext:
         asset_url=image_url(ws, tile.plugin),
         page_url=lambda page: f"/workspaces/{ws}/plugins/{tile.plugin}/pages/{page}",
         close_url=f"/workspaces/{ws}/dashboard",
+        field_types=field_types or {},
+        plugin=tile.plugin,
+        sign=sign or (lambda action, payload: ""),
     )
 
 
@@ -90,37 +111,41 @@ def _as_settings(schema: dict[str, Any] | Any, config: dict[str, Any]) -> dict[s
     }
 
 
-def _payload(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        raise FieldError("payload", "is not JSON") from None
-    if not isinstance(value, dict):
-        raise FieldError("payload", "must be a JSON object")
-    return value
-
-
-async def _form_values(request: Request) -> dict[str, Any]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if k not in _RESERVED and isinstance(v, str)}
-
-
 def dashboard_pages_router(service: HostService) -> APIRouter:
     pages = _Pages(service)
     route_class = type("DashboardPageRoute", (_PageRoute,), {"pages": pages})
     router = APIRouter(route_class=route_class, include_in_schema=False)
     dashboards = DashboardService(service)
 
-    def tile_answer(
+    def signer(request: Request, ws: str, tile: Tile) -> Callable[[str, Mapping[str, Any]], str]:
+        session = pages.session(request)
+
+        def sign(action: str, payload: Mapping[str, Any]) -> str:
+            return action_signature(
+                service.web_secret, (session, *_binding(ws, tile)), action, payload
+            )
+
+        return sign
+
+    async def tile_answer(
         request: Request, ws: str, tile: Tile, rendered: Rendered | None, why: str
     ) -> Response:
-        html = render_rendered(rendered, _tile_context(ws, tile, pages.csrf(request)), why)
+        host = await service.workspace(ws).started()
+        context = _tile_context(
+            ws,
+            tile,
+            pages.csrf(request),
+            sign=signer(request, ws, tile),
+            field_types=field_types(contributions(host.supervisor)),
+        )
+        html = render_rendered(rendered, context, why)
         ok = rendered is not None and rendered.ok
         if request.headers.get(PARTIAL_HEADER):
             body = {
-                "ok": ok,
+                # the request was answered; "failed" says the surface could not be drawn (its
+                # html is then the error box, which replaces the tile's content all the same)
+                "ok": True,
+                "failed": not ok,
                 "html": html,
                 "version": rendered.version if rendered else 0,
                 "overlay": bool(
@@ -145,31 +170,33 @@ def dashboard_pages_router(service: HostService) -> APIRouter:
     async def tile(request: Request, ws: str, tile_id: str) -> Response:
         principal = pages.member(request, ws)
         found, rendered, why = await dashboards.render(ws, principal, tile_id)
-        return tile_answer(request, ws, found, rendered, why)
+        return await tile_answer(request, ws, found, rendered, why)
 
     @router.post("/workspaces/{ws}/dashboard/tiles/{tile_id}/actions")
-    async def tile_action(
-        request: Request,
-        ws: str,
-        *,
-        tile_id: str,
-        csrf: FormText = None,
-        action: Annotated[str, Form(max_length=100)] = "",
-        payload: FormText = None,
-    ) -> Response:
+    async def tile_action(request: Request, ws: str, tile_id: str) -> Response:
+        """A button or form of the tile: ``action``, ``payload`` and ``sig`` as the host
+        rendered them (a made-up action is refused before the plugin is asked), the other
+        fields as ``values``."""
         principal = pages.member(request, ws)
-        pages.check_csrf(request, csrf)
-        if not action:
-            raise FieldError("action", "name the action")
+        form = await request.form()
+        csrf = form.get("csrf")
+        pages.check_csrf(request, csrf if isinstance(csrf, str) else None)
+        posted = action_form(form.multi_items())
+        if posted.action is None:
+            raise FieldError("action", "missing: say which action of the tile was used")
+        found = await dashboards.tile(ws, principal, tile_id)
+        binding = (pages.session(request), *_binding(ws, found))
+        if not signature_valid(service.web_secret, binding, posted):
+            raise FieldError("sig", "this action was not offered by the tile; reload the page")
         found, rendered, why = await dashboards.render(
             ws,
             principal,
             tile_id,
-            action=action,
-            payload=_payload(payload),
-            values=await _form_values(request),
+            action=posted.action,
+            payload=posted.payload,
+            values=posted.values,
         )
-        return tile_answer(request, ws, found, rendered, why)
+        return await tile_answer(request, ws, found, rendered, why)
 
     _layout_routes(router, pages, dashboards)
 

@@ -6,7 +6,7 @@ carries a CSRF token; everything works without JavaScript, which only makes it q
 # No ``from __future__ import annotations``: the routes' dependencies are bound to one service
 # inside pages_router, and FastAPI must see those local aliases as objects, not names.
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +25,11 @@ from plugport.host.service.plugin_settings import form_fields
 from plugport.host.service.service import HostService
 from plugport.host.service.store import Principal, check_workspace_name
 from plugport.host.settings import parse_value
+from plugport.host.ui._extension_rules import field_error, field_types, menu_entries, nav_pages
+from plugport.host.ui.extensions import contributions
+from plugport.host.ui.render import STATIC_PATH as UI_STATIC_PATH
+from plugport.host.ui.render import FieldTypeView
+from plugport.host.ui.surfaces import UiSurfaces
 from plugport.host.ui.views import installed_views
 
 __all__ = ["PAGE_STATIC_DIR", "TOKEN_COOKIE", "pages_router"]
@@ -140,6 +145,24 @@ class _Pages:
             response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
+    def extensions(self, request: Request) -> dict[str, Any]:
+        """What plugins add to every page of the signed-in workspace: the pages the navigation
+        links to and the items of the named menus. Read from the running workspace's memory
+        (no plugin call); a workspace not started yet has none."""
+        principal = getattr(request.state, "principal", None)
+        workspace = (
+            self.service.opened_workspace(principal.workspace)
+            if principal is not None and principal.workspace
+            else None
+        )
+        if workspace is None:
+            return {"plugin_pages": [], "plugin_menus": {}}
+        found = contributions(workspace.host.supervisor)
+        return {
+            "plugin_pages": nav_pages(workspace.name, found),
+            "plugin_menus": menu_entries(workspace.name, found),
+        }
+
     def render(
         self, request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
     ) -> Response:
@@ -147,7 +170,8 @@ class _Pages:
             "principal": getattr(request.state, "principal", None),
             "csrf": self.csrf(request),
             "static": STATIC_PATH,
-        }
+            "ui_static": UI_STATIC_PATH,
+        } | self.extensions(request)
         response = _web.render(templates, request, name, base | context, status_code=status_code)
         return self.finish(request, response)
 
@@ -334,7 +358,7 @@ def _workspace_routes(router: APIRouter, pages: _Pages) -> None:
             html = None
             if row is not None:
                 html = templates.get_template("_row.html").render(
-                    row=row, ws=ws, csrf=pages.csrf(request)
+                    row=row, ws=ws, csrf=pages.csrf(request), **pages.extensions(request)
                 )
             payload = {"ok": True, "kind": "success", "message": message, "row": html}
             return pages.json(request, payload | {"redirect": redirect})
@@ -454,23 +478,51 @@ def _install_routes(router: APIRouter, pages: _Pages) -> None:
         return pages.json(request, service.operation(ws, operation_id).public())
 
 
+async def _field_types_of(service: HostService, ws: str) -> dict[str, FieldTypeView]:
+    host = await service.workspace(ws).started()
+    return field_types(contributions(host.supervisor))
+
+
+async def _settings_page(
+    pages: _Pages,
+    request: Request,
+    ws: str,
+    name: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    field_errors: Mapping[str, str] | None = None,
+    typed: Any = None,
+) -> Response:
+    """The settings form; after a refused save, ``field_errors`` beside their fields and what
+    was typed (``typed``: the posted form) in the fields that are not secrets."""
+    service = pages.service
+    settings = await service.plugin_settings(ws, name)
+    fields = form_fields(settings["schema"], settings, await _field_types_of(service, ws))
+    for field in fields:
+        field["error"] = (field_errors or {}).get(field["key"])
+        text = typed.get(f"setting.{field['key']}") if typed is not None else None
+        if isinstance(text, str) and not field["secret"] and field["kind"] != "boolean":
+            field["text"] = text
+    context = {
+        "ws": ws,
+        "name": name,
+        "settings": settings,
+        "fields": fields,
+        "secrets": (await service.plugin_secrets(ws, name))["secrets"],
+        "oauth2": await service.plugin_oauth2(ws, name),
+        "error": error,
+    }
+    return pages.render(request, "settings.html", context, status_code=status)
+
+
 def _settings_routes(router: APIRouter, pages: _Pages) -> None:
     service = pages.service
 
     async def show(
         request: Request, ws: str, name: str, error: str | None = None, status: int = 200
     ) -> Response:
-        settings = await service.plugin_settings(ws, name)
-        context = {
-            "ws": ws,
-            "name": name,
-            "settings": settings,
-            "fields": form_fields(settings["schema"], settings),
-            "secrets": (await service.plugin_secrets(ws, name))["secrets"],
-            "oauth2": await service.plugin_oauth2(ws, name),
-            "error": error,
-        }
-        return pages.render(request, "settings.html", context, status_code=status)
+        return await _settings_page(pages, request, ws, name, error=error, status=status)
 
     @router.get("/workspaces/{ws}/installations/{name}/settings")
     async def settings_form(request: Request, ws: str, name: str) -> Response:
@@ -484,9 +536,15 @@ def _settings_routes(router: APIRouter, pages: _Pages) -> None:
         who = pages.member(request, ws)
         pages.check_csrf(request, csrf)
         settings = await service.plugin_settings(ws, name)
-        changes, unset = _form_changes(
-            form_fields(settings["schema"], settings), settings, await request.form()
-        )
+        form = await request.form()
+        fields = form_fields(settings["schema"], settings, await _field_types_of(service, ws))
+        changes, unset = _form_changes(fields, settings, form)
+        errors = await _field_errors(service, ws, fields, changes)
+        if errors:  # nothing is saved: the field types' plugins refused a value
+            said = "Not saved: " + "; ".join(f"{key}: {why}" for key, why in errors.items())
+            return await _settings_page(
+                pages, request, ws, name, error=said, status=400, field_errors=errors, typed=form
+            )
         try:
             await service.change_settings(ws, who, name, changes, unset)
         except PlugportError as exc:
@@ -567,6 +625,27 @@ def _settings_routes(router: APIRouter, pages: _Pages) -> None:
             changed.append(row["name"])
         said = f"Set {', '.join(changed)} of {name}." if changed else "No secret was changed."
         return pages.redirect(request, f"/workspaces/{ws}", said)
+
+
+async def _field_errors(
+    service: HostService, ws: str, fields: list[dict[str, Any]], changes: Mapping[str, Any]
+) -> dict[str, str]:
+    """Each changed value whose field uses a plugin's field type, as that type's ``@field``
+    handler judged it: key -> its error (none: every value is valid)."""
+    host = await service.workspace(ws).started()
+    surfaces = UiSurfaces(host.supervisor)
+    errors = {}
+    for field in fields:
+        widget, key = field["widget"], field["key"]
+        if not widget or not widget["available"] or key not in changes:
+            continue
+        answer = await surfaces.ask(
+            widget["plugin"], widget["id"], context={"value": changes[key]}, workspace=ws
+        )
+        failure = (answer.failure.kind, answer.failure.message) if answer.failure else None
+        if (said := field_error(widget["plugin"], answer.value, failure)) is not None:
+            errors[key] = said
+    return errors
 
 
 def _form_changes(

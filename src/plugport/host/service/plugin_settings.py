@@ -13,10 +13,14 @@ from typing import Any
 import jsonschema
 
 from plugport.host.service.store import FieldError
+from plugport.host.ui._extension_rules import widget_key
+from plugport.host.ui.render import FieldTypeView
 
 __all__ = ["SettingError", "check_setting", "public_settings", "secret_keys", "without_secrets"]
 
 FORM_TYPES = ("string", "number", "integer", "boolean")
+TEXT_TYPES = ("string", "number", "integer")
+"""The kinds a plugin's field type may stand in for."""
 
 
 class SettingError(FieldError):
@@ -92,10 +96,20 @@ def public_settings(
     }
 
 
-def form_fields(schema: Mapping[str, Any], settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+def form_fields(
+    schema: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    field_types: Mapping[str, FieldTypeView] | None = None,
+) -> list[dict[str, Any]]:
     """One field per property for the page's form: the input kind (``string``, ``number``,
     ``integer``, ``boolean``, ``enum``, or ``json`` for anything else), its current value as
-    text (empty for a secret), and whether it is required, missing or a secret."""
+    text (empty for a secret), and whether it is required, missing or a secret.
+
+    A text or number property whose ``"ui:widget"`` names a plugin's field type
+    (``plugin:field-id``; a bare id is the settings' own plugin's) gets ``widget``: the type's
+    placeholder, pattern and help when ``field_types`` (the enabled plugins' allowed ones) has
+    it, else ``available: false`` and a plain input. A secret never uses one: its value would
+    go to the field type's plugin."""
     properties = schema.get("properties") or {}
     values = settings["values"]
     fields = []
@@ -104,6 +118,10 @@ def form_fields(schema: Mapping[str, Any], settings: Mapping[str, Any]) -> list[
         kind = "enum" if "enum" in sub else sub.get("type")
         kind = kind if kind == "enum" or kind in FORM_TYPES else "json"
         secret = key in settings["secrets"]
+        widget = None
+        named = sub.get("ui:widget")
+        if isinstance(named, str) and kind in TEXT_TYPES and not secret:
+            widget = _widget(named, settings["name"], field_types or {})
         value = values.get(key)
         if secret or value is None:
             text = ""
@@ -125,9 +143,27 @@ def form_fields(schema: Mapping[str, Any], settings: Mapping[str, Any]) -> list[
                 "required": key in settings["required"],
                 "missing": key in settings["missing"],
                 "set": key in settings["set"],
+                "widget": widget,
+                "error": None,
             }
         )
     return fields
+
+
+def _widget(named: str, owner: str, field_types: Mapping[str, FieldTypeView]) -> dict[str, Any]:
+    key = widget_key(named, owner) or named
+    found = field_types.get(key)
+    if found is None:
+        return {"key": key, "available": False}
+    return {
+        "key": key,
+        "available": True,
+        "plugin": found.plugin,
+        "id": found.id,
+        "placeholder": found.placeholder,
+        "pattern": found.pattern,
+        "help": found.help,
+    }
 
 
 def _json(value: Any) -> str:

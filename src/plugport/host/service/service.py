@@ -149,6 +149,11 @@ class HostService:
         )
         return found
 
+    def opened_workspace(self, name: str) -> Workspace | None:
+        """Workspace ``name`` if this process has opened it already (never opens one: for
+        what a page adds only when the workspace runs)."""
+        return self._workspaces.get(name)
+
     async def delete_workspace(self, name: str) -> dict[str, Any]:
         """Stop the workspace's plugins, forget it (its tokens revoked) and remove its home:
         installations, plugin code and plugin data, its inbox and its outbox (pending

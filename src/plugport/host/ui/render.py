@@ -19,9 +19,21 @@ from markupsafe import Markup
 
 from plugport.host.ui.markdown import render_markdown
 
-__all__ = ["FieldTypeView", "RenderContext", "render_tree"]
+__all__ = [
+    "STATIC_DIR",
+    "STATIC_PATH",
+    "FieldTypeView",
+    "RenderContext",
+    "render_failure",
+    "render_overlay",
+    "render_tree",
+]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+"""``plugport-ui.js`` (what enhances surfaces in the browser) and ``components.css``."""
+STATIC_PATH = "/host-ui/static"
+"""Where a host app serves :data:`STATIC_DIR`."""
 _WIDTHS = (64, 128, 256, 512)
 
 
@@ -40,8 +52,10 @@ class FieldTypeView:
 @dataclass(frozen=True)
 class RenderContext:
     """What a surface's markup needs from where it is shown: element ids unique on the page,
-    the URL its actions post to, the URLs of the plugin's assets and pages, a CSRF token, and
-    the field types forms may use."""
+    the URL its actions post to, the URLs of the plugin's assets and pages, a CSRF token, the
+    field types forms may use (``plugin:field-id`` -> view), the plugin that drew the surface
+    (an overlay names it; a bare ``widget`` id is its own field type), and ``sign``, which
+    gives each action the host renders its signature (``""``: none)."""
 
     id_prefix: str
     action_url: str
@@ -50,6 +64,8 @@ class RenderContext:
     page_url: Callable[[str], str] = lambda page: ""
     close_url: str = ""
     field_types: Mapping[str, FieldTypeView] = field(default_factory=dict)
+    plugin: str = ""
+    sign: Callable[[str, Mapping[str, Any]], str] = lambda action, payload: ""
 
     def markdown(self, source: str) -> Markup:
         return render_markdown(source)
@@ -60,7 +76,13 @@ class RenderContext:
         return render_chart(chart, id_prefix=f"{self.id_prefix}-{path}")
 
     def field_type(self, widget: str) -> FieldTypeView | None:
+        if ":" not in widget and self.plugin:
+            widget = f"{self.plugin}:{widget}"
         return self.field_types.get(widget)
+
+    def widget_name(self, widget: str) -> str:
+        """The field type a ``widget`` names, spelled out for a note about it."""
+        return widget if ":" in widget or not self.plugin else f"{self.plugin}:{widget}"
 
     @staticmethod
     def json(value: Any) -> str:
@@ -102,8 +124,24 @@ def _environment() -> jinja2.Environment:
     )
 
 
+def _module() -> Any:
+    return _environment().get_template("components.html").module
+
+
 def render_tree(tree: Mapping[str, Any], context: RenderContext) -> Markup:
     """The markup of a checked tree."""
-    template = _environment().get_template("components.html")
-    module: Any = template.module
-    return Markup(str(module.surface(tree, context)).strip())  # noqa: S704 autoescaped template
+    return Markup(str(_module().surface(tree, context)).strip())  # noqa: S704 autoescaped template
+
+
+def render_failure(kind: str, message: str, plugin: str) -> Markup:
+    """The error box a page shows instead of a surface: which plugin, what kind of failure
+    (``raised``, ``timeout``, ``invalid``, ``refused``, ``crashed``) and the safe message."""
+    markup = _module().failure(kind, message, plugin)
+    return Markup(str(markup).strip())  # noqa: S704 autoescaped template
+
+
+def render_overlay(kind: str, title: str, body: Markup, context: RenderContext) -> Markup:
+    """A modal (``kind="modal"``) or side panel around ``body`` (markup the host rendered),
+    with its title, the plugin that drew it and a close link to ``context.close_url``."""
+    markup = _module().overlay_frame(kind, title, context, body, "o")
+    return Markup(str(markup).strip())  # noqa: S704 autoescaped template

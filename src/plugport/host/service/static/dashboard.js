@@ -1,7 +1,8 @@
 // The dashboard: every tile loads on its own (a slow or failing widget shows its own error and
 // never holds up the others), refreshes on its interval, on demand, and when its plugin
-// invalidates it (the versions endpoint is polled); actions in a tile post its form and swap in
-// the re-rendered tree. Without this script every tile has a link to its own page.
+// invalidates it (the versions endpoint is polled). Actions in a tile are posted by
+// plugport-ui.js, which swaps the re-rendered tree into the tile (its [data-pp-surface]) or opens
+// the overlay the plugin answered with. Without scripts every tile has a link to its own page.
 (function () {
   "use strict";
   var PARTIAL = { "x-plugport-partial": "1", "Accept": "application/json" };
@@ -38,7 +39,7 @@
     return fetch(body.dataset.ppSrc, { headers: PARTIAL, credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (a) { return [r, a]; }); })
       .then(function (ra) {
-        if (ra[1] && typeof ra[1].html === "string") show(body, ra[1]);
+        if (ra[1] && typeof ra[1].html === "string" && !ra[1].overlay) show(body, ra[1]);
         else failed(body, (ra[1] && ra[1].message) || "This tile could not be loaded (" + ra[0].status + ").");
       })
       .catch(function () { failed(body, "This tile could not be loaded: the service did not answer."); });
@@ -59,27 +60,6 @@
     var body = link.closest(".pp-tile").querySelector("[data-pp-src]");
     if (body) load(body);
   });
-
-  board.addEventListener("submit", function (event) {
-    var form = event.target.closest("form[data-pp-action]");
-    if (!form || event.defaultPrevented) return;
-    var body = form.closest("[data-pp-src]");
-    if (!body) return;
-    event.preventDefault();
-    var button = form.querySelector("[data-pp-confirm]");
-    if (button && !window.confirm(button.dataset.ppConfirm)) return;
-    body.setAttribute("aria-busy", "true");
-    // url-encoded, as the form itself would post without this script
-    var body_ = new URLSearchParams(new FormData(form));
-    // getAttribute: the form has a field named "action", which shadows form.action
-    fetch(form.getAttribute("action"), { method: "POST", body: body_, headers: PARTIAL, credentials: "same-origin" })
-      .then(function (r) { return r.json(); })
-      .then(function (answer) {
-        if (typeof answer.html === "string") show(body, answer);
-        else failed(body, answer.message || "The action failed (" + JSON.stringify(answer).slice(0, 200) + ").");
-      })
-      .catch(function () { failed(body, "The action failed: the service did not answer."); });
-  }, true);
 
   var versionsUrl = board.dataset.versionsUrl;
   function poll() {
