@@ -21,6 +21,8 @@ from plugport.host.service.service import HostService
 from plugport.host.service.settings import HostServiceSettings
 from plugport.host.service.task_pages import task_pages_router
 from plugport.host.service.tasks import tasks_router
+from plugport.host.service.update_pages import update_pages_router
+from plugport.host.service.updates import updates_router
 from plugport.runtime.hooks import HookSpec
 
 __all__ = ["add_host_service", "create_host_service_app"]
@@ -28,16 +30,18 @@ __all__ = ["add_host_service", "create_host_service_app"]
 
 def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) -> None:
     """Include the service's API and (``pages``) its pages in ``app``: ``/api/v1/workspaces…``
-    (their ``…/tasks…`` and ``…/workflows…`` too), ``/api/v1/tokens…``, ``/hooks/…`` (inbound
-    webhooks), ``/workspaces…`` and ``/host-service/static``; the shared stylesheet
-    at ``/static`` is mounted unless the app has it already. The caller owns ``service``:
-    await ``service.close()`` in the app's lifespan."""
+    (their ``…/tasks…``, ``…/workflows…`` and ``…/updates…`` too), ``/api/v1/tokens…``,
+    ``/hooks/…`` (inbound webhooks), ``/workspaces…`` and ``/host-service/static``; the shared
+    stylesheet at ``/static`` is mounted unless the app has it already. The caller owns
+    ``service``: await ``service.close()`` in the app's lifespan."""
     app.include_router(api_router(service))
     app.include_router(tasks_router(service))
     app.include_router(inbound_router(service.webhooks))
     app.include_router(oauth2_api_router(service))
+    app.include_router(updates_router(service))
     if not pages:
         return
+    app.include_router(update_pages_router(service))  # before pages_router: see its docstring
     app.include_router(pages_router(service))
     app.include_router(task_pages_router(service))
     app.include_router(oauth2_pages_router(service))
