@@ -83,6 +83,17 @@ def test_a_secret_read_is_red_on_every_consent_screen() -> None:
     ).render(lines=lines)
     assert html.count('class="permission-danger"') == 1
     assert 'class="permission-danger">READS THE RAW VALUE of secret &#39;jira&#39;' in html
+    # the permission diff (an update's consent) names the same grant, and it is red too
+    from plugport._permissions import permissions_beyond
+
+    granted = Permissions.model_validate({"credentials": {"jira": ["api.example.com"]}})
+    wanted = Permissions.model_validate(
+        {"credentials": {"jira": ["api.example.com"]}, "secrets": {"reveal": ["jira"]}}
+    )
+    assert [(line, is_dangerous(line)) for line in permissions_beyond(granted, wanted)] == [
+        ("secrets.reveal 'jira'", True)
+    ]
+    assert not is_dangerous("secrets.sign 'jira'")
     root = Path(_web.__file__).parent.parent
     for template in (
         "host/service/templates/install.html",

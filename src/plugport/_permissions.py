@@ -287,19 +287,22 @@ def _secrets_beyond(requested: Permissions, granted: Permissions) -> list[str]:
         f"secrets.sign {n!r}" for n in granted.secrets.sign if n not in requested.secrets.sign
     ]
     beyond += [
-        f"secrets.reveal {n!r}" for n in granted.secrets.reveal if n not in requested.secrets.reveal
+        f"{REVEAL_GRANT}{n!r}" for n in granted.secrets.reveal if n not in requested.secrets.reveal
     ]
     return beyond
 
 
 REVEAL_WARNING = "READS THE RAW VALUE of"
 """How a consent line that lets a secret into the plugin's process starts (shown in red)."""
+REVEAL_GRANT = "secrets.reveal "
+"""How the permission diff (:func:`permissions_beyond`) names the same grant: an update's
+consent lists it so, and it is shown in red too."""
 
 
 def is_dangerous(line: str) -> bool:
     """Whether a consent line is one every screen shows in red: a secret's raw value entering
-    the plugin's process (``secrets.reveal``)."""
-    return line.startswith(REVEAL_WARNING)
+    the plugin's process (``secrets.reveal``), in plain words or as the diff names it."""
+    return line.startswith((REVEAL_WARNING, REVEAL_GRANT))
 
 
 def _secrets_describe(p: Permissions) -> list[str]:

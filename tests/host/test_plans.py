@@ -86,6 +86,13 @@ def test_update_requirements_keep_every_dependent_satisfied() -> None:
     assert dependency_requirements("x.y", "1", {}) == []
 
 
+def test_an_update_may_be_pinned_to_one_version() -> None:
+    pinned = update_requirements(["acme.a", "acme.b"], ALL, {"acme.a": "1.0.1", "acme.x": "9"})
+    assert pinned[:2] == [Requirement("acme.a", "==1.0.1", None), Requirement("acme.b", "*", None)]
+    assert pinned[0].pinned
+    assert pinned[2:] == update_requirements(["acme.a", "acme.b"], ALL)[2:]  # dependents still
+
+
 def test_updates_are_registry_installs_with_a_higher_newest_version() -> None:
     newest = {"acme.a": "1.0.1", "acme.b": "2.0.0", "acme.c": "0.2.0", "acme.local": "9.0"}
     assert updates(ALL.values(), newest) == [("acme.a", "1.0.0", "1.0.1")]

@@ -58,11 +58,17 @@ def update_targets(names: Sequence[str], installed: Mapping[str, Installation]) 
 
 
 def update_requirements(
-    targets: Sequence[str], installed: Mapping[str, Installation]
+    targets: Sequence[str],
+    installed: Mapping[str, Installation],
+    versions: Mapping[str, str] | None = None,
 ) -> list[Requirement]:
-    """What the resolver must satisfy for an update: each target at any version, and what
+    """What the resolver must satisfy for an update: each target at any version (or exactly
+    at ``versions[name]``, when given: an automatic update chooses its own version), and what
     every installed plugin needs (so an update never breaks a dependent)."""
-    requirements = [Requirement(name, "*", None) for name in targets]
+    pinned = versions or {}
+    requirements = [
+        Requirement(name, f"=={pinned[name]}" if name in pinned else "*", None) for name in targets
+    ]
     for other in installed.values():
         requirements += dependency_requirements(other.name, other.version, other.dependencies)
     return requirements

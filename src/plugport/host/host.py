@@ -560,10 +560,12 @@ class PluginHost:
         self,
         *names: str,
         trust_new_key: bool = False,
+        versions: Mapping[str, str] | None = None,
         context: OperationContext | None = None,
     ) -> InstallReport:
         """Move ``names`` (or, with none, every registry install) to their newest compatible
-        versions, keeping what other plugins need satisfied."""
+        versions, keeping what other plugins need satisfied; ``versions`` (name -> version)
+        moves a plugin to exactly that version instead."""
         context = context or self.context
         self._writable("update")
         await self.start_runtime()
@@ -573,7 +575,7 @@ class PluginHost:
             staged: list[Staged] = []
             try:
                 staged = await self._resolved(
-                    update_requirements(targets, installed),
+                    update_requirements(targets, installed, versions),
                     trust_new_key=trust_new_key,
                     refresh=set(targets),
                     context=context,

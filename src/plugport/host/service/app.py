@@ -27,6 +27,8 @@ from plugport.host.service.settings import HostServiceSettings
 from plugport.host.service.task_pages import task_pages_router
 from plugport.host.service.tasks import tasks_router
 from plugport.host.service.ui_pages import ui_pages_router
+from plugport.host.service.update_pages import update_pages_router
+from plugport.host.service.updates import updates_router
 from plugport.host.service.views import views_router
 from plugport.host.ui.render import STATIC_DIR as UI_STATIC_DIR
 from plugport.host.ui.render import STATIC_PATH as UI_STATIC_PATH
@@ -37,20 +39,22 @@ __all__ = ["add_host_service", "create_host_service_app"]
 
 def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) -> None:
     """Include the service's API and (``pages``) its pages in ``app``: ``/api/v1/workspaces…``
-    (their ``…/tasks…`` and ``…/workflows…`` too), ``/api/v1/tokens…``, ``/hooks/…`` (inbound
-    webhooks), ``/workspaces…`` (plugins' pages, menu items and custom views too),
-    ``/host-service/static``, ``/host-ui/static`` (the components' script and stylesheets) and
-    ``/host-service/ui-assets`` (custom views' signed files); the shared stylesheet
-    at ``/static`` is mounted unless the app has it already. The caller owns ``service``:
-    await ``service.close()`` in the app's lifespan."""
+    (their ``…/tasks…``, ``…/workflows…``, ``…/updates…``, ``…/dashboard…`` and ``…/ui…``
+    too), ``/api/v1/tokens…``, ``/hooks/…`` (inbound webhooks), ``/workspaces…`` (plugins'
+    pages, menu items and custom views too), ``/host-service/static``, ``/host-ui/static`` (the
+    components' script and stylesheets) and ``/host-service/ui-assets`` (custom views' signed
+    files); the shared stylesheet at ``/static`` is mounted unless the app has it already. The
+    caller owns ``service``: await ``service.close()`` in the app's lifespan."""
     app.include_router(api_router(service))
     app.include_router(tasks_router(service))
     app.include_router(dashboard_api_router(service))
     app.include_router(ui_api_router(service))
     app.include_router(inbound_router(service.webhooks))
     app.include_router(oauth2_api_router(service))
+    app.include_router(updates_router(service))
     if not pages:
         return
+    app.include_router(update_pages_router(service))  # before pages_router: see its docstring
     app.include_router(pages_router(service))
     app.include_router(task_pages_router(service))
     app.include_router(dashboard_pages_router(service))

@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 from plugport import _web
 from plugport.errors import AuthenticationError, PlugportError
 from plugport.host.secrets._oauth2_rules import DEFAULT_ACCOUNT, check_account
+from plugport.host.service._update_rules import POLICIES, POLICY_LABELS, POLICY_WORDS
 from plugport.host.service.operations import describe, read_capped
 from plugport.host.service.plugin_settings import form_fields
 from plugport.host.service.service import HostService
@@ -386,9 +387,10 @@ def _installation_routes(router: APIRouter, pages: _Pages) -> None:
 
     @router.get("/workspaces/{ws}/installations/{name}")
     async def installation(request: Request, ws: str, name: str) -> Response:
-        """One plugin: its custom views (when it is enabled and was granted them), its webhook
-        endpoints (URL, verifier, secret set or not) and the last deliveries received for it,
-        with a retry for the dead ones."""
+        """One plugin: whether it has an update and its auto-update policy (a form), its custom
+        views (when it is enabled and was granted them), its webhook endpoints (URL, verifier,
+        secret set or not) and the last deliveries received for it, with a retry for the dead
+        ones."""
         pages.member(request, ws)
         row = await service.installation(ws, name)
         context = {
@@ -396,6 +398,10 @@ def _installation_routes(router: APIRouter, pages: _Pages) -> None:
             "row": row,
             "deliveries": await service.inbox(ws, plugin=name, limit=DELIVERIES_SHOWN),
             "views": installed_views(service.workspace(ws).host, name),
+            "auto_update": service.auto_updates.policy_of(ws, name),
+            "policies": POLICIES,
+            "policy_words": POLICY_WORDS,
+            "policy_labels": POLICY_LABELS,
         }
         return pages.render(request, "installation.html", context)
 

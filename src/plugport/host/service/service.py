@@ -30,6 +30,7 @@ from plugport.host.context import OperationContext
 from plugport.host.inbound.inbox import State, legacy_inbox_path
 from plugport.host.secrets._oauth2_rules import is_token_secret
 from plugport.host.secrets.oauth2 import SqliteStates
+from plugport.host.service.auto_update import AutoUpdates
 from plugport.host.service.inbound import WebhookReceiver
 from plugport.host.service.operations import Operation, describe
 from plugport.host.service.plugin_settings import (
@@ -101,22 +102,28 @@ class HostService:
         """Inbound webhooks: ``/hooks/...`` (``inbound.py``)."""
         self.tasks = TaskService(self)
         """Task processing and workflow runs: ``.../tasks``, ``.../workflows`` (``tasks.py``)."""
+        self.auto_updates = AutoUpdates(self)
+        """Available updates, auto-update policies and their checks (``auto_update.py``)."""
 
     async def resume_queues(self) -> list[str]:
         """Start the workspaces whose task queue holds work a previous run did not finish
         (received webhooks, outbound deliveries, plugins' tasks, queued or cut off while
         running) or has schedules, so it is taken up without waiting for a request; their
         names. A workspace with a Plugport 0.2 inbox or outbox file is started too, which
-        moves it onto the queue."""
+        moves it onto the queue, and so is one whose plugins have an auto-update policy (its
+        next check queued again if it was lost)."""
         resumed = []
         for info in self.store.workspaces():
             home = self.settings.data_dir / "workspaces" / info.name
             legacy = [legacy_inbox_path(home), home / "runtime" / OUTBOX_FILE]
             has_legacy = any(path.is_file() for path in legacy)
-            if not (home / "tasks.sqlite").is_file() and not has_legacy:
+            auto = any(p.policy != "none" for p in self.store.auto_updates(info.name).values())
+            if not (home / "tasks.sqlite").is_file() and not has_legacy and not auto:
                 continue
             workspace = self.workspace(info.name)
             store = workspace.host.tasks.store
+            if auto:
+                self.auto_updates.ensure_scheduled(info.name)
             if has_legacy or store.has_work() or store.schedules():
                 await workspace.started()
                 resumed.append(info.name)
@@ -147,6 +154,7 @@ class HostService:
         found = self._workspaces[name] = Workspace(
             name, home, self.settings, self.hookspecs, self.oauth2_states
         )
+        self.auto_updates.attach(found)
         return found
 
     def opened_workspace(self, name: str) -> Workspace | None:
@@ -159,7 +167,7 @@ class HostService:
         installations, plugin code and plugin data, its inbox and its outbox (pending
         deliveries and dead letters: none is sent afterwards), its task queue (queued tasks,
         runs, dead letters and schedules: its queue stops with its host, and its files go with
-        the home). Refused while an operation is
+        the home), its plugins' auto-update policies. Refused while an operation is
         queued or running there, so nothing is cut off half-way."""
         workspace = self.workspace(name)
         _idle(workspace)
@@ -176,6 +184,7 @@ class HostService:
             self._workspaces.pop(name, None)
             revoked = self.store.delete_workspace(name)
             self.oauth2_states.forget_workspace(name)
+            self.auto_updates.forget_workspace(name)
         home = self.settings.data_dir / "workspaces" / name
         if home.exists():
             # Moved aside first (one rename): a workspace made again under this name never
@@ -203,6 +212,7 @@ class HostService:
         updates = await workspace.updates()
         running = {s.name: s for s in host.supervisor.status()}
         counts = _call_counts(host.supervisor.metrics.registry.collect())
+        policies = self.store.auto_updates(ws)
         return [
             _installation(
                 i,
@@ -213,6 +223,7 @@ class HostService:
                 missing=_missing(host, i.name),
                 webhooks=self.webhooks.listing(ws, host, i),
             )
+            | {"auto_update": policies[i.name].policy if i.name in policies else "none"}
             for i in host.installed()
         ]
 
@@ -343,9 +354,12 @@ class HostService:
         return await self.installation(ws, name)
 
     async def uninstall(self, ws: str, who: Principal, name: str, *, purge: bool) -> None:
+        """``purge``: the plugin's data, settings, secrets, tasks and auto-update policy go
+        too; without it they stay for a later install."""
         await self._change(ws, who, lambda w, c: w.host.uninstall(name, purge=purge, context=c))
-        if purge:  # its tiles go with its data; without --purge they wait for a reinstall
+        if purge:  # its tiles and policy go with its data; without --purge they wait
             self.workspace(ws).dashboards.purge_plugin(name)
+            self.auto_updates.forget(ws, name)
 
     # --- outbound webhooks ----------------------------------------------------------------------
 

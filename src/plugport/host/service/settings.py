@@ -47,6 +47,9 @@ class HostServiceSettings(BaseSettings):
     """The longest one request waits in all before the workspace gives up."""
     update_check_ttl_s: float = Field(default=60.0, ge=0)
     """How long a workspace's update check is reused when listing installations."""
+    auto_update_interval_s: float = Field(default=3600.0, ge=1, le=7 * 86400)
+    """How often a workspace whose plugins have an auto-update policy checks its registries
+    and applies what the policies allow (a task on its queue, so it survives restarts)."""
     max_input_bytes: int = Field(default=1 * MIB, ge=1 * KIB)
     """The largest execute request body."""
     max_body_bytes: int = Field(default=64 * KIB, ge=1 * KIB)

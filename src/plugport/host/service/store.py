@@ -1,6 +1,7 @@
 """The service's own state in one SQLite file (``service.sqlite`` in the data directory): the
-workspaces, and the tokens that reach them. A token is random, shown once, stored as its
-SHA-256 with a short visible prefix, and carries an expiry, a revocation and a last-used time.
+workspaces, the tokens that reach them, and their plugins' auto-update policies. A token is
+random, shown once, stored as its SHA-256 with a short visible prefix, and carries an expiry, a
+revocation and a last-used time.
 
 Which token may do what is decided without I/O (:func:`authorize`)."""
 
@@ -9,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +32,7 @@ from plugport.errors import (
 
 __all__ = [
     "TOKEN_MARK",
+    "AutoUpdateInfo",
     "FieldError",
     "Principal",
     "ServiceStore",
@@ -62,7 +65,19 @@ CREATE TABLE IF NOT EXISTS tokens (
     revoked_at REAL,
     last_used_at REAL
 );
+CREATE TABLE IF NOT EXISTS auto_updates (
+    workspace TEXT NOT NULL REFERENCES workspaces (name),
+    plugin TEXT NOT NULL,
+    policy TEXT NOT NULL,               -- none | patch | minor
+    updated_at REAL NOT NULL,
+    updated_by TEXT NOT NULL,
+    failed TEXT NOT NULL,               -- version -> why its auto-update rolled back (JSON)
+    held TEXT NOT NULL,                 -- the version last found waiting for consent, or ''
+    PRIMARY KEY (workspace, plugin)
+);
 """
+FAILURES_KEPT = 20
+"""Failed automatic updates remembered per plugin (the oldest forgotten first)."""
 
 
 class FieldError(InvalidInputError):
@@ -124,6 +139,38 @@ class TokenInfo:
             "revoked_at": self.revoked_at,
             "last_used_at": self.last_used_at,
         }
+
+
+@dataclass(frozen=True)
+class AutoUpdateInfo:
+    """One installation's auto-update policy, and what the host remembers for it."""
+
+    plugin: str
+    policy: str
+    updated_at: float
+    updated_by: str
+    failed: Mapping[str, str]
+    """Versions whose automatic update failed and was rolled back -> why (not retried)."""
+    held: str
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "updated_at": self.updated_at,
+            "updated_by": self.updated_by,
+            "failed": dict(self.failed),
+        }
+
+
+def _auto_update(row: sqlite3.Row) -> AutoUpdateInfo:
+    return AutoUpdateInfo(
+        row["plugin"],
+        row["policy"],
+        row["updated_at"],
+        row["updated_by"],
+        json.loads(row["failed"]),
+        row["held"],
+    )
 
 
 @dataclass(frozen=True)
@@ -198,9 +245,11 @@ class ServiceStore:
         return info
 
     def delete_workspace(self, name: str) -> int:
-        """Forget ``name`` and revoke every token of it, in one transaction; how many tokens
-        that revoked. The tokens stay listed (revoked) for the record."""
+        """Forget ``name`` (its plugins' auto-update policies too) and revoke every token of
+        it, in one transaction; how many tokens that revoked. The tokens stay listed (revoked)
+        for the record."""
         with self._transaction() as db:
+            db.execute("DELETE FROM auto_updates WHERE workspace = ?", (name,))
             if db.execute("DELETE FROM workspaces WHERE name = ?", (name,)).rowcount == 0:
                 raise NotFoundError("workspace", name)
             return db.execute(
@@ -303,3 +352,77 @@ class ServiceStore:
                 )
             row = db.execute("SELECT * FROM tokens WHERE prefix = ?", (prefix,)).fetchone()
         return _token_info(row)
+
+    # --- auto-update policies -----------------------------------------------------------------
+
+    def auto_updates(self, workspace: str) -> dict[str, AutoUpdateInfo]:
+        """plugin -> its policy, for every plugin of ``workspace`` that was given one."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM auto_updates WHERE workspace = ? ORDER BY plugin", (workspace,)
+            ).fetchall()
+        return {row["plugin"]: _auto_update(row) for row in rows}
+
+    def set_auto_update(
+        self, workspace: str, plugin: str, policy: str, *, actor: str
+    ) -> AutoUpdateInfo:
+        """Set ``plugin``'s policy (its remembered failures stay)."""
+        now = self._clock()
+        with self._transaction() as db:
+            if not db.execute("SELECT 1 FROM workspaces WHERE name = ?", (workspace,)).fetchone():
+                raise NotFoundError("workspace", workspace)
+            db.execute(
+                "INSERT INTO auto_updates VALUES (?, ?, ?, ?, ?, '{}', '') "
+                "ON CONFLICT (workspace, plugin) DO UPDATE SET policy = excluded.policy, "
+                "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                (workspace, plugin, policy, now, actor[:200]),
+            )
+            row = db.execute(
+                "SELECT * FROM auto_updates WHERE workspace = ? AND plugin = ?",
+                (workspace, plugin),
+            ).fetchone()
+        return _auto_update(row)
+
+    def auto_update_failed(self, workspace: str, plugin: str, version: str, reason: str) -> bool:
+        """Remember that the automatic update of ``plugin`` to ``version`` failed (it is not
+        tried again); False when the plugin has no policy any more (purged meanwhile)."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT failed FROM auto_updates WHERE workspace = ? AND plugin = ?",
+                (workspace, plugin),
+            ).fetchone()
+            if row is None:
+                return False
+            failed = json.loads(row["failed"])
+            failed.pop(version, None)
+            failed[version] = reason[:500]
+            kept = dict(list(failed.items())[-FAILURES_KEPT:])
+            db.execute(
+                "UPDATE auto_updates SET failed = ? WHERE workspace = ? AND plugin = ?",
+                (json.dumps(kept), workspace, plugin),
+            )
+        return True
+
+    def auto_update_held(self, workspace: str, plugin: str, version: str) -> bool:
+        """Note ``version`` as the one waiting for consent; True when that is news (so it is
+        audited once, not at every check)."""
+        with self._transaction() as db:
+            return (
+                db.execute(
+                    "UPDATE auto_updates SET held = ? WHERE workspace = ? AND plugin = ? "
+                    "AND held != ?",
+                    (version, workspace, plugin, version),
+                ).rowcount
+                > 0
+            )
+
+    def forget_auto_update(self, workspace: str, plugin: str) -> bool:
+        """Drop ``plugin``'s policy and failures (uninstall --purge)."""
+        with self._transaction() as db:
+            return (
+                db.execute(
+                    "DELETE FROM auto_updates WHERE workspace = ? AND plugin = ?",
+                    (workspace, plugin),
+                ).rowcount
+                > 0
+            )

@@ -6,9 +6,10 @@ each call, so nothing about one caller is kept on the shared host."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,11 @@ from plugport.host.ui.surfaces import UiSurfaces
 from plugport.manifest import TaskSpec
 from plugport.runtime.hooks import HookSpec
 
-__all__ = ["GrantedConsent", "Workspace", "context_for"]
+__all__ = ["GrantedConsent", "OperationEnded", "Workspace", "context_for"]
+
+log = logging.getLogger(__name__)
+
+OperationEnded = Callable[[Operation, Mapping[str, Any], "dict[str, Any] | None"], None]
 
 
 @dataclass
@@ -120,6 +125,9 @@ class Workspace:
         workspace waits for the change in flight instead of closing the host under it."""
         self.operations: dict[str, Operation] = {}
         """Operations this process has seen, as they stand (progress is kept only here)."""
+        self.operation_ended: list[OperationEnded] = []
+        """Told how each operation ended (``error`` None: it succeeded), with what it was
+        queued with; an auto-update records its outcome so."""
         self.host.tasks.register(
             SystemTask(
                 OPERATION_TASK,
@@ -192,17 +200,30 @@ class Workspace:
         }
         await host.supervisor.deliver_webhook(delivery.plugin, delivery.endpoint, event)
 
-    def submit_operation(self, operation: Operation, consent: Iterable[str]) -> Operation:
+    def submit_operation(
+        self,
+        operation: Operation,
+        consent: Iterable[str],
+        *,
+        version: str | None = None,
+        auto_update: Mapping[str, Any] | None = None,
+    ) -> Operation:
         """Queue ``operation`` (committed when this returns) with the consent its caller
-        gave; the workspace's queue runs it once the workspace is started."""
+        gave; the workspace's queue runs it once the workspace is started. ``version``: an
+        update to exactly that version (else the newest); ``auto_update``: what the
+        auto-update that queued it decided (told back when it ends)."""
         self.operations[operation.id] = operation
-        payload = {
+        payload: dict[str, Any] = {
             "kind": operation.kind,
             "workspace": operation.workspace,
             "target": operation.target,
             "actor": operation.actor,
             "consent": sorted(consent),
         }
+        if version is not None:
+            payload["version"] = version
+        if auto_update is not None:
+            payload["auto_update"] = dict(auto_update)
         self.host.tasks.submit_system(
             OPERATION_TASK, "", payload, submitted_by=operation.actor, task_id=operation.id
         )
@@ -234,12 +255,18 @@ class Workspace:
             operation.step("resolving")
             try:
                 operation.result = await self._operation_work(
-                    payload["kind"], payload["target"], context
+                    payload["kind"],
+                    payload["target"],
+                    context,
+                    payload.get("version"),
+                    payload.get("auto_update"),
                 )
+                self._ended(operation, payload, None)
                 operation.state = "succeeded"
                 operation.step("done")
             except PlugportError as exc:
                 _, operation.error = describe(exc, consent_given.refused)
+                self._ended(operation, payload, operation.error)
                 operation.state = "failed"
             except asyncio.CancelledError:  # the service is stopping: it runs again later
                 operation.state = "queued"
@@ -247,6 +274,7 @@ class Workspace:
                 raise
             except Exception as exc:  # a bug must still end the operation, said so
                 operation.error = {"code": "internal", "message": repr(exc), "details": {}}
+                self._ended(operation, payload, operation.error)
                 operation.state = "failed"
             finally:
                 if operation.state != "queued":
@@ -257,8 +285,24 @@ class Workspace:
             raise GiveUp(str(error.get("message", "failed")), result=operation.public())
         return operation.public()
 
+    def _ended(
+        self, operation: Operation, payload: Mapping[str, Any], error: dict[str, Any] | None
+    ) -> None:
+        """Tell :attr:`operation_ended` (while the lock is held and before the operation says
+        it ended, so whoever polls it finds what they record already there)."""
+        for listener in list(self.operation_ended):
+            try:
+                listener(operation, payload, error)
+            except Exception:
+                log.exception("an operation listener failed on %s", operation.id)
+
     async def _operation_work(
-        self, kind: str, target: str, context: OperationContext
+        self,
+        kind: str,
+        target: str,
+        context: OperationContext,
+        version: str | None = None,
+        auto_update: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         if kind == "install":
             if os.path.lexists(target):  # PluginHost would read it as a path on this machine
@@ -268,7 +312,20 @@ class Workspace:
                     "installs registry plugins only",
                 )
             return report(await self.host.install(target, context=context))
-        return report(await self.host.update(target, context=context))
+        if auto_update is not None:
+            # Decided for the version installed then: if the plugin moved since (an operator's
+            # update ran first), applying it could move it down, so it is dropped.
+            installed = self.host.state.get(target)
+            now = installed.version if installed is not None else "not installed"
+            if now != auto_update.get("from"):
+                raise ConflictError(
+                    "plugin",
+                    target,
+                    f"is {now} now, not {auto_update.get('from')} as when the auto-update to "
+                    f"{version} was decided; the next check decides again",
+                )
+        versions = {target: version} if version is not None else None
+        return report(await self.host.update(target, versions=versions, context=context))
 
     def _webhook_failed(self, delivery: Delivery, state: str, error: str) -> None:
         self.host.state.audit(

@@ -206,9 +206,11 @@ class TaskQueue:
         idempotency_key: str | None = None,
         submitted_by: str = "host",
         task_id: str | None = None,
+        due_at: float | None = None,
     ) -> tuple[TaskRecord, bool]:
-        """Queue host work for ``plugin``; ``(record, False)`` when the idempotency key was
-        queued already (a resend). Committed when this returns."""
+        """Queue host work for ``plugin``, to run now or at ``due_at`` (a host's own recurring
+        work queues its next run so); ``(record, False)`` when the idempotency key was queued
+        already (a resend). Committed when this returns."""
         system = self._system.get(kind)
         if system is None:
             raise NotFoundError("system task kind", kind, f"registered: {sorted(self._system)}")
@@ -222,7 +224,7 @@ class TaskQueue:
                 payload=payload,
                 max_attempts=system.spec.max_attempts,
                 priority=system.spec.priority,
-                due_at=now,
+                due_at=now if due_at is None else due_at,
                 idempotency_key=idempotency_key,
                 submitted_by=submitted_by,
                 **({"id": task_id} if task_id is not None else {}),
@@ -230,7 +232,8 @@ class TaskQueue:
             now,
         )
         if new:
-            self.engine.push(record.id, priority=record.priority)
+            later = record.due_at if record.due_at > now else None
+            self.engine.push(record.id, priority=record.priority, eta=later)
             self.metrics.submitted(plugin, kind)
             self._wake.set()
         return record, new
