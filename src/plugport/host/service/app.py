@@ -14,6 +14,7 @@ from plugport import _web
 from plugport._api_errors import install_error_handlers
 from plugport._version import __version__
 from plugport.host.service.api import api_router
+from plugport.host.service.appearance_routes import appearance_api_router, appearance_pages_router
 from plugport.host.service.inbound import inbound_router
 from plugport.host.service.oauth2 import oauth2_api_router, oauth2_pages_router
 from plugport.host.service.pages import PAGE_STATIC_DIR, STATIC_PATH, pages_router
@@ -28,19 +29,22 @@ __all__ = ["add_host_service", "create_host_service_app"]
 
 def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) -> None:
     """Include the service's API and (``pages``) its pages in ``app``: ``/api/v1/workspaces…``
-    (their ``…/tasks…`` and ``…/workflows…`` too), ``/api/v1/tokens…``, ``/hooks/…`` (inbound
-    webhooks), ``/workspaces…`` and ``/host-service/static``; the shared stylesheet
+    (their ``…/tasks…``, ``…/workflows…`` and ``…/appearance`` too), ``/api/v1/tokens…``,
+    ``/hooks/…`` (inbound webhooks), ``/workspaces…`` (a workspace's ``theme.css`` too) and
+    ``/host-service/static``; the shared stylesheet
     at ``/static`` is mounted unless the app has it already. The caller owns ``service``:
     await ``service.close()`` in the app's lifespan."""
     app.include_router(api_router(service))
     app.include_router(tasks_router(service))
     app.include_router(inbound_router(service.webhooks))
     app.include_router(oauth2_api_router(service))
+    app.include_router(appearance_api_router(service))
     if not pages:
         return
     app.include_router(pages_router(service))
     app.include_router(task_pages_router(service))
     app.include_router(oauth2_pages_router(service))
+    app.include_router(appearance_pages_router(service))
     app.mount(STATIC_PATH, StaticFiles(directory=PAGE_STATIC_DIR), name="static-host-service")
     if not any(getattr(route, "path", None) == "/static" for route in app.routes):
         app.mount("/static", StaticFiles(directory=_web.STATIC_DIR), name="static")

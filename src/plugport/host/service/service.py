@@ -30,6 +30,7 @@ from plugport.host.context import OperationContext
 from plugport.host.inbound.inbox import State, legacy_inbox_path
 from plugport.host.secrets._oauth2_rules import is_token_secret
 from plugport.host.secrets.oauth2 import SqliteStates
+from plugport.host.service.appearance import AppearanceService
 from plugport.host.service.inbound import WebhookReceiver
 from plugport.host.service.operations import Operation, describe
 from plugport.host.service.plugin_settings import (
@@ -101,6 +102,8 @@ class HostService:
         """Inbound webhooks: ``/hooks/...`` (``inbound.py``)."""
         self.tasks = TaskService(self)
         """Task processing and workflow runs: ``.../tasks``, ``.../workflows`` (``tasks.py``)."""
+        self.appearance = AppearanceService(self)
+        """Themes and modes of the pages: ``.../appearance``, ``.../theme.css``."""
 
     async def resume_queues(self) -> list[str]:
         """Start the workspaces whose task queue holds work a previous run did not finish
@@ -338,7 +341,11 @@ class HostService:
         return await self.installation(ws, name)
 
     async def uninstall(self, ws: str, who: Principal, name: str, *, purge: bool) -> None:
+        """``purge`` also forgets what the service keeps for the plugin: the choices of its
+        themes (without it they stay, unused, until the plugin is back)."""
         await self._change(ws, who, lambda w, c: w.host.uninstall(name, purge=purge, context=c))
+        if purge:
+            self.store.forget_plugin_themes(ws, name)
 
     # --- outbound webhooks ----------------------------------------------------------------------
 
