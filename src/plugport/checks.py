@@ -542,8 +542,13 @@ def _unused(
         )
         for t in granted.tasks.submit
     ]
+    # A theme is data the host reads from the manifest, never a call: contributing one is
+    # what ui = ["themes"] is for.
+    themed = {"themes"} if manifest.contributes.themes else set()
     pieces += [
-        (f"ui {s!r}", f"self.api.ui call that needs {s!r}", Permissions(ui=[s])) for s in granted.ui
+        (f"ui {s!r}", f"self.api.ui call that needs {s!r}", Permissions(ui=[s]))
+        for s in granted.ui
+        if s not in themed
     ]
     # A call no grant is needed for (tasks.progress on the plugin's own task) uses none.
     needing = [use for use in uses if _refusal(Permissions(), use)]

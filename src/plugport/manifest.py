@@ -64,6 +64,7 @@ from plugport._manifest_fields import (
     pattern_covers,
     supported_runtime,
 )
+from plugport._theme_rules import themes_problems
 from plugport.errors import ManifestError, Problem
 from plugport.versions import ANY, is_compatible
 
@@ -941,6 +942,7 @@ def _cross_field_problems(manifest: Manifest) -> list[Problem]:
                     items[0].id,
                 )
             )
+    problems += themes_problems(manifest.contributes.themes, path="contributes.themes")
     hooks = manifest.contributes.hooks
     commands = {c.id for c in manifest.contributes.commands}
     subscribed = manifest.permissions.events.subscribe

@@ -14,6 +14,7 @@ from plugport import _web
 from plugport._api_errors import install_error_handlers
 from plugport._version import __version__
 from plugport.host.service.api import api_router
+from plugport.host.service.appearance_routes import appearance_api_router, appearance_pages_router
 from plugport.host.service.dashboard import (
     dashboard_api_router,
     dashboard_pages_router,
@@ -39,12 +40,13 @@ __all__ = ["add_host_service", "create_host_service_app"]
 
 def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) -> None:
     """Include the service's API and (``pages``) its pages in ``app``: ``/api/v1/workspaces…``
-    (their ``…/tasks…``, ``…/workflows…``, ``…/updates…``, ``…/dashboard…`` and ``…/ui…``
-    too), ``/api/v1/tokens…``, ``/hooks/…`` (inbound webhooks), ``/workspaces…`` (plugins'
-    pages, menu items and custom views too), ``/host-service/static``, ``/host-ui/static`` (the
-    components' script and stylesheets) and ``/host-service/ui-assets`` (custom views' signed
-    files); the shared stylesheet at ``/static`` is mounted unless the app has it already. The
-    caller owns ``service``: await ``service.close()`` in the app's lifespan."""
+    (their ``…/tasks…``, ``…/workflows…``, ``…/updates…``, ``…/dashboard…``, ``…/ui…`` and
+    ``…/appearance`` too), ``/api/v1/tokens…``, ``/hooks/…`` (inbound webhooks),
+    ``/workspaces…`` (plugins' pages, menu items and custom views, and a workspace's
+    ``theme.css``), ``/host-service/static``, ``/host-ui/static`` (the components' script and
+    stylesheets) and ``/host-service/ui-assets`` (custom views' signed files); the shared
+    stylesheet at ``/static`` is mounted unless the app has it already. The caller owns
+    ``service``: await ``service.close()`` in the app's lifespan."""
     app.include_router(api_router(service))
     app.include_router(tasks_router(service))
     app.include_router(dashboard_api_router(service))
@@ -52,6 +54,7 @@ def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) 
     app.include_router(inbound_router(service.webhooks))
     app.include_router(oauth2_api_router(service))
     app.include_router(updates_router(service))
+    app.include_router(appearance_api_router(service))
     if not pages:
         return
     app.include_router(update_pages_router(service))  # before pages_router: see its docstring
@@ -61,6 +64,7 @@ def add_host_service(app: FastAPI, service: HostService, *, pages: bool = True) 
     app.include_router(oauth2_pages_router(service))
     app.include_router(views_router(service))
     app.include_router(ui_pages_router(service))
+    app.include_router(appearance_pages_router(service))
     app.mount(STATIC_PATH, StaticFiles(directory=PAGE_STATIC_DIR), name="static-host-service")
     app.mount(UI_STATIC_PATH, StaticFiles(directory=UI_STATIC_DIR), name="static-host-ui")
     if not any(getattr(route, "path", None) == "/static" for route in app.routes):

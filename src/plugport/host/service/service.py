@@ -30,6 +30,7 @@ from plugport.host.context import OperationContext
 from plugport.host.inbound.inbox import State, legacy_inbox_path
 from plugport.host.secrets._oauth2_rules import is_token_secret
 from plugport.host.secrets.oauth2 import SqliteStates
+from plugport.host.service.appearance import AppearanceService
 from plugport.host.service.auto_update import AutoUpdates
 from plugport.host.service.inbound import WebhookReceiver
 from plugport.host.service.operations import Operation, describe
@@ -104,6 +105,8 @@ class HostService:
         """Task processing and workflow runs: ``.../tasks``, ``.../workflows`` (``tasks.py``)."""
         self.auto_updates = AutoUpdates(self)
         """Available updates, auto-update policies and their checks (``auto_update.py``)."""
+        self.appearance = AppearanceService(self)
+        """Themes and modes of the pages: ``.../appearance``, ``.../theme.css``."""
 
     async def resume_queues(self) -> list[str]:
         """Start the workspaces whose task queue holds work a previous run did not finish
@@ -354,12 +357,13 @@ class HostService:
         return await self.installation(ws, name)
 
     async def uninstall(self, ws: str, who: Principal, name: str, *, purge: bool) -> None:
-        """``purge``: the plugin's data, settings, secrets, tasks and auto-update policy go
-        too; without it they stay for a later install."""
+        """``purge``: the plugin's data, settings, secrets, tasks, auto-update policy, dashboard
+        tiles and theme choices go too; without it they stay for a later install."""
         await self._change(ws, who, lambda w, c: w.host.uninstall(name, purge=purge, context=c))
         if purge:  # its tiles and policy go with its data; without --purge they wait
             self.workspace(ws).dashboards.purge_plugin(name)
             self.auto_updates.forget(ws, name)
+            self.store.forget_plugin_themes(ws, name)
 
     # --- outbound webhooks ----------------------------------------------------------------------
 

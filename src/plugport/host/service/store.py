@@ -1,7 +1,8 @@
 """The service's own state in one SQLite file (``service.sqlite`` in the data directory): the
-workspaces, the tokens that reach them, and their plugins' auto-update policies. A token is
-random, shown once, stored as its SHA-256 with a short visible prefix, and carries an expiry, a
-revocation and a last-used time.
+workspaces, the tokens that reach them, their plugins' auto-update policies, and each
+workspace's appearance (the theme and mode its pages use, and each token's own choice). A
+token is random, shown once, stored as its SHA-256 with a short visible prefix, and carries
+an expiry, a revocation and a last-used time.
 
 Which token may do what is decided without I/O (:func:`authorize`)."""
 
@@ -32,6 +33,7 @@ from plugport.errors import (
 
 __all__ = [
     "TOKEN_MARK",
+    "AppearanceChoice",
     "AutoUpdateInfo",
     "FieldError",
     "Principal",
@@ -75,7 +77,18 @@ CREATE TABLE IF NOT EXISTS auto_updates (
     held TEXT NOT NULL,                 -- the version last found waiting for consent, or ''
     PRIMARY KEY (workspace, plugin)
 );
+CREATE TABLE IF NOT EXISTS appearance (
+    workspace TEXT NOT NULL REFERENCES workspaces (name),
+    token_prefix TEXT NOT NULL,         -- '' for the workspace's default
+    theme TEXT NOT NULL,                -- 'plugport:light', 'acme.nord:nord', ...
+    plugin TEXT NOT NULL,               -- the theme's plugin ('' for a built-in): purged with it
+    mode TEXT NOT NULL,                 -- auto | light | dark
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (workspace, token_prefix)
+);
 """
+# A file made before the auto_updates or appearance table gains it on open (CREATE ... IF NOT
+# EXISTS): the other tables are unchanged, so that is the whole migration.
 FAILURES_KEPT = 20
 """Failed automatic updates remembered per plugin (the oldest forgotten first)."""
 
@@ -174,6 +187,20 @@ def _auto_update(row: sqlite3.Row) -> AutoUpdateInfo:
 
 
 @dataclass(frozen=True)
+class AppearanceChoice:
+    """A stored choice of theme and mode: a workspace's default (``token_prefix`` empty) or
+    one token's own."""
+
+    theme: str
+    mode: str
+    token_prefix: str = ""
+    updated_at: float = 0.0
+
+    def public(self) -> dict[str, Any]:
+        return {"theme": self.theme, "mode": self.mode, "updated_at": self.updated_at}
+
+
+@dataclass(frozen=True)
 class Principal:
     """Who is calling: an admin, or one workspace's token."""
 
@@ -245,11 +272,12 @@ class ServiceStore:
         return info
 
     def delete_workspace(self, name: str) -> int:
-        """Forget ``name`` (its plugins' auto-update policies too) and revoke every token of
-        it, in one transaction; how many tokens that revoked. The tokens stay listed (revoked)
-        for the record."""
+        """Forget ``name`` (its plugins' auto-update policies and its appearance choices too)
+        and revoke every token of it, in one transaction; how many tokens that revoked. The
+        tokens stay listed (revoked) for the record."""
         with self._transaction() as db:
             db.execute("DELETE FROM auto_updates WHERE workspace = ?", (name,))
+            db.execute("DELETE FROM appearance WHERE workspace = ?", (name,))
             if db.execute("DELETE FROM workspaces WHERE name = ?", (name,)).rowcount == 0:
                 raise NotFoundError("workspace", name)
             return db.execute(
@@ -350,6 +378,7 @@ class ServiceStore:
                 db.execute(
                     "UPDATE tokens SET revoked_at = ? WHERE prefix = ?", (self._clock(), prefix)
                 )
+            db.execute("DELETE FROM appearance WHERE token_prefix = ?", (prefix,))
             row = db.execute("SELECT * FROM tokens WHERE prefix = ?", (prefix,)).fetchone()
         return _token_info(row)
 
@@ -416,6 +445,56 @@ class ServiceStore:
                 > 0
             )
 
+    # --- appearance ---------------------------------------------------------------------------
+
+    def appearance(self, workspace: str, token_prefix: str = "") -> AppearanceChoice | None:
+        """The stored choice of a token (or, ``token_prefix`` empty, the workspace's default)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT theme, mode, token_prefix, updated_at FROM appearance "
+                "WHERE workspace = ? AND token_prefix = ?",
+                (workspace, token_prefix),
+            ).fetchone()
+        return AppearanceChoice(**dict(row)) if row is not None else None
+
+    def appearances(self, workspace: str) -> list[AppearanceChoice]:
+        """Every choice stored for ``workspace``: its default first, then the tokens'."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT theme, mode, token_prefix, updated_at FROM appearance "
+                "WHERE workspace = ? ORDER BY token_prefix",
+                (workspace,),
+            ).fetchall()
+        return [AppearanceChoice(**dict(row)) for row in rows]
+
+    def set_appearance(
+        self, workspace: str, token_prefix: str, theme: str, plugin: str, mode: str
+    ) -> AppearanceChoice:
+        """Store a choice (checked by the caller: the theme exists and is readable)."""
+        choice = AppearanceChoice(theme, mode, token_prefix, self._clock())
+        with self._transaction() as db:
+            if (
+                db.execute("SELECT 1 FROM workspaces WHERE name = ?", (workspace,)).fetchone()
+                is None
+            ):
+                raise NotFoundError("workspace", workspace)
+            db.execute(
+                "INSERT OR REPLACE INTO appearance VALUES (?, ?, ?, ?, ?, ?)",
+                (workspace, token_prefix, theme, plugin, mode, choice.updated_at),
+            )
+        return choice
+
+    def clear_appearance(self, workspace: str, token_prefix: str = "") -> bool:
+        """Forget one choice; whether there was one."""
+        with self._transaction() as db:
+            return (
+                db.execute(
+                    "DELETE FROM appearance WHERE workspace = ? AND token_prefix = ?",
+                    (workspace, token_prefix),
+                ).rowcount
+                > 0
+            )
+
     def forget_auto_update(self, workspace: str, plugin: str) -> bool:
         """Drop ``plugin``'s policy and failures (uninstall --purge)."""
         with self._transaction() as db:
@@ -426,3 +505,11 @@ class ServiceStore:
                 ).rowcount
                 > 0
             )
+
+    def forget_plugin_themes(self, workspace: str, plugin: str) -> int:
+        """Forget every choice of ``plugin``'s themes in ``workspace`` (uninstall --purge); how
+        many there were."""
+        with self._transaction() as db:
+            return db.execute(
+                "DELETE FROM appearance WHERE workspace = ? AND plugin = ?", (workspace, plugin)
+            ).rowcount
