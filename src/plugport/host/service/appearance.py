@@ -232,6 +232,15 @@ class AppearanceService:
 
     # --- the stylesheet -----------------------------------------------------------------------
 
+    async def workspace_stylesheet(self, ws: str) -> str:
+        """The CSS of the workspace's default theme: what a custom view is drawn with (its
+        frame has an opaque origin, so it is sent no cookie that would say whose it is)."""
+        default = self.service.store.appearance(ws)
+        keys = {DEFAULT_THEME, *((default.theme,) if default else ())}
+        found = {key: await self.find(ws, key) for key in keys}
+        stored = Stored(default.theme, default.mode) if default else None
+        return stylesheet_of(resolve(None, stored, found.__getitem__))
+
     async def stylesheet(self, ws: str, who: Principal) -> str:
         """The CSS of the theme in effect for ``who``: custom properties only, generated from
         the theme's tokens after its contrast is checked once more."""

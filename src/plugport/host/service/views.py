@@ -43,6 +43,7 @@ from plugport.host.ui._view_rules import (
     height_class,
     inject_head,
     read_token,
+    root_variables,
     sign_token,
     theme_css,
     view_page_csp,
@@ -225,14 +226,15 @@ def _asset_route(router: APIRouter, service: HostService) -> None:
                     media_type="text/javascript; charset=utf-8",
                 )  # fmt: skip
             if path == THEME_FILE:
-                css = theme_css(theme_variables(grant.ws)).encode()
+                css = theme_css(await workspace_theme(service, grant.ws)).encode()
                 return Response(
                     css, headers=_ASSET_HEADERS | {"Content-Security-Policy": _FILE_CSP},
                     media_type="text/css; charset=utf-8",
                 )  # fmt: skip
             if path == found.view.file:
                 document = await asyncio.to_thread(read_document, found)
-                return _document(request, token, grant, found, document)
+                theme = await workspace_theme(service, grant.ws)
+                return _document(request, token, found, document, theme)
             content, kind = await asyncio.to_thread(read_asset, found, path)
         except PlugportError as exc:
             return refused(exc)
@@ -242,15 +244,26 @@ def _asset_route(router: APIRouter, service: HostService) -> None:
         )
 
 
+async def workspace_theme(service: HostService, ws: str) -> dict[str, str]:
+    """The values a view in ``ws`` is drawn with: the host's defaults under the workspace's
+    default theme (light values; a dark or auto choice's dark block is for the pages)."""
+    css = await service.appearance.workspace_stylesheet(ws)
+    return theme_variables(ws) | root_variables(css)
+
+
 def _document(
-    request: Request, token: str, grant: ViewGrant, found: InstalledView, document: bytes
+    request: Request,
+    token: str,
+    found: InstalledView,
+    document: bytes,
+    theme: dict[str, str],
 ) -> Response:
     """The view's HTML as its archive has it, plus the host's theme stylesheet and bridge
     script in its ``<head>``; sent with the frame's policy (sandboxed even when opened on its
     own). Served under the signed path, so the view's relative URLs (``app.js``) resolve to
     its signed files without a ``<base>``."""
     base = f"{ASSET_PREFIX}/{token}/"
-    tags = head_tags(base + THEME_FILE, base + BRIDGE_FILE, theme_variables(grant.ws))
+    tags = head_tags(base + THEME_FILE, base + BRIDGE_FILE, theme)
     headers = _ASSET_HEADERS | {
         "Content-Security-Policy": frame_csp(_origin(request), token, found.folder),
     }

@@ -154,10 +154,9 @@ def _default_variables() -> dict[str, str]:
 
 
 def theme_variables(ws: str) -> dict[str, str]:
-    """The theme values a view in workspace ``ws`` is drawn with (CSS custom property name,
-    without ``--``, to value). Today every workspace has the host stylesheet's defaults; the
-    one place a workspace's chosen theme will come from."""
-    del ws  # every workspace has the defaults until themes can be chosen
+    """The host stylesheet's default values (CSS custom property name, without ``--``, to
+    value), under which a workspace's theme lays its own (``host/service/views.py``)."""
+    del ws  # the same defaults in every workspace
     return dict(_default_variables())
 
 
