@@ -49,6 +49,10 @@ TOKEN_MARK = "pph_"  # noqa: S105 a public marker that makes leaked tokens grepp
 _TOKEN_RE = re.compile(r"pph_([a-z0-9]{8})_([A-Za-z0-9_-]{43})")
 _WORKSPACE_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 _DAY_S = 86400.0
+TOUCH_INTERVAL_S = 60.0
+"""``last_used_at`` is written at most this often per token: checking a token, which every
+page, tile and API request does, stays a read (a write is a commit, with its fsync, on the
+event loop)."""
 TokenKind = Literal["admin", "workspace"]
 
 _SCHEMA = """
@@ -350,15 +354,17 @@ class ServiceStore:
             raise AuthenticationError("malformed token: expected pph_<prefix>_<secret>")
         prefix = match.group(1)
         now = self._clock()
-        with self._transaction() as db:
-            row = db.execute("SELECT * FROM tokens WHERE prefix = ?", (prefix,)).fetchone()
-            if row is None or not hmac.compare_digest(row["token_hash"], _digest(token)):
-                raise AuthenticationError("unknown token")
-            if row["revoked_at"] is not None:
-                raise AuthenticationError(f"token {prefix} was revoked")
-            if row["expires_at"] is not None and row["expires_at"] <= now:
-                raise AuthenticationError(f"token {prefix} has expired")
-            db.execute("UPDATE tokens SET last_used_at = ? WHERE prefix = ?", (now, prefix))
+        with self._lock:
+            row = self._db.execute("SELECT * FROM tokens WHERE prefix = ?", (prefix,)).fetchone()
+        if row is None or not hmac.compare_digest(row["token_hash"], _digest(token)):
+            raise AuthenticationError("unknown token")
+        if row["revoked_at"] is not None:
+            raise AuthenticationError(f"token {prefix} was revoked")
+        if row["expires_at"] is not None and row["expires_at"] <= now:
+            raise AuthenticationError(f"token {prefix} has expired")
+        if row["last_used_at"] is None or now - row["last_used_at"] >= TOUCH_INTERVAL_S:
+            with self._transaction() as db:
+                db.execute("UPDATE tokens SET last_used_at = ? WHERE prefix = ?", (now, prefix))
         return Principal(row["kind"], row["workspace"], prefix)
 
     def tokens(self, workspace: str | None = None) -> list[TokenInfo]:
