@@ -92,6 +92,9 @@ def test_tiles_load_alone_act_and_refresh(
     hostile.locator(".pp-heading").wait_for()
     assert "<script>alert(1)</script>" in hostile.locator(".pp-heading").inner_text()
     assert hostile.locator("script, img").count() == 0
+    logo = counter.get_by_role("img", name="Counter logo").bounding_box()
+    assert logo is not None
+    assert logo["height"] < 10, logo  # its own size: a column flexbox does not stretch it
 
     counter.get_by_role("button", name="Add one").click()
     expect(counter.locator(".pp-stat-value")).to_have_text("1")
@@ -141,3 +144,36 @@ def test_phone_width_stacks_the_tiles(
         screenshot(page, "dashboard-light-390")
     finally:
         context.close()
+
+
+def test_dark_theme_at_both_widths(browser: Any, service: Service, board: tuple[str, str]) -> None:
+    """The dashboard in Plugport dark: the tiles, their charts and error boxes follow the
+    theme's variables (no hard-coded light colours), kept as screenshots at both widths."""
+    ws, token = board
+    with service.client(token) as api:
+        chosen = api.put(
+            f"/api/v1/workspaces/{ws}/appearance", json={"theme": "plugport:dark", "mode": "dark"}
+        )
+        assert chosen.status_code == 200, chosen.text
+    try:
+        for width, height in ((1280, 900), (390, 844)):
+            context = browser.new_context(viewport={"width": width, "height": height})
+            try:
+                page = context.new_page()
+                sign_in(page, service, token, ws)
+                page.goto(f"{service.url}/workspaces/{ws}/dashboard")
+                counter = tile(page, "counter.clicks")
+                counter.locator(".pp-stat-value").wait_for()
+                tile(page, "slow.boom").locator("[data-testid=surface-error]").wait_for()
+                background = page.evaluate(
+                    "getComputedStyle(document.querySelector('.pp-tile')).backgroundColor"
+                )
+                body = page.evaluate("getComputedStyle(document.body).backgroundColor")
+                assert background != "rgb(255, 255, 255)", background
+                assert body != "rgb(247, 248, 250)", body
+                screenshot(page, f"dashboard-dark-{width}")
+            finally:
+                context.close()
+    finally:
+        with service.client(token) as api:
+            api.delete(f"/api/v1/workspaces/{ws}/appearance")
