@@ -51,6 +51,8 @@ def publish_examples(registry: DemoRegistry, work: Path) -> list[str]:
         published = []
         for example in sorted(p.parent for p in EXAMPLES.glob("*/plugport.toml")):
             manifest = load_manifest(example)
+            if "integration" not in manifest.categories:
+                continue  # the UI examples (widget, page, menus, field) are not this story's
             archive = pack_plugin(example, dist).result.path
             sign_archive(archive, key)
             files = {
