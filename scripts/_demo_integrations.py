@@ -52,7 +52,7 @@ def publish_examples(registry: DemoRegistry, work: Path) -> list[str]:
         for example in sorted(p.parent for p in EXAMPLES.glob("*/plugport.toml")):
             manifest = load_manifest(example)
             if "integration" not in manifest.categories:
-                continue  # examples/ holds other kinds too (a theme): this part shows the nine
+                continue  # examples/ holds UI examples too (widget, page, menus, field, theme)
             archive = pack_plugin(example, dist).result.path
             sign_archive(archive, key)
             files = {

@@ -130,6 +130,21 @@ def test_granted_but_unused_permissions_are_warnings() -> None:
     assert items[0].where == "plugport.toml: permissions.storage"
 
 
+def test_a_contributed_surface_uses_its_ui_permission_without_an_api_call() -> None:
+    granted = manifest(
+        permissions={"ui": ["pages", "menus", "forms", "widgets", "metrics"]},
+        contributes={
+            "pages": [{"id": "notes", "title": "Notes"}],
+            "menus": [{"id": "inspect", "title": "Inspect", "menu": "task"}],
+            "fields": [{"id": "cron", "title": "Cron"}],
+        },
+    )
+    items = checks.capability_items(granted, [])
+    # Contributed: pages, menus, forms. Neither contributed nor called: widgets, metrics.
+    assert [i.message.split(" is requested")[0] for i in items] == ["ui 'widgets'", "ui 'metrics'"]
+    assert checks.capability_items(granted, [use("ui", "metrics"), use("ui", "invalidate")]) == []
+
+
 def test_a_handler_no_subscription_covers_is_an_error() -> None:
     granted = manifest(permissions={"events": {"subscribe": ["tasks.*"]}})
     items = checks.capability_items(granted, [], [EventHandler(CODE, 8, "billing.paid")])

@@ -32,6 +32,7 @@ from plugport.inspection import Finding
 from plugport.manifest import (
     LIMIT_BOUNDS,
     MANIFEST_FILENAME,
+    UI_CONTRIBUTIONS,
     UI_PERMISSIONS,
     Manifest,
     Permissions,
@@ -542,13 +543,15 @@ def _unused(
         )
         for t in granted.tasks.submit
     ]
-    # A theme is data the host reads from the manifest, never a call: contributing one is
-    # what ui = ["themes"] is for.
-    themed = {"themes"} if manifest.contributes.themes else set()
+    # A page, menu item, field type, theme or view the manifest contributes is what its surface
+    # permission is for, whether or not the code also calls self.api.ui.
+    contributed = {
+        surface for kind, surface in UI_CONTRIBUTIONS.items() if getattr(manifest.contributes, kind)
+    }
     pieces += [
         (f"ui {s!r}", f"self.api.ui call that needs {s!r}", Permissions(ui=[s]))
         for s in granted.ui
-        if s not in themed
+        if s not in contributed
     ]
     # A call no grant is needed for (tasks.progress on the plugin's own task) uses none.
     needing = [use for use in uses if _refusal(Permissions(), use)]
