@@ -48,29 +48,38 @@ def publish_examples(registry: DemoRegistry, work: Path) -> list[str]:
                  json={"public_key_pem": pem})  # fmt: skip
         dist = work / "dist-examples"
         dist.mkdir()
+        examples = [
+            (p.parent, load_manifest(p.parent)) for p in sorted(EXAMPLES.glob("*/plugport.toml"))
+        ]
         published = []
-        for example in sorted(p.parent for p in EXAMPLES.glob("*/plugport.toml")):
-            manifest = load_manifest(example)
+        for example, manifest in examples:
+            if "integration" in manifest.categories:
+                published.append(_publish(api, token, key, dist, example))
+        print(f"  {GREEN}{len(published)} integrations published to {NAMESPACE}{RESET}")
+        print(f"{DIM}  ...and the UI examples (widget, page, menu items, field, theme):{RESET}")
+        for example, manifest in examples:
             if "integration" not in manifest.categories:
-                continue  # examples/ holds UI examples too (widget, page, menus, field, theme)
-            archive = pack_plugin(example, dist).result.path
-            sign_archive(archive, key)
-            files = {
-                "archive": (archive.name, archive.read_bytes(), "application/zip"),
-                "signature": (f"{archive.name}.sig", Path(f"{archive}.sig").read_bytes()),
-            }
-            done = api.call("POST", f"/api/v1/plugins/{manifest.name}/versions", token, files=files)
-            if done["status"] != "published":
-                fail(f"{manifest.name} was not published", json.dumps(done))
-            credentials = ", ".join(
-                f"{n} ({c.kind})" for n, c in sorted(manifest.credentials.items())
-            )
-            print(f"  {manifest.name:<18} {manifest.version}  credentials: {credentials or '-'}")
-            published.append(manifest.name)
+                published.append(_publish(api, token, key, dist, example))
     finally:
         api.close()
-    print(f"  {GREEN}{len(published)} integrations published to {NAMESPACE}{RESET}")
     return published
+
+
+def _publish(api: Api, token: str, key: Path, dist: Path, example: Path) -> str:
+    """Pack, sign and publish one example; its name."""
+    manifest = load_manifest(example)
+    archive = pack_plugin(example, dist).result.path
+    sign_archive(archive, key)
+    files = {
+        "archive": (archive.name, archive.read_bytes(), "application/zip"),
+        "signature": (f"{archive.name}.sig", Path(f"{archive}.sig").read_bytes()),
+    }
+    done = api.call("POST", f"/api/v1/plugins/{manifest.name}/versions", token, files=files)
+    if done["status"] != "published":
+        fail(f"{manifest.name} was not published", json.dumps(done))
+    credentials = ", ".join(f"{n} ({c.kind})" for n, c in sorted(manifest.credentials.items()))
+    print(f"  {manifest.name:<24} {manifest.version}  credentials: {credentials or '-'}")
+    return manifest.name
 
 
 WORKSPACE = "team"

@@ -216,6 +216,9 @@ def run_registry(work: Path) -> None:
 
         _demo_integrations.publish_examples(filled, work)
         _demo_integrations.github_to_slack(filled, work, step)
+        import _demo_ui
+
+        _demo_ui.main(filled, work, step)
         registry.linger(server)
 
 

@@ -52,6 +52,9 @@ def test_demo_runs_to_the_end_and_contains_the_hostile_plugin() -> None:
     assert "the host heard tasks.processed" in out
     # The example integrations: published, and GitHub -> plugin -> plugin -> Slack end to end.
     assert "9 integrations published to plugport" in out
+    assert "metrics.display: a checked tree of stack, stat" in out  # the UI part ran
+    assert "the cron field type on '61 * * * *': minute: 61 is out of range 0-59" in out
+    assert "the workspace wears the Nord theme" in out
     assert "<- HTTP 202" in out
     assert "fake Slack received in #general" in out
     assert "[header] :information_source: PR #1 opened: Fix login on Safari" in out
