@@ -324,6 +324,25 @@ def test_readme_icon_and_limits_when_present_and_missing(make_plugin: Callable[.
     assert [i.check for i in checks.check_path(root).items] == ["readme"]
 
 
+def test_a_widget_without_its_permission_is_a_warning(make_plugin: Callable[..., Path]) -> None:
+    """Widgets validate without ``ui = ["widgets"]`` (they predate it), but the host then never
+    calls their handlers: the check says so, and how to fix it."""
+    root = make_plugin("acme.counter", "widget")
+    assert [i for i in checks.check_path(root).items if i.check == "ui"] == []
+    manifest_file = root / "plugport.toml"
+    manifest_file.write_text(manifest_file.read_text().replace('ui = ["widgets"]\n', ""))
+    code = root / "counter" / "plugin.py"
+    code.write_text(code.read_text().replace("        await self.api.ui.invalidate(WIDGET_ID)", ""))
+    report = checks.check_path(root)
+    assert report.passed
+    [item] = [i for i in report.items if i.check == "ui"]
+    assert (item.level, item.where) == ("warning", "plugport.toml: contributes.widgets")
+    assert item.message == (
+        "the host shows no widget of a plugin without 'widgets' in permissions.ui; add to "
+        'plugport.toml: [permissions] ui = ["widgets"]'
+    )
+
+
 def test_scan_findings_are_the_registrys_own_on_the_packed_archive(
     make_plugin: Callable[..., Path], tmp_path: Path
 ) -> None:

@@ -268,6 +268,7 @@ def assess(facts: PluginFacts) -> CheckReport:
         manifest, validation.api_uses, validation.event_handlers, facts.recorded
     )
     report.items += surface_items(manifest, validation.api_uses)
+    report.items += _ungranted_widget_items(manifest)
     if facts.manifest_table is not None:
         report.items += _limits_items(facts.manifest_table)
     report.items += _presentation_items(manifest, facts.members)
@@ -498,6 +499,24 @@ def surface_items(manifest: Manifest, uses: Sequence[ApiUse]) -> list[CheckItem]
                 )
             )
     return items
+
+
+def _ungranted_widget_items(manifest: Manifest) -> list[CheckItem]:
+    """Widgets predate their permission, so a manifest may contribute them without
+    ``ui = ["widgets"]`` (every other UI contribution needs its value to validate); the host
+    then never calls their handlers, so no dashboard offers them."""
+    if not manifest.contributes.widgets or "widgets" in manifest.permissions.ui:
+        return []
+    line = f"ui = {json.dumps([*manifest.permissions.ui, 'widgets'])}"
+    return [
+        CheckItem(
+            "warning",
+            "ui",
+            f"{MANIFEST_FILENAME}: contributes.widgets",
+            "the host shows no widget of a plugin without 'widgets' in permissions.ui; add to "
+            f"{MANIFEST_FILENAME}: [permissions] {line}",
+        )
+    ]
 
 
 def _surface_refusal(manifest: Manifest, use: ApiUse) -> str:
