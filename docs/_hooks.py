@@ -352,11 +352,141 @@ def example_integrations() -> str:
     return "\n".join(rows) + "\n"
 
 
+# --- UI components ----------------------------------------------------------------------------
+
+
+def component_reference() -> str:
+    """Every component of a UI tree, from ``plugport.components.COMPONENT_SCHEMA``: its fields
+    with types and bounds, the rules a schema keyword adds, and its example (each example is
+    held to ``check_tree`` by tests/test_components.py)."""
+    from plugport.components import COMPONENT_EXAMPLES, COMPONENT_SCHEMA, COMPONENT_TYPES
+
+    definitions = COMPONENT_SCHEMA["$defs"]
+    blocks = []
+    for name in COMPONENT_TYPES:
+        spec = definitions[name]
+        required = set(spec.get("required", ())) - {"type"}
+        rows = ["| field | type | bounds | description |", "|---|---|---|---|"]
+        for key, node in spec["properties"].items():
+            if key == "type":
+                continue
+            shown = f"`{key}`" + (" (required)" if key in required else "")
+            rows.append(
+                f"| {shown} | {_cell(_component_type(node))} | {_cell(_component_bounds(node))} "
+                f"| {_cell(_prose(node.get('description')))} |"
+            )
+        parts = [
+            f"### `{name}` {{#component-{name}}}",
+            _prose(spec.get("description")),
+            "\n".join(rows),
+        ]
+        rules = _component_rules(spec)
+        if rules:
+            parts.append(rules)
+        example = json.dumps(COMPONENT_EXAMPLES[name], indent=2, ensure_ascii=False)
+        parts.append(f"```json\n{example}\n```")
+        blocks.append("\n\n".join(parts))
+    return "\n\n".join(blocks) + "\n"
+
+
+def _component_type(node: dict[str, Any]) -> str:
+    if node.get("$ref") == "#/$defs/node":
+        return "component"
+    if "const" in node:
+        return f"`{json.dumps(node['const'])}`"
+    if "enum" in node:
+        return "one of " + ", ".join(f"`{json.dumps(value)}`" for value in node["enum"])
+    if "anyOf" in node:
+        return " or ".join(_component_type(option) for option in node["anyOf"])
+    kind = node.get("type", "any")
+    if isinstance(kind, list):
+        return " or ".join(kind)
+    if kind == "array":
+        return f"list of {_component_type(node.get('items', {}))}"
+    if kind == "object" and node.get("properties"):
+        keys = ", ".join(f"`{key}`" for key in node["properties"])
+        wanted = ", ".join(f"`{key}`" for key in node.get("required", ()))
+        return f"object ({keys}" + (f"; required: {wanted})" if wanted else ")")
+    if kind == "object" and isinstance(node.get("additionalProperties"), dict):
+        return f"object of name → {_component_type(node['additionalProperties'])}"
+    return str(kind)
+
+
+def _component_bounds(node: dict[str, Any]) -> str:
+    parts = []
+    for key, label in (
+        ("minimum", "≥ {}"),
+        ("exclusiveMinimum", "> {}"),
+        ("maximum", "≤ {}"),
+        ("minLength", "length ≥ {}"),
+        ("maxLength", "length ≤ {}"),
+        ("minItems", "at least {} items"),
+        ("maxItems", "at most {} items"),
+        ("maxProperties", "at most {} keys"),
+        ("pattern", "matches `{}`"),
+    ):
+        if key in node:
+            parts.append(label.format(node[key]))
+    items = node.get("items")
+    if isinstance(items, dict) and "$ref" not in items:
+        parts.extend(f"each {part}" for part in _component_bounds(items).split("; ") if part)
+    return "; ".join(parts)
+
+
+def _component_rules(spec: dict[str, Any]) -> str:
+    """The rules of ``oneOf`` and ``if``/``then``/``else`` in words."""
+    lines = []
+    if "oneOf" in spec:
+        names = [" and ".join(f"`{k}`" for k in option["required"]) for option in spec["oneOf"]]
+        lines.append(f"Give exactly one of {', '.join(names)}.")
+    for rule in spec.get("allOf", ()):
+        if "if" not in rule:
+            continue
+        [(key, condition)] = rule["if"]["properties"].items()
+        needs = ", ".join(f"`{k}`" for k in rule["then"]["required"])
+        otherwise = ", ".join(f"`{k}`" for k in rule.get("else", {}).get("required", ()))
+        line = f"When `{key}` is `{json.dumps(condition['const'])}`, {needs} are required"
+        lines.append(line + (f"; otherwise {otherwise}." if otherwise else "."))
+    return " ".join(lines)
+
+
+def _template_file(template: str, relative: str, language: str) -> Callable[[], str]:
+    """A fenced block with one file of ``plugport init acme.counter --template TEMPLATE``, as
+    it is generated today (so the guide cannot drift from the template)."""
+
+    def generate() -> str:
+        from plugport import scaffold
+
+        with tempfile.TemporaryDirectory(prefix="plugport-docs-") as scratch:
+            root = Path(scratch) / "counter"
+            scaffold.create_plugin("acme.counter", template, root)
+            text = (root / relative).read_text(encoding="utf-8")
+        return f"```{language}\n{text.rstrip()}\n```\n"
+
+    return generate
+
+
+def on_files(files: Any, config: Any) -> Any:
+    """Publish the component schema beside its reference page, as ``reference/components.json``:
+    the document editors and the host's tests validate trees against."""
+    from mkdocs.structure.files import File
+
+    from plugport.components import COMPONENT_SCHEMA
+
+    content = json.dumps(COMPONENT_SCHEMA, indent=2, ensure_ascii=False) + "\n"
+    files.append(File.generated(config, "reference/components.json", content=content))
+    return files
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "cli-reference": cli_reference,
+    "component-reference": component_reference,
     "example-integrations": example_integrations,
     "http-routes": http_routes,
     "manifest-reference": manifest_reference,
     "permission-words": permission_words,
     "sandbox-layers": sandbox_layers,
+    "widget-template-manifest": _template_file("widget", "plugport.toml", "toml"),
+    "widget-template-code": _template_file("widget", "counter/plugin.py", "python"),
+    "widget-template-tests": _template_file("widget", "tests/test_plugin.py", "python"),
 }

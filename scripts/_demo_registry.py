@@ -173,7 +173,7 @@ SAMPLES = (  # word-count's archive is the author half's; only its popularity is
            "tasks into a weekly report, with the new cover sheet.", ("automation",),
            ("reports", "weekly"), 4, "23", host_range="<2"),
     Sample("initech.sprint-burndown", "widget", "Sprint Burndown", "A burndown chart of the "
-           "current sprint's tasks, as widget data.", ("ui",), ("agile", "charts"), 6, "44",
+           "current sprint's tasks, as a dashboard chart.", ("ui",), ("agile", "charts"), 6, "44",
            host_range=">=2.5"),
     Sample(PENDING[0], "integration", "Email Digest", "Emails a daily digest of processed "
            "tasks through SendGrid.", ("integration",), ("email", "digest"), 0, "",

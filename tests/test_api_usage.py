@@ -167,3 +167,26 @@ def test_the_task_type_of_a_submit_is_its_deciding_argument() -> None:
         (8, "tasks", "submit", None),
         (9, "tasks", "progress", None),
     ]
+
+
+def test_the_surface_an_invalidation_names_is_its_argument() -> None:
+    found = uses(
+        """
+        TILE = "acme.tile"
+
+        class P:
+            async def a(self, which):
+                await self.api.ui.invalidate("acme.board")
+                await self.api.ui.invalidate(surface_id=TILE)
+                self.api.sync.ui.invalidate(which)
+                await self.api.ui.update_widget(TILE, {"v": 1})
+                await self.api.ui.message("acme.board")
+        """
+    )
+    assert found == [
+        (6, "ui", "invalidate", "acme.board"),
+        (7, "ui", "invalidate", "acme.tile"),
+        (8, "ui", "invalidate", None),
+        (9, "ui", "update_widget", "acme.tile"),
+        (10, "ui", "message", None),
+    ]

@@ -257,3 +257,203 @@ def test_a_task_handler_needs_its_table(make_plugin: Callable[..., Path]) -> Non
     manifest = root / "plugport.toml"
     manifest.write_text(manifest.read_text() + TASK_TABLE)
     assert authoring.validate_tree(root).errors == []
+
+
+# --- UI surfaces: a contribution and its handler, both ways ------------------------------------
+
+UI_MANIFEST = """
+[permissions]
+ui = ["widgets", "pages", "menus", "forms", "custom_view"]
+
+[contributes]
+hooks = { greet = 0 }
+widgets = [{ id = "hello.tile", title = "Tile" }]
+pages = [{ id = "hello.board", title = "Board" }]
+menus = [{ id = "hello.retry", title = "Retry", menu = "task" }]
+fields = [{ id = "hello.cron", title = "Cron" }]
+views = [{ id = "hello.map", title = "Map", file = "ui/map.html" }]
+"""
+UI_HANDLERS = """
+    @widget(TILE)
+    def tile(self, request):
+        return {"type": "text", "text": "t"}
+
+    @page("hello.board")
+    def board(self, request):
+        return {"type": "text", "text": "b"}
+
+    @menu_item("hello.retry")
+    def retry(self, request):
+        return None
+
+    @field("hello.cron")
+    def cron(self, request):
+        return None
+
+    @view("hello.map")
+    def map(self, request):
+        return {}
+"""
+
+
+def ui_plugin(make_plugin: Callable[..., Path]) -> Path:
+    """The basic template with one contribution of each UI kind and a handler for each (the
+    widget's id from a module constant, as the widget template spells it)."""
+    root = make_plugin()
+    _edit(root / "plugport.toml", "\n[contributes]\nhooks = { greet = 0 }\n", UI_MANIFEST)
+    (root / "ui").mkdir()
+    (root / "ui" / "map.html").write_text("<!doctype html><p>map</p>\n")
+    code = root / "hello" / "plugin.py"
+    _edit(
+        code,
+        "from plugport.sdk import Plugin, hook\n",
+        "from plugport.sdk import Plugin, field, hook, menu_item, page, view, widget\n\n"
+        'TILE = "hello.tile"\n',
+    )
+    code.write_text(code.read_text() + UI_HANDLERS)
+    return root
+
+
+def test_every_ui_contribution_with_its_handler_is_valid(make_plugin: Callable[..., Path]) -> None:
+    report = authoring.validate_tree(ui_plugin(make_plugin))
+    assert report.errors == []
+
+
+@pytest.mark.parametrize(
+    ("decorator", "surface", "path", "noun"),
+    [
+        ("@widget(TILE)", "hello.tile", "contributes.widgets[0]", "widget"),
+        ('@page("hello.board")', "hello.board", "contributes.pages[0]", "page"),
+        ('@menu_item("hello.retry")', "hello.retry", "contributes.menus[0]", "menu item"),
+        ('@field("hello.cron")', "hello.cron", "contributes.fields[0]", "field type"),
+        ('@view("hello.map")', "hello.map", "contributes.views[0]", "custom view"),
+    ],
+)
+def test_a_ui_contribution_needs_its_handler(
+    make_plugin: Callable[..., Path], decorator: str, surface: str, path: str, noun: str
+) -> None:
+    root = ui_plugin(make_plugin)
+    code = root / "hello" / "plugin.py"
+    _edit(code, f"    {decorator}\n", "")
+    before = snapshot(root)
+    report = authoring.validate_tree(root)
+    name = decorator.split("(", maxsplit=1)[0]
+    assert [(p.path, p.message, p.value) for p in report.errors] == [
+        (
+            path,
+            f"HelloPlugin has no method decorated with {name}({surface!r}), so the host has "
+            f"nothing to show for the {noun} {surface!r}; add the handler, or remove the {noun}",
+            surface,
+        )
+    ]
+    with pytest.raises(PluginValidationError):
+        authoring.pack_plugin(root, root.parent / "dist")
+    assert not (root.parent / "dist").exists()
+    assert snapshot(root) == before
+
+
+def test_a_ui_handler_must_be_the_surfaces_own_decorator(
+    make_plugin: Callable[..., Path],
+) -> None:
+    """The runtime would call a @page for a widget id (one namespace), but the code would say
+    it answers a page: the check names the decorator it should be."""
+    root = ui_plugin(make_plugin)
+    code = root / "hello" / "plugin.py"
+    _edit(code, "    @widget(TILE)\n", "    @page(TILE)\n")
+    line = code.read_text().splitlines().index("    @page(TILE)") + 2
+    report = authoring.validate_tree(root)
+    assert [(p.path, p.message) for p in report.errors] == [
+        (
+            "contributes.widgets[0]",
+            "HelloPlugin has no method decorated with @widget('hello.tile'), so the host has "
+            "nothing to show for the widget 'hello.tile'; the method in hello/plugin.py line "
+            f"{line} is decorated with @page('hello.tile'); a widget's handler is @widget",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("contribution", "decorator", "noun"),
+    [
+        ('widgets = [{ id = "hello.tile", title = "Tile" }]\n', "@widget('hello.tile')", "widget"),
+        ('pages = [{ id = "hello.board", title = "Board" }]\n', "@page('hello.board')", "page"),
+        (
+            'menus = [{ id = "hello.retry", title = "Retry", menu = "task" }]\n',
+            "@menu_item('hello.retry')",
+            "menu item",
+        ),
+        (
+            'fields = [{ id = "hello.cron", title = "Cron" }]\n',
+            "@field('hello.cron')",
+            "field type",
+        ),
+        (
+            'views = [{ id = "hello.map", title = "Map", file = "ui/map.html" }]\n',
+            "@view('hello.map')",
+            "custom view",
+        ),
+    ],
+)
+def test_a_ui_handler_needs_its_contribution(
+    make_plugin: Callable[..., Path], contribution: str, decorator: str, noun: str
+) -> None:
+    root = ui_plugin(make_plugin)
+    _edit(root / "plugport.toml", contribution, "")
+    code = (root / "hello" / "plugin.py").read_text().splitlines()
+    spelled = decorator.replace("'hello.tile'", "TILE").replace("'", '"')
+    line = code.index(f"    {spelled}") + 2
+    kind = {"widget": "widgets", "page": "pages", "menu item": "menus"}.get(noun)
+    kind = kind or {"field type": "fields", "custom view": "views"}[noun]
+    report = authoring.validate_tree(root)
+    assert [(p.path, p.message) for p in report.errors] == [
+        (
+            f"contributes.{kind}",
+            f"{decorator} in hello/plugin.py line {line} names no {noun} in "
+            f"contributes.{kind} (declared: none); declare it there, or the host never calls it",
+        )
+    ]
+
+
+def test_a_custom_views_file_must_be_in_the_plugin(make_plugin: Callable[..., Path]) -> None:
+    root = ui_plugin(make_plugin)
+    (root / "ui" / "map.html").unlink()
+    report = authoring.validate_tree(root)
+    assert [(p.path, p.message) for p in report.errors] == [
+        ("contributes.views[0].file", "'ui/map.html' is not a file in the plugin")
+    ]
+    # there, but left out of the archive: the host would not have it either
+    (root / "ui" / "map.html").write_text("<p>map</p>")
+    (root / ".plugportignore").write_text("ui/\n")
+    report = authoring.validate_tree(root)
+    assert [(p.path, p.message) for p in report.errors] == [
+        (
+            "contributes.views[0].file",
+            "'ui/map.html' is left out of the archive (.plugportignore or a hidden folder)",
+        )
+    ]
+
+
+def test_a_custom_views_assets_folder_must_hold_files(make_plugin: Callable[..., Path]) -> None:
+    root = ui_plugin(make_plugin)
+    _edit(
+        root / "plugport.toml",
+        'file = "ui/map.html" }',
+        'file = "ui/map.html", assets = "static" }',
+    )
+    report = authoring.validate_tree(root)
+    assert [(p.path, p.message) for p in report.errors] == [
+        ("contributes.views[0].assets", "'static' is not a folder of the plugin with files in it")
+    ]
+    (root / "static").mkdir()
+    (root / "static" / "map.js").write_text("console.log(1)\n")
+    assert authoring.validate_tree(root).errors == []
+
+
+def test_a_packed_archive_keeps_the_view_and_validates(
+    make_plugin: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = ui_plugin(make_plugin)
+    packed = authoring.pack_plugin(root, tmp_path / "dist")
+    with zipfile.ZipFile(packed.result.path) as archive:
+        assert "ui/map.html" in archive.namelist()
+    assert authoring.validate_path(packed.result.path).errors == []

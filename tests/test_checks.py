@@ -94,6 +94,55 @@ def test_topics_and_ui_surfaces_follow_the_broker() -> None:
     assert items[1].message.endswith('ui = ["messages", "widgets"]')
 
 
+WIDGETS = {"widgets": [{"id": "hello.tile", "title": "Tile"}]}
+PAGES = {"pages": [{"id": "hello.board", "title": "Board"}]}
+
+
+def test_invalidating_a_surface_the_manifest_does_not_contribute_is_an_error() -> None:
+    granted = manifest(permissions={"ui": ["widgets", "pages"]}, contributes=WIDGETS | PAGES)
+    uses = [
+        use("ui", "invalidate", "hello.tile", line=3),
+        use("ui", "invalidate", "hello.board", line=4),
+        use("ui", "invalidate", None, line=5),  # not spelled out: the runtime decides
+        use("ui", "invalidate", "other.tile", line=6),
+        use("ui", "message", "other.tile", line=7),  # not a surface call
+    ]
+    items = checks.surface_items(granted, uses)
+    assert levels(items) == [("error", f"{CODE}:6")]
+    assert items[0].check == "ui"
+    assert items[0].message == (
+        "self.api.ui.invalidate('other.tile') is refused at run time: 'other.tile' is not a "
+        "widget, page, menu item, field type or view the manifest contributes (it contributes: "
+        "hello.tile, hello.board); add it under [contributes] in plugport.toml with its "
+        "handler, or name one of those"
+    )
+    assert checks.capability_items(granted, uses[:4]) == []  # the grant itself is fine
+    nothing = checks.surface_items(manifest(permissions={"ui": ["widgets"]}), uses[:1])
+    assert "(it contributes: none)" in nothing[0].message
+
+
+def test_the_deprecated_widget_push_is_a_warning_naming_invalidate() -> None:
+    granted = manifest(permissions={"ui": ["widgets"]}, contributes=WIDGETS)
+    items = checks.surface_items(
+        granted,
+        [use("ui", "update_widget", "hello.tile", line=8), use("ui", "update_widget", line=9)],
+    )
+    assert levels(items) == [("warning", f"{CODE}:8"), ("warning", f"{CODE}:9")]
+    assert items[0].message.endswith("call self.api.ui.invalidate('hello.tile') instead")
+    assert "deprecated since 0.4" in items[0].message
+    assert items[1].message.endswith("call self.api.ui.invalidate(WIDGET_ID) instead")
+    pushed_elsewhere = checks.surface_items(granted, [use("ui", "update_widget", "x.y", line=2)])
+    assert levels(pushed_elsewhere) == [("error", f"{CODE}:2"), ("warning", f"{CODE}:2")]
+
+
+def test_a_ui_value_a_contribution_needs_is_used_by_the_host() -> None:
+    """The host calls a @widget handler only while ``widgets`` is granted: a widget plugin
+    that never calls self.api.ui still uses it; a value nothing needs is still unused."""
+    granted = manifest(permissions={"ui": ["widgets", "pages", "menus"]}, contributes=WIDGETS)
+    items = checks.capability_items(granted, [])
+    assert [i.message.split(" is requested")[0] for i in items] == ["ui 'pages'", "ui 'menus'"]
+
+
 def test_a_method_the_host_does_not_offer_is_an_error_without_a_fix() -> None:
     items = checks.capability_items(manifest(permissions={"storage": 10}), [use("storage", "put")])
     assert levels(items)[0] == ("error", f"{CODE}:3")
@@ -288,6 +337,25 @@ def test_readme_icon_and_limits_when_present_and_missing(make_plugin: Callable[.
     )
     (root / "i.png").write_bytes(b"\x89PNG")
     assert [i.check for i in checks.check_path(root).items] == ["readme"]
+
+
+def test_a_widget_without_its_permission_is_a_warning(make_plugin: Callable[..., Path]) -> None:
+    """Widgets validate without ``ui = ["widgets"]`` (they predate it), but the host then never
+    calls their handlers: the check says so, and how to fix it."""
+    root = make_plugin("acme.counter", "widget")
+    assert [i for i in checks.check_path(root).items if i.check == "ui"] == []
+    manifest_file = root / "plugport.toml"
+    manifest_file.write_text(manifest_file.read_text().replace('ui = ["widgets"]\n', ""))
+    code = root / "counter" / "plugin.py"
+    code.write_text(code.read_text().replace("        await self.api.ui.invalidate(WIDGET_ID)", ""))
+    report = checks.check_path(root)
+    assert report.passed
+    [item] = [i for i in report.items if i.check == "ui"]
+    assert (item.level, item.where) == ("warning", "plugport.toml: contributes.widgets")
+    assert item.message == (
+        "the host shows no widget of a plugin without 'widgets' in permissions.ui; add to "
+        'plugport.toml: [permissions] ui = ["widgets"]'
+    )
 
 
 def test_scan_findings_are_the_registrys_own_on_the_packed_archive(

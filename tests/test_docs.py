@@ -4,8 +4,11 @@ sandbox layer, the SDK's public names."""
 
 from __future__ import annotations
 
+import html
 import importlib.util
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +19,7 @@ import typer.main
 
 from plugport import sdk, testing
 from plugport.cli import app
+from plugport.components import COMPONENT_SCHEMA, COMPONENT_TYPES
 from plugport.manifest import manifest_json_schema
 from plugport.runtime.capabilities import fakes
 from plugport.runtime.sandbox import LAYERS
@@ -125,6 +129,37 @@ def test_testing_reference_documents_the_fixtures_handle_and_fakes(site: Path) -
     ids += [f"{where}.{name}" for name in fakes.__all__ if name != "FAKES"]
     assert "plugport.testing.PluginHandle.assert_only_declared" in ids
     assert [name for name in ids if f'id="{name}"' not in page] == []
+
+
+def test_components_reference_documents_every_component_and_publishes_the_schema(
+    site: Path,
+) -> None:
+    page = _page(site, "reference/components")
+    assert len(COMPONENT_TYPES) > 15
+    missing = [name for name in COMPONENT_TYPES if f'id="component-{name}"' not in page]
+    assert missing == []
+    for name in COMPONENT_TYPES:
+        section = page.split(f'id="component-{name}"', 1)[1].split('id="component-', 1)[0]
+        fields = [k for k in COMPONENT_SCHEMA["$defs"][name]["properties"] if k != "type"]
+        assert [f for f in fields if f"<code>{f}</code>" not in section] == [], name
+        assert "&quot;type&quot;" in section or '"type"' in section, name  # its example
+    assert 'When <code>kind</code> is <code>"gauge"</code>' in page
+    assert "Give exactly one of <code>href</code>, <code>page</code>." in page
+    published = json.loads((site / "reference" / "components.json").read_text(encoding="utf-8"))
+    assert published == COMPONENT_SCHEMA
+    assert 'href="../components.json"' in page or 'href="components.json"' in page
+
+
+def test_the_widget_guide_shows_the_template_as_generated(site: Path) -> None:
+    text = html.unescape(re.sub(r"<[^>]+>", "", _page(site, "how-to/widget")))
+    hooks = _hooks()
+    for part in ("widget-template-manifest", "widget-template-code", "widget-template-tests"):
+        block = hooks.GENERATORS[part]().splitlines()
+        assert block[0].startswith("```")
+        assert len(block) > 10
+        missing = [line for line in block[1:-1] if line.strip() and line not in text]
+        assert missing == [], part
+    assert "update_widget" not in text.split("Before 0.4")[0]  # only in the note about it
 
 
 def test_strict_build_fails_on_a_broken_link(tmp_path: Path) -> None:

@@ -158,6 +158,60 @@ class P(sdk.Plugin):
     assert inspection.find_class(ast.parse(source), "Missing") is None
 
 
+def test_find_class_collects_ui_handlers_with_their_decorator() -> None:
+    source = """
+from plugport import sdk
+from plugport.sdk import Plugin, command, field, menu_item, page, view, widget
+
+TILE = "p.tile"
+TILE_AGAIN: str = "p.other"
+REBOUND = "p.first"
+REBOUND = "p.second"
+NOT_TEXT = 7
+
+class P(Plugin):
+    @widget(TILE)
+    def tile(self, request): ...
+
+    @sdk.page("p.board")
+    async def board(self, request): ...
+
+    @menu_item("p.retry")
+    def retry(self, request): ...
+
+    @field("p.cron")
+    def cron(self, request): ...
+
+    @view("p.map")
+    def map(self, request): ...
+
+    @widget(TILE_AGAIN)
+    @command(TILE)
+    def both(self): ...
+
+    @widget(REBOUND)
+    def ambiguous(self, request): ...
+
+    @widget(NOT_TEXT)
+    def number(self, request): ...
+
+    @widget(f"p.{TILE}")
+    def computed(self, request): ...
+"""
+    info = inspection.find_class(ast.parse(source), "P")
+    assert info is not None
+    assert info.ui == {
+        "p.tile": ("widget", 13),
+        "p.board": ("page", 16),
+        "p.retry": ("menu_item", 19),
+        "p.cron": ("field", 22),
+        "p.map": ("view", 25),
+        "p.other": ("widget", 29),
+    }
+    assert info.commands == {"p.tile": 29}  # a module constant names a command too
+    assert info.hooks == {}
+
+
 def test_module_candidates() -> None:
     assert inspection.module_candidates("a.b") == ["a/b.py", "a/b/__init__.py"]
 

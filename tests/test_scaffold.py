@@ -91,30 +91,55 @@ def test_empty_existing_directory_is_used(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_widget_template_pushes_its_widget_in_the_sandbox(tmp_path: Path) -> None:
-    """What the widget template asks permission for, it uses: an increment updates the
-    widget through ``ui.update_widget``, and ``widget_data`` answers the same data."""
+def test_the_widget_template_renders_its_tree_in_the_sandbox(tmp_path: Path) -> None:
+    """What the widget template asks permission for, it uses: the host pulls the tile's tree
+    from its ``@widget`` handler (settings from the manifest's defaults), the button's action
+    answers with the new tree, and the command invalidates the tile; every tree holds to the
+    component schema, and the template declares no hook."""
     import asyncio
 
+    from plugport.components import check_tree, widget_config
     from plugport.manifest import load_manifest
-    from plugport.runtime import HookSpec, PluginInstall, Supervisor, SupervisorConfig
+    from plugport.runtime import PluginInstall, Supervisor, SupervisorConfig
+    from plugport.sdk import UiRequest
 
     source = tmp_path / "counter"
     scaffold.create_plugin("acme.counter", "widget", source)
+    manifest = load_manifest(source / "plugport.toml")
+    assert manifest.contributes.hooks == {}
+    [tile] = manifest.contributes.widgets
+    assert (tile.id, tile.refresh_s, tile.size) == ("counter.counter", 60, "small")
+    code = (source / "counter" / "plugin.py").read_text()
+    assert "widget_data" not in code
+    assert "update_widget" not in code
 
-    async def main() -> tuple[object, object, object]:
+    def request(action: str | None = None) -> dict[str, object]:
+        config = widget_config(tile.config, None)
+        return UiRequest("widget", tile.id, config=config, action=action).to_wire()
+
+    async def main() -> list[object]:
         config = SupervisorConfig(state_dir=tmp_path / "state", ping_interval_s=0)
         async with Supervisor(config) as runtime:
-            runtime.declare_hook(HookSpec("widget_data", args=("widget_id", "settings")))
-            runtime.add(PluginInstall(load_manifest(source / "plugport.toml"), source))
-            count = await runtime.run_command("acme.counter", "counter.increment")
-            [widget] = runtime.ui.widgets("acme.counter")
-            [outcome] = await runtime.call_hook(
-                "widget_data", widget_id="counter.counter", settings={}
-            )
-            return count, (widget.id, widget.data), outcome.value
+            runtime.add(PluginInstall(manifest, source))
+            seen: list[object] = [await runtime.call_ui("acme.counter", tile.id, request())]
+            seen.append(await runtime.run_command("acme.counter", "counter.increment"))
+            seen.append(runtime.ui.version("acme.counter", tile.id))
+            seen.append(await runtime.call_ui("acme.counter", tile.id, request()))
+            seen.append(await runtime.call_ui("acme.counter", tile.id, request("increment")))
+            return seen
 
-    count, pushed, answered = asyncio.run(main())
-    assert count == 1
-    assert pushed == ("counter.counter", {"type": "stat", "label": "Count", "value": 1})
-    assert answered == {"type": "stat", "label": "Count", "value": 1}
+    first, count, version, after, pressed = asyncio.run(main())
+
+    def tile_of(value: int) -> dict[str, object]:
+        return {
+            "type": "stack",
+            "children": [
+                {"type": "stat", "label": "Count", "value": value},
+                {"type": "button", "label": "Add one", "action": {"name": "increment"}},
+            ],
+        }
+
+    assert (count, version) == (1, 1)
+    assert check_tree(first) == tile_of(0)
+    assert check_tree(after) == tile_of(1)
+    assert check_tree(pressed, overlay_allowed=True) == tile_of(2)

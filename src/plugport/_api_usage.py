@@ -4,9 +4,9 @@ A plugin reaches the host only through ``self.api.<capability>.<method>(...)`` (
 ``self.api.sync.<capability>.<method>(...)``, also through local aliases such as
 ``api = self.api``) and receives events through ``@on_event(topic)``. This module finds those
 uses, with file, line and the literal argument that decides a grant (the ``events.publish``
-topic, the ``net.fetch`` URL, the ``tasks.submit`` type) when the code spells it out; deciding
-them against a manifest is the caller's job (:mod:`plugport.checks`, with the broker's own
-rule). Pure: AST in, data out.
+topic, the ``net.fetch`` URL, the ``tasks.submit`` type) or names a contribution (the surface
+``ui.invalidate`` names) when the code spells it out; deciding them against a manifest is the
+caller's job (:mod:`plugport.checks`, with the broker's own rule). Pure: AST in, data out.
 """
 
 from __future__ import annotations
@@ -25,14 +25,17 @@ _DECIDING_ARGUMENT = {
     ("secrets", "sign"): (0, "name"),
     ("secrets", "reveal"): (0, "name"),
     ("tasks", "submit"): (0, "task_type"),
+    # not a grant but a contribution: the surface must be one the manifest contributes
+    ("ui", "invalidate"): (0, "surface_id"),
+    ("ui", "update_widget"): (0, "widget_id"),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class ApiUse:
     """``self.api.<capability>.<method>`` at ``file:line``. ``argument`` is the topic, URL,
-    secret name or task type when the code gives it literally (for a URL: enough of it to know
-    the host), else None."""
+    secret name, task type or UI surface id when the code gives it literally (for a URL:
+    enough of it to know the host), else None."""
 
     file: str
     line: int

@@ -102,7 +102,8 @@ def validate_tree(root: Path) -> ValidationReport:
     text = (root / MANIFEST_FILENAME).read_text(encoding="utf-8")  # load_manifest parsed it
     report.errors.extend(engine_conflicts(tomllib.loads(text)))
     trees = {}
-    for relative in _packed_files(root, report):
+    packed = _packed_files(root, report)
+    for relative in packed:
         is_python = relative.endswith(".py")
         with (root / relative).open("rb") as handle:  # each file is read once
             data = handle.read() if is_python else handle.read(_SECRET_SCAN_BYTES)
@@ -124,6 +125,8 @@ def validate_tree(root: Path) -> ValidationReport:
     report.errors.extend(_lock_problems(root, manifest))
     if manifest.icon and not (root / manifest.icon).is_file():
         report.errors.append(Problem("icon", f"{manifest.icon!r} is not a file in the plugin"))
+    if packed:  # else what the archive would hold is unknown, and already an error
+        report.errors.extend(_view_problems(root, manifest, set(packed)))
     return report
 
 
@@ -195,6 +198,7 @@ def _entry_problems(
             )
     problems += _webhook_problems(found, manifest, info)
     problems += _task_problems(found, manifest, info)
+    problems += _ui_problems(found, manifest, info)
     for hook, line in info.hooks.items():
         if hook not in manifest.contributes.hooks:
             warnings.append(
@@ -251,6 +255,86 @@ def _task_problems(found: str, manifest: Manifest, info: inspection.ClassInfo) -
         for task_type, line in info.tasks.items()
         if task_type not in manifest.tasks
     ]
+    return problems
+
+
+_UI_DECORATOR_OF = {
+    "widgets": ("widget", "widget"),
+    "pages": ("page", "page"),
+    "menus": ("menu_item", "menu item"),
+    "fields": ("field", "field type"),
+    "views": ("view", "custom view"),
+}
+"""``contributes`` list -> (the decorator of its handlers, what one entry is called)."""
+
+
+def _ui_problems(found: str, manifest: Manifest, info: inspection.ClassInfo) -> list[Problem]:
+    """Both halves of a UI surface must be there, as for task types: the host pulls a
+    widget's, page's, menu item's, field type's or view's answers from the handler whose
+    decorator names its id, so a contribution without one shows an error where its tree
+    should be, and a handler without a contribution is never called. The decorator must be
+    the surface's own (``@widget`` for a widget), so the code says what it answers."""
+    problems = []
+    contributed: dict[str, tuple[str, str]] = {}  # id -> (list, decorator)
+    for contribution, (decorator, noun) in _UI_DECORATOR_OF.items():
+        for index, item in enumerate(getattr(manifest.contributes, contribution)):
+            contributed[item.id] = (contribution, decorator)
+            handler = info.ui.get(item.id)
+            if handler is not None and handler[0] == decorator:
+                continue
+            fix = f"add the handler, or remove the {noun}"
+            if handler is not None:
+                fix = (
+                    f"the method in {found} line {handler[1]} is decorated with "
+                    f"@{handler[0]}({item.id!r}); a {noun}'s handler is @{decorator}"
+                )
+            problems.append(
+                Problem(
+                    f"contributes.{contribution}[{index}]",
+                    f"{info.name} has no method decorated with @{decorator}({item.id!r}), so "
+                    f"the host has nothing to show for the {noun} {item.id!r}; {fix}",
+                    item.id,
+                )
+            )
+    for surface_id, (decorator, line) in info.ui.items():
+        declared_as = contributed.get(surface_id)
+        if declared_as is not None:
+            continue  # a decorator of the wrong kind is reported with its contribution
+        contribution = next(c for c, (d, _) in _UI_DECORATOR_OF.items() if d == decorator)
+        noun = _UI_DECORATOR_OF[contribution][1]
+        declared = ", ".join(i.id for i in getattr(manifest.contributes, contribution)) or "none"
+        problems.append(
+            Problem(
+                f"contributes.{contribution}",
+                f"@{decorator}({surface_id!r}) in {found} line {line} names no {noun} in "
+                f"contributes.{contribution} (declared: {declared}); declare it there, or the "
+                "host never calls it",
+                surface_id,
+            )
+        )
+    return problems
+
+
+def _view_problems(root: Path, manifest: Manifest, packed: set[str]) -> list[Problem]:
+    """A custom view's HTML file, and its assets folder when it names one, must be in the
+    archive: the host serves the view only from there."""
+    problems = []
+    for index, view in enumerate(manifest.contributes.views):
+        where = f"contributes.views[{index}]"
+        if view.file not in packed:
+            why = "is not a file in the plugin"
+            if (root / view.file).is_file():
+                why = "is left out of the archive (.plugportignore or a hidden folder)"
+            problems.append(Problem(f"{where}.file", f"{view.file!r} {why}", view.file))
+        folder = view.assets.rstrip("/")
+        if folder and not any(m.startswith(f"{folder}/") for m in packed):
+            problems.append(
+                Problem(
+                    f"{where}.assets",
+                    f"{view.assets!r} is not a folder of the plugin with files in it",
+                    view.assets,
+                )
+            )
     return problems
 
 

@@ -55,6 +55,7 @@ __all__ = [
     "gather",
     "load_recorded",
     "parse_recorded",
+    "surface_items",
     "undeclared_use_warnings",
     "version_items",
 ]
@@ -266,6 +267,8 @@ def assess(facts: PluginFacts) -> CheckReport:
     report.items += capability_items(
         manifest, validation.api_uses, validation.event_handlers, facts.recorded
     )
+    report.items += surface_items(manifest, validation.api_uses)
+    report.items += _ungranted_widget_items(manifest)
     if facts.manifest_table is not None:
         report.items += _limits_items(facts.manifest_table)
     report.items += _presentation_items(manifest, facts.members)
@@ -436,7 +439,8 @@ def capability_items(
 
 
 def undeclared_use_warnings(validation: ValidationReport) -> list[Finding]:
-    """For ``plugport validate``: each ``self.api`` use the manifest does not grant."""
+    """For ``plugport validate``: each ``self.api`` use the manifest does not grant, and each
+    UI surface the code invalidates that the manifest does not contribute."""
     manifest = validation.manifest
     if manifest is None:
         return []
@@ -453,7 +457,81 @@ def undeclared_use_warnings(validation: ValidationReport) -> list[Finding]:
                     f"{use.call}: {reason}{_fix_text(manifest.permissions, use)}",
                 )
             )
+        elif _surface_refusal(manifest, use):
+            found.append(
+                Finding(
+                    use.file,
+                    use.line,
+                    "uncontributed-surface",
+                    "medium",
+                    f"{use.call}: {_surface_refusal(manifest, use)}",
+                )
+            )
     return found
+
+
+_SURFACE_METHODS = ("invalidate", "update_widget")
+
+
+def surface_items(manifest: Manifest, uses: Sequence[ApiUse]) -> list[CheckItem]:
+    """``ui.invalidate(ID)`` with an ID the code spells out, held to the manifest as the
+    runtime holds it (a plugin signals only the surfaces its users saw at install, so any
+    other ID is refused at run time: an error here); ``ui.update_widget`` is the push of
+    before 0.4, whose data the host now ignores: a warning naming its replacement."""
+    items = []
+    for use in uses:
+        if use.capability != "ui" or use.method not in _SURFACE_METHODS:
+            continue
+        reason = _surface_refusal(manifest, use)
+        if reason:
+            message = f"{use.call} is refused at run time: {reason}"
+            items.append(CheckItem("error", "ui", use.where, message))
+        if use.method == "update_widget":
+            surface = repr(use.argument) if use.argument is not None else "WIDGET_ID"
+            items.append(
+                CheckItem(
+                    "warning",
+                    "ui",
+                    use.where,
+                    f"{use.call}: ui.update_widget is deprecated since 0.4; the host asks the "
+                    f"@widget handler for the tree and drops the data sent here; call "
+                    f"self.api.ui.invalidate({surface}) instead",
+                )
+            )
+    return items
+
+
+def _ungranted_widget_items(manifest: Manifest) -> list[CheckItem]:
+    """Widgets predate their permission, so a manifest may contribute them without
+    ``ui = ["widgets"]`` (every other UI contribution needs its value to validate); the host
+    then never calls their handlers, so no dashboard offers them."""
+    if not manifest.contributes.widgets or "widgets" in manifest.permissions.ui:
+        return []
+    line = f"ui = {json.dumps([*manifest.permissions.ui, 'widgets'])}"
+    return [
+        CheckItem(
+            "warning",
+            "ui",
+            f"{MANIFEST_FILENAME}: contributes.widgets",
+            "the host shows no widget of a plugin without 'widgets' in permissions.ui; add to "
+            f"{MANIFEST_FILENAME}: [permissions] {line}",
+        )
+    ]
+
+
+def _surface_refusal(manifest: Manifest, use: ApiUse) -> str:
+    """Why the UI registry would refuse the surface ``use`` names (``""``: it would not, or
+    the code does not spell the surface out)."""
+    if use.capability != "ui" or use.method not in _SURFACE_METHODS or use.argument is None:
+        return ""
+    surfaces = [s.id for s in manifest.contributes.ui_surfaces()]
+    if use.argument in surfaces:
+        return ""
+    return (
+        f"{use.argument!r} is not a widget, page, menu item, field type or view the manifest "
+        f"contributes (it contributes: {', '.join(surfaces) or 'none'}); add it under "
+        f"[contributes] in {MANIFEST_FILENAME} with its handler, or name one of those"
+    )
 
 
 def _undeclared(
@@ -543,10 +621,12 @@ def _unused(
         )
         for t in granted.tasks.submit
     ]
-    # A page, menu item, field type, theme or view the manifest contributes is what its surface
-    # permission is for, whether or not the code also calls self.api.ui.
+    # A UI surface the manifest contributes to (widgets, pages ...) is used by the host
+    # itself, which calls the plugin's handlers only while that value is granted.
     contributed = {
-        surface for kind, surface in UI_CONTRIBUTIONS.items() if getattr(manifest.contributes, kind)
+        surface
+        for contribution, surface in UI_CONTRIBUTIONS.items()
+        if getattr(manifest.contributes, contribution)
     }
     pieces += [
         (f"ui {s!r}", f"self.api.ui call that needs {s!r}", Permissions(ui=[s]))

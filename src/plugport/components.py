@@ -18,6 +18,7 @@ from typing import Any
 from plugport.errors import InvalidInputError
 
 __all__ = [
+    "COMPONENT_EXAMPLES",
     "COMPONENT_SCHEMA",
     "COMPONENT_TYPES",
     "MAX_DEPTH",
@@ -262,7 +263,12 @@ _COMPONENTS: dict[str, dict[str, Any]] = {
         "image",
         "A picture from the plugin's own archive (PNG, JPEG, GIF, WebP or SVG shown as an image).",
         {
-            "asset": {"type": "string", "pattern": r"^[A-Za-z0-9_-][A-Za-z0-9._/-]{0,199}$"},
+            # Segments never start with a dot: no "..", no hidden files (as manifest paths).
+            "asset": {
+                "type": "string",
+                "pattern": r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(?:/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$",
+                "maxLength": 200,
+            },
             "alt": {"type": "string", "minLength": 1, "maxLength": 300},
             "width": {"type": "integer", "minimum": 16, "maximum": 1200},
         },
@@ -556,3 +562,92 @@ def widget_config(schema: Mapping[str, Any], given: Mapping[str, Any] | None) ->
             pointer = "".join(f"/{part}" for part in error.absolute_path)
             raise ComponentError(pointer, f"setting: {error.message}", surface="config")
     return config
+
+
+COMPONENT_EXAMPLES: dict[str, dict[str, Any]] = {
+    "stack": {
+        "type": "stack",
+        "children": [{"type": "heading", "text": "Queue"}, {"type": "text", "text": "All clear."}],
+    },
+    "row": {
+        "type": "row",
+        "children": [
+            {"type": "stat", "label": "Open", "value": 12},
+            {"type": "stat", "label": "Closed", "value": 30},
+        ],
+    },
+    "heading": {"type": "heading", "text": "Last runs", "level": 3},
+    "text": {"type": "text", "text": "Synced 5 minutes ago.", "tone": "muted"},
+    "markdown": {"type": "markdown", "source": "**3** tasks need a [review](https://example.com)."},
+    "alert": {
+        "type": "alert",
+        "title": "Token expired",
+        "text": "Reconnect Slack.",
+        "level": "warn",
+    },
+    "stat": {
+        "type": "stat",
+        "label": "Queue depth",
+        "value": 42,
+        "unit": "tasks",
+        "delta": -3,
+        "level": "ok",
+    },
+    "badge": {"type": "badge", "text": "healthy", "level": "ok"},
+    "progress": {"type": "progress", "label": "Import", "value": 30, "max": 120, "unit": "files"},
+    "kv": {
+        "type": "kv",
+        "items": [{"key": "Region", "value": "eu-west-1"}, {"key": "Replicas", "value": 3}],
+    },
+    "list": {
+        "type": "list",
+        "items": ["plain line", {"text": "deploy", "secondary": "2 min ago", "badge": "ok"}],
+    },
+    "table": {
+        "type": "table",
+        "columns": [{"key": "name", "label": "Name"}, {"key": "runs", "align": "right"}],
+        "rows": [{"name": "nightly", "runs": 31}, {"name": "hourly", "runs": 744}],
+        "sortable": True,
+        "page_size": 20,
+    },
+    "image": {"type": "image", "asset": "assets/logo.png", "alt": "Acme logo", "width": 64},
+    "chart": {
+        "type": "chart",
+        "kind": "line",
+        "title": "Tasks per hour",
+        "labels": ["09:00", "10:00", "11:00"],
+        "series": [{"name": "done", "values": [4, 9, None]}],
+        "y": {"label": "tasks", "min": 0},
+    },
+    "button": {
+        "type": "button",
+        "label": "Retry",
+        "action": {"name": "retry", "payload": {"task": "t-1"}},
+        "style": "primary",
+        "confirm": "Retry this task?",
+    },
+    "link": {"type": "link", "label": "Open the run", "href": "https://ci.example.com/runs/7"},
+    "tabs": {
+        "type": "tabs",
+        "tabs": [
+            {"id": "today", "label": "Today", "children": [{"type": "text", "text": "3 runs"}]},
+            {"id": "week", "label": "This week", "children": [{"type": "text", "text": "19"}]},
+        ],
+    },
+    "form": {
+        "type": "form",
+        "fields": [
+            {"name": "channel", "label": "Channel", "kind": "text", "required": True},
+            {"name": "limit", "label": "Limit", "kind": "integer", "min": 1, "default": 10},
+        ],
+        "submit": {"label": "Save", "action": {"name": "save"}},
+    },
+    "overlay": {
+        "type": "overlay",
+        "kind": "panel",
+        "title": "Task t-1",
+        "children": [{"type": "kv", "items": [{"key": "state", "value": "failed"}]}],
+    },
+}
+"""One small valid tree per component type, for the reference docs and the tests (each is
+held to :func:`check_tree`; ``overlay`` as an action's answer)."""

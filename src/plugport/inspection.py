@@ -141,6 +141,7 @@ _HANDLER_DECORATORS = {
     "on_event": "event",
     "webhook": "webhook",
     "task": "task",
+    **dict.fromkeys(("widget", "page", "menu_item", "field", "view"), "ui"),
 }
 
 _BLOB_MIN_CHARS = 1000  # longer than this and it no longer reads as a key, hash or test vector
@@ -187,6 +188,9 @@ class ClassInfo:
     hook_priorities: dict[str, int] = field(default_factory=dict)  # literal @hook(priority=N)
     webhooks: dict[str, int] = field(default_factory=dict)  # webhook endpoint -> line
     tasks: dict[str, int] = field(default_factory=dict)  # task type -> line
+    ui: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """UI surface id -> (``widget``, ``page``, ``menu_item``, ``field`` or ``view``: the
+    decorator that names it, line)."""
 
 
 _PRIVATE_KEY_MARKERS = (b"PRIVATE KEY-----", b"-----BEGIN OPENSSH PRIVATE KEY")
@@ -511,9 +515,14 @@ def find_class(tree: ast.Module, name: str) -> ClassInfo | None:
                 "task": {},
             }
             priorities: dict[str, int] = {}
+            ui: dict[str, tuple[str, int]] = {}
+            constants = _string_constants(tree)
             for item in node.body:
                 if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
-                    for kind, handler_name, priority in _handlers(item):
+                    for kind, handler_name, priority in _handlers(item, constants):
+                        if kind in _UI_DECORATORS:
+                            ui.setdefault(handler_name, (kind, item.lineno))
+                            continue
                         handlers[kind].setdefault(handler_name, item.lineno)
                         if priority is not None:
                             priorities.setdefault(handler_name, priority)
@@ -527,13 +536,41 @@ def find_class(tree: ast.Module, name: str) -> ClassInfo | None:
                 hook_priorities=priorities,
                 webhooks=handlers["webhook"],
                 tasks=handlers["task"],
+                ui=ui,
             )
     return None
 
 
+_UI_DECORATORS = {d for d, kind in _HANDLER_DECORATORS.items() if kind == "ui"}
+
+
+def _string_constants(tree: ast.Module) -> dict[str, str]:
+    """Module-level names bound once, to a string literal (``WIDGET_ID = "acme.counter"``),
+    so that ``@widget(WIDGET_ID)`` names its surface as plainly as a literal does."""
+    bound: dict[str, list[ast.expr]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name):
+            bound.setdefault(target.id, []).append(value)
+    return {
+        name: values[0].value
+        for name, values in bound.items()
+        if len(values) == 1
+        and isinstance(values[0], ast.Constant)
+        and isinstance(values[0].value, str)
+    }
+
+
 def _handlers(
-    function: ast.FunctionDef | ast.AsyncFunctionDef,
+    function: ast.FunctionDef | ast.AsyncFunctionDef, constants: dict[str, str] | None = None
 ) -> list[tuple[str, str, int | None]]:
+    """``(kind, name, priority)`` per handler decorator; a UI decorator's kind is its own name
+    (``widget``, ``page`` ...), so a widget's id cannot be answered by a ``@page``."""
     found: list[tuple[str, str, int | None]] = []
     for decorator in function.decorator_list:
         call = decorator if isinstance(decorator, ast.Call) else None
@@ -541,6 +578,8 @@ def _handlers(
         kind = _HANDLER_DECORATORS.get(target)
         if kind is None:
             continue
+        if kind == "ui":
+            kind = target
         first = call.args[0] if call and call.args else None
         priority = next(
             (
@@ -554,6 +593,8 @@ def _handlers(
         )
         if isinstance(first, ast.Constant) and isinstance(first.value, str):
             found.append((kind, first.value, priority))
+        elif isinstance(first, ast.Name) and first.id in (constants or {}):
+            found.append((kind, (constants or {})[first.id], priority))
         elif kind == "hook" and first is None:
             found.append((kind, function.name, priority))
     return found

@@ -70,6 +70,35 @@ def test_storage_without_permission_fails_naming_the_manifest_line(
     assert snapshot(root) == before
 
 
+def test_a_widget_without_its_handler_or_an_unknown_surface_fails(
+    cli: RunCli, make_plugin: Callable[..., Path]
+) -> None:
+    root = make_plugin("acme.counter", "widget")
+    code = root / "counter" / "plugin.py"
+    good = code.read_text()
+    add_code(
+        root, "\n    async def later(self) -> None:\n        await self.api.ui.invalidate(GONE)\n"
+    )
+    code.write_text(code.read_text().replace("WIDGET_ID = ", 'GONE = "counter.gone"\nWIDGET_ID = '))
+    line = len(code.read_text().splitlines())
+    result = cli("check", str(root), "--offline")
+    assert result.exit_code == 1
+    assert (
+        f"error counter/plugin.py:{line}: self.api.ui.invalidate('counter.gone') is refused at "
+        "run time: 'counter.gone' is not a widget, page, menu item, field type or view the "
+        "manifest contributes (it contributes: counter.counter)" in result.output
+    )
+    code.write_text(good.replace('    @widget("counter.counter")\n', ""))
+    before = snapshot(root)
+    result = cli("check", str(root), "--offline")
+    assert result.exit_code == 1
+    assert (
+        "error plugport.toml: contributes.widgets[0]: CounterPlugin has no method decorated "
+        "with @widget('counter.counter')" in result.output
+    )
+    assert snapshot(root) == before
+
+
 def test_unused_network_permission_is_a_warning(
     cli: RunCli, make_plugin: Callable[..., Path]
 ) -> None:

@@ -5,6 +5,7 @@ leaves no process and no port behind."""
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import threading
@@ -14,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from plugport import scaffold
@@ -141,6 +143,100 @@ def test_permission_edit_is_picked_up_on_reload(tmp_path: Path) -> None:
         assert diff["removed"] == []
         dev.wait_for("reloaded")
         assert dev.call("counter.increment")["value"] == ["v1", 1]
+        assert dev.interrupt() == 0
+
+
+def tile(value: int, label: str = "Count") -> dict[str, Any]:
+    return {
+        "type": "stack",
+        "children": [
+            {"type": "stat", "label": label, "value": value},
+            {"type": "button", "label": "Add one", "action": {"name": "increment"}},
+        ],
+    }
+
+
+def test_the_page_renders_widgets_through_their_handler(tmp_path: Path) -> None:
+    root, code = counter(tmp_path)
+    with DevProcess(root, "--fresh") as dev:
+        dev.started()
+        assert dev.get("/api/widgets") == [
+            {"id": "counter.counter", "title": "Counter", "version": 0}
+        ]
+        rendered = dev.get("/api/widgets/counter.counter")
+        assert rendered == {
+            "id": "counter.counter",
+            "title": "Counter",
+            "version": 0,
+            "config": {"label": "Count"},
+            "action": None,
+            "tree": tile(0),
+        }
+        settings = json.dumps({"label": "Clicks"})
+        assert dev.get(f"/api/widgets/counter.counter?config={settings}")["tree"] == tile(
+            0, "Clicks"
+        )
+
+        # the command invalidates the tile: its version moves, the next render shows the count
+        assert dev.call("counter.increment")["value"] == ["v1", 1]
+        assert dev.get("/api/widgets")[0]["version"] == 1
+        assert dev.get("/api/widgets/counter.counter")["tree"] == tile(1)
+        # the tile's button, as the dashboard sends it
+        pressed = dev.http.post(
+            f"{dev.url}/api/widgets/counter.counter", json={"action": "increment"}
+        )
+        assert pressed.status_code == 200, pressed.text
+        assert pressed.json()["tree"] == tile(2)
+
+        # refusals name what is wrong, and change nothing
+        def refused(response: httpx.Response, status: int) -> dict[str, Any]:
+            assert response.status_code == status, response.text
+            body: dict[str, Any] = response.json()
+            return body
+
+        missing = refused(dev.http.get(f"{dev.url}/api/widgets/counter.nope"), 404)
+        assert (
+            missing["detail"]
+            == "no widget 'counter.nope'; acme.counter contributes: counter.counter"
+        )
+        made_up = refused(
+            dev.http.post(f"{dev.url}/api/widgets/counter.counter", json={"action": "reset"}), 400
+        )
+        assert "offers no action 'reset' now (its tree offers: increment)" in made_up["detail"]
+        bad_setting = refused(
+            dev.http.get(
+                f"{dev.url}/api/widgets/counter.counter", params={"config": '{"label": 7}'}
+            ),
+            400,
+        )
+        assert (bad_setting["field"], bad_setting["reason"]) == (
+            "/label",
+            "setting: 7 is not of type 'string'",
+        )
+        not_json = refused(
+            dev.http.get(f"{dev.url}/api/widgets/counter.counter", params={"config": "[1]"}), 400
+        )
+        assert "config must be a JSON object" in not_json["detail"]
+        rebound = dev.http.get(
+            f"{dev.url}/api/widgets/counter.counter", headers={"host": "evil.example"}
+        )
+        assert rebound.status_code == 400
+        assert dev.get("/api/storage")["items"] == {"count": 2}
+
+        # a tree that breaks the schema: the field it breaks; a handler that raises: its traceback
+        good = code.read_text()
+        code.write_text(good.replace('"value": count}', '"value": [count]}'))
+        dev.wait_for("reloaded")
+        broken = refused(dev.http.get(f"{dev.url}/api/widgets/counter.counter"), 422)
+        assert broken["field"] == "/children/0/value"
+        assert "is not of type 'number', 'string'" in broken["reason"]
+        code.write_text(
+            good.replace("        if request.action", "        1 / 0\n        if request.action")
+        )
+        dev.wait_for("reloaded")
+        raised = refused(dev.http.get(f"{dev.url}/api/widgets/counter.counter"), 502)
+        assert raised["error"]["type"] == "ZeroDivisionError"
+        assert "1 / 0" in raised["error"]["traceback"]
         assert dev.interrupt() == 0
 
 

@@ -1905,11 +1905,25 @@ DENIED = [
         id="ui-message-without-grant",
     ),
     pytest.param(
-        'api.ui.update_widget("stats", {})',
+        'api.ui.invalidate("stats")',
         'permissions.ui = ["messages"]\n',
+        "ui.invalidate",
+        "permissions.ui includes no surface to invalidate (messages)",
+        id="ui-invalidate-beyond-grant",
+    ),
+    pytest.param(
+        'api.ui.update_widget("stats", {"<script>": 1})',
+        'permissions.ui = ["messages", "commands"]\n',
         "ui.update_widget",
-        "permissions.ui does not include 'widgets' (messages)",
-        id="ui-widget-beyond-grant",
+        "permissions.ui includes no surface to invalidate (messages, commands)",
+        id="ui-deprecated-push-beyond-grant",
+    ),
+    pytest.param(
+        'api.ui.metrics("plugport_")',
+        'permissions.ui = ["widgets"]\n',
+        "ui.metrics",
+        "permissions.ui does not include 'metrics' (widgets)",
+        id="ui-host-metrics-without-grant",
     ),
     pytest.param(
         'api.events.publish("billing.paid", {"amount": 0})',

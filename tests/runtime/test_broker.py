@@ -58,7 +58,9 @@ NOTHING = Grants("acme.none", Permissions())
         ("events", "publish", {"topic": "tasks.created"}, "matches no granted publish pattern"),
         ("ui", "message", {}, "does not include 'messages' (none granted)"),
         ("ui", "register_command", {}, "does not include 'commands'"),
-        ("ui", "update_widget", {}, "does not include 'widgets'"),
+        ("ui", "invalidate", {}, "includes no surface to invalidate (none granted)"),
+        ("ui", "update_widget", {}, "includes no surface to invalidate (none granted)"),
+        ("ui", "metrics", {}, "does not include 'metrics'"),
         ("shell", "run", {}, "no such capability 'shell'"),
     ],
 )
@@ -76,6 +78,7 @@ def test_nothing_granted_refuses_everything(
         ("config", "get", {}),
         ("events", "publish", {"topic": "tasks.created"}),
         ("ui", "message", {}),
+        ("ui", "invalidate", {}),
         ("ui", "update_widget", {}),
     ],
 )
@@ -179,9 +182,10 @@ def test_granted_calls_reach_the_services(services: Services) -> None:
     assert call(broker, "config", "get", "level") == 3
     assert call(broker, "events", "publish", "tasks.created", {"id": 1}) == 1
     call(broker, "ui", "message", "hello", level="warning")
-    call(broker, "ui", "update_widget", "tool.stats", {"value": 2})
+    call(broker, "ui", "invalidate", "tool.stats")
+    call(broker, "ui", "update_widget", "tool.stats", {"value": 2})  # deprecated: invalidates
     assert [m.text for m in services.ui.messages("acme.tool")] == ["hello"]
-    assert services.ui.widgets("acme.tool")[0].data == {"value": 2}
+    assert services.ui.versions() == {("acme.tool", "tool.stats"): 2}
     fetched = call(broker, "net", "fetch", "https://api.example.com/v1")
     assert fetched["status"] == 200
     assert fetched["body"] == b'{"host":"api.example.com"}'
@@ -211,6 +215,18 @@ def test_refusals_are_audited_and_change_nothing(  # noqa: PLR0917 parametrised 
     assert (event.plugin, event.kind, event.capability) == ("acme.none", "deny", label)
     assert reason in event.reason
     assert services.storage.keys("acme.none") == []
+
+
+def test_a_plugin_invalidates_only_its_own_contributed_surfaces(services: Services) -> None:
+    """Versions are kept per (plugin, surface): naming another plugin's widget, or one the
+    manifest does not contribute, is refused and bumps nothing."""
+    broker = CapabilityBroker(EVERYTHING, services)
+    call(broker, "ui", "invalidate", "tool.stats")
+    for surface in ("other.stats", "tool.run", "../tool.stats", ""):
+        with pytest.raises(InvalidInputError):
+            call(broker, "ui", "invalidate", surface)
+    assert services.ui.versions() == {("acme.tool", "tool.stats"): 1}
+    assert services.audit.query() == []
 
 
 def test_ssrf_refusal_is_audited_as_a_denial(services: Services) -> None:

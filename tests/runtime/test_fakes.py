@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from plugport.components import ComponentError
 from plugport.errors import (
     InvalidInputError,
     NetworkFetchError,
@@ -31,6 +32,9 @@ from tests.testing._plugins import write_plugin
 pytestmark = pytest.mark.slow
 
 PROBE = """
+from plugport.sdk import widget
+
+
 class Main(Plugin):
     @command("probe.fetch")
     async def fetch(self, url, method="GET", headers=None, json=None):
@@ -48,7 +52,20 @@ class Main(Plugin):
     @command("probe.show")
     async def show(self, text):
         await self.api.ui.message(text, level="warning")
-        await self.api.ui.update_widget("probe.stat", {"value": len(text)})
+        await self.api.storage.set("shown", len(text))
+        await self.api.ui.invalidate("probe.stat")
+
+    @widget("probe.stat")
+    async def stat(self, request):
+        if request.action == "open":
+            why = request.payload.get("why", "")
+            return {"type": "overlay", "title": "Why", "children": [{"type": "text", "text": why}]}
+        if request.action == "break":
+            return {"type": "stack", "children": [{"type": "stat", "label": "no value"}]}
+        if request.config["label"] == "overlay":  # an overlay as a plain render's answer
+            return {"type": "overlay", "title": "x", "children": []}
+        shown = await self.api.storage.get("shown", 0)
+        return {"type": "stat", "label": request.config["label"], "value": shown}
 
     @command("probe.config")
     async def config(self):
@@ -77,7 +94,12 @@ commands = [
     { id = "probe.show", title = "Show" },
     { id = "probe.config", title = "Config" },
 ]
-widgets = [{ id = "probe.stat", title = "Stat" }]
+
+[[contributes.widgets]]
+id = "probe.stat"
+title = "Stat"
+config.type = "object"
+config.properties.label = { type = "string", default = "Shown", maxLength = 10 }
 
 [config]
 type = "object"
@@ -308,12 +330,47 @@ def test_ui_snapshot_is_plain_data(probe: PluginHandle) -> None:
     assert snapshot == {
         "messages": [{"level": "warning", "text": "disk almost full"}],
         "commands": {},
-        "widgets": {"probe.stat": {"title": "Stat", "data": {"value": 16}}},
+        "invalidated": {"probe.stat": 1},
     }
     assert json.loads(json.dumps(snapshot)) == snapshot
-    assert probe.ui.widget("probe.stat") == {"value": 16}
-    with pytest.raises(InvalidInputError, match="contributes no widget 'nope'"):
+
+
+def test_ui_renders_a_widget_through_its_handler(probe: PluginHandle) -> None:
+    assert probe.ui.widget("probe.stat") == {"type": "stat", "label": "Shown", "value": 0}
+    probe.command("probe.show", "disk almost full")
+    assert probe.ui.invalidated == {"probe.stat": 1}
+    # the schema's defaults under the test's settings, as the host merges them
+    assert probe.ui.widget("probe.stat", {"label": "Chars"}) == {
+        "type": "stat",
+        "label": "Chars",
+        "value": 16,
+    }
+    answer = probe.ui.render("probe.stat", action="open", payload={"why": "<b>full</b>"})
+    assert answer == {
+        "type": "overlay",
+        "title": "Why",
+        "children": [{"type": "text", "text": "<b>full</b>"}],
+    }
+    with pytest.raises(InvalidInputError, match="contributes no UI surface 'nope'"):
         probe.ui.widget("nope")
+
+
+def test_ui_holds_trees_and_settings_to_the_hosts_rules(probe: PluginHandle) -> None:
+    with pytest.raises(ComponentError) as broken:
+        probe.ui.render("probe.stat", action="break")
+    assert (broken.value.plugin, broken.value.surface) == ("acme.probe", "probe.stat")
+    assert broken.value.field == "/children/0"
+    assert "'value' is a required property" in broken.value.reason
+    with pytest.raises(ComponentError) as overlay:
+        probe.ui.widget("probe.stat", {"label": "overlay"})
+    assert (overlay.value.field, overlay.value.reason) == (
+        "",
+        "an overlay can only be the whole answer to an action",
+    )
+    with pytest.raises(ComponentError) as setting:
+        probe.ui.widget("probe.stat", {"label": "much too long"})
+    assert (setting.value.field, setting.value.surface) == ("/label", "config")
+    assert probe.ui.invalidated == {}  # rendering is not invalidating
 
 
 LISTENER = """

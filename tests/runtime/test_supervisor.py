@@ -214,7 +214,8 @@ class Main(Plugin):
     async def run(self, times=1):
         settings = await self.api.config.get()
         await self.api.ui.register_command("tool.run")
-        await self.api.ui.update_widget("tool.stats", {"runs": times})
+        await self.api.ui.invalidate("tool.stats")
+        await self.api.ui.update_widget("tool.stats", {"runs": times})  # deprecated: the same
         await self.api.ui.message(f"ran {times} x {settings['label']}")
         return settings
 
@@ -239,12 +240,14 @@ class Main(Plugin):
         assert runtime.configure("acme.tool", {"label": "custom"}) == {"label": "custom"}
         assert await runtime.run_command("acme.tool", "tool.run", [3]) == {"label": "custom"}
         assert [c.title for c in runtime.ui.commands("acme.tool")] == ["Run the tool"]
-        assert runtime.ui.widgets("acme.tool")[0].data == {"runs": 3}
+        # the registry keeps a version per surface, never the data a plugin sends
+        assert runtime.ui.versions() == {("acme.tool", "tool.stats"): 2}
         with pytest.raises(InvalidInputError, match=r"contributes no command 'tool\.nope'"):
             await runtime.run_command("acme.tool", "tool.nope")
         await runtime.deactivate("acme.tool")
         assert [m.text for m in runtime.ui.messages("acme.tool")] == ["ran 3 x custom", "bye"]
-        assert runtime.ui.widgets("acme.tool") == []  # contributions go with the worker
+        assert runtime.ui.commands("acme.tool") == []  # contributions go with the worker
+        assert runtime.ui.version("acme.tool", "tool.stats") == 2  # a page's version stays
 
     audit = supervise(tmp_path, [tool], scenario)
     deactivated = [e for e in audit.query(plugin="acme.tool") if e.kind == "deactivate"]

@@ -1,28 +1,29 @@
-"""The UI registry: messages in a bounded ring, commands and widgets limited to what the manifest
-contributes, change notifications, and refusals that leave every part of the state as it was."""
+"""The UI registry: messages in a bounded ring, commands limited to what the manifest contributes,
+surface invalidations counted per contributed surface, the host's metrics read by prefix, change
+notifications, and refusals that leave every part of the state as it was."""
 
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from plugport.errors import InvalidInputError, ResourceLimitExceededError
+from plugport.errors import InvalidInputError
 from plugport.runtime.capabilities.ui import (
+    MAX_METRIC_SAMPLES,
     UiCommand,
     UiMessage,
     UiRegistry,
-    UiWidget,
     check_contributed,
     check_level,
-    encode_data,
+    metric_samples,
 )
 
 A, B = "acme.alpha", "acme.beta"
 COMMANDS = {"tasks.refresh": "Refresh tasks", "tasks.clear": "Clear tasks"}
-WIDGETS = {"tasks.summary": "Task summary"}
+SURFACES = {"tasks.summary": "widget", "tasks.board": "page"}
 
 
 class Clock:
@@ -49,8 +50,10 @@ def make(**options: Any) -> tuple[UiRegistry, Changes]:
     return UiRegistry(clock=Clock(), on_change=changes, **options), changes
 
 
-def state(ui: UiRegistry) -> tuple[list[UiMessage], list[UiCommand], list[UiWidget]]:
-    return ui.messages(limit=10_000), ui.commands(), ui.widgets()
+def state(
+    ui: UiRegistry,
+) -> tuple[list[UiMessage], list[UiCommand], dict[tuple[str, str], int]]:
+    return ui.messages(limit=10_000), ui.commands(), ui.versions()
 
 
 # --- messages ------------------------------------------------------------------------------------
@@ -227,74 +230,125 @@ def test_unregister_command() -> None:
 
 def test_check_contributed_names_the_argument() -> None:
     with pytest.raises(InvalidInputError, match="widget_id 'x' is not contributed by plugin"):
-        check_contributed("widget_id", "x", WIDGETS, A)
-    assert check_contributed("widget_id", "tasks.summary", WIDGETS, A) == "tasks.summary"
+        check_contributed("widget_id", "x", SURFACES, A)
+    assert check_contributed("widget_id", "tasks.summary", SURFACES, A) == "tasks.summary"
 
 
-# --- widgets -------------------------------------------------------------------------------------
+# --- surfaces ------------------------------------------------------------------------------------
 
 
-def test_update_widget_stores_a_copy_titled_from_the_manifest() -> None:
+def test_invalidate_counts_versions_per_plugin_and_surface() -> None:
     ui, changes = make()
-    data: dict[str, Any] = {"open": 3, "names": ["a", "b"], "pair": (1, 2)}
-    widget = ui.update_widget(A, "tasks.summary", data, contributed=WIDGETS)
-    assert widget == UiWidget(
-        A, "tasks.summary", "Task summary", {"open": 3, "names": ["a", "b"], "pair": [1, 2]}, 1000.0
-    )
-    data["names"].append("changed later")
-    assert ui.widgets()[0].data["names"] == ["a", "b"]
-    assert ui.widgets()[0].data is not data
-
-    ui.update_widget(B, "tasks.summary", None, contributed=WIDGETS)
-    ui.update_widget(A, "tasks.summary", {"open": 4}, contributed=WIDGETS)
-    assert [(w.plugin, w.data, w.updated_at) for w in ui.widgets()] == [
-        (A, {"open": 4}, 1002.0),
-        (B, None, 1001.0),
+    assert ui.version(A, "tasks.summary") == 0
+    assert ui.invalidate(A, "tasks.summary", contributed=SURFACES) == 1
+    assert ui.invalidate(A, "tasks.summary", contributed=SURFACES) == 2
+    assert ui.invalidate(B, "tasks.summary", contributed=SURFACES) == 1
+    assert ui.invalidate(A, "tasks.board", contributed=SURFACES) == 1
+    assert ui.version(A, "tasks.summary") == 2
+    assert ui.version(B, "tasks.board") == 0
+    assert ui.versions() == {
+        (A, "tasks.board"): 1,
+        (A, "tasks.summary"): 2,
+        (B, "tasks.summary"): 1,
+    }
+    assert ui.versions(B) == {(B, "tasks.summary"): 1}
+    assert ui.versions("acme.nobody") == {}
+    # the front end learns which surface to render again
+    assert changes.calls == [
+        (A, "tasks.summary"),
+        (A, "tasks.summary"),
+        (B, "tasks.summary"),
+        (A, "tasks.board"),
     ]
-    assert [w.plugin for w in ui.widgets(B)] == [B]
-    assert changes.calls == [(A, "widget"), (B, "widget"), (A, "widget")]
 
 
-def test_widget_size_boundary() -> None:
-    ui, changes = make(max_widget_bytes=12)
-    ui.update_widget(A, "tasks.summary", "é" * 5, contributed=WIDGETS)  # 10 bytes + 2 quotes
-    before, calls = state(ui), list(changes.calls)
-    with pytest.raises(ResourceLimitExceededError) as info:
-        ui.update_widget(A, "tasks.summary", "a" * 11, contributed=WIDGETS)
-    assert (info.value.plugin, info.value.limit) == (A, "widget_bytes")
-    assert "the widget data is 13 bytes as JSON; at most 12 are allowed" in str(info.value)
-    assert state(ui) == before
-    assert changes.calls == calls
+def test_the_registry_keeps_no_tree() -> None:
+    """A plugin's push is only a signal: nothing it could send is stored or passed on."""
+    ui, _ = make()
+    ui.invalidate(A, "tasks.summary", contributed=SURFACES)
+    assert not hasattr(ui, "widgets")
+    assert not hasattr(ui, "update_widget")
+    assert ui.versions() == {(A, "tasks.summary"): 1}
 
 
 @pytest.mark.parametrize(
-    ("widget_id", "data", "message"),
+    ("surface_id", "contributed", "message"),
     [
         (
             "tasks.other",
-            1,
-            "widget_id 'tasks.other' is not contributed by plugin 'acme.alpha'; its manifest "
-            "contributes: tasks.summary",
+            SURFACES,
+            "surface_id 'tasks.other' is not contributed by plugin 'acme.alpha'; its manifest "
+            "contributes: tasks.board, tasks.summary",
         ),
-        ("", 1, "widget_id: '' is not a command or widget id"),
-        ("tasks.summary", object(), "data is not JSON (Object of type object"),
-        ("tasks.summary", {"x": math.nan}, "data is not JSON (Out of range float"),
-        ("tasks.summary", {1, 2}, "data is not JSON (Object of type set"),
+        ("tasks.summary", {}, "its manifest contributes: none"),
+        ("", SURFACES, "surface_id: '' is not a command or widget id"),
+        ("Tasks Summary", SURFACES, "surface_id: 'Tasks Summary' is not a command or widget id"),
+        (None, SURFACES, "surface_id must be a string, not NoneType"),
+        (["tasks.summary"], SURFACES, "surface_id must be a string, not list"),
     ],
 )
-def test_refused_widget_changes_nothing(widget_id: str, data: Any, message: str) -> None:
+def test_refused_invalidation_changes_nothing(
+    surface_id: Any, contributed: dict[str, str], message: str
+) -> None:
     ui, changes = make()
-    ui.update_widget(A, "tasks.summary", {"kept": True}, contributed=WIDGETS)
+    ui.invalidate(A, "tasks.summary", contributed=SURFACES)
     before, calls = state(ui), list(changes.calls)
     with pytest.raises(InvalidInputError) as info:
-        ui.update_widget(A, widget_id, data, contributed=WIDGETS)
+        ui.invalidate(A, surface_id, contributed=contributed)
     assert message in str(info.value)
     assert state(ui) == before
     assert changes.calls == calls
 
 
-def test_encode_data_is_compact_utf8_json() -> None:
-    assert encode_data({"a": [1, None], "é": True}, 100, A) == '{"a":[1,null],"é":true}'.encode()
+# --- metrics -------------------------------------------------------------------------------------
+
+
+def host_metrics() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    calls = Counter("plugport_calls", "calls", ["plugin", "outcome"], registry=registry)
+    calls.labels("acme.alpha", "ok").inc(3)
+    calls.labels("acme.alpha", "error").inc()
+    Gauge("plugport_active_plugins", "active", registry=registry).set(2)
+    Histogram("other_seconds", "latency", registry=registry, buckets=(1.0,)).observe(0.5)
+    return registry
+
+
+def test_metrics_are_read_from_the_host_by_prefix() -> None:
+    registry = host_metrics()
+    ui = UiRegistry(metrics=registry.collect)
+    found = ui.metrics("plugport_calls")
+    assert found == [
+        {"name": "plugport_calls_total", "labels": {"plugin": A, "outcome": "error"}, "value": 1.0},
+        {"name": "plugport_calls_total", "labels": {"plugin": A, "outcome": "ok"}, "value": 3.0},
+    ]
+    names = {s["name"] for s in ui.metrics()}
+    assert {"plugport_active_plugins", "other_seconds_count", "other_seconds_bucket"} <= names
+    assert not [n for n in names if n.endswith("_created")]  # timestamps, not measurements
+    assert ui.metrics("nothing_like_this") == []
+    # read when asked, not copied at start
+    Gauge("plugport_late", "late", registry=registry).set(7)
+    assert ui.metrics("plugport_late") == [{"name": "plugport_late", "labels": {}, "value": 7.0}]
+
+
+def test_without_a_metrics_source_there_are_no_metrics() -> None:
+    assert UiRegistry().metrics("plugport") == []
+
+
+def test_metric_samples_are_capped() -> None:
+    registry = CollectorRegistry()
+    gauge = Gauge("many", "many", ["n"], registry=registry)
+    for n in range(MAX_METRIC_SAMPLES + 50):
+        gauge.labels(f"{n:04d}").set(n)
+    found = metric_samples(registry.collect(), "many")
+    assert len(found) == MAX_METRIC_SAMPLES
+    assert found[0]["labels"] == {"n": "0000"}
+
+
+@pytest.mark.parametrize("prefix", [None, 7, ["plugport"], "x" * 201])
+def test_metrics_refuse_a_bad_prefix(prefix: Any) -> None:
+    ui = UiRegistry(metrics=host_metrics().collect)
+    with pytest.raises(InvalidInputError, match="prefix must be a string of at most 200"):
+        ui.metrics(prefix)
 
 
 # --- change notifications and lifecycle ----------------------------------------------------------
@@ -310,15 +364,15 @@ def test_a_raising_on_change_is_logged_and_the_change_kept(
     with caplog.at_level(logging.ERROR, logger="plugport.ui"):
         message = ui.post_message(A, "still posted")
         ui.register_command(A, "tasks.clear", "", contributed=COMMANDS)
-        ui.update_widget(A, "tasks.summary", 1, contributed=WIDGETS)
+        ui.invalidate(A, "tasks.summary", contributed=SURFACES)
     assert ui.messages() == [message]
     assert [c.id for c in ui.commands()] == ["tasks.clear"]
-    assert [w.id for w in ui.widgets()] == ["tasks.summary"]
+    assert ui.versions() == {(A, "tasks.summary"): 1}
     records = [r for r in caplog.records if r.name == "plugport.ui"]
     assert [r.getMessage() for r in records] == [
         "on_change('acme.alpha', 'message') failed",
         "on_change('acme.alpha', 'command') failed",
-        "on_change('acme.alpha', 'widget') failed",
+        "on_change('acme.alpha', 'tasks.summary') failed",
     ]
     assert all(r.exc_info is not None for r in records)
 
@@ -328,22 +382,27 @@ def test_without_on_change_nothing_is_called() -> None:
     assert ui.post_message(A, "x").at > 0  # the default clock is wall time
 
 
-def test_forget_drops_commands_and_widgets_but_keeps_messages() -> None:
+def test_forget_drops_commands_but_keeps_messages_and_versions() -> None:
     ui, changes = make()
     ui.post_message(A, "did things")
     for plugin in (A, B):
         ui.register_command(plugin, "tasks.clear", "", contributed=COMMANDS)
-        ui.update_widget(plugin, "tasks.summary", plugin, contributed=WIDGETS)
+        ui.invalidate(plugin, "tasks.summary", contributed=SURFACES)
     changes.calls.clear()
 
     ui.forget(A)
     assert [m.text for m in ui.messages(A)] == ["did things"]
     assert [c.plugin for c in ui.commands()] == [B]
-    assert [w.plugin for w in ui.widgets()] == [B]
-    assert changes.calls == [(A, "command"), (A, "widget")]
+    assert changes.calls == [(A, "command")]
+    # a page that rendered version 1 must see the restarted worker's next invalidation as new
+    assert ui.versions() == {(A, "tasks.summary"): 1, (B, "tasks.summary"): 1}
+    assert ui.invalidate(A, "tasks.summary", contributed=SURFACES) == 2
+    changes.calls.clear()
 
     before = state(ui)
-    ui.forget(A)
+    ui.forget(B)
+    ui.forget(B)
     ui.forget("acme.nobody")
-    assert state(ui) == before
-    assert changes.calls == [(A, "command"), (A, "widget")]
+    assert ui.commands() == []
+    assert state(ui)[2] == before[2]
+    assert changes.calls == [(B, "command")]

@@ -10,12 +10,14 @@ are importable, and dev runs without the page when they are not."""
 import asyncio
 import contextlib
 import importlib.util
+import json
 import socket
 from collections.abc import Iterator
 from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any
 
-from plugport.errors import InvalidInputError, PluginCallError, PlugportError
+from plugport.components import ComponentError
+from plugport.errors import InvalidInputError, NotFoundError, PluginCallError, PlugportError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -32,7 +34,7 @@ def page_available() -> bool:
 
 
 def create_app(session: "DevSession") -> "FastAPI":
-    from fastapi import Body, FastAPI, Query, Request
+    from fastapi import Body, FastAPI, Path, Query, Request
     from fastapi.responses import HTMLResponse, JSONResponse
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -99,7 +101,68 @@ def create_app(session: "DevSession") -> "FastAPI":
 
     @app.get("/api/widgets")
     async def widgets() -> list[dict[str, Any]]:
+        """Each contributed widget: id, title and version (how often the plugin invalidated
+        it, so the page knows when to render it again)."""
         return session.widgets()
+
+    @app.get("/api/widgets/{widget_id}")
+    async def widget(
+        widget_id: Annotated[str, Path(max_length=100)],
+        config: Annotated[str | None, Query(max_length=20_000)] = None,
+    ) -> Any:
+        """The widget rendered through its ``@widget`` handler and checked as the host checks
+        it: ``{"tree": ...}``, or an error naming the field (``config``: its settings, a JSON
+        object over the schema's defaults)."""
+        return await _rendered(widget_id, config=_settings(config))
+
+    @app.post("/api/widgets/{widget_id}")
+    async def widget_action(
+        widget_id: Annotated[str, Path(max_length=100)],
+        action: Annotated[str, Body(min_length=1, max_length=100)],
+        payload: Annotated[dict[str, Any] | None, Body()] = None,
+        values: Annotated[dict[str, Any] | None, Body()] = None,
+        config: Annotated[dict[str, Any] | None, Body()] = None,
+    ) -> Any:
+        """What the tile's button or form sends: the handler's answer to ``action``."""
+        return await _rendered(
+            widget_id, config=config, action=action, payload=payload, values=values
+        )
+
+    async def _rendered(widget_id: str, **asked: Any) -> Any:
+        try:
+            return await session.render_widget(widget_id, **asked)
+        except NotFoundError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=404)
+        except ComponentError as exc:  # the plugin's answer broke the schema
+            return JSONResponse(
+                {"detail": str(exc), "field": exc.field, "reason": exc.reason},
+                status_code=422 if exc.surface != "config" else 400,
+            )
+        except InvalidInputError:
+            raise
+        except PlugportError as exc:  # the handler failed or was refused: its answer is that
+            return JSONResponse(
+                {
+                    "detail": str(exc),
+                    "error": {
+                        "type": getattr(exc, "type", type(exc).__name__),
+                        "message": str(exc),
+                        "traceback": exc.traceback if isinstance(exc, PluginCallError) else "",
+                    },
+                },
+                status_code=502,
+            )
+
+    def _settings(raw: str | None) -> dict[str, Any] | None:
+        if raw is None:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise InvalidInputError(f"config is not JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise InvalidInputError("config must be a JSON object of the widget's settings")
+        return value
 
     @app.get("/api/activity")
     async def activity(since: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:

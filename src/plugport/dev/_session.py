@@ -14,6 +14,7 @@ import shutil
 import signal
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,18 +22,20 @@ from typing import Any, Literal
 from rich.markup import escape
 
 from plugport._permissions import describe_permissions, permissions_beyond
+from plugport.components import actions_of, check_tree, widget_config
 from plugport.deps.libraries import development_libraries
 from plugport.deps.lockfile import LOCK_FILENAME
 from plugport.dev._problems import SourceProblem, from_call_error
 from plugport.dev._source import SourceProblems, SourceTree, load_settings_file
 from plugport.dev._stream import Stream, activity_json
 from plugport.dev._watch_rules import DEV_HOME_NAME, Changes
-from plugport.errors import DependencyError, InvalidInputError, PlugportError
+from plugport.errors import DependencyError, InvalidInputError, NotFoundError, PlugportError
 from plugport.manifest import Manifest
 from plugport.runtime.activity import Activity
 from plugport.runtime.capabilities.network import parse_endpoint
 from plugport.runtime.launcher import ZygoteLauncher
 from plugport.runtime.supervisor import PluginInstall, Supervisor, SupervisorConfig
+from plugport.sdk import UiRequest
 
 __all__ = ["DevOptions", "DevSession", "DevStartError"]
 
@@ -311,6 +314,62 @@ class DevSession:
             }
             for w in self.manifest.contributes.widgets
         ]
+
+    async def render_widget(
+        self,
+        widget_id: str,
+        *,
+        config: Mapping[str, Any] | None = None,
+        action: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The tree the plugin's ``@widget`` handler answers, asked for as the host asks:
+        ``config`` over the widget's schema defaults, the answer held to the component schema
+        (a :class:`~plugport.components.ComponentError` names the field). An ``action`` must
+        be one the plain render offers (a button or form of its tree), as on the dashboard."""
+        await self._idle.wait()
+        supervisor, manifest = self.supervisor, self.manifest
+        if supervisor is None or manifest is None:
+            raise InvalidInputError(
+                "the plugin is not running: fix the errors dev printed, and it reloads"
+            )
+        widget = next((w for w in manifest.contributes.widgets if w.id == widget_id), None)
+        if widget is None:
+            offered = ", ".join(w.id for w in manifest.contributes.widgets) or "none"
+            raise NotFoundError("widget", widget_id, f"{manifest.name} contributes: {offered}")
+        settings = widget_config(widget.config, config)
+
+        async def ask(action: str | None) -> Any:
+            request = UiRequest(
+                "widget",
+                widget_id,
+                config=settings,
+                action=action,
+                payload=dict(payload or {}),
+                values=dict(values or {}),
+                workspace="dev",
+            )
+            answer = await supervisor.call_ui(manifest.name, widget_id, request.to_wire())
+            return check_tree(
+                answer, plugin=manifest.name, surface=widget_id, overlay_allowed=bool(action)
+            )
+
+        if action is not None:
+            actions = actions_of(await ask(None))
+            if action not in actions:
+                raise InvalidInputError(
+                    f"widget {widget_id!r} offers no action {action!r} now (its tree offers: "
+                    f"{', '.join(sorted(actions)) or 'none'})"
+                )
+        return {
+            "id": widget_id,
+            "title": widget.title,
+            "version": supervisor.ui.version(manifest.name, widget_id),
+            "config": settings,
+            "action": action,
+            "tree": await ask(action),
+        }
 
     def activity_since(self, since: int) -> list[dict[str, Any]]:
         return [activity_json(n, a) for n, a in self.recent if n > since]

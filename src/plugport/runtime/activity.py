@@ -30,8 +30,9 @@ class Activity:
     - ``log``: ``name`` is the level, ``detail`` the line, ``fields`` the record's extras;
     - ``capability``: ``name`` is ``"storage.get"``, ``outcome`` ``granted``, ``denied`` or
       ``error``, ``detail`` why (the broker's reason or the error);
-    - ``call``: a hook, command or event handler the host called: ``name`` is
-      ``"hook widget_data"``, ``outcome`` as the call metrics (``ok``, ``error``, ``timeout`` …);
+    - ``call``: a hook, command, event or UI handler the host called: ``name`` is
+      ``"hook greet"`` or ``"ui counter.counter"``, ``outcome`` as the call metrics (``ok``,
+      ``error``, ``timeout`` …);
     - ``audit``: a runtime decision (activate, crash, restart, kill …): ``name`` is the audit
       kind, ``detail`` its reason.
     """

@@ -1,4 +1,4 @@
-"""The one JSON rule for what plugins hand the host (stored values, event payloads, widget data):
+"""The one JSON rule for what plugins hand the host (stored values, event payloads):
 strict JSON that decodes back to exactly what was sent, measured as compact UTF-8."""
 
 from __future__ import annotations
