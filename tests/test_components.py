@@ -477,3 +477,18 @@ def test_a_default_the_schema_refuses_is_reported_too() -> None:
     with pytest.raises(ComponentError) as info:
         widget_config(schema, None)
     assert info.value.field == "/n"
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"type": "link", "label": "x", "href": "https://example.com/\n"},
+        {"type": "link", "label": "x", "href": "https://example.com/\tx"},
+        {"type": "image", "asset": "assets/a.png\n", "alt": "a"},
+    ],
+)
+def test_an_address_with_a_trailing_newline_is_refused(node: dict[str, Any]) -> None:
+    """JSON Schema's ``$`` matches before a final newline; the host refuses it anyway."""
+    with pytest.raises(ComponentError) as caught:
+        check_tree(node)
+    assert caught.value.field in ("/href", "/asset")

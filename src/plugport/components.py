@@ -429,6 +429,10 @@ COMPONENT_SCHEMA: dict[str, Any] = {
 a tree to it and to the limits beside it."""
 
 
+_ADDRESSES = ("href", "asset")
+"""Fields that become a URL: checked for whitespace beyond what the schema's patterns say."""
+
+
 class ComponentError(InvalidInputError):
     """A component tree breaks the schema or a limit: ``field`` is a JSON pointer into the tree
     (``""``: the whole tree), ``plugin`` and ``surface`` say whose answer it was."""
@@ -493,6 +497,15 @@ def check_tree(
                 plugin=plugin,
                 surface=surface,
             )
+        for key in _ADDRESSES:  # a JSON Schema '$' also matches before a final newline
+            value = node.get(key) if isinstance(node, Mapping) else None
+            if isinstance(value, str) and any(c.isspace() or ord(c) < 0x20 for c in value):
+                raise ComponentError(
+                    f"{pointer}/{key}",
+                    "an address holds no whitespace or control characters",
+                    plugin=plugin,
+                    surface=surface,
+                )
     errors = list(_validator().iter_errors(tree))
     if errors:
         import jsonschema
