@@ -173,7 +173,9 @@ def test_theme_css_follows_the_signed_in_token(
     assert [link.split("?")[0] for link in links] == [
         "/static/plugport.css",
         "/host-service/static/host-service.css",
-        f"/workspaces/{ws}/theme.css",
+        "/host-ui/static/components.css",
+        "/host-ui/static/charts.css",
+        f"/workspaces/{ws}/theme.css",  # last: the theme's values win
     ]
 
     with service.client(token) as api:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugport.sdk import Plugin, UiRequest
-from plugport.sdk import page as page_handler
-from release_notes_page.page import ADD, OPEN, REMOVE, WHATS_NEW, page, panel
+from plugport.sdk import Plugin, UiRequest, page
+from release_notes_page.page import ADD, OPEN, REMOVE, WHATS_NEW, panel
+from release_notes_page.page import page as tree
 from release_notes_page.releases import (
     EntryError,
     Release,
@@ -25,7 +25,7 @@ KEY = "releases"
 
 
 class ReleaseNotes(Plugin):
-    @page_handler(PAGE)
+    @page(PAGE)
     async def release_notes(self, request: UiRequest) -> Any:
         releases = stored(await self.api.storage.get(KEY))
         if request.action == ADD:
@@ -34,37 +34,37 @@ class ReleaseNotes(Plugin):
             return self._open(releases, request)
         if request.action == REMOVE:
             return await self._remove(releases, request.payload.get("version"))
-        return page(releases)
+        return tree(releases)
 
     async def _add(self, releases: list[Release], values: Any) -> Any:
         try:
             release = parse_release(values, releases)
         except EntryError as exc:
-            return page(releases, error=str(exc), error_field=exc.field, typed=values)
+            return tree(releases, error=str(exc), error_field=exc.field, typed=values)
         releases = newest_first([release, *releases])
         await self._keep(releases)
-        return page(releases, notice=("ok", f"Recorded {release.version}: {release.title}."))
+        return tree(releases, notice=("ok", f"Recorded {release.version}: {release.title}."))
 
     def _open(self, releases: list[Release], request: UiRequest) -> Any:
         """The side panel of the latest release (``whats-new``) or the one chosen (``open``)."""
         if request.action == WHATS_NEW:
             if releases:
                 return panel(releases[0])
-            return page(releases, notice=("warn", "No release is recorded yet."))
+            return tree(releases, notice=("warn", "No release is recorded yet."))
         version = request.values.get("version")
         release = find(releases, version)
         if release is not None:
             return panel(release)
         said = f"No release {version} is recorded." if isinstance(version, str) else ""
-        return page(releases, notice=("warn", said or "Choose a release to open."))
+        return tree(releases, notice=("warn", said or "Choose a release to open."))
 
     async def _remove(self, releases: list[Release], version: Any) -> Any:
         gone = find(releases, version)
         if gone is None:
-            return page(releases, notice=("warn", "That release was already removed."))
+            return tree(releases, notice=("warn", "That release was already removed."))
         left = [r for r in releases if r is not gone]
         await self._keep(left)
-        return page(left, notice=("ok", f"Removed {gone.version}."))
+        return tree(left, notice=("ok", f"Removed {gone.version}."))
 
     async def _keep(self, releases: list[Release]) -> None:
         await self.api.storage.set(KEY, [r.json() for r in releases])

@@ -160,13 +160,15 @@ class Mounts:
     detached and the new one mounted."""
 
     def __init__(self) -> None:
-        self._mounted: dict[str, tuple[int, int]] = {}  # data dir -> the image's (dev, inode)
+        self._mounted: dict[str, tuple[int, int, int]] = {}  # data dir -> (dev, inode, ctime)
 
     def ensure(self, image: str, data_dir: str) -> None:
         """Mount ``image`` on ``data_dir`` unless it already is; OSError when it cannot."""
         info = os.stat(image)
-        identity = (info.st_dev, info.st_ino)
-        if self._mounted.get(data_dir) == identity:
+        # The inode of a purged image is often reused by the next one at once, so the identity
+        # has its change time too; and a data dir that was removed (purge) is no longer a mount.
+        identity = (info.st_dev, info.st_ino, info.st_ctime_ns)
+        if self._mounted.get(data_dir) == identity and os.path.ismount(data_dir):
             return
         if data_dir in self._mounted:
             self._detach(data_dir)
