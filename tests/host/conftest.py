@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -14,7 +15,26 @@ from plugport.registry.db import make_engine
 from tests.host._service import Market, Service, market_at, serving, settings_for
 from tests.registry.conftest import registry
 
-__all__ = ["engine", "registry"]
+__all__ = ["chromium", "engine", "registry"]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """The machine's Chromium, headless and kept off the network, for the host's browser tests
+    (one per module); skips, saying why, where Playwright or Chromium is missing."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    suite = pytest.importorskip("tests.browser.conftest", reason="no browser suite (its flags)")
+    executable = suite.chromium_path()
+    if executable is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=suite.CHROMIUM_FLAGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture

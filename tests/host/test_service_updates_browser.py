@@ -33,23 +33,6 @@ ADDED = [
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    suite = pytest.importorskip("tests.browser.conftest", reason="no browser suite (its flags)")
-    executable = suite.chromium_path()
-    if executable is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=suite.CHROMIUM_FLAGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Market, Service]]:
     root = tmp_path_factory.mktemp("updates-browser")
     with market_at(root / "market") as market, serving(settings_for(root, market)) as service:

@@ -21,23 +21,6 @@ OVERLAY = "[data-pp-overlay]"
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    suite = pytest.importorskip("tests.browser.conftest", reason="no browser suite (its flags)")
-    executable = suite.chromium_path()
-    if executable is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=suite.CHROMIUM_FLAGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, str]]:
     root = tmp_path_factory.mktemp("ui-browser")
     with service_at(root) as service:

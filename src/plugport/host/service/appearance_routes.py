@@ -8,7 +8,7 @@ the signed-in token, linked from every page after the shared one."""
 import hashlib
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictStr
 
@@ -16,14 +16,12 @@ from plugport._api_errors import error_body
 from plugport.errors import PlugportError
 from plugport.host.service.api import ErrorRoute, _documented, _Strict, read_body
 from plugport.host.service.appearance import ThemeChoiceError
+from plugport.host.service.deps import workspace_member
 from plugport.host.service.pages import FormText, _PageRoute, _Pages
 from plugport.host.service.service import HostService
 from plugport.host.service.store import (
     FieldError,
     Principal,
-    authorize,
-    check_workspace_name,
-    parse_bearer,
 )
 
 __all__ = ["appearance_api_router", "appearance_pages_router"]
@@ -61,17 +59,7 @@ def _field_error(error: FieldError) -> JSONResponse:
 def appearance_api_router(service: HostService) -> APIRouter:
     appearance = service.appearance
 
-    def caller(authorization: Annotated[str | None, Header()] = None) -> Principal:
-        return service.store.authenticate(parse_bearer(authorization))
-
-    def member(ws: str, principal: Annotated[Principal, Depends(caller)]) -> Principal:
-        """A token for ``ws`` (or an admin's), for a workspace that exists."""
-        check_workspace_name(ws)
-        authorize(principal, ws)
-        service.workspace(ws)
-        return principal
-
-    Member = Annotated[Principal, Depends(member)]
+    Member = Annotated[Principal, Depends(workspace_member(service))]
     router = APIRouter(
         prefix="/api/v1/workspaces/{ws}", tags=["host service"], route_class=ErrorRoute
     )

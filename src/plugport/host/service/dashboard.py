@@ -8,13 +8,14 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Header, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from pydantic import Field, StrictInt, StrictStr
 
 from plugport.errors import ConflictError, NotFoundError, PlugportError
 from plugport.host.service._layout_rules import Tile, move_tile, remove_tile, resize_tile
 from plugport.host.service.api import ErrorRoute, _Strict
 from plugport.host.service.dashboard_service import DashboardService
+from plugport.host.service.deps import workspace_member
 from plugport.host.service.pages import (
     PARTIAL_HEADER,
     FormText,
@@ -28,9 +29,6 @@ from plugport.host.service.service import HostService
 from plugport.host.service.store import (
     FieldError,
     Principal,
-    authorize,
-    check_workspace_name,
-    parse_bearer,
 )
 from plugport.host.ui._extension_rules import (
     action_form,
@@ -348,16 +346,7 @@ class TileAction(_Strict):
 def dashboard_api_router(service: HostService) -> APIRouter:
     dashboards = DashboardService(service)
 
-    def caller(authorization: Annotated[str | None, Header()] = None) -> Principal:
-        return service.store.authenticate(parse_bearer(authorization))
-
-    def member(ws: str, principal: Annotated[Principal, Depends(caller)]) -> Principal:
-        check_workspace_name(ws)
-        authorize(principal, ws)
-        service.workspace(ws)
-        return principal
-
-    Member = Annotated[Principal, Depends(member)]
+    Member = Annotated[Principal, Depends(workspace_member(service))]
     router = APIRouter(
         prefix="/api/v1/workspaces/{ws}/dashboard", route_class=ErrorRoute, tags=["dashboard"]
     )
@@ -437,16 +426,7 @@ def ui_api_router(service: HostService) -> APIRouter:
     it): what an application that embeds the renderer in its own pages calls from its
     backend, which holds the token."""
 
-    def caller(authorization: Annotated[str | None, Header()] = None) -> Principal:
-        return service.store.authenticate(parse_bearer(authorization))
-
-    def member(ws: str, principal: Annotated[Principal, Depends(caller)]) -> Principal:
-        check_workspace_name(ws)
-        authorize(principal, ws)
-        service.workspace(ws)
-        return principal
-
-    Member = Annotated[Principal, Depends(member)]
+    Member = Annotated[Principal, Depends(workspace_member(service))]
     router = APIRouter(prefix="/api/v1/workspaces/{ws}/ui", route_class=ErrorRoute, tags=["ui"])
 
     @router.get("/versions")

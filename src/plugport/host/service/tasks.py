@@ -8,18 +8,16 @@ API's one JSON shape, a bad field named in ``details.field``."""
 # inside tasks_router, and FastAPI must see those local aliases as objects, not names.
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictInt, StrictStr
 
 from plugport.host.service.api import ErrorRoute, _documented, _Strict, read_body
+from plugport.host.service.deps import workspace_member
 from plugport.host.service.service import HostService
 from plugport.host.service.store import (
     FieldError,
     Principal,
-    authorize,
-    check_workspace_name,
-    parse_bearer,
 )
 
 __all__ = ["tasks_router"]
@@ -64,18 +62,7 @@ def tasks_router(service: HostService) -> APIRouter:
     settings = service.settings
     tasks = service.tasks
 
-    def caller(authorization: Annotated[str | None, Header()] = None) -> Principal:
-        return service.store.authenticate(parse_bearer(authorization))
-
-    def member(ws: str, principal: Annotated[Principal, Depends(caller)]) -> Principal:
-        """A token for ``ws`` (or an admin's), for a workspace that exists: as every other
-        workspace route."""
-        check_workspace_name(ws)
-        authorize(principal, ws)
-        service.workspace(ws)
-        return principal
-
-    Member = Annotated[Principal, Depends(member)]
+    Member = Annotated[Principal, Depends(workspace_member(service))]
 
     router = APIRouter(prefix="/api/v1/workspaces/{ws}", route_class=ErrorRoute)
     task_routes = APIRouter(prefix="/tasks", tags=["host service: tasks"], route_class=ErrorRoute)

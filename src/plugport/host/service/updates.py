@@ -9,17 +9,13 @@ change is audited with the token's actor by :class:`AutoUpdates`."""
 # inside updates_router, and FastAPI must see those local aliases as objects, not names.
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
 from plugport.host.service.api import ErrorRoute, _documented, _Strict, read_body
+from plugport.host.service.deps import workspace_member
 from plugport.host.service.service import HostService
-from plugport.host.service.store import (
-    Principal,
-    authorize,
-    check_workspace_name,
-    parse_bearer,
-)
+from plugport.host.service.store import Principal
 
 __all__ = ["updates_router"]
 
@@ -36,18 +32,7 @@ def updates_router(service: HostService) -> APIRouter:
     settings = service.settings
     updates = service.auto_updates
 
-    def caller(authorization: Annotated[str | None, Header()] = None) -> Principal:
-        return service.store.authenticate(parse_bearer(authorization))
-
-    def member(ws: str, principal: Annotated[Principal, Depends(caller)]) -> Principal:
-        """A token for ``ws`` (or an admin's), for a workspace that exists: as every other
-        workspace route."""
-        check_workspace_name(ws)
-        authorize(principal, ws)
-        service.workspace(ws)
-        return principal
-
-    Member = Annotated[Principal, Depends(member)]
+    Member = Annotated[Principal, Depends(workspace_member(service))]
 
     router = APIRouter(
         prefix="/api/v1/workspaces/{ws}", tags=["host service: updates"], route_class=ErrorRoute

@@ -19,6 +19,7 @@ from plugport.errors import (
     PluginRuntimeError,
     ResourceLimitExceededError,
 )
+from plugport.sdk._ui import UiRequest
 
 if TYPE_CHECKING:
     from plugport.runtime.supervisor import Supervisor
@@ -107,16 +108,16 @@ class UiSurfaces:
         if kind == "widget":
             widget = self.supervisor.manifest_of(plugin).contributes.ui_surface(surface_id)
             settings = widget_config(getattr(widget, "config", {}), config)
-        request = {
-            "surface": kind,
-            "id": surface_id,
-            "config": settings,
-            "action": action,
-            "payload": dict(payload or {}),
-            "values": dict(values or {}),
-            "context": dict(context or {}),
-            "workspace": workspace,
-        }
+        request = UiRequest(
+            kind,
+            surface_id,
+            config=settings,
+            action=action,
+            payload=dict(payload or {}),
+            values=dict(values or {}),
+            context=dict(context or {}),
+            workspace=workspace,
+        ).to_wire()
         version = self.version(plugin, surface_id)
         base: dict[str, Any] = {
             "plugin": plugin,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from plugport.components import check_tree, widget_config
 from plugport.errors import InvalidInputError
+from plugport.sdk._ui import UiRequest
 
 if TYPE_CHECKING:
     from plugport.runtime.broker import Grants
@@ -110,16 +111,16 @@ class FakeUi:
         settings: dict[str, Any] = dict(config or {})
         if kind == "widget":
             settings = widget_config(getattr(entry, "config", {}), config)
-        request = {
-            "surface": kind,
-            "id": surface_id,
-            "config": settings,
-            "action": action,
-            "payload": dict(payload or {}),
-            "values": dict(values or {}),
-            "context": dict(context or {}),
-            "workspace": "test",
-        }
+        request = UiRequest(
+            kind,
+            surface_id,
+            config=settings,
+            action=action,
+            payload=dict(payload or {}),
+            values=dict(values or {}),
+            context=dict(context or {}),
+            workspace="test",
+        ).to_wire()
         answer = await self._runtime.call_ui(self.plugin, surface_id, request)
         if kind in ("view", "field") or (kind == "menu" and answer is None):
             return answer
