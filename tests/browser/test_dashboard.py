@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import accessibility_problems, screenshot
-from tests.host._service import Market, Service, market_at, serving, settings_for
-from tests.host._widgets import widget_sources
+from tests.host._service import Service
+from tests.host._widgets import widget_service
 from tests.host.service.test_dashboard import install
 
 WIDGETS = [
@@ -25,18 +25,8 @@ WIDGETS = [
 
 
 @pytest.fixture(scope="module")
-def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
-    root = tmp_path_factory.mktemp("dashboard-browser")
-    with market_at(root / "market") as market:
-        for source in widget_sources(root / "widgets"):
-            market.publish(source)
-        yield market
-
-
-@pytest.fixture(scope="module")
-def service(market: Market, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    root = tmp_path_factory.mktemp("dashboard-browser-service")
-    with serving(settings_for(root, market, ui_timeout_ms=1500)) as service:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    with widget_service(tmp_path_factory.mktemp("dashboard-browser")) as service:
         yield service
 
 

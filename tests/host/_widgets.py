@@ -4,9 +4,12 @@ that raises, one that answers with a tree outside the schema, and one granted no
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.host._plugins import write
+from tests.host._service import Service, market_at, serving, settings_for
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'"
 
@@ -191,3 +194,14 @@ def widget_sources(root: Path) -> list[Path]:
     (assets / "logo.png").write_bytes(PNG)
     (assets / "notes.txt").write_text("not an image")
     return sources
+
+
+@contextlib.contextmanager
+def widget_service(root: Path) -> Iterator[Service]:
+    """A registry with the sample plugins and the widget plugins above, and the host service on
+    it with a short UI deadline (1.5 s), so a hanging widget fails its tile quickly."""
+    with market_at(root / "market") as market:
+        for source in widget_sources(root / "widgets"):
+            market.publish(source)
+        with serving(settings_for(root, market, ui_timeout_ms=1500)) as service:
+            yield service

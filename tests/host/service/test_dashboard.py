@@ -13,24 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.host._service import Market, Service, market_at, serving, settings_for, wait_for
-from tests.host._widgets import widget_sources
+from tests.host._service import Service, wait_for
+from tests.host._widgets import widget_service
 from tests.host.test_service_pages import PARTIAL, csrf_of, signed_in
 
 
 @pytest.fixture(scope="module")
-def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
-    root = tmp_path_factory.mktemp("dashboard")
-    with market_at(root / "market") as market:
-        for source in widget_sources(root / "widgets"):
-            market.publish(source)
-        yield market
-
-
-@pytest.fixture(scope="module")
-def service(market: Market, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    root = tmp_path_factory.mktemp("dashboard-service")
-    with serving(settings_for(root, market, ui_timeout_ms=1500)) as service:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    with widget_service(tmp_path_factory.mktemp("dashboard")) as service:
         yield service
 
 
