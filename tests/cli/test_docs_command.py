@@ -3,11 +3,14 @@ or a taken port is one clear message, and nothing is started."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -85,20 +88,31 @@ def test_docs_builds_and_serves_the_site_until_ctrl_c(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    said: queue.Queue[str] = queue.Queue()
+    assert server.stdout is not None
+    reader = threading.Thread(target=lambda: [said.put(x) for x in server.stdout], daemon=True)
+    reader.start()
+    lines: list[str] = []
     try:
-        page = ""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/tutorial/") as response:
-                    page = response.read().decode()
+        # The site is built before it is served: seconds when idle, much longer on a loaded
+        # machine. Wait for the server to say it serves (or to end), then ask for a page.
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not any("Serving on" in x for x in lines):
+            with contextlib.suppress(queue.Empty):
+                lines.append(said.get(timeout=0.5))
+            if server.poll() is not None and said.empty():
                 break
-            except OSError:
-                time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/tutorial/", timeout=30) as response:
+            page = response.read().decode()
         assert "Your first plugin in 10 minutes" in page
     finally:
         server.send_signal(signal.SIGINT)
-        output, _ = server.communicate(timeout=30)
+        server.wait(timeout=60)
+        reader.join(timeout=10)
+        server.stdout.close()
+        while not said.empty():
+            lines.append(said.get())
+    output = "".join(lines)
     assert server.returncode == 0, output
     assert f"serving on http://127.0.0.1:{port}/" in output
     with socket.socket() as probe:  # nothing listens there any more

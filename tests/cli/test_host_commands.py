@@ -3,11 +3,14 @@ into a real host home (real sandboxed workers, no registry needed)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -190,16 +193,24 @@ def test_logs_follow_prints_new_lines_until_ctrl_c(
         text=True,
         env=env,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    assert follower.stdout is not None
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in follower.stdout], daemon=True)
+    reader.start()
     try:
-        time.sleep(1.0)  # the follower has printed the (empty) tail and is waiting
-        ran = run_cli("run", "acme.echo", "echo", "--arg-str", "body=followed", *home)
-        assert ran.exit_code == 0, ran.output
-        assert follower.stdout is not None
-        line = follower.stdout.readline()
+        # The follower starts at the end of the log once it is up, which a loaded machine may
+        # take seconds to reach: write until it shows a line, rather than guess when it is.
+        line = ""
+        deadline = time.monotonic() + 60
+        while not line and time.monotonic() < deadline:
+            ran = run_cli("run", "acme.echo", "echo", "--arg-str", "body=followed", *home)
+            assert ran.exit_code == 0, ran.output
+            with contextlib.suppress(queue.Empty):
+                line = lines.get(timeout=1.0)
         assert json.loads(line)["fields"] == {"size": 8}
     finally:
         follower.send_signal(signal.SIGINT)
-        _, stderr = follower.communicate(timeout=10)
+        _, stderr = follower.communicate(timeout=30)
     assert follower.returncode == 0, stderr
     assert "Traceback" not in stderr
 
