@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +15,15 @@ from plugport.cli import app
 from plugport.testing.pypi import LocalIndex, build_wheel, isolated_pip_env, wheel_from_installed
 
 RunCli = Callable[..., Result]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests stop child processes with SIGINT (Ctrl-C) and expect them to exit 0. A suite run
+    as a background job of a non-interactive shell (``.ci/run &``) starts with SIGINT ignored,
+    and an ignored signal stays ignored across exec: the children would never see it and run
+    on after the test. Restore the default here, in every test process, so they can."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

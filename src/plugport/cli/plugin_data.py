@@ -29,6 +29,14 @@ def logs(
     coloured by level; kept in HOME/logs, 1 MiB per plugin plus one rotated file."""
     if lines < 0:
         raise typer.BadParameter("--lines must be 0 or more")
+    try:
+        _logs(plugin, lines, follow, as_json, home)
+    except KeyboardInterrupt:  # Ctrl-C ends --follow (at any moment, the tail included)
+        if not follow:
+            raise
+
+
+def _logs(plugin: str, lines: int, follow: bool, as_json: bool, home: Any) -> None:
     records = run_host(
         home,
         None,
@@ -44,11 +52,8 @@ def logs(
     from plugport.host.install import HostPaths
     from plugport.host.plugin_logs import PluginLogs
 
-    try:
-        for record in PluginLogs(HostPaths(home_dir(home).absolute()).logs).follow(plugin):
-            _print_log(plugin, record, as_json)
-    except KeyboardInterrupt:
-        return
+    for record in PluginLogs(HostPaths(home_dir(home).absolute()).logs).follow(plugin):
+        _print_log(plugin, record, as_json)
 
 
 def _print_log(plugin: str, record: Any, as_json: bool) -> None:
