@@ -30,7 +30,6 @@ from plugport.host.ui._extension_rules import field_error, field_types, menu_ent
 from plugport.host.ui.extensions import contributions
 from plugport.host.ui.render import STATIC_PATH as UI_STATIC_PATH
 from plugport.host.ui.render import FieldTypeView
-from plugport.host.ui.surfaces import UiSurfaces
 from plugport.host.ui.views import installed_views
 
 __all__ = ["PAGE_STATIC_DIR", "TOKEN_COOKIE", "pages_router"]
@@ -638,8 +637,8 @@ async def _field_errors(
 ) -> dict[str, str]:
     """Each changed value whose field uses a plugin's field type, as that type's ``@field``
     handler judged it: key -> its error (none: every value is valid)."""
-    host = await service.workspace(ws).started()
-    surfaces = UiSurfaces(host.supervisor)
+    await service.workspace(ws).started()
+    surfaces = service.workspace(ws).ui  # under the service's UI deadline
     errors = {}
     for field in fields:
         widget, key = field["widget"], field["key"]

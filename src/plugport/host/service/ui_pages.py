@@ -38,7 +38,7 @@ from plugport.host.ui._extension_rules import (
 )
 from plugport.host.ui.extensions import contributions
 from plugport.host.ui.render import RenderContext, render_failure, render_overlay, render_tree
-from plugport.host.ui.surfaces import Rendered, UiSurfaces
+from plugport.host.ui.surfaces import Rendered
 
 __all__ = ["ui_pages_router"]
 
@@ -154,7 +154,7 @@ class _UiPages:
         if posted is not None:
             self._check_signature(request, binding, posted)
         url = page_url(ws, plugin, page_id)
-        surfaces = UiSurfaces(host.supervisor)
+        surfaces = self.service.workspace(ws).ui  # under the service's UI deadline
 
         def context(id_prefix: str) -> RenderContext:
             return self._context(
@@ -229,7 +229,7 @@ class _UiPages:
         if posted.action is not None:
             self._check_signature(request, binding, posted)
         back = back_url(ws, item.menu, target, back)
-        answer = await UiSurfaces(host.supervisor).ask(
+        answer = await self.service.workspace(ws).ui.ask(
             plugin,
             item_id,
             action=posted.action,

@@ -48,7 +48,6 @@ from plugport.host.ui._view_rules import (
     theme_css,
     view_page_csp,
 )
-from plugport.host.ui.surfaces import UiSurfaces
 from plugport.host.ui.views import (
     CallBudgets,
     InstalledView,
@@ -174,7 +173,7 @@ async def _call(
         headers["Retry-After"] = retry = str(max(1, round(wait)))
         error = f"{plugin}'s view {view!r} calls too often; try again in {retry} s"
         return 429, {"ok": False, "error": error}
-    rendered = await UiSurfaces(host.supervisor).ask(
+    rendered = await pages.service.workspace(ws).ui.ask(
         plugin, view, action=name, payload=payload, workspace=ws
     )
     if rendered.failure is not None:
