@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import json
 import os
 import resource
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -31,10 +35,11 @@ import msgspec
 from _common import percentiles
 
 from plugport.manifest import load_manifest
+from plugport.runtime import protocol
 from plugport.runtime.hooks import HookSpec
 from plugport.runtime.launcher import ZygoteLauncher
 from plugport.runtime.process import PluginProcess
-from plugport.runtime.protocol import WorkerSpec
+from plugport.runtime.protocol import Call, Result, WorkerSpec
 from plugport.runtime.supervisor import PluginInstall, Supervisor, SupervisorConfig
 
 BENCH_UID = 1_900_999_970  # a root host's plugin uid, as the supervisor would allocate one
@@ -151,6 +156,93 @@ async def _activate(launcher: ZygoteLauncher, spec: WorkerSpec) -> PluginProcess
     return process
 
 
+# --- the raw mechanism, measured beside ours ------------------------------------------------------
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+
+
+def _raw_call(sock: socket.socket, call_id: int) -> None:
+    """One blocking round trip: a typed Call out, a typed Result back, framed as ours are."""
+    sock.sendall(protocol.encode(Call(call_id, "hook", "noop")))
+    (length,) = protocol.HEADER.unpack(_recv_exact(sock, protocol.HEADER.size))
+    protocol.decode(_recv_exact(sock, length))
+
+
+def _raw_echo() -> tuple[socket.socket, int]:
+    """A forked process answering each frame on a socketpair with blocking reads and writes:
+    the same framing library and message types as the worker, and nothing else."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        ours.close()
+        try:
+            while True:
+                (length,) = protocol.HEADER.unpack(_recv_exact(theirs, protocol.HEADER.size))
+                call = protocol.decode(_recv_exact(theirs, length))
+                theirs.sendall(protocol.encode(Result(getattr(call, "id", 0), None)))
+        except (EOFError, OSError):
+            os._exit(0)
+    theirs.close()
+    return ours, pid
+
+
+@contextlib.contextmanager
+def _cores_loaded() -> Iterator[int]:
+    """One busy-looping process per core, so neither side of a round trip finds an idle core
+    to wake on (the other machine state the round trip is reported in)."""
+    count = os.cpu_count() or 1
+    spinners = [
+        subprocess.Popen([sys.executable, "-S", "-c", "while True: pass"]) for _ in range(count)
+    ]
+    try:
+        time.sleep(0.3)
+        yield count
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+        for spinner in spinners:
+            spinner.wait()
+
+
+async def _interleaved(process: PluginProcess, calls: int, batch: int = 25) -> dict[str, Any]:
+    """Our no-op round trip and the raw echo's, in alternating batches so that drift on a
+    noisy machine (CPU frequency, idle states, a neighbour) falls on both alike."""
+    sock, pid = _raw_echo()
+    ours: list[float] = []
+    raw: list[float] = []
+    try:
+        for call_id in range(200):  # warm up both
+            _raw_call(sock, call_id)
+            await process.call("hook", "noop", timeout_ms=5000)
+        while len(ours) < calls:
+            for _ in range(batch):
+                t0 = time.perf_counter_ns()
+                _raw_call(sock, len(raw))
+                raw.append((time.perf_counter_ns() - t0) / 1000)
+            for _ in range(batch):
+                t0 = time.perf_counter_ns()
+                await process.call("hook", "noop", timeout_ms=5000)
+                ours.append((time.perf_counter_ns() - t0) / 1000)
+    finally:
+        sock.close()
+        os.waitpid(pid, 0)
+    ours_p50, raw_p50 = statistics.median(ours), statistics.median(raw)
+    return {
+        "ours_us": percentiles(ours),
+        "raw_socketpair_us": percentiles(raw),
+        "ratio_p50": round(ours_p50 / raw_p50, 2),
+        "calls_each": len(ours),
+    }
+
+
 async def _zygote_numbers(root: Path, sizes: Sizes, policy: str) -> dict[str, Any]:
     (root / "code").mkdir(parents=True)
     (root / "code" / "noop.py").write_text(PLUGIN)
@@ -176,11 +268,9 @@ async def _zygote_numbers(root: Path, sizes: Sizes, policy: str) -> dict[str, An
         first = await _activate(launcher, spec)
         first_ms = (time.perf_counter() - started) * 1000
         sandbox = first.ready.sandbox if first.ready else {}
-        round_trips = []
-        for _ in range(sizes.calls):
-            t0 = time.perf_counter_ns()
-            await first.call("hook", "noop", timeout_ms=5000)
-            round_trips.append((time.perf_counter_ns() - t0) / 1000)
+        idle = await _interleaved(first, sizes.calls)
+        with _cores_loaded() as spinners:
+            loaded = await _interleaved(first, sizes.calls) | {"spinners": spinners}
         await first.stop()
         cold = []
         for _ in range(sizes.activations):
@@ -196,7 +286,14 @@ async def _zygote_numbers(root: Path, sizes: Sizes, policy: str) -> dict[str, An
         "sandbox_layers": {k: v.split(":")[0] for k, v in sandbox.items()},
         "first_activation_with_zygote_ms": round(first_ms, 2),
         "cold_activation_warm_zygote_ms": percentiles(cold),
-        "noop_round_trip_us": percentiles(round_trips),
+        "noop_round_trip_us": idle["ours_us"],
+        "round_trip_vs_raw": {
+            "idle": idle,
+            "loaded": loaded,
+            "raw": "a forked process echoing each frame over a socketpair with blocking "
+            "reads and writes, the same msgspec frames and message types as ours",
+            "ours": "PluginProcess.call('hook', 'noop') to a sandboxed worker from the zygote",
+        },
         "activations": sizes.activations,
         "calls": sizes.calls,
     }
@@ -489,6 +586,7 @@ async def _task_overhead(root: Path, sizes: Sizes, policy: str) -> dict[str, Any
     remote_sync: list[float] = []
     inside: list[float] = []
     empty: list[float] = []
+    bare: list[float] = []
     errors: list[BaseException | None] = []
     async with _supervisor(root, policy) as runtime:
         runtime.declare_hook(HookSpec("work", args=("n",)))
@@ -499,10 +597,15 @@ async def _task_overhead(root: Path, sizes: Sizes, policy: str) -> dict[str, Any
             await runtime.call_hook("work", n=0)
             await runtime.call_hook("work_sync", n=0)
         n = await _calibrate(runtime)
-        for _ in range(sizes.task_runs):  # the fixed cost of a call, for reading the overhead
-            t0 = time.perf_counter()
+        # The same worker without the supervisor in between (its private handle: a benchmark).
+        process = cast(PluginProcess, runtime._plugins["bench.work"].process)
+        for _ in range(sizes.task_runs * 4):  # the fixed cost of a call, interleaved with the
+            t0 = time.perf_counter()  # bare round trip to the same worker
             await runtime.call_hook("work", n=0)
             empty.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            await process.call("hook", "work", kwargs={"n": 0}, timeout_ms=5000)
+            bare.append((time.perf_counter() - t0) * 1000)
         for _ in range(sizes.task_runs):  # interleaved, so drift hits both sides alike
             t0 = time.perf_counter()
             spin(n)
@@ -530,6 +633,10 @@ async def _task_overhead(root: Path, sizes: Sizes, policy: str) -> dict[str, Any
             None if inside_p50 is None else round((inside_p50 - local_p50) / local_p50 * 100, 1)
         ),
         "empty_call_us_p50": round(percentiles(empty, 4)["p50"] * 1000, 1),
+        "round_trip_same_worker_us_p50": round(percentiles(bare, 4)["p50"] * 1000, 1),
+        "empty_call_over_round_trip_us": round(
+            (percentiles(empty, 4)["p50"] - percentiles(bare, 4)["p50"]) * 1000, 1
+        ),
         "sandboxed_sync_handler_ms_p50": sync_p50,
         "sync_handler_overhead_pct": round((sync_p50 - local_p50) / local_p50 * 100, 1),
         "path": "Supervisor.call_hook to one plugin; async handler (sync: worker thread)",

@@ -115,11 +115,12 @@ def _view_url(service: Service, plugin: str, view: str) -> str:
 
 
 def _frame(page: Any, marker: str) -> Any:
-    page.wait_for_function(
-        "m => Array.from(document.querySelectorAll('iframe')).some(f => f.src.includes(m))",
-        arg=marker,
-    )
-    frame = next(f for f in page.frames if marker in f.url)
+    # The iframe's src is set before its frame commits the navigation; wait for
+    # the frame itself to reach the view's URL, not only for the element.
+    handle = page.wait_for_selector(f"iframe[src*='{marker}']", state="attached")
+    frame = handle.content_frame()
+    assert frame is not None
+    frame.wait_for_url(lambda url: marker in url)
     return frame
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from plugport.errors import PluginCrashedError
-from plugport.runtime.channel import Channel, StreamChannel
+from plugport.runtime.channel import Channel, open_socket_channel
 from plugport.runtime.protocol import WorkerSpec
 from plugport.runtime.zygote import Exited, Spawn, Spawned, SpawnFailed, decoder, encoder
 
@@ -196,7 +196,7 @@ class ZygoteLauncher:
                     "one starts with the next activation",
                     kind="launch",
                 ) from None
-            reader, writer = await asyncio.open_unix_connection(sock=host_end)
+            channel = await open_socket_channel(host_end)
         except PluginCrashedError:
             host_end.close()
             raise
@@ -212,7 +212,7 @@ class ZygoteLauncher:
             worker_end.close()
             self._spawns.pop(token, None)
         exited = self._exits.get(pid) or asyncio.get_running_loop().create_future()
-        return WorkerHandle(pid, StreamChannel(reader, writer), exited)
+        return WorkerHandle(pid, channel, exited)
 
     async def _while_answering(self, work: Awaitable[T], since: float) -> T:
         """``work``'s result, waited for as long as the zygote keeps answering anyone;

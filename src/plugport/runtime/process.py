@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -89,7 +90,10 @@ class PluginProcess:
         self._on_limit = on_limit
         self._on_log = on_log
         self._limit_reported_at = -1.0
-        self._reader: asyncio.Task[None] | None = None
+        self._lost: asyncio.Task[None] | None = None
+        self._deadlines: dict[int, tuple[float, str, str, int]] = {}
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog_at = math.inf
         self._death: PlugportError | None = None
         self._log_bucket = TokenBucket(log_lines_per_s, log_burst)
         self.died: asyncio.Future[PlugportError] = asyncio.get_running_loop().create_future()
@@ -103,7 +107,7 @@ class PluginProcess:
 
     async def start(self, timeout_s: float = 10.0) -> Ready:
         """Wait for the worker to sandbox itself, load the plugin and say it is ready."""
-        self._reader = asyncio.create_task(self._read(), name=f"plugport-read-{self.plugin}")
+        self.handle.channel.listen(self)
         try:
             self.ready = await asyncio.wait_for(asyncio.shield(self._ready), timeout_s)
         except TimeoutError:
@@ -129,9 +133,13 @@ class PluginProcess:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending[call_id] = future
-        # A timer rather than wait_for(): one handle per call on the hot path, and on expiry
-        # the worker is killed, which fails this call (and any other) with the reason.
-        timer = loop.call_later(timeout_ms / 1000, self._expire, kind, name, timeout_ms)
+        # One watchdog timer per worker rather than one per call (wait_for() or call_later()
+        # cost a handle and a heap entry on the hot path); on expiry the worker is killed,
+        # which fails this call (and any other) with the reason.
+        deadline = loop.time() + timeout_ms / 1000
+        self._deadlines[call_id] = (deadline, kind, name, timeout_ms)
+        if deadline < self._watchdog_at:
+            self._arm_watchdog(loop, deadline)
         try:
             await self.handle.channel.send(Call(call_id, kind, name, args or [], kwargs or {}))
             reply = await future
@@ -139,7 +147,7 @@ class PluginProcess:
             await self._crashed()
             raise self._death from None  # type: ignore[misc]
         finally:
-            timer.cancel()
+            del self._deadlines[call_id]
             self._pending.pop(call_id, None)
             if not future.done():  # the caller gave up: its late answer is not a violation
                 self._abandoned.add(call_id)
@@ -190,21 +198,38 @@ class PluginProcess:
                 outcome = "the worker ended before cleanup()"
             finally:
                 self._pending.pop(call_id, None)
-        self._death = self._death or PluginCrashedError(self.plugin, "stopped", kind="stopped")
-        self.handle.kill()
+        self._die(self._death or PluginCrashedError(self.plugin, "stopped", kind="stopped"))
         self._fail_pending()
         self.handle.channel.close()
-        if self._reader is not None:
-            self._reader.cancel()
+        if self._lost is not None:
+            self._lost.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+                await self._lost
         for task in list(self._capability_tasks):
             task.cancel()
         return outcome
 
-    def _expire(self, kind: str, name: str, timeout_ms: int) -> None:
-        limit = f"{kind} {name!r} ran over {timeout_ms} ms"
-        self._die(ResourceLimitExceededError(self.plugin, "timeout_ms", limit))
+    def _arm_watchdog(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._watchdog_at = when
+        self._watchdog = loop.call_at(when, self._watch_deadlines)
+
+    def _watch_deadlines(self) -> None:
+        """The earliest deadline came: kill the worker if a call is past its own, else sleep
+        until the next one (calls that finished took their deadlines with them)."""
+        self._watchdog, self._watchdog_at = None, math.inf
+        if not self._deadlines:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        earliest = min(self._deadlines.values())
+        if earliest[0] <= now:
+            _, kind, name, timeout_ms = earliest
+            limit = f"{kind} {name!r} ran over {timeout_ms} ms"
+            self._die(ResourceLimitExceededError(self.plugin, "timeout_ms", limit))
+            return
+        self._arm_watchdog(loop, earliest[0])
 
     def terminate(self, error: PlugportError) -> None:
         """Kill the worker (SIGKILL) now, recording ``error`` as why; calls in flight fail."""
@@ -250,18 +275,22 @@ class PluginProcess:
         shown = failure.traceback[-MAX_TRACEBACK_CHARS:]
         return PluginCallError(self.plugin, failure.type, failure.message, shown)
 
-    async def _read(self) -> None:
+    # The channel's listener: each frame is handled in the loop iteration that read it.
+
+    def message_received(self, message: object) -> None:
+        if self.violation is not None:
+            return  # the worker is being killed for an earlier frame
         try:
-            while True:
-                message = await self.handle.channel.receive()
-                self._dispatch(message)
-        except ChannelClosedError:
-            await self._crashed()
-        except FrameError as exc:
-            self._protocol_violation(str(exc))
+            self._dispatch(message)
         except Exception as exc:  # whatever a frame made us trip over, the worker caused it
             logger.exception("reading from %s failed", self.plugin)
             self._protocol_violation(f"unreadable frame ({type(exc).__name__})")
+
+    def channel_lost(self, error: FrameError | None) -> None:
+        if error is not None:
+            self._protocol_violation(str(error))
+        elif self._lost is None:
+            self._lost = asyncio.ensure_future(self._crashed())
 
     def _dispatch(self, message: object) -> None:
         if isinstance(message, Ready):
@@ -350,6 +379,9 @@ class PluginProcess:
     def _die(self, error: PlugportError) -> None:
         if self._death is None:
             self._death = error
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog, self._watchdog_at = None, math.inf
         self.handle.kill()
         self._fail_pending()
 

@@ -5,6 +5,7 @@ nothing here."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
 import logging
@@ -19,7 +20,7 @@ from typing import Any, Literal, NoReturn
 
 from plugport import errors
 from plugport.runtime import _tracebacks, protocol
-from plugport.runtime.channel import Channel, ChannelClosedError, StreamChannel
+from plugport.runtime.channel import Channel, ChannelClosedError, open_socket_channel
 from plugport.runtime.protocol import (
     Call,
     CapabilityCall,
@@ -64,13 +65,23 @@ def run(
         else:
             # Not asyncio.run: its shutdown would wait for handler threads still running
             # (a sync handler stuck in a loop), and the worker must exit when told to.
-            code = asyncio.new_event_loop().run_until_complete(_main(channel_fd, spec, report))
+            code = new_event_loop().run_until_complete(_main(channel_fd, spec, report))
     except BaseException:
         if spec.keep_stdio:
             traceback.print_exc()
         code = 1
     finally:
         os._exit(code)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The worker's loop: uvloop where it is installed (the loop is the worker's own, and a
+    call wakes it once per frame, so its cost is most of a round trip's), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def _apply_sandbox(
@@ -102,16 +113,17 @@ def _apply_sandbox(
 
 
 async def _main(channel_fd: int, spec: WorkerSpec, report: dict[str, str]) -> int:
-    sock = socket.socket(fileno=channel_fd)
-    reader, writer = await asyncio.open_unix_connection(sock=sock)
-    channel = StreamChannel(reader, writer)
+    channel = await open_socket_channel(socket.socket(fileno=channel_fd))
     try:
         plugin = _load(spec)
     except Exception as exc:  # a broken plugin must not look like a crash
         await channel.send(_failure(0, exc, spec.code_dir))
+        await channel.flushed()
         return EXIT_LOAD_FAILED
     server = PluginServer(plugin, channel, spec.max_concurrency, spec.code_dir)
-    return await server.serve(report)
+    code = await server.serve(report)
+    await channel.flushed()
+    return code
 
 
 def _load(spec: WorkerSpec) -> Plugin:
@@ -222,6 +234,7 @@ class PluginServer:
             for attribute, handler in handlers_of(plugin)
         }
         self.tasks: set[asyncio.Task[None]] = set()
+        self._done: asyncio.Future[None] | None = None
 
     async def serve(self, sandbox_report: dict[str, str]) -> int:
         loop = asyncio.get_running_loop()
@@ -230,6 +243,10 @@ class PluginServer:
         plugin_logs.addHandler(_ChannelLogHandler(self.channel, loop, self.tasks))
         plugin_logs.setLevel(logging.INFO)
         plugin_logs.propagate = False
+        self._done = loop.create_future()
+        # Frames are handled as they arrive from here on, initialize() included: it may use
+        # the api, and its answers come on the channel.
+        self.channel.listen(self)
         await _lifecycle(self.plugin, "initialize")
         await self.channel.send(
             Ready(
@@ -241,24 +258,30 @@ class PluginServer:
                 sandbox=sandbox_report,
             )
         )
-        while True:
-            try:
-                message = await self.channel.receive()
-            except ChannelClosedError:
-                return 0  # the host is gone; nothing left to serve
-            if isinstance(message, Call):
-                task = asyncio.create_task(self._run(message))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
-            elif isinstance(message, Result | Failure):
-                self.transport.resolve(message)
-            elif isinstance(message, Ping):
-                usage = resource.getrusage(resource.RUSAGE_SELF)
-                cpu_ms = int((usage.ru_utime + usage.ru_stime) * 1000)
-                await self.channel.send(Pong(message.id, usage.ru_maxrss, cpu_ms))
-            elif isinstance(message, Shutdown):
-                await self._serve_until(self._shutdown(message))
-                return 0
+        await self._done
+        return 0
+
+    # The channel's listener: each frame is handled in the loop iteration that read it.
+
+    def message_received(self, message: protocol.Message) -> None:
+        if isinstance(message, Call):
+            self._spawn(self._run(message))
+        elif isinstance(message, Result | Failure):
+            self.transport.resolve(message)
+        elif isinstance(message, Ping):
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            cpu_ms = int((usage.ru_utime + usage.ru_stime) * 1000)
+            self._spawn(self.channel.send(Pong(message.id, usage.ru_maxrss, cpu_ms)))
+        elif isinstance(message, Shutdown):
+            self._spawn(self._shutdown(message))
+
+    def channel_lost(self, error: protocol.FrameError | None) -> None:
+        self._finish()  # the host is gone (or broke the protocol): nothing left to serve
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def _run(self, call: Call) -> None:
         async with self.slots:
@@ -307,32 +330,25 @@ class PluginServer:
             except Exception:  # its __str__ raised, say: the call must still be answered
                 return Failure(call.id, type(exc).__name__, "(the error could not be shown)")
 
-    async def _serve_until(self, work: Any) -> None:
-        """Run ``work`` while still answering capability replies: ``cleanup()`` may use the
-        api, and its answers arrive on the same channel."""
-        task = asyncio.ensure_future(work)
-        while not task.done():
-            receive = asyncio.ensure_future(self.channel.receive())
-            await asyncio.wait({task, receive}, return_when=asyncio.FIRST_COMPLETED)
-            if not receive.done():
-                receive.cancel()
-                break
-            try:
-                message = receive.result()
-            except ChannelClosedError:
-                break
-            if isinstance(message, Result | Failure):
-                self.transport.resolve(message)
-        await task
-
     async def _shutdown(self, message: Shutdown) -> None:
+        """``cleanup()`` within the deadline (capability answers keep arriving meanwhile),
+        its outcome to the host, then the worker ends."""
         try:
-            await asyncio.wait_for(
-                _lifecycle(self.plugin, "cleanup"), timeout=message.deadline_ms / 1000
-            )
-            await self.channel.send(Result(message.id, None))
-        except Exception as exc:
-            await self.channel.send(_failure(message.id, exc, self.code_dir))
+            try:
+                await asyncio.wait_for(
+                    _lifecycle(self.plugin, "cleanup"), timeout=message.deadline_ms / 1000
+                )
+                reply: Result | Failure = Result(message.id, None)
+            except Exception as exc:
+                reply = _failure(message.id, exc, self.code_dir)
+            with contextlib.suppress(ChannelClosedError):
+                await self.channel.send(reply)
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
 
 
 async def _lifecycle(plugin: Plugin, name: str) -> None:

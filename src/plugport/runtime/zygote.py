@@ -105,21 +105,28 @@ def _private_mounts() -> Any:
     return volumes.Mounts()
 
 
-def main(control_fd: int) -> None:
-    _die_with_parent()
-    # Pre-import what every worker needs, once, so forks share it copy-on-write.
+def _preload() -> Any:
+    """Pre-import what every worker needs, once, so forks share it copy-on-write, and do the
+    work every worker would otherwise repeat on its activation path: the namespace probe (a
+    fork) is cached by doctor(), and the interpreter's read-only paths never change."""
     import plugport.sdk  # noqa: F401
     from plugport.runtime import sandbox
 
-    # Work every worker would otherwise repeat on its activation path: the namespace probe
-    # (a fork) is cached by doctor(), and the interpreter's read-only paths never change.
     sandbox.doctor()
     read_only = sandbox.interpreter_paths()
     from plugport.runtime.sandbox import filesystem, seccomp
 
     seccomp.prepare(own_pid=1)
     filesystem.prepare(read_only)
-    from plugport.runtime import worker  # noqa: F401 - pre-imported for every fork
+    from plugport.runtime import worker
+
+    worker.new_event_loop().close()  # imports the loop's module (uvloop) here, shared
+    return read_only
+
+
+def main(control_fd: int) -> None:
+    _die_with_parent()
+    read_only = _preload()
 
     # Everything above is now shared with every fork. Moving it out of the collector's reach
     # keeps a worker's garbage collections from writing to (and so copying) those pages.
