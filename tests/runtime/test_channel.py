@@ -106,7 +106,8 @@ def test_a_peer_that_breaks_the_protocol_ends_the_channel_with_the_reason(
         await recorder.until(lambda: recorder.lost)
         await asyncio.sleep(0.02)
         assert recorder.messages == []  # nothing after the bad frame is believed
-        assert len(recorder.lost) == 1 and isinstance(recorder.lost[0], error)
+        assert len(recorder.lost) == 1
+        assert isinstance(recorder.lost[0], error)
         with pytest.raises(ChannelClosedError):
             await channel.send(Result(1, None))
         peer.close()
