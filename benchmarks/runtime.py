@@ -2,10 +2,12 @@
 zygote. Prints one JSON object, with each target from ARCHITECTURE.md and whether it is met.
 
 Measures: first activation including the zygote's start, cold activation with a warm zygote (fork
-+ full sandbox + plugin load + initialize + ready), the round trip of a no-op hook; then, through
-a ``Supervisor``: a hook fanned out to 100 plugins and 100 host tasks calling their own plugin at
-once, the unique memory (USS) of 10 and 100 idle plugins and of the zygote, 200 plugins activated
-at once, and what the sandbox adds to a ~1 ms CPU-bound task.
++ full sandbox + plugin load + initialize + ready), the round trip of a no-op hook beside the raw
+mechanism (a blocking socketpair echo with the same frames, interleaved), idle and with every
+core loaded; then, through a ``Supervisor``: a hook fanned out to 100 plugins and 100 host tasks
+calling their own plugin at once, the unique memory (USS) of 10 and 100 idle plugins and of the
+zygote, 1000 plugins active at once, an empty supervisor call against the bare round trip, and
+what the sandbox (and, beside it, the raw echo) adds to a ~1 ms CPU-bound task.
 Run: ``.venv/bin/python benchmarks/runtime.py --json`` (``--quick`` for a smoke run).
 """
 
@@ -129,7 +131,7 @@ FULL = Sizes(
     memory_counts=(10, 100),
     fanout_s=3.0,
     concurrent_s=3.0,
-    scale=200,
+    scale=1000,
     task_runs=300,
 )
 QUICK = Sizes(
@@ -169,9 +171,10 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-def _raw_call(sock: socket.socket, call_id: int) -> None:
-    """One blocking round trip: a typed Call out, a typed Result back, framed as ours are."""
-    sock.sendall(protocol.encode(Call(call_id, "hook", "noop")))
+def _raw_call(sock: socket.socket, call_id: int, n: int = 0) -> None:
+    """One blocking round trip: a typed Call out, a typed Result back, framed as ours are;
+    the echo runs ``spin(n)`` before it answers."""
+    sock.sendall(protocol.encode(Call(call_id, "hook", "noop", kwargs={"n": n} if n else {})))
     (length,) = protocol.HEADER.unpack(_recv_exact(sock, protocol.HEADER.size))
     protocol.decode(_recv_exact(sock, length))
 
@@ -187,6 +190,8 @@ def _raw_echo() -> tuple[socket.socket, int]:
             while True:
                 (length,) = protocol.HEADER.unpack(_recv_exact(theirs, protocol.HEADER.size))
                 call = protocol.decode(_recv_exact(theirs, length))
+                if isinstance(call, Call) and call.kwargs:
+                    spin(call.kwargs["n"])
                 theirs.sendall(protocol.encode(Result(getattr(call, "id", 0), None)))
         except (EOFError, OSError):
             os._exit(0)
@@ -587,6 +592,7 @@ async def _task_overhead(root: Path, sizes: Sizes, policy: str) -> dict[str, Any
     inside: list[float] = []
     empty: list[float] = []
     bare: list[float] = []
+    raw: list[float] = []
     errors: list[BaseException | None] = []
     async with _supervisor(root, policy) as runtime:
         runtime.declare_hook(HookSpec("work", args=("n",)))
@@ -606,10 +612,14 @@ async def _task_overhead(root: Path, sizes: Sizes, policy: str) -> dict[str, Any
             t0 = time.perf_counter()
             await process.call("hook", "work", kwargs={"n": 0}, timeout_ms=5000)
             bare.append((time.perf_counter() - t0) * 1000)
-        for _ in range(sizes.task_runs):  # interleaved, so drift hits both sides alike
+        sock, pid = _raw_echo()
+        for _ in range(sizes.task_runs):  # interleaved, so drift hits every side alike
             t0 = time.perf_counter()
             spin(n)
             local.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            _raw_call(sock, 1, n)
+            raw.append((time.perf_counter() - t0) * 1000)
             for hook, samples in (("work", remote), ("work_sync", remote_sync)):
                 t0 = time.perf_counter()
                 (outcome,) = await runtime.call_hook(hook, n=n)
@@ -618,8 +628,11 @@ async def _task_overhead(root: Path, sizes: Sizes, policy: str) -> dict[str, Any
                     errors.append(outcome.error)
                 elif hook == "work":
                     inside.append(outcome.value)
+        sock.close()
+        os.waitpid(pid, 0)
     local_p50 = percentiles(local, 4)["p50"]
     remote_p50 = percentiles(remote, 4)["p50"]
+    raw_p50 = percentiles(raw, 4)["p50"]
     sync_p50 = percentiles(remote_sync, 4)["p50"]
     inside_p50 = percentiles(inside, 4)["p50"] if inside else None
     return {
@@ -628,6 +641,8 @@ async def _task_overhead(root: Path, sizes: Sizes, policy: str) -> dict[str, Any
         "in_process_ms_p50": local_p50,
         "sandboxed_ms_p50": remote_p50,
         "overhead_pct": round((remote_p50 - local_p50) / local_p50 * 100, 1),
+        "raw_socketpair_ms_p50": raw_p50,
+        "raw_socketpair_overhead_pct": round((raw_p50 - local_p50) / local_p50 * 100, 1),
         "in_worker_ms_p50": inside_p50,
         "in_worker_overhead_pct": (
             None if inside_p50 is None else round((inside_p50 - local_p50) / local_p50 * 100, 1)
@@ -663,21 +678,40 @@ def _target(description: str, value: Any, met: bool | None, **extra: Any) -> dic
 
 def _targets(result: dict[str, Any], scale_wanted: int) -> dict[str, Any]:
     activation = result["cold_activation_warm_zygote_ms"]["p50"]
-    round_trip = result["noop_round_trip_us"]["p50"]
+    versus_raw = result["round_trip_vs_raw"]
     memory = result["memory"]
     scale = result["scale"]
-    overhead = result["task_overhead"]["overhead_pct"]
+    overhead = result["task_overhead"]
+    fanout = result["hook_fanout"]
     scale_ok = scale["activated"] == scale["plugins"] and scale["failures"]["count"] == 0
     scale_ok = scale_ok and scale["call_all_ok"]
+    idle, loaded = versus_raw["idle"]["ratio_p50"], versus_raw["loaded"]["ratio_p50"]
+    over = overhead["empty_call_over_round_trip_us"]
+    per_plugin = memory["uss_mb_per_plugin"]
+    ten = memory["uss_mb_10_with_zygote"]
+    calls_per_s = fanout["concurrent_hook"]["plugin_calls_per_s"]
     return {
         "activation_p50_ms": _target("<= 15", activation, activation <= 15),
-        "round_trip_p50_us": _target("<= 150", round_trip, round_trip <= 150),
-        "uss_10_plugins_mb": _target(
-            "<= 50 (workers; zygote reported apart)",
-            memory["uss_mb_10"],
-            memory["uss_mb_10"] <= 50,
-            with_zygote=memory["uss_mb_10_with_zygote"],
-            met_with_zygote=memory["uss_mb_10_with_zygote"] <= 50,
+        "round_trip_ratio_to_raw_pipe": _target(
+            "<= 1.5 idle (loaded: <= 3, the goal)",
+            idle,
+            idle <= 1.5,
+            loaded=loaded,
+            loaded_met=loaded <= 3,
+        ),
+        "empty_call_over_round_trip_us": _target("<= 20", over, over <= 20),
+        "task_overhead_pct": _target(
+            "< 5",
+            overhead["overhead_pct"],
+            overhead["overhead_pct"] < 5,
+            raw_socketpair=overhead["raw_socketpair_overhead_pct"],
+        ),
+        "uss_per_plugin_mb": _target(
+            "<= 3 (10 plugins with the zygote <= 30)",
+            per_plugin,
+            per_plugin <= 3,
+            ten_with_zygote=ten,
+            ten_with_zygote_met=ten <= 30,
         ),
         "plugins_active_at_once": _target(
             f">= {scale_wanted} active, no failure",
@@ -685,7 +719,12 @@ def _targets(result: dict[str, Any], scale_wanted: int) -> dict[str, Any]:
             # a quick run starts fewer plugins: it cannot say whether the target is met
             scale_ok if scale["plugins"] >= scale_wanted else None,
         ),
-        "task_overhead_pct": _target("< 10", overhead, overhead < 10),
+        "fanout_calls_per_s": _target(
+            ">= 20000 with 100 plugins (a concurrent hook)",
+            calls_per_s,
+            calls_per_s >= 20_000 if fanout["plugins"] >= 100 else None,
+            plugins=fanout["plugins"],
+        ),
     }
 
 
@@ -705,6 +744,12 @@ async def run(sizes: Sizes, policy: str, quick: bool) -> dict[str, Any]:
             f"scale: {failed} activations failed; the hook call after them started those plugins "
             "again (activation on hook), so call_all_ok covers all plugins"
         )
+    small, large = sizes.memory_counts
+    result["uss_curve_mb_per_plugin"] = {
+        str(small): round(result["memory"][f"uss_mb_{small}"] / small, 2),
+        str(large): result["memory"]["uss_mb_per_plugin"],
+        str(sizes.scale): round(result["scale"]["uss_mb_total"] / max(sizes.scale, 1), 2),
+    }
     result["targets"] = _targets(result, FULL.scale)
     result["notes"] = notes
     return result
