@@ -197,7 +197,7 @@ def frame_length(header: bytes) -> int:
     return int(length)
 
 
-def decode(body: bytes) -> Message:
+def decode(body: bytes | memoryview) -> Message:
     try:
         message: Message = _decoder.decode(body)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
