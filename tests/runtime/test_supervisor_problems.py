@@ -5,11 +5,14 @@ removing the plugin clears its findings."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from plugport.errors import ResourceLimitExceededError
+from plugport.manifest import load_manifest
+from plugport.runtime._problem_rules import Thresholds
 from plugport.runtime.hooks import HookSpec
 from plugport.runtime.supervisor import Supervisor
 from tests.runtime._supervised import supervise, write_plugin
@@ -146,3 +149,42 @@ def test_a_plugin_slowing_every_fan_out_of_a_hook_is_found(tmp_path: Path) -> No
     audit = supervise(tmp_path, [slow, *quick], scenario, hooks=(HookSpec("render"),))
     [raised] = audit.query(kind="problem")
     assert (raised.plugin, raised.capability) == ("acme.slow", "slow-hook")
+
+
+def test_slower_calls_after_an_update_are_compared_with_the_version_before(
+    tmp_path: Path,
+) -> None:
+    """An update is a remove and an add: the baseline of 1.0.0's call times outlives the
+    remove, and 1.1.0, which sleeps in every call, is found slower."""
+    body = """
+class Main(Plugin):
+    @hook("render")
+    def render(self):
+        time.sleep({delay})
+"""
+    old = write_plugin(tmp_path / "v1", "acme.upd", body.format(delay=0), RENDER_MANIFEST)
+    code = write_plugin(tmp_path / "v2", "acme.upd", body.format(delay=0.02), RENDER_MANIFEST)
+    manifest = code.code_dir / "plugport.toml"
+    manifest.write_text(manifest.read_text().replace('version = "1.0.0"', 'version = "1.1.0"'))
+    new = replace(code, manifest=load_manifest(manifest))
+    few = replace(Thresholds(), latency_min_samples=10)
+
+    async def scenario(runtime: Supervisor) -> None:
+        # started first: a call that starts the worker takes its start too, an outlier that
+        # 10 calls cannot outvote (the default, 50, can)
+        await runtime.activate("acme.upd")
+        for _ in range(12):
+            await runtime.call_hook("render")
+        assert runtime.problems("acme.upd") == []
+        await runtime.remove("acme.upd")
+        runtime.add(new)
+        await runtime.activate("acme.upd")
+        for _ in range(12):
+            await runtime.call_hook("render")
+        [finding] = runtime.problems("acme.upd")
+        assert finding.kind == "latency-regression"
+        assert finding.numbers["previous_version"] == "1.0.0"
+        assert finding.numbers["version"] == "1.1.0"
+        assert float(finding.numbers["p95_s"]) >= 0.02
+
+    supervise(tmp_path, [old], scenario, hooks=(HookSpec("render"),), problems=few)

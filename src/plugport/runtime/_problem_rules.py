@@ -290,7 +290,9 @@ def latency_regression(
 ) -> Verdict:
     """The current version's p95 call time well above the previous version's, measured on the
     last successful calls of each. ``before`` is None when the plugin has run one version only
-    (or the previous one answered too few calls to compare with)."""
+    (or the previous one answered too few calls to compare with). A call that started the
+    worker counts its start too: with ``latency_min_samples`` (50) calls, one such outlier per
+    start stays out of the p95."""
     kind = "latency-regression"
     if before is None or len(before.samples) < t.latency_min_samples:
         return Clear(plugin, kind, "no earlier version to compare with") if before else None

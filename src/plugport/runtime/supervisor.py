@@ -111,7 +111,9 @@ class Supervisor:
         self.outbox = outbox or SqliteOutbox(config.state_dir / OUTBOX_FILE)
         self.webhooks = WebhookService(self.outbox, config.webhooks, self.services, self._grants_of)
         self.services.webhooks = self.webhooks
-        self.detector = ProblemDetector(record=self._record, metrics=self.metrics)
+        self.detector = ProblemDetector(
+            thresholds=config.problems, record=self._record, metrics=self.metrics
+        )
         """Baselines and findings per plugin (:meth:`problems`)."""
         self.health = HealthChecks(
             config,
