@@ -3,6 +3,7 @@ into a real host home (real sandboxed workers, no registry needed)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from plugport.errors import PluginCallError
 from tests.conftest import RunCli, snapshot
 
 ECHO = """\
@@ -383,3 +385,40 @@ def test_changing_a_plugin_of_a_home_that_does_not_exist_creates_nothing(
     assert result.exit_code == 1
     assert "no installed plugin 'acme.none': there is no host home at" in result.output
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_status_shows_the_problems_a_running_host_reported(
+    run_cli: RunCli, home: list[str], tmp_path: Path
+) -> None:
+    """A host that runs the plugins (the host service, an application) finds a problem and
+    reports it in the home's audit log; ``plugport status``, another process, shows it."""
+    from plugport.host import PluginHost
+
+    async def a_host_that_sees_every_call_fail() -> None:
+        async with PluginHost(app="myapp", app_version="1", home=tmp_path / "home") as host:
+            for _ in range(25):
+                with contextlib.suppress(PluginCallError):
+                    await host.supervisor.call_hook_on("acme.echo", "boom", {})
+            assert [f.kind for f in host.supervisor.problems("acme.echo")] == ["error-rate"]
+
+    asyncio.run(a_host_that_sees_every_call_fail())
+    [row] = json.loads(plugport("status", "--json", *home).stdout)
+    [problem] = row["problems"]
+    assert problem["kind"] == "error-rate"
+    assert problem["severity"] == "critical"
+    assert problem["summary"] == "100.0% of calls failed in the last 5 min (25 of 25)"
+    assert "Calls fail far more often than usual" in problem["explanation"]
+    assert time.time() - 60 < problem["since"] <= time.time()
+    table = plugport("status", *home).stdout
+    assert "error-rate" in table
+    assert "acme.echo: critical error-rate since" in table
+    assert "Calls fail far more often than usual" in table
+
+    # disabling it takes it out of the runtime: nothing is watched, nothing stays open
+    assert run_cli("disable", "acme.echo", *home).exit_code == 0
+    assert run_cli("enable", "acme.echo", *home).exit_code == 0
+    [row] = json.loads(plugport("status", "--json", *home).stdout)
+    assert row["problems"] == []
+    cleared = json.loads(run_cli("audit", "--plugin", "acme.echo", "--json", *home).stdout)
+    assert any(r["action"] == "problem-cleared" for r in cleared)

@@ -199,9 +199,11 @@ def status(
     sandbox: Sandbox = "strict",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Installed plugins with their runtime state, and each one's last error (crash, kill,
-    limit, refusal or quarantine since it was installed, updated, enabled or disabled), also
-    when another process saw it."""
+    """Installed plugins with their runtime state, each one's last error (crash, kill, limit,
+    refusal or quarantine since it was installed, updated, enabled or disabled), and the
+    problems the runtime found (error rate, latency regression, memory growth, restarts,
+    timeouts, storage quota, slow hook), also when another process saw them: a running host
+    reports them in the audit log, where this reads them."""
     rows = run_host(
         home, None, lambda host: resolved(host.status()), sandbox=sandbox, read_only=True
     )
@@ -211,7 +213,7 @@ def status(
     if not rows:
         out.print(f"no plugins installed in {home_dir(home)}")
         return
-    table = Table("name", "version", "enabled", "state", "restarts", "last error")
+    table = Table("name", "version", "enabled", "state", "restarts", "problems", "last error")
     for row in rows:
         error = ""
         if row["last_error"]:
@@ -227,9 +229,23 @@ def status(
                 else ""
             ),
             str(row["restarts"]),
+            ", ".join(_problem_label(p) for p in row["problems"]),
             error,
         )
     out.print(table)
+    for row in rows:
+        for problem in row["problems"]:
+            out.print(
+                f"\n{row['name']}: {problem['severity']} {problem['kind']} since "
+                f"{_when(problem['since'])}: {problem['summary']}",
+                markup=False,
+            )
+            out.print(f"  {problem['explanation']}", markup=False)
+
+
+def _problem_label(problem: dict[str, Any]) -> str:
+    label = str(problem["kind"])
+    return f"[red]{label}[/]" if problem["severity"] == "critical" else f"[yellow]{label}[/]"
 
 
 def _when(at: float) -> str:

@@ -387,6 +387,7 @@ class PluginHost:
     def status(self) -> list[dict[str, Any]]:
         """Every installation with its runtime state (``disabled`` when it is not loaded)."""
         running = {s.name: s for s in self.supervisor.status()}
+        problems = self.problems()
         rows = []
         for installation in self.state.installations():
             runtime: PluginStatus | None = running.get(installation.name)
@@ -404,9 +405,20 @@ class PluginHost:
                     "last_error_at": failure.at if failure else None,
                     "restarts": runtime.restarts if runtime else 0,
                     "needs_settings": self._needs_settings(installation.name),
+                    "problems": problems.get(installation.name, []),
                 }
             )
         return rows
+
+    def problems(self) -> dict[str, list[dict[str, Any]]]:
+        """Plugin -> the runtime's current findings about it (``Finding.to_dict()``: kind,
+        severity, summary, explanation, numbers, since), for the plugins the runtime runs. A
+        process that only looks (``plugport status``) sees the findings the running host last
+        reported and did not clear, from the audit log."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for finding in self.supervisor.problems():
+            found.setdefault(finding.plugin, []).append(finding.to_dict())
+        return found
 
     def last_error(self, name: str) -> AuditEvent | None:
         """``name``'s newest crash, kill, limit, refusal or quarantine since it was last

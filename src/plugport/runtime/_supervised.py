@@ -18,6 +18,7 @@ from plugport.errors import (
 )
 from plugport.manifest import LIMIT_BOUNDS, Limits, Manifest, Permissions, match_topic
 from plugport.runtime._lifecycle import Health, RestartPolicy, State
+from plugport.runtime._problem_rules import Thresholds
 from plugport.runtime._uids import DEFAULT_RANGE as DEFAULT_UID_RANGE
 from plugport.runtime._uids import DEFAULT_REGISTRY as DEFAULT_UID_REGISTRY
 from plugport.runtime.broker import CapabilityBroker, Grants, NetOptions
@@ -80,6 +81,8 @@ class SupervisorConfig:
     """The operator's SMTP relay for ``mail.send`` (none: plugins' mail is refused)."""
     webhooks: WebhookOptions = field(default_factory=WebhookOptions)
     """Outbound webhook delivery: per-host rate limits, retries, concurrency."""
+    problems: Thresholds = field(default_factory=Thresholds)
+    """Where problem detection draws its lines (``runtime/_problem_rules.py``)."""
 
     def __post_init__(self) -> None:
         if self.sandbox not in ("strict", "best-effort"):

@@ -11,15 +11,22 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from plugport.errors import PluginCrashedError, PlugportError, ResourceLimitExceededError
+from plugport.runtime import volumes
 from plugport.runtime._supervised import SupervisorConfig, _Entry
 from plugport.runtime.metrics import RuntimeMetrics
 from plugport.runtime.process import PluginProcess
 
+if TYPE_CHECKING:
+    from plugport.runtime.capabilities.storage import PluginStorage
+    from plugport.runtime.problems import ProblemDetector
+
 __all__ = ["HealthChecks", "tree_bytes"]
 
 logger = logging.getLogger("plugport.runtime")
+MIB = 1024 * 1024
 
 Failed = Callable[[_Entry, PluginProcess, PlugportError], None]
 """``failed(entry, process, error)``: the supervisor's handling of a worker found failing."""
@@ -34,17 +41,26 @@ class HealthChecks:
         metrics: RuntimeMetrics,
         plugins: Callable[[], Iterable[_Entry]],
         failed: Failed,
+        *,
+        problems: ProblemDetector | None = None,
+        storage: PluginStorage | None = None,
     ) -> None:
+        """``problems``: told each ping's memory and storage readings, and asked to evaluate
+        after each round of pings; ``storage`` is where the key-value storage's use is read."""
         self.config = config
         self.metrics = metrics
         self._plugins = plugins
         self._failed = failed
+        self._problems = problems
+        self._storage = storage
 
     async def run_forever(self) -> None:
         while True:
             await asyncio.sleep(self.config.ping_interval_s)
             try:
                 await self.ping_all()
+                if self._problems is not None:
+                    self._problems.evaluate()
             except Exception:  # a bug here must not end health checks for every plugin
                 logger.exception("health pings failed; trying again next interval")
 
@@ -72,7 +88,7 @@ class HealthChecks:
         except PlugportError:
             return  # it died meanwhile; its watcher reports it
         try:
-            await self.check_data_dir(entry)
+            data_bytes = await self.check_data_dir(entry)
         except ResourceLimitExceededError as exc:
             process.terminate(exc)
             self._failed(entry, process, exc)
@@ -82,12 +98,31 @@ class HealthChecks:
         self.metrics.resources(
             entry.name, cpu_seconds=entry.cpu_seconds, peak_rss_bytes=entry.peak_rss_bytes
         )
+        if self._problems is not None:
+            self._observe(self._problems, entry, process, data_bytes)
 
-    async def check_data_dir(self, entry: _Entry) -> None:
+    def _observe(
+        self, problems: ProblemDetector, entry: _Entry, process: PluginProcess, data_bytes: int
+    ) -> None:
+        """Hand the detector this ping's readings: memory, and how full the plugin's stores
+        are. A data dir that is a volume is measured by the kernel, not here (the host sees
+        an empty mount point), so it is left out rather than reported empty."""
+        name = entry.name
+        problems.memory(
+            name, process.handle.pid, entry.peak_rss_bytes, entry.limits.memory_mb * MIB
+        )
+        quota = entry.grants.permissions.storage
+        if self._storage is not None and quota > 0:
+            problems.storage(name, "storage", self._storage.usage(name), quota)
+        if not volumes.image_path(entry.data_dir).exists():
+            problems.storage(name, "data_dir", data_bytes, entry.data_quota_mb(self.config) * MIB)
+
+    async def check_data_dir(self, entry: _Entry) -> int:
         """Raise :class:`ResourceLimitExceededError` (limit ``data_dir_bytes``) when the
         plugin's data directory holds more than its quota (``max_data_dir_mb``, or the
-        operator's per-plugin override). Where the data dir is a volume, the kernel enforces the
-        quota when writing and this finds the host's (empty) mount point: the fallback's check."""
+        operator's per-plugin override); else return how much it holds (bytes). Where the data
+        dir is a volume, the kernel enforces the quota when writing and this finds the host's
+        (empty) mount point: the fallback's check."""
         used = await asyncio.to_thread(tree_bytes, entry.data_dir)
         quota_mb = entry.data_quota_mb(self.config)
         limit = quota_mb * 1024 * 1024
@@ -98,6 +133,7 @@ class HealthChecks:
                 f"its data directory holds {used} bytes, over the {limit} byte limit "
                 f"(max_data_dir_mb = {quota_mb})",
             )
+        return used
 
 
 def tree_bytes(root: Path) -> int:

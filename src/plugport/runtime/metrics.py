@@ -97,6 +97,14 @@ class RuntimeMetrics:
             ("plugin", "state"),
             registry=r,
         )
+        self._problem = Gauge(
+            "plugport_plugin_problem",
+            "1 while the runtime holds a finding of this kind about the plugin (error rate, "
+            "latency regression, memory growth, restarts, timeouts, storage quota, slow hook), "
+            "else 0.",
+            ("plugin", "kind"),
+            registry=r,
+        )
         # Every label set created per plugin, so forget() can remove exactly those; the lock
         # keeps a forget() on one thread from racing a late update on another.
         self._series: defaultdict[str, set[_Series]] = defaultdict(set)
@@ -156,6 +164,11 @@ class RuntimeMetrics:
         with self._lock:
             for each in PLUGIN_STATES:
                 self._labels(self._state, plugin, each).set(1 if each == state else 0)
+
+    def problem(self, plugin: str, kind: str, active: bool) -> None:
+        """Whether a finding of ``kind`` (``runtime/problems.py``) about ``plugin`` is up."""
+        with self._lock:
+            self._labels(self._problem, plugin, kind).set(1 if active else 0)
 
     def forget(self, plugin: str) -> None:
         """Drop every series of ``plugin`` (it was uninstalled), so it stops being exported."""

@@ -49,6 +49,7 @@ from plugport.runtime.isolation import WorkerIsolation
 from plugport.runtime.launcher import WorkerLauncher, ZygoteLauncher
 from plugport.runtime.metrics import RuntimeMetrics
 from plugport.runtime.outbox import OUTBOX_FILE, SqliteOutbox
+from plugport.runtime.problems import Finding, ProblemDetector, open_findings
 from plugport.runtime.process import PluginProcess
 from plugport.runtime.protocol import Log, WorkerSpec
 
@@ -65,6 +66,7 @@ __all__ = [
 MIB = 1024 * 1024
 _REFUSED_ANSWERS = frozenset({"max_frame_bytes"})
 """Limits a call's answer can break while the worker stays sound (it refused to send it)."""
+_REMOVED = "removed from the runtime (disabled, uninstalled, or being updated)"
 
 
 class Supervisor:
@@ -109,7 +111,18 @@ class Supervisor:
         self.outbox = outbox or SqliteOutbox(config.state_dir / OUTBOX_FILE)
         self.webhooks = WebhookService(self.outbox, config.webhooks, self.services, self._grants_of)
         self.services.webhooks = self.webhooks
-        self.health = HealthChecks(config, self.metrics, self._plugins.values, self._failed)
+        self.detector = ProblemDetector(
+            thresholds=config.problems, record=self._record, metrics=self.metrics
+        )
+        """Baselines and findings per plugin (:meth:`problems`)."""
+        self.health = HealthChecks(
+            config,
+            self.metrics,
+            self._plugins.values,
+            self._failed,
+            problems=self.detector,
+            storage=self.services.storage,
+        )
         self._pinger: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()  # disposals: always awaited
         self._restarts: set[asyncio.Task[Any]] = set()  # pending restarts: cancelled on close
@@ -210,6 +223,7 @@ class Supervisor:
             data_dir=data_dir,
         )
         self._plugins[manifest.name] = entry
+        self.detector.track(manifest.name, adopted=open_findings(self.audit, manifest.name))
         self._register_hooks(entry)
         self.services.events.subscribe_plugin(manifest.name, grants.permissions.events.subscribe)
         self._set_state(entry, State.INACTIVE)
@@ -222,6 +236,7 @@ class Supervisor:
         self.hooks.unregister(name)
         self.services.events.unsubscribe_plugin(name)
         self.services.ui.forget(name)
+        self.detector.forget(name, _REMOVED, keep_baseline=not purge_data)
         self.metrics.forget(name)
         del self._plugins[name]
         if purge_data:
@@ -234,6 +249,7 @@ class Supervisor:
             raise InvalidInputError(f"plugin {name!r} is added; remove it first")
         for capability in CAPABILITIES.values():
             capability.purge(self.services, name)
+        self.detector.drop_baseline(name)
         data_dir = self.config.state_dir / "data" / name
         shutil.rmtree(data_dir, ignore_errors=True)
         self.isolation.purge(name, data_dir)
@@ -276,6 +292,14 @@ class Supervisor:
         now = time.monotonic()
         return [e.status(now) for e in sorted(entries, key=lambda e: e.name)]
 
+    def problems(self, name: str | None = None) -> list[Finding]:
+        """The current findings about plugin ``name`` (or every plugin added): error rate,
+        latency regression, memory growth, restarts, timeouts, storage quota, slow hook; each
+        with its explanation and numbers (see :mod:`plugport.runtime.problems`)."""
+        if name is not None:
+            self._entry(name)  # an unknown name is an error
+        return self.detector.findings(name)
+
     # --- calls into plugins ---------------------------------------------------------------------
 
     async def call_hook(self, hook: str, /, **kwargs: Any) -> list[HookOutcome]:
@@ -298,7 +322,7 @@ class Supervisor:
                 entry.running is not None or entry.activates_on("on_hook", hook)
             )
 
-        return await call_hook(
+        outcomes = await call_hook(
             self.hooks,
             hook,
             kwargs,
@@ -306,6 +330,8 @@ class Supervisor:
             overrides=self.priority_overrides.get(hook),
             include=wanted,
         )
+        self.detector.fanout(hook, outcomes)
+        return outcomes
 
     async def call_hook_on(self, plugin: str, hook: str, kwargs: dict[str, Any]) -> Any:
         """Call ``plugin``'s implementation of ``hook`` alone (an operator or a service trying one
@@ -511,6 +537,7 @@ class Supervisor:
         finally:
             elapsed = time.perf_counter() - started
             self.metrics.call(entry.name, kind, outcome, elapsed)
+            self.detector.call(entry.name, entry.install.manifest.version, kind, outcome, elapsed)
             if self.activity.watching("call"):
                 call = Activity(entry.name, "call", f"{kind} {name}", outcome, "", elapsed * 1000)
                 self.activity.emit(call)
@@ -591,6 +618,7 @@ class Supervisor:
         if restarting:
             entry.restarts += 1
             self.metrics.restart(entry.name)
+            self.detector.restart(entry.name)
             self._audit(entry, "restart", f"restarted after: {entry.last_error}; {detail}")
         else:
             self._audit(entry, "activate", detail)
@@ -695,9 +723,12 @@ class Supervisor:
         self.metrics.state(entry.name, state.value)
 
     def _audit(self, entry: _Entry, kind: str, reason: str, capability: str = "") -> None:
-        self.audit.record(AuditEvent(entry.name, kind, reason, capability))
+        self._record(AuditEvent(entry.name, kind, reason, capability))
+
+    def _record(self, event: AuditEvent) -> None:
+        self.audit.record(event)
         if self.activity.watching("audit"):
-            self.activity.emit(Activity(entry.name, "audit", kind, "", reason))
+            self.activity.emit(Activity(event.plugin, "audit", event.kind, "", event.reason))
 
     def _logged(self, plugin: str, line: Log) -> None:
         if self.activity.watching("log"):

@@ -206,6 +206,13 @@ def api_router(service: HostService) -> APIRouter:  # noqa: PLR0915 every route,
     async def get_installation(ws: str, name: str, who: Member) -> dict[str, Any]:
         return await service.installation(ws, name)
 
+    @ws_routes.get("/installations/{name}/problems")
+    async def get_problems(ws: str, name: str, who: Member) -> dict[str, Any]:
+        """What the runtime found wrong with the plugin now (error rate, latency regression,
+        memory growth, restarts, timeouts, storage quota, slow hook): each finding's kind,
+        severity, summary, explanation, the numbers behind it and when it was first seen."""
+        return {"items": await service.problems(ws, name)}
+
     @ws_routes.post("/installations/{name}/enable")
     async def enable(ws: str, name: str, who: Member) -> dict[str, Any]:
         return await service.enable(ws, who, name)

@@ -215,6 +215,7 @@ class HostService:
         updates = await workspace.updates()
         running = {s.name: s for s in host.supervisor.status()}
         counts = _call_counts(host.supervisor.metrics.registry.collect())
+        problems = host.problems()
         policies = self.store.auto_updates(ws)
         return [
             _installation(
@@ -227,6 +228,7 @@ class HostService:
                 webhooks=self.webhooks.listing(ws, host, i),
             )
             | {"auto_update": policies[i.name].policy if i.name in policies else "none"}
+            | {"problems": problems.get(i.name, [])}
             for i in host.installed()
         ]
 
@@ -235,6 +237,16 @@ class HostService:
             if row["name"] == name:
                 return row
         raise NotFoundError("installed plugin", name)
+
+    async def problems(self, ws: str, name: str) -> list[dict[str, Any]]:
+        """The runtime's current findings about installed plugin ``name`` (none while it is
+        disabled: the runtime does not run it)."""
+        host = await self.workspace(ws).started()
+        if host.state.get(name) is None:
+            raise NotFoundError("installed plugin", name)
+        if name not in host.supervisor.added():
+            return []
+        return [finding.to_dict() for finding in host.supervisor.problems(name)]
 
     async def audit(
         self, ws: str, *, subject: str | None = None, limit: int = 100
