@@ -40,6 +40,8 @@ attached as attributes, never only formatted into the message::
         ├── ResourceLimitExceededError .plugin, .limit: refused, or the worker was stopped
         │                              (memory_mb also: .limit_mb, .peak_mb)
         ├── PluginQuarantinedError     .plugin, .reason: failed too often; an operator releases it
+        ├── SwapRefusedError           .plugin, .version, .stage, .reason: a hot swap rolled back;
+        │                              the worker that was serving goes on serving
         └── SandboxUnavailableError    .layer, .reason: the kernel lacks or refused a sandbox layer
 """
 
@@ -79,6 +81,8 @@ __all__ = [
     "SandboxUnavailableError",
     "SecretBackendError",
     "SignatureError",
+    "SwapRefusedError",
+    "SwapStage",
     "TaskValidationError",
     "TrustError",
     "UnsafeArchiveError",
@@ -426,6 +430,26 @@ class PluginQuarantinedError(PluginRuntimeError):
             f"plugin {plugin!r} is quarantined: {reason}; it stays stopped until an operator "
             "releases it"
         )
+
+
+SwapStage = Literal["start", "health", "removed", "closing"]
+"""Where a hot swap stopped: ``start`` the new worker did not start (it crashed, could not load,
+or ``initialize()`` raised); ``health`` it started but did not answer its health check; ``removed``
+the plugin was removed meanwhile; ``closing`` the runtime is shutting down."""
+
+
+class SwapRefusedError(PluginRuntimeError):
+    """A hot swap (a new version, or the same one onto new settings) was rolled back before any
+    call went to the new worker: the new worker was stopped and the one serving goes on serving.
+    ``kept`` says what stayed in place, in words (``1.1.0 keeps running``)."""
+
+    def __init__(self, plugin: str, version: str, stage: SwapStage, reason: str, kept: str) -> None:
+        self.plugin = plugin
+        self.version = version
+        self.stage: SwapStage = stage
+        self.reason = reason
+        self.kept = kept
+        super().__init__(f"swap of {plugin} to {version} refused: {reason}; {kept}")
 
 
 class SandboxUnavailableError(PluginRuntimeError):

@@ -406,3 +406,22 @@ def test_forget_drops_commands_but_keeps_messages_and_versions() -> None:
     assert ui.commands() == []
     assert state(ui)[2] == before[2]
     assert changes.calls == [(B, "command")]
+
+
+def test_replace_commands_sets_one_plugins_commands_exactly() -> None:
+    ui, changes = make()
+    old = ui.register_command(A, "tasks.clear", "", contributed=COMMANDS)
+    other = ui.register_command(B, "tasks.clear", "", contributed=COMMANDS)
+    new = ui.register_command(A, "tasks.refresh", "", contributed=COMMANDS)
+    changes.calls.clear()
+
+    ui.replace_commands(A, [new, other])  # another plugin's command is not A's to set
+    assert ui.commands() == [new, other]
+    assert changes.calls == [(A, "command")]
+
+    ui.replace_commands(A, [new])  # nothing changes: no notification
+    assert changes.calls == [(A, "command")]
+
+    ui.replace_commands(A, [old])  # a rolled-back swap puts the old worker's back
+    assert ui.commands() == [old, other]
+    assert ui.commands(A)[0] is old

@@ -897,20 +897,22 @@ class PluginHost:
         return installation
 
     def _add(self, installation: Installation) -> None:
+        self.supervisor.add(self._install(installation))
+
+    def _install(self, installation: Installation) -> PluginInstall:
+        """``installation`` as the runtime runs it: its code, grants and libraries."""
         code_dir = self.paths.code_dir(installation)
         manifest = load_manifest(code_dir)
         granted = Permissions.model_validate(installation.permissions)
         libraries = functools.partial(self.installer.libraries.import_paths, code_dir, manifest)
-        self.supervisor.add(
-            PluginInstall(
-                manifest,
-                code_dir,
-                granted,
-                libraries=libraries,
-                local_endpoints=self.private_targets.get(manifest.name, ()),
-                local_policy=self.private_targets_from,
-                local_services=self.local_services.get(manifest.name, {}),
-            )
+        return PluginInstall(
+            manifest,
+            code_dir,
+            granted,
+            libraries=libraries,
+            local_endpoints=self.private_targets.get(manifest.name, ()),
+            local_policy=self.private_targets_from,
+            local_services=self.local_services.get(manifest.name, {}),
         )
 
     async def _apply(
@@ -1000,14 +1002,19 @@ class PluginHost:
 
     async def _activate(self, journals: Sequence[Journal]) -> None:
         """Each new version starts in the sandbox and answers a ping, or the whole operation
-        fails. Disabled plugins are checked too, then left stopped."""
-        loaded = {s.name for s in self.supervisor.status()}
-        for journal in journals:
-            if journal.name in loaded:
-                await self.supervisor.remove(journal.name)
+        fails. A plugin that stays enabled is swapped (:meth:`Supervisor.swap`): its new worker
+        starts beside the running one and takes over its calls, so none fails for the update,
+        and one that does not come up leaves the old one serving. Disabled plugins are checked
+        too, then left stopped."""
+        loaded = set(self.supervisor.added())
         for journal in journals:
             installation = self._installed(journal.name)
-            self._add(installation)
+            if journal.name in loaded and installation.enabled:
+                await self.supervisor.swap(self._install(installation))
+            else:
+                if journal.name in loaded:
+                    await self.supervisor.remove(journal.name)
+                self._add(installation)
             await self.supervisor.activate(journal.name)
             await self.supervisor.ping_all()
             [status] = self.supervisor.status(journal.name)
@@ -1020,15 +1027,26 @@ class PluginHost:
                 await self.supervisor.remove(journal.name)
 
     async def _restore_runtime(self, journals: Sequence[Journal]) -> None:
-        loaded = {s.name for s in self.supervisor.status()}
+        """Put the previous versions back in the runtime: one still in place (its swap was
+        refused, or never began) stays as it is, one already swapped is swapped back (its calls
+        go on), and a plugin that was new or disabled goes."""
+        loaded = set(self.supervisor.added())
         for journal in journals:
-            if journal.name in loaded:
-                with contextlib.suppress(PlugportError):
-                    await self.supervisor.remove(journal.name)
-        for journal in journals:
-            if journal.previous is not None and journal.previous.enabled:
-                with contextlib.suppress(PlugportError):
-                    self._add(journal.previous)
+            name, previous = journal.name, journal.previous
+            with contextlib.suppress(PlugportError):
+                if previous is None or not previous.enabled:
+                    if name in loaded:
+                        await self.supervisor.remove(name)
+                    continue
+                install = self._install(previous)
+                if name not in loaded:
+                    self.supervisor.add(install)
+                elif _runs(self.supervisor.install_of(name)) != _runs(install):
+                    try:
+                        await self.supervisor.swap(install)
+                    except PlugportError:  # its previous version cannot start either: as it was
+                        await self.supervisor.remove(name)
+                        self.supervisor.add(install)
 
     async def _report(
         self, installation: Installation, event: Literal["install", "uninstall"]
@@ -1061,6 +1079,7 @@ _RUNTIME_OUTCOMES = {
     "kill": "failed",
     "crash": "failed",
     "quarantine": "failed",
+    "swap-rolled-back": "failed",
 }
 
 
@@ -1071,6 +1090,11 @@ def _host_row(event: AuditEvent) -> HostAudit:
     )
     outcome = _RUNTIME_OUTCOMES.get(event.kind, "ok")
     return HostAudit(event.at, "runtime", event.kind, event.plugin, outcome, detail, event.id)
+
+
+def _runs(install: PluginInstall) -> tuple[str, Path]:
+    """What tells two installs of one plugin apart: the version and where its code is."""
+    return install.manifest.version, install.code_dir
 
 
 def _moves(journals: Sequence[Journal]) -> str:

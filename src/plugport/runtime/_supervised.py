@@ -60,6 +60,9 @@ class SupervisorConfig:
     zygote is killed (its workers with it) and started again on the next activation."""
     stop_deadline_ms: int = 2000
     """How long ``cleanup()`` may take before the worker is killed."""
+    swap_drain_deadline_s: float = 10.0
+    """A hot swap (``Supervisor.swap``): how long calls already running on the old worker may
+    take to finish there; past it they end with an error and the old worker is stopped."""
     capability_calls_per_s: float = 500.0
     max_data_dir_mb: int = 256
     """What one plugin's data directory may hold (``PluginInstall.max_data_dir_mb`` overrides it
@@ -100,6 +103,7 @@ class SupervisorConfig:
         not_negative = {
             "ping_interval_s": self.ping_interval_s,
             "stop_deadline_ms": self.stop_deadline_ms,
+            "swap_drain_deadline_s": self.swap_drain_deadline_s,
         }
         wrong = [f"{k} must be > 0 (got {v})" for k, v in positive.items() if v <= 0]
         wrong += [f"{k} must be >= 0 (got {v})" for k, v in not_negative.items() if v < 0]

@@ -44,10 +44,14 @@ AUDIT_KINDS = (
     "task",
     "problem",  # a finding raised (runtime/problems.py); capability: its kind
     "problem-cleared",
+    "swap",
+    "swap-rolled-back",
 )
 # Kinds that mean the host stopped a plugin from doing something, or the plugin failed: an
 # operator scanning the log at WARNING should see them without the routine traffic.
-_WARNING_KINDS = frozenset({"deny", "refuse", "kill", "crash", "quarantine", "limit", "problem"})
+_WARNING_KINDS = frozenset(
+    {"deny", "refuse", "kill", "crash", "quarantine", "limit", "problem", "swap-rolled-back"}
+)
 MAX_QUERY_LIMIT = 10_000
 FAILURE_KINDS = ("crash", "kill", "limit", "refuse", "quarantine")
 """Kinds that say a plugin failed or was stopped: what a status shows as its last error."""

@@ -73,6 +73,13 @@ class RuntimeMetrics:
             ("plugin",),
             registry=r,
         )
+        self._swaps = Counter(
+            "plugport_plugin_swaps_total",
+            "Hot swaps of a plugin's worker (a new version or new settings), by outcome: hot "
+            "(a new worker took over from a running one), idle (none was running), rolled_back.",
+            ("plugin", "outcome"),
+            registry=r,
+        )
         self._crashes = Counter(
             "plugport_plugin_crashes_total",
             "Workers that ended without being asked to, by cause.",
@@ -143,6 +150,11 @@ class RuntimeMetrics:
     def restart(self, plugin: str) -> None:
         with self._lock:
             self._labels(self._restarts, plugin).inc()
+
+    def swap(self, plugin: str, outcome: str) -> None:
+        """One swap; ``outcome``: hot, idle or rolled_back."""
+        with self._lock:
+            self._labels(self._swaps, plugin, outcome).inc()
 
     def crash(self, plugin: str, cause: str) -> None:
         """``cause`` is a short label (signal, exit, launch, timeout, memory, cpu, unresponsive,

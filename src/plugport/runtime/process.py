@@ -235,6 +235,24 @@ class PluginProcess:
         """Kill the worker (SIGKILL) now, recording ``error`` as why; calls in flight fail."""
         self._die(error)
 
+    def calls_in_flight(self) -> list[asyncio.Future[Any]]:
+        """The answers awaited by calls running now (pings and a stop not included): what a hot
+        swap's drain waits for before it stops this worker."""
+        return [f for i, f in self._pending.items() if i in self._deadlines and not f.done()]
+
+    def end_calls(self, error: PlugportError) -> int:
+        """Fail the calls still running with ``error`` and leave the worker up (a hot swap's
+        drain ran out; the worker is stopped next, with ``cleanup()``): their answers, should
+        they come, are dropped, not taken for a protocol violation. Returns how many ended."""
+        ended = 0
+        for call_id in list(self._deadlines):
+            future = self._pending.get(call_id)
+            if future is not None and not future.done():
+                self._abandoned.add(call_id)
+                future.set_exception(error)
+                ended += 1
+        return ended
+
     # --- inside ---------------------------------------------------------------------------------
 
     def _translate(self, failure: Failure) -> PlugportError:

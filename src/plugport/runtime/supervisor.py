@@ -31,6 +31,8 @@ from plugport.runtime._supervised import (
     _Entry,
     failure_kind,
 )
+from plugport.runtime._swap import HotSwaps
+from plugport.runtime._swap_rules import DRAIN_LIMIT, SwapReport
 from plugport.runtime.activity import Activity, ActivityFeed
 from plugport.runtime.audit import AuditEvent, AuditLog, SqliteAuditLog
 from plugport.runtime.broker import CapabilityBroker, Grants, Services
@@ -59,13 +61,15 @@ __all__ = [
     "State",
     "Supervisor",
     "SupervisorConfig",
+    "SwapReport",
     "failure_kind",
 ]
 
 
 MIB = 1024 * 1024
-_REFUSED_ANSWERS = frozenset({"max_frame_bytes"})
-"""Limits a call's answer can break while the worker stays sound (it refused to send it)."""
+_REFUSED_ANSWERS = frozenset({"max_frame_bytes", DRAIN_LIMIT})
+"""Limits a call can break while the worker is not to blame: it refused to send the answer, or
+a hot swap's drain ran out and the worker is being stopped cleanly."""
 _REMOVED = "removed from the runtime (disabled, uninstalled, or being updated)"
 
 
@@ -128,6 +132,7 @@ class Supervisor:
         self._restarts: set[asyncio.Task[Any]] = set()  # pending restarts: cancelled on close
         self._closed = False
         self.isolation = WorkerIsolation(config)
+        self._swaps = HotSwaps(self)
 
     @property
     def events(self) -> EventBus:
@@ -198,9 +203,40 @@ class Supervisor:
 
     def add(self, install: PluginInstall) -> None:
         """Make an installed plugin known. Nothing starts yet: activation is lazy."""
+        if install.manifest.name in self._plugins:
+            raise InvalidInputError(f"plugin {install.manifest.name!r} is already added")
+        entry = self._new_entry(install)
+        self._plugins[entry.name] = entry
+        self.detector.track(entry.name, adopted=open_findings(self.audit, entry.name))
+        self._register_hooks(entry)
+        self.services.events.subscribe_plugin(entry.name, entry.grants.permissions.events.subscribe)
+        self._set_state(entry, State.INACTIVE)
+
+    async def swap(
+        self, install: PluginInstall, *, drain_deadline_s: float | None = None
+    ) -> SwapReport:
+        """Replace an added plugin by ``install`` (its new version) without a gap: when it runs,
+        the new worker starts beside the old one and must answer a health check, then every new
+        call goes to it, while calls already running finish on the old worker (within
+        ``drain_deadline_s``, default ``config.swap_drain_deadline_s``; past it they end with an
+        error) before it is stopped with ``cleanup()``. When the new worker does not start or
+        is not healthy, it is stopped, nothing else changes, and :class:`SwapRefusedError` says
+        why; a second swap of the same plugin meanwhile is refused (:class:`ConflictError`).
+        When no worker runs, only the plugin's record is replaced (activation stays lazy)."""
+        return await self._swaps.swap(install, drain_deadline_s)
+
+    async def reconfigure(
+        self, name: str, values: dict[str, Any], *, drain_deadline_s: float | None = None
+    ) -> SwapReport:
+        """:meth:`configure`, then move a running plugin onto a fresh worker by :meth:`swap`
+        (for a plugin that reads its settings once, in ``initialize()``); a refused value
+        changes nothing, and a refused swap puts the previous settings back."""
+        return await self._swaps.reconfigure(name, values, drain_deadline_s)
+
+    def _new_entry(self, install: PluginInstall) -> _Entry:
+        """The runtime's record of ``install``: its grants, broker and limits, and its data
+        dir made ready; not yet reachable by any call."""
         manifest = install.manifest
-        if manifest.name in self._plugins:
-            raise InvalidInputError(f"plugin {manifest.name!r} is already added")
         if not (install.code_dir / "plugport.toml").is_file():
             raise InvalidInputError(f"{install.code_dir}: no plugport.toml; is the plugin there?")
         grants = Grants.from_manifest(
@@ -212,7 +248,7 @@ class Supervisor:
         )
         data_dir = self.config.state_dir / "data" / manifest.name
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        entry = _Entry(
+        return _Entry(
             install=install,
             grants=grants,
             limits=manifest.limits.tightened(self.config.ceiling),
@@ -222,11 +258,6 @@ class Supervisor:
             health=Health(self.config.restart),
             data_dir=data_dir,
         )
-        self._plugins[manifest.name] = entry
-        self.detector.track(manifest.name, adopted=open_findings(self.audit, manifest.name))
-        self._register_hooks(entry)
-        self.services.events.subscribe_plugin(manifest.name, grants.permissions.events.subscribe)
-        self._set_state(entry, State.INACTIVE)
 
     async def remove(self, name: str, *, purge_data: bool = False) -> None:
         """Stop the plugin and forget it; ``purge_data`` also deletes its storage, settings and
@@ -557,6 +588,9 @@ class Supervisor:
                 raise PluginCrashedError(
                     entry.name, "the host runtime is shutting down", kind="shutdown"
                 )
+            current = self._plugins.get(entry.name, entry)
+            if current is not entry:  # a hot swap replaced it: the new worker takes the call
+                return await self._ensure(current, budget_s)
             if entry.health.quarantined is not None:
                 raise PluginQuarantinedError(entry.name, entry.health.quarantined)
             wait = entry.health.wait_s(time.monotonic())
@@ -673,7 +707,7 @@ class Supervisor:
 
     async def _restart_later(self, entry: _Entry) -> None:
         await asyncio.sleep(entry.health.wait_s(time.monotonic()))
-        if entry.running is None and entry.name in self._plugins:
+        if entry.running is None and self._plugins.get(entry.name) is entry:
             await self._start_quietly(entry)
 
     async def _start_quietly(self, entry: _Entry) -> None:
@@ -689,6 +723,10 @@ class Supervisor:
     def manifest_of(self, name: str) -> Manifest:
         """The manifest of added plugin ``name``."""
         return self._entry(name).install.manifest
+
+    def install_of(self, name: str) -> PluginInstall:
+        """What added plugin ``name`` runs: its manifest, code directory and grants."""
+        return self._entry(name).install
 
     def added(self) -> list[str]:
         """The plugins added (a host adds the enabled ones), sorted: whose surfaces a page
@@ -720,7 +758,8 @@ class Supervisor:
 
     def _set_state(self, entry: _Entry, state: State) -> None:
         entry.state = state
-        self.metrics.state(entry.name, state.value)
+        if self._plugins.get(entry.name) is entry:  # not a swap's candidate or retired worker
+            self.metrics.state(entry.name, state.value)
 
     def _audit(self, entry: _Entry, kind: str, reason: str, capability: str = "") -> None:
         self._record(AuditEvent(entry.name, kind, reason, capability))

@@ -247,7 +247,11 @@ class PluginServer:
         # Frames are handled as they arrive from here on, initialize() included: it may use
         # the api, and its answers come on the channel.
         self.channel.listen(self)
-        await _lifecycle(self.plugin, "initialize")
+        try:
+            await _lifecycle(self.plugin, "initialize")
+        except Exception as exc:  # reported like a failed import: the host names the error
+            await self.channel.send(_failure(0, exc, self.code_dir))
+            return EXIT_LOAD_FAILED
         await self.channel.send(
             Ready(
                 pid=os.getpid(),

@@ -241,6 +241,18 @@ class UiRegistry:
         if keys:
             self._changed(plugin, "command")
 
+    def replace_commands(self, plugin: str, commands: Iterable[UiCommand]) -> None:
+        """Make ``commands`` exactly ``plugin``'s registered ones: a hot swap keeps what the new
+        worker registered, or puts the old worker's back when it rolls back."""
+        wanted = {(plugin, c.id): c for c in commands if c.plugin == plugin}
+        current = {key: c for key, c in self._commands.items() if key[0] == plugin}
+        if wanted.keys() == current.keys() and all(wanted[k] is current[k] for k in wanted):
+            return
+        for key in current:
+            del self._commands[key]
+        self._commands.update(wanted)
+        self._changed(plugin, "command")
+
     def _changed(self, plugin: str, what: str) -> None:
         if self._on_change is None:
             return
