@@ -386,3 +386,29 @@ def test_an_answer_that_comes_after_the_drain_deadline_is_dropped(tmp_path: Path
 
     audit = supervise(tmp_path, [v1], scenario, hooks=(WHICH,))
     assert "kill" not in kinds(audit, NAME)
+
+
+def test_a_plugin_removed_while_its_new_worker_starts_is_not_brought_back(
+    tmp_path: Path,
+) -> None:
+    slow_start = BODY.replace(
+        "class Main(Plugin):\n",
+        "class Main(Plugin):\n    async def initialize(self):\n        await asyncio.sleep(0.3)\n",
+    )
+    v1, v2 = version(tmp_path, "1.0.0"), version(tmp_path, "2.0.0", slow_start)
+
+    async def scenario(runtime: Supervisor) -> None:
+        await runtime.activate(NAME)
+        swap = asyncio.create_task(runtime.swap(v2))
+        await asyncio.sleep(0.1)  # the new worker is initializing
+        await runtime.remove(NAME)
+        with pytest.raises(SwapRefusedError) as refused:
+            await swap
+        assert refused.value.stage == "removed"
+        assert str(refused.value).endswith(
+            "the plugin was removed while the new worker started; 1.0.0 stays in place"
+        )
+        assert runtime.added() == []
+        assert runtime.hooks.impls.get("which", {}) == {}
+
+    supervise(tmp_path, [v1], scenario, hooks=(WHICH,))

@@ -144,8 +144,13 @@ class HotSwaps:
         stopped = "the worker was not running"
         if old_process is not None:
             overdue = overdue_call(name, *versions, deadline_s)
-            drained, ended = await _drain(old_process, deadline_s, overdue)
-            stopped = await old_process.stop(runtime.config.stop_deadline_ms)
+            try:
+                drained, ended = await _drain(old_process, deadline_s, overdue)
+                stopped = await old_process.stop(runtime.config.stop_deadline_ms)
+            except BaseException:  # cancelled: the old worker, no one's any more, must not stay
+                old_process.terminate(overdue)
+                runtime._in_background(old_process.stop(0))
+                raise
         old.state = State.STOPPED  # its own record only: the plugin's gauge is the new worker's
         report = SwapReport(
             name,
