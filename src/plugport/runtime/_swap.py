@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from plugport.errors import (
     ConflictError,
@@ -37,22 +37,49 @@ from plugport.runtime._swap_rules import (
 )
 
 if TYPE_CHECKING:
-    from plugport.runtime._supervised import PluginInstall, _Entry
-    from plugport.runtime.capabilities.ui import UiCommand
+    from plugport.runtime._supervised import PluginInstall, SupervisorConfig, _Entry
+    from plugport.runtime.broker import Services
+    from plugport.runtime.capabilities.ui import UiCommand, UiRegistry
+    from plugport.runtime.hooks import HookRegistry
+    from plugport.runtime.metrics import RuntimeMetrics
     from plugport.runtime.process import PluginProcess
-    from plugport.runtime.supervisor import Supervisor
 
-__all__ = ["HotSwaps"]
+__all__ = ["HotSwaps", "Runtime"]
 
 _DRAIN_POLL_S = 0.05
 """How often a drain looks again while no call ends: a caller that gave up leaves an answer
 that nobody awaits, so waiting only for answers could outlast the last real call."""
 
 
+class Runtime(Protocol):
+    """What a swap uses of the supervisor, private parts included (this module is its
+    extension); named here so that this module does not import the supervisor back."""
+
+    config: SupervisorConfig
+    services: Services
+    hooks: HookRegistry
+    metrics: RuntimeMetrics
+    _plugins: dict[str, _Entry]
+    _closed: bool
+
+    @property
+    def ui(self) -> UiRegistry: ...
+    def configure(self, name: str, values: dict[str, Any]) -> dict[str, Any]: ...
+    def _entry(self, name: str) -> _Entry: ...
+    def _new_entry(self, install: PluginInstall) -> _Entry: ...
+    async def _start(self, entry: _Entry) -> PluginProcess: ...
+    def _register_hooks(self, entry: _Entry) -> None: ...
+    def _set_state(self, entry: _Entry, state: State) -> None: ...
+    def _audit(self, entry: _Entry, kind: str, reason: str, capability: str = "") -> None: ...
+    def _in_background(
+        self, coroutine: Any, tasks: set[asyncio.Task[Any]] | None = None
+    ) -> None: ...
+
+
 class HotSwaps:
     """The swaps of one supervisor: at most one per plugin at a time, never queued."""
 
-    def __init__(self, runtime: Supervisor) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._under_way: dict[str, str] = {}  # plugin -> what it is being swapped to
 
