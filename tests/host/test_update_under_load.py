@@ -17,6 +17,17 @@ from plugport.signing import generate_private_key, public_key_pem, sign
 from tests.host._plugins import BROKEN, code_dirs, write
 
 NAME = "acme.alpha"
+GREETER = """\
+from plugport.sdk import Plugin, hook
+
+
+class Main(Plugin):
+    @hook("greet")
+    async def greet(self, name):
+        return "{label} says hello to " + name
+"""
+"""Async: a sync handler runs on a thread of its own, and under steady concurrent calls the
+default 128 MiB address space can refuse one more thread's stack, whatever the update does."""
 
 
 def test_an_update_under_load_fails_no_call(tmp_path: Path) -> None:
@@ -24,7 +35,7 @@ def test_an_update_under_load_fails_no_call(tmp_path: Path) -> None:
     public = tmp_path / "acme.pub"
     public.write_text(public_key_pem(key.public_key()))
 
-    def archive(version: str, code: str | None = None) -> str:
+    def archive(version: str, code: str = GREETER) -> str:
         source = write(tmp_path / "src", NAME, version, code=code)
         path = pack_plugin(source, tmp_path / "dist").result.path
         Path(f"{path}.sig").write_bytes(sign(key, archive_facts(path)))

@@ -142,17 +142,7 @@ class HotSwaps:
                 report = SwapReport(name, *versions, hot=False, new_settings=settings)
                 self._audit(report, deadline_s, "idle")
                 return report
-        stage: SwapStage = "start"
-        try:
-            process = await runtime._start(new)
-            stage = "health"
-            await process.ping(runtime.config.ping_timeout_s)
-        except BaseException as exc:
-            await self._stop_candidate(new, exc)
-            self._restore(old, commands)
-            if isinstance(exc, PlugportError | TimeoutError):
-                raise self._refusal(old, new, stage, exc, settings=settings) from exc
-            raise
+        process = await self._candidate(old, new, commands, settings=settings)
         gone: SwapStage | None = None
         old_process: PluginProcess | None = None
         async with old.lock:  # no start of the old version may finish after the switch
@@ -161,23 +151,20 @@ class HotSwaps:
             elif runtime._plugins.get(name) is not old:
                 gone = "removed"
             else:
+                try:
+                    self._switch(new, commands)  # refused before it changes anything, if at all
+                except BaseException:
+                    await self._stop_candidate(new, None)
+                    raise
                 old_process, old.process = old.process, None
-                self._switch(new, commands)
         if gone is not None:
             await self._stop_candidate(new, None)
             raise self._refusal(old, new, gone, None, settings=settings)
         switched = time.perf_counter()
-        drained = ended = 0
-        stopped = "the worker was not running"
+        drained, ended, stopped = 0, 0, "the worker was not running"
         if old_process is not None:
             overdue = overdue_call(name, *versions, deadline_s)
-            try:
-                drained, ended = await _drain(old_process, deadline_s, overdue)
-                stopped = await old_process.stop(runtime.config.stop_deadline_ms)
-            except BaseException:  # cancelled: the old worker, no one's any more, must not stay
-                old_process.terminate(overdue)
-                runtime._in_background(old_process.stop(0))
-                raise
+            drained, ended, stopped = await self._retire(old_process, deadline_s, overdue)
         old.state = State.STOPPED  # its own record only: the plugin's gauge is the new worker's
         report = SwapReport(
             name,
@@ -194,6 +181,36 @@ class HotSwaps:
         )
         self._audit(report, deadline_s, "hot")
         return report
+
+    async def _candidate(
+        self, old: _Entry, new: _Entry, commands: Sequence[UiCommand], *, settings: bool
+    ) -> PluginProcess:
+        """The new worker, started and healthy; or it is stopped and the refusal raised."""
+        stage: SwapStage = "start"
+        try:
+            process = await self._runtime._start(new)
+            stage = "health"
+            await process.ping(self._runtime.config.ping_timeout_s)
+        except BaseException as exc:
+            await self._stop_candidate(new, exc)
+            self._restore(old, commands)
+            if isinstance(exc, PlugportError | TimeoutError):
+                raise self._refusal(old, new, stage, exc, settings=settings) from exc
+            raise
+        return process
+
+    async def _retire(
+        self, process: PluginProcess, deadline_s: float, overdue: PlugportError
+    ) -> tuple[int, int, str]:
+        """Drain the old worker, then stop it with ``cleanup()``: ``(drained, ended, how it
+        stopped)``."""
+        try:
+            drained, ended = await _drain(process, deadline_s, overdue)
+            return drained, ended, await process.stop(self._runtime.config.stop_deadline_ms)
+        except BaseException:  # cancelled: the old worker, no one's any more, must not stay
+            process.terminate(overdue)
+            self._runtime._in_background(process.stop(0))
+            raise
 
     def _switch(self, new: _Entry, commands: Sequence[UiCommand]) -> None:
         """Every new call goes to ``new`` from here: its record, hooks, event subscriptions and
