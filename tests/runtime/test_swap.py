@@ -5,6 +5,7 @@ deadline, and a new worker that does not come up leaves everything as it was."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from plugport.errors import (
     SwapRefusedError,
 )
 from plugport.manifest import load_manifest
+from plugport.runtime._problem_rules import Thresholds
 from plugport.runtime.hooks import HookSpec
 from plugport.runtime.supervisor import PluginInstall, PluginStatus, Supervisor
 from tests.runtime._supervised import HEADER, kinds, supervise
@@ -412,3 +414,29 @@ def test_a_plugin_removed_while_its_new_worker_starts_is_not_brought_back(
         assert runtime.hooks.impls.get("which", {}) == {}
 
     supervise(tmp_path, [v1], scenario, hooks=(WHICH,))
+
+
+def test_a_swapped_in_version_is_compared_with_the_one_before(tmp_path: Path) -> None:
+    """The plugin stays tracked through a swap: the problem detector's baseline of 1.0.0's call
+    times is what 2.0.0, which sleeps in every call, is found slower than."""
+    slower = BODY.replace(
+        "        if delay:\n", "        await asyncio.sleep(0.02)\n        if delay:\n"
+    )
+    v1, v2 = version(tmp_path, "1.0.0"), version(tmp_path, "2.0.0", slower)
+    few = dataclasses.replace(Thresholds(), latency_min_samples=10)
+
+    async def scenario(runtime: Supervisor) -> None:
+        await runtime.activate(NAME)
+        for _ in range(12):
+            await runtime.call_hook("which", delay=0)
+        await runtime.swap(v2)
+        for _ in range(12):
+            await runtime.call_hook("which", delay=0)
+        [finding] = runtime.problems(NAME)
+        assert finding.kind == "latency-regression"
+        assert (finding.numbers["previous_version"], finding.numbers["version"]) == (
+            "1.0.0",
+            "2.0.0",
+        )
+
+    supervise(tmp_path, [v1], scenario, hooks=(WHICH,), problems=few)

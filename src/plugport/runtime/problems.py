@@ -203,7 +203,8 @@ class ProblemDetector:
     def forget(self, plugin: str, reason: str, *, keep_baseline: bool = True) -> None:
         """Stop watching ``plugin``: its findings are cleared (audited with ``reason``) and its
         windows dropped. ``keep_baseline``: keep its last version's call times, so the version
-        added next (an update is a remove and an add) is compared with it."""
+        added next (after a remove and an add; a hot swap keeps the plugin tracked) is compared
+        with it."""
         state = self._plugins.pop(plugin, None)
         if state is None:
             return
