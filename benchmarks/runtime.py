@@ -217,12 +217,38 @@ def _cores_loaded() -> Iterator[int]:
             spinner.wait()
 
 
+_ALL_CPUS = frozenset(os.sched_getaffinity(0))
+
+
+def _pin_apart(*peers: int) -> str:
+    """The caller on one core, the processes it talks to on another, for ours and the raw
+    echo alike. Left to itself the scheduler sometimes puts a blocking ping-pong pair on one
+    core (no idle wake-up: ~9 us) and sometimes on two (~60 us here), which made the ratio
+    swing between 1 and 10 from one run to the next."""
+    cpus = sorted(_ALL_CPUS)
+    if len(cpus) < 2:
+        return "one core: not pinned"
+    os.sched_setaffinity(0, {cpus[0]})
+    for pid in peers:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, {cpus[1]})
+    return f"caller on cpu {cpus[0]}, echo and worker on cpu {cpus[1]}"
+
+
+def _unpin(*peers: int) -> None:
+    os.sched_setaffinity(0, _ALL_CPUS)
+    for pid in peers:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, _ALL_CPUS)
+
+
 async def _interleaved(process: PluginProcess, calls: int, batch: int = 25) -> dict[str, Any]:
     """Our no-op round trip and the raw echo's, in alternating batches so that drift on a
     noisy machine (CPU frequency, idle states, a neighbour) falls on both alike."""
     sock, pid = _raw_echo()
     ours: list[float] = []
     raw: list[float] = []
+    placement = _pin_apart(pid, process.handle.pid)
     try:
         for call_id in range(200):  # warm up both
             _raw_call(sock, call_id)
@@ -237,10 +263,12 @@ async def _interleaved(process: PluginProcess, calls: int, batch: int = 25) -> d
                 await process.call("hook", "noop", timeout_ms=5000)
                 ours.append((time.perf_counter_ns() - t0) / 1000)
     finally:
+        _unpin(process.handle.pid)
         sock.close()
         os.waitpid(pid, 0)
     ours_p50, raw_p50 = statistics.median(ours), statistics.median(raw)
     return {
+        "placement": placement,
         "ours_us": percentiles(ours),
         "raw_socketpair_us": percentiles(raw),
         "ratio_p50": round(ours_p50 / raw_p50, 2),

@@ -230,7 +230,7 @@ class MemoryChannel:
         if self._peer is None:
             raise ChannelClosedError("closed")
         data = protocol.encode(message)
-        self._peer._inbox.put_nowait(data[protocol.HEADER.size :])
+        self._peer._inbox.put_nowait(bytes(data[protocol.HEADER.size :]))
 
     async def receive(self) -> Message:
         body = await self._inbox.get()

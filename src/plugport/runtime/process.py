@@ -10,8 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from plugport.errors import (
     CrashKind,
@@ -49,8 +48,10 @@ logger = logging.getLogger("plugport.runtime")
 _EXIT_GRACE_S = 2.0
 
 
-@dataclass(frozen=True)
-class CallResult:
+class CallResult(NamedTuple):
+    """A call's value and the time the handler took inside the worker. A tuple: built once
+    per call, on the hot path, where a frozen dataclass's ``__init__`` costs a microsecond."""
+
     value: Any
     elapsed_us: int
 

@@ -165,7 +165,7 @@ class FrameTooLargeError(FrameError):
         super().__init__(f"frame of {size} bytes is over the {MAX_FRAME_BYTES} byte limit")
 
 
-def encode(message: Message) -> bytes:
+def encode(message: Message) -> bytearray:
     """One frame: a 4-byte big-endian length, then the msgpack body.
 
     ``encode_into`` a bytearray rather than ``encode``: msgspec's ``encode`` crashes the process
@@ -186,7 +186,7 @@ def encode(message: Message) -> bytes:
     if length > MAX_FRAME_BYTES:
         raise FrameTooLargeError(str(length))
     HEADER.pack_into(frame, 0, length)
-    return bytes(frame)
+    return frame  # a bytearray: bytes-like for every writer, and one copy fewer per frame
 
 
 def frame_length(header: bytes) -> int:

@@ -404,9 +404,22 @@ class _ChannelLogHandler(logging.Handler):
 
 async def _maybe_await(function: Any, *args: Any, **kwargs: Any) -> Any:
     """Coroutine functions are awaited; plain ones run in a thread so the loop keeps serving."""
-    if inspect.iscoroutinefunction(function):
+    if _is_coroutine_function(function):
         return await function(*args, **kwargs)
     return await asyncio.to_thread(function, *args, **kwargs)
+
+
+_COROUTINE_FUNCTIONS: dict[Any, bool] = {}
+
+
+def _is_coroutine_function(function: Any) -> bool:
+    """``inspect.iscoroutinefunction``, asked once per handler rather than once per call (a
+    bound method is a new object each time; its function is not)."""
+    key = getattr(function, "__func__", function)
+    known = _COROUTINE_FUNCTIONS.get(key)
+    if known is None:
+        known = _COROUTINE_FUNCTIONS[key] = inspect.iscoroutinefunction(function)
+    return known
 
 
 def _now_us() -> int:
