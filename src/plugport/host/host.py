@@ -338,19 +338,26 @@ class PluginHost:
         self._started = True
 
     async def stop(self) -> None:
-        await self.reports_sent()
-        await self.workflows.close()
-        await self.tasks.close()
-        await self.supervisor.close()
+        """Close every part, each even when one closed before it fails (a failing workflow
+        runner must not leave plugin processes running); the first failure is raised after.
+        The exit stack runs its callbacks last-pushed first, so they are pushed in reverse."""
+        async with contextlib.AsyncExitStack() as parts:
+            parts.callback(self.state.close)
+            for client in self.clients:
+                parts.callback(client.close)
+            if isinstance(self.secrets, EncryptedSecretStore):
+                parts.callback(self.secrets.close)
+            parts.callback(self.logs.close)
+            parts.callback(self._stop_log_copy)
+            parts.push_async_callback(self.supervisor.close)
+            parts.push_async_callback(self.tasks.close)
+            parts.push_async_callback(self.workflows.close)
+            await self.reports_sent()
+
+    def _stop_log_copy(self) -> None:
         if self._unsubscribe_logs is not None:
             self._unsubscribe_logs()
             self._unsubscribe_logs = None
-        self.logs.close()
-        if isinstance(self.secrets, EncryptedSecretStore):
-            self.secrets.close()
-        for client in self.clients:
-            client.close()
-        self.state.close()
 
     def _tasks_db(self, url: str | None, ephemeral: bool) -> str | Path:
         if ephemeral and not (self.paths.root / "tasks.sqlite").exists():

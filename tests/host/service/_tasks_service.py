@@ -101,6 +101,9 @@ class FakeRunner:
         self.started: list[tuple[str, Any, str]] = []
         self._runs: dict[str, FakeRun] = {}
 
+    async def close(self) -> None:
+        """Nothing to close: the service calls it when it stops."""
+
     async def start(self, workflow: Any, given: Any, *, submitted_by: str = "host") -> FakeRun:
         self.started.append((workflow, given, submitted_by))
         if "broken" in str(workflow):
