@@ -95,6 +95,7 @@ RULES: tuple[ErrorRule, ...] = (
         details=lambda e: error_details(e) | {"conflicts": list(e.conflicts)},
     ),
     ErrorRule(errors.OfflineError, 503, "offline"),
+    ErrorRule(errors.IndexKeyMismatchError, 503, "index_key_mismatch"),
     ErrorRule(errors.SecretBackendError, 503, "secrets_backend_unavailable"),
     ErrorRule(
         errors.RegistryResponseError,

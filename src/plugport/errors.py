@@ -22,6 +22,8 @@ attached as attributes, never only formatted into the message::
     ├── ConflictError                  .kind, .name: it exists already (versions are immutable)
     ├── RegistryResponseError          .status, .code, .details: a registry refused a request
     ├── OfflineError                   .missing, .source: offline, and nothing cached to answer with
+    ├── IndexKeyMismatchError          .stored, .ours: a registry node's index key is not the
+    │                                  one the shared database's index is signed with
     ├── SecretBackendError             .url, .reason: the secrets backend (Vault) cannot answer
     ├── ResolutionError                .conflicts: no set of versions meets every requirement
     ├── ConsentError                   .plugin, .added: permissions the operator did not grant
@@ -60,6 +62,7 @@ __all__ = [
     "ConsentError",
     "CrashKind",
     "DependencyError",
+    "IndexKeyMismatchError",
     "InvalidInputError",
     "MailDeliveryError",
     "MailFailure",
@@ -240,6 +243,19 @@ class OfflineError(PlugportError):
         self.source = source
         super().__init__(
             f"offline: no cached copy of {missing} from {source}; run once online first"
+        )
+
+
+class IndexKeyMismatchError(PlugportError):
+    """A registry node's index signing key is not the one the index in the shared database is
+    signed with (nodes behind one load balancer must share one key); nothing was signed."""
+
+    def __init__(self, stored: str, ours: str, hint: str) -> None:
+        self.stored = stored
+        self.ours = ours
+        super().__init__(
+            f"the signed index in the database is signed by key {stored[:16]}…, and this "
+            f"node's index key {ours}: {hint}"
         )
 
 

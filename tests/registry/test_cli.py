@@ -67,3 +67,17 @@ def test_without_a_registry_the_error_says_how_to_give_one(
     result = run_cli("review", "list")
     assert result.exit_code == 1
     assert "pass --registry URL, set PLUGPORT_REGISTRY, or run plugport login" in result.output
+
+
+def test_every_registry_setting_is_a_serve_option() -> None:
+    """An operator sets each of ``RegistrySettings`` with an option or ``PLUGPORT_<NAME>``."""
+    import typer.main
+
+    from plugport.cli import app
+    from plugport.registry.settings import RegistrySettings
+
+    command = typer.main.get_command(app)
+    serve = command.commands["serve"]  # type: ignore[attr-defined]
+    options = {opt for param in serve.params for opt in param.opts}
+    wanted = {"--" + name.replace("_", "-") for name in RegistrySettings.model_fields}
+    assert wanted - options == set()

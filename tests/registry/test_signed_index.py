@@ -5,6 +5,7 @@ and that it is re-signed exactly when it stops being true or gets old."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import stat
 import threading
 import time
@@ -17,11 +18,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import Engine
 
-from plugport.errors import SignatureError
+from plugport.errors import IndexKeyMismatchError, SignatureError
 from plugport.index import SignedIndex, load_or_create_registry_key, verify_index
+from plugport.registry.app import create_app
 from plugport.registry.db import make_sessions
 from plugport.registry.models import utcnow
 from plugport.registry.services import signed_index
+from plugport.registry.settings import RegistrySettings
 from plugport.signing import key_id, public_key_from_pem
 from tests.registry.conftest import Registry, running
 from tests.registry.test_lifecycle import two_published
@@ -119,13 +122,52 @@ def test_the_key_is_made_once_kept_private_and_shared_by_restarts(
     assert after.digest == before.digest  # same state, same document, across a restart
     # A key file named in the settings is used instead (nodes behind one balancer share it).
     shared = tmp_path / "shared.key"
+    shutil.copy(path, shared)
     with (
         running(engine, tmp_path / "other", index_key_file=shared) as third,
         third.client() as client,
     ):
-        assert key_id(registry_key(client)) == key_id(
-            load_or_create_registry_key(shared).public_key()
-        )
+        assert key_id(registry_key(client)) == key_id(key)
+
+
+def test_a_node_with_another_key_refuses_to_start_until_told_to_rotate(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A node started without the shared key used to make its own and sign the shared index
+    with it, so hosts going through the other nodes were refused."""
+    with running(engine, tmp_path / "a") as first:
+        before = fetch(first)
+    own = tmp_path / "b" / "registry-index.key"
+    with pytest.raises(IndexKeyMismatchError, match="PLUGPORT_INDEX_KEY_FILE") as refused:
+        create_app(RegistrySettings(data_dir=tmp_path / "b"), engine=engine)
+    assert "does not exist" in str(refused.value)
+    assert not own.exists()  # nothing made
+    other = tmp_path / "other.key"
+    load_or_create_registry_key(other)
+    with pytest.raises(IndexKeyMismatchError, match="--rotate-index-key"):
+        create_app(RegistrySettings(data_dir=tmp_path / "b", index_key_file=other), engine=engine)
+    # A deliberate rotation: the next document is signed with the new key, a later version.
+    with running(engine, tmp_path / "b", index_key_file=other, rotate_index_key=True) as b:
+        with b.client() as client:
+            new_key = registry_key(client)
+        after = fetch(b, previous_version=before.version)
+    assert key_id(new_key) == key_id(load_or_create_registry_key(other).public_key())
+    assert after.version > before.version
+
+
+def test_a_document_signed_by_another_key_is_neither_served_nor_replaced(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """Two nodes that each made a key on a fresh database: the second one's requests are
+    refused with a 503 naming the setting, and the stored document stays the first's."""
+    stored = fetch(registry)
+    stranger = load_or_create_registry_key(tmp_path / "stranger.key")
+    with (
+        make_sessions(registry.engine).begin() as session,
+        pytest.raises(IndexKeyMismatchError, match="index key"),
+    ):
+        signed_index.current_document(session, stranger, now=utcnow(), ttl=timedelta(hours=24))
+    assert fetch(registry).version == stored.version
 
 
 def test_resigned_when_half_its_life_is_gone(registry: Registry) -> None:

@@ -41,8 +41,48 @@ def serve(  # noqa: PLR0917 one parameter per command-line option
     blob_url: Annotated[
         str | None, typer.Option("--blob-url", help="file:///…, s3://bucket/prefix")
     ] = None,
+    s3_endpoint_url: Annotated[
+        str | None,
+        typer.Option("--s3-endpoint-url", help="An S3-compatible server for s3:// (default AWS)."),
+    ] = None,
     redis_url: Annotated[
         str | None, typer.Option("--redis-url", help="Share rate limits between nodes.")
+    ] = None,
+    index_key_file: Annotated[
+        Path | None,
+        typer.Option("--index-key-file", help="The index signing key every node shares."),
+    ] = None,
+    rotate_index_key: Annotated[
+        bool,
+        typer.Option(
+            "--rotate-index-key",
+            help="Sign the index with this key although the database's is signed with another.",
+        ),
+    ] = False,
+    index_ttl_s: Annotated[
+        int | None, typer.Option("--index-ttl-s", help="How long a signed index is valid.")
+    ] = None,
+    max_archive_bytes: Annotated[
+        int | None, typer.Option("--max-archive-bytes", help="The largest archive accepted.")
+    ] = None,
+    max_request_bytes: Annotated[
+        int | None, typer.Option("--max-request-bytes", help="The largest request body.")
+    ] = None,
+    rate_limit_per_minute: Annotated[
+        int | None,
+        typer.Option("--rate-limit-per-minute", help="Per token, else per client address."),
+    ] = None,
+    blob_gc_interval_s: Annotated[
+        int | None,
+        typer.Option("--blob-gc-interval-s", help="How often unreferenced blobs go (0 never)."),
+    ] = None,
+    blob_gc_min_age_s: Annotated[
+        int | None,
+        typer.Option("--blob-gc-min-age-s", help="How old an unreferenced blob must be to go."),
+    ] = None,
+    host_service_url: Annotated[
+        str | None,
+        typer.Option("--host-service-url", help="Where plugin pages' install links point."),
     ] = None,
     host_service: Annotated[
         bool,
@@ -68,7 +108,17 @@ def serve(  # noqa: PLR0917 one parameter per command-line option
             data_dir=data_dir,
             database_url=database_url,
             blob_url=blob_url,
+            s3_endpoint_url=s3_endpoint_url,
             redis_url=redis_url,
+            index_key_file=index_key_file,
+            rotate_index_key=True if rotate_index_key else None,  # else the environment's
+            index_ttl_s=index_ttl_s,
+            max_archive_bytes=max_archive_bytes,
+            max_request_bytes=max_request_bytes,
+            rate_limit_per_minute=rate_limit_per_minute,
+            blob_gc_interval_s=blob_gc_interval_s,
+            blob_gc_min_age_s=blob_gc_min_age_s,
+            host_service_url=host_service_url,
         )
         if not host_service:
             app = create_app(settings)

@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from plugport._version import __version__
-from plugport.index import load_or_create_registry_key
 from plugport.registry import web
 from plugport.registry.blobs import BlobStore, LocalBlobStore, open_blob_store
 from plugport.registry.db import make_engine, make_sessions
@@ -20,7 +19,12 @@ from plugport.registry.errors import install_error_handlers
 from plugport.registry.http import RegistryMiddleware, RequestMetrics
 from plugport.registry.migrate import upgrade
 from plugport.registry.orphans import Uploads, collecting
-from plugport.registry.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from plugport.registry.ratelimit import (
+    FallbackRateLimiter,
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+)
 from plugport.registry.routers import (
     community,
     health,
@@ -33,8 +37,10 @@ from plugport.registry.routers import (
     signed_index,
     tokens,
 )
+from plugport.registry.services.index_key import node_index_key
 from plugport.registry.services.tokens import StoredTokens
 from plugport.registry.settings import RegistrySettings
+from plugport.signing import key_id
 
 __all__ = ["create_app"]
 
@@ -79,20 +85,28 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessions(engine)
+    app.state.index_key = node_index_key(
+        engine, settings.index_key_path(), rotate=settings.rotate_index_key
+    )
     if blobs is None:  # not `blobs or`: an empty MemoryBlobStore is falsy (it has a len)
-        blobs = open_blob_store(settings.blob_url, settings.data_dir)
+        blobs = open_blob_store(
+            settings.blob_url, settings.data_dir, s3_endpoint_url=settings.s3_endpoint_url
+        )
     app.state.blobs = blobs
     app.state.uploads = Uploads()
-    app.state.index_key = load_or_create_registry_key(settings.index_key_path())
     install_error_handlers(app, private_paths=_private_paths(settings, blobs))
-    app.state.metrics = RequestMetrics()
-    if limiter is None:
-        limiter = (
-            RedisRateLimiter(settings.redis_url) if settings.redis_url else MemoryRateLimiter()
-        )
+    if limiter is None and settings.redis_url:
+        # Keyed by the index key every node of this registry shares: another registry on the
+        # same Redis database counts apart.
+        namespace = key_id(app.state.index_key.public_key())[:16]
+        limiter = RedisRateLimiter(settings.redis_url, namespace=namespace)
+    app.state.limiter = FallbackRateLimiter(
+        limiter or MemoryRateLimiter(), shared=isinstance(limiter, RedisRateLimiter)
+    )
+    app.state.metrics = RequestMetrics(app.state.limiter)
     app.add_middleware(
         RegistryMiddleware,
-        limiter=limiter,
+        limiter=app.state.limiter,
         tokens=StoredTokens(app.state.sessions),
         limit_per_minute=settings.rate_limit_per_minute,
         max_request_bytes=settings.max_request_bytes,

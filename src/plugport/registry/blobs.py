@@ -296,7 +296,9 @@ class S3BlobStore:
     # boto3 ships no type information; the client is ``Any`` at this boundary.
     _client: Any
 
-    def __init__(self, bucket: str, prefix: str = "", *, client: Any = None) -> None:
+    def __init__(
+        self, bucket: str, prefix: str = "", *, client: Any = None, endpoint_url: str | None = None
+    ) -> None:
         if not bucket:
             raise InvalidInputError("an S3 blob store needs a bucket name")
         self.bucket = bucket
@@ -310,7 +312,8 @@ class S3BlobStore:
                 "S3 blob storage needs boto3: pip install 'plugport[s3]'"
             ) from exc
         if client is None:
-            client = boto3.client("s3", endpoint_url=os.environ.get(S3_ENDPOINT_ENV) or None)
+            endpoint_url = endpoint_url or os.environ.get(S3_ENDPOINT_ENV) or None
+            client = boto3.client("s3", endpoint_url=endpoint_url)
         self._client = client
         self._client_error: type[Exception] = botocore_exceptions.ClientError
 
@@ -405,8 +408,11 @@ def _unsupported(url: str, why: str) -> InvalidInputError:
     )
 
 
-def open_blob_store(url: str | None, data_dir: Path) -> BlobStore:
-    """The store a setting names: none means files under ``data_dir/blobs``."""
+def open_blob_store(
+    url: str | None, data_dir: Path, *, s3_endpoint_url: str | None = None
+) -> BlobStore:
+    """The store a setting names: none means files under ``data_dir/blobs``;
+    ``s3_endpoint_url`` is the S3-compatible server an ``s3://`` URL is on (default AWS)."""
     if url is None:
         return LocalBlobStore(data_dir / "blobs")
     parts = urlsplit(url)
@@ -427,5 +433,5 @@ def open_blob_store(url: str | None, data_dir: Path) -> BlobStore:
             raise _unsupported(url, "names no bucket")
         if parts.query or parts.fragment:
             raise _unsupported(url, "has a query or fragment")
-        return S3BlobStore(parts.netloc, parts.path)
+        return S3BlobStore(parts.netloc, parts.path, endpoint_url=s3_endpoint_url)
     raise _unsupported(url, f"has an unsupported scheme {parts.scheme or '(none)'!r}")

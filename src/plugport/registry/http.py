@@ -11,11 +11,11 @@ import time
 from typing import Any
 
 import anyio.to_thread
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from plugport.registry.errors import error_body
-from plugport.registry.ratelimit import RateLimiter, TokenCheck, bucket
+from plugport.registry.ratelimit import FallbackRateLimiter, RateLimiter, TokenCheck, bucket
 
 __all__ = ["RegistryMiddleware", "RequestMetrics"]
 
@@ -24,8 +24,16 @@ _REQUEST_SETTING = "the registry's max_request_bytes, PLUGPORT_MAX_REQUEST_BYTES
 
 
 class RequestMetrics:
-    def __init__(self) -> None:
+    def __init__(self, limiter: FallbackRateLimiter | None = None) -> None:
         self.registry = CollectorRegistry()
+        if limiter is not None:
+            shared = Gauge(
+                "plugport_registry_rate_limits_shared",
+                "1 while rate limits are counted in Redis (shared by every node), 0 while "
+                "this node counts on its own (no Redis configured, or Redis not answering).",
+                registry=self.registry,
+            )
+            shared.set_function(lambda: float(limiter.shared_counter))
         self.requests = Counter(
             "plugport_registry_requests_total",
             "Requests by route template, method and status.",

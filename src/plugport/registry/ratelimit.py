@@ -3,10 +3,15 @@ counted in memory for one node or in Redis so every node behind a load balancer 
 
 A token has its own bucket only once it authenticates (:func:`bucket`): a request with a
 missing, malformed, unknown, expired or revoked token counts against its client's address,
-so made-up tokens cannot buy a fresh budget when the address has spent its own."""
+so made-up tokens cannot buy a fresh budget when the address has spent its own.
+
+Losing Redis does not take the registry down: :class:`FallbackRateLimiter` counts on this node
+alone while Redis does not answer (each node then allows the limit on its own), asks Redis
+again every few seconds, and says which it uses for ``/healthz`` and ``/metrics``."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +20,9 @@ from typing import Any, Protocol
 
 __all__ = [
     "Decision",
+    "FallbackRateLimiter",
     "KnownTokens",
+    "LimiterUnavailableError",
     "MemoryRateLimiter",
     "RateLimiter",
     "RedisRateLimiter",
@@ -25,6 +32,10 @@ __all__ = [
 ]
 
 WINDOW_S = 60
+RETRY_SHARED_S = 5.0
+"""How long a node counts on its own after Redis failed before it asks Redis again."""
+
+log = logging.getLogger("plugport.registry")
 
 
 @dataclass(frozen=True)
@@ -78,8 +89,15 @@ class KnownTokens:
         return token.strip().split("_")[1]  # ppt_<prefix>_<secret>
 
 
+class LimiterUnavailableError(Exception):
+    """The shared counter did not answer (its message says why, without credentials)."""
+
+
 class RateLimiter(Protocol):
-    def hit(self, key: str, limit: int) -> Decision: ...
+    def hit(self, key: str, limit: int) -> Decision:
+        """Count one request against ``key``; :class:`LimiterUnavailableError` when the
+        counter cannot be reached."""
+        ...
 
 
 class MemoryRateLimiter:
@@ -102,19 +120,89 @@ class MemoryRateLimiter:
 
 
 class RedisRateLimiter:
-    """``INCR`` + ``EXPIRE`` on a key per window, shared by every registry node."""
+    """``INCR`` + ``EXPIRE`` on a key per window, shared by every registry node.
 
-    def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
+    Keys carry ``namespace`` (the registry's index key id, which all of one registry's nodes
+    share), so two registries on one Redis database never spend each other's budgets. Short
+    timeouts: a node that cannot reach Redis must not hold requests waiting for it."""
+
+    def __init__(
+        self,
+        url: str,
+        clock: Callable[[], float] = time.time,
+        *,
+        namespace: str = "",
+        timeout_s: float = 0.25,
+    ) -> None:
         import redis  # the optional dependency, only when a Redis URL is configured
 
-        self._redis: Any = redis.Redis.from_url(url, socket_timeout=2)
+        self._redis: Any = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
         self._clock = clock
+        self._prefix = f"plugport:rate:{namespace}:" if namespace else "plugport:rate:"
 
     def hit(self, key: str, limit: int) -> Decision:
         now = self._clock()
-        name = f"plugport:rate:{int(now) // WINDOW_S}:{key}"
-        pipe = self._redis.pipeline()
-        pipe.incr(name)
-        pipe.expire(name, WINDOW_S + 5)
-        count, _ = pipe.execute()
+        name = f"{self._prefix}{int(now) // WINDOW_S}:{key}"
+        try:
+            pipe = self._redis.pipeline()
+            pipe.incr(name)
+            pipe.expire(name, WINDOW_S + 5)
+            count, _ = pipe.execute()
+        except self._errors as exc:  # the URL (and its password) stay out of the message
+            raise LimiterUnavailableError(f"Redis: {type(exc).__name__}") from None
         return decide(int(count), limit, now)
+
+
+class FallbackRateLimiter:
+    """``primary`` while it answers; this node's own counts while it does not. ``shared``
+    says whether ``primary`` counts for every node (Redis) or for this one (memory)."""
+
+    def __init__(
+        self,
+        primary: RateLimiter,
+        *,
+        shared: bool,
+        clock: Callable[[], float] = time.monotonic,
+        retry_s: float = RETRY_SHARED_S,
+    ) -> None:
+        self._primary = primary
+        self._shared = shared
+        self._local = MemoryRateLimiter()
+        self._clock = clock
+        self._retry_s = retry_s
+        self._retry_at = 0.0
+        self.failure: str | None = None
+        """Why ``primary`` is not in use, or None while it is."""
+
+    @property
+    def shared_counter(self) -> bool:
+        """Whether the requests counted now are counted for every node."""
+        return self._shared and self.failure is None
+
+    def health(self) -> dict[str, str]:
+        """For ``/healthz``: where rate limits are counted, and Redis's state if it is used."""
+        if not self._shared:
+            return {"rate_limits": "this node"}
+        if self.failure is None:
+            return {"rate_limits": "shared", "redis": "ok"}
+        return {"rate_limits": "this node until Redis answers", "redis": "unreachable"}
+
+    def hit(self, key: str, limit: int) -> Decision:
+        now = self._clock()
+        if self.failure is None or now >= self._retry_at:
+            try:
+                decision = self._primary.hit(key, limit)
+            except LimiterUnavailableError as exc:
+                if self.failure is None:
+                    log.warning("rate limits: %s; counted on this node alone meanwhile", exc)
+                self.failure = str(exc)
+                self._retry_at = now + self._retry_s
+            else:
+                if self.failure is not None:
+                    log.warning("rate limits: counted in Redis again")
+                self.failure = None
+                return decision
+        return self._local.hit(key, limit)

@@ -27,8 +27,12 @@ class RegistrySettings(BaseSettings):
     """``sqlite:///path`` or ``postgresql+psycopg://user@host/db``; default: SQLite in data_dir."""
     blob_url: str | None = None
     """``file:///path``, ``s3://bucket/prefix`` or ``memory://``; default: files in data_dir."""
+    s3_endpoint_url: str | None = None
+    """An S3-compatible server's URL (MinIO, Ceph, moto) for an ``s3://`` blob_url; default:
+    AWS. Credentials come from the usual AWS variables or files."""
     redis_url: str | None = None
-    """Shares rate limits between registry nodes; without it they are per process."""
+    """Shares rate limits between registry nodes; without it they are per process. A node
+    that loses Redis counts on its own until Redis answers again (``/healthz`` says so)."""
     max_archive_bytes: int = Field(default=20 * MIB, ge=1024)
     """The largest plugin archive a publisher may upload. Everything inside counts: the code,
     the assets and the wheels of the Python libraries the plugin ships (``[python]`` in its
@@ -40,7 +44,11 @@ class RegistrySettings(BaseSettings):
     """How long a signed index is valid; hosts refuse an expired one."""
     index_key_file: Path | None = None
     """The Ed25519 key that signs the index; default ``registry-index.key`` in data_dir,
-    created on first start. Nodes behind one load balancer must share it."""
+    created on first start. Nodes behind one load balancer must share it: a node whose key
+    is not the one the database's index is signed with refuses to start."""
+    rotate_index_key: bool = False
+    """Sign the index with this node's key even though the database's index is signed with
+    another (a deliberate key rotation; hosts must pin the new key). Set it for one start."""
     blob_gc_interval_s: int = Field(default=3600, ge=0)
     """How often blobs no version refers to (left by a publish killed mid-way) are collected,
     the first time at start; 0 never."""

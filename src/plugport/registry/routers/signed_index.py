@@ -27,6 +27,7 @@ def signed_index(request: Request, session: SessionDep, settings: SettingsDep) -
         request.app.state.index_key,
         now=utcnow(),
         ttl=timedelta(seconds=settings.index_ttl_s),
+        rotate=settings.rotate_index_key,
     )
     return Response(content=document, media_type="application/json")
 

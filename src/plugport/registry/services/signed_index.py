@@ -23,8 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from plugport.errors import IndexKeyMismatchError
 from plugport.index import IndexEntry, sign_index
 from plugport.registry.models import IndexState, Plugin, PluginVersion
+from plugport.registry.services.index_key import SETTING_HINT, signer_of
+from plugport.signing import key_id
 
 __all__ = ["current_document", "current_entries", "entries_digest", "is_current"]
 
@@ -72,10 +75,18 @@ def is_current(state: IndexState, digest: str, *, now: datetime, ttl: timedelta)
 
 
 def current_document(
-    session: Session, key: ed25519.Ed25519PrivateKey, *, now: datetime, ttl: timedelta
+    session: Session,
+    key: ed25519.Ed25519PrivateKey,
+    *,
+    now: datetime,
+    ttl: timedelta,
+    rotate: bool = False,
 ) -> bytes:
     """The signed index to serve now; signs and stores a new version (in ``session``'s
-    transaction, for the caller to commit) when needed."""
+    transaction, for the caller to commit) when needed. A document signed by another key is
+    never served or replaced by this node (:class:`IndexKeyMismatchError`) unless ``rotate``:
+    two nodes that each made a key of their own would otherwise take turns re-signing it."""
+    ours = key_id(key.public_key())
     for _ in range(_MAX_ATTEMPTS):
         # Read again on every attempt: after a lost race the catalogue may have moved too,
         # and a document must never list less than what was committed before it was signed.
@@ -84,7 +95,10 @@ def current_document(
         state = session.get(IndexState, _STATE_ID, populate_existing=True)
         if state is None:  # pragma: no cover - migration 0003 creates the row
             raise RuntimeError("index_state has no row; run `plugport registry migrate`")
-        if is_current(state, digest, now=now, ttl=ttl) and state.document is not None:
+        signer = signer_of(state.document)
+        if signer is not None and signer != ours and not rotate:
+            raise IndexKeyMismatchError(signer, f"is {ours[:16]}…", SETTING_HINT)
+        if signer == ours and is_current(state, digest, now=now, ttl=ttl) and state.document:
             return state.document
         version = state.version + 1
         document = sign_index(key, entries, version=version, now=now, ttl=ttl)
