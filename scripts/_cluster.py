@@ -475,7 +475,6 @@ global
 
 defaults
     mode http
-    option httplog
     option forwardfor
     option http-keep-alive
     timeout connect 5s
