@@ -119,6 +119,9 @@ class Cluster:
     admin_token: str
     haproxy_socket: Path
     haproxy_log: Path
+    haproxy_pid: int
+    s3_pid: int | None
+    """None when the S3 server is not ours."""
     node_env: dict[str, str]
 
     @property
@@ -408,7 +411,7 @@ def _drop_database(plan: Plan) -> None:
         engine.dispose()
 
 
-def _moto(stack: contextlib.ExitStack, state: Path) -> str:
+def _moto(stack: contextlib.ExitStack, state: Path) -> tuple[str, int]:
     server = Path(sys.executable).with_name("moto_server")
     if not server.exists():
         raise ClusterError(
@@ -426,7 +429,7 @@ def _moto(stack: contextlib.ExitStack, state: Path) -> str:
         process=process,
         log=log,
     )
-    return url
+    return url, process.pid
 
 
 def _bucket(endpoint: str, bucket: str, env: Mapping[str, str]) -> None:
@@ -500,7 +503,7 @@ backend registry_nodes
 
 def _haproxy(
     stack: contextlib.ExitStack, state: Path, port: int, nodes: Sequence[Node]
-) -> tuple[Path, Path]:
+) -> tuple[Path, Path, int]:
     haproxy = find_haproxy()
     sock = state / "haproxy.sock"
     config = state / "haproxy.cfg"
@@ -516,7 +519,7 @@ def _haproxy(
     stack.callback(_stop, process)
     url = f"http://127.0.0.1:{port}"
     _wait_for(lambda: _healthy(url), "haproxy to answer /healthz", process=process, log=log)
-    return sock, log
+    return sock, log, process.pid
 
 
 def _node_env(plan: Plan, database_url: str, s3: str, key: Path, moto: bool) -> dict[str, str]:
@@ -561,7 +564,7 @@ def running(plan: Plan) -> Iterator[Cluster]:
         key = (plan.index_key_file or state / "index.key").absolute()
         load_or_create_registry_key(key)
         moto = plan.s3_endpoint_url is None
-        s3 = _moto(stack, state) if moto else str(plan.s3_endpoint_url)
+        s3, s3_pid = _moto(stack, state) if moto else (str(plan.s3_endpoint_url), None)
         env = _node_env(plan, database_url, s3, key, moto)
         _bucket(s3, plan.bucket, env)
         # Once, before any node starts: two nodes migrating a fresh database at the same moment
@@ -594,7 +597,7 @@ def running(plan: Plan) -> Iterator[Cluster]:
                 process=node.process,
                 log=node.log,
             )
-        sock, haproxy_log = _haproxy(stack, state, port, nodes)
+        sock, haproxy_log, haproxy_pid = _haproxy(stack, state, port, nodes)
         cluster = Cluster(
             balancer_url=f"http://127.0.0.1:{port}",
             nodes=nodes,
@@ -607,6 +610,8 @@ def running(plan: Plan) -> Iterator[Cluster]:
             admin_token=token.group(0),
             haproxy_socket=sock,
             haproxy_log=haproxy_log,
+            haproxy_pid=haproxy_pid,
+            s3_pid=s3_pid,
             node_env=env,
         )
         _wait_for(

@@ -148,6 +148,9 @@ def main() -> int:
         "keeps nothing between runs)",
     )  # fmt: skip
     parser.add_argument(
+        "--drop-database", action="store_true", help="drop the database when the cluster stops"
+    )
+    parser.add_argument(
         "--state-dir", type=Path,
         help="logs, the index key and the nodes' data dirs (default: a temp dir, removed)",
     )  # fmt: skip
@@ -168,6 +171,7 @@ def main() -> int:
         postgres_url=args.postgres_url,
         database=args.database,
         fresh_database=args.s3_endpoint_url is None and not args.keep_database,
+        drop_database=args.drop_database,
         redis_url=args.redis_url,
         s3_endpoint_url=args.s3_endpoint_url,
         bucket=args.bucket,
