@@ -213,27 +213,7 @@ def _processes(cluster: Cluster) -> dict[str, list[int]]:
     for name, pid in (("haproxy", cluster.haproxy_pid), ("s3 (moto)", cluster.s3_pid)):
         if pid:
             found[name] = [pid]
-    found["postgres backends"] = _backends(cluster.database_url)
     return found
-
-
-def _backends(database_url: str) -> list[int]:
-    """The PostgreSQL server processes serving the cluster's database (when on this machine
-    and readable: they are the nodes' pooled connections, so they last the whole phase)."""
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            pids = connection.execute(
-                text(
-                    "SELECT pid FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            ).scalars()
-            return [pid for pid in pids if Path(f"/proc/{pid}/stat").exists()]
-    finally:
-        engine.dispose()
 
 
 def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
@@ -439,7 +419,8 @@ def run(settings: Settings, postgres_url: str, redis_url: str) -> dict[str, Any]
             f"{os.cpu_count()} CPU cores shared by the load generator, haproxy, the nodes, moto "
             "and PostgreSQL (and whatever else runs here: see load_average.before): the second "
             "node can only add throughput with cores to run on; cpu_cores_used shows where "
-            "they went in each phase"
+            "they went in each phase (PostgreSQL's backends come and go with the nodes' "
+            "connection pools and are not counted)"
         ),
         "targets": {
             "two_node_scaling": {
