@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.plugport-installed
 
-.PHONY: demo test lint typecheck unit browser docs docs-serve clean
+.PHONY: demo cluster haproxy test lint typecheck unit browser docs docs-serve clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Plugport needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -16,6 +16,23 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	@$(BIN)/python scripts/demo.py
+
+# A local cluster of registry nodes behind haproxy (scripts/cluster.py; docs/operators-cluster.md):
+# CLUSTER_ARGS="--nodes 3", "--check" (start, publish, fetch through each, stop), "--port 0"...
+CLUSTER_ARGS ?=
+
+cluster: $(STAMP) haproxy
+	@$(BIN)/python scripts/cluster.py $(CLUSTER_ARGS)
+
+# haproxy balances the local cluster (and its benchmark and test). Where it is missing and we may
+# install packages (root with apt-get), install Debian's; otherwise scripts/cluster.py says so.
+haproxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      echo "installing Debian's haproxy for the local registry cluster"; \
+	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy) >/dev/null || \
+	        echo "could not install haproxy; the cluster needs it (install Debian's haproxy)"; \
+	    else echo "haproxy not found; the cluster needs it (install Debian's haproxy)"; fi; }
 
 test: lint typecheck unit
 
@@ -31,7 +48,7 @@ typecheck: $(STAMP)
 # module-scoped servers) in one process.
 PYTEST_WORKERS ?= 2
 
-unit: $(STAMP) browser
+unit: $(STAMP) browser haproxy
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --cov --cov-report=term -q
 
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here). Where
