@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.plugport-installed
 
-.PHONY: demo cluster haproxy test lint typecheck unit browser docs docs-serve clean
+.PHONY: demo example-wheels cluster haproxy test lint typecheck unit browser docs docs-serve clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Plugport needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -14,8 +14,19 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[server,postgres,s3,docs,dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) example-wheels
 	@$(BIN)/python scripts/demo.py
+
+# The wheels the examples' locks name (only examples/email ships a library today), fetched into
+# the wheel cache (~/.cache/plugport/wheels) so `plugport pack` can put them in the archives:
+# make demo publishes the examples and tests/test_examples.py packs them. `plugport lock` keeps
+# the locked versions and checks each wheel's sha256 (a lock that is current stays as it is);
+# a cached wheel costs pip one resolution, about a second.
+example-wheels: $(STAMP)
+	@for lock in examples/*/plugport.lock; do \
+	  $(BIN)/plugport lock "$$(dirname "$$lock")" >/dev/null || \
+	    { echo "could not fetch the wheels $$lock names (pip needs a package index)"; exit 1; }; \
+	done
 
 # A local cluster of registry nodes behind haproxy (scripts/cluster.py; docs/operators-cluster.md):
 # CLUSTER_ARGS="--nodes 3", "--check" (start, publish, fetch through each, stop), "--port 0"...
@@ -48,7 +59,7 @@ typecheck: $(STAMP)
 # module-scoped servers) in one process.
 PYTEST_WORKERS ?= 2
 
-unit: $(STAMP) browser haproxy
+unit: $(STAMP) browser haproxy example-wheels
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --cov --cov-report=term -q
 
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here). Where
