@@ -505,15 +505,20 @@ def _haproxy(
     stack: contextlib.ExitStack, state: Path, port: int, nodes: Sequence[Node]
 ) -> tuple[Path, Path, int]:
     haproxy = find_haproxy()
-    sock = state / "haproxy.sock"
+    # haproxy takes a stats socket path of at most 97 bytes, and a state directory under a
+    # test's tmp_path is longer than that: the socket gets a short private directory of its own.
+    sockets = Path(tempfile.mkdtemp(prefix="plugport-haproxy-"))
+    stack.callback(shutil.rmtree, sockets, True)
+    sock = sockets / "stats.sock"
     config = state / "haproxy.cfg"
     servers = "\n".join(f"    server {node.name} {urlsplit(node.url).netloc}" for node in nodes)
     config.write_text(HAPROXY_CFG.format(socket=sock, port=port, servers=servers))
     checked = subprocess.run(
-        [haproxy, "-c", "-q", "-f", str(config)], capture_output=True, text=True, check=False
+        [haproxy, "-c", "-f", str(config)], capture_output=True, text=True, check=False
     )
-    if checked.returncode != 0:
-        raise ClusterError(f"haproxy refuses {config}:\n{checked.stdout}{checked.stderr}")
+    if checked.returncode != 0:  # its alerts name the line and the reason
+        alerts = [line for line in checked.stderr.splitlines() if "[ALERT]" in line]
+        raise ClusterError(f"haproxy refuses {config}:\n" + "\n".join(alerts))
     log = state / "haproxy.log"
     process = _spawn([haproxy, "-db", "-f", str(config)], log, os.environ)
     stack.callback(_stop, process)
