@@ -748,12 +748,12 @@ def test_the_host_filter_stops_at_a_full_page_and_estimates_the_total(
 
 
 def query_plans(engine: Engine, **params: str) -> list[str]:
-    """The plan of every SELECT one search runs (PostgreSQL told to avoid sequential scans,
-    so tiny tables do not hide an index that could not be used)."""
+    """The plan of every SELECT one search runs, but its settings (PostgreSQL told to avoid
+    sequential scans, so tiny tables do not hide an index that could not be used)."""
     statements: list[tuple[str, Any]] = []
 
     def grab(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        if statement.lstrip().upper().startswith("SELECT") and "set_config(" not in statement:
             statements.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", grab)
@@ -881,3 +881,69 @@ def test_migration_indexes_existing_rows_and_downgrades(engine: Engine) -> None:
     with sessions() as session:
         result = search_backend(session).search(session, SearchQuery(q="tick"), today=today())
         assert [h.plugin.name for h in result.hits] == ["old.timer"]
+
+
+def test_postgres_knows_how_common_a_tag_or_a_grant_is(engine: Engine) -> None:
+    """0015: statistics on the very expressions the tag and permission filters test (without
+    them PostgreSQL guessed a common tag rare and read every plugin); SQLite has none."""
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        downgrade(engine, "0014")  # nothing to undo either
+        upgrade(engine)
+        return
+    for i in range(40):
+        seed(
+            engine,
+            f"st.p{i}",
+            V(permissions={"config": i % 2 == 0}),
+            tags=["common"] if i % 2 else ["rare", "other"],
+        )
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE plugins"))
+        connection.execute(text("ANALYZE plugin_versions"))
+        kept = connection.execute(
+            text(
+                "SELECT statistics_name FROM pg_stats_ext_exprs"
+                " WHERE statistics_schemaname = current_schema()"
+            )
+        ).all()
+    gathered = {name for (name,) in kept}
+    assert "st_plugins_tags_text" in gathered
+    assert {f"st_plugin_versions_grants_{p}" for p in PERMISSION_NAMES} <= gathered
+    # the planner matches them to what the filters send: estimates near the truth
+    estimates = {
+        "tag": "SELECT id FROM plugins WHERE tags::text LIKE '%\"common\"%'",
+        "grant": "SELECT id FROM plugin_versions"
+        " WHERE manifest #>> '{permissions,config}' = 'true'",
+    }
+    with engine.connect() as connection:
+        for what, query in estimates.items():
+            plan = connection.execute(text(f"EXPLAIN (FORMAT JSON) {query}")).scalar_one()
+            assert 12 <= plan[0]["Plan"]["Plan Rows"] <= 28, (what, plan)
+    downgrade(engine, "0014")
+    with engine.connect() as connection:
+        left = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_statistic_ext"
+                " WHERE stxnamespace = current_schema()::regnamespace"
+            )
+        ).scalar_one()
+    assert left == 0
+    upgrade(engine)
+
+
+def test_postgres_searches_without_jit_or_parallel_workers(engine: Engine) -> None:
+    """A search's plan may cost over ``jit_above_cost`` while reading little: compiling it
+    would cost more than running it."""
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        return
+    seed(engine, "jit.p", description="fast")
+    with make_sessions(engine)() as session:
+        search_backend(session).search(session, SearchQuery(q="fast"), today=today())
+        settings = session.execute(
+            text(
+                "SELECT current_setting('jit'), current_setting('max_parallel_workers_per_gather')"
+            )
+        ).one()
+    assert tuple(settings) == ("off", "0")
