@@ -897,6 +897,7 @@ def test_postgres_knows_how_common_a_tag_or_a_grant_is(engine: Engine) -> None:
             f"st.p{i}",
             V(permissions={"config": i % 2 == 0}),
             tags=["common"] if i % 2 else ["rare", "other"],
+            categories=["ui"] if i % 2 else ["data"],
         )
     with engine.begin() as connection:
         connection.execute(text("ANALYZE plugins"))
@@ -908,11 +909,12 @@ def test_postgres_knows_how_common_a_tag_or_a_grant_is(engine: Engine) -> None:
             )
         ).all()
     gathered = {name for (name,) in kept}
-    assert "st_plugins_tags_text" in gathered
+    assert {"st_plugins_tags_text", "st_plugins_categories_text"} <= gathered
     assert {f"st_plugin_versions_grants_{p}" for p in PERMISSION_NAMES} <= gathered
     # the planner matches them to what the filters send: estimates near the truth
     estimates = {
         "tag": "SELECT id FROM plugins WHERE tags::text LIKE '%\"common\"%'",
+        "category": "SELECT id FROM plugins WHERE categories::text LIKE '%\"ui\"%'",
         "grant": "SELECT id FROM plugin_versions"
         " WHERE manifest #>> '{permissions,config}' = 'true'",
     }
