@@ -592,12 +592,7 @@ RELEVANCE_QUERIES: list[dict[str, str]] = [
 ]
 
 
-def test_relevance_from_a_few_candidates_is_the_full_ranking(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Only the best-scored few candidates are filtered and ordered; with every filter, an
-    exact name, deprecated plugins and ties, every page is what ranking all matches gives."""
-    upgrade(engine)
+def seed_otters(engine: Engine) -> None:
     for i in range(6):  # equal text: equal scores, so ties by name
         seed(engine, f"tie.t{i}", description="a river otter", categories=["data"])
     for i in range(4):
@@ -614,6 +609,15 @@ def test_relevance_from_a_few_candidates_is_the_full_ranking(
     seed(engine, "zoo.hidden", description="otter", suspended=True)
     seed(engine, "zoo.other", description="no such animal")
 
+
+def test_relevance_from_a_few_candidates_is_the_full_ranking(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the best-scored few candidates are filtered and ordered; with every filter, an
+    exact name, deprecated plugins and ties, every page is what ranking all matches gives."""
+    upgrade(engine)
+    seed_otters(engine)
+
     monkeypatch.setattr(SqlSearchBackend, "_CANDIDATES", 10**6)  # every match a candidate
     expected = {str(q): relevance_pages(engine, **q) for q in RELEVANCE_QUERIES}
     assert expected[str(RELEVANCE_QUERIES[1])][0][0][0] == "otter.pup"
@@ -624,6 +628,53 @@ def test_relevance_from_a_few_candidates_is_the_full_ranking(
     monkeypatch.setattr(SqlSearchBackend, "_MORE_CANDIDATES", 4)
     monkeypatch.setattr(search_sqlite, "RANKING_DEPTH", 5)
     monkeypatch.setattr(search_postgres, "RANKING_DEPTH", 5)
+    for _ in range(2):  # the second time from the kept rankings
+        for q in RELEVANCE_QUERIES:
+            assert relevance_pages(engine, **q) == expected[str(q)], q
+
+
+def test_common_words_rank_the_plugins_named_by_them_first(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Words in ``_TIERED_FROM`` names or more rank the plugins so named before the others,
+    and only those are scored to find the best: the kept ranking holds none of the others.
+    Every page from a few candidates is still what ordering all matches by tier and score
+    gives, through every filter, an exact name and deprecated plugins."""
+    upgrade(engine)
+    seed_otters(engine)
+    seed(engine, "long.otter", description="a tale told at great length and " * 8)
+    seed(engine, "shy.mole", description="otter " * 4)  # out-scores long.otter
+
+    def order() -> list[str]:
+        return [name for names_, _ in relevance_pages(engine, q="otter") for name in names_]
+
+    untiered = order()
+    assert untiered.index("shy.mole") < untiered.index("long.otter")
+    monkeypatch.setattr(SqlSearchBackend, "_TIERED_FROM", 3)
+    search_sqlite._RANKINGS.clear()
+    search_postgres._RANKINGS.clear()
+    tiered = order()
+    assert sorted(tiered) == sorted(untiered)
+    named = [name for name in tiered if ".otter" in name or name.startswith("otter.")]
+    live = [name for name in named if name not in ("otter.o1", "zoo.otter")]  # not deprecated
+    assert tiered[: len(live)] == live  # then the rest, deprecated last
+    assert tiered.index("long.otter") < tiered.index("shy.mole")
+
+    dialect = search_sqlite if engine.dialect.name == "sqlite" else search_postgres
+    kept = dialect._RANKINGS._by_database[engine][("otter",)][1]
+    assert kept.tiered
+    with engine.connect() as connection:
+        ids = dict(connection.execute(select(Plugin.name, Plugin.id)).all())
+    assert sorted(kept.ids) == sorted(ids[name] for name in named)  # nothing else scored
+
+    monkeypatch.setattr(SqlSearchBackend, "_CANDIDATES", 10**6)  # every match a candidate
+    expected = {str(q): relevance_pages(engine, **q) for q in RELEVANCE_QUERIES}
+    monkeypatch.setattr(SqlSearchBackend, "_CANDIDATES", 2)
+    monkeypatch.setattr(SqlSearchBackend, "_MORE_CANDIDATES", 4)
+    monkeypatch.setattr(search_sqlite, "RANKING_DEPTH", 5)
+    monkeypatch.setattr(search_postgres, "RANKING_DEPTH", 5)
+    search_sqlite._RANKINGS.clear()
+    search_postgres._RANKINGS.clear()
     for _ in range(2):  # the second time from the kept rankings
         for q in RELEVANCE_QUERIES:
             assert relevance_pages(engine, **q) == expected[str(q)], q

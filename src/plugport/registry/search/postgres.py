@@ -4,6 +4,7 @@ A, tags B, display name and description C; migration 0002), GIN-indexed, ranked 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -15,6 +16,7 @@ from sqlalchemy import (
     SQLColumnExpression,
     Subquery,
     Text,
+    case,
     cast,
     func,
     literal,
@@ -51,6 +53,18 @@ def tsquery_text(terms: tuple[str, ...]) -> str:
 
 def _matches(terms: tuple[str, ...]) -> ColumnElement[bool]:
     return _VECTOR.op("@@")(func.to_tsquery(cast("simple", REGCONFIG), tsquery_text(terms)))
+
+
+_NAME_WORDS: ColumnClause[Any] = literal_column(
+    "to_tsvector('simple'::regconfig, translate(plugins.name, './@:', '    '))"
+)
+"""The name's part of ``search_vector`` (weight A), as ``ix_plugins_name_words`` (0016) indexes
+it: written out, parameters and all, or the planner would not match the index."""
+
+
+def _in_name(terms: tuple[str, ...]) -> ColumnElement[bool]:
+    """Whether every term matches in the name; then it matches ``search_vector`` too."""
+    return _NAME_WORDS.op("@@")(func.to_tsquery(cast("simple", REGCONFIG), tsquery_text(terms)))
 
 
 def _score(terms: tuple[str, ...]) -> ColumnElement[float]:
@@ -92,23 +106,29 @@ class PostgresSearchBackend(SqlSearchBackend):
     # Relevance from candidates, as on SQLite: ordering every match by ts_rank_cd on every
     # search cost 40-170 ms for a common word at 100,000 plugins; the best are kept instead.
 
-    def _top(self, session: Session, terms: tuple[str, ...], limit: int | None) -> Subquery:
-        score = _score(terms).label("score")
-        stmt = select(Plugin.id.label("plugin_id"), score).where(_matches(terms))
-        if limit is None or limit > RANKING_DEPTH:
-            return stmt.subquery("top")
-        ids, scores = _RANKINGS.best(
-            session, terms, stmt.order_by(score.desc()).limit(RANKING_DEPTH)
-        )
+    def _scored(self, terms: tuple[str, ...], *, in_name: bool) -> Select[Any]:
+        columns: list[Any] = [Plugin.id.label("plugin_id"), _score(terms).label("score")]
+        # Off the name's own index alone: a match of every term in the name is a match.
+        return select(*columns).where(_in_name(terms) if in_name else _matches(terms))
+
+    def _tier(self, terms: tuple[str, ...]) -> ColumnElement[int]:
+        return case((_in_name(terms), 0), else_=1)
+
+    def _candidates(self, ids: Sequence[int], scores: Sequence[float]) -> Subquery:
         pairs = (
             func.unnest(
-                literal(list(ids[:limit]), ARRAY(Integer)),
-                literal(list(scores[:limit]), ARRAY(Float)),
+                literal(list(ids), ARRAY(Integer)),
+                literal(list(scores), ARRAY(Float)),
             )
             .table_valued("plugin_id", "score")
             .render_derived("pairs")
         )
-        return select(pairs.c.plugin_id, pairs.c.score).subquery("top")
+        return select(pairs.c.plugin_id, pairs.c.score, literal_column("0").label("tier")).subquery(
+            "top"
+        )
+
+    def _rankings(self) -> tuple[Rankings, int]:
+        return _RANKINGS, RANKING_DEPTH
 
     def _match_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
         capped = select(Plugin.id).where(_matches(terms)).limit(limit).subquery()
