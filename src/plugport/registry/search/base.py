@@ -95,7 +95,8 @@ class SqlSearchBackend:
 
     Every order reads a page without touching every match: the browse orders off partial
     indexes over the visible plugins; relevance from the best-scored few hundred matches (more
-    only when filters leave too few of them); rating and trending as a small sorted head (the
+    only when filters leave too few of them), and for words in hundreds of names from the best
+    of the plugins they name (:meth:`_top`); rating and trending as a small sorted head (the
     rated plugins, the plugins downloaded this week) followed by everything else by name.
     Totals are counted only up to :data:`COUNT_LIMIT`."""
 
