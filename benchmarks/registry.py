@@ -838,9 +838,9 @@ def _target(description: str, value: Any, met: bool | None, **extra: Any) -> dic
 def _targets(result: dict[str, Any]) -> dict[str, Any]:
     at_scale = result["plugins"] >= TARGET_PLUGINS
     p95 = result["asgi"]["overall_ms"]["p95"]
-    slow = {
-        cls: v["p95"] for cls, v in result["asgi"]["classes_ms"].items() if v["p95"] > TARGET_P95_MS
-    }
+    classes = result["asgi"]["classes_ms"]
+    slow = {cls: v["p95"] for cls, v in classes.items() if v["p95"] > TARGET_P95_MS}
+    worst = max(classes, key=lambda cls: classes[cls]["p95"])
     ratio = result["http"]["search_to_trivial_ratio"]
     return {
         "search_p95_ms": _target(
@@ -852,8 +852,9 @@ def _targets(result: dict[str, Any]) -> dict[str, Any]:
         ),
         "search_p95_ms_every_class": _target(
             f"<= {TARGET_P95_MS:g} for each class",
-            max(v["p95"] for v in result["asgi"]["classes_ms"].values()),
+            classes[worst]["p95"],
             not slow,
+            worst_class=worst,
             classes_over=slow,
         ),
         "search_throughput_ratio": _target(

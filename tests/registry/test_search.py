@@ -592,12 +592,7 @@ RELEVANCE_QUERIES: list[dict[str, str]] = [
 ]
 
 
-def test_relevance_from_a_few_candidates_is_the_full_ranking(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Only the best-scored few candidates are filtered and ordered; with every filter, an
-    exact name, deprecated plugins and ties, every page is what ranking all matches gives."""
-    upgrade(engine)
+def seed_otters(engine: Engine) -> None:
     for i in range(6):  # equal text: equal scores, so ties by name
         seed(engine, f"tie.t{i}", description="a river otter", categories=["data"])
     for i in range(4):
@@ -614,6 +609,15 @@ def test_relevance_from_a_few_candidates_is_the_full_ranking(
     seed(engine, "zoo.hidden", description="otter", suspended=True)
     seed(engine, "zoo.other", description="no such animal")
 
+
+def test_relevance_from_a_few_candidates_is_the_full_ranking(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the best-scored few candidates are filtered and ordered; with every filter, an
+    exact name, deprecated plugins and ties, every page is what ranking all matches gives."""
+    upgrade(engine)
+    seed_otters(engine)
+
     monkeypatch.setattr(SqlSearchBackend, "_CANDIDATES", 10**6)  # every match a candidate
     expected = {str(q): relevance_pages(engine, **q) for q in RELEVANCE_QUERIES}
     assert expected[str(RELEVANCE_QUERIES[1])][0][0][0] == "otter.pup"
@@ -624,6 +628,53 @@ def test_relevance_from_a_few_candidates_is_the_full_ranking(
     monkeypatch.setattr(SqlSearchBackend, "_MORE_CANDIDATES", 4)
     monkeypatch.setattr(search_sqlite, "RANKING_DEPTH", 5)
     monkeypatch.setattr(search_postgres, "RANKING_DEPTH", 5)
+    for _ in range(2):  # the second time from the kept rankings
+        for q in RELEVANCE_QUERIES:
+            assert relevance_pages(engine, **q) == expected[str(q)], q
+
+
+def test_common_words_rank_the_plugins_named_by_them_first(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Words in ``_TIERED_FROM`` names or more rank the plugins so named before the others,
+    and only those are scored to find the best: the kept ranking holds none of the others.
+    Every page from a few candidates is still what ordering all matches by tier and score
+    gives, through every filter, an exact name and deprecated plugins."""
+    upgrade(engine)
+    seed_otters(engine)
+    seed(engine, "long.otter", description="a tale told at great length and " * 8)
+    seed(engine, "shy.mole", description="otter " * 4)  # out-scores long.otter
+
+    def order() -> list[str]:
+        return [name for names_, _ in relevance_pages(engine, q="otter") for name in names_]
+
+    untiered = order()
+    assert untiered.index("shy.mole") < untiered.index("long.otter")
+    monkeypatch.setattr(SqlSearchBackend, "_TIERED_FROM", 3)
+    search_sqlite._RANKINGS.clear()
+    search_postgres._RANKINGS.clear()
+    tiered = order()
+    assert sorted(tiered) == sorted(untiered)
+    named = [name for name in tiered if ".otter" in name or name.startswith("otter.")]
+    live = [name for name in named if name not in ("otter.o1", "zoo.otter")]  # not deprecated
+    assert tiered[: len(live)] == live  # then the rest, deprecated last
+    assert tiered.index("long.otter") < tiered.index("shy.mole")
+
+    dialect = search_sqlite if engine.dialect.name == "sqlite" else search_postgres
+    kept = dialect._RANKINGS._by_database[engine][("otter",)][1]
+    assert kept.tiered
+    with engine.connect() as connection:
+        ids = dict(connection.execute(select(Plugin.name, Plugin.id)).all())
+    assert sorted(kept.ids) == sorted(ids[name] for name in named)  # nothing else scored
+
+    monkeypatch.setattr(SqlSearchBackend, "_CANDIDATES", 10**6)  # every match a candidate
+    expected = {str(q): relevance_pages(engine, **q) for q in RELEVANCE_QUERIES}
+    monkeypatch.setattr(SqlSearchBackend, "_CANDIDATES", 2)
+    monkeypatch.setattr(SqlSearchBackend, "_MORE_CANDIDATES", 4)
+    monkeypatch.setattr(search_sqlite, "RANKING_DEPTH", 5)
+    monkeypatch.setattr(search_postgres, "RANKING_DEPTH", 5)
+    search_sqlite._RANKINGS.clear()
+    search_postgres._RANKINGS.clear()
     for _ in range(2):  # the second time from the kept rankings
         for q in RELEVANCE_QUERIES:
             assert relevance_pages(engine, **q) == expected[str(q)], q
@@ -748,12 +799,12 @@ def test_the_host_filter_stops_at_a_full_page_and_estimates_the_total(
 
 
 def query_plans(engine: Engine, **params: str) -> list[str]:
-    """The plan of every SELECT one search runs (PostgreSQL told to avoid sequential scans,
-    so tiny tables do not hide an index that could not be used)."""
+    """The plan of every SELECT one search runs, but its settings (PostgreSQL told to avoid
+    sequential scans, so tiny tables do not hide an index that could not be used)."""
     statements: list[tuple[str, Any]] = []
 
     def grab(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        if statement.lstrip().upper().startswith("SELECT") and "set_config(" not in statement:
             statements.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", grab)
@@ -881,3 +932,71 @@ def test_migration_indexes_existing_rows_and_downgrades(engine: Engine) -> None:
     with sessions() as session:
         result = search_backend(session).search(session, SearchQuery(q="tick"), today=today())
         assert [h.plugin.name for h in result.hits] == ["old.timer"]
+
+
+def test_postgres_knows_how_common_a_tag_or_a_grant_is(engine: Engine) -> None:
+    """0015: statistics on the very expressions the tag and permission filters test (without
+    them PostgreSQL guessed a common tag rare and read every plugin); SQLite has none."""
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        downgrade(engine, "0014")  # nothing to undo either
+        upgrade(engine)
+        return
+    for i in range(40):
+        seed(
+            engine,
+            f"st.p{i}",
+            V(permissions={"config": i % 2 == 0}),
+            tags=["common"] if i % 2 else ["rare", "other"],
+            categories=["ui"] if i % 2 else ["data"],
+        )
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE plugins"))
+        connection.execute(text("ANALYZE plugin_versions"))
+        kept = connection.execute(
+            text(
+                "SELECT statistics_name FROM pg_stats_ext_exprs"
+                " WHERE statistics_schemaname = current_schema()"
+            )
+        ).all()
+    gathered = {name for (name,) in kept}
+    assert {"st_plugins_tags_text", "st_plugins_categories_text"} <= gathered
+    assert {f"st_plugin_versions_grants_{p}" for p in PERMISSION_NAMES} <= gathered
+    # the planner matches them to what the filters send: estimates near the truth
+    estimates = {
+        "tag": "SELECT id FROM plugins WHERE tags::text LIKE '%\"common\"%'",
+        "category": "SELECT id FROM plugins WHERE categories::text LIKE '%\"ui\"%'",
+        "grant": "SELECT id FROM plugin_versions"
+        " WHERE manifest #>> '{permissions,config}' = 'true'",
+    }
+    with engine.connect() as connection:
+        for what, query in estimates.items():
+            plan = connection.execute(text(f"EXPLAIN (FORMAT JSON) {query}")).scalar_one()
+            assert 12 <= plan[0]["Plan"]["Plan Rows"] <= 28, (what, plan)
+    downgrade(engine, "0014")
+    with engine.connect() as connection:
+        left = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_statistic_ext"
+                " WHERE stxnamespace = current_schema()::regnamespace"
+            )
+        ).scalar_one()
+    assert left == 0
+    upgrade(engine)
+
+
+def test_postgres_searches_without_jit_or_parallel_workers(engine: Engine) -> None:
+    """A search's plan may cost over ``jit_above_cost`` while reading little: compiling it
+    would cost more than running it."""
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        return
+    seed(engine, "jit.p", description="fast")
+    with make_sessions(engine)() as session:
+        search_backend(session).search(session, SearchQuery(q="fast"), today=today())
+        settings = session.execute(
+            text(
+                "SELECT current_setting('jit'), current_setting('max_parallel_workers_per_gather')"
+            )
+        ).one()
+    assert tuple(settings) == ("off", "0")

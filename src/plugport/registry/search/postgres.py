@@ -1,9 +1,11 @@
 """Search on PostgreSQL: ``plugins.search_vector`` is a stored generated tsvector (name weight
 A, tags B, display name and description C; migration 0002), GIN-indexed, ranked with
-``ts_rank_cd`` with A:B:C weighted 3:2:1."""
+``ts_rank_cd`` with A:B:C weighted 3:2:1. Words in hundreds of names rank the plugins they
+name first (``SqlSearchBackend._top``), found off ``ix_plugins_name_words`` (migration 0016)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -15,6 +17,7 @@ from sqlalchemy import (
     SQLColumnExpression,
     Subquery,
     Text,
+    case,
     cast,
     func,
     literal,
@@ -35,7 +38,11 @@ RANK_WEIGHTS = "{0.1, 0.3333, 0.6667, 1.0}"
 """``ts_rank_cd`` weights for D, C, B, A: description and display name 1, tags 2, name 3."""
 
 _VECTOR: ColumnClause[Any] = literal_column("plugins.search_vector")
-_NO_PARALLEL_WORKERS = text("SET LOCAL max_parallel_workers_per_gather = 0")
+_SEARCH_SETTINGS = text(
+    "SELECT set_config('max_parallel_workers_per_gather', '0', true),"
+    " set_config('jit', 'off', true)"
+)
+"""Both for the rest of the transaction (``SET LOCAL``), in one round trip."""
 
 
 def tsquery_text(terms: tuple[str, ...]) -> str:
@@ -47,6 +54,18 @@ def tsquery_text(terms: tuple[str, ...]) -> str:
 
 def _matches(terms: tuple[str, ...]) -> ColumnElement[bool]:
     return _VECTOR.op("@@")(func.to_tsquery(cast("simple", REGCONFIG), tsquery_text(terms)))
+
+
+_NAME_WORDS: ColumnClause[Any] = literal_column(
+    "to_tsvector('simple'::regconfig, translate(plugins.name, './@:', '    '))"
+)
+"""The name's part of ``search_vector`` (weight A), as ``ix_plugins_name_words`` (0016) indexes
+it: written out, parameters and all, or the planner would not match the index."""
+
+
+def _in_name(terms: tuple[str, ...]) -> ColumnElement[bool]:
+    """Whether every term matches in the name; then it matches ``search_vector`` too."""
+    return _NAME_WORDS.op("@@")(func.to_tsquery(cast("simple", REGCONFIG), tsquery_text(terms)))
 
 
 def _score(terms: tuple[str, ...]) -> ColumnElement[float]:
@@ -78,7 +97,9 @@ class PostgresSearchBackend(SqlSearchBackend):
         # Every search reads a page off an index. With no statistics for the JSON predicates
         # of the permission indexes, the planner thinks few versions grant one and plans
         # parallel workers (or a nested loop) whose start alone costs ten times the query.
-        session.execute(_NO_PARALLEL_WORKERS)
+        # Nor JIT: a plan that reads every visible plugin costs over jit_above_cost, and
+        # compiling its expressions took 8-12 ms of a 30 ms count, on every such search.
+        session.execute(_SEARCH_SETTINGS)
 
     def _match(self, stmt: Select[Any], terms: tuple[str, ...]) -> Select[Any]:
         return stmt.where(_matches(terms))
@@ -86,23 +107,29 @@ class PostgresSearchBackend(SqlSearchBackend):
     # Relevance from candidates, as on SQLite: ordering every match by ts_rank_cd on every
     # search cost 40-170 ms for a common word at 100,000 plugins; the best are kept instead.
 
-    def _top(self, session: Session, terms: tuple[str, ...], limit: int | None) -> Subquery:
-        score = _score(terms).label("score")
-        stmt = select(Plugin.id.label("plugin_id"), score).where(_matches(terms))
-        if limit is None or limit > RANKING_DEPTH:
-            return stmt.subquery("top")
-        ids, scores = _RANKINGS.best(
-            session, terms, stmt.order_by(score.desc()).limit(RANKING_DEPTH)
-        )
+    def _scored(self, terms: tuple[str, ...], *, in_name: bool) -> Select[Any]:
+        columns: list[Any] = [Plugin.id.label("plugin_id"), _score(terms).label("score")]
+        # Off the name's own index alone: a match of every term in the name is a match.
+        return select(*columns).where(_in_name(terms) if in_name else _matches(terms))
+
+    def _tier(self, terms: tuple[str, ...]) -> ColumnElement[int]:
+        return case((_in_name(terms), 0), else_=1)
+
+    def _candidates(self, ids: Sequence[int], scores: Sequence[float]) -> Subquery:
         pairs = (
             func.unnest(
-                literal(list(ids[:limit]), ARRAY(Integer)),
-                literal(list(scores[:limit]), ARRAY(Float)),
+                literal(list(ids), ARRAY(Integer)),
+                literal(list(scores), ARRAY(Float)),
             )
             .table_valued("plugin_id", "score")
             .render_derived("pairs")
         )
-        return select(pairs.c.plugin_id, pairs.c.score).subquery("top")
+        return select(pairs.c.plugin_id, pairs.c.score, literal_column("0").label("tier")).subquery(
+            "top"
+        )
+
+    def _rankings(self) -> tuple[Rankings, int]:
+        return _RANKINGS, RANKING_DEPTH
 
     def _match_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
         capped = select(Plugin.id).where(_matches(terms)).limit(limit).subquery()

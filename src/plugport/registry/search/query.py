@@ -59,6 +59,7 @@ SEARCH_SCHEMA_OBJECTS = frozenset(
         "plugin_search",  # SQLite: the FTS5 table; its shadow tables share the prefix
         "search_vector",  # PostgreSQL: the generated column on plugins
         "ix_plugins_search_vector",  # PostgreSQL: its GIN index
+        "ix_plugins_name_words",  # PostgreSQL: the name's words alone (0016)
         # the visible plugins' categories and tags, to count them: 0005 builds it differently
         # per dialect (PostgreSQL has no b-tree on json), so it is not in the models
         "ix_plugins_visible_lists",

@@ -7,17 +7,22 @@ import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import TypeAlias
+from typing import NamedTuple
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
 
 __all__ = ["Ranking", "Rankings"]
 
-Ranking: TypeAlias = "tuple[array[int], array[float]]"
-"""Plugin ids and their scores, best first."""
+
+class Ranking(NamedTuple):
+    """Plugin ids and their scores, best first: of every match, or, when ``tiered``, of the
+    matches of every word in the name only (see ``SqlSearchBackend._top``)."""
+
+    ids: array[int]
+    scores: array[float]
+    tiered: bool
 
 
 class Rankings:
@@ -66,12 +71,12 @@ class Rankings:
             while len(kept) > self._kept:
                 kept.popitem(last=False)
 
-    def best(self, session: Session, terms: tuple[str, ...], query: Executable) -> Ranking:
-        """The kept ranking of ``terms``, or ``query``'s (rows of plugin id and score, best
-        first, as deep as it is limited), kept."""
+    def best(
+        self, session: Session, terms: tuple[str, ...], compute: Callable[[], Ranking]
+    ) -> Ranking:
+        """The kept ranking of ``terms``, or ``compute()``'s, kept."""
         version, ranking = self.get(session, terms)
         if ranking is None:
-            best = session.execute(query).all()
-            ranking = array("q", [row[0] for row in best]), array("d", [row[1] for row in best])
+            ranking = compute()
             self.put(session, terms, version, ranking)
         return ranking

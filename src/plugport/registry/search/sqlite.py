@@ -1,10 +1,13 @@
 """Search on SQLite with FTS5: ``plugin_search`` is an external-content index over
 ``plugins`` (name, tags, display_name, description), kept in step by triggers that migration
-0002 creates, ranked with bm25 weighting the name 3, tags 2, the rest 1."""
+0002 creates, ranked with bm25 weighting the name 3, tags 2, the rest 1. Words in hundreds of
+names rank the plugins they name first (``SqlSearchBackend._top``), found by a query restricted
+to the name column."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -14,6 +17,7 @@ from sqlalchemy import (
     SQLColumnExpression,
     String,
     Subquery,
+    case,
     column,
     func,
     literal_column,
@@ -81,20 +85,39 @@ class SqliteSearchBackend(SqlSearchBackend):
         hits = select(_FTS.c.rowid.label("plugin_id")).where(_matches(terms)).subquery("hits")
         return stmt.join(hits, hits.c.plugin_id == Plugin.id)
 
-    def _top(self, session: Session, terms: tuple[str, ...], limit: int | None) -> Subquery:
-        score = _score().label("score")
-        stmt = select(_FTS.c.rowid.label("plugin_id"), score).where(_matches(terms))
-        if limit is None or limit > RANKING_DEPTH:
-            return stmt.subquery("top")
-        ids, scores = _RANKINGS.best(
-            session, terms, stmt.order_by(score.desc()).limit(RANKING_DEPTH)
+    def _scored(self, terms: tuple[str, ...], *, in_name: bool) -> Select[Any]:
+        stmt = select(_FTS.c.rowid.label("plugin_id"), _score().label("score")).where(
+            _matches(terms)
         )
-        window = json.dumps(list(zip(ids[:limit], scores[:limit], strict=True)))
-        pairs = func.json_each(window).table_valued("value")
+        return stmt.where(self._in_name(terms)) if in_name else stmt
+
+    def _tier(self, terms: tuple[str, ...]) -> ColumnElement[int]:
+        return case((self._in_name(terms), 0), else_=1)
+
+    def _in_name(self, terms: tuple[str, ...]) -> ColumnElement[bool]:
+        # A second query of the index restricted to the name (whose own bm25 would count only
+        # its hits), read once into a list; the '+' keeps FTS5 from running the outer
+        # query once per rowid in it, so the matches are read once and bm25 is computed only
+        # for the rows in the list.
+        named: Select[Any] = (
+            select(literal_column("rowid"))
+            .select_from(text("plugin_search"))
+            .where(_FTS_NAME.op("MATCH")(f"{{name}} : ({match_expression(terms)})"))
+        )
+        return self._unindexed(_FTS.c.rowid).in_(named)
+
+    def _candidates(self, ids: Sequence[int], scores: Sequence[float]) -> Subquery:
+        pairs = func.json_each(json.dumps(list(zip(ids, scores, strict=True)))).table_valued(
+            "value"
+        )
         return select(
             func.json_extract(pairs.c.value, "$[0]").label("plugin_id"),
             func.json_extract(pairs.c.value, "$[1]").label("score"),
+            literal_column("0").label("tier"),
         ).subquery("top")
+
+    def _rankings(self) -> tuple[Rankings, int]:
+        return _RANKINGS, RANKING_DEPTH
 
     def _scores(self, session: Session, terms: tuple[str, ...], ids: list[int]) -> dict[int, float]:
         # FTS5 runs the whole query once per value of a ``rowid IN (...)`` it is handed, and
