@@ -45,6 +45,10 @@ class Channel(Protocol):
     async def send(self, message: Message) -> None:
         """Queue one frame; waits only while the peer is not reading (flow control)."""
 
+    def send_nowait(self, message: Message) -> bool:
+        """Queue one frame now, unless flow control holds writes back (False: nothing was
+        queued; use :meth:`send`). Frames sent this way keep their order with the others."""
+
     def close(self) -> None: ...
 
 
@@ -126,6 +130,16 @@ class SocketChannel(asyncio.Protocol):
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._drain_waiters.append(waiter)
             await waiter
+
+    def send_nowait(self, message: Message) -> bool:
+        if self._paused:
+            return False
+        data = protocol.encode(message)
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            raise ChannelClosedError("channel closed")
+        transport.write(data)
+        return True
 
     async def flushed(self, timeout_s: float = 1.0) -> None:
         """Wait (briefly) until what was sent has left this process: a worker about to
@@ -227,10 +241,14 @@ class MemoryChannel:
         return a, b
 
     async def send(self, message: Message) -> None:
+        self.send_nowait(message)
+
+    def send_nowait(self, message: Message) -> bool:
         if self._peer is None:
             raise ChannelClosedError("closed")
         data = protocol.encode(message)
         self._peer._inbox.put_nowait(bytes(data[protocol.HEADER.size :]))
+        return True
 
     async def receive(self) -> Message:
         body = await self._inbox.get()

@@ -394,9 +394,19 @@ class _ChannelLogHandler(logging.Handler):
         if record.exc_info:
             text += "\n" + "".join(traceback.format_exception(*record.exc_info)[-5:])
         message = Log(record.levelname.lower(), text[:4000], dict(list(fields.items())[:20]))
-        self._loop.call_soon_threadsafe(self._send, message)
+        if _running_loop() is self._loop:  # an async handler: before what it answers
+            self._send(message)
+        else:  # a plain handler's thread: its answer comes back through the loop after this
+            self._loop.call_soon_threadsafe(self._send, message)
 
     def _send(self, message: Log) -> None:
+        """Written at once, so a line a handler logs reaches the host before the handler's
+        answer; through a task (which waits) only while the host is not reading."""
+        try:
+            if self._channel.send_nowait(message):
+                return
+        except ChannelClosedError:
+            return  # the host is gone: nobody to tell
         task = self._loop.create_task(self._channel.send(message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -420,6 +430,13 @@ def _is_coroutine_function(function: Any) -> bool:
     if known is None:
         known = _COROUTINE_FUNCTIONS[key] = inspect.iscoroutinefunction(function)
     return known
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _now_us() -> int:
