@@ -307,6 +307,20 @@ def _postgres_up(url: str) -> bool:
     return True
 
 
+def _started(
+    plan: Plan, announce: str, command: list[str], up: Callable[[], bool], what: str
+) -> bool:
+    """Run the command that starts a local service (as ``.ci/run`` does) and wait until it
+    answers; False when it does not."""
+    plan.say(announce)
+    subprocess.run(command, capture_output=True, check=False, cwd=tempfile.gettempdir())
+    try:
+        _wait_for(up, what)
+    except ClusterError:
+        return False
+    return True
+
+
 def _start_postgres(plan: Plan) -> None:
     """Start the local cluster as ``.ci/run`` does when it is down; else say what is missing."""
     if _postgres_up(plan.postgres_url):
@@ -322,16 +336,11 @@ def _start_postgres(plan: Plan) -> None:
     ctl = shutil.which("pg_ctlcluster")
     if plan.start_services and _local(plan.postgres_url) and ctl and clusters:
         version, name = clusters[0].parent.name, clusters[0].name
-        plan.say(
+        command = [ctl, "--skip-systemctl-redirect", version, name, "start"]
+        started = (
             f"PostgreSQL is down at {shown}; starting it (pg_ctlcluster {version} {name} start)"
         )
-        subprocess.run(
-            [ctl, "--skip-systemctl-redirect", version, name, "start"],
-            capture_output=True,
-            check=False,
-        )
-        with contextlib.suppress(ClusterError):
-            _wait_for(lambda: _postgres_up(plan.postgres_url), "PostgreSQL")
+        if _started(plan, started, command, lambda: _postgres_up(plan.postgres_url), "PostgreSQL"):
             return
     raise ClusterError(
         f"PostgreSQL is not reachable at {shown} and could not be started here: start it "
@@ -358,16 +367,21 @@ def _start_redis(plan: Plan) -> None:
     shown = f"{where.hostname}:{where.port or 6379}"
     server = shutil.which("redis-server")
     if plan.start_services and _local(plan.redis_url) and server:
-        plan.say(f"Redis is down at {shown}; starting it (redis-server --daemonize yes)")
-        subprocess.run(
-            [server, "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(where.port or 6379),
-             "--save", "", "--appendonly", "no"],
-            capture_output=True,
-            check=False,
-            cwd=tempfile.gettempdir(),
-        )  # fmt: skip
-        with contextlib.suppress(ClusterError):
-            _wait_for(lambda: _redis_up(plan.redis_url), "Redis")
+        command = [
+            server,
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(where.port or 6379),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        started = f"Redis is down at {shown}; starting it (redis-server --daemonize yes)"
+        if _started(plan, started, command, lambda: _redis_up(plan.redis_url), "Redis"):
             return
     raise ClusterError(
         f"Redis is not reachable at {shown} and could not be started here: start it "

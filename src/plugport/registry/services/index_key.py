@@ -10,6 +10,7 @@ once: the next document is then signed with the new key (hosts must pin it)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -29,10 +30,19 @@ SETTING_HINT = (
 )
 
 
+_SIGNER = re.compile(rb'\{"signatures":\[\{"keyid":"([0-9a-f]{64})"')
+"""The head of a document :func:`plugport.index.sign_index` wrote: canonical JSON (sorted keys,
+no whitespace), so the signer comes first and the entries, megabytes of them, are not parsed."""
+
+
 def signer_of(document: bytes | None) -> str | None:
-    """The key id the stored document's signature names, or None when there is none."""
+    """The key id the stored document's signature names, or None when there is none. Read on
+    every request for the index: from the document's head when it is canonical."""
     if not document:
         return None
+    head = _SIGNER.match(document)
+    if head is not None:
+        return head.group(1).decode("ascii")
     try:
         signatures = json.loads(document)["signatures"]
         return str(signatures[0]["keyid"])
