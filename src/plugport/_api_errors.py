@@ -96,6 +96,9 @@ RULES: tuple[ErrorRule, ...] = (
     ),
     ErrorRule(errors.OfflineError, 503, "offline"),
     ErrorRule(errors.IndexKeyMismatchError, 503, "index_key_mismatch"),
+    ErrorRule(
+        errors.TufKeyMismatchError, 503, "tuf_key_mismatch", details=lambda e: {"role": e.role}
+    ),
     ErrorRule(errors.SecretBackendError, 503, "secrets_backend_unavailable"),
     ErrorRule(
         errors.RegistryResponseError,

@@ -24,6 +24,8 @@ attached as attributes, never only formatted into the message::
     ├── OfflineError                   .missing, .source: offline, and nothing cached to answer with
     ├── IndexKeyMismatchError          .stored, .ours: a registry node's index key is not the
     │                                  one the shared database's index is signed with
+    ├── TufKeyMismatchError            .role: a registry node's TUF online key is not the one the
+    │                                  newest root lists for that role
     ├── SecretBackendError             .url, .reason: the secrets backend (Vault) cannot answer
     ├── ResolutionError                .conflicts: no set of versions meets every requirement
     ├── ConsentError                   .plugin, .added: permissions the operator did not grant
@@ -88,6 +90,7 @@ __all__ = [
     "SwapStage",
     "TaskValidationError",
     "TrustError",
+    "TufKeyMismatchError",
     "UnsafeArchiveError",
     "WebhookRefusedError",
     "WorkflowError",
@@ -257,6 +260,15 @@ class IndexKeyMismatchError(PlugportError):
             f"the signed index in the database is signed by key {stored[:16]}…, and this "
             f"node's index key {ours}: {hint}"
         )
+
+
+class TufKeyMismatchError(PlugportError):
+    """A registry node's TUF online key for ``role`` is not the one the newest root in the
+    shared database lists (a rotation this node has not been given); nothing was signed."""
+
+    def __init__(self, role: str, message: str) -> None:
+        self.role = role
+        super().__init__(message)
 
 
 class SecretBackendError(PlugportError):

@@ -88,6 +88,10 @@ class SignedIndex:
     key_id: str  # the registry key whose signature verified
     signature: bytes
     digest: str
+    source = "signed index"
+
+    def find(self, name: str, version: str) -> IndexEntry | None:
+        return next((e for e in self.entries if (e.name, e.version) == (name, version)), None)
 
 
 _ENTRY_FIELDS = frozenset(f.name for f in fields(IndexEntry))

@@ -62,6 +62,10 @@ def serve(  # noqa: PLR0917 one parameter per command-line option
     index_ttl_s: Annotated[
         int | None, typer.Option("--index-ttl-s", help="How long a signed index is valid.")
     ] = None,
+    tuf_keys_file: Annotated[
+        Path | None,
+        typer.Option("--tuf-keys-file", help="The TUF online keys every node shares."),
+    ] = None,
     max_archive_bytes: Annotated[
         int | None, typer.Option("--max-archive-bytes", help="The largest archive accepted.")
     ] = None,
@@ -113,6 +117,7 @@ def serve(  # noqa: PLR0917 one parameter per command-line option
             index_key_file=index_key_file,
             rotate_index_key=True if rotate_index_key else None,  # else the environment's
             index_ttl_s=index_ttl_s,
+            tuf_keys_file=tuf_keys_file,
             max_archive_bytes=max_archive_bytes,
             max_request_bytes=max_request_bytes,
             rate_limit_per_minute=rate_limit_per_minute,
@@ -199,4 +204,7 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Operate a registry on this machine.", no_args_is_help=True)
     group.command()(migrate)
     group.command("create-admin")(create_admin)
+    from plugport.cli import registry_tuf
+
+    registry_tuf.register(group)
     app.add_typer(group, name="registry")

@@ -378,6 +378,24 @@ class RegistryClient:
                 0, "unreachable", f"cannot reach the registry at {self.url}: {reason}"
             ) from exc
 
+    # --- TUF --------------------------------------------------------------------------------
+
+    def stream(self, path: str) -> tuple[int, Iterator[bytes]]:
+        """``GET path`` (under the registry's URL) as its status and its body's chunks, read
+        as the caller asks for them (python-tuf's fetcher counts them against the length it
+        allows). The body is closed when the chunks run out or are dropped."""
+        response = self._send("GET", path, stream=True)
+        if not response.is_success:
+            with contextlib.closing(response), self._translated("GET", path):
+                _read_capped(response)
+            return response.status_code, iter(())
+
+        def chunks() -> Iterator[bytes]:
+            with contextlib.closing(response), self._translated("GET", path):
+                yield from response.iter_bytes()
+
+        return response.status_code, chunks()
+
     # --- archives -----------------------------------------------------------------------------
 
     def download(

@@ -34,6 +34,7 @@ from plugport.errors import (
     SignatureError,
     TrustError,
 )
+from plugport.host import tuf_client
 from plugport.host._index_rules import choose_wheel, parse_index_requirement
 from plugport.host.client import RegistryClient
 from plugport.host.context import OperationContext, Progress
@@ -43,13 +44,16 @@ from plugport.host.resolver import Candidate, Requirement, Resolution, resolve
 from plugport.host.sources import Source
 from plugport.host.state import HostState
 from plugport.host.trust import (
+    Listing,
     TrustedIndex,
     check_index,
     check_publisher_key,
+    choose_trust,
     index_entry,
     registry_key,
 )
-from plugport.index import IndexEntry, SignedIndex
+from plugport.host.tuf_client import TufListing
+from plugport.index import IndexEntry
 from plugport.signing import (
     SIGNATURE_SUFFIX,
     key_id,
@@ -106,6 +110,8 @@ class Fetcher:
         progress: Progress | None,
         allow_unsigned_index: bool = False,
         index_transport: httpx.BaseTransport | None = None,
+        tuf_roots: Mapping[str, bytes] | None = None,
+        index_fallback: bool = True,
     ) -> None:
         self.paths = paths
         self.state = state
@@ -119,6 +125,11 @@ class Fetcher:
         """The operator's policy: a plugin wheel from a package index may be installed with
         no signature and no registry vouching for it (marked, and audited, as unsigned)."""
         self.index_transport = index_transport
+        self.tuf_roots = dict(tuf_roots or {})
+        """The operator's TUF roots by registry URL: the trust anchor to verify from."""
+        self.index_fallback = index_fallback
+        """The operator's policy: a registry with no TUF root may be verified by its v1 signed
+        index (off: such a registry is refused)."""
 
     def _for(self, context: OperationContext | None) -> Fetcher:
         """This fetcher for one operation: its audit rows name ``context.actor`` and its
@@ -197,6 +208,16 @@ class Fetcher:
         return staged
 
     def _pin(self, trusted: TrustedIndex) -> None:
+        if trusted.pin is None:  # TUF: its client persisted what it verified
+            if trusted.how and isinstance(trusted.index, TufListing):
+                self.state.audit(
+                    "trust-registry",
+                    trusted.index.url,
+                    "ok",
+                    actor=self.actor,
+                    how=f"TUF root, {trusted.how}",
+                )
+            return
         if self.state.registry(trusted.pin.url) is None:
             how = "configured" if trusted.pin.url in self.registry_keys else "first use"
             self.state.audit(
@@ -212,7 +233,41 @@ class Fetcher:
     def _trusted_index(
         self, client: RegistryClient, wanted: Collection[tuple[str, str]]
     ) -> TrustedIndex:
-        """The registry's index, verified. The cached copy while it is fresh (``ttl_s``, as
+        """What the registry vouches for, verified through TUF or its v1 signed index
+        (:func:`~plugport.host.trust.choose_trust` decides which)."""
+        directory = tuf_client.metadata_dir(self.paths.root, client.url)
+        configured = self.tuf_roots.get(client.url)
+        trusted_root = tuf_client.has_trusted_root(directory)
+        served: bytes | None = None
+        pinned = self.state.registry(client.url) is not None
+        if configured is None and not trusted_root and not pinned and not client.offline:
+            served = tuf_client.first_root(client)
+        mode = choose_trust(
+            client.url,
+            configured_root=configured is not None,
+            trusted_root=trusted_root,
+            pinned_index=pinned,
+            serves_tuf=served is not None,
+            index_fallback=self.index_fallback,
+        )
+        if mode == "index":
+            return self._trusted_signed_index(client, wanted)
+        how = "" if trusted_root else "configured" if configured is not None else "first use"
+        try:
+            found = tuf_client.listing(
+                client, directory, wanted, bootstrap=configured if configured else served
+            )
+        except TrustError as exc:
+            self.state.audit(
+                "verify-index", client.url, "refused", actor=self.actor, reason=str(exc)
+            )
+            raise
+        return TrustedIndex(found, None, how)
+
+    def _trusted_signed_index(
+        self, client: RegistryClient, wanted: Collection[tuple[str, str]]
+    ) -> TrustedIndex:
+        """The registry's v1 index, verified. The cached copy while it is fresh (``ttl_s``, as
         the versions it was resolved from) if it lists every ``(name, version)`` wanted; else
         revalidated (a 304 when unchanged), so what was published a minute ago is found."""
         pinned = self.state.registry(client.url)
@@ -244,7 +299,7 @@ class Fetcher:
     def _from_registry(
         self,
         client: RegistryClient,
-        index: SignedIndex,
+        index: Listing,
         candidate: Candidate,
         trust_new_key: bool,
         keys: _KeysSeen,
@@ -260,7 +315,7 @@ class Fetcher:
     def _fetch_verified(
         self,
         client: RegistryClient,
-        index: SignedIndex,
+        index: Listing,
         candidate: Candidate,
         trust_new_key: bool,
         keys: _KeysSeen,
@@ -560,10 +615,7 @@ class Fetcher:
                 raise
             except PlugportError:
                 continue  # unreachable, or offline with nothing cached: it vouches for nothing
-            entry = next(
-                (e for e in trusted.index.entries if (e.name, e.version) == (name, version)),
-                None,
-            )
+            entry = trusted.index.find(name, version)
             if entry is None:
                 continue
             if entry.sha256 != digest:
@@ -644,9 +696,8 @@ _KeysSeen = dict[tuple[str, str], dict[str, dict[str, object]]]
 """``(registry url, namespace)`` -> the namespace's keys by id, as fetched in this operation."""
 
 
-def _lists(index: SignedIndex, wanted: Collection[tuple[str, str]]) -> bool:
-    listed = {(entry.name, entry.version) for entry in index.entries}
-    return all(item in listed for item in wanted)
+def _lists(index: Listing, wanted: Collection[tuple[str, str]]) -> bool:
+    return all(index.find(name, version) is not None for name, version in wanted)
 
 
 def signing_facts_namespace(signature: bytes) -> str:

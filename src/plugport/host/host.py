@@ -125,6 +125,8 @@ class PluginHost:
         home: Path,
         registries: Sequence[str] = (),
         registry_keys: Mapping[str, str] | None = None,
+        tuf_roots: Mapping[str, bytes] | None = None,
+        index_fallback: bool = True,
         hookspecs: Iterable[HookSpec] = (),
         sandbox: Literal["strict", "best-effort"] = "strict",
         consent: Consent = refuse_growth,
@@ -152,6 +154,12 @@ class PluginHost:
         check-updates). A home that does not exist yet is read as empty and nothing is created
         for it: no directory, no state file, registry metadata cached in memory only; changing
         what is installed is refused.
+
+        ``tuf_roots``: the TUF root (the bytes of a ``root.json`` the registry's operator
+        published) to verify each registry from, by URL. A registry with no root here is
+        verified through TUF from its root version 1 on first contact when it serves TUF
+        metadata and this host has not pinned its v1 key; else by its v1 signed index, unless
+        ``index_fallback`` is False (then it is refused).
 
         ``allow_unsigned_index``: the operator's policy that a plugin wheel from a package index
         with no signature, and no registry's signed index listing it, may still be installed
@@ -261,6 +269,8 @@ class PluginHost:
             actor=self.actor,
             progress=progress,
             allow_unsigned_index=allow_unsigned_index,
+            tuf_roots=tuf_roots,
+            index_fallback=index_fallback,
         )
         self.tasks = self._task_queue(tasks_url, task_options, ephemeral)
         """Plugins' ``[tasks]`` work: submit, await, cancel, retry, schedules

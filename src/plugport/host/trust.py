@@ -8,21 +8,47 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from plugport.errors import SignatureError, TrustError
 from plugport.host.state import PinnedRegistry
-from plugport.index import IndexEntry, SignedIndex, verify_index
+from plugport.index import IndexEntry, verify_index
 from plugport.signing import fingerprint, key_id, public_key_from_pem
 
-__all__ = ["TrustedIndex", "check_index", "check_publisher_key", "index_entry", "registry_key"]
+__all__ = [
+    "Listing",
+    "TrustedIndex",
+    "check_index",
+    "check_publisher_key",
+    "choose_trust",
+    "index_entry",
+    "registry_key",
+]
+
+
+class Listing(Protocol):
+    """What a registry vouches for, however it was verified: its v1 signed index
+    (:class:`~plugport.index.SignedIndex`) or its TUF targets
+    (:class:`~plugport.host.tuf_client.TufListing`)."""
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def source(self) -> str: ...
+
+    def find(self, name: str, version: str) -> IndexEntry | None: ...
 
 
 @dataclass(frozen=True)
 class TrustedIndex:
-    index: SignedIndex
-    pin: PinnedRegistry
-    """What to remember after this index: its version and digest, the registry key."""
+    index: Listing
+    pin: PinnedRegistry | None
+    """What to remember after a v1 index: its version and digest, the registry key (None for
+    TUF, whose client keeps what it trusts itself)."""
+    how: str = ""
+    """How the registry came to be trusted when this is the first time: "configured" or
+    "first use" (empty when it was trusted before)."""
 
 
 def registry_key(
@@ -77,13 +103,44 @@ def check_index(
     return TrustedIndex(index, PinnedRegistry(url, keyid, pem, index.version, index.digest))
 
 
-def index_entry(index: SignedIndex, name: str, version: str) -> IndexEntry:
+def index_entry(index: Listing, name: str, version: str) -> IndexEntry:
     """The signed facts an archive of ``name`` ``version`` must match."""
-    for entry in index.entries:
-        if (entry.name, entry.version) == (name, version):
-            return entry
-    raise SignatureError(
-        "index", f"{name} {version} is not in the registry's signed index (version {index.version})"
+    entry = index.find(name, version)
+    if entry is None:
+        raise SignatureError(
+            "index",
+            f"{name} {version} is not in the registry's {index.source} (version {index.version})",
+        )
+    return entry
+
+
+def choose_trust(
+    url: str,
+    *,
+    configured_root: bool,
+    trusted_root: bool,
+    pinned_index: bool,
+    serves_tuf: bool | None,
+    index_fallback: bool,
+) -> str:
+    """How to verify what ``url`` offers: "tuf" or "index" (the v1 signed index).
+
+    TUF whenever the host has a root for the registry (the operator's, or one trusted
+    before): once on TUF, never back. On first contact with a registry that serves TUF
+    (``serves_tuf``), its root version 1 is trusted on first use, as the v1 key would be;
+    but not for a registry whose v1 key is pinned already: whoever controls the network
+    could serve a root of their own, so moving such a host to TUF is its operator's act
+    (the root in its configuration). Else the v1 index, unless ``index_fallback`` is off."""
+    if configured_root or trusted_root:
+        return "tuf"
+    if serves_tuf and not pinned_index:
+        return "tuf"
+    if index_fallback:
+        return "index"
+    raise TrustError(
+        f"{url} serves no TUF metadata this host can start from (no root configured for it"
+        + (", and its v1 key is pinned" if pinned_index and serves_tuf else "")
+        + "), and this host's policy turns the v1 signed index off (index_fallback = false)"
     )
 
 

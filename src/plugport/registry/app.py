@@ -36,7 +36,9 @@ from plugport.registry.routers import (
     search,
     signed_index,
     tokens,
+    tuf,
 )
+from plugport.registry.services import tuf_repo
 from plugport.registry.services.index_key import node_index_key
 from plugport.registry.services.tokens import StoredTokens
 from plugport.registry.settings import RegistrySettings
@@ -88,6 +90,7 @@ def create_app(
     app.state.index_key = node_index_key(
         engine, settings.index_key_path(), rotate=settings.rotate_index_key
     )
+    app.state.tuf_keys = tuf_repo.node_keys(engine, settings.tuf_keys_path())
     if blobs is None:  # not `blobs or`: an empty MemoryBlobStore is falsy (it has a len)
         blobs = open_blob_store(
             settings.blob_url, settings.data_dir, s3_endpoint_url=settings.s3_endpoint_url
@@ -123,6 +126,7 @@ def create_app(
         review,
         community,
         signed_index,
+        tuf,
     )
     for module in routers:
         app.include_router(module.router)

@@ -43,6 +43,9 @@ __all__ = [
     "PluginVersion",
     "PublisherKey",
     "Review",
+    "TufMetadata",
+    "TufNamespaceKey",
+    "TufState",
     "UtcDateTime",
     "utcnow",
 ]
@@ -338,3 +341,34 @@ class IndexState(Base):
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     document: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     """The signed document exactly as served."""
+
+
+class TufMetadata(Base):
+    """Every TUF metadata file the registry signed, exactly as served: ``(role, version)``
+    is what consistent snapshots name (``3.snapshot.json``); a version never changes."""
+
+    __tablename__ = "tuf_metadata"
+    role: Mapped[str] = mapped_column(String(80), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    document: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TufState(Base):
+    """One row (id 1, created by migration 0017): the newest timestamp's version, which nodes
+    compare-and-set to publish, and the digest of the entries the newest targets list."""
+
+    __tablename__ = "tuf_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    timestamp_version: Mapped[int] = mapped_column(BigInteger, default=0)
+    entries_digest: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class TufNamespaceKey(Base):
+    """A namespace's TUF key generation (no row: generation 1). Raising it replaces the
+    namespace's delegated key: what the old key signs no longer verifies."""
+
+    __tablename__ = "tuf_namespace_keys"
+    namespace: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    rotated_at: Mapped[datetime | None] = mapped_column(default=None)

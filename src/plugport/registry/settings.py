@@ -49,6 +49,10 @@ class RegistrySettings(BaseSettings):
     rotate_index_key: bool = False
     """Sign the index with this node's key even though the database's index is signed with
     another (a deliberate key rotation; hosts must pin the new key). Set it for one start."""
+    tuf_keys_file: Path | None = None
+    """The TUF online keys (timestamp, snapshot, targets, namespaces) that ``plugport registry
+    tuf init`` writes; default ``tuf-online-keys.json`` in data_dir. Every node shares it; a
+    node of a registry that publishes TUF metadata refuses to start without it."""
     blob_gc_interval_s: int = Field(default=3600, ge=0)
     """How often blobs no version refers to (left by a publish killed mid-way) are collected,
     the first time at start; 0 never."""
@@ -77,6 +81,9 @@ class RegistrySettings(BaseSettings):
 
     def index_key_path(self) -> Path:
         return self.index_key_file or self.data_dir / "registry-index.key"
+
+    def tuf_keys_path(self) -> Path:
+        return self.tuf_keys_file or self.data_dir / "tuf-online-keys.json"
 
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'registry.sqlite').resolve()}"
