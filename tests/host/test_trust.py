@@ -19,6 +19,7 @@ from plugport.host.trust import (
     TrustedIndex,
     check_index,
     check_publisher_key,
+    choose_trust,
     index_entry,
     registry_key,
 )
@@ -280,3 +281,51 @@ def test_a_new_key_for_a_pinned_namespace_is_refused() -> None:
 
 def test_a_new_key_the_operator_accepts_is_pinned() -> None:
     assert check_publisher_key("acme", KEY_C, {KEY_A}, trust_new_key=True) is True
+
+
+# --- choose_trust -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("configured", "trusted", "pinned", "serves", "fallback", "mode"),
+    [
+        (True, False, False, None, True, "tuf"),  # the operator's root
+        (True, False, True, None, False, "tuf"),  # ... even over a pinned v1 key
+        (False, True, True, None, True, "tuf"),  # once on TUF, never back
+        (False, True, False, False, True, "tuf"),  # ... even if the registry stops serving it
+        (False, False, False, True, True, "tuf"),  # first contact: root 1 on first use
+        (False, False, True, True, True, "index"),  # a pinned v1 host is not moved by the net
+        (False, False, False, False, True, "index"),  # no TUF served: v1
+    ],
+)
+def test_choose_trust(  # noqa: PLR0917 one parameter per column of the table above
+    configured: bool, trusted: bool, pinned: bool, serves: bool | None, fallback: bool, mode: str
+) -> None:
+    assert (
+        choose_trust(
+            URL,
+            configured_root=configured,
+            trusted_root=trusted,
+            pinned_index=pinned,
+            serves_tuf=serves,
+            index_fallback=fallback,
+        )
+        == mode
+    )
+
+
+@pytest.mark.parametrize(("pinned", "serves"), [(False, False), (True, True), (True, False)])
+def test_choose_trust_without_fallback_refuses_what_tuf_cannot_cover(
+    pinned: bool, serves: bool
+) -> None:
+    with pytest.raises(TrustError) as caught:
+        choose_trust(
+            URL,
+            configured_root=False,
+            trusted_root=False,
+            pinned_index=pinned,
+            serves_tuf=serves,
+            index_fallback=False,
+        )
+    assert "index_fallback = false" in str(caught.value)
+    assert URL in str(caught.value)

@@ -64,6 +64,8 @@ class Registry:
     engine: Engine
     admin: str
     data_dir: Path
+    app: Any = None
+    """The FastAPI app serving it (tests may reach into its state)."""
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -91,7 +93,7 @@ def running(
         RegistrySettings(data_dir=data_dir, **settings), engine=engine, limiter=limiter
     )
     with serving(app) as url:
-        registry = Registry(url, engine, "", data_dir)
+        registry = Registry(url, engine, "", data_dir, app)
         registry.admin = registry.token("root", "admin")
         yield registry
 

@@ -20,6 +20,7 @@ from plugport.cli import (
     oauth2,
     registry,
     runtime,
+    trust,
 )
 from plugport.cli._output import out
 
@@ -63,6 +64,7 @@ lifecycle.register(app)
 host.register(app)
 oauth2.register(app)
 docs.register(app)
+trust.register(app)
 
 
 def main() -> None:

@@ -165,7 +165,12 @@ def run_host(
     installed plugin, so a home that does not exist is that plugin's absence, said without
     creating the home."""
     from plugport.host import PluginHost
-    from plugport.host.policy import local_services, policy_location, private_targets
+    from plugport.host.policy import (
+        local_services,
+        policy_location,
+        private_targets,
+        trust_policy,
+    )
 
     if installed is not None and not home_dir(home).exists():
         with reporting_errors():
@@ -192,6 +197,7 @@ def run_host(
     async def main() -> T:
         if sandbox not in ("strict", "best-effort"):
             raise InvalidInputError(f"--sandbox: {sandbox!r} is not strict or best-effort")
+        trust = trust_policy(home_dir(home))
         host = PluginHost(
             app=app,
             app_version=app_version,
@@ -201,6 +207,8 @@ def run_host(
             preapproved=_preapproved(home_dir(home)),
             mail=_mail(home_dir(home)),
             allow_unsigned_index=_allow_unsigned_index(home_dir(home)),
+            tuf_roots=trust.tuf_roots,
+            index_fallback=trust.index_fallback,
             private_targets=private_targets(home_dir(home)),
             local_services=local_services(home_dir(home)),
             private_targets_from=policy_location(home_dir(home)),

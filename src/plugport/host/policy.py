@@ -8,12 +8,18 @@ manifest has no way to say it.
 
     [local-services]            # a local server answers for a service (a fake, a mock)
     "plugport.slack" = { "slack.com" = "127.0.0.1:8123", "hooks.slack.com" = "127.0.0.1:8123" }
+
+    [trust]                     # how registries are verified (docs/trust.md)
+    index_fallback = true
+    [trust.tuf_roots]
+    "https://plugins.example.com" = "plugins.example.com.root.json"
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +35,22 @@ __all__ = [
     "LOCAL_SERVICES",
     "POLICY_FILE",
     "PRIVATE_TARGETS",
+    "TRUST",
+    "TrustPolicy",
     "local_services",
     "parse_local_services",
     "parse_private_targets",
+    "parse_trust",
     "policy_location",
     "private_targets",
     "read_policy",
+    "trust_policy",
 ]
 
 POLICY_FILE = "policy.toml"
 PRIVATE_TARGETS = "private-targets"
 LOCAL_SERVICES = "local-services"
+TRUST = "trust"
 
 
 def read_policy(home: Path) -> dict[str, Any]:
@@ -144,3 +155,57 @@ def local_services(home: Path) -> dict[str, dict[str, str]]:
     if LOCAL_SERVICES not in policy:
         return {}
     return parse_local_services(policy[LOCAL_SERVICES], where=str(home / POLICY_FILE))
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    """``[trust]``: the TUF root to verify each registry from (``tuf_roots``: URL -> the
+    bytes of the root file the registry's operator published), and whether a registry with
+    no TUF root may be verified by its v1 signed index (``index_fallback``)."""
+
+    tuf_roots: Mapping[str, bytes]
+    index_fallback: bool
+
+
+def parse_trust(table: object, *, home: Path, where: str) -> TrustPolicy:
+    """``[trust]`` as a :class:`TrustPolicy`, root paths relative to ``home``; a clear
+    :class:`InvalidInputError` naming ``where`` and the key for anything else.
+
+        [trust]
+        index_fallback = false
+        [trust.tuf_roots]
+        "https://plugins.example.com" = "plugins.example.com.root.json"
+    """
+    if table is None:
+        return TrustPolicy({}, index_fallback=True)
+    if not isinstance(table, Mapping) or set(table) - {"tuf_roots", "index_fallback"}:
+        raise InvalidInputError(
+            f"{where} [{TRUST}]: a table with tuf_roots (a table of registry URL = root file) "
+            "and index_fallback (true or false)"
+        )
+    fallback = table.get("index_fallback", True)
+    if not isinstance(fallback, bool):
+        raise InvalidInputError(
+            f"{where} [{TRUST}] index_fallback: true or false, not {fallback!r}"
+        )
+    roots = table.get("tuf_roots", {})
+    if not isinstance(roots, Mapping):
+        raise InvalidInputError(f"{where} [{TRUST}.tuf_roots]: a table of registry URL = root file")
+    found: dict[str, bytes] = {}
+    for url, file in roots.items():
+        if not str(url).startswith(("https://", "http://")) or not isinstance(file, str):
+            raise InvalidInputError(
+                f'{where} [{TRUST}.tuf_roots] {url!r}: write "https://registry" = "root.json"'
+            )
+        path = home / file
+        try:
+            found[str(url).rstrip("/")] = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInputError(
+                f"{where} [{TRUST}.tuf_roots] {url!r}: cannot read {path} ({exc.strerror})"
+            ) from None
+    return TrustPolicy(found, index_fallback=fallback)
+
+
+def trust_policy(home: Path) -> TrustPolicy:
+    return parse_trust(read_policy(home).get(TRUST), home=home, where=policy_location(home))

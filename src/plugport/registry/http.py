@@ -197,7 +197,9 @@ class _Responder:
         private = _header(self._scope, b"authorization") is not None
         cache = "private, no-cache" if private else "public, max-age=30"
         headers = [(k, v) for k, v in start["headers"] if k not in (b"content-length", b"etag")]
-        headers += [(b"etag", etag.encode()), (b"cache-control", cache.encode())]
+        headers.append((b"etag", etag.encode()))
+        if not any(k == b"cache-control" for k, _ in headers):  # a route's own rule wins
+            headers.append((b"cache-control", cache.encode()))
         wanted = _header(self._scope, b"if-none-match")
         if wanted is not None and etag in [t.strip() for t in wanted.split(",")]:
             self.status = 304

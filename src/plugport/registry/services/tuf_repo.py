@@ -88,7 +88,7 @@ def _published(session: Session, root: Metadata[Root]) -> Published:
             (TufMetadata.role == newest.c.role) & (TufMetadata.version == newest.c.version),
         )
     )
-    found: dict[str, bytes] = {role: data for role, data in rows}
+    found: dict[str, bytes] = dict(rows.all())
     top = {"targets", "snapshot", "timestamp"}
     return Published(
         root,
@@ -105,7 +105,7 @@ def _published(session: Session, root: Metadata[Root]) -> Published:
 
 def _generations(session: Session) -> Callable[[str], int]:
     rows = session.execute(select(TufNamespaceKey.namespace, TufNamespaceKey.generation))
-    known: dict[str, int] = {namespace: generation for namespace, generation in rows}
+    known: dict[str, int] = dict(rows.all())
     return lambda namespace: known.get(namespace, 1)
 
 
