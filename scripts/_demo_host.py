@@ -40,11 +40,24 @@ def main(registry: DemoRegistry, work: Path, cli: Cli) -> None:
     print(f"\n{BOLD}== a host that installs from the registry{RESET}")
     print(
         f"{DIM}The application's side, with the same CLI: a new host home installs from the "
-        "registry above. Each archive is checked against the registry's signed index and its "
-        "publisher's key (both trusted on first use, then pinned), unpacked, started in the "
+        "registry above. Each archive is checked against the registry's TUF metadata (from the "
+        "root its operator shipped) and its publisher's key (trusted on first use, then "
+        "pinned), unpacked, started in the "
         "sandbox and health-checked before it counts as installed; if any step fails, "
         f"everything is rolled back.{RESET}"
     )
+    (work / "host").mkdir(exist_ok=True)
+    root = work / "registry" / "tuf-root.json"  # written by `plugport registry tuf init`
+    (work / "host" / "policy.toml").write_text(
+        f'[trust.tuf_roots]\n"{url}" = "{root}"\n', encoding="utf-8"
+    )
+    cli(
+        "how this host will verify the registry",
+        "The operator shipped the registry's TUF root in HOME/policy.toml ([trust.tuf_roots]): "
+        "what the registry offers is checked with python-tuf from that root.",
+        "trust", "status", *where,
+        cwd=work,
+    )  # fmt: skip
     cli(
         "search",
         "What an operator sees before choosing; the registry ranks, the host only asks.",

@@ -593,6 +593,18 @@ def create_admin(data_dir: Path, work: Path, cli: Cli) -> str:
     return match.group(0)
 
 
+def enable_tuf(data_dir: Path, work: Path, cli: Cli) -> None:
+    """TUF metadata beside the v1 index: root keys offline, online keys for the node."""
+    cli(
+        "publish TUF metadata",
+        "On the registry's machine: root keys (a threshold of 2 of 3, to be kept offline), the "
+        "online keys every node shares, and root version 1 for hosts to pin (docs/trust.md).",
+        "registry", "tuf", "init", "--root-key-dir", str(work / "root-keys"),
+        "--root-keys", "3", "--threshold", "2", "--data-dir", str(data_dir),
+        cwd=work,
+    )  # fmt: skip
+
+
 def _published_versions(sample: Sample) -> list[str]:
     """What users may download: not rejected, not pending, not yanked."""
     gone = {PENDING[:2], REJECTED[:2], YANKED[:2]}

@@ -200,6 +200,7 @@ def run_registry(work: Path) -> None:
     port = registry.choose_port()
     data_dir = work / "registry"
     admin = registry.create_admin(data_dir, work, step)
+    registry.enable_tuf(data_dir, work, step)
     print()
     with registry.serve(data_dir, port) as server:
         filled = registry.populate(server, admin, work, step)

@@ -117,8 +117,9 @@ def test_first_contact_trusts_root_1_and_later_versions_follow(
 
 
 def test_online_key_rotation_reaches_hosts(engine: Engine, tmp_path: Path) -> None:
-    """The operator rotates the timestamp key (a new root, signed offline) and restarts the
-    node with the new keys file: hosts follow root 1 -> 2 and go on installing."""
+    """The operator rotates the timestamp key (a new root, signed offline) and replaces the
+    node's keys file: the running node signs with the new key from its next request, and
+    hosts follow root 1 -> 2 and go on installing."""
     data = tmp_path / "data"
     tuf = enable_tuf(engine, data)
     home = tmp_path / "home"
@@ -126,8 +127,7 @@ def test_online_key_rotation_reaches_hosts(engine: Engine, tmp_path: Path) -> No
         _published(registry, tmp_path, "acme.hello", "1.0.0")
         _install(home, registry, "acme.hello", tuf_roots={registry.url: tuf.root})
         _published(registry, tmp_path, "acme.other", "1.0.0")
-    _rotate_timestamp_key(engine, data, tuf)
-    with running(engine, data) as registry:
+        _rotate_timestamp_key(engine, data, tuf)
         _install(home, registry, "acme.other", tuf_roots={registry.url: tuf.root})
     roles = trusted_roles(metadata_dir(home, registry.url)).roles
     assert roles["root"][0] == 2

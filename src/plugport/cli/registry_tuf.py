@@ -156,7 +156,8 @@ def rotate(  # noqa: PLR0917 one parameter per command-line option
     export_root: ExportRoot = None,
 ) -> None:
     """Replace a role's keys (a new root version signed by the current root keys) or one
-    namespace's key; the online keys file is rewritten: give it to every node and restart."""
+    namespace's key; the online keys file is rewritten: give it to every node (each reads it
+    again when it changes)."""
     from sqlalchemy.orm import Session
 
     from plugport.registry.models import utcnow
@@ -205,7 +206,7 @@ def rotate(  # noqa: PLR0917 one parameter per command-line option
             version = newest.signed.version if newest is not None else 0
     out.print(
         f"rotated {role}: root version {version} in {exported}; online keys in {keys_path} — "
-        "give this file to every registry node and restart them"
+        "give this file to every registry node (each reads it again when it changes)"
     )
 
 

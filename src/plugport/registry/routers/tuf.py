@@ -33,10 +33,10 @@ def _json(document: bytes, cache: str) -> Response:
 
 
 def _keys(request: Request) -> OnlineKeys:
-    keys: OnlineKeys | None = request.app.state.tuf_keys
+    keys: tuf_repo.NodeKeys | None = request.app.state.tuf_keys
     if keys is None:
         raise NotFoundError("TUF metadata", "timestamp.json", tuf_repo.NOT_ENABLED)
-    return keys
+    return keys.current()
 
 
 @router.get("/timestamp.json")

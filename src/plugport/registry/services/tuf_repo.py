@@ -33,6 +33,7 @@ from plugport.registry.tuf.rules import (
 )
 
 __all__ = [
+    "NodeKeys",
     "TufStatus",
     "check_online_keys",
     "document",
@@ -122,7 +123,35 @@ def check_online_keys(root: Metadata[Root], keys: OnlineKeys) -> None:
             )
 
 
-def node_keys(engine: Engine, path: Path) -> OnlineKeys | None:
+class NodeKeys:
+    """A node's online keys file, read again when it changes: after ``plugport registry tuf
+    rotate`` an operator replaces the file on every node and they sign with the new keys from
+    their next request, no restart needed (a file that does not load keeps the keys before)."""
+
+    def __init__(self, path: Path, keys: OnlineKeys) -> None:
+        self.path = path
+        self._keys = keys
+        self._stamp = self._stat()
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            found = self.path.stat()
+        except OSError:
+            return None
+        return found.st_mtime_ns, found.st_ino
+
+    def current(self) -> OnlineKeys:
+        stamp = self._stat()
+        if stamp is not None and stamp != self._stamp:
+            try:
+                self._keys = load_online_keys(self.path)
+            except (OSError, InvalidInputError):
+                return self._keys  # half-copied, say: the next request looks again
+            self._stamp = stamp
+        return self._keys
+
+
+def node_keys(engine: Engine, path: Path) -> NodeKeys | None:
     """This node's online keys, checked at start against the root the database holds: None
     when the registry publishes no TUF metadata; refused when it does and this node has no
     keys file, or another one (it would sign what no host accepts)."""
@@ -138,7 +167,7 @@ def node_keys(engine: Engine, path: Path) -> OnlineKeys | None:
         )
     keys = load_online_keys(path)
     check_online_keys(root, keys)
-    return keys
+    return NodeKeys(path, keys)
 
 
 def publish(
