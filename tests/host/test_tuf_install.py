@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 
 from plugport.host import PluginHost
@@ -20,7 +19,11 @@ from tests.registry.test_publish import Publisher
 
 def _host(home: Path, registry: Registry, **options: object) -> PluginHost:
     return PluginHost(
-        app="myapp", app_version="2.4.0", home=home, registries=[registry.url], **options  # type: ignore[arg-type]
+        app="myapp",
+        app_version="2.4.0",
+        home=home,
+        registries=[registry.url],
+        **options,  # type: ignore[arg-type]
     )
 
 

@@ -30,7 +30,9 @@ class TufKeys:
     """Root version 1 as served: what a host's operator ships."""
 
 
-def enable_tuf(engine: Engine, data_dir: Path, *, root_keys: int = 1, threshold: int = 1) -> TufKeys:
+def enable_tuf(
+    engine: Engine, data_dir: Path, *, root_keys: int = 1, threshold: int = 1
+) -> TufKeys:
     upgrade(engine)
     online = new_online_keys()
     signers = write_root_keys(data_dir.parent / "root-keys", root_keys)
