@@ -18,7 +18,7 @@ from plugport.errors import SignatureError
 from plugport.host.tuf_client import CONFIG
 from plugport.registry.tuf.keys import signer_for
 from plugport.registry.tuf.rules import DEFAULT_LIFETIMES, Lifetimes
-from tests.host._tuf_simulator import TufHost, TufSimulator, changed, new_signer
+from tests.host._tuf_simulator import TufHost, TufSimulator, changed, expired, new_signer
 
 HELLO = ("acme.hello", "1.0.0")
 WANTED = [HELLO]
@@ -497,5 +497,21 @@ def test_offline_an_unexpired_timestamp_answers_with_no_request(
     sim.requests.clear()
     found = host.listing(WANTED, offline=True)
     assert found.find(*HELLO) == sim.entries[HELLO]
+    assert sim.requests == []
+    assert host.trusted() == before
+
+
+def test_offline_an_expired_timestamp_refuses(sim: TufSimulator, host: TufHost) -> None:
+    """Time passing, without waiting for it: the host's trusted timestamp replaced by the
+    same statement (version, snapshot) signed by the registry's timestamp key, its expiry
+    past. Offline nothing newer can be fetched, so the host refuses, saying why."""
+    trusted = host.directory / "timestamp.json"
+    trusted.write_bytes(sim.timestamp(version=host.version("timestamp"), expires=expired()))
+    before = host.trusted()
+    sim.requests.clear()
+    with pytest.raises(SignatureError) as caught:
+        host.listing(WANTED, offline=True)
+    assert caught.value.part == "expired"
+    assert "the TUF timestamp this host trusts (version 2) expired at" in str(caught.value)
     assert sim.requests == []
     assert host.trusted() == before
