@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuf.api import exceptions
-from tuf.api.metadata import TargetFile
+from tuf.api.metadata import Metadata, TargetFile, Timestamp
+from tuf.api.serialization import DeserializationError
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from plugport._tuf_names import target_facts, target_path
@@ -123,6 +124,8 @@ def listing(
     version 1 on first use); None starts from the root trusted before."""
     directory.mkdir(parents=True, exist_ok=True)
     offline = directory if client.offline else None
+    if offline is not None:
+        _check_unexpired(directory, client.url)
     with _translated(client.url, offline=client.offline):
         updater = Updater(
             str(directory),
@@ -139,6 +142,24 @@ def listing(
             if info is not None:
                 entries[name, version] = _entry(client.url, info, name, version)
     return TufListing(client.url, _version(directory / "snapshot.json"), entries)
+
+
+def _check_unexpired(directory: Path, url: str) -> None:
+    """Offline, nothing newer can be fetched, so a trusted timestamp whose expiry has passed
+    is a refusal, said as one (as an expired v1 index is): left to ngclient, it would only
+    ask for a newer snapshot, which the offline fetcher reports as "not cached". A file that
+    cannot be read or parsed is left to ngclient, which refuses it in its own words."""
+    try:
+        timestamp = Metadata[Timestamp].from_bytes((directory / "timestamp.json").read_bytes())
+    except (OSError, DeserializationError):
+        return
+    if timestamp.signed.is_expired():
+        expires = timestamp.signed.expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise SignatureError(
+            "expired",
+            f"{url}: the TUF timestamp this host trusts (version {timestamp.signed.version}) "
+            f"expired at {expires}; offline, no newer one can be fetched: run once online",
+        )
 
 
 def _entry(url: str, info: TargetFile, name: str, version: str) -> IndexEntry:
