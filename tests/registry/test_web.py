@@ -11,7 +11,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from plugport.registry.services import marketplace
 from plugport.registry.web.charts import bar_chart
 from plugport.signing import generate_private_key, public_key_pem, sign
 from tests.registry.conftest import POSTGRES_URL, Registry, running
+from tests.registry.test_revocation import Signed, revoke
 
 HOSTILE = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
 
@@ -722,3 +723,44 @@ def test_a_failing_page_is_an_html_500_and_the_api_is_untouched(
     assert "<h1>Something went wrong</h1>" in page.text
     assert "disk on fire" not in page.text
     assert api.status_code == 200
+
+
+def test_withdrawn_versions_are_shown_with_why_and_never_as_the_latest(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """After a key is revoked, the versions it signed stay on the plugin's page as withdrawn,
+    naming the key and the day; a plugin with nothing else says so and offers no install."""
+    signed = Signed(registry, tmp_path)  # acme.hello 0.1.0 kept; 0.2.0, 0.3.0, acme.solo leaked
+    with registry.client(registry.token("bea", "publish:bea")) as rater:
+        rater.put("/api/v1/plugins/acme.hello/reviews", json={"stars": 2}).raise_for_status()
+    revoked = revoke(registry, signed.publisher.token, signed.leaked_id)
+    revoked.raise_for_status()
+    when = datetime.fromisoformat(revoked.json()["revoked_at"])
+    with registry.client() as client:
+        hello = client.get("/plugins/acme.hello").text
+        solo = client.get("/plugins/acme.solo").text
+        found = client.get("/search", params={"q": "acme"}).text
+        namespace = client.get("/namespaces/acme").text
+    one_h1(hello)
+    reason = (
+        f"signed with key {signed.leaked_id[:16]}… which the publisher revoked on "
+        f"{when:%Y-%m-%d %H:%M} UTC"
+    )
+    rows = re.findall(
+        r'data-testid="version-row" data-version="([^"]+)" data-status="(\w+)"', hello
+    )
+    assert rows == [("0.3.0", "withdrawn"), ("0.2.0", "withdrawn"), ("0.1.0", "published")]
+    assert hello.count(f'<span data-testid="withdrawn-reason">{reason}</span>') == 2
+    assert '<span id="latest-version">0.1.0</span>' in hello
+    assert 'id="install-command">plugport install acme.hello<' in hello
+    assert 'id="withdrawn"' not in hello
+    assert 'data-count="1"' in hello  # the rating stays
+    one_h1(solo)
+    assert 'id="withdrawn" role="note"' in solo
+    assert "every version of this plugin was signed with a key its publisher revoked" in solo
+    assert 'id="install-command"' not in solo
+    assert 'id="install-withdrawn"' in solo
+    assert '<span id="latest-version">none</span>' in solo
+    assert f'<span data-testid="withdrawn-reason">{reason}</span>' in solo
+    assert ids(found) == ["acme.hello"]
+    assert ids(namespace) == ["acme.hello"]

@@ -31,11 +31,13 @@ from plugport.errors import (
     OfflineError,
     PlugportError,
     RegistryResponseError,
+    ResolutionError,
     SignatureError,
     TrustError,
 )
 from plugport.host import tuf_client
 from plugport.host._index_rules import choose_wheel, parse_index_requirement
+from plugport.host._withdrawn_rules import withdrawn_refusal
 from plugport.host.client import RegistryClient
 from plugport.host.context import OperationContext, Progress
 from plugport.host.install import HostPaths, Installer, Staged
@@ -168,9 +170,13 @@ class Fetcher:
         # An update must see what was published a minute ago: revalidate (cheap 304s). An
         # install may answer from the cache within its TTL.
         source = RegistrySource(self.clients, revalidate=refresh is not None)
-        resolution: Resolution = await asyncio.to_thread(
-            resolve, requirements, source, environment=environment, installed=installed
-        )
+        try:
+            resolution: Resolution = await asyncio.to_thread(
+                resolve, requirements, source, environment=environment, installed=installed
+            )
+        except ResolutionError:
+            await asyncio.to_thread(self._refuse_withdrawn, requirements, source)
+            raise
         staged: list[Staged] = []
         indexes: dict[str, TrustedIndex] = {}
         keys: _KeysSeen = {}
@@ -206,6 +212,31 @@ class Fetcher:
         for trusted in indexes.values():  # only once everything verified: move the pins on
             self._pin(trusted)
         return staged
+
+    def _refuse_withdrawn(
+        self, requirements: Sequence[Requirement], source: RegistrySource
+    ) -> None:
+        """After a failed resolution: when what the operator asked for is only met by versions
+        the registry withdrew (signed with a key its publisher revoked), say so, naming the key
+        and when it was revoked (audited as a refused verification, as a revoked key found
+        while fetching is). Returns when that is not the reason; the resolver's error stands."""
+        for requirement in requirements:
+            client = source.origin.get(requirement.name)
+            if requirement.parent is not None or client is None:
+                continue
+            try:
+                listed = client.plugin(requirement.name).get("versions")
+            except PlugportError:
+                continue  # offline, say: the resolver's own explanation is still true
+            if not isinstance(listed, list):
+                continue
+            rows = [row for row in listed if isinstance(row, dict)]
+            refusal = withdrawn_refusal(requirement, rows)
+            if refusal is not None:
+                self.state.audit(
+                    "verify", requirement.name, "refused", actor=self.actor, reason=refusal
+                )
+                raise SignatureError("key", refusal)
 
     def _pin(self, trusted: TrustedIndex) -> None:
         if trusted.pin is None:  # TUF: its client persisted what it verified

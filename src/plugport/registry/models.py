@@ -23,11 +23,18 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     literal_column,
+    select,
     text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.default import DefaultExecutionContext
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    column_property,
+    mapped_column,
+    relationship,
+)
 
 from plugport.versions import canonical_version
 
@@ -144,7 +151,8 @@ class Plugin(Base):
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     latest_version: Mapped[str | None] = mapped_column(String(64), default=None)
-    """The highest published, not yanked version; what search shows."""
+    """The highest published version neither yanked nor withdrawn (its signing key revoked);
+    what search shows."""
     listed: Mapped[bool] = mapped_column(Boolean, default=True)
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     deprecated_reason: Mapped[str | None] = mapped_column(Text, default=None)
@@ -180,6 +188,11 @@ Index(
     sqlite_where=_RATED,
     postgresql_where=_RATED,
 )
+
+
+_OWNER = Plugin.__table__.alias("signer_owner")
+"""The version's own plugin, inside :attr:`PluginVersion.signer_revoked_at`: aliased, so the
+subquery never correlates with a ``plugins`` of the query around it."""
 
 
 def _canonical_of_row(context: DefaultExecutionContext) -> str:
@@ -220,6 +233,18 @@ class PluginVersion(Base):
     review_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(default=None)
+    signer_revoked_at: Mapped[datetime | None] = column_property(
+        select(PublisherKey.revoked_at)
+        .join(_OWNER, _OWNER.c.namespace_id == PublisherKey.namespace_id)
+        .where(_OWNER.c.id == plugin_id, PublisherKey.key_id == key_id)
+        .correlate_except(PublisherKey, _OWNER)
+        .scalar_subquery()
+    )
+    """When the plugin's namespace revoked the key that signed this archive (None while the key
+    stands). Such a version is *withdrawn*: the registry no longer offers it (not in the signed
+    index, not among the versions hosts resolve from) but still shows it, saying why. Derived
+    from the key on every read, never copied here, so no revocation can be half-applied; a
+    query filters by it as by a column (``PluginVersion.signer_revoked_at.is_(None)``)."""
     plugin: Mapped[Plugin] = relationship(back_populates="versions")
 
 

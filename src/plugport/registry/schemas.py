@@ -116,6 +116,12 @@ class VersionPublic(BaseModel):
     key_id: str
     yanked: bool
     yanked_reason: str | None
+    withdrawn: bool
+    """Signed with a key its publisher revoked: no longer offered (not in the signed index nor
+    among the versions hosts resolve from), shown only to say why."""
+    withdrawn_reason: str | None
+    key_revoked_at: datetime | None
+    """When the publisher revoked ``key_id``; set exactly when ``withdrawn``."""
     scan: dict[str, Any]
     permissions: dict[str, Any]
     engines: dict[str, str]

@@ -19,7 +19,7 @@ from plugport.registry.schemas import (
     NamespaceCreate,
     NamespacePublic,
 )
-from plugport.registry.services import access, namespaces, tokens
+from plugport.registry.services import access, namespaces, revocation, tokens
 from plugport.registry.services.tokens import Principal
 
 router = APIRouter(prefix="/api/v1/namespaces", tags=["namespaces"])
@@ -109,5 +109,7 @@ def add_key(name: str, body: KeyCreate, session: SessionDep, caller: Caller) -> 
 
 @router.delete("/{name}/keys/{key_id}")
 def revoke_key(name: str, key_id: str, session: SessionDep, caller: Caller) -> KeyPublic:
+    """Revoking a key withdraws every version it signed: no longer offered to hosts, still
+    shown on the plugins' pages with the reason."""
     _managed(session, name, caller)
-    return _key(namespaces.revoke_key(session, name, key_id, actor=caller.identity))
+    return _key(revocation.revoke_key(session, name, key_id, actor=caller.identity))

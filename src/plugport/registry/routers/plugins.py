@@ -38,6 +38,9 @@ def version_public(name: str, row: PluginVersion) -> VersionPublic:
         key_id=row.key_id,
         yanked=row.yanked_reason is not None,
         yanked_reason=row.yanked_reason,
+        withdrawn=row.signer_revoked_at is not None,
+        withdrawn_reason=catalog.withdrawn_reason(row),
+        key_revoked_at=row.signer_revoked_at,
         scan=row.scan,
         permissions=row.manifest.get("permissions", {}),
         engines=row.manifest.get("engines") or {},
@@ -109,20 +112,33 @@ def publish(
 
 @router.get("/{name}")
 def show(name: str, session: SessionDep) -> dict[str, Any]:
+    """The plugin and every published version, withdrawn ones too, each saying why; a plugin
+    whose every version is withdrawn says so (``withdrawn``): nothing of it can be installed."""
     plugin = catalog.get_plugin(session, name)
     versions = catalog.published(session, plugin)
     return {
         **catalog.plugin_summary(plugin),
+        "withdrawn": all(v.signer_revoked_at is not None for v in versions),
         "versions": [
-            {"version": v.version, "yanked": v.yanked_reason is not None} for v in versions
+            {
+                "version": v.version,
+                "yanked": v.yanked_reason is not None,
+                "withdrawn": v.signer_revoked_at is not None,
+                "withdrawn_reason": catalog.withdrawn_reason(v),
+                "key_id": v.key_id,
+                "key_revoked_at": v.signer_revoked_at,
+            }
+            for v in versions
         ],
     }
 
 
 @router.get("/{name}/versions")
 def versions(name: str, session: SessionDep) -> list[VersionPublic]:
+    """What hosts resolve from: the versions the signed index lists, so no withdrawn ones
+    (``GET /{name}`` and ``/{name}/versions/{version}`` still show those, and why)."""
     plugin = catalog.get_plugin(session, name)
-    return [version_public(name, row) for row in catalog.published(session, plugin)]
+    return [version_public(name, row) for row in catalog.offered(session, plugin)]
 
 
 @router.get("/{name}/versions/{version}")
@@ -174,7 +190,8 @@ def resolve(
     host_version: Annotated[str | None, Query(max_length=64)] = None,
     plugport_version: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
-    """The best published, not yanked version for this host; decided by the server."""
+    """The best offered (published, not withdrawn), not yanked version for this host; decided
+    by the server."""
     if (host is None) != (host_version is None):
         raise InvalidInputError("host and host_version: give both or neither")
     engines = {"plugport": plugport_version} if plugport_version else {}
@@ -185,11 +202,11 @@ def resolve(
         catalog.Candidate(
             v.version, dict(v.manifest.get("engines", {})), v.yanked_reason is not None
         )
-        for v in catalog.published(session, plugin)
+        for v in catalog.offered(session, plugin)
     ]
     chosen, skipped = catalog.choose_version(candidates, engines)
     if chosen is None:
-        raise NotFoundError(
-            "compatible version", name, "; ".join(skipped) or "nothing is published yet"
-        )
+        # get_plugin found a published version: with no candidate, every one is withdrawn
+        why = "; ".join(skipped) or "every version is withdrawn (signed with a revoked key)"
+        raise NotFoundError("compatible version", name, why)
     return {"name": name, "version": chosen, "skipped": skipped}

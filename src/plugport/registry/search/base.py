@@ -548,7 +548,11 @@ class SqlSearchBackend:
                     PluginVersion.version,
                     PluginVersion.manifest[("engines", host)].as_string(),
                     PluginVersion.yanked_reason.is_not(None),
-                ).where(PluginVersion.plugin_id.in_(ids), PluginVersion.status == "published")
+                ).where(
+                    PluginVersion.plugin_id.in_(ids),
+                    PluginVersion.status == "published",
+                    PluginVersion.signer_revoked_at.is_(None),  # withdrawn: not offered
+                )
             )
             for plugin_id, version, engine_range, yanked in rows:
                 versions.setdefault(plugin_id, []).append((version, engine_range, bool(yanked)))

@@ -1,11 +1,11 @@
-"""What anyone may read: plugins, their published versions, downloads (counted), and the
-server-side choice of the best version for a host."""
+"""What anyone may read: plugins, their published versions (and which of them are withdrawn,
+and why), downloads (counted), and the server-side choice of the best version for a host."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date
 from typing import Any
 
 from sqlalchemy import select, update
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from plugport.errors import InvalidInputError, NotFoundError
 from plugport.registry.models import DailyStat, Plugin, PluginVersion, utcnow
+from plugport.registry.services.signed_index import current_entries
 from plugport.versions import is_compatible, parse_version
 
 __all__ = [
@@ -24,7 +25,9 @@ __all__ = [
     "count_download",
     "get_plugin",
     "get_version",
+    "offered",
     "published",
+    "withdrawn_reason",
 ]
 
 
@@ -93,8 +96,30 @@ def published(session: Session, plugin: Plugin) -> list[PluginVersion]:
     return sorted(rows, key=lambda v: parse_version(v.version), reverse=True)
 
 
+def offered(session: Session, plugin: Plugin) -> list[PluginVersion]:
+    """The published versions the signed index lists (withdrawn ones left out), newest first:
+    what a host may resolve from, decided by the index's own definition
+    (:func:`~plugport.registry.services.signed_index.current_entries`), so a host is never
+    pointed at a version the index does not vouch for."""
+    listed = {entry.version for entry in current_entries(session, plugin_id=plugin.id)}
+    return [row for row in published(session, plugin) if row.version in listed]
+
+
+def withdrawn_reason(row: PluginVersion) -> str | None:
+    """Why the registry no longer offers ``row``, in words for its pages and API; None while
+    it is offered (yanked or not)."""
+    if row.signer_revoked_at is None:
+        return None
+    revoked = row.signer_revoked_at.astimezone(UTC)
+    return (
+        f"signed with key {row.key_id[:16]}… which the publisher revoked on "
+        f"{revoked:%Y-%m-%d %H:%M} UTC"
+    )
+
+
 def get_version(session: Session, plugin: Plugin, version: str) -> PluginVersion:
-    """A published version by exact number, yanked ones included: pinned installs still work."""
+    """A published version by exact number, yanked and withdrawn ones included: pinned installs
+    of yanked ones still work, and a withdrawn one's page and usage reports (an uninstall) do."""
     for row in published(session, plugin):
         if row.version == version:
             return row

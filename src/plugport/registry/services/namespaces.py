@@ -1,5 +1,5 @@
 """Namespaces (``acme`` of ``acme.hello``): owners and members, and the publisher keys allowed
-to sign archives in them."""
+to sign archives in them (revoking one withdraws what it signed: ``services.revocation``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from plugport._identity import check_identity
 from plugport.errors import ConflictError, InvalidInputError, NotFoundError
 from plugport.manifest import check_plugin_name
-from plugport.registry.models import Member, Namespace, PublisherKey, utcnow
+from plugport.registry.models import Member, Namespace, PublisherKey
 from plugport.registry.services import audit
 from plugport.registry.services.access import ROLES
 from plugport.signing import key_id, public_key_from_pem
@@ -22,7 +22,6 @@ __all__ = [
     "keys_of",
     "members_of",
     "remove_member",
-    "revoke_key",
     "role_of",
 ]
 
@@ -141,18 +140,3 @@ def keys_of(session: Session, namespace_name: str) -> list[PublisherKey]:
     namespace = get_namespace(session, namespace_name)
     query = select(PublisherKey).where(PublisherKey.namespace_id == namespace.id)
     return list(session.scalars(query.order_by(PublisherKey.id)))
-
-
-def revoke_key(session: Session, namespace_name: str, keyid: str, *, actor: str) -> PublisherKey:
-    namespace = get_namespace(session, namespace_name)
-    key = session.scalar(
-        select(PublisherKey).where(
-            PublisherKey.namespace_id == namespace.id, PublisherKey.key_id == keyid
-        )
-    )
-    if key is None:
-        raise NotFoundError("publisher key", keyid)
-    if key.revoked_at is None:
-        key.revoked_at = utcnow()
-        audit.record(session, actor, "key.revoke", namespace_name, key_id=keyid)
-    return key

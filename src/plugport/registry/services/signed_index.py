@@ -35,10 +35,16 @@ _STATE_ID = 1
 _MAX_ATTEMPTS = 5
 
 
-def current_entries(session: Session) -> list[IndexEntry]:
-    """Every published version of every plugin that is not suspended, yanked ones included
-    (downloadable by exact version), sorted by name and version text."""
-    rows = session.execute(
+def current_entries(session: Session, *, plugin_id: int | None = None) -> list[IndexEntry]:
+    """What this registry offers: every published version of every plugin that is not
+    suspended, yanked ones included (downloadable by exact version), withdrawn ones not (signed
+    with a key the publisher revoked: hosts refuse them, so the index must not point at them),
+    sorted by name and version text. ``plugin_id`` narrows it to one plugin: the versions API
+    lists exactly these, so what hosts resolve from is what the index vouches for.
+
+    The one definition of "offered": the signed index is made of it, and whatever else
+    publishes the catalogue to hosts must be too."""
+    query = (
         select(
             Plugin.name,
             PluginVersion.version,
@@ -48,12 +54,18 @@ def current_entries(session: Session) -> list[IndexEntry]:
             PluginVersion.yanked_reason.is_not(None),
         )
         .join(Plugin, Plugin.id == PluginVersion.plugin_id)
-        .where(PluginVersion.status == "published", ~Plugin.suspended)
+        .where(
+            PluginVersion.status == "published",
+            ~Plugin.suspended,
+            PluginVersion.signer_revoked_at.is_(None),
+        )
         .order_by(Plugin.name, PluginVersion.version)
     )
+    if plugin_id is not None:
+        query = query.where(PluginVersion.plugin_id == plugin_id)
     return [
         IndexEntry(name, version, sha256, length, key, bool(yanked))
-        for name, version, sha256, length, key, yanked in rows
+        for name, version, sha256, length, key, yanked in session.execute(query)
     ]
 
 

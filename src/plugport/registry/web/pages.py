@@ -172,6 +172,9 @@ def plugin_page(name: str, request: Request, session: SessionDep, user: User) ->
     versions = catalog.published(session, plugin)
     latest = next((v for v in versions if v.version == plugin.latest_version), None)
     shown = latest or versions[0]
+    withdrawn = {
+        v.version: catalog.withdrawn_reason(v) for v in versions if v.signer_revoked_at is not None
+    }
     points = marketplace.daily_downloads(session, plugin, days=CHART_DAYS, today=catalog.today())
     mine = marketplace.review_by(session, plugin, user.identity) if user else None
     reviews = community.reviews_of(session, plugin, page=1, per_page=50)
@@ -182,6 +185,8 @@ def plugin_page(name: str, request: Request, session: SessionDep, user: User) ->
             "plugin": _card(plugin),
             "namespace": plugin.name.split(".", 1)[0],
             "versions": versions,
+            "withdrawn": withdrawn,
+            "all_withdrawn": len(withdrawn) == len(versions),
             "shown": shown,
             "permissions": _permission_lines(shown.manifest),
             "custom_views": _custom_views(shown.manifest),
