@@ -226,7 +226,7 @@ def test_a_revocation_on_one_node_reaches_the_other_s_kept_answers(
 ) -> None:
     """Only the withdrawn 0.1.0 runs on myapp 2 (the latest, 0.2.0, needs myapp 3): a
     host-filtered search finds acme.hello through it. Withdrawing it leaves the latest, and
-    so the plugin's row, as it was: it is the key's own trigger (0017) that drops the answer
+    so the plugin's row, as it was: it is the key's own trigger (0018) that drops the answer
     this node kept."""
     uploads = (("acme.hello", "0.1.0", True, ""), ("acme.hello", "0.2.0", False, 'myapp = ">=3"'))
     signed = Signed(registry, tmp_path, uploads)

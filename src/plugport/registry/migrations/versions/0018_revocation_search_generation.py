@@ -10,16 +10,16 @@ transaction that sets it, whichever node revokes: every node's kept answers are 
 Same shapes as 0006: a plain row trigger on SQLite, a deferred constraint trigger on
 PostgreSQL calling 0006's ``search_state_bump()`` (once per transaction, at commit).
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
