@@ -274,3 +274,44 @@ def test_a_node_without_the_keys_file_refuses_to_start(engine: Engine, tmp_path:
     (data / "tuf-online-keys.json").unlink()
     with pytest.raises(InvalidInputError, match=r"no online keys file at .*--tuf-keys-file"):
         create_app(RegistrySettings(data_dir=data), engine=engine)
+
+
+def test_a_revoked_publisher_key_takes_its_versions_out_of_the_tuf_targets(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Versions signed by a key its publisher revoked leave the namespace's TUF role; an
+    install through TUF then takes the newest version still offered, and a pin to a
+    withdrawn one is refused, naming the key."""
+    from plugport.errors import SignatureError
+    from plugport.signing import generate_private_key, key_id, public_key_pem
+    from tests.host._plugins import publish_signed_by
+
+    data = tmp_path / "data"
+    tuf = enable_tuf(engine, data)
+    with running(engine, data) as registry:
+        _published(registry, tmp_path, "acme.hello", "1.0.0")
+        publisher = _PUBLISHERS[tmp_path]
+        leaked = generate_private_key()
+        with registry.client(registry.admin) as admin:
+            pem = public_key_pem(leaked.public_key())
+            admin.post("/api/v1/namespaces/acme/keys", json={"public_key_pem": pem})
+        publish_signed_by(
+            registry, publisher, leaked, write(tmp_path / "src", "acme.hello", "2.0.0"), tmp_path
+        )
+        with registry.client(publisher.token) as owner:
+            owner.delete(f"/api/v1/namespaces/acme/keys/{key_id(leaked.public_key())}")
+        with registry.client() as http:
+            timestamp = http.get("/tuf/timestamp.json").json()
+            snapshot_version = timestamp["signed"]["meta"]["snapshot.json"]["version"]
+            snapshot = http.get(f"/tuf/{snapshot_version}.snapshot.json").json()
+            role = snapshot["signed"]["meta"]["ns.acme.json"]["version"]
+            targets = http.get(f"/tuf/{role}.ns.acme.json").json()["signed"]["targets"]
+        assert sorted(targets) == ["acme.hello/acme.hello-1.0.0.plugport"]
+        home = tmp_path / "home"
+        roots = {registry.url: tuf.root}
+        with pytest.raises(SignatureError, match=r"revoked"):
+            _install(home, registry, "acme.hello==2.0.0", tuf_roots=roots)
+        assert not (home / "plugins" / "acme.hello").exists()
+        _install(home, registry, "acme.hello", tuf_roots=roots)
+        installed = {i.name: i.version for i in HostState(home / "host.sqlite").installations()}
+        assert installed == {"acme.hello": "1.0.0"}
