@@ -54,12 +54,14 @@ def _database(settings: Any) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def _removed_on_failure(*paths: Path) -> Iterator[None]:
-    """Files a command wrote before its database change: gone again if the change fails, so a
-    refused command leaves nothing behind."""
+    """Files a command writes before its database change: gone again if the change fails, so a
+    refused command leaves nothing behind. Only those absent on entry: a file that was there
+    (a root key in a directory named twice, say) is never the command's to remove."""
+    fresh = [path for path in paths if not path.exists()]
     try:
         yield
     except BaseException:
-        for path in paths:
+        for path in fresh:
             with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                 path.unlink()
         raise
