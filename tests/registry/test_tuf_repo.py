@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from tuf.api.metadata import Metadata, Targets, Timestamp
 
-from plugport.errors import InvalidInputError
+from plugport.errors import InvalidInputError, NotFoundError
 from plugport.registry.models import TufMetadata, utcnow
 from plugport.registry.services import tuf_repo
 from plugport.registry.tuf.keys import load_root_signers
@@ -111,3 +111,31 @@ def test_too_few_root_keys_cannot_sign_the_next_root(engine: Engine, tmp_path: P
         assert current is not None
         with pytest.raises(InvalidInputError, match=r"needs 2 of its own 3 keys .* 1 of the keys"):
             rotated_root(current, signers[:1], now=utcnow())
+
+
+def test_superseded_versions_go_after_an_hour_and_roots_stay(
+    engine: Engine, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    tuf = enable_tuf(engine, data)
+    start = utcnow()
+
+    def stored(role: str) -> list[int]:
+        with Session(engine) as session:
+            return sorted(
+                session.scalars(select(TufMetadata.version).where(TufMetadata.role == role))
+            )
+
+    for hours in (13, 26):  # past half the timestamp's life each time: a new version
+        with Session(engine) as session:
+            tuf_repo.publish(session, tuf.online, now=start + timedelta(hours=hours))
+            session.commit()
+    # v1 was superseded 13 h before the last publish: gone; v2 only just now: kept for hosts
+    # that read the timestamp a moment ago
+    assert stored("timestamp") == [2, 3]
+    assert stored("snapshot") == [1]
+    assert stored("root") == [1]
+    with Session(engine) as session:
+        with pytest.raises(NotFoundError):
+            tuf_repo.document(session, "timestamp", 1)
+        assert tuf_repo.document(session, "timestamp", 2)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.orm import Session, aliased
 from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
 
@@ -221,6 +221,34 @@ def _store(session: Session, written: list[Written], now: datetime) -> None:
         for w in written
     )
     session.flush()
+    _prune(session, now)
+
+
+KEEP_SUPERSEDED = timedelta(hours=1)
+"""How long a superseded version stays servable: a host that read the timestamp just before a
+change still fetches the snapshot and roles it names (consistent snapshots). Far longer than
+any refresh takes; without a bound, every publish would add a snapshot for ever."""
+
+
+def _prune(session: Session, now: datetime) -> None:
+    """Drop what no host can still need: versions of a role other than root that a newer
+    version superseded more than :data:`KEEP_SUPERSEDED` ago (roots stay: a host walks every
+    root from the one it trusts)."""
+    newer = aliased(TufMetadata)
+    superseded = (
+        select(newer.role)
+        .where(
+            newer.role == TufMetadata.role,
+            newer.version > TufMetadata.version,
+            newer.created_at < now - KEEP_SUPERSEDED,
+        )
+        .exists()
+    )
+    session.execute(
+        delete(TufMetadata)
+        .where(TufMetadata.role != "root", superseded)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def initialise(session: Session, root: Metadata[Root], keys: OnlineKeys, *, now: datetime) -> None:
