@@ -98,7 +98,10 @@ def has_trusted_root(directory: Path) -> bool:
 
 
 def first_root(client: RegistryClient) -> bytes | None:
-    """The registry's root version 1, to trust on first use; None when it serves none."""
+    """The registry's root version 1, to trust on first use; None when it serves none (no
+    such file, or something that is not a TUF root: a server that answers every path alike).
+    Taking the v1 index instead of a garbled root gives an attacker at first contact nothing
+    it did not have: it could serve a v1 key of its own just as well."""
     status, chunks = client.stream(f"{TUF_PATH}/1.root.json")
     if status != 200:
         return None
@@ -109,7 +112,11 @@ def first_root(client: RegistryClient) -> bytes | None:
             raise SignatureError(
                 "length", f"{client.url}: root version 1 is over {CONFIG.root_max_length} bytes"
             )
-    return body
+    try:
+        kind = json.loads(body)["signed"]["_type"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return body if kind == "root" else None
 
 
 def listing(

@@ -200,8 +200,10 @@ def publish(
         _, written = next_metadata(
             published, entries, keys.signers(_generations(session)), now=now, lifetimes=lifetimes
         )
-        if not written and newest is not None:
-            return newest.document
+        if not written:
+            # Another node published between our two reads (what we built on is newer than
+            # ``newest``): serve what it published, never the older one read first.
+            return document(session, "timestamp")
         stamped = next(w for w in written if w.role == "timestamp")
         claimed = session.execute(
             update(TufState)
