@@ -1,7 +1,8 @@
 """Search on PostgreSQL: ``plugins.search_vector`` is a stored generated tsvector (name weight
 A, tags B, display name and description C; migration 0002), GIN-indexed, ranked with
 ``ts_rank_cd`` with A:B:C weighted 3:2:1. Words in hundreds of names rank the plugins they
-name first (``SqlSearchBackend._top``), found off ``ix_plugins_name_words`` (migration 0016)."""
+name first (``RelevanceSearch._top`` in :mod:`.relevance`), found off
+``ix_plugins_name_words`` (migration 0016)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Search on SQLite with FTS5: ``plugin_search`` is an external-content index over
 ``plugins`` (name, tags, display_name, description), kept in step by triggers that migration
 0002 creates, ranked with bm25 weighting the name 3, tags 2, the rest 1. Words in hundreds of
-names rank the plugins they name first (``SqlSearchBackend._top``), found by a query restricted
-to the name column."""
+names rank the plugins they name first (``RelevanceSearch._top`` in :mod:`.relevance`), found
+by a query restricted to the name column."""
 
 from __future__ import annotations
 
