@@ -132,8 +132,15 @@ class PostgresSearchBackend(SqlSearchBackend):
     def _rankings(self) -> tuple[Rankings, int]:
         return _RANKINGS, RANKING_DEPTH
 
-    def _match_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
-        capped = select(Plugin.id).where(_matches(terms)).limit(limit).subquery()
+    def _named(self, terms: tuple[str, ...]) -> ColumnElement[bool]:
+        # Tested row by row while walking the downloads index: the stored vector's weight A
+        # (the name) is read in place, where the name's own expression would be parsed
+        # afresh for every row, four to five times the cost.
+        weighted = " & ".join(f"{term}:*A" for term in terms)
+        return _VECTOR.op("@@")(func.to_tsquery(cast("simple", REGCONFIG), weighted))
+
+    def _named_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
+        capped = select(Plugin.id).where(_in_name(terms)).limit(limit).subquery()
         return session.scalar(select(func.count()).select_from(capped)) or 0
 
     def _scores(self, session: Session, terms: tuple[str, ...], ids: list[int]) -> dict[int, float]:

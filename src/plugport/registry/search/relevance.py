@@ -3,7 +3,8 @@ text score, ties by name. A dialect's text index scores every match before anyth
 be applied (bm25, ts_rank_cd: a microsecond or two each), so a page is found from the best-scored
 few hundred matches, kept between searches (:mod:`.rankings`), and more only when filters leave
 too few of them; a page is certain only up to the last candidate no match beyond could
-outrank."""
+outrank. Short words in many names need no scores to order the named plugins: those come by
+downloads, off that index."""
 
 from __future__ import annotations
 
@@ -71,8 +72,13 @@ class RelevanceSearch:
         """The dialect's kept rankings and how deep each goes."""
         raise NotImplementedError
 
-    def _match_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
-        """How many plugins match ``terms``, visible or not, counting up to ``limit``."""
+    def _named(self, terms: tuple[str, ...]) -> ColumnElement[bool]:
+        """Whether a ``plugins`` row's name matches every term (then its text does too)."""
+        raise NotImplementedError
+
+    def _named_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
+        """How many plugins' names match every term, visible or not, counting up to
+        ``limit``."""
         raise NotImplementedError
 
     # --- the order -------------------------------------------------------------------------
@@ -81,7 +87,8 @@ class RelevanceSearch:
         self, session: Session, query: SearchQuery, offset: int, limit: int
     ) -> list[Row]:
         """An exact name first, then deprecated plugins after the others, each by tier (see
-        :meth:`_top`) and score, ties by name. Where a plugin's score is an expression over
+        :meth:`_top`) and score (the named ones by downloads for short words: see
+        :meth:`_popular_first`), ties by name. Where a plugin's score is an expression over
         its own row, the matches are filtered first and only those that pass are scored.
         Where the text index scores every match before anything else can be applied (FTS5),
         only the best few hundred are joined to ``plugins`` and filtered, and more only when
@@ -106,6 +113,15 @@ class RelevanceSearch:
             named_score = self._scores(session, query.terms, [named]).get(named)
             exact = [(named, named_score)] if named_score is not None else []
         wanted = offset + limit - len(exact)
+        if self._popular_first(session, query.terms):
+            popular = self._popular(session, query, named, wanted)
+            if popular is not None:
+                page = (exact + popular)[offset : offset + limit]
+                scores = self._scores(session, query.terms, [row[0] for row in page])
+                return [(plugin_id, scores.get(plugin_id)) for plugin_id, _ in page]
+            ranked = self._ranked(session, query, None, named, wanted, popular=True)
+            assert ranked is not None  # noqa: S101 - without a limit every match is certain
+            return (exact + ranked)[offset : offset + limit]
         first = max(self._CANDIDATES, 2 * wanted)
         for candidates in (first, self._MORE_CANDIDATES if first < self._MORE_CANDIDATES else None):
             ranked = self._ranked(session, query, candidates, named, wanted)
@@ -120,6 +136,47 @@ class RelevanceSearch:
     _TIERED_FROM = 500
     """Word sets found in the names of this many plugins or more rank in two tiers: the
     plugins whose name matches every word, then the others (see :meth:`_top`)."""
+
+    _SHORT_WORD = 3
+    """Word sets with a word this short or shorter, found in :attr:`_TIERED_FROM` names or
+    more, rank the plugins so named most downloaded first (see :meth:`_popular_first`)."""
+
+    def _popular_first(self, session: Session, terms: tuple[str, ...]) -> bool:
+        """Whether the plugins named by ``terms`` rank by downloads rather than by score.
+
+        A word of two or three letters is mostly the start of a word being typed ('da',
+        'ta'), and as a prefix it matches hundreds of different words in thousands of names
+        ('data', 'daily', 'dash', 'dav'...): the text score of such a match says which word
+        it happened to be and how short the text is, not what the user is after, and finding
+        the best scores means scoring every named plugin (bm25, ts_rank_cd: tens of
+        milliseconds at 100,000 plugins). So such word sets rank as the tiered ones of
+        :meth:`_top` do, except that the named plugins come most downloaded first, ties by
+        name, which an index on downloads serves a page at a time, stopping at the page;
+        the other matches follow by score, as before."""
+        if min(len(term) for term in terms) > self._SHORT_WORD:
+            return False
+        return self._named_count(session, terms, self._TIERED_FROM) >= self._TIERED_FROM
+
+    def _popular(
+        self, session: Session, query: SearchQuery, named: int | None, wanted: int
+    ) -> list[Row] | None:
+        """The first ``wanted`` visible, non-deprecated matches of ``query`` (but ``named``)
+        whose name matches every word, most downloaded first, ties by name, unscored; None
+        when there are fewer (then the page reaches into the matches ranked by score)."""
+        stmt = (
+            select(Plugin.id)
+            .where(
+                *self._filters(query),
+                Plugin.deprecated_reason.is_(None),
+                self._named(query.terms),
+            )
+            .order_by(Plugin.downloads.desc(), Plugin.name)
+            .limit(wanted)
+        )
+        if named is not None:
+            stmt = stmt.where(Plugin.id != named)
+        ids = session.scalars(stmt).all()
+        return [(plugin_id, None) for plugin_id in ids] if len(ids) == wanted else None
 
     def _top(
         self, session: Session, terms: tuple[str, ...], limit: int | None
@@ -153,15 +210,19 @@ class RelevanceSearch:
 
         ranking = rankings.best(session, terms, compute)
         if limit is None or limit > depth:
-            every = self._scored(terms, in_name=False)
-            tier = self._tier(terms) if ranking.tiered else literal_column("0")
-            return every.add_columns(tier.label("tier")).subquery("top"), None
+            return self._every(terms, tiered=ranking.tiered), None
         kept = len(ranking.ids)
         if limit < kept or kept == depth:  # there may be more of tier 0, scoring at most this
             floor: tuple[int, float] | None = (0, ranking.scores[min(limit, kept) - 1])
         else:  # all of tier 0 (of every match, if not tiered)
             floor = (1, math.inf) if ranking.tiered else None
         return self._candidates(ranking.ids[:limit], ranking.scores[:limit]), floor
+
+    def _every(self, terms: tuple[str, ...], *, tiered: bool) -> Subquery:
+        """``(plugin_id, score, tier)`` of every match of ``terms``, visible or not."""
+        every = self._scored(terms, in_name=False)
+        tier = self._tier(terms) if tiered else literal_column("0")
+        return every.add_columns(tier.label("tier")).subquery("top")
 
     def _ranked(
         self,
@@ -170,17 +231,26 @@ class RelevanceSearch:
         limit: int | None,
         named: int | None,
         wanted: int,
+        *,
+        popular: bool = False,
     ) -> list[Row] | None:
         """The visible matches (but ``named``) among the ``limit`` best ones, in relevance
         order, up to the last one whose place is certain; None when fewer than ``wanted`` are
-        certain."""
-        top, floor = self._top(session, query.terms, limit)
+        certain. ``popular``: every match (``limit`` None), the named ones by downloads (see
+        :meth:`_popular_first`)."""
+        if popular:
+            top, floor = self._every(query.terms, tiered=True), None
+        else:
+            top, floor = self._top(session, query.terms, limit)
         deprecated = case((Plugin.deprecated_reason.is_(None), 0), else_=1)
+        within = (
+            case((top.c.tier == 0, Plugin.downloads), else_=top.c.score) if popular else top.c.score
+        )
         stmt = (
             select(top.c.plugin_id, top.c.score, top.c.tier, deprecated)
             .join(Plugin, Plugin.id == top.c.plugin_id)
             .where(*self._filters(query))
-            .order_by(deprecated, top.c.tier, top.c.score.desc(), Plugin.name)
+            .order_by(deprecated, top.c.tier, within.desc(), Plugin.name)
         )
         if named is not None:
             stmt = stmt.where(Plugin.id != named)
