@@ -680,6 +680,68 @@ def test_common_words_rank_the_plugins_named_by_them_first(
             assert relevance_pages(engine, **q) == expected[str(q)], q
 
 
+def seed_short_words(engine: Engine) -> None:
+    """Plugins named by words starting with 'ot', whose downloads order them otherwise than
+    their scores do, and plugins with 'otter' only in their text."""
+    seed(engine, "otter.pop", downloads=500)
+    seed(engine, "otter.mid", downloads=50, description="otter otter otter", categories=["data"])
+    seed(engine, "otter.tie", downloads=50)  # as many as otter.mid: after it, by name
+    seed(engine, "otter.low", downloads=5, tags=["otter"])
+    seed(engine, "river.oth", downloads=0)  # 'oth' starts with 'ot' too
+    seed(engine, "otter.old", downloads=1000, deprecated_reason="old")
+    seed(engine, "otter.hidden", downloads=10**6, listed=False)
+    seed(engine, "zoo.a1", downloads=10**5, description="otter " * 5, categories=["data"])
+    seed(engine, "zoo.a2", downloads=0, description="an otter")
+    seed(engine, "zoo.a3", downloads=10**5, description="otter", deprecated_reason="old")
+
+
+SHORT_WORD_ORDER = [
+    # named, most downloaded first, ties by name
+    *("otter.pop", "otter.mid", "otter.tie", "otter.low", "river.oth"),
+    *("zoo.a1", "zoo.a2"),  # the other matches, by score
+    *("otter.old", "zoo.a3"),  # deprecated last: named by downloads, then the rest by score
+]
+
+
+def test_short_words_in_many_names_rank_the_named_plugins_by_downloads(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A word of three letters or fewer found in ``_TIERED_FROM`` names or more ranks the
+    plugins so named most downloaded first (a page read off the downloads index, unscored
+    matches left unscored), then the other matches by score, deprecated plugins last; every
+    page agrees with that whole order, and each hit still has its score."""
+    upgrade(engine)
+    seed_short_words(engine)
+
+    def order(**params: str) -> list[str]:
+        return [name for names_, _ in relevance_pages(engine, **params) for name in names_]
+
+    untiered = order(q="ot")
+    assert sorted(untiered) == sorted(SHORT_WORD_ORDER)
+    assert untiered != SHORT_WORD_ORDER  # by score alone while the word is in few names
+    monkeypatch.setattr(SqlSearchBackend, "_TIERED_FROM", 3)
+    search_sqlite._RANKINGS.clear()
+    search_postgres._RANKINGS.clear()
+    assert order(q="ot") == SHORT_WORD_ORDER  # pages of 3: the third reaches past the named
+    assert order(q="OT!") == SHORT_WORD_ORDER
+    first = search(engine, q="ot", per_page="5")
+    assert shown(first) == SHORT_WORD_ORDER[:5]
+    assert all(hit.score is not None and hit.score > 0 for hit in first.hits)
+    assert (first.total, first.total_is_estimate) == (9, False)
+    assert shown(search(engine, q="ot", category="data")) == ["otter.mid", "zoo.a1"]
+    assert shown(search(engine, q="ot", per_page="2", page="2")) == ["otter.tie", "otter.low"]
+    # an exact name still comes first
+    monkeypatch.setattr(SqlSearchBackend, "_TIERED_FROM", 1)
+    assert order(q="otter.tie") == ["otter.tie"]
+    monkeypatch.setattr(SqlSearchBackend, "_TIERED_FROM", 3)
+    # a longer word in as many names ranks them by score, as before
+    named = order(q="otter")[:4]
+    assert sorted(named) == ["otter.low", "otter.mid", "otter.pop", "otter.tie"]
+    assert named[0] != "otter.pop"
+    # and so does any word set whose words are all longer
+    assert order(q="otter pop") == ["otter.pop"]
+
+
 def test_kept_rankings_follow_every_change_of_the_text(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,15 +1,13 @@
 """The SQL both database backends share: visibility, filters, sorts, paging, totals. Each
 backend adds only its full-text match and the few JSON expressions its dialect spells
-differently. What a search asks for and returns is in :mod:`.query`."""
+differently. What a search asks for and returns is in :mod:`.query`; the relevance order
+is in :mod:`.relevance`."""
 
 from __future__ import annotations
 
 import functools
 import json
-import math
-from array import array
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, ClassVar
@@ -21,10 +19,8 @@ from sqlalchemy import (
     Integer,
     Select,
     SQLColumnExpression,
-    Subquery,
     Table,
     and_,
-    case,
     column,
     exists,
     func,
@@ -45,7 +41,7 @@ from plugport.registry.search.query import (
     SearchQuery,
     SearchResult,
 )
-from plugport.registry.search.rankings import Ranking, Rankings
+from plugport.registry.search.relevance import RelevanceSearch, Row
 from plugport.registry.services.catalog import Candidate, choose_version
 
 __all__ = ["SqlSearchBackend"]
@@ -82,15 +78,12 @@ def _index_predicate(table: Table, name: str, dialect: str) -> ColumnElement[boo
     return predicate
 
 
-Row = tuple[int, float | None]
-"""A plugin's id and its score (None without words)."""
-
 _TRENDING = table("trending", column("plugin_id", Integer), column("downloads", BigInteger))
 """Each plugin's downloads over the week to ``trending_state.through_day`` (migration 0007)."""
 _STATE = table("trending_state", column("id", Integer), column("through_day", Date))
 
 
-class SqlSearchBackend:
+class SqlSearchBackend(RelevanceSearch):
     """The SQL both backends share; a subclass supplies the dialect's pieces.
 
     Every order reads a page without touching every match: the browse orders off partial
@@ -108,40 +101,6 @@ class SqlSearchBackend:
     def _match(self, stmt: Select[Any], terms: tuple[str, ...]) -> Select[Any]:
         """``stmt`` (over ``plugins``) narrowed to the plugins whose text matches all
         ``terms`` as prefixes."""
-        raise NotImplementedError
-
-    def _scores(self, session: Session, terms: tuple[str, ...], ids: list[int]) -> dict[int, float]:
-        """The scores of those of ``ids`` that match ``terms``; higher is more relevant."""
-        raise NotImplementedError
-
-    # Relevance: a dialect either scores a plugin from its own row (``_row_score``), or its
-    # text index scores every match before anything can be joined: then the best-scored
-    # matches are kept between searches (``_rankings``) and ranked from there (``_top``).
-
-    def _row_score(self, terms: tuple[str, ...]) -> ColumnElement[float] | None:
-        """A plugin's score as an expression over its ``plugins`` row; None if the dialect
-        has none (then relevance works from candidates, below)."""
-        return None
-
-    def _scored(self, terms: tuple[str, ...], *, in_name: bool) -> Select[Any]:
-        """``(plugin_id, score)`` of every match of ``terms``, visible or not; only of those
-        matching every term in the name if ``in_name``."""
-        raise NotImplementedError
-
-    def _tier(self, terms: tuple[str, ...]) -> ColumnElement[int]:
-        """0 for a match (a row of ``_scored``) of every term in the name, else 1."""
-        raise NotImplementedError
-
-    def _candidates(self, ids: Sequence[int], scores: Sequence[float]) -> Subquery:
-        """``(plugin_id, score, tier)`` of these, all of tier 0, as a subquery."""
-        raise NotImplementedError
-
-    def _rankings(self) -> tuple[Rankings, int]:
-        """The dialect's kept rankings and how deep each goes."""
-        raise NotImplementedError
-
-    def _match_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
-        """How many plugins match ``terms``, visible or not, counting up to ``limit``."""
         raise NotImplementedError
 
     def _elements(self, json_list: SQLColumnExpression[Any]) -> Any:
@@ -345,127 +304,6 @@ class SqlSearchBackend:
             if len(counts) < step:
                 break
         return kept[:end]
-
-    def _relevance_window(
-        self, session: Session, query: SearchQuery, offset: int, limit: int
-    ) -> list[Row]:
-        """An exact name first, then deprecated plugins after the others, each by tier (see
-        :meth:`_top`) and score, ties by name. Where a plugin's score is an expression over
-        its own row, the matches are filtered first and only those that pass are scored.
-        Where the text index scores every match before anything else can be applied (FTS5),
-        only the best few hundred are joined to ``plugins`` and filtered, and more only when
-        filters leave too few."""
-        score = self._row_score(query.terms)
-        if score is not None:
-            ordered = self._matching(query, Plugin.id, score).order_by(
-                case((Plugin.name == query.exact_name, 0), else_=1),
-                case((Plugin.deprecated_reason.is_(None), 0), else_=1),
-                score.desc(),
-                Plugin.name,
-            )
-            rows = session.execute(ordered.offset(offset).limit(limit))
-            return [(plugin_id, float(value)) for plugin_id, value in rows]
-        exact: list[Row] = []
-        named = None
-        if "." in query.exact_name:  # every plugin name has one: no query needed without
-            named = session.scalar(
-                select(Plugin.id).where(Plugin.name == query.exact_name, *self._filters(query))
-            )
-        if named is not None:
-            named_score = self._scores(session, query.terms, [named]).get(named)
-            exact = [(named, named_score)] if named_score is not None else []
-        wanted = offset + limit - len(exact)
-        first = max(self._CANDIDATES, 2 * wanted)
-        for candidates in (first, self._MORE_CANDIDATES if first < self._MORE_CANDIDATES else None):
-            ranked = self._ranked(session, query, candidates, named, wanted)
-            if ranked is not None:
-                return (exact + ranked)[offset : offset + limit]
-        ranked = self._ranked(session, query, None, named, wanted)
-        assert ranked is not None  # noqa: S101 - without a limit every match is certain
-        return (exact + ranked)[offset : offset + limit]
-
-    _CANDIDATES = 200
-    _MORE_CANDIDATES = 2000
-    _TIERED_FROM = 500
-    """Word sets found in the names of this many plugins or more rank in two tiers: the
-    plugins whose name matches every word, then the others (see :meth:`_top`)."""
-
-    def _top(
-        self, session: Session, terms: tuple[str, ...], limit: int | None
-    ) -> tuple[Subquery, tuple[int, float] | None]:
-        """``(plugin_id, score, tier)`` of the ``limit`` best matches of ``terms`` (all of
-        them for None), visible or not, and the best (tier, score) a match that is not among
-        them may have, or None when every match is.
-
-        Scoring a match costs a microsecond or two (bm25, ts_rank_cd), so ranking a word in a
-        fifth of 100,000 plugins costs tens of milliseconds the first time it is searched.
-        A word in the names of :attr:`_TIERED_FROM` plugins or more is such a word, and its
-        relevance is tiered, as a tiered index's is: first the plugins whose name matches
-        every word, then the others, each tier by score. Only the first tier is scored to find
-        the best (read off the name's words, not every match), and the second only when a
-        page reaches past the first. The name weighs 3 against 2 for tags and 1 for the rest
-        of the text, so hundreds of named plugins nearly always fill the first pages anyway.
-        Otherwise every match is scored, and the order is the score's alone."""
-        rankings, depth = self._rankings()
-
-        def best(in_name: bool) -> list[Any]:
-            scored = self._scored(terms, in_name=in_name)
-            score = scored.selected_columns.score
-            return list(session.execute(scored.order_by(score.desc()).limit(depth)))
-
-        def compute() -> Ranking:
-            rows, tiered = best(in_name=True), True
-            if len(rows) < self._TIERED_FROM:
-                rows, tiered = best(in_name=False), False
-            ids = array("q", [row[0] for row in rows])
-            return Ranking(ids, array("d", [row[1] for row in rows]), tiered)
-
-        ranking = rankings.best(session, terms, compute)
-        if limit is None or limit > depth:
-            every = self._scored(terms, in_name=False)
-            tier = self._tier(terms) if ranking.tiered else literal_column("0")
-            return every.add_columns(tier.label("tier")).subquery("top"), None
-        kept = len(ranking.ids)
-        if limit < kept or kept == depth:  # there may be more of tier 0, scoring at most this
-            floor: tuple[int, float] | None = (0, ranking.scores[min(limit, kept) - 1])
-        else:  # all of tier 0 (of every match, if not tiered)
-            floor = (1, math.inf) if ranking.tiered else None
-        return self._candidates(ranking.ids[:limit], ranking.scores[:limit]), floor
-
-    def _ranked(
-        self,
-        session: Session,
-        query: SearchQuery,
-        limit: int | None,
-        named: int | None,
-        wanted: int,
-    ) -> list[Row] | None:
-        """The visible matches (but ``named``) among the ``limit`` best ones, in relevance
-        order, up to the last one whose place is certain; None when fewer than ``wanted`` are
-        certain."""
-        top, floor = self._top(session, query.terms, limit)
-        deprecated = case((Plugin.deprecated_reason.is_(None), 0), else_=1)
-        stmt = (
-            select(top.c.plugin_id, top.c.score, top.c.tier, deprecated)
-            .join(Plugin, Plugin.id == top.c.plugin_id)
-            .where(*self._filters(query))
-            .order_by(deprecated, top.c.tier, top.c.score.desc(), Plugin.name)
-        )
-        if named is not None:
-            stmt = stmt.where(Plugin.id != named)
-        rows = session.execute(stmt).all()
-        if floor is None:  # every match was a candidate
-            return [(row[0], float(row[1])) for row in rows]
-        # A match beyond the candidates ranks at best at the floor (and may be named before a
-        # candidate with the same score), and a deprecated candidate may still be outranked by
-        # a non-deprecated match beyond: only the non-deprecated above the floor are certain.
-        floor_tier, floor_score = floor
-        certain: list[Row] = []
-        for plugin_id, score, tier, is_deprecated in rows:
-            if is_deprecated or tier > floor_tier or (tier == floor_tier and score <= floor_score):
-                break
-            certain.append((plugin_id, float(score)))
-        return certain if len(certain) >= wanted else None
 
     # --- search ------------------------------------------------------------------------------
 

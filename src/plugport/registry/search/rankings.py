@@ -18,7 +18,7 @@ __all__ = ["Ranking", "Rankings"]
 
 class Ranking(NamedTuple):
     """Plugin ids and their scores, best first: of every match, or, when ``tiered``, of the
-    matches of every word in the name only (see ``SqlSearchBackend._top``)."""
+    matches of every word in the name only (see ``RelevanceSearch._top``)."""
 
     ids: array[int]
     scores: array[float]

@@ -1,8 +1,8 @@
 """Search on SQLite with FTS5: ``plugin_search`` is an external-content index over
 ``plugins`` (name, tags, display_name, description), kept in step by triggers that migration
 0002 creates, ranked with bm25 weighting the name 3, tags 2, the rest 1. Words in hundreds of
-names rank the plugins they name first (``SqlSearchBackend._top``), found by a query restricted
-to the name column."""
+names rank the plugins they name first (``RelevanceSearch._top`` in :mod:`.relevance`), found
+by a query restricted to the name column."""
 
 from __future__ import annotations
 
@@ -72,6 +72,16 @@ def _matches(terms: tuple[str, ...]) -> ColumnElement[bool]:
     return _FTS_NAME.op("MATCH")(match_expression(terms))
 
 
+def _name_hits(terms: tuple[str, ...]) -> Select[Any]:
+    """The rowids of the plugins whose name matches every term: the index queried with the
+    name column alone."""
+    return (
+        select(literal_column("rowid"))
+        .select_from(text("plugin_search"))
+        .where(_FTS_NAME.op("MATCH")(f"{{name}} : ({match_expression(terms)})"))
+    )
+
+
 def _score() -> ColumnElement[float]:
     return -func.bm25(_FTS_NAME, *BM25_WEIGHTS)  # bm25 is lower-is-better
 
@@ -99,12 +109,17 @@ class SqliteSearchBackend(SqlSearchBackend):
         # its hits), read once into a list; the '+' keeps FTS5 from running the outer
         # query once per rowid in it, so the matches are read once and bm25 is computed only
         # for the rows in the list.
-        named: Select[Any] = (
-            select(literal_column("rowid"))
-            .select_from(text("plugin_search"))
-            .where(_FTS_NAME.op("MATCH")(f"{{name}} : ({match_expression(terms)})"))
-        )
-        return self._unindexed(_FTS.c.rowid).in_(named)
+        return self._unindexed(_FTS.c.rowid).in_(_name_hits(terms))
+
+    def _named(self, terms: tuple[str, ...]) -> ColumnElement[bool]:
+        # The name's matches read once into a list, and the '+' keeps the planner from
+        # looking each of them up by id and sorting them all: it walks the order's index
+        # (downloads) instead, testing each plugin against the list, and stops at the page.
+        return self._unindexed(Plugin.id.expression).in_(_name_hits(terms))
+
+    def _named_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
+        capped = _name_hits(terms).limit(limit).subquery()
+        return session.scalar(select(func.count()).select_from(capped)) or 0
 
     def _candidates(self, ids: Sequence[int], scores: Sequence[float]) -> Subquery:
         pairs = func.json_each(json.dumps(list(zip(ids, scores, strict=True)))).table_valued(
@@ -132,10 +147,6 @@ class SqliteSearchBackend(SqlSearchBackend):
             )
         )
         return {int(plugin_id): float(score) for plugin_id, score in rows}
-
-    def _match_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
-        capped = select(_FTS.c.rowid).where(_matches(terms)).limit(limit).subquery()
-        return session.scalar(select(func.count()).select_from(capped)) or 0
 
     def _elements(self, json_list: SQLColumnExpression[Any]) -> Any:
         return func.json_each(json_list).table_valued("value")

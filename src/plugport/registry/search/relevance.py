@@ -1,0 +1,269 @@
+"""Relevance order: an exact name first, deprecated plugins last, in between by tier and
+text score, ties by name. A dialect's text index scores every match before anything else can
+be applied (bm25, ts_rank_cd: a microsecond or two each), so a page is found from the best-scored
+few hundred matches, kept between searches (:mod:`.rankings`), and more only when filters leave
+too few of them; a page is certain only up to the last candidate no match beyond could
+outrank. Short words in many names need no scores to order the named plugins: those come by
+downloads, off that index."""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Subquery, case, literal_column, select
+from sqlalchemy.orm import Session
+
+from plugport.registry.models import Plugin
+from plugport.registry.search.query import SearchQuery
+from plugport.registry.search.rankings import Ranking, Rankings
+
+__all__ = ["RelevanceSearch", "Row"]
+
+Row = tuple[int, float | None]
+"""A plugin's id and its score (None without words)."""
+
+
+class RelevanceSearch:
+    """The relevance order of :class:`~.base.SqlSearchBackend`, which supplies the filters
+    and a dialect the scoring pieces."""
+
+    # --- what the backend supplies ---------------------------------------------------------
+
+    def _filters(self, query: SearchQuery, *, permission: bool = True) -> list[ColumnElement[bool]]:
+        """Visibility and the filters of ``query``, as ``WHERE`` clauses over ``plugins``."""
+        raise NotImplementedError
+
+    def _matching(self, query: SearchQuery, *columns: Any) -> Select[Any]:
+        """``columns`` of every visible plugin matching the words and filters of ``query``."""
+        raise NotImplementedError
+
+    # --- what a dialect supplies -----------------------------------------------------------
+
+    def _scores(self, session: Session, terms: tuple[str, ...], ids: list[int]) -> dict[int, float]:
+        """The scores of those of ``ids`` that match ``terms``; higher is more relevant."""
+        raise NotImplementedError
+
+    # Relevance: a dialect either scores a plugin from its own row (``_row_score``), or its
+    # text index scores every match before anything can be joined: then the best-scored
+    # matches are kept between searches (``_rankings``) and ranked from there (``_top``).
+
+    def _row_score(self, terms: tuple[str, ...]) -> ColumnElement[float] | None:
+        """A plugin's score as an expression over its ``plugins`` row; None if the dialect
+        has none (then relevance works from candidates, below)."""
+        return None
+
+    def _scored(self, terms: tuple[str, ...], *, in_name: bool) -> Select[Any]:
+        """``(plugin_id, score)`` of every match of ``terms``, visible or not; only of those
+        matching every term in the name if ``in_name``."""
+        raise NotImplementedError
+
+    def _tier(self, terms: tuple[str, ...]) -> ColumnElement[int]:
+        """0 for a match (a row of ``_scored``) of every term in the name, else 1."""
+        raise NotImplementedError
+
+    def _candidates(self, ids: Sequence[int], scores: Sequence[float]) -> Subquery:
+        """``(plugin_id, score, tier)`` of these, all of tier 0, as a subquery."""
+        raise NotImplementedError
+
+    def _rankings(self) -> tuple[Rankings, int]:
+        """The dialect's kept rankings and how deep each goes."""
+        raise NotImplementedError
+
+    def _named(self, terms: tuple[str, ...]) -> ColumnElement[bool]:
+        """Whether a ``plugins`` row's name matches every term (then its text does too)."""
+        raise NotImplementedError
+
+    def _named_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
+        """How many plugins' names match every term, visible or not, counting up to
+        ``limit``."""
+        raise NotImplementedError
+
+    # --- the order -------------------------------------------------------------------------
+
+    def _relevance_window(
+        self, session: Session, query: SearchQuery, offset: int, limit: int
+    ) -> list[Row]:
+        """An exact name first, then deprecated plugins after the others, each by tier (see
+        :meth:`_top`) and score (the named ones by downloads for short words: see
+        :meth:`_popular_first`), ties by name. Where a plugin's score is an expression over
+        its own row, the matches are filtered first and only those that pass are scored.
+        Where the text index scores every match before anything else can be applied (FTS5),
+        only the best few hundred are joined to ``plugins`` and filtered, and more only when
+        filters leave too few."""
+        score = self._row_score(query.terms)
+        if score is not None:
+            ordered = self._matching(query, Plugin.id, score).order_by(
+                case((Plugin.name == query.exact_name, 0), else_=1),
+                case((Plugin.deprecated_reason.is_(None), 0), else_=1),
+                score.desc(),
+                Plugin.name,
+            )
+            rows = session.execute(ordered.offset(offset).limit(limit))
+            return [(plugin_id, float(value)) for plugin_id, value in rows]
+        exact: list[Row] = []
+        named = None
+        if "." in query.exact_name:  # every plugin name has one: no query needed without
+            named = session.scalar(
+                select(Plugin.id).where(Plugin.name == query.exact_name, *self._filters(query))
+            )
+        if named is not None:
+            named_score = self._scores(session, query.terms, [named]).get(named)
+            exact = [(named, named_score)] if named_score is not None else []
+        wanted = offset + limit - len(exact)
+        if self._popular_first(session, query.terms):
+            popular = self._popular(session, query, named, wanted)
+            if popular is not None:
+                page = (exact + popular)[offset : offset + limit]
+                scores = self._scores(session, query.terms, [row[0] for row in page])
+                return [(plugin_id, scores.get(plugin_id)) for plugin_id, _ in page]
+            ranked = self._ranked(session, query, None, named, wanted, popular=True)
+            assert ranked is not None  # noqa: S101 - without a limit every match is certain
+            return (exact + ranked)[offset : offset + limit]
+        first = max(self._CANDIDATES, 2 * wanted)
+        for candidates in (first, self._MORE_CANDIDATES if first < self._MORE_CANDIDATES else None):
+            ranked = self._ranked(session, query, candidates, named, wanted)
+            if ranked is not None:
+                return (exact + ranked)[offset : offset + limit]
+        ranked = self._ranked(session, query, None, named, wanted)
+        assert ranked is not None  # noqa: S101 - without a limit every match is certain
+        return (exact + ranked)[offset : offset + limit]
+
+    _CANDIDATES = 200
+    _MORE_CANDIDATES = 2000
+    _TIERED_FROM = 500
+    """Word sets found in the names of this many plugins or more rank in two tiers: the
+    plugins whose name matches every word, then the others (see :meth:`_top`)."""
+
+    _SHORT_WORD = 3
+    """Word sets with a word this short or shorter, found in :attr:`_TIERED_FROM` names or
+    more, rank the plugins so named most downloaded first (see :meth:`_popular_first`)."""
+
+    def _popular_first(self, session: Session, terms: tuple[str, ...]) -> bool:
+        """Whether the plugins named by ``terms`` rank by downloads rather than by score.
+
+        A word of two or three letters is mostly the start of a word being typed ('da',
+        'ta'), and as a prefix it matches hundreds of different words in thousands of names
+        ('data', 'daily', 'dash', 'dav'...): the text score of such a match says which word
+        it happened to be and how short the text is, not what the user is after, and finding
+        the best scores means scoring every named plugin (bm25, ts_rank_cd: tens of
+        milliseconds at 100,000 plugins). So such word sets rank as the tiered ones of
+        :meth:`_top` do, except that the named plugins come most downloaded first, ties by
+        name, which an index on downloads serves a page at a time, stopping at the page;
+        the other matches follow by score, as before."""
+        if min(len(term) for term in terms) > self._SHORT_WORD:
+            return False
+        return self._named_count(session, terms, self._TIERED_FROM) >= self._TIERED_FROM
+
+    def _popular(
+        self, session: Session, query: SearchQuery, named: int | None, wanted: int
+    ) -> list[Row] | None:
+        """The first ``wanted`` visible, non-deprecated matches of ``query`` (but ``named``)
+        whose name matches every word, most downloaded first, ties by name, unscored; None
+        when there are fewer (then the page reaches into the matches ranked by score)."""
+        stmt = (
+            select(Plugin.id)
+            .where(
+                *self._filters(query),
+                Plugin.deprecated_reason.is_(None),
+                self._named(query.terms),
+            )
+            .order_by(Plugin.downloads.desc(), Plugin.name)
+            .limit(wanted)
+        )
+        if named is not None:
+            stmt = stmt.where(Plugin.id != named)
+        ids = session.scalars(stmt).all()
+        return [(plugin_id, None) for plugin_id in ids] if len(ids) == wanted else None
+
+    def _top(
+        self, session: Session, terms: tuple[str, ...], limit: int | None
+    ) -> tuple[Subquery, tuple[int, float] | None]:
+        """``(plugin_id, score, tier)`` of the ``limit`` best matches of ``terms`` (all of
+        them for None), visible or not, and the best (tier, score) a match that is not among
+        them may have, or None when every match is.
+
+        Scoring a match costs a microsecond or two (bm25, ts_rank_cd), so ranking a word in a
+        fifth of 100,000 plugins costs tens of milliseconds the first time it is searched.
+        A word in the names of :attr:`_TIERED_FROM` plugins or more is such a word, and its
+        relevance is tiered, as a tiered index's is: first the plugins whose name matches
+        every word, then the others, each tier by score. Only the first tier is scored to find
+        the best (read off the name's words, not every match), and the second only when a
+        page reaches past the first. The name weighs 3 against 2 for tags and 1 for the rest
+        of the text, so hundreds of named plugins nearly always fill the first pages anyway.
+        Otherwise every match is scored, and the order is the score's alone."""
+        rankings, depth = self._rankings()
+
+        def best(in_name: bool) -> list[Any]:
+            scored = self._scored(terms, in_name=in_name)
+            score = scored.selected_columns.score
+            return list(session.execute(scored.order_by(score.desc()).limit(depth)))
+
+        def compute() -> Ranking:
+            rows, tiered = best(in_name=True), True
+            if len(rows) < self._TIERED_FROM:
+                rows, tiered = best(in_name=False), False
+            ids = array("q", [row[0] for row in rows])
+            return Ranking(ids, array("d", [row[1] for row in rows]), tiered)
+
+        ranking = rankings.best(session, terms, compute)
+        if limit is None or limit > depth:
+            return self._every(terms, tiered=ranking.tiered), None
+        kept = len(ranking.ids)
+        if limit < kept or kept == depth:  # there may be more of tier 0, scoring at most this
+            floor: tuple[int, float] | None = (0, ranking.scores[min(limit, kept) - 1])
+        else:  # all of tier 0 (of every match, if not tiered)
+            floor = (1, math.inf) if ranking.tiered else None
+        return self._candidates(ranking.ids[:limit], ranking.scores[:limit]), floor
+
+    def _every(self, terms: tuple[str, ...], *, tiered: bool) -> Subquery:
+        """``(plugin_id, score, tier)`` of every match of ``terms``, visible or not."""
+        every = self._scored(terms, in_name=False)
+        tier = self._tier(terms) if tiered else literal_column("0")
+        return every.add_columns(tier.label("tier")).subquery("top")
+
+    def _ranked(
+        self,
+        session: Session,
+        query: SearchQuery,
+        limit: int | None,
+        named: int | None,
+        wanted: int,
+        *,
+        popular: bool = False,
+    ) -> list[Row] | None:
+        """The visible matches (but ``named``) among the ``limit`` best ones, in relevance
+        order, up to the last one whose place is certain; None when fewer than ``wanted`` are
+        certain. ``popular``: every match (``limit`` None), the named ones by downloads (see
+        :meth:`_popular_first`)."""
+        if popular:
+            top, floor = self._every(query.terms, tiered=True), None
+        else:
+            top, floor = self._top(session, query.terms, limit)
+        deprecated = case((Plugin.deprecated_reason.is_(None), 0), else_=1)
+        within = (
+            case((top.c.tier == 0, Plugin.downloads), else_=top.c.score) if popular else top.c.score
+        )
+        stmt = (
+            select(top.c.plugin_id, top.c.score, top.c.tier, deprecated)
+            .join(Plugin, Plugin.id == top.c.plugin_id)
+            .where(*self._filters(query))
+            .order_by(deprecated, top.c.tier, within.desc(), Plugin.name)
+        )
+        if named is not None:
+            stmt = stmt.where(Plugin.id != named)
+        rows = session.execute(stmt).all()
+        if floor is None:  # every match was a candidate
+            return [(row[0], float(row[1])) for row in rows]
+        # A match beyond the candidates ranks at best at the floor (and may be named before a
+        # candidate with the same score), and a deprecated candidate may still be outranked by
+        # a non-deprecated match beyond: only the non-deprecated above the floor are certain.
+        floor_tier, floor_score = floor
+        certain: list[Row] = []
+        for plugin_id, score, tier, is_deprecated in rows:
+            if is_deprecated or tier > floor_tier or (tier == floor_tier and score <= floor_score):
+                break
+            certain.append((plugin_id, float(score)))
+        return certain if len(certain) >= wanted else None
