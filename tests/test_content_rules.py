@@ -217,3 +217,13 @@ def test_check_content_names_each_missing_or_bad_file_and_keeps_the_good() -> No
         ("readme", "README.md"),
     ]
     assert problems[1].message == "'README.md' is not a file in the plugin"
+
+
+def test_the_new_fields_raise_the_engine_floor_and_the_icon_alone_does_not() -> None:
+    from plugport._engines import required_plugport
+
+    assert required_plugport({"icon": "i.svg"}) is None  # known since the first release
+    assert required_plugport({"readme": "R.md", "screenshots": ["a.png"]}) == (
+        "0.5",
+        ["readme", "screenshots"],
+    )
