@@ -3,6 +3,7 @@ limits, README, icon, version, and the registry's scan on what the packer builds
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,7 +18,8 @@ from plugport.authoring import validate_tree
 from plugport.errors import InvalidInputError
 from plugport.manifest import Manifest, validate_manifest_data
 from plugport.registry.scanner import scan_archive
-from tests.conftest import snapshot
+from tests.conftest import RunCli, snapshot
+from tests.test_content_rules import SVG, png
 
 CODE = "hello/plugin.py"
 
@@ -319,6 +321,7 @@ def test_a_generated_plugin_passes_with_the_reviewers_warnings(
     assert report.passed
     assert [(i.check, i.where) for i in report.items] == [
         ("limits", "plugport.toml: limits"),
+        ("changelog", "CHANGELOG.md"),
         ("icon", "plugport.toml: icon"),
     ]
     assert "memory_mb = 128, cpu_seconds = 30" in report.items[0].message
@@ -335,8 +338,44 @@ def test_readme_icon_and_limits_when_present_and_missing(make_plugin: Callable[.
         )
         + "\n[limits]\nmemory_mb = 128\n"
     )
-    (root / "i.png").write_bytes(b"\x89PNG")
+    (root / "i.png").write_bytes(png(32, 32))
+    (root / "CHANGELOG.md").write_text("## 0.1.0\n\n- First.\n")
     assert [i.check for i in checks.check_path(root).items] == ["readme"]
+
+
+def test_an_icon_the_registry_would_refuse_is_an_error_naming_it(
+    make_plugin: Callable[..., Path],
+) -> None:
+    root = make_plugin()
+    manifest_file = root / "plugport.toml"
+    manifest_file.write_text(
+        manifest_file.read_text().replace(
+            'tags = ["example"]', 'tags = ["example"]\nicon = "i.svg"'
+        )
+    )
+    (root / "i.svg").write_bytes(SVG.replace(b"<circle", b'<circle onload="alert(1)"'))
+    before = snapshot(root)
+    report = checks.check_path(root)
+    assert not report.passed
+    [error] = [i for i in report.items if i.level == "error"]
+    assert error.where == "plugport.toml: icon"
+    assert error.message == "i.svg has an event handler attribute onload= on <circle>"
+    assert snapshot(root) == before
+
+
+def test_validate_warns_without_failing_when_icon_readme_or_changelog_is_missing(
+    make_plugin: Callable[..., Path], run_cli: RunCli
+) -> None:
+    root = make_plugin()
+    (root / "README.md").unlink()
+    result = run_cli("validate", str(root), "--json")
+    assert result.exit_code == 0, result.output
+    warned = {w["rule"]: w["file"] for w in json.loads(result.stdout)["warnings"]}
+    assert warned == {
+        "no-readme": "README.md",
+        "no-changelog": "CHANGELOG.md",
+        "no-icon": "plugport.toml",
+    }
 
 
 def test_a_widget_without_its_permission_is_a_warning(make_plugin: Callable[..., Path]) -> None:

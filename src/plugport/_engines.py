@@ -42,6 +42,9 @@ FEATURE_VERSIONS: Mapping[str, str] = {
     "contributes.widgets[].size": "0.4",
     "contributes.widgets[].description": "0.4",
     "permissions.ui[metrics]": "0.4",
+    "readme": "0.5",
+    "changelog": "0.5",
+    "screenshots": "0.5",
 }
 """Manifest table (or dotted path to a key inside one, e.g. a permission) -> the first
 Plugport release that understands it. ``list[].key``: the key in any item of the list;

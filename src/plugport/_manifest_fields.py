@@ -27,10 +27,12 @@ __all__ = [
     "DataSchema",
     "HostAppName",
     "HostPattern",
+    "IconPath",
     "Identifier",
     "JsonSchema",
     "PlatformTag",
     "PluginName",
+    "PngPath",
     "PythonRequirement",
     "PythonRequirements",
     "RequiresPython",
@@ -142,6 +144,21 @@ def _archive_path(value: str) -> str:
             "'assets/icon.png' with '/' separators and no '..'"
         )
     return str(path)
+
+
+def _suffixed(value: str, suffixes: tuple[str, ...], what: str) -> str:
+    path = _archive_path(value)
+    if not path.lower().endswith(suffixes):
+        raise ValueError(f"{value!r} is not {what}; name a file ending in {' or '.join(suffixes)}")
+    return path
+
+
+def _icon_path(value: str) -> str:
+    return _suffixed(value, (".png", ".svg"), "a PNG or SVG image")
+
+
+def _png_path(value: str) -> str:
+    return _suffixed(value, (".png",), "a PNG image")
 
 
 def _python_requirement(value: str) -> str:
@@ -337,6 +354,8 @@ TopicPattern = Annotated[str, AfterValidator(_topic_pattern)]
 Tag = Annotated[str, AfterValidator(_tag)]
 Url = Annotated[str, AfterValidator(_url)]
 ArchivePath = Annotated[str, AfterValidator(_archive_path)]
+IconPath = Annotated[str, AfterValidator(_icon_path)]
+PngPath = Annotated[str, AfterValidator(_png_path)]
 PythonRequirement = Annotated[str, AfterValidator(_python_requirement)]
 PythonRequirements = Annotated[list[PythonRequirement], AfterValidator(_unique_requirements)]
 RequiresPython = Annotated[str, AfterValidator(_requires_python)]

@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from plugport import _api_usage, archive, inspection, plugin_wheel, signing
+from plugport import _api_usage, _content_rules, archive, inspection, plugin_wheel, signing
 from plugport._dirs import created_directory, write_atomic
 from plugport._engines import engine_conflicts, raise_engine
 from plugport.deps.locker import cached_wheel
@@ -56,6 +56,8 @@ class ValidationReport:
     # checks (plugport.checks) that decide them against the manifest.
     api_uses: list[_api_usage.ApiUse] = field(default_factory=list)
     event_handlers: list[_api_usage.EventHandler] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)
+    """What the archive holds (or would hold, for a directory), for checks on its files."""
 
     @property
     def valid(self) -> bool:
@@ -123,14 +125,31 @@ def validate_tree(root: Path) -> ValidationReport:
             report.event_handlers.extend(_api_usage.find_event_handlers(relative, tree))
     report.errors.extend(_entry_problems(root, manifest, trees, report.warnings))
     report.errors.extend(_lock_problems(root, manifest))
-    if manifest.icon and not (root / manifest.icon).is_file():
-        report.errors.append(Problem("icon", f"{manifest.icon!r} is not a file in the plugin"))
+    report.members = list(packed)
+    report.errors.extend(_content_problems(root, manifest, packed))
     if packed:  # else what the archive would hold is unknown, and already an error
         report.errors.extend(_view_problems(root, manifest, set(packed)))
     return report
 
 
 _SECRET_SCAN_BYTES = 64 * 1024
+
+
+def _content_problems(root: Path, manifest: Manifest, packed: list[str]) -> list[Problem]:
+    """The icon, screenshots, README and changelog, checked as the registry checks them at
+    publish: a file it would refuse is an error here, before packing."""
+    wanted = _content_rules.content_paths(
+        manifest.readme, manifest.changelog, manifest.icon, manifest.screenshots, set(packed)
+    )
+    on_disk = set(packed)
+
+    def read(relative: str) -> bytes | None:
+        if relative not in on_disk:
+            return None  # missing, or left out by .plugportignore: not in the archive
+        with (root / relative).open("rb") as handle:
+            return handle.read(_content_rules.MAX_SCREENSHOT_BYTES + 1)
+
+    return _content_rules.check_content(wanted, read)[1]
 
 
 def _packed_files(root: Path, report: ValidationReport) -> list[str]:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from plugport import archive
 from plugport._api_usage import ApiUse, EventHandler
+from plugport._content_rules import content_paths
 from plugport._permissions import RULES, refusal
 from plugport.authoring import ValidationReport, validate_path, validate_tree
 from plugport.deps.lockfile import WHEELS_DIR
@@ -62,7 +63,6 @@ __all__ = [
 
 Level = Literal["error", "warning", "info"]
 RECORDED_WHERE = "test run"
-_README_NAMES = ("readme", "readme.md", "readme.rst", "readme.txt")
 _STORAGE_SUGGESTION = '"64 KiB"'
 # Scan findings the validation report already gives as errors, for the same file.
 _VALIDATION_RULES = {"private-key", "syntax-error"}
@@ -365,28 +365,63 @@ def _limits_items(table: dict[str, Any]) -> list[CheckItem]:
     ]
 
 
-def _presentation_items(manifest: Manifest, members: Sequence[str]) -> list[CheckItem]:
-    items = []
-    if members and not any(m.lower() in _README_NAMES for m in members):
-        items.append(
-            CheckItem(
-                "warning",
+def _missing_presentation(manifest: Manifest, members: Sequence[str]) -> list[tuple[str, str, str]]:
+    """What the marketplace page would lack, as (rule, where, advice): no icon, README or
+    changelog. Warnings only: a plugin works without them."""
+    missing = []
+    if not members:
+        return [] if manifest.icon else [_NO_ICON]
+    shown = {
+        kind
+        for kind, _ in content_paths(manifest.readme, manifest.changelog, None, [], set(members))
+    }
+    if "readme" not in shown:
+        missing.append(
+            (
                 "readme",
                 "README.md",
                 "no README at the top of the plugin: add README.md saying what it does, its "
-                "settings and why it needs each permission",
+                "settings and why it needs each permission (the marketplace shows it)",
+            )
+        )
+    if "changelog" not in shown:
+        missing.append(
+            (
+                "changelog",
+                "CHANGELOG.md",
+                "no changelog: add CHANGELOG.md listing what changed in each version (the "
+                'marketplace shows it), or name another file with changelog = "..."',
             )
         )
     if manifest.icon is None:
-        items.append(
-            CheckItem(
-                "warning",
-                "icon",
-                f"{MANIFEST_FILENAME}: icon",
-                'no icon: add one to the plugin and name it, e.g. icon = "assets/icon.png"',
-            )
-        )
-    return items
+        missing.append(_NO_ICON)
+    return missing
+
+
+_NO_ICON = (
+    "icon",
+    f"{MANIFEST_FILENAME}: icon",
+    'no icon: add a PNG or SVG to the plugin and name it, e.g. icon = "assets/icon.svg" (the '
+    "marketplace shows a placeholder)",
+)
+
+
+def _presentation_items(manifest: Manifest, members: Sequence[str]) -> list[CheckItem]:
+    return [
+        CheckItem("warning", rule, where, advice)
+        for rule, where, advice in _missing_presentation(manifest, members)
+    ]
+
+
+def presentation_warnings(validation: ValidationReport) -> list[Finding]:
+    """For ``plugport validate``: the same warnings ``plugport check`` gives when the plugin
+    has no icon, README or changelog."""
+    if validation.manifest is None:
+        return []
+    return [
+        Finding(where.split(":")[0], 0, f"no-{rule}", "low", advice)
+        for rule, where, advice in _missing_presentation(validation.manifest, validation.members)
+    ]
 
 
 def version_items(manifest: Manifest, published: Sequence[str], registry: str) -> list[CheckItem]:

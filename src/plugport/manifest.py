@@ -26,6 +26,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from plugport._content_rules import (
+    MAX_ICON_BYTES,
+    MAX_ICON_PIXELS,
+    MAX_SCREENSHOT_BYTES,
+    MAX_SCREENSHOT_PIXELS,
+    MAX_SCREENSHOTS,
+    MAX_TEXT_BYTES,
+    MIN_ICON_PIXELS,
+)
 from plugport._engines import newer_table_problems
 from plugport._mail_addresses import check_recipient_pattern
 from plugport._manifest_errors import problems_from
@@ -40,9 +49,11 @@ from plugport._manifest_fields import (
     DataSchema,
     HostAppName,
     HostPattern,
+    IconPath,
     Identifier,
     PlatformTag,
     PluginName,
+    PngPath,
     PythonRequirements,
     RequiresPython,
     SettingsSchema,
@@ -800,7 +811,28 @@ class Manifest(_Strict):
     repository: Url | None = None
     categories: Annotated[list[Category], Unique] = Field(default_factory=list)
     tags: Annotated[list[Tag], Field(max_length=MAX_TAGS), Unique] = Field(default_factory=list)
-    icon: ArchivePath | None = None
+    icon: IconPath | None = Field(
+        default=None,
+        description=f"The marketplace icon: a PNG of {MIN_ICON_PIXELS}-{MAX_ICON_PIXELS} pixels a "
+        f"side or an SVG with no scripts, event handlers or external references, at most "
+        f"{MAX_ICON_BYTES // 1024} KiB, e.g. 'assets/icon.svg'.",
+    )
+    readme: ArchivePath | None = Field(
+        default=None,
+        description="Markdown shown on the plugin's marketplace page (default: a top-level "
+        f"README.md), UTF-8, at most {MAX_TEXT_BYTES // 1024} KiB; raw HTML is shown as text.",
+    )
+    changelog: ArchivePath | None = Field(
+        default=None,
+        description="Markdown listing the changes of each version (default: a top-level "
+        f"CHANGELOG.md), UTF-8, at most {MAX_TEXT_BYTES // 1024} KiB.",
+    )
+    screenshots: Annotated[list[PngPath], Field(max_length=MAX_SCREENSHOTS), Unique] = Field(
+        default_factory=list,
+        description=f"Up to {MAX_SCREENSHOTS} PNG screenshots for the marketplace page, in order, "
+        f"each at most {MAX_SCREENSHOT_PIXELS} pixels a side and "
+        f"{MAX_SCREENSHOT_BYTES // 1024 // 1024} MiB.",
+    )
     runtime: Annotated[
         Literal["python", "wasm"], BeforeValidator(known_runtime), AfterValidator(supported_runtime)
     ] = Field(default="python", description="'python' today; 'wasm' is reserved.")

@@ -60,6 +60,7 @@ def validate(
 
     report = authoring.validate_path(path)
     report.warnings.extend(checks.undeclared_use_warnings(report))
+    report.warnings.extend(checks.presentation_warnings(report))
     if as_json:
         out.print_json(json.dumps(report.to_json()))
     else:

@@ -248,6 +248,28 @@ class PluginVersion(Base):
     plugin: Mapped[Plugin] = relationship(back_populates="versions")
 
 
+class VersionContent(Base):
+    """A file of a version's archive the marketplace shows (migration 0019): its icon,
+    screenshots, README and changelog, each checked at publish (``plugport._content_rules``)
+    and stored as its own blob, named by its sha256 like the archives, so its URL never
+    changes and a blob shared by several versions is stored once."""
+
+    __tablename__ = "version_content"
+    __table_args__ = (UniqueConstraint("version_id", "kind", "position"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("plugin_versions.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # icon, screenshot, readme, changelog
+    position: Mapped[int] = mapped_column(Integer, default=0)  # the screenshots' order
+    path: Mapped[str] = mapped_column(String(255))  # in the archive
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int | None] = mapped_column(Integer, default=None)
+    height: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
 # The permission filter (migration 0005): per permission, the published versions that ask
 # for it. The predicate holds the JSON test, so a lookup here reads no manifest; search
 # takes these predicates from the indexes themselves, so query and index cannot drift.

@@ -21,11 +21,11 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, union
 from sqlalchemy.orm import Session, sessionmaker
 
 from plugport.registry.blobs import BlobStamp, BlobStore
-from plugport.registry.models import PluginVersion
+from plugport.registry.models import PluginVersion, VersionContent
 
 __all__ = ["Collected", "InFlight", "Uploads", "collect", "collecting", "orphans"]
 
@@ -99,11 +99,14 @@ def orphans(stamps: Iterable[BlobStamp], referenced: Container[str], *, cutoff: 
 
 
 def _referenced(sessions: sessionmaker[Session], sha256: str | None = None) -> set[str]:
-    query = select(PluginVersion.sha256).distinct()
+    """Archives and the files shown from them (icons, screenshots, READMEs, changelogs)."""
+    archives = select(PluginVersion.sha256)
+    shown = select(VersionContent.sha256)
     if sha256 is not None:
-        query = query.where(PluginVersion.sha256 == sha256)
+        archives = archives.where(PluginVersion.sha256 == sha256)
+        shown = shown.where(VersionContent.sha256 == sha256)
     with sessions() as session:
-        return set(session.scalars(query))
+        return set(session.scalars(union(archives, shown)))
 
 
 def collect(

@@ -18,12 +18,16 @@ from plugport.registry.deps import Caller, SessionDep, SettingsDep, UploadDep
 from plugport.registry.libraries import python_table, shown
 from plugport.registry.models import PluginVersion
 from plugport.registry.schemas import LibraryPublic, VersionPublic
-from plugport.registry.services import catalog
+from plugport.registry.services import catalog, content
 from plugport.registry.services import publish as publishing
 
 router = APIRouter(prefix="/api/v1/plugins", tags=["plugins"])
 
 MAX_SIGNATURE_BYTES = 16 * 1024
+CONTENT_CACHE = "public, max-age=31536000, immutable"
+CONTENT_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+"""For every file shown from an archive, SVG icons and rendered READMEs included: opened on
+their own, they can load nothing, run nothing and reach no other page of the registry."""
 
 
 def version_public(name: str, row: PluginVersion) -> VersionPublic:
@@ -116,8 +120,10 @@ def show(name: str, session: SessionDep) -> dict[str, Any]:
     whose every version is withdrawn says so (``withdrawn``): nothing of it can be installed."""
     plugin = catalog.get_plugin(session, name)
     versions = catalog.published(session, plugin)
+    latest = next((v for v in versions if v.version == plugin.latest_version), versions[0])
     return {
         **catalog.plugin_summary(plugin),
+        "content": content.of_version(session, latest).public(name),
         "withdrawn": all(v.signer_revoked_at is not None for v in versions),
         "versions": [
             {
@@ -131,6 +137,41 @@ def show(name: str, session: SessionDep) -> dict[str, Any]:
             for v in versions
         ],
     }
+
+
+def _content_headers(sha256: str) -> dict[str, str]:
+    return {
+        "Cache-Control": CONTENT_CACHE,
+        "ETag": f'"{sha256}"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": CONTENT_CSP,
+    }
+
+
+@router.get("/{name}/content/{sha256}")
+def content_file(name: str, sha256: str, request: Request, session: SessionDep) -> Response:
+    """An icon, screenshot, README or changelog of a published version, as the archive has it
+    (an SVG icon was refused at publish if it could run or load anything). Named by its
+    sha256, so cached for ever."""
+    row = content.published_file(session, catalog.get_plugin(session, name), sha256)
+    if request.headers.get("if-none-match") == f'"{row.sha256}"':
+        return Response(status_code=304, headers=_content_headers(row.sha256))
+    with request.app.state.blobs.open(row.sha256) as stream:
+        body = stream.read(row.size + 1)
+    return Response(body, media_type=row.media_type, headers=_content_headers(row.sha256))
+
+
+@router.get("/{name}/content/{sha256}/html")
+def content_html(name: str, sha256: str, request: Request, session: SessionDep) -> Response:
+    """A README or changelog rendered to HTML: CommonMark without raw HTML, then an
+    allow-list sanitiser; a fragment, for a page to place."""
+    row = content.published_file(session, catalog.get_plugin(session, name), sha256)
+    if row.kind not in ("readme", "changelog"):
+        raise NotFoundError("rendered text", f"{name} {sha256}", f"it is the {row.kind}")
+    html = content.rendered(request.app.state.blobs, row)
+    return Response(
+        str(html), media_type="text/html; charset=utf-8", headers=_content_headers(row.sha256)
+    )
 
 
 @router.get("/{name}/versions")

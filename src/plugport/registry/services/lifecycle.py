@@ -9,7 +9,14 @@ from sqlalchemy.orm import Session
 
 from plugport.errors import ConflictError, InvalidInputError, NotFoundError
 from plugport.manifest import check_plugin_name
-from plugport.registry.models import DailyStat, Namespace, Plugin, PluginVersion, Review
+from plugport.registry.models import (
+    DailyStat,
+    Namespace,
+    Plugin,
+    PluginVersion,
+    Review,
+    VersionContent,
+)
 from plugport.registry.services import access, audit, namespaces, tokens
 from plugport.registry.services.publish import refresh_latest
 from plugport.registry.services.tokens import Principal
@@ -114,15 +121,25 @@ def delete_plugin(session: Session, plugin: Plugin, *, actor: str) -> list[str]:
     """Remove the plugin's rows; returns the blobs no other version shares, for the caller to
     delete once this transaction has committed (so a failure never leaves rows without
     their archives)."""
-    digests = set(
+    version_ids = select(PluginVersion.id).where(PluginVersion.plugin_id == plugin.id)
+    archives = set(
         session.scalars(select(PluginVersion.sha256).where(PluginVersion.plugin_id == plugin.id))
     )
+    shown = set(
+        session.scalars(
+            select(VersionContent.sha256).where(VersionContent.version_id.in_(version_ids))
+        )
+    )
+    digests = archives | shown
+    session.execute(delete(VersionContent).where(VersionContent.version_id.in_(version_ids)))
     for table in (PluginVersion, Review, DailyStat):
         session.execute(delete(table).where(table.plugin_id == plugin.id))
     session.delete(plugin)
-    audit.record(session, actor, "plugin.delete", plugin.name, versions=len(digests))
+    audit.record(session, actor, "plugin.delete", plugin.name, versions=len(archives))
     session.flush()
     shared = set(
         session.scalars(select(PluginVersion.sha256).where(PluginVersion.sha256.in_(digests)))
+    ) | set(
+        session.scalars(select(VersionContent.sha256).where(VersionContent.sha256.in_(digests)))
     )
     return sorted(digests - shared)

@@ -28,7 +28,7 @@ from plugport.registry.libraries import check_locked_wheels, record
 from plugport.registry.models import Namespace, Plugin, PluginVersion, PublisherKey, utcnow
 from plugport.registry.orphans import InFlight
 from plugport.registry.scanner import ScanReport, inspect_archive
-from plugport.registry.services import access, audit, namespaces, tokens
+from plugport.registry.services import access, audit, content, namespaces, tokens
 from plugport.registry.services.tokens import Principal
 from plugport.versions import canonical_version, parse_version
 
@@ -173,6 +173,7 @@ def publish(
     lock = check_locked_wheels(manifest, scanned.lock, scanned.wheels, shown_as=upload.shown_as)
     libraries = record(lock, scanned.wheels)
     report = scanned.report
+    shown = content.extract(upload.archive, manifest, limits=limits, shown_as=upload.shown_as)
     status = initial_status(namespace.trusted, report)
 
     if upload_in_flight is not None:
@@ -180,6 +181,7 @@ def publish(
     existed = blobs.exists(digest)
     with upload.archive.open("rb") as source:
         ref = blobs.put(source, max_bytes=limits.max_archive_bytes)
+    created = [] if existed else [ref.sha256]  # removed again if the version is not saved
     try:
         if plugin is None:
             plugin = Plugin(name=name, namespace_id=namespace.id)
@@ -202,6 +204,8 @@ def publish(
             published_at=utcnow() if status == "published" else None,
         )
         session.add(version)
+        session.flush()  # its id, for the content rows
+        content.store(session, blobs, version, shown, created=created, in_flight=upload_in_flight)
         if status == "published":
             refresh_latest(session, plugin)
         audit.record(
@@ -216,8 +220,7 @@ def publish(
         )
         session.flush()
     except IntegrityError:  # a concurrent upload of the same name and version won the race
-        if not existed:
-            blobs.delete(ref.sha256)
+        _remove(blobs, created)
         raise ConflictError(
             "version",
             f"{name} {manifest.version}",
@@ -225,10 +228,14 @@ def publish(
             + _bump(manifest.version),
         ) from None
     except BaseException:
-        if not existed:
-            blobs.delete(ref.sha256)
+        _remove(blobs, created)
         raise
     return version
+
+
+def _remove(blobs: BlobStore, created: list[str]) -> None:
+    for digest in created:
+        blobs.delete(digest)
 
 
 def _describe(plugin: Plugin, manifest: Mapping[str, Any]) -> None:

@@ -21,7 +21,7 @@ from plugport.registry.libraries import shown as libraries
 from plugport.registry.models import Plugin
 from plugport.registry.search import SearchQuery, search_backend
 from plugport.registry.search.query import MAX_PAGE, SORTS
-from plugport.registry.services import catalog, community, marketplace, namespaces
+from plugport.registry.services import catalog, community, content, marketplace, namespaces
 from plugport.registry.web._common import HtmlRoute, User, render
 from plugport.registry.web.charts import bar_chart
 
@@ -40,8 +40,14 @@ def _search(session: SessionDep, **params: str | None) -> list[Plugin]:
     return [hit.plugin for hit in result.hits]
 
 
-def _card(plugin: Plugin, **extra: Any) -> dict[str, Any]:
-    return {**catalog.plugin_summary(plugin), **extra}
+def _card(plugin: Plugin, icons: dict[int, str] | None = None, **extra: Any) -> dict[str, Any]:
+    """A plugin as cards and the page header show it; ``icons``: from :func:`_icons`."""
+    return {**catalog.plugin_summary(plugin), "icon": (icons or {}).get(plugin.id), **extra}
+
+
+def _cards(session: SessionDep, plugins: list[Plugin]) -> list[dict[str, Any]]:
+    icons = content.icons(session, plugins)
+    return [_card(p, icons) for p in plugins]
 
 
 @router.get("/", name="web_home")
@@ -61,19 +67,20 @@ def home(request: Request, session: SessionDep, user: User) -> Response:
     weekly = marketplace.weekly_downloads(
         session, [p.id for p in trending_candidates], today=catalog.today()
     )
-    trending = [
-        _card(p, weekly=weekly[p.id]) for p in trending_candidates if weekly.get(p.id, 0) > 0
-    ]
     recent = _search(session, sort="recent", per_page=str(SECTION_SIZE))
+    icons = content.icons(session, [*best, *trending_candidates, *recent])
+    trending = [
+        _card(p, icons, weekly=weekly[p.id]) for p in trending_candidates if weekly.get(p.id, 0) > 0
+    ]
     categories = search_backend(session).categories(session)
     return render(
         request,
         "home.html",
         {
-            "featured": [_card(p) for p in best],
+            "featured": [_card(p, icons) for p in best],
             "featured_by": featured_by,
             "trending": trending,
-            "recent": [_card(p) for p in recent],
+            "recent": [_card(p, icons) for p in recent],
             "categories": categories,
             "all_categories": CATEGORIES,
         },
@@ -123,7 +130,7 @@ def search(request: Request, session: SessionDep, user: User) -> Response:
         result = search_backend(session).search(session, query, today=catalog.today())
         last_page = min(MAX_PAGE, max(1, math.ceil(result.total / query.per_page)))
         context.update(
-            items=[_card(hit.plugin) for hit in result.hits],
+            items=_cards(session, [hit.plugin for hit in result.hits]),
             total=result.total,
             estimate=result.total_is_estimate,
             page=query.page,
@@ -178,11 +185,20 @@ def plugin_page(name: str, request: Request, session: SessionDep, user: User) ->
     points = marketplace.daily_downloads(session, plugin, days=CHART_DAYS, today=catalog.today())
     mine = marketplace.review_by(session, plugin, user.identity) if user else None
     reviews = community.reviews_of(session, plugin, page=1, per_page=50)
+    shows = content.of_version(session, shown)
+    blobs = request.app.state.blobs
     return render(
         request,
         "plugin.html",
         {
             "plugin": _card(plugin),
+            "icon": content.url(plugin.name, shows.icon) if shows.icon else None,
+            "screenshots": [
+                {"url": content.url(plugin.name, s), "width": s.width, "height": s.height}
+                for s in shows.screenshots
+            ],
+            "readme": content.rendered(blobs, shows.readme) if shows.readme else None,
+            "changelog": content.rendered(blobs, shows.changelog) if shows.changelog else None,
             "namespace": plugin.name.split(".", 1)[0],
             "versions": versions,
             "withdrawn": withdrawn,
@@ -214,6 +230,6 @@ def namespace_page(name: str, request: Request, session: SessionDep, user: User)
             "owners": sorted(m.identity for m in namespace.members if m.role == "owner"),
             "members": sorted((m.identity, m.role) for m in namespace.members),
             "keys": namespaces.keys_of(session, name),
-            "plugins": [_card(p) for p in marketplace.plugins_in_namespace(session, namespace)],
+            "plugins": _cards(session, marketplace.plugins_in_namespace(session, namespace)),
         },
     )
