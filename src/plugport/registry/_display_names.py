@@ -60,6 +60,8 @@ def check_display_name(
     someone else has (``taken``, keys too)."""
     if not isinstance(value, str):
         raise _refuse(f"a string, not {type(value).__name__}")
+    if not value.strip() or len(value) > 4 * MAX_DISPLAY_NAME_CHARS:
+        raise _refuse(f"{MIN_DISPLAY_NAME_CHARS} to {MAX_DISPLAY_NAME_CHARS} characters")
     try:
         name = check_identity(value.strip(), field=FIELD)
     except InvalidInputError as exc:

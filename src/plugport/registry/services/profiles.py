@@ -105,5 +105,5 @@ def shown_names(session: Session, identities: Iterable[str], secret: bytes) -> d
         rows = session.execute(
             select(Profile.identity, Profile.display_name).where(Profile.identity.in_(wanted))
         )
-        names = {identity: name for identity, name in rows}
+        names = {str(row[0]): str(row[1]) for row in rows}
     return {i: shown_name(i, names.get(i), secret) for i in wanted}
