@@ -2,6 +2,10 @@
 what one grant adds over another (the permission diff), the plain words a consent prompt shows,
 and the manifest line that grants it.
 
+The plain words come from one place, :func:`describe_permissions`: the host's consent, the
+marketplace's plugin page and its review screens (:func:`permission_changes`, the same words
+per single grant) all say what a permission allows in exactly these sentences.
+
 Rule: every capability has exactly one :class:`PermissionRule` here, and nothing else decides
 these four things. The runtime's record for the capability (``runtime/capabilities``) points at
 its rule, and a test fails when a capability has one half without the other. The rules sit at
@@ -14,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic import ValidationError
 
 from plugport._mail_addresses import check_address, match_recipient, pattern_covers_mail
 from plugport._manifest_fields import (
@@ -29,9 +35,12 @@ from plugport.manifest import Permissions
 
 __all__ = [
     "RULES",
+    "PermissionChanges",
     "PermissionRule",
     "describe_permissions",
+    "grant_lines",
     "mail_recipients",
+    "permission_changes",
     "permissions_beyond",
     "refusal",
     "webhook_target_admitted",
@@ -571,8 +580,81 @@ def permissions_beyond(requested: Permissions, granted: Permissions) -> list[str
     return lines + _inbound_beyond(requested, granted)
 
 
+NO_PERMISSIONS = "No permissions: it can only compute on what it is given"
+
+
+def _described(permissions: Permissions) -> list[str]:
+    lines = [line for name in _DESCRIBE_ORDER for line in RULES[name].describe(permissions)]
+    return lines + _inbound_describe(permissions)
+
+
 def describe_permissions(permissions: Permissions) -> list[str]:
     """Plain-language lines for consent prompts and review screens."""
-    lines = [line for name in _DESCRIBE_ORDER for line in RULES[name].describe(permissions)]
-    lines += _inbound_describe(permissions)
-    return lines or ["No permissions: it can only compute on what it is given"]
+    return _described(permissions) or [NO_PERMISSIONS]
+
+
+def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    for key in reversed(path):
+        value = {key: value}
+    return dict(value)
+
+
+def _grants(data: dict[str, Any], path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Every single grant in dumped permissions, as (path, the value that grants only it):
+    one item of a list, one target of a credential, a number or flag that is set."""
+    found: list[tuple[tuple[str, ...], Any]] = []
+    for key, value in data.items():
+        here = (*path, key)
+        if isinstance(value, list):
+            found += [(here, [item]) for item in value]
+        elif isinstance(value, dict) and key == "credentials" and not path:
+            found += [((*here, name), [t]) for name, targets in value.items() for t in targets]
+        elif isinstance(value, dict):
+            found += _grants(value, here)
+        elif value not in (None, False, 0):
+            found.append((here, value))
+    return found
+
+
+def grant_lines(permissions: Permissions) -> list[str]:
+    """The plain words of each single grant, in :func:`describe_permissions`' sentences: one
+    line per host, topic, surface, recipient, credential target, and one for a quota or flag.
+    A grant that means nothing alone (``mail.per_hour`` without its recipients) is said with
+    the rest of its table."""
+    data = permissions.model_dump(mode="python")
+    lines: list[str] = []
+    for path, value in _grants(data):
+        try:
+            alone = _described(Permissions.model_validate(_nest(path, value)))
+        except ValidationError:
+            alone = []
+        if not alone:  # the rest of the table gives it meaning
+            table = data
+            for key in path[:-1]:
+                table = table[key]
+            alone = _described(Permissions.model_validate(_nest(path[:-1], table)))
+        lines += [line for line in alone if line not in lines]
+    return lines
+
+
+@dataclass(frozen=True)
+class PermissionChanges:
+    """What a version may do that the one before it could not (``added``) and what it no
+    longer asks for (``removed``), each a line of :func:`grant_lines`."""
+
+    added: list[str]
+    removed: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed)
+
+
+def permission_changes(before: Permissions | None, after: Permissions) -> PermissionChanges:
+    """The exact grants added and removed between two versions' permissions, in plain words
+    (``before`` None: a first version, everything is added)."""
+    old = grant_lines(before) if before is not None else []
+    new = grant_lines(after)
+    return PermissionChanges(
+        added=[line for line in new if line not in old],
+        removed=[line for line in old if line not in new],
+    )

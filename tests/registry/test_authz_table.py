@@ -73,6 +73,7 @@ TABLES = (  # compared before and after each refused cell
     "plugins",
     "plugin_versions",
     "reviews",
+    "profiles",
     "daily_stats",
     "audit_records",
 )
@@ -140,6 +141,10 @@ def _json(path: str, body: Any = None) -> Prepare:
 
 def _new_token(w: World) -> tuple[str, dict[str, Any]]:
     return "/api/v1/tokens", {"json": {"identity": f"t{next(w.ids)}", "scopes": ["review"]}}
+
+
+def _new_display_name(w: World) -> tuple[str, dict[str, Any]]:
+    return "/api/v1/profile", {"json": {"display_name": f"Person {next(w.ids)}"}}
 
 
 def _owner_token(w: World) -> tuple[str, dict[str, Any]]:
@@ -228,6 +233,10 @@ TABLE: dict[tuple[str, str], tuple[str, Prepare, str]] = {
     ("POST", "/api/v1/tokens"): ("admin", _new_token, ADMIN_ONLY),
     ("GET", "/api/v1/tokens"): ("any", _json("/api/v1/tokens"), ANYONE),
     ("DELETE", "/api/v1/tokens/{prefix}"): ("any", _owner_token, OWN_OR_ADMIN),
+    # profiles: anyone reads and sets their own display name (another's: admins, tested apart)
+    ("GET", "/api/v1/profile"): ("any", _json("/api/v1/profile"), ANYONE),
+    ("PUT", "/api/v1/profile"): ("any", _new_display_name, ANYONE),
+    ("DELETE", "/api/v1/profile"): ("any", _json("/api/v1/profile"), ANYONE),
     # namespaces: admins create them; acme's owner, with publish:acme, manages keys and members
     ("POST", "/api/v1/namespaces"): ("admin", _new_namespace, ADMIN_ONLY),
     ("POST", "/api/v1/namespaces/{name}/members"): ("manage", _new_member, OWNERS.format(201)),

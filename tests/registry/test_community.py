@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from plugport.registry._display_names import pseudonym
 from tests.registry.conftest import Registry
 from tests.registry.test_access import error_of
 from tests.registry.test_lifecycle import two_published
@@ -25,10 +26,11 @@ def test_one_review_per_identity_and_the_average(registry: Registry, tmp_path: P
     with registry.client() as anonymous:
         listed = anonymous.get("/api/v1/plugins/acme.hello/reviews").json()
         assert listed["rating"] == {"average": 4.5, "count": 2}
-        assert sorted((r["identity"], r["stars"]) for r in listed["items"]) == [
-            ("ada", 4),
-            ("bob", 5),
-        ]
+        secret = registry.app.state.pseudonym_secret
+        assert sorted((r["author"], r["stars"]) for r in listed["items"]) == sorted(
+            [(pseudonym("ada", secret), 4), (pseudonym("bob", secret), 5)]
+        )
+        assert all("identity" not in r for r in listed["items"])
         assert (
             anonymous.put("/api/v1/plugins/acme.hello/reviews", json={"stars": 1}).status_code
             == 401

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from plugport.authoring import archive_facts, pack_plugin
+from plugport.registry._display_names import pseudonym
 from plugport.registry.db import make_engine
 from plugport.registry.services import marketplace
 from plugport.registry.web.charts import bar_chart
@@ -236,9 +237,15 @@ def one_h1(html: str) -> None:
 
 
 def reviews_api(market: Market, name: str) -> dict[str, dict[str, Any]]:
+    """The public reviews of ``name`` by author (a display name or a pseudonym)."""
     with market.registry.client() as client:
         body = client.get(f"/api/v1/plugins/{name}/reviews").json()
-    return {item["identity"]: item for item in body["items"]}
+    return {item["author"]: item for item in body["items"]}
+
+
+def shown(market: Market, identity: str) -> str:
+    """The pseudonym the public sees for ``identity`` (it has no display name)."""
+    return pseudonym(identity, market.registry.app.state.pseudonym_secret)
 
 
 # --- the public pages --------------------------------------------------------------------------
@@ -527,19 +534,20 @@ def test_a_review_posted_through_the_form_shows_on_the_page_and_in_the_api(marke
         assert posted.status_code == 303
         assert posted.headers["location"] == f"/plugins/{name}#reviews"
         after = client.get(f"/plugins/{name}").text
-        assert 'data-identity="fay" data-stars="4"' in after
+        assert f'data-author="{shown(market, "fay")}" data-stars="4"' in after
+        assert "fay" not in after.split('id="review-list"', 1)[1]
         assert "Handy &lt;i&gt;clock&lt;/i&gt;" in after
         assert 'id="stars-4" value="4" required checked' in after  # the form edits it
-        assert reviews_api(market, name)["fay"]["stars"] == 4
+        assert reviews_api(market, name)[shown(market, "fay")]["stars"] == 4
         # writing again replaces it
         client.post(
             f"/plugins/{name}/review", data={"stars": "2", "text": "", "csrf": csrf_of(after)}
         )
-        assert reviews_api(market, name)["fay"]["stars"] == 2
-        assert len([i for i in reviews_api(market, name) if i == "fay"]) == 1
+        assert reviews_api(market, name)[shown(market, "fay")]["stars"] == 2
+        assert len([i for i in reviews_api(market, name) if i == shown(market, "fay")]) == 1
         deleted = client.post(f"/plugins/{name}/review/delete", data={"csrf": csrf_of(after)})
         assert deleted.status_code == 303
-    assert "fay" not in reviews_api(market, name)
+    assert shown(market, "fay") not in reviews_api(market, name)
 
 
 def test_a_review_post_without_the_csrf_token_is_refused_and_writes_nothing(
@@ -571,7 +579,7 @@ def test_a_signed_out_review_post_is_refused(market: Market) -> None:
             "/plugins/acme.word-count/review", data={"stars": "5", "csrf": csrf_of(page.text)}
         )
     assert refused.status_code == 401
-    assert "anonymous" not in reviews_api(market, "acme.word-count")
+    assert shown(market, "anonymous") not in reviews_api(market, "acme.word-count")
 
 
 # --- the review queue -------------------------------------------------------------------------
@@ -601,8 +609,8 @@ def test_the_queue_lists_pending_versions_with_findings_and_permission_diff(
     listed = re.findall(r'data-testid="queue-item" data-name="([^"]+)"', queue.text)
     assert {"northwind.slack", "northwind.secret-draft", "northwind.stay-pending"} <= set(listed)
     assert "acme.csv-cleaner" not in listed
-    assert 'data-testid="diff-row" data-permission="network"' in item.text
-    assert "+ files.slack.com" in item.text
+    assert '<li data-testid="permission-added">+ Connect to: files.slack.com</li>' in item.text
+    assert 'data-testid="permission-removed"' not in item.text
     assert "since 1.0.0" in item.text
     assert 'id="approve"' in item.text
     assert 'id="reject"' in item.text

@@ -32,6 +32,7 @@ from plugport.registry.routers import (
     metrics,
     namespaces,
     plugins,
+    profiles,
     review,
     search,
     signed_index,
@@ -40,6 +41,7 @@ from plugport.registry.routers import (
 )
 from plugport.registry.services import tuf_repo
 from plugport.registry.services.index_key import node_index_key
+from plugport.registry.services.profiles import pseudonym_secret
 from plugport.registry.services.tokens import StoredTokens
 from plugport.registry.settings import RegistrySettings
 from plugport.signing import key_id
@@ -90,6 +92,7 @@ def create_app(
     app.state.index_key = node_index_key(
         engine, settings.index_key_path(), rotate=settings.rotate_index_key
     )
+    app.state.pseudonym_secret = pseudonym_secret(app.state.index_key)
     app.state.tuf_keys = tuf_repo.node_keys(engine, settings.tuf_keys_path())
     if blobs is None:  # not `blobs or`: an empty MemoryBlobStore is falsy (it has a len)
         blobs = open_blob_store(
@@ -125,6 +128,7 @@ def create_app(
         lifecycle,
         review,
         community,
+        profiles,
         signed_index,
         tuf,
     )

@@ -13,7 +13,14 @@ from plugport.registry.orphans import InFlight
 from plugport.registry.services import tokens
 from plugport.registry.settings import RegistrySettings
 
-__all__ = ["Caller", "MaybeCaller", "SessionDep", "SettingsDep", "UploadDep"]
+__all__ = [
+    "Caller",
+    "MaybeCaller",
+    "PseudonymSecret",
+    "SessionDep",
+    "SettingsDep",
+    "UploadDep",
+]
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -35,11 +42,18 @@ def _settings(request: Request) -> RegistrySettings:
     return settings
 
 
+def _pseudonym_secret(request: Request) -> bytes:
+    secret: bytes = request.app.state.pseudonym_secret
+    return secret
+
+
 # scope="function": commit before the response leaves, so a client that got 201 can rely on
 # the row being there (the default, "request", commits after the response is sent).
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 SettingsDep = Annotated[RegistrySettings, Depends(_settings)]
 UploadDep = Annotated[InFlight, Depends(_upload, scope="function")]
+PseudonymSecret = Annotated[bytes, Depends(_pseudonym_secret)]
+"""The key of the pseudonyms shown for identities without a display name."""
 
 
 def _caller(

@@ -48,6 +48,7 @@ __all__ = [
     "Namespace",
     "Plugin",
     "PluginVersion",
+    "Profile",
     "PublisherKey",
     "Review",
     "TufMetadata",
@@ -332,6 +333,19 @@ for _permission, (_sqlite, _postgresql) in _GRANTS.items():
         sqlite_where=text(f"status = 'published' AND {_sqlite}"),
         postgresql_where=text(f"status = 'published' AND {_postgresql}"),
     )
+
+
+class Profile(Base):
+    """What the public sees of an identity (migration 0020): the display name it chose or an
+    admin set, never the identity itself (:mod:`plugport.registry._display_names`)."""
+
+    __tablename__ = "profiles"
+    identity: Mapped[str] = mapped_column(String(200), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(40))
+    display_key: Mapped[str] = mapped_column(String(160), unique=True)
+    """The name as :func:`~plugport.registry._display_names.display_key` spells it: no two
+    identities share one."""
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Review(Base):

@@ -15,6 +15,8 @@ __all__ = [
     "MemberPublic",
     "NamespaceCreate",
     "NamespacePublic",
+    "ProfilePublic",
+    "ProfileUpdate",
     "TokenCreate",
     "TokenCreated",
     "TokenPublic",
@@ -32,6 +34,8 @@ class TokenCreate(_Body):
     scopes: list[str] = Field(min_length=1, max_length=50)
     expires_in_days: int | None = Field(default=90, ge=1, le=3650)
     description: str = Field(default="", max_length=200)
+    display_name: str | None = None
+    """What the public sees for ``identity`` (checked as ``PUT /api/v1/profile`` checks it)."""
 
 
 class TokenPublic(BaseModel):
@@ -139,3 +143,17 @@ class VersionPublic(BaseModel):
     only for a version uploaded before the registry recorded them."""
     created_at: datetime
     published_at: datetime | None
+
+
+class ProfileUpdate(_Body):
+    display_name: str
+    """2 to 40 characters, no e-mail address, not the registry's or a namespace's name."""
+
+
+class ProfilePublic(BaseModel):
+    """An identity's profile, shown only to itself and admins."""
+
+    identity: str
+    display_name: str | None
+    shown_as: str
+    """What the public sees: the display name, else a pseudonym."""

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from plugport._identity import check_identity
-from plugport.registry.deps import Caller, SessionDep
+from plugport.registry.deps import Caller, PseudonymSecret, SessionDep
 from plugport.registry.models import Review
-from plugport.registry.services import catalog, community, tokens
+from plugport.registry.services import catalog, community, profiles, tokens
 
 router = APIRouter(prefix="/api/v1/plugins", tags=["community"])
 
@@ -24,7 +24,8 @@ class ReviewCreate(BaseModel):
 
 
 class ReviewPublic(BaseModel):
-    identity: str
+    author: str
+    """The author's display name, else a pseudonym: never the identity (often an e-mail)."""
     stars: int
     text: str
     updated_at: datetime
@@ -35,30 +36,40 @@ class UsageCreate(BaseModel):
     event: Literal["install", "uninstall"]
 
 
-def _public(review: Review) -> ReviewPublic:
-    return ReviewPublic.model_validate(review, from_attributes=True)
+def _public(review: Review, names: dict[str, str]) -> ReviewPublic:
+    return ReviewPublic(
+        author=names[review.identity],
+        stars=review.stars,
+        text=review.text,
+        updated_at=review.updated_at,
+    )
 
 
 @router.get("/{name}/reviews")
 def reviews(
     name: str,
     session: SessionDep,
+    secret: PseudonymSecret,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     plugin = catalog.get_plugin(session, name)
     items = community.reviews_of(session, plugin, page=page, per_page=per_page)
+    names = profiles.shown_names(session, (r.identity for r in items), secret)
     return {
         "rating": catalog.plugin_summary(plugin)["rating"],
-        "items": [_public(r).model_dump(mode="json") for r in items],
+        "items": [_public(r, names).model_dump(mode="json") for r in items],
     }
 
 
 @router.put("/{name}/reviews")
-def put_review(name: str, body: ReviewCreate, session: SessionDep, caller: Caller) -> ReviewPublic:
+def put_review(
+    name: str, body: ReviewCreate, session: SessionDep, caller: Caller, secret: PseudonymSecret
+) -> ReviewPublic:
     """One review per token identity: writing again replaces it."""
     plugin = catalog.get_plugin(session, name)
-    return _public(community.upsert_review(session, plugin, caller.identity, body.stars, body.text))
+    review = community.upsert_review(session, plugin, caller.identity, body.stars, body.text)
+    return _public(review, profiles.shown_names(session, [caller.identity], secret))
 
 
 @router.delete("/{name}/reviews")

@@ -19,10 +19,18 @@ class SubmissionPublic(BaseModel):
     version: VersionPublic
     previous_version: str | None
     permission_diff: dict[str, Any]
+    """The raw change per permission key (lists item by item, values ``from``/``to``)."""
+    permission_changes: PermissionChangesPublic
+    """The same change in the words the host's consent uses, one line per grant."""
     library_diff: dict[str, list[dict[str, Any]]]
     """Python libraries ``added`` and ``removed`` (``{name, version}``) and ``changed``
     (``{name, from, to}``; ``from`` equals ``to`` when the same version ships other wheel files)
     since the previous published version."""
+
+
+class PermissionChangesPublic(BaseModel):
+    added: list[str]
+    removed: list[str]
 
 
 class DecisionCreate(BaseModel):
@@ -35,6 +43,9 @@ def _public(item: review.Submission) -> SubmissionPublic:
         version=version_public(item.name, item.version),
         previous_version=item.previous,
         permission_diff=item.permission_diff,
+        permission_changes=PermissionChangesPublic(
+            added=item.permission_changes.added, removed=item.permission_changes.removed
+        ),
         library_diff=item.library_diff,
     )
 

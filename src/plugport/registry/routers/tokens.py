@@ -9,7 +9,7 @@ from fastapi import APIRouter, status
 from plugport.registry.deps import Caller, SessionDep
 from plugport.registry.models import ApiToken
 from plugport.registry.schemas import TokenCreate, TokenCreated, TokenPublic
-from plugport.registry.services import audit, tokens
+from plugport.registry.services import audit, profiles, tokens
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 
@@ -21,6 +21,8 @@ def _public(row: ApiToken) -> TokenPublic:
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create(body: TokenCreate, session: SessionDep, caller: Caller) -> TokenCreated:
     tokens.require(caller, "admin")
+    if body.display_name is not None:  # checked first: a refused name creates no token
+        profiles.set_display_name(session, body.identity, body.display_name, actor=caller.identity)
     expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
     plaintext, row = tokens.create_token(
         session, body.identity, body.scopes, expires_in=expires, description=body.description

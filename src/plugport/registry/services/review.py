@@ -7,17 +7,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from plugport._permissions import PermissionChanges, permission_changes
 from plugport.errors import ConflictError, InvalidInputError, NotFoundError
+from plugport.manifest import Permissions
 from plugport.registry.libraries import library_diff
 from plugport.registry.models import Plugin, PluginVersion, utcnow
 from plugport.registry.services import audit
 from plugport.registry.services.publish import refresh_latest
 from plugport.versions import parse_version
 
-__all__ = ["Submission", "decide", "permission_diff", "queue", "submission"]
+__all__ = [
+    "UNREADABLE",
+    "Submission",
+    "decide",
+    "permission_diff",
+    "plain_changes",
+    "queue",
+    "submission",
+]
+
+UNREADABLE = "Permissions could not be read: see the API's version record"
 
 
 def permission_diff(previous: dict[str, Any] | None, current: dict[str, Any]) -> dict[str, Any]:
@@ -44,12 +57,25 @@ def permission_diff(previous: dict[str, Any] | None, current: dict[str, Any]) ->
     return diff
 
 
+def plain_changes(previous: dict[str, Any] | None, current: dict[str, Any]) -> PermissionChanges:
+    """The same change as :func:`permission_diff` in the words the host's consent uses, one
+    line per grant added or removed (never a raw value such as ``True``)."""
+    try:
+        before = Permissions.model_validate(previous) if previous is not None else None
+        after = Permissions.model_validate(current)
+    except ValidationError:  # stored by an older manifest schema: say so, do not guess
+        return PermissionChanges(added=[UNREADABLE], removed=[])
+    return permission_changes(before, after)
+
+
 @dataclass(frozen=True)
 class Submission:
     name: str
     version: PluginVersion
     previous: str | None
     permission_diff: dict[str, Any]
+    permission_changes: PermissionChanges
+    """The grants added and removed since ``previous``, in plain words."""
     library_diff: dict[str, list[dict[str, Any]]]
     """Libraries added, removed and changed since ``previous`` (see
     :func:`plugport.registry.libraries.library_diff`)."""
@@ -75,12 +101,17 @@ def submission(session: Session, name: str, version: str) -> Submission:
     ).all()
     older = [v for v in published if parse_version(v.version) < parse_version(version)]
     previous = max(older, key=lambda v: parse_version(v.version), default=None)
-    diff = permission_diff(
-        previous.manifest.get("permissions") if previous else None,
-        row.manifest.get("permissions", {}),
-    )
+    before = (previous.manifest.get("permissions") or {}) if previous else None
+    after = row.manifest.get("permissions") or {}
     libraries = library_diff(previous.libraries if previous else None, row.libraries)
-    return Submission(name, row, previous.version if previous else None, diff, libraries)
+    return Submission(
+        name,
+        row,
+        previous.version if previous else None,
+        permission_diff(before, after),
+        plain_changes(before, after),
+        libraries,
+    )
 
 
 def queue(session: Session, *, limit: int = 100) -> list[Submission]:

@@ -38,6 +38,7 @@ __all__ = [
     "check_csrf",
     "csrf_secret",
     "error_page",
+    "pseudonym_secret",
     "redirect",
     "render",
     "safe_next",
@@ -74,6 +75,12 @@ def csrf_secret(request: Request) -> bytes:
         cached = hmac.new(raw, b"plugport registry web csrf v1", hashlib.sha256).digest()
         request.app.state.web_csrf_secret = cached
     return cached
+
+
+def pseudonym_secret(request: Request) -> bytes:
+    """The key of the pseudonyms pages show for rating authors without a display name."""
+    secret: bytes = request.app.state.pseudonym_secret
+    return secret
 
 
 def _csrf_session(request: Request) -> str:

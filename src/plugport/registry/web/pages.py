@@ -18,11 +18,18 @@ from plugport.manifest import CATEGORIES, PERMISSION_NAMES, Permissions
 from plugport.registry.deps import SessionDep
 from plugport.registry.libraries import python_table
 from plugport.registry.libraries import shown as libraries
-from plugport.registry.models import Plugin
+from plugport.registry.models import Plugin, Review
 from plugport.registry.search import SearchQuery, search_backend
 from plugport.registry.search.query import MAX_PAGE, SORTS
-from plugport.registry.services import catalog, community, content, marketplace, namespaces
-from plugport.registry.web._common import HtmlRoute, User, render
+from plugport.registry.services import (
+    catalog,
+    community,
+    content,
+    marketplace,
+    namespaces,
+    profiles,
+)
+from plugport.registry.web._common import HtmlRoute, User, pseudonym_secret, render
 from plugport.registry.web.charts import bar_chart
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
@@ -173,6 +180,27 @@ def _custom_views(manifest: dict[str, Any]) -> list[str]:
     return [str(v.get("title") or v.get("id") or "") for v in views if isinstance(v, dict)]
 
 
+def _review(review: Review, names: dict[str, str]) -> dict[str, Any]:
+    """A review as the public sees it: by its author's display name or pseudonym, never by
+    the identity (often an e-mail address)."""
+    return {
+        "author": names[review.identity],
+        "stars": review.stars,
+        "text": review.text,
+        "updated_at": review.updated_at,
+    }
+
+
+def _author(text: str) -> dict[str, str]:
+    """A manifest author, ``Name <address>`` or an address or a name: the name as the text
+    of a mailto link, so an address never has to wrap."""
+    name, _, rest = text.partition("<")
+    address = rest.rstrip(">").strip() if rest.endswith(">") else ""
+    if not address and "@" in text and " " not in text.strip():
+        address = text.strip()
+    return {"name": name.strip() or address or text, "address": address}
+
+
 @router.get("/plugins/{name}", name="web_plugin")
 def plugin_page(name: str, request: Request, session: SessionDep, user: User) -> Response:
     plugin = catalog.get_plugin(session, name)
@@ -187,6 +215,7 @@ def plugin_page(name: str, request: Request, session: SessionDep, user: User) ->
     reviews = community.reviews_of(session, plugin, page=1, per_page=50)
     shows = content.of_version(session, shown)
     blobs = request.app.state.blobs
+    names = profiles.shown_names(session, (r.identity for r in reviews), pseudonym_secret(request))
     return render(
         request,
         "plugin.html",
@@ -210,9 +239,9 @@ def plugin_page(name: str, request: Request, session: SessionDep, user: User) ->
             "dependencies": shown.manifest.get("dependencies") or {},
             "libraries": libraries(shown.libraries, shown.manifest),
             "python": python_table(shown.manifest),
-            "authors": shown.manifest.get("authors") or [],
+            "authors": [_author(str(a)) for a in shown.manifest.get("authors") or []],
             "chart": bar_chart(points),
-            "reviews": reviews,
+            "reviews": [_review(r, names) for r in reviews],
             "mine": mine,
             "stars_choices": range(5, 0, -1),
         },

@@ -4,7 +4,7 @@ through the review service (which audits it)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 from starlette.exceptions import HTTPException
@@ -29,25 +29,6 @@ def _reviewer(request: Request, user: Principal | None) -> Principal | Response:
         )
     tokens.require(user, "review")
     return user
-
-
-def diff_rows(diff: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:
-    """The permission diff as table rows: permission, what was added, what was removed."""
-    rows: list[dict[str, Any]] = []
-    for key, change in diff.items():
-        path = f"{prefix}{key}"
-        if "added" in change or "removed" in change:
-            rows.append(
-                {"permission": path, "added": change.get("added", []),
-                 "removed": change.get("removed", [])}
-            )  # fmt: skip
-        elif "from" in change or "to" in change:
-            added = [] if change.get("to") in (None, False, 0) else [str(change.get("to"))]
-            removed = [] if change.get("from") in (None, False, 0) else [str(change.get("from"))]
-            rows.append({"permission": path, "added": added, "removed": removed})
-        else:
-            rows += diff_rows(change, f"{path}.")
-    return rows
 
 
 @router.get("/review", name="web_review_queue")
@@ -86,7 +67,7 @@ def _item_page(
         "item": found,
         "row": found.version,
         "scan": found.version.scan,
-        "diff": diff_rows(found.permission_diff),
+        "changes": found.permission_changes,
         "libraries": libraries(found.version.libraries, found.version.manifest),
         "python": python_table(found.version.manifest),
         "library_diff": found.library_diff,
