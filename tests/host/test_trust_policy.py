@@ -49,3 +49,26 @@ def test_bad_trust_tables_are_refused_naming_the_key(
         parse_trust(table, home=tmp_path, where=WHERE)
     assert WHERE in str(caught.value)
     assert says in str(caught.value)
+
+
+def test_a_workspace_of_the_host_service_reads_trust_from_its_home(tmp_path: Path) -> None:
+    import asyncio
+
+    from plugport.host.service.settings import HostServiceSettings
+    from plugport.host.service.workspaces import Workspace
+
+    home = tmp_path / "team"
+    home.mkdir()
+    (home / "root.json").write_bytes(b'{"signed": {"_type": "root"}}')
+    (home / "policy.toml").write_text(
+        '[trust]\nindex_fallback = false\n[trust.tuf_roots]\n"https://reg.example" = "root.json"\n'
+    )
+    settings = HostServiceSettings(data_dir=tmp_path, registries=("https://reg.example",))
+    workspace = Workspace("team", home, settings, [])
+    try:
+        assert workspace.host.fetcher.tuf_roots == {
+            "https://reg.example": b'{"signed": {"_type": "root"}}'
+        }
+        assert workspace.host.fetcher.index_fallback is False
+    finally:
+        asyncio.run(workspace.close())

@@ -20,7 +20,13 @@ from plugport.host.consent import ConsentRequest
 from plugport.host.context import OperationContext
 from plugport.host.host import PluginHost
 from plugport.host.inbound.inbox import Delivery, TaskInbox, legacy_inbox_path
-from plugport.host.policy import POLICY_FILE, local_services, policy_location, private_targets
+from plugport.host.policy import (
+    POLICY_FILE,
+    local_services,
+    policy_location,
+    private_targets,
+    trust_policy,
+)
 from plugport.host.secrets.oauth2 import (
     AuthorizationStates,
     OAuth2Broker,
@@ -85,6 +91,7 @@ class Workspace:
     ) -> None:
         self.name = name
         self.settings = settings
+        trust = trust_policy(home)  # [trust] of the workspace's policy.toml, as for the CLI
         self.host = PluginHost(
             app=settings.app,
             app_version=settings.app_version,
@@ -100,6 +107,8 @@ class Workspace:
             ),
             telemetry=settings.telemetry,
             private_targets=private_targets(home),
+            tuf_roots=trust.tuf_roots,
+            index_fallback=trust.index_fallback,
             local_services=local_services(home),
             private_targets_from=policy_location(home),
             actor="host-service",
