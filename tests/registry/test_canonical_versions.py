@@ -274,4 +274,5 @@ def test_concurrent_spellings_publish_exactly_one(registry: Registry, tmp_path: 
             select(PluginVersion.version).where(PluginVersion.canonical_version == "2")
         ).all()
     assert [r[0] for r in rows] == [winner]
-    assert len(blob_files(tmp_path)) == 2  # 0.1.0 and the winner: the losers left nothing
+    # 0.1.0, the winner and the README they share: the losers left nothing
+    assert len(blob_files(tmp_path)) == 3

@@ -87,7 +87,8 @@ def test_suspend_hides_and_delete_removes_rows_and_blobs(
             assert anonymous.get("/api/v1/plugins/acme.hello").status_code == 404
         admin.post("/api/v1/plugins/acme.hello/unsuspend").raise_for_status()
         deleted = admin.delete("/api/v1/plugins/acme.hello")
-        assert deleted.json() == {"deleted": "acme.hello", "blobs": 2}
+        # two archives, and the README both versions show (content-addressed: stored once)
+        assert deleted.json() == {"deleted": "acme.hello", "blobs": 3}
     assert registry.count("plugins") == registry.count("plugin_versions") == 0
     # The blobs go in a background task once the response is sent (after the commit).
     deadline = time.monotonic() + 10

@@ -215,5 +215,5 @@ def test_the_namespace_page_shows_owners_and_members(registry: Registry) -> None
         ada.post("/api/v1/namespaces/acme/members", json={"identity": "mel"}).raise_for_status()
     with registry.client() as browser:
         page = browser.get("/namespaces/acme", headers={"accept": "text/html"}).text
-    assert '<li data-testid="owner">ada</li>' in page
+    assert '<li class="email" data-testid="owner">ada</li>' in page
     assert 'data-role="member">mel' in page

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from plugport.host import PluginHost
 from plugport.index import load_or_create_registry_key
@@ -221,6 +221,11 @@ def _wait_healthy(url: str, process: Any, log: Path) -> None:
     raise AssertionError(f"{url} did not become healthy")
 
 
+def _content_blobs(engine: Engine) -> set[str]:
+    with engine.connect() as connection:
+        return set(connection.execute(text("SELECT sha256 FROM version_content")).scalars())
+
+
 def test_a_node_killed_during_publishes_leaves_no_half_version_and_no_orphan(
     tmp_path: Path, s3_endpoint: str
 ) -> None:
@@ -274,4 +279,5 @@ def test_a_node_killed_during_publishes_leaves_no_half_version_and_no_orphan(
         # What the killed node stored without committing is an orphan, collected once old
         # enough (an hour by default; "now" is moved past it here rather than waited for).
         collect(store, make_sessions(a.engine), Uploads(), now=time.time() + 7200, min_age_s=3600)
-        assert {stamp.sha256 for stamp in store.stamps()} == {sha for _, sha in rows}
+        shown = _content_blobs(a.engine)  # the README and icon the committed versions show
+        assert {stamp.sha256 for stamp in store.stamps()} == {sha for _, sha in rows} | shown
