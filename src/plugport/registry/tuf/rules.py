@@ -124,8 +124,31 @@ def _signed(signed: S, signer: Signer) -> Metadata[S]:
     return metadata
 
 
+def _renewed(
+    old: Metadata[S] | None,
+    *,
+    changed: bool,
+    signer: Signer,
+    now: datetime,
+    life: timedelta,
+    make: Callable[[int, datetime], S],
+) -> tuple[Metadata[S], bool]:
+    """``old`` when it may stay (same content, fresh, signed by ``signer``); else
+    ``make(next version, expiry)`` signed by ``signer``. The flag says which: True is new."""
+    if old is not None and not changed and not _stale(old, signer, now, life):
+        return old, False
+    return _signed(make(_next_version(old), now + life), signer), True
+
+
 def _next_version(previous: Metadata[Any] | None) -> int:
     return 1 if previous is None else previous.signed.version + 1
+
+
+def _namespace_targets(targets: dict[str, TargetFile]) -> Callable[[int, datetime], Targets]:
+    def make(version: int, expires: datetime) -> Targets:
+        return Targets(version, expires=expires, targets=targets)
+
+    return make
 
 
 def _targets_by_namespace(entries: Iterable[IndexEntry]) -> dict[str, dict[str, TargetFile]]:
@@ -165,21 +188,18 @@ def next_metadata(
         signer = signers.namespace(namespace)
         old = published.namespaces.get(role)
         targets = by_namespace.get(namespace, {})
-        if (
-            old is None
-            or old.signed.targets != targets
-            or _stale(old, signer, now, lifetimes.namespace)
-        ):
-            old = _signed(
-                Targets(
-                    version=_next_version(old),
-                    expires=now + lifetimes.namespace,
-                    targets=targets,
-                ),
-                signer,
-            )
-            written.append(Written(role, old.signed.version, serialized(old)))
-        namespaces[role] = old
+        listed = _namespace_targets(targets)
+        current, new = _renewed(
+            old,
+            changed=old is None or old.signed.targets != targets,
+            signer=signer,
+            now=now,
+            life=lifetimes.namespace,
+            make=listed,
+        )
+        if new:
+            written.append(Written(role, current.signed.version, serialized(current)))
+        namespaces[role] = current
         keys[signer.public_key.keyid] = signer.public_key
         roles[role] = DelegatedRole(
             role, [signer.public_key.keyid], 1, terminating=True, paths=[f"{namespace}.*/*"]
@@ -187,56 +207,44 @@ def next_metadata(
 
     targets_md = published.targets
     delegations = Delegations(keys, roles) if roles else None
-    if (
-        targets_md is None
-        or targets_md.signed.delegations != delegations
-        or _stale(targets_md, signers.targets, now, lifetimes.targets)
-    ):
-        targets_md = _signed(
-            Targets(
-                version=_next_version(targets_md),
-                expires=now + lifetimes.targets,
-                delegations=delegations,
-            ),
-            signers.targets,
-        )
+    targets_md, new = _renewed(
+        targets_md,
+        changed=targets_md is None or targets_md.signed.delegations != delegations,
+        signer=signers.targets,
+        now=now,
+        life=lifetimes.targets,
+        make=lambda version, expires: Targets(version, expires=expires, delegations=delegations),
+    )
+    if new:
         written.append(Written("targets", targets_md.signed.version, serialized(targets_md)))
 
     meta = {"targets.json": MetaFile(targets_md.signed.version)}
     meta |= {f"{role}.json": MetaFile(md.signed.version) for role, md in namespaces.items()}
     snapshot = published.snapshot
     snapshot_bytes: bytes | None = None
-    if (
-        snapshot is None
-        or snapshot.signed.meta != meta
-        or _stale(snapshot, signers.snapshot, now, lifetimes.snapshot)
-    ):
-        snapshot = _signed(
-            Snapshot(
-                version=_next_version(snapshot),
-                expires=now + lifetimes.snapshot,
-                meta=meta,
-            ),
-            signers.snapshot,
-        )
+    snapshot, new = _renewed(
+        snapshot,
+        changed=snapshot is None or snapshot.signed.meta != meta,
+        signer=signers.snapshot,
+        now=now,
+        life=lifetimes.snapshot,
+        make=lambda version, expires: Snapshot(version, expires=expires, meta=meta),
+    )
+    if new:
         snapshot_bytes = serialized(snapshot)
         written.append(Written("snapshot", snapshot.signed.version, snapshot_bytes))
 
     timestamp = published.timestamp
-    if (
-        snapshot_bytes is not None
-        or timestamp is None
-        or _stale(timestamp, signers.timestamp, now, lifetimes.timestamp)
-    ):
-        described = _describe_snapshot(snapshot, snapshot_bytes, timestamp)
-        timestamp = _signed(
-            Timestamp(
-                version=_next_version(timestamp),
-                expires=now + lifetimes.timestamp,
-                snapshot_meta=described,
-            ),
-            signers.timestamp,
-        )
+    described = _describe_snapshot(snapshot, snapshot_bytes, timestamp)
+    timestamp, new = _renewed(
+        timestamp,
+        changed=snapshot_bytes is not None or timestamp is None,
+        signer=signers.timestamp,
+        now=now,
+        life=lifetimes.timestamp,
+        make=lambda version, expires: Timestamp(version, expires=expires, snapshot_meta=described),
+    )
+    if new:
         written.append(Written("timestamp", timestamp.signed.version, serialized(timestamp)))
 
     newest = Published(published.root, targets_md, namespaces, snapshot, timestamp)
