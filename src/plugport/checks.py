@@ -766,7 +766,7 @@ def _refusal(permissions: Permissions, use: ApiUse) -> str:
     if reason or use.capability != "net" or use.argument is None:
         return reason
     # The network broker's own URL rule, loaded only for a literal URL (it brings httpx).
-    from plugport.runtime.capabilities._fetch_rules import FetchPolicy, check_url
+    from plugport._fetch_rules import FetchPolicy, check_url
 
     try:
         check_url(use.argument, FetchPolicy(allowed=tuple(permissions.network)))

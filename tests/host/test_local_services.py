@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 
 import pytest
 
+from plugport._fetch_rules import FetchPolicy, check_url
 from plugport.errors import InvalidInputError, PermissionDeniedError
 from plugport.host.policy import local_services, parse_local_services
-from plugport.runtime.capabilities._fetch_rules import FetchPolicy, check_url
 from tests.conftest import RunCli, snapshot
 
 # --- the policy, decided without I/O --------------------------------------------------------------

@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import ValidationError
 
+from plugport._fetch_rules import FetchPolicy, check_address, check_url
 from plugport.errors import InvalidInputError, PermissionDeniedError
 from plugport.host.policy import parse_private_targets, policy_location, private_targets
 from plugport.manifest import Permissions, parse_manifest
-from plugport.runtime.capabilities._fetch_rules import FetchPolicy, check_address, check_url
 from tests.conftest import RunCli, snapshot
 
 # --- the policy, decided without I/O --------------------------------------------------------------

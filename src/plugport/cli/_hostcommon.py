@@ -137,7 +137,8 @@ def _ask(yes: bool) -> Any:
     def prompt(request: ConsentRequest) -> bool:
         before = f" (installed: {request.previous_version})" if request.previous_version else ""
         out.print(f"[bold]{request.name} {request.version}[/]{before} asks to:")
-        for line in request.added if request.previous_version else request.lines:
+        added = [request.publisher] if request.publisher else []
+        for line in [*added, *request.added] if request.previous_version else request.lines:
             shown = escape(line)
             out.print(f"  • [bold red]{shown}[/]" if is_dangerous(line) else f"  • {shown}")
         return bool(typer.confirm("Allow?", default=False))

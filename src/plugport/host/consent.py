@@ -21,6 +21,15 @@ class ConsentRequest:
     requested: Permissions
     granted_before: Permissions | None
     """What the operator consented to for the installed version (None: a new install)."""
+    verified_domain: str | None = None
+    """The domain the registry says the plugin's namespace proved (its ``verified_domain``);
+    None: not a verified publisher, or not from a registry. Shown, never decisive: consent
+    is about permissions."""
+
+    @property
+    def publisher(self) -> str | None:
+        """The line naming a verified publisher, shown before the permissions."""
+        return f"verified publisher: {self.verified_domain}" if self.verified_domain else None
 
     @property
     def added(self) -> list[str]:
@@ -30,8 +39,9 @@ class ConsentRequest:
 
     @property
     def lines(self) -> list[str]:
-        """The whole request in plain words."""
-        return describe_permissions(self.requested)
+        """The whole request in plain words, after the verified publisher if there is one."""
+        publisher = [self.publisher] if self.publisher else []
+        return publisher + describe_permissions(self.requested)
 
 
 Consent = Callable[[ConsentRequest], bool]

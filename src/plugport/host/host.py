@@ -999,6 +999,7 @@ class PluginHost:
                 previous.version if previous else None,
                 item.manifest.permissions,
                 Permissions.model_validate(previous.permissions) if previous else None,
+                verified_domain=self._verified_domain(item),
             )
             if needs_consent(request, self.preapproved) and not context.consent(request):
                 self.state.audit(
@@ -1016,6 +1017,21 @@ class PluginHost:
                 )
             grants[item.name] = item.manifest.permissions.model_dump(mode="json")
         return grants
+
+    def _verified_domain(self, item: Staged) -> str | None:
+        """The registry's ``verified_domain`` for a plugin installed from it, for consent to
+        show; None when it has none or cannot say (offline, an error): a missing badge never
+        stops an install."""
+        if item.source_kind != "registry":
+            return None
+        client = next((c for c in self.clients if c.url == item.source), None)
+        if client is None:
+            return None
+        try:
+            domain = client.plugin(item.name).get("verified_domain")
+        except PlugportError:
+            return None
+        return domain if isinstance(domain, str) and domain else None
 
     async def _activate(self, journals: Sequence[Journal]) -> None:
         """Each new version starts in the sandbox and answers a ping, or the whole operation

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plugport.errors import InvalidInputError
-from plugport.manifest import check_plugin_name
-from plugport.runtime.capabilities._fetch_rules import (
+from plugport._fetch_rules import (
     endpoint_text,
     parse_endpoint,
     parse_local_service,
 )
+from plugport.errors import InvalidInputError
+from plugport.manifest import check_plugin_name
 
 __all__ = [
     "LOCAL_SERVICES",

@@ -3,6 +3,7 @@ store, and mounts one router per resource; every error leaves as the same JSON s
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,11 +40,12 @@ from plugport.registry.routers import (
     tokens,
     tuf,
 )
-from plugport.registry.services import tuf_repo
+from plugport.registry.services import domains, tuf_repo
 from plugport.registry.services.index_key import node_index_key
 from plugport.registry.services.profiles import pseudonym_secret
 from plugport.registry.services.tokens import StoredTokens
 from plugport.registry.settings import RegistrySettings
+from plugport.registry.verification import CheckOptions, DomainChecker, SystemResolver, rechecking
 from plugport.signing import key_id
 
 __all__ = ["create_app"]
@@ -63,18 +65,32 @@ def create_app(
     engine: Engine | None = None,
     blobs: BlobStore | None = None,
     limiter: RateLimiter | None = None,
+    domain_checker: DomainChecker | None = None,
 ) -> FastAPI:
+    """``domain_checker`` replaces the DNS and HTTPS check of publishers' domains (tests)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = engine or make_engine(settings.sqlalchemy_url())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with collecting(
-            app.state.blobs,
-            app.state.sessions,
-            app.state.uploads,
-            interval_s=settings.blob_gc_interval_s,
-            min_age_s=settings.blob_gc_min_age_s,
+        async with (
+            collecting(
+                app.state.blobs,
+                app.state.sessions,
+                app.state.uploads,
+                interval_s=settings.blob_gc_interval_s,
+                min_age_s=settings.blob_gc_min_age_s,
+            ),
+            rechecking(
+                app.state.sessions,
+                app.state.domain_checker,
+                functools.partial(
+                    domains.recheck_due,
+                    older_than_s=settings.domain_recheck_interval_s / 2,
+                    allowed_failures=settings.domain_recheck_failures_allowed,
+                ),
+                interval_s=settings.domain_recheck_interval_s,
+            ),
         ):
             yield
         engine.dispose()
@@ -100,6 +116,14 @@ def create_app(
         )
     app.state.blobs = blobs
     app.state.uploads = Uploads()
+    app.state.domain_checker = domain_checker or DomainChecker(
+        SystemResolver(),
+        CheckOptions(
+            timeout_s=settings.domain_check_timeout_s,
+            ca_file=settings.domain_check_ca_file,
+            loopback=settings.domain_check_loopback,
+        ),
+    )
     install_error_handlers(app, private_paths=_private_paths(settings, blobs))
     if limiter is None and settings.redis_url:
         # Keyed by the index key every node of this registry shares: another registry on the

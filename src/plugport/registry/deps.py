@@ -12,9 +12,11 @@ from plugport.registry.models import utcnow
 from plugport.registry.orphans import InFlight
 from plugport.registry.services import tokens
 from plugport.registry.settings import RegistrySettings
+from plugport.registry.verification import DomainChecker
 
 __all__ = [
     "Caller",
+    "CheckerDep",
     "MaybeCaller",
     "PseudonymSecret",
     "SessionDep",
@@ -42,6 +44,11 @@ def _settings(request: Request) -> RegistrySettings:
     return settings
 
 
+def _domain_checker(request: Request) -> DomainChecker:
+    checker: DomainChecker = request.app.state.domain_checker
+    return checker
+
+
 def _pseudonym_secret(request: Request) -> bytes:
     secret: bytes = request.app.state.pseudonym_secret
     return secret
@@ -52,6 +59,7 @@ def _pseudonym_secret(request: Request) -> bytes:
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 SettingsDep = Annotated[RegistrySettings, Depends(_settings)]
 UploadDep = Annotated[InFlight, Depends(_upload, scope="function")]
+CheckerDep = Annotated[DomainChecker, Depends(_domain_checker)]
 PseudonymSecret = Annotated[bytes, Depends(_pseudonym_secret)]
 """The key of the pseudonyms shown for identities without a display name."""
 

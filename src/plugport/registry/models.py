@@ -93,7 +93,38 @@ class Namespace(Base):
     trusted: Mapped[bool] = mapped_column(Boolean, default=False)
     """Versions without a high-severity finding are published without waiting for review."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    verified_domain: Mapped[str | None] = mapped_column(String(253), default=None)
+    """The domain the badge shows (migration 0021): the first of the namespace's domains still
+    verified, kept by ``services.domains`` whenever a check changes one; None: no badge."""
+    name_review: Mapped[str | None] = mapped_column(String(16), default=None)
+    """``held``: the name resembles a verified namespace or a popular plugin, so every upload
+    waits for review; ``cleared``: a reviewer decided it is no impersonation; None: neither."""
+    name_review_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    """Which name it resembles (held), or the reviewer's reason (cleared)."""
     members: Mapped[list[Member]] = relationship(back_populates="namespace")
+
+
+class DomainVerification(Base):
+    """A domain a namespace's owner claims (migration 0021): the token the registry issued
+    for it and what the checks found. ``status``: pending (never proved), verified, lost
+    (proved once, not any more)."""
+
+    __tablename__ = "domain_verifications"
+    __table_args__ = (UniqueConstraint("namespace_id", "domain"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(253))
+    token: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    method: Mapped[str | None] = mapped_column(String(8), default=None)
+    """``dns`` or ``https``: what proved it last."""
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    """Checks in a row that did not prove it."""
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
+    checked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Member(Base):
@@ -163,6 +194,14 @@ class Plugin(Base):
     rating_sum: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    verified_domain: Mapped[str | None] = column_property(
+        select(Namespace.verified_domain)
+        .where(Namespace.id == namespace_id)
+        .correlate_except(Namespace)
+        .scalar_subquery()
+    )
+    """Its namespace's verified domain (the badge), read with the plugin, so a page of cards
+    costs no query per card."""
     versions: Mapped[list[PluginVersion]] = relationship(back_populates="plugin")
 
 

@@ -69,6 +69,37 @@ class NamespacePublic(BaseModel):
     roles: dict[str, str]
     """identity -> ``owner`` or ``member``."""
     created_at: datetime
+    verified_domain: str | None = None
+    """The domain its owners proved (DNS TXT or HTTPS file), checked again periodically;
+    None: not a verified publisher."""
+    name_review: str | None = None
+    """``held``: the name resembles a verified namespace or popular plugin, so uploads wait
+    for review; ``cleared``: a reviewer released it; None: neither."""
+    name_review_reason: str | None = None
+
+
+class DomainCreate(_Body):
+    domain: str = Field(min_length=1, max_length=253)
+
+
+class ChallengePublic(BaseModel):
+    """Publish one of the two: the TXT record, or the file at the URL with the body."""
+
+    txt_name: str
+    txt_value: str
+    https_url: str
+    https_body: str
+
+
+class DomainPublic(BaseModel):
+    domain: str
+    status: str
+    """``pending`` (not proved yet), ``verified``, or ``lost`` (proved once, not any more)."""
+    method: str | None
+    verified_at: datetime | None
+    checked_at: datetime | None
+    last_error: str | None
+    challenge: ChallengePublic
 
 
 class MemberCreate(_Body):

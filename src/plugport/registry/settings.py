@@ -59,6 +59,19 @@ class RegistrySettings(BaseSettings):
     blob_gc_min_age_s: int = Field(default=3600, ge=60)
     """Such a blob is collected only once this old (and older than every upload in flight on
     this node): the margin for uploads in flight on other nodes."""
+    domain_recheck_interval_s: int = Field(default=24 * 3600, ge=0)
+    """How often verified domains are checked again (a removed TXT record or file takes the
+    badge away); 0 never."""
+    domain_recheck_failures_allowed: int = Field(default=1, ge=0)
+    """Checks in a row a verified domain may fail (a DNS hiccup) before its badge goes."""
+    domain_check_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    """Each method of one check (DNS, then HTTPS with its redirects) as a whole."""
+    domain_check_ca_file: Path | None = None
+    """PEM certificates of further CAs the HTTPS check trusts (an internal CA); the usual
+    ones stay trusted and certificates are always verified."""
+    domain_check_loopback: dict[str, str] = Field(default_factory=dict)
+    """Tests only: host name -> loopback ``127.0.0.1:PORT`` of an HTTPS server that answers
+    for it. Leave empty in production: the check never reaches a private address otherwise."""
     rate_limit_per_minute: int = Field(default=600, ge=1)
     """Requests per minute per authenticated token, else per client address (a missing,
     unknown, expired or revoked token spends the address's budget)."""

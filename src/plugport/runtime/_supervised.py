@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from plugport._fetch_rules import parse_local_service
 from plugport.errors import (
     InvalidInputError,
     PluginCallError,
@@ -23,7 +24,6 @@ from plugport.runtime._uids import DEFAULT_RANGE as DEFAULT_UID_RANGE
 from plugport.runtime._uids import DEFAULT_REGISTRY as DEFAULT_UID_REGISTRY
 from plugport.runtime.broker import CapabilityBroker, Grants, NetOptions
 from plugport.runtime.capabilities._delivery_rules import WebhookOptions
-from plugport.runtime.capabilities._fetch_rules import parse_local_service
 from plugport.runtime.capabilities._mailer import MailOptions
 from plugport.runtime.capabilities.network import parse_endpoint
 from plugport.runtime.process import PluginProcess
@@ -125,7 +125,7 @@ class PluginInstall:
     local_endpoints: tuple[str, ...] = ()
     """``host:port`` endpoints its ``net.fetch`` may reach although they are local and not
     granted (``plugport dev --allow-local``); exact matches only, see
-    :mod:`plugport.runtime.capabilities._fetch_rules`."""
+    :mod:`plugport._fetch_rules`."""
     local_policy: str = ""
     """Where the operator lists them (``[private-targets] in HOME/policy.toml``): quoted by a
     refusal that such a line would lift, and by the audit of each fetch that reaches one."""

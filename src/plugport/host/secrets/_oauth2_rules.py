@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
+from plugport._addresses import parse_address
+from plugport._fetch_rules import FetchPolicy, parse_endpoint
 from plugport.errors import InvalidInputError
-from plugport.runtime.capabilities._addresses import parse_address
-from plugport.runtime.capabilities._fetch_rules import FetchPolicy, parse_endpoint
 
 __all__ = [
     "ACCOUNT_PATTERN",

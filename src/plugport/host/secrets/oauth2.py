@@ -39,6 +39,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_r
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from plugport import _sqlite
+from plugport._fetch_rules import FetchResult
 from plugport.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -65,7 +66,6 @@ from plugport.host.secrets._oauth2_rules import (
 )
 from plugport.manifest import Manifest, OAuth2Provider
 from plugport.runtime.audit import AuditEvent, AuditLog
-from plugport.runtime.capabilities._fetch_rules import FetchResult
 from plugport.runtime.capabilities._record import NetOptions
 from plugport.runtime.capabilities._secret_source import SecretStore
 from plugport.runtime.capabilities.network import NetworkBroker

@@ -9,9 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlalchemy.orm import Session
 
-from plugport.registry.deps import Caller, SessionDep
-from plugport.registry.models import Member, Namespace, PublisherKey
+from plugport.registry.deps import Caller, CheckerDep, SessionDep, SettingsDep
+from plugport.registry.models import DomainVerification, Member, Namespace, PublisherKey
 from plugport.registry.schemas import (
+    ChallengePublic,
+    DomainCreate,
+    DomainPublic,
     KeyCreate,
     KeyPublic,
     MemberCreate,
@@ -19,13 +22,13 @@ from plugport.registry.schemas import (
     NamespaceCreate,
     NamespacePublic,
 )
-from plugport.registry.services import access, namespaces, revocation, tokens
+from plugport.registry.services import access, domains, namespaces, revocation, tokens
 from plugport.registry.services.tokens import Principal
 
 router = APIRouter(prefix="/api/v1/namespaces", tags=["namespaces"])
 
 
-def _public(session: Session, namespace: Namespace) -> NamespacePublic:
+def namespace_public(session: Session, namespace: Namespace) -> NamespacePublic:
     members = namespaces.members_of(session, namespace)
     return NamespacePublic(
         name=namespace.name,
@@ -34,6 +37,27 @@ def _public(session: Session, namespace: Namespace) -> NamespacePublic:
         members=[m.identity for m in members],
         roles={m.identity: m.role for m in members},
         created_at=namespace.created_at,
+        verified_domain=namespace.verified_domain,
+        name_review=namespace.name_review,
+        name_review_reason=namespace.name_review_reason,
+    )
+
+
+def _domain(row: DomainVerification) -> DomainPublic:
+    challenge = domains.challenge_of(row)
+    return DomainPublic(
+        domain=row.domain,
+        status=row.status,
+        method=row.method,
+        verified_at=row.verified_at,
+        checked_at=row.checked_at,
+        last_error=row.last_error,
+        challenge=ChallengePublic(
+            txt_name=challenge.txt_name,
+            txt_value=challenge.txt_value,
+            https_url=challenge.https_url,
+            https_body=challenge.https_body,
+        ),
     )
 
 
@@ -60,12 +84,12 @@ def create(body: NamespaceCreate, session: SessionDep, caller: Caller) -> Namesp
         session, body.name, body.owner, actor=caller.identity, trusted=body.trusted
     )
     session.flush()
-    return _public(session, namespace)
+    return namespace_public(session, namespace)
 
 
 @router.get("/{name}")
 def show(name: str, session: SessionDep) -> NamespacePublic:
-    return _public(session, namespaces.get_namespace(session, name))
+    return namespace_public(session, namespaces.get_namespace(session, name))
 
 
 @router.get("/{name}/members")
@@ -113,3 +137,47 @@ def revoke_key(name: str, key_id: str, session: SessionDep, caller: Caller) -> K
     shown on the plugins' pages with the reason."""
     _managed(session, name, caller)
     return _key(revocation.revoke_key(session, name, key_id, actor=caller.identity))
+
+
+@router.get("/{name}/domains")
+def list_domains(name: str, session: SessionDep, caller: Caller) -> list[DomainPublic]:
+    """The domains claimed for the namespace, with their challenges: for those who manage it
+    (the badge itself is public: ``verified_domain`` on the namespace)."""
+    namespace = _managed(session, name, caller)
+    return [_domain(row) for row in domains.domains_of(session, namespace)]
+
+
+@router.post("/{name}/domains", status_code=status.HTTP_201_CREATED)
+def request_domain(
+    name: str, body: DomainCreate, session: SessionDep, caller: Caller
+) -> DomainPublic:
+    """A challenge for the domain: publish its TXT record or its HTTPS file, then ask for a
+    check. Asking again for the same domain returns the same challenge."""
+    namespace = _managed(session, name, caller)
+    return _domain(
+        domains.request_challenge(session, namespace, body.domain, actor=caller.identity)
+    )
+
+
+@router.post("/{name}/domains/{domain}/check")
+def check_domain(
+    name: str,
+    domain: str,
+    *,
+    session: SessionDep,
+    caller: Caller,
+    checker: CheckerDep,
+    settings: SettingsDep,
+) -> DomainPublic:
+    """Check the domain now (DNS first, then HTTPS). Not proved: 409 saying what each method
+    saw, and nothing changes."""
+    namespace = _managed(session, name, caller)
+    row = domains.check_now(
+        session,
+        namespace,
+        domain,
+        checker,
+        actor=caller.identity,
+        allowed_failures=settings.domain_recheck_failures_allowed,
+    )
+    return _domain(row)

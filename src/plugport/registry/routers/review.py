@@ -8,9 +8,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from plugport.registry.deps import Caller, SessionDep
+from plugport.registry.routers.namespaces import namespace_public
 from plugport.registry.routers.plugins import version_public
-from plugport.registry.schemas import VersionPublic
-from plugport.registry.services import review, tokens
+from plugport.registry.schemas import NamespacePublic, VersionPublic
+from plugport.registry.services import lookalikes, review, tokens
 
 router = APIRouter(prefix="/api/v1/review", tags=["review"])
 
@@ -48,6 +49,24 @@ def _public(item: review.Submission) -> SubmissionPublic:
         ),
         library_diff=item.library_diff,
     )
+
+
+@router.get("/namespaces")
+def held_namespaces(session: SessionDep, caller: Caller) -> list[NamespacePublic]:
+    """Namespaces held because their name resembles a verified namespace or a popular
+    plugin (``name_review_reason`` says which); their uploads wait in the queue meanwhile."""
+    tokens.require(caller, "review")
+    return [namespace_public(session, ns) for ns in lookalikes.held(session)]
+
+
+@router.post("/namespaces/{name}/clear")
+def clear_namespace(
+    name: str, body: DecisionCreate, session: SessionDep, caller: Caller
+) -> NamespacePublic:
+    """Release a held namespace: its name is no impersonation (audited with the reason)."""
+    tokens.require(caller, "review")
+    namespace = lookalikes.clear(session, name, reason=body.reason, actor=caller.identity)
+    return namespace_public(session, namespace)
 
 
 @router.get("/queue")

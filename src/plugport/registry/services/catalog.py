@@ -162,6 +162,7 @@ def plugin_summary(plugin: Plugin) -> dict[str, Any]:
         "deprecated": plugin.deprecated_reason,
         "replaced_by": plugin.replaced_by,
         "updated_at": plugin.updated_at.isoformat(),
+        "verified_domain": plugin.verified_domain,
     }
 
 

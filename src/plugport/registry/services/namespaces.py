@@ -10,7 +10,7 @@ from plugport._identity import check_identity
 from plugport.errors import ConflictError, InvalidInputError, NotFoundError
 from plugport.manifest import check_plugin_name
 from plugport.registry.models import Member, Namespace, PublisherKey
-from plugport.registry.services import audit
+from plugport.registry.services import audit, lookalikes
 from plugport.registry.services.access import ROLES
 from plugport.signing import key_id, public_key_from_pem
 
@@ -55,6 +55,7 @@ def create_namespace(
     session.flush()
     session.add(Member(namespace_id=namespace.id, identity=owner, role="owner", added_by=actor))
     audit.record(session, actor, "namespace.create", name, owner=owner, trusted=trusted)
+    lookalikes.hold_if_confusable(session, namespace, actor=actor)
     return namespace
 
 

@@ -28,7 +28,7 @@ from plugport.registry.libraries import check_locked_wheels, record
 from plugport.registry.models import Namespace, Plugin, PluginVersion, PublisherKey, utcnow
 from plugport.registry.orphans import InFlight
 from plugport.registry.scanner import ScanReport, inspect_archive
-from plugport.registry.services import access, audit, content, namespaces, tokens
+from plugport.registry.services import access, audit, content, lookalikes, namespaces, tokens
 from plugport.registry.services.tokens import Principal
 from plugport.versions import canonical_version, parse_version
 
@@ -172,7 +172,11 @@ def publish(
     )
     lock = check_locked_wheels(manifest, scanned.lock, scanned.wheels, shown_as=upload.shown_as)
     libraries = record(lock, scanned.wheels)
+    first_publish = plugin is None or not _has_published(session, plugin)
+    naming = lookalikes.upload_findings(session, namespace, name, first_publish=first_publish)
     report = scanned.report
+    if naming:
+        report = ScanReport.of([*report.findings, *naming], files_scanned=report.files_scanned)
     shown = content.extract(upload.archive, manifest, limits=limits, shown_as=upload.shown_as)
     status = initial_status(namespace.trusted, report)
 
@@ -231,6 +235,13 @@ def publish(
         _remove(blobs, created)
         raise
     return version
+
+
+def _has_published(session: Session, plugin: Plugin) -> bool:
+    query = select(PluginVersion.id).where(
+        PluginVersion.plugin_id == plugin.id, PluginVersion.status == "published"
+    )
+    return session.scalar(query.limit(1)) is not None
 
 
 def _remove(blobs: BlobStore, created: list[str]) -> None:

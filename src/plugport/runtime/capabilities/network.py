@@ -18,12 +18,8 @@ from typing import Any
 
 import httpx
 
-from plugport._permissions import RULES
-from plugport.errors import InvalidInputError, NetworkFetchError, PermissionDeniedError
-from plugport.runtime.audit import AuditEvent
-from plugport.runtime.capabilities import _log_hygiene
-from plugport.runtime.capabilities._addresses import DEFAULT_BLOCKED_NETWORKS, parse_address
-from plugport.runtime.capabilities._fetch_rules import (
+from plugport._addresses import DEFAULT_BLOCKED_NETWORKS, parse_address
+from plugport._fetch_rules import (
     CAPABILITY,
     DEFAULT_ALLOWED_REQUEST_HEADERS,
     DEFAULT_METHODS,
@@ -39,6 +35,10 @@ from plugport.runtime.capabilities._fetch_rules import (
     endpoint_text,
     parse_endpoint,
 )
+from plugport._permissions import RULES
+from plugport.errors import InvalidInputError, NetworkFetchError, PermissionDeniedError
+from plugport.runtime.audit import AuditEvent
+from plugport.runtime.capabilities import _log_hygiene
 from plugport.runtime.capabilities._record import Calls, Capability, nothing_stored
 from plugport.runtime.capabilities._resolver import Resolver, StaticResolver, SystemResolver
 from plugport.runtime.capabilities._secret_source import RefreshingSource

@@ -25,6 +25,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from plugport._fetch_rules import (
+    FetchPolicy,
+    Target,
+    check_addresses,
+    check_headers,
+    check_url,
+)
 from plugport._permissions import RULES, webhook_target_admitted
 from plugport.errors import (
     InvalidInputError,
@@ -45,13 +52,6 @@ from plugport.runtime.capabilities._delivery_rules import (
     next_attempt,
     parse_retry_after,
     signature_headers,
-)
-from plugport.runtime.capabilities._fetch_rules import (
-    FetchPolicy,
-    Target,
-    check_addresses,
-    check_headers,
-    check_url,
 )
 from plugport.runtime.capabilities._record import Calls, Capability, Grants, Services
 from plugport.runtime.capabilities._resolver import SystemResolver

@@ -1,8 +1,10 @@
-"""The pure half of ``net.fetch``: what a plugin's fetch may ask for, decided without I/O.
+"""The pure half of an SSRF-safe fetch: what a fetch may ask for, decided without I/O.
 
 :func:`check_url` accepts only a granted host *name* (never an address literal, in any of the
-spellings resolvers accept); :func:`check_address` accepts only public addresses. The broker in
-:mod:`plugport.runtime.capabilities.network` runs both on every hop.
+spellings resolvers accept); :func:`check_address` accepts only public addresses. Two I/O layers
+run both on every hop: the broker of a plugin's ``net.fetch``
+(:mod:`plugport.runtime.capabilities.network`) and the registry's domain check
+(:mod:`plugport.registry.verification`), which is why these rules live in the shared core.
 
 One exception, per plugin and exact: its ``local_endpoints`` (``127.0.0.1:8080``,
 ``localhost:8080``, ``[::1]:8080``), set by ``plugport dev --allow-local`` or the operator. A
@@ -23,15 +25,15 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from plugport.errors import PermissionDeniedError
-from plugport.manifest import match_host
-from plugport.runtime.capabilities._addresses import (
+from plugport._addresses import (
     DEFAULT_BLOCKED_NETWORKS,
     IPNetwork,
     blocked_reason,
     parse_address,
     parse_labelled_networks,
 )
+from plugport.errors import PermissionDeniedError
+from plugport.manifest import match_host
 
 __all__ = [
     "CAPABILITY",
@@ -119,6 +121,9 @@ class FetchPolicy:
     """Granted host patterns (``permissions.network``): ``api.example.com``, ``*.example.com``,
     ``hooks.example.com:8443``; without a port they cover 80 and 443."""
     methods: frozenset[str] = DEFAULT_METHODS
+    schemes: frozenset[str] = frozenset(_DEFAULT_PORTS)
+    """The URL schemes a hop may use: http and https for plugins; https alone for the
+    registry's domain check."""
     max_request_bytes: int = 1024**2
     max_response_bytes: int = 5 * 1024**2
     max_request_header_bytes: int = 16 * 1024
@@ -324,9 +329,10 @@ def check_url(url: str, policy: FetchPolicy, *, plugin: str = "") -> Target:
     except httpx.InvalidURL as exc:
         raise _denied(plugin, f"not a valid URL ({exc})") from None
     scheme = parsed.scheme
-    if scheme not in _DEFAULT_PORTS:
+    if scheme not in _DEFAULT_PORTS or scheme not in policy.schemes:
         shown = repr(scheme) if scheme else "a relative URL"
-        raise _denied(plugin, f"only http and https URLs may be fetched, not {shown}")
+        allowed = " and ".join(sorted(policy.schemes & _DEFAULT_PORTS.keys()))
+        raise _denied(plugin, f"only {allowed} URLs may be fetched, not {shown}")
     if parsed.userinfo:
         raise _denied(plugin, "URLs with user info ('user@host') are refused: they hide the host")
     host = parsed.raw_host.decode("ascii").lower().rstrip(".")
