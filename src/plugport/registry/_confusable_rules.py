@@ -7,7 +7,7 @@ case folded, common homoglyphs read as the letters they imitate: the Cyrillic le
 look like ``a e o p c x``, the Greek omicron, ``0`` for ``o``, ``1`` for ``l``, ``rn`` for
 ``m``; ``-`` and ``_`` dropped), or
 when the skeletons are a small edit apart (:func:`max_distance`: none for names under four
-characters, where one edit makes another ordinary word, one up to eight, two beyond).
+characters, where one edit makes another ordinary word, one up to nine, two beyond).
 Resembling costs a review, not a refusal, so the thresholds lean towards holding.
 """
 
@@ -96,7 +96,7 @@ def max_distance(length: int) -> int:
     """How many edits still make a name of ``length`` characters look like another."""
     if length < 4:
         return 0
-    return 1 if length <= 8 else 2
+    return 1 if length <= 9 else 2
 
 
 def edit_distance(a: str, b: str, *, limit: int | None = None) -> int:
