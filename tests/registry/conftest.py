@@ -21,6 +21,7 @@ from plugport.registry.db import make_engine, make_sessions
 from plugport.registry.ratelimit import RateLimiter
 from plugport.registry.services import tokens
 from plugport.registry.settings import RegistrySettings
+from plugport.registry.verification import DomainChecker
 from tests._uvicorn import serving
 from tests.conftest import RunCli
 
@@ -86,11 +87,19 @@ class Registry:
 
 @contextlib.contextmanager
 def running(
-    engine: Engine, data_dir: Path, *, limiter: RateLimiter | None = None, **settings: Any
+    engine: Engine,
+    data_dir: Path,
+    *,
+    limiter: RateLimiter | None = None,
+    domain_checker: DomainChecker | None = None,
+    **settings: Any,
 ) -> Iterator[Registry]:
     """A registry app (with ``settings`` overrides) on uvicorn at 127.0.0.1, for a with block."""
     app = create_app(
-        RegistrySettings(data_dir=data_dir, **settings), engine=engine, limiter=limiter
+        RegistrySettings(data_dir=data_dir, **settings),
+        engine=engine,
+        limiter=limiter,
+        domain_checker=domain_checker,
     )
     with serving(app) as url:
         registry = Registry(url, engine, "", data_dir, app)
