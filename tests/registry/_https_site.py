@@ -93,7 +93,7 @@ def https_site(tmp_path: Path, names: list[str]) -> Iterator[Site]:
             with contextlib.suppress(OSError):
                 self.wfile.write(answer.body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

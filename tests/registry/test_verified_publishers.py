@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select, text
 
 from plugport.registry._verification_rules import txt_value
 from plugport.registry.db import make_sessions
-from plugport.registry.models import AuditRecord, DomainVerification
+from plugport.registry.models import AuditRecord
 from plugport.registry.services import domains
 from plugport.registry.verification import (
     CheckOptions,
