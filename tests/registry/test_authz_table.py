@@ -36,9 +36,10 @@ from plugport.authoring import archive_facts, pack_plugin
 from plugport.registry import deps
 from plugport.registry.app import create_app
 from plugport.registry.db import make_sessions
-from plugport.registry.models import Plugin, PluginVersion, Review, utcnow
-from plugport.registry.services import namespaces, tokens
+from plugport.registry.models import Namespace, Plugin, PluginVersion, Review, utcnow
+from plugport.registry.services import domains, namespaces, tokens
 from plugport.registry.settings import RegistrySettings
+from plugport.registry.verification import CheckResult, DomainChecker, MemoryResolver
 from plugport.signing import generate_private_key, public_key_pem, sign
 from tests.host._plugins import write
 from tests.registry.conftest import Registry, engine_for, running
@@ -68,6 +69,7 @@ RIGHT_SCOPE = {  # what a row needs -> the scope its "right scope" token carries
 TABLES = (  # compared before and after each refused cell
     "namespaces",
     "namespace_members",
+    "domain_verifications",
     "publisher_keys",
     "api_tokens",
     "plugins",
@@ -183,6 +185,32 @@ def _old_key(w: World) -> tuple[str, dict[str, Any]]:
     return f"/api/v1/namespaces/acme/keys/{keyid}", {}
 
 
+def _new_domain(w: World) -> tuple[str, dict[str, Any]]:
+    return "/api/v1/namespaces/acme/domains", {"json": {"domain": f"d{next(w.ids)}.example"}}
+
+
+def _pending_domain(w: World) -> tuple[str, dict[str, Any]]:
+    domain = f"d{next(w.ids)}.example"
+    with w.session() as session:
+        acme = namespaces.get_namespace(session, "acme")
+        domains.request_challenge(session, acme, domain, actor="setup")
+    return f"/api/v1/namespaces/acme/domains/{domain}/check", {}
+
+
+def _held_namespace(w: World) -> tuple[str, dict[str, Any]]:
+    name = f"h{next(w.ids)}"
+    with w.session() as session:
+        session.add(Namespace(name=name, name_review="held", name_review_reason="looks like x"))
+    return f"/api/v1/review/namespaces/{name}/clear", {"json": REASON}
+
+
+class _AlwaysProved(DomainChecker):
+    """Every domain proves itself: the table is about who may ask, not about DNS."""
+
+    def check(self, domain: str, token: str) -> CheckResult:
+        return CheckResult("dns", "proved", "not needed")
+
+
 def _upload(w: World) -> tuple[str, dict[str, Any]]:
     version = f"1.0.{next(w.ids)}"
     archive = pack_plugin(write(w.root, "acme.up", version), w.root / "dist").result.path
@@ -247,6 +275,14 @@ TABLE: dict[tuple[str, str], tuple[str, Prepare, str]] = {
     ("DELETE", "/api/v1/namespaces/{name}/keys/{key_id}"): (
         "manage", _old_key, OWNERS.format(200),
     ),
+    # verified publishers: acme's owner claims and checks domains (the badge itself is public)
+    ("GET", "/api/v1/namespaces/{name}/domains"): (
+        "manage", _json("/api/v1/namespaces/acme/domains"), OWNERS.format(200),
+    ),
+    ("POST", "/api/v1/namespaces/{name}/domains"): ("manage", _new_domain, OWNERS.format(201)),
+    ("POST", "/api/v1/namespaces/{name}/domains/{domain}/check"): (
+        "manage", _pending_domain, OWNERS.format(200),
+    ),
     # publishing and managing a plugin: publish:acme and a role in acme (owner or member)
     ("POST", "/api/v1/plugins/{name}/versions"): ("publish", _upload, PUBLISHERS.format(201)),
     ("POST", "/api/v1/plugins/{name}/versions/{version}/yank"): (
@@ -288,6 +324,10 @@ TABLE: dict[tuple[str, str], tuple[str, Prepare, str]] = {
     ),
     # the review queue: the review scope; a reviewer needs no role in any namespace
     ("GET", "/api/v1/review/queue"): ("review", _json("/api/v1/review/queue"), REVIEWERS),
+    ("GET", "/api/v1/review/namespaces"): (
+        "review", _json("/api/v1/review/namespaces"), REVIEWERS,
+    ),
+    ("POST", "/api/v1/review/namespaces/{name}/clear"): ("review", _held_namespace, REVIEWERS),
     ("GET", "/api/v1/review/{name}/{version}"): ("review", _pending(""), REVIEWERS),
     ("POST", "/api/v1/review/{name}/{version}/approve"): (
         "review", _pending("/approve", REASON), REVIEWERS,
@@ -332,7 +372,12 @@ def world(
     root = tmp_path_factory.mktemp("authz")
     with (
         engine_for(request.param, root) as engine,
-        running(engine, root / "data", rate_limit_per_minute=1_000_000) as registry,
+        running(
+            engine,
+            root / "data",
+            rate_limit_per_minute=1_000_000,
+            domain_checker=_AlwaysProved(MemoryResolver()),
+        ) as registry,
     ):
         key = generate_private_key()
         with registry.client(registry.admin) as admin:
