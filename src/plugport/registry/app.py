@@ -33,6 +33,7 @@ from plugport.registry.routers import (
     namespaces,
     plugins,
     profiles,
+    reports,
     review,
     search,
     signed_index,
@@ -129,6 +130,7 @@ def create_app(
         review,
         community,
         profiles,
+        reports,
         signed_index,
         tuf,
     )
