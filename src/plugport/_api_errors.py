@@ -217,6 +217,8 @@ def plugport_error_response(
     found_status, body = describe_error(error)
     status, code = status or found_status, code or body["code"]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(error, RateLimitedError):
+        headers = {"Retry-After": str(error.retry_after_s)}
     content = mask.hide(error_body(code, body["message"], body["details"]))
     return JSONResponse(content, status, headers=headers)
 

@@ -200,6 +200,7 @@ def test_the_hourly_budget_per_identity(engine: Engine, tmp_path: Path) -> None:
         assert error["details"]["limit"] == "report_limit_per_hour"
         assert error["details"]["maximum"] == 2
         assert 0 < error["details"]["retry_after_s"] <= 3600
+        assert third.headers["retry-after"] == str(error["details"]["retry_after_s"])
         assert "report_limit_per_hour = 2" in error["message"]
         assert world.snapshot() == before
         other = registry.token("oli@example.com", "review")  # a budget per identity
