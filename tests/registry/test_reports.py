@@ -264,6 +264,9 @@ def test_resolving_a_report_with_a_quarantine_and_releasing_it(world: World) -> 
         assert row["quarantine_reason"] == "confirmed: it exfiltrates tokens"
         assert shown["latest_version"] == "1.0.0"
         assert admin.get(f"/api/v1/plugins/{NAME}/versions/1.1.0").json()["quarantined"] is True
+        refused = admin.get(f"/api/v1/plugins/{NAME}/versions/1.1.0/download")
+        assert refused.status_code == 404
+        assert "quarantined it (confirmed: it exfiltrates tokens)" in error_of(refused)["message"]
         twice = admin.post(
             f"/api/v1/plugins/{NAME}/versions/1.1.0/quarantine", json={"reason": "again"}
         )
@@ -275,6 +278,7 @@ def test_resolving_a_report_with_a_quarantine_and_releasing_it(world: World) -> 
         offered = [v["version"] for v in admin.get(f"/api/v1/plugins/{NAME}/versions").json()]
         assert offered == ["1.1.0", "1.0.0"]
         assert admin.get(f"/api/v1/plugins/{NAME}").json()["latest_version"] == "1.1.0"
+        assert admin.get(f"/api/v1/plugins/{NAME}/versions/1.1.0/download").status_code == 200
         not_now = admin.post(f"/api/v1/plugins/{NAME}/versions/1.1.0/release")
         assert not_now.status_code == 409
         assert _queue(world) == []

@@ -195,9 +195,10 @@ def version(name: str, version: str, session: SessionDep) -> VersionPublic:
 
 @router.get("/{name}/versions/{version}/download")
 def download(name: str, version: str, request: Request, session: SessionDep) -> StreamingResponse:
-    """The archive bytes; every download is counted (per version per day)."""
+    """The archive bytes; every download is counted (per version per day). A quarantined
+    version's archive is not served (404, saying why)."""
     plugin = catalog.get_plugin(session, name)
-    row = catalog.get_version(session, plugin, version)
+    row = catalog.downloadable(catalog.get_version(session, plugin, version), name)
     stream = request.app.state.blobs.open(row.sha256)
     catalog.count_download(session, plugin, version, today=catalog.today())
     filename = f"{name}-{version}.plugport"
