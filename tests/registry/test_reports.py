@@ -298,6 +298,24 @@ def test_resolving_a_report_with_a_quarantine_and_releasing_it(world: World) -> 
     assert world.audit("report.resolve")[0]["decision"] == "quarantined"
 
 
+def test_resolving_a_review_report_by_removing_the_review(world: World) -> None:
+    _file(world, kind="review", plugin=NAME, author=world.reviewer_name, reason="spam")
+    report_id = _queue(world)[0]["id"]
+    with world.client(world.registry.admin) as admin:
+        wrong = admin.post(
+            f"{REPORTS}/{report_id}/resolve", json={"decision": "quarantined", "note": "x"}
+        )
+        assert error_of(wrong)["details"]["field"] == "decision"
+        done = admin.post(
+            f"{REPORTS}/{report_id}/resolve", json={"decision": "removed", "note": "spam"}
+        )
+        assert done.status_code == 200, done.text
+        assert admin.get(f"/api/v1/plugins/{NAME}/reviews").json()["items"] == []
+    assert [(a["subject"], a["report"]) for a in world.audit("review.remove")] == [
+        (f"{NAME} review by Robin", report_id)
+    ]
+
+
 def test_a_quarantine_that_fails_leaves_the_report_open(world: World) -> None:
     """Quarantining a version that is quarantined already is refused, and the report stays
     open with nothing changed."""

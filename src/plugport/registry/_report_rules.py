@@ -40,6 +40,7 @@ DECISIONS = {
     "dismissed": "No action: the report does not hold",
     "actioned": "Acted on (suspended, review removed, publisher contacted...)",
     "quarantined": "The reported version is quarantined",
+    "removed": "The reported review is removed",
 }
 MAX_TEXT_CHARS = 2000
 MAX_NOTE_CHARS = 2000
@@ -135,12 +136,14 @@ def report_budget(filed: list[datetime], limit: int, *, now: datetime) -> RateLi
 
 def check_decision(decision: object, note: object, *, kind: str) -> tuple[str, str]:
     """An admin's resolution: a decision of :data:`DECISIONS` (``quarantined`` only for a
-    version report) and a note (needed, at most :data:`MAX_NOTE_CHARS`): it is the audit
-    record's reason."""
+    version report, ``removed`` only for a review report) and a note (needed, at most
+    :data:`MAX_NOTE_CHARS`): it is the audit record's reason."""
     if decision not in DECISIONS:
         raise _refuse("decision", f"one of {', '.join(DECISIONS)}, not {decision!r}")
     if decision == "quarantined" and kind != "version":
         raise _refuse("decision", f"only a version can be quarantined; this reports a {kind}")
+    if decision == "removed" and kind != "review":
+        raise _refuse("decision", f"only a review can be removed here; this reports a {kind}")
     if not isinstance(note, str) or not note.strip():
         raise _refuse("note", "say why; the reporter's case and the audit log keep it")
     if len(note.strip()) > MAX_NOTE_CHARS:

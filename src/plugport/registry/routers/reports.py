@@ -36,7 +36,8 @@ class ReportCreate(BaseModel):
 class Resolution(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: str = Field(max_length=32)
-    """dismissed, actioned, or quarantined (a version report: the version is quarantined)."""
+    """dismissed, actioned, quarantined (a version report: the version is quarantined) or
+    removed (a review report: the review is deleted)."""
     note: str = Field(max_length=20_000)
 
 
@@ -100,8 +101,9 @@ def resolve_report(
     secret: PseudonymSecret,
 ) -> dict[str, Any]:
     """Admins: close an open report with a decision and a note. ``quarantined`` quarantines
-    the reported version in the same transaction (a version report only). Audited; 409 when
-    the report is resolved already or the version is quarantined already."""
+    the reported version (a version report only), ``removed`` deletes the reported review (a
+    review report only), in the same transaction. Audited; 409 when the report is resolved
+    already or the version is quarantined already."""
     tokens.require(caller, "admin")
     report = reports.get_report(session, report_id)
     reports.resolve(session, report, body.decision, body.note, actor=caller.identity, secret=secret)

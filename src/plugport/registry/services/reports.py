@@ -24,7 +24,7 @@ from plugport.registry._report_rules import (
     target_key,
 )
 from plugport.registry.models import AbuseReport, Plugin, PluginVersion, Review, utcnow
-from plugport.registry.services import audit, catalog, lifecycle, profiles
+from plugport.registry.services import audit, catalog, community, lifecycle, profiles
 
 __all__ = ["ReportView", "file_report", "get_report", "list_reports", "resolve", "view"]
 
@@ -147,24 +147,32 @@ def resolve(
     secret: bytes,
 ) -> AbuseReport:
     """Close an open report with a decision and a note; ``quarantined`` quarantines the
-    reported version first (refused, and nothing changes, when it cannot be)."""
+    reported version first, ``removed`` deletes the reported review first (either refused,
+    and nothing changes, when it cannot be done)."""
     chosen, why = check_decision(decision, note, kind=report.kind)
     if report.status != "open":
         raise ConflictError("report", str(report.id), f"is resolved already ({report.decision})")
-    if chosen == "quarantined" and report.version is not None:
-        plugin = session.scalar(select(Plugin).where(Plugin.name == report.plugin_name))
-        if plugin is None:
-            raise NotFoundError("plugin", report.plugin_name)
-        lifecycle.set_quarantined(
-            session, plugin, report.version, reason=why, actor=actor, report_id=report.id
-        )
-    report.status, report.decision, report.note = "resolved", chosen, why
-    report.resolved_by, report.resolved_at = actor, utcnow()
     author = None
     if report.review_identity is not None:
         author = profiles.shown_names(session, [report.review_identity], secret)[
             report.review_identity
         ]
+    if chosen in ("quarantined", "removed"):
+        plugin = session.scalar(select(Plugin).where(Plugin.name == report.plugin_name))
+        if plugin is None:
+            raise NotFoundError("plugin", report.plugin_name)
+        if chosen == "quarantined" and report.version is not None:
+            lifecycle.set_quarantined(
+                session, plugin, report.version, reason=why, actor=actor, report_id=report.id
+            )
+        if chosen == "removed" and report.review_identity is not None:
+            community.delete_review(session, plugin, report.review_identity)
+            audit.record(
+                session, actor, "review.remove", _subject(report, author), report=report.id,
+                reason=why,
+            )  # fmt: skip
+    report.status, report.decision, report.note = "resolved", chosen, why
+    report.resolved_by, report.resolved_at = actor, utcnow()
     audit.record(
         session, actor, "report.resolve", _subject(report, author), report=report.id,
         decision=chosen, note=why,
