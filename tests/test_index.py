@@ -121,6 +121,26 @@ def test_canonical_bytes_are_stable() -> None:
     assert names == sorted(names)
 
 
+def test_a_v1_entry_has_the_closed_field_set_hosts_before_quarantine_read() -> None:
+    """Quarantine added no field to v1 (hosts before it refuse an unknown one): the entries
+    are exactly what they were, and a quarantined entry is never listed."""
+    parsed = json.loads(build_index(ENTRIES, version=1, now=NOW, ttl=TTL))
+    assert {tuple(sorted(e)) for e in parsed["entries"]} == {
+        ("key_id", "length", "name", "sha256", "version", "yanked")
+    }
+    quarantined = replace(ENTRIES[0], quarantined=True)
+    with pytest.raises(InvalidInputError, match="quarantined version is left out of a v1 index"):
+        build_index([quarantined, *ENTRIES[1:]], version=1, now=NOW, ttl=TTL)
+
+
+def test_a_quarantined_flag_in_a_v1_entry_is_refused(
+    document: bytes, key: ed25519.Ed25519PrivateKey
+) -> None:
+    error = refused(edit(document, _set_entry_field("quarantined", True)), key)
+    assert error.part == "statement"
+    assert "unexpected quarantined" in str(error)
+
+
 def test_microseconds_and_zones_are_normalised() -> None:
     elsewhere = NOW.astimezone(timezone(timedelta(hours=9)))
     assert build_index(ENTRIES, version=1, now=elsewhere + timedelta(microseconds=999)) == (

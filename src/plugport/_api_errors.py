@@ -24,6 +24,7 @@ __all__ = [
     "BodyTooLargeError",
     "ErrorRule",
     "PathMask",
+    "RateLimitedError",
     "describe_error",
     "error_body",
     "error_details",
@@ -43,6 +44,17 @@ class BodyTooLargeError(errors.InvalidInputError):
 
 class BadJsonError(errors.InvalidInputError):
     """The request body is not JSON at all."""
+
+
+class RateLimitedError(errors.PlugportError):
+    """A per-identity budget is spent (abuse reports per hour, say): ``limit`` names the
+    setting, ``maximum`` its value, ``retry_after_s`` when the next one is allowed."""
+
+    def __init__(self, limit: str, maximum: int, retry_after_s: int, detail: str) -> None:
+        self.limit = limit
+        self.maximum = maximum
+        self.retry_after_s = retry_after_s
+        super().__init__(f"{detail} (limit {limit} = {maximum}); retry in {retry_after_s} s")
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,7 @@ RULES: tuple[ErrorRule, ...] = (
     ErrorRule(errors.SignatureError, 422, "bad_signature"),
     ErrorRule(BodyTooLargeError, 413, "too_large"),
     ErrorRule(BadJsonError, 400, "invalid_json"),
+    ErrorRule(RateLimitedError, 429, "rate_limited"),
     ErrorRule(errors.ArchiveLimitError, 413, "too_large"),
     ErrorRule(errors.NotFoundError, 404, "not_found"),
     ErrorRule(errors.ConflictError, 409, "conflict"),
@@ -204,6 +217,8 @@ def plugport_error_response(
     found_status, body = describe_error(error)
     status, code = status or found_status, code or body["code"]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(error, RateLimitedError):
+        headers = {"Retry-After": str(error.retry_after_s)}
     content = mask.hide(error_body(code, body["message"], body["details"]))
     return JSONResponse(content, status, headers=headers)
 

@@ -40,13 +40,23 @@ def namespace_of_role(role: str) -> str | None:
 @dataclass(frozen=True)
 class TargetFacts:
     """What a target says beyond its length and hashes: the publisher key that signed the
-    archive (checked end to end by the host, as with the v1 index) and whether it is yanked."""
+    archive (checked end to end by the host, as with the v1 index), whether it is yanked, and
+    whether the registry quarantined it (refused even pinned).
+
+    ``quarantined`` is written only when true: every other target's facts stay exactly
+    ``{key_id, yanked}``, byte for byte what hosts before quarantine read, while those hosts
+    refuse a quarantined target (its facts are not the set they know), which is what the
+    registry wants of them; newer hosts refuse it saying why, and flag it when installed."""
 
     key_id: str
     yanked: bool
+    quarantined: bool = False
 
     def custom(self) -> dict[str, Any]:
-        return {CUSTOM_KEY: {"key_id": self.key_id, "yanked": self.yanked}}
+        facts: dict[str, Any] = {"key_id": self.key_id, "yanked": self.yanked}
+        if self.quarantined:
+            facts["quarantined"] = True
+        return {CUSTOM_KEY: facts}
 
 
 def target_facts(custom: object) -> TargetFacts | None:
@@ -55,11 +65,14 @@ def target_facts(custom: object) -> TargetFacts | None:
     if not isinstance(custom, dict):
         return None
     facts = custom.get(CUSTOM_KEY)
-    if not isinstance(facts, dict) or set(facts) != {"key_id", "yanked"}:
+    if not isinstance(facts, dict) or set(facts) - {"quarantined"} != {"key_id", "yanked"}:
         return None
     keyid, yanked = facts["key_id"], facts["yanked"]
+    quarantined = facts.get("quarantined", False)
+    if quarantined is not True and "quarantined" in facts:
+        return None  # written only when true: anything else is not a fact the registry writes
     if not (isinstance(keyid, str) and len(keyid) == 64 and set(keyid) <= _HEX):
         return None
     if not isinstance(yanked, bool):
         return None
-    return TargetFacts(keyid, yanked)
+    return TargetFacts(keyid, yanked, quarantined)

@@ -6,6 +6,11 @@ Rollback rule: a host that has seen index version N accepts only versions >= N, 
 equal to N only if its signed statement is byte-identical to the one it saw (compared through
 :attr:`SignedIndex.digest`). A published version never changes; re-signing anything, even just to
 move the expiry forward, takes a new version number.
+
+Quarantine rule: a version the registry quarantined is never an entry of a v1 statement (its
+field set is closed, and hosts that predate quarantine refuse a document with a field they do
+not know, so a flag here would break them for every plugin); leaving it out makes every host,
+old or new, refuse it even pinned. TUF targets carry it flagged instead (``_tuf_names``).
 """
 
 from __future__ import annotations
@@ -74,6 +79,9 @@ class IndexEntry:
     length: int
     key_id: str  # the publisher key that signed the archive
     yanked: bool
+    quarantined: bool = False
+    """The registry refuses it even pinned: only TUF targets say so; a v1 index leaves such a
+    version out (see the module docstring), so its entries are never quarantined."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,8 @@ class SignedIndex:
         return next((e for e in self.entries if (e.name, e.version) == (name, version)), None)
 
 
-_ENTRY_FIELDS = frozenset(f.name for f in fields(IndexEntry))
+_ENTRY_FIELDS = frozenset(f.name for f in fields(IndexEntry)) - {"quarantined"}
+"""The closed field set of a v1 entry: what every host since v1 reads."""
 
 
 # --- canonical statement (pure) --------------------------------------------------------------
@@ -178,6 +187,11 @@ def _prepare(
         raise InvalidInputError(f"index ttl must be at least one second, not {ttl}")
     ordered = _sorted_entries(entries)
     for entry in ordered:
+        if entry.quarantined is not False:
+            raise InvalidInputError(
+                f"index entry {entry.name!r} {entry.version!r}: a quarantined version is left "
+                "out of a v1 index, never listed"
+            )
         if problem := _entry_problem(entry):
             raise InvalidInputError(f"index entry {entry.name!r} {entry.version!r}: {problem}")
     if dup := _duplicate(ordered):

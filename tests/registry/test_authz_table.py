@@ -36,7 +36,14 @@ from plugport.authoring import archive_facts, pack_plugin
 from plugport.registry import deps
 from plugport.registry.app import create_app
 from plugport.registry.db import make_sessions
-from plugport.registry.models import Namespace, Plugin, PluginVersion, Review, utcnow
+from plugport.registry.models import (
+    AbuseReport,
+    Namespace,
+    Plugin,
+    PluginVersion,
+    Review,
+    utcnow,
+)
 from plugport.registry.services import domains, namespaces, tokens
 from plugport.registry.settings import RegistrySettings
 from plugport.registry.verification import CheckResult, DomainChecker, MemoryResolver
@@ -78,6 +85,7 @@ TABLES = (  # compared before and after each refused cell
     "profiles",
     "daily_stats",
     "audit_records",
+    "abuse_reports",
 )
 
 
@@ -94,7 +102,9 @@ class World:
     def session(self) -> Any:
         return make_sessions(self.registry.engine).begin()
 
-    def plugin(self, *, status: str = "published", yanked: bool = False) -> str:
+    def plugin(
+        self, *, status: str = "published", yanked: bool = False, quarantined: bool = False
+    ) -> str:
         """A new plugin in acme with version 1.0.0 (rows only: no archive is downloaded)."""
         name = f"acme.p{next(self.ids)}"
         manifest = {"name": name, "version": "1.0.0", "display_name": name, "description": "x"}
@@ -115,11 +125,24 @@ class World:
                     manifest=manifest,
                     scan={},
                     yanked_reason="broken" if yanked else None,
+                    quarantined_reason="malware" if quarantined else None,
                     published_at=utcnow() if published else None,
                 )
             )
             plugin.latest_version = "1.0.0" if published and not yanked else None
         return name
+
+    def report(self) -> int:
+        """A new open report (by someone else) of a new plugin's version 1.0.0."""
+        name = self.plugin()
+        with self.session() as session:
+            row = AbuseReport(
+                reporter="carl", kind="version", plugin_name=name, version="1.0.0",
+                target_key=f"version:{name}==1.0.0", reason="malware", text="", status="open",
+            )  # fmt: skip
+            session.add(row)
+            session.flush()
+            return int(row.id)
 
     def snapshot(self) -> dict[str, list[tuple[str, ...]]]:
         with self.registry.engine.connect() as connection:
@@ -245,6 +268,18 @@ def _adas_review(w: World) -> tuple[str, dict[str, Any]]:
     return f"/api/v1/plugins/{name}/reviews", {"params": {"identity": "ada"}}
 
 
+def _new_report(w: World) -> tuple[str, dict[str, Any]]:
+    return "/api/v1/reports", {"json": {"kind": "plugin", "plugin": w.plugin(), "reason": "spam"}}
+
+
+def _on_report(suffix: str, body: Any = None) -> Prepare:
+    def prepare(w: World) -> tuple[str, dict[str, Any]]:
+        path = f"/api/v1/reports/{w.report()}{suffix}"
+        return path, {} if body is None else {"json": body}
+
+    return prepare
+
+
 REASON = {"reason": "because"}
 
 # --- the table: what a row needs, how to make its target, and the status for each state ----
@@ -313,6 +348,26 @@ TABLE: dict[tuple[str, str], tuple[str, Prepare, str]] = {
     ("DELETE", "/api/v1/plugins/{name}"): (
         "admin", _on_plugin(""), ADMIN_ONLY.replace("201", "200"),
     ),
+    # quarantine (refused to every host, even pinned) and its release: admins only
+    ("POST", "/api/v1/plugins/{name}/versions/{version}/quarantine"): (
+        "admin", _on_plugin("/versions/1.0.0/quarantine", REASON), ADMIN_ONLY.replace("201", "200"),
+    ),
+    ("POST", "/api/v1/plugins/{name}/versions/{version}/release"): (
+        "admin", _on_plugin("/versions/1.0.0/release", quarantined=True),
+        ADMIN_ONLY.replace("201", "200"),
+    ),
+    # abuse reports: any token files one; admins read and resolve them
+    ("POST", "/api/v1/reports"): ("any", _new_report, ANYONE.replace("200", "201")),
+    ("GET", "/api/v1/reports"): (
+        "admin", _json("/api/v1/reports"), ADMIN_ONLY.replace("201", "200"),
+    ),
+    ("GET", "/api/v1/reports/{report_id}"): (
+        "admin", _on_report(""), ADMIN_ONLY.replace("201", "200"),
+    ),
+    ("POST", "/api/v1/reports/{report_id}/resolve"): (
+        "admin", _on_report("/resolve", {"decision": "quarantined", "note": "confirmed"}),
+        ADMIN_ONLY.replace("201", "200"),
+    ),
     # ratings: any token rates under its identity; removing another's (?identity=) is admin's
     ("PUT", "/api/v1/plugins/{name}/reviews"): (
         "any", _on_plugin("/reviews", {"stars": 4}), ANYONE,
@@ -376,6 +431,7 @@ def world(
             engine,
             root / "data",
             rate_limit_per_minute=1_000_000,
+            report_limit_per_hour=1000,
             domain_checker=_AlwaysProved(MemoryResolver()),
         ) as registry,
     ):
@@ -455,6 +511,9 @@ WEB_FORMS = {
     ("POST", "/plugins/{name}/review"),
     ("POST", "/plugins/{name}/review/delete"),
     ("POST", "/review/{name}/{version}"),
+    ("POST", "/plugins/{name}/report"),
+    ("POST", "/admin/reports/{report_id}"),
+    ("POST", "/admin/reports/{report_id}/release"),
 }
 
 

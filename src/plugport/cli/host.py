@@ -418,20 +418,27 @@ def check_updates(
     app: App = "plugport-cli",
     app_version: AppVersion = "0",
 ) -> None:
-    """Which installed plugins have a newer compatible version."""
-    found = run_host(
+    """Which installed plugins have a newer compatible version, and which installed versions
+    the registry has quarantined since (refused even pinned: update or uninstall them)."""
+    found, flagged = run_host(
         home,
         registry,
-        lambda host: resolved(host.check_updates()),
+        lambda host: resolved((host.check_updates(), host.quarantined_installs())),
         app=app,
         app_version=app_version,
         sandbox="best-effort",
         plugins=False,
         read_only=True,
     )
+    for name, have, reason in flagged:
+        why = f": {reason}" if reason else ""
+        out.print(
+            f"{name} {have} is QUARANTINED by the registry{why}; update it or uninstall it",
+            markup=False,
+        )
     for name, have, newest in found:
         out.print(f"{name}: {have} -> {newest}")
-    if not found:
+    if not found and not flagged:
         out.print("everything is up to date")
 
 

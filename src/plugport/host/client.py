@@ -202,9 +202,12 @@ class RegistryClient:
             f"{_API}/plugins", f"the search results for {shown}", _json("search", dict), query
         )
 
-    def plugin(self, name: str) -> dict[str, Any]:
+    def plugin(self, name: str, *, revalidate: bool = False) -> dict[str, Any]:
         return self._metadata(
-            f"{_API}/plugins/{_segment(name)}", f"plugin {name}'s details", _json(name, dict)
+            f"{_API}/plugins/{_segment(name)}",
+            f"plugin {name}'s details",
+            _json(name, dict),
+            revalidate=revalidate,
         )
 
     def versions(self, name: str, *, revalidate: bool = False) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ from plugport.errors import (
 )
 from plugport.host import tuf_client
 from plugport.host._index_rules import choose_wheel, parse_index_requirement
-from plugport.host._withdrawn_rules import withdrawn_refusal
+from plugport.host._withdrawn_rules import quarantined_refusal, withdrawn_refusal
 from plugport.host.client import RegistryClient
 from plugport.host.context import OperationContext, Progress
 from plugport.host.install import HostPaths, Installer, Staged
@@ -219,7 +219,8 @@ class Fetcher:
         """After a failed resolution: when what the operator asked for is only met by versions
         the registry withdrew (signed with a key its publisher revoked), say so, naming the key
         and when it was revoked (audited as a refused verification, as a revoked key found
-        while fetching is). Returns when that is not the reason; the resolver's error stands."""
+        while fetching is); likewise for versions the registry quarantined, with its reason.
+        Returns when that is not the reason; the resolver's error stands."""
         for requirement in requirements:
             client = source.origin.get(requirement.name)
             if requirement.parent is not None or client is None:
@@ -231,12 +232,15 @@ class Fetcher:
             if not isinstance(listed, list):
                 continue
             rows = [row for row in listed if isinstance(row, dict)]
-            refusal = withdrawn_refusal(requirement, rows)
-            if refusal is not None:
-                self.state.audit(
-                    "verify", requirement.name, "refused", actor=self.actor, reason=refusal
-                )
-                raise SignatureError("key", refusal)
+            for part, refusal in (
+                ("key", withdrawn_refusal(requirement, rows)),
+                ("quarantined", quarantined_refusal(requirement, rows)),
+            ):
+                if refusal is not None:
+                    self.state.audit(
+                        "verify", requirement.name, "refused", actor=self.actor, reason=refusal
+                    )
+                    raise SignatureError(part, refusal)
 
     def _pin(self, trusted: TrustedIndex) -> None:
         if trusted.pin is None:  # TUF: its client persisted what it verified
@@ -361,6 +365,12 @@ class Fetcher:
                 "is older)",
                 client.url,
             ) from None
+        if entry.quarantined:  # a TUF target the registry flagged: refused even when pinned
+            raise SignatureError(
+                "quarantined",
+                f"{candidate} is quarantined by the registry (its TUF target says so): it is "
+                "refused even when pinned; nothing was installed",
+            )
         namespace = candidate.name.split(".", 1)[0]
 
         # Revalidated (a 304 when unchanged), once per operation: a key revoked a minute ago

@@ -39,6 +39,7 @@ from plugport.host._plans import (
     update_targets,
     updates,
 )
+from plugport.host._withdrawn_rules import installed_quarantine
 from plugport.host.client import RegistryClient, RetryPolicy
 from plugport.host.consent import Consent, ConsentRequest, needs_consent, refuse_growth
 from plugport.host.context import OperationContext, Progress
@@ -531,6 +532,33 @@ class PluginHost:
                 continue
             newest[installation.name] = resolution.chosen[installation.name].version
         return updates(installed, newest)
+
+    def quarantined_installs(self) -> list[tuple[str, str, str]]:
+        """``(name, installed version, the registry's reason)`` for each registry install whose
+        version the registry has quarantined since (it no longer offers it, even pinned). Asks
+        each plugin's versions afresh (a 304 when unchanged), and its listing only when the
+        installed version is not among them; a registry that cannot be asked flags nothing."""
+        flagged = []
+        for installation in self.state.installations():
+            if installation.source_kind != "registry":
+                continue
+            for client in self.clients:
+                try:
+                    rows = client.versions(installation.name, revalidate=True)
+                    if any(row.get("version") == installation.version for row in rows):
+                        break  # still offered
+                    listed = client.plugin(installation.name, revalidate=True).get("versions")
+                except RegistryResponseError as exc:
+                    if exc.status == 404:
+                        continue
+                    break
+                except PlugportError:
+                    break
+                reason = installed_quarantine(installation.version, listed)
+                if reason is not None:
+                    flagged.append((installation.name, installation.version, reason))
+                break
+        return flagged
 
     # --- changing what is installed -----------------------------------------------------------
 

@@ -178,7 +178,9 @@ def _entry(url: str, info: TargetFile, name: str, version: str) -> IndexEntry:
             f"{url}: the TUF target of {name} {version} does not say which publisher key "
             "signed it, or has no sha256",
         )
-    return IndexEntry(name, version, sha256, info.length, facts.key_id, facts.yanked)
+    return IndexEntry(
+        name, version, sha256, info.length, facts.key_id, facts.yanked, facts.quarantined
+    )
 
 
 def _version(path: Path) -> int:

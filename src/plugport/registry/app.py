@@ -34,6 +34,7 @@ from plugport.registry.routers import (
     namespaces,
     plugins,
     profiles,
+    reports,
     review,
     search,
     signed_index,
@@ -153,6 +154,7 @@ def create_app(
         review,
         community,
         profiles,
+        reports,
         signed_index,
         tuf,
     )

@@ -39,6 +39,7 @@ from sqlalchemy.orm import (
 from plugport.versions import canonical_version
 
 __all__ = [
+    "AbuseReport",
     "ApiToken",
     "AuditRecord",
     "Base",
@@ -270,6 +271,11 @@ class PluginVersion(Base):
     version, wheels with sha256, size and whether compiled. None for versions uploaded before
     migration 0010, which recorded nothing."""
     yanked_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    quarantined_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    """Set by an admin (migration 0022): the registry refuses this version to every host, even
+    pinned (unlike a yank); it stays in the TUF targets flagged, so hosts that have it installed
+    are told. None while it is not quarantined."""
+    quarantined_at: Mapped[datetime | None] = mapped_column(default=None)
     review_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -398,6 +404,44 @@ class Review(Base):
     stars: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AbuseReport(Base):
+    """A signed-in user's report of a plugin, a version or a review (migration 0022), queued
+    for admins until resolved. At most one open report per reporter and target
+    (``target_key``), enforced by a partial unique index."""
+
+    __tablename__ = "abuse_reports"
+    __table_args__ = (
+        CheckConstraint("kind IN ('plugin', 'version', 'review')", name="ck_report_kind"),
+        CheckConstraint("status IN ('open', 'resolved')", name="ck_report_status"),
+        Index(
+            "uq_abuse_reports_open",
+            "reporter",
+            "target_key",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_abuse_reports_reporter_created", "reporter", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reporter: Mapped[str] = mapped_column(String(200))
+    """The identity that filed it: shown to admins as a display name or pseudonym only."""
+    kind: Mapped[str] = mapped_column(String(16))  # plugin, version, review
+    plugin_name: Mapped[str] = mapped_column(String(130), index=True)
+    version: Mapped[str | None] = mapped_column(String(64), default=None)
+    review_identity: Mapped[str | None] = mapped_column(String(200), default=None)
+    """For a review: its author's identity (the public and the queue see the shown name)."""
+    target_key: Mapped[str] = mapped_column(String(500))
+    reason: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    decision: Mapped[str | None] = mapped_column(String(32), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    resolved_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class DailyStat(Base):

@@ -155,6 +155,10 @@ class VersionPublic(BaseModel):
     """Signed with a key its publisher revoked: no longer offered (not in the signed index nor
     among the versions hosts resolve from), shown only to say why."""
     withdrawn_reason: str | None
+    quarantined: bool = False
+    """An admin quarantined it: refused to every host, even pinned (not in the signed index
+    nor among the versions hosts resolve from; flagged in its TUF target)."""
+    quarantine_reason: str | None = None
     key_revoked_at: datetime | None
     """When the publisher revoked ``key_id``; set exactly when ``withdrawn``."""
     scan: dict[str, Any]

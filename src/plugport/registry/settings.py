@@ -75,6 +75,9 @@ class RegistrySettings(BaseSettings):
     rate_limit_per_minute: int = Field(default=600, ge=1)
     """Requests per minute per authenticated token, else per client address (a missing,
     unknown, expired or revoked token spends the address's budget)."""
+    report_limit_per_hour: int = Field(default=10, ge=1)
+    """Abuse reports one identity may file per hour (counted in the database, so every node
+    shares the count); the next one answers 429 naming this limit."""
     host_service_url: str | None = None
     """Where a host service runs (``https://apps.example.com``): plugin pages then link to
     ``{host_service_url}/workspaces?install=NAME``."""

@@ -213,6 +213,7 @@ class HostService:
         workspace = self.workspace(ws)
         host = await workspace.started()
         updates = await workspace.updates()
+        flagged = workspace.registry_quarantined()  # as of that update check
         running = {s.name: s for s in host.supervisor.status()}
         counts = _call_counts(host.supervisor.metrics.registry.collect())
         problems = host.problems()
@@ -229,6 +230,7 @@ class HostService:
             )
             | {"auto_update": policies[i.name].policy if i.name in policies else "none"}
             | {"problems": problems.get(i.name, [])}
+            | {"registry_quarantine": flagged.get(i.name)}
             for i in host.installed()
         ]
 

@@ -150,6 +150,9 @@ class Workspace:
         self._start_lock = asyncio.Lock()
         self._started = False
         self._updates: dict[str, str] | None = None
+        self._quarantined: dict[str, str] = {}
+        """name -> the registry's reason, for installed versions the registry quarantined, as
+        found with :attr:`_updates`."""
         self._updates_at = 0.0
         self.inbox = TaskInbox(
             self.host.tasks,
@@ -351,6 +354,10 @@ class Workspace:
     def forget_updates(self) -> None:
         self._updates = None
 
+    def registry_quarantined(self) -> dict[str, str]:
+        """What the last update check found quarantined by the registry (name -> reason)."""
+        return dict(self._quarantined)
+
     async def updates(self) -> dict[str, str] | None:
         """name -> newest compatible version for what has one, reused for a short while so
         listing stays cheap; None when the registries cannot be asked."""
@@ -358,8 +365,10 @@ class Workspace:
         if self._updates is None or now - self._updates_at > self.settings.update_check_ttl_s:
             try:
                 found = await asyncio.to_thread(self.host.check_updates)
+                flagged = await asyncio.to_thread(self.host.quarantined_installs)
             except PlugportError:
                 return None
+            self._quarantined = {name: reason for name, _, reason in flagged}
             self._updates = {name: newest for name, _, newest in found}
             self._updates_at = now
         return self._updates

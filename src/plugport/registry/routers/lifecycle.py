@@ -1,5 +1,6 @@
-"""``/api/v1/plugins/{name}/…``: yank, deprecate, unlist (publishers); suspend, delete
-(admins). Same API for every client: the CLI and the web UI call these."""
+"""``/api/v1/plugins/{name}/…``: yank, deprecate, unlist (publishers); suspend, delete,
+quarantine and release a version (admins). Same API for every client: the CLI and the web
+UI call these."""
 
 from __future__ import annotations
 
@@ -47,6 +48,28 @@ def yank(
 def unyank(name: str, version: str, session: SessionDep, caller: Caller) -> VersionPublic:
     plugin = lifecycle.managed_plugin(session, name, caller)
     row = lifecycle.set_yanked(session, plugin, version, reason=None, actor=caller.identity)
+    return version_public(name, row)
+
+
+@router.post("/{name}/versions/{version}/quarantine")
+def quarantine(
+    name: str, version: str, body: Reason, session: SessionDep, caller: Caller
+) -> VersionPublic:
+    """Admins: refuse this version to every host, even pinned (unlike a yank). It leaves the
+    signed index and the versions hosts resolve from; its TUF target stays, flagged, so hosts
+    that have it installed see it at their next update check. Audited with the reason."""
+    plugin = lifecycle.managed_plugin(session, name, caller, admin=True)
+    row = lifecycle.set_quarantined(
+        session, plugin, version, reason=body.reason, actor=caller.identity
+    )
+    return version_public(name, row)
+
+
+@router.post("/{name}/versions/{version}/release")
+def release(name: str, version: str, session: SessionDep, caller: Caller) -> VersionPublic:
+    """Admins: end a quarantine; the version is offered again as before. Audited."""
+    plugin = lifecycle.managed_plugin(session, name, caller, admin=True)
+    row = lifecycle.set_quarantined(session, plugin, version, reason=None, actor=caller.identity)
     return version_public(name, row)
 
 

@@ -44,6 +44,8 @@ def version_public(name: str, row: PluginVersion) -> VersionPublic:
         yanked_reason=row.yanked_reason,
         withdrawn=row.signer_revoked_at is not None,
         withdrawn_reason=catalog.withdrawn_reason(row),
+        quarantined=row.quarantined_reason is not None,
+        quarantine_reason=row.quarantined_reason,
         key_revoked_at=row.signer_revoked_at,
         scan=row.scan,
         permissions=row.manifest.get("permissions", {}),
@@ -116,7 +118,8 @@ def publish(
 
 @router.get("/{name}")
 def show(name: str, session: SessionDep) -> dict[str, Any]:
-    """The plugin and every published version, withdrawn ones too, each saying why; a plugin
+    """The plugin and every published version, withdrawn and quarantined ones too, each saying
+    why (a quarantined version is refused to every host, even pinned); a plugin
     whose every version is withdrawn says so (``withdrawn``): nothing of it can be installed."""
     plugin = catalog.get_plugin(session, name)
     versions = catalog.published(session, plugin)
@@ -131,6 +134,8 @@ def show(name: str, session: SessionDep) -> dict[str, Any]:
                 "yanked": v.yanked_reason is not None,
                 "withdrawn": v.signer_revoked_at is not None,
                 "withdrawn_reason": catalog.withdrawn_reason(v),
+                "quarantined": v.quarantined_reason is not None,
+                "quarantine_reason": v.quarantined_reason,
                 "key_id": v.key_id,
                 "key_revoked_at": v.signer_revoked_at,
             }
@@ -190,9 +195,10 @@ def version(name: str, version: str, session: SessionDep) -> VersionPublic:
 
 @router.get("/{name}/versions/{version}/download")
 def download(name: str, version: str, request: Request, session: SessionDep) -> StreamingResponse:
-    """The archive bytes; every download is counted (per version per day)."""
+    """The archive bytes; every download is counted (per version per day). A quarantined
+    version's archive is not served (404, saying why)."""
     plugin = catalog.get_plugin(session, name)
-    row = catalog.get_version(session, plugin, version)
+    row = catalog.downloadable(catalog.get_version(session, plugin, version), name)
     stream = request.app.state.blobs.open(row.sha256)
     catalog.count_download(session, plugin, version, today=catalog.today())
     filename = f"{name}-{version}.plugport"

@@ -69,7 +69,7 @@ def target(name: str, filename: str, request: Request, session: SessionDep) -> S
         raise NotFoundError("TUF target", f"{name}/{filename}")
     version = file[len(prefix) : -len(suffix)]
     plugin = catalog.get_plugin(session, name)
-    row = catalog.get_version(session, plugin, version)
+    row = catalog.downloadable(catalog.get_version(session, plugin, version), name)
     if row.sha256 != match["sha256"]:
         raise NotFoundError("TUF target", f"{name}/{filename}")
     stream = request.app.state.blobs.open(row.sha256)

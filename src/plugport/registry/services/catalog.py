@@ -23,6 +23,7 @@ __all__ = [
     "bump_daily",
     "choose_version",
     "count_download",
+    "downloadable",
     "get_plugin",
     "get_version",
     "offered",
@@ -124,6 +125,18 @@ def get_version(session: Session, plugin: Plugin, version: str) -> PluginVersion
         if row.version == version:
             return row
     raise NotFoundError("version", f"{plugin.name} {version}")
+
+
+def downloadable(row: PluginVersion, name: str) -> PluginVersion:
+    """``row``, unless the registry quarantined it: then its archive is not served at all
+    (a version-level suspension), whoever asks and however."""
+    if row.quarantined_reason is not None:
+        raise NotFoundError(
+            "downloadable version",
+            f"{name} {row.version}",
+            f"the registry quarantined it ({row.quarantined_reason})",
+        )
+    return row
 
 
 def count_download(session: Session, plugin: Plugin, version: str, *, today: date) -> None:

@@ -16,6 +16,7 @@ from plugport.registry.models import (
     PluginVersion,
     Review,
     VersionContent,
+    utcnow,
 )
 from plugport.registry.services import access, audit, namespaces, tokens
 from plugport.registry.services.publish import refresh_latest
@@ -26,6 +27,7 @@ __all__ = [
     "deprecate",
     "managed_plugin",
     "set_listed",
+    "set_quarantined",
     "set_suspended",
     "set_yanked",
 ]
@@ -77,6 +79,47 @@ def set_yanked(
         row.yanked_reason = _reason(reason)
         audit.record(
             session, actor, "version.yank", f"{plugin.name} {version}", reason=row.yanked_reason
+        )
+    refresh_latest(session, plugin)
+    return row
+
+
+def set_quarantined(
+    session: Session,
+    plugin: Plugin,
+    version: str,
+    *,
+    reason: str | None,
+    actor: str,
+    report_id: int | None = None,
+) -> PluginVersion:
+    """``reason`` quarantines (an admin's act: the version leaves the signed index and the
+    versions hosts resolve from, so even a pinned install is refused, and its TUF target is
+    flagged so hosts that have it are told); ``None`` releases it. ``report_id``: the report
+    it answers, kept in the audit record."""
+    row = session.scalar(
+        select(PluginVersion).where(
+            PluginVersion.plugin_id == plugin.id,
+            PluginVersion.version == version,
+            PluginVersion.status == "published",
+        )
+    )
+    if row is None:
+        raise NotFoundError("published version", f"{plugin.name} {version}")
+    subject = f"{plugin.name} {version}"
+    if reason is None:
+        if row.quarantined_reason is None:
+            raise ConflictError("version", subject, "is not quarantined")
+        row.quarantined_reason = row.quarantined_at = None
+        audit.record(session, actor, "version.release", subject)
+    else:
+        if row.quarantined_reason is not None:
+            raise ConflictError("version", subject, "is quarantined already")
+        row.quarantined_reason = _reason(reason)
+        row.quarantined_at = utcnow()
+        detail = {"report": report_id} if report_id is not None else {}
+        audit.record(
+            session, actor, "version.quarantine", subject, reason=row.quarantined_reason, **detail
         )
     refresh_latest(session, plugin)
     return row

@@ -260,15 +260,16 @@ def _describe(plugin: Plugin, manifest: Mapping[str, Any]) -> None:
 
 
 def refresh_latest(session: Session, plugin: Plugin) -> None:
-    """The highest published version neither yanked nor withdrawn (signed with a key the
-    publisher revoked) is the one shown, searched and resolved by default; the plugin counts as
-    updated when that changes. None when there is no such version."""
+    """The highest published version neither yanked, quarantined nor withdrawn (signed with
+    a key the publisher revoked) is the one shown, searched and resolved by default; the
+    plugin counts as updated when that changes. None when there is no such version."""
     session.flush()
     versions = session.execute(
         select(PluginVersion.version, PluginVersion.manifest).where(
             PluginVersion.plugin_id == plugin.id,
             PluginVersion.status == "published",
             PluginVersion.yanked_reason.is_(None),
+            PluginVersion.quarantined_reason.is_(None),
             PluginVersion.signer_revoked_at.is_(None),
         )
     ).all()

@@ -35,12 +35,16 @@ _STATE_ID = 1
 _MAX_ATTEMPTS = 5
 
 
-def current_entries(session: Session, *, plugin_id: int | None = None) -> list[IndexEntry]:
+def current_entries(
+    session: Session, *, plugin_id: int | None = None, include_quarantined: bool = False
+) -> list[IndexEntry]:
     """What this registry offers: every published version of every plugin that is not
     suspended, yanked ones included (downloadable by exact version), withdrawn ones not (signed
     with a key the publisher revoked: hosts refuse them, so the index must not point at them),
-    sorted by name and version text. ``plugin_id`` narrows it to one plugin: the versions API
-    lists exactly these, so what hosts resolve from is what the index vouches for.
+    quarantined ones not (an admin refused them to every host, even pinned), sorted by name and
+    version text. ``plugin_id`` narrows it to one plugin: the versions API lists exactly these,
+    so what hosts resolve from is what the index vouches for. ``include_quarantined`` adds the
+    quarantined versions, flagged: the TUF targets list them so installed hosts are told.
 
     The one definition of "offered": the signed index is made of it, and whatever else
     publishes the catalogue to hosts must be too."""
@@ -52,6 +56,7 @@ def current_entries(session: Session, *, plugin_id: int | None = None) -> list[I
             PluginVersion.length,
             PluginVersion.key_id,
             PluginVersion.yanked_reason.is_not(None),
+            PluginVersion.quarantined_reason.is_not(None),
         )
         .join(Plugin, Plugin.id == PluginVersion.plugin_id)
         .where(
@@ -63,15 +68,22 @@ def current_entries(session: Session, *, plugin_id: int | None = None) -> list[I
     )
     if plugin_id is not None:
         query = query.where(PluginVersion.plugin_id == plugin_id)
+    if not include_quarantined:
+        query = query.where(PluginVersion.quarantined_reason.is_(None))
     return [
-        IndexEntry(name, version, sha256, length, key, bool(yanked))
-        for name, version, sha256, length, key, yanked in session.execute(query)
+        IndexEntry(name, version, sha256, length, key, bool(yanked), bool(quarantined))
+        for name, version, sha256, length, key, yanked, quarantined in session.execute(query)
     ]
 
 
 def entries_digest(entries: Sequence[IndexEntry]) -> str:
-    """A fingerprint of what the index lists (not of when it was signed)."""
-    canonical = json.dumps([astuple(e) for e in entries], separators=(",", ":"))
+    """A fingerprint of what the index lists (not of when it was signed). The quarantine
+    flag counts only when set, so entries without it keep the fingerprint they had before
+    quarantine existed (an upgrade re-signs nothing)."""
+    canonical = json.dumps(
+        [astuple(e)[:-1] + ((True,) if e.quarantined else ()) for e in entries],
+        separators=(",", ":"),
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

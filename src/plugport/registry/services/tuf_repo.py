@@ -189,7 +189,7 @@ def publish(
         state = session.get(TufState, _STATE_ID, populate_existing=True)
         if state is None:  # pragma: no cover - migration 0017 creates the row
             raise RuntimeError("tuf_state has no row; run `plugport registry migrate`")
-        entries = current_entries(session)
+        entries = current_entries(session, include_quarantined=True)
         digest = entries_digest(entries)
         newest = _latest(session, "timestamp")
         if not force and newest is not None and state.entries_digest == digest:

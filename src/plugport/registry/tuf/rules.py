@@ -159,7 +159,7 @@ def _targets_by_namespace(entries: Iterable[IndexEntry]) -> dict[str, dict[str, 
             entry.length,
             {"sha256": entry.sha256},
             path,
-            {"custom": TargetFacts(entry.key_id, entry.yanked).custom()},
+            {"custom": TargetFacts(entry.key_id, entry.yanked, entry.quarantined).custom()},
         )
         found.setdefault(entry.name.split(".", 1)[0], {})[path] = target
     return found

@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
 from plugport import _web
-from plugport.registry.web import account, pages, ratings, review
+from plugport.registry.web import account, pages, ratings, reports, review
 from plugport.registry.web._common import STATIC_DIR, error_page
 
 __all__ = ["install"]
@@ -18,7 +18,7 @@ _NOT_PAGES = ("/api/", "/healthz", "/metrics", "/openapi.json", "/docs", "/redoc
 def install(app: FastAPI) -> None:
     """Mount the pages and their static files; a browser that asks for a page that does not
     exist gets an HTML 404 page (the API's paths keep their JSON errors)."""
-    for module in (pages, account, ratings, review):
+    for module in (pages, account, ratings, review, reports):
         app.include_router(module.router)
     _web.mount_static(app, {"registry": STATIC_DIR})
     json_handler = app.exception_handlers[HTTPException]
