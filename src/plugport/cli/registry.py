@@ -33,6 +33,19 @@ def _settings(**given: Any) -> Any:
     return settings_from(RegistrySettings, "registry settings", **given)
 
 
+def _pairs(given: list[str] | None, option: str) -> dict[str, str] | None:
+    """``NAME=VALUE`` options as a table (None when none were given: the environment's)."""
+    if not given:
+        return None
+    found: dict[str, str] = {}
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise InvalidInputError(f"{option}: {item!r} is not NAME=VALUE")
+        found[name] = value
+    return found
+
+
 def serve(  # noqa: PLR0917 one parameter per command-line option
     host: Annotated[str | None, typer.Option("--host", help="Address to bind.")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port to bind.")] = None,
@@ -88,6 +101,38 @@ def serve(  # noqa: PLR0917 one parameter per command-line option
         str | None,
         typer.Option("--host-service-url", help="Where plugin pages' install links point."),
     ] = None,
+    report_limit_per_hour: Annotated[
+        int | None,
+        typer.Option("--report-limit-per-hour", help="Abuse reports per identity per hour."),
+    ] = None,
+    domain_recheck_interval_s: Annotated[
+        int | None,
+        typer.Option(
+            "--domain-recheck-interval-s", help="How often verified domains are checked (0 never)."
+        ),
+    ] = None,
+    domain_recheck_failures_allowed: Annotated[
+        int | None,
+        typer.Option(
+            "--domain-recheck-failures-allowed",
+            help="Failed rechecks in a row before a domain's badge goes.",
+        ),
+    ] = None,
+    domain_check_timeout_s: Annotated[
+        float | None,
+        typer.Option("--domain-check-timeout-s", help="Each method of one domain check."),
+    ] = None,
+    domain_check_ca_file: Annotated[
+        Path | None,
+        typer.Option("--domain-check-ca-file", help="Further CAs the HTTPS domain check trusts."),
+    ] = None,
+    domain_check_loopback: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--domain-check-loopback",
+            help="Tests only: NAME=127.0.0.1:PORT answers the domain check for NAME; repeat.",
+        ),
+    ] = None,
     host_service: Annotated[
         bool,
         typer.Option(
@@ -124,6 +169,12 @@ def serve(  # noqa: PLR0917 one parameter per command-line option
             blob_gc_interval_s=blob_gc_interval_s,
             blob_gc_min_age_s=blob_gc_min_age_s,
             host_service_url=host_service_url,
+            report_limit_per_hour=report_limit_per_hour,
+            domain_recheck_interval_s=domain_recheck_interval_s,
+            domain_recheck_failures_allowed=domain_recheck_failures_allowed,
+            domain_check_timeout_s=domain_check_timeout_s,
+            domain_check_ca_file=domain_check_ca_file,
+            domain_check_loopback=_pairs(domain_check_loopback, "--domain-check-loopback"),
         )
         if not host_service:
             app = create_app(settings)

@@ -3,10 +3,11 @@ command-line options, with units in the names."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["RegistrySettings"]
@@ -94,6 +95,18 @@ class RegistrySettings(BaseSettings):
                 return data  # unset (the defaults agree) or invalid (its own field says so)
             return {**data, "max_request_bytes": archive + MIB}
         return data
+
+    @field_validator("domain_check_loopback", mode="before")
+    @classmethod
+    def _table_from_json(cls, value: Any) -> Any:
+        """The JSON text an environment variable holds, given as a value too (a settings file
+        read by a tool, say): ``{"example.com": "127.0.0.1:8443"}``."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value  # the field's own error names it
+        return value
 
     def index_key_path(self) -> Path:
         return self.index_key_file or self.data_dir / "registry-index.key"
