@@ -14,6 +14,7 @@ from plugport.registry.search import sqlite as _sqlite
 from plugport.registry.search.postgres import PostgresSearchBackend
 from plugport.registry.search.query import (
     CategoryCount,
+    Facets,
     SearchBackend,
     SearchHit,
     SearchQuery,
@@ -24,6 +25,7 @@ from plugport.registry.search.sqlite import SqliteSearchBackend
 
 __all__ = [
     "CategoryCount",
+    "Facets",
     "PostgresSearchBackend",
     "SearchBackend",
     "SearchHit",
@@ -52,8 +54,9 @@ def search_backend(bind: Session | Engine | Connection) -> SearchBackend:
 
 
 def clear_caches() -> None:
-    """Forget the kept FTS5 rankings and the kept API answers of every database, as a fresh
-    process would have none (for measuring what a search costs without them)."""
+    """Forget the kept FTS5 rankings, the kept API answers and the kept SQLite word lists of
+    every database, as a fresh process would have none (for measuring what a search costs without them)."""
     _sqlite._RANKINGS.clear()
     _postgres._RANKINGS.clear()
     _pages.clear()
+    _sqlite._VOCABULARIES.clear()
