@@ -55,7 +55,8 @@ def search_backend(bind: Session | Engine | Connection) -> SearchBackend:
 
 def clear_caches() -> None:
     """Forget the kept FTS5 rankings, the kept API answers and the kept SQLite word lists of
-    every database, as a fresh process would have none (for measuring what a search costs without them)."""
+    every database, as a fresh process would have none (for measuring what a search costs
+    without them)."""
     _sqlite._RANKINGS.clear()
     _postgres._RANKINGS.clear()
     _pages.clear()

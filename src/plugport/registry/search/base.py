@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
-    case,
     ColumnElement,
     Date,
     Integer,
@@ -22,6 +21,7 @@ from sqlalchemy import (
     SQLColumnExpression,
     Table,
     and_,
+    case,
     column,
     exists,
     func,
@@ -33,8 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from plugport.registry.models import DailyStat, Plugin, PluginVersion
 from plugport.manifest import PERMISSION_NAMES
+from plugport.registry.models import DailyStat, Plugin, PluginVersion
 from plugport.registry.search import typos
 from plugport.registry.search.query import (
     COUNT_LIMIT,
@@ -511,11 +511,12 @@ class SqlSearchBackend(RelevanceSearch):
             )
         ).one()
         capped = capped or int(row[0]) > FACET_ROWS
-        permissions = Counter({name: int(n) for name, n in zip(PERMISSION_NAMES, row[1:], strict=True)})
+        permissions = Counter(
+            {name: int(n) for name, n in zip(PERMISSION_NAMES, row[1:], strict=True)}
+        )
         return Facets(
             categories=ordered(categories),
             tags=ordered(tags, FACET_TAGS),
             permissions=ordered(permissions),
             capped=capped,
         )
-

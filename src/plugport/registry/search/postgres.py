@@ -1,7 +1,7 @@
 """Search on PostgreSQL: ``plugins.search_vector`` is a stored generated tsvector (name weight
-A, tags and categories B, display name and description C; migrations 0002, 0023), GIN-indexed, ranked with
-``ts_rank_cd`` with A:B:C weighted 3:2:1. Words in hundreds of names rank the plugins they
-name first (``RelevanceSearch._top`` in :mod:`.relevance`), found off
+A, tags and categories B, display name and description C; migrations 0002, 0023), GIN-indexed,
+ranked with ``ts_rank_cd`` with A:B:C weighted 3:2:1. Words in hundreds of names rank the
+plugins they name first (``RelevanceSearch._top`` in :mod:`.relevance`), found off
 ``ix_plugins_name_words`` (migration 0016)."""
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
 
 from plugport.registry.models import Plugin
 from plugport.registry.search import typos

@@ -1,9 +1,9 @@
 """Search on SQLite with FTS5: ``plugin_search`` is an external-content index over
-``plugins`` (name, tags, display_name, description, categories), kept in step by triggers that migration
-0002 creates (0023 adds the categories), ranked with bm25 weighting the name 3, tags and
-categories 2, the rest 1. Words in hundreds of
-names rank the plugins they name first (``RelevanceSearch._top`` in :mod:`.relevance`), found
-by a query restricted to the name column."""
+``plugins`` (name, tags, display_name, description, categories), kept in step by triggers
+that migration 0002 creates (0023 adds the categories), ranked with bm25 weighting the name
+3, tags and categories 2, the rest 1. Words in hundreds of names rank the plugins they name
+first (``RelevanceSearch._top`` in :mod:`.relevance`), found by a query restricted to the
+name column."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from plugport.registry.libraries import python_table
 from plugport.registry.libraries import shown as libraries
 from plugport.registry.models import Plugin, Review
 from plugport.registry.search import CategoryCount, Facets, SearchQuery, search_backend
+from plugport.registry.search import pages as kept
 from plugport.registry.search.query import MAX_PAGE, SORTS
 from plugport.registry.services import (
     catalog,
@@ -30,7 +31,6 @@ from plugport.registry.services import (
     namespaces,
     profiles,
 )
-from plugport.registry.search import pages as kept
 from plugport.registry.web._common import HtmlRoute, User, pseudonym_secret, render
 from plugport.registry.web._sections import pick_sections
 from plugport.registry.web.charts import bar_chart
@@ -199,9 +199,7 @@ def _results_page(
             ]
     context["link"] = _linker(form, path, fixed=("category",) if category else ())
     context["partial"] = partial
-    return render(
-        request, "_results.html" if partial else template, context, status_code=status
-    )
+    return render(request, "_results.html" if partial else template, context, status_code=status)
 
 
 def _facet_counts(facets: Facets) -> dict[str, Any]:
