@@ -485,7 +485,12 @@ class SqlSearchBackend(RelevanceSearch):
             items = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
             return [CategoryCount(name, n) for name, n in items if n > 0]
 
-        categories = lists(Plugin.categories, replace(query, category=None))
+        uncategorised = replace(query, category=None)
+        if not (query.terms or query.tag or query.permission or query.host):  # every plugin
+            exact = {c.name: c.count for c in self.categories(session)}  # off its own index
+            categories: Counter[str] = Counter(exact)
+        else:
+            categories = lists(Plugin.categories, uncategorised)
         tags = lists(Plugin.tags, replace(query, tag=None))
         # Every permission in one pass over the matches' latest versions.
         unpermitted = replace(query, permission=None)
