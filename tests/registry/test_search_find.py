@@ -98,6 +98,11 @@ def test_a_typo_finds_what_was_meant_and_says_so(registry: Registry) -> None:
     body = find(registry, q="slak digest")
     assert [item["name"] for item in body["items"]] == ["acme.slack-digest"]
     assert body["corrected_q"] == "slack digest"
+    # a plugin's full name found it: nothing else is looked for (though 'fetches' is close)
+    seed(registry.engine, "zeta.fetcher")
+    body = find(registry, q="zeta.fetcher")
+    assert ([i["name"] for i in body["items"]], body["did_you_mean"]) == (["zeta.fetcher"], [])
+    assert find(registry, q="zeta fetchr")["did_you_mean"] == ["zeta fetcher"]
     # a word that resembles nothing: nothing found, nothing offered
     body = find(registry, q="qqqqzz")
     assert (body["items"], body["total"], body["did_you_mean"], body["corrected_q"]) == (
@@ -126,7 +131,7 @@ def test_suggestions_follow_new_words(engine: Engine) -> None:
         result = search_backend(session).search(session, SearchQuery(q="wether"), today=today())
         assert [h.plugin.name for h in result.hits] == ["acme.weather"]
     seed(engine, "acme.tether")
-    clear_caches()  # SQLite keeps its word list up to a minute after a change
+    clear_caches(words=True)  # SQLite keeps its word list up to a minute after a change
     with make_sessions(engine)() as session:
         result = search_backend(session).search(session, SearchQuery(q="tethr"), today=today())
         assert [h.plugin.name for h in result.hits] == ["acme.tether"]

@@ -53,11 +53,13 @@ def search_backend(bind: Session | Engine | Connection) -> SearchBackend:
         raise PlugportError(f"search supports SQLite and PostgreSQL, not {name}") from None
 
 
-def clear_caches() -> None:
-    """Forget the kept FTS5 rankings, the kept API answers and the kept SQLite word lists of
-    every database, as a fresh process would have none (for measuring what a search costs
-    without them)."""
+def clear_caches(*, words: bool = False) -> None:
+    """Forget the kept FTS5 rankings and the kept API answers of every database, as a fresh
+    process would have none (for measuring what a search costs without them); and with
+    ``words``, SQLite's kept word lists for suggestions too (one per database, not per
+    query: a process builds it once, and again at most once a minute after changes)."""
     _sqlite._RANKINGS.clear()
     _postgres._RANKINGS.clear()
     _pages.clear()
-    _sqlite._VOCABULARIES.clear()
+    if words:
+        _sqlite._VOCABULARIES.clear()

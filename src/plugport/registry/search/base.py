@@ -320,7 +320,12 @@ class SqlSearchBackend(RelevanceSearch):
     def search(self, session: Session, query: SearchQuery, *, today: date) -> SearchResult:
         self._prepare(session)
         result = self._search(session, query, today)
-        if query.terms and query.page == 1 and result.total < typos.FEW_RESULTS:
+        if (
+            query.terms
+            and query.page == 1
+            and result.total < typos.FEW_RESULTS
+            and not any(hit.plugin.name == query.exact_name for hit in result.hits)
+        ):
             return self._with_corrections(session, result, today)
         return result
 
@@ -339,12 +344,14 @@ class SqlSearchBackend(RelevanceSearch):
     ) -> SearchResult:
         """A first page that found fewer than a few plugins, followed by the matches of the
         best corrected query (all of them when it found none), and the corrected queries to
-        offer. Only the words of :data:`~.typos.MIN_TERM` letters or more are corrected."""
+        offer. Only words of :data:`~.typos.MIN_TERM` letters or more, and letters only, are
+        corrected (a name's 'pomodoro4946' is no misspelling), and not when the query is a
+        plugin's full name (then it found what it looked for)."""
         query = result.query
         similar = {
             term: self._similar(session, term, typos.SUGGESTIONS)
             for term in query.terms
-            if len(term) >= typos.MIN_TERM
+            if len(term) >= typos.MIN_TERM and term.isalpha()
         }
         offered = typos.corrections(query.terms, similar)
         if not offered:

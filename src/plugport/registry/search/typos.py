@@ -121,9 +121,10 @@ class Vocabulary:
 
 
 class KeptVocabularies:
-    """A vocabulary per database, built by ``build`` and kept under the index's version (what
-    ``version`` reads): used as it is while the version is unchanged, and for
-    :data:`VOCABULARY_STALE_S` after it changed, then built again."""
+    """A vocabulary per database, built by ``build`` and kept with the index's version (what
+    ``version`` reads) and when it was built: used while the version is unchanged; once it
+    changed, until the vocabulary is :data:`VOCABULARY_STALE_S` old, then built again (by
+    the search that finds it so, in its own transaction)."""
 
     def __init__(
         self,
