@@ -250,7 +250,8 @@ class CategoryCount:
 @dataclass(frozen=True)
 class Facets:
     """How many matches each filter value would leave, every other filter kept: counted over
-    at most :data:`FACET_ROWS` matches, so lower bounds when ``capped``."""
+    at most :data:`FACET_ROWS` matches, so lower bounds when ``capped``. The host filter is
+    not applied (it is decided per version, in Python, a page at a time)."""
 
     categories: list[CategoryCount]
     tags: list[CategoryCount]
