@@ -179,3 +179,30 @@ def test_facet_counts_are_what_each_filter_would_leave(engine: Engine) -> None:
             assert backend.search(session, linked, today=today()).total == c.count
         # the kept copy (the page's) is the same
         assert kept.facets(session, SearchQuery(q="tables")) == plain
+
+
+def test_postgres_word_counts_follow_inserts_updates_and_deletes(engine: Engine) -> None:
+    """0023's statement triggers: one upsert per word per statement, counts exact."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's word list is FTS5's own")
+    upgrade(engine)
+    first = seed(engine, "w.alpha", display_name="Alpha Beacon", tags=["beacon"])
+    seed(engine, "w.gamma", categories=["data"], tags=["beacon"])
+
+    def words() -> dict[str, int]:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT word, plugins FROM search_words"))
+            return {str(w): int(n) for w, n in rows if n}
+
+    assert words() == {"alpha": 1, "beacon": 2, "gamma": 1, "data": 1}
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE plugins SET tags = '[\"lantern\"]', downloads = 3 WHERE id = :id"),
+            {"id": first},
+        )
+        connection.execute(text("UPDATE plugins SET downloads = 9"))  # no word changes
+    assert words() == {"alpha": 1, "beacon": 2, "gamma": 1, "data": 1, "lantern": 1}
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM plugin_versions"))
+        connection.execute(text("DELETE FROM plugins WHERE name = 'w.gamma'"))
+    assert words() == {"alpha": 1, "beacon": 1, "lantern": 1}

@@ -6,10 +6,10 @@ Categories join the full-text index, weighted as tags. SQLite: ``plugin_search``
 rebuilt from ``plugins``), and ``plugin_search_words``, an ``fts5vocab`` table over it, lists its
 words with how many plugins have each, kept in step by FTS5 itself. PostgreSQL:
 ``search_vector`` is generated again with the categories in weight B, and the words of names,
-display names, tags and categories are kept in ``search_words`` (word, plugins) by a trigger,
-with a ``pg_trgm`` GIN index for similarity; the extension is created here (in ``public``, so a
-schema dropped with CASCADE never takes it with it), and the migration stops with a message
-that says so when it cannot be.
+display names, tags and categories are kept in ``search_words`` (word, plugins) by statement
+triggers, with a ``pg_trgm`` GIN index for similarity; the extension is created here (in
+``public``, so a schema dropped with CASCADE never takes it with it), and the migration stops
+with a message that says so when it cannot be.
 
 The 0002 warning stands: a SQLite batch operation that recreates ``plugins`` drops these
 triggers with the old table; recreate them afterwards.
@@ -99,33 +99,60 @@ RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
     )) AS w WHERE w ~ '^[[:alpha:]]{3,}$'
 $$
 """
-_POSTGRES_FOLLOW = """
-CREATE FUNCTION search_words_follow() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    before text[] := '{}';
-    after text[] := '{}';
+# Statement triggers over transition tables: one upsert per word per statement. A row trigger
+# upserted the same few rows (a category's word is in thousands of plugins) once per plugin,
+# and within one transaction every update of a row lengthens the chain of versions the next
+# must walk: a bulk insert of 100,000 plugins in one transaction ran for minutes.
+_CHANGES = {
+    "INSERT": ("SELECT n.* FROM added AS n", None),
+    "DELETE": (None, "SELECT o.* FROM removed AS o"),
+    "UPDATE": (
+        "SELECT n.* FROM added AS n JOIN removed AS o USING (id) WHERE {changed}",
+        "SELECT o.* FROM added AS n JOIN removed AS o USING (id) WHERE {changed}",
+    ),
+}
+_CHANGED = (
+    "(n.name, n.display_name, n.tags::text, n.categories::text)"
+    " IS DISTINCT FROM (o.name, o.display_name, o.tags::text, o.categories::text)"
+)
+_WORDS_OF = "unnest(search_words_of(r.name, r.display_name, r.tags, r.categories)) AS w"
+
+
+def _follow_function(event: str) -> str:
+    after, before = (part.format(changed=_CHANGED) if part else None for part in _CHANGES[event])
+    counted = []
+    if after:
+        counted.append(f"SELECT w, 1 AS d FROM ({after}) AS r, {_WORDS_OF}")  # noqa: S608
+    if before:
+        counted.append(f"SELECT w, -1 AS d FROM ({before}) AS r, {_WORDS_OF}")  # noqa: S608
+    union = " UNION ALL ".join(counted)
+    # in word order, so two writers upserting the same words take their locks in one order
+    return f"""
+CREATE FUNCTION search_words_{event.lower()}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        before := search_words_of(OLD.name, OLD.display_name, OLD.tags, OLD.categories);
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        after := search_words_of(NEW.name, NEW.display_name, NEW.tags, NEW.categories);
-    END IF;
-    UPDATE search_words SET plugins = plugins - 1
-    WHERE word = ANY(before) AND NOT word = ANY(after);
-    -- in word order, so two writers upserting the same words take their locks in one order
     INSERT INTO search_words(word, plugins)
-    SELECT w, 1 FROM unnest(after) AS w WHERE NOT w = ANY(before) ORDER BY w
-    ON CONFLICT (word) DO UPDATE SET plugins = search_words.plugins + 1;
+    SELECT w, sum(d) FROM ({union}) AS counted GROUP BY w HAVING sum(d) <> 0 ORDER BY w
+    ON CONFLICT (word) DO UPDATE SET plugins = search_words.plugins + excluded.plugins;
     RETURN NULL;
 END
 $$
-"""
-_POSTGRES_TRIGGER = """
-CREATE TRIGGER search_words_follow
-AFTER INSERT OR DELETE OR UPDATE OF name, display_name, tags, categories ON plugins
-FOR EACH ROW EXECUTE FUNCTION search_words_follow()
-"""
+"""  # noqa: S608 - this module's own constants
+
+
+def _follow_trigger(event: str) -> str:
+    tables = {
+        "INSERT": "NEW TABLE AS added",
+        "DELETE": "OLD TABLE AS removed",
+        "UPDATE": "NEW TABLE AS added OLD TABLE AS removed",
+    }[event]
+    return (
+        f"CREATE TRIGGER search_words_{event.lower()} AFTER {event} ON plugins"
+        f" REFERENCING {tables} FOR EACH STATEMENT"
+        f" EXECUTE FUNCTION search_words_{event.lower()}()"
+    )
+
+
+_EVENTS = ("INSERT", "DELETE", "UPDATE")
 _POSTGRES_FILL = """
 INSERT INTO search_words(word, plugins)
 SELECT w, count(*) FROM plugins,
@@ -177,8 +204,11 @@ def upgrade() -> None:
             "CREATE INDEX ix_search_words_trigrams ON search_words"
             f' USING gin (word "{trgm}".gin_trgm_ops)'
         )
-        for statement in (_POSTGRES_WORDS, _POSTGRES_FOLLOW, _POSTGRES_TRIGGER, _POSTGRES_FILL):
-            op.execute(statement)
+        op.execute(_POSTGRES_WORDS)
+        for event in _EVENTS:
+            op.execute(_follow_function(event))
+            op.execute(_follow_trigger(event))
+        op.execute(_POSTGRES_FILL)
 
 
 def downgrade() -> None:
@@ -188,8 +218,9 @@ def downgrade() -> None:
         for statement in [*_SQLITE_DROP, *_sqlite_index(_OLD_COLUMNS)]:
             op.execute(statement)
     elif dialect == "postgresql":
-        op.execute("DROP TRIGGER search_words_follow ON plugins")
-        op.execute("DROP FUNCTION search_words_follow()")
+        for event in _EVENTS:
+            op.execute(f"DROP TRIGGER search_words_{event.lower()} ON plugins")
+            op.execute(f"DROP FUNCTION search_words_{event.lower()}()")
         op.execute("DROP FUNCTION search_words_of(text, text, json, json)")
         op.execute("DROP TABLE search_words")
         op.execute("ALTER TABLE plugins DROP COLUMN search_vector")
