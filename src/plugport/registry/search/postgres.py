@@ -105,10 +105,9 @@ def _similar_words(schema: str) -> TextClause:
     its schema, which need not be on the search path."""
     similarity = f'"{schema}".similarity(word, :term)'
     return text(
-        f"SELECT word, {similarity} AS similarity, plugins FROM search_words"  # noqa: S608
+        f"SELECT word, {similarity} AS similarity FROM search_words"  # noqa: S608
         f' WHERE word OPERATOR("{schema}".%) :term AND {similarity} >= :least'
-        " AND plugins > 0 AND word NOT LIKE :prefix"
-        " ORDER BY similarity DESC, plugins DESC, word LIMIT :limit"
+        " AND word NOT LIKE :prefix ORDER BY similarity DESC, word LIMIT :limit"
     )
 
 
@@ -176,7 +175,8 @@ class PostgresSearchBackend(SqlSearchBackend):
             _similar_words(str(schema)),
             {"term": term, "least": typos.SIMILARITY, "prefix": f"{term}%", "limit": limit},
         )
-        return [typos.Similar(str(w), round(float(s), 4), int(n)) for w, s, n in rows]
+        # search_words has no counts (see migration 0023): ties go by the word alone
+        return [typos.Similar(str(w), round(float(s), 4), 0) for w, s in rows]
 
     def _elements(self, json_list: SQLColumnExpression[Any]) -> Any:
         return func.json_array_elements_text(json_list).table_valued("value")

@@ -61,7 +61,8 @@ class Similar:
     word: str
     similarity: float
     plugins: int
-    """How many plugins have the word (visible or not): the more, the likelier it was meant."""
+    """How many plugins have the word (visible or not): the more, the likelier it was meant.
+    SQLite only (FTS5 counts them); 0 on PostgreSQL, whose word list does not count."""
 
 
 def _order(similar: Similar) -> tuple[float, int, str]:

@@ -6,10 +6,10 @@ Categories join the full-text index, weighted as tags. SQLite: ``plugin_search``
 rebuilt from ``plugins``), and ``plugin_search_words``, an ``fts5vocab`` table over it, lists its
 words with how many plugins have each, kept in step by FTS5 itself. PostgreSQL:
 ``search_vector`` is generated again with the categories in weight B, and the words of names,
-display names, tags and categories are kept in ``search_words`` (word, plugins) by statement
-triggers, with a ``pg_trgm`` GIN index for similarity; the extension is created here (in
-``public``, so a schema dropped with CASCADE never takes it with it), and the migration stops
-with a message that says so when it cannot be.
+display names, tags and categories are added to ``search_words`` by statement triggers, with
+a ``pg_trgm`` GIN index for similarity; the extension is created here (in ``public``, so a
+schema dropped with CASCADE never takes it with it), and the migration stops with a message
+that says so when it cannot be.
 
 The 0002 warning stands: a SQLite batch operation that recreates ``plugins`` drops these
 triggers with the old table; recreate them afterwards.
@@ -99,40 +99,31 @@ RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
     )) AS w WHERE w ~ '^[[:alpha:]]{3,}$'
 $$
 """
-# Statement triggers over transition tables: one upsert per word per statement. A row trigger
-# upserted the same few rows (a category's word is in thousands of plugins) once per plugin,
-# and within one transaction every update of a row lengthens the chain of versions the next
-# must walk: a bulk insert of 100,000 plugins in one transaction ran for minutes.
-_CHANGES = {
-    "INSERT": ("SELECT n.* FROM added AS n", None),
-    "DELETE": (None, "SELECT o.* FROM removed AS o"),
+# Statement triggers over transition tables, and words only, not how many plugins have each:
+# counting updates the same few rows (a category's word is in thousands of plugins) once per
+# statement, and within one transaction every update of a row lengthens the chain of row
+# versions the next one walks, so a bulk load of 100,000 plugins in one transaction (one
+# statement per row, as drivers send executemany) ran for minutes. Words are only ever added:
+# those of a deleted or renamed plugin stay (a suggestion that finds nothing is not used).
+_ADDED = {
+    "INSERT": "SELECT n.* FROM added AS n",
     "UPDATE": (
-        "SELECT n.* FROM added AS n JOIN removed AS o USING (id) WHERE {changed}",
-        "SELECT o.* FROM added AS n JOIN removed AS o USING (id) WHERE {changed}",
+        "SELECT n.* FROM added AS n JOIN removed AS o USING (id)"
+        " WHERE (n.name, n.display_name, n.tags::text, n.categories::text)"
+        " IS DISTINCT FROM (o.name, o.display_name, o.tags::text, o.categories::text)"
     ),
 }
-_CHANGED = (
-    "(n.name, n.display_name, n.tags::text, n.categories::text)"
-    " IS DISTINCT FROM (o.name, o.display_name, o.tags::text, o.categories::text)"
-)
 _WORDS_OF = "unnest(search_words_of(r.name, r.display_name, r.tags, r.categories)) AS w"
 
 
 def _follow_function(event: str) -> str:
-    after, before = (part.format(changed=_CHANGED) if part else None for part in _CHANGES[event])
-    counted = []
-    if after:
-        counted.append(f"SELECT w, 1 AS d FROM ({after}) AS r, {_WORDS_OF}")  # noqa: S608
-    if before:
-        counted.append(f"SELECT w, -1 AS d FROM ({before}) AS r, {_WORDS_OF}")  # noqa: S608
-    union = " UNION ALL ".join(counted)
-    # in word order, so two writers upserting the same words take their locks in one order
+    # in word order, so two writers adding the same words take their locks in one order
     return f"""
 CREATE FUNCTION search_words_{event.lower()}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO search_words(word, plugins)
-    SELECT w, sum(d) FROM ({union}) AS counted GROUP BY w HAVING sum(d) <> 0 ORDER BY w
-    ON CONFLICT (word) DO UPDATE SET plugins = search_words.plugins + excluded.plugins;
+    INSERT INTO search_words(word)
+    SELECT DISTINCT w FROM ({_ADDED[event]}) AS r, {_WORDS_OF} ORDER BY w
+    ON CONFLICT (word) DO NOTHING;
     RETURN NULL;
 END
 $$
@@ -140,24 +131,18 @@ $$
 
 
 def _follow_trigger(event: str) -> str:
-    tables = {
-        "INSERT": "NEW TABLE AS added",
-        "DELETE": "OLD TABLE AS removed",
-        "UPDATE": "NEW TABLE AS added OLD TABLE AS removed",
-    }[event]
+    tables = {"INSERT": "NEW TABLE AS added", "UPDATE": "NEW TABLE AS added OLD TABLE AS removed"}
     return (
         f"CREATE TRIGGER search_words_{event.lower()} AFTER {event} ON plugins"
-        f" REFERENCING {tables} FOR EACH STATEMENT"
+        f" REFERENCING {tables[event]} FOR EACH STATEMENT"
         f" EXECUTE FUNCTION search_words_{event.lower()}()"
     )
 
 
-_EVENTS = ("INSERT", "DELETE", "UPDATE")
+_EVENTS = ("INSERT", "UPDATE")
 _POSTGRES_FILL = """
-INSERT INTO search_words(word, plugins)
-SELECT w, count(*) FROM plugins,
-    unnest(search_words_of(name, display_name, tags, categories)) AS w
-GROUP BY w
+INSERT INTO search_words(word)
+SELECT DISTINCT w FROM plugins, unnest(search_words_of(name, display_name, tags, categories)) AS w
 """
 _TRGM_SCHEMA = sa.text(
     "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
@@ -199,7 +184,7 @@ def upgrade() -> None:
             f"GENERATED ALWAYS AS ({_vector(NEW_LISTS)}) STORED"
         )
         op.execute("CREATE INDEX ix_plugins_search_vector ON plugins USING gin (search_vector)")
-        op.execute("CREATE TABLE search_words (word text PRIMARY KEY, plugins integer NOT NULL)")
+        op.execute("CREATE TABLE search_words (word text PRIMARY KEY)")
         op.execute(
             "CREATE INDEX ix_search_words_trigrams ON search_words"
             f' USING gin (word "{trgm}".gin_trgm_ops)'
