@@ -7,7 +7,8 @@ Seeding inserts rows in bulk (Core ``executemany``) into a database migrated by 
 on SQLite the FTS5 index is filled by its triggers, as in production (no 'rebuild' needed:
 100,000 plugins seed in about half a minute). Then:
 
-- ASGI: every query of a mix (words common and rare, two words, as-you-type prefixes, exact
+- ASGI: every query of a mix (words common and rare, two words, as-you-type prefixes,
+  misspelt words that find nothing as typed (``typo``: the corrected search follows), exact
   names, browsing by each sort, filters, host compatibility, page 5) sent one at a time through
   ``httpx.ASGITransport``; p50/p95/p99 per class and overall, and ``/api/v1/categories``. Each
   query is sent once to warm up, then once with the search caches emptied (``uncached``: what
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import gc
 import itertools
 import json
@@ -468,11 +470,27 @@ def query_mix(corpus: Corpus, rng: random.Random, variants: int) -> dict[str, li
     def cycle(values: Sequence[Params]) -> list[Params]:
         return [values[i % len(values)] for i in range(variants)]
 
+    vocabulary = sorted(corpus.document_frequency)
+
+    def typo(word: str) -> str | None:
+        """A letter dropped or two swapped, that is no word's start: a query that finds
+        nothing, so search looks for the word meant (``search.typos``)."""
+        at = rng.randrange(1, len(word) - 1)
+        if rng.random() < 0.5:
+            made = word[:at] + word[at + 1 :]
+        else:
+            made = word[:at] + word[at + 1] + word[at] + word[at + 2 :]
+        after = vocabulary[bisect.bisect_left(vocabulary, made) :][:1]
+        return None if made == word or (after and after[0].startswith(made)) else made
+
+    typos = [t for t in (typo(w) for w in content[: 8 * variants] if len(w) >= 5) if t]
+
     return {
         "word_common": [{"q": w} for w in common],
         "word_rare": [{"q": w} for w in rare],
         "two_words": [{"q": f"{a} {b}"} for a, b in pairs],
         "prefix": [{"q": p} for p in prefixes[:variants]],
+        "typo": [{"q": t} for t in typos[:variants]],
         "exact_name": [{"q": n} for n in names],
         **{f"browse_{s}": [{"sort": s}] for s in ("downloads", "rating", "recent", "trending")},
         "browse_name": [{"sort": "name"}],

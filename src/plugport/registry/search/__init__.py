@@ -14,6 +14,7 @@ from plugport.registry.search import sqlite as _sqlite
 from plugport.registry.search.postgres import PostgresSearchBackend
 from plugport.registry.search.query import (
     CategoryCount,
+    Facets,
     SearchBackend,
     SearchHit,
     SearchQuery,
@@ -24,6 +25,7 @@ from plugport.registry.search.sqlite import SqliteSearchBackend
 
 __all__ = [
     "CategoryCount",
+    "Facets",
     "PostgresSearchBackend",
     "SearchBackend",
     "SearchHit",
@@ -51,9 +53,13 @@ def search_backend(bind: Session | Engine | Connection) -> SearchBackend:
         raise PlugportError(f"search supports SQLite and PostgreSQL, not {name}") from None
 
 
-def clear_caches() -> None:
+def clear_caches(*, words: bool = False) -> None:
     """Forget the kept FTS5 rankings and the kept API answers of every database, as a fresh
-    process would have none (for measuring what a search costs without them)."""
+    process would have none (for measuring what a search costs without them); and with
+    ``words``, SQLite's kept word lists for suggestions too (one per database, not per
+    query: a process builds it once, and again at most once a minute after changes)."""
     _sqlite._RANKINGS.clear()
     _postgres._RANKINGS.clear()
     _pages.clear()
+    if words:
+        _sqlite._VOCABULARIES.clear()

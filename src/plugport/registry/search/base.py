@@ -21,6 +21,7 @@ from sqlalchemy import (
     SQLColumnExpression,
     Table,
     and_,
+    case,
     column,
     exists,
     func,
@@ -32,11 +33,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from plugport.manifest import PERMISSION_NAMES
 from plugport.registry.models import DailyStat, Plugin, PluginVersion
+from plugport.registry.search import typos
 from plugport.registry.search.query import (
     COUNT_LIMIT,
+    FACET_ROWS,
+    FACET_TAGS,
     TRENDING_DAYS,
     CategoryCount,
+    Facets,
     SearchHit,
     SearchQuery,
     SearchResult,
@@ -119,6 +125,10 @@ class SqlSearchBackend(RelevanceSearch):
         """``column``, hidden from index choice where the planner would otherwise take a worse
         index for it."""
         return column
+
+    def _similar(self, session: Session, term: str, limit: int) -> list[typos.Similar]:
+        """The ``limit`` words of the index most similar to ``term`` (see :mod:`.typos`)."""
+        raise NotImplementedError
 
     # --- filters -------------------------------------------------------------------------
 
@@ -309,6 +319,17 @@ class SqlSearchBackend(RelevanceSearch):
 
     def search(self, session: Session, query: SearchQuery, *, today: date) -> SearchResult:
         self._prepare(session)
+        result = self._search(session, query, today)
+        if (
+            query.terms
+            and query.page == 1
+            and result.total < typos.FEW_RESULTS
+            and not any(hit.plugin.name == query.exact_name for hit in result.hits)
+        ):
+            return self._with_corrections(session, result, today)
+        return result
+
+    def _search(self, session: Session, query: SearchQuery, today: date) -> SearchResult:
         if query.host is not None and query.host_version is not None:
             return self._search_for_host(session, query, query.host, query.host_version, today)
         rows = self._window(session, query, query.offset, query.per_page, today=today)
@@ -317,6 +338,37 @@ class SqlSearchBackend(RelevanceSearch):
         else:
             total, estimate = self._count(session, query)
         return SearchResult(self._hits(session, rows), total, query, estimate)
+
+    def _with_corrections(
+        self, session: Session, result: SearchResult, today: date
+    ) -> SearchResult:
+        """A first page that found fewer than a few plugins, followed by the matches of the
+        best corrected query (all of them when it found none), and the corrected queries to
+        offer. Only words of :data:`~.typos.MIN_TERM` letters or more, and letters only, are
+        corrected (a name's 'pomodoro4946' is no misspelling), and not when the query is a
+        plugin's full name (then it found what it looked for)."""
+        query = result.query
+        similar = {
+            term: self._similar(session, term, typos.SUGGESTIONS)
+            for term in query.terms
+            if len(term) >= typos.MIN_TERM and term.isalpha()
+        }
+        offered = typos.corrections(query.terms, similar)
+        if not offered:
+            return result
+        corrected = self._search(session, replace(query, q=offered[0]), today)
+        seen = {hit.plugin.id for hit in result.hits}
+        added = [hit for hit in corrected.hits if hit.plugin.id not in seen]
+        hits = (result.hits + added)[: query.per_page]
+        total = result.total + corrected.total - (len(corrected.hits) - len(added))
+        return replace(
+            result,
+            hits=hits,
+            total=total,
+            total_is_estimate=result.total_is_estimate or corrected.total_is_estimate,
+            did_you_mean=tuple(offered),
+            corrected_q=offered[0] if corrected.hits else None,
+        )
 
     def _count(self, session: Session, query: SearchQuery) -> tuple[int, bool]:
         """Every match up to :data:`COUNT_LIMIT`, and whether there are more."""
@@ -413,3 +465,70 @@ class SqlSearchBackend(RelevanceSearch):
                 counts[str(name)] += int(n)
         ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         return [CategoryCount(name, n) for name, n in ordered]
+
+    def facets(self, session: Session, query: SearchQuery) -> Facets:
+        """Each facet over the matches of ``query`` without its own filter (what choosing
+        another value would leave), the first :data:`FACET_ROWS` of them. Lists are grouped by
+        their stored text first: a few hundred distinct lists among thousands of plugins."""
+        self._prepare(session)
+        capped = False
+
+        def lists(column: Any, without: SearchQuery) -> Counter[str]:
+            nonlocal capped
+            text = self._json_text(column).label("list")
+            matches = self._matching(without, text).limit(FACET_ROWS + 1).subquery("matches")
+            counts: Counter[str] = Counter()
+            rows = session.execute(
+                select(matches.c.list, func.count()).group_by(matches.c.list)
+            ).all()
+            if sum(int(n) for _, n in rows) > FACET_ROWS:
+                capped = True
+            for stored, n in rows:
+                for value in json.loads(stored) if stored else ():
+                    counts[str(value)] += int(n)
+            return counts
+
+        def ordered(counts: Counter[str], limit: int | None = None) -> list[CategoryCount]:
+            items = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+            return [CategoryCount(name, n) for name, n in items if n > 0]
+
+        uncategorised = replace(query, category=None)
+        if not (query.terms or query.tag or query.permission or query.host):  # every plugin
+            exact = {c.name: c.count for c in self.categories(session)}  # off its own index
+            categories: Counter[str] = Counter(exact)
+        else:
+            categories = lists(Plugin.categories, uncategorised)
+        tags = lists(Plugin.tags, replace(query, tag=None))
+        # Every permission in one pass over the matches' latest versions.
+        unpermitted = replace(query, permission=None)
+        matches = (
+            self._matching(unpermitted, Plugin.id, Plugin.latest_version)
+            .limit(FACET_ROWS + 1)
+            .subquery("matches")
+        )
+        grants = [
+            func.coalesce(func.sum(case((self._grant_predicate(name), 1), else_=0)), 0)
+            for name in PERMISSION_NAMES
+        ]
+        matched = func.count(matches.c.id)
+        row = session.execute(
+            select(matched, *grants)
+            .select_from(matches)
+            .outerjoin(
+                PluginVersion,
+                and_(
+                    PluginVersion.plugin_id == matches.c.id,
+                    PluginVersion.version == matches.c.latest_version,
+                ),
+            )
+        ).one()
+        capped = capped or int(row[0]) > FACET_ROWS
+        permissions = Counter(
+            {name: int(n) for name, n in zip(PERMISSION_NAMES, row[1:], strict=True)}
+        )
+        return Facets(
+            categories=ordered(categories),
+            tags=ordered(tags, FACET_TAGS),
+            permissions=ordered(permissions),
+            capped=capped,
+        )

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from datetime import date
 from weakref import WeakKeyDictionary
 
@@ -23,7 +23,7 @@ import msgspec
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
-from plugport.registry.search.query import SearchQuery, SearchResult
+from plugport.registry.search.query import Facets, SearchQuery, SearchResult
 from plugport.registry.services import catalog
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "PAGE_CACHE_S",
     "categories_json",
     "clear",
+    "facets",
     "search_json",
 ]
 
@@ -131,6 +132,10 @@ def _search_body(result: SearchResult) -> bytes:
             "total_is_estimate": result.total_is_estimate,
             "page": query.page,
             "per_page": query.per_page,
+            # When the words found fewer than a few plugins: corrected queries, best first,
+            # and the one whose matches follow (all of them when q found none).
+            "did_you_mean": list(result.did_you_mean),
+            "corrected_q": result.corrected_q,
         }
     )
 
@@ -147,6 +152,19 @@ def search_json(session: Session, query: SearchQuery, *, today: date) -> bytes:
         return _search_body(result), None
 
     return _PAGES.answer(session, key, compute)
+
+
+def facets(session: Session, query: SearchQuery) -> Facets:
+    """The search page's facet counts for ``query``, kept as answers are: counting them reads
+    up to :data:`~.query.FACET_ROWS` matches three times, where a page reads twenty."""
+    from plugport.registry.search import search_backend  # here: the package imports this module
+
+    key = ("facets", astuple(replace(query, sort=None, page=1))[1:], query.exact_name)
+
+    def compute() -> tuple[bytes, float | None]:
+        return _ENCODER.encode(search_backend(session).facets(session, query)), None
+
+    return msgspec.json.decode(_PAGES.answer(session, key, compute), type=Facets)
 
 
 def categories_json(session: Session) -> bytes:

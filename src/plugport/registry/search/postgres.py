@@ -1,11 +1,12 @@
 """Search on PostgreSQL: ``plugins.search_vector`` is a stored generated tsvector (name weight
-A, tags B, display name and description C; migration 0002), GIN-indexed, ranked with
-``ts_rank_cd`` with A:B:C weighted 3:2:1. Words in hundreds of names rank the plugins they
-name first (``RelevanceSearch._top`` in :mod:`.relevance`), found off
+A, tags and categories B, display name and description C; migrations 0002, 0023), GIN-indexed,
+ranked with ``ts_rank_cd`` with A:B:C weighted 3:2:1. Words in hundreds of names rank the
+plugins they name first (``RelevanceSearch._top`` in :mod:`.relevance`), found off
 ``ix_plugins_name_words`` (migration 0016)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,8 +29,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
 
 from plugport.registry.models import Plugin
+from plugport.registry.search import typos
 from plugport.registry.search.base import SqlSearchBackend
 from plugport.registry.search.rankings import Rankings
 
@@ -90,6 +93,23 @@ def _generation(session: Session) -> int:
 
 _RANKINGS = Rankings(_generation, RANKINGS_KEPT)
 
+_TRGM_SCHEMA = text(
+    "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+    " WHERE e.extname = 'pg_trgm'"
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _similar_words(schema: str) -> TextClause:
+    """``search_words`` nearest a word, off its trigram index (0023); ``pg_trgm`` is named by
+    its schema, which need not be on the search path."""
+    similarity = f'"{schema}".similarity(word, :term)'
+    return text(
+        f"SELECT word, {similarity} AS similarity FROM search_words"  # noqa: S608
+        f' WHERE word OPERATOR("{schema}".%) :term AND {similarity} >= :least'
+        " AND word NOT LIKE :prefix ORDER BY similarity DESC, word LIMIT :limit"
+    )
+
 
 class PostgresSearchBackend(SqlSearchBackend):
     dialect = "postgresql"
@@ -148,6 +168,15 @@ class PostgresSearchBackend(SqlSearchBackend):
             select(Plugin.id, _score(terms)).where(_matches(terms), Plugin.id.in_(ids))
         )
         return {int(plugin_id): float(score) for plugin_id, score in rows}
+
+    def _similar(self, session: Session, term: str, limit: int) -> list[typos.Similar]:
+        schema = session.execute(_TRGM_SCHEMA).scalar_one()  # the name is a database's own
+        rows = session.execute(
+            _similar_words(str(schema)),
+            {"term": term, "least": typos.SIMILARITY, "prefix": f"{term}%", "limit": limit},
+        )
+        # search_words has no counts (see migration 0023): ties go by the word alone
+        return [typos.Similar(str(w), round(float(s), 4), 0) for w, s in rows]
 
     def _elements(self, json_list: SQLColumnExpression[Any]) -> Any:
         return func.json_array_elements_text(json_list).table_valued("value")

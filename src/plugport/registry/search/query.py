@@ -24,11 +24,14 @@ if TYPE_CHECKING:
 __all__ = [
     "COUNT_LIMIT",
     "DEFAULT_PER_PAGE",
+    "FACET_ROWS",
+    "FACET_TAGS",
     "MAX_PER_PAGE",
     "SEARCH_SCHEMA_OBJECTS",
     "SORTS",
     "TRENDING_DAYS",
     "CategoryCount",
+    "Facets",
     "SearchBackend",
     "SearchHit",
     "SearchQuery",
@@ -68,6 +71,10 @@ SEARCH_SCHEMA_OBJECTS = frozenset(
         "trending",
         "trending_state",
         "ix_trending_downloads",
+        # the words of names, tags and categories for "did you mean" (0023, PostgreSQL; on
+        # SQLite FTS5's own word list, plugin_search_words)
+        "search_words",
+        "ix_search_words_trigrams",
     }
 )
 
@@ -227,12 +234,35 @@ class SearchResult:
     host filter was applied to the first few hundred matches only and the rest extrapolated."""
     query: SearchQuery
     total_is_estimate: bool = False
+    did_you_mean: tuple[str, ...] = ()
+    """Corrected queries, best first, when the words found fewer than a few plugins."""
+    corrected_q: str | None = None
+    """The corrected query whose matches follow those of ``q`` (all of them, when ``q``
+    found none): the first of ``did_you_mean``."""
 
 
 @dataclass(frozen=True)
 class CategoryCount:
     name: str
     count: int
+
+
+@dataclass(frozen=True)
+class Facets:
+    """How many matches each filter value would leave, every other filter kept: counted over
+    at most :data:`FACET_ROWS` matches, so lower bounds when ``capped``. The host filter is
+    not applied (it is decided per version, in Python, a page at a time)."""
+
+    categories: list[CategoryCount]
+    tags: list[CategoryCount]
+    permissions: list[CategoryCount]
+    capped: bool = False
+
+
+FACET_ROWS = 2_000
+"""Matches facets are counted over at most (a page never waits for more)."""
+FACET_TAGS = 12
+"""The most common tags shown."""
 
 
 class SearchBackend(Protocol):
@@ -245,4 +275,8 @@ class SearchBackend(Protocol):
 
     def categories(self, session: Session) -> list[CategoryCount]:
         """How many visible plugins are in each category, most populated first."""
+        ...
+
+    def facets(self, session: Session, query: SearchQuery) -> Facets:
+        """What each category, tag and permission would leave of ``query``'s matches."""
         ...

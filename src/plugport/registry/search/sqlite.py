@@ -1,8 +1,9 @@
 """Search on SQLite with FTS5: ``plugin_search`` is an external-content index over
-``plugins`` (name, tags, display_name, description), kept in step by triggers that migration
-0002 creates, ranked with bm25 weighting the name 3, tags 2, the rest 1. Words in hundreds of
-names rank the plugins they name first (``RelevanceSearch._top`` in :mod:`.relevance`), found
-by a query restricted to the name column."""
+``plugins`` (name, tags, display_name, description, categories), kept in step by triggers
+that migration 0002 creates (0023 adds the categories), ranked with bm25 weighting the name
+3, tags and categories 2, the rest 1. Words in hundreds of names rank the plugins they name
+first (``RelevanceSearch._top`` in :mod:`.relevance`), found by a query restricted to the
+name column."""
 
 from __future__ import annotations
 
@@ -31,13 +32,15 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
 from plugport.registry.models import Plugin
+from plugport.registry.search import typos
 from plugport.registry.search.base import SqlSearchBackend
 from plugport.registry.search.rankings import Rankings
 
 __all__ = ["BM25_WEIGHTS", "SqliteSearchBackend", "match_expression"]
 
-BM25_WEIGHTS = (3.0, 2.0, 1.0, 1.0)
-"""Per column of ``plugin_search``, in order: name, tags, display_name, description."""
+BM25_WEIGHTS = (3.0, 2.0, 1.0, 1.0, 2.0)
+"""Per column of ``plugin_search``, in order: name, tags, display_name, description, and
+categories (migration 0023), weighted as tags."""
 
 _FTS = table("plugin_search", column("rowid"))
 _FTS_NAME: ColumnClause[Any] = literal_column("plugin_search")
@@ -60,6 +63,20 @@ def _index_version(session: Session) -> tuple[bytes, ...]:
 
 
 _RANKINGS = Rankings(_index_version, RANKINGS_KEPT)
+
+# FTS5's own word list (0023): the words of names, tags, display names and categories, with
+# how many plugins have each. Reading it walks the whole index, so it is kept (``typos``).
+_WORDS = text(
+    "SELECT term, sum(doc) FROM plugin_search_words"
+    " WHERE col IN ('name', 'tags', 'display_name', 'categories') GROUP BY term"
+)
+
+
+def _words(session: Session) -> list[tuple[str, int]]:
+    return [(str(term), int(n)) for term, n in session.execute(_WORDS)]
+
+
+_VOCABULARIES = typos.KeptVocabularies(_index_version, _words)
 
 
 def match_expression(terms: tuple[str, ...]) -> str:
@@ -147,6 +164,9 @@ class SqliteSearchBackend(SqlSearchBackend):
             )
         )
         return {int(plugin_id): float(score) for plugin_id, score in rows}
+
+    def _similar(self, session: Session, term: str, limit: int) -> list[typos.Similar]:
+        return _VOCABULARIES.get(session).similar(term, limit)
 
     def _elements(self, json_list: SQLColumnExpression[Any]) -> Any:
         return func.json_each(json_list).table_valued("value")

@@ -1,4 +1,4 @@
-"""The public pages: home, search, a plugin, a namespace. They read through the catalog,
+"""The public pages: home, search, a category, a plugin, a namespace. They read through the catalog,
 community and namespace services and the search backend, exactly what the JSON API reads, so
 a page never shows what the API would hide (pending or rejected versions, unlisted plugins in
 search, suspended plugins anywhere)."""
@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import math
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
 
 from plugport._permissions import describe_permissions
 from plugport.errors import InvalidInputError
@@ -19,7 +20,8 @@ from plugport.registry.deps import SessionDep
 from plugport.registry.libraries import python_table
 from plugport.registry.libraries import shown as libraries
 from plugport.registry.models import Plugin, Review
-from plugport.registry.search import SearchQuery, search_backend
+from plugport.registry.search import CategoryCount, Facets, SearchQuery, search_backend
+from plugport.registry.search import pages as kept
 from plugport.registry.search.query import MAX_PAGE, SORTS
 from plugport.registry.services import (
     catalog,
@@ -30,12 +32,19 @@ from plugport.registry.services import (
     profiles,
 )
 from plugport.registry.web._common import HtmlRoute, User, pseudonym_secret, render
+from plugport.registry.web._sections import pick_sections
 from plugport.registry.web.charts import bar_chart
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
 
 FEATURED_MIN_REVIEWS = 3
-SECTION_SIZE = 6
+SECTION_SIZE = 4
+"""Cards per home section: the home grid has 1, 2 or 4 columns (``.grid-home`` in
+plugport.css), so four fill whole rows at every width."""
+CANDIDATE_ROWS = 4
+"""Candidates read per section, in sections of :data:`SECTION_SIZE`: enough that each still
+fills up after the sections before it took theirs."""
+POPULAR_CATEGORIES = 6
 CHART_DAYS = 30
 SEARCH_FIELDS = ("q", "category", "tag", "permission", "host", "host_version", "sort", "page")
 PARTIAL_HEADER = "x-plugport-partial"
@@ -59,35 +68,40 @@ def _cards(session: SessionDep, plugins: list[Plugin]) -> list[dict[str, Any]]:
 
 @router.get("/", name="web_home")
 def home(request: Request, session: SessionDep, user: User) -> Response:
+    """Featured, trending and recent, no plugin twice (:func:`pick_sections`), each a full
+    row of the home grid at every width; the categories first, as the way to browse."""
+    spare = str(SECTION_SIZE * CANDIDATE_ROWS)
     best = [
         p
         for p in _search(session, sort="rating", per_page="50")
         if p.rating_count >= FEATURED_MIN_REVIEWS
-    ][:SECTION_SIZE]
+    ]
     featured_by = "rating"
     if not best:
-        best, featured_by = (
-            _search(session, sort="downloads", per_page=str(SECTION_SIZE)),
-            "downloads",
-        )
-    trending_candidates = _search(session, sort="trending", per_page=str(SECTION_SIZE))
+        best, featured_by = _search(session, sort="downloads", per_page=spare), "downloads"
+    trending_candidates = _search(session, sort="trending", per_page=spare)
     weekly = marketplace.weekly_downloads(
         session, [p.id for p in trending_candidates], today=catalog.today()
     )
-    recent = _search(session, sort="recent", per_page=str(SECTION_SIZE))
-    icons = content.icons(session, [*best, *trending_candidates, *recent])
-    trending = [
-        _card(p, icons, weekly=weekly[p.id]) for p in trending_candidates if weekly.get(p.id, 0) > 0
-    ]
+    picked = pick_sections(
+        [
+            ("featured", best),
+            ("trending", [p for p in trending_candidates if weekly.get(p.id, 0) > 0]),
+            ("recent", _search(session, sort="recent", per_page=spare)),
+        ],
+        SECTION_SIZE,
+        key=lambda p: p.id,
+    )
+    icons = content.icons(session, [p for section in picked.values() for p in section])
     categories = search_backend(session).categories(session)
     return render(
         request,
         "home.html",
         {
-            "featured": [_card(p, icons) for p in best],
+            "featured": [_card(p, icons) for p in picked["featured"]],
             "featured_by": featured_by,
-            "trending": trending,
-            "recent": [_card(p, icons) for p in recent],
+            "trending": [_card(p, icons, weekly=weekly[p.id]) for p in picked["trending"]],
+            "recent": [_card(p, icons) for p in picked["recent"]],
             "categories": categories,
             "all_categories": CATEGORIES,
         },
@@ -110,10 +124,36 @@ def _page_links(page: int, pages: int) -> list[int | None]:
 def search(request: Request, session: SessionDep, user: User) -> Response:
     """The same parameters and rules as ``GET /api/v1/plugins``; a bad one is a 400 page that
     names it, with the form still filled in."""
+    return _results_page(request, session, "/search", "search.html")
+
+
+@router.get("/categories/{name}", name="web_category")
+def category_page(name: str, request: Request, session: SessionDep, user: User) -> Response:
+    """One category's plugins, as the search page with that category chosen: the same sorts,
+    words to narrow it, and pages."""
+    if name not in CATEGORIES:
+        raise HTTPException(404, f"There is no category {name!r}.")
+    return _results_page(
+        request, session, f"/categories/{quote(name)}", "category.html", category=name
+    )
+
+
+def _results_page(
+    request: Request,
+    session: SessionDep,
+    path: str,
+    template: str,
+    *,
+    category: str | None = None,
+) -> Response:
     raw = {field: request.query_params.get(field) for field in (*SEARCH_FIELDS, "per_page")}
+    if category is not None:
+        raw["category"] = category
     form = {k: (v or "").strip() for k, v in raw.items()}
+    partial = request.headers.get(PARTIAL_HEADER) == "results"
     context: dict[str, Any] = {
         "form": form,
+        "category": category,
         "categories": CATEGORIES,
         "permissions": PERMISSION_NAMES,
         "sorts": SORTS,
@@ -125,6 +165,10 @@ def search(request: Request, session: SessionDep, user: User) -> Response:
         "pages": [],
         "page": 1,
         "last_page": 1,
+        "did_you_mean": [],
+        "corrected_q": None,
+        "facets": None,
+        "popular_categories": [],
     }
     status = 200
     try:
@@ -144,23 +188,43 @@ def search(request: Request, session: SessionDep, user: User) -> Response:
             last_page=last_page,
             pages=_page_links(query.page, last_page),
             sort=query.sort,
+            did_you_mean=list(result.did_you_mean),
+            corrected_q=result.corrected_q,
         )
-    context["link"] = _linker(form)
-    partial = request.headers.get(PARTIAL_HEADER) == "results"
+        if not partial:  # the filters beside the results: the page's, not the partial's
+            context["facets"] = _facet_counts(kept.facets(session, query))
+        if not result.hits:
+            context["popular_categories"] = search_backend(session).categories(session)[
+                :POPULAR_CATEGORIES
+            ]
+    context["link"] = _linker(form, path, fixed=("category",) if category else ())
     context["partial"] = partial
-    return render(
-        request, "_results.html" if partial else "search.html", context, status_code=status
-    )
+    return render(request, "_results.html" if partial else template, context, status_code=status)
 
 
-def _linker(form: dict[str, str]) -> Any:
-    """``link(page=3)``: this search's URL with ``page`` replaced (empty fields left out)."""
+def _facet_counts(facets: Facets) -> dict[str, Any]:
+    """Counts as the filters show them: by value, ``+`` when counting stopped early."""
+    more = "+" if facets.capped else ""
+
+    def shown(counts: list[CategoryCount]) -> dict[str, str]:
+        return {c.name: f"{c.count:,}{more}" for c in counts}
+
+    return {
+        "categories": shown(facets.categories),
+        "permissions": shown(facets.permissions),
+        "tags": [(c.name, f"{c.count:,}{more}") for c in facets.tags],
+    }
+
+
+def _linker(form: dict[str, str], path: str = "/search", fixed: tuple[str, ...] = ()) -> Any:
+    """``link(page=3)``: this search's URL with ``page`` replaced (empty fields left out;
+    ``fixed`` fields are in ``path`` already)."""
 
     def link(**changes: Any) -> str:
-        params = {k: v for k, v in form.items() if k != "page"}
+        params = {k: v for k, v in form.items() if k != "page" and k not in fixed}
         params.update({k: str(v) for k, v in changes.items()})
         kept = [(k, v) for k, v in params.items() if v and not (k == "page" and v == "1")]
-        return "/search" + ("?" + urlencode(kept) if kept else "")
+        return path + ("?" + urlencode(kept) if kept else "")
 
     return link
 

@@ -42,7 +42,7 @@
     }
     inflight = window.AbortController ? new AbortController() : null;
     results.setAttribute("aria-busy", "true");
-    var url = "/search" + (qs ? "?" + qs : "");
+    var url = (form.getAttribute("action") || "/search") + (qs ? "?" + qs : "");
     fetch(url, {
       headers: { "X-Plugport-Partial": "results" },
       credentials: "same-origin",

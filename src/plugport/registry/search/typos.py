@@ -1,0 +1,156 @@
+"""Typo tolerance: the words of the index closest to a word that finds (almost) nothing, by
+trigram similarity as PostgreSQL's ``pg_trgm`` computes it (shared trigrams over all trigrams
+of both, each word padded with two spaces before and one after), and the corrected queries
+they make. Everything here but :class:`KeptVocabularies` is pure; SQLite looks words up in a
+:class:`Vocabulary` (an in-memory trigram table over FTS5's own word list), PostgreSQL in
+``search_words`` through ``pg_trgm``'s index (migration 0023)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
+
+__all__ = [
+    "FEW_RESULTS",
+    "MIN_TERM",
+    "SIMILARITY",
+    "SUGGESTIONS",
+    "VOCABULARY_STALE_S",
+    "KeptVocabularies",
+    "Similar",
+    "Vocabulary",
+    "corrections",
+    "similarity",
+    "trigrams",
+]
+
+SIMILARITY = 0.3
+"""The least similarity of a suggestion: ``pg_trgm.similarity_threshold``'s default."""
+FEW_RESULTS = 3
+"""A first page with fewer matches than this looks for what was meant as well."""
+SUGGESTIONS = 3
+"""Corrected queries offered at most ("did you mean")."""
+MIN_TERM = 3
+"""Shorter words are still being typed (as prefixes they match plenty), and have too few
+trigrams to tell one word from another."""
+VOCABULARY_STALE_S = 60.0
+"""SQLite: how long a vocabulary is used after the index changed (suggestions may miss the
+words of the last minute's changes; a rebuild reads the whole word list)."""
+
+
+def trigrams(word: str) -> frozenset[str]:
+    padded = f"  {word.lower()} "
+    return frozenset(padded[i : i + 3] for i in range(len(padded) - 2))
+
+
+def similarity(a: str, b: str) -> float:
+    ta, tb = trigrams(a), trigrams(b)
+    shared = len(ta & tb)
+    return shared / (len(ta) + len(tb) - shared) if ta or tb else 0.0
+
+
+@dataclass(frozen=True)
+class Similar:
+    word: str
+    similarity: float
+    plugins: int
+    """How many plugins have the word (visible or not): the more, the likelier it was meant.
+    SQLite only (FTS5 counts them); 0 on PostgreSQL, whose word list does not count."""
+
+
+def _order(similar: Similar) -> tuple[float, int, str]:
+    return (-similar.similarity, -similar.plugins, similar.word)
+
+
+def corrections(
+    terms: Sequence[str], similar: dict[str, list[Similar]], limit: int = SUGGESTIONS
+) -> list[str]:
+    """Up to ``limit`` corrected queries, best first: the n-th replaces every word that has
+    suggestions by its n-th best (its last when it has fewer), the others kept as typed."""
+    if not any(similar.get(term) for term in terms):
+        return []
+    depth = max(len(similar.get(term) or ()) for term in terms)
+    queries: dict[str, None] = {}
+    for n in range(depth):
+        words = []
+        for term in terms:
+            options = sorted(similar.get(term) or (), key=_order)
+            words.append(options[min(n, len(options) - 1)].word if options else term)
+        queries.setdefault(" ".join(words), None)
+    return [q for q in queries if q != " ".join(terms)][:limit]
+
+
+class Vocabulary:
+    """Words and how many plugins have each, indexed by trigram."""
+
+    def __init__(self, words: Iterable[tuple[str, int]]) -> None:
+        self._words: list[tuple[str, int, int]] = []  # word, plugins, trigram count
+        self._postings: defaultdict[str, list[int]] = defaultdict(list)
+        for word, plugins in words:
+            if len(word) < MIN_TERM or not word.isalpha() or plugins <= 0:
+                continue
+            grams = trigrams(word)
+            index = len(self._words)
+            self._words.append((word, plugins, len(grams)))
+            for gram in grams:
+                self._postings[gram].append(index)
+
+    def __len__(self) -> int:
+        return len(self._words)
+
+    def similar(self, term: str, limit: int) -> list[Similar]:
+        """The ``limit`` words most similar to ``term`` (at least :data:`SIMILARITY`), but
+        those it is a prefix of (it found them already)."""
+        grams = trigrams(term)
+        shared: Counter[int] = Counter()
+        for gram in grams:
+            shared.update(self._postings.get(gram, ()))
+        found = []
+        for index, count in shared.items():
+            word, plugins, size = self._words[index]
+            score = count / (len(grams) + size - count)
+            if score >= SIMILARITY and not word.startswith(term):
+                found.append(Similar(word, round(score, 4), plugins))
+        return sorted(found, key=_order)[:limit]
+
+
+class KeptVocabularies:
+    """A vocabulary per database, built by ``build`` and kept with the index's version (what
+    ``version`` reads) and when it was built: used while the version is unchanged; once it
+    changed, until the vocabulary is :data:`VOCABULARY_STALE_S` old, then built again (by
+    the search that finds it so, in its own transaction)."""
+
+    def __init__(
+        self,
+        version: Callable[[Session], Hashable],
+        build: Callable[[Session], Iterable[tuple[str, int]]],
+    ) -> None:
+        self._version = version
+        self._build = build
+        self._lock = threading.Lock()
+        self._kept: WeakKeyDictionary[Engine | Connection, tuple[Hashable, float, Vocabulary]] = (
+            WeakKeyDictionary()
+        )
+
+    def get(self, session: Session) -> Vocabulary:
+        version = self._version(session)
+        now = time.monotonic()
+        with self._lock:
+            kept = self._kept.get(session.get_bind())
+        if kept is not None and (kept[0] == version or now - kept[1] < VOCABULARY_STALE_S):
+            return kept[2]
+        vocabulary = Vocabulary(self._build(session))
+        with self._lock:
+            self._kept[session.get_bind()] = (version, now, vocabulary)
+        return vocabulary
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
