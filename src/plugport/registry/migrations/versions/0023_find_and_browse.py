@@ -15,7 +15,7 @@ The 0002 warning stands: a SQLite batch operation that recreates ``plugins`` dro
 triggers with the old table; recreate them afterwards.
 
 Revision ID: 0023
-Revises: 0020 (while 0021 and 0022 are being written; chained to 0022 on merge)
+Revises: 0022
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0023"
-down_revision = "0020"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
