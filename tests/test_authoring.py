@@ -11,6 +11,7 @@ import pytest
 from plugport import authoring, signing
 from plugport.errors import PluginValidationError, SignatureError
 from tests.conftest import snapshot
+from tests.test_content_rules import png
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -106,7 +107,9 @@ def test_icon_must_exist(make_plugin: Callable[..., Path]) -> None:
     root = make_plugin()
     _edit(root / "plugport.toml", 'tags = ["example"]', 'tags = ["example"]\nicon = "icon.png"')
     assert [p.path for p in authoring.validate_tree(root).errors] == ["icon"]
-    (root / "icon.png").write_bytes(b"\x89PNG")
+    (root / "icon.png").write_bytes(b"\x89PNG")  # not a whole PNG: refused, naming the file
+    assert [p.path for p in authoring.validate_tree(root).errors] == ["icon"]
+    (root / "icon.png").write_bytes(png(64, 64))
     assert authoring.validate_tree(root).valid
 
 
