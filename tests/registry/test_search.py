@@ -962,13 +962,19 @@ def downgrade(engine: Engine, revision: str) -> None:
 def test_migration_indexes_existing_rows_and_downgrades(engine: Engine) -> None:
     sessions = make_sessions(engine)
     upgrade(engine, "0001")
+    # The namespace as schema 0001 had it: only its columns (the model has grown since).
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO namespaces (name, trusted, created_at) "
+                "VALUES ('old', false, CURRENT_TIMESTAMP)"
+            )
+        )
     with sessions() as session, session.begin():
-        ns = Namespace(name="old")
-        session.add(ns)
-        session.flush()
+        ns_id = session.execute(text("SELECT id FROM namespaces WHERE name = 'old'")).scalar_one()
         plugin = Plugin(
             name="old.timer",
-            namespace_id=ns.id,
+            namespace_id=ns_id,
             description="counts seconds",
             tags=["clock"],
             latest_version="1.0.0",

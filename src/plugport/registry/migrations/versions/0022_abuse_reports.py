@@ -18,9 +18,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("plugin_versions") as batch_op:
-        batch_op.add_column(sa.Column("quarantined_reason", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("quarantined_at", sa.DateTime(timezone=True), nullable=True))
+    # Plain ALTER TABLE on both engines: a batch (copy-and-rename) on SQLite would drop the
+    # triggers 0006 and later put on plugin_versions.
+    op.add_column("plugin_versions", sa.Column("quarantined_reason", sa.Text(), nullable=True))
+    op.add_column(
+        "plugin_versions", sa.Column("quarantined_at", sa.DateTime(timezone=True), nullable=True)
+    )
     op.create_table(
         "abuse_reports",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -63,6 +66,5 @@ def downgrade() -> None:
     op.drop_index("ix_abuse_reports_status", table_name="abuse_reports")
     op.drop_index("ix_abuse_reports_plugin_name", table_name="abuse_reports")
     op.drop_table("abuse_reports")
-    with op.batch_alter_table("plugin_versions") as batch_op:
-        batch_op.drop_column("quarantined_at")
-        batch_op.drop_column("quarantined_reason")
+    for column in ("quarantined_at", "quarantined_reason"):  # SQLite >= 3.35 drops in place
+        op.execute(f"ALTER TABLE plugin_versions DROP COLUMN {column}")
