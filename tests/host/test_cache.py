@@ -73,3 +73,30 @@ def test_without_a_cache_dir_metadata_is_kept_in_memory_and_nothing_is_written(
             )
     assert seen == ["/api/v1/plugins/acme.hello/versions"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_versions_that_changed_drop_the_cached_listing_that_described_them() -> None:
+    """An update sees 1.1.0 in the versions; ``plugport info`` must not then show the listing
+    an install cached while 1.0.0 was the latest, however fresh that copy is."""
+    latest = {"version": "1.0.0"}
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path.endswith("/versions"):
+            body = [{"version": "1.0.0"}] + ([latest] if latest["version"] != "1.0.0" else [])
+            return httpx.Response(200, json=body)
+        return httpx.Response(200, json={"latest_version": latest["version"]})
+
+    with RegistryClient(
+        "http://registry.test", cache_dir=None, transport=httpx.MockTransport(answer)
+    ) as client:
+        assert client.plugin("acme.hello")["latest_version"] == "1.0.0"
+        client.versions("acme.hello")
+        client.versions("acme.hello", revalidate=True)  # unchanged: the listing stays cached
+        assert client.plugin("acme.hello")["latest_version"] == "1.0.0"
+        assert seen.count("/api/v1/plugins/acme.hello") == 1
+        latest["version"] = "1.1.0"
+        client.versions("acme.hello", revalidate=True)  # changed: the listing is dropped
+        assert client.plugin("acme.hello")["latest_version"] == "1.1.0"
+        assert seen.count("/api/v1/plugins/acme.hello") == 2

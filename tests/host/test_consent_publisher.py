@@ -35,9 +35,11 @@ class FakeClient:
         self.url = url
         self.answer = answer
         self.asked: list[str] = []
+        self.revalidated: list[bool] = []
 
-    def plugin(self, name: str) -> dict[str, Any]:
+    def plugin(self, name: str, *, revalidate: bool = False) -> dict[str, Any]:
         self.asked.append(name)
+        self.revalidated.append(revalidate)
         if isinstance(self.answer, Exception):
             raise self.answer
         return self.answer
@@ -56,6 +58,7 @@ def test_the_host_reads_it_from_the_registry_the_plugin_came_from() -> None:
     mine = FakeClient(URL, {"name": "northwind.hello", "verified_domain": "northwind.com"})
     assert verified_domain([other, mine]) == "northwind.com"
     assert (other.asked, mine.asked) == ([], ["northwind.hello"])
+    assert mine.revalidated == [False]  # a badge grants nothing: the cache within its TTL
 
 
 def test_no_badge_when_the_registry_cannot_say_or_the_plugin_is_local() -> None:

@@ -211,11 +211,16 @@ class RegistryClient:
         )
 
     def versions(self, name: str, *, revalidate: bool = False) -> list[dict[str, Any]]:
+        """A plugin's versions. When they changed since the cached copy, its cached listing
+        (latest version, description) is dropped too: it describes the versions as they were."""
         rows = self._metadata(
             f"{_API}/plugins/{_segment(name)}/versions",
             f"plugin {name}'s versions",
             _json(f"{name}'s versions", list),
             revalidate=revalidate,
+            on_change=lambda: self._meta.forget(
+                self._cache_key(f"{_API}/plugins/{_segment(name)}")
+            ),
         )
         return [row for row in rows if isinstance(row, dict)]
 
@@ -257,11 +262,12 @@ class RegistryClient:
         params: dict[str, str] | None = None,
         *,
         revalidate: bool = False,
+        on_change: Callable[[], None] | None = None,
     ) -> T:
         """Fresh cache -> no request; stale -> conditional GET (304 keeps, 200 replaces);
         offline -> the cache at any age. Only 200s are stored, and only once they decode.
         ``revalidate`` treats a fresh copy as stale: what an update needs to see a version
-        published a minute ago."""
+        published a minute ago. ``on_change`` runs when a 200 replaces a cached copy."""
         key = self._cache_key(path, params)
         cached = self._meta.get(key)
         if self.offline:
@@ -284,6 +290,8 @@ class RegistryClient:
         if response.status_code == 200:
             etag = response.headers.get("ETag")
             self._meta.put(CachedResponse(key, response.content, etag, self._clock()))
+            if cached is not None and cached.body != response.content and on_change is not None:
+                on_change()
         return value
 
     def _cache_key(self, path: str, params: dict[str, str] | None = None) -> str:

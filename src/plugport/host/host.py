@@ -972,7 +972,10 @@ class PluginHost:
         current = {i.name: i for i in self.state.installations()}
         if not staged:
             return InstallReport(unchanged=[(n, i.version) for n, i in current.items()])
-        grants = self._consent(staged, current, context)
+        domains = await asyncio.to_thread(  # off the loop: the registry may be this process
+            lambda: {item.name: self._verified_domain(item) for item in staged}
+        )
+        grants = self._consent(staged, current, context, domains)
         needs = {
             item.name: missing
             for item in staged
@@ -1017,6 +1020,7 @@ class PluginHost:
         staged: list[Staged],
         current: Mapping[str, Installation],
         context: OperationContext,
+        verified_domains: Mapping[str, str | None],
     ) -> dict[str, dict[str, Any]]:
         grants: dict[str, dict[str, Any]] = {}
         for item in staged:
@@ -1027,7 +1031,7 @@ class PluginHost:
                 previous.version if previous else None,
                 item.manifest.permissions,
                 Permissions.model_validate(previous.permissions) if previous else None,
-                verified_domain=self._verified_domain(item),
+                verified_domain=verified_domains.get(item.name),
             )
             if needs_consent(request, self.preapproved) and not context.consent(request):
                 self.state.audit(
@@ -1056,7 +1060,7 @@ class PluginHost:
         if client is None:
             return None
         try:
-            domain = client.plugin(item.name).get("verified_domain")
+            domain = client.plugin(item.name).get("verified_domain")  # a badge grants nothing: TTL
         except PlugportError:
             return None
         return domain if isinstance(domain, str) and domain else None
