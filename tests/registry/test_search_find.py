@@ -200,3 +200,58 @@ def test_postgres_words_follow_inserts_and_updates(engine: Engine) -> None:
         )
         connection.execute(text("UPDATE plugins SET downloads = 9"))  # no word changes
     assert words() == {"alpha", "beacon", "gamma", "data", "lantern"}
+
+
+def test_one_search_builds_the_vocabulary_while_the_others_wait_or_use_the_stale_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sixteen searches arriving together at a node that has no vocabulary yet build it once
+    (each build walks the whole index; sixteen at once held every search up for seconds);
+    once the index changed, one rebuilds and the others keep the stale vocabulary."""
+    import threading
+    import time as clock
+    from types import SimpleNamespace
+
+    from plugport.registry.search import typos
+
+    version = ["v1"]
+    builds: list[str] = []
+    release = threading.Event()
+
+    def build(session: object) -> list[tuple[str, int]]:
+        builds.append(version[0])
+        release.wait(5)
+        return [({"v1": "slackone", "v2": "slacktwo"}[version[0]], 1)]
+
+    kept = typos.KeptVocabularies(lambda session: version[0], build)
+
+    class Database:  # any weak-referenceable key, as an Engine is
+        pass
+
+    engine = Database()
+    session = SimpleNamespace(get_bind=lambda: engine)
+    found: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: found.append(len(kept.get(session))))  # type: ignore[arg-type]
+        for _ in range(16)
+    ]
+    for thread in threads:
+        thread.start()
+    clock.sleep(0.1)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert builds == ["v1"]
+    assert found == [1] * 16
+
+    version[0] = "v2"  # the index changed, and the vocabulary is old enough to rebuild
+    monkeypatch.setattr(typos, "VOCABULARY_STALE_S", 0.0)
+    release.clear()
+    rebuilding = threading.Thread(target=lambda: kept.get(session))  # type: ignore[arg-type]
+    rebuilding.start()
+    clock.sleep(0.1)
+    stale = kept.get(session)  # type: ignore[arg-type]
+    assert [s.word for s in stale.similar("slakone", 1)] == ["slackone"]  # v1's, at once
+    release.set()
+    rebuilding.join(5)
+    assert builds == ["v1", "v2"]

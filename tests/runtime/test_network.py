@@ -18,10 +18,6 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from plugport.errors import NetworkFetchError, PermissionDeniedError, PlugportError
 from plugport.runtime.capabilities.network import (
@@ -42,6 +38,7 @@ from plugport.runtime.capabilities.network import (
     check_url,
     parse_endpoint,
 )
+from tests._certs import self_signed
 
 PLUGIN = "acme.fetcher"
 T = TypeVar("T")
@@ -659,32 +656,8 @@ def test_default_transport_pins_plain_http(server: TestServer) -> None:
 
 
 def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-    cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
-    cert_file.write_text(pem)
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file, pem
+    cert_file, key_file = self_signed(tmp_path, name, [name])
+    return cert_file, key_file, cert_file.read_text()
 
 
 def _tls_fetch(tmp_path: Path, cert_name: str) -> tuple[FetchResult | PlugportError, list[str]]:

@@ -32,6 +32,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Markdown, not Rich markup: help texts name TOML tables ([credentials], [python]), which
+    # Rich markup would take for style tags and drop; paragraphs rewrap to the terminal
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -12,18 +12,18 @@ sees the blob gone and stores it afresh, or keeps it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import select, union
 from sqlalchemy.orm import Session, sessionmaker
 
+from plugport.registry._periodic import periodically
 from plugport.registry.blobs import BlobStamp, BlobStore
 from plugport.registry.models import PluginVersion, VersionContent
 
@@ -131,43 +131,23 @@ def collect(
     return Collected(tuple(removed), partial)
 
 
-@contextlib.asynccontextmanager
-async def collecting(
+def collecting(
     store: BlobStore,
     sessions: sessionmaker[Session],
     uploads: Uploads,
     *,
     interval_s: float,
     min_age_s: float,
-) -> AsyncIterator[None]:
+) -> contextlib.AbstractAsyncContextManager[None]:
     """Collect once at start, then every ``interval_s``, in a worker thread, for as long as
     the block runs (the app's lifespan); ``interval_s`` 0 turns collection off. A failed pass
     is logged and retried next time: it must not take the registry down."""
 
-    async def loop() -> None:
-        while True:
-            try:
-                done = await asyncio.to_thread(
-                    collect, store, sessions, uploads, now=time.time(), min_age_s=min_age_s
-                )
-            except Exception:
-                _log.exception("collecting orphan blobs failed; next attempt in %s s", interval_s)
-            else:
-                if done.blobs or done.partial:
-                    _log.info(
-                        "collected %d orphan blobs and %d unfinished writes",
-                        len(done.blobs),
-                        done.partial,
-                    )
-            await asyncio.sleep(interval_s)
+    def once() -> None:
+        done = collect(store, sessions, uploads, now=time.time(), min_age_s=min_age_s)
+        if done.blobs or done.partial:
+            _log.info(
+                "collected %d orphan blobs and %d unfinished writes", len(done.blobs), done.partial
+            )
 
-    if interval_s <= 0:
-        yield
-        return
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return periodically(once, interval_s=interval_s, what="collecting orphan blobs", at_start=True)

@@ -19,15 +19,13 @@ asks the machine's resolver (``/etc/resolv.conf``) with a small standard-library
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import secrets
 import socket
 import ssl
 import struct
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -38,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from plugport._fetch_rules import FetchPolicy, Target, check_addresses, check_url
 from plugport.errors import PermissionDeniedError
 from plugport.registry import _dns_wire
+from plugport.registry._periodic import periodically
 from plugport.registry._verification_rules import (
     file_proves,
     https_url,
@@ -56,7 +55,6 @@ __all__ = [
     "rechecking",
 ]
 
-_log = logging.getLogger(__name__)
 _WHO = "registry"  # the "plugin" the shared fetch rules name in a refusal; never shown
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _USER_AGENT = "plugport-registry-domain-check"
@@ -402,34 +400,19 @@ def _policy_for(base: FetchPolicy, domain: str) -> FetchPolicy:
 Recheck = Callable[[sessionmaker[Session], DomainChecker], object]
 
 
-@contextlib.asynccontextmanager
-async def rechecking(
+def rechecking(
     sessions: sessionmaker[Session],
     checker: DomainChecker,
     recheck: Recheck,
     *,
     interval_s: float,
-) -> AsyncIterator[None]:
+) -> contextlib.AbstractAsyncContextManager[None]:
     """Run ``recheck`` (one pass over the verified domains that are due) every
     ``interval_s``, in a worker thread, for as long as the block runs (the app's lifespan);
-    ``interval_s`` 0 turns it off. A failed pass is logged and tried again next time: it must
-    not take the registry down."""
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await asyncio.to_thread(recheck, sessions, checker)
-            except Exception:
-                _log.exception("checking verified domains failed; next attempt in %s s", interval_s)
-
-    if interval_s <= 0:
-        yield
-        return
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    ``interval_s`` 0 turns it off. A failed pass is logged and tried again next time."""
+    return periodically(
+        lambda: recheck(sessions, checker),
+        interval_s=interval_s,
+        what="checking verified domains",
+        at_start=False,
+    )

@@ -52,6 +52,10 @@ from plugport.registry.services.catalog import Candidate, choose_version
 
 __all__ = ["SqlSearchBackend"]
 
+FEW_GRANTED = 200
+"""A permission asked for by at most this many plugins' latest versions is searched through
+their list (see ``SqlSearchBackend._granted``)."""
+
 
 def _visible() -> ColumnElement[bool]:
     """Published (a latest, non-yanked version exists), listed and not suspended. The partial
@@ -159,11 +163,7 @@ class SqlSearchBackend(RelevanceSearch):
         return exists(
             select(literal_column("1"))
             .select_from(PluginVersion)
-            .where(
-                PluginVersion.plugin_id == Plugin.id,
-                self._unindexed(PluginVersion.version.expression) == Plugin.latest_version,
-                self._grant_predicate(permission),
-            )
+            .where(self._latest_grants(permission))
         )
 
     def _filters(self, query: SearchQuery, *, permission: bool = True) -> list[ColumnElement[bool]]:
@@ -173,8 +173,34 @@ class SqlSearchBackend(RelevanceSearch):
         if query.tag is not None:
             filters.append(self._contains(Plugin.tags, query.tag))
         if query.permission is not None and permission:
-            filters.append(self._grants(query.permission))
+            if query.granted is not None:
+                filters.append(Plugin.id.in_(sorted(query.granted)))
+            else:
+                filters.append(self._grants(query.permission))
         return filters
+
+    def _granted(self, session: Session, permission: str) -> frozenset[int] | None:
+        """The visible plugins whose latest published version asks for ``permission``, read
+        off its partial index, when there are at most :data:`FEW_GRANTED`; else None. A rare
+        permission is then a short list to test membership of: walking every plugin in the
+        order asked for and testing each one's latest version would visit all of them. (A
+        common one stops the walk soon; finding out which it is reads that many rows.)"""
+        stmt = (
+            select(Plugin.id)
+            .join(PluginVersion, self._latest_grants(permission))
+            .where(_visible())
+            .limit(FEW_GRANTED + 1)
+        )
+        ids = session.scalars(stmt).all()
+        return frozenset(ids) if len(ids) <= FEW_GRANTED else None
+
+    def _latest_grants(self, permission: str) -> ColumnElement[bool]:
+        """Join condition: a plugin's latest published version, asking for ``permission``."""
+        return and_(
+            PluginVersion.plugin_id == Plugin.id,
+            self._unindexed(PluginVersion.version.expression) == Plugin.latest_version,
+            self._grant_predicate(permission),
+        )
 
     def _matching(self, query: SearchQuery, *columns: Any) -> Select[Any]:
         """``columns`` of every visible plugin matching the words and filters of ``query``."""
@@ -330,6 +356,12 @@ class SqlSearchBackend(RelevanceSearch):
         return result
 
     def _search(self, session: Session, query: SearchQuery, today: date) -> SearchResult:
+        if query.permission is not None and query.granted is None:
+            granted = self._granted(session, query.permission)
+            if granted is not None:
+                if not granted:
+                    return SearchResult([], 0, query, False)
+                query = replace(query, granted=granted)
         if query.host is not None and query.host_version is not None:
             return self._search_for_host(session, query, query.host, query.host_version, today)
         rows = self._window(session, query, query.offset, query.per_page, today=today)
@@ -372,18 +404,12 @@ class SqlSearchBackend(RelevanceSearch):
 
     def _count(self, session: Session, query: SearchQuery) -> tuple[int, bool]:
         """Every match up to :data:`COUNT_LIMIT`, and whether there are more."""
-        stmt = select(Plugin.id).where(*self._filters(query, permission=False))
-        if query.permission is not None:
+        few = query.granted is not None
+        stmt = select(Plugin.id).where(*self._filters(query, permission=few))
+        if query.permission is not None and not few:
             # Joined, not EXISTS: the planner may then start from the (smaller) versions that
             # grant it, where testing every plugin in turn would read up to 20 for each match.
-            stmt = stmt.join(
-                PluginVersion,
-                and_(
-                    PluginVersion.plugin_id == Plugin.id,
-                    self._unindexed(PluginVersion.version.expression) == Plugin.latest_version,
-                    self._grant_predicate(query.permission),
-                ),
-            )
+            stmt = stmt.join(PluginVersion, self._latest_grants(query.permission))
         if query.terms:
             stmt = self._match(stmt, query.terms)
         capped = stmt.limit(COUNT_LIMIT + 1).subquery("capped")

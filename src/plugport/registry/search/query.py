@@ -125,6 +125,10 @@ class SearchQuery:
     sort: str | None = None
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
+    granted: frozenset[int] | None = field(default=None, compare=False, repr=False)
+    """Set by the backend, not by callers: every plugin that ``permission`` matches, when
+    there are few, so the other filters test membership rather
+    than each plugin's latest version."""
     terms: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:

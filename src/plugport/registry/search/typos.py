@@ -125,7 +125,8 @@ class KeptVocabularies:
     """A vocabulary per database, built by ``build`` and kept with the index's version (what
     ``version`` reads) and when it was built: used while the version is unchanged; once it
     changed, until the vocabulary is :data:`VOCABULARY_STALE_S` old, then built again (by
-    the search that finds it so, in its own transaction)."""
+    the search that finds it so, in its own transaction). One search builds at a time: the
+    others wait for the first vocabulary, and keep using a stale one meanwhile."""
 
     def __init__(
         self,
@@ -135,21 +136,42 @@ class KeptVocabularies:
         self._version = version
         self._build = build
         self._lock = threading.Lock()
+        self._building = threading.Lock()
         self._kept: WeakKeyDictionary[Engine | Connection, tuple[Hashable, float, Vocabulary]] = (
             WeakKeyDictionary()
         )
 
     def get(self, session: Session) -> Vocabulary:
         version = self._version(session)
-        now = time.monotonic()
+        kept = self._usable(session, version)
+        if isinstance(kept, Vocabulary):
+            return kept
+        if not self._building.acquire(blocking=kept is None):
+            assert kept is not None  # noqa: S101 - only a stale one lets us not wait
+            return kept[2]  # another search is building the new one
+        try:
+            again = self._usable(session, version)  # built while this one waited?
+            if isinstance(again, Vocabulary):
+                return again
+            now = time.monotonic()
+            vocabulary = Vocabulary(self._build(session))
+            with self._lock:
+                self._kept[session.get_bind()] = (version, now, vocabulary)
+            return vocabulary
+        finally:
+            self._building.release()
+
+    def _usable(
+        self, session: Session, version: Hashable
+    ) -> Vocabulary | tuple[Hashable, float, Vocabulary] | None:
+        """The kept vocabulary when it may be used, else what is kept (stale) or None."""
         with self._lock:
             kept = self._kept.get(session.get_bind())
-        if kept is not None and (kept[0] == version or now - kept[1] < VOCABULARY_STALE_S):
+        if kept is not None and (
+            kept[0] == version or time.monotonic() - kept[1] < VOCABULARY_STALE_S
+        ):
             return kept[2]
-        vocabulary = Vocabulary(self._build(session))
-        with self._lock:
-            self._kept[session.get_bind()] = (version, now, vocabulary)
-        return vocabulary
+        return kept
 
     def clear(self) -> None:
         with self._lock:
