@@ -57,6 +57,7 @@ CallOne = Callable[[HookImpl, dict[str, Any]], Awaitable[Any]]
 class HookRegistry:
     specs: dict[str, HookSpec] = field(default_factory=dict)
     impls: dict[str, dict[str, HookImpl]] = field(default_factory=dict)  # hook -> plugin -> impl
+    _ordered: dict[str, list[HookImpl]] = field(default_factory=dict, repr=False, compare=False)
 
     def declare(self, spec: HookSpec) -> None:
         self.specs[spec.name] = spec
@@ -69,15 +70,25 @@ class HookRegistry:
                 f"declare (declared: {known})"
             )
         self.impls.setdefault(impl.hook, {})[impl.plugin] = impl
+        self._ordered.pop(impl.hook, None)
 
     def unregister(self, plugin: str) -> None:
         for by_plugin in self.impls.values():
             by_plugin.pop(plugin, None)
+        self._ordered.clear()
 
     def ordered(self, hook: str, overrides: Mapping[str, int] | None = None) -> list[HookImpl]:
         """Highest priority first; the host's overrides (plugin -> priority) win; ties go by
-        plugin name so the order never depends on installation order."""
-        overrides = overrides or {}
+        plugin name so the order never depends on installation order. Without overrides the
+        order is kept until an implementation comes or goes (every hook call asks for it)."""
+        if not overrides:
+            kept = self._ordered.get(hook)
+            if kept is None:
+                kept = self._ordered[hook] = self._sorted(hook, {})
+            return kept
+        return self._sorted(hook, overrides)
+
+    def _sorted(self, hook: str, overrides: Mapping[str, int]) -> list[HookImpl]:
         impls = self.impls.get(hook, {}).values()
         return sorted(impls, key=lambda i: (-overrides.get(i.plugin, i.priority), i.plugin))
 
@@ -86,6 +97,8 @@ class HookRegistry:
         if spec is None:
             known = ", ".join(sorted(self.specs)) or "none"
             raise InvalidInputError(f"unknown hook {hook!r}; declared hooks: {known}")
+        if len(kwargs) == len(spec.args) and all(a in kwargs for a in spec.args):
+            return spec  # the common case, checked without building the lists below
         missing = [a for a in spec.args if a not in kwargs]
         unknown = [a for a in kwargs if a not in spec.args]
         if missing or unknown:

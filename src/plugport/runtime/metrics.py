@@ -3,12 +3,21 @@ crashes, resources and state per plugin, in a registry owned by one host."""
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any, ClassVar, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 __all__ = ["PLUGIN_STATES", "RuntimeMetrics"]
 
@@ -20,11 +29,70 @@ _CALL_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
+_CALL_BOUNDS = (*(floatToGoString(b) for b in _CALL_BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
 # Activation starts (or forks) a worker and imports the plugin: milliseconds at best.
 _ACTIVATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 _Series = tuple[MetricWrapperBase, tuple[str, ...]]
 _Metric = TypeVar("_Metric", bound=MetricWrapperBase)
+
+
+class _CallMetrics(Collector):
+    """Calls into plugins, counted in plain numbers and turned into Prometheus families only
+    when scraped: every call counts, and a labelled Counter and Histogram cost several
+    microseconds and three locks per call where this costs a dict update and a bisect."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: dict[tuple[str, str, str], int] = {}
+        # (plugin, kind) -> per-bucket counts (the last one +Inf), then the sum of seconds
+        self.durations: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+
+    def call(self, plugin: str, kind: str, outcome: str, seconds: float) -> None:
+        key = (plugin, kind, outcome)
+        with self.lock:
+            self.calls[key] = self.calls.get(key, 0) + 1
+            histogram = self.durations.get((plugin, kind))
+            if histogram is None:
+                histogram = self.durations[plugin, kind] = ([0] * (len(_CALL_BUCKETS) + 1), [0.0])
+            histogram[0][bisect.bisect_left(_CALL_BUCKETS, seconds)] += 1
+            histogram[1][0] += seconds
+
+    def forget(self, plugin: str) -> None:
+        with self.lock:
+            for counted in [k for k in self.calls if k[0] == plugin]:
+                del self.calls[counted]
+            for timed in [k for k in self.durations if k[0] == plugin]:
+                del self.durations[timed]
+
+    def collect(self) -> Iterator[Metric]:
+        calls = CounterMetricFamily(
+            "plugport_plugin_calls",
+            "Calls into plugins (hooks, commands, events) by outcome.",
+            labels=("plugin", "kind", "outcome"),
+        )
+        durations = HistogramMetricFamily(
+            "plugport_plugin_call_duration_seconds",
+            "Wall time of calls into plugins, including the channel round trip.",
+            labels=("plugin", "kind"),
+        )
+        with self.lock:
+            counted = list(self.calls.items())
+            timed = [(k, list(counts), total[0]) for k, (counts, total) in self.durations.items()]
+        for outcome_labels, count in sorted(counted):
+            calls.add_metric(outcome_labels, count)
+        bounds = _CALL_BOUNDS
+        for kind_labels, counts, total in sorted(timed):
+            running, buckets = 0, []
+            for bound, count in zip(bounds, counts, strict=True):
+                running += count
+                buckets.append((bound, float(running)))
+            durations.add_metric(kind_labels, buckets, total)
+        yield calls
+        yield durations
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
 
 
 class RuntimeMetrics:
@@ -38,19 +106,8 @@ class RuntimeMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self._calls = Counter(
-            "plugport_plugin_calls_total",
-            "Calls into plugins (hooks, commands, events) by outcome.",
-            ("plugin", "kind", "outcome"),
-            registry=r,
-        )
-        self._call_seconds = Histogram(
-            "plugport_plugin_call_duration_seconds",
-            "Wall time of calls into plugins, including the channel round trip.",
-            ("plugin", "kind"),
-            buckets=_CALL_BUCKETS,
-            registry=r,
-        )
+        self._calls = _CallMetrics()
+        r.register(self._calls)
         self._capabilities = Counter(
             "plugport_capability_calls_total",
             "Capability requests from plugins to the host, by outcome.",
@@ -132,9 +189,7 @@ class RuntimeMetrics:
     def call(self, plugin: str, kind: str, outcome: str, seconds: float) -> None:
         """One call into a plugin. ``kind``: hook, command or event; ``outcome``: ok, error,
         timeout, crash, limit, denied or quarantined."""
-        with self._lock:
-            self._labels(self._calls, plugin, kind, outcome).inc()
-            self._labels(self._call_seconds, plugin, kind).observe(seconds)
+        self._calls.call(plugin, kind, outcome, seconds)
 
     def capability(self, plugin: str, capability: str, outcome: str) -> None:
         """One capability request (``net.fetch``, ``storage.set`` …); ``outcome``: ok, denied,
@@ -184,6 +239,7 @@ class RuntimeMetrics:
 
     def forget(self, plugin: str) -> None:
         """Drop every series of ``plugin`` (it was uninstalled), so it stops being exported."""
+        self._calls.forget(plugin)
         with self._lock:
             for metric, labels in self._series.pop(plugin, set()):
                 metric.remove(*labels)

@@ -336,11 +336,10 @@ class Supervisor:
     async def call_hook(self, hook: str, /, **kwargs: Any) -> list[HookOutcome]:
         """Fan a hook call out in priority order. Plugins not running are started if the hook
         activates them; each implementation has its own timeout; failures are outcomes."""
-        spec = self.hooks.check_arguments(hook, kwargs)
-
         async def call_one(impl: HookImpl, arguments: dict[str, Any]) -> Any:
             entry = self._entry(impl.plugin)
             timeout_ms = entry.limits.timeout_ms
+            spec = self.hooks.specs[hook]  # hooks.call_hook checked the arguments against it
             if spec.timeout_ms is not None:
                 timeout_ms = min(timeout_ms, spec.timeout_ms)
             return await self._invoke(
@@ -537,7 +536,7 @@ class Supervisor:
         started = time.perf_counter()
         outcome = "error"
         try:
-            process = await self._ensure(entry, timeout_ms / 1000)
+            process = entry.running or await self._ensure(entry, timeout_ms / 1000)
             try:
                 result = await process.call(kind, name, args, kwargs, timeout_ms=timeout_ms)
             except ResourceLimitExceededError as exc:
