@@ -336,6 +336,7 @@ class Supervisor:
     async def call_hook(self, hook: str, /, **kwargs: Any) -> list[HookOutcome]:
         """Fan a hook call out in priority order. Plugins not running are started if the hook
         activates them; each implementation has its own timeout; failures are outcomes."""
+
         async def call_one(impl: HookImpl, arguments: dict[str, Any]) -> Any:
             entry = self._entry(impl.plugin)
             timeout_ms = entry.limits.timeout_ms
