@@ -142,7 +142,10 @@ class PluginProcess:
         if deadline < self._watchdog_at:
             self._arm_watchdog(loop, deadline)
         try:
-            await self.handle.channel.send(Call(call_id, kind, name, args or [], kwargs or {}))
+            channel = self.handle.channel
+            message = Call(call_id, kind, name, args or [], kwargs or {})
+            if not channel.send_nowait(message):  # only while the worker is not reading
+                await channel.send(message)
             reply = await future
         except ChannelClosedError:
             await self._crashed()
