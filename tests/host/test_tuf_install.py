@@ -234,6 +234,13 @@ def test_a_policy_naming_a_missing_root_file_is_refused(tmp_path: Path, run_cli:
     assert "gone.json" in done.output
 
 
+def test_trust_status_refuses_a_registry_that_is_not_a_url(tmp_path: Path, run_cli: RunCli) -> None:
+    done = run_cli("trust", "status", "--home", str(tmp_path / "home"), "--registry", "ftp://x")
+    assert done.exit_code == 1
+    assert "--registry: 'ftp://x' is not an http:// or https:// URL" in done.output
+    assert not (tmp_path / "home").exists()
+
+
 def test_tuf_endpoints_cache_headers_and_errors(engine: Engine, tmp_path: Path) -> None:
     data = tmp_path / "data"
     with running(engine, data) as registry, registry.client() as http:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from plugport.host.client import RegistryClient
 from plugport.host.tuf_client import listing, metadata_dir, trusted_roles
 from plugport.registry.db import make_engine
+from plugport.registry.migrate import upgrade
 from tests.conftest import RunCli
 from tests.host._plugins import publish, write
 from tests.registry.conftest import running
@@ -108,7 +109,7 @@ def test_init_rotate_every_role_and_status(
 def test_bad_input_is_refused_and_nothing_is_written(
     run_cli: RunCli, sqlite: tuple[Engine, str], tmp_path: Path
 ) -> None:
-    _, url = sqlite
+    engine, url = sqlite
     data, root_keys = tmp_path / "data", tmp_path / "root"
     where = ["--data-dir", str(data), "--database-url", url]
     too_many = run_cli(
@@ -118,6 +119,10 @@ def test_bad_input_is_refused_and_nothing_is_written(
     assert "--threshold: 2 is more than the 1 root key(s) made" in too_many.output
     assert not (data / "tuf-online-keys.json").exists()
     assert not root_keys.exists() or not any(root_keys.iterdir())
+    absent = run_cli("registry", "tuf", "rotate", "--role", "timestamp", *where)
+    assert absent.exit_code == 1
+    assert "no registry database at" in absent.output  # the refused init created none
+    upgrade(engine)  # a registry that has served, without TUF
     not_yet = run_cli("registry", "tuf", "rotate", "--role", "timestamp", *where)
     assert not_yet.exit_code == 1
     assert "publishes no TUF metadata" in not_yet.output
@@ -154,3 +159,14 @@ def test_bad_input_is_refused_and_nothing_is_written(
     status = run_cli("registry", "tuf", "status", *where)
     assert "root version 1," in status.output
     assert json.loads((data / "tuf-root.json").read_bytes())["signed"]["version"] == 1
+
+
+def test_status_and_rotate_of_a_registry_that_is_not_there_create_nothing(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    data = tmp_path / "typo"
+    for args in (["status"], ["rotate", "--role", "timestamp"]):
+        result = run_cli("registry", "tuf", *args, "--data-dir", str(data))
+        assert result.exit_code == 1, result.output
+        assert f"--data-dir: no registry database at {data / 'registry.sqlite'}" in result.output
+        assert not data.exists()  # no empty, migrated database left behind

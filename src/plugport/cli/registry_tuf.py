@@ -38,13 +38,25 @@ ROLES = ("root", "timestamp", "snapshot", "targets", "namespaces")
 
 
 @contextlib.contextmanager
-def _database(settings: Any) -> Iterator[Any]:
-    """A migrated engine for the command, disposed of after."""
+def _database(settings: Any, *, create: bool = False) -> Iterator[Any]:
+    """A migrated engine for the command, disposed of after. Only ``init`` may start a new
+    SQLite registry: rotating or asking about one that is not there says so, and leaves no
+    empty database behind."""
+    from sqlalchemy.engine import make_url
+
     from plugport.registry.db import make_engine
     from plugport.registry.migrate import upgrade
 
+    url = settings.sqlalchemy_url()
+    parsed = make_url(url)
+    sqlite_file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if not create and sqlite_file and not Path(sqlite_file).is_file():
+        raise InvalidInputError(
+            f"--data-dir: no registry database at {sqlite_file} (give the registry's "
+            "--data-dir or --database-url)"
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.sqlalchemy_url())
+    engine = make_engine(url)
     try:
         upgrade(engine)
         yield engine
@@ -106,7 +118,7 @@ def init(  # noqa: PLR0917 one parameter per command-line option
             raise InvalidInputError(
                 f"--threshold: {threshold} is more than the {root_keys} root key(s) made"
             )
-        with _database(settings) as engine, Session(engine) as session:
+        with _database(settings, create=True) as engine, Session(engine) as session:
             if tuf_repo.latest_root(session) is not None:
                 raise InvalidInputError(
                     "this registry publishes TUF metadata already; use `plugport registry tuf "

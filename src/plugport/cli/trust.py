@@ -9,6 +9,7 @@ from rich.table import Table
 
 from plugport.cli._hostcommon import Home, Registry, _registries, home_dir
 from plugport.cli._output import out, reporting_errors
+from plugport.errors import InvalidInputError
 
 __all__ = ["register"]
 
@@ -25,7 +26,11 @@ def status(home: Home = None, registry: Registry = None) -> None:
         policy = trust_policy(root)
         paths = HostPaths(root)
         state = HostState(paths.state_file if paths.state_file.is_file() else ":memory:")
-        urls = list(dict.fromkeys([*_registries(registry), *policy.tuf_roots]))
+        given = _registries(registry)
+        for url in given:
+            if not url.startswith(("https://", "http://")):
+                raise InvalidInputError(f"--registry: {url!r} is not an http:// or https:// URL")
+        urls = list(dict.fromkeys([*given, *policy.tuf_roots]))
         table = Table(title=f"How {root} verifies its registries")
         for column in ("registry", "verified by", "detail"):
             table.add_column(column)
