@@ -213,3 +213,41 @@ def test_forms_need_csrf_and_the_right_workspace(service: Service, market: Marke
         signed_out = browser.post("/workspaces/signout", data={"csrf": csrf})
         assert signed_out.status_code == 303
         assert browser.get("/workspaces/forms").headers["location"] == "/workspaces"
+
+
+def test_the_install_page_and_the_apis_refusal_name_a_verified_publisher(
+    service: Service, market: Market
+) -> None:
+    """Consent in the host service says what the CLI's says: the registry's verified publisher
+    first, then the permissions (a badge grants nothing: consent is still asked)."""
+    from sqlalchemy import text
+
+    def verify(domain: str | None) -> None:
+        with market.registry.engine.begin() as connection:
+            connection.execute(
+                text("UPDATE namespaces SET verified_domain = :d WHERE name = 'acme'"),
+                {"d": domain},
+            )
+
+    verify("acme.example")
+    try:
+        token = service.workspace("verified")
+        with signed_in(service, token) as browser:
+            page = browser.get("/workspaces/verified/install", params={"plugin": "acme.gamma"})
+        assert page.status_code == 200, page.text
+        assert 'data-testid="verified-publisher" data-domain="acme.example"' in page.text
+        assert "✓ verified publisher: acme.example" in page.text
+        assert 'id="consent"' in page.text  # still asked
+        with service.client(token) as client:
+            asked = client.post(
+                "/api/v1/workspaces/verified/installations", json={"plugin": "acme.gamma"}
+            )
+            refused = wait_for(client, "verified", asked.json())
+        details = refused["error"]["details"]
+        assert details["verified_domain"] == "acme.example"
+        assert details["lines"] == [
+            "verified publisher: acme.example",
+            "Connect to: api.example.com",
+        ]
+    finally:
+        verify(None)

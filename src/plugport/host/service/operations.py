@@ -64,6 +64,7 @@ def describe(
             "name": refused.name,
             "version": refused.version,
             "lines": refused.lines,
+            "verified_domain": refused.verified_domain,
         }
     return status, body
 

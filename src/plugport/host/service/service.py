@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from plugport._dirs import remove_tree
-from plugport._permissions import describe_permissions, permissions_beyond
+from plugport._permissions import describe_permissions
 from plugport.errors import (
     ConflictError,
     InvalidInputError,
@@ -26,6 +26,7 @@ from plugport.errors import (
     PlugportError,
     SandboxUnavailableError,
 )
+from plugport.host.consent import ConsentRequest
 from plugport.host.context import OperationContext
 from plugport.host.inbound.inbox import State, legacy_inbox_path
 from plugport.host.secrets._oauth2_rules import is_token_secret
@@ -283,15 +284,24 @@ class HostService:
         row = next((v for v in versions if v.get("version") == latest), None)
         requested = Permissions.model_validate((row or {}).get("permissions") or {})
         installed = host.state.get(name)
-        before = Permissions.model_validate(installed.permissions) if installed else Permissions()
+        domain = info.get("verified_domain")
+        request = ConsentRequest(  # the consent the install will ask for, worded as the CLI's
+            name,
+            str(latest or ""),
+            installed.version if installed else None,
+            requested,
+            Permissions.model_validate(installed.permissions) if installed else None,
+            verified_domain=domain if isinstance(domain, str) and domain else None,
+        )
         return {
             "name": name,
             "display_name": info.get("display_name") or name,
             "description": info.get("description") or "",
             "version": latest,
-            "installed_version": installed.version if installed else None,
+            "installed_version": request.previous_version,
+            "verified_domain": request.verified_domain,
             "lines": describe_permissions(requested),
-            "added": permissions_beyond(before, requested),
+            "added": request.added,
         }
 
     def operations(self, ws: str) -> list[Operation]:
