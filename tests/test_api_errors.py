@@ -84,6 +84,7 @@ def test_host_rows_shape_their_details() -> None:
         "name": asked.name,
         "version": asked.version,
         "lines": asked.lines,
+        "verified_domain": None,
     }
     registry = errors.RegistryResponseError(404, "not_found", "no plugin", {"kind": "plugin"})
     assert describe(registry)[1]["details"] == {
