@@ -529,6 +529,34 @@ class Main(Plugin):
     assert "canary-51f0" not in repr(value)
 
 
+@pytest.mark.skipif(
+    sys.gettrace() is None,
+    reason="no trace function here for the zygote to inherit (make test runs under coverage, "
+    "whose tracer the zygote then carries)",
+)
+def test_no_trace_function_of_the_host_runs_in_the_plugin(tmp_path: Path) -> None:
+    """The zygote runs whatever tracer its interpreter was started with (coverage's, a
+    debugger's): host code, which must not run inside a plugin's process, in any thread."""
+    body = """
+import sys
+import threading
+
+from plugport.sdk import Plugin, hook
+
+
+class Main(Plugin):
+    @hook("attack")
+    def attack(self):
+        seen = {}
+        thread = threading.Thread(target=lambda: seen.update(thread=repr(sys.gettrace())))
+        thread.start()
+        thread.join()
+        return {"trace": repr(sys.gettrace()), "profile": repr(sys.getprofile()), **seen}
+"""
+    attack = run_attack(tmp_path, body)
+    assert attack.value() == {"trace": "None", "profile": "None", "thread": "None"}
+
+
 def test_another_plugins_data_is_out_of_reach(tmp_path: Path) -> None:
     victim = write_plugin(
         tmp_path,

@@ -13,6 +13,7 @@ import os
 import resource
 import socket
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -55,6 +56,12 @@ def run(
     The sandbox goes on before the event loop exists: its fd sweep must not close the loop's
     own descriptors, and nothing asynchronous should run unconfined.
     """
+    # A trace or profile function the zygote carried (a debugger, a coverage tracer) is the
+    # host's code: it must not run inside the plugin's process, nor slow its every line.
+    sys.settrace(None)
+    sys.setprofile(None)
+    threading.settrace(None)  # nor in the threads it starts
+    threading.setprofile(None)
     code = 1
     try:
         try:
