@@ -12,6 +12,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine
@@ -121,6 +122,17 @@ class Vocabulary:
         return sorted(found, key=_order)[:limit]
 
 
+_Kept = tuple[Hashable, float, Vocabulary]
+"""The index's version a vocabulary was built from, when (monotonic), and the vocabulary."""
+
+
+def _usable(kept: _Kept | None, version: Hashable) -> TypeGuard[_Kept]:
+    """Built from this version of the index, or recently enough to be used a while longer."""
+    return kept is not None and (
+        kept[0] == version or time.monotonic() - kept[1] < VOCABULARY_STALE_S
+    )
+
+
 class KeptVocabularies:
     """A vocabulary per database, built by ``build`` and kept with the index's version (what
     ``version`` reads) and when it was built: used while the version is unchanged; once it
@@ -137,22 +149,21 @@ class KeptVocabularies:
         self._build = build
         self._lock = threading.Lock()
         self._building = threading.Lock()
-        self._kept: WeakKeyDictionary[Engine | Connection, tuple[Hashable, float, Vocabulary]] = (
-            WeakKeyDictionary()
-        )
+        self._kept: WeakKeyDictionary[Engine | Connection, _Kept] = WeakKeyDictionary()
 
     def get(self, session: Session) -> Vocabulary:
         version = self._version(session)
-        kept = self._usable(session, version)
-        if isinstance(kept, Vocabulary):
-            return kept
-        if not self._building.acquire(blocking=kept is None):
-            assert kept is not None  # noqa: S101 - only a stale one lets us not wait
-            return kept[2]  # another search is building the new one
+        kept = self._kept_for(session)
+        if _usable(kept, version):
+            return kept[2]
+        if kept is not None and not self._building.acquire(blocking=False):
+            return kept[2]  # another search is building the new one: the stale one meanwhile
+        if kept is None:
+            self._building.acquire()  # the first one: wait for it
         try:
-            again = self._usable(session, version)  # built while this one waited?
-            if isinstance(again, Vocabulary):
-                return again
+            kept = self._kept_for(session)  # built while this one waited?
+            if _usable(kept, version):
+                return kept[2]
             now = time.monotonic()
             vocabulary = Vocabulary(self._build(session))
             with self._lock:
@@ -161,17 +172,9 @@ class KeptVocabularies:
         finally:
             self._building.release()
 
-    def _usable(
-        self, session: Session, version: Hashable
-    ) -> Vocabulary | tuple[Hashable, float, Vocabulary] | None:
-        """The kept vocabulary when it may be used, else what is kept (stale) or None."""
+    def _kept_for(self, session: Session) -> _Kept | None:
         with self._lock:
-            kept = self._kept.get(session.get_bind())
-        if kept is not None and (
-            kept[0] == version or time.monotonic() - kept[1] < VOCABULARY_STALE_S
-        ):
-            return kept[2]
-        return kept
+            return self._kept.get(session.get_bind())
 
     def clear(self) -> None:
         with self._lock:
