@@ -645,19 +645,23 @@ def test_common_words_rank_the_plugins_named_by_them_first(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Words in ``_TIERED_FROM`` names or more rank the plugins so named before the others,
-    and only those are scored to find the best: the kept ranking holds none of the others.
-    Every page from a few candidates is still what ordering all matches by tier and score
-    gives, through every filter, an exact name and deprecated plugins."""
+    most downloaded first, and a first page of them scores no match but its own: nothing is
+    ranked to find it. Every page from a few candidates is still what ordering all matches
+    by tier (the named by downloads, the others by score) gives, through every filter, an
+    exact name and deprecated plugins."""
     upgrade(engine)
     seed_otters(engine)
     seed(engine, "long.otter", description="a tale told at great length and " * 8)
     seed(engine, "shy.mole", description="otter " * 4)  # out-scores long.otter
+    with engine.begin() as connection:  # otter.o0, scored least of the named, downloaded most
+        connection.execute(text("UPDATE plugins SET downloads = 9 WHERE name = 'otter.o0'"))
 
     def order() -> list[str]:
         return [name for names_, _ in relevance_pages(engine, q="otter") for name in names_]
 
     untiered = order()
     assert untiered.index("shy.mole") < untiered.index("long.otter")
+    assert untiered[0] != "otter.o0"
     monkeypatch.setattr(SqlSearchBackend, "_TIERED_FROM", 3)
     search_sqlite._RANKINGS.clear()
     search_postgres._RANKINGS.clear()
@@ -666,14 +670,16 @@ def test_common_words_rank_the_plugins_named_by_them_first(
     named = [name for name in tiered if ".otter" in name or name.startswith("otter.")]
     live = [name for name in named if name not in ("otter.o1", "zoo.otter")]  # not deprecated
     assert tiered[: len(live)] == live  # then the rest, deprecated last
+    assert live == ["otter.o0", *sorted(set(live) - {"otter.o0"})]  # downloads, then name
     assert tiered.index("long.otter") < tiered.index("shy.mole")
 
+    search_sqlite._RANKINGS.clear()
+    search_postgres._RANKINGS.clear()
+    first = search(engine, q="otter", per_page="3")
+    assert shown(first) == live[:3]
+    assert all(hit.score is not None and hit.score > 0 for hit in first.hits)
     dialect = search_sqlite if engine.dialect.name == "sqlite" else search_postgres
-    kept = dialect._RANKINGS._by_database[engine][("otter",)][1]
-    assert kept.tiered
-    with engine.connect() as connection:
-        ids = dict(connection.execute(select(Plugin.name, Plugin.id)).all())
-    assert sorted(kept.ids) == sorted(ids[name] for name in named)  # nothing else scored
+    assert engine not in dialect._RANKINGS._by_database  # nothing ranked
 
     monkeypatch.setattr(SqlSearchBackend, "_CANDIDATES", 10**6)  # every match a candidate
     expected = {str(q): relevance_pages(engine, **q) for q in RELEVANCE_QUERIES}
@@ -711,10 +717,10 @@ SHORT_WORD_ORDER = [
 ]
 
 
-def test_short_words_in_many_names_rank_the_named_plugins_by_downloads(
+def test_words_in_many_names_rank_the_named_plugins_by_downloads(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A word of three letters or fewer found in ``_TIERED_FROM`` names or more ranks the
+    """A word, or the start of one, found in ``_TIERED_FROM`` names or more ranks the
     plugins so named most downloaded first (a page read off the downloads index, unscored
     matches left unscored), then the other matches by score, deprecated plugins last; every
     page agrees with that whole order, and each hit still has its score."""
@@ -742,12 +748,11 @@ def test_short_words_in_many_names_rank_the_named_plugins_by_downloads(
     monkeypatch.setattr(SqlSearchBackend, "_TIERED_FROM", 1)
     assert order(q="otter.tie") == ["otter.tie"]
     monkeypatch.setattr(SqlSearchBackend, "_TIERED_FROM", 3)
-    # a longer word in as many names ranks them by score, as before
-    named = order(q="otter")[:4]
-    assert sorted(named) == ["otter.low", "otter.mid", "otter.pop", "otter.tie"]
-    assert named[0] != "otter.pop"
-    # and so does any word set whose words are all longer
+    # a whole word in as many names ranks them so too ('river.oth' is not named by it)
+    assert order(q="otter")[:4] == ["otter.pop", "otter.mid", "otter.tie", "otter.low"]
+    # and a word set in fewer names by score
     assert order(q="otter pop") == ["otter.pop"]
+    assert order(q="otter ti") == ["otter.tie"]
 
 
 def test_kept_rankings_follow_every_change_of_the_text(

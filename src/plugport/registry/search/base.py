@@ -98,10 +98,10 @@ class SqlSearchBackend(RelevanceSearch):
 
     Every order reads a page without touching every match: the browse orders off partial
     indexes over the visible plugins; relevance from the best-scored few hundred matches (more
-    only when filters leave too few of them), and for words in hundreds of names from the best
-    of the plugins they name (:meth:`_top`); rating and trending as a small sorted head (the
-    rated plugins, the plugins downloaded this week) followed by everything else by name.
-    Totals are counted only up to :data:`COUNT_LIMIT`."""
+    only when filters leave too few of them), and for words in hundreds of names from the most
+    downloaded of the plugins they name (:meth:`_popular_first`); rating and trending as a
+    small sorted head (the rated plugins, the plugins downloaded this week) followed by
+    everything else by name. Totals are counted only up to :data:`COUNT_LIMIT`."""
 
     dialect: ClassVar[str]
     _HOST_BATCH = 50

@@ -1,8 +1,8 @@
 """Search on PostgreSQL: ``plugins.search_vector`` is a stored generated tsvector (name weight
 A, tags and categories B, display name and description C; migrations 0002, 0023), GIN-indexed,
 ranked with ``ts_rank_cd`` with A:B:C weighted 3:2:1. Words in hundreds of names rank the
-plugins they name first (``RelevanceSearch._top`` in :mod:`.relevance`), found off
-``ix_plugins_name_words`` (migration 0016)."""
+plugins they name first, most downloaded first (``RelevanceSearch._popular_first`` in
+:mod:`.relevance`), counted off ``ix_plugins_name_words`` (migration 0016)."""
 
 from __future__ import annotations
 
@@ -128,10 +128,10 @@ class PostgresSearchBackend(SqlSearchBackend):
     # Relevance from candidates, as on SQLite: ordering every match by ts_rank_cd on every
     # search cost 40-170 ms for a common word at 100,000 plugins; the best are kept instead.
 
-    def _scored(self, terms: tuple[str, ...], *, in_name: bool) -> Select[Any]:
-        columns: list[Any] = [Plugin.id.label("plugin_id"), _score(terms).label("score")]
-        # Off the name's own index alone: a match of every term in the name is a match.
-        return select(*columns).where(_in_name(terms) if in_name else _matches(terms))
+    def _scored(self, terms: tuple[str, ...]) -> Select[Any]:
+        return select(Plugin.id.label("plugin_id"), _score(terms).label("score")).where(
+            _matches(terms)
+        )
 
     def _tier(self, terms: tuple[str, ...]) -> ColumnElement[int]:
         return case((_in_name(terms), 0), else_=1)

@@ -17,12 +17,10 @@ __all__ = ["Ranking", "Rankings"]
 
 
 class Ranking(NamedTuple):
-    """Plugin ids and their scores, best first: of every match, or, when ``tiered``, of the
-    matches of every word in the name only (see ``RelevanceSearch._top``)."""
+    """Plugin ids and their scores, best first (see ``RelevanceSearch._top``)."""
 
     ids: array[int]
     scores: array[float]
-    tiered: bool
 
 
 class Rankings:

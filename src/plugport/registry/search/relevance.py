@@ -8,7 +8,6 @@ downloads, off that index."""
 
 from __future__ import annotations
 
-import math
 from array import array
 from collections.abc import Sequence
 from typing import Any
@@ -55,9 +54,8 @@ class RelevanceSearch:
         has none (then relevance works from candidates, below)."""
         return None
 
-    def _scored(self, terms: tuple[str, ...], *, in_name: bool) -> Select[Any]:
-        """``(plugin_id, score)`` of every match of ``terms``, visible or not; only of those
-        matching every term in the name if ``in_name``."""
+    def _scored(self, terms: tuple[str, ...]) -> Select[Any]:
+        """``(plugin_id, score)`` of every match of ``terms``, visible or not."""
         raise NotImplementedError
 
     def _tier(self, terms: tuple[str, ...]) -> ColumnElement[int]:
@@ -86,8 +84,8 @@ class RelevanceSearch:
     def _relevance_window(
         self, session: Session, query: SearchQuery, offset: int, limit: int
     ) -> list[Row]:
-        """An exact name first, then deprecated plugins after the others, each by tier (see
-        :meth:`_top`) and score (the named ones by downloads for short words: see
+        """An exact name first, then deprecated plugins after the others, each by score, or
+        for word sets in many names by tier, the named ones by downloads (see
         :meth:`_popular_first`), ties by name. Where a plugin's score is an expression over
         its own row, the matches are filtered first and only those that pass are scored.
         Where the text index scores every match before anything else can be applied (FTS5),
@@ -135,26 +133,22 @@ class RelevanceSearch:
     _MORE_CANDIDATES = 2000
     _TIERED_FROM = 500
     """Word sets found in the names of this many plugins or more rank in two tiers: the
-    plugins whose name matches every word, then the others (see :meth:`_top`)."""
-
-    _SHORT_WORD = 3
-    """Word sets with a word this short or shorter, found in :attr:`_TIERED_FROM` names or
-    more, rank the plugins so named most downloaded first (see :meth:`_popular_first`)."""
+    plugins whose name matches every word, most downloaded first, then the others by score
+    (see :meth:`_popular_first`)."""
 
     def _popular_first(self, session: Session, terms: tuple[str, ...]) -> bool:
         """Whether the plugins named by ``terms`` rank by downloads rather than by score.
 
-        A word of two or three letters is mostly the start of a word being typed ('da',
-        'ta'), and as a prefix it matches hundreds of different words in thousands of names
-        ('data', 'daily', 'dash', 'dav'...): the text score of such a match says which word
-        it happened to be and how short the text is, not what the user is after, and finding
-        the best scores means scoring every named plugin (bm25, ts_rank_cd: tens of
-        milliseconds at 100,000 plugins). So such word sets rank as the tiered ones of
-        :meth:`_top` do, except that the named plugins come most downloaded first, ties by
-        name, which an index on downloads serves a page at a time, stopping at the page;
-        the other matches follow by score, as before."""
-        if min(len(term) for term in terms) > self._SHORT_WORD:
-            return False
+        A word set in the names of hundreds of plugins is the name of a kind of plugin
+        ('slack', 'calendar', or 'da' as a word is being typed): every one of them carries
+        it where it weighs most, and what tells their text scores apart is how short their
+        names and descriptions are, or, for a prefix, which word it happened to start. What
+        people searching for it are after is the plugin of that kind that others use, as
+        marketplaces rank it. So such word sets rank in two tiers: the named plugins most
+        downloaded first, ties by name, which an index on downloads serves a page at a time,
+        stopping at the page; then the other matches by score. Finding the best text scores
+        instead would mean scoring every named plugin (bm25, ts_rank_cd: 10-20 ms for a
+        word in a thousand names at 100,000 plugins), on the first search for the word."""
         return self._named_count(session, terms, self._TIERED_FROM) >= self._TIERED_FROM
 
     def _popular(
@@ -180,49 +174,35 @@ class RelevanceSearch:
 
     def _top(
         self, session: Session, terms: tuple[str, ...], limit: int | None
-    ) -> tuple[Subquery, tuple[int, float] | None]:
+    ) -> tuple[Subquery, float | None]:
         """``(plugin_id, score, tier)`` of the ``limit`` best matches of ``terms`` (all of
-        them for None), visible or not, and the best (tier, score) a match that is not among
-        them may have, or None when every match is.
-
-        Scoring a match costs a microsecond or two (bm25, ts_rank_cd), so ranking a word in a
-        fifth of 100,000 plugins costs tens of milliseconds the first time it is searched.
-        A word in the names of :attr:`_TIERED_FROM` plugins or more is such a word, and its
-        relevance is tiered, as a tiered index's is: first the plugins whose name matches
-        every word, then the others, each tier by score. Only the first tier is scored to find
-        the best (read off the name's words, not every match), and the second only when a
-        page reaches past the first. The name weighs 3 against 2 for tags and 1 for the rest
-        of the text, so hundreds of named plugins nearly always fill the first pages anyway.
-        Otherwise every match is scored, and the order is the score's alone."""
+        them for None), visible or not, all of tier 0, and the best score a match that is not
+        among them may have, or None when every match is. Scoring a match costs a microsecond
+        or two, so the best ``depth`` of them are kept between searches (:mod:`.rankings`)."""
         rankings, depth = self._rankings()
 
-        def best(in_name: bool) -> list[Any]:
-            scored = self._scored(terms, in_name=in_name)
-            score = scored.selected_columns.score
-            return list(session.execute(scored.order_by(score.desc()).limit(depth)))
-
         def compute() -> Ranking:
-            rows, tiered = best(in_name=True), True
-            if len(rows) < self._TIERED_FROM:
-                rows, tiered = best(in_name=False), False
-            ids = array("q", [row[0] for row in rows])
-            return Ranking(ids, array("d", [row[1] for row in rows]), tiered)
+            scored = self._scored(terms)
+            score = scored.selected_columns.score
+            rows = session.execute(scored.order_by(score.desc()).limit(depth)).all()
+            return Ranking(
+                array("q", [row[0] for row in rows]), array("d", [row[1] for row in rows])
+            )
 
         ranking = rankings.best(session, terms, compute)
         if limit is None or limit > depth:
-            return self._every(terms, tiered=ranking.tiered), None
+            return self._every(terms, tiered=False), None
         kept = len(ranking.ids)
-        if limit < kept or kept == depth:  # there may be more of tier 0, scoring at most this
-            floor: tuple[int, float] | None = (0, ranking.scores[min(limit, kept) - 1])
-        else:  # all of tier 0 (of every match, if not tiered)
-            floor = (1, math.inf) if ranking.tiered else None
+        if limit >= kept and kept < depth:  # every match
+            return self._candidates(ranking.ids, ranking.scores), None
+        floor = ranking.scores[min(limit, kept) - 1]  # a match not kept scores at most this
         return self._candidates(ranking.ids[:limit], ranking.scores[:limit]), floor
 
     def _every(self, terms: tuple[str, ...], *, tiered: bool) -> Subquery:
-        """``(plugin_id, score, tier)`` of every match of ``terms``, visible or not."""
-        every = self._scored(terms, in_name=False)
+        """``(plugin_id, score, tier)`` of every match of ``terms``, visible or not: tier 0
+        for those whose name matches every term if ``tiered``, else for all."""
         tier = self._tier(terms) if tiered else literal_column("0")
-        return every.add_columns(tier.label("tier")).subquery("top")
+        return self._scored(terms).add_columns(tier.label("tier")).subquery("top")
 
     def _ranked(
         self,
@@ -257,13 +237,12 @@ class RelevanceSearch:
         rows = session.execute(stmt).all()
         if floor is None:  # every match was a candidate
             return [(row[0], float(row[1])) for row in rows]
-        # A match beyond the candidates ranks at best at the floor (and may be named before a
+        # A match beyond the candidates scores at best the floor (and may be named before a
         # candidate with the same score), and a deprecated candidate may still be outranked by
         # a non-deprecated match beyond: only the non-deprecated above the floor are certain.
-        floor_tier, floor_score = floor
         certain: list[Row] = []
-        for plugin_id, score, tier, is_deprecated in rows:
-            if is_deprecated or tier > floor_tier or (tier == floor_tier and score <= floor_score):
+        for plugin_id, score, _, is_deprecated in rows:
+            if is_deprecated or score <= floor:
                 break
             certain.append((plugin_id, float(score)))
         return certain if len(certain) >= wanted else None

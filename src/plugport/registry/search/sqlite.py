@@ -2,8 +2,8 @@
 ``plugins`` (name, tags, display_name, description, categories), kept in step by triggers
 that migration 0002 creates (0023 adds the categories), ranked with bm25 weighting the name
 3, tags and categories 2, the rest 1. Words in hundreds of names rank the plugins they name
-first (``RelevanceSearch._top`` in :mod:`.relevance`), found by a query restricted to the
-name column."""
+first, most downloaded first (``RelevanceSearch._popular_first`` in :mod:`.relevance`), found
+by a query restricted to the name column."""
 
 from __future__ import annotations
 
@@ -112,21 +112,15 @@ class SqliteSearchBackend(SqlSearchBackend):
         hits = select(_FTS.c.rowid.label("plugin_id")).where(_matches(terms)).subquery("hits")
         return stmt.join(hits, hits.c.plugin_id == Plugin.id)
 
-    def _scored(self, terms: tuple[str, ...], *, in_name: bool) -> Select[Any]:
-        stmt = select(_FTS.c.rowid.label("plugin_id"), _score().label("score")).where(
+    def _scored(self, terms: tuple[str, ...]) -> Select[Any]:
+        return select(_FTS.c.rowid.label("plugin_id"), _score().label("score")).where(
             _matches(terms)
         )
-        return stmt.where(self._in_name(terms)) if in_name else stmt
 
     def _tier(self, terms: tuple[str, ...]) -> ColumnElement[int]:
-        return case((self._in_name(terms), 0), else_=1)
-
-    def _in_name(self, terms: tuple[str, ...]) -> ColumnElement[bool]:
-        # A second query of the index restricted to the name (whose own bm25 would count only
-        # its hits), read once into a list; the '+' keeps FTS5 from running the outer
-        # query once per rowid in it, so the matches are read once and bm25 is computed only
-        # for the rows in the list.
-        return self._unindexed(_FTS.c.rowid).in_(_name_hits(terms))
+        # A second query of the index restricted to the name, read once into a list; the '+'
+        # keeps FTS5 from running the outer query once per rowid in it.
+        return case((self._unindexed(_FTS.c.rowid).in_(_name_hits(terms)), 0), else_=1)
 
     def _named(self, terms: tuple[str, ...]) -> ColumnElement[bool]:
         # The name's matches read once into a list, and the '+' keeps the planner from
