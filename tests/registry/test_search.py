@@ -4,6 +4,7 @@ that no query text is ever read as query syntax."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -1090,3 +1091,100 @@ def test_postgres_searches_without_jit_or_parallel_workers(engine: Engine) -> No
             )
         ).one()
     assert tuple(settings) == ("off", "0")
+
+
+def statements(engine: Engine) -> list[str]:
+    """Every statement ``engine`` sends from now on (the listener goes with the test)."""
+    sent: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    return sent
+
+
+def test_postgres_leaves_the_count_out_when_its_planner_expects_many_times_the_limit(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting the first thousand plugins with a common tag or word reads thousands of rows;
+    the planner's estimate (from ANALYZE's statistics) costs a plan. Only an estimate of
+    ``ESTIMATE_MARGIN`` times the limit or more is trusted; below it the count runs and is
+    exact, as before."""
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        return
+    for i in range(60):
+        seed(engine, f"wom.p{i}", tags=["burrow", "rare"] if i < 4 else ["burrow"])
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE plugins"))
+    monkeypatch.setattr(search_base, "COUNT_LIMIT", 10)
+    sent = statements(engine)
+    common = search(engine, tag="burrow", per_page="5")
+    assert (common.total, common.total_is_estimate) == (10, True)
+    assert [s for s in sent if s.startswith("EXPLAIN")]
+    assert not [s for s in sent if s.startswith("SELECT count(*)")]  # not counted
+    sent.clear()
+    few = search(engine, tag="rare", per_page="2")
+    assert (few.total, few.total_is_estimate) == (4, False)
+    assert [s for s in sent if s.startswith("SELECT count(*)")]  # counted: exact
+    monkeypatch.setattr(search_postgres, "ESTIMATE_MARGIN", 100)  # never sure enough
+    sent.clear()
+    counted = search(engine, tag="burrow", per_page="5")
+    assert (counted.total, counted.total_is_estimate) == (10, True)
+    assert [s for s in sent if s.startswith("SELECT count(*)")]
+
+
+def test_postgres_filters_by_tag_and_category_off_their_gin_indexes(engine: Engine) -> None:
+    """The filters' expressions are the very ones migration 0024 indexes: the planner can
+    read one value's plugins off them (shown here with sequential scans ruled out)."""
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        return
+    seed(engine, "gin.a", tags=["river", "otter"], categories=["data"])
+    seed(engine, "gin.b", tags=["otters"], categories=["ui"])
+    with make_sessions(engine)() as session:
+        backend = search_backend(session)
+        for column, value, index in (
+            (Plugin.tags, "river", "ix_plugins_tags_values"),
+            (Plugin.categories, "data", "ix_plugins_categories_values"),
+        ):
+            stmt = select(Plugin.id).where(backend._contains(column, value))
+            compiled = stmt.compile(dialect=engine.dialect)
+            session.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = (
+                session.connection().exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).all()
+            )
+            assert index in " ".join(row[0] for row in plan), plan
+        assert shown(search(engine, tag="otter")) == ["gin.a"]  # a value, not a substring
+        assert shown(search(engine, tag="otters")) == ["gin.b"]
+        assert shown(search(engine, category="ui")) == ["gin.b"]
+
+
+def test_a_host_filtered_search_counts_the_named_plugins_once(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host filter reads the order a window at a time; whether the words rank the named
+    plugins first is asked for each window and counted once per search."""
+    upgrade(engine)
+    for i in range(16):  # the last six only for this host's version
+        wanted = ">=1" if i >= 10 else ">=3"
+        seed(engine, f"hst.p{i:02}", V(engines={"myapp": wanted}), description="heron")
+    monkeypatch.setattr(SqlSearchBackend, "_HOST_BATCH", 2)
+    with make_sessions(engine)() as session:
+        backend = type(search_backend(session))
+    calls: Counter[str] = Counter()
+    for method in ("_window", "_named_count"):
+        original = getattr(backend, method)
+
+        def counted(*args: Any, _original: Any = original, _name: str = method, **kw: Any) -> Any:
+            calls[_name] += 1
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(backend, method, counted)
+    result = search(engine, q="heron", host="myapp", host_version="2.0", per_page="5")
+    assert shown(result) == [f"hst.p{i}" for i in range(10, 15)]
+    assert calls["_window"] > 1  # several windows were read
+    assert calls["_named_count"] == 1
+    search(engine, q="heron", host="myapp", host_version="2.0", per_page="5")
+    assert calls["_named_count"] == 2  # once per search: a new transaction counts afresh

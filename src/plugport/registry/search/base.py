@@ -134,6 +134,11 @@ class SqlSearchBackend(RelevanceSearch):
         """The ``limit`` words of the index most similar to ``term`` (see :mod:`.typos`)."""
         raise NotImplementedError
 
+    def _surely_more(self, session: Session, stmt: Select[Any], limit: int) -> bool:
+        """Whether the database expects ``stmt`` to find many times ``limit`` rows, so that
+        counting up to ``limit`` can be left out (see :meth:`_count`)."""
+        return False
+
     # --- filters -------------------------------------------------------------------------
 
     def _contains(self, json_list: SQLColumnExpression[Any], value: str) -> ColumnElement[bool]:
@@ -412,6 +417,8 @@ class SqlSearchBackend(RelevanceSearch):
             stmt = stmt.join(PluginVersion, self._latest_grants(query.permission))
         if query.terms:
             stmt = self._match(stmt, query.terms)
+        if self._surely_more(session, stmt, COUNT_LIMIT):
+            return COUNT_LIMIT, True
         capped = stmt.limit(COUNT_LIMIT + 1).subquery("capped")
         count = session.scalar(select(func.count()).select_from(capped)) or 0
         return (COUNT_LIMIT, True) if count > COUNT_LIMIT else (count, False)

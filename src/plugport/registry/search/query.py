@@ -75,6 +75,9 @@ SEARCH_SCHEMA_OBJECTS = frozenset(
         # SQLite FTS5's own word list, plugin_search_words)
         "search_words",
         "ix_search_words_trigrams",
+        # PostgreSQL: the values of the tag and category lists (0024)
+        "ix_plugins_tags_values",
+        "ix_plugins_categories_values",
     }
 )
 
@@ -233,9 +236,11 @@ class SearchHit:
 class SearchResult:
     hits: list[SearchHit]
     total: int
-    """Every match, not just this page, when ``total_is_estimate`` is false. Otherwise a lower
-    estimate: counting stopped at :data:`COUNT_LIMIT` (there are at least that many), or the
-    host filter was applied to the first few hundred matches only and the rest extrapolated."""
+    """Every match, not just this page, when ``total_is_estimate`` is false. Otherwise an
+    estimate: :data:`COUNT_LIMIT` when counting stopped there (there are at least that many)
+    or PostgreSQL's planner expects several times as many (see ``PostgresSearchBackend``), or
+    the host filter was applied to the first few hundred matches only and the rest
+    extrapolated."""
     query: SearchQuery
     total_is_estimate: bool = False
     did_you_mean: tuple[str, ...] = ()

@@ -24,6 +24,9 @@ __all__ = ["RelevanceSearch", "Row"]
 Row = tuple[int, float | None]
 """A plugin's id and its score (None without words)."""
 
+_POPULAR_FIRST = "plugport.search.popular_first"
+"""``Session.info`` key: the transaction's answers of ``_popular_first``."""
+
 
 class RelevanceSearch:
     """The relevance order of :class:`~.base.SqlSearchBackend`, which supplies the filters
@@ -149,7 +152,19 @@ class RelevanceSearch:
         stopping at the page; then the other matches by score. Finding the best text scores
         instead would mean scoring every named plugin (bm25, ts_rank_cd: 10-20 ms for a
         word in a thousand names at 100,000 plugins), on the first search for the word."""
-        return self._named_count(session, terms, self._TIERED_FROM) >= self._TIERED_FROM
+        # Asked again for each window of a search that filters by host: counted once per
+        # transaction.
+        session.connection()  # begins the transaction if none has
+        transaction = session.get_transaction()
+        kept = session.info.get(_POPULAR_FIRST)
+        if kept is None or kept[0] is not transaction:
+            kept = session.info[_POPULAR_FIRST] = (transaction, {})
+        answers: dict[tuple[str, ...], bool] = kept[1]
+        if terms not in answers:
+            answers[terms] = (
+                self._named_count(session, terms, self._TIERED_FROM) >= self._TIERED_FROM
+            )
+        return answers[terms]
 
     def _popular(
         self, session: Session, query: SearchQuery, named: int | None, wanted: int
@@ -174,11 +189,12 @@ class RelevanceSearch:
 
     def _top(
         self, session: Session, terms: tuple[str, ...], limit: int | None
-    ) -> tuple[Subquery, float | None]:
+    ) -> tuple[Subquery | None, float | None]:
         """``(plugin_id, score, tier)`` of the ``limit`` best matches of ``terms`` (all of
         them for None), visible or not, all of tier 0, and the best score a match that is not
-        among them may have, or None when every match is. Scoring a match costs a microsecond
-        or two, so the best ``depth`` of them are kept between searches (:mod:`.rankings`)."""
+        among them may have, or None when every match is; no subquery when nothing matches.
+        Scoring a match costs a microsecond or two, so the best ``depth`` of them are kept
+        between searches (:mod:`.rankings`)."""
         rankings, depth = self._rankings()
 
         def compute() -> Ranking:
@@ -193,6 +209,8 @@ class RelevanceSearch:
         if limit is None or limit > depth:
             return self._every(terms, tiered=False), None
         kept = len(ranking.ids)
+        if not kept:
+            return None, None
         if limit >= kept and kept < depth:  # every match
             return self._candidates(ranking.ids, ranking.scores), None
         floor = ranking.scores[min(limit, kept) - 1]  # a match not kept scores at most this
@@ -221,7 +239,10 @@ class RelevanceSearch:
         if popular:
             top, floor = self._every(query.terms, tiered=True), None
         else:
-            top, floor = self._top(session, query.terms, limit)
+            found, floor = self._top(session, query.terms, limit)
+            if found is None:
+                return []
+            top = found
         deprecated = case((Plugin.deprecated_reason.is_(None), 0), else_=1)
         within = (
             case((top.c.tier == 0, Plugin.downloads), else_=top.c.score) if popular else top.c.score
