@@ -1188,3 +1188,34 @@ def test_a_host_filtered_search_counts_the_named_plugins_once(
     assert calls["_named_count"] == 1
     search(engine, q="heron", host="myapp", host_version="2.0", per_page="5")
     assert calls["_named_count"] == 2  # once per search: a new transaction counts afresh
+
+
+def test_postgres_counts_the_visible_matches_while_scoring_them(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ranking a word set by score reads every match's row: the visible ones are counted
+    there, and a search by those words alone takes its total from the kept ranking while it
+    is current, without counting again. Hidden plugins are not counted, a change is."""
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        return
+    for i in range(6):
+        seed(engine, f"vol.p{i}", description="vole")
+    seed(engine, "vol.hidden", description="vole", listed=False)
+    seed(engine, "vol.gone", description="vole", suspended=True)
+    sent = statements(engine)
+    first = search(engine, q="vole", per_page="2")
+    assert (first.total, first.total_is_estimate) == (6, False)
+    assert not [s for s in sent if s.endswith("AS capped")]  # _count's own: not sent
+    again = search(engine, q="vole", per_page="2", page="2")  # from the kept ranking
+    assert (again.total, again.total_is_estimate) == (6, False)
+    monkeypatch.setattr(search_base, "COUNT_LIMIT", 4)
+    capped = search(engine, q="vole", per_page="2", page="3")
+    assert (capped.total, capped.total_is_estimate) == (4, True)
+    monkeypatch.setattr(search_base, "COUNT_LIMIT", 1000)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE plugins SET suspended = true WHERE name = 'vol.p0'"))
+    after = search(engine, q="vole", per_page="2")
+    assert (after.total, after.total_is_estimate) == (5, False)
+    filtered = search(engine, q="vole", tag="x", per_page="2")  # words and a filter: counted
+    assert (filtered.total, filtered.total_is_estimate) == (0, False)

@@ -104,7 +104,8 @@ class SqlSearchBackend(RelevanceSearch):
     everything else by name. Totals are counted only up to :data:`COUNT_LIMIT`."""
 
     dialect: ClassVar[str]
-    _HOST_BATCH = 50
+    _HOST_BATCH = 20
+    """The host filter's first window is twice the page it fills, and at least this long."""
 
     # --- what a dialect supplies ---------------------------------------------------------
 
@@ -218,7 +219,8 @@ class SqlSearchBackend(RelevanceSearch):
         self, session: Session, query: SearchQuery, offset: int, limit: int, *, today: date
     ) -> list[Row]:
         """The matches at ``offset`` .. ``offset + limit`` in ``query``'s order; ties always
-        fall back to the name, so windows never overlap."""
+        fall back to the name, so windows never overlap. A match's score may be None where
+        the order did not need it: :meth:`_hits` scores those of the page it shows."""
         if query.sort == "relevance" and query.terms:
             return self._relevance_window(session, query, offset, limit)
         if query.sort == "rating":
@@ -260,9 +262,6 @@ class SqlSearchBackend(RelevanceSearch):
             stmt = stmt.order_by(Plugin.name)
             ids = session.scalars(stmt.offset(offset).limit(limit)).all()
             rows = [(plugin_id, None) for plugin_id in ids]
-        if query.terms and rows:
-            scores = self._scores(session, query.terms, [plugin_id for plugin_id, _ in rows])
-            rows = [(plugin_id, scores.get(plugin_id)) for plugin_id, _ in rows]
         return rows
 
     def _split_window(
@@ -374,7 +373,7 @@ class SqlSearchBackend(RelevanceSearch):
             total, estimate = query.offset + len(rows), False  # the page holds the last match
         else:
             total, estimate = self._count(session, query)
-        return SearchResult(self._hits(session, rows), total, query, estimate)
+        return SearchResult(self._hits(session, rows, query.terms), total, query, estimate)
 
     def _with_corrections(
         self, session: Session, result: SearchResult, today: date
@@ -409,6 +408,9 @@ class SqlSearchBackend(RelevanceSearch):
 
     def _count(self, session: Session, query: SearchQuery) -> tuple[int, bool]:
         """Every match up to :data:`COUNT_LIMIT`, and whether there are more."""
+        counted = self._visible_matches(session, query)
+        if counted is not None:
+            return (COUNT_LIMIT, True) if counted > COUNT_LIMIT else (counted, False)
         few = query.granted is not None
         stmt = select(Plugin.id).where(*self._filters(query, permission=few))
         if query.permission is not None and not few:
@@ -423,12 +425,26 @@ class SqlSearchBackend(RelevanceSearch):
         count = session.scalar(select(func.count()).select_from(capped)) or 0
         return (COUNT_LIMIT, True) if count > COUNT_LIMIT else (count, False)
 
-    def _hits(self, session: Session, rows: list[Row]) -> list[SearchHit]:
+    def _hits(self, session: Session, rows: list[Row], terms: tuple[str, ...]) -> list[SearchHit]:
+        """The plugins of a page, each with its score for ``terms`` (scored here where the
+        order did not need it)."""
         if not rows:
             return []
         ids = [plugin_id for plugin_id, _ in rows]
+        unscored = bool(terms) and any(score is None for _, score in rows)
+        plugins, scores = self._load(session, ids, terms if unscored else ())
+        return [
+            SearchHit(plugins[plugin_id], scores.get(plugin_id) if score is None else score)
+            for plugin_id, score in rows
+        ]
+
+    def _load(
+        self, session: Session, ids: list[int], terms: tuple[str, ...]
+    ) -> tuple[dict[int, Plugin], dict[int, float]]:
+        """The plugins of ``ids``, and the scores for ``terms`` of those that match (none
+        without terms)."""
         plugins = {p.id: p for p in session.scalars(select(Plugin).where(Plugin.id.in_(ids)))}
-        return [SearchHit(plugins[plugin_id], score) for plugin_id, score in rows]
+        return plugins, self._scores(session, terms, ids) if terms else {}
 
     def _search_for_host(
         self, session: Session, query: SearchQuery, host: str, host_version: str, today: date
@@ -458,7 +474,7 @@ class SqlSearchBackend(RelevanceSearch):
                 break
             batch = min(2 * batch, 2000)
         page = kept[query.offset : wanted]
-        return SearchResult(self._hits(session, page), total, query, estimate)
+        return SearchResult(self._hits(session, page, query.terms), total, query, estimate)
 
     def _compatible(
         self, session: Session, ids: list[int], host: str, host_version: str

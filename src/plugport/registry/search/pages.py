@@ -20,9 +20,10 @@ from datetime import date
 from weakref import WeakKeyDictionary
 
 import msgspec
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
+from plugport.registry.search.once import generation as search_generation
 from plugport.registry.search.query import Facets, SearchQuery, SearchResult
 from plugport.registry.services import catalog
 
@@ -45,7 +46,6 @@ PAGE_BYTES_KEPT = 16 * 1024 * 1024
 """And their bodies' total size at most, per database: an answer of 20 plugins is ~10 KB,
 one of 100 ~50 KB."""
 
-_GENERATION = text("SELECT generation FROM search_state WHERE id = 1")
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -86,7 +86,7 @@ class _Pages:
         else ``compute()``'s (the body, and a monotonic time it must not be used after, or
         None), kept."""
         database = session.get_bind()
-        generation = int(session.execute(_GENERATION).scalar_one())
+        generation = search_generation(session)
         now = time.monotonic()
         with self._lock:
             kept = self._by_database.get(database)

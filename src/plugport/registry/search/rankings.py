@@ -17,10 +17,12 @@ __all__ = ["Ranking", "Rankings"]
 
 
 class Ranking(NamedTuple):
-    """Plugin ids and their scores, best first (see ``RelevanceSearch._top``)."""
+    """Plugin ids and their scores, best first (see ``RelevanceSearch._top``), and how many
+    of every match are visible when the dialect counted them while scoring (else None)."""
 
     ids: array[int]
     scores: array[float]
+    visible: int | None = None
 
 
 class Rankings:

@@ -12,10 +12,11 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, case, literal_column, select
+from sqlalchemy import ColumnElement, Select, Subquery, and_, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from plugport.registry.models import Plugin
+from plugport.registry.search.once import once
 from plugport.registry.search.query import SearchQuery
 from plugport.registry.search.rankings import Ranking, Rankings
 
@@ -23,9 +24,6 @@ __all__ = ["RelevanceSearch", "Row"]
 
 Row = tuple[int, float | None]
 """A plugin's id and its score (None without words)."""
-
-_POPULAR_FIRST = "plugport.search.popular_first"
-"""``Session.info`` key: the transaction's answers of ``_popular_first``."""
 
 
 class RelevanceSearch:
@@ -73,6 +71,11 @@ class RelevanceSearch:
         """The dialect's kept rankings and how deep each goes."""
         raise NotImplementedError
 
+    def _counts_while_scoring(self) -> bool:
+        """Whether ``_scored``'s rows are ``plugins`` rows, so that scoring every match can
+        count the visible ones too (see :meth:`_visible_matches`)."""
+        return False
+
     def _named(self, terms: tuple[str, ...]) -> ColumnElement[bool]:
         """Whether a ``plugins`` row's name matches every term (then its text does too)."""
         raise NotImplementedError
@@ -116,10 +119,8 @@ class RelevanceSearch:
         wanted = offset + limit - len(exact)
         if self._popular_first(session, query.terms):
             popular = self._popular(session, query, named, wanted)
-            if popular is not None:
-                page = (exact + popular)[offset : offset + limit]
-                scores = self._scores(session, query.terms, [row[0] for row in page])
-                return [(plugin_id, scores.get(plugin_id)) for plugin_id, _ in page]
+            if popular is not None:  # unscored: the page's hits are scored when shown
+                return (exact + popular)[offset : offset + limit]
             ranked = self._ranked(session, query, None, named, wanted, popular=True)
             assert ranked is not None  # noqa: S101 - without a limit every match is certain
             return (exact + ranked)[offset : offset + limit]
@@ -152,19 +153,12 @@ class RelevanceSearch:
         stopping at the page; then the other matches by score. Finding the best text scores
         instead would mean scoring every named plugin (bm25, ts_rank_cd: 10-20 ms for a
         word in a thousand names at 100,000 plugins), on the first search for the word."""
-        # Asked again for each window of a search that filters by host: counted once per
-        # transaction.
-        session.connection()  # begins the transaction if none has
-        transaction = session.get_transaction()
-        kept = session.info.get(_POPULAR_FIRST)
-        if kept is None or kept[0] is not transaction:
-            kept = session.info[_POPULAR_FIRST] = (transaction, {})
-        answers: dict[tuple[str, ...], bool] = kept[1]
-        if terms not in answers:
-            answers[terms] = (
-                self._named_count(session, terms, self._TIERED_FROM) >= self._TIERED_FROM
-            )
-        return answers[terms]
+        # Asked again for each window of a search that filters by host: counted once.
+        return once(
+            session,
+            ("popular_first", terms),
+            lambda: self._named_count(session, terms, self._TIERED_FROM) >= self._TIERED_FROM,
+        )
 
     def _popular(
         self, session: Session, query: SearchQuery, named: int | None, wanted: int
@@ -200,9 +194,15 @@ class RelevanceSearch:
         def compute() -> Ranking:
             scored = self._scored(terms)
             score = scored.selected_columns.score
+            counting = self._counts_while_scoring()
+            if counting:  # over every match, before the limit
+                visible = and_(*self._filters(SearchQuery()))
+                scored = scored.add_columns(func.count().filter(visible).over())
             rows = session.execute(scored.order_by(score.desc()).limit(depth)).all()
             return Ranking(
-                array("q", [row[0] for row in rows]), array("d", [row[1] for row in rows])
+                array("q", [row[0] for row in rows]),
+                array("d", [row[1] for row in rows]),
+                (int(rows[0][2]) if rows else 0) if counting else None,
             )
 
         ranking = rankings.best(session, terms, compute)
@@ -215,6 +215,17 @@ class RelevanceSearch:
             return self._candidates(ranking.ids, ranking.scores), None
         floor = ranking.scores[min(limit, kept) - 1]  # a match not kept scores at most this
         return self._candidates(ranking.ids[:limit], ranking.scores[:limit]), floor
+
+    def _visible_matches(self, session: Session, query: SearchQuery) -> int | None:
+        """How many visible plugins match ``query``, when only its words narrow it and the
+        kept ranking of those words, still current, counted them; else None (count them)."""
+        if not self._counts_while_scoring() or not query.terms:
+            return None
+        if (query.category, query.tag, query.permission) != (None, None, None):
+            return None
+        rankings, _ = self._rankings()
+        _, ranking = rankings.get(session, query.terms)
+        return ranking.visible if ranking is not None else None
 
     def _every(self, terms: tuple[str, ...], *, tiered: bool) -> Subquery:
         """``(plugin_id, score, tier)`` of every match of ``terms``, visible or not: tier 0
