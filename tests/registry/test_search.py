@@ -21,6 +21,7 @@ from plugport.registry.migrate import alembic_config, upgrade
 from plugport.registry.models import DailyStat, Namespace, Plugin, PluginVersion
 from plugport.registry.search import SearchQuery, SearchResult, include_schema_name, search_backend
 from plugport.registry.search import base as search_base
+from plugport.registry.search import pages as search_pages
 from plugport.registry.search import postgres as search_postgres
 from plugport.registry.search import sqlite as search_sqlite
 from plugport.registry.search.base import SqlSearchBackend
@@ -1219,3 +1220,24 @@ def test_postgres_counts_the_visible_matches_while_scoring_them(
     assert (after.total, after.total_is_estimate) == (5, False)
     filtered = search(engine, q="vole", tag="x", per_page="2")  # words and a filter: counted
     assert (filtered.total, filtered.total_is_estimate) == (0, False)
+
+
+def test_postgres_search_settings_ride_along_with_the_generation_read(engine: Engine) -> None:
+    """A kept-answer search reads the generation first; on PostgreSQL the transaction's
+    search settings are set by that very statement, and not sent again by the search."""
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        return
+    seed(engine, "set.p", description="settings")
+    sent = statements(engine)
+    with make_sessions(engine)() as session:
+        body = search_pages.search_json(session, SearchQuery(q="settings"), today=today())
+        settings = session.execute(
+            text(
+                "SELECT current_setting('jit'), current_setting('max_parallel_workers_per_gather')"
+            )
+        ).one()
+    assert b"set.p" in body
+    assert tuple(settings) == ("off", "0")
+    (setting,) = [s for s in sent if "set_config('jit'" in s]
+    assert setting.startswith("SELECT generation")

@@ -11,12 +11,21 @@ from typing import Any, TypeVar
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-__all__ = ["generation", "once"]
+__all__ = ["generation", "once", "search_settings"]
 
 T = TypeVar("T")
 
 _KEY = "plugport.search.once"
 _GENERATION = text("SELECT generation FROM search_state WHERE id = 1")
+_SETTINGS = (
+    "set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)"
+)
+_SEARCH_SETTINGS = text(f"SELECT {_SETTINGS}")
+_GENERATION_AND_SETTINGS = text(
+    f"SELECT generation, {_SETTINGS} FROM search_state WHERE id = 1"  # noqa: S608
+)
+"""PostgreSQL: the search settings (see ``PostgresSearchBackend._prepare``) for the rest of
+the transaction (``SET LOCAL``), riding along with the generation read: one round trip."""
 
 
 def once(session: Session, key: Hashable, compute: Callable[[], T]) -> T:
@@ -38,4 +47,17 @@ def generation(session: Session) -> int:
     """The search generation (migration 0006): raised by every change of what search shows,
     and read once per transaction. Something kept under the generation read first is never
     newer than the data it was computed from: a change meanwhile merely leaves it unused."""
-    return once(session, "generation", lambda: int(session.execute(_GENERATION).scalar_one()))
+
+    def read() -> int:
+        if session.get_bind().dialect.name != "postgresql":
+            return int(session.execute(_GENERATION).scalar_one())
+        row = session.execute(_GENERATION_AND_SETTINGS).one()
+        once(session, "settings", lambda: True)  # applied with it
+        return int(row[0])
+
+    return once(session, "generation", read)
+
+
+def search_settings(session: Session) -> None:
+    """PostgreSQL's settings for a search's transaction, once (see ``_GENERATION_AND_SETTINGS``)."""
+    once(session, "settings", lambda: session.execute(_SEARCH_SETTINGS) is not None)

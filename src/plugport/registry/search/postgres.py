@@ -38,7 +38,7 @@ from sqlalchemy.sql.elements import TextClause
 from plugport.registry.models import Plugin
 from plugport.registry.search import typos
 from plugport.registry.search.base import SqlSearchBackend
-from plugport.registry.search.once import generation
+from plugport.registry.search.once import generation, search_settings
 from plugport.registry.search.rankings import Rankings
 
 __all__ = ["RANK_WEIGHTS", "PostgresSearchBackend", "tsquery_text"]
@@ -47,11 +47,6 @@ RANK_WEIGHTS = "{0.1, 0.3333, 0.6667, 1.0}"
 """``ts_rank_cd`` weights for D, C, B, A: description and display name 1, tags 2, name 3."""
 
 _VECTOR: ColumnClause[Any] = literal_column("plugins.search_vector")
-_SEARCH_SETTINGS = text(
-    "SELECT set_config('max_parallel_workers_per_gather', '0', true),"
-    " set_config('jit', 'off', true)"
-)
-"""Both for the rest of the transaction (``SET LOCAL``), in one round trip."""
 
 
 def tsquery_text(terms: tuple[str, ...]) -> str:
@@ -135,7 +130,8 @@ class PostgresSearchBackend(SqlSearchBackend):
         # parallel workers (or a nested loop) whose start alone costs ten times the query.
         # Nor JIT: a plan that reads every visible plugin costs over jit_above_cost, and
         # compiling its expressions took 8-12 ms of a 30 ms count, on every such search.
-        session.execute(_SEARCH_SETTINGS)
+        # Both for the rest of the transaction, set with its first generation read if any.
+        search_settings(session)
 
     def _match(self, stmt: Select[Any], terms: tuple[str, ...]) -> Select[Any]:
         return stmt.where(_matches(terms))
