@@ -68,6 +68,24 @@ class Server:
     pid: int
 
 
+@contextlib.contextmanager
+def cores_loaded() -> Iterator[int]:
+    """One busy-looping process per core, for the time of the block: the machine state where
+    no idle core waits to run what wakes (the other state latencies are reported in)."""
+    count = os.cpu_count() or 1
+    spinners = [
+        subprocess.Popen([sys.executable, "-S", "-c", "while True: pass"]) for _ in range(count)
+    ]
+    try:
+        time.sleep(0.3)
+        yield count
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+        for spinner in spinners:
+            spinner.wait()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -12,7 +12,9 @@ on SQLite the FTS5 index is filled by its triggers, as in production (no 'rebuil
   names, browsing by each sort, filters, host compatibility, page 5) sent one at a time through
   ``httpx.ASGITransport``; p50/p95/p99 per class and overall, and ``/api/v1/categories``. Each
   query is sent once to warm up, then once with the search caches emptied (``uncached``: what
-  the first search for those words costs), then several times in a shuffled order.
+  the first search for those words costs), then several times in a shuffled order. Then all
+  of it again with every core kept busy by a spinning process (``asgi_loaded``; the targets
+  carry its p95s as ``loaded``).
 - HTTP: the app on uvicorn in a subprocess on 127.0.0.1, 16 concurrent keep-alive clients for a
   fixed time, first cycling through the mix, then on ``/healthz`` (the cheapest route the app
   has: it reads one row); the search rate as a fraction of the ``/healthz`` rate. Then the same
@@ -56,7 +58,7 @@ from urllib.parse import urlencode
 
 import httpx
 import uvicorn
-from _common import percentiles
+from _common import cores_loaded, percentiles
 from sqlalchemy import Engine, Table, func, insert, select, text
 
 from plugport import scaffold
@@ -860,6 +862,8 @@ def _targets(result: dict[str, Any]) -> dict[str, Any]:
     slow = {cls: v["p95"] for cls, v in classes.items() if v["p95"] > TARGET_P95_MS}
     worst = max(classes, key=lambda cls: classes[cls]["p95"])
     ratio = result["http"]["search_to_trivial_ratio"]
+    loaded = result["asgi_loaded"]["classes_ms"]
+    loaded_worst = max(loaded, key=lambda cls: loaded[cls]["p95"])
     return {
         "search_p95_ms": _target(
             f"<= {TARGET_P95_MS:g} at {TARGET_PLUGINS:,} plugins (ASGI, whole mix)",
@@ -867,6 +871,7 @@ def _targets(result: dict[str, Any]) -> dict[str, Any]:
             p95 <= TARGET_P95_MS,
             at_target_scale=at_scale,
             without_caches=result["asgi"]["uncached"]["overall_ms"]["p95"],
+            loaded=result["asgi_loaded"]["overall_ms"]["p95"],
         ),
         "search_p95_ms_every_class": _target(
             f"<= {TARGET_P95_MS:g} for each class",
@@ -874,6 +879,11 @@ def _targets(result: dict[str, Any]) -> dict[str, Any]:
             not slow,
             worst_class=worst,
             classes_over=slow,
+            loaded=loaded[loaded_worst]["p95"],
+            loaded_worst_class=loaded_worst,
+            loaded_classes_over={
+                cls: v["p95"] for cls, v in loaded.items() if v["p95"] > TARGET_P95_MS
+            },
         ),
         "search_throughput_ratio": _target(
             f">= {TARGET_RATIO} of the trivial endpoint's requests/s (HTTP, concurrency "
@@ -924,6 +934,17 @@ def run(args: argparse.Namespace, sizes: Sizes) -> dict[str, Any]:
             "queries_per_class": {cls: len(q) for cls, q in mix.items()},
         }
         result["asgi"] = asyncio.run(_asgi(app, mix, sizes.rounds))
+        # The same again with every core busy: nothing idle waits to run the app or the
+        # database server (the other machine state latencies are reported in).
+        clear_caches()
+        with cores_loaded() as spinners:
+            loaded = asyncio.run(_asgi(app, mix, sizes.rounds))
+        result["asgi_loaded"] = {
+            "spinners": spinners,
+            "overall_ms": loaded["overall_ms"],
+            "classes_ms": loaded["classes_ms"],
+            "uncached_overall_ms": loaded["uncached"]["overall_ms"],
+        }
         with _server(data_dir, args.database_url, schema) as (port, pid):
             result["http"] = asyncio.run(_http(port, pid, mix, sizes.http_s, sizes.concurrency))
             base_url = f"http://127.0.0.1:{port}"

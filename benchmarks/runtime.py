@@ -22,19 +22,17 @@ import os
 import resource
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import msgspec
-from _common import percentiles
+from _common import cores_loaded, percentiles
 
 from plugport.manifest import load_manifest
 from plugport.runtime import protocol
@@ -199,24 +197,6 @@ def _raw_echo() -> tuple[socket.socket, int]:
     return ours, pid
 
 
-@contextlib.contextmanager
-def _cores_loaded() -> Iterator[int]:
-    """One busy-looping process per core, so neither side of a round trip finds an idle core
-    to wake on (the other machine state the round trip is reported in)."""
-    count = os.cpu_count() or 1
-    spinners = [
-        subprocess.Popen([sys.executable, "-S", "-c", "while True: pass"]) for _ in range(count)
-    ]
-    try:
-        time.sleep(0.3)
-        yield count
-    finally:
-        for spinner in spinners:
-            spinner.kill()
-        for spinner in spinners:
-            spinner.wait()
-
-
 _ALL_CPUS = frozenset(os.sched_getaffinity(0))
 
 
@@ -302,7 +282,7 @@ async def _zygote_numbers(root: Path, sizes: Sizes, policy: str) -> dict[str, An
         first_ms = (time.perf_counter() - started) * 1000
         sandbox = first.ready.sandbox if first.ready else {}
         idle = await _interleaved(first, sizes.calls)
-        with _cores_loaded() as spinners:
+        with cores_loaded() as spinners:
             loaded = await _interleaved(first, sizes.calls) | {"spinners": spinners}
         await first.stop()
         cold = []
