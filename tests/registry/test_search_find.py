@@ -16,9 +16,13 @@ from plugport.registry.search import SearchQuery, clear_caches, search_backend
 from plugport.registry.search import pages as kept
 from plugport.registry.search.query import CategoryCount
 from plugport.registry.search.typos import (
+    EDITED,
+    MAX_EDITED_TERM,
+    SIMILARITY,
     Similar,
     Vocabulary,
     corrections,
+    edits,
     similarity,
     trigrams,
 )
@@ -42,7 +46,8 @@ def test_vocabulary_offers_close_words_but_not_those_already_found() -> None:
     assert len(vocabulary) == 3  # too short, not letters: left out
     found = vocabulary.similar("slak", 5)
     assert [s.word for s in found] == ["slack", "slacker"]
-    assert vocabulary.similar("slack", 5) == [Similar("black", 0.3333, 3)]  # not 'slacker'
+    # not 'slacker' (found already); 'black' one letter off, ranked so
+    assert vocabulary.similar("slack", 5) == [Similar("black", EDITED, 3)]
     assert vocabulary.similar("qqqq", 5) == []
 
 
@@ -255,3 +260,34 @@ def test_one_search_builds_the_vocabulary_while_the_others_wait_or_use_the_stale
     release.set()
     rebuilding.join(5)
     assert builds == ["v1", "v2"]
+
+
+def test_one_edit_away_is_every_single_letter_slip() -> None:
+    found = edits("emial")
+    assert {"xemial", "emiaal", "emiql"} <= found  # a letter added, another changed
+    assert "emial" not in found
+    assert {"mial", "eial", "emal", "emil", "emia"} <= found  # each letter dropped
+    assert {"meial", "eimal", "email", "emila"} <= found  # each pair swapped
+    assert edits("a" * (MAX_EDITED_TERM + 1)) == frozenset()  # long words: trigrams enough
+    # of n letters: n drops, n - 1 swaps, 26 changes of each letter, 26 additions at n + 1 places
+    assert 150 < len(edits("cat")) <= 3 + 2 + 26 * 3 + 26 * 4
+
+
+def test_vocabulary_offers_a_word_one_edit_away_that_shares_few_trigrams() -> None:
+    vocabulary = Vocabulary([("email", 40), ("notes", 12), ("act", 3), ("emailer", 2)])
+    assert similarity("emial", "email") < SIMILARITY  # trigrams alone would not find it
+    assert [s.word for s in vocabulary.similar("emial", 3)] == ["email"]
+    assert vocabulary.similar("emial", 3)[0].similarity == EDITED
+    assert [s.word for s in vocabulary.similar("ntoes", 3)] == ["notes"]
+    assert [s.word for s in vocabulary.similar("cat", 3)] == ["act"]  # no trigram in common
+    assert vocabulary.similar("emai", 3) == []  # a prefix of 'email': it found it already
+
+
+def test_a_swapped_pair_of_letters_finds_what_was_meant(registry: Registry) -> None:
+    _plugins(registry)
+    body = find(registry, q="slakc")
+    assert body["corrected_q"] == "slack"
+    assert {item["name"] for item in body["items"]} == {"acme.slack-notifier", "acme.slack-digest"}
+    body = find(registry, q="dgiest")
+    assert body["corrected_q"] == "digest"
+    assert [item["name"] for item in body["items"]] == ["acme.slack-digest"]

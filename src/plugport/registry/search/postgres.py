@@ -111,13 +111,16 @@ def _trgm_schema(session: Session) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _similar_words(schema: str) -> TextClause:
-    """``search_words`` nearest a word, off its trigram index (0023); ``pg_trgm`` is named by
-    its schema, which need not be on the search path."""
+    """``search_words`` nearest a word, off its trigram index (0023), and those one edit away
+    off its primary key (ranked as :func:`typos.Vocabulary.similar` ranks them); ``pg_trgm``
+    is named by its schema, which need not be on the search path."""
     similarity = f'"{schema}".similarity(word, :term)'
+    ranked = f"GREATEST({similarity}, CASE WHEN word = ANY(:edits) THEN :edited ELSE 0 END)"
     return text(
-        f"SELECT word, {similarity} AS similarity FROM search_words"  # noqa: S608
-        f' WHERE word OPERATOR("{schema}".%) :term AND {similarity} >= :least'
-        " AND word NOT LIKE :prefix ORDER BY similarity DESC, word LIMIT :limit"
+        f"SELECT word, {ranked} AS similarity FROM search_words"  # noqa: S608
+        f' WHERE (word OPERATOR("{schema}".%) :term AND {similarity} >= :least'
+        " OR word = ANY(:edits)) AND word NOT LIKE :prefix"
+        " ORDER BY similarity DESC, word LIMIT :limit"
     )
 
 
@@ -216,7 +219,14 @@ class PostgresSearchBackend(SqlSearchBackend):
     def _similar(self, session: Session, term: str, limit: int) -> list[typos.Similar]:
         rows = session.execute(
             _similar_words(_trgm_schema(session)),
-            {"term": term, "least": typos.SIMILARITY, "prefix": f"{term}%", "limit": limit},
+            {
+                "term": term,
+                "least": typos.SIMILARITY,
+                "edits": sorted(typos.edits(term)),
+                "edited": typos.EDITED,
+                "prefix": f"{term}%",
+                "limit": limit,
+            },
         )
         # search_words has no counts (see migration 0023): ties go by the word alone
         return [typos.Similar(str(w), round(float(s), 4), 0) for w, s in rows]

@@ -1,9 +1,11 @@
 """Typo tolerance: the words of the index closest to a word that finds (almost) nothing, by
 trigram similarity as PostgreSQL's ``pg_trgm`` computes it (shared trigrams over all trigrams
-of both, each word padded with two spaces before and one after), and the corrected queries
-they make. Everything here but :class:`KeptVocabularies` is pure; SQLite looks words up in a
-:class:`Vocabulary` (an in-memory trigram table over FTS5's own word list), PostgreSQL in
-``search_words`` through ``pg_trgm``'s index (migration 0023)."""
+of both, each word padded with two spaces before and one after), or one edit away (a letter
+dropped, added or changed, or two neighbours swapped: 'emial' shares too few trigrams with
+'email' to be found by them), and the corrected queries they make. Everything here but
+:class:`KeptVocabularies` is pure; SQLite looks words up in a :class:`Vocabulary` (an
+in-memory trigram table over FTS5's own word list), PostgreSQL in ``search_words`` through
+``pg_trgm``'s index and its primary key (migration 0023)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ __all__ = [
     "Similar",
     "Vocabulary",
     "corrections",
+    "edits",
     "similarity",
     "trigrams",
 ]
@@ -41,6 +44,13 @@ SUGGESTIONS = 3
 MIN_TERM = 3
 """Shorter words are still being typed (as prefixes they match plenty), and have too few
 trigrams to tell one word from another."""
+EDITED = 0.5
+"""The similarity a word one edit away is ranked with when its trigrams say less: above words
+that merely share some trigrams."""
+MAX_EDITED_TERM = 24
+"""Longer words are not looked for one edit away (their trigrams tell well enough, and their
+edits are many)."""
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 VOCABULARY_STALE_S = 60.0
 """SQLite: how long a vocabulary is used after the index changed (suggestions may miss the
 words of the last minute's changes; a rebuild reads the whole word list)."""
@@ -55,6 +65,22 @@ def similarity(a: str, b: str) -> float:
     ta, tb = trigrams(a), trigrams(b)
     shared = len(ta & tb)
     return shared / (len(ta) + len(tb) - shared) if ta or tb else 0.0
+
+
+def edits(term: str) -> frozenset[str]:
+    """Every word one edit from ``term``: a letter dropped, two neighbours swapped, a letter
+    changed or added (a to z, and the word's own letters), as Damerau counts them; none for
+    a word longer than :data:`MAX_EDITED_TERM`."""
+    if len(term) > MAX_EDITED_TERM:
+        return frozenset()
+    letters = set(_LETTERS) | set(term)
+    splits = [(term[:i], term[i:]) for i in range(len(term) + 1)]
+    found = {a + b[1:] for a, b in splits if b}
+    found |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    found |= {a + c + b[1:] for a, b in splits if b for c in letters}
+    found |= {a + c + b for a, b in splits for c in letters}
+    found.discard(term)
+    return frozenset(found)
 
 
 @dataclass(frozen=True)
@@ -94,11 +120,13 @@ class Vocabulary:
     def __init__(self, words: Iterable[tuple[str, int]]) -> None:
         self._words: list[tuple[str, int, int]] = []  # word, plugins, trigram count
         self._postings: defaultdict[str, list[int]] = defaultdict(list)
+        self._index: dict[str, int] = {}
         for word, plugins in words:
             if len(word) < MIN_TERM or not word.isalpha() or plugins <= 0:
                 continue
             grams = trigrams(word)
             index = len(self._words)
+            self._index[word] = index
             self._words.append((word, plugins, len(grams)))
             for gram in grams:
                 self._postings[gram].append(index)
@@ -107,16 +135,22 @@ class Vocabulary:
         return len(self._words)
 
     def similar(self, term: str, limit: int) -> list[Similar]:
-        """The ``limit`` words most similar to ``term`` (at least :data:`SIMILARITY`), but
-        those it is a prefix of (it found them already)."""
+        """The ``limit`` words most similar to ``term`` (at least :data:`SIMILARITY`, or one
+        edit away: ranked at :data:`EDITED` at least), but those it is a prefix of (it
+        found them already)."""
         grams = trigrams(term)
         shared: Counter[int] = Counter()
         for gram in grams:
             shared.update(self._postings.get(gram, ()))
+        edited = {self._index[word] for word in edits(term) if word in self._index}
+        for index in edited:
+            shared.setdefault(index, 0)
         found = []
         for index, count in shared.items():
             word, plugins, size = self._words[index]
             score = count / (len(grams) + size - count)
+            if index in edited:
+                score = max(score, EDITED)
             if score >= SIMILARITY and not word.startswith(term):
                 found.append(Similar(word, round(score, 4), plugins))
         return sorted(found, key=_order)[:limit]
