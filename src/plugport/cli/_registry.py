@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from plugport._tls import default_context
 from plugport.errors import InvalidInputError, RegistryResponseError
 
 __all__ = ["Connection", "connect", "credentials_path", "save_credentials"]
@@ -50,7 +51,9 @@ class Connection:
 
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
-            with httpx.Client(base_url=self.url, headers=headers, timeout=60) as client:
+            with httpx.Client(
+                base_url=self.url, headers=headers, timeout=60, verify=default_context()
+            ) as client:
                 response = client.request(method, path, **options)
         except httpx.HTTPError as exc:
             raise InvalidInputError(f"cannot reach the registry at {self.url}: {exc}") from None

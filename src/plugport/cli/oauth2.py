@@ -33,10 +33,13 @@ Account = Annotated[str, typer.Option("--account", help="The account's label.")]
 def _call(method: str, url: str, token: str, path: str, **options: Any) -> Any:
     import httpx
 
+    from plugport._tls import default_context
     from plugport.errors import NotFoundError, PlugportError
 
     try:
-        with httpx.Client(base_url=url, timeout=30, trust_env=False) as client:
+        with httpx.Client(
+            base_url=url, timeout=30, trust_env=False, verify=default_context(trust_env=False)
+        ) as client:
             answer = client.request(
                 method, path, headers={"Authorization": f"Bearer {token}"}, **options
             )

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from plugport._tls import default_context
 from plugport._version import __version__
 from plugport.errors import (
     ArchiveLimitError,
@@ -159,7 +160,7 @@ class RegistryClient:
         )
         self._archives = ArchiveCache(Path(cache_dir)) if cache_dir is not None else None
         self._transport = _CountingTransport(
-            transport or httpx.HTTPTransport(), owned=transport is None
+            transport or httpx.HTTPTransport(verify=default_context()), owned=transport is None
         )
         headers = {"User-Agent": f"plugport/{__version__}"}
         if token:

@@ -20,6 +20,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from packaging.utils import parse_wheel_filename
 
+from plugport._tls import default_context
 from plugport.authoring import read_archive_manifest
 from plugport.deps.libraries import running_tags
 from plugport.deps.lockfile import LOCK_FILENAME, LockedWheel
@@ -453,7 +454,7 @@ class Fetcher:
         limit = self.installer.limits.max_archive_bytes
         with tempfile.TemporaryDirectory(dir=self.paths.staging, prefix="url-") as scratch:
             archive = Path(scratch) / url.rsplit("/", 1)[-1]
-            with httpx.Client(timeout=30, follow_redirects=False) as http:
+            with httpx.Client(timeout=30, follow_redirects=False, verify=default_context()) as http:
                 _fetch(http, url, archive, limit)
                 _fetch(http, url + ".sig", Path(f"{archive}.sig"), 64 * 1024)
             return self._file(archive, url, "url", trust_new_key, key)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from plugport._tls import default_context
 from plugport.errors import (
     ArchiveLimitError,
     NotFoundError,
@@ -41,7 +42,12 @@ class PackageIndex:
         self.url = check_url(url, what="--index-url")
         self.timeout_s = timeout_s
         self.offline = offline
-        self._http = httpx.Client(timeout=timeout_s, follow_redirects=False, transport=transport)
+        self._http = httpx.Client(
+            timeout=timeout_s,
+            follow_redirects=False,
+            transport=transport,
+            verify=default_context(),
+        )
         self._pages: dict[str, tuple[str, list[IndexFile]]] = {}
 
     def close(self) -> None:
