@@ -46,6 +46,16 @@ def install(host: Service, token: str, ws: str, plugin: str, consent: list[str])
         assert wait_for(api, ws, started.json())["state"] == "succeeded"
 
 
+def wait_until_succeeded(page: Any) -> None:
+    """The operation page has finished; it succeeded, or the failure says why."""
+    finished = (
+        "[data-testid=operation][data-state=succeeded], [data-testid=operation][data-state=failed]"
+    )
+    page.wait_for_selector(finished, timeout=30000)
+    state = page.get_attribute("[data-testid=operation]", "data-state")
+    assert state == "succeeded", page.inner_text("[data-testid=operation]")
+
+
 def sign_in(page: Any, url: str, token: str) -> None:
     page.goto(f"{url}/workspaces")
     page.get_by_label("Workspace token").fill(token)
@@ -112,7 +122,7 @@ def test_update_notification_consent_and_progress(
         assert page.url == before
         page.check(f"{card} [data-testid=update-consent]")
         page.click(f"{card} [data-testid=update-button]")
-        page.wait_for_selector("[data-testid=operation][data-state=succeeded]", timeout=30000)
+        wait_until_succeeded(page)
         assert "acme.delta 1.1.0 (was 1.0.0)" in page.inner_text("[data-testid=operation-result]")
         with host.client(token) as api:
             row_now = api.get("/api/v1/workspaces/notified/installations/acme.delta").json()
@@ -159,7 +169,7 @@ def test_set_a_patch_policy_on_the_updates_page_and_check_now(
         )
         result = "[data-testid=check-result][data-plugin='acme.alpha'][data-state=apply]"
         page.click(f"{result} a")
-        page.wait_for_selector("[data-testid=operation][data-state=succeeded]", timeout=30000)
+        wait_until_succeeded(page)
         assert "acme.alpha 1.0.1 (was 1.0.0)" in page.inner_text("[data-testid=operation-result]")
         with host.client(token) as api:
             trail = api.get(
