@@ -4,6 +4,7 @@ PostgreSQL by URL. Nothing here knows about plugins."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -22,12 +23,33 @@ def make_engine(url: str, **options: Any) -> Engine:
     return engine
 
 
+WAL_SWITCH_S = 30.0
+"""How long a connection keeps trying to switch a new database file to WAL."""
+
+
 def _sqlite_pragmas(connection: sqlite3.Connection, _record: object) -> None:
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """WAL is kept in the file, so this changes something only on a new database. There,
+    nodes opening it at once race to switch it: switching takes an exclusive lock, and one
+    that SQLite cannot wait for without deadlocking is refused at once ('database is
+    locked'), whatever the busy timeout. Such a refusal is tried again until another
+    connection's switch has landed (then this one is a no-op) or for :data:`WAL_SWITCH_S`."""
+    deadline = time.monotonic() + WAL_SWITCH_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
