@@ -34,6 +34,7 @@ from typing import Any, Literal, cast
 import msgspec
 from _common import cores_loaded, percentiles
 
+from plugport import _loop
 from plugport.manifest import load_manifest
 from plugport.runtime import protocol
 from plugport.runtime.hooks import HookSpec
@@ -741,7 +742,12 @@ async def run(sizes: Sizes, policy: str, quick: bool) -> dict[str, Any]:
     _raise_fd_limit(max(sizes.scale, sizes.memory_counts[1]), notes)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        result: dict[str, Any] = {"benchmark": "runtime", "sandbox_policy": policy, "quick": quick}
+        result: dict[str, Any] = {
+            "benchmark": "runtime",
+            "sandbox_policy": policy,
+            "quick": quick,
+            "host_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
+        }
         result |= await _zygote_numbers(root / "zygote", sizes, policy)
         result["task_overhead"] = await _task_overhead(root / "overhead", sizes, policy)
         result["hook_fanout"], result["memory"] = await _fleet(root / "fleet", sizes, policy)
@@ -770,11 +776,19 @@ def main() -> None:
     parser.add_argument("--activations", type=int, help="cold activations to time")
     parser.add_argument("--calls", type=int, help="no-op round trips to time")
     parser.add_argument("--policy", default="strict", choices=["strict", "best-effort"])
+    parser.add_argument(
+        "--host-loop",
+        default="plugport",
+        choices=["plugport", "asyncio"],
+        help="the host's event loop: plugport's own (uvloop where installed, what the CLI and "
+        "the host service run on) or asyncio's selector loop (an application's default)",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     overrides = {k: getattr(args, k) for k in ("activations", "calls") if getattr(args, k)}
     sizes = replace(sizes, **overrides)
-    result = asyncio.run(run(sizes, args.policy, args.quick))
+    runner = asyncio.run if args.host_loop == "asyncio" else _loop.run
+    result = runner(run(sizes, args.policy, args.quick))
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 

@@ -60,11 +60,15 @@ def test_edit_reload_broken_edits_and_ctrl_c(tmp_path: Path) -> None:
         # An edit is live within the target, counted from the write.
         written = time.monotonic()
         code.write_text(code.read_text().replace('"v1"', '"v2"'))
+        count = 1  # the old version answers until the reload: each call still counts
         while (answer := dev.call("counter.increment"))["value"][0] != "v2":
             assert time.monotonic() - written < LIVE_WITHIN_S, answer
+            count += 1
+            assert answer["value"] == ["v1", count]
             time.sleep(0.02)
         assert time.monotonic() - written < LIVE_WITHIN_S
-        assert answer["value"] == ["v2", 3]  # storage survived the reload
+        count += 1
+        assert answer["value"] == ["v2", count]  # storage survived the reload
         dev.wait_for("reloaded", version="0.1.0")
 
         # A broken manifest: the error names the field and line; the old version answers.
@@ -73,7 +77,7 @@ def test_edit_reload_broken_edits_and_ctrl_c(tmp_path: Path) -> None:
         error = dev.wait_for("error", stage="manifest")
         assert (error["file"], error["field"], error["line"]) == ("plugport.toml", "version", 2)
         assert error["keeping"] == "acme.counter 0.1.0"
-        assert dev.call("counter.increment")["value"] == ["v2", 4]
+        assert dev.call("counter.increment")["value"] == ["v2", count + 1]
 
         # Fixed (and bumped): reloaded.
         manifest.write_text(good.replace('version = "0.1.0"', 'version = "0.2.0"'))
@@ -88,10 +92,10 @@ def test_edit_reload_broken_edits_and_ctrl_c(tmp_path: Path) -> None:
         error = dev.wait_for("error", stage="syntax")
         assert (error["file"], error["line"]) == ("counter/plugin.py", at + 1)
         assert error["column"] > 0
-        assert dev.call("counter.increment")["value"] == ["v2", 5]
+        assert dev.call("counter.increment")["value"] == ["v2", count + 2]
         code.write_text(fine.replace('"v2"', '"v3"'))
         dev.wait_for("reloaded", version="0.2.0")
-        assert dev.call("counter.increment")["value"] == ["v3", 6]
+        assert dev.call("counter.increment")["value"] == ["v3", count + 3]
 
         # What the stream showed: the capability calls with their verdict, the calls.
         names = {(e.get("kind"), e.get("name"), e.get("outcome")) for e in dev.events}

@@ -4,7 +4,6 @@ download progress bar), and the host home's default."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -15,6 +14,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
+from plugport import _loop
 from plugport._permissions import is_dangerous
 from plugport.cli._output import err, out, reporting_errors
 from plugport.errors import InvalidInputError
@@ -229,7 +229,7 @@ def run_host(
             await host.stop()
 
     with reporting_errors(), bar:
-        return asyncio.run(main())
+        return _loop.run(main())
 
 
 async def resolved(value: T) -> T:

@@ -3,7 +3,6 @@ and a local page (see :mod:`plugport.dev`)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated, Literal, cast
 
 import typer
 
+from plugport import _loop
 from plugport.cli._output import EXIT_USAGE, err, out
 from plugport.cli.runtime import layer_table
 
@@ -82,7 +82,7 @@ def dev(  # noqa: PLR0917 one parameter per command-line option
         allow_local=tuple(allow_local or ()),
     )
     try:
-        code = asyncio.run(run_dev(options, stream))
+        code = _loop.run(run_dev(options, stream))
     except DevStartError as exc:
         for problem in exc.problems:
             stream.json("error", **problem.to_json(), keeping="")

@@ -84,7 +84,10 @@ class PluginProcess:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._abandoned: set[int] = set()
-        self._ready: asyncio.Future[Ready] = asyncio.get_running_loop().create_future()
+        # The loop this worker is served on, kept: asking for the running loop costs a system
+        # call (the pid is checked, for forks) on every call otherwise.
+        self._loop = loop = asyncio.get_running_loop()
+        self._ready: asyncio.Future[Ready] = loop.create_future()
         self._capability_slots = max_capability_calls
         self._capability_tasks: set[asyncio.Task[None]] = set()
         self._on_violation = on_violation
@@ -97,7 +100,7 @@ class PluginProcess:
         self._watchdog_at = math.inf
         self._death: PlugportError | None = None
         self._log_bucket = TokenBucket(log_lines_per_s, log_burst)
-        self.died: asyncio.Future[PlugportError] = asyncio.get_running_loop().create_future()
+        self.died: asyncio.Future[PlugportError] = loop.create_future()
         """Resolves with the reason once the worker is gone, however it went."""
         self.violation: str | None = None
         self.ready: Ready | None = None
@@ -131,7 +134,7 @@ class PluginProcess:
         if not self.alive:
             raise self._death or PluginCrashedError(self.plugin, "not running", kind="lost")
         call_id = next(self._ids)
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         future: asyncio.Future[Any] = loop.create_future()
         self._pending[call_id] = future
         # One watchdog timer per worker rather than one per call (wait_for() or call_later()

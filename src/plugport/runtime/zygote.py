@@ -118,9 +118,10 @@ def _preload() -> Any:
 
     seccomp.prepare(own_pid=1)
     filesystem.prepare(read_only)
-    from plugport.runtime import worker
+    from plugport import _loop
+    from plugport.runtime import worker  # noqa: F401
 
-    worker.new_event_loop().close()  # imports the loop's module (uvloop) here, shared
+    _loop.new_event_loop().close()  # imports the loop's module (uvloop) here, shared
     return read_only
 
 
