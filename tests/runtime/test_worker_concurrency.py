@@ -4,15 +4,13 @@ their turn and start in the order they came, as each running call ends."""
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
-
-import pytest
 
 from plugport.runtime.channel import MemoryChannel
 from plugport.runtime.protocol import Call, Failure, Ready, Result
 from plugport.runtime.worker import PluginServer
 from plugport.sdk import Plugin, hook
+
+from ._servers import plugin_logger  # noqa: F401  (autouse)
 
 
 class Gated(Plugin):
@@ -37,14 +35,6 @@ class Gated(Plugin):
     @hook("fail")
     async def fail(self) -> None:
         raise ValueError("no")
-
-
-@pytest.fixture(autouse=True)
-def plugin_logger() -> Iterator[None]:
-    logger = logging.getLogger("plugport.plugin")
-    before = list(logger.handlers)
-    yield
-    logger.handlers[:] = before
 
 
 def test_calls_past_the_limit_wait_and_start_in_order() -> None:

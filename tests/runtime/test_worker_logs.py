@@ -6,8 +6,6 @@ call could miss it."""
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,6 +13,8 @@ from plugport.runtime.channel import MemoryChannel
 from plugport.runtime.protocol import Call, Log, Message, Ready, Result
 from plugport.runtime.worker import PluginServer
 from plugport.sdk import Plugin, hook
+
+from ._servers import plugin_logger  # noqa: F401  (autouse)
 
 
 class Noisy(Plugin):
@@ -27,15 +27,6 @@ class Noisy(Plugin):
     def sync_noisy(self) -> str:
         self.log.warning("about to answer")
         return "answered"
-
-
-@pytest.fixture(autouse=True)
-def plugin_logger() -> Iterator[None]:
-    """A worker serves once per process; here each test's server leaves its handler behind."""
-    logger = logging.getLogger("plugport.plugin")
-    before = list(logger.handlers)
-    yield
-    logger.handlers[:] = before
 
 
 @pytest.mark.parametrize("hook_name", ["async_noisy", "sync_noisy"])
