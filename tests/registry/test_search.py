@@ -19,7 +19,14 @@ from plugport.manifest import PERMISSION_NAMES
 from plugport.registry.db import make_sessions
 from plugport.registry.migrate import alembic_config, upgrade
 from plugport.registry.models import DailyStat, Namespace, Plugin, PluginVersion
-from plugport.registry.search import SearchQuery, SearchResult, include_schema_name, search_backend
+from plugport.registry.search import (
+    SearchQuery,
+    SearchResult,
+    clear_caches,
+    include_schema_name,
+    search_backend,
+    typos,
+)
 from plugport.registry.search import base as search_base
 from plugport.registry.search import pages as search_pages
 from plugport.registry.search import postgres as search_postgres
@@ -1134,6 +1141,52 @@ def test_postgres_leaves_the_count_out_when_its_planner_expects_many_times_the_l
     counted = search(engine, tag="burrow", per_page="5")
     assert (counted.total, counted.total_is_estimate) == (10, True)
     assert [s for s in sent if s.startswith("SELECT count(*)")]
+
+
+def test_sqlite_leaves_the_count_out_for_a_word_its_kept_word_list_has_in_many_plugins(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The word list kept for suggestions says how many plugins have each common word in
+    their name, tags, display name or categories (at least). A lone word in
+    ``ESTIMATE_MARGIN`` times the limit's plugins or more is not counted; a word below that,
+    two words, a word with a filter, or any word before the list is built, are counted."""
+    upgrade(engine)
+    if engine.dialect.name != "sqlite":
+        return
+    for i in range(60):
+        tags = ["burrow", "rare"] if i < 4 else ["burrow"]
+        seed(engine, f"wom.p{i}", tags=tags, categories=["data"] if i < 30 else [])
+    monkeypatch.setattr(search_base, "COUNT_LIMIT", 10)
+    monkeypatch.setattr(typos, "COMMON_PLUGINS", 20)  # what the word list remembers
+    clear_caches(words=True)
+
+    def counted(sent: list[str]) -> bool:  # the visible matches, joined to plugins
+        return any(s.startswith("SELECT count(*)") and "FROM plugins" in s for s in sent)
+
+    sent = statements(engine)
+    before = search(engine, q="burrow", per_page="5")  # no word list yet: counted
+    assert (before.total, before.total_is_estimate, counted(sent)) == (10, True, True)
+    with make_sessions(engine)() as session:
+        search_sqlite._VOCABULARIES.get(session)  # what a first suggestion builds
+    sent.clear()
+    common = search(engine, q="burrow", per_page="5")
+    assert (common.total, common.total_is_estimate, counted(sent)) == (10, True, False)
+    assert len(shown(common)) == 5
+    sent.clear()
+    prefix = search(engine, q="bur", per_page="5")  # a word it starts
+    assert (prefix.total, prefix.total_is_estimate, counted(sent)) == (10, True, False)
+    for params, total, estimate in [
+        ({"q": "rare"}, 4, False),  # in too few plugins to be remembered
+        ({"q": "burrow rare"}, 4, False),  # two words: the list cannot say
+        ({"q": "burrow", "category": "data"}, 10, True),  # filtered: maybe fewer
+    ]:
+        sent.clear()
+        found = search(engine, per_page="2", **params)
+        assert (found.total, found.total_is_estimate, counted(sent)) == (total, estimate, True)
+    monkeypatch.setattr(search_sqlite, "ESTIMATE_MARGIN", 100)  # never sure enough
+    sent.clear()
+    strict = search(engine, q="burrow", per_page="5")
+    assert (strict.total, strict.total_is_estimate, counted(sent)) == (10, True, True)
 
 
 def test_postgres_filters_by_tag_and_category_off_their_gin_indexes(engine: Engine) -> None:

@@ -135,9 +135,12 @@ class SqlSearchBackend(RelevanceSearch):
         """The ``limit`` words of the index most similar to ``term`` (see :mod:`.typos`)."""
         raise NotImplementedError
 
-    def _surely_more(self, session: Session, stmt: Select[Any], limit: int) -> bool:
-        """Whether the database expects ``stmt`` to find many times ``limit`` rows, so that
-        counting up to ``limit`` can be left out (see :meth:`_count`)."""
+    def _surely_more(
+        self, session: Session, query: SearchQuery, stmt: Select[Any], limit: int
+    ) -> bool:
+        """Whether ``query`` (whose matches ``stmt`` selects) is expected to find many times
+        ``limit`` rows, so that counting up to ``limit`` can be left out (see
+        :meth:`_count`)."""
         return False
 
     # --- filters -------------------------------------------------------------------------
@@ -419,7 +422,7 @@ class SqlSearchBackend(RelevanceSearch):
             stmt = stmt.join(PluginVersion, self._latest_grants(query.permission))
         if query.terms:
             stmt = self._match(stmt, query.terms)
-        if self._surely_more(session, stmt, COUNT_LIMIT):
+        if self._surely_more(session, query, stmt, COUNT_LIMIT):
             return COUNT_LIMIT, True
         capped = stmt.limit(COUNT_LIMIT + 1).subquery("capped")
         count = session.scalar(select(func.count()).select_from(capped)) or 0

@@ -39,6 +39,7 @@ from plugport.registry.models import Plugin
 from plugport.registry.search import typos
 from plugport.registry.search.base import SqlSearchBackend
 from plugport.registry.search.once import generation, search_settings
+from plugport.registry.search.query import SearchQuery
 from plugport.registry.search.rankings import Rankings
 
 __all__ = ["RANK_WEIGHTS", "PostgresSearchBackend", "tsquery_text"]
@@ -199,7 +200,9 @@ class PostgresSearchBackend(SqlSearchBackend):
         )
         return {int(plugin_id): float(score) for plugin_id, score in rows}
 
-    def _surely_more(self, session: Session, stmt: Select[Any], limit: int) -> bool:
+    def _surely_more(
+        self, session: Session, query: SearchQuery, stmt: Select[Any], limit: int
+    ) -> bool:
         # Counting the first thousand matches of a word in a tenth of 100,000 plugins reads
         # some 9,000 rows (8 ms), or the word's whole GIN posting lists to read a thousand
         # rows off them (6-10 ms for a prefix). The planner's estimate costs a plan (under a

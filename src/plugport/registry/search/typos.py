@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 __all__ = [
+    "COMMON_PLUGINS",
     "FEW_RESULTS",
     "MIN_TERM",
     "SIMILARITY",
@@ -114,14 +115,26 @@ def corrections(
     return [q for q in queries if q != " ".join(terms)][:limit]
 
 
-class Vocabulary:
-    """Words and how many plugins have each, indexed by trigram."""
+COMMON_PLUGINS = 2000
+"""A vocabulary remembers the words at least this many plugins have (see
+:meth:`Vocabulary.plugins_at_least`)."""
 
-    def __init__(self, words: Iterable[tuple[str, int]]) -> None:
+
+class Vocabulary:
+    """Words and how many plugins have each, indexed by trigram. A word comes with two
+    counts: how many times it is in a plugin's name, tags, display name or categories (a
+    plugin with it in two of them counts twice), which ranks suggestions, and, where the
+    source says, how many plugins have it in the one of them where most have it (so at least
+    that many plugins have it), which tells common words."""
+
+    def __init__(self, words: Iterable[tuple[str, int] | tuple[str, int, int]]) -> None:
         self._words: list[tuple[str, int, int]] = []  # word, plugins, trigram count
         self._postings: defaultdict[str, list[int]] = defaultdict(list)
         self._index: dict[str, int] = {}
-        for word, plugins in words:
+        self._common: dict[str, int] = {}  # word -> plugins that surely have it
+        for word, plugins, *least in words:
+            if least and least[0] >= COMMON_PLUGINS:
+                self._common[word] = least[0]
             if len(word) < MIN_TERM or not word.isalpha() or plugins <= 0:
                 continue
             grams = trigrams(word)
@@ -133,6 +146,12 @@ class Vocabulary:
 
     def __len__(self) -> int:
         return len(self._words)
+
+    def plugins_at_least(self, prefix: str) -> int:
+        """A number of plugins that surely have a word starting with ``prefix`` in their
+        name, tags, display name or categories (visible or not, as of the vocabulary), when
+        it is :data:`COMMON_PLUGINS` or more; else 0 (not known to be that many)."""
+        return max((n for word, n in self._common.items() if word.startswith(prefix)), default=0)
 
     def similar(self, term: str, limit: int) -> list[Similar]:
         """The ``limit`` words most similar to ``term`` (at least :data:`SIMILARITY`, or one
@@ -177,7 +196,7 @@ class KeptVocabularies:
     def __init__(
         self,
         version: Callable[[Session], Hashable],
-        build: Callable[[Session], Iterable[tuple[str, int]]],
+        build: Callable[[Session], Iterable[tuple[str, int] | tuple[str, int, int]]],
     ) -> None:
         self._version = version
         self._build = build
@@ -205,6 +224,11 @@ class KeptVocabularies:
             return vocabulary
         finally:
             self._building.release()
+
+    def kept(self, session: Session) -> Vocabulary | None:
+        """The vocabulary kept for this database, stale or not, without building one."""
+        kept = self._kept_for(session)
+        return kept[2] if kept is not None else None
 
     def _kept_for(self, session: Session) -> _Kept | None:
         with self._lock:
