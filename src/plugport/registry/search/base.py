@@ -135,6 +135,11 @@ class SqlSearchBackend(RelevanceSearch):
         """The ``limit`` words of the index most similar to ``term`` (see :mod:`.typos`)."""
         raise NotImplementedError
 
+    def _narrowed(self, stmt: Select[Any], query: SearchQuery) -> Select[Any]:
+        """``stmt`` (the matches of ``query`` to count), with what lets the database find
+        them sooner, if anything: the same rows."""
+        return stmt
+
     def _surely_more(
         self, session: Session, query: SearchQuery, stmt: Select[Any], limit: int
     ) -> bool:
@@ -422,6 +427,7 @@ class SqlSearchBackend(RelevanceSearch):
             stmt = stmt.join(PluginVersion, self._latest_grants(query.permission))
         if query.terms:
             stmt = self._match(stmt, query.terms)
+        stmt = self._narrowed(stmt, query)
         if self._surely_more(session, query, stmt, COUNT_LIMIT):
             return COUNT_LIMIT, True
         capped = stmt.limit(COUNT_LIMIT + 1).subquery("capped")

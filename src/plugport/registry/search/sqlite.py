@@ -90,6 +90,11 @@ def match_expression(terms: tuple[str, ...]) -> str:
     return " ".join(f'"{term}"*' for term in terms)
 
 
+def _phrase(value: str) -> str:
+    """``value`` as an FTS5 string: the phrase of its words, nothing of it syntax."""
+    return '"' + value.replace('"', '""') + '"'
+
+
 def _matches(terms: tuple[str, ...]) -> ColumnElement[bool]:
     return _FTS_NAME.op("MATCH")(match_expression(terms))
 
@@ -115,6 +120,28 @@ class SqliteSearchBackend(SqlSearchBackend):
         # Joined rather than IN (...): the planner walks the index's matches and can stop at a
         # LIMIT, where IN would first collect every match.
         hits = select(_FTS.c.rowid.label("plugin_id")).where(_matches(terms)).subquery("hits")
+        return stmt.join(hits, hits.c.plugin_id == Plugin.id)
+
+    def _narrowed(self, stmt: Select[Any], query: SearchQuery) -> Select[Any]:
+        # Counting the plugins with a tag (or category) in 3% of 100,000 walks the visible
+        # plugins' lists until a thousand have it: some 30,000 rows (5 ms). The index knows
+        # the plugins whose list has the value's words (a superset: 'task' is also a word of
+        # 'task-manager'), in plugin order; joined first, the exact test runs on those alone
+        # (2 ms). With words to match, their own match narrows it already.
+        if query.terms:
+            return stmt
+        listed = [
+            f"{{{name}}} : {_phrase(value)}"
+            for name, value in (("tags", query.tag), ("categories", query.category))
+            if value is not None
+        ]
+        if not listed:
+            return stmt
+        hits = (
+            select(_FTS.c.rowid.label("plugin_id"))
+            .where(_FTS_NAME.op("MATCH")(" AND ".join(listed)))
+            .subquery("listed")
+        )
         return stmt.join(hits, hits.c.plugin_id == Plugin.id)
 
     def _scored(self, terms: tuple[str, ...]) -> Select[Any]:
