@@ -116,6 +116,38 @@ def test_edit_reload_broken_edits_and_ctrl_c(tmp_path: Path) -> None:
     assert (root / ".plugport-dev" / "runtime.sqlite").is_file()  # storage kept for next time
 
 
+def test_a_reload_waits_for_the_call_the_old_version_is_answering(tmp_path: Path) -> None:
+    """An edit saved while a call runs: the version that took the call answers it, and the
+    reload replaces it once that call has ended (a clean-clone run once saw such a call fail,
+    its worker stopped under it)."""
+    root, code = counter(tmp_path)
+    slow = code.read_text()
+    slow = slow.replace("from typing import Any\n", "import asyncio\nfrom typing import Any\n")
+    slow = slow.replace("async def increment(self)", "async def increment(self, pause: float = 0)")
+    slow = slow.replace(
+        '        return ["v1", count]\n',
+        '        await asyncio.sleep(pause)\n        return ["v1", count]\n',
+    )
+    assert "asyncio.sleep(pause)" in slow
+    assert "pause: float" in slow
+    code.write_text(slow)
+    with DevProcess(root) as dev:
+        dev.started()
+        assert dev.call("counter.increment")["value"] == ["v1", 1]
+        answered: dict[str, Any] = {}
+        caller = threading.Thread(
+            target=lambda: answered.update(dev.call("counter.increment", pause=1.0))
+        )
+        caller.start()
+        time.sleep(0.3)  # the handler is in its pause
+        code.write_text(code.read_text().replace('"v1"', '"v2"'))
+        caller.join(15)
+        assert answered.get("ok") is True, answered
+        assert answered["value"] == ["v1", 2]
+        dev.wait_for("reloaded", version="0.1.0")
+        assert dev.call("counter.increment")["value"] == ["v2", 3]
+
+
 def test_permission_edit_is_picked_up_on_reload(tmp_path: Path) -> None:
     root, _ = counter(tmp_path)
     manifest = root / "plugport.toml"

@@ -14,7 +14,7 @@ import shutil
 import signal
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -87,8 +87,11 @@ class DevSession:
         self._count = 0
         self._generation = 0
         self._code_dir: Path | None = None
-        self._idle = asyncio.Event()
+        self._idle = asyncio.Event()  # clear while a reload replaces the plugin
         self._idle.set()
+        self._calls = 0  # calls and renders running now
+        self._no_calls = asyncio.Event()  # set while there are none
+        self._no_calls.set()
         self._unsubscribe: Any = None
         self._pids: set[int] = set()
 
@@ -227,10 +230,27 @@ class DevSession:
 
     # --- calls from the page ----------------------------------------------------------------
 
-    async def call(self, target: str, args: dict[str, Any]) -> tuple[str, Any]:
-        """Run the command or hook ``target`` with keyword ``args``: ``(kind, value)``. Waits
-        out a reload in progress, so a call never lands between two versions."""
+    @contextlib.asynccontextmanager
+    async def _calling(self) -> AsyncIterator[None]:
+        """A call or render: it waits out a reload in progress, and a reload waits for it to
+        end before it stops the version that serves it (see :meth:`_replace`)."""
         await self._idle.wait()
+        self._calls += 1
+        self._no_calls.clear()
+        try:
+            yield
+        finally:
+            self._calls -= 1
+            if not self._calls:
+                self._no_calls.set()
+
+    async def call(self, target: str, args: dict[str, Any]) -> tuple[str, Any]:
+        """Run the command or hook ``target`` with keyword ``args``: ``(kind, value)``. A call
+        never lands between two versions, nor is cut short by a reload."""
+        async with self._calling():
+            return await self._call(target, args)
+
+    async def _call(self, target: str, args: dict[str, Any]) -> tuple[str, Any]:
         supervisor, manifest = self.supervisor, self.manifest
         if supervisor is None or manifest is None:
             raise InvalidInputError(
@@ -328,7 +348,20 @@ class DevSession:
         ``config`` over the widget's schema defaults, the answer held to the component schema
         (a :class:`~plugport.components.ComponentError` names the field). An ``action`` must
         be one the plain render offers (a button or form of its tree), as on the dashboard."""
-        await self._idle.wait()
+        async with self._calling():
+            return await self._render_widget(
+                widget_id, config=config, action=action, payload=payload, values=values
+            )
+
+    async def _render_widget(
+        self,
+        widget_id: str,
+        *,
+        config: Mapping[str, Any] | None = None,
+        action: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         supervisor, manifest = self.supervisor, self.manifest
         if supervisor is None or manifest is None:
             raise InvalidInputError(
@@ -396,6 +429,7 @@ class DevSession:
         code_dir = self.source.stage(files, self.home / "code" / str(self._generation))
         self._idle.clear()
         try:
+            await self._no_calls.wait()  # the calls the old version is serving end first
             if previous is not None:
                 await supervisor.deactivate(previous.name)
                 await supervisor.remove(previous.name)  # no purge: storage and settings stay
