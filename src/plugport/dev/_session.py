@@ -349,60 +349,47 @@ class DevSession:
         (a :class:`~plugport.components.ComponentError` names the field). An ``action`` must
         be one the plain render offers (a button or form of its tree), as on the dashboard."""
         async with self._calling():
-            return await self._render_widget(
-                widget_id, config=config, action=action, payload=payload, values=values
-            )
-
-    async def _render_widget(
-        self,
-        widget_id: str,
-        *,
-        config: Mapping[str, Any] | None = None,
-        action: str | None = None,
-        payload: Mapping[str, Any] | None = None,
-        values: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        supervisor, manifest = self.supervisor, self.manifest
-        if supervisor is None or manifest is None:
-            raise InvalidInputError(
-                "the plugin is not running: fix the errors dev printed, and it reloads"
-            )
-        widget = next((w for w in manifest.contributes.widgets if w.id == widget_id), None)
-        if widget is None:
-            offered = ", ".join(w.id for w in manifest.contributes.widgets) or "none"
-            raise NotFoundError("widget", widget_id, f"{manifest.name} contributes: {offered}")
-        settings = widget_config(widget.config, config)
-
-        async def ask(action: str | None) -> Any:
-            request = UiRequest(
-                "widget",
-                widget_id,
-                config=settings,
-                action=action,
-                payload=dict(payload or {}),
-                values=dict(values or {}),
-                workspace="dev",
-            )
-            answer = await supervisor.call_ui(manifest.name, widget_id, request.to_wire())
-            return check_tree(
-                answer, plugin=manifest.name, surface=widget_id, overlay_allowed=bool(action)
-            )
-
-        if action is not None:
-            actions = actions_of(await ask(None))
-            if action not in actions:
+            supervisor, manifest = self.supervisor, self.manifest
+            if supervisor is None or manifest is None:
                 raise InvalidInputError(
-                    f"widget {widget_id!r} offers no action {action!r} now (its tree offers: "
-                    f"{', '.join(sorted(actions)) or 'none'})"
+                    "the plugin is not running: fix the errors dev printed, and it reloads"
                 )
-        return {
-            "id": widget_id,
-            "title": widget.title,
-            "version": supervisor.ui.version(manifest.name, widget_id),
-            "config": settings,
-            "action": action,
-            "tree": await ask(action),
-        }
+            widget = next((w for w in manifest.contributes.widgets if w.id == widget_id), None)
+            if widget is None:
+                offered = ", ".join(w.id for w in manifest.contributes.widgets) or "none"
+                raise NotFoundError("widget", widget_id, f"{manifest.name} contributes: {offered}")
+            settings = widget_config(widget.config, config)
+
+            async def ask(action: str | None) -> Any:
+                request = UiRequest(
+                    "widget",
+                    widget_id,
+                    config=settings,
+                    action=action,
+                    payload=dict(payload or {}),
+                    values=dict(values or {}),
+                    workspace="dev",
+                )
+                answer = await supervisor.call_ui(manifest.name, widget_id, request.to_wire())
+                return check_tree(
+                    answer, plugin=manifest.name, surface=widget_id, overlay_allowed=bool(action)
+                )
+
+            if action is not None:
+                actions = actions_of(await ask(None))
+                if action not in actions:
+                    raise InvalidInputError(
+                        f"widget {widget_id!r} offers no action {action!r} now (its tree offers: "
+                        f"{', '.join(sorted(actions)) or 'none'})"
+                    )
+            return {
+                "id": widget_id,
+                "title": widget.title,
+                "version": supervisor.ui.version(manifest.name, widget_id),
+                "config": settings,
+                "action": action,
+                "tree": await ask(action),
+            }
 
     def activity_since(self, since: int) -> list[dict[str, Any]]:
         return [activity_json(n, a) for n, a in self.recent if n > since]
