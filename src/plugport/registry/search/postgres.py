@@ -39,7 +39,7 @@ from plugport.registry.models import Plugin
 from plugport.registry.search import typos
 from plugport.registry.search.base import SqlSearchBackend
 from plugport.registry.search.once import generation, search_settings
-from plugport.registry.search.query import SearchQuery
+from plugport.registry.search.query import ESTIMATE_MARGIN, SearchQuery
 from plugport.registry.search.rankings import Rankings
 
 __all__ = ["RANK_WEIGHTS", "PostgresSearchBackend", "tsquery_text"]
@@ -78,9 +78,6 @@ def _score(terms: tuple[str, ...]) -> ColumnElement[float]:
     return func.ts_rank_cd(literal_column(f"'{RANK_WEIGHTS}'::float4[]"), _VECTOR, tsquery)
 
 
-ESTIMATE_MARGIN = 2
-"""A count is left out when the planner expects this many times :data:`~.query.COUNT_LIMIT`
-matches or more."""
 
 RANKING_DEPTH = 2000
 """How many of the best-scored matches of a word set are kept between searches."""

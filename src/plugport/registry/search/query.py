@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COUNT_LIMIT",
     "DEFAULT_PER_PAGE",
+    "ESTIMATE_MARGIN",
     "FACET_ROWS",
     "FACET_TAGS",
     "MAX_PER_PAGE",
@@ -51,6 +52,9 @@ TRENDING_DAYS = 7
 COUNT_LIMIT = 1_000
 """Totals are exact up to here. Counting further means visiting every match (tens of
 milliseconds at 100,000 plugins); past it a result says "at least this many"."""
+ESTIMATE_MARGIN = 2
+"""A count is left out when the database expects this many times the limit's matches or more
+(PostgreSQL's planner, SQLite's kept word list: ``SqlSearchBackend._surely_more``)."""
 
 # A term is a run of letters and digits: what SQLite's unicode61 tokenizer and the text the
 # PostgreSQL column indexes (punctuation turned into spaces) both treat as one token. Nothing

@@ -34,7 +34,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from plugport.registry.models import Plugin
 from plugport.registry.search import typos
 from plugport.registry.search.base import SqlSearchBackend
-from plugport.registry.search.query import SearchQuery
+from plugport.registry.search.query import ESTIMATE_MARGIN, SearchQuery
 from plugport.registry.search.rankings import Rankings
 
 __all__ = ["BM25_WEIGHTS", "SqliteSearchBackend", "match_expression"]
@@ -46,9 +46,6 @@ categories (migration 0023), weighted as tags."""
 _FTS = table("plugin_search", column("rowid"))
 _FTS_NAME: ColumnClause[Any] = literal_column("plugin_search")
 
-
-ESTIMATE_MARGIN = 2
-"""A word is trusted to find ``limit`` visible plugins when this many times as many have it."""
 
 RANKING_DEPTH = 2000
 """How many of the best-scored matches of a word set are kept between searches."""
