@@ -78,7 +78,6 @@ def _score(terms: tuple[str, ...]) -> ColumnElement[float]:
     return func.ts_rank_cd(literal_column(f"'{RANK_WEIGHTS}'::float4[]"), _VECTOR, tsquery)
 
 
-
 RANKING_DEPTH = 2000
 """How many of the best-scored matches of a word set are kept between searches."""
 RANKINGS_KEPT = 256
