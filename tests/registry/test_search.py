@@ -4,6 +4,7 @@ that no query text is ever read as query syntax."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1241,6 +1242,50 @@ def test_postgres_filters_by_tag_and_category_off_their_gin_indexes(engine: Engi
         assert shown(search(engine, tag="otter")) == ["gin.a"]  # a value, not a substring
         assert shown(search(engine, tag="otters")) == ["gin.b"]
         assert shown(search(engine, category="ui")) == ["gin.b"]
+
+
+def test_postgres_looks_similar_words_up_off_their_indexes(engine: Engine) -> None:
+    """A misspelt word's suggestions are read off the trigram index and the primary key,
+    however many edits the word has, and with words just added: the planner chose to test
+    every word's trigrams (a scan growing with the vocabulary) for a long word's few hundred
+    edits in one ``OR``, and for any word while the index held new words in its pending
+    list (migration 0025). The plan is a fresh one, as for a connection's first searches."""
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        return
+    with make_sessions(engine)() as session:
+        rng = random.Random(5)  # noqa: S311 - made-up words, as varied as real ones
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        made_up = {"".join(rng.choices(letters, k=rng.randint(4, 10))) for _ in range(6000)}
+        words = sorted(made_up | {"calendar"})
+        session.execute(
+            text("INSERT INTO search_words(word) VALUES (:w)"), [{"w": w} for w in words]
+        )
+        session.execute(text("ANALYZE search_words"))
+        term = "caelndar"  # 441 words one edit away
+        stmt = search_postgres._similar_words(search_postgres._trgm_schema(session))
+        params = {
+            "term": term,
+            "least": 0.3,
+            "edits": sorted(typos.edits(term)),
+            "edited": typos.EDITED,
+            "prefix": f"{term}%",
+            "limit": 3,
+        }
+        compiled = stmt.compile(dialect=engine.dialect)
+        plan = [
+            row[0]
+            for row in session.connection().exec_driver_sql(
+                f"EXPLAIN {compiled}", compiled.construct_params(params)
+            )
+        ]
+        trigram_tests = [line.strip() for line in plan if "OPERATOR(" in line]
+        assert trigram_tests, plan
+        assert not [line for line in trigram_tests if line.startswith("Filter")], plan
+        assert any("ix_search_words_trigrams" in line for line in plan), plan
+        found = search_backend(session)._similar(session, term, typos.SUGGESTIONS)
+        assert [s.word for s in found] == ["calendar"]
+        session.rollback()
 
 
 def test_a_host_filtered_search_counts_the_named_plugins_once(

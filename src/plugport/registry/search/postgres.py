@@ -110,14 +110,20 @@ def _trgm_schema(session: Session) -> str:
 def _similar_words(schema: str) -> TextClause:
     """``search_words`` nearest a word, off its trigram index (0023), and those one edit away
     off its primary key (ranked as :func:`typos.Vocabulary.similar` ranks them); ``pg_trgm``
-    is named by its schema, which need not be on the search path."""
+    is named by its schema, which need not be on the search path.
+
+    Two branches, each on its own index: as one ``WHERE ... OR word = ANY(:edits)``, the
+    planner costed the few hundred edits' probes above a sequential scan and tested every
+    word's trigrams instead (4 ms of 5,300 words, and growing with the vocabulary, where
+    these take 0.5 ms)."""
     similarity = f'"{schema}".similarity(word, :term)'
-    ranked = f"GREATEST({similarity}, CASE WHEN word = ANY(:edits) THEN :edited ELSE 0 END)"
     return text(
-        f"SELECT word, {ranked} AS similarity FROM search_words"  # noqa: S608
-        f' WHERE (word OPERATOR("{schema}".%) :term AND {similarity} >= :least'
-        " OR word = ANY(:edits)) AND word NOT LIKE :prefix"
-        " ORDER BY similarity DESC, word LIMIT :limit"
+        "SELECT word, max(similarity) AS similarity FROM ("  # noqa: S608
+        f" SELECT word, {similarity} AS similarity FROM search_words"
+        f' WHERE word OPERATOR("{schema}".%) :term AND {similarity} >= :least'
+        " UNION ALL SELECT word, :edited FROM search_words WHERE word = ANY(:edits)"
+        ") AS found WHERE word NOT LIKE :prefix"
+        " GROUP BY word ORDER BY similarity DESC, word LIMIT :limit"
     )
 
 
