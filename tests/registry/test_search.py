@@ -765,6 +765,32 @@ def test_words_in_many_names_rank_the_named_plugins_by_downloads(
     assert order(q="otter ti") == ["otter.tie"]
 
 
+def test_postgres_walks_a_popular_page_off_one_index(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A popular-first page on PostgreSQL is read off ``ix_plugins_popular_walk`` (0026)
+    alone: its order, the name's stored words and the id, no row fetched (once vacuum has
+    marked the pages all-visible, as it does for a table that is mostly read)."""
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        return
+    seed_short_words(engine)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE plugins"))
+    monkeypatch.setattr(SqlSearchBackend, "_TIERED_FROM", 3)
+    sent: list[tuple[str, Any]] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: sent.append((a[2], a[3])))
+    with make_sessions(engine)() as session:
+        session.execute(text("SET LOCAL enable_seqscan = off"))  # a handful of rows here
+        session.execute(text("SET LOCAL enable_bitmapscan = off"))
+        result = search_backend(session).search(session, SearchQuery(q="ot"), today=today())
+        walk, params = next(s for s in sent if "name_vector @@" in s[0] and "ORDER BY" in s[0])
+        explained = session.connection().exec_driver_sql(f"EXPLAIN {walk}", params)
+        plan = " ".join(row[0] for row in explained)
+    assert [hit.plugin.name for hit in result.hits][:4] == SHORT_WORD_ORDER[:4]
+    assert "Index Only Scan using ix_plugins_popular_walk" in plan, plan
+
+
 def test_kept_rankings_follow_every_change_of_the_text(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

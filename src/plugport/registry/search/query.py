@@ -82,6 +82,9 @@ SEARCH_SCHEMA_OBJECTS = frozenset(
         # PostgreSQL: the values of the tag and category lists (0024)
         "ix_plugins_tags_values",
         "ix_plugins_categories_values",
+        # PostgreSQL: the name's words, stored, and the walk of popular-first pages (0026)
+        "name_vector",
+        "ix_plugins_popular_walk",
     }
 )
 
