@@ -282,6 +282,72 @@ class Main(Plugin):
     assert "cleanup() failed (TimeoutError" in event.reason or "did not finish" in event.reason
 
 
+SLOW = """
+class Main(Plugin):
+    @hook("greet")
+    async def greet(self, name):
+        await asyncio.sleep(float(name))
+        return f"slept {name}"
+
+    def cleanup(self):
+        self.api.sync.ui.message("cleaned up")
+"""
+
+
+def _slow(root: Path) -> Any:
+    """A plugin whose greet hook sleeps as many seconds as its name says."""
+    manifest = 'permissions = { ui = ["messages"] }\n[contributes]\nhooks = { greet = 0 }\n'
+    return write_plugin(root, "acme.slow", SLOW, manifest)
+
+
+def test_deactivate_lets_running_calls_finish_first(tmp_path: Path) -> None:
+    """A call the worker is answering when the plugin is deactivated gets its answer; the
+    worker's cleanup() runs after it, and the audit line says what the drain did."""
+    slow = _slow(tmp_path)
+
+    async def scenario(runtime: Supervisor) -> None:
+        await runtime.activate("acme.slow")
+        call = asyncio.ensure_future(runtime.call_hook("greet", name="0.4"))
+        await asyncio.sleep(0.1)  # the call is running in the worker
+        await runtime.deactivate("acme.slow")
+        assert call.done()  # answered before the worker went
+        [outcome] = call.result()
+        assert outcome.value == "slept 0.4", outcome.error
+        assert runtime.status("acme.slow")[0].state == "inactive"
+        assert [m.text for m in runtime.ui.messages("acme.slow")] == ["cleaned up"]
+
+    audit = supervise(tmp_path, [slow], scenario, hooks=(GREET,))
+    [event] = [e for e in audit.query(plugin="acme.slow") if e.kind == "deactivate"]
+    assert event.reason == "cleanup() finished; 1 call(s) finished first, 0 ended at the deadline"
+
+
+def test_deactivate_ends_a_call_still_running_at_the_drain_deadline(tmp_path: Path) -> None:
+    """Past the drain deadline a running call ends with an error naming the deadline and the
+    deactivation (not a crash), and the worker is stopped cleanly all the same."""
+    slow = _slow(tmp_path)
+
+    async def scenario(runtime: Supervisor) -> None:
+        await runtime.activate("acme.slow")
+        call = asyncio.ensure_future(runtime.call_hook("greet", name="5"))
+        await asyncio.sleep(0.1)
+        started = asyncio.get_running_loop().time()
+        await runtime.deactivate("acme.slow", drain_deadline_s=0.2)
+        assert asyncio.get_running_loop().time() - started < 3
+        [outcome] = await call
+        assert isinstance(outcome.error, ResourceLimitExceededError), outcome.error
+        assert outcome.error.limit == "swap_drain_deadline_s"
+        assert "being deactivated" in str(outcome.error)
+        assert "0.2 s drain deadline" in str(outcome.error)
+        assert runtime.status("acme.slow")[0].state == "inactive"
+        with pytest.raises(InvalidInputError, match="drain_deadline_s must be >= 0"):
+            await runtime.deactivate("acme.slow", drain_deadline_s=-1)
+
+    audit = supervise(tmp_path, [slow], scenario, hooks=(GREET,))
+    [event] = [e for e in audit.query(plugin="acme.slow") if e.kind == "deactivate"]
+    assert event.reason.endswith("0 call(s) finished first, 1 ended at the deadline"), event.reason
+    assert "crash" not in kinds(audit, "acme.slow")
+
+
 def test_pings_measure_and_kill_the_unresponsive(tmp_path: Path) -> None:
     blocker = write_plugin(
         tmp_path,

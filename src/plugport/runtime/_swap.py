@@ -46,10 +46,6 @@ if TYPE_CHECKING:
 
 __all__ = ["HotSwaps", "Runtime"]
 
-_DRAIN_POLL_S = 0.05
-"""How often a drain looks again while no call ends: a caller that gave up leaves an answer
-that nobody awaits, so waiting only for answers could outlast the last real call."""
-
 
 class Runtime(Protocol):
     """What a swap uses of the supervisor, private parts included (this module is its
@@ -205,7 +201,7 @@ class HotSwaps:
         """Drain the old worker, then stop it with ``cleanup()``: ``(drained, ended, how it
         stopped)``."""
         try:
-            drained, ended = await _drain(process, deadline_s, overdue)
+            drained, ended = await process.drain(deadline_s, overdue)
             return drained, ended, await process.stop(self._runtime.config.stop_deadline_ms)
         except BaseException:  # cancelled: the old worker, no one's any more, must not stay
             process.terminate(overdue)
@@ -273,22 +269,3 @@ class HotSwaps:
         entry = runtime._entry(report.plugin)
         runtime._audit(entry, "swap", audit_line(report, deadline_s))
         runtime.metrics.swap(report.plugin, outcome)
-
-
-async def _drain(
-    process: PluginProcess, deadline_s: float, overdue: PlugportError
-) -> tuple[int, int]:
-    """Wait for the calls running on ``process`` (those that reached it after the switch too)
-    until ``deadline_s``; end the ones still running then with ``overdue``. Returns how many
-    finished there and how many were ended."""
-    loop = asyncio.get_running_loop()
-    until = loop.time() + deadline_s
-    seen: set[asyncio.Future[Any]] = set()
-    while pending := process.calls_in_flight():
-        seen.update(pending)
-        left = until - loop.time()
-        if left <= 0:
-            ended = process.end_calls(overdue)
-            return len(seen) - ended, ended
-        await asyncio.wait([*pending, process.died], timeout=min(left, _DRAIN_POLL_S))
-    return len(seen), 0

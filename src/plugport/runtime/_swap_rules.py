@@ -25,6 +25,7 @@ __all__ = [
     "audit_line",
     "drain_deadline_s",
     "overdue_call",
+    "overdue_on_stop",
     "refusal",
 ]
 
@@ -114,6 +115,16 @@ def overdue_call(
         f"{from_version} was replaced by {to_version} and this call was still running on the "
         f"old worker when the {deadline_s:g} s drain deadline passed; it was ended and the old "
         "worker stopped (call again: the new worker answers)",
+    )
+
+
+def overdue_on_stop(plugin: str, deadline_s: float) -> PlugportError:
+    """The error for a call still running when a deactivation's drain deadline passed."""
+    return ResourceLimitExceededError(
+        plugin,
+        DRAIN_LIMIT,
+        f"{plugin} was being deactivated and this call was still running when the "
+        f"{deadline_s:g} s drain deadline passed; it was ended and the worker stopped",
     )
 
 

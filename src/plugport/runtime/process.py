@@ -41,6 +41,10 @@ from plugport.runtime.protocol import (
 
 __all__ = ["Broker", "CallResult", "PluginProcess"]
 
+_DRAIN_POLL_S = 0.05
+"""How often a drain looks again while no call ends: a caller that gave up leaves an answer
+that nobody awaits, so waiting only for answers could outlast the last real call."""
+
 Broker = Callable[[str, str, list[Any], dict[str, Any]], Awaitable[Any]]
 """``broker(capability, method, args, kwargs)``: checks the grant, does the work or raises."""
 
@@ -246,6 +250,22 @@ class PluginProcess:
         """The answers awaited by calls running now (pings and a stop not included): what a hot
         swap's drain waits for before it stops this worker."""
         return [f for i, f in self._pending.items() if i in self._deadlines and not f.done()]
+
+    async def drain(self, deadline_s: float, overdue: PlugportError) -> tuple[int, int]:
+        """Wait for the calls running now (and those reaching this worker meanwhile) until
+        ``deadline_s``; end the ones still running then with ``overdue``, leaving the worker
+        up to be stopped. Returns how many finished and how many were ended."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + deadline_s
+        seen: set[asyncio.Future[Any]] = set()
+        while pending := self.calls_in_flight():
+            seen.update(pending)
+            left = until - loop.time()
+            if left <= 0:
+                ended = self.end_calls(overdue)
+                return len(seen) - ended, ended
+            await asyncio.wait([*pending, self.died], timeout=min(left, _DRAIN_POLL_S))
+        return len(seen), 0
 
     def end_calls(self, error: PlugportError) -> int:
         """Fail the calls still running with ``error`` and leave the worker up (a hot swap's

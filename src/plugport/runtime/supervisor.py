@@ -32,7 +32,8 @@ from plugport.runtime._supervised import (
     failure_kind,
 )
 from plugport.runtime._swap import HotSwaps
-from plugport.runtime._swap_rules import DRAIN_LIMIT, SwapReport
+from plugport.runtime._swap_rules import DRAIN_LIMIT, SwapReport, overdue_on_stop
+from plugport.runtime._swap_rules import drain_deadline_s as drain_deadline_s_of
 from plugport.runtime.activity import Activity, ActivityFeed
 from plugport.runtime.audit import AuditEvent, AuditLog, SqliteAuditLog
 from plugport.runtime.broker import CapabilityBroker, Grants, Services
@@ -295,16 +296,30 @@ class Supervisor:
         entry = self._entry(name)
         await self._ensure(entry, self.config.activation_timeout_s)
 
-    async def deactivate(self, name: str) -> None:
-        """Call the plugin's ``cleanup()`` with the configured deadline, then end its worker."""
+    async def deactivate(self, name: str, *, drain_deadline_s: float | None = None) -> None:
+        """Let the calls the plugin's worker is answering finish, within ``drain_deadline_s``
+        (default ``config.swap_drain_deadline_s``; past it they end with a
+        :class:`ResourceLimitExceededError` naming it), then call its ``cleanup()`` with the
+        configured deadline and end the worker. A call made meanwhile waits, and starts the
+        plugin again once it has stopped."""
+        deadline_s = drain_deadline_s_of(drain_deadline_s, self.config.swap_drain_deadline_s)
         entry = self._entry(name)
         async with entry.lock:
             process, entry.process = entry.process, None
             if process is None:
                 return
-            outcome = await process.stop(self.config.stop_deadline_ms)
+            overdue = overdue_on_stop(name, deadline_s)
+            try:
+                drained, ended = await process.drain(deadline_s, overdue)
+                outcome = await process.stop(self.config.stop_deadline_ms)
+            except BaseException:  # cancelled: the worker, no one's any more, must not stay
+                process.terminate(overdue)
+                self._in_background(process.stop(0))
+                raise
             self.services.ui.forget(name)
             self._set_state(entry, State.INACTIVE)
+            if drained or ended:
+                outcome += f"; {drained} call(s) finished first, {ended} ended at the deadline"
             self._audit(entry, "deactivate", outcome)
 
     def release(self, name: str) -> None:
