@@ -5,11 +5,13 @@ Query parameters arrive as plain strings and are checked by :class:`SearchQuery`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from plugport.registry.deps import SessionDep
 from plugport.registry.search import SearchQuery, pages
 from plugport.registry.search.query import MAX_PER_PAGE, SORTS
 from plugport.registry.services import catalog
@@ -20,10 +22,25 @@ _Text = Annotated[str | None, Query()]
 _JSON = "application/json"
 
 
+async def _read(request: Request, body: Callable[[Session], bytes]) -> Response:
+    """``body`` of a read-only transaction, computed in one worker thread.
+
+    These are the routes every visitor's typing and browsing hits. As sync routes with the
+    session dependency they crossed between the event loop and the thread pool three times
+    (the session's start, the route, its end), each a thread to wake: with every core busy,
+    waiting for those wake-ups was a large part of a search's latency. One crossing here."""
+
+    def answer() -> bytes:
+        with request.app.state.sessions.begin() as session:
+            return body(session)
+
+    return Response(await run_in_threadpool(answer), media_type=_JSON)
+
+
 @router.get("/plugins")
-def search_plugins(
+async def search_plugins(
     *,
-    session: SessionDep,
+    request: Request,
     q: Annotated[str | None, Query(description="words; each matches as a prefix")] = None,
     category: _Text = None,
     tag: _Text = None,
@@ -53,10 +70,11 @@ def search_plugins(
     )
     # Encoded here rather than by FastAPI: its generic encoder walked every value of every item
     # and cost more than most searches; kept answers are reused while they are exact.
-    return Response(pages.search_json(session, query, today=catalog.today()), media_type=_JSON)
+    today = catalog.today()
+    return await _read(request, lambda session: pages.search_json(session, query, today=today))
 
 
 @router.get("/categories")
-def categories(session: SessionDep) -> Response:
+async def categories(request: Request) -> Response:
     """Categories that have visible plugins, with how many; most populated first."""
-    return Response(pages.categories_json(session), media_type=_JSON)
+    return await _read(request, pages.categories_json)
