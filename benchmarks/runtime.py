@@ -594,6 +594,18 @@ async def _calibrate(runtime: Supervisor, target_ms: float = 1.0) -> int:
     return n
 
 
+def _task_in_process_and_raw(
+    sock: socket.socket, n: int, local: list[float], raw: list[float]
+) -> None:
+    """One run of the task in this process and one through the raw echo, in ms."""
+    t0 = time.perf_counter()
+    spin(n)
+    local.append((time.perf_counter() - t0) * 1000)
+    t0 = time.perf_counter()
+    _raw_call(sock, 1, n)
+    raw.append((time.perf_counter() - t0) * 1000)
+
+
 async def _task_overhead(root: Path, sizes: Sizes, policy: str) -> dict[str, Any]:
     local: list[float] = []
     remote: list[float] = []
@@ -623,12 +635,7 @@ async def _task_overhead(root: Path, sizes: Sizes, policy: str) -> dict[str, Any
             bare.append((time.perf_counter() - t0) * 1000)
         sock, pid = _raw_echo()
         for _ in range(sizes.task_runs):  # interleaved, so drift hits every side alike
-            t0 = time.perf_counter()
-            spin(n)
-            local.append((time.perf_counter() - t0) * 1000)
-            t0 = time.perf_counter()
-            _raw_call(sock, 1, n)
-            raw.append((time.perf_counter() - t0) * 1000)
+            _task_in_process_and_raw(sock, n, local, raw)
             for hook, samples in (("work", remote), ("work_sync", remote_sync)):
                 t0 = time.perf_counter()
                 (outcome,) = await runtime.call_hook(hook, n=n)
@@ -694,12 +701,7 @@ async def _task_placements(
         ours: list[float] = []
         try:
             for _ in range(runs):
-                t0 = time.perf_counter()
-                spin(n)
-                local.append((time.perf_counter() - t0) * 1000)
-                t0 = time.perf_counter()
-                _raw_call(sock, 1, n)
-                raw.append((time.perf_counter() - t0) * 1000)
+                _task_in_process_and_raw(sock, n, local, raw)
                 t0 = time.perf_counter()
                 await runtime.call_hook("work", n=n)
                 ours.append((time.perf_counter() - t0) * 1000)
