@@ -160,7 +160,7 @@ class HotSwaps:
         drained, ended, stopped = 0, 0, "the worker was not running"
         if old_process is not None:
             overdue = overdue_call(name, *versions, deadline_s)
-            drained, ended, stopped = await self._retire(old_process, deadline_s, overdue)
+            drained, ended, stopped = await self.retire(old_process, deadline_s, overdue)
         old.state = State.STOPPED  # its own record only: the plugin's gauge is the new worker's
         report = SwapReport(
             name,
@@ -195,11 +195,11 @@ class HotSwaps:
             raise
         return process
 
-    async def _retire(
+    async def retire(
         self, process: PluginProcess, deadline_s: float, overdue: PlugportError
     ) -> tuple[int, int, str]:
-        """Drain the old worker, then stop it with ``cleanup()``: ``(drained, ended, how it
-        stopped)``."""
+        """Drain a worker no one's calls go to any more (a swap's old one, a deactivated
+        plugin's), then stop it with ``cleanup()``: ``(drained, ended, how it stopped)``."""
         try:
             drained, ended = await process.drain(deadline_s, overdue)
             return drained, ended, await process.stop(self._runtime.config.stop_deadline_ms)

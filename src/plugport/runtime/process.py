@@ -255,7 +255,7 @@ class PluginProcess:
         """Wait for the calls running now (and those reaching this worker meanwhile) until
         ``deadline_s``; end the ones still running then with ``overdue``, leaving the worker
         up to be stopped. Returns how many finished and how many were ended."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         until = loop.time() + deadline_s
         seen: set[asyncio.Future[Any]] = set()
         while pending := self.calls_in_flight():

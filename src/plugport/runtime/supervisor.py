@@ -309,13 +309,7 @@ class Supervisor:
             if process is None:
                 return
             overdue = overdue_on_stop(name, deadline_s)
-            try:
-                drained, ended = await process.drain(deadline_s, overdue)
-                outcome = await process.stop(self.config.stop_deadline_ms)
-            except BaseException:  # cancelled: the worker, no one's any more, must not stay
-                process.terminate(overdue)
-                self._in_background(process.stop(0))
-                raise
+            drained, ended, outcome = await self._swaps.retire(process, deadline_s, overdue)
             self.services.ui.forget(name)
             self._set_state(entry, State.INACTIVE)
             if drained or ended:

@@ -57,8 +57,14 @@ def tsquery_text(terms: tuple[str, ...]) -> str:
     return " & ".join(f"{term}:*" for term in terms)
 
 
+def _tsquery(terms: tuple[str, ...]) -> ColumnElement[Any]:
+    """Every term as a prefix, all required, as a ``tsquery`` of the 'simple' configuration
+    (the one every indexed vector is built with)."""
+    return func.to_tsquery(cast("simple", REGCONFIG), tsquery_text(terms))
+
+
 def _matches(terms: tuple[str, ...]) -> ColumnElement[bool]:
-    return _VECTOR.op("@@")(func.to_tsquery(cast("simple", REGCONFIG), tsquery_text(terms)))
+    return _VECTOR.op("@@")(_tsquery(terms))
 
 
 _NAME_WORDS: ColumnClause[Any] = literal_column(
@@ -74,12 +80,11 @@ _NAME_VECTOR: ColumnClause[Any] = literal_column("plugins.name_vector")
 
 def _in_name(terms: tuple[str, ...]) -> ColumnElement[bool]:
     """Whether every term matches in the name; then it matches ``search_vector`` too."""
-    return _NAME_WORDS.op("@@")(func.to_tsquery(cast("simple", REGCONFIG), tsquery_text(terms)))
+    return _NAME_WORDS.op("@@")(_tsquery(terms))
 
 
 def _score(terms: tuple[str, ...]) -> ColumnElement[float]:
-    tsquery = func.to_tsquery(cast("simple", REGCONFIG), tsquery_text(terms))
-    return func.ts_rank_cd(literal_column(f"'{RANK_WEIGHTS}'::float4[]"), _VECTOR, tsquery)
+    return func.ts_rank_cd(literal_column(f"'{RANK_WEIGHTS}'::float4[]"), _VECTOR, _tsquery(terms))
 
 
 RANKING_DEPTH = 2000
@@ -183,8 +188,7 @@ class PostgresSearchBackend(SqlSearchBackend):
         # name's words are stored beside the order in ix_plugins_popular_walk (0026), so
         # the walk reads index pages alone, where testing weight A of search_vector fetched
         # every row walked.
-        tsquery = func.to_tsquery(cast("simple", REGCONFIG), tsquery_text(terms))
-        return _NAME_VECTOR.op("@@")(tsquery)
+        return _NAME_VECTOR.op("@@")(_tsquery(terms))
 
     def _named_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
         capped = select(Plugin.id).where(_in_name(terms)).limit(limit).subquery()

@@ -106,6 +106,14 @@ def _name_hits(terms: tuple[str, ...]) -> Select[Any]:
     )
 
 
+def _joined(stmt: Select[Any], match: ColumnElement[bool], name: str) -> Select[Any]:
+    """``stmt`` joined to the text index's rows that ``match``: joined rather than IN (...),
+    so the planner walks the index's matches and can stop at a LIMIT, where IN would first
+    collect every one."""
+    hits = select(_FTS.c.rowid.label("plugin_id")).where(match).subquery(name)
+    return stmt.join(hits, hits.c.plugin_id == Plugin.id)
+
+
 def _score() -> ColumnElement[float]:
     return -func.bm25(_FTS_NAME, *BM25_WEIGHTS)  # bm25 is lower-is-better
 
@@ -114,10 +122,7 @@ class SqliteSearchBackend(SqlSearchBackend):
     dialect = "sqlite"
 
     def _match(self, stmt: Select[Any], terms: tuple[str, ...]) -> Select[Any]:
-        # Joined rather than IN (...): the planner walks the index's matches and can stop at a
-        # LIMIT, where IN would first collect every match.
-        hits = select(_FTS.c.rowid.label("plugin_id")).where(_matches(terms)).subquery("hits")
-        return stmt.join(hits, hits.c.plugin_id == Plugin.id)
+        return _joined(stmt, _matches(terms), "hits")
 
     def _narrowed(self, stmt: Select[Any], query: SearchQuery) -> Select[Any]:
         # Counting the plugins with a tag (or category) in 3% of 100,000 walks the visible
@@ -134,12 +139,7 @@ class SqliteSearchBackend(SqlSearchBackend):
         ]
         if not listed:
             return stmt
-        hits = (
-            select(_FTS.c.rowid.label("plugin_id"))
-            .where(_FTS_NAME.op("MATCH")(" AND ".join(listed)))
-            .subquery("listed")
-        )
-        return stmt.join(hits, hits.c.plugin_id == Plugin.id)
+        return _joined(stmt, _FTS_NAME.op("MATCH")(" AND ".join(listed)), "listed")
 
     def _scored(self, terms: tuple[str, ...]) -> Select[Any]:
         return select(_FTS.c.rowid.label("plugin_id"), _score().label("score")).where(
