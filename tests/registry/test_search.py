@@ -982,6 +982,23 @@ def test_searches_use_the_indexes_made_for_them(
         counting = query_plans(engine, per_page="1", **listed)[1]
         assert "SCAN plugin_search VIRTUAL TABLE" in counting, listed
         assert "SEARCH plugins USING INTEGER PRIMARY KEY" in counting, listed
+    # With words too, one MATCH asks for both: the index hands over the plugins with the words
+    # and the value's words, not every plugin with the words to be tested one by one.
+    sent: list[str] = []
+
+    def grab(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "count(*)" in statement:
+            sent.extend(str(p) for p in parameters if isinstance(p, str))
+
+    for listed, phrase in [({"category": "ui"}, '{categories} : "ui"'), ({"tag": "x"}, "{tags}")]:
+        sent.clear()
+        event.listen(engine, "before_cursor_execute", grab)
+        try:
+            result = search(engine, q="idx", per_page="1", **listed)
+        finally:
+            event.remove(engine, "before_cursor_execute", grab)
+        assert result.total == 3, listed
+        assert any('"idx"*' in match and phrase in match for match in sent), (listed, sent)
 
 
 # --- refusals and hostile text -----------------------------------------------------------------

@@ -136,9 +136,10 @@ class SqlSearchBackend(RelevanceSearch):
         raise NotImplementedError
 
     def _narrowed(self, stmt: Select[Any], query: SearchQuery) -> Select[Any]:
-        """``stmt`` (the matches of ``query`` to count), with what lets the database find
-        them sooner, if anything: the same rows."""
-        return stmt
+        """``stmt`` (the visible plugins that pass the filters of ``query``) narrowed to the
+        matches of its words, to count them, with whatever else lets the database find them
+        sooner: the same rows."""
+        return self._match(stmt, query.terms) if query.terms else stmt
 
     def _surely_more(
         self, session: Session, query: SearchQuery, stmt: Select[Any], limit: int
@@ -425,8 +426,6 @@ class SqlSearchBackend(RelevanceSearch):
             # Joined, not EXISTS: the planner may then start from the (smaller) versions that
             # grant it, where testing every plugin in turn would read up to 20 for each match.
             stmt = stmt.join(PluginVersion, self._latest_grants(query.permission))
-        if query.terms:
-            stmt = self._match(stmt, query.terms)
         stmt = self._narrowed(stmt, query)
         if self._surely_more(session, query, stmt, COUNT_LIMIT):
             return COUNT_LIMIT, True
