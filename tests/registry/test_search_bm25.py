@@ -209,3 +209,17 @@ def test_totals_read_the_index_as_fts5_does(sqlite_engine: Engine) -> None:
         stored = connection.execute(text("SELECT sz FROM plugin_search_docsize"))
         sizes = [bm25.varints(sz) for (sz,) in stored]
     assert bm25.totals(averages) == bm25.Totals(30, sum(map(sum, sizes)))
+
+
+def test_an_index_without_totals_leaves_the_page_to_fts5(sqlite_engine: Engine) -> None:
+    """A text index that has no averages record yet, or no rows, has nothing to work the
+    formula from: the page goes to FTS5, which answers as it does."""
+    backend = search_sqlite.SqliteSearchBackend()
+    with make_sessions(sqlite_engine)() as session:
+        assert backend._scores_here(session, ("otter",), [1, 2]) == ({}, [1, 2])
+        assert backend._scores(session, ("otter",), [1, 2]) == {}
+    seed(sqlite_engine, "zoo.otter", description="otter")
+    with sqlite_engine.begin() as connection:
+        connection.execute(text("DELETE FROM plugins"))
+    with make_sessions(sqlite_engine)() as session:
+        assert backend._scores_here(session, ("otter",), [1]) == ({}, [1])

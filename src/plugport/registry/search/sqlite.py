@@ -8,7 +8,7 @@ by a query restricted to the name column."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -57,11 +57,12 @@ RANKINGS_KEPT = 256
 _INDEX_VERSION = text("SELECT id, block FROM plugin_search_data WHERE id IN (1, 10)")
 
 
-def _index_version(session: Session) -> tuple[bytes, ...]:
+def _index_version(session: Session) -> tuple[tuple[int, bytes], ...]:
     """Any insert, update or delete of indexed text rewrites both records when it commits:
-    an FTS5 ranking (bm25 depends on every document) is exact while they are unchanged."""
+    an FTS5 ranking (bm25 depends on every document) is exact while they are unchanged.
+    ``(id, block)`` of each, by id; a table never written to has neither."""
     rows = session.execute(_INDEX_VERSION).all()
-    return tuple(bytes(block) for _, block in sorted(rows))
+    return tuple((int(record), bytes(block)) for record, block in sorted(rows))
 
 
 _RANKINGS = Rankings(_index_version, RANKINGS_KEPT)
@@ -205,8 +206,9 @@ class SqliteSearchBackend(SqlSearchBackend):
         """bm25 of those of ``ids`` that match, worked out from their text (see :mod:`.bm25`),
         and the ids left to FTS5 (text that is not ASCII, or not as FTS5 counted it)."""
         records = _index_version(session)
-        whole = bm25.totals(records[0])
-        if not whole.rows:
+        averages = dict(records).get(1)
+        whole = bm25.totals(averages) if averages else None
+        if whole is None or not whole.rows:
             return {}, ids
         scores: dict[int, float] = {}
         decided: set[int] = set()
@@ -224,7 +226,7 @@ class SqliteSearchBackend(SqlSearchBackend):
             scores[plugin_id] = bm25.score(found, sum(size), hits, whole)
         return scores, [plugin_id for plugin_id in ids if plugin_id not in decided]
 
-    def _holding(self, session: Session, term: str, version: tuple[bytes, ...]) -> int:
+    def _holding(self, session: Session, term: str, version: Hashable) -> int:
         """How many rows hold ``term`` (as a prefix), as FTS5's bm25 counts them; kept."""
         held = _HITS.at(session, term, version)
         if held is None:
