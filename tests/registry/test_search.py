@@ -765,6 +765,49 @@ def test_words_in_many_names_rank_the_named_plugins_by_downloads(
     assert order(q="otter ti") == ["otter.tie"]
 
 
+def test_a_current_word_list_tells_a_word_in_many_names_without_counting_them(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite, the kept word list (built for suggestions) knows how many names have each
+    common word: while it is of the index as it is, a word (or a prefix of one) it knows to be
+    in ``_TIERED_FROM`` names or more ranks them first without counting them again, in the
+    same order as counting gives; once the index changed, they are counted again."""
+    upgrade(engine)
+    if engine.dialect.name != "sqlite":
+        return
+    seed_short_words(engine)
+    monkeypatch.setattr(SqlSearchBackend, "_TIERED_FROM", 3)
+    monkeypatch.setattr(typos, "NAMED_PLUGINS", 3)
+    sent: list[str] = []
+
+    def grab(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "count(*)" in statement:
+            sent.extend(str(p) for p in parameters if "{name}" in str(p))
+
+    def names_counted(**params: str) -> tuple[list[str], list[str]]:
+        sent.clear()
+        clear_caches()
+        event.listen(engine, "before_cursor_execute", grab)
+        try:
+            order = shown(search(engine, **params))
+        finally:
+            event.remove(engine, "before_cursor_execute", grab)
+        return order, list(sent)
+
+    counted, asked = names_counted(q="ot")
+    assert counted == SHORT_WORD_ORDER
+    assert asked  # no word list yet: the names are counted
+    with make_sessions(engine)() as session:  # the word list, as a first suggestion builds it
+        search_sqlite._VOCABULARIES.get(session)
+    assert names_counted(q="ot") == (SHORT_WORD_ORDER, [])
+    assert names_counted(q="otter") == (counted[:4] + counted[5:], [])  # 'river.oth' is not
+    assert names_counted(q="otter pop")[1]  # two words: counted
+    seed(engine, "otter.new", downloads=1)  # the index changed: the list is not current
+    order, asked = names_counted(q="ot")
+    assert asked
+    assert order[:6] == [*SHORT_WORD_ORDER[:4], "otter.new", "river.oth"]
+
+
 def test_postgres_walks_a_popular_page_off_one_index(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -262,6 +262,50 @@ def test_one_search_builds_the_vocabulary_while_the_others_wait_or_use_the_stale
     assert builds == ["v1", "v2"]
 
 
+def test_a_vocabulary_knows_the_words_in_many_names() -> None:
+    """Words in :data:`~.typos.NAMED_PLUGINS` names or more are remembered with that count:
+    a prefix of one is in at least as many names (the largest, not their sum: one plugin may
+    have both words); fewer, or no count from the source, is not known."""
+    from plugport.registry.search import typos
+
+    many = typos.NAMED_PLUGINS
+    words: list[typos.Word] = [
+        ("slack", 900, 700, many + 50),
+        ("slacker", 300, 200, many),
+        ("slim", 40, 30, many - 1),
+        ("sloth", 5000, 4000),  # no name count given
+    ]
+    vocabulary = Vocabulary(words)
+    assert vocabulary.named_at_least("slack") == many + 50
+    assert vocabulary.named_at_least("sl") == many + 50
+    assert vocabulary.named_at_least("slacke") == many
+    assert vocabulary.named_at_least("slim") == 0
+    assert vocabulary.named_at_least("slo") == 0
+    assert vocabulary.plugins_at_least("slo") == 4000
+
+
+def test_only_a_vocabulary_of_the_index_as_it_is_is_current() -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from plugport.registry.search import typos
+
+    version = ["v1"]
+    kept = typos.KeptVocabularies(lambda session: version[0], lambda session: [("otter", 3)])
+
+    class Database:
+        pass
+
+    database = Database()
+    session: Any = SimpleNamespace(get_bind=lambda: database)
+    assert kept.current(session) is None  # none built
+    built = kept.get(session)
+    assert kept.current(session) is built
+    version[0] = "v2"
+    assert kept.current(session) is None
+    assert kept.kept(session) is built  # still there, stale, for what may use it so
+
+
 def test_one_edit_away_is_every_single_letter_slip() -> None:
     found = edits("emial")
     assert {"xemial", "emiaal", "emiql"} <= found  # a letter added, another changed

@@ -56,9 +56,8 @@ def search_backend(bind: Session | Engine | Connection) -> SearchBackend:
 def clear_caches(*, words: bool = False) -> None:
     """Forget the kept FTS5 rankings and word counts and the kept API answers of every
     database, as a fresh process would have none (for measuring what a search costs without
-    them); and with
-    ``words``, SQLite's kept word lists for suggestions too (one per database, not per
-    query: a process builds it once, and again at most once a minute after changes)."""
+    them); and with ``words``, SQLite's kept word lists for suggestions too (one per database,
+    not per query: a process builds it once, and again at most once a minute after changes)."""
     _sqlite._RANKINGS.clear()
     _sqlite._HITS.clear()
     _postgres._RANKINGS.clear()

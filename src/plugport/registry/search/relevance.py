@@ -85,6 +85,11 @@ class RelevanceSearch:
         ``limit``."""
         raise NotImplementedError
 
+    def _surely_named(self, session: Session, terms: tuple[str, ...], limit: int) -> bool:
+        """Whether ``limit`` plugins' names or more are known to match every term without
+        counting them (False when not known)."""
+        return False
+
     # --- the order -------------------------------------------------------------------------
 
     def _relevance_window(
@@ -157,7 +162,10 @@ class RelevanceSearch:
         return once(
             session,
             ("popular_first", terms),
-            lambda: self._named_count(session, terms, self._TIERED_FROM) >= self._TIERED_FROM,
+            lambda: (
+                self._surely_named(session, terms, self._TIERED_FROM)
+                or self._named_count(session, terms, self._TIERED_FROM) >= self._TIERED_FROM
+            ),
         )
 
     def _popular(

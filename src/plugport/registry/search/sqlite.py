@@ -82,16 +82,20 @@ _PAGE_TEXT = text(
 token count FTS5 stored for each of their columns."""
 
 # FTS5's own word list (0023): the words of names, tags, display names and categories, with
-# how many times plugins have each in one of them, and how many have it in the one where
-# most do. Reading it walks the whole index, so it is kept (``typos``).
+# how many times plugins have each in one of them, how many have it in the one where most do,
+# and how many in their name. Reading it walks the whole index, so it is kept (``typos``).
 _WORDS = text(
-    "SELECT term, sum(doc), max(doc) FROM plugin_search_words"
+    "SELECT term, sum(doc), max(doc), sum(CASE WHEN col = 'name' THEN doc ELSE 0 END)"
+    " FROM plugin_search_words"
     " WHERE col IN ('name', 'tags', 'display_name', 'categories') GROUP BY term"
 )
 
 
-def _words(session: Session) -> list[tuple[str, int, int]]:
-    return [(str(term), int(n), int(most)) for term, n, most in session.execute(_WORDS)]
+def _words(session: Session) -> list[tuple[str, int, int, int]]:
+    return [
+        (str(term), int(n), int(most), int(named))
+        for term, n, most, named in session.execute(_WORDS)
+    ]
 
 
 _VOCABULARIES = typos.KeptVocabularies(_index_version, _words)
@@ -173,6 +177,15 @@ class SqliteSearchBackend(SqlSearchBackend):
         # looking each of them up by id and sorting them all: it walks the order's index
         # (downloads) instead, testing each plugin against the list, and stops at the page.
         return self._unindexed(Plugin.id.expression).in_(_name_hits(terms))
+
+    def _surely_named(self, session: Session, terms: tuple[str, ...], limit: int) -> bool:
+        # Counting the names a word is in, up to 500, reads that many rows off the index's
+        # name column (1-2 ms for a word in many names at 100,000 plugins). The kept word list
+        # knows how many names have each common word: a prefix of one in ``limit`` names or
+        # more is in at least that many. Only while the list is of the index as it is: a
+        # stale one could tell a word's order otherwise than the next page of it is told.
+        vocabulary = _VOCABULARIES.current(session) if len(terms) == 1 else None
+        return vocabulary is not None and vocabulary.named_at_least(terms[0]) >= limit
 
     def _named_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
         capped = _name_hits(terms).limit(limit).subquery()

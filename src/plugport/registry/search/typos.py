@@ -120,21 +120,33 @@ COMMON_PLUGINS = 2000
 :meth:`Vocabulary.plugins_at_least`)."""
 
 
-class Vocabulary:
-    """Words and how many plugins have each, indexed by trigram. A word comes with two
-    counts: how many times it is in a plugin's name, tags, display name or categories (a
-    plugin with it in two of them counts twice), which ranks suggestions, and, where the
-    source says, how many plugins have it in the one of them where most have it (so at least
-    that many plugins have it), which tells common words."""
+NAMED_PLUGINS = 100
+"""A vocabulary remembers the words at least this many plugins have in their name (see
+:meth:`Vocabulary.named_at_least`)."""
 
-    def __init__(self, words: Iterable[tuple[str, int] | tuple[str, int, int]]) -> None:
+Word = tuple[str, int] | tuple[str, int, int] | tuple[str, int, int, int]
+"""A word and how many plugins have it; where the source says, how many have it in the field
+where most do, and how many in their name."""
+
+
+class Vocabulary:
+    """Words and how many plugins have each, indexed by trigram. A word comes with up to
+    three counts: how many times it is in a plugin's name, tags, display name or categories
+    (a plugin with it in two of them counts twice), which ranks suggestions; where the source
+    says, how many plugins have it in the one of them where most have it (so at least that
+    many plugins have it), which tells common words; and how many have it in their name."""
+
+    def __init__(self, words: Iterable[Word]) -> None:
         self._words: list[tuple[str, int, int]] = []  # word, plugins, trigram count
         self._postings: defaultdict[str, list[int]] = defaultdict(list)
         self._index: dict[str, int] = {}
         self._common: dict[str, int] = {}  # word -> plugins that surely have it
+        self._named: dict[str, int] = {}  # word -> plugins with it in their name
         for word, plugins, *least in words:
             if least and least[0] >= COMMON_PLUGINS:
                 self._common[word] = least[0]
+            if len(least) > 1 and least[1] >= NAMED_PLUGINS:
+                self._named[word] = least[1]
             if len(word) < MIN_TERM or not word.isalpha() or plugins <= 0:
                 continue
             grams = trigrams(word)
@@ -152,6 +164,12 @@ class Vocabulary:
         name, tags, display name or categories (visible or not, as of the vocabulary), when
         it is :data:`COMMON_PLUGINS` or more; else 0 (not known to be that many)."""
         return max((n for word, n in self._common.items() if word.startswith(prefix)), default=0)
+
+    def named_at_least(self, prefix: str) -> int:
+        """A number of plugins that surely have a word starting with ``prefix`` in their name
+        (visible or not, as of the vocabulary), when it is :data:`NAMED_PLUGINS` or more;
+        else 0 (not known to be that many)."""
+        return max((n for word, n in self._named.items() if word.startswith(prefix)), default=0)
 
     def similar(self, term: str, limit: int) -> list[Similar]:
         """The ``limit`` words most similar to ``term`` (at least :data:`SIMILARITY`, or one
@@ -196,7 +214,7 @@ class KeptVocabularies:
     def __init__(
         self,
         version: Callable[[Session], Hashable],
-        build: Callable[[Session], Iterable[tuple[str, int] | tuple[str, int, int]]],
+        build: Callable[[Session], Iterable[Word]],
     ) -> None:
         self._version = version
         self._build = build
@@ -229,6 +247,12 @@ class KeptVocabularies:
         """The vocabulary kept for this database, stale or not, without building one."""
         kept = self._kept_for(session)
         return kept[2] if kept is not None else None
+
+    def current(self, session: Session) -> Vocabulary | None:
+        """The vocabulary kept for this database if it was built from the index as it is now
+        (what ``version`` reads), without building one."""
+        kept = self._kept_for(session)
+        return kept[2] if kept is not None and kept[0] == self._version(session) else None
 
     def _kept_for(self, session: Session) -> _Kept | None:
         with self._lock:
