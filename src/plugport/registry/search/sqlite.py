@@ -35,6 +35,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from plugport.registry.models import Plugin
 from plugport.registry.search import bm25, typos
 from plugport.registry.search.base import SqlSearchBackend
+from plugport.registry.search.once import once
 from plugport.registry.search.query import ESTIMATE_MARGIN, SearchQuery
 from plugport.registry.search.rankings import Kept, Rankings
 
@@ -60,9 +61,14 @@ _INDEX_VERSION = text("SELECT id, block FROM plugin_search_data WHERE id IN (1, 
 def _index_version(session: Session) -> tuple[tuple[int, bytes], ...]:
     """Any insert, update or delete of indexed text rewrites both records when it commits:
     an FTS5 ranking (bm25 depends on every document) is exact while they are unchanged.
-    ``(id, block)`` of each, by id; a table never written to has neither."""
-    rows = session.execute(_INDEX_VERSION).all()
-    return tuple((int(record), bytes(block)) for record, block in sorted(rows))
+    ``(id, block)`` of each, by id; a table never written to has neither. Read once per
+    transaction: the kept rankings, word counts and word list of one search all ask."""
+
+    def read() -> tuple[tuple[int, bytes], ...]:
+        rows = session.execute(_INDEX_VERSION).all()
+        return tuple((int(record), bytes(block)) for record, block in sorted(rows))
+
+    return once(session, "fts5_version", read)
 
 
 _RANKINGS = Rankings(_index_version, RANKINGS_KEPT)

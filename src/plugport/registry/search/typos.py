@@ -129,6 +129,12 @@ Word = tuple[str, int] | tuple[str, int, int] | tuple[str, int, int, int]
 where most do, and how many in their name."""
 
 
+def _most(counts: dict[str, int], prefix: str) -> int:
+    """The largest count of a word starting with ``prefix`` (0 for none): as many plugins
+    surely have one, where the sum could count a plugin with two of them twice."""
+    return max((n for word, n in counts.items() if word.startswith(prefix)), default=0)
+
+
 class Vocabulary:
     """Words and how many plugins have each, indexed by trigram. A word comes with up to
     three counts: how many times it is in a plugin's name, tags, display name or categories
@@ -163,13 +169,13 @@ class Vocabulary:
         """A number of plugins that surely have a word starting with ``prefix`` in their
         name, tags, display name or categories (visible or not, as of the vocabulary), when
         it is :data:`COMMON_PLUGINS` or more; else 0 (not known to be that many)."""
-        return max((n for word, n in self._common.items() if word.startswith(prefix)), default=0)
+        return _most(self._common, prefix)
 
     def named_at_least(self, prefix: str) -> int:
         """A number of plugins that surely have a word starting with ``prefix`` in their name
         (visible or not, as of the vocabulary), when it is :data:`NAMED_PLUGINS` or more;
         else 0 (not known to be that many)."""
-        return max((n for word, n in self._named.items() if word.startswith(prefix)), default=0)
+        return _most(self._named, prefix)
 
     def similar(self, term: str, limit: int) -> list[Similar]:
         """The ``limit`` words most similar to ``term`` (at least :data:`SIMILARITY`, or one
