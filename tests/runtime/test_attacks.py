@@ -529,14 +529,33 @@ class Main(Plugin):
     assert "canary-51f0" not in repr(value)
 
 
-@pytest.mark.skipif(
-    sys.gettrace() is None,
-    reason="no trace function here for the zygote to inherit (make test runs under coverage, "
-    "whose tracer the zygote then carries)",
-)
-def test_no_trace_function_of_the_host_runs_in_the_plugin(tmp_path: Path) -> None:
+def test_no_trace_function_of_the_host_runs_in_the_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The zygote runs whatever tracer its interpreter was started with (coverage's, a
     debugger's): host code, which must not run inside a plugin's process, in any thread."""
+    # The zygote's interpreter starts with a trace and a profile function, as one started
+    # under a debugger or coverage's subprocess hook does.
+    startup = tmp_path / "startup"
+    startup.mkdir()
+    (startup / "sitecustomize.py").write_text(
+        textwrap.dedent(
+            """
+            import sys, threading
+
+            def host_tracer(frame, event, arg):
+                return None
+
+            sys.settrace(host_tracer)
+            sys.setprofile(host_tracer)
+            threading.settrace(host_tracer)
+            threading.setprofile(host_tracer)
+            """
+        )
+    )
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(startup), os.environ.get("PYTHONPATH")]))
+    )
     body = """
 import sys
 import threading
