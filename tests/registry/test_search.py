@@ -1019,12 +1019,15 @@ def test_searches_use_the_indexes_made_for_them(
     ]:
         assert index in query_plans(engine, sort=sort)[0], sort
     assert any("ix_trending_downloads" in plan for plan in query_plans(engine, sort="trending"))
-    # Counting a tag's or category's plugins starts from the text index's plugins with the
-    # value's words (a superset), each then looked up by id and tested exactly.
-    for listed in ({"category": "ui"}, {"tag": "x"}, {"tag": "x", "category": "ui"}):
+    # A tag's or a category's plugins are counted on write (0027): one row is read.
+    for listed in ({"category": "ui"}, {"tag": "x"}):
         counting = query_plans(engine, per_page="1", **listed)[1]
-        assert "SCAN plugin_search VIRTUAL TABLE" in counting, listed
-        assert "SEARCH plugins USING INTEGER PRIMARY KEY" in counting, listed
+        assert "SEARCH plugin_list_counts USING PRIMARY KEY" in counting, listed
+    # Both at once are counted from the text index's plugins with the values' words (a
+    # superset), each then looked up by id and tested exactly.
+    counting = query_plans(engine, per_page="1", tag="x", category="ui")[1]
+    assert "SCAN plugin_search VIRTUAL TABLE" in counting
+    assert "SEARCH plugins USING INTEGER PRIMARY KEY" in counting
     # With words too, one MATCH asks for both: the index hands over the plugins with the words
     # and the value's words, not every plugin with the words to be tested one by one.
     sent: list[str] = []
@@ -1302,6 +1305,89 @@ def test_a_tags_count_is_exact_where_other_tags_share_its_words(engine: Engine) 
         found = search(engine, per_page="2", **params)
         assert (found.total, found.total_is_estimate) == (total, False), params
         assert len(found.hits) == min(total, 2), params
+
+
+def visible_lists(engine: Engine) -> Counter[tuple[str, str]]:
+    """How many visible plugins have each tag and category, counted here from the rows."""
+    counts: Counter[tuple[str, str]] = Counter()
+    with make_sessions(engine)() as session:
+        for plugin in session.scalars(select(Plugin)):
+            if plugin.listed and not plugin.suspended and plugin.latest_version is not None:
+                counts.update(("tags", tag) for tag in set(plugin.tags))
+                counts.update(("categories", c) for c in set(plugin.categories))
+    return counts
+
+
+def kept_lists(engine: Engine) -> Counter[tuple[str, str]]:
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT list, value, plugins FROM plugin_list_counts"))
+        return Counter({(str(k), str(v)): int(n) for k, v, n in rows if n})
+
+
+def test_a_tags_and_a_categorys_totals_follow_every_change(engine: Engine) -> None:
+    """Totals by tag and by category stay exact through every way a plugin gains or loses a
+    value or its visibility. On SQLite they are kept on write (0027): the kept counts equal
+    the rows' after the migration fills them in and after every change, and a downgrade
+    leaves no trigger behind."""
+    sqlite = engine.dialect.name == "sqlite"
+    upgrade(engine, "0026")
+    ids = [
+        seed(engine, "lst.a", tags=["x", "y", "x"], categories=["ui"]),
+        seed(engine, "lst.b", tags=["y"], categories=["ui", "data"]),
+        seed(engine, "lst.c", tags=["x-y"], categories=["data"], listed=False),
+        seed(engine, "lst.d", tags=["x"], categories=["ui"], suspended=True),
+        seed(engine, "lst.e", V(yanked="broken"), tags=["x"], categories=["data"]),
+    ]
+    upgrade(engine)
+    values = [("tags", v) for v in ("x", "y", "x-y", "z")] + [
+        ("categories", v) for v in ("ui", "data", "other")
+    ]
+
+    def check(step: str) -> None:
+        expected = visible_lists(engine)
+        if sqlite:
+            assert kept_lists(engine) == expected, step
+        for listed, value in values:
+            found = search(engine, **{listed[:-1] if listed == "tags" else "category": value})
+            assert (found.total, found.total_is_estimate) == (expected[listed, value], False), (
+                step,
+                listed,
+                value,
+            )
+
+    check("filled in by the migration")
+    changes: list[tuple[str, dict[str, Any]]] = [
+        ("tags changed", {"tags": ["z", "y"]}),
+        ("categories changed", {"categories": ["other"]}),
+        ("unlisted", {"listed": False}),
+        ("listed again", {"listed": True}),
+        ("suspended", {"suspended": True}),
+        ("reinstated", {"suspended": False}),
+        ("no latest version", {"latest_version": None}),
+        ("a latest version again", {"latest_version": "1.0.0"}),
+        ("downloads (not watched)", {"downloads": 7}),
+    ]
+    for step, values_set in changes:
+        with make_sessions(engine).begin() as session:
+            for plugin in session.scalars(select(Plugin).where(Plugin.id.in_(ids[:2]))):
+                for key, value in values_set.items():
+                    setattr(plugin, key, value)
+        check(step)
+    with engine.begin() as connection:
+        connection.execute(
+            text("DELETE FROM plugin_versions WHERE plugin_id = :id"), {"id": ids[1]}
+        )
+        connection.execute(text("DELETE FROM plugins WHERE id = :id"), {"id": ids[1]})
+    check("deleted")
+    seed(engine, "lst.f", tags=["x", "z"], categories=["data", "ui"])
+    check("published")
+    if sqlite:
+        downgrade(engine, "0026")
+        assert "plugin_list_counts" not in inspect(engine).get_table_names()
+        with engine.begin() as connection:  # no trigger is left to fail on a write
+            connection.execute(text("UPDATE plugins SET tags = '[\"w\"]', listed = 1"))
+        upgrade(engine)
+        check("filled in again")
 
 
 def test_postgres_filters_by_tag_and_category_off_their_gin_indexes(engine: Engine) -> None:

@@ -85,6 +85,8 @@ SEARCH_SCHEMA_OBJECTS = frozenset(
         # PostgreSQL: the name's words, stored, and the walk of popular-first pages (0026)
         "name_vector",
         "ix_plugins_popular_walk",
+        # SQLite: how many visible plugins have each tag and category, kept by triggers (0027)
+        "plugin_list_counts",
     }
 )
 

@@ -225,8 +225,9 @@ class RelevanceSearch:
         return self._candidates(ranking.ids[:limit], ranking.scores[:limit]), floor
 
     def _visible_matches(self, session: Session, query: SearchQuery) -> int | None:
-        """How many visible plugins match ``query``, when only its words narrow it and the
-        kept ranking of those words, still current, counted them; else None (count them)."""
+        """How many visible plugins match ``query`` when that is known without counting them,
+        else None (count them): here, when only its words narrow it and the kept ranking of
+        those words, still current, counted them. A dialect may know more."""
         if not self._counts_while_scoring() or not query.terms:
             return None
         if (query.category, query.tag, query.permission) != (None, None, None):
