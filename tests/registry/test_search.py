@@ -1347,6 +1347,12 @@ def test_a_tags_and_a_categorys_totals_follow_every_change(engine: Engine) -> No
         expected = visible_lists(engine)
         if sqlite:
             assert kept_lists(engine) == expected, step
+        with make_sessions(engine)() as session:
+            listed = search_backend(session).categories(session)
+        assert [(c.name, c.count) for c in listed] == sorted(
+            ((v, n) for (kind, v), n in expected.items() if kind == "categories"),
+            key=lambda item: (-item[1], item[0]),
+        ), step
         for listed, value in values:
             found = search(engine, **{listed[:-1] if listed == "tags" else "category": value})
             assert (found.total, found.total_is_estimate) == (expected[listed, value], False), (

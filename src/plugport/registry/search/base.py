@@ -93,6 +93,12 @@ _TRENDING = table("trending", column("plugin_id", Integer), column("downloads", 
 _STATE = table("trending_state", column("id", Integer), column("through_day", Date))
 
 
+def _by_count(counts: Counter[str], limit: int | None = None) -> list[CategoryCount]:
+    """The values counted, most first, ties by name, the first ``limit``; none counted 0."""
+    items = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [CategoryCount(name, n) for name, n in items if n > 0]
+
+
 class SqlSearchBackend(RelevanceSearch):
     """The SQL both backends share; a subclass supplies the dialect's pieces.
 
@@ -510,9 +516,12 @@ class SqlSearchBackend(RelevanceSearch):
         }
 
     def categories(self, session: Session) -> list[CategoryCount]:
-        """Grouped by the stored list: a few hundred distinct lists, however many plugins
-        (on SQLite read off ``ix_plugins_visible_lists``), then split here."""
         self._prepare(session)
+        return _by_count(self._category_counts(session))
+
+    def _category_counts(self, session: Session) -> Counter[str]:
+        """How many visible plugins are in each category. Grouped by the stored list: a few
+        hundred distinct lists, however many plugins, then split here."""
         text = self._json_text(Plugin.categories)
         counts: Counter[str] = Counter()
         for stored, n in session.execute(
@@ -520,8 +529,7 @@ class SqlSearchBackend(RelevanceSearch):
         ):
             for name in json.loads(stored) or ():
                 counts[str(name)] += int(n)
-        ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        return [CategoryCount(name, n) for name, n in ordered]
+        return counts
 
     def facets(self, session: Session, query: SearchQuery) -> Facets:
         """Each facet over the matches of ``query`` without its own filter (what choosing
@@ -544,10 +552,6 @@ class SqlSearchBackend(RelevanceSearch):
                 for value in json.loads(stored) if stored else ():
                     counts[str(value)] += int(n)
             return counts
-
-        def ordered(counts: Counter[str], limit: int | None = None) -> list[CategoryCount]:
-            items = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
-            return [CategoryCount(name, n) for name, n in items if n > 0]
 
         uncategorised = replace(query, category=None)
         if not (query.terms or query.tag or query.permission or query.host):  # every plugin
@@ -584,8 +588,8 @@ class SqlSearchBackend(RelevanceSearch):
             {name: int(n) for name, n in zip(PERMISSION_NAMES, row[1:], strict=True)}
         )
         return Facets(
-            categories=ordered(categories),
-            tags=ordered(tags, FACET_TAGS),
-            permissions=ordered(permissions),
+            categories=_by_count(categories),
+            tags=_by_count(tags, FACET_TAGS),
+            permissions=_by_count(permissions),
             capped=capped,
         )

@@ -8,6 +8,7 @@ by a query restricted to the name column."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -99,6 +100,7 @@ _WORDS = text(
 
 # How many visible plugins have a value in their tags or categories (0027, kept by triggers).
 _LISTED = text("SELECT plugins FROM plugin_list_counts WHERE list = :list AND value = :value")
+_CATEGORIES = text("SELECT value, plugins FROM plugin_list_counts WHERE list = 'categories'")
 
 
 def _words(session: Session) -> list[tuple[str, int, int, int]]:
@@ -201,6 +203,11 @@ class SqliteSearchBackend(SqlSearchBackend):
             ("tags", query.tag) if query.tag is not None else ("categories", query.category)
         )
         return int(session.execute(_LISTED, {"list": listed, "value": value}).scalar() or 0)
+
+    def _category_counts(self, session: Session) -> Counter[str]:
+        # Kept on write (0027): grouping the visible plugins' lists read every one of them
+        # (20 ms at 100,000 plugins, on the first look after each change).
+        return Counter({str(name): int(n) for name, n in session.execute(_CATEGORIES)})
 
     def _surely_named(self, session: Session, terms: tuple[str, ...], limit: int) -> bool:
         # Counting the names a word is in, up to 500, reads that many rows off the index's
