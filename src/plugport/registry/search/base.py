@@ -555,8 +555,7 @@ class SqlSearchBackend(RelevanceSearch):
 
         uncategorised = replace(query, category=None)
         if not (query.terms or query.tag or query.permission or query.host):  # every plugin
-            exact = {c.name: c.count for c in self.categories(session)}  # off its own index
-            categories: Counter[str] = Counter(exact)
+            categories = self._category_counts(session)  # exact, as /categories has them
         else:
             categories = lists(Plugin.categories, uncategorised)
         tags = lists(Plugin.tags, replace(query, tag=None))

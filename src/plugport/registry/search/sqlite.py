@@ -193,15 +193,14 @@ class SqliteSearchBackend(SqlSearchBackend):
     def _visible_matches(self, session: Session, query: SearchQuery) -> int | None:
         # A tag or a category alone: its count is kept on write (0027), one row to read, where
         # counting would walk its plugins until a thousand passed (3-5 ms at 100,000).
-        if (
-            query.terms
-            or query.permission is not None
-            or (query.tag is None) == (query.category is None)
-        ):
-            return super()._visible_matches(session, query)
-        listed, value = (
-            ("tags", query.tag) if query.tag is not None else ("categories", query.category)
-        )
+        alone = not query.terms and query.permission is None
+        if alone and query.category is None and query.tag is not None:
+            return self._listed(session, "tags", query.tag)
+        if alone and query.tag is None and query.category is not None:
+            return self._listed(session, "categories", query.category)
+        return super()._visible_matches(session, query)
+
+    def _listed(self, session: Session, listed: str, value: str) -> int:
         return int(session.execute(_LISTED, {"list": listed, "value": value}).scalar() or 0)
 
     def _category_counts(self, session: Session) -> Counter[str]:
