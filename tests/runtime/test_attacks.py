@@ -494,30 +494,54 @@ def test_the_host_environment_does_not_reach_the_plugin(
 ) -> None:
     monkeypatch.setenv("PLUGPORT_CANARY_SECRET", "canary-51f0")
     body = Template("""
+import ctypes
+
+
+def initial_stack():
+    \"\"\"The strings the kernel put at the top of this process's first stack (argv, then the
+    environment it was started with), read from argv[0] up to the top of the stack: memory
+    of its own, which no sandbox layer hides from it.\"\"\"
+    libc = ctypes.CDLL(None)
+    address = ctypes.c_void_p.in_dll(libc, "program_invocation_name").value
+    end = (address // 4096 + 1) * 4096
+    read, write = os.pipe()
+    seen = b""
+    for _ in range(64):
+        seen += ctypes.string_at(address, end - address)
+        if libc.write(write, ctypes.c_void_p(end), 1) != 1:  # EFAULT: the stack's top
+            break
+        os.read(read, 1)
+        address, end = end, end + 4096
+    return seen
+
+
 class Main(Plugin):
     @hook("attack")
     def attack(self):
         zygote = os.getppid()
+        stack = initial_stack()
         return {
             "os.environ": dict(os.environ),
             "zygote": zygote,
             "its own environ": attempt(lambda: open("/proc/self/environ", "rb").read()),
             "zygote's environ": attempt(lambda: open(f"/proc/{zygote}/environ", "rb").read()),
             "host's environ": attempt(lambda: open("/proc/$host/environ", "rb").read()),
+            "its first stack was read": b"python" in stack,
+            # By name: the value must not be in the plugin's code, whose memory is searched.
+            "its first stack holds the secret": b"PLUGPORT_CANARY_SECRET=" in stack,
         }
 """).substitute(host=os.getpid())
-    zygotes: list[int] = []
+    found: dict[str, list[str]] = {}
 
-    async def the_zygote_has_the_secret(runtime: Supervisor) -> None:
+    async def no_process_of_the_runtime_holds_the_secret(runtime: Supervisor) -> None:
         [status] = runtime.status(EVIL)
         assert status.pid is not None
-        zygotes.append(parent_of(status.pid))
-        assert (
-            b"PLUGPORT_CANARY_SECRET=canary-51f0"
-            in Path(f"/proc/{zygotes[0]}/environ").read_bytes()
-        )
+        zygote = parent_of(status.pid)
+        assert b"PLUGPORT_CANARY_SECRET" not in Path(f"/proc/{zygote}/environ").read_bytes()
+        found["worker"] = memory_holding(status.pid, b"canary-51f0")
+        found["zygote"] = memory_holding(zygote, b"canary-51f0")
 
-    attack = run_attack(tmp_path, body, after=the_zygote_has_the_secret)
+    attack = run_attack(tmp_path, body, after=no_process_of_the_runtime_holds_the_secret)
     value = attack.value()
     assert value["os.environ"] == scrubbed_environment(tmp_path / "state" / "data" / EVIL)
     assert value["zygote"] == 0  # outside the worker's PID namespace: not nameable
@@ -526,7 +550,33 @@ class Main(Plugin):
         "zygote's environ": HIDDEN,
         "host's environ": HIDDEN,
     }
+    assert value["its first stack was read"] is True  # the probe works: it read argv[0]
+    assert value["its first stack holds the secret"] is False
+    assert found == {"worker": [], "zygote": []}
     assert "canary-51f0" not in repr(value)
+
+
+def memory_holding(pid: int, needle: bytes) -> list[str]:
+    """The mappings of ``pid`` whose memory holds ``needle`` (read as root through /proc):
+    what a plugin reading its whole process with ``ctypes`` could find."""
+    holding = []
+    with (
+        open(f"/proc/{pid}/maps") as maps,
+        open(f"/proc/{pid}/mem", "rb", buffering=0) as memory,
+    ):
+        for line in maps:
+            fields = line.split()
+            if "r" not in fields[1]:
+                continue
+            start, end = (int(part, 16) for part in fields[0].split("-"))
+            try:
+                memory.seek(start)
+                data = memory.read(end - start)
+            except OSError:  # [vvar] and the like: not memory a plugin could read either
+                continue
+            if needle in data:
+                holding.append(fields[5] if len(fields) > 5 else "[anonymous]")
+    return holding
 
 
 def test_no_trace_function_of_the_host_runs_in_the_plugin(

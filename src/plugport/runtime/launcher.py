@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -24,9 +24,45 @@ from plugport.runtime.channel import Channel, open_socket_channel
 from plugport.runtime.protocol import WorkerSpec
 from plugport.runtime.zygote import Exited, Spawn, Spawned, SpawnFailed, decoder, encoder
 
-__all__ = ["WorkerExit", "WorkerHandle", "WorkerLauncher", "ZygoteLauncher", "describe_exit"]
+__all__ = [
+    "ZYGOTE_ENVIRONMENT",
+    "WorkerExit",
+    "WorkerHandle",
+    "WorkerLauncher",
+    "ZygoteLauncher",
+    "describe_exit",
+    "zygote_environment",
+]
 
 T = TypeVar("T")
+
+ZYGOTE_ENVIRONMENT = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSAFEPATH",
+    "PYTHONNOUSERSITE",
+    "PYTHONHASHSEED",
+    "PYTHONUTF8",
+    "PYTHONIOENCODING",
+)
+"""The host's environment variables the zygote is started with: what the interpreter needs to
+start and import as the host does. Nothing else (no token, no password, no URL)."""
+
+
+def zygote_environment(host: Mapping[str, str]) -> dict[str, str]:
+    """The zygote's whole environment, from the host's.
+
+    Every worker is a fork of the zygote and keeps the zygote's memory, the strings at the top of
+    its first stack included: the environment it was started with. A worker scrubs its own
+    environment (the sandbox's first layer), but a plugin can still read its process's memory
+    (``ctypes``), so a variable the zygote was started with would be readable by every plugin."""
+    kept = {name: host[name] for name in ZYGOTE_ENVIRONMENT if name in host}
+    return {**kept, "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 @dataclass(frozen=True)
@@ -114,7 +150,7 @@ class ZygoteLauncher:
                 [sys.executable, "-m", "plugport.runtime.zygote", str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+                env=zygote_environment(os.environ),
             )
             theirs.close()
             self._heard_at = time.monotonic()
