@@ -834,6 +834,43 @@ def test_postgres_walks_a_popular_page_off_one_index(
     assert "Index Only Scan using ix_plugins_popular_walk" in plan, plan
 
 
+def test_postgres_reads_a_rating_page_off_the_averages_index(engine: Engine) -> None:
+    """A rating page on PostgreSQL is the first entries of ``ix_plugins_rating_walk`` (0028),
+    in its order: no rated plugin's average is computed and no sort runs. The unrated follow
+    by name, as on SQLite."""
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        return
+    rated = {  # name: (ratings, sum): averages 4.5, 4.5 (fewer ratings), 4, 3, 2
+        "acme.top": (10, 45),
+        "acme.also": (2, 9),
+        "acme.good": (5, 20),
+        "acme.fine": (1, 3),
+        "acme.meh": (3, 6),
+    }
+    for name, (count, total) in rated.items():
+        seed(engine, name, rating_count=count, rating_sum=total)
+    seed(engine, "acme.unrated")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE plugins"))
+    sent: list[tuple[str, Any]] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: sent.append((a[2], a[3])))
+    with make_sessions(engine)() as session:
+        session.execute(text("SET LOCAL enable_seqscan = off"))  # a handful of rows here
+        session.execute(text("SET LOCAL enable_bitmapscan = off"))
+        result = search_backend(session).search(
+            session, SearchQuery(sort="rating", per_page=3), today=today()
+        )
+        page, params = next(s for s in sent if "rating_count > 0 ORDER BY" in s[0])
+        explained = session.connection().exec_driver_sql(f"EXPLAIN {page}", params)
+        plan = "\n".join(row[0] for row in explained)
+    assert [hit.plugin.name for hit in result.hits] == ["acme.top", "acme.also", "acme.good"]
+    assert "ix_plugins_rating_walk" in plan, plan
+    assert "Sort" not in plan, plan
+    everything = shown(search(engine, sort="rating"))
+    assert everything == [*rated, "acme.unrated"]
+
+
 def test_kept_rankings_follow_every_change_of_the_text(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

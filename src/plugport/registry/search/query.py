@@ -87,6 +87,8 @@ SEARCH_SCHEMA_OBJECTS = frozenset(
         "ix_plugins_popular_walk",
         # SQLite: how many visible plugins have each tag and category, kept by triggers (0027)
         "plugin_list_counts",
+        # PostgreSQL: the visible rated plugins in the order of a rating page (0028)
+        "ix_plugins_rating_walk",
     }
 )
 
