@@ -871,6 +871,92 @@ def test_postgres_reads_a_rating_page_off_the_averages_index(engine: Engine) -> 
     assert everything == [*rated, "acme.unrated"]
 
 
+def name_word_counts(engine: Engine) -> tuple[dict[str, int], dict[str, int]]:
+    """PostgreSQL: ``(kept, counted)``, how many plugins have each word in their name as
+    ``name_words`` keeps it (words no name has any more left out) and as the rows say."""
+    with engine.connect() as connection:
+        kept = dict(connection.execute(text("SELECT word, plugins FROM name_words")).all())
+        counted = dict(
+            connection.execute(
+                text(
+                    "SELECT w, count(*) FROM plugins,"
+                    " unnest(tsvector_to_array(name_vector)) AS w GROUP BY w"
+                )
+            ).all()
+        )
+    return {w: n for w, n in kept.items() if n}, counted
+
+
+def test_name_word_counts_follow_every_change(engine: Engine) -> None:
+    """How many plugins have each word in their name (0029, PostgreSQL) stays what the rows
+    say through the backfill, publishing, a bulk insert, a rename, a delete, a change that
+    leaves names alone, and a downgrade and upgrade."""
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        return
+    seed(engine, "otter.pop")
+    seed(engine, "otter.mid", description="otter otter")
+    seed(engine, "river.otter")  # 'otter' twice in the index, once in this name
+    downgrade(engine, "0028")
+    seed(engine, "river.new")  # while nothing keeps the counts: the backfill finds it
+    upgrade(engine)
+    kept, counted = name_word_counts(engine)
+    assert kept == counted == {"otter": 3, "pop": 1, "mid": 1, "river": 2, "new": 1}
+    with engine.begin() as connection:  # several rows in one statement
+        connection.execute(
+            Plugin.__table__.insert(),
+            [{"name": f"bulk.b{i}", "namespace_id": 1} for i in range(3)],
+        )
+        connection.execute(
+            text("UPDATE plugins SET name = 'river.renamed' WHERE name = 'river.new'")
+        )
+        connection.execute(text("DELETE FROM plugins WHERE name = 'otter.mid'"))
+        connection.execute(text("UPDATE plugins SET downloads = downloads + 1"))
+    kept, counted = name_word_counts(engine)
+    assert kept == counted
+    assert (counted["otter"], counted["bulk"], counted["renamed"]) == (2, 3, 1)
+    assert not {"new", "mid"} & set(kept)
+
+
+def test_postgres_knows_most_word_counts_without_counting_names(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether a term is in ``_TIERED_FROM`` names or more is read off ``name_words`` where
+    that decides it (a word in that many names; words in fewer together), and the names are
+    counted only where it does not; the answer is the count's either way."""
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        return
+    seed_short_words(engine)
+    for name in ("alpha.one", "alpine.two", "alps.three"):  # 'alp': three words, one name each
+        seed(engine, name)
+    monkeypatch.setattr(SqlSearchBackend, "_TIERED_FROM", 3)
+    with make_sessions(engine)() as session:
+        backend = search_backend(session)
+        counted: list[tuple[str, ...]] = []
+        original = backend._named_count
+
+        def count(session_: Session, terms: tuple[str, ...], limit: int) -> int:
+            counted.append(terms)
+            return original(session_, terms, limit)
+
+        monkeypatch.setattr(backend, "_named_count", count)
+        decided = {
+            terms: backend._named_many(session, terms)
+            for terms in [("ot",), ("zoo",), ("river",), ("heron",), ("alp",), ("otter", "zoo")]
+        }
+        truth = {terms: original(session, terms, 3) >= 3 for terms in decided}
+    assert decided == truth
+    assert [decided[t] for t in [("ot",), ("zoo",), ("alp",), ("river",), ("heron",)]] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert counted == [("alp",), ("otter", "zoo")]  # the only ones the counts leave open
+
+
 def test_kept_rankings_follow_every_change_of_the_text(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1516,7 +1602,7 @@ def test_a_host_filtered_search_counts_the_named_plugins_once(
     with make_sessions(engine)() as session:
         backend = type(search_backend(session))
     calls: Counter[str] = Counter()
-    for method in ("_window", "_named_count"):
+    for method in ("_window", "_named_many"):
         original = getattr(backend, method)
 
         def counted(*args: Any, _original: Any = original, _name: str = method, **kw: Any) -> Any:
@@ -1527,9 +1613,9 @@ def test_a_host_filtered_search_counts_the_named_plugins_once(
     result = search(engine, q="heron", host="myapp", host_version="2.0", per_page="5")
     assert shown(result) == [f"hst.p{i}" for i in range(10, 15)]
     assert calls["_window"] > 1  # several windows were read
-    assert calls["_named_count"] == 1
+    assert calls["_named_many"] == 1
     search(engine, q="heron", host="myapp", host_version="2.0", per_page="5")
-    assert calls["_named_count"] == 2  # once per search: a new transaction counts afresh
+    assert calls["_named_many"] == 2  # once per search: a new transaction asks afresh
 
 
 def test_postgres_counts_the_visible_matches_while_scoring_them(

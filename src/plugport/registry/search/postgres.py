@@ -136,6 +136,28 @@ def _similar_words(schema: str) -> TextClause:
     )
 
 
+def _starting(term: str) -> tuple[str, str] | None:
+    """The range of ``name_words`` keys (in the "C" collation: code point order) that start
+    with ``term``; None for a term ending in the last code point, which has no successor."""
+    last = ord(term[-1])
+    if last >= 0x10FFFF:
+        return None
+    return term, term[:-1] + chr(last + 1)
+
+
+@functools.lru_cache(maxsize=8)
+def _name_word_bounds(terms: int) -> TextClause:
+    """For each of ``terms`` key ranges: the most plugins one of its words is named in, and
+    the sum over its words (None when no name has one)."""
+    return text(
+        " UNION ALL ".join(
+            f"(SELECT max(plugins) AS most, sum(plugins) AS total FROM name_words"  # noqa: S608
+            f" WHERE word >= :lo{i} AND word < :hi{i})"
+            for i in range(terms)
+        )
+    )
+
+
 class PostgresSearchBackend(SqlSearchBackend):
     dialect = "postgresql"
 
@@ -189,6 +211,25 @@ class PostgresSearchBackend(SqlSearchBackend):
         # the walk reads index pages alone, where testing weight A of search_vector fetched
         # every row walked.
         return _NAME_VECTOR.op("@@")(_tsquery(terms))
+
+    def _named_known(self, session: Session, terms: tuple[str, ...], limit: int) -> bool | None:
+        # The words each term starts, off name_words' key (0029), each with how many plugins
+        # have it in their name: one short range read where counting the names matching a
+        # common word, up to 500, read that many off the GIN index (1.3-1.7 ms at 100,000
+        # plugins). A word in ``limit`` names makes its every prefix match that many; a term
+        # whose words are in fewer names together matches fewer, and so do all the terms.
+        params: dict[str, str] = {}
+        for i, term in enumerate(terms):
+            bounds = _starting(term)
+            if bounds is None:
+                return None
+            params[f"lo{i}"], params[f"hi{i}"] = bounds
+        rows = session.execute(_name_word_bounds(len(terms)), params).all()
+        if any(total is None or total < limit for _, total in rows):
+            return False
+        if len(terms) == 1 and rows[0][0] >= limit:
+            return True
+        return None
 
     def _named_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
         capped = select(Plugin.id).where(_in_name(terms)).limit(limit).subquery()

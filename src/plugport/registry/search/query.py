@@ -89,6 +89,8 @@ SEARCH_SCHEMA_OBJECTS = frozenset(
         "plugin_list_counts",
         # PostgreSQL: the visible rated plugins in the order of a rating page (0028)
         "ix_plugins_rating_walk",
+        # PostgreSQL: how many plugins have each word in their name, kept by triggers (0029)
+        "name_words",
     }
 )
 

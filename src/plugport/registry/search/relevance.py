@@ -85,10 +85,11 @@ class RelevanceSearch:
         ``limit``."""
         raise NotImplementedError
 
-    def _surely_named(self, session: Session, terms: tuple[str, ...], limit: int) -> bool:
-        """Whether ``limit`` plugins' names or more are known to match every term without
-        counting them (False when not known)."""
-        return False
+    def _named_known(self, session: Session, terms: tuple[str, ...], limit: int) -> bool | None:
+        """Whether ``limit`` plugins' names or more match every term, when that is known
+        without counting them: True, surely that many; False, surely fewer; None, not known
+        (then they are counted)."""
+        return None
 
     # --- the order -------------------------------------------------------------------------
 
@@ -159,14 +160,12 @@ class RelevanceSearch:
         instead would mean scoring every named plugin (bm25, ts_rank_cd: 10-20 ms for a
         word in a thousand names at 100,000 plugins), on the first search for the word."""
         # Asked again for each window of a search that filters by host: counted once.
-        return once(
-            session,
-            ("popular_first", terms),
-            lambda: (
-                self._surely_named(session, terms, self._TIERED_FROM)
-                or self._named_count(session, terms, self._TIERED_FROM) >= self._TIERED_FROM
-            ),
-        )
+        return once(session, ("popular_first", terms), lambda: self._named_many(session, terms))
+
+    def _named_many(self, session: Session, terms: tuple[str, ...]) -> bool:
+        limit = self._TIERED_FROM
+        known = self._named_known(session, terms, limit)
+        return known if known is not None else self._named_count(session, terms, limit) >= limit
 
     def _popular(
         self, session: Session, query: SearchQuery, named: int | None, wanted: int

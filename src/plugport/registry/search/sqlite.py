@@ -208,14 +208,16 @@ class SqliteSearchBackend(SqlSearchBackend):
         # (20 ms at 100,000 plugins, on the first look after each change).
         return Counter({str(name): int(n) for name, n in session.execute(_CATEGORIES)})
 
-    def _surely_named(self, session: Session, terms: tuple[str, ...], limit: int) -> bool:
+    def _named_known(self, session: Session, terms: tuple[str, ...], limit: int) -> bool | None:
         # Counting the names a word is in, up to 500, reads that many rows off the index's
         # name column (1-2 ms for a word in many names at 100,000 plugins). The kept word list
         # knows how many names have each common word: a prefix of one in ``limit`` names or
         # more is in at least that many. Only while the list is of the index as it is: a
         # stale one could tell a word's order otherwise than the next page of it is told.
         vocabulary = _VOCABULARIES.current(session) if len(terms) == 1 else None
-        return vocabulary is not None and vocabulary.named_at_least(terms[0]) >= limit
+        if vocabulary is not None and vocabulary.named_at_least(terms[0]) >= limit:
+            return True
+        return None
 
     def _named_count(self, session: Session, terms: tuple[str, ...], limit: int) -> int:
         capped = _name_hits(terms).limit(limit).subquery()
