@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from plugport.registry.db import make_sessions
 from plugport.registry.models import AuditRecord
+from plugport.registry.search import pages
 from plugport.signing import generate_private_key, key_id, public_key_pem
 from tests.registry.conftest import Registry, running
 from tests.registry.test_publish import Publisher
@@ -230,6 +231,7 @@ def test_a_revocation_on_one_node_reaches_the_other_s_kept_answers(
     this node kept."""
     uploads = (("acme.hello", "0.1.0", True, ""), ("acme.hello", "0.2.0", False, 'myapp = ">=3"'))
     signed = Signed(registry, tmp_path, uploads)
+    pages.configure(registry.engine, freshness_s=0)  # the other node's change: next answer
     for_myapp_2 = {"q": "hello", "host": "myapp", "host_version": "2.0"}
     assert names(registry, **for_myapp_2) == ["acme.hello"]  # kept on this node
     before = generation(registry.engine)

@@ -89,6 +89,14 @@ def serve(  # noqa: PLR0917 one parameter per command-line option
         int | None,
         typer.Option("--rate-limit-per-minute", help="Per token, else per client address."),
     ] = None,
+    search_freshness_ms: Annotated[
+        int | None,
+        typer.Option(
+            "--search-freshness-ms",
+            help="How long a kept search answer is served without reading the database "
+            "(changes on other nodes show within it; 0: always read).",
+        ),
+    ] = None,
     blob_gc_interval_s: Annotated[
         int | None,
         typer.Option("--blob-gc-interval-s", help="How often unreferenced blobs go (0 never)."),
@@ -166,6 +174,7 @@ def serve(  # noqa: PLR0917 one parameter per command-line option
             max_archive_bytes=max_archive_bytes,
             max_request_bytes=max_request_bytes,
             rate_limit_per_minute=rate_limit_per_minute,
+            search_freshness_ms=search_freshness_ms,
             blob_gc_interval_s=blob_gc_interval_s,
             blob_gc_min_age_s=blob_gc_min_age_s,
             host_service_url=host_service_url,

@@ -41,6 +41,7 @@ from plugport.registry.routers import (
     tokens,
     tuf,
 )
+from plugport.registry.search import pages as search_pages
 from plugport.registry.services import domains, tuf_repo
 from plugport.registry.services.index_key import node_index_key
 from plugport.registry.services.profiles import pseudonym_secret
@@ -106,6 +107,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessions(engine)
+    search_pages.configure(engine, freshness_s=settings.search_freshness_ms / 1000)
     app.state.index_key = node_index_key(
         engine, settings.index_key_path(), rotate=settings.rotate_index_key
     )

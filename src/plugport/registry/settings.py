@@ -76,6 +76,10 @@ class RegistrySettings(BaseSettings):
     rate_limit_per_minute: int = Field(default=600, ge=1)
     """Requests per minute per authenticated token, else per client address (a missing,
     unknown, expired or revoked token spends the address's budget)."""
+    search_freshness_ms: int = Field(default=250, ge=0, le=60_000)
+    """How long a node reuses its read of the search generation: a kept search answer is
+    served with no database read for that long, so a change made on another node shows in
+    searches here within it (one made on this node, at once). 0 reads it for every answer."""
     report_limit_per_hour: int = Field(default=10, ge=1)
     """Abuse reports one identity may file per hour (counted in the database, so every node
     shares the count); the next one answers 429 naming this limit."""

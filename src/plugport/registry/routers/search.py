@@ -5,7 +5,7 @@ Query parameters arrive as plain strings and are checked by :class:`SearchQuery`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -20,6 +20,13 @@ router = APIRouter(prefix="/api/v1", tags=["search"])
 
 _Text = Annotated[str | None, Query()]
 _JSON = "application/json"
+
+
+def _kept(request: Request, key: Hashable) -> Response | None:
+    """A kept answer served on the event loop, with no thread and no database read, when the
+    registry's freshness bound allows (``search_freshness_ms``; see ``search.pages``)."""
+    body = pages.kept(request.app.state.engine, key)
+    return None if body is None else Response(body, media_type=_JSON)
 
 
 async def _read(request: Request, body: Callable[[Session], bytes]) -> Response:
@@ -71,10 +78,13 @@ async def search_plugins(
     # Encoded here rather than by FastAPI: its generic encoder walked every value of every item
     # and cost more than most searches; kept answers are reused while they are exact.
     today = catalog.today()
+    kept = _kept(request, pages.search_key(query, today))
+    if kept is not None:
+        return kept
     return await _read(request, lambda session: pages.search_json(session, query, today=today))
 
 
 @router.get("/categories")
 async def categories(request: Request) -> Response:
     """Categories that have visible plugins, with how many; most populated first."""
-    return await _read(request, pages.categories_json)
+    return _kept(request, pages.CATEGORIES_KEY) or await _read(request, pages.categories_json)
