@@ -31,6 +31,7 @@ from plugport.registry.search import (
 from plugport.registry.search import base as search_base
 from plugport.registry.search import pages as search_pages
 from plugport.registry.search import postgres as search_postgres
+from plugport.registry.search import relevance as search_relevance
 from plugport.registry.search import sqlite as search_sqlite
 from plugport.registry.search.base import SqlSearchBackend
 from plugport.registry.search.postgres import tsquery_text
@@ -1647,6 +1648,19 @@ def test_postgres_counts_the_visible_matches_while_scoring_them(
     assert (after.total, after.total_is_estimate) == (5, False)
     filtered = search(engine, q="vole", tag="x", per_page="2")  # words and a filter: counted
     assert (filtered.total, filtered.total_is_estimate) == (0, False)
+    # A ranking kept only so deep knows how many of its own rows are visible, not of every
+    # match: past the count limit that is enough, else the total is counted.
+    monkeypatch.setattr(search_postgres, "RANKING_DEPTH", 3)
+    for limit in (2, 1000):
+        monkeypatch.setattr(search_base, "COUNT_LIMIT", limit)
+        monkeypatch.setattr(search_relevance, "COUNT_LIMIT", limit)
+        clear_caches()
+        sent.clear()
+        deep = search(engine, q="vole", per_page="2")
+        counted = [s for s in sent if s.endswith("AS capped")]
+        assert (deep.total, deep.total_is_estimate, bool(counted)) == (
+            (2, True, False) if limit == 2 else (5, False, True)
+        )
 
 
 def test_postgres_search_settings_ride_along_with_the_generation_read(engine: Engine) -> None:

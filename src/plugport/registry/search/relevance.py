@@ -12,18 +12,30 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, and_, case, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, Subquery, and_, case, literal_column, select
 from sqlalchemy.orm import Session
 
 from plugport.registry.models import Plugin
 from plugport.registry.search.once import once
-from plugport.registry.search.query import SearchQuery
+from plugport.registry.search.query import COUNT_LIMIT, SearchQuery
 from plugport.registry.search.rankings import Ranking, Rankings
 
 __all__ = ["RelevanceSearch", "Row"]
 
 Row = tuple[int, float | None]
 """A plugin's id and its score (None without words)."""
+
+
+def _visible(rows: Sequence[Any], depth: int) -> int | None:
+    """How many matches are visible, from the flags of the ``depth`` best (``rows``): all of
+    them when fewer matched; past :data:`COUNT_LIMIT` when that many of the best are (as many
+    as a total is ever counted to); else not known. Flags rather than a count over every
+    match in the same statement: that window materialised every match before the sort, a
+    quarter of scoring a common word ('chat', 5,000 matches at 100,000 plugins: 27 -> 20 ms)."""
+    shown = sum(1 for row in rows if row[2])
+    if len(rows) < depth:
+        return shown
+    return shown if shown > COUNT_LIMIT else None
 
 
 class RelevanceSearch:
@@ -202,14 +214,13 @@ class RelevanceSearch:
             scored = self._scored(terms)
             score = scored.selected_columns.score
             counting = self._counts_while_scoring()
-            if counting:  # over every match, before the limit
-                visible = and_(*self._filters(SearchQuery()))
-                scored = scored.add_columns(func.count().filter(visible).over())
+            if counting:  # whether each row kept is visible
+                scored = scored.add_columns(and_(*self._filters(SearchQuery())).label("shown"))
             rows = session.execute(scored.order_by(score.desc()).limit(depth)).all()
             return Ranking(
                 array("q", [row[0] for row in rows]),
                 array("d", [row[1] for row in rows]),
-                (int(rows[0][2]) if rows else 0) if counting else None,
+                _visible(rows, depth) if counting else None,
             )
 
         ranking = rankings.best(session, terms, compute)
