@@ -1565,15 +1565,15 @@ def test_postgres_looks_similar_words_up_off_their_indexes(engine: Engine) -> No
         )
         session.execute(text("ANALYZE search_words"))
         term = "caelndar"  # 441 words one edit away
-        stmt = search_postgres._similar_words(search_postgres._trgm_schema(session))
-        params = {
-            "term": term,
-            "least": 0.3,
-            "edits": sorted(typos.edits(term)),
-            "edited": typos.EDITED,
-            "prefix": f"{term}%",
-            "limit": 3,
-        }
+        # Every word of a search in one statement: each branch on its own indexes.
+        stmt = search_postgres._similar_words(search_postgres._trgm_schema(session), 2)
+        params = {"least": 0.3, "edited": typos.EDITED, "limit": 3}
+        for i, word in enumerate([term, "calendr"]):
+            params |= {
+                f"term{i}": word,
+                f"edits{i}": sorted(typos.edits(word)),
+                f"prefix{i}": f"{word}%",
+            }
         compiled = stmt.compile(dialect=engine.dialect)
         plan = [
             row[0]
@@ -1587,6 +1587,16 @@ def test_postgres_looks_similar_words_up_off_their_indexes(engine: Engine) -> No
         assert any("ix_search_words_trigrams" in line for line in plan), plan
         found = search_backend(session)._similar(session, term, typos.SUGGESTIONS)
         assert [s.word for s in found] == ["calendar"]
+        sent = statements(engine)
+        each = search_backend(session)._similar_each(
+            session, [term, "zzqqxx", "calendr", term], typos.SUGGESTIONS
+        )
+        assert {t: [s.word for s in found] for t, found in each.items()} == {
+            term: ["calendar"],
+            "zzqqxx": [],
+            "calendr": ["calendar"],
+        }
+        assert len([s for s in sent if "search_words" in s]) == 1  # one trip for all
         session.rollback()
 
 

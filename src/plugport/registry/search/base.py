@@ -141,6 +141,12 @@ class SqlSearchBackend(RelevanceSearch):
         """The ``limit`` words of the index most similar to ``term`` (see :mod:`.typos`)."""
         raise NotImplementedError
 
+    def _similar_each(
+        self, session: Session, terms: list[str], limit: int
+    ) -> dict[str, list[typos.Similar]]:
+        """:meth:`_similar` of each of ``terms``; a dialect may ask for all in one trip."""
+        return {term: self._similar(session, term, limit) for term in terms}
+
     def _narrowed(self, stmt: Select[Any], query: SearchQuery) -> Select[Any]:
         """``stmt`` (the visible plugins that pass the filters of ``query``) narrowed to the
         matches of its words, to count them, with whatever else lets the database find them
@@ -399,11 +405,11 @@ class SqlSearchBackend(RelevanceSearch):
         corrected (a name's 'pomodoro4946' is no misspelling), and not when the query is a
         plugin's full name (then it found what it looked for)."""
         query = result.query
-        similar = {
-            term: self._similar(session, term, typos.SUGGESTIONS)
-            for term in query.terms
-            if len(term) >= typos.MIN_TERM and term.isalpha()
-        }
+        similar = self._similar_each(
+            session,
+            [term for term in query.terms if len(term) >= typos.MIN_TERM and term.isalpha()],
+            typos.SUGGESTIONS,
+        )
         offered = typos.corrections(query.terms, similar)
         if not offered:
             return result

@@ -115,24 +115,34 @@ def _trgm_schema(session: Session) -> str:
     return schema
 
 
-@functools.lru_cache(maxsize=8)
-def _similar_words(schema: str) -> TextClause:
-    """``search_words`` nearest a word, off its trigram index (0023), and those one edit away
+@functools.lru_cache(maxsize=16)
+def _similar_words(schema: str, terms: int) -> TextClause:
+    """For each of ``terms`` words (``:term0``, ``:term1``...; the row's ``n`` says which),
+    the ``search_words`` nearest it, off its trigram index (0023), and those one edit away
     off its primary key (ranked as :func:`typos.Vocabulary.similar` ranks them); ``pg_trgm``
-    is named by its schema, which need not be on the search path.
+    is named by its schema, which need not be on the search path. Every word of a search in
+    one statement: each was a round trip of its own.
 
     Two branches, each on its own index: as one ``WHERE ... OR word = ANY(:edits)``, the
     planner costed the few hundred edits' probes above a sequential scan and tested every
     word's trigrams instead (4 ms of 5,300 words, and growing with the vocabulary, where
     these take 0.5 ms)."""
-    similarity = f'"{schema}".similarity(word, :term)'
+
+    def nearest(i: int) -> str:
+        similarity = f'"{schema}".similarity(word, :term{i})'
+        return (
+            f"(SELECT {i} AS n, word, max(similarity) AS similarity FROM ("  # noqa: S608
+            f" SELECT word, {similarity} AS similarity FROM search_words"
+            f' WHERE word OPERATOR("{schema}".%) :term{i} AND {similarity} >= :least'
+            f" UNION ALL SELECT word, :edited FROM search_words WHERE word = ANY(:edits{i})"
+            f") AS found WHERE word NOT LIKE :prefix{i}"
+            " GROUP BY word ORDER BY similarity DESC, word LIMIT :limit)"
+        )
+
+    each = " UNION ALL ".join(nearest(i) for i in range(terms))
     return text(
-        "SELECT word, max(similarity) AS similarity FROM ("  # noqa: S608
-        f" SELECT word, {similarity} AS similarity FROM search_words"
-        f' WHERE word OPERATOR("{schema}".%) :term AND {similarity} >= :least'
-        " UNION ALL SELECT word, :edited FROM search_words WHERE word = ANY(:edits)"
-        ") AS found WHERE word NOT LIKE :prefix"
-        " GROUP BY word ORDER BY similarity DESC, word LIMIT :limit"
+        f"SELECT n, word, similarity FROM ({each}) AS nearest"  # noqa: S608
+        " ORDER BY n, similarity DESC, word"
     )
 
 
@@ -272,19 +282,28 @@ class PostgresSearchBackend(SqlSearchBackend):
         return float(plan[0]["Plan"]["Plan Rows"]) >= ESTIMATE_MARGIN * limit
 
     def _similar(self, session: Session, term: str, limit: int) -> list[typos.Similar]:
-        rows = session.execute(
-            _similar_words(_trgm_schema(session)),
-            {
-                "term": term,
-                "least": typos.SIMILARITY,
-                "edits": sorted(typos.edits(term)),
-                "edited": typos.EDITED,
-                "prefix": f"{term}%",
-                "limit": limit,
-            },
-        )
+        return self._similar_each(session, [term], limit)[term]
+
+    def _similar_each(
+        self, session: Session, terms: list[str], limit: int
+    ) -> dict[str, list[typos.Similar]]:
+        terms = list(dict.fromkeys(terms))  # a word given twice is looked up once
+        found: dict[str, list[typos.Similar]] = {term: [] for term in terms}
+        if not terms:
+            return found
+        params: dict[str, Any] = {"least": typos.SIMILARITY, "edited": typos.EDITED}
+        params["limit"] = limit
+        for i, term in enumerate(terms):
+            params |= {
+                f"term{i}": term,
+                f"edits{i}": sorted(typos.edits(term)),
+                f"prefix{i}": f"{term}%",
+            }
+        rows = session.execute(_similar_words(_trgm_schema(session), len(terms)), params)
         # search_words has no counts (see migration 0023): ties go by the word alone
-        return [typos.Similar(str(w), round(float(s), 4), 0) for w, s in rows]
+        for n, word, similarity in rows:
+            found[terms[n]].append(typos.Similar(str(word), round(float(similarity), 4), 0))
+        return found
 
     def _contains(self, json_list: SQLColumnExpression[Any], value: str) -> ColumnElement[bool]:
         # Off ix_plugins_tags_values / ix_plugins_categories_values (0024): the expression is
