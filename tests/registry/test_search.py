@@ -956,6 +956,20 @@ def test_postgres_knows_most_word_counts_without_counting_names(
         False,
     ]
     assert counted == [("alp",), ("otter", "zoo")]  # the only ones the counts leave open
+    # The words a term starts are read off the key alone (0030), once vacuum has marked the
+    # table's pages all-visible.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE name_words"))
+        connection.execute(text("SET enable_seqscan = off"))  # a handful of rows here
+        connection.execute(text("SET enable_bitmapscan = off"))
+        bounds = search_postgres._name_word_bounds(1).compile(dialect=engine.dialect)
+        plan = " ".join(
+            row[0]
+            for row in connection.exec_driver_sql(
+                f"EXPLAIN {bounds}", bounds.construct_params({"lo0": "al", "hi0": "am"})
+            )
+        )
+    assert "Index Only Scan using name_words_pkey" in plan, plan
 
 
 def test_kept_rankings_follow_every_change_of_the_text(
