@@ -179,7 +179,7 @@ class _Pages:
         kept.entries.move_to_end(key)
         return entry.body
 
-    def kept(self, database: Engine, key: Hashable) -> bytes | None:
+    def kept(self, database: Engine | Connection, key: Hashable) -> bytes | None:
         """The answer for ``key`` when one is kept under a generation read within the
         database's freshness bound: no database read, no thread. None otherwise."""
         now = time.monotonic()
@@ -199,13 +199,10 @@ class _Pages:
         else ``compute()``'s (the body, and a monotonic time it must not be used after, or
         None), kept."""
         database = session.get_bind()
+        body = self.kept(database, key)
+        if body is not None:
+            return body
         now = time.monotonic()
-        with self._lock:
-            generation = self._fresh_generation(database, now)
-            if generation is not None:
-                body = self._kept_body(database, key, generation, now)
-                if body is not None:
-                    return body
         generation = self._read_generation(session)  # what is computed is kept under it
         with self._lock:
             body = self._kept_body(database, key, generation, now)
